@@ -1,0 +1,1 @@
+"""The ``emovox`` command line: thin wrappers over the library."""
