@@ -4,13 +4,23 @@ Every corpus maps its own labels onto :data:`EMOTIONS`. A :class:`LabelScheme`
 then maps canonical emotions onto the classes of one experiment: it may merge
 emotions (calm into neutral), drop them (``None``), or both. Schemes are looked
 up by name (:func:`get_scheme`) or built from a user mapping
-(:meth:`LabelScheme.from_mapping`).
+(:meth:`LabelScheme.from_mapping`, :func:`resolve_scheme` for a CLI string
+or JSON file) and applied to records with :func:`apply_scheme`.
+
+User mappings are written ``"a=b,c=b,d=-"``: ``-`` (or an empty target) drops
+the source label. The same syntax maps a corpus's own labels onto canonical
+emotions (:func:`parse_mapping`, used by the CSV and folder loaders) and
+canonical emotions onto experiment classes (:func:`resolve_scheme`).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
 
 from emovox.errors import ConfigError
 
@@ -154,3 +164,178 @@ def get_scheme(name: str) -> LabelScheme:
 
 def scheme_names() -> list[str]:
     return sorted(_SCHEMES)
+
+
+#: Common spellings of the canonical emotions in users' own data (lower case).
+EMOTION_ALIASES: dict[str, str] = {
+    "anger": "angry",
+    "mad": "angry",
+    "happiness": "happy",
+    "joy": "happy",
+    "sadness": "sad",
+    "fear": "fearful",
+    "afraid": "fearful",
+    "disgusted": "disgust",
+    "surprise": "surprised",
+    "bored": "boredom",
+}
+
+#: Targets that drop a label in a user mapping.
+_DROP = ("-", "")
+
+
+def canonical_emotion(label: str) -> str | None:
+    """The canonical emotion spelled by ``label``, or ``None`` if it is none.
+
+    Case-insensitive; accepts the canonical names and :data:`EMOTION_ALIASES`
+    (``"Anger"`` -> ``"angry"``, ``"fear"`` -> ``"fearful"``).
+    """
+    key = label.strip().lower()
+    if key in EMOTIONS:
+        return key
+    return EMOTION_ALIASES.get(key)
+
+
+def parse_mapping(text: str) -> dict[str, str | None]:
+    """Parse ``"a=b,c=b,d=-"`` into ``{"a": "b", "c": "b", "d": None}``.
+
+    Whitespace around names is ignored; a target of ``-`` or nothing drops the
+    source label. Raises :class:`ConfigError` on a malformed or repeated entry.
+    """
+    mapping: dict[str, str | None] = {}
+    for item in text.split(","):
+        if not item.strip():
+            continue
+        source, sep, target = item.partition("=")
+        source, target = source.strip(), target.strip()
+        if not sep or not source:
+            raise ConfigError(
+                f"bad mapping entry {item.strip()!r} in {text!r}: "
+                "expected source=target pairs separated by commas, e.g. 'calm=neutral,sad=-'"
+            )
+        if source in mapping:
+            raise ConfigError(f"mapping {text!r} maps {source!r} twice: give each label once")
+        mapping[source] = None if target in _DROP else target
+    if not mapping:
+        raise ConfigError(f"empty mapping {text!r}: expected e.g. 'calm=neutral,sad=-'")
+    return mapping
+
+
+def format_mapping(mapping: Mapping[str, str | None]) -> str:
+    """Inverse of :func:`parse_mapping`: ``{"d": None}`` -> ``"d=-"``."""
+    return ",".join(f"{k}={'-' if v is None else v}" for k, v in mapping.items())
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ConfigError(f"cannot read mapping file {str(path)!r}: {error}") from None
+
+
+def _json_mapping(data: Any, source: str) -> dict[str, str | None]:
+    if not isinstance(data, dict) or not all(
+        isinstance(k, str) and (v is None or isinstance(v, str)) for k, v in data.items()
+    ):
+        raise ConfigError(
+            f"mapping in {source!r} must be a JSON object of label -> label or null, "
+            'e.g. {"calm": "neutral", "sad": null}'
+        )
+    return {k: (None if v in _DROP else v) for k, v in data.items()}
+
+
+def load_mapping(spec: str | Mapping[str, str | None]) -> dict[str, str | None]:
+    """A user mapping from a dict, an inline ``"a=b,c=-"`` string or a JSON file.
+
+    A JSON file holds an object ``{"a": "b", "c": null}``.
+    """
+    if isinstance(spec, Mapping):
+        return _json_mapping(dict(spec), "mapping")
+    if "=" in spec:
+        return parse_mapping(spec)
+    path = Path(spec).expanduser()
+    if path.is_file():
+        return _json_mapping(_read_json(path), spec)
+    raise ConfigError(
+        f"mapping {spec!r} is neither 'a=b,c=-' pairs nor an existing JSON file"
+    )
+
+
+def resolve_scheme(spec: "str | LabelScheme | Mapping[str, str | None]") -> LabelScheme:
+    """A label scheme from a name, an inline mapping, a JSON file or a dict.
+
+    Parameters
+    ----------
+    spec : str, LabelScheme or Mapping
+        A registered name (``"seven"``, see :func:`scheme_names`); an inline
+        mapping of canonical emotions to classes (``"neutral=neutral,calm=neutral,
+        happy=happy,sad=-"``, emotions not named are dropped, classes in
+        first-seen order); the path of a JSON file holding either
+        :meth:`LabelScheme.to_dict` output or a flat ``{"emotion": "class" | null}``
+        object; or such a dict.
+
+    Raises
+    ------
+    ConfigError
+        On an unknown name, a malformed mapping, or a source that is not a
+        canonical emotion.
+    """
+    if isinstance(spec, LabelScheme):
+        return spec
+    if isinstance(spec, Mapping):
+        return LabelScheme.from_mapping("custom", _json_mapping(dict(spec), "mapping"))
+    if spec in _SCHEMES:
+        return _SCHEMES[spec]
+    if "=" in spec:
+        return LabelScheme.from_mapping("custom", parse_mapping(spec))
+    path = Path(spec).expanduser()
+    if path.suffix.lower() == ".json" or path.is_file():
+        if not path.is_file():
+            raise ConfigError(f"label scheme file {spec!r} does not exist")
+        data = _read_json(path)
+        if isinstance(data, dict) and "classes" in data and "mapping" in data:
+            try:
+                return LabelScheme.from_dict({"name": path.stem, **data})
+            except (TypeError, AttributeError) as error:
+                raise ConfigError(f"bad label scheme file {spec!r}: {error}") from None
+        return LabelScheme.from_mapping(path.stem, _json_mapping(data, spec))
+    raise ConfigError(
+        f"unknown label scheme {spec!r}: expected one of {', '.join(sorted(_SCHEMES))}, "
+        "an inline mapping like 'neutral=neutral,calm=neutral,sad=-', or a JSON file"
+    )
+
+
+def apply_scheme(
+    records: Iterable[Any], scheme: "str | LabelScheme | Mapping[str, str | None]"
+) -> tuple[list[Any], np.ndarray]:
+    """Keep the records a scheme keeps and give each its class index.
+
+    Parameters
+    ----------
+    records : iterable of Record
+        Anything with a canonical ``emotion`` attribute.
+    scheme : str, LabelScheme or Mapping
+        Anything :func:`resolve_scheme` accepts.
+
+    Returns
+    -------
+    kept : list of Record
+        The records whose emotion the scheme keeps, in input order.
+    labels : np.ndarray [shape=(len(kept),), dtype=int64]
+        Class index of each kept record in ``scheme.classes``.
+    """
+    scheme = resolve_scheme(scheme)
+    kept: list[Any] = []
+    labels: list[int] = []
+    for record in records:
+        index = scheme.index_of(record.emotion)
+        if index is not None:
+            kept.append(record)
+            labels.append(index)
+    return kept, np.asarray(labels, dtype=np.int64)
+
+
+def classes_present(emotions: Sequence[str]) -> tuple[str, ...]:
+    """The canonical emotions that occur in ``emotions``, in :data:`EMOTIONS` order."""
+    seen = set(emotions)
+    return tuple(e for e in EMOTIONS if e in seen)

@@ -7,6 +7,11 @@ from typing import Optional
 
 from emovox.labels import check_emotion
 
+#: Corpora recorded by the same people as another corpus. RAVDESS song was sung
+#: by the RAVDESS speech actors, so song actor ``01`` is speaker ``ravdess/01``:
+#: speaker-independent splits of speech + song must keep each actor on one side.
+SPEAKER_NAMESPACES: dict[str, str] = {"ravdess-song": "ravdess"}
+
 
 @dataclass(frozen=True, slots=True)
 class Record:
@@ -49,8 +54,13 @@ class Record:
 
     @property
     def speaker_key(self) -> str:
-        """Speaker id unique across corpora: ``"corpus/speaker"``."""
-        return f"{self.corpus}/{self.speaker}"
+        """Speaker id unique across corpora: ``"corpus/speaker"``.
+
+        Corpora sharing their speakers share a namespace
+        (:data:`SPEAKER_NAMESPACES`): a RAVDESS song record's key is
+        ``"ravdess/01"``, the same as the actor's speech records.
+        """
+        return f"{SPEAKER_NAMESPACES.get(self.corpus, self.corpus)}/{self.speaker}"
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -1,0 +1,265 @@
+"""Decode an audio source to float32 samples at its native rate.
+
+Two back ends, tried in this order:
+
+* **soundfile** (libsndfile) for WAV, FLAC, Ogg (Vorbis/Opus), MP3, AIFF and
+  CAF: fast, and the only one used on the hot WAV/FLAC path;
+* **PyAV** (FFmpeg) for WebM/Matroska, MP4/M4A, ADTS AAC and anything
+  libsndfile cannot open, and as a fallback when libsndfile fails.
+
+Every library exception is turned into an :mod:`emovox.errors` class here;
+the decision between "not audio" and "truncated" rests on whether the first
+bytes looked like a known container (see :func:`~.source.sniff_container`).
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import av
+import av.error
+import numpy as np
+import soundfile as sf
+
+from emovox.audio.integrity import check_integrity, truncated
+from emovox.audio.source import SOUNDFILE_CONTAINERS, AudioSource, Source, open_source
+from emovox.audio.validate import validate_signal
+from emovox.errors import AudioError, EmptyAudioError, UnsupportedAudioError
+
+#: Exceptions the decoding libraries raise on bad input (all are wrapped).
+DECODE_ERRORS: tuple[type[BaseException], ...] = (
+    sf.SoundFileError,
+    av.error.FFmpegError,
+    RuntimeError,
+    OSError,
+    EOFError,
+    ValueError,
+    TypeError,
+    IndexError,
+    OverflowError,
+    ZeroDivisionError,
+    KeyError,
+)
+
+#: Containers whose header states the stream length reliably enough to
+#: detect a cut-off file from the decoded length (MP3/ADTS/Ogg estimate it).
+_LENGTH_DECLARING = frozenset({"wav", "flac", "mp4", "matroska", "aiff", "caf"})
+
+
+def decode_audio(source: Source) -> tuple[np.ndarray, int]:
+    """Decode audio to float32 samples at the native sample rate.
+
+    Parameters
+    ----------
+    source : str, os.PathLike, bytes or binary file object
+        WAV (8/16/24/32-bit integer or float), FLAC, Ogg Vorbis/Opus, MP3,
+        WebM/Opus, M4A/AAC, or anything else FFmpeg can decode.
+
+    Returns
+    -------
+    y : np.ndarray [shape=(channels, n), dtype=float32]
+        Samples in [-1, 1] (float files may exceed it), finite, n > 0.
+    sample_rate_hz : int
+        Native sample rate.
+
+    Raises
+    ------
+    AudioError
+        Missing path, unreadable file, or unsupported object type.
+    EmptyAudioError
+        No bytes or no samples.
+    UnsupportedAudioError
+        The bytes are not audio in a format that can be decoded.
+    TruncatedAudioError
+        The file looks like audio but is cut off or corrupt.
+    InvalidSamplesError
+        The samples contain NaN or infinity.
+    """
+    src = open_source(source)
+    check_integrity(src)
+    y, sr = _decode(src)
+    return validate_signal(y, sr, min_duration_s=0.0, name=src.name), sr
+
+
+def audio_duration_s(source: Source) -> float:
+    """Duration of an audio source in seconds, from its header when possible.
+
+    Parameters
+    ----------
+    source : str, os.PathLike, bytes or binary file object
+
+    Returns
+    -------
+    float
+        Duration in seconds (0.0 for a valid file without samples). When the
+        container does not state its length the stream is decoded, packet by
+        packet, in bounded memory.
+
+    Raises
+    ------
+    AudioError
+        As :func:`decode_audio`.
+    """
+    src = open_source(source)
+    check_integrity(src)
+    if src.container in SOUNDFILE_CONTAINERS or src.container is None:
+        try:
+            info = sf.info(src.target)
+            if info.samplerate > 0 and info.frames >= 0:
+                return info.frames / info.samplerate
+        except DECODE_ERRORS:
+            pass
+        src.rewind()
+    try:
+        with av.open(src.target, mode="r", metadata_errors="ignore") as container:
+            stream = _audio_stream(container, src)
+            declared = _declared_duration_s(container, stream)
+            if declared is not None:
+                return declared
+            n = 0
+            rate = 0
+            for frame in container.decode(stream):
+                n += frame.samples
+                rate = frame.sample_rate or rate
+            return n / rate if rate else 0.0
+    except AudioError:
+        raise
+    except DECODE_ERRORS as exc:
+        raise _ffmpeg_error(src, exc) from exc
+
+
+def _decode(src: AudioSource) -> tuple[np.ndarray, int]:
+    """Decode with soundfile when it can, else (or on failure) with PyAV."""
+    if src.container in SOUNDFILE_CONTAINERS or src.container is None:
+        result = _decode_soundfile(src)
+        if result is not None:
+            return result
+        src.rewind()
+    chunks: list[np.ndarray] = []
+    rate = 0
+    for block, rate in iter_pyav(src):
+        chunks.append(block)
+    if not chunks:
+        raise EmptyAudioError(f"{src.kind} input {src.name!r} contains no samples: pass a recording with sound in it")
+    if len({c.shape[0] for c in chunks}) > 1:
+        raise UnsupportedAudioError(
+            f"input {src.name!r} changes its channel count mid-stream: convert it to a fixed layout first"
+        )
+    return np.concatenate(chunks, axis=1), rate
+
+
+def _decode_soundfile(src: AudioSource) -> tuple[np.ndarray, int] | None:
+    """Read the whole file with libsndfile; ``None`` if it cannot."""
+    try:
+        with sf.SoundFile(src.target) as fh:
+            declared = fh.frames
+            rate = fh.samplerate
+            data = fh.read(dtype="float32", always_2d=True)
+    except DECODE_ERRORS:
+        return None
+    if rate <= 0:
+        return None
+    n = data.shape[0]
+    if n == 0 and declared <= 0:
+        raise EmptyAudioError(f"{src.kind} input {src.name!r} contains no samples: pass a recording with sound in it")
+    missing = declared - n
+    if missing > max(0.05 * rate, 0.02 * declared):
+        raise truncated(src, f"decoded {n} of the {declared} frames its header declares")
+    y = data.T if data.shape[1] == 1 else np.ascontiguousarray(data.T)
+    return y, int(rate)
+
+
+def iter_pyav(src: AudioSource) -> Iterator[tuple[np.ndarray, int]]:
+    """Decode packet by packet with PyAV.
+
+    Yields
+    ------
+    block : np.ndarray [shape=(channels, n), dtype=float32]
+    sample_rate_hz : int
+
+    Raises
+    ------
+    UnsupportedAudioError, TruncatedAudioError
+        On any FFmpeg failure, or when fewer samples than the container
+        declares could be decoded.
+    """
+    n_decoded = 0
+    rate = 0
+    try:
+        with av.open(src.target, mode="r", metadata_errors="ignore") as container:
+            stream = _audio_stream(container, src)
+            declared = _declared_duration_s(container, stream)
+            for frame in container.decode(stream):
+                if frame.samples == 0:
+                    continue
+                rate = int(frame.sample_rate or stream.codec_context.sample_rate or 0)
+                if rate <= 0:
+                    raise truncated(src, "its sample rate is missing")
+                block = frame_to_array(frame)
+                n_decoded += block.shape[1]
+                yield block, rate
+    except AudioError:
+        raise
+    except DECODE_ERRORS as exc:
+        if n_decoded:
+            raise truncated(src, f"decoding failed after {n_decoded} samples: {_short(exc)}") from exc
+        raise _ffmpeg_error(src, exc) from exc
+    if declared is not None and rate and src.container in _LENGTH_DECLARING:
+        got_s = n_decoded / rate
+        if declared - got_s > max(0.1, 0.02 * declared):
+            raise truncated(src, f"decoded {got_s:.3f} s of the {declared:.3f} s its header declares")
+
+
+def frame_to_array(frame: av.AudioFrame) -> np.ndarray:
+    """Convert a decoded PyAV frame to float32 ``(channels, n)``."""
+    arr = frame.to_ndarray()
+    channels = frame.layout.nb_channels
+    if not frame.format.is_planar:
+        arr = arr.reshape(-1, channels).T
+    if arr.dtype == np.float32:
+        return arr
+    if arr.dtype == np.float64:
+        return arr.astype(np.float32)
+    if arr.dtype == np.int16:
+        return arr.astype(np.float32) * np.float32(1 / 32768)
+    if arr.dtype == np.int32:
+        return (arr.astype(np.float64) * (1 / 2147483648)).astype(np.float32)
+    if arr.dtype == np.int64:
+        return (arr.astype(np.float64) * (1 / 9223372036854775808)).astype(np.float32)
+    if arr.dtype == np.uint8:
+        return (arr.astype(np.float32) - 128.0) * np.float32(1 / 128)
+    raise UnsupportedAudioError(f"decoded sample format {frame.format.name!r} is not supported: convert the file to WAV")
+
+
+def _audio_stream(container, src: AudioSource):
+    """The first audio stream of an open PyAV container."""
+    if not container.streams.audio:
+        raise UnsupportedAudioError(
+            f"input {src.name!r} ({container.format.name}) has no audio stream: pass an audio file"
+        )
+    return container.streams.audio[0]
+
+
+def _declared_duration_s(container, stream) -> float | None:
+    """Length in seconds the container header states, if any."""
+    if stream.duration is not None and stream.time_base is not None and stream.duration > 0:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None and container.duration > 0:
+        return container.duration / av.time_base
+    return None
+
+
+def _ffmpeg_error(src: AudioSource, exc: BaseException) -> AudioError:
+    """Map an FFmpeg failure before any sample was decoded."""
+    if src.container is not None:
+        return truncated(src, _short(exc))
+    return UnsupportedAudioError(
+        f"input {src.name!r} is not audio in a supported format ({_short(exc)}): "
+        "pass WAV, FLAC, Ogg, MP3, WebM/Opus or M4A/AAC"
+    )
+
+
+def _short(exc: BaseException) -> str:
+    """One-line summary of a library exception."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text[:160]

@@ -1,0 +1,85 @@
+"""Finding a corpus's audio files on disk, shared by every corpus loader.
+
+Loaders never decode audio: they walk a folder, keep the files whose
+extension is audio, and parse their names. Hidden files and folders (``.DS_Store``,
+macOS ``._x.wav`` resource forks, ``.git``) and non-audio files (``README``,
+``*.txt``, ``*.csv``) are ignored; an audio file whose name cannot be parsed is
+an error that names the file and the expected pattern (:func:`name_error`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable
+
+from emovox.errors import CorpusError
+
+#: Extensions of the named corpora: publishers ship ``.wav``, the shared copies ``.flac``.
+CORPUS_SUFFIXES: tuple[str, ...] = (".wav", ".flac")
+#: Extensions the generic loaders (``csv``, ``folder``) accept.
+MEDIA_SUFFIXES: tuple[str, ...] = (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".webm")
+
+
+def corpus_dir(root: str | os.PathLike, corpus: str) -> Path:
+    """``root`` as an absolute folder path, or :class:`CorpusError` if it is none."""
+    path = Path(os.path.abspath(os.path.expanduser(os.fspath(root))))
+    if not path.exists():
+        raise CorpusError(
+            f"{corpus} folder {str(path)!r} does not exist: pass the folder that holds "
+            "the corpus, or set $EMOVOX_CORPORA to the folder of all corpora"
+        )
+    if not path.is_dir():
+        raise CorpusError(f"{corpus} folder {str(path)!r} is not a folder: pass the corpus folder")
+    return path
+
+
+def find_audio(
+    root: Path,
+    corpus: str,
+    pattern: str,
+    *,
+    suffixes: Iterable[str] = CORPUS_SUFFIXES,
+) -> list[Path]:
+    """All audio files under ``root``, recursively, sorted by path.
+
+    Parameters
+    ----------
+    root : Path
+        Absolute corpus folder (see :func:`corpus_dir`). Symbolic links are followed.
+    corpus : str
+        Corpus name, for messages.
+    pattern : str
+        The expected layout, quoted when the folder holds no audio.
+    suffixes : iterable of str
+        Lower-case extensions to keep (matched case-insensitively).
+
+    Raises
+    ------
+    CorpusError
+        If the folder holds no audio file with one of ``suffixes``.
+    """
+    keep = tuple(s.lower() for s in suffixes)
+    found: list[Path] = []
+    for folder, dirnames, filenames in os.walk(root, followlinks=True):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        for name in filenames:
+            if not name.startswith(".") and name.lower().endswith(keep):
+                found.append(Path(folder) / name)
+    if not found:
+        raise CorpusError(
+            f"no {'/'.join(keep)} files under {str(root)!r} for corpus {corpus!r}: "
+            f"expected {pattern}"
+        )
+    return sorted(found, key=str)
+
+
+def name_error(path: Path, corpus: str, pattern: str, detail: str = "") -> CorpusError:
+    """The error for an audio file whose name does not follow the corpus layout."""
+    why = f" ({detail})" if detail else ""
+    return CorpusError(f"{corpus}: cannot parse {str(path)!r}{why}: expected {pattern}")
+
+
+def stem(path: Path) -> str:
+    """File name without its (audio) extension."""
+    return path.name.rsplit(".", 1)[0]

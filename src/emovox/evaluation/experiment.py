@@ -1,0 +1,475 @@
+"""The experiment runner: corpora -> labels -> splits -> fit/predict per fold -> result.
+
+Two levels:
+
+:func:`run_experiment`
+    The generic core. It takes the splits and a ``fit_predict(train, test)``
+    callable and knows nothing about models: anything that can be trained on
+    one :class:`FoldData` and predict another plugs in (the classical SVMs of
+    :mod:`emovox.models.classical` today, a neural trainer or a saved model
+    artifact later).
+:func:`evaluate`
+    What ``emovox evaluate`` runs: loads corpora, applies a label scheme,
+    builds the protocol's splits, extracts features through the features
+    layer's disk cache when the model wants them, and calls
+    :func:`run_experiment`.
+
+Extension point for other models
+--------------------------------
+:func:`resolve_model` turns the ``--model`` string into an object with
+``name``, ``feature_set`` (a :data:`emovox.features.FEATURE_SETS` name, or
+``None`` when the model reads ``FoldData.records`` itself), ``fit_predict``
+and ``to_dict()``. Built-in names are the classical baselines; other code
+(e.g. neural model artifacts, ``emovox evaluate --model runs/my-model``) adds
+support with :func:`register_model_resolver`, a function ``str -> model or
+None``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Mapping, Protocol, Sequence
+
+import numpy as np
+
+from emovox import __version__
+from emovox.errors import ConfigError
+from emovox.evaluation.metrics import compute_metrics, summarize_folds
+from emovox.evaluation.protocols import (
+    PROTOCOLS,
+    Split,
+    check_speaker_disjoint,
+    cross_corpus,
+    leave_one_speaker_out,
+    random_stratified,
+    speaker_kfold,
+)
+
+__all__ = [
+    "EvaluationSpec",
+    "FoldData",
+    "FoldOutput",
+    "default_cache_dir",
+    "evaluate",
+    "make_splits",
+    "prepare_labels",
+    "register_model_resolver",
+    "resolve_model",
+    "run_experiment",
+]
+
+
+@dataclass(frozen=True)
+class FoldData:
+    """One side (train or test) of a split, as a model sees it.
+
+    Attributes
+    ----------
+    X : np.ndarray [shape=(n, d), dtype=float] or None
+        Feature vectors, or ``None`` when the model extracts its own input.
+    y : np.ndarray [shape=(n,), dtype=int64] or None
+        Class indices into ``classes``; ``None`` on the test side.
+    records : tuple of Record or None
+        The corpus records (paths, speakers, …), when known.
+    speakers : np.ndarray [shape=(n,), dtype=object]
+        Speaker keys (``"corpus/speaker"``), e.g. for inner speaker-disjoint CV.
+    classes : tuple of str
+        Class names in index order.
+    """
+
+    X: np.ndarray | None
+    y: np.ndarray | None
+    records: tuple | None
+    speakers: np.ndarray
+    classes: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.speakers)
+
+
+@dataclass(frozen=True)
+class FoldOutput:
+    """What ``fit_predict`` may return instead of a bare array.
+
+    Attributes
+    ----------
+    predicted : np.ndarray [shape=(n_test,), dtype=int]
+        Predicted class indices.
+    scores : np.ndarray [shape=(n_test, n_classes)] or None
+        Class scores/probabilities, stored per sample in the result.
+    info : dict
+        JSON-ready facts about the fold's model (e.g. tuned hyper-parameters).
+    """
+
+    predicted: np.ndarray
+    scores: np.ndarray | None = None
+    info: dict = field(default_factory=dict)
+
+
+#: ``fit_predict(train, test)`` returns predicted class indices ``(n_test,)``,
+#: class scores ``(n_test, n_classes)`` (argmax taken), or a :class:`FoldOutput`.
+FitPredict = Callable[[FoldData, FoldData], Any]
+
+
+class EvaluableModel(Protocol):
+    name: str
+    feature_set: str | None
+
+    def fit_predict(self, train: FoldData, test: FoldData) -> Any: ...
+
+    def to_dict(self) -> dict: ...
+
+
+def _fold_output(raw: Any, n_test: int, n_classes: int, fold: str) -> FoldOutput:
+    if not isinstance(raw, FoldOutput):
+        array = np.asarray(raw)
+        raw = FoldOutput(array.argmax(axis=1), scores=array) if array.ndim == 2 else FoldOutput(array)
+    predicted = np.asarray(raw.predicted)
+    if predicted.shape != (n_test,):
+        raise ConfigError(f"fold {fold}: the model returned {predicted.shape} predictions for {n_test} test samples")
+    if raw.scores is not None and np.shape(raw.scores) != (n_test, n_classes):
+        raise ConfigError(f"fold {fold}: scores of shape {np.shape(raw.scores)}, expected {(n_test, n_classes)}")
+    return FoldOutput(predicted.astype(np.int64), raw.scores, dict(raw.info))
+
+
+def run_experiment(
+    splits: Sequence[Split],
+    fit_predict: FitPredict,
+    *,
+    y: np.ndarray,
+    classes: Sequence[str],
+    speakers: Sequence[str],
+    X: np.ndarray | None = None,
+    records: Sequence | None = None,
+    protocol: str = "custom",
+    config: Mapping | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> dict:
+    """Train and test once per split; collect per-fold, summary and pooled metrics.
+
+    Parameters
+    ----------
+    splits : sequence of Split
+        From :mod:`emovox.evaluation.protocols`.
+    fit_predict : callable
+        ``fit_predict(train: FoldData, test: FoldData)``; see :data:`FitPredict`.
+        It sees the test side without labels.
+    y : np.ndarray [shape=(n,), dtype=int]
+        Class index of every sample.
+    classes : sequence of str [shape=(n_classes,)]
+    speakers : sequence of str [shape=(n,)]
+        Speaker key of every sample.
+    X : np.ndarray [shape=(n, d)], optional
+        Features of every sample.
+    records : sequence of Record [shape=(n,)], optional
+        For paths and corpora in the per-sample predictions.
+    protocol : str
+        Recorded in the result.
+    config : dict, optional
+        Recorded verbatim under ``"config"``.
+    progress : callable, optional
+        ``progress(fold_number, n_folds, fold_name)`` before each fold.
+
+    Returns
+    -------
+    dict
+        ``emovox_version``, ``created_utc``, ``config``, ``protocol``,
+        ``speaker_independent`` (measured: no fold shares a speaker between
+        train and test), ``classes``, ``n_samples``, ``folds`` (name, sizes,
+        test speakers, speaker overlap, seconds, model info, metrics),
+        ``summary`` (mean ± std over folds), ``pooled`` (metrics of all test
+        predictions together) and ``predictions`` (one dict per tested sample).
+    """
+    classes = tuple(str(c) for c in classes)
+    y = np.asarray(y, dtype=np.int64)
+    speakers = np.asarray([str(s) for s in speakers], dtype=object)
+    n = len(y)
+    if len(speakers) != n or (X is not None and len(X) != n) or (records is not None and len(records) != n):
+        raise ConfigError("y, speakers, X and records must all have one entry per sample")
+    if not splits:
+        raise ConfigError("no splits to evaluate")
+    records = tuple(records) if records is not None else None
+
+    def side(idx: np.ndarray, with_labels: bool) -> FoldData:
+        return FoldData(
+            X=None if X is None else X[idx],
+            y=y[idx] if with_labels else None,
+            records=None if records is None else tuple(records[i] for i in idx),
+            speakers=speakers[idx],
+            classes=classes,
+        )
+
+    folds, predictions, all_true, all_pred = [], [], [], []
+    for number, split in enumerate(splits, start=1):
+        if len(split.test_idx) == 0 or len(split.train_idx) == 0:
+            raise ConfigError(f"fold {split.name} has an empty training or test set")
+        if progress is not None:
+            progress(number, len(splits), split.name)
+        started = time.perf_counter()
+        raw = fit_predict(side(split.train_idx, True), side(split.test_idx, False))
+        output = _fold_output(raw, len(split.test_idx), len(classes), split.name)
+        seconds = time.perf_counter() - started
+        truth = y[split.test_idx]
+        metrics = compute_metrics(truth, output.predicted, classes=classes)
+        folds.append({
+            "name": split.name,
+            "n_train": int(len(split.train_idx)),
+            "n_test": int(len(split.test_idx)),
+            "n_train_speakers": int(len(set(speakers[split.train_idx]))),
+            "test_speakers": sorted(set(speakers[split.test_idx])),
+            "speaker_overlap": check_speaker_disjoint(split, speakers),
+            "seconds": round(seconds, 3),
+            "model": output.info,
+            "metrics": metrics,
+        })
+        for row, i in enumerate(split.test_idx):
+            entry = {
+                "fold": split.name,
+                "speaker": speakers[i],
+                "true": classes[truth[row]],
+                "predicted": classes[output.predicted[row]],
+            }
+            if records is not None:
+                entry = {"path": str(records[i].path), "corpus": records[i].corpus, **entry}
+            if output.scores is not None:
+                entry["scores"] = {c: float(s) for c, s in zip(classes, output.scores[row])}
+            predictions.append(entry)
+        all_true.append(truth)
+        all_pred.append(output.predicted)
+
+    return {
+        "emovox_version": __version__,
+        "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "config": dict(config or {}),
+        "protocol": protocol,
+        "speaker_independent": all(not f["speaker_overlap"] for f in folds),
+        "classes": list(classes),
+        "n_samples": int(n),
+        "folds": folds,
+        "summary": summarize_folds([f["metrics"] for f in folds]),
+        "pooled": compute_metrics(np.concatenate(all_true), np.concatenate(all_pred), classes=classes),
+        "predictions": predictions,
+    }
+
+
+# ---------------------------------------------------------------------------
+# From corpora to a result: what `emovox evaluate` runs.
+
+
+@dataclass(frozen=True)
+class EvaluationSpec:
+    """Everything that defines one evaluation run (serialised into the result).
+
+    Attributes
+    ----------
+    corpora : tuple of str
+        Corpora to train and test on (cross-corpus: to train on).
+    model : str
+        ``"svm-egemaps"``, ``"svm-mfcc"`` or anything a registered resolver accepts.
+    protocol : str
+        One of :data:`emovox.evaluation.protocols.PROTOCOLS`.
+    scheme : str
+        Label scheme name (:func:`emovox.labels.get_scheme`); ``"native"``
+        keeps each corpus's own classes. Only classes present in the data are
+        used; under cross-corpus only classes present on both sides.
+    folds : int
+        ``k`` of ``speaker-kfold``.
+    test_corpus : tuple of str
+        Test corpora of ``cross-corpus``.
+    test_fraction : float
+        Test share of ``random``.
+    seed : int
+    tune : bool
+        Tune the model's hyper-parameters by inner speaker-disjoint CV on the
+        training speakers of each fold (classical models).
+    max_speakers : int or None
+        Keep only the first N speakers (sorted) of each corpus: quick runs.
+    corpora_root : str or None
+        ``None``: :func:`emovox.corpora.default_corpora_root`.
+    cache_dir : str or None
+        Feature cache; ``None``: :func:`default_cache_dir`.
+    n_jobs : int
+        Feature extraction workers.
+    """
+
+    corpora: tuple[str, ...]
+    model: str
+    protocol: str = "loso"
+    scheme: str = "native"
+    folds: int = 6
+    test_corpus: tuple[str, ...] = ()
+    test_fraction: float = 0.2
+    seed: int = 0
+    tune: bool = False
+    max_speakers: int | None = None
+    corpora_root: str | None = None
+    cache_dir: str | None = None
+    n_jobs: int = 1
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["corpora"] = list(self.corpora)
+        data["test_corpus"] = list(self.test_corpus)
+        return data
+
+
+_RESOLVERS: list[Callable[[str], Any]] = []
+
+
+def register_model_resolver(resolver: Callable[[str], Any]) -> Callable[[str], Any]:
+    """Teach :func:`resolve_model` a new kind of ``--model`` value.
+
+    ``resolver(model) -> EvaluableModel | None``; return ``None`` for values it
+    does not handle. Resolvers are tried after the built-in names, in
+    registration order. Usable as a decorator.
+    """
+    _RESOLVERS.append(resolver)
+    return resolver
+
+
+def resolve_model(model: str, *, seed: int = 0, tune: bool = False) -> EvaluableModel:
+    """The model object for a ``--model`` value (a baseline name or a resolver's)."""
+    from emovox.models.classical import CLASSICAL_MODELS, make_classical
+
+    if model in CLASSICAL_MODELS:
+        return make_classical(model, seed=seed, tune=tune)
+    for resolver in _RESOLVERS:
+        found = resolver(model)
+        if found is not None:
+            return found
+    if Path(model).is_dir():
+        raise ConfigError(
+            f"model folder {model!r}: evaluating saved model artifacts is not supported yet; "
+            f"use one of {', '.join(CLASSICAL_MODELS)}"
+        )
+    raise ConfigError(f"unknown model {model!r}: expected one of {', '.join(CLASSICAL_MODELS)}")
+
+
+def default_cache_dir() -> Path:
+    """``$EMOVOX_CACHE/features`` if set, else ``~/.cache/emovox/features``."""
+    base = os.environ.get("EMOVOX_CACHE")
+    return Path(base) / "features" if base else Path.home() / ".cache" / "emovox" / "features"
+
+
+def prepare_labels(records: Sequence, scheme_name: str) -> tuple[list, np.ndarray, tuple[str, ...]]:
+    """Map records through a label scheme; drop what it drops.
+
+    Returns
+    -------
+    records : list of Record
+        Those the scheme keeps.
+    y : np.ndarray [shape=(n,), dtype=int64]
+        Class indices into ``classes``.
+    classes : tuple of str
+        The scheme's classes present in the data, in scheme order.
+    """
+    from emovox.labels import get_scheme
+
+    scheme = get_scheme(scheme_name)
+    kept = [r for r in records if scheme.keeps(r.emotion)]
+    if not kept:
+        raise ConfigError(f"label scheme {scheme_name!r} keeps none of the {len(records)} recordings")
+    present = {scheme.class_of(r.emotion) for r in kept}
+    classes = tuple(c for c in scheme.classes if c in present)
+    y = np.array([classes.index(scheme.class_of(r.emotion)) for r in kept], dtype=np.int64)
+    return kept, y, classes
+
+
+def make_splits(
+    protocol: str,
+    records: Sequence,
+    y: np.ndarray,
+    *,
+    folds: int = 6,
+    seed: int = 0,
+    train_corpora: Sequence[str] = (),
+    test_corpora: Sequence[str] = (),
+    test_fraction: float = 0.2,
+) -> list[Split]:
+    """The splits of a named protocol over ``records`` (see :data:`PROTOCOLS`)."""
+    speakers = [r.speaker_key for r in records]
+    if protocol == "loso":
+        return leave_one_speaker_out(speakers)
+    if protocol == "speaker-kfold":
+        return speaker_kfold(speakers, k=folds, seed=seed, labels=y,
+                             strata=[r.gender or "" for r in records])
+    if protocol == "cross-corpus":
+        return cross_corpus([r.corpus for r in records], train=tuple(train_corpora), test=tuple(test_corpora))
+    if protocol == "random":
+        return random_stratified(y, test_fraction=test_fraction, seed=seed)
+    raise ConfigError(f"unknown protocol {protocol!r}: expected one of {', '.join(PROTOCOLS)}")
+
+
+def _load(spec: EvaluationSpec) -> list:
+    from emovox.corpora import corpus_names, load_corpus
+
+    names = list(spec.corpora) + [c for c in spec.test_corpus if c not in spec.corpora]
+    known = corpus_names()
+    for name in names:
+        if name not in known:
+            raise ConfigError(f"unknown corpus {name!r}: expected one of {', '.join(known)}")
+    root = None if spec.corpora_root is None else Path(spec.corpora_root)
+    records = []
+    for name in names:
+        loaded = load_corpus(name, root=None if root is None else root / _folder_of(name, root))
+        if spec.max_speakers is not None:
+            keep = sorted({r.speaker for r in loaded})[: spec.max_speakers]
+            loaded = [r for r in loaded if r.speaker in keep]
+        records.extend(loaded)
+    return records
+
+
+def _folder_of(name: str, root: Path) -> str:
+    """The corpus folder under a corpora root (the shared layout's folder names)."""
+    from emovox.corpora import default_folder  # type: ignore[attr-defined]
+
+    return default_folder(name)
+
+
+def evaluate(spec: EvaluationSpec, *, progress: Callable[[int, int, str], None] | None = None) -> dict:
+    """Run one evaluation end to end; return the result dict (see :func:`run_experiment`)."""
+    if spec.protocol not in PROTOCOLS:
+        raise ConfigError(f"unknown protocol {spec.protocol!r}: expected one of {', '.join(PROTOCOLS)}")
+    if spec.protocol == "cross-corpus" and not spec.test_corpus:
+        raise ConfigError("--protocol cross-corpus needs --test-corpus NAME (the corpus to test on)")
+    if spec.protocol != "cross-corpus" and spec.test_corpus:
+        raise ConfigError(f"--test-corpus is only used with --protocol cross-corpus, not {spec.protocol!r}")
+    model = resolve_model(spec.model, seed=spec.seed, tune=spec.tune)
+    records, y, classes = prepare_labels(_load(spec), spec.scheme)
+
+    dropped: list[str] = []
+    if spec.protocol == "cross-corpus":
+        # A class the training corpora lack cannot be predicted; one the test
+        # corpus lacks cannot be tested: keep the classes on both sides.
+        train_side = {classes[c] for r, c in zip(records, y) if r.corpus not in spec.test_corpus}
+        test_side = {classes[c] for r, c in zip(records, y) if r.corpus in spec.test_corpus}
+        shared = tuple(c for c in classes if c in train_side and c in test_side)
+        if len(shared) < 2:
+            raise ConfigError(
+                f"cross-corpus: the training and test corpora share {len(shared)} class(es) "
+                f"({', '.join(shared) or 'none'}) under scheme {spec.scheme!r}; pick a scheme they share"
+            )
+        dropped = [c for c in classes if c not in shared]
+        keep = [i for i, c in enumerate(y) if classes[c] in shared]
+        records = [records[i] for i in keep]
+        y = np.array([shared.index(classes[y[i]]) for i in keep], dtype=np.int64)
+        classes = shared
+
+    splits = make_splits(spec.protocol, records, y, folds=spec.folds, seed=spec.seed,
+                         train_corpora=spec.corpora, test_corpora=spec.test_corpus,
+                         test_fraction=spec.test_fraction)
+    X = None
+    if model.feature_set is not None:
+        from emovox.features import featurize_records
+
+        cache = Path(spec.cache_dir) if spec.cache_dir else default_cache_dir()
+        X = featurize_records(records, model.feature_set, sample_rate_hz=16000, cache_dir=cache,
+                              n_jobs=spec.n_jobs)
+    config = {**spec.to_dict(), "model_config": model.to_dict(), "dropped_classes": dropped}
+    return run_experiment(splits, model.fit_predict, y=y, classes=classes,
+                          speakers=[r.speaker_key for r in records], X=X, records=records,
+                          protocol=spec.protocol, config=config, progress=progress)

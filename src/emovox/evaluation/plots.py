@@ -1,0 +1,138 @@
+"""Evaluation figures. The only module of :mod:`emovox.evaluation` importing matplotlib.
+
+matplotlib is imported lazily, with the non-interactive ``Agg`` backend, so
+importing :mod:`emovox.evaluation` stays cheap and works without a display.
+Each function writes one PNG atomically (temporary file, then rename).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+__all__ = ["plot_confusion", "plot_per_class_recall"]
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save_atomic(fig, path: Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            fig.savefig(handle, format="png", dpi=120, bbox_inches="tight")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def plot_confusion(
+    confusion: Sequence[Sequence[int]],
+    classes: Sequence[str],
+    path: str | os.PathLike,
+    *,
+    title: str = "Confusion matrix",
+) -> Path:
+    """Heat map of a confusion matrix, normalised by row, counts annotated.
+
+    Parameters
+    ----------
+    confusion : array-like [shape=(n_classes, n_classes)]
+        Counts; row = true class, column = predicted class.
+    classes : sequence of str [shape=(n_classes,)]
+    path : path-like
+        Output PNG.
+    title : str
+
+    Returns
+    -------
+    Path
+        The written file. Cell colour = fraction of the true class (row);
+        text = count and percentage. Rows with no samples stay blank.
+    """
+    plt = _pyplot()
+    cm = np.asarray(confusion, dtype=float)
+    rows = cm.sum(axis=1, keepdims=True)
+    norm = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
+    n = len(classes)
+    size = max(4.0, 0.8 * n + 2.0)
+    fig, ax = plt.subplots(figsize=(size + 1.0, size))
+    try:
+        image = ax.imshow(norm, cmap="Blues", vmin=0.0, vmax=1.0)
+        fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="fraction of true class")
+        ax.set_xticks(range(n), labels=list(classes), rotation=45, ha="right")
+        ax.set_yticks(range(n), labels=list(classes))
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.set_title(title)
+        for i in range(n):
+            if rows[i, 0] == 0:
+                continue
+            for j in range(n):
+                colour = "white" if norm[i, j] > 0.5 else "black"
+                ax.text(j, i, f"{int(cm[i, j])}\n{100 * norm[i, j]:.0f}%", ha="center",
+                        va="center", fontsize=8, color=colour)
+        return _save_atomic(fig, Path(path))
+    finally:
+        plt.close(fig)
+
+
+def plot_per_class_recall(
+    recalls: Sequence[float | None],
+    classes: Sequence[str],
+    path: str | os.PathLike,
+    *,
+    uar: float | None = None,
+    title: str = "Per-class recall",
+) -> Path:
+    """Bar chart of per-class recall (the per-class accuracy), UAR as a line.
+
+    Parameters
+    ----------
+    recalls : sequence of float or None [shape=(n_classes,)]
+        ``None`` for a class absent from the truth (drawn as no bar).
+    classes : sequence of str [shape=(n_classes,)]
+    path : path-like
+        Output PNG.
+    uar : float, optional
+        Drawn as a dashed horizontal line.
+    title : str
+
+    Returns
+    -------
+    Path
+    """
+    plt = _pyplot()
+    n = len(classes)
+    values = np.array([np.nan if r is None else float(r) for r in recalls])
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.7 * n + 2.0), 3.6))
+    try:
+        ax.bar(range(n), np.nan_to_num(values), color="#4C72B0")
+        for i, v in enumerate(values):
+            ax.text(i, (0 if np.isnan(v) else v) + 0.02, "n/a" if np.isnan(v) else f"{v:.2f}",
+                    ha="center", fontsize=8)
+        if uar is not None:
+            ax.axhline(uar, color="#C44E52", linestyle="--", label=f"UAR {uar:.3f}")
+            ax.legend(loc="upper right", fontsize=8)
+        ax.axhline(1.0 / max(n, 1), color="grey", linestyle=":", linewidth=1)
+        ax.set_xticks(range(n), labels=list(classes), rotation=45, ha="right")
+        ax.set_ylim(0.0, 1.1)
+        ax.set_ylabel("recall")
+        ax.set_title(title)
+        return _save_atomic(fig, Path(path))
+    finally:
+        plt.close(fig)

@@ -1,0 +1,192 @@
+"""Fast batched log-mel and MFCC front ends in torch.
+
+:class:`LogMelFrontend` turns a batch of equal-length waveforms
+``(batch, n)`` into log-mel spectrograms ``(batch, n_mels, frames)``;
+:class:`MfccFrontend` adds the DCT and returns ``(batch, n_mfcc, frames)``.
+Both reproduce librosa 0.11 (see :mod:`emovox.features.spectral` for the exact
+definitions); ``tests/test_features_frontend.py`` checks the agreement.
+
+The STFT is a strided ``conv1d`` with fixed real/imaginary DFT bases
+(``stft="conv"``, the default) or ``torch.stft`` (``stft="fft"``). The
+convolution exports to ONNX as a plain ``Conv`` node and, for speech-sized
+FFTs (``n_fft`` up to 1024), runs about as fast as ``torch.stft`` on a CPU
+(figures in ``docs/benchmarks.md``); ``torch.stft`` wins for large ``n_fft``
+and stays available for that case. Both give the same numbers to float32
+rounding.
+
+All constant matrices are buffers computed once at construction (in float64,
+stored as float32), so ``state_dict()`` carries them and the modules move with
+``.to(device)``. Rebuild a module from :meth:`LogMelFrontend.config`.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from emovox.errors import ConfigError, FeatureError
+from emovox.features.spectral import LogMelConfig, dct_matrix
+
+STFT_IMPLS = ("conv", "fft")
+
+
+class LogMelFrontend(nn.Module):
+    """Batched log-mel spectrogram that matches librosa.
+
+    Parameters
+    ----------
+    sample_rate_hz, n_fft, hop_length, win_length, n_mels, f_min_hz, f_max_hz, log, top_db, amin, pad_mode
+        See :class:`emovox.features.spectral.LogMelConfig` (the defaults:
+        16 kHz, ``n_fft=512``, ``hop_length=160`` (10 ms), 64 mel bands,
+        0 Hz to Nyquist, dB with ``top_db=80``, zero padding).
+    stft : {"conv", "fft"}
+        STFT implementation: conv1d with DFT bases (ONNX-friendly) or
+        ``torch.stft``.
+
+    Shapes
+    ------
+    input ``y`` : float tensor ``(batch, n)`` or ``(n,)``, samples at ``sample_rate_hz``.
+    output : float32 tensor ``(batch, n_mels, frames)`` (or ``(n_mels, frames)``
+    for a 1-D input), ``frames = config.n_frames(n)``; dB (``log="db"``) or
+    natural log (``log="log"``) of the mel power.
+
+    Examples
+    --------
+    >>> fe = LogMelFrontend(sample_rate_hz=16000, n_mels=64)
+    >>> fe(torch.zeros(2, 16000)).shape
+    torch.Size([2, 64, 101])
+    """
+
+    def __init__(
+        self,
+        sample_rate_hz: int = 16000,
+        *,
+        n_fft: int = 512,
+        hop_length: int = 160,
+        win_length: Optional[int] = None,
+        n_mels: int = 64,
+        f_min_hz: float = 0.0,
+        f_max_hz: Optional[float] = None,
+        log: str = "db",
+        top_db: Optional[float] = 80.0,
+        amin: float = 1e-10,
+        pad_mode: str = "constant",
+        stft: str = "conv",
+    ) -> None:
+        super().__init__()
+        self.cfg = LogMelConfig(
+            sample_rate_hz=sample_rate_hz, n_fft=n_fft, hop_length=hop_length,
+            win_length=win_length, n_mels=n_mels, f_min_hz=f_min_hz, f_max_hz=f_max_hz,
+            log=log, top_db=top_db, amin=amin, pad_mode=pad_mode,
+        )
+        if stft not in STFT_IMPLS:
+            raise ConfigError(f"stft={stft!r} is not one of {STFT_IMPLS}")
+        self.stft = stft
+        real, imag = self.cfg.dft_basis()
+        basis = np.concatenate([real, imag], axis=0)[:, None, :]  # (2 * n_freqs, 1, n_fft)
+        self.register_buffer("dft_basis", torch.from_numpy(basis.astype(np.float32)))
+        self.register_buffer("window", torch.from_numpy(self.cfg.window().astype(np.float32)))
+        self.register_buffer("mel_fb", torch.from_numpy(self.cfg.mel_filterbank().astype(np.float32)))
+
+    def config(self) -> dict:
+        """JSON-able settings (``LogMelConfig`` fields plus ``stft``)."""
+        return {**self.cfg.to_dict(), "stft": self.stft}
+
+    def extra_repr(self) -> str:
+        c = self.cfg
+        return (f"sample_rate_hz={c.sample_rate_hz}, n_fft={c.n_fft}, hop_length={c.hop_length}, "
+                f"n_mels={c.n_mels}, log={c.log!r}, stft={self.stft!r}")
+
+    # -- stages -------------------------------------------------------------
+    def power_spectrogram(self, y: torch.Tensor) -> torch.Tensor:
+        """``|STFT(y)|**2``: ``(batch, n)`` -> ``(batch, n_freqs, frames)``."""
+        c = self.cfg
+        if self.stft == "fft":
+            spec = torch.stft(
+                y, n_fft=c.n_fft, hop_length=c.hop_length, window=self.window, center=True,
+                pad_mode=c.pad_mode, return_complex=True,
+            )
+            return spec.real.square() + spec.imag.square()
+        pad = c.n_fft // 2
+        x = F.pad(y.unsqueeze(1), (pad, pad), mode=c.pad_mode)
+        out = F.conv1d(x, self.dft_basis, stride=c.hop_length)  # (batch, 2 * n_freqs, frames)
+        real, imag = out.split(c.n_freqs, dim=1)
+        return real.square() + imag.square()
+
+    def mel_power(self, y: torch.Tensor) -> torch.Tensor:
+        """Mel power spectrogram ``(batch, n_mels, frames)`` (no log)."""
+        return torch.matmul(self.mel_fb, self.power_spectrogram(y))
+
+    def to_log(self, mel: torch.Tensor) -> torch.Tensor:
+        """Apply the configured log (and per-clip ``top_db`` clipping) to mel power."""
+        c = self.cfg
+        floored = torch.clamp(mel, min=c.amin)
+        if c.log == "log":
+            return torch.log(floored)
+        db = 10.0 * torch.log10(floored)
+        if c.top_db is not None:
+            peak = db.amax(dim=(-2, -1), keepdim=True)
+            db = torch.maximum(db, peak - c.top_db)
+        return db
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        y, squeeze = _as_batch(y, self.cfg)
+        out = self.to_log(self.mel_power(y))
+        return out.squeeze(0) if squeeze else out
+
+
+class MfccFrontend(nn.Module):
+    """Batched MFCC that matches ``librosa.feature.mfcc`` (DCT-II ortho of the dB mel spectrogram).
+
+    Parameters
+    ----------
+    sample_rate_hz : int
+        Input sample rate in Hz.
+    n_mfcc : int
+        Number of coefficients kept (``<= n_mels``).
+    **logmel
+        Keyword arguments of :class:`LogMelFrontend` (``log`` must be ``"db"``,
+        as in librosa; default ``n_mels=64``).
+
+    Shapes
+    ------
+    input ``(batch, n)`` or ``(n,)`` -> output ``(batch, n_mfcc, frames)`` or ``(n_mfcc, frames)``.
+    """
+
+    def __init__(self, sample_rate_hz: int = 16000, *, n_mfcc: int = 40, **logmel) -> None:
+        super().__init__()
+        if logmel.get("log", "db") != "db":
+            raise ConfigError(f"MfccFrontend needs log='db' (as librosa.feature.mfcc); got log={logmel['log']!r}")
+        self.logmel = LogMelFrontend(sample_rate_hz, **logmel)
+        self.n_mfcc = n_mfcc
+        d = dct_matrix(n_mfcc, self.logmel.cfg.n_mels)
+        self.register_buffer("dct", torch.from_numpy(d.astype(np.float32)))
+
+    def config(self) -> dict:
+        """JSON-able settings: the log-mel ones plus ``n_mfcc``."""
+        return {**self.logmel.config(), "n_mfcc": self.n_mfcc}
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        return torch.matmul(self.dct, self.logmel(y))
+
+
+def _as_batch(y: torch.Tensor, cfg: LogMelConfig) -> tuple[torch.Tensor, bool]:
+    """Check a waveform tensor and return it as float ``(batch, n)``."""
+    if not isinstance(y, torch.Tensor):
+        raise FeatureError(f"expected a torch.Tensor of shape (batch, n), got {type(y).__name__}; "
+                           "wrap arrays with torch.from_numpy")
+    if y.ndim not in (1, 2):
+        raise FeatureError(f"expected a waveform of shape (batch, n) or (n,), got shape {tuple(y.shape)}")
+    if not torch.is_floating_point(y):
+        raise FeatureError(f"expected float samples in [-1, 1], got dtype {y.dtype}; convert with y.float() / 32768")
+    squeeze = y.ndim == 1
+    if squeeze:
+        y = y.unsqueeze(0)
+    if y.shape[0] == 0:
+        raise FeatureError("got an empty batch (batch size 0); pass at least one clip")
+    cfg.check_length(int(y.shape[-1]))
+    return y, squeeze

@@ -1,0 +1,224 @@
+"""Backends: the one thing a :class:`~emovox.inference.Predictor` asks of a model.
+
+A backend maps a waveform batch ``(batch, n)`` float32 at the model's sample
+rate to logits ``(batch, n_classes)`` (the neural model input contract in
+``docs/CONTRACTS.md``: the front end is inside the model). Two are provided:
+
+- :class:`TorchBackend` over a ``torch.nn.Module`` (the artifact's
+  ``model.safetensors`` loaded by :mod:`emovox.models.artifact`);
+- :class:`OnnxBackend` over ``model.onnx`` with onnxruntime; importing or
+  using it never imports torch.
+
+:class:`ModelInfo` reads what the predictor needs from an artifact's
+``config.json`` (labels, rate, clip length, temperature, threshold) with plain
+JSON, so the ONNX path needs nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Protocol
+
+import numpy as np
+
+from emovox.errors import ConfigError, ModelError
+
+__all__ = ["Backend", "ModelInfo", "TorchBackend", "OnnxBackend", "read_config",
+           "BACKENDS", "ONNX_FILE", "WEIGHTS_FILE", "CONFIG_FILE"]
+
+BACKENDS = ("auto", "torch", "onnx")
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+ONNX_FILE = "model.onnx"
+
+
+class Backend(Protocol):
+    """Waveforms ``(batch, n)`` float32 -> logits ``(batch, n_classes)`` float32."""
+
+    name: str
+
+    def logits(self, waveforms: np.ndarray) -> np.ndarray: ...
+
+
+def read_config(model_dir: str | os.PathLike) -> dict:
+    """The parsed ``config.json`` of an artifact directory (:class:`ModelError` if unreadable)."""
+    path = Path(model_dir) / CONFIG_FILE
+    if not Path(model_dir).is_dir():
+        raise ModelError(f"model directory {str(model_dir)!r} does not exist: pass a model artifact folder")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            config = json.load(fh)
+    except FileNotFoundError:
+        raise ModelError(
+            f"{str(model_dir)!r} has no {CONFIG_FILE}: it is not an emovox model artifact"
+        ) from None
+    except (OSError, ValueError) as error:
+        raise ModelError(f"cannot read {path}: {error}") from None
+    if not isinstance(config, dict):
+        raise ModelError(f"{path} must hold a JSON object")
+    return config
+
+
+def _spec_of(config: Mapping[str, Any]) -> Mapping[str, Any]:
+    for key in ("spec", "task", "task_spec"):
+        if isinstance(config.get(key), Mapping):
+            return config[key]
+    if "labels" in config:
+        return config
+    raise ModelError("the model config has no task spec ('spec' with 'labels'): re-save the artifact")
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What inference needs to know about a model, read from its config.
+
+    Attributes
+    ----------
+    labels : tuple[str, ...]
+        Classes in model order.
+    sample_rate_hz : int
+        Rate the model expects.
+    clip_s : float
+        Input length the model was trained on; inputs are centre-cropped or
+        centre-padded to it (as in training evaluation).
+    temperature : float
+        Calibration temperature (1.0 when uncalibrated).
+    threshold : float
+        Calibrated confidence under which a prediction is ``"unknown"``.
+    config : dict
+        The full config, for provenance.
+    """
+
+    labels: tuple[str, ...]
+    sample_rate_hz: int = 16000
+    clip_s: float = 3.0
+    temperature: float = 1.0
+    threshold: float = 0.0
+    config: dict = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def n_samples(self) -> int:
+        return int(round(self.clip_s * self.sample_rate_hz))
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> "ModelInfo":
+        spec = _spec_of(config)
+        kind = spec.get("input_kind", "waveform")
+        if kind != "waveform":
+            raise ModelError(
+                f"this model takes input_kind={kind!r}: only waveform models (e.g. the flagship) "
+                "can predict from audio; research models over features are for evaluation"
+            )
+        labels = tuple(spec.get("labels") or ())
+        if len(labels) < 2:
+            raise ModelError(f"the model config lists labels {list(labels)!r}: expected at least two")
+        calibration = config.get("calibration") or {}
+        temperature = float(calibration.get("temperature", 1.0) or 1.0)
+        threshold = float(config.get("threshold", 0.0) or 0.0)
+        if not (math.isfinite(temperature) and temperature > 0):
+            raise ModelError(f"calibration.temperature={temperature!r} must be a positive number")
+        if not 0.0 <= threshold <= 1.0:
+            raise ModelError(f"threshold={threshold!r} must lie in [0, 1]")
+        return cls(labels=labels, sample_rate_hz=int(spec.get("sample_rate_hz", 16000)),
+                   clip_s=float(spec.get("clip_s", 3.0)), temperature=temperature,
+                   threshold=threshold, config=dict(config))
+
+
+class TorchBackend:
+    """A ``torch.nn.Module`` in eval mode under ``torch.inference_mode``.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        Waveform ``(batch, n)`` -> logits ``(batch, n_classes)``.
+    num_threads : int or None
+        If given, ``torch.set_num_threads(num_threads)`` (process-wide).
+    """
+
+    name = "torch"
+
+    def __init__(self, module, *, num_threads: int | None = None) -> None:
+        import torch
+
+        if num_threads:
+            torch.set_num_threads(int(num_threads))
+        self._torch = torch
+        self.module = module.eval()
+
+    def logits(self, waveforms: np.ndarray) -> np.ndarray:
+        x = self._torch.from_numpy(np.ascontiguousarray(waveforms, dtype=np.float32))
+        with self._torch.inference_mode():
+            return self.module(x).float().numpy()
+
+    @classmethod
+    def from_artifact(cls, model_dir: str | os.PathLike, *,
+                      num_threads: int | None = None) -> "TorchBackend":
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            raise ModelError(
+                "the torch backend needs PyTorch: pip install 'emovox[torch]', or use --backend onnx"
+            ) from None
+        try:
+            from emovox.models.artifact import load_artifact
+        except ImportError as error:
+            raise ModelError(f"cannot load torch artifacts: {error}") from None
+        loaded = load_artifact(model_dir)
+        module = loaded[0] if isinstance(loaded, tuple) else getattr(loaded, "model", loaded)
+        return cls(module, num_threads=num_threads)
+
+
+class OnnxBackend:
+    """An ONNX model run with onnxruntime on the CPU; never imports torch.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        ``model.onnx`` (or an artifact directory holding it).
+    num_threads : int or None
+        Intra-op threads (onnxruntime's default when ``None``).
+    """
+
+    name = "onnx"
+
+    def __init__(self, path: str | os.PathLike, *, num_threads: int | None = None) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise ModelError(
+                "the onnx backend needs onnxruntime: pip install 'emovox[onnx]'"
+            ) from None
+        path = Path(path)
+        if path.is_dir():
+            path = path / ONNX_FILE
+        if not path.is_file():
+            raise ModelError(
+                f"{str(path)!r} does not exist: export it with "
+                f"`emovox export {path.parent} --format onnx --out {path.parent}`"
+            )
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        if num_threads:
+            options.intra_op_num_threads = int(num_threads)
+            options.inter_op_num_threads = 1
+        try:
+            self._session = ort.InferenceSession(str(path), options,
+                                                 providers=["CPUExecutionProvider"])
+        except Exception as error:  # onnxruntime raises its own exception types
+            raise ModelError(f"cannot load {path}: {str(error).splitlines()[0]}") from None
+        self._input = self._session.get_inputs()[0].name
+        self.path = path
+
+    def logits(self, waveforms: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(waveforms, dtype=np.float32)
+        return np.asarray(self._session.run(None, {self._input: x})[0], dtype=np.float32)
+
+
+def check_backend(name: str) -> str:
+    if name not in BACKENDS:
+        raise ConfigError(f"backend={name!r} is unknown: expected one of {', '.join(BACKENDS)}")
+    return name

@@ -1,0 +1,136 @@
+"""Long recordings as an emotion timeline: windows over speech, smoothing, plot.
+
+The predictor streams a recording through voice activity detection
+(:mod:`emovox.audio.vad`); each speech segment is cut into windows here
+(:func:`window_starts`), each window is classified, neighbouring calibrated
+probabilities are averaged (:func:`smooth_probabilities`) and the result is a
+:class:`~emovox.inference.results.Timeline`. :func:`plot_timeline` draws it.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from emovox.errors import ConfigError
+from emovox.inference.results import Timeline
+
+__all__ = ["window_starts", "window_spans", "smooth_probabilities", "plot_timeline"]
+
+
+def window_starts(n_samples: int, *, window: int, hop: int) -> np.ndarray:
+    """Start samples of windows of ``window`` samples every ``hop`` covering ``n_samples``.
+
+    A segment no longer than one window gets one window (start 0; the caller
+    pads it). Otherwise windows start every ``hop`` and the last one is moved
+    back to end exactly at the end of the segment.
+    """
+    if hop <= 0 or window <= 0 or hop > window:
+        raise ConfigError(f"hop={hop} must lie in (0, window={window}] samples")
+    if n_samples <= window:
+        return np.zeros(1, dtype=np.int64)
+    k = int(np.ceil((n_samples - window) / hop)) + 1
+    starts = np.arange(k, dtype=np.int64) * hop
+    starts[-1] = n_samples - window
+    return np.unique(starts)
+
+
+def window_spans(starts: np.ndarray, *, window: int, n_samples: int) -> list[tuple[int, int]]:
+    """The part of the segment each window reports on: a partition of ``[0, n_samples)``.
+
+    Boundaries sit halfway between the centres of consecutive windows; the
+    first span starts at 0 and the last ends at ``n_samples``.
+    """
+    centres = starts + min(window, n_samples) / 2.0
+    bounds = [0] + [int(round((a + b) / 2)) for a, b in zip(centres[:-1], centres[1:])] + [n_samples]
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
+def smooth_probabilities(probs: np.ndarray, spans_s: Sequence[tuple[float, float]], *,
+                         size: int = 3, max_gap_s: float = 1.0) -> np.ndarray:
+    """Average each row of ``probs`` with its neighbours.
+
+    Parameters
+    ----------
+    probs : np.ndarray [shape=(n, n_classes)]
+        Calibrated probabilities in time order.
+    spans_s : sequence of (start_s, end_s)
+        Time span of each row.
+    size : int
+        Odd window of rows averaged (1 = no smoothing).
+    max_gap_s : float
+        Rows separated by a longer pause are not neighbours.
+    """
+    if size < 1 or size % 2 == 0:
+        raise ConfigError(f"smoothing size={size!r} must be a positive odd number")
+    p = np.asarray(probs, dtype=np.float64)
+    if size == 1 or len(p) < 2:
+        return p.copy()
+    # group ids: a new group after each gap longer than max_gap_s
+    gaps = np.array([b[0] - a[1] for a, b in zip(spans_s[:-1], spans_s[1:])])
+    group = np.concatenate([[0], np.cumsum(gaps > max_gap_s)])
+    half = size // 2
+    out = np.empty_like(p)
+    for i in range(len(p)):
+        lo, hi = max(0, i - half), min(len(p), i + half + 1)
+        idx = [j for j in range(lo, hi) if group[j] == group[i]]
+        out[i] = p[idx].mean(axis=0)
+    return out
+
+
+def plot_timeline(timeline: Timeline, path: str | os.PathLike, *, title: str | None = None) -> Path:
+    """Draw ``timeline`` as a PNG (atomic write): stacked probabilities and labels over time.
+
+    Top panel: each segment's class probabilities stacked over its span, silence
+    left blank. Bottom: the predicted label per segment, ``unknown`` in grey.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    labels = list(timeline.labels)
+    cmap = plt.get_cmap("tab10")
+    colours = {k: cmap(i % 10) for i, k in enumerate(labels)}
+    colours["unknown"] = (0.6, 0.6, 0.6, 1.0)
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(12, 4.5), sharex=True,
+                                   gridspec_kw={"height_ratios": [3, 1]})
+    for seg in timeline.segments:
+        bottom = 0.0
+        for k in labels:
+            v = seg.scores[k]
+            ax1.bar(seg.start_s, v, width=seg.duration_s, bottom=bottom, align="edge",
+                    color=colours[k], linewidth=0)
+            bottom += v
+        ax2.barh(0, seg.duration_s, left=seg.start_s, color=colours[seg.label], height=0.8)
+    ax1.axhline(timeline.threshold, color="black", lw=0.8, ls="--")
+    ax1.set_ylim(0, 1)
+    ax1.set_ylabel("probability")
+    ax1.set_xlim(0, max(timeline.duration_s, 1e-3))
+    handles = [plt.Rectangle((0, 0), 1, 1, color=colours[k]) for k in labels + ["unknown"]]
+    ax1.legend(handles, labels + ["unknown"], ncol=min(9, len(labels) + 1), fontsize=8,
+               loc="upper center", bbox_to_anchor=(0.5, 1.25), frameon=False)
+    ax2.set_yticks([])
+    ax2.set_xlabel("time (s)")
+    summary = timeline.summary
+    ax2.set_title(f"dominant: {summary['dominant']}  ·  speech {summary['speech_s']:.1f} s "
+                  f"of {timeline.duration_s:.1f} s", fontsize=9)
+    if title:
+        fig.suptitle(title, y=1.02, fontsize=10)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
+    os.close(fd)
+    try:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path

@@ -1,0 +1,157 @@
+"""Recipes: named bundles of input pipeline + architecture + training config.
+
+A recipe builder is a function ``builder() -> Recipe`` registered under a
+name with :func:`register_recipe`; ``emovox train --recipe NAME`` looks it up
+with :func:`get_recipe`. The seed replicas and the flagship register theirs
+in :mod:`emovox.recipes` (imported on first lookup, like the built-in "tiny"
+debug recipe in :mod:`emovox.training.tiny`).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable
+
+from emovox.errors import ConfigError
+from emovox.training.config import TrainConfig
+
+Augment = Callable[..., Any]
+
+#: Modules imported (if present) before a recipe lookup.
+RECIPE_MODULES: tuple[str, ...] = ("emovox.training.tiny", "emovox.recipes")
+
+
+@dataclass
+class Recipe:
+    """How to turn a labelled corpus into a trained model.
+
+    Attributes
+    ----------
+    name : str
+    arch : str
+        Architecture registered in :mod:`emovox.models.registry`.
+    arch_params : dict
+        Hyper-parameters passed to the architecture builder (saved in the artifact).
+    train : TrainConfig
+    label_scheme : str
+        Default label scheme (``emovox.labels.get_scheme``); ``--scheme`` overrides.
+    sample_rate_hz : int
+    clip_s : float
+        Input length; clips are centre-cropped/zero-padded (random crops in training).
+    input_kind : str
+        ``"waveform"`` or ``"features"``.
+    feature : str or None
+        For ``"features"``: a name that ``emovox.features.extract_features``
+        knows, computed per clip after crop/pad and standardised with
+        statistics of the training split.
+    normalize : str or None
+        ``load_audio(normalize=...)``: ``None``, ``"peak"`` or ``"loudness"``.
+    trim_silence : bool
+        ``load_audio(trim_silence=...)``.
+    val_fraction : float
+        Share of training speakers held out for validation.
+    wave_augment, spec_augment : callable or None
+        Engine hooks (see :mod:`emovox.training.engine`); not serialised, the
+        artifact records their names.
+    description : str
+    """
+
+    name: str
+    arch: str
+    arch_params: dict = field(default_factory=dict)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    label_scheme: str = "native"
+    sample_rate_hz: int = 16000
+    clip_s: float = 3.0
+    input_kind: str = "waveform"
+    feature: str | None = None
+    normalize: str | None = None
+    trim_silence: bool = False
+    val_fraction: float = 0.15
+    wave_augment: Augment | None = None
+    spec_augment: Augment | None = None
+    description: str = ""
+
+    def with_changes(self, **changes: Any) -> "Recipe":
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        """JSON-able description (augmentation hooks by name only)."""
+        return {
+            "name": self.name,
+            "arch": self.arch,
+            "arch_params": dict(self.arch_params),
+            "train": self.train.to_dict(),
+            "label_scheme": self.label_scheme,
+            "sample_rate_hz": self.sample_rate_hz,
+            "clip_s": self.clip_s,
+            "input_kind": self.input_kind,
+            "feature": self.feature,
+            "normalize": self.normalize,
+            "trim_silence": self.trim_silence,
+            "val_fraction": self.val_fraction,
+            "wave_augment": _hook_name(self.wave_augment),
+            "spec_augment": _hook_name(self.spec_augment),
+            "description": self.description,
+        }
+
+
+def _hook_name(hook: Any) -> str | None:
+    if hook is None:
+        return None
+    return getattr(hook, "name", None) or getattr(hook, "__qualname__", None) or type(hook).__name__
+
+
+_RECIPES: dict[str, Callable[[], Recipe]] = {}
+_loaded = False
+
+
+def register_recipe(name: str, builder: Callable[[], Recipe] | None = None, *, replace: bool = False):
+    """Register ``builder`` (``() -> Recipe``) under ``name``; usable as a decorator."""
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"recipe name {name!r} must be a non-empty string")
+
+    def _register(fn: Callable[[], Recipe]) -> Callable[[], Recipe]:
+        old = _RECIPES.get(name)
+        same = old is not None and (old.__module__, old.__qualname__) == (fn.__module__, fn.__qualname__)
+        if old is not None and not same and not replace:
+            raise ConfigError(f"recipe {name!r} is already registered by {old.__module__}: choose another name")
+        _RECIPES[name] = fn
+        return fn
+
+    return _register if builder is None else _register(builder)
+
+
+def _load_known() -> None:
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    for module in RECIPE_MODULES:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as error:
+            if error.name != module:
+                raise
+
+
+def recipe_names() -> list[str]:
+    _load_known()
+    return sorted(_RECIPES)
+
+
+def get_recipe(name: str) -> Recipe:
+    """Build the recipe registered as ``name``; :class:`ConfigError` lists the known names."""
+    if name not in _RECIPES:
+        _load_known()
+    try:
+        builder = _RECIPES[name]
+    except KeyError:
+        raise ConfigError(
+            f"unknown recipe {name!r}: expected one of {', '.join(sorted(_RECIPES)) or '(none)'}"
+        ) from None
+    recipe = builder()
+    if not isinstance(recipe, Recipe):
+        raise ConfigError(f"recipe {name!r} builder returned {type(recipe).__name__}, not a Recipe")
+    return recipe
