@@ -41,6 +41,10 @@ DECODE_ERRORS: tuple[type[BaseException], ...] = (
     KeyError,
 )
 
+#: Upper bound on decoded samples per encoded byte (FLAC of digital silence
+#: reaches a few hundred); headers claiming more are not trusted for allocation.
+_MAX_SAMPLES_PER_BYTE = 4096
+
 #: Containers whose header states the stream length reliably enough to
 #: detect a cut-off file from the decoded length (MP3/ADTS/Ogg estimate it).
 _LENGTH_DECLARING = frozenset({"wav", "flac", "mp4", "matroska", "aiff", "caf"})
@@ -102,21 +106,24 @@ def audio_duration_s(source: Source) -> float:
     """
     src = open_source(source)
     check_integrity(src)
-    if src.container in SOUNDFILE_CONTAINERS or src.container is None:
+    if use_soundfile(src):
         try:
             info = sf.info(src.target)
-            if info.samplerate > 0 and info.frames >= 0:
-                return info.frames / info.samplerate
         except DECODE_ERRORS:
-            pass
+            info = None
+        if info is not None and info.samplerate > 0 and info.frames >= 0:
+            if info.frames * info.channels > _MAX_SAMPLES_PER_BYTE * src.size + (1 << 20):
+                raise truncated(src, f"its header claims {info.frames} frames, more than {src.size} bytes can hold")
+            return info.frames / info.samplerate
         src.rewind()
+    trust_header = _declares_length(src) or src.container == "ogg"  # reads src: not while FFmpeg does
     try:
         with av.open(src.target, mode="r", metadata_errors="ignore") as container:
             stream = _audio_stream(container, src)
             declared = _declared_duration_s(container, stream)
-            if declared is not None:
+            if declared is not None and trust_header:
                 return declared
-            n = 0
+            n = 0  # MP3 without a length tag, ADTS, ...: FFmpeg only estimates, so count
             rate = 0
             for frame in container.decode(stream):
                 n += frame.samples
@@ -128,9 +135,21 @@ def audio_duration_s(source: Source) -> float:
         raise _ffmpeg_error(src, exc) from exc
 
 
+def use_soundfile(src: AudioSource) -> bool:
+    """Whether to try libsndfile first for ``src``.
+
+    Not for MP3 without a Xing/Info/VBRI tag: libsndfile estimates the length
+    of such a (VBR) stream from its first frame and silently stops reading
+    there, dropping up to a third of the audio; FFmpeg decodes it all.
+    """
+    if src.container == "mp3":
+        return _declares_length(src)
+    return src.container in SOUNDFILE_CONTAINERS or src.container is None
+
+
 def _decode(src: AudioSource) -> tuple[np.ndarray, int]:
     """Decode with soundfile when it can, else (or on failure) with PyAV."""
-    if src.container in SOUNDFILE_CONTAINERS or src.container is None:
+    if use_soundfile(src):
         result = _decode_soundfile(src)
         if result is not None:
             return result
@@ -154,9 +173,19 @@ def _decode_soundfile(src: AudioSource) -> tuple[np.ndarray, int] | None:
         with sf.SoundFile(src.target) as fh:
             declared = fh.frames
             rate = fh.samplerate
-            data = fh.read(dtype="float32", always_2d=True)
+            if 0 <= declared * fh.channels <= _MAX_SAMPLES_PER_BYTE * src.size + (1 << 20):
+                data = fh.read(dtype="float32", always_2d=True)
+            else:  # a corrupt header claims more than the bytes can hold: don't allocate it
+                parts = []
+                while (part := fh.read(1 << 18, dtype="float32", always_2d=True)).shape[0]:
+                    parts.append(part)
+                data = np.concatenate(parts) if parts else np.zeros((0, fh.channels), dtype=np.float32)
     except DECODE_ERRORS:
         return None
+    except MemoryError as exc:
+        raise AudioError(
+            f"{src.kind} input {src.name!r} is too large to decode at once: use stream_audio() for long recordings"
+        ) from exc
     if rate <= 0:
         return None
     n = data.shape[0]
@@ -204,10 +233,20 @@ def iter_pyav(src: AudioSource) -> Iterator[tuple[np.ndarray, int]]:
         if n_decoded:
             raise truncated(src, f"decoding failed after {n_decoded} samples: {_short(exc)}") from exc
         raise _ffmpeg_error(src, exc) from exc
-    if declared is not None and rate and src.container in _LENGTH_DECLARING:
+    if declared is not None and rate and _declares_length(src):
         got_s = n_decoded / rate
         if declared - got_s > max(0.1, 0.02 * declared):
             raise truncated(src, f"decoded {got_s:.3f} s of the {declared:.3f} s its header declares")
+
+
+def _declares_length(src: AudioSource) -> bool:
+    """Whether the header states the stream length (MP3: a Xing/Info/VBRI tag)."""
+    if src.container in _LENGTH_DECLARING:
+        return True
+    if src.container == "mp3":
+        head = src.read_range(0, 16384)
+        return any(tag in head for tag in (b"Xing", b"Info", b"VBRI"))
+    return False
 
 
 def frame_to_array(frame: av.AudioFrame) -> np.ndarray:
@@ -235,7 +274,8 @@ def _audio_stream(container, src: AudioSource):
     """The first audio stream of an open PyAV container."""
     if not container.streams.audio:
         raise UnsupportedAudioError(
-            f"input {src.name!r} ({container.format.name}) has no audio stream: pass an audio file"
+            f"input {src.name!r} is not audio in a supported format (FFmpeg reads it as "
+            f"{container.format.name!r}, without an audio stream): pass WAV, FLAC, Ogg, MP3, WebM/Opus or M4A/AAC"
         )
     return container.streams.audio[0]
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 import soxr
-from scipy import signal
 
 from emovox.audio.validate import check_non_negative, check_positive, check_sample_rate
 from emovox.errors import ConfigError
@@ -135,8 +134,9 @@ def loudness_lufs(y: np.ndarray, *, sample_rate_hz: float) -> float:
     y = np.asarray(y, dtype=np.float64)
     if y.size == 0:
         return float("-inf")
-    sos = _k_weighting_sos(sr)
-    z = signal.sosfilt(sos, y)
+    from scipy.signal import sosfilt  # scipy.signal takes ~1 s to import: only when needed
+
+    z = sosfilt(_k_weighting_sos(sr), y)
     block = int(round(0.4 * sr))
     hop = max(1, int(round(0.1 * sr)))
     if z.size <= block:

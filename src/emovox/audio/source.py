@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 from dataclasses import dataclass
-from pathlib import Path
 from typing import IO, Union
 
 from emovox.errors import AudioError, EmptyAudioError
@@ -146,22 +146,22 @@ def open_source(source: Source) -> AudioSource:
         The input holds no bytes.
     """
     if isinstance(source, (str, os.PathLike)):
-        path = Path(os.fsdecode(source))
-        if not path.exists():
-            raise AudioError(f"audio file {str(path)!r} does not exist: check the path")
-        if path.is_dir():
-            raise AudioError(f"{str(path)!r} is a folder, not an audio file: pass a file path")
+        path = os.fsdecode(source)
         try:
-            size = path.stat().st_size
+            info = os.stat(path)
+            if stat.S_ISDIR(info.st_mode):
+                raise AudioError(f"{path!r} is a folder, not an audio file: pass a file path")
             with open(path, "rb") as fh:
                 head = fh.read(HEAD_BYTES)
+        except FileNotFoundError as exc:
+            raise AudioError(f"audio file {path!r} does not exist: check the path") from exc
         except OSError as exc:
             raise AudioError(
-                f"cannot read audio file {str(path)!r} ({exc.strerror or exc}): check its permissions"
+                f"cannot read audio file {path!r} ({exc.strerror or exc}): check its permissions"
             ) from exc
-        if size == 0:
-            raise EmptyAudioError(f"audio file {str(path)!r} is empty (0 bytes): pass a non-empty recording")
-        return AudioSource(str(path), str(path), head, size, sniff_container(head))
+        if info.st_size == 0:
+            raise EmptyAudioError(f"audio file {path!r} is empty (0 bytes): pass a non-empty recording")
+        return AudioSource(path, path, head, info.st_size, sniff_container(head))
 
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)

@@ -14,12 +14,12 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from emovox.audio.decode import DECODE_ERRORS, iter_pyav
+from emovox.audio.decode import DECODE_ERRORS, iter_pyav, use_soundfile
 from emovox.audio.effects import RESAMPLE_QUALITY, to_mono
 from emovox.audio.integrity import check_integrity, truncated
-from emovox.audio.source import SOUNDFILE_CONTAINERS, AudioSource, Source, open_source
+from emovox.audio.source import AudioSource, Source, open_source
 from emovox.audio.validate import check_positive, check_sample_rate
-from emovox.errors import AudioError, EmptyAudioError, InvalidSamplesError
+from emovox.errors import EmptyAudioError, InvalidSamplesError
 
 #: Native-rate frames read from soundfile per step.
 _READ_FRAMES = 65536
@@ -61,7 +61,6 @@ def stream_audio(
     check_integrity(src)
 
     resampler: soxr.ResampleStream | None = None
-    native_hz = 0
     pending: list[np.ndarray] = []
     n_pending = 0
     n_total = 0
@@ -72,7 +71,6 @@ def stream_audio(
             )
         if resampler is None and rate != target_hz:
             resampler = soxr.ResampleStream(rate, target_hz, 1, dtype="float32", quality=RESAMPLE_QUALITY)
-        native_hz = native_hz or rate
         mono = to_mono(chunk)
         out = resampler.resample_chunk(mono, last=False) if resampler is not None else mono
         pending.append(out)
@@ -96,7 +94,7 @@ def stream_audio(
 
 def _native_chunks(src: AudioSource) -> Iterator[tuple[np.ndarray, int]]:
     """Decoded ``(channels, n)`` float32 chunks at the native rate."""
-    if src.container in SOUNDFILE_CONTAINERS or src.container is None:
+    if use_soundfile(src):
         try:
             fh = sf.SoundFile(src.target)
         except DECODE_ERRORS:
@@ -125,5 +123,3 @@ def _soundfile_chunks(src: AudioSource, fh: sf.SoundFile) -> Iterator[tuple[np.n
     if declared - n_read > max(0.05 * rate, 0.02 * declared):
         raise truncated(src, f"decoded {n_read} of the {declared} frames its header declares")
 
-
-__all__ = ["stream_audio", "AudioError"]

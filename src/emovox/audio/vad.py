@@ -152,10 +152,11 @@ class WebRtcVAD:
             ) from None
         if aggressiveness not in (0, 1, 2, 3):
             raise ConfigError(f"aggressiveness={aggressiveness!r} must be 0, 1, 2 or 3")
-        self._vad = webrtcvad.Vad(int(aggressiveness))
+        self._make = lambda: webrtcvad.Vad(int(aggressiveness))
         self.reset()
 
     def reset(self) -> None:
+        self._vad = self._make()  # the detector adapts to the noise floor: start afresh
         self._rest = np.zeros(0, np.float32)
 
     def probabilities(self, y: np.ndarray, *, final: bool = False) -> np.ndarray:

@@ -13,6 +13,7 @@ Spectrogram (``(batch, ..., n_freq, n_frames)``, ``rng``):
 Batch: :class:`Mixup`. Sampling: :func:`median_balanced_indices`.
 Chaining: :class:`Compose` (per-step probability), :class:`OneOf`.
 Serialisation: ``t.to_dict()`` / :func:`transform_from_dict`.
+Training engine hooks: :func:`engine_hook` (``hook(x, rng) -> x`` on batches).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from emovox.augment.base import (
     OneOf,
     Transform,
     augmentation_from_config,
+    engine_hook,
     register_transform,
     transform_from_dict,
 )
@@ -55,6 +57,7 @@ __all__ = [
     "Transform",
     "augmentation_from_config",
     "colored_noise",
+    "engine_hook",
     "load_noise_folder",
     "median_balanced_indices",
     "median_target",

@@ -332,3 +332,30 @@ def augmentation_from_config(config: Mapping | Sequence | None) -> Transform | N
         (transform_from_dict(s["transform"]), s.get("p", 1.0)) if "transform" in s else transform_from_dict(s)
         for s in config
     ))
+
+
+def engine_hook(transform: Transform, *, sample_rate_hz: int | None = None):
+    """Adapt a transform to the training engine's hook ``hook(x, rng) -> x``.
+
+    Waveform transforms are applied to each row of a ``(batch, n)`` batch
+    (rows keep their length: a row that changes length is cropped or
+    zero-padded back); spectrogram transforms to the whole batch. The engine
+    passes its checkpointed ``numpy.random.Generator``.
+    """
+    if not isinstance(transform, Transform):
+        raise ConfigError(f"engine_hook needs an augmentation transform, got {type(transform).__name__}")
+
+    def hook(x, rng):
+        if transform.kind != "waveform":
+            return transform(x, rng=rng)
+        x = np.asarray(x, dtype=np.float32)
+        out = np.empty_like(x)
+        for i, row in enumerate(x):
+            y = transform(row, sample_rate_hz=sample_rate_hz, rng=rng)
+            n = min(y.shape[0], x.shape[1])
+            out[i, :n] = y[:n]
+            out[i, n:] = 0.0
+        return out
+
+    hook.name = transform.name  # recorded by emovox.training.recipes.Recipe.to_dict
+    return hook

@@ -53,7 +53,6 @@ def _draw_int(rng, low: int, high: int) -> int:
 class _Mask(Transform):
     kind: ClassVar[str] = "spectrogram"
     axis: ClassVar[int] = -1
-    width_name: ClassVar[str] = "width"
 
     width: tuple = (0, 10)
     n_masks: int = 1

@@ -39,7 +39,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     commands = parser.add_subparsers(dest="corpus_command", metavar="ACTION", required=True)
 
-    listing = commands.add_parser("list", help="known corpora, their default folders, present or not")
+    listing = commands.add_parser(
+        "list", help="known corpora, their default folders, present or not"
+    )
     listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
     listing.set_defaults(func=run_list)
 
@@ -60,13 +62,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _add_source(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("dir", nargs="?", metavar="DIR",
-                        help="corpus folder (manifest file for csv); default: its folder under the corpora root")
+                        help="corpus folder (manifest file for csv); "
+                        "default: its folder under the corpora root")
     parser.add_argument("--corpus", required=True, choices=corpus_names(), metavar="NAME",
                         help=f"corpus layout: {', '.join(corpus_names())}")
     parser.add_argument("--label-map", metavar="MAP",
-                        help="csv/folder: label -> canonical emotion, 'joy=happy,other=-' or a JSON file")
+                        help="csv/folder: label -> canonical emotion, "
+                        "'joy=happy,other=-' or a JSON file")
     parser.add_argument("--speaker-regex", metavar="RE",
-                        help="folder: regex finding the speaker in each file's path below its label folder")
+                        help="folder: regex finding the speaker in each file's path "
+                        "below its label folder")
     parser.add_argument("--vocal-channel", choices=("speech", "song", "both"),
                         help="ravdess: which vocal channel to load (default speech)")
 

@@ -28,7 +28,10 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "evaluate",
         help="evaluate a model speaker-independently (UAR first) and write a report",
-        description=__doc__.split("\n\n")[0],
+        description="Train and test a model under an evaluation protocol (speaker-independent\n"
+                    "by default) and write result.json, report.md and plots to --out.",
+        epilog="examples:\n" + __doc__.split("Examples::\n\n")[1].split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--corpus", action="append", required=True, metavar="NAME",
                         help="corpus to evaluate on (repeatable); with cross-corpus: to train on")

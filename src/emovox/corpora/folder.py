@@ -64,7 +64,8 @@ def load_folder(
         Searched in each file's path below its label folder (``/``-separated),
         e.g. ``r"^(\\d+)_"`` for ``1001_x.wav`` or ``r"^([^/]+)/"`` for ``spk1/x.wav``.
     mapping : str or Mapping, optional
-        Folder label -> canonical emotion (``-`` drops), as in :func:`~emovox.corpora.manifest.load_csv`.
+        Folder label -> canonical emotion (``-`` drops), as in
+        :func:`~emovox.corpora.manifest.load_csv`.
     language, corpus : str
         Language and corpus name of every record.
 

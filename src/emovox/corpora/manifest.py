@@ -30,7 +30,6 @@ import os
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from emovox.corpora.files import corpus_dir
 from emovox.corpora.records import Record
 from emovox.errors import ConfigError, CorpusError
 from emovox.labels import EMOTIONS, canonical_emotion, check_emotion, load_mapping
@@ -174,7 +173,8 @@ def _row_record(
             check_emotion(emotion)
         except ConfigError:
             raise CorpusError(
-                f"{where}: emotion {emotion!r} is not canonical: expected one of {', '.join(EMOTIONS)}"
+                f"{where}: emotion {emotion!r} is not canonical: "
+                f"expected one of {', '.join(EMOTIONS)}"
             ) from None
     else:
         known, emotion = emotion_of(label, labels)
@@ -207,12 +207,16 @@ def write_manifest(records: Iterable[Record], path: os.PathLike | str) -> Path:
     Paths are written absolute; ``None`` becomes an empty cell.
     """
     out = Path(path)
-    if out.parent and not out.parent.is_dir():
-        corpus_dir(out.parent, "csv")  # raises the standard "does not exist" error
-    with open(out, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(COLUMNS)
-        for record in records:
-            data = record.to_dict()
-            writer.writerow(["" if data[c] is None else data[c] for c in COLUMNS])
+    try:
+        with open(out, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(COLUMNS)
+            for record in records:
+                data = record.to_dict()
+                writer.writerow(["" if data[c] is None else data[c] for c in COLUMNS])
+    except OSError as error:
+        raise CorpusError(
+            f"cannot write manifest {str(out)!r}: {error.strerror or error}: "
+            "pass a writable path in an existing folder"
+        ) from None
     return out

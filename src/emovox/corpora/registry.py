@@ -65,7 +65,9 @@ CORPORA: dict[str, CorpusInfo] = {
     info.name: info
     for info in (
         CorpusInfo("ravdess", "RAVDESS speech, English", load_ravdess, "ravdess"),
-        CorpusInfo("ravdess-song", "RAVDESS song, English", load_ravdess_song, "ravdess-song-excerpt"),
+        CorpusInfo(
+            "ravdess-song", "RAVDESS song, English", load_ravdess_song, "ravdess-song-excerpt"
+        ),
         CorpusInfo("crema-d", "CREMA-D, English", load_crema_d, "crema-d"),
         CorpusInfo("tess", "TESS, English", load_tess, "tess"),
         CorpusInfo("savee", "SAVEE, English", load_savee, "savee"),
@@ -145,7 +147,8 @@ def load_corpus(name: str, root: os.PathLike | str | None = None, **options: Any
     if unknown:
         accepted = ", ".join(info.options()) or "none"
         raise ConfigError(
-            f"corpus {name!r} takes no option {', '.join(map(repr, unknown))}: options are {accepted}"
+            f"corpus {name!r} takes no option {', '.join(map(repr, unknown))}: "
+            f"options are {accepted}"
         )
     if root is None:
         root = default_corpus_dir(name)

@@ -73,7 +73,10 @@ def format_stats(stats: dict, *, title: str = "") -> str:
     """A plain-text table of :func:`corpus_stats`: classes, then speakers x classes."""
     classes = stats["classes"]
     lines = []
-    head = f"{stats['n_records']} recordings, {len(stats['per_speaker'])} speakers, {len(classes)} classes"
+    head = (
+        f"{stats['n_records']} recordings, {len(stats['per_speaker'])} speakers, "
+        f"{len(classes)} classes"
+    )
     if stats["scheme"]:
         head += f" (scheme {stats['scheme']}, {stats['n_dropped']} dropped)"
     lines.append(f"{title}: {head}" if title else head)

@@ -405,29 +405,27 @@ def make_splits(
 
 
 def _load(spec: EvaluationSpec) -> list:
-    from emovox.corpora import corpus_names, load_corpus
+    from emovox.corpora import corpus_names, default_corpora_root, get_corpus_info, load_corpus
 
-    names = list(spec.corpora) + [c for c in spec.test_corpus if c not in spec.corpora]
+    names = list(dict.fromkeys([*spec.corpora, *spec.test_corpus]))  # each corpus once
     known = corpus_names()
+    root = Path(spec.corpora_root) if spec.corpora_root is not None else default_corpora_root()
+    records = []
     for name in names:
         if name not in known:
             raise ConfigError(f"unknown corpus {name!r}: expected one of {', '.join(known)}")
-    root = None if spec.corpora_root is None else Path(spec.corpora_root)
-    records = []
-    for name in names:
-        loaded = load_corpus(name, root=None if root is None else root / _folder_of(name, root))
+        folder = get_corpus_info(name).default_dir
+        if folder is None:
+            raise ConfigError(
+                f"corpus {name!r} needs its own path, which evaluate does not take yet: "
+                f"use one of {', '.join(k for k in known if get_corpus_info(k).default_dir)}"
+            )
+        loaded = load_corpus(name, root / folder)
         if spec.max_speakers is not None:
             keep = sorted({r.speaker for r in loaded})[: spec.max_speakers]
             loaded = [r for r in loaded if r.speaker in keep]
         records.extend(loaded)
     return records
-
-
-def _folder_of(name: str, root: Path) -> str:
-    """The corpus folder under a corpora root (the shared layout's folder names)."""
-    from emovox.corpora import default_folder  # type: ignore[attr-defined]
-
-    return default_folder(name)
 
 
 def evaluate(spec: EvaluationSpec, *, progress: Callable[[int, int, str], None] | None = None) -> dict:
@@ -438,6 +436,9 @@ def evaluate(spec: EvaluationSpec, *, progress: Callable[[int, int, str], None] 
         raise ConfigError("--protocol cross-corpus needs --test-corpus NAME (the corpus to test on)")
     if spec.protocol != "cross-corpus" and spec.test_corpus:
         raise ConfigError(f"--test-corpus is only used with --protocol cross-corpus, not {spec.protocol!r}")
+    from emovox.labels import get_scheme
+
+    get_scheme(spec.scheme)  # fail on a bad name before any corpus is read
     model = resolve_model(spec.model, seed=spec.seed, tune=spec.tune)
     records, y, classes = prepare_labels(_load(spec), spec.scheme)
 
@@ -468,7 +469,7 @@ def evaluate(spec: EvaluationSpec, *, progress: Callable[[int, int, str], None] 
 
         cache = Path(spec.cache_dir) if spec.cache_dir else default_cache_dir()
         X = featurize_records(records, model.feature_set, sample_rate_hz=16000, cache_dir=cache,
-                              n_jobs=spec.n_jobs)
+                              n_jobs=spec.n_jobs, progress=progress is not None)
     config = {**spec.to_dict(), "model_config": model.to_dict(), "dropped_classes": dropped}
     return run_experiment(splits, model.fit_predict, y=y, classes=classes,
                           speakers=[r.speaker_key for r in records], X=X, records=records,

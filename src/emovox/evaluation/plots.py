@@ -127,8 +127,8 @@ def plot_per_class_recall(
                     ha="center", fontsize=8)
         if uar is not None:
             ax.axhline(uar, color="#C44E52", linestyle="--", label=f"UAR {uar:.3f}")
-            ax.legend(loc="upper right", fontsize=8)
-        ax.axhline(1.0 / max(n, 1), color="grey", linestyle=":", linewidth=1)
+        ax.axhline(1.0 / max(n, 1), color="grey", linestyle=":", linewidth=1, label=f"chance 1/{n}")
+        ax.legend(loc="upper right", fontsize=8)
         ax.set_xticks(range(n), labels=list(classes), rotation=45, ha="right")
         ax.set_ylim(0.0, 1.1)
         ax.set_ylabel("recall")

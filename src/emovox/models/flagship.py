@@ -76,9 +76,10 @@ class FlagshipConfig:
     hop_s: float = 0.010
     fmin_hz: float = 20.0
     fmax_hz: float = 8000.0
-    stem_channels: int = 24
-    channels: tuple[int, ...] = (32, 64, 96, 128)
-    embed_dim: int = 160
+    stem_channels: int = 16
+    stem_time_stride: int = 2
+    channels: tuple[int, ...] = (16, 32, 64, 128)
+    embed_dim: int = 128
     dropout: float = 0.3
     norm: str = "utterance"  # "utterance" | "none"
 
@@ -186,7 +187,8 @@ class FlagshipNet(nn.Module):
         self.norm = UtteranceNorm() if cfg.norm == "utterance" else nn.Identity()
         self.input_bn = nn.BatchNorm2d(1)
         self.stem = nn.Sequential(
-            nn.Conv2d(1, cfg.stem_channels, 3, stride=(2, 1), padding=1, bias=False),
+            nn.Conv2d(1, cfg.stem_channels, 3, stride=(2, cfg.stem_time_stride), padding=1,
+                      bias=False),
             nn.BatchNorm2d(cfg.stem_channels), nn.ReLU(),
         )
         stages = []
@@ -216,6 +218,14 @@ class FlagshipNet(nn.Module):
         b, c, f, t = x.shape
         x = self.proj(x.reshape(b, c * f, t))
         return self.head(self.drop(self.pool(x)))
+
+    def features(self, wave: torch.Tensor) -> torch.Tensor:
+        """Normalised log-mel ``(batch, n_mels, frames)`` (the training engine's spec hook point)."""
+        return self.norm(self.frontend(wave))
+
+    def classify(self, feats: torch.Tensor) -> torch.Tensor:
+        """Logits from :meth:`features` output."""
+        return self.forward_normalized(feats)
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         return self.forward_logmel(self.frontend(wave))

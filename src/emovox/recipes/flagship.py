@@ -44,7 +44,7 @@ __all__ = ["FlagshipRecipe", "augment_batch", "train_flagship", "predict_logits"
 class FlagshipRecipe:
     """Everything that decides how the flagship is trained."""
 
-    epochs: int = 40
+    epochs: int = 25
     batch_size: int = 32
     lr: float = 3e-3
     weight_decay: float = 0.05
@@ -215,7 +215,7 @@ def train_flagship(
             opt.step()
             sched.step()
             step += 1
-            run_loss += float(loss)
+            run_loss += float(loss.detach())
             if ema is not None:
                 d = min(recipe.ema_decay, (1 + step) / (10 + step))
                 with torch.no_grad():

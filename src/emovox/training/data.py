@@ -172,39 +172,3 @@ class BalancedSampler(Sampler[int]):
         order = torch.cat(parts)
         perm = torch.randperm(len(order), generator=self.generator)
         return iter(order[perm].tolist())
-
-
-def speaker_validation_split(speakers: Sequence[str], *, fraction: float = 0.15,
-                             seed: int = 0, labels: Sequence[int] | None = None
-                             ) -> tuple[np.ndarray, np.ndarray]:
-    """Split training examples into train/validation by speaker (no speaker in both).
-
-    Parameters
-    ----------
-    speakers : sequence of str [shape=(N,)]
-        Speaker key of every training example (``Record.speaker_key``).
-    fraction : float
-        Approximate share of speakers held out for validation (at least one,
-        at most all but one).
-    seed : int
-        Which speakers are held out.
-    labels : sequence of int, optional
-        Unused for the split; accepted so callers can pass it uniformly.
-
-    Returns
-    -------
-    train_idx, val_idx : np.ndarray of int
-    """
-    speakers = np.asarray([str(s) for s in speakers])
-    unique = np.unique(speakers)
-    if len(unique) < 2:
-        raise ConfigError(
-            f"a speaker-disjoint validation split needs at least 2 training speakers, got {len(unique)}"
-        )
-    if not 0 < fraction < 1:
-        raise ConfigError(f"validation fraction={fraction!r} must be in (0, 1)")
-    rng = np.random.default_rng(seed)
-    n_val = int(min(len(unique) - 1, max(1, round(fraction * len(unique)))))
-    held = set(rng.permutation(unique)[:n_val].tolist())
-    is_val = np.array([s in held for s in speakers])
-    return np.flatnonzero(~is_val), np.flatnonzero(is_val)

@@ -180,8 +180,9 @@ def train_model(
     callbacks : sequence of Callback
         Progress hooks; a tqdm bar is added when ``config.progress``.
     resume : bool
-        Continue from ``out_dir/checkpoint.safetensors``; raises
-        :class:`ModelError` if it is missing or from a different config.
+        Continue from ``out_dir/checkpoint.safetensors`` (start afresh if the
+        run was killed before writing one); raises :class:`ConfigError` if the
+        checkpoint comes from different training options.
     plot : bool
         Write ``curves.png`` at the end.
     """
@@ -199,6 +200,8 @@ def train_model(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path = out_dir / CHECKPOINT_NAME
+    if resume and not ckpt_path.exists():
+        resume = False  # killed before its first checkpoint: nothing to continue, start over
     if not resume and ckpt_path.exists():
         raise ConfigError(
             f"{str(out_dir)!r} already holds a run: pass resume=True (--resume) to continue it, "

@@ -58,7 +58,7 @@ class TinyLogMel(nn.Module):
 
 
 class TinyCNN(nn.Module):
-    """Log-mel -> 2 x (conv 3x3, BN, ReLU, max-pool) -> global average -> linear.
+    """Log-mel -> 2 x (conv 3x3, BN, ReLU) -> average over time in 4 frequency bands -> linear.
 
     Input ``(batch, n_samples)`` float32; output ``(batch, n_classes)`` logits.
     ``features``/``classify`` split it at the spectrogram so feature-level
@@ -73,8 +73,8 @@ class TinyCNN(nn.Module):
         self.body = nn.Sequential(
             nn.Conv2d(1, channels, 3, padding=1), nn.BatchNorm2d(channels), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(channels, 2 * channels, 3, padding=1), nn.BatchNorm2d(2 * channels), nn.ReLU(),
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout),
-            nn.Linear(2 * channels, spec.n_classes),
+            nn.AdaptiveAvgPool2d((4, 1)), nn.Flatten(), nn.Dropout(dropout),
+            nn.Linear(2 * channels * 4, spec.n_classes),
         )
 
     def features(self, y: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,158 @@
+"""Feature-extraction throughput: per-file librosa pipeline vs the batched front end.
+
+Measures, in one run on the same files:
+
+(a) the seed systems' per-file librosa pipeline: ``librosa.load`` each file at
+    16 kHz, then MFCC (40) + ZCR + RMS + chroma + spectral contrast with
+    librosa's defaults, averaged over frames (what the seed scripts did);
+(b) the batched torch front end (:class:`emovox.features.MfccFrontend`:
+    log-mel + DCT) over length-sorted, zero-padded batches, for both STFT
+    implementations (conv1d DFT basis, ``torch.stft``), timed with decoding
+    (``soundfile`` + downmix + soxr resampling where needed) and without
+    (clips already in memory);
+
+and prints clips/second and the ratios. The pipelines run interleaved, batch
+by batch, so that load from other users of a shared machine hits them alike.
+
+Usage::
+
+    OMP_NUM_THREADS=1 .venv/bin/python bench/feature_throughput.py            # all 1440 RAVDESS clips
+    .venv/bin/python bench/feature_throughput.py --limit 200 --threads 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import platform
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+DEFAULT_DIR = Path(__file__).resolve().parents[1] / ".." / "shared" / "corpora" / "ravdess" / "Audio_Speech_Actors_01-24"
+
+
+def find_files(root: Path, limit: int | None) -> list[str]:
+    files = sorted(glob.glob(str(root / "**" / "*.flac"), recursive=True) + glob.glob(str(root / "**" / "*.wav"), recursive=True))
+    if not files:
+        raise SystemExit(f"no .flac/.wav files under {root}; pass --corpus-dir")
+    return files[:limit] if limit else files
+
+
+def librosa_pipeline(path: str, sr: int) -> np.ndarray:
+    """One file the way the seed systems did it (librosa defaults, means over frames)."""
+    import librosa
+
+    y, sr = librosa.load(path, sr=sr)
+    mfcc = librosa.feature.mfcc(y=y, sr=sr, n_mfcc=40)
+    zcr = librosa.feature.zero_crossing_rate(y)
+    rms = librosa.feature.rms(y=y)
+    chroma = librosa.feature.chroma_stft(y=y, sr=sr)
+    contrast = librosa.feature.spectral_contrast(y=y, sr=sr)
+    return np.hstack([m.mean(axis=1) for m in (mfcc, zcr, rms, chroma, contrast)])
+
+
+def decode(path: str, sr: int) -> np.ndarray:
+    import soundfile as sf
+    import soxr
+
+    y, file_sr = sf.read(path, dtype="float32", always_2d=True)
+    y = y.mean(axis=1)
+    if file_sr != sr:
+        y = soxr.resample(y, file_sr, sr, quality="HQ").astype(np.float32)
+    return y
+
+
+def frontend_batch(frontend, clips: list[np.ndarray]) -> None:
+    """MFCC of one batch of clips, zero-padded to the longest."""
+    import torch
+
+    n = max(len(c) for c in clips)
+    batch = np.zeros((len(clips), n), dtype=np.float32)
+    for row, c in enumerate(clips):
+        batch[row, : len(c)] = c
+    with torch.inference_mode():
+        frontend(torch.from_numpy(batch))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--corpus-dir", type=Path, default=DEFAULT_DIR)
+    p.add_argument("--limit", type=int, default=None, help="use only the first N files (sorted by name)")
+    p.add_argument("--batch-size", type=int, default=8, help="clips per front-end batch (4-16 fit the CPU caches best)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (librosa runs single-threaded)")
+    p.add_argument("--sample-rate-hz", type=int, default=16000)
+    p.add_argument("--n-fft", type=int, default=512)
+    p.add_argument("--hop-length", type=int, default=160)
+    p.add_argument("--n-mels", type=int, default=64)
+    p.add_argument("--n-mfcc", type=int, default=40)
+    args = p.parse_args(argv)
+
+    import librosa
+    import soundfile as sf
+    import torch
+
+    from emovox.features.frontend import MfccFrontend
+
+    torch.set_num_threads(args.threads)
+    warnings.simplefilter("ignore", UserWarning)
+    sr = args.sample_rate_hz
+    files = find_files(args.corpus_dir, args.limit)
+    # Length-sorted batches keep zero padding small; every pipeline sees the same batches.
+    files.sort(key=lambda f: sf.info(f).frames / sf.info(f).samplerate)
+    batches = [files[i : i + args.batch_size] for i in range(0, len(files), args.batch_size)]
+    print(f"files: {len(files)} from {args.corpus_dir.resolve()}")
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load average "
+          f"{os.getloadavg()[0]:.1f} at start; torch {torch.__version__} threads={args.threads}; librosa {librosa.__version__}")
+    frontends = {
+        stft: MfccFrontend(sr, n_mfcc=args.n_mfcc, n_fft=args.n_fft, hop_length=args.hop_length,
+                           n_mels=args.n_mels, stft=stft)
+        for stft in ("fft", "conv")
+    }
+
+    # Warm-up (numba JIT in librosa, torch kernels), not timed.
+    librosa_pipeline(files[0], sr)
+    warm = [decode(f, sr) for f in batches[0]]
+    for fe in frontends.values():
+        frontend_batch(fe, warm)
+
+    # Interleave the pipelines batch by batch, so that load from other users of
+    # a shared machine hits all of them alike.
+    t_librosa = t_decode = 0.0
+    t_front = {stft: 0.0 for stft in frontends}
+    audio_s = 0.0
+    for batch in batches:
+        t0 = time.perf_counter()
+        for f in batch:
+            librosa_pipeline(f, sr)
+        t_librosa += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        clips = [decode(f, sr) for f in batch]
+        t_decode += time.perf_counter() - t0
+        audio_s += sum(len(c) for c in clips) / sr
+        for stft, fe in frontends.items():
+            t0 = time.perf_counter()
+            frontend_batch(fe, clips)
+            t_front[stft] += time.perf_counter() - t0
+
+    n = len(files)
+    rate_a = n / t_librosa
+    print(f"audio: {audio_s:.0f} s in {n} clips (mean {audio_s / n:.2f} s); load average {os.getloadavg()[0]:.1f} at end")
+    print(f"front end: MfccFrontend n_fft={args.n_fft} hop={args.hop_length} n_mels={args.n_mels} "
+          f"n_mfcc={args.n_mfcc} batch={args.batch_size}")
+    print()
+    print(f"{'pipeline':<48} {'seconds':>8} {'clips/s':>9} {'x (a)':>7}")
+    print(f"{'(a) librosa per file: load+MFCC+ZCR+RMS+chroma+contrast':<48} {t_librosa:8.2f} {rate_a:9.1f} {1.0:7.1f}")
+    print(f"{'    decode only (soundfile + soxr if needed)':<48} {t_decode:8.2f} {n / t_decode:9.1f} {'':>7}")
+    for stft, t in t_front.items():
+        for label, secs in ((f"(b) front end stft={stft}, decode excluded", t),
+                            (f"(b) front end stft={stft}, decode included", t + t_decode)):
+            print(f"{label:<48} {secs:8.2f} {n / secs:9.1f} {(n / secs) / rate_a:7.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

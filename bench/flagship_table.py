@@ -1,0 +1,149 @@
+"""Reproduce the flagship table: speaker-independent UAR on RAVDESS, EMO-DB, EMOVO.
+
+For each corpus this trains the flagship recipe (:mod:`emovox.recipes.flagship`)
+on every fold of the protocol and prints UAR and accuracy (mean ± std over
+folds), the random 80/20 split figure beside it (speakers leak: comparison
+only), and the training time per fold.
+
+Protocols (as in ``docs/flagship_experiments.md``):
+
+- RAVDESS speech, 8 classes: 6 speaker-disjoint folds of 4 actors (2 f + 2 m),
+  ``emovox.evaluation.speaker_kfold(k=6, strata=gender, seed=0)``;
+- EMO-DB (2 s excerpt), 7 classes: leave one speaker out (10 speakers);
+- EMOVO, 7 classes: leave one speaker out (6 speakers).
+
+Audio goes through the product path: ``emovox.corpora.load_corpus`` ->
+``emovox.audio.load_audio(trim_silence=True)`` -> the model's own front end
+(cached under ``/tmp/emovox-flagship/bench``). Nothing is tuned here: the
+recipe's settings were fixed on a RAVDESS development split inside fold-0
+training speakers (see the report).
+
+Usage::
+
+    .venv/bin/python bench/flagship_table.py                 # full table (~1.5-3 h on 2 cores)
+    .venv/bin/python bench/flagship_table.py --quick         # smoke check, ~1-2 min
+    .venv/bin/python bench/flagship_table.py --corpora ravdess --no-random
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+CACHE = Path("/tmp/emovox-flagship/bench")
+PROTOCOLS = {
+    "ravdess": ("ravdess8", "6 speaker folds"),
+    "emodb": ("native", "LOSO"),
+    "emovo": ("native", "LOSO"),
+}
+CLASSES = {
+    "ravdess": ("neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"),
+    "emodb": ("neutral", "happy", "sad", "angry", "fearful", "disgust", "boredom"),
+    "emovo": ("neutral", "happy", "sad", "angry", "fearful", "disgust", "surprised"),
+}
+
+
+def _logmels(corpus: str, records, frontend) -> list[np.ndarray]:
+    """Log-mel of every record, decoded with the product loader and cached on disk."""
+    from emovox.audio import load_audio
+
+    key = hashlib.sha1(json.dumps([str(r.path) for r in records]).encode()).hexdigest()[:10]
+    path = CACHE / f"{corpus}-{key}.npz"
+    if path.exists():
+        z = np.load(path)
+        return [z[f"x{i}"].astype(np.float32) for i in range(len(records))]
+    CACHE.mkdir(parents=True, exist_ok=True)
+    out = []
+    with torch.no_grad():
+        for r in records:
+            y = load_audio(r.path, sample_rate_hz=16000, trim_silence=True)
+            out.append(frontend(torch.from_numpy(y)[None])[0].numpy())
+    np.savez(path, **{f"x{i}": x.astype(np.float16) for i, x in enumerate(out)})
+    return out
+
+
+def _splits(corpus: str, records, labels):
+    from emovox.evaluation import leave_one_speaker_out, random_stratified, speaker_kfold
+
+    speakers = [r.speaker_key for r in records]
+    if corpus == "ravdess":
+        folds = speaker_kfold(speakers, k=6, seed=0, labels=labels, strata=[r.gender for r in records])
+    else:
+        folds = leave_one_speaker_out(speakers)
+    return folds, random_stratified(labels, test_fraction=0.2, seed=0)[0]
+
+
+def _run(corpus: str, args) -> dict:
+    from emovox.corpora import load_corpus
+    from emovox.models.flagship import FlagshipConfig, make_frontend
+    from emovox.recipes.flagship import FlagshipRecipe, predict_logits, train_flagship
+
+    classes = CLASSES[corpus]
+    records = [r for r in load_corpus(corpus) if r.emotion in classes]
+    labels = np.array([classes.index(r.emotion) for r in records])
+    recipe = FlagshipRecipe()
+    if args.quick:  # a few clips per class, 2 epochs, one fold
+        rng = np.random.default_rng(0)
+        keep = np.sort(np.concatenate([rng.choice(np.flatnonzero(labels == c), 12, replace=False)
+                                       for c in range(len(classes))]))
+        records = [records[i] for i in keep]
+        labels = labels[keep]
+        recipe = FlagshipRecipe(epochs=2, batch_size=16)
+    feats = _logmels(corpus, records, make_frontend(FlagshipConfig()))
+    folds, rand = _splits(corpus, records, labels)
+    if args.quick:
+        folds = folds[:1]
+    rows = []
+    todo = [(s, False) for s in folds] + ([] if args.no_random or args.quick else [(rand, True)])
+    for split, is_random in todo:
+        t0 = time.time()
+        model = train_flagship([feats[i] for i in split.train_idx], labels[split.train_idx],
+                               len(classes), recipe)
+        train_s = time.time() - t0
+        pred = predict_logits(model, [feats[i] for i in split.test_idx]).argmax(1)
+        y = labels[split.test_idx]
+        recall = [np.mean(pred[y == c] == c) for c in range(len(classes)) if np.any(y == c)]
+        row = {"split": split.name, "random": is_random, "uar": float(np.mean(recall)),
+               "acc": float(np.mean(pred == y)), "train_s": train_s}
+        rows.append(row)
+        print(f"  {corpus} {split.name}: UAR {row['uar']:.3f} acc {row['acc']:.3f} train {train_s:.0f} s",
+              flush=True)
+    fold_rows = [r for r in rows if not r["random"]]
+    u = np.array([r["uar"] for r in fold_rows])
+    a = np.array([r["acc"] for r in fold_rows])
+    rand_row = next((r for r in rows if r["random"]), None)
+    return {"corpus": corpus, "protocol": PROTOCOLS[corpus][1], "n_classes": len(classes),
+            "uar": (u.mean(), u.std()), "acc": (a.mean(), a.std()), "n_folds": len(fold_rows),
+            "random_uar": None if rand_row is None else rand_row["uar"],
+            "train_s": float(np.mean([r["train_s"] for r in fold_rows]))}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="smoke check: 12 clips/class, 2 epochs, 1 fold")
+    ap.add_argument("--corpora", default="ravdess,emodb,emovo")
+    ap.add_argument("--no-random", action="store_true", help="skip the random-split comparison run")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    results = [_run(c, args) for c in args.corpora.split(",")]
+    print()
+    print("| corpus | classes | protocol | UAR (mean ± std) | accuracy | random split UAR | train s/fold |")
+    print("|---|---|---|---|---|---|---|")
+    for r in results:
+        rnd = "—" if r["random_uar"] is None else f"{r['random_uar']:.3f}"
+        print(f"| {r['corpus']} | {r['n_classes']} | {r['protocol']} ({r['n_folds']} folds) | "
+              f"{r['uar'][0]:.3f} ± {r['uar'][1]:.3f} | {r['acc'][0]:.3f} ± {r['acc'][1]:.3f} | {rnd} | "
+              f"{r['train_s']:.0f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

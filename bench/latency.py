@@ -1,0 +1,190 @@
+"""Single-clip latency: emovox ``predict(path)`` vs the seed-style pipeline, same clips, same run.
+
+Prints per-clip wall time (decode + resample + model, p50/p95/mean) for the
+emovox ONNX backend (float32 and int8) and the torch backend, and for the
+seed-style pipeline S3 used (``librosa.load`` at 22.05 kHz, 2.5 s from 0.6 s,
+ZCR + RMS + 20 MFCC x 108 frames = 2376 values, a standard scaler, the S3
+Conv1D replica from ``emovox.models.seeds``), then the ratio.
+
+The helpers here (:func:`bench_model_dir`, :func:`SeedPipeline`, :func:`ravdess_files`)
+are shared by the other bench scripts.
+
+    .venv/bin/python bench/latency.py [--model DIR] [--clips 40] [--threads 1]
+
+Without ``--model`` the bundled model is used; if there is none yet, an
+*untrained* flagship of the same architecture (speed is what is measured) is
+built in /tmp and labelled so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+RAVDESS8 = ("neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised")
+BENCH_DIR = Path("/tmp/emovox-bench")
+
+
+def ravdess_files(n: int | None = None, *, actors: str = "*") -> list[str]:
+    from emovox.corpora import default_corpora_root
+
+    root = default_corpora_root() / "ravdess" / "Audio_Speech_Actors_01-24"
+    files = sorted(str(p) for p in root.glob(f"Actor_{actors}/*.flac"))
+    if not files:
+        sys.exit(f"no RAVDESS files under {root}: set EMOVOX_CORPORA")
+    if n is not None:
+        step = max(1, len(files) // n)
+        files = files[::step][:n]
+    return files
+
+
+def bench_model_dir(model: str | None) -> tuple[Path, str]:
+    """``(artifact dir with model.onnx, description)``; builds an untrained flagship if needed."""
+    from emovox.inference import default_model_dir
+
+    if model:
+        d, what = Path(model), f"model {model}"
+    elif (default_model_dir() / "config.json").is_file():
+        d, what = default_model_dir(), "bundled model"
+    else:
+        d = BENCH_DIR / "untrained-flagship"
+        what = "UNTRAINED flagship stand-in (bundled model not built yet; speed figures only)"
+        if not (d / "model.onnx").is_file():
+            import torch
+
+            from emovox.models.artifact import make_config, save_artifact
+            from emovox.models.registry import build_model
+            from emovox.models.spec import TaskSpec
+
+            torch.manual_seed(0)
+            spec = TaskSpec(labels=RAVDESS8, sample_rate_hz=16000, clip_s=3.0)
+            save_artifact(d, build_model("flagship", spec).eval(), make_config(spec, "flagship", {}))
+    if not (d / "model.onnx").is_file():
+        from emovox.export import export_onnx
+
+        export_onnx(d, d)
+    int8 = int8_dir(d)
+    if not (int8 / "model.onnx").is_file() or (int8 / "model.onnx").stat().st_mtime < (d / "model.onnx").stat().st_mtime:
+        from emovox.export import export_onnx
+
+        export_onnx(d, int8, quantize=True)
+    return d, what
+
+
+def int8_dir(model_dir: Path) -> Path:
+    """Where the int8 export of ``model_dir`` is cached."""
+    import hashlib
+
+    return BENCH_DIR / f"int8-{hashlib.sha1(str(Path(model_dir).resolve()).encode()).hexdigest()[:10]}"
+
+
+class SeedPipeline:
+    """The S3 seed's inference path: librosa features of 2.5 s at 22.05 kHz -> S3 Conv1D.
+
+    The network is the S3 replica (``emovox.models.seeds``, 7.19 M parameters),
+    untrained (speed only); the scaler is an identity-cost stand-in
+    ``(x - mean) / std`` with fixed statistics.
+    """
+
+    sample_rate_hz = 22050
+    n_frames = 108
+
+    def __init__(self, threads: int = 1) -> None:
+        import torch
+
+        torch.set_num_threads(threads)
+        self.torch = torch
+        try:
+            from emovox.models.seeds import S3Conv1D
+
+            self.model = S3Conv1D(n_classes=8).eval()
+            self.what = "S3 replica (emovox.models.seeds.S3Conv1D)"
+        except ImportError:  # pragma: no cover - seeds module missing
+            self.model = _S3StandIn().eval()
+            self.what = "S3-shaped stand-in (seeds module missing)"
+        self.mean, self.std = np.float32(0.0), np.float32(1.0)
+
+    def features(self, y: np.ndarray) -> np.ndarray:
+        import librosa
+
+        zcr = librosa.feature.zero_crossing_rate(y, frame_length=2048, hop_length=512)
+        rms = librosa.feature.rms(y=y, frame_length=2048, hop_length=512)
+        mfcc = librosa.feature.mfcc(y=y, sr=self.sample_rate_hz, n_mfcc=20)
+        x = np.concatenate([zcr, rms, mfcc], axis=0)[:, : self.n_frames]
+        x = np.pad(x, ((0, 0), (0, self.n_frames - x.shape[1])))
+        return ((x.T.reshape(-1) - self.mean) / self.std).astype(np.float32)  # 22 x 108 = 2376
+
+    def logits(self, feats: np.ndarray) -> np.ndarray:
+        with self.torch.inference_mode():
+            return self.model(self.torch.from_numpy(np.atleast_2d(feats))).numpy()
+
+    def predict_file(self, path: str) -> int:
+        import librosa
+
+        y, _ = librosa.load(path, sr=self.sample_rate_hz, duration=2.5, offset=0.6)
+        return int(self.logits(self.features(y)).argmax())
+
+
+class _S3StandIn:  # pragma: no cover - only when emovox.models.seeds is absent
+    def __new__(cls):
+        from torch import nn
+
+        layers, c = [], 1
+        for c_out, k in ((512, 5), (512, 5), (256, 5), (256, 3), (128, 3)):
+            layers += [nn.Conv1d(c, c_out, k, padding=k // 2), nn.ReLU(), nn.BatchNorm1d(c_out),
+                       nn.MaxPool1d(5 if k == 5 else 3, 2, padding=1)]
+            c = c_out
+        return nn.Sequential(nn.Unflatten(1, (1, 2376)), *layers, nn.Flatten(), nn.LazyLinear(512),
+                             nn.ReLU(), nn.Linear(512, 8))
+
+
+def _stats(ts: list[float]) -> str:
+    a = np.array(ts) * 1e3
+    return f"p50 {np.percentile(a, 50):7.1f} ms  p95 {np.percentile(a, 95):7.1f} ms  mean {a.mean():7.1f} ms"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", default=None)
+    ap.add_argument("--clips", type=int, default=40)
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    model_dir, what = bench_model_dir(args.model)
+    files = ravdess_files(args.clips)
+    print(f"latency over {len(files)} RAVDESS clips, {args.threads} thread(s); model: {what}")
+    from emovox.inference import load_model
+
+    results = {}
+    runs = [("emovox onnx fp32", model_dir, "onnx"), ("emovox onnx int8", int8_dir(model_dir), "onnx"),
+            ("emovox torch", model_dir, "torch")]
+    for name, d, backend in runs:
+        m = load_model(d, backend=backend, num_threads=args.threads)
+        m.predict(files[0])  # warm-up
+        ts = []
+        for f in files:
+            t = time.perf_counter()
+            m.predict(f)
+            ts.append(time.perf_counter() - t)
+        results[name] = ts
+        print(f"  {name:22s} {_stats(ts)}")
+    seed = SeedPipeline(args.threads)
+    seed.predict_file(files[0])
+    ts = []
+    for f in files:
+        t = time.perf_counter()
+        seed.predict_file(f)
+        ts.append(time.perf_counter() - t)
+    results["seed"] = ts
+    print(f"  {'seed-style S3':22s} {_stats(ts)}   [{seed.what}, librosa features]")
+    base = np.median(ts)
+    for name in ("emovox onnx fp32", "emovox onnx int8", "emovox torch"):
+        print(f"  ratio seed / {name}: {base / np.median(results[name]):.1f}x faster (p50)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,271 @@
+"""``emovox predict``: emotion of files, folders, globs or stdin.
+
+Inputs are expanded in order: ``-`` reads audio bytes from stdin, a folder is
+searched recursively for audio files, a pattern with ``*``/``?``/``[`` is a
+glob (``**`` recursive), anything else is a file. Each input is predicted on
+its own: a file that fails prints one ``emovox: error: FILE: reason`` line on
+stderr and the batch goes on; the exit code is then 1 (2 for usage and model
+errors). Recordings longer than ``--auto-timeline-s`` (or all, with
+``--timeline``) are analysed as a timeline: speech segments, a prediction per
+window, an overall summary.
+
+Output (stdout, or ``--output FILE`` written atomically): a table by default,
+``--json`` (a list of ``{file, start_s, end_s, label, confidence, scores}``,
+timelines adding ``timeline: {duration_s, summary, segments}``; failures
+``{file, error}``) or ``--csv`` (one row per prediction or segment).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import glob
+import io
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator, TextIO
+
+from emovox.errors import ConfigError, EmovoxError
+
+#: Extensions collected from folders (any format the audio layer decodes).
+AUDIO_EXTENSIONS = frozenset(
+    ".wav .flac .mp3 .ogg .oga .opus .m4a .aac .mp4 .webm .wma .aiff .aif .au .caf .mka .amr".split()
+)
+STDIN = "-"
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "predict", help="predict the emotion of audio files, folders, globs or stdin",
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="audio file, folder (recursive), glob pattern, or - for stdin")
+    p.add_argument("--model", metavar="DIR", help="model artifact folder (default: the bundled model)")
+    p.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto",
+                   help="inference engine (default: onnx when the artifact has model.onnx)")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="JSON output")
+    fmt.add_argument("--csv", action="store_true", help="CSV output")
+    p.add_argument("--top-k", type=int, default=None, metavar="K",
+                   help="scores shown per prediction (default: 3 in the table, all in JSON/CSV)")
+    p.add_argument("--min-confidence", type=float, default=None, metavar="P",
+                   help="answer 'unknown' under this calibrated confidence (default: the model's threshold)")
+    p.add_argument("--timeline", action="store_true", help="analyse every input as a timeline")
+    p.add_argument("--auto-timeline-s", type=float, default=6.0, metavar="S",
+                   help="inputs longer than this are analysed as a timeline (default: 6)")
+    p.add_argument("--timeline-png", metavar="PATH",
+                   help="plot timelines to PATH (several: PATH-stem-<input>.png)")
+    p.add_argument("--window-s", type=float, default=None, help="timeline window (default: model clip)")
+    p.add_argument("--hop-s", type=float, default=None, help="timeline hop (default: half a window)")
+    p.add_argument("--vad", choices=("auto", "silero", "webrtc"), default="auto",
+                   help="voice activity detector for timelines")
+    p.add_argument("-o", "--output", metavar="FILE", help="write the output here (atomically)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads of the model")
+    p.set_defaults(func=handle)
+
+
+# ---------------------------------------------------------------------- inputs
+def expand_inputs(inputs: list[str]) -> Iterator[tuple[str, Any]]:
+    """``(display name, source)`` per input: files, folder contents, glob matches, stdin.
+
+    A missing file or a pattern matching nothing yields ``(name, ConfigError)``.
+    """
+    for item in inputs:
+        if item == STDIN:
+            yield "<stdin>", STDIN
+        elif os.path.isdir(item):
+            found = sorted(
+                str(p) for p in Path(item).rglob("*")
+                if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS
+            )
+            if not found:
+                yield item, ConfigError(f"folder {item!r} holds no audio files "
+                                        f"({', '.join(sorted(AUDIO_EXTENSIONS)[:6])}, ...)")
+            for f in found:
+                yield f, f
+        elif any(c in item for c in "*?[") and not os.path.exists(item):
+            matches = sorted(m for m in glob.glob(item, recursive=True) if os.path.isfile(m))
+            if not matches:
+                yield item, ConfigError(f"pattern {item!r} matches no files")
+            for m in matches:
+                yield m, m
+        elif not os.path.exists(item):
+            yield item, ConfigError(f"no such file {item!r}")
+        else:
+            yield item, item
+
+
+# ---------------------------------------------------------------------- output
+class _AtomicOutput:
+    """stdout, or a temporary file renamed onto ``path`` only when complete."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+        if path is None:
+            self.fh: TextIO = sys.stdout
+            self._tmp = None
+        else:
+            target = Path(path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, self._tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+            self.fh = os.fdopen(fd, "w", encoding="utf-8", newline="")
+
+    def commit(self) -> None:
+        if self._tmp is not None:
+            self.fh.close()
+            os.chmod(self._tmp, 0o644)
+            os.replace(self._tmp, self.path)
+            self._tmp = None
+        else:
+            self.fh.flush()
+
+    def abort(self) -> None:
+        if self._tmp is not None:
+            self.fh.close()
+            os.unlink(self._tmp)
+            self._tmp = None
+
+
+class _Writer:
+    def __init__(self, fh: TextIO, labels: tuple[str, ...], *, mode: str, top_k: int | None) -> None:
+        self.fh, self.labels, self.mode, self.top_k = fh, labels, mode, top_k
+        self.first = True
+        if mode == "csv":
+            self.csv = csv.writer(fh, lineterminator="\n")
+            self.csv.writerow(["file", "segment", "start_s", "end_s", "label", "confidence",
+                               *[f"p_{k}" for k in labels], "error"])
+        elif mode == "json":
+            fh.write("[")
+        else:
+            fh.write(f"{'file':40}  {'start_s':>8}  {'end_s':>8}  {'label':10}  {'conf':>5}  scores\n")
+
+    def _row(self, name: str, seg: str, p) -> None:
+        if self.mode == "csv":
+            self.csv.writerow([name, seg, f"{p.start_s:.3f}", f"{p.end_s:.3f}", p.label,
+                               f"{p.confidence:.4f}", *[f"{p.scores[k]:.4f}" for k in self.labels], ""])
+        else:
+            k = self.top_k or 3
+            scores = " ".join(f"{lab}={v:.2f}" for lab, v in p.top_k(k))
+            shown = name if len(name) <= 40 else "…" + name[-39:]
+            if seg:
+                shown = f"  └ {seg}"
+            self.fh.write(f"{shown:40}  {p.start_s:8.2f}  {p.end_s:8.2f}  {p.label:10}  "
+                          f"{p.confidence:5.2f}  {scores}\n")
+
+    def _json(self, obj: dict) -> None:
+        self.fh.write(("\n" if self.first else ",\n") + json.dumps(obj, ensure_ascii=False))
+        self.first = False
+
+    def prediction(self, name: str, p) -> None:
+        if self.mode == "json":
+            self._json({"file": name, **p.to_dict(top_k=self.top_k)})
+        else:
+            self._row(name, "", p)
+
+    def timeline(self, name: str, t) -> None:
+        overall = t.overall()
+        if self.mode == "json":
+            self._json({"file": name, **overall.to_dict(top_k=self.top_k),
+                        "timeline": t.to_dict(top_k=self.top_k)})
+            return
+        self._row(name, "", overall)
+        for i, seg in enumerate(t.segments):
+            self._row(name, str(i), seg)
+        if self.mode == "table":
+            s = t.summary
+            self.fh.write(f"  = {name}: dominant {s['dominant']}, speech {s['speech_s']:.1f} s of "
+                          f"{t.duration_s:.1f} s, {len(t.segments)} segments\n")
+
+    def error(self, name: str, error: Exception) -> None:
+        if self.mode == "json":
+            self._json({"file": name, "error": str(error)})
+        elif self.mode == "csv":
+            self.csv.writerow([name, "", "", "", "", "", *[""] * len(self.labels), str(error)])
+
+    def close(self) -> None:
+        if self.mode == "json":
+            self.fh.write("\n]\n")
+
+
+def _png_path(base: str, name: str, many: bool) -> str:
+    if not many:
+        return base
+    b = Path(base)
+    stem = Path(name).stem if name != "<stdin>" else "stdin"
+    return str(b.with_name(f"{b.stem}-{stem}{b.suffix or '.png'}"))
+
+
+# ---------------------------------------------------------------------- handler
+def handle(args: argparse.Namespace) -> int:
+    from emovox.inference import load_model
+
+    if args.top_k is not None and args.top_k < 1:
+        raise ConfigError(f"--top-k {args.top_k}: must be at least 1")
+    if args.auto_timeline_s <= 0:
+        raise ConfigError(f"--auto-timeline-s {args.auto_timeline_s}: must be positive")
+    if sum(1 for i in args.inputs if i == STDIN) > 1:
+        raise ConfigError("'-' (stdin) can be given only once")
+    model = load_model(args.model, backend=args.backend, min_confidence=args.min_confidence,
+                       num_threads=args.threads)
+    items = list(expand_inputs(args.inputs))
+    mode = "json" if args.json else "csv" if args.csv else "table"
+    out = _AtomicOutput(args.output)
+    writer = _Writer(out.fh, model.labels, mode=mode, top_k=args.top_k)
+    failed = 0
+    n_timelines = sum(1 for _, s in items if not isinstance(s, Exception)) if args.timeline_png else 0
+
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(items), unit="file", file=sys.stderr, leave=False,
+               disable=args.quiet or len(items) < 2 or not sys.stderr.isatty())
+
+    def fail(name: str, error: Exception) -> None:
+        nonlocal failed
+        failed += 1
+        bar.clear()
+        print(f"emovox: error: {name}: {error}", file=sys.stderr)
+        writer.error(name, error)
+
+    try:
+        for name, source in items:
+            bar.set_postfix_str(Path(name).name[-30:], refresh=False)
+            try:
+                if isinstance(source, Exception):
+                    raise source
+                if source == STDIN:
+                    source = sys.stdin.buffer.read()
+                if args.timeline:
+                    long = True
+                else:
+                    from emovox.audio import audio_duration_s
+
+                    long = audio_duration_s(source) > args.auto_timeline_s
+                if long:
+                    t = model.predict_timeline(source, window_s=args.window_s, hop_s=args.hop_s,
+                                               vad=args.vad)
+                    writer.timeline(name, t)
+                    if args.timeline_png:
+                        from emovox.inference.timeline import plot_timeline
+
+                        plot_timeline(t, _png_path(args.timeline_png, name, n_timelines > 1),
+                                      title=name)
+                else:
+                    writer.prediction(name, model.predict(source))
+            except EmovoxError as error:
+                fail(name, error)
+            except OSError as error:
+                fail(name, ConfigError(f"cannot read: {error.strerror or error}"))
+            bar.update(1)
+        writer.close()
+        out.commit()
+    except BaseException:
+        out.abort()
+        raise
+    finally:
+        bar.close()
+    return 1 if failed else 0

@@ -1,0 +1,168 @@
+"""``emovox train``: train a neural model from a recipe and save an artifact.
+
+Examples::
+
+    emovox train --recipe tiny --corpus ravdess --out runs/tiny
+    emovox train --recipe s3 --corpus ravdess --corpus ravdess-song --folds 6 --fold 0 --out runs/s3-f0
+    emovox train --config train.json            # same keys as the long options
+    emovox train --config train.json --resume   # continue after a crash / kill -9
+
+``--config`` takes a JSON object whose keys are the long option names
+(``recipe``, ``corpus`` (string or list), ``corpora_root``, ``arch``,
+``arch_params`` (object), ``scheme``, ``epochs``, ``batch_size``, ``lr``,
+``folds``, ``fold``, ``out``, ``seed``, ``threads``, ``clip_s``, ``limit``)
+plus ``train`` (an object of :class:`~emovox.training.config.TrainConfig`
+options). Options given on the command line win over the file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from emovox.errors import ConfigError
+
+#: Keys a --config file may hold (besides "train").
+CONFIG_KEYS = ("recipe", "corpus", "corpora_root", "arch", "arch_params", "scheme", "epochs", "batch_size",
+               "lr", "folds", "fold", "out", "seed", "threads", "clip_s", "limit", "progress")
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="train a neural model from a recipe; writes an artifact, logs and curves",
+        description="Train a neural model (recipe = input pipeline + architecture + training config) "
+                    "and save a model artifact, per-epoch logs and curves. Validation uses training "
+                    "speakers only; --folds/--fold hold out test speakers.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--config", metavar="FILE.json", help="JSON file of options (flags win over it)")
+    parser.add_argument("--recipe", help="recipe name (default: tiny); see --list-recipes")
+    parser.add_argument("--list-recipes", action="store_true", help="print recipe names and exit")
+    parser.add_argument("--corpus", action="append", metavar="NAME[=DIR]",
+                        help="corpus to train on (repeatable); NAME=DIR reads it from DIR")
+    parser.add_argument("--corpora-root", metavar="DIR", help="folder holding the corpora ($EMOVOX_CORPORA)")
+    parser.add_argument("--scheme", help="label scheme (default: the recipe's)")
+    parser.add_argument("--arch", help="override the recipe's architecture")
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--lr", type=float)
+    parser.add_argument("--clip-s", type=float, help="input length in seconds")
+    parser.add_argument("--folds", type=int, help="speaker k-fold: number of folds")
+    parser.add_argument("--fold", type=int, help="speaker k-fold: which fold to hold out (0-based)")
+    parser.add_argument("--limit", type=int, metavar="N", help="use at most N clips (seeded pick; smoke tests)")
+    parser.add_argument("--out", metavar="DIR", help="output folder (artifact in DIR/model)")
+    parser.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--threads", type=int, help="torch threads (default 2)")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", default=None,
+                        help="no progress bars")
+    parser.set_defaults(func=handler)
+
+
+def _options(args: argparse.Namespace) -> tuple[dict, dict]:
+    options: dict = {}
+    train_overrides: dict = {}
+    if args.config:
+        try:
+            data = json.loads(Path(args.config).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file {args.config!r} does not exist") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise ConfigError(f"config file {args.config!r} is not valid JSON ({error})") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"config file {args.config!r} must hold a JSON object")
+        unknown = sorted(set(data) - set(CONFIG_KEYS) - {"train"})
+        if unknown:
+            raise ConfigError(f"config file {args.config!r} has unknown keys {unknown}: "
+                              f"expected some of {sorted(CONFIG_KEYS + ('train',))}")
+        train_overrides = dict(data.pop("train", None) or {})
+        options.update(data)
+    for key in CONFIG_KEYS:
+        value = getattr(args, key, None)
+        if value is not None:
+            options[key] = value
+    if isinstance(options.get("corpus"), str):
+        options["corpus"] = [options["corpus"]]
+    return options, train_overrides
+
+
+def _load_records(corpora: list[str], *, corpora_root: str | None) -> list:
+    from emovox.corpora import load_corpus
+
+    if corpora_root:
+        os.environ["EMOVOX_CORPORA"] = str(corpora_root)
+    records = []
+    for item in corpora:
+        name, _, folder = item.partition("=")
+        records.extend(load_corpus(name, folder or None))
+    return records
+
+
+def _limit(records: list, n: int, seed: int) -> list:
+    import numpy as np
+
+    if n <= 0:
+        raise ConfigError(f"--limit {n} must be positive")
+    if n >= len(records):
+        return records
+    keep = np.sort(np.random.default_rng(seed).choice(len(records), size=n, replace=False))
+    return [records[i] for i in keep]
+
+
+def handler(args: argparse.Namespace) -> int:
+    from emovox.training.recipes import get_recipe, recipe_names
+
+    if args.list_recipes:
+        for name in recipe_names():
+            print(f"{name}\t{get_recipe(name).description}")
+        return 0
+    options, train_overrides = _options(args)
+    if not options.get("out"):
+        raise ConfigError("no output folder: pass --out DIR (or 'out' in --config)")
+    if not options.get("corpus"):
+        raise ConfigError("no training data: pass --corpus NAME (repeatable) or 'corpus' in --config")
+
+    recipe = get_recipe(options.get("recipe", "tiny"))
+    for key in ("epochs", "batch_size", "lr", "seed", "threads", "progress"):
+        if key in options:
+            train_overrides[key] = options[key]
+    train = recipe.train.replace(**train_overrides) if train_overrides else recipe.train
+    changes: dict = {"train": train}
+    if "arch" in options:
+        changes["arch"] = options["arch"]
+        changes["arch_params"] = {}
+    if "arch_params" in options:
+        if not isinstance(options["arch_params"], dict):
+            raise ConfigError("arch_params must be a JSON object of architecture hyper-parameters")
+        changes["arch_params"] = dict(options["arch_params"])
+    if "clip_s" in options:
+        changes["clip_s"] = float(options["clip_s"])
+    recipe = recipe.with_changes(**changes)
+
+    folds = options.get("folds")
+    fold = options.get("fold", 0 if folds else None)
+    if fold is not None and not folds:
+        raise ConfigError("--fold needs --folds K (the number of speaker folds)")
+
+    records = _load_records(list(options["corpus"]), corpora_root=options.get("corpora_root"))
+    if options.get("limit"):
+        records = _limit(records, int(options["limit"]), train.seed)
+
+    from emovox.training.run import run_recipe
+
+    summary = run_recipe(recipe, records, out_dir=options["out"], scheme=options.get("scheme"),
+                         folds=folds, fold=fold or 0, resume=args.resume)
+    val = summary["metrics"]["validation"]
+    line = (f"trained {summary['recipe']} ({summary['arch']}) on {summary['n_train']} clips; best epoch "
+            f"{summary['metrics']['best_epoch']}: val UAR {val['val_uar']:.3f}, val acc {val['val_accuracy']:.3f}")
+    test = summary["metrics"].get("test")
+    if test:
+        line += f"; test UAR {test['uar']:.3f}, test acc {test['accuracy']:.3f}"
+    print(line)
+    print(f"artifact: {summary['artifact']}")
+    sys.stdout.flush()
+    return 0

@@ -1,0 +1,150 @@
+"""ONNX export of a model artifact, optionally int8-quantised.
+
+``export_onnx(artifact_dir, out_dir)`` writes ``out_dir/model.onnx`` and a copy
+of the artifact's ``config.json`` (unchanged), so ``out_dir`` is an artifact the
+ONNX backend loads (``load_model(out_dir, backend="onnx")``). The graph takes
+``waveform`` ``(batch, samples)`` float32 and returns ``logits``
+``(batch, n_classes)``; both axes are dynamic and the front end is inside the
+graph (the neural model input contract), so inference needs onnxruntime only.
+
+The export is checked before it is kept: the ONNX and torch probabilities of
+the same random clips must agree within 1e-4 (float32). ``quantize=True``
+applies onnxruntime's dynamic int8 quantisation to the weights of the body's
+``MatMul``/``Gemm``/``Conv`` nodes (the front end's fixed DFT and mel matrices
+stay float32); its accuracy change is measured by ``bench/throughput.py
+--int8``, not asserted here.
+
+Files are written to temporary names and renamed: a failed export never
+leaves a half-written ``model.onnx``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from emovox.errors import ModelError
+from emovox.inference.backends import CONFIG_FILE, ONNX_FILE, ModelInfo, TorchBackend, read_config
+from emovox.inference.calibration import softmax
+
+__all__ = ["export_onnx", "OPSET", "PARITY_TOLERANCE"]
+
+OPSET = 17
+PARITY_TOLERANCE = 1e-4
+
+
+def _front_end_prefix(module) -> str | None:
+    """ONNX node-name prefix of the model's first submodule (its front end)."""
+    for name, _ in module.named_children():
+        return f"/{name}/"
+    return None
+
+
+def _quantize(fp32_path: Path, int8_path: Path, *, exclude_prefix: str | None) -> None:
+    try:
+        import onnx
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+    except ImportError:
+        raise ModelError("int8 export needs onnx and onnxruntime: pip install 'emovox[onnx]'") from None
+    graph = onnx.load(str(fp32_path)).graph
+    excluded = [n.name for n in graph.node if exclude_prefix and n.name.startswith(exclude_prefix)]
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # quantize_dynamic logs a pre-processing hint on the root logger
+    try:
+        quantize_dynamic(
+            str(fp32_path), str(int8_path), weight_type=QuantType.QUInt8,
+            op_types_to_quantize=["MatMul", "Gemm", "Conv"], nodes_to_exclude=excluded,
+            extra_options={"MatMulConstBOnly": True},
+        )
+    finally:
+        root.setLevel(level)
+
+
+def _atomic_copy(src: Path, dst: Path) -> None:
+    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.")
+    os.close(fd)
+    shutil.copyfile(src, tmp)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, dst)
+
+
+def export_onnx(artifact_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
+                quantize: bool = False, opset: int = OPSET, seed: int = 0) -> Path:
+    """Export an artifact's model to ``out_dir/model.onnx`` (+ its ``config.json``).
+
+    Parameters
+    ----------
+    artifact_dir : str or PathLike
+        A model artifact (``config.json`` + ``model.safetensors``).
+    out_dir : str or PathLike
+        Destination folder (created; may be ``artifact_dir`` itself).
+    quantize : bool
+        Write the int8 dynamically quantised graph instead of float32.
+    opset : int
+        ONNX opset.
+    seed : int
+        Seeds the random clips of the parity check.
+
+    Returns
+    -------
+    Path
+        The written ``model.onnx``.
+    """
+    try:
+        import torch
+    except ImportError:
+        raise ModelError("ONNX export needs PyTorch: pip install 'emovox[torch]'") from None
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise ModelError("ONNX export needs onnxruntime: pip install 'emovox[onnx]'") from None
+    artifact_dir, out_dir = Path(artifact_dir), Path(out_dir)
+    info = ModelInfo.from_config(read_config(artifact_dir))
+    module = TorchBackend.from_artifact(artifact_dir).module.eval()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    check = (0.1 * rng.standard_normal((2, info.n_samples))).astype(np.float32)
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".export.") as tmp:
+        fp32 = Path(tmp) / "fp32.onnx"
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                torch.onnx.export(
+                    module, (torch.from_numpy(check[:1]),), str(fp32), dynamo=False,
+                    input_names=["waveform"], output_names=["logits"], opset_version=opset,
+                    dynamic_axes={"waveform": {0: "batch", 1: "samples"}, "logits": {0: "batch"}},
+                )
+        except Exception as error:  # the exporter raises many types
+            raise ModelError(
+                f"ONNX export of {artifact_dir} failed: {str(error).splitlines()[0]}; "
+                "the model must use ONNX-exportable operators (e.g. a conv1d DFT, not torch.stft)"
+            ) from None
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        session = ort.InferenceSession(str(fp32), options, providers=["CPUExecutionProvider"])
+        got = softmax(session.run(None, {"waveform": check})[0])
+        with torch.inference_mode():
+            want = softmax(module(torch.from_numpy(check)).numpy())
+        err = float(np.abs(got - want).max())
+        if err > PARITY_TOLERANCE:
+            raise ModelError(
+                f"the exported ONNX model disagrees with torch (max probability difference {err:.2e} "
+                f"> {PARITY_TOLERANCE}): the model has an operator the exporter mistranslates"
+            )
+        final = fp32
+        if quantize:
+            final = Path(tmp) / "int8.onnx"
+            _quantize(fp32, final, exclude_prefix=_front_end_prefix(module))
+        staged = out_dir / f".{ONNX_FILE}.partial"
+        shutil.move(str(final), staged)
+        os.replace(staged, out_dir / ONNX_FILE)
+    if out_dir.resolve() != artifact_dir.resolve():
+        _atomic_copy(artifact_dir / CONFIG_FILE, out_dir / CONFIG_FILE)
+    return out_dir / ONNX_FILE

@@ -1,0 +1,68 @@
+"""Features: arrays in, arrays out (no file I/O except :func:`featurize_records`).
+
+- :mod:`~emovox.features.classic` — librosa reference frame features (MFCC ± deltas,
+  ZCR, RMS, log-mel, chroma, spectral contrast);
+- :mod:`~emovox.features.functionals` — utterance statistics over frames;
+- :mod:`~emovox.features.registry` — named feature sets, :func:`extract_features`;
+- :mod:`~emovox.features.scaling` — :class:`StandardScaler` (JSON, no pickle);
+- :mod:`~emovox.features.egemaps` — openSMILE eGeMAPS (optional extra);
+- :mod:`~emovox.features.spectral`, :mod:`~emovox.features.frontend`,
+  :mod:`~emovox.features.numpy_frontend` — fast batched log-mel / MFCC (torch / NumPy)
+  that match librosa;
+- :mod:`~emovox.features.cache`, :mod:`~emovox.features.records` — cached
+  :func:`featurize_records` over corpus records.
+
+``LogMelFrontend`` and ``MfccFrontend`` need torch and are imported on first access.
+"""
+
+from __future__ import annotations
+
+from emovox.features.functionals import DEFAULT_STATS, functional_names, functionals
+from emovox.features.records import features_config, featurize_records
+from emovox.features.registry import (
+    FEATURE_SETS,
+    FEATURES_VERSION,
+    FeatureSet,
+    extract_features,
+    feature_set_names,
+    get_feature_set,
+    register_feature_set,
+)
+from emovox.features.scaling import StandardScaler
+from emovox.features.spectral import LogMelConfig
+
+_TORCH_NAMES = ("LogMelFrontend", "MfccFrontend")
+
+
+def __getattr__(name: str):
+    if name in _TORCH_NAMES:
+        try:
+            from emovox.features import frontend
+        except ImportError as exc:  # torch missing
+            from emovox.errors import FeatureError
+
+            raise FeatureError(
+                f"{name} needs PyTorch; install it with: pip install \"torch==2.13.*\" (see the README)"
+            ) from exc
+        return getattr(frontend, name)
+    raise AttributeError(f"module 'emovox.features' has no attribute {name!r}")
+
+
+__all__ = [
+    "DEFAULT_STATS",
+    "FEATURE_SETS",
+    "FEATURES_VERSION",
+    "FeatureSet",
+    "LogMelConfig",
+    "LogMelFrontend",
+    "MfccFrontend",
+    "StandardScaler",
+    "extract_features",
+    "feature_set_names",
+    "features_config",
+    "featurize_records",
+    "functional_names",
+    "functionals",
+    "get_feature_set",
+    "register_feature_set",
+]

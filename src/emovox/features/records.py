@@ -1,0 +1,118 @@
+"""Feature matrices for lists of corpus records, with an optional disk cache.
+
+This is the one place in the feature layer that reads audio, and it does so
+only through :func:`emovox.audio.load_audio`.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ProcessPoolExecutor
+from functools import partial
+from typing import Iterable, Optional
+
+import numpy as np
+
+from emovox.errors import ConfigError, EmovoxError, FeatureError
+from emovox.features.cache import FeatureCache, cache_key, file_fingerprint
+from emovox.features.registry import FeatureSet, get_feature_set
+
+
+def _load_audio(path: str, sample_rate_hz: int) -> np.ndarray:
+    from emovox.audio import load_audio
+
+    return load_audio(path, sample_rate_hz=sample_rate_hz)
+
+
+def _path_of(record: object) -> str:
+    path = getattr(record, "path", record)
+    if not isinstance(path, (str, os.PathLike)):
+        raise ConfigError(f"expected records with a .path (or paths), got {type(record).__name__}")
+    return os.fspath(path)
+
+
+def features_config(feature_set: "str | FeatureSet", *, sample_rate_hz: int = 16000) -> dict:
+    """The full config a cached feature depends on: feature set + loading settings."""
+    fs = get_feature_set(feature_set)
+    return {"features": fs.config(), "audio": {"loader": "emovox.audio.load_audio", "sample_rate_hz": sample_rate_hz}}
+
+
+def _featurize_one(path: str, fs: FeatureSet, sample_rate_hz: int, cache_dir: Optional[str], config: dict) -> np.ndarray:
+    try:
+        cache = key = None
+        if cache_dir is not None:
+            cache = FeatureCache(cache_dir)
+            key = cache_key(file_fingerprint(path), config)
+            hit = cache.get(key)
+            if hit is not None:
+                return hit
+        y = _load_audio(path, sample_rate_hz)
+        x = fs(y, sample_rate_hz=sample_rate_hz)
+        if cache is not None:
+            cache.put(key, x)
+        return x
+    except EmovoxError as exc:
+        if path in str(exc):
+            raise
+        raise type(exc)(f"{path}: {exc}") from exc
+
+
+def featurize_records(
+    records: Iterable[object],
+    feature_set: "str | FeatureSet",
+    *,
+    sample_rate_hz: int = 16000,
+    cache_dir: "str | os.PathLike[str] | None" = None,
+    n_jobs: int = 1,
+    progress: bool = False,
+) -> np.ndarray:
+    """Feature matrix of many recordings.
+
+    Parameters
+    ----------
+    records : iterable of Record (or paths)
+        Anything with a ``.path``; plain paths work too.
+    feature_set : str or FeatureSet
+        Registered name (``"classic"``, ``"mfcc-functionals"``, ``"egemaps"``) or a set.
+    sample_rate_hz : int
+        Rate the audio is loaded (resampled) at.
+    cache_dir : path, optional
+        Feature cache folder (see :mod:`emovox.features.cache`); ``None`` = no cache.
+    n_jobs : int
+        Worker processes (``-1`` = one per CPU). Custom feature sets must then
+        be picklable (module-level functions).
+    progress : bool
+        Show a tqdm progress bar on stderr.
+
+    Returns
+    -------
+    np.ndarray [shape=(n_records, d)], float32, rows in record order
+    """
+    fs = get_feature_set(feature_set)
+    paths = [_path_of(r) for r in records]
+    if not paths:
+        raise FeatureError("no records to featurize; pass at least one record")
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or not (n_jobs >= 1 or n_jobs == -1):
+        raise ConfigError(f"n_jobs={n_jobs!r} must be a positive integer or -1 (all CPUs)")
+    workers = (os.cpu_count() or 1) if n_jobs == -1 else n_jobs
+    config = features_config(fs, sample_rate_hz=sample_rate_hz)
+    work = partial(_featurize_one, fs=fs, sample_rate_hz=sample_rate_hz,
+                   cache_dir=None if cache_dir is None else os.fspath(cache_dir), config=config)
+    if workers == 1 or len(paths) == 1:
+        rows = list(_progress(map(work, paths), len(paths), progress))
+    else:
+        chunksize = max(1, len(paths) // (workers * 8))
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            rows = list(_progress(pool.map(work, paths, chunksize=chunksize), len(paths), progress))
+    dims = {r.shape for r in rows}
+    if len(dims) != 1:
+        raise FeatureError(f"feature vectors differ in shape across records ({sorted(dims)}); the feature set must give (d,)")
+    return np.stack(rows).astype(np.float32, copy=False)
+
+
+def _progress(it, total: int, enabled: bool):
+    if not enabled:
+        return it
+    from tqdm.auto import tqdm
+
+    return tqdm(it, total=total, unit="clip", desc="features")

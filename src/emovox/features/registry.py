@@ -1,0 +1,192 @@
+"""Named utterance-level feature sets and the one call that computes them.
+
+A :class:`FeatureSet` is a name, an extractor ``f(y, *, sample_rate_hz, **params)
+-> (d,)`` and its parameters. :data:`FEATURE_SETS` holds the built-in ones:
+
+``"mfcc-functionals"``
+    40 MFCC (librosa, ``n_fft=2048``, ``hop_length=512``, 128 mel bands) with
+    Δ and ΔΔ (120 rows), summarised by the 8 default functionals
+    (mean, std, min, max, p10, p50, p90, slope): 960 values.
+``"classic"``
+    The seed systems' per-file librosa pipeline: 40 MFCC, ZCR, RMS, chroma (12),
+    spectral contrast (7) — 61 rows — by the same 8 functionals: 488 values.
+``"egemaps"``
+    openSMILE eGeMAPS v02 functionals: 88 values (optional extra).
+
+``FeatureSet.config()`` is the full, JSON-able description (name, parameters,
+:data:`FEATURES_VERSION`, library versions) that feature caches and model
+artifacts key on; ``with_params`` makes a variant.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from emovox.errors import ConfigError, FeatureError
+from emovox.features.checks import check_finite
+from emovox.features.classic import classic_frames, mfcc
+from emovox.features.functionals import DEFAULT_STATS, check_stats, functionals
+
+#: Bump when a change to feature code changes any feature value: caches keyed
+#: on the old version are then ignored.
+FEATURES_VERSION = "1"
+
+Extractor = Callable[..., np.ndarray]
+
+
+def _mfcc_functionals(y: np.ndarray, *, sample_rate_hz: int, n_mfcc: int = 40, n_mels: int = 128,
+                      n_fft: int = 2048, hop_length: int = 512, stats=DEFAULT_STATS) -> np.ndarray:
+    m = mfcc(y, sample_rate_hz=sample_rate_hz, n_mfcc=n_mfcc, n_mels=n_mels, n_fft=n_fft,
+             hop_length=hop_length, deltas=True)
+    return functionals(m, stats=stats)
+
+
+def _classic(y: np.ndarray, *, sample_rate_hz: int, n_mfcc: int = 40, n_mels: int = 128,
+             n_fft: int = 2048, hop_length: int = 512, stats=DEFAULT_STATS) -> np.ndarray:
+    frames = classic_frames(y, sample_rate_hz=sample_rate_hz, n_mfcc=n_mfcc, n_mels=n_mels,
+                            n_fft=n_fft, hop_length=hop_length)
+    stacked = np.concatenate([frames[k] for k in ("mfcc", "zcr", "rms", "chroma", "contrast")], axis=0)
+    return functionals(stacked, stats=stats)
+
+
+def _egemaps(y: np.ndarray, *, sample_rate_hz: int) -> np.ndarray:
+    from emovox.features.egemaps import egemaps
+
+    return egemaps(y, sample_rate_hz=sample_rate_hz)
+
+
+def _librosa_versions() -> dict[str, str]:
+    import librosa
+
+    return {"librosa": librosa.__version__, "numpy": np.__version__.split(".")[0]}
+
+
+def _opensmile_versions() -> dict[str, str]:
+    from emovox.features.egemaps import opensmile_version
+
+    return {"opensmile": opensmile_version()}
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    """A named utterance-level feature extractor with fixed parameters.
+
+    Attributes
+    ----------
+    name : str
+        Registry name, e.g. ``"classic"``.
+    extractor : callable
+        ``extractor(y, *, sample_rate_hz, **params) -> np.ndarray (d,)``.
+    params : mapping
+        Keyword arguments passed to the extractor (JSON-able values).
+    description : str
+        One line for listings.
+    versions : callable
+        Returns the library versions the values depend on (part of :meth:`config`).
+    """
+
+    name: str
+    extractor: Extractor = field(repr=False, compare=False)
+    params: Mapping[str, Any] = field(default_factory=dict)
+    description: str = ""
+    versions: Callable[[], dict[str, str]] = field(default=dict, repr=False, compare=False)
+
+    def __call__(self, y: np.ndarray, *, sample_rate_hz: int) -> np.ndarray:
+        """Compute the ``(d,)`` float32 feature vector of one mono clip."""
+        out = np.asarray(self.extractor(y, sample_rate_hz=sample_rate_hz, **self.params), dtype=np.float32)
+        if out.ndim != 1:
+            raise FeatureError(f"feature set {self.name!r} returned shape {out.shape}, expected (d,)")
+        return check_finite(out, f"feature set {self.name!r}")
+
+    def with_params(self, **changes: Any) -> "FeatureSet":
+        """A copy with some parameters changed; unknown names raise :class:`ConfigError`."""
+        unknown = sorted(set(changes) - set(self.params))
+        if unknown:
+            raise ConfigError(
+                f"feature set {self.name!r} has no parameter(s) {unknown}; its parameters are {sorted(self.params)}"
+            )
+        if "stats" in changes:
+            changes["stats"] = check_stats(changes["stats"])
+        return FeatureSet(self.name, self.extractor, {**self.params, **changes}, self.description, self.versions)
+
+    def config(self) -> dict:
+        """Everything the values depend on, JSON-able: name, params, feature and library versions."""
+        params = {k: list(v) if isinstance(v, tuple) else v for k, v in sorted(self.params.items())}
+        return {"name": self.name, "params": params, "features_version": FEATURES_VERSION,
+                "libraries": self.versions()}
+
+
+FEATURE_SETS: dict[str, FeatureSet] = {
+    fs.name: fs
+    for fs in (
+        FeatureSet("mfcc-functionals", _mfcc_functionals,
+                   {"n_mfcc": 40, "n_mels": 128, "n_fft": 2048, "hop_length": 512, "stats": DEFAULT_STATS},
+                   "40 MFCC + delta + delta-delta, 8 functionals each (960 values)", _librosa_versions),
+        FeatureSet("classic", _classic,
+                   {"n_mfcc": 40, "n_mels": 128, "n_fft": 2048, "hop_length": 512, "stats": DEFAULT_STATS},
+                   "MFCC + ZCR + RMS + chroma + spectral contrast, 8 functionals each (488 values)",
+                   _librosa_versions),
+        FeatureSet("egemaps", _egemaps, {}, "openSMILE eGeMAPS v02 functionals (88 values; needs emovox[egemaps])",
+                   _opensmile_versions),
+    )
+}
+
+
+def feature_set_names() -> list[str]:
+    """Names of the registered feature sets."""
+    return sorted(FEATURE_SETS)
+
+
+def get_feature_set(name: "str | FeatureSet") -> FeatureSet:
+    """Look a feature set up by name (a :class:`FeatureSet` is returned as is)."""
+    if isinstance(name, FeatureSet):
+        return name
+    try:
+        return FEATURE_SETS[name]
+    except (KeyError, TypeError):
+        text = str(name).lower()
+        close = [n for n in sorted(FEATURE_SETS) if text and text in n] or difflib.get_close_matches(
+            text, FEATURE_SETS, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ConfigError(f"unknown feature set {name!r}; {hint}known: {', '.join(feature_set_names())}") from None
+
+
+def register_feature_set(feature_set: FeatureSet, *, overwrite: bool = False) -> None:
+    """Add a feature set to :data:`FEATURE_SETS` (``overwrite=True`` to replace one)."""
+    if feature_set.name in FEATURE_SETS and not overwrite:
+        raise ConfigError(f"feature set {feature_set.name!r} is already registered; pass overwrite=True to replace it")
+    FEATURE_SETS[feature_set.name] = feature_set
+
+
+def extract_features(name: "str | FeatureSet", y: np.ndarray, *, sample_rate_hz: int) -> np.ndarray:
+    """Utterance-level features of one clip.
+
+    Parameters
+    ----------
+    name : str or FeatureSet
+        A registered name (``"mfcc-functionals"``, ``"classic"``, ``"egemaps"``) or a set.
+    y : np.ndarray [shape=(n,)]
+        Mono float waveform.
+    sample_rate_hz : int
+        Its sample rate in Hz.
+
+    Returns
+    -------
+    np.ndarray [shape=(d,)], float32, all finite
+
+    Raises
+    ------
+    ConfigError
+        Unknown feature set name.
+    FeatureError
+        The clip is invalid or too short for the set.
+    """
+    return get_feature_set(name)(y, sample_rate_hz=sample_rate_hz)
+
+
+__all__ = ["FEATURES_VERSION", "FEATURE_SETS", "FeatureSet", "extract_features",
+           "feature_set_names", "get_feature_set", "register_feature_set"]

@@ -1,0 +1,15 @@
+"""Inference: one :class:`Predictor` core over a torch or ONNX backend.
+
+``load_model(path=None, backend="auto")`` gives a predictor; ``predict`` takes
+a signal, a file, bytes or a file object and returns a :class:`Prediction`
+(``{start_s, end_s, label, confidence, scores}``); ``predict_timeline`` turns
+a long recording into a :class:`Timeline`. Importing this package does not
+import torch (only the torch backend does, when used).
+"""
+
+from __future__ import annotations
+
+from emovox.inference.results import Prediction, Timeline
+from emovox.inference.predictor import Predictor, default_model_dir, load_model
+
+__all__ = ["Prediction", "Timeline", "Predictor", "load_model", "default_model_dir"]

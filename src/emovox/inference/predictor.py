@@ -1,0 +1,389 @@
+"""The one predictor core; signals, files, bytes, folders and long recordings are adapters.
+
+>>> model = load_model()                                   # bundled model  # doctest: +SKIP
+>>> model.predict("clip.wav")                              # doctest: +SKIP
+Prediction(label='angry', confidence=0.81, scores={...}, start_s=0.0, end_s=3.2)
+>>> model.predict_timeline("meeting.mp3").summary["dominant"]  # doctest: +SKIP
+
+Everything goes through :meth:`Predictor.probabilities`: fixed-length windows
+``(batch, clip samples)`` -> backend logits -> ``softmax(logits / T)``. A clip
+up to twice the model's clip length is centre-cropped or centre-padded to it
+(as the training evaluation does); a longer one is cut into windows (hop half a
+clip) whose probabilities are averaged. Long recordings go through
+:meth:`Predictor.predict_timeline` (voice activity detection, windows, smoothing),
+decoded block by block so memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from emovox.errors import AudioError, ConfigError, EmovoxError, ModelError
+from emovox.inference.backends import (
+    ONNX_FILE, WEIGHTS_FILE, ModelInfo, OnnxBackend, TorchBackend, check_backend, read_config,
+)
+from emovox.inference.calibration import softmax
+from emovox.inference.results import Prediction, Timeline, prediction_from_probs
+from emovox.inference.timeline import smooth_probabilities, window_spans, window_starts
+
+__all__ = ["Predictor", "load_model", "default_model_dir"]
+
+#: Recordings longer than this many clip lengths are windowed by :meth:`Predictor.predict`.
+_CROP_FACTOR = 2.0
+
+
+def default_model_dir() -> Path:
+    """Where the bundled model lives: ``emovox/pretrained/default`` inside the package."""
+    return Path(str(resources.files("emovox"))) / "pretrained" / "default"
+
+
+def _is_array(source: Any) -> bool:
+    return isinstance(source, np.ndarray) or (
+        hasattr(source, "__array__") and not isinstance(source, (str, bytes, os.PathLike))
+    )
+
+
+def _center_fix(y: np.ndarray, n: int) -> np.ndarray:
+    """Centre-crop or centre-pad ``y`` ``(m,)`` to ``(n,)`` (as ``training.data.fix_length``)."""
+    m = y.shape[-1]
+    if m == n:
+        return y
+    if m > n:
+        start = (m - n) // 2
+        return y[start:start + n]
+    before = (n - m) // 2
+    return np.pad(y, (before, n - m - before))
+
+
+class _Buffer:
+    """Audio of a stream kept from sample ``start`` on (for cutting VAD segments)."""
+
+    def __init__(self) -> None:
+        self.blocks: deque[np.ndarray] = deque()
+        self.start = 0
+        self.size = 0
+
+    def append(self, block: np.ndarray) -> None:
+        self.blocks.append(block)
+        self.size += block.size
+
+    def get(self, s: int, e: int) -> np.ndarray:
+        out, pos = [], self.start
+        for b in self.blocks:
+            lo, hi = max(s, pos), min(e, pos + b.size)
+            if lo < hi:
+                out.append(b[lo - pos:hi - pos])
+            pos += b.size
+            if pos >= e:
+                break
+        return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+    def drop_before(self, s: int) -> None:
+        while self.blocks and self.start + self.blocks[0].size <= s:
+            b = self.blocks.popleft()
+            self.start += b.size
+            self.size -= b.size
+
+
+class Predictor:
+    """A model plus its calibration, ready to predict.
+
+    Parameters
+    ----------
+    backend : Backend
+        ``logits(waveforms (batch, n)) -> (batch, n_classes)``.
+    info : ModelInfo
+        Labels, sample rate, clip length, temperature and threshold.
+    min_confidence : float or None
+        Overrides ``info.threshold`` (``0`` never answers ``"unknown"``).
+    batch_size : int
+        Windows per backend call.
+    """
+
+    def __init__(self, backend, info: ModelInfo, *, min_confidence: float | None = None,
+                 batch_size: int = 8) -> None:
+        if min_confidence is not None and not 0.0 <= float(min_confidence) <= 1.0:
+            raise ConfigError(f"min_confidence={min_confidence!r} must lie in [0, 1]")
+        if batch_size < 1:
+            raise ConfigError(f"batch_size={batch_size!r} must be >= 1")
+        self.backend = backend
+        self.info = info
+        self.threshold = float(info.threshold if min_confidence is None else min_confidence)
+        self.batch_size = int(batch_size)
+        self._detectors: dict[str, object] = {}
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.info.labels
+
+    @property
+    def sample_rate_hz(self) -> int:
+        return self.info.sample_rate_hz
+
+    @property
+    def temperature(self) -> float:
+        return self.info.temperature
+
+    # ------------------------------------------------------------------ core
+    def logits(self, waveforms: np.ndarray) -> np.ndarray:
+        """Raw logits of fixed-length windows ``(batch, n)`` -> ``(batch, n_classes)``."""
+        x = np.asarray(waveforms, dtype=np.float32)
+        if x.ndim != 2:
+            raise ConfigError(f"waveforms must be shaped (batch, n), got {x.shape}")
+        out = [self.backend.logits(x[i:i + self.batch_size])
+               for i in range(0, len(x), self.batch_size)]
+        z = np.concatenate(out) if out else np.zeros((0, len(self.labels)), np.float32)
+        if z.shape != (len(x), len(self.labels)):
+            raise ModelError(
+                f"the model returned logits of shape {z.shape}, expected {(len(x), len(self.labels))}: "
+                "its config and weights do not match"
+            )
+        return z
+
+    def probabilities(self, waveforms: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities ``softmax(logits / T)`` of windows ``(batch, n)``."""
+        return softmax(self.logits(waveforms), temperature=self.temperature)
+
+    def load(self, source: Any, *, sample_rate: int | None = None) -> np.ndarray:
+        """Any accepted input as float32 mono ``(n,)`` at the model's rate.
+
+        ``source`` is a path, ``bytes``, a binary file object, or an array of
+        samples at ``sample_rate`` Hz (the model's rate when ``None``).
+        """
+        from emovox.audio import load_audio, resample, validate_signal
+
+        sr = self.sample_rate_hz
+        if _is_array(source):
+            y = np.asarray(source, dtype=np.float32)
+            if y.ndim == 2 and 1 in y.shape:
+                y = y.reshape(-1)
+            if y.ndim != 1:
+                raise AudioError(
+                    f"a signal must be mono (n,), got shape {y.shape}: average the channels first"
+                )
+            rate = sr if sample_rate is None else int(sample_rate)
+            if rate != sr:
+                y = resample(y, orig_hz=rate, target_hz=sr)
+            return validate_signal(np.asarray(y, np.float32), sr)
+        if sample_rate is not None:
+            raise ConfigError("sample_rate applies to arrays only: a file or bytes carries its own rate")
+        return load_audio(source, sample_rate_hz=sr)
+
+    def _clip_windows(self, y: np.ndarray) -> np.ndarray:
+        n = self.info.n_samples
+        if y.size <= _CROP_FACTOR * n:
+            return _center_fix(y, n)[None, :]
+        starts = window_starts(y.size, window=n, hop=max(1, n // 2))
+        return np.stack([y[s:s + n] for s in starts])
+
+    def predict(self, source: Any, *, sample_rate: int | None = None) -> Prediction:
+        """Emotion of one clip (path, bytes, file object or array).
+
+        Returns
+        -------
+        Prediction
+            Spanning the whole clip (``start_s = 0``, ``end_s`` = its duration).
+        """
+        return self.predict_batch([source], sample_rate=sample_rate)[0]
+
+    def predict_batch(self, sources: Sequence[Any], *,
+                      sample_rate: int | None = None) -> list[Prediction]:
+        """:meth:`predict` for many clips, batched; the first error is raised."""
+        out = []
+        for _, result in self.iter_predict(sources, sample_rate=sample_rate):
+            if isinstance(result, Exception):
+                raise result
+            out.append(result)
+        return out
+
+    def iter_predict(self, sources: Iterable[Any], *, sample_rate: int | None = None,
+                     ) -> Iterator[tuple[Any, Prediction | EmovoxError]]:
+        """``(source, Prediction or error)`` per source, in order; errors do not stop the batch.
+
+        Clips are loaded one by one and their windows classified in batches of
+        :attr:`batch_size`.
+        """
+        pending: list[tuple[Any, np.ndarray | EmovoxError, float]] = []
+        n_windows = 0
+
+        def flush():
+            good = [w for _, w, _ in pending if isinstance(w, np.ndarray)]
+            probs = self.probabilities(np.concatenate(good)) if good else None
+            i = 0
+            for src, w, dur in pending:
+                if isinstance(w, np.ndarray):
+                    p = probs[i:i + len(w)].mean(axis=0)
+                    i += len(w)
+                    yield src, prediction_from_probs(p, self.labels, threshold=self.threshold,
+                                                     start_s=0.0, end_s=dur)
+                else:
+                    yield src, w
+            pending.clear()
+
+        for src in sources:
+            try:
+                y = self.load(src, sample_rate=sample_rate)
+                item = self._clip_windows(y)
+                dur = y.size / self.sample_rate_hz
+            except (EmovoxError, OSError) as error:
+                item = error if isinstance(error, EmovoxError) else AudioError(str(error))
+                dur = 0.0
+            pending.append((src, item, dur))
+            n_windows += len(item) if isinstance(item, np.ndarray) else 0
+            if n_windows >= self.batch_size:
+                yield from flush()
+                n_windows = 0
+        yield from flush()
+
+    # ------------------------------------------------------------------ timeline
+    def _blocks(self, source: Any, sample_rate: int | None, block_s: float) -> Iterator[np.ndarray]:
+        if _is_array(source):
+            y = self.load(source, sample_rate=sample_rate)
+            step = max(1, int(block_s * self.sample_rate_hz))
+            return (y[i:i + step] for i in range(0, y.size, step))
+        if sample_rate is not None:
+            raise ConfigError("sample_rate applies to arrays only: a file or bytes carries its own rate")
+        from emovox.audio import stream_audio
+
+        return stream_audio(source, sample_rate_hz=self.sample_rate_hz, block_s=block_s)
+
+    def predict_timeline(self, source: Any, *, sample_rate: int | None = None,
+                         window_s: float | None = None, hop_s: float | None = None,
+                         smoothing: int = 3, max_gap_s: float = 1.0, vad: str | object = "auto",
+                         block_s: float = 30.0) -> Timeline:
+        """Emotion over time of a (long) recording.
+
+        The recording is decoded block by block; voice activity detection
+        finds speech segments; a segment longer than ``window_s`` is cut into
+        windows every ``hop_s``, each reported over the part of the segment
+        nearest its centre (the spans partition the speech); probabilities are
+        averaged over ``smoothing`` neighbouring windows not separated by more
+        than ``max_gap_s`` of silence; then the threshold turns low confidence
+        into ``"unknown"``.
+
+        Parameters
+        ----------
+        source : path, bytes, file object or np.ndarray [shape=(n,)]
+        sample_rate : int or None
+            Rate of an array source.
+        window_s, hop_s : float or None
+            Analysis window (default: the model's clip length) and hop (default:
+            half the window).
+        smoothing : int
+            Odd number of neighbouring windows averaged (1 = off).
+        max_gap_s : float
+            Longest pause across which windows are still smoothed together.
+        vad : str or detector
+            ``"auto"`` (Silero, else WebRTC), ``"silero"`` or ``"webrtc"``.
+        block_s : float
+            Decoding block length; memory holds about one block plus one turn.
+        """
+        from emovox.audio.vad import StreamingVAD
+
+        sr = self.sample_rate_hz
+        window = int(round((window_s or self.info.clip_s) * sr))
+        hop = int(round((hop_s or (window / sr) / 2) * sr))
+        if window <= 0 or hop <= 0 or hop > window:
+            raise ConfigError(f"hop_s={hop / sr} must lie in (0, window_s={window / sr}]")
+        if isinstance(vad, str):  # one detector per kind, reused (reset per recording)
+            from emovox.audio.vad import get_vad
+
+            if vad not in self._detectors:
+                self._detectors[vad] = get_vad(vad)
+            vad = self._detectors[vad]
+        stream = StreamingVAD(sample_rate_hz=sr, vad=vad)
+        buf = _Buffer()
+        spans: list[tuple[float, float]] = []
+        probs: list[np.ndarray] = []
+        queue: list[np.ndarray] = []
+
+        def add_segment(s: int, e: int) -> None:
+            y = buf.get(s, e)
+            if y.size == 0:
+                return
+            starts = window_starts(y.size, window=window, hop=hop)
+            for (a, b), st in zip(window_spans(starts, window=window, n_samples=y.size), starts):
+                w = _center_fix(y[st:st + window], self.info.n_samples)
+                queue.append(w)
+                spans.append(((s + a) / sr, (s + b) / sr))
+
+        def run(force: bool = False) -> None:
+            if queue and (force or len(queue) >= self.batch_size):
+                probs.append(self.probabilities(np.stack(queue)))
+                queue.clear()
+
+        for block in self._blocks(source, sample_rate, block_s):
+            block = np.asarray(block, np.float32).reshape(-1)
+            buf.append(block)
+            for s, e in stream.push(block):
+                add_segment(s, e)
+                run()
+            buf.drop_before(stream.keep_from)
+        for s, e in stream.finish():
+            add_segment(s, e)
+        run(force=True)
+        duration_s = stream.total_samples / sr
+        if not spans:
+            return Timeline((), duration_s, self.labels, self.threshold)
+        p = smooth_probabilities(np.concatenate(probs), spans, size=smoothing, max_gap_s=max_gap_s)
+        segments = tuple(
+            prediction_from_probs(row, self.labels, threshold=self.threshold, start_s=a, end_s=b)
+            for row, (a, b) in zip(p, spans)
+        )
+        return Timeline(segments, duration_s, self.labels, self.threshold)
+
+
+def load_model(path: str | os.PathLike | None = None, *, backend: str = "auto",
+               min_confidence: float | None = None, num_threads: int | None = None,
+               batch_size: int = 8) -> Predictor:
+    """Load a model artifact as a :class:`Predictor`.
+
+    Parameters
+    ----------
+    path : str, PathLike or None
+        Artifact directory (``config.json`` + ``model.safetensors`` and/or
+        ``model.onnx``); ``None`` loads the model bundled with emovox.
+    backend : str
+        ``"torch"``, ``"onnx"`` or ``"auto"`` (onnx when the artifact has a
+        ``model.onnx`` and onnxruntime is installed, else torch).
+    min_confidence : float or None
+        Overrides the artifact's rejection threshold.
+    num_threads : int or None
+        CPU threads of the backend.
+    batch_size : int
+        Windows per backend call.
+    """
+    check_backend(backend)
+    if path is None:
+        model_dir = default_model_dir()
+        if not (model_dir / "config.json").is_file():
+            raise ModelError(
+                f"no bundled model at {model_dir}: this emovox build ships none yet; "
+                "pass a trained artifact with --model DIR (or load_model(path=...))"
+            )
+    else:
+        model_dir = Path(path)
+    info = ModelInfo.from_config(read_config(model_dir))
+    if backend == "auto":
+        has_onnx = (model_dir / ONNX_FILE).is_file()
+        try:
+            import onnxruntime  # noqa: F401
+        except ImportError:
+            has_onnx = False
+        backend = "onnx" if has_onnx or not (model_dir / WEIGHTS_FILE).is_file() else "torch"
+    if backend == "onnx":
+        engine = OnnxBackend(model_dir / ONNX_FILE, num_threads=num_threads)
+    else:
+        if not (model_dir / WEIGHTS_FILE).is_file():
+            raise ModelError(
+                f"{str(model_dir)!r} has no {WEIGHTS_FILE} for the torch backend: use backend='onnx'"
+            )
+        engine = TorchBackend.from_artifact(model_dir, num_threads=num_threads)
+    return Predictor(engine, info, min_confidence=min_confidence, batch_size=batch_size)

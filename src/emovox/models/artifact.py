@@ -1,0 +1,271 @@
+"""Model artifacts: a folder with ``model.safetensors`` and ``config.json``.
+
+``config.json`` describes the model completely, so that loading needs nothing
+else and checks everything::
+
+    {
+      "format_version": "1.0",          # layout of this file (see FORMAT_VERSION)
+      "package_version": "0.1.0",       # emovox that wrote it
+      "task": {...},                    # TaskSpec.to_dict(): labels, sample rate, clip, input
+      "architecture": {"name": "tiny-cnn", "params": {...}},
+      "preprocessing": {...},           # load_audio options, crop, feature, normalisation stats
+      "training": {...},                # recipe, TrainConfig, data card (corpora, speakers,
+                                        #   counts, licences), protocol, best epoch
+      "metrics": {...},                 # validation / test figures
+      "calibration": {"temperature": null},   # filled by calibration (issue 4)
+      "threshold": null,                # rejection threshold -> "unknown" (issue 4)
+      "created_utc": "..."
+    }
+
+No pickle anywhere: weights are safetensors, everything else JSON.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from emovox import __version__
+from emovox.errors import ModelError
+from emovox.models.registry import build_model
+from emovox.models.spec import TaskSpec
+
+#: (major, minor) of the artifact layout this emovox writes and reads.
+#: Minor: keys added (older readers would miss information, so they refuse);
+#: major: incompatible change.
+FORMAT_VERSION = (1, 0)
+WEIGHTS_NAME = "model.safetensors"
+CONFIG_NAME = "config.json"
+REQUIRED_KEYS = ("format_version", "package_version", "task", "architecture")
+OPTIONAL_DEFAULTS: dict[str, Any] = {
+    "preprocessing": {},
+    "training": {},
+    "metrics": {},
+    "calibration": {"temperature": None},
+    "threshold": None,
+}
+
+
+def format_version_string() -> str:
+    return f"{FORMAT_VERSION[0]}.{FORMAT_VERSION[1]}"
+
+
+def make_config(spec: TaskSpec, arch: str, arch_params: Mapping[str, Any] | None = None,
+                **sections: Any) -> dict:
+    """Assemble an artifact config; ``sections`` are any of :data:`OPTIONAL_DEFAULTS`."""
+    unknown = sorted(set(sections) - set(OPTIONAL_DEFAULTS))
+    if unknown:
+        raise ModelError(f"unknown artifact config sections {unknown}: expected {sorted(OPTIONAL_DEFAULTS)}")
+    config = {"task": spec.to_dict(), "architecture": {"name": arch, "params": dict(arch_params or {})}}
+    for key, default in OPTIONAL_DEFAULTS.items():
+        config[key] = sections.get(key, json.loads(json.dumps(default)))
+    return config
+
+
+def save_artifact(directory: str | os.PathLike, model: torch.nn.Module, config: Mapping[str, Any]) -> Path:
+    """Write ``model`` and ``config`` as an artifact folder, atomically.
+
+    The folder is assembled under a temporary name next to ``directory`` and
+    renamed into place, so a reader never sees half an artifact. An existing
+    artifact at ``directory`` is replaced.
+
+    Parameters
+    ----------
+    directory : path-like
+        Destination folder.
+    model : torch.nn.Module
+        Built by :func:`emovox.models.registry.build_model` from the config's
+        architecture and task.
+    config : Mapping
+        At least ``task`` (dict or :class:`TaskSpec`) and ``architecture``
+        (``{"name", "params"}``); see :func:`make_config`. ``format_version``,
+        ``package_version`` and ``created_utc`` are filled in.
+
+    Returns
+    -------
+    Path of the artifact folder.
+    """
+    directory = Path(directory)
+    config = _complete(config)
+    text = json.dumps(config, indent=2, sort_keys=True, allow_nan=False)
+    tensors = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".tmp", dir=directory.parent))
+    try:
+        save_file(tensors, str(tmp / WEIGHTS_NAME),
+                  metadata={"format": "pt", "emovox_format_version": config["format_version"]})
+        (tmp / CONFIG_NAME).write_text(text + "\n", encoding="utf-8")
+        for name in (WEIGHTS_NAME, CONFIG_NAME):
+            with open(tmp / name, "rb") as handle:
+                os.fsync(handle.fileno())
+        os.chmod(tmp, 0o755)
+        if directory.exists():
+            old = directory.with_name(f".{directory.name}.old-{os.getpid()}")
+            os.replace(directory, old)
+            os.replace(tmp, directory)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, directory)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return directory
+
+
+def _complete(config: Mapping[str, Any]) -> dict:
+    if not isinstance(config, Mapping):
+        raise ModelError(f"artifact config must be a mapping, got {type(config).__name__}")
+    config = dict(config)
+    task = config.get("task")
+    if isinstance(task, TaskSpec):
+        config["task"] = task.to_dict()
+    elif task is None:
+        raise ModelError("artifact config has no 'task': pass the TaskSpec the model was built from")
+    else:
+        TaskSpec.from_dict(task)  # validate
+    arch = config.get("architecture")
+    if not isinstance(arch, Mapping) or not isinstance(arch.get("name"), str):
+        raise ModelError("artifact config needs 'architecture': {'name': ..., 'params': {...}}")
+    config["architecture"] = {"name": arch["name"], "params": dict(arch.get("params") or {})}
+    for key, default in OPTIONAL_DEFAULTS.items():
+        config.setdefault(key, json.loads(json.dumps(default)))
+    config["format_version"] = format_version_string()
+    config["package_version"] = __version__
+    config.setdefault("created_utc", _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    try:
+        json.dumps(config, allow_nan=False)
+    except (TypeError, ValueError) as error:
+        raise ModelError(f"artifact config is not JSON-serialisable ({error}): use plain numbers, "
+                         "strings, lists and dicts (no NaN)") from None
+    return config
+
+
+def read_config(directory: str | os.PathLike) -> dict:
+    """Read and check ``config.json`` of an artifact without building the model."""
+    directory = Path(directory)
+    if not directory.exists():
+        raise ModelError(
+            f"no model artifact at {str(directory)!r}: give the folder that holds "
+            f"{WEIGHTS_NAME} and {CONFIG_NAME} (made by 'emovox train')"
+        )
+    if not directory.is_dir():
+        raise ModelError(f"{str(directory)!r} is a file: a model artifact is a folder with {WEIGHTS_NAME} "
+                         f"and {CONFIG_NAME}")
+    path = directory / CONFIG_NAME
+    if not path.is_file():
+        raise ModelError(f"model artifact {str(directory)!r} has no {CONFIG_NAME}: it is incomplete; "
+                         "re-export or re-train it")
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ModelError(f"{str(path)!r} is not valid JSON ({error}): the artifact is corrupt; "
+                         "re-export or re-train it") from None
+    if not isinstance(config, dict):
+        raise ModelError(f"{str(path)!r} must hold a JSON object, got {type(config).__name__}")
+    missing = [k for k in REQUIRED_KEYS if k not in config]
+    if missing:
+        raise ModelError(f"{str(path)!r} lacks required keys {missing}: it was not written by emovox "
+                         "save_artifact or is damaged")
+    _check_format(config, path)
+    for key, default in OPTIONAL_DEFAULTS.items():
+        config.setdefault(key, json.loads(json.dumps(default)))
+    return config
+
+
+def _check_format(config: Mapping[str, Any], path: Path) -> None:
+    raw = config["format_version"]
+    try:
+        major, minor = (int(part) for part in str(raw).split("."))
+    except ValueError:
+        raise ModelError(f"{str(path)!r} has an unreadable format_version {raw!r}") from None
+    made_by = config.get("package_version", "an unknown version")
+    ours = format_version_string()
+    if (major, minor) > FORMAT_VERSION:
+        raise ModelError(
+            f"model artifact was written by emovox {made_by} in format {major}.{minor}; this emovox "
+            f"{__version__} reads format up to {ours}: upgrade emovox (pip install -U emovox) to load it"
+        )
+    if major < FORMAT_VERSION[0]:
+        raise ModelError(
+            f"model artifact was written by emovox {made_by} in format {major}.{minor}, which this emovox "
+            f"{__version__} (format {ours}) no longer reads: re-train the model or load it with emovox {made_by}"
+        )
+
+
+def load_artifact(directory: str | os.PathLike, *, expected_spec: TaskSpec | None = None
+                  ) -> tuple[torch.nn.Module, dict]:
+    """Load an artifact folder written by :func:`save_artifact`.
+
+    Parameters
+    ----------
+    directory : path-like
+    expected_spec : TaskSpec, optional
+        Refuse the artifact unless its task spec equals this one.
+
+    Returns
+    -------
+    model : torch.nn.Module
+        In eval mode, weights loaded.
+    config : dict
+        The parsed ``config.json`` (optional sections filled with defaults).
+
+    Raises
+    ------
+    ModelError
+        Missing folder or file, corrupt JSON, missing keys, a newer or
+        incompatible format, an invalid or unexpected task spec, an unknown
+        architecture, or weights that do not fit the architecture.
+    """
+    directory = Path(directory)
+    config = read_config(directory)
+    spec = TaskSpec.from_dict(config["task"])
+    if expected_spec is not None:
+        try:
+            expected_spec.check_compatible(spec)
+        except ModelError as error:
+            raise ModelError(f"model artifact {str(directory)!r} is for another task: {error}") from None
+    arch = config["architecture"]
+    if not isinstance(arch, Mapping) or not isinstance(arch.get("name"), str):
+        raise ModelError(f"{str(directory / CONFIG_NAME)!r}: 'architecture' must be "
+                         "{'name': ..., 'params': {...}}")
+    model = build_model(arch["name"], spec, **dict(arch.get("params") or {}))
+    weights_path = directory / WEIGHTS_NAME
+    if not weights_path.is_file():
+        raise ModelError(f"model artifact {str(directory)!r} has no {WEIGHTS_NAME}: it is incomplete; "
+                         "re-export or re-train it")
+    try:
+        with safe_open(str(weights_path), framework="pt") as handle:
+            tensors = {k: handle.get_tensor(k) for k in handle.keys()}
+    except Exception as error:  # safetensors raises private error types
+        raise ModelError(f"{str(weights_path)!r} is not readable safetensors ({error}): "
+                         "the artifact is corrupt; re-export or re-train it") from None
+    _check_weights(model, tensors, weights_path)
+    model.load_state_dict(tensors, strict=True)
+    model.eval()
+    return model, config
+
+
+def _check_weights(model: torch.nn.Module, tensors: Mapping[str, torch.Tensor], path: Path) -> None:
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    extra = sorted(set(tensors) - set(expected))
+    if missing or extra:
+        raise ModelError(
+            f"{str(path)!r} does not match its architecture: missing {missing[:5]}"
+            f"{'...' if len(missing) > 5 else ''}, unexpected {extra[:5]}{'...' if len(extra) > 5 else ''}"
+        )
+    for key, value in expected.items():
+        if tuple(tensors[key].shape) != tuple(value.shape):
+            raise ModelError(
+                f"{str(path)!r}: weight {key!r} has shape {tuple(tensors[key].shape)}, the architecture "
+                f"expects {tuple(value.shape)}: config.json and the weights disagree"
+            )

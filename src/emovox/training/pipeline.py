@@ -1,0 +1,134 @@
+"""The input pipeline shared by training and artifact evaluation.
+
+Training (``emovox train``) and evaluation of a saved artifact
+(:func:`emovox.training.predict.evaluate_artifact`) must turn a recording into
+a model input in exactly the same way; both go through this module, driven by
+the artifact's ``preprocessing`` section::
+
+    {"sample_rate_hz": 16000, "clip_s": 1.0, "normalize": "peak",
+     "trim_silence": false, "crop": "center", "feature": null,
+     "normalization": null | {"mean": [...], "std": [...]}}
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+
+from emovox.errors import ConfigError, FeatureError
+from emovox.training.data import fix_length
+
+#: Licences of the corpora emovox knows (from the corpora README), for data cards.
+CORPUS_LICENCES: dict[str, str] = {
+    "ravdess": "CC BY-NC-SA 4.0",
+    "ravdess-song": "CC BY-NC-SA 4.0",
+    "crema-d": "Open Database License (ODbL) 1.0",
+    "tess": "CC BY-NC-ND 4.0",
+    "savee": "free for research use",
+    "emodb": "free for research use",
+    "emovo": "research use",
+    "turev": "CC BY-NC-ND 4.0",
+}
+
+
+def load_waveforms(records: Sequence, *, sample_rate_hz: int, normalize: str | None = None,
+                   trim_silence: bool = False, progress: bool = False) -> list[np.ndarray]:
+    """Load every record's audio as float32 mono at ``sample_rate_hz``.
+
+    Parameters
+    ----------
+    records : sequence of emovox.corpora.Record (anything with ``.path``) or paths
+    """
+    from emovox.audio import load_audio  # the only layer that reads audio files
+
+    paths = [getattr(r, "path", r) for r in records]
+    iterator: Iterable = paths
+    if progress:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(paths, desc="loading audio", unit="clip", leave=False)
+    return [load_audio(p, sample_rate_hz=sample_rate_hz, normalize=normalize, trim_silence=trim_silence)
+            for p in iterator]
+
+
+def feature_inputs(waveforms: Sequence[np.ndarray], *, feature: str, sample_rate_hz: int) -> np.ndarray:
+    """Extract feature set ``feature`` from each whole clip.
+
+    The extractor owns any windowing (offset, crop, pad) of its input, so
+    clips are passed as loaded; it must return one fixed shape.
+
+    Returns
+    -------
+    np.ndarray [shape=(n, *feature_dims)] float32
+    """
+    from emovox.features import extract_features
+
+    rows = [np.asarray(extract_features(feature, np.asarray(y, dtype=np.float32), sample_rate_hz=sample_rate_hz),
+                       dtype=np.float32)
+            for y in waveforms]
+    shapes = {r.shape for r in rows}
+    if len(shapes) != 1:
+        raise FeatureError(f"feature set {feature!r} gave inputs of shapes {sorted(shapes)}: expected one shape")
+    return np.stack(rows)
+
+
+def fit_normalization(x: np.ndarray) -> dict:
+    """Per-dimension mean and std of training inputs ``(n, ...)`` (std floored at 1e-8)."""
+    x = np.asarray(x, dtype=np.float64)
+    return {"mean": x.mean(axis=0).tolist(), "std": np.maximum(x.std(axis=0), 1e-8).tolist()}
+
+
+def apply_normalization(x: np.ndarray, stats: Mapping | None) -> np.ndarray:
+    """``(x - mean) / std`` with statistics from :func:`fit_normalization`; ``None`` is identity."""
+    if not stats:
+        return np.asarray(x, dtype=np.float32)
+    mean = np.asarray(stats["mean"], dtype=np.float32)
+    std = np.asarray(stats["std"], dtype=np.float32)
+    if mean.shape != np.asarray(x).shape[1:]:
+        raise FeatureError(f"normalisation statistics of shape {mean.shape} do not fit inputs "
+                           f"of shape {np.asarray(x).shape[1:]}")
+    return ((x - mean) / std).astype(np.float32)
+
+
+def prepare_inputs(waveforms: Sequence[np.ndarray], task: Mapping, preprocessing: Mapping) -> np.ndarray:
+    """Model inputs for evaluation: fixed-length waveforms, or features + normalisation.
+
+    Parameters
+    ----------
+    waveforms : sequence of np.ndarray [shape=(n_i,)]
+        Already loaded with the artifact's ``load_audio`` options.
+    task : Mapping
+        ``TaskSpec.to_dict()``.
+    preprocessing : Mapping
+        The artifact's ``preprocessing`` section.
+
+    Returns
+    -------
+    np.ndarray [shape=(n, *input_shape)] float32
+    """
+    sample_rate_hz = int(task["sample_rate_hz"])
+    n_samples = int(round(float(task["clip_s"]) * sample_rate_hz))
+    if task["input_kind"] == "waveform":
+        crop = preprocessing.get("crop", "center")
+        x = np.stack([fix_length(np.asarray(y, dtype=np.float32), n_samples, crop=crop) for y in waveforms])
+    elif task["input_kind"] == "features":
+        x = feature_inputs(waveforms, feature=task["feature"], sample_rate_hz=sample_rate_hz)
+    else:
+        raise ConfigError(f"input_kind={task['input_kind']!r} is unknown")
+    return apply_normalization(x, preprocessing.get("normalization"))
+
+
+def data_card(records: Sequence, *, classes: Sequence[str], labels: Sequence[int]) -> dict:
+    """Describe training data for an artifact: corpora, speakers, counts, licences."""
+    corpora = sorted({r.corpus for r in records})
+    speakers = sorted({r.speaker_key for r in records})
+    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=len(classes))
+    return {
+        "corpora": corpora,
+        "speakers": speakers,
+        "n_speakers": len(speakers),
+        "n_clips": len(records),
+        "class_counts": {c: int(n) for c, n in zip(classes, counts)},
+        "licences": {c: CORPUS_LICENCES.get(c, "see the corpus's own terms") for c in corpora},
+    }

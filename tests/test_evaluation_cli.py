@@ -1,0 +1,120 @@
+"""``emovox evaluate`` end to end on a small real subset, and its error paths."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from emovox.cli.main import main
+from emovox.corpora import default_corpora_root
+
+CORPORA = default_corpora_root()
+needs_emodb = pytest.mark.skipif(not (CORPORA / "emodb").is_dir(), reason=f"no EMO-DB under {CORPORA}")
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory):
+    """One feature cache for the module: the second run reuses the first one's features."""
+    return tmp_path_factory.mktemp("feature-cache")
+
+
+@pytest.mark.corpora
+@needs_emodb
+def test_evaluate_emodb_three_speakers_svm_mfcc(tmp_path, capsys, cache_dir):
+    out = tmp_path / "run"
+    argv = ["evaluate", "--corpus", "emodb", "--max-speakers", "3", "--model", "svm-mfcc",
+            "--protocol", "loso", "--out", str(out), "--cache-dir", str(cache_dir), "--quiet"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "UAR" in printed and "pooled" in printed and "report.md" in printed
+    result = json.loads((out / "result.json").read_text())
+    assert result["speaker_independent"] is True
+    assert [f["name"] for f in result["folds"]] == ["emodb/03", "emodb/08", "emodb/09"]
+    assert len(result["predictions"]) == result["n_samples"] > 100
+    assert {"path", "speaker", "corpus", "true", "predicted"} <= set(result["predictions"][0])
+    assert result["config"]["model"] == "svm-mfcc" and result["config"]["model_config"]["C"] == 1.0
+    assert 0.15 < result["pooled"]["uar"] <= 1.0  # 7 classes, 3 speakers: well above chance (1/7)
+    for name in ("report.md", "confusion.png", "per_class_recall.png"):
+        assert (out / name).stat().st_size > 0
+    assert len(list(cache_dir.rglob("*.npy"))) == result["n_samples"], "features went through the disk cache"
+
+
+@pytest.mark.corpora
+@needs_emodb
+def test_evaluate_with_random_prints_both_and_flags_the_leak(tmp_path, capsys, cache_dir):
+    argv = ["evaluate", "--corpus", "emodb", "--max-speakers", "2", "--model", "svm-mfcc",
+            "--protocol", "speaker-kfold", "--folds", "2", "--with-random", "--out", str(tmp_path / "r"),
+            "--cache-dir", str(cache_dir), "--quiet"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "speaker-kfold (2 folds)" in printed and "speakers leak" in printed
+    assert (tmp_path / "r" / "random-split" / "result.json").is_file()
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--model", "svm-nope"], "unknown model 'svm-nope'"),
+        (["--model", "svm-mfcc", "--protocol", "kfold"], "unknown protocol 'kfold'"),
+        (["--model", "svm-mfcc", "--corpus", "atlantis"], "unknown corpus 'atlantis'"),
+        (["--model", "svm-mfcc", "--protocol", "cross-corpus"], "needs --test-corpus"),
+        (["--model", "svm-mfcc", "--test-corpus", "emovo"], "only used with --protocol cross-corpus"),
+        (["--model", "svm-mfcc", "--folds", "1"], "--folds must be at least 2"),
+        (["--model", "svm-mfcc", "--scheme", "nine"], "unknown label scheme 'nine'"),
+    ],
+)
+def test_evaluate_errors_exit_2_with_one_line(tmp_path, capsys, extra, message):
+    corpus = [] if "--corpus" in extra else ["--corpus", "emodb"]
+    code = main(["evaluate", *corpus, *extra, "--out", str(tmp_path / "x"), "--quiet",
+                 "--corpora-root", str(CORPORA)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("emovox: error: ") and message in err, err
+    assert not (tmp_path / "x").exists()
+
+
+def test_evaluate_model_folder_is_an_extension_point(tmp_path, capsys):
+    code = main(["evaluate", "--corpus", "emodb", "--model", str(tmp_path), "--out", str(tmp_path / "x")])
+    assert code == 2
+    assert "not supported yet" in capsys.readouterr().err
+
+
+class MajorityModel:
+    """A model a resolver plugs in: reads no features, predicts the training majority class."""
+
+    name = "majority"
+    feature_set = None
+
+    def fit_predict(self, train, test):
+        assert train.X is None and test.y is None and len(test.records) == len(test)
+        return np.full(len(test), np.bincount(train.y).argmax())
+
+    def to_dict(self):
+        return {"name": self.name}
+
+
+@pytest.fixture
+def majority_resolver(monkeypatch):
+    from emovox.evaluation import experiment
+
+    monkeypatch.setattr(experiment, "_RESOLVERS", [])
+    experiment.register_model_resolver(lambda model: MajorityModel() if model == "majority" else None)
+
+
+@pytest.mark.corpora
+@pytest.mark.skipif(not (CORPORA / "emovo").is_dir() or not (CORPORA / "emodb").is_dir(),
+                    reason=f"no EMO-DB or EMOVO under {CORPORA}")
+def test_cross_corpus_through_a_registered_model_keeps_shared_classes(tmp_path, capsys, majority_resolver):
+    argv = ["evaluate", "--corpus", "emodb", "--test-corpus", "emovo", "--model", "majority",
+            "--protocol", "cross-corpus", "--out", str(tmp_path), "--quiet"]
+    assert main(argv) == 0
+    result = json.loads((tmp_path / "result.json").read_text())
+    # EMO-DB has boredom, EMOVO surprised: neither can be both trained on and tested.
+    assert result["config"]["dropped_classes"] == ["surprised", "boredom"]
+    assert result["classes"] == ["neutral", "happy", "sad", "angry", "fearful", "disgust"]
+    (fold,) = result["folds"]
+    assert fold["name"] == "emodb->emovo" and fold["test_speakers"][0].startswith("emovo/")
+    assert {p["corpus"] for p in result["predictions"]} == {"emovo"}
+    assert result["pooled"]["uar"] == pytest.approx(1 / 6)

@@ -1,0 +1,143 @@
+"""The flagship model: shapes, size, ONNX export parity, one training step."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from emovox.errors import ConfigError
+from emovox.models.flagship import FlagshipConfig, FlagshipNet, UtteranceNorm, build_flagship
+from emovox.recipes.flagship import FlagshipRecipe, augment_batch, predict_logits, train_flagship
+
+
+@pytest.fixture(autouse=True)
+def _threads():
+    old = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(old)
+
+
+def _waves(batch: int, n: int, seed: int = 0) -> torch.Tensor:
+    rng = np.random.default_rng(seed)
+    t = np.arange(n) / 16000
+    f0 = rng.uniform(100, 300, size=(batch, 1))
+    y = 0.3 * np.sin(2 * np.pi * f0 * t) + 0.01 * rng.standard_normal((batch, n))
+    return torch.from_numpy(y.astype(np.float32))
+
+
+@pytest.mark.parametrize("n", [800, 16000, 48000])
+def test_waveform_in_logits_out(n):
+    model = build_flagship(8).eval()
+    with torch.no_grad():
+        out = model(_waves(3, n))
+    assert out.shape == (3, 8)
+    assert torch.isfinite(out).all()
+
+
+def test_frontend_is_first_submodule_and_gain_invariant():
+    model = build_flagship(7).eval()
+    assert next(iter(model.named_children()))[0] == "frontend"
+    x = _waves(2, 16000)
+    with torch.no_grad():
+        a, b = model(x), model(4.0 * x)
+    torch.testing.assert_close(a, b, atol=1e-3, rtol=1e-3)
+
+
+def test_size_is_small():
+    model = build_flagship(8)
+    n_params = sum(p.numel() for p in model.parameters())
+    assert 100_000 < n_params < 1_500_000  # a few MB at most in float32
+
+
+def test_utterance_norm_zero_mean_unit_var():
+    x = torch.randn(2, 64, 50) * 3 + 5
+    y = UtteranceNorm()(x)
+    torch.testing.assert_close(y.mean(-1), torch.zeros(2, 64), atol=1e-4, rtol=0)
+    torch.testing.assert_close(y.std(-1, unbiased=False), torch.ones(2, 64), atol=1e-3, rtol=0)
+
+
+def test_bad_config_is_rejected():
+    with pytest.raises(ConfigError, match="n_classes"):
+        FlagshipConfig(n_classes=1)
+    with pytest.raises(ConfigError, match="n_mels"):
+        FlagshipConfig(n_mels=40)
+
+
+def test_registered_in_registry():
+    from emovox.models.registry import build_model
+    from emovox.models.spec import TaskSpec
+
+    spec = TaskSpec(labels=("a", "b", "c"))
+    model = build_model("flagship", spec)
+    assert isinstance(model, FlagshipNet)
+    assert model(_waves(1, 8000)).shape == (1, 3)
+
+
+def test_onnx_export_dynamic_batch_and_length_matches_torch(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    model = build_flagship(8).eval()
+    path = tmp_path / "flagship.onnx"
+    torch.onnx.export(
+        model, (_waves(2, 32000),), str(path), input_names=["waveform"], output_names=["logits"],
+        dynamic_axes={"waveform": {0: "batch", 1: "samples"}, "logits": {0: "batch"}},
+        opset_version=17, dynamo=False,
+    )
+    onnx.checker.check_model(onnx.load(str(path)))
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for batch, n in [(1, 48000), (3, 20000)]:
+        x = _waves(batch, n, seed=batch)
+        with torch.no_grad():
+            ref = model(x).numpy()
+        got = sess.run(None, {"waveform": x.numpy()})[0]
+        assert got.shape == (batch, 8)
+        np.testing.assert_allclose(got, ref, atol=1e-4, rtol=1e-4)
+
+
+def test_augment_batch_shape_and_determinism():
+    rng = np.random.default_rng(0)
+    logmels = [rng.standard_normal((64, t)).astype(np.float32) for t in (30, 250, 400)]
+    recipe = FlagshipRecipe(crop_frames=100, noise_p=1.0)
+    a = augment_batch(logmels, recipe, np.random.default_rng(1))
+    b = augment_batch(logmels, recipe, np.random.default_rng(1))
+    assert a.shape == (3, 64, 100)
+    torch.testing.assert_close(a, b)
+
+
+def test_one_training_step_decreases_loss():
+    torch.manual_seed(0)
+    model = build_flagship(3, dropout=0.0)
+    x = _waves(6, 8000)
+    y = torch.tensor([0, 1, 2, 0, 1, 2])
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    model.train()
+    loss0 = torch.nn.functional.cross_entropy(model(x), y)
+    opt.zero_grad()
+    loss0.backward()
+    opt.step()
+    model.eval()  # compare without the BatchNorm batch-statistics noise
+    with torch.no_grad():
+        before = loss0.item()
+    model.train()
+    loss1 = torch.nn.functional.cross_entropy(model(x), y)
+    assert loss1.item() < before
+
+
+def test_train_flagship_tiny_end_to_end():
+    rng = np.random.default_rng(0)
+    # two separable classes: low vs high energy in the upper bands
+    logmels, labels = [], []
+    for i in range(16):
+        x = rng.standard_normal((64, 60)).astype(np.float32)
+        if i % 2:
+            x[32:] += np.linspace(0, 3, 60, dtype=np.float32)
+        logmels.append(x)
+        labels.append(i % 2)
+    recipe = FlagshipRecipe(epochs=2, batch_size=8, crop_frames=40, mixup_alpha=0.0,
+                            model={"channels": (8, 16, 16, 16), "stem_channels": 8, "embed_dim": 16})
+    model = train_flagship(logmels, np.array(labels), 2, recipe)
+    logits = predict_logits(model, logmels[:4])
+    assert logits.shape == (4, 2)
+    assert np.isfinite(logits).all()

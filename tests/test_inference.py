@@ -1,0 +1,209 @@
+"""The predictor core (emovox.inference): one result shape for signals, files, bytes, timelines."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from emovox.errors import AudioError, ConfigError, ModelError
+from emovox.inference import Prediction, Timeline, load_model
+from emovox.inference.results import summarize
+from emovox.inference.timeline import plot_timeline, smooth_probabilities, window_spans, window_starts
+
+from test_vad import SR, bursts
+
+LABELS = ("neutral", "happy", "sad", "angry")
+
+
+def make_artifact(path, *, seed: int = 0, threshold=None, temperature=None):
+    """A small untrained flagship saved as a real artifact (waveform in, logits out)."""
+    import torch
+
+    from emovox.models.artifact import make_config, save_artifact
+    from emovox.models.registry import build_model
+    from emovox.models.spec import TaskSpec
+
+    torch.manual_seed(seed)
+    spec = TaskSpec(labels=LABELS, sample_rate_hz=SR, clip_s=3.0)
+    params = {"n_mels": 32, "stem_channels": 8, "channels": [8, 16], "embed_dim": 16}
+    model = build_model("flagship", spec, **params).eval()
+    with torch.no_grad():  # make the untrained head decisive enough to see calibration act
+        model.head.weight.mul_(20.0)
+    config = make_config(spec, "flagship", params,
+                         calibration={"temperature": temperature}, threshold=threshold)
+    return save_artifact(path, model, config)
+
+
+@pytest.fixture(scope="module")
+def artifact(tmp_path_factory):
+    return make_artifact(tmp_path_factory.mktemp("model") / "art")
+
+
+@pytest.fixture(scope="module")
+def model(artifact):
+    return load_model(artifact, backend="torch")
+
+
+@pytest.fixture(scope="module")
+def clip():
+    return bursts(seed=5, n=1)[0][:SR * 4]
+
+
+def _check_prediction(p: Prediction, *, end_s: float):
+    assert isinstance(p, Prediction)
+    assert set(p.scores) == set(LABELS)
+    assert sum(p.scores.values()) == pytest.approx(1.0, abs=1e-6)
+    assert p.confidence == pytest.approx(max(p.scores.values()))
+    assert p.label in LABELS or p.label == "unknown"
+    assert p.start_s == 0.0 and p.end_s == pytest.approx(end_s, abs=1e-3)
+    d = p.to_dict()
+    assert list(d) == ["start_s", "end_s", "label", "confidence", "scores"]
+    json.dumps(d)
+
+
+def test_array_file_bytes_and_file_object_give_the_same_prediction(model, clip, tmp_path):
+    path = tmp_path / "clip.wav"
+    sf.write(path, clip, SR, subtype="FLOAT")
+    p_array = model.predict(clip)
+    _check_prediction(p_array, end_s=clip.size / SR)
+    for source in (str(path), path, path.read_bytes(), io.BytesIO(path.read_bytes())):
+        p = model.predict(source)
+        assert p.label == p_array.label
+        for k in LABELS:
+            assert p.scores[k] == pytest.approx(p_array.scores[k], abs=1e-5)
+
+
+def test_array_at_another_rate_is_resampled(model, clip):
+    import soxr
+
+    p16 = model.predict(clip)
+    p8 = model.predict(soxr.resample(clip, SR, 8000).astype(np.float32), sample_rate=8000)
+    assert p8.end_s == pytest.approx(p16.end_s, abs=1e-3)
+    assert max(abs(p8.scores[k] - p16.scores[k]) for k in LABELS) < 0.1
+
+
+def test_batch_equals_single_and_long_clips_are_windowed(model, clip):
+    rng = np.random.default_rng(0)
+    clips = [clip, clip[:SR], (0.05 * rng.standard_normal(SR * 10)).astype(np.float32)]
+    batch = model.predict_batch(clips)
+    for c, p in zip(clips, batch):
+        single = model.predict(c)
+        assert single.scores == pytest.approx(p.scores, abs=1e-5)
+    assert batch[2].end_s == pytest.approx(10.0)
+
+
+def test_min_confidence_turns_low_confidence_into_unknown(artifact, clip):
+    strict = load_model(artifact, backend="torch", min_confidence=1.0)
+    p = strict.predict(clip)
+    assert p.label == "unknown"
+    assert p.top_class in LABELS and p.confidence < 1.0
+    lax = load_model(artifact, backend="torch", min_confidence=0.0)
+    assert lax.predict(clip).label == p.top_class
+
+
+def test_artifact_temperature_and_threshold_are_applied(tmp_path, clip, model):
+    hot = load_model(make_artifact(tmp_path / "hot", temperature=50.0, threshold=0.9),
+                     backend="torch")
+    p, p_raw = hot.predict(clip), model.predict(clip)
+    assert p.top_class == p_raw.top_class
+    assert p.confidence < p_raw.confidence and p.confidence < 0.3  # T=50: nearly uniform
+    assert p.label == "unknown"
+
+
+def test_errors_are_emovox_errors(model, artifact, tmp_path):
+    with pytest.raises(ModelError, match="no bundled model"):
+        load_model()
+    with pytest.raises(ModelError, match="does not exist"):
+        load_model(tmp_path / "nowhere")
+    with pytest.raises(ModelError, match="model.onnx"):
+        load_model(artifact, backend="onnx")
+    with pytest.raises(ConfigError, match="backend='tf' is unknown"):
+        load_model(artifact, backend="tf")
+    with pytest.raises(AudioError):
+        model.predict(b"this is not audio at all")
+    with pytest.raises(AudioError, match="mono"):
+        model.predict(np.zeros((2, SR), np.float32))
+    with pytest.raises(ConfigError, match="arrays only"):
+        model.predict(b"RIFF", sample_rate=8000)
+    bad = tmp_path / "features"
+    bad.mkdir()
+    (bad / "config.json").write_text(json.dumps({"task": {
+        "labels": ["a", "b"], "input_kind": "features", "feature": "mfcc", "feature_dims": [40]}}))
+    with pytest.raises(ModelError, match="input_kind='features'"):
+        load_model(bad)
+
+
+def test_timeline_finds_the_bursts_of_a_long_file(model, tmp_path):
+    y, truth = bursts(seed=0, n=4)
+    path = tmp_path / "long.flac"
+    sf.write(path, y, SR)
+    t = model.predict_timeline(path, vad="webrtc", block_s=2.0)
+    assert isinstance(t, Timeline)
+    assert t.duration_s == pytest.approx(y.size / SR, abs=1e-3)
+    for seg in t.segments:  # every segment lies in a burst
+        assert any(a - 0.3 <= seg.start_s < seg.end_s <= b + 0.3 for a, b in truth), seg
+    for a, b in truth:  # every burst is covered
+        covered = sum(min(b, s.end_s) - max(a, s.start_s) for s in t.segments
+                      if s.end_s > a and s.start_s < b)
+        assert covered > 0.9 * (b - a)
+    # the 4.5 s burst is longer than a 3 s window: several consecutive segments
+    assert sum(1 for s in t.segments if truth[3][0] - 0.3 <= s.start_s <= truth[3][1]) >= 2
+    starts = [s.start_s for s in t.segments]
+    assert starts == sorted(starts)
+    assert all(a.end_s <= b.start_s + 1e-9 for a, b in zip(t.segments, t.segments[1:]))
+    s = t.summary
+    assert s["speech_s"] == pytest.approx(sum(x.duration_s for x in t.segments), abs=1e-2)
+    assert sum(s["distribution"].values()) == pytest.approx(1.0, abs=1e-3)
+    assert s["dominant"] in LABELS
+    d = t.to_dict()
+    assert set(d) == {"duration_s", "summary", "segments"}
+    json.dumps(d)
+    png = plot_timeline(t, tmp_path / "plots" / "timeline.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the same from an array, and from bytes
+    t2 = model.predict_timeline(y, vad="webrtc")
+    assert [(a.start_s, a.end_s) for a in t2.segments] == [(a.start_s, a.end_s) for a in t.segments]
+
+
+def test_timeline_of_silence_is_empty_and_unknown(model):
+    t = model.predict_timeline(np.zeros(SR * 8, np.float32), vad="webrtc")
+    assert t.segments == () and t.dominant == "unknown"
+    assert t.overall().label == "unknown"
+
+
+def test_window_placement_partitions_the_segment():
+    starts = window_starts(10 * SR, window=3 * SR, hop=SR * 3 // 2)
+    assert starts[0] == 0 and starts[-1] == 7 * SR
+    assert np.all(np.diff(starts) <= SR * 3 // 2)
+    spans = window_spans(starts, window=3 * SR, n_samples=10 * SR)
+    assert spans[0][0] == 0 and spans[-1][1] == 10 * SR
+    assert all(a[1] == b[0] for a, b in zip(spans, spans[1:]))
+    assert list(window_starts(2 * SR, window=3 * SR, hop=SR)) == [0]
+    with pytest.raises(ConfigError, match="hop"):
+        window_starts(10, window=3, hop=4)
+
+
+def test_smoothing_averages_neighbours_but_not_across_long_pauses():
+    p = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 0.0]])
+    spans = [(0, 1), (1, 2), (2, 3), (10, 11)]
+    out = smooth_probabilities(p, spans, size=3, max_gap_s=1.0)
+    np.testing.assert_allclose(out[1], [2 / 3, 1 / 3])
+    np.testing.assert_allclose(out[0], [0.5, 0.5])
+    np.testing.assert_allclose(out[3], [1.0, 0.0])  # isolated by a 7 s pause
+    np.testing.assert_allclose(smooth_probabilities(p, spans, size=1), p)
+    with pytest.raises(ConfigError, match="odd"):
+        smooth_probabilities(p, spans, size=2)
+
+
+def test_summary_is_duration_weighted():
+    a = Prediction("happy", 0.9, {"happy": 0.9, "sad": 0.1}, 0.0, 3.0)
+    b = Prediction("sad", 0.6, {"happy": 0.4, "sad": 0.6}, 5.0, 6.0)
+    s = summarize([a, b], ("happy", "sad"))
+    assert s["speech_s"] == pytest.approx(4.0)
+    assert s["distribution"]["happy"] == pytest.approx((0.9 * 3 + 0.4) / 4)
+    assert s["dominant"] == "happy"
+    assert s["label_share"] == {"happy": 0.75, "sad": 0.25}

@@ -1,0 +1,173 @@
+"""``emovox train`` end to end on a synthetic RAVDESS-layout corpus, incl. kill -9 and --resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file
+
+from emovox.cli.main import main
+from emovox.testing import speech_like, write_audio
+
+EMOTION_F0 = {"01": 110.0, "03": 190.0, "05": 280.0}  # neutral, happy, angry: separable by pitch
+
+
+def make_ravdess(root: Path, *, actors: int = 6, duration_s: float = 0.8) -> Path:
+    """RAVDESS file names (03-01-EE-II-SS-RR-AA.wav) over speech-like synthetic audio."""
+    for actor in range(1, actors + 1):
+        folder = root / f"Actor_{actor:02d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for emotion, f0 in EMOTION_F0.items():
+            for statement in ("01", "02"):
+                for repetition in ("01", "02"):
+                    seed = int(f"{actor}{emotion}{statement}{repetition}")
+                    y = speech_like(duration_s, f0_hz=f0 * (1 + 0.03 * (actor % 3)), seed=seed)
+                    write_audio(folder / f"03-01-{emotion}-01-{statement}-{repetition}-{actor:02d}.wav", y,
+                                sample_rate_hz=16000)
+    return root
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    return make_ravdess(tmp_path_factory.mktemp("ravdess"))
+
+
+def train_args(corpus: Path, out: Path, *extra: str) -> list[str]:
+    return ["train", "--recipe", "tiny", "--corpus", f"ravdess={corpus}", "--out", str(out),
+            "--no-progress", "--threads", "1", *extra]
+
+
+def test_tiny_recipe_trains_from_the_cli_and_writes_an_artifact(corpus, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(train_args(corpus, out, "--epochs", "4", "--folds", "3", "--fold", "1")) == 0
+    printed = capsys.readouterr().out
+    assert "val UAR" in printed and "test UAR" in printed
+    for name in ("log.json", "log.csv", "curves.png", "checkpoint.safetensors", "summary.json",
+                 "model/model.safetensors", "model/config.json"):
+        assert (out / name).is_file(), name
+    config = json.loads((out / "model" / "config.json").read_text())
+    assert config["task"]["labels"] == ["neutral", "happy", "angry"]
+    assert config["architecture"]["name"] == "tiny-cnn"
+    card = config["training"]["data"]
+    assert card["corpora"] == ["ravdess"] and card["licences"]["ravdess"].startswith("CC BY-NC-SA")
+    protocol = config["training"]["protocol"]
+    train_speakers = set(card["speakers"])
+    assert not train_speakers & set(protocol["test_speakers"])  # speaker-independent
+    assert not train_speakers & set(protocol["validation_speakers"])
+    assert config["training"]["config"]["epochs"] == 4
+    assert set(config["metrics"]) >= {"validation", "test", "best_epoch"}
+    assert len(json.loads((out / "log.json").read_text())) == 4
+
+
+def test_config_file_and_flags(corpus, tmp_path):
+    cfg = tmp_path / "train.json"
+    cfg.write_text(json.dumps({"recipe": "tiny", "corpus": f"ravdess={corpus}", "out": str(tmp_path / "run"),
+                               "epochs": 1, "train": {"batch_size": 8, "progress": False}, "limit": 30}))
+    assert main(["train", "--config", str(cfg), "--seed", "3"]) == 0
+    saved = json.loads((tmp_path / "run" / "model" / "config.json").read_text())["training"]
+    assert saved["config"]["batch_size"] == 8 and saved["config"]["seed"] == 3
+    assert saved["data"]["n_clips"] + saved["validation_data"]["n_clips"] == 30
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "--recipe", "nope", "--corpus", "ravdess", "--out", "x"], "unknown recipe 'nope'"),
+        (["train", "--corpus", "ravdess"], "no output folder"),
+        (["train", "--out", "x"], "no training data"),
+        (["train", "--corpus", "ravdess", "--out", "x", "--fold", "1"], "--fold needs --folds"),
+        (["train", "--config", "/nonexistent.json"], "does not exist"),
+    ],
+)
+def test_cli_errors_are_one_line(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+def test_list_recipes(capsys):
+    assert main(["train", "--list-recipes"]) == 0
+    assert "tiny\t" in capsys.readouterr().out
+
+
+def _run_cli(args: list[str], **kwargs) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
+    return subprocess.Popen([sys.executable, "-m", "emovox.cli.main", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
+
+
+def test_kill_9_then_resume_ends_bit_identical_to_an_uninterrupted_run(corpus, tmp_path):
+    """Kill a training process with SIGKILL after its first checkpoint, resume, compare bitwise."""
+    epochs = "8"
+    straight = tmp_path / "straight"
+    killed = tmp_path / "killed"
+    reference = _run_cli(train_args(corpus, straight, "--epochs", epochs))
+
+    victim = _run_cli(train_args(corpus, killed, "--epochs", epochs))
+    checkpoint = killed / "checkpoint.safetensors"
+    deadline = time.monotonic() + 120
+    while not checkpoint.exists() and victim.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.4)  # land somewhere inside a later epoch (or a checkpoint write)
+    assert victim.poll() is None, "the run ended before it could be killed: make it longer"
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.wait()
+    assert victim.returncode == -signal.SIGKILL
+    assert not (killed / "model").exists()
+    interrupted_at = len(json.loads((killed / "log.json").read_text()))
+    assert 1 <= interrupted_at < int(epochs)
+
+    resumed = _run_cli(train_args(corpus, killed, "--epochs", epochs, "--resume"))
+    assert resumed.wait(timeout=300) == 0, resumed.stderr.read().decode()
+    assert reference.wait(timeout=300) == 0, reference.stderr.read().decode()
+
+    a = load_file(str(straight / "model" / "model.safetensors"))
+    b = load_file(str(killed / "model" / "model.safetensors"))
+    assert a.keys() == b.keys()
+    for key in a:
+        assert np.array_equal(a[key], b[key]), key
+
+    def strip(history):
+        return [{k: v for k, v in r.items() if k != "time_s"} for r in history]
+
+    assert strip(json.loads((straight / "log.json").read_text())) == strip(
+        json.loads((killed / "log.json").read_text()))
+    summary_a = json.loads((straight / "summary.json").read_text())
+    summary_b = json.loads((killed / "summary.json").read_text())
+    assert summary_a["metrics"] == summary_b["metrics"]
+
+
+def test_feature_recipe_normalises_with_training_statistics_and_evaluates_identically(corpus, tmp_path):
+    """A "features" recipe: the artifact stores the scaler; evaluate_artifact reproduces the inputs."""
+    from emovox.corpora import load_corpus
+    from emovox.models.artifact import load_artifact
+    from emovox.training import TrainConfig, evaluate_artifact
+    from emovox.training.recipes import Recipe
+    from emovox.training.run import run_recipe
+
+    recipe = Recipe(name="mlp-test", arch="tiny-mlp", arch_params={"hidden": 16},
+                    train=TrainConfig(epochs=3, batch_size=8, progress=False, early_stop_patience=None),
+                    input_kind="features", feature="mfcc-functionals", clip_s=0.8, val_fraction=0.3)
+    records = load_corpus("ravdess", corpus)
+    summary = run_recipe(recipe, records, out_dir=tmp_path / "run", folds=3, fold=0)
+    model, config = load_artifact(summary["artifact"])
+    task = config["task"]
+    assert task["input_kind"] == "features" and task["feature"] == "mfcc-functionals"
+    stats = config["preprocessing"]["normalization"]
+    assert len(stats["mean"]) == task["feature_dims"][0]
+    test_speakers = set(summary["protocol"]["test_speakers"])
+    test = [r for r in records if r.speaker_key in test_speakers]
+    predictions = evaluate_artifact(summary["artifact"], test)
+    classes = task["labels"]
+    y_true = np.array([classes.index(r.emotion) for r in test])
+    y_pred = np.array([classes.index(p["label"]) for p in predictions])
+    # the same inputs as in training -> the same test accuracy as the one saved at training time
+    assert float(np.mean(y_true == y_pred)) == pytest.approx(summary["metrics"]["test"]["accuracy"])
