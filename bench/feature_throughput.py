@@ -32,11 +32,12 @@ from pathlib import Path
 
 import numpy as np
 
-DEFAULT_DIR = Path(__file__).resolve().parents[1] / ".." / "shared" / "corpora" / "ravdess" / "Audio_Speech_Actors_01-24"
+CORPORA = Path(os.environ.get("EMOVOX_CORPORA", Path(__file__).resolve().parents[1] / ".." / "shared" / "corpora"))
+DEFAULT_DIR = CORPORA / "ravdess" / "Audio_Speech_Actors_01-24"
 
 
 def find_files(root: Path, limit: int | None) -> list[str]:
-    files = sorted(glob.glob(str(root / "**" / "*.flac"), recursive=True) + glob.glob(str(root / "**" / "*.wav"), recursive=True))
+    files = sorted(f for ext in ("flac", "wav") for f in glob.glob(str(root / "**" / f"*.{ext}"), recursive=True))
     if not files:
         raise SystemExit(f"no .flac/.wav files under {root}; pass --corpus-dir")
     return files[:limit] if limit else files

@@ -134,6 +134,14 @@ def test_parallel_equals_serial(tmp_path):
     assert len(list((tmp_path / "c").rglob("*.npy"))) == 4
 
 
+def test_unpicklable_set_falls_back_to_serial(tmp_path):
+    paths = [_write(tmp_path / f"{i}.wav", i) for i in range(2)]
+    calls: list = []
+    with pytest.warns(RuntimeWarning, match="cannot be sent to worker processes"):
+        out = featurize_records(paths, _counting_set(calls), n_jobs=2)
+    assert out.shape == (2, 3) and len(calls) == 2
+
+
 def test_errors(tmp_path):
     with pytest.raises(FeatureError, match="no records"):
         featurize_records([], "classic")

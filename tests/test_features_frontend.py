@@ -134,7 +134,10 @@ def test_conv_and_fft_agree_and_buffers_in_state_dict():
     with torch.inference_mode():
         assert (conv(y) - fft(y)).abs().max() < DB_TOL
     assert {"dft_basis", "window", "mel_fb"} <= set(conv.state_dict())
-    assert MfccFrontend(16000).config()["n_mfcc"] == 40
+    mf = MfccFrontend(16000, n_mfcc=13, n_mels=40, stft="conv")
+    rebuilt = MfccFrontend(**mf.config())  # config() holds every constructor argument
+    assert rebuilt.config() == mf.config() and rebuilt.config()["n_mfcc"] == 13
+    assert LogMelFrontend(**conv.config()).config() == conv.config()
 
 
 def test_numpy_frontend_matches_librosa():

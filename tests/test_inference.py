@@ -19,7 +19,7 @@ from test_vad import SR, bursts
 LABELS = ("neutral", "happy", "sad", "angry")
 
 
-def make_artifact(path, *, seed: int = 0, threshold=None, temperature=None):
+def make_artifact(path, *, seed: int = 0, threshold=None, temperature=None, preprocessing=None):
     """A small untrained flagship saved as a real artifact (waveform in, logits out)."""
     import torch
 
@@ -33,7 +33,7 @@ def make_artifact(path, *, seed: int = 0, threshold=None, temperature=None):
     model = build_model("flagship", spec, **params).eval()
     with torch.no_grad():  # make the untrained head decisive enough to see calibration act
         model.head.weight.mul_(20.0)
-    config = make_config(spec, "flagship", params,
+    config = make_config(spec, "flagship", params, preprocessing=preprocessing or {},
                          calibration={"temperature": temperature}, threshold=threshold)
     return save_artifact(path, model, config)
 
@@ -94,6 +94,28 @@ def test_batch_equals_single_and_long_clips_are_windowed(model, clip):
         single = model.predict(c)
         assert single.scores == pytest.approx(p.scores, abs=1e-5)
     assert batch[2].end_s == pytest.approx(10.0)
+
+
+def test_variable_length_model_gets_the_trimmed_clip_at_its_own_length(tmp_path, clip):
+    import torch
+
+    from emovox.audio import trim_silence
+    from emovox.inference.calibration import softmax
+    from emovox.models.artifact import load_artifact
+
+    art = make_artifact(tmp_path / "var", preprocessing={"crop": "none", "trim_silence": True})
+    m = load_model(art, backend="torch")
+    assert not m.info.fixed_length and m.info.trim_silence
+    padded = np.concatenate([np.zeros(SR, np.float32), clip, np.zeros(SR // 2, np.float32)])
+    p = m.predict(padded)
+    assert p.end_s == pytest.approx(padded.size / SR)
+    module, _ = load_artifact(art)
+    with torch.no_grad():
+        want = softmax(module(torch.from_numpy(trim_silence(padded, sample_rate_hz=SR))[None]).numpy())[0]
+    np.testing.assert_allclose([p.scores[k] for k in LABELS], want, atol=1e-5)
+    # windows of a timeline are fed unpadded, short ones at least 0.5 s long
+    t = m.predict_timeline(bursts(seed=0, n=2)[0], vad="webrtc")
+    assert len(t.segments) >= 2
 
 
 def test_min_confidence_turns_low_confidence_into_unknown(artifact, clip):

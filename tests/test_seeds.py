@@ -247,3 +247,19 @@ def test_real_ravdess_clip_through_the_s3_pipeline():
     assert y.shape == (55125,)
     x = inp.extract(y)
     assert x.shape == (2376,) and x[-20:].any()  # a full 2.5 s window: no zero padding
+
+
+@pytest.mark.parametrize("name", ["s2", "s4"])
+def test_image_replicas_accept_the_flattened_feature_set_vectors(name):
+    from emovox.features.registry import extract_features
+    from emovox.models.spec import TaskSpec
+
+    recipe = seed_recipe(name)
+    inp = recipe.input
+    v = extract_features(f"seed-{name}", _noise(3.5, inp.sample_rate_hz), sample_rate_hz=inp.sample_rate_hz)
+    assert v.shape == (math.prod(inp.dims),)
+    labels = get_scheme(recipe.label_scheme).classes
+    spec = TaskSpec(labels=labels, sample_rate_hz=inp.sample_rate_hz, input_kind="features",
+                    feature=f"seed-{name}", feature_dims=v.shape)
+    model = build_model(recipe.architecture, spec).eval()
+    assert model(torch.from_numpy(np.stack([v, v]))).shape == (2, len(labels))

@@ -315,6 +315,11 @@ def test_resume_in_process_is_bit_identical(tmp_path):
 
     assert strip(straight.history) == strip(resumed.history)
     assert resumed.best_epoch == straight.best_epoch
+    # resuming a finished run trains nothing and returns the same best weights
+    again_model, again = run(tmp_path / "resumed", resume=True)
+    assert strip(again.history) == strip(straight.history)
+    for key, value in straight_model.state_dict().items():
+        assert torch.equal(value, again_model.state_dict()[key]), key
 
 
 def test_uar_ignores_class_sizes():
@@ -323,7 +328,11 @@ def test_uar_ignores_class_sizes():
 
 
 # --------------------------------------------------------------------------- registries and spec
-def test_architecture_registry():
+def test_architecture_registry(monkeypatch):
+    from emovox.models import registry
+
+    registry.architecture_names()  # import the known architectures before isolating the registry
+    monkeypatch.setattr(registry, "_ARCHITECTURES", dict(registry._ARCHITECTURES))
     assert {"tiny-cnn", "tiny-mlp"} <= set(architecture_names())
     with pytest.raises(ModelError, match="unknown architecture 'nope': expected one of"):
         build_model("nope", SPEC)
@@ -337,13 +346,16 @@ def test_architecture_registry():
     assert build_model("tiny-mlp", feats)(torch.zeros(5, 7)).shape == (5, 2)
 
 
-def test_recipe_registry():
+def test_recipe_registry(monkeypatch):
+    from emovox.training import recipes
+
     assert "tiny" in recipe_names()
     recipe = get_recipe("tiny")
     assert recipe.arch == "tiny-cnn" and recipe.train.epochs >= 1
     json.dumps(recipe.to_dict())
     with pytest.raises(ConfigError, match="unknown recipe 'nope': expected one of .*tiny"):
         get_recipe("nope")
+    monkeypatch.setattr(recipes, "_RECIPES", dict(recipes._RECIPES))  # keep the registry clean
     register_recipe("test-bad-recipe", lambda: "not a recipe")
     with pytest.raises(ConfigError, match="returned str, not a Recipe"):
         get_recipe("test-bad-recipe")

@@ -10,9 +10,9 @@ The STFT is ``torch.stft`` (``stft="fft"``, the default) or a strided
 ``conv1d`` with fixed real/imaginary DFT bases (``stft="conv"``). Both give
 the same numbers to float32 rounding and hold the same buffers, so a module can
 be switched with ``module.stft = "conv"``. Measured on the 2-core CPU
-(``docs/benchmarks.md``): the FFT is about 4x faster at ``n_fft=512`` and
-more for larger FFTs (the convolution costs ``O(n_fft**2)`` per frame), so it
-is the default; the convolution exports to ONNX as one plain ``Conv`` node
+(``docs/benchmarks.md``): the FFT is about 3x faster at ``n_fft=512`` and
+8x at 2048 (the convolution costs ``O(n_fft**2)`` per frame), so it is the
+default; the convolution exports to ONNX as one plain ``Conv`` node
 (checked with onnxruntime in the tests), so use ``stft="conv"`` for export.
 
 On a CPU, batches of 4-16 clips are fastest: larger batches make the

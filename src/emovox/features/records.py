@@ -7,6 +7,8 @@ only through :func:`emovox.audio.load_audio`.
 from __future__ import annotations
 
 import os
+import pickle
+import warnings
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from typing import Iterable, Optional
@@ -79,8 +81,9 @@ def featurize_records(
     cache_dir : path, optional
         Feature cache folder (see :mod:`emovox.features.cache`); ``None`` = no cache.
     n_jobs : int
-        Worker processes (``-1`` = one per CPU). Custom feature sets must then
-        be picklable (module-level functions).
+        Worker processes (``-1`` = one per CPU). A custom feature set whose
+        extractor is not a module-level function cannot reach the workers: it
+        is then computed serially, with a ``RuntimeWarning``.
     progress : bool
         Show a tqdm progress bar on stderr.
 
@@ -96,6 +99,10 @@ def featurize_records(
         raise ConfigError(f"n_jobs={n_jobs!r} must be a positive integer or -1 (all CPUs)")
     workers = (os.cpu_count() or 1) if n_jobs == -1 else n_jobs
     config = features_config(fs, sample_rate_hz=sample_rate_hz)
+    if workers > 1 and not _picklable(fs):
+        warnings.warn(f"feature set {fs.name!r} cannot be sent to worker processes (its extractor is not a "
+                      "module-level function); computing with n_jobs=1", RuntimeWarning, stacklevel=2)
+        workers = 1
     work = partial(_featurize_one, fs=fs, sample_rate_hz=sample_rate_hz,
                    cache_dir=None if cache_dir is None else os.fspath(cache_dir), config=config)
     if workers == 1 or len(paths) == 1:
@@ -108,6 +115,14 @@ def featurize_records(
     if len(dims) != 1:
         raise FeatureError(f"feature vectors differ in shape across records ({sorted(dims)}); the feature set must give (d,)")
     return np.stack(rows).astype(np.float32, copy=False)
+
+
+def _picklable(fs: FeatureSet) -> bool:
+    try:
+        pickle.dumps(fs)  # what ProcessPoolExecutor does; nothing is stored
+    except Exception:  # noqa: BLE001 - any failure means "not transferable"
+        return False
+    return True
 
 
 def _progress(it, total: int, enabled: bool):

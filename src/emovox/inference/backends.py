@@ -89,6 +89,14 @@ class ModelInfo:
         Calibration temperature (1.0 when uncalibrated).
     threshold : float
         Calibrated confidence under which a prediction is ``"unknown"``.
+    crop : str
+        ``"center"`` (default): inputs are centre-cropped/padded to ``clip_s``
+        (engine-trained models). ``"none"``: the model pools over time and
+        takes any length; clips are fed at their own length (the flagship).
+    trim_silence : bool
+        Trim leading/trailing silence of a clip before predicting (as in training).
+    normalize : str or None
+        ``None``, ``"peak"`` or ``"loudness"``, as in training.
     config : dict
         The full config, for provenance.
     """
@@ -98,11 +106,19 @@ class ModelInfo:
     clip_s: float = 3.0
     temperature: float = 1.0
     threshold: float = 0.0
+    crop: str = "center"
+    trim_silence: bool = False
+    normalize: str | None = None
     config: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def n_samples(self) -> int:
         return int(round(self.clip_s * self.sample_rate_hz))
+
+    @property
+    def fixed_length(self) -> bool:
+        """Whether inputs must be exactly :attr:`n_samples` long."""
+        return self.crop != "none"
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "ModelInfo":
@@ -123,9 +139,17 @@ class ModelInfo:
             raise ModelError(f"calibration.temperature={temperature!r} must be a positive number")
         if not 0.0 <= threshold <= 1.0:
             raise ModelError(f"threshold={threshold!r} must lie in [0, 1]")
+        pre = config.get("preprocessing") or {}
+        crop = pre.get("crop") or "center"
+        if crop not in ("center", "start", "none"):
+            raise ModelError(f"preprocessing.crop={crop!r} is unknown: expected 'center', 'start' or 'none'")
+        normalize = pre.get("normalize")
+        if normalize not in (None, "peak", "loudness"):
+            raise ModelError(f"preprocessing.normalize={normalize!r}: expected null, 'peak' or 'loudness'")
         return cls(labels=labels, sample_rate_hz=int(spec.get("sample_rate_hz", 16000)),
                    clip_s=float(spec.get("clip_s", 3.0)), temperature=temperature,
-                   threshold=threshold, config=dict(config))
+                   threshold=threshold, crop=crop, trim_silence=bool(pre.get("trim_silence", False)),
+                   normalize=normalize, config=dict(config))
 
 
 class TorchBackend:

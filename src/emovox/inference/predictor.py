@@ -9,7 +9,11 @@ Everything goes through :meth:`Predictor.probabilities`: fixed-length windows
 ``(batch, clip samples)`` -> backend logits -> ``softmax(logits / T)``. A clip
 up to twice the model's clip length is centre-cropped or centre-padded to it
 (as the training evaluation does); a longer one is cut into windows (hop half a
-clip) whose probabilities are averaged. Long recordings go through
+clip) whose probabilities are averaged. A model whose artifact says
+``preprocessing.crop = "none"`` (it pools over time, like the flagship) gets
+each clip at its own length (up to 30 s; longer ones in 30 s windows). The
+artifact's ``trim_silence`` and ``normalize`` settings are applied as in
+training. Long recordings go through
 :meth:`Predictor.predict_timeline` (voice activity detection, windows, smoothing),
 decoded block by block so memory stays bounded.
 """
@@ -34,8 +38,14 @@ from emovox.inference.timeline import smooth_probabilities, window_spans, window
 
 __all__ = ["Predictor", "load_model", "default_model_dir"]
 
-#: Recordings longer than this many clip lengths are windowed by :meth:`Predictor.predict`.
+#: Fixed-length models: clips longer than this many clip lengths are windowed by ``predict``.
 _CROP_FACTOR = 2.0
+#: Variable-length models: clips up to this long are fed whole; longer ones in windows of it.
+_MAX_FULL_S = 30.0
+#: Variable-length models: default timeline window.
+_TIMELINE_WINDOW_S = 3.0
+#: Variable-length models: shorter windows are repeated up to this length.
+_MIN_WINDOW_S = 0.5
 
 
 def default_model_dir() -> Path:
@@ -132,27 +142,42 @@ class Predictor:
         return self.info.temperature
 
     # ------------------------------------------------------------------ core
-    def logits(self, waveforms: np.ndarray) -> np.ndarray:
-        """Raw logits of fixed-length windows ``(batch, n)`` -> ``(batch, n_classes)``."""
-        x = np.asarray(waveforms, dtype=np.float32)
-        if x.ndim != 2:
-            raise ConfigError(f"waveforms must be shaped (batch, n), got {x.shape}")
-        out = [self.backend.logits(x[i:i + self.batch_size])
-               for i in range(0, len(x), self.batch_size)]
-        z = np.concatenate(out) if out else np.zeros((0, len(self.labels)), np.float32)
-        if z.shape != (len(x), len(self.labels)):
-            raise ModelError(
-                f"the model returned logits of shape {z.shape}, expected {(len(x), len(self.labels))}: "
-                "its config and weights do not match"
-            )
+    def logits(self, waveforms: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
+        """Raw logits of windows -> ``(batch, n_classes)``.
+
+        ``waveforms`` is an array ``(batch, n)`` or a list of 1-D arrays (of
+        any lengths for a variable-length model: equal lengths are batched).
+        """
+        if isinstance(waveforms, np.ndarray):
+            x = np.asarray(waveforms, dtype=np.float32)
+            if x.ndim != 2:
+                raise ConfigError(f"waveforms must be shaped (batch, n), got {x.shape}")
+            groups = [(np.arange(len(x)), x)]
+        else:
+            items = [np.asarray(w, dtype=np.float32).reshape(-1) for w in waveforms]
+            by_len: dict[int, list[int]] = {}
+            for i, w in enumerate(items):
+                by_len.setdefault(w.size, []).append(i)
+            groups = [(np.array(idx), np.stack([items[i] for i in idx])) for idx in by_len.values()]
+        n = sum(len(idx) for idx, _ in groups)
+        z = np.zeros((n, len(self.labels)), np.float32)
+        for idx, x in groups:
+            for i in range(0, len(x), self.batch_size):
+                out = self.backend.logits(x[i:i + self.batch_size])
+                if out.shape != (len(x[i:i + self.batch_size]), len(self.labels)):
+                    raise ModelError(
+                        f"the model returned logits of shape {out.shape} for {len(self.labels)} labels: "
+                        "its config and weights do not match"
+                    )
+                z[idx[i:i + self.batch_size]] = out
         return z
 
-    def probabilities(self, waveforms: np.ndarray) -> np.ndarray:
-        """Calibrated probabilities ``softmax(logits / T)`` of windows ``(batch, n)``."""
+    def probabilities(self, waveforms: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
+        """Calibrated probabilities ``softmax(logits / T)`` of windows (see :meth:`logits`)."""
         return softmax(self.logits(waveforms), temperature=self.temperature)
 
     def load(self, source: Any, *, sample_rate: int | None = None) -> np.ndarray:
-        """Any accepted input as float32 mono ``(n,)`` at the model's rate.
+        """Any accepted input as float32 mono ``(n,)`` at the model's rate (untrimmed).
 
         ``source`` is a path, ``bytes``, a binary file object, or an array of
         samples at ``sample_rate`` Hz (the model's rate when ``None``).
@@ -176,12 +201,48 @@ class Predictor:
             raise ConfigError("sample_rate applies to arrays only: a file or bytes carries its own rate")
         return load_audio(source, sample_rate_hz=sr)
 
-    def _clip_windows(self, y: np.ndarray) -> np.ndarray:
-        n = self.info.n_samples
-        if y.size <= _CROP_FACTOR * n:
-            return _center_fix(y, n)[None, :]
+    def _normalize(self, y: np.ndarray) -> np.ndarray:
+        if self.info.normalize == "peak":
+            from emovox.audio import normalize_peak
+
+            return normalize_peak(y)
+        if self.info.normalize == "loudness":
+            from emovox.audio import normalize_loudness
+
+            return normalize_loudness(y, sample_rate_hz=self.sample_rate_hz)
+        return y
+
+    def _prepare(self, y: np.ndarray) -> np.ndarray:
+        """The model's preprocessing of a whole clip: silence trim, normalisation."""
+        if self.info.trim_silence:
+            from emovox.audio import trim_silence
+
+            trimmed = trim_silence(y, sample_rate_hz=self.sample_rate_hz)
+            if trimmed.size >= _MIN_WINDOW_S * self.sample_rate_hz:
+                y = trimmed
+        return self._normalize(y)
+
+    def _fit(self, y: np.ndarray) -> np.ndarray:
+        """One window as the model takes it: fixed length, or at least the minimum length."""
+        if self.info.fixed_length:
+            n = self.info.n_samples
+            return _center_fix(y, n) if self.info.crop == "center" else np.pad(y[:n], (0, max(0, n - y.size)))
+        m = int(_MIN_WINDOW_S * self.sample_rate_hz)
+        if y.size < m:  # too short for the model: repeat it (as training tiles short crops)
+            y = np.tile(y, int(np.ceil(m / max(1, y.size))))[:m] if y.size else np.zeros(m, np.float32)
+        return y
+
+    def _clip_windows(self, y: np.ndarray) -> list[np.ndarray]:
+        if self.info.fixed_length:
+            n = self.info.n_samples
+            limit = _CROP_FACTOR * n
+        else:
+            n = int(_MAX_FULL_S * self.sample_rate_hz)
+            limit = n
+        if y.size <= limit:
+            return [self._fit(y)]
         starts = window_starts(y.size, window=n, hop=max(1, n // 2))
-        return np.stack([y[s:s + n] for s in starts])
+        return [self._fit(y[s:s + n]) for s in starts]
 
     def predict(self, source: Any, *, sample_rate: int | None = None) -> Prediction:
         """Emotion of one clip (path, bytes, file object or array).
@@ -210,15 +271,15 @@ class Predictor:
         Clips are loaded one by one and their windows classified in batches of
         :attr:`batch_size`.
         """
-        pending: list[tuple[Any, np.ndarray | EmovoxError, float]] = []
+        pending: list[tuple[Any, list | EmovoxError, float]] = []
         n_windows = 0
 
         def flush():
-            good = [w for _, w, _ in pending if isinstance(w, np.ndarray)]
-            probs = self.probabilities(np.concatenate(good)) if good else None
+            good = [x for _, w, _ in pending if isinstance(w, list) for x in w]
+            probs = self.probabilities(good) if good else None
             i = 0
             for src, w, dur in pending:
-                if isinstance(w, np.ndarray):
+                if isinstance(w, list):
                     p = probs[i:i + len(w)].mean(axis=0)
                     i += len(w)
                     yield src, prediction_from_probs(p, self.labels, threshold=self.threshold,
@@ -230,13 +291,13 @@ class Predictor:
         for src in sources:
             try:
                 y = self.load(src, sample_rate=sample_rate)
-                item = self._clip_windows(y)
                 dur = y.size / self.sample_rate_hz
+                item = self._clip_windows(self._prepare(y))
             except (EmovoxError, OSError) as error:
                 item = error if isinstance(error, EmovoxError) else AudioError(str(error))
                 dur = 0.0
             pending.append((src, item, dur))
-            n_windows += len(item) if isinstance(item, np.ndarray) else 0
+            n_windows += len(item) if isinstance(item, list) else 0
             if n_windows >= self.batch_size:
                 yield from flush()
                 n_windows = 0
@@ -274,8 +335,9 @@ class Predictor:
         sample_rate : int or None
             Rate of an array source.
         window_s, hop_s : float or None
-            Analysis window (default: the model's clip length) and hop (default:
-            half the window).
+            Analysis window (default: the model's clip length for fixed-length
+            models, 3 s for models taking any length) and hop (default: half
+            the window).
         smoothing : int
             Odd number of neighbouring windows averaged (1 = off).
         max_gap_s : float
@@ -288,7 +350,8 @@ class Predictor:
         from emovox.audio.vad import StreamingVAD
 
         sr = self.sample_rate_hz
-        window = int(round((window_s or self.info.clip_s) * sr))
+        default_window_s = self.info.clip_s if self.info.fixed_length else _TIMELINE_WINDOW_S
+        window = int(round((window_s or default_window_s) * sr))
         hop = int(round((hop_s or (window / sr) / 2) * sr))
         if window <= 0 or hop <= 0 or hop > window:
             raise ConfigError(f"hop_s={hop / sr} must lie in (0, window_s={window / sr}]")
@@ -310,13 +373,12 @@ class Predictor:
                 return
             starts = window_starts(y.size, window=window, hop=hop)
             for (a, b), st in zip(window_spans(starts, window=window, n_samples=y.size), starts):
-                w = _center_fix(y[st:st + window], self.info.n_samples)
-                queue.append(w)
+                queue.append(self._fit(self._normalize(y[st:st + window])))
                 spans.append(((s + a) / sr, (s + b) / sr))
 
         def run(force: bool = False) -> None:
             if queue and (force or len(queue) >= self.batch_size):
-                probs.append(self.probabilities(np.stack(queue)))
+                probs.append(self.probabilities(queue))
                 queue.clear()
 
         for block in self._blocks(source, sample_rate, block_s):

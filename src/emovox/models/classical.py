@@ -62,7 +62,8 @@ def _impute_and_scale(X_train: np.ndarray, X_test: np.ndarray) -> tuple[np.ndarr
         X_train = np.where(np.isfinite(X_train), X_train, fill)
         X_test = np.where(np.isfinite(X_test), X_test, fill)
     scaler = StandardScaler().fit(X_train)
-    return np.asarray(scaler.transform(X_train), dtype=np.float64), np.asarray(scaler.transform(X_test), dtype=np.float64)
+    as64 = lambda X: np.asarray(scaler.transform(X), dtype=np.float64)  # noqa: E731
+    return as64(X_train), as64(X_test)
 
 
 def _fit_svc(X: np.ndarray, y: np.ndarray, *, C: float, gamma: float | str):

@@ -106,6 +106,18 @@ def _check_input(x: torch.Tensor, shape: tuple[int, ...], who: str) -> None:
         )
 
 
+def _unflatten(x: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
+    """Accept the flattened form ``(batch, prod(dims))`` (feature-set vectors) as well."""
+    if x.dim() == 2 and x.shape[1] == math.prod(dims):
+        return x.reshape(x.shape[0], *dims)
+    return x
+
+
+def _dims_or_flat(spec, default: tuple[int, ...]) -> tuple[int, ...]:
+    dims = _dims(spec, default)
+    return default if len(dims) == 1 and dims[0] == math.prod(default) else dims
+
+
 class S0MfccCNN(nn.Module):
     """S0 (AuraMood): Conv1D over the 40 MFCC means read as a length-40 sequence.
 
@@ -211,7 +223,7 @@ class S2MelCNN(nn.Module):
     The write-up gives the layer types but not their sizes; this replica uses
     two blocks Conv2D(32, 3x3, same) and Conv2D(64, 3x3, same), each followed
     by ReLU, MaxPool(2x2) and Dropout(0.25), then Flatten -> Dense(n_classes).
-    Input ``(batch, 128, 130)``: librosa's default 128-band power mel (in dB)
+    Input ``(batch, 128, 130)`` (or flattened ``(batch, 16640)``): librosa's default 128-band power mel (in dB)
     of 66,150 samples at 22,050 Hz (hop 512 -> 130 frames). With 6 classes:
     412,038 Keras parameters (6 classes; 409,600 of them in the dense layer).
     """
@@ -228,6 +240,7 @@ class S2MelCNN(nn.Module):
         self.classifier = nn.Linear(c2 * (n_mels // 4) * (n_frames // 4), n_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = _unflatten(x, self.input_dims)
         _check_input(x, self.input_dims, "S2")
         h = self.features(x.unsqueeze(1))
         return self.classifier(h.permute(0, 2, 3, 1).flatten(1))
@@ -241,7 +254,8 @@ class S4TwoChannelCNN(nn.Module):
     -> Dropout .4 -> GlobalAveragePooling -> Dense 128+ReLU -> Dropout .5 ->
     Dense(n_classes). Keras 'valid' padding (its default; the write-up gives
     none; global pooling makes the count independent of it).
-    Input channels-first ``(batch, 2, 32, 94)`` (Keras: ``(32, 94, 2)``).
+    Input channels-first ``(batch, 2, 32, 94)`` (Keras: ``(32, 94, 2)``), or
+    flattened ``(batch, 6016)`` as the ``seed-s4`` feature set gives it.
     """
 
     def __init__(self, n_classes: int = 6, *, input_dims: tuple[int, int, int] = (2, 32, 94)) -> None:
@@ -257,6 +271,7 @@ class S4TwoChannelCNN(nn.Module):
         self.classifier = nn.Sequential(nn.Linear(128, 128), nn.ReLU(), nn.Dropout(0.5), nn.Linear(128, n_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = _unflatten(x, self.input_dims)
         _check_input(x, self.input_dims, "S4")
         return self.classifier(self.features(x))
 
@@ -279,7 +294,7 @@ def build_s1(spec, **params) -> S1Conv1D:
 
 
 def build_s2(spec, **params) -> S2MelCNN:
-    n_mels, n_frames = _dims(spec, (128, 130))
+    n_mels, n_frames = _dims_or_flat(spec, (128, 130))
     return S2MelCNN(spec.n_classes, n_mels=n_mels, n_frames=n_frames, **params)
 
 
@@ -289,7 +304,7 @@ def build_s3(spec, **params) -> S3Conv1D:
 
 
 def build_s4(spec, **params) -> S4TwoChannelCNN:
-    return S4TwoChannelCNN(spec.n_classes, input_dims=_dims(spec, (2, 32, 94)), **params)
+    return S4TwoChannelCNN(spec.n_classes, input_dims=_dims_or_flat(spec, (2, 32, 94)), **params)
 
 
 #: architecture name -> builder(spec, **params)

@@ -167,7 +167,10 @@ def train_model(
         Maps ``(batch, *input_shape)`` float32 to ``(batch, n_classes)`` logits.
     train_data, val_data : ArrayDataset
         Training examples (random crops) and validation examples (from
-        training speakers only; centre crops).
+        training speakers only; centre crops). Any dataset with ``labels``
+        (int array), ``__len__``, ``__getitem__ -> (x, label)`` works;
+        ``set_epoch(epoch)`` is called if present and ``seed`` is set to
+        ``config.seed``.
     config : TrainConfig
     out_dir : path-like
         Receives ``checkpoint.safetensors``, ``log.json``, ``log.csv`` and
@@ -209,7 +212,7 @@ def train_model(
         )
     set_threads(config.threads)
     n_classes = int(n_classes or _infer_n_classes(model, train_data))
-    if int(train_data.labels.max()) >= n_classes or int(val_data.labels.max()) >= n_classes:
+    if int(np.max(train_data.labels)) >= n_classes or int(np.max(val_data.labels)) >= n_classes:
         raise ConfigError(f"labels go beyond the model's {n_classes} classes")
 
     # Random state: everything derives from config.seed.
@@ -220,13 +223,13 @@ def train_model(
     train_data.seed = config.seed
 
     if config.balanced_sampling:
-        sampler = BalancedSampler(train_data.labels, generator=sampler_gen)
+        sampler = BalancedSampler(np.asarray(train_data.labels), generator=sampler_gen)
     else:
         sampler = RandomSampler(train_data, generator=sampler_gen)
     loader = DataLoader(train_data, batch_size=config.batch_size, sampler=sampler,
                         collate_fn=collate, num_workers=0, generator=sampler_gen, drop_last=False)
 
-    weights = _class_weights(config, train_data.labels, n_classes)
+    weights = _class_weights(config, np.asarray(train_data.labels), n_classes)
     optimizer = _make_optimizer(config, model)
     scheduler = _make_scheduler(config, optimizer)
     maximize = config.monitor != "val_loss"
@@ -246,15 +249,16 @@ def train_model(
     while not state["finished"]:
         epoch = state["epoch"]
         started = time.perf_counter()
-        train_data.set_epoch(epoch)
+        if hasattr(train_data, "set_epoch"):
+            train_data.set_epoch(epoch)
         for cb in callbacks:
             cb.on_epoch_start(epoch, n_batches=len(loader))
         train_loss, train_acc = _train_epoch(model, loader, optimizer, config, weights, rng,
                                              wave_augment, spec_augment, callbacks, epoch)
         val_logits = predict_logits(model, val_data, batch_size=config.eval_batch_size)
-        val_loss = float(F.cross_entropy(torch.from_numpy(val_logits),
-                                         torch.from_numpy(val_data.labels)).item())
-        val_uar, val_acc = uar_accuracy(val_data.labels, val_logits.argmax(axis=1))
+        val_labels = np.asarray(val_data.labels, dtype=np.int64)
+        val_loss = float(F.cross_entropy(torch.from_numpy(val_logits), torch.from_numpy(val_labels)).item())
+        val_uar, val_acc = uar_accuracy(val_labels, val_logits.argmax(axis=1))
         metric = {"val_uar": val_uar, "val_accuracy": val_acc, "val_loss": val_loss}[config.monitor]
         lr = float(optimizer.param_groups[0]["lr"])
         improved = (metric > state["best_metric"]) if maximize else (metric < state["best_metric"])
