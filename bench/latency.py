@@ -19,7 +19,6 @@ built in /tmp and labelled so.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path

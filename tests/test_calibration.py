@@ -106,3 +106,23 @@ def test_write_calibration_stores_temperature_ece_and_threshold(tmp_path):
     assert info.threshold == pytest.approx(result.threshold, rel=1e-5)
     with pytest.raises(ModelError, match="model artifact"):
         write_calibration(tmp_path / "missing", result)
+
+
+def test_calibrate_artifact_uses_the_inference_path_and_updates_the_config(tmp_path):
+    from test_inference import LABELS, make_artifact
+    from test_vad import bursts
+
+    from emovox.inference import load_model
+    from emovox.inference.calibration import calibrate_artifact
+
+    art = make_artifact(tmp_path / "art")
+    clips = [bursts(seed=s, n=1)[0] for s in range(6)]
+    labels = [LABELS[i % len(LABELS)] for i in range(6)]
+    result = calibrate_artifact(art, clips, labels, backend="torch")
+    config = json.loads((art / "config.json").read_text())
+    assert config["calibration"]["temperature"] == pytest.approx(result.temperature, rel=1e-5)
+    assert config["threshold"] == pytest.approx(result.threshold, rel=1e-5)
+    model = load_model(art, backend="torch")
+    assert model.temperature == pytest.approx(result.temperature, rel=1e-5)
+    with pytest.raises(ConfigError, match="not a class"):
+        calibrate_artifact(art, clips[:1], ["bored"], backend="torch")

@@ -118,7 +118,7 @@ def test_feature_sets_shape_dtype_finite(name, dim):
 
 
 def test_registry_names_errors_and_variants():
-    assert feature_set_names() == ["classic", "egemaps", "mfcc-functionals"]
+    assert {"classic", "egemaps", "mfcc-functionals"} <= set(feature_set_names())
     with pytest.raises(ConfigError, match=r"unknown feature set 'mfcc'; did you mean 'mfcc-functionals'\?"):
         extract_features("mfcc", _speechlike(), sample_rate_hz=SR)
     small = get_feature_set("mfcc-functionals").with_params(n_mfcc=13, stats=("mean", "std"))

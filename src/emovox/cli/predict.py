@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import csv
 import glob
-import io
 import json
 import os
 import sys
@@ -40,7 +39,14 @@ STDIN = "-"
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "predict", help="predict the emotion of audio files, folders, globs or stdin",
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Predict the emotion of audio files, folders (recursive), glob patterns "
+                    "or stdin (-). Recordings longer than --auto-timeline-s become a timeline.",
+        epilog="exit codes: 0 all inputs predicted; 1 some input failed (one 'emovox: error: FILE: "
+               "reason' line each, the others are still predicted); 2 usage or model error.\n"
+               "examples:\n  emovox predict clip.wav\n  emovox predict calls/ --csv -o scores.csv\n"
+               "  cat clip.mp3 | emovox predict - --json\n"
+               "  emovox predict meeting.m4a --timeline-png meeting.png",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="audio file, folder (recursive), glob pattern, or - for stdin")
@@ -59,8 +65,8 @@ def register(subparsers) -> None:
                    help="inputs longer than this are analysed as a timeline (default: 6)")
     p.add_argument("--timeline-png", metavar="PATH",
                    help="plot timelines to PATH (several: PATH-stem-<input>.png)")
-    p.add_argument("--window-s", type=float, default=None, help="timeline window (default: model clip)")
-    p.add_argument("--hop-s", type=float, default=None, help="timeline hop (default: half a window)")
+    p.add_argument("--window-s", type=float, default=None, help="timeline window in seconds (default: the model's clip, or 3 s)")
+    p.add_argument("--hop-s", type=float, default=None, help="timeline hop in seconds (default: half a window)")
     p.add_argument("--vad", choices=("auto", "silero", "webrtc"), default="auto",
                    help="voice activity detector for timelines")
     p.add_argument("-o", "--output", metavar="FILE", help="write the output here (atomically)")
@@ -231,6 +237,17 @@ def handle(args: argparse.Namespace) -> int:
         print(f"emovox: error: {name}: {error}", file=sys.stderr)
         writer.error(name, error)
 
+    pending: list[tuple[str, Any]] = []  # short clips, scored in batches
+
+    def flush() -> None:
+        for (name, _), (_, result) in zip(pending, model.iter_predict([s for _, s in pending])):
+            if isinstance(result, Exception):
+                fail(name, result)
+            else:
+                writer.prediction(name, result)
+            bar.update(1)
+        pending.clear()
+
     try:
         for name, source in items:
             bar.set_postfix_str(Path(name).name[-30:], refresh=False)
@@ -245,22 +262,27 @@ def handle(args: argparse.Namespace) -> int:
                     from emovox.audio import audio_duration_s
 
                     long = audio_duration_s(source) > args.auto_timeline_s
-                if long:
-                    t = model.predict_timeline(source, window_s=args.window_s, hop_s=args.hop_s,
-                                               vad=args.vad)
-                    writer.timeline(name, t)
-                    if args.timeline_png:
-                        from emovox.inference.timeline import plot_timeline
+                if not long:
+                    pending.append((name, source))
+                    if len(pending) >= model.batch_size:
+                        flush()
+                    continue
+                flush()
+                t = model.predict_timeline(source, window_s=args.window_s, hop_s=args.hop_s,
+                                           vad=args.vad)
+                writer.timeline(name, t)
+                if args.timeline_png:
+                    from emovox.inference.timeline import plot_timeline
 
-                        plot_timeline(t, _png_path(args.timeline_png, name, n_timelines > 1),
-                                      title=name)
-                else:
-                    writer.prediction(name, model.predict(source))
+                    plot_timeline(t, _png_path(args.timeline_png, name, n_timelines > 1), title=name)
             except EmovoxError as error:
+                flush()
                 fail(name, error)
             except OSError as error:
+                flush()
                 fail(name, ConfigError(f"cannot read: {error.strerror or error}"))
             bar.update(1)
+        flush()
         writer.close()
         out.commit()
     except BaseException:

@@ -89,6 +89,8 @@ def _pm(summary: Mapping, name: str) -> str:
 def _title(result: Mapping) -> str:
     config = result.get("config", {})
     corpora = "+".join(config.get("corpora", [])) or "?"
+    if config.get("test_corpus"):
+        corpora += " -> " + "+".join(config["test_corpus"])
     return f"{config.get('model', 'model')} on {corpora}, protocol {result.get('protocol', '?')}"
 
 

@@ -20,7 +20,7 @@ import json
 import math
 import os
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +36,7 @@ __all__ = [
     "CalibrationResult",
     "calibrate",
     "write_calibration",
+    "calibrate_artifact",
     "N_BINS",
     "THRESHOLD_RULE",
 ]
@@ -245,3 +246,49 @@ def write_calibration(artifact_dir: str | os.PathLike, result: CalibrationResult
         fh.write("\n")
     os.replace(tmp, path)
     return path
+
+
+def calibrate_artifact(artifact_dir: str | os.PathLike, sources, labels, *,
+                       keep_fraction: float = 0.90, backend: str = "auto") -> CalibrationResult:
+    """Calibrate a saved model on held-out clips through the inference path, and store the result.
+
+    The logits come from :class:`~emovox.inference.Predictor` exactly as
+    ``predict`` computes them (same decoding, trimming, cropping; a clip cut
+    into several windows gets the mean of its window logits), so the stored
+    temperature and threshold fit what users will see.
+
+    Parameters
+    ----------
+    artifact_dir : str or PathLike
+        Model artifact; its ``config.json`` is updated atomically.
+    sources : sequence
+        Held-out clips (paths, bytes or arrays at the model's rate), from
+        speakers the model was not trained on.
+    labels : sequence of str or int
+        Class name (one of the model's labels) or class index of each clip.
+    keep_fraction : float
+        See :func:`rejection_threshold`.
+    backend : str
+        Backend used to compute the logits.
+    """
+    from emovox.inference.predictor import load_model
+
+    model = load_model(artifact_dir, backend=backend, min_confidence=0.0)
+    y = []
+    for label in labels:
+        if isinstance(label, str):
+            if label not in model.labels:
+                raise ConfigError(f"label {label!r} is not a class of the model {list(model.labels)}")
+            y.append(model.labels.index(label))
+        else:
+            y.append(int(label))
+    sources = list(sources)
+    if len(sources) != len(y):
+        raise ConfigError(f"got {len(sources)} clips and {len(y)} labels: give one label per clip")
+    logits = np.stack([
+        model.logits(model._clip_windows(model._prepare(model.load(src)))).mean(axis=0)
+        for src in sources
+    ])
+    result = calibrate(logits, np.asarray(y, dtype=np.int64), keep_fraction=keep_fraction)
+    write_calibration(artifact_dir, result)
+    return result

@@ -114,6 +114,11 @@ class Predictor:
         Overrides ``info.threshold`` (``0`` never answers ``"unknown"``).
     batch_size : int
         Windows per backend call.
+
+    Notes
+    -----
+    ``predict`` is stateless; ``predict_timeline`` reuses one voice activity
+    detector per predictor, so give each thread its own predictor for timelines.
     """
 
     def __init__(self, backend, info: ModelInfo, *, min_confidence: float | None = None,

@@ -43,6 +43,7 @@ def plot_curves(history: Sequence[dict], path: str | Path, *, title: str | None 
 
     matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     epochs = [r["epoch"] for r in history]
     fig = Figure(figsize=(9, 3.6), dpi=100)
@@ -61,6 +62,7 @@ def plot_curves(history: Sequence[dict], path: str | Path, *, title: str | None 
     ax_acc.set_ylabel("fraction")
     ax_acc.set_ylim(0, 1)
     for ax in (ax_loss, ax_acc):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     if title:

@@ -64,6 +64,7 @@ def feature_inputs(waveforms: Sequence[np.ndarray], *, feature: str, sample_rate
     """
     from emovox.features import extract_features
 
+    _ensure_feature_set(feature)
     rows = [np.asarray(extract_features(feature, np.asarray(y, dtype=np.float32), sample_rate_hz=sample_rate_hz),
                        dtype=np.float32)
             for y in waveforms]
@@ -71,6 +72,16 @@ def feature_inputs(waveforms: Sequence[np.ndarray], *, feature: str, sample_rate
     if len(shapes) != 1:
         raise FeatureError(f"feature set {feature!r} gave inputs of shapes {sorted(shapes)}: expected one shape")
     return np.stack(rows)
+
+
+def _ensure_feature_set(name: str) -> None:
+    """Recipes may register feature sets (``seed-s0`` ...): import them before a lookup."""
+    from emovox.features import feature_set_names
+
+    if name not in feature_set_names():
+        from emovox.training.recipes import recipe_names
+
+        recipe_names()  # imports the recipe modules, which register their feature sets
 
 
 def fit_normalization(x: np.ndarray) -> dict:
