@@ -102,7 +102,7 @@ class SeedPipeline:
             from emovox.models.seeds import S3Conv1D
 
             self.model = S3Conv1D(n_classes=8).eval()
-            self.what = "S3 replica (emovox.models.seeds.S3Conv1D)"
+            self.what = "S3 replica emovox.models.seeds.S3Conv1D, untrained: speed only"
         except ImportError:  # pragma: no cover - seeds module missing
             self.model = _S3StandIn().eval()
             self.what = "S3-shaped stand-in (seeds module missing)"

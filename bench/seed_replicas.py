@@ -145,7 +145,7 @@ def run_recipe(name, *, quick, protocols, folds, epochs, seed, threads, cache_di
 
 
 def table(rows) -> str:
-    lines = ["| recipe | corpus | protocol | folds | epochs | accuracy | UAR | seed reported |",
+    lines = ["| recipe | corpus | protocol | folds | max epochs | accuracy | UAR | seed reported |",
              "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         rep = r["reported"]

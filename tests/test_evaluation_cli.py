@@ -78,7 +78,7 @@ def test_evaluate_errors_exit_2_with_one_line(tmp_path, capsys, extra, message):
 def test_evaluate_model_folder_is_an_extension_point(tmp_path, capsys):
     code = main(["evaluate", "--corpus", "emodb", "--model", str(tmp_path), "--out", str(tmp_path / "x")])
     assert code == 2
-    assert "not supported yet" in capsys.readouterr().err
+    assert "is not a model artifact" in capsys.readouterr().err
 
 
 class MajorityModel:

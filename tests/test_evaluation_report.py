@@ -111,3 +111,16 @@ def test_report_handles_class_absent_from_everything(tmp_path):
 def test_write_report_rejects_other_dicts(tmp_path):
     with pytest.raises(ConfigError, match="run_experiment"):
         write_report({"classes": []}, tmp_path)
+
+
+def test_pretrained_model_that_saw_test_speakers_is_not_speaker_independent():
+    X, y, speakers = _task()
+
+    def pretrained(train, test):
+        out = nearest_centroid(train, test)
+        return FoldOutput(out.predicted, info={"speakers_seen_in_training": sorted(set(test.speakers))})
+
+    result = run_experiment(leave_one_speaker_out(speakers), pretrained, y=y, classes=CLASSES,
+                            speakers=speakers, X=X, protocol="loso")
+    assert result["speaker_independent"] is False
+    assert result["folds"][0]["speaker_overlap"] == ["toy/0"]

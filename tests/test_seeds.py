@@ -263,3 +263,13 @@ def test_image_replicas_accept_the_flattened_feature_set_vectors(name):
                     feature=f"seed-{name}", feature_dims=v.shape)
     model = build_model(recipe.architecture, spec).eval()
     assert model(torch.from_numpy(np.stack([v, v]))).shape == (2, len(labels))
+
+
+def test_importing_emovox_recipes_also_registers_the_flagship():
+    import importlib.util
+
+    from emovox.training.recipes import recipe_names
+
+    if importlib.util.find_spec("emovox.recipes.flagship") is None:
+        pytest.skip("flagship recipe module not present")
+    assert "flagship" in recipe_names()

@@ -73,12 +73,18 @@ def main(argv=None) -> int:
         w = None
         if extra:
             w = np.concatenate([np.ones(len(tr)), np.full(len(ex_y), args.extra_weight)])
-        model = train_flagship(tr_feats, tr_y, len(classes), recipe, sample_weights=w,
+        model, raw = train_flagship(tr_feats, tr_y, len(classes), recipe, sample_weights=w, return_raw=True,
                                log=lambda s: print(f"  [{name}] {s}", flush=True) if s.startswith("epoch") and int(s.split()[1].split("/")[0]) % 5 == 0 else None)
         train_s = time.time() - t0
         logits = predict_logits(model, [feats[i] for i in te])[:, target_cols]
         np.save(CACHE / "logits" / f"{args.tag}_{args.corpus}_{name}.npy", logits)
         m = metrics(y_target[te], logits.argmax(1))
+        # ablations that cost no training: last weights instead of the EMA; a centred
+        # crop of recipe.crop_frames at test time instead of the full utterance
+        m["uar_raw"] = metrics(y_target[te], predict_logits(raw, [feats[i] for i in te])[:, target_cols].argmax(1))["uar"]
+        n = recipe.crop_frames
+        crops = [feats[i][:, max(0, (feats[i].shape[1] - n) // 2):max(0, (feats[i].shape[1] - n) // 2) + n] for i in te]
+        m["uar_crop"] = metrics(y_target[te], predict_logits(model, crops)[:, target_cols].argmax(1))["uar"]
         rec = {"tag": args.tag, "corpus": args.corpus, "fold": name, **m, "train_s": round(train_s, 1),
                "n_train": len(tr_y), "trim": trim, "multi": extra, "extra_weight": args.extra_weight,
                "recipe": overrides, "time": time.strftime("%H:%M:%S")}

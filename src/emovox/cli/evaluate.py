@@ -38,7 +38,7 @@ def register(subparsers) -> None:
     parser.add_argument("--corpora-root", metavar="DIR",
                         help="folder holding the corpora (default: $EMOVOX_CORPORA or ../shared/corpora)")
     parser.add_argument("--model", required=True, metavar="MODEL",
-                        help="svm-egemaps or svm-mfcc (classical baselines)")
+                        help="svm-egemaps or svm-mfcc (classical baselines), or a saved model folder")
     parser.add_argument("--protocol", default="loso", metavar="NAME",
                         help="loso (default), speaker-kfold, cross-corpus, or random (speakers leak)")
     parser.add_argument("--folds", type=int, default=6, metavar="K", help="folds of speaker-kfold (default 6)")
@@ -67,9 +67,24 @@ def _progress(number: int, total: int, name: str) -> None:
     print(f"  fold {number}/{total}: {name}", file=sys.stderr, flush=True)
 
 
+def _register_artifact_models() -> None:
+    """Let ``--model DIR`` load a saved model artifact, when the training layer is installed."""
+    from emovox.evaluation.experiment import register_model_resolver
+
+    try:
+        from emovox.training.predict import artifact_resolver
+    except ImportError:  # training layer (torch) not available: baselines only
+        return
+    register_model_resolver(artifact_resolver)
+
+
 def handler(args: argparse.Namespace) -> int:
     from emovox.evaluation.experiment import EvaluationSpec, evaluate
     from emovox.evaluation.report import format_summary, write_report
+    from emovox.models.classical import CLASSICAL_MODELS
+
+    if args.model not in CLASSICAL_MODELS:
+        _register_artifact_models()
 
     if args.folds < 2:
         raise ConfigError(f"--folds must be at least 2, got {args.folds}")

@@ -103,6 +103,10 @@ class FoldOutput:
         Class scores/probabilities, stored per sample in the result.
     info : dict
         JSON-ready facts about the fold's model (e.g. tuned hyper-parameters).
+        A model trained beforehand (a saved artifact) lists the test speakers
+        it saw in training under ``"speakers_seen_in_training"``; the runner
+        counts them as speaker overlap, so the result is then not
+        speaker-independent.
     """
 
     predicted: np.ndarray
@@ -221,7 +225,8 @@ def run_experiment(
             "n_test": int(len(split.test_idx)),
             "n_train_speakers": int(len(set(speakers[split.train_idx]))),
             "test_speakers": sorted(set(speakers[split.test_idx])),
-            "speaker_overlap": check_speaker_disjoint(split, speakers),
+            "speaker_overlap": sorted(set(check_speaker_disjoint(split, speakers))
+                                      | set(map(str, output.info.get("speakers_seen_in_training", [])))),
             "seconds": round(seconds, 3),
             "model": output.info,
             "metrics": metrics,
@@ -327,7 +332,8 @@ def register_model_resolver(resolver: Callable[[str], Any]) -> Callable[[str], A
     does not handle. Resolvers are tried after the built-in names, in
     registration order. Usable as a decorator.
     """
-    _RESOLVERS.append(resolver)
+    if resolver not in _RESOLVERS:
+        _RESOLVERS.append(resolver)
     return resolver
 
 
@@ -343,8 +349,8 @@ def resolve_model(model: str, *, seed: int = 0, tune: bool = False) -> Evaluable
             return found
     if Path(model).is_dir():
         raise ConfigError(
-            f"model folder {model!r}: evaluating saved model artifacts is not supported yet; "
-            f"use one of {', '.join(CLASSICAL_MODELS)}"
+            f"model folder {model!r} is not a model artifact emovox can load (config.json + "
+            f"model.safetensors, as emovox train writes); or use one of {', '.join(CLASSICAL_MODELS)}"
         )
     raise ConfigError(f"unknown model {model!r}: expected one of {', '.join(CLASSICAL_MODELS)}")
 

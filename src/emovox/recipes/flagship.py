@@ -148,7 +148,8 @@ def train_flagship(
     *,
     sample_weights: np.ndarray | None = None,
     log: Callable[[str], None] | None = None,
-) -> FlagshipNet:
+    return_raw: bool = False,
+) -> FlagshipNet | tuple[FlagshipNet, FlagshipNet]:
     """Train a flagship from cached log-mel arrays.
 
     Parameters
@@ -162,10 +163,14 @@ def train_flagship(
     sample_weights : np.ndarray [shape=(n,)] or None
         Sampling probabilities (unnormalised); ``None`` samples uniformly.
 
+    return_raw : bool
+        Also return the last (non-averaged) weights, for ablations.
+
     Returns
     -------
     FlagshipNet
-        In eval mode (the EMA weights when ``recipe.ema_decay > 0``).
+        In eval mode (the EMA weights when ``recipe.ema_decay > 0``); with
+        ``return_raw`` a pair ``(model, raw_model)``.
     """
     recipe = recipe or FlagshipRecipe()
     labels = np.asarray(labels, dtype=np.int64)
@@ -227,6 +232,8 @@ def train_flagship(
             log(f"epoch {epoch + 1}/{recipe.epochs} loss {run_loss / steps_per_epoch:.4f} "
                 f"{time.time() - t0:.0f}s")
     out = ema if ema is not None else model
+    if return_raw:
+        return out.eval(), model.eval()
     return out.eval()
 
 
