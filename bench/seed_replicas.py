@@ -107,13 +107,16 @@ def run_split(recipe, split, *, waves, clean, labels, speakers, classes, protoco
             "train_s": round(time.perf_counter() - started, 1)}
 
 
-def run_recipe(name, *, quick, protocols, folds, epochs, seed, threads, cache_dir, log):
+def run_recipe(name, *, quick, protocols, folds, epochs, seed, threads, cache_dir, log, limit=None):
     recipe = seed_recipe(name)
     rows = []
     for corpus in CORPORA[name]:
         records = load_corpus(corpus)
         scheme = _scheme_for(recipe, corpus, records)
         records = [r for r in records if scheme.keeps(r.emotion)]
+        if limit and limit < len(records):  # seeded pick, for smoke runs only
+            keep = np.sort(np.random.default_rng(seed).choice(len(records), size=limit, replace=False))
+            records = [records[i] for i in keep]
         classes = list(scheme.classes)
         labels = np.array([scheme.index_of(r.emotion) for r in records], dtype=np.int64)
         speakers = np.array([r.speaker_key for r in records])
@@ -162,6 +165,7 @@ def main(argv=None) -> int:
     parser.add_argument("--protocols", nargs="+", default=["random", "speaker"], choices=["random", "speaker"])
     parser.add_argument("--folds", type=int, default=None, help="speaker folds to run (default: all)")
     parser.add_argument("--epochs", type=int, default=None, help="override the epoch budget")
+    parser.add_argument("--limit", type=int, default=None, help="use N clips per corpus (smoke runs only)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("bench/results/seed_replicas"))
@@ -174,7 +178,8 @@ def main(argv=None) -> int:
     all_rows = []
     for name in args.recipes:
         rows = run_recipe(name, quick=args.quick, protocols=args.protocols, folds=args.folds, epochs=args.epochs,
-                          seed=args.seed, threads=args.threads, cache_dir=args.out / "cache", log=log)
+                          seed=args.seed, threads=args.threads, cache_dir=args.out / "cache", log=log,
+                          limit=args.limit)
         all_rows += rows
         mode = "quick" if args.quick else "full"
         (args.out / f"{name}-{mode}.json").write_text(json.dumps(rows, indent=2) + "\n")

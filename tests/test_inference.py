@@ -8,6 +8,8 @@ import json
 import numpy as np
 import pytest
 import soundfile as sf
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from emovox.errors import AudioError, ConfigError, ModelError
 from emovox.inference import Prediction, Timeline, load_model
@@ -229,3 +231,34 @@ def test_summary_is_duration_weighted():
     assert s["distribution"]["happy"] == pytest.approx((0.9 * 3 + 0.4) / 4)
     assert s["dominant"] == "happy"
     assert s["label_share"] == {"happy": 0.75, "sad": 0.25}
+
+
+def test_timeline_keeps_only_a_block_and_a_turn_of_audio(model, tmp_path, monkeypatch):
+    from emovox.inference import predictor as predictor_module
+
+    y = np.concatenate([bursts(seed=s, n=4)[0] for s in range(3)])  # 75 s
+    path = tmp_path / "long.flac"
+    sf.write(path, y, SR)
+    sizes = []
+    original = predictor_module._Buffer.append
+
+    def spy(self, block):
+        original(self, block)
+        sizes.append(self.size)
+
+    monkeypatch.setattr(predictor_module._Buffer, "append", spy)
+    t = model.predict_timeline(path, vad="webrtc", block_s=2.0)
+    assert len(t.segments) >= 12
+    assert max(sizes) <= (2.0 + 4.5 + 1.0) * SR  # one block + the longest turn + margins
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(1, 20 * SR), window=st.integers(SR // 2, 4 * SR), frac=st.floats(0.1, 1.0))
+def test_window_spans_always_partition_the_segment(n, window, frac):
+    hop = max(1, int(window * frac))
+    starts = window_starts(n, window=window, hop=hop)
+    assert starts[0] == 0 and np.all(np.diff(starts) > 0) and np.all(np.diff(starts) <= hop)
+    assert starts[-1] + window >= n
+    spans = window_spans(starts, window=window, n_samples=n)
+    assert spans[0][0] == 0 and spans[-1][1] == n
+    assert all(a[1] == b[0] and a[0] < a[1] for a, b in zip(spans, spans[1:]))

@@ -121,3 +121,12 @@ assert not bad, bad[:5]
     assert out.returncode == 0, out.stderr[-2000:]
     record = json.loads(out.stdout)[0]
     assert {"file", "start_s", "end_s", "label", "confidence", "scores", "timeline"} <= set(record)
+
+
+def test_variable_length_model_exports_with_a_dynamic_length(tmp_path):
+    art = make_artifact(tmp_path / "var", preprocessing={"crop": "none", "trim_silence": True})
+    export_onnx(art, art)  # the export itself checks a second length
+    a, b = load_model(art, backend="torch"), load_model(art, backend="onnx")
+    y = bursts(seed=6, n=1)[0][: int(1.3 * SR)]
+    p, q = a.predict(y), b.predict(y)
+    assert max(abs(p.scores[k] - q.scores[k]) for k in LABELS) < 1e-4

@@ -152,6 +152,19 @@ SIX_NO_SAD_SURPRISED = register_scheme(
 )
 
 
+#: The label set of the bundled default model, harmonised over RAVDESS, EMO-DB,
+#: EMOVO and TurEV-DB: calm merged into neutral (RAVDESS and TurEV-DB describe
+#: calm as a low-arousal neutral delivery), boredom dropped (EMO-DB only; no
+#: other corpus has it, and merging it into neutral or sad would blur both).
+EMOVOX7 = register_scheme(
+    LabelScheme.from_mapping(
+        "emovox7",
+        {**_identity(("neutral", "happy", "sad", "angry", "fearful", "disgust", "surprised")),
+         "calm": "neutral", "boredom": None},
+    )
+)
+
+
 def get_scheme(name: str) -> LabelScheme:
     """Look up a registered scheme by name, with the list of names on a miss."""
     try:

@@ -260,6 +260,13 @@ class Segmenter:
                 out += self._close(self._start, cut)
                 self._start = cut
                 self._pause = None
+            if self._pending is not None:  # release it once no later segment can clip its padding
+                ps, pe = self._pending
+                horizon = pe + 2 * self.pad
+                if pos >= horizon and (self._start is None or self._start >= horizon):
+                    out.append((ps, pe + self.pad))
+                    self._last_end = pe + self.pad
+                    self._pending = None
         return out
 
     def finish(self, total_samples: int) -> list[tuple[int, int]]:

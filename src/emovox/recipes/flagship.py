@@ -149,6 +149,7 @@ def train_flagship(
     sample_weights: np.ndarray | None = None,
     log: Callable[[str], None] | None = None,
     return_raw: bool = False,
+    init_state: dict | None = None,
 ) -> FlagshipNet | tuple[FlagshipNet, FlagshipNet]:
     """Train a flagship from cached log-mel arrays.
 
@@ -165,6 +166,9 @@ def train_flagship(
 
     return_raw : bool
         Also return the last (non-averaged) weights, for ablations.
+    init_state : dict or None
+        A ``state_dict`` to start from (e.g. pre-trained on other corpora with
+        the same ``n_classes``); ``None`` starts from a random initialisation.
 
     Returns
     -------
@@ -181,6 +185,8 @@ def train_flagship(
     rng = np.random.default_rng(recipe.seed)
     torch.manual_seed(recipe.seed)
     model = FlagshipNet(FlagshipConfig(n_classes=n_classes, **recipe.model))
+    if init_state is not None:
+        model.load_state_dict(init_state)
     mel_w = _mel_weights(model)
     ema = copy.deepcopy(model) if recipe.ema_decay > 0 else None
     steps_per_epoch = len(labels) // recipe.batch_size
