@@ -150,3 +150,14 @@ def test_engine_recipe_and_hooks():
     assert recipe.wave_augment(x, rng).shape == x.shape
     f = np.zeros((3, 64, 101), np.float32)
     assert recipe.spec_augment(f, rng).shape == f.shape
+
+
+def test_train_flagship_starts_from_init_state():
+    rng = np.random.default_rng(0)
+    logmels = [rng.standard_normal((64, 40)).astype(np.float32) for _ in range(8)]
+    small = {"channels": (8, 8, 8, 8), "stem_channels": 8, "embed_dim": 8}
+    recipe = FlagshipRecipe(epochs=1, batch_size=4, crop_frames=32, model=small, ema_decay=0.0, lr=1e-12)
+    base = FlagshipNet(FlagshipConfig(n_classes=2, **small)).state_dict()
+    model = train_flagship(logmels, np.arange(8) % 2, 2, recipe, init_state=base)
+    # with a vanishing learning rate the weights stay at the given initialisation
+    torch.testing.assert_close(model.head.weight, base["head.weight"], atol=1e-6, rtol=0)

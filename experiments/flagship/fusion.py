@@ -29,6 +29,8 @@ def main() -> None:
     ap.add_argument("--tag", default="v2")
     ap.add_argument("--corpus", default="ravdess")
     ap.add_argument("--weight", type=float, default=0.5, help="weight of the flagship probabilities")
+    ap.add_argument("--ensemble-with", default="", help="another tag whose softmax is averaged in first "
+                    "(an ensemble of two flagships, equal weights)")
     args = ap.parse_args()
     meta, _ = load_cached(args.corpus)
     X = np.load(CACHE / f"egemaps_{args.corpus}.npy")
@@ -39,6 +41,11 @@ def main() -> None:
         if not f.exists():
             continue
         p_cnn = softmax(np.load(f))
+        if args.ensemble_with:
+            f2 = CACHE / "logits" / f"{args.ensemble_with}_{args.corpus}_{name}.npy"
+            if not f2.exists():
+                continue
+            p_cnn = 0.5 * p_cnn + 0.5 * softmax(np.load(f2))
         sc = StandardScaler().fit(X[tr])
         lr = LogisticRegression(C=1.0, max_iter=2000).fit(sc.transform(X[tr]), y[tr])
         p_lr = lr.predict_proba(sc.transform(X[te]))
@@ -48,7 +55,7 @@ def main() -> None:
     for k, rs in res.items():
         u = np.array([r["uar"] for r in rs])
         a = np.array([r["acc"] for r in rs])
-        print(f"{args.tag} {args.corpus} {k:11s} folds={len(rs)} UAR {u.mean():.4f}±{u.std():.4f} acc {a.mean():.4f}±{a.std():.4f}")
+        print(f"{args.tag}{'+' + args.ensemble_with if args.ensemble_with else ''} {args.corpus} {k:11s} folds={len(rs)} UAR {u.mean():.4f}±{u.std():.4f} acc {a.mean():.4f}±{a.std():.4f}")
 
 
 if __name__ == "__main__":
