@@ -1,5 +1,5 @@
 # Two commands do everything on a fresh machine:
-#   make run    set up, then run the main job
+#   make run    set up, then predict the example clip with the bundled model
 #   make test   set up, then run the tests
 PY ?= python3
 VENV ?= .venv
@@ -18,7 +18,7 @@ $(BIN)/emovox: pyproject.toml
 setup: $(BIN)/emovox
 
 run: setup
-	$(BIN)/emovox evaluate --corpus ravdess --corpora-root $(CORPORA) --model svm-mfcc --protocol speaker-kfold --folds 6 --out runs/ravdess-svm-mfcc
+	$(BIN)/emovox predict src/emovox/examples/hello.flac
 
 test: setup
 	OMP_NUM_THREADS=2 $(BIN)/python -m pytest -q -m "not slow"

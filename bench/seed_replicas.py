@@ -9,7 +9,10 @@ For each recipe (``s0`` ... ``s4``) the replica is trained and tested twice:
 
 Validation for early stopping always comes from the training part (random
 for ``random``, speaker-disjoint for ``speaker``). Augmentation is on the fly,
-training draws only. Corpora: RAVDESS speech for all five (plus EMO-DB for S0);
+training draws only, and each fold is scaled as the seed did (none, standard
+on the fold's training rows, or per array): both through
+``SeedRecipe.make_datasets``, the hook ``emovox train --recipe sN`` also uses.
+Corpora: RAVDESS speech for all five (plus EMO-DB for S0);
 the others the seeds used (TESS, SAVEE, CREMA-D, full RAVDESS song) are not on
 this machine, so S1 and S2 run on RAVDESS alone.
 
@@ -36,9 +39,9 @@ import numpy as np
 from emovox.corpora import load_corpus
 from emovox.evaluation.protocols import random_stratified, speaker_kfold, speaker_validation_split
 from emovox.labels import LabelScheme, get_scheme
-from emovox.recipes import SeedTrainDataset, seed_recipe, seed_recipe_names
-from emovox.training.data import ArrayDataset
+from emovox.recipes import seed_recipe, seed_recipe_names
 from emovox.training.engine import predict_logits, seed_everything, train_model, uar_accuracy
+from emovox.training.pipeline import apply_normalization, load_waveforms
 
 #: Epochs in --quick mode (early stopping still applies).
 QUICK_EPOCHS = {"s0": 200, "s1": 6, "s2": 10, "s3": 6, "s4": 20}
@@ -56,28 +59,22 @@ def _scheme_for(recipe, corpus: str, records) -> LabelScheme:
 
 
 def _features(recipe, corpus, records, cache_dir: Path | None):
+    """Whole clips at the recipe's rate (as ``emovox train`` loads them) and their clean features (cached)."""
     key = hashlib.sha1(json.dumps([recipe.input.to_dict(), [r.path for r in records]]).encode()).hexdigest()[:12]
     path = None if cache_dir is None else cache_dir / f"{recipe.name}-{corpus}-{key}.npz"
-    waves = [recipe.input.load(r.path) for r in records]
+    waves = load_waveforms(records, sample_rate_hz=recipe.input.sample_rate_hz)
     if path is not None and path.exists():
         return waves, np.load(path)["x"]
-    clean = np.stack([recipe.input.extract(w) for w in waves])
+    clean = recipe.features(waves)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         np.savez(path, x=clean)
     return waves, clean
 
 
-def _scaler(recipe, clean_train):
-    if recipe.scaling != "standard":
-        return None
-    from emovox.features.scaling import StandardScaler
-
-    sc = StandardScaler().fit(clean_train.reshape(len(clean_train), -1))
-    return lambda x: sc.transform(x.reshape(1, -1)).reshape(x.shape)
-
-
 def run_split(recipe, split, *, waves, clean, labels, speakers, classes, protocol, epochs, seed, threads):
+    """Train and test one split with the recipe's own pipeline (``SeedRecipe.make_datasets``,
+    the same hook ``emovox train --recipe sN`` uses); test inputs as ``prepare_inputs`` makes them."""
     tr, te = split.train_idx, split.test_idx
     if protocol == "random":
         inner = random_stratified(labels[tr], test_fraction=recipe.val_fraction, seed=seed)[0]
@@ -85,22 +82,17 @@ def run_split(recipe, split, *, waves, clean, labels, speakers, classes, protoco
     else:
         inner = speaker_validation_split(speakers, tr, fraction=recipe.val_fraction, seed=seed, labels=labels)
         fit_idx, val_idx = inner.train_idx, inner.test_idx
-    scale = _scaler(recipe, clean[fit_idx])
-
-    def prep(idx):
-        x = clean[idx]
-        return np.stack([scale(v) for v in x]) if scale else x
-
-    train_ds = SeedTrainDataset(recipe, [waves[i] for i in fit_idx], labels[fit_idx], features=clean[fit_idx],
-                                transform=scale, seed=seed)
-    val_ds = ArrayDataset(prep(val_idx), labels[val_idx])
+    train_ds, val_ds, preprocessing = recipe.make_datasets(
+        [waves[i] for i in fit_idx], labels[fit_idx], [waves[i] for i in val_idx], labels[val_idx], seed=seed,
+        train_features=clean[fit_idx], val_features=clean[val_idx])
+    x_test = apply_normalization(clean[te].reshape(len(te), -1), preprocessing["normalization"])
     config = recipe.train.replace(epochs=epochs, seed=seed, threads=threads, progress=False)
     seed_everything(seed, threads=threads)
     model = recipe.build_model(classes)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix=f"emovox-{recipe.name}-") as tmp:
         result = train_model(model, train_ds, val_ds, config, out_dir=tmp, n_classes=len(classes), plot=False)
-    logits = predict_logits(model, prep(te), batch_size=64)
+    logits = predict_logits(model, x_test, batch_size=64)
     uar, acc = uar_accuracy(labels[te], logits.argmax(axis=1))
     return {"split": split.name, "n_train": int(len(fit_idx)), "n_val": int(len(val_idx)), "n_test": int(len(te)),
             "accuracy": acc, "uar": uar, "epochs_run": len(result.history), "best_epoch": result.best_epoch,

@@ -273,3 +273,28 @@ def test_importing_emovox_recipes_also_registers_the_flagship():
     if importlib.util.find_spec("emovox.recipes.flagship") is None:
         pytest.skip("flagship recipe module not present")
     assert "flagship" in recipe_names()
+
+
+@pytest.mark.parametrize("name", ["s0", "s1", "s2", "s3", "s4"])
+def test_make_datasets_scales_like_the_seed_and_matches_the_artifact_pipeline(name):
+    """The hook ``emovox train`` and the bench share: the seed's own scaling (standard only for S1/S3),
+    and validation inputs identical to what ``prepare_inputs`` makes from the artifact's preprocessing."""
+    from emovox.training.pipeline import prepare_inputs
+    from emovox.training.recipes import get_recipe
+
+    recipe = seed_recipe(name)
+    sr = recipe.input.sample_rate_hz
+    waves = [_noise(1.5 + 0.5 * i, sr, seed=i) for i in range(6)]
+    train, val, pre = get_recipe(name).make_datasets(waves[:4], [0, 1, 0, 1], waves[4:], [0, 1], seed=0)
+    assert isinstance(train, SeedTrainDataset) and train.seed == 0
+    flat = math.prod(recipe.input.dims)
+    assert train[0][0].shape == val[0][0].shape == (flat,)
+    assert pre["scaling"] == recipe.scaling
+    if recipe.scaling == "standard":
+        clean = recipe.features(waves[:4]).reshape(4, -1)
+        np.testing.assert_allclose(pre["normalization"]["mean"], clean.mean(axis=0), rtol=1e-6, atol=1e-6)
+    else:  # S0, S2: none; S4: per-array, inside the feature computation
+        assert pre["normalization"] is None
+    task = recipe.task_spec(get_scheme(recipe.label_scheme).classes).to_dict()
+    x = prepare_inputs(waves[4:], task, pre)
+    np.testing.assert_array_equal(x, np.stack([val[i][0] for i in range(len(val))]))

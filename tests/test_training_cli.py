@@ -171,3 +171,77 @@ def test_feature_recipe_normalises_with_training_statistics_and_evaluates_identi
     y_pred = np.array([classes.index(p["label"]) for p in predictions])
     # the same inputs as in training -> the same test accuracy as the one saved at training time
     assert float(np.mean(y_true == y_pred)) == pytest.approx(summary["metrics"]["test"]["accuracy"])
+
+
+class CountingAugmentation:
+    """Wraps a seed recipe's waveform augmentation and records every clip it is applied to."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.seen: list[np.ndarray] = []
+
+    def __call__(self, y, **kwargs):
+        self.seen.append(np.array(y, copy=True))
+        return self.inner(y, **kwargs)
+
+    def to_dict(self) -> dict:
+        return self.inner.to_dict()
+
+
+@pytest.mark.parametrize("name", ["s0", "s1"])
+def test_cli_trained_seed_replica_uses_its_own_scaling_and_augments_training_draws_only(
+        name, corpus, tmp_path, monkeypatch):
+    """``emovox train --recipe sN`` = the bench's pipeline: the seed's scaling, augmentation of training
+    clips only (each exactly once per epoch), and an artifact that evaluates to the recorded test figure."""
+    from emovox.cli.train import _limit
+    from emovox.corpora import load_corpus
+    from emovox.labels import get_scheme
+    from emovox.recipes import seeds
+    from emovox.training import evaluate_artifact
+    from emovox.training.pipeline import load_waveforms
+
+    original = seeds.seed_recipe(name)
+    counter = None
+    if original.augmentation is not None:
+        counter = CountingAugmentation(original.augmentation)
+        monkeypatch.setitem(seeds.SEED_RECIPES, name, lambda: original.with_changes(augmentation=counter))
+    out = tmp_path / "run"
+    assert main(["train", "--recipe", name, "--corpus", f"ravdess={corpus}", "--out", str(out), "--limit", "40",
+                 "--epochs", "1", "--folds", "3", "--fold", "0", "--seed", "0", "--threads", "1",
+                 "--no-progress"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    config = json.loads((out / "model" / "config.json").read_text())
+    pre, task = config["preprocessing"], config["task"]
+    assert task["feature"] == f"seed-{name}" and config["training"]["recipe"]["make_datasets"]
+    assert pre["scaling"] == original.scaling
+    if name == "s0":  # the seed fed raw MFCC means: no standard scaling stored or applied
+        assert pre["scaling"] == "none" and pre["normalization"] is None and pre["augmentation"] is None
+    else:  # the seed's StandardScaler, fitted on the training rows of the fold
+        assert pre["scaling"] == "standard"
+        assert len(pre["normalization"]["mean"]) == len(pre["normalization"]["std"]) == 4536
+        assert pre["augmentation"] == original.augmentation.to_dict()
+
+    records = _limit(load_corpus("ravdess", corpus), 40, 0)
+    scheme = get_scheme(summary["protocol"]["scheme"])
+    records = [r for r in records if scheme.keeps(r.emotion)]
+    if counter is not None:  # one augmentation call per training clip, never a validation or test clip
+        train_speakers = set(config["training"]["data"]["speakers"])
+        inp = original.input
+
+        def window_keys(subset):
+            waves = load_waveforms(subset, sample_rate_hz=inp.sample_rate_hz)
+            return sorted(inp.window(y).tobytes() for y in waves)
+
+        train_keys = window_keys([r for r in records if r.speaker_key in train_speakers])
+        assert len(counter.seen) == summary["n_train"] == len(train_keys)
+        assert sorted(y.tobytes() for y in counter.seen) == train_keys
+        assert summary["n_val"] > 0 and summary["n_test"] > 0
+
+    test_speakers = set(summary["protocol"]["test_speakers"])
+    test = [r for r in records if r.speaker_key in test_speakers]
+    assert len(test) == summary["n_test"]
+    predictions = evaluate_artifact(summary["artifact"], test)
+    classes = task["labels"]
+    y_true = np.array([classes.index(scheme.class_of(r.emotion)) for r in test])
+    y_pred = np.array([classes.index(p["label"]) for p in predictions])
+    assert float(np.mean(y_true == y_pred)) == pytest.approx(summary["metrics"]["test"]["accuracy"])

@@ -24,8 +24,7 @@ ship the exact same module.
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -60,13 +59,19 @@ class FlagshipConfig:
         Analysis window and hop, seconds.
     fmin_hz, fmax_hz : float
         Mel filterbank range.
+    stem_channels : int
+        Channels of the stem conv (3x3, stride 2 in frequency).
+    stem_time_stride : int
+        Time stride of the stem (2: 20 ms per stem frame).
     channels : tuple[int, ...]
-        Channels of the residual stages; each stage halves frequency and time
-        (the first stage only frequency when ``first_stride_time`` is 1).
+        Channels of the residual stages; each stage halves frequency, and all
+        but the last also halve time.
     embed_dim : int
         Width of the 1-D projection before pooling.
     dropout : float
         Dropout before the classifier.
+    norm : {"utterance", "none"}
+        Per-utterance mean/variance normalisation of the log-mel, or none.
     """
 
     n_classes: int = 8

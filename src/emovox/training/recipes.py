@@ -17,6 +17,9 @@ from emovox.errors import ConfigError
 from emovox.training.config import TrainConfig
 
 Augment = Callable[..., Any]
+#: ``make_datasets(train_waveforms, train_labels, val_waveforms, val_labels, *, seed)
+#: -> (train_dataset, val_dataset, preprocessing)``; see :attr:`Recipe.make_datasets`.
+MakeDatasets = Callable[..., tuple[Any, Any, dict]]
 
 #: Modules imported (if present) before a recipe lookup.
 RECIPE_MODULES: tuple[str, ...] = ("emovox.training.tiny", "emovox.recipes")
@@ -43,8 +46,8 @@ class Recipe:
         ``"waveform"`` or ``"features"``.
     feature : str or None
         For ``"features"``: a name that ``emovox.features.extract_features``
-        knows, computed per clip after crop/pad and standardised with
-        statistics of the training split.
+        knows, computed per clip and (without ``make_datasets``) standardised
+        with statistics of the training split.
     normalize : str or None
         ``load_audio(normalize=...)``: ``None``, ``"peak"`` or ``"loudness"``.
     trim_silence : bool
@@ -54,6 +57,23 @@ class Recipe:
     wave_augment, spec_augment : callable or None
         Engine hooks (see :mod:`emovox.training.engine`); not serialised, the
         artifact records their names.
+    make_datasets : callable or None
+        Recipe-owned input pipeline for training, replacing the generic one
+        (fixed-length waveforms, or features + standard scaling)::
+
+            make_datasets(train_waveforms, train_labels, val_waveforms, val_labels, *, seed)
+                -> (train_dataset, val_dataset, preprocessing)
+
+        The waveforms are whole clips as loaded for this recipe
+        (``sample_rate_hz``, ``normalize``, ``trim_silence``); labels are int
+        arrays. ``train_dataset`` may augment (it only ever sees training
+        clips); ``val_dataset`` must hold exactly the inputs that
+        :func:`emovox.training.pipeline.prepare_inputs` makes from the
+        validation clips with the final ``preprocessing``. ``preprocessing``
+        is merged into the artifact's ``preprocessing`` section (at least
+        ``"normalization"``: ``None`` or :func:`~emovox.training.pipeline.fit_normalization`
+        statistics), so test clips and ``evaluate_artifact`` get the same
+        inputs. Not serialised; the artifact records its name.
     description : str
     """
 
@@ -71,6 +91,7 @@ class Recipe:
     val_fraction: float = 0.15
     wave_augment: Augment | None = None
     spec_augment: Augment | None = None
+    make_datasets: MakeDatasets | None = None
     description: str = ""
 
     def with_changes(self, **changes: Any) -> "Recipe":
@@ -93,6 +114,7 @@ class Recipe:
             "val_fraction": self.val_fraction,
             "wave_augment": _hook_name(self.wave_augment),
             "spec_augment": _hook_name(self.spec_augment),
+            "make_datasets": _hook_name(self.make_datasets),
             "description": self.description,
         }
 

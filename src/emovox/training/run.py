@@ -8,6 +8,13 @@ folder layout::
     OUT/curves.png               # loss and accuracy/UAR curves
     OUT/model/                   # the artifact: model.safetensors + config.json
     OUT/summary.json             # what was run, best epoch, validation/test metrics
+
+Inputs come from the recipe's ``make_datasets`` hook when it has one (the
+seed replicas: their own features, scaling and on-the-fly augmentation of
+training draws), else from the generic pipeline (fixed-length waveforms, or a
+feature set standardised with training statistics). Either way test clips go
+through :func:`emovox.training.pipeline.prepare_inputs` with the artifact's
+``preprocessing`` section, as :func:`emovox.training.evaluate_artifact` does.
 """
 
 from __future__ import annotations
@@ -105,9 +112,16 @@ def run_recipe(recipe: Recipe, records: Sequence, *, out_dir: str | os.PathLike,
                      "wave_augment": recipe.to_dict()["wave_augment"],
                      "spec_augment": recipe.to_dict()["spec_augment"]}
     n_samples = int(round(recipe.clip_s * recipe.sample_rate_hz))
-    if recipe.input_kind == "features":
-        if not recipe.feature:
-            raise ConfigError(f"recipe {recipe.name!r} has input_kind 'features' but no feature name")
+    if recipe.input_kind == "features" and not recipe.feature:
+        raise ConfigError(f"recipe {recipe.name!r} has input_kind 'features' but no feature name")
+    if recipe.make_datasets is not None:  # the recipe's own pipeline (e.g. a seed replica's)
+        train_ds, val_ds, own = recipe.make_datasets(
+            [waves[i] for i in train_idx], y_all[train_idx], [waves[i] for i in val_idx], y_all[val_idx],
+            seed=cfg.seed)
+        preprocessing.update(own)
+        dims = tuple(np.asarray(val_ds[0][0]).shape) if recipe.input_kind == "features" else None
+        spec = _task_spec(recipe, classes, dims)
+    elif recipe.input_kind == "features":
         feats = feature_inputs([waves[i] for i in needed], feature=recipe.feature,
                                sample_rate_hz=recipe.sample_rate_hz)
         feats = dict(zip(needed.tolist(), feats))
@@ -117,13 +131,11 @@ def run_recipe(recipe: Recipe, records: Sequence, *, out_dir: str | os.PathLike,
         def inputs(idx):
             return apply_normalization(np.stack([feats[i] for i in idx]), stats)
 
-        spec = TaskSpec(labels=classes, sample_rate_hz=recipe.sample_rate_hz, clip_s=recipe.clip_s,
-                        input_kind="features", feature=recipe.feature,
-                        feature_dims=tuple(next(iter(feats.values())).shape))
+        spec = _task_spec(recipe, classes, tuple(next(iter(feats.values())).shape))
         train_ds = ArrayDataset(inputs(train_idx), y_all[train_idx])
         val_ds = ArrayDataset(inputs(val_idx), y_all[val_idx])
     else:
-        spec = TaskSpec(labels=classes, sample_rate_hz=recipe.sample_rate_hz, clip_s=recipe.clip_s)
+        spec = _task_spec(recipe, classes, None)
         train_ds = ArrayDataset([waves[i] for i in train_idx], y_all[train_idx], length=n_samples,
                                 crop="random", seed=cfg.seed)
         val_ds = ArrayDataset([waves[i] for i in val_idx], y_all[val_idx], length=n_samples, crop="center")
@@ -163,6 +175,13 @@ def run_recipe(recipe: Recipe, records: Sequence, *, out_dir: str | os.PathLike,
                "n_train": int(len(train_idx)), "n_val": int(len(val_idx)), "n_test": int(len(test_idx))}
     atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def _task_spec(recipe: Recipe, classes: tuple[str, ...], feature_dims: tuple[int, ...] | None) -> TaskSpec:
+    if recipe.input_kind == "features":
+        return TaskSpec(labels=classes, sample_rate_hz=recipe.sample_rate_hz, clip_s=recipe.clip_s,
+                        input_kind="features", feature=recipe.feature, feature_dims=feature_dims)
+    return TaskSpec(labels=classes, sample_rate_hz=recipe.sample_rate_hz, clip_s=recipe.clip_s)
 
 
 def _jsonable(obj):
