@@ -4,11 +4,17 @@ Each variant runs ``--repeats`` times in a new Python process; the figure is the
 median wall time from process start to the printed answer (imports, model
 load, decode, inference), and the process's peak RSS:
 
-- ``emovox predict FILE --backend onnx`` (the CLI; onnxruntime only, no torch),
+- ``emovox predict one.wav --backend onnx``: the installed console script
+  (``.venv/bin/emovox``) as a user runs it (onnxruntime only, no torch);
 - the same with ``--backend torch``,
 - the Python API ``load_model(backend="onnx").predict(FILE)``,
 - the seed-style S3 pipeline (import librosa + torch, build the S3 replica,
   ``librosa.load`` + features + forward).
+
+``one.wav`` is the central 3 s of the first RAVDESS clip as 16 kHz WAV. Peak
+RSS is the child's ``ru_maxrss`` (``os.wait4``), i.e. VmHWM. With the bundled
+model the CLI is run without ``--model``. The load average is printed with
+every figure.
 
     .venv/bin/python bench/cold_start.py [--model DIR] [--repeats 5]
 """
@@ -24,25 +30,27 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from latency import bench_model_dir, ravdess_files  # noqa: E402
-
-HWM = ("import atexit, sys\n"
-       "def _hwm():\n"
-       "    for l in open('/proc/self/status'):\n"
-       "        if l.startswith('VmHWM:'): sys.stderr.write('HWM ' + l.split()[1] + '\\n')\n"
-       "atexit.register(_hwm)\n")
+from latency import bench_model_dir, cut_clips, load_avg, ravdess_files  # noqa: E402
 
 
-def timed(code: str, repeats: int) -> tuple[float, float]:
-    walls, hwm = [], 0.0
+def timed(cmd: list[str], repeats: int) -> tuple[float, float, float, str]:
+    """Median and min wall time, max peak RSS over ``repeats`` fresh processes."""
+    import os
+
+    walls, hwm, out = [], 0.0, ""
     for _ in range(repeats):
         t = time.perf_counter()
-        out = subprocess.run([sys.executable, "-c", HWM + code], capture_output=True, text=True)
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        _, status, usage = os.wait4(p.pid, 0)
         walls.append(time.perf_counter() - t)
-        if out.returncode != 0:
-            sys.exit(f"failed: {out.stderr[-1500:]}")
-        hwm = max(hwm, max(int(l.split()[1]) for l in out.stderr.splitlines() if l.startswith("HWM")) / 1024)
-    return statistics.median(walls), hwm
+        p.returncode = os.waitstatus_to_exitcode(status)
+        out, err = p.stdout.read().decode(), p.stderr.read().decode()
+        p.stdout.close()
+        p.stderr.close()
+        if p.returncode != 0:
+            sys.exit(f"failed {cmd}: {err[-1500:]}")
+        hwm = max(hwm, usage.ru_maxrss / 1024)
+    return statistics.median(walls), min(walls), hwm, out.strip().splitlines()[-1] if out.strip() else ""
 
 
 def main() -> None:
@@ -50,32 +58,37 @@ def main() -> None:
     ap.add_argument("--model", default=None)
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args()
+    from emovox.inference import default_model_dir
+
     model_dir, what = bench_model_dir(args.model)
-    clip = ravdess_files(1)[0]
-    print(f"cold start, median of {args.repeats} fresh processes; model: {what}")
+    bundled = model_dir.resolve() == default_model_dir().resolve()
+    clip = cut_clips(ravdess_files(1), 3.0)[0]
+    emovox_cli = str(Path(sys.executable).with_name("emovox"))
+    model_arg = [] if bundled else ["--model", str(model_dir)]
+    print(f"cold start, {args.repeats} fresh processes each (median, min); model: {what}; clip {clip}")
     bench = str(Path(__file__).resolve().parent)
+    py = sys.executable
     variants = {
-        "emovox predict --backend onnx": (
-            f"import sys; from emovox.cli.main import main; "
-            f"sys.exit(main(['predict', '-q', '--backend', 'onnx', '--model', {str(model_dir)!r}, {clip!r}]))"),
-        "emovox predict --backend torch": (
-            f"import sys; from emovox.cli.main import main; "
-            f"sys.exit(main(['predict', '-q', '--backend', 'torch', '--model', {str(model_dir)!r}, {clip!r}]))"),
-        "API load_model(onnx).predict": (
+        "emovox predict --backend onnx": [emovox_cli, "predict", clip, "--backend", "onnx", *model_arg],
+        "emovox predict --backend torch": [emovox_cli, "predict", clip, "--backend", "torch", *model_arg],
+        "API load_model(onnx).predict": [py, "-c", (
             f"from emovox.inference import load_model; "
-            f"print(load_model({str(model_dir)!r}, backend='onnx').predict({clip!r}).label)"),
-        "seed-style S3 (librosa+torch)": (
+            f"print(load_model({None if bundled else str(model_dir)!r}, backend='onnx').predict({clip!r}).label)")],
+        "seed-style S3 (librosa+torch)": [py, "-c", (
             f"import sys; sys.path.insert(0, {bench!r}); from latency import SeedPipeline; "
-            f"print(SeedPipeline(1).predict_file({clip!r}))"),
+            f"print(SeedPipeline(1).predict_file({clip!r}))")],
     }
     results = {}
-    for name, code in variants.items():
-        wall, hwm = timed(code, args.repeats)
+    for name, cmd in variants.items():
+        before = load_avg()
+        wall, best, hwm, out = timed(cmd, args.repeats)
+        shown = " ".join(out.split())[-60:]
         results[name] = wall
-        print(f"  {name:32s} {wall:6.2f} s   peak RSS {hwm:6.0f} MB")
+        print(f"  {name:32s} {wall:6.2f} s (min {best:.2f})   peak RSS {hwm:6.0f} MB   [{before}]   -> {shown}")
     seed = results["seed-style S3 (librosa+torch)"]
     for name in list(variants)[:3]:
         print(f"  ratio seed-style / {name}: {seed / results[name]:.1f}x")
+    print(f"end: {load_avg()}")
 
 
 if __name__ == "__main__":

@@ -4,15 +4,26 @@ Measures, in one run on the same files:
 
 (a) the seed systems' per-file librosa pipeline: ``librosa.load`` each file at
     16 kHz, then MFCC (40) + ZCR + RMS + chroma + spectral contrast with
-    librosa's defaults, averaged over frames (what the seed scripts did);
+    librosa's defaults, averaged over frames (what the seed scripts did), one
+    core; the ``librosa.load`` part and the feature part are timed apart;
 (b) the batched torch front end (:class:`emovox.features.MfccFrontend`:
-    log-mel + DCT) over length-sorted, zero-padded batches, for both STFT
-    implementations (conv1d DFT basis, ``torch.stft``), timed with decoding
-    (``soundfile`` + downmix + soxr resampling where needed) and without
-    (clips already in memory);
+    log-mel + DCT) over length-sorted, zero-padded batches, one torch thread,
+    for both STFT implementations (conv1d DFT basis, ``torch.stft``); decoding
+    (``soundfile`` + downmix + soxr resampling where needed) timed apart;
+(c) the fast path on two cores (``stft="fft"``): a background thread decodes
+    the next batch while the main thread runs the front end on the current
+    one (both release the GIL in their C code).
 
-and prints clips/second and the ratios. The pipelines run interleaved, batch
-by batch, so that load from other users of a shared machine hits them alike.
+and prints clips/second and the ratios, apples to apples:
+
+(i)  decoding included on both sides: (a) load + features vs (b) decode + front
+     end (one core each), and vs (c) (two cores against one);
+(ii) decoding excluded on both sides: (a) features on the in-memory arrays vs
+     (b) the front end on in-memory batches (one core each).
+
+The pipelines run interleaved, segment by segment (``--segment`` batches), so
+that load from other users of a shared machine hits them alike; the load
+average is printed at start and end.
 
 Usage::
 
@@ -48,6 +59,13 @@ def librosa_pipeline(path: str, sr: int) -> np.ndarray:
     import librosa
 
     y, sr = librosa.load(path, sr=sr)
+    return librosa_features(y, sr)
+
+
+def librosa_features(y: np.ndarray, sr: int) -> np.ndarray:
+    """The seed systems' features of one in-memory clip."""
+    import librosa
+
     mfcc = librosa.feature.mfcc(y=y, sr=sr, n_mfcc=40)
     zcr = librosa.feature.zero_crossing_rate(y)
     rms = librosa.feature.rms(y=y)
@@ -84,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--corpus-dir", type=Path, default=DEFAULT_DIR)
     p.add_argument("--limit", type=int, default=None, help="use only the first N files (sorted by name)")
     p.add_argument("--batch-size", type=int, default=8, help="clips per front-end batch (4-16 fit the CPU caches best)")
+    p.add_argument("--segment", type=int, default=20, help="batches per interleaving segment")
     p.add_argument("--threads", type=int, default=1, help="torch threads (librosa runs single-threaded)")
     p.add_argument("--sample-rate-hz", type=int, default=16000)
     p.add_argument("--n-fft", type=int, default=512)
@@ -120,38 +139,76 @@ def main(argv: list[str] | None = None) -> int:
     for fe in frontends.values():
         frontend_batch(fe, warm)
 
-    # Interleave the pipelines batch by batch, so that load from other users of
-    # a shared machine hits all of them alike.
-    t_librosa = t_decode = 0.0
+    from concurrent.futures import ThreadPoolExecutor
+
+    def decode_batch(batch: list[str]) -> list[np.ndarray]:
+        return [decode(f, sr) for f in batch]
+
+    fast = frontends["fft"]
+    pool = ThreadPoolExecutor(1)
+    # warm the background thread too
+    frontend_batch(fast, pool.submit(decode_batch, batches[0]).result())
+
+    # Interleave the pipelines segment by segment (batch by batch inside a
+    # segment), so that load from other users of a shared machine hits all of
+    # them alike.
+    t_load = t_feat = t_decode = t_overlap = 0.0
     t_front = {stft: 0.0 for stft in frontends}
     audio_s = 0.0
-    for batch in batches:
-        t0 = time.perf_counter()
-        for f in batch:
-            librosa_pipeline(f, sr)
-        t_librosa += time.perf_counter() - t0
-        t0 = time.perf_counter()
-        clips = [decode(f, sr) for f in batch]
-        t_decode += time.perf_counter() - t0
-        audio_s += sum(len(c) for c in clips) / sr
-        for stft, fe in frontends.items():
+    for k in range(0, len(batches), args.segment):
+        segment = batches[k : k + args.segment]
+        for batch in segment:
             t0 = time.perf_counter()
-            frontend_batch(fe, clips)
-            t_front[stft] += time.perf_counter() - t0
+            ys = [librosa.load(f, sr=sr)[0] for f in batch]
+            t1 = time.perf_counter()
+            for y in ys:
+                librosa_features(y, sr)
+            t2 = time.perf_counter()
+            t_load += t1 - t0
+            t_feat += t2 - t1
+            t0 = time.perf_counter()
+            clips = decode_batch(batch)
+            t_decode += time.perf_counter() - t0
+            audio_s += sum(len(c) for c in clips) / sr
+            for stft, fe in frontends.items():
+                t0 = time.perf_counter()
+                frontend_batch(fe, clips)
+                t_front[stft] += time.perf_counter() - t0
+        # (c) two cores: decode batch i+1 in the background while the front end runs on batch i.
+        t0 = time.perf_counter()
+        nxt = pool.submit(decode_batch, segment[0])
+        for i in range(len(segment)):
+            clips = nxt.result()
+            if i + 1 < len(segment):
+                nxt = pool.submit(decode_batch, segment[i + 1])
+            frontend_batch(fast, clips)
+        t_overlap += time.perf_counter() - t0
+    pool.shutdown()
 
     n = len(files)
-    rate_a = n / t_librosa
-    print(f"audio: {audio_s:.0f} s in {n} clips (mean {audio_s / n:.2f} s); load average {os.getloadavg()[0]:.1f} at end")
+    t_a = t_load + t_feat
+    rate_a, rate_af = n / t_a, n / t_feat
+    print(f"audio: {audio_s:.0f} s in {n} clips (mean {audio_s / n:.2f} s); load average "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} at end")
     print(f"front end: MfccFrontend n_fft={args.n_fft} hop={args.hop_length} n_mels={args.n_mels} "
-          f"n_mfcc={args.n_mfcc} batch={args.batch_size}")
+          f"n_mfcc={args.n_mfcc} batch={args.batch_size}; segment {args.segment} batches")
     print()
-    print(f"{'pipeline':<48} {'seconds':>8} {'clips/s':>9} {'x (a)':>7}")
-    print(f"{'(a) librosa per file: load+MFCC+ZCR+RMS+chroma+contrast':<48} {t_librosa:8.2f} {rate_a:9.1f} {1.0:7.1f}")
-    print(f"{'    decode only (soundfile + soxr if needed)':<48} {t_decode:8.2f} {n / t_decode:9.1f} {'':>7}")
+    w = 58
+    print(f"{'pipeline':<{w}} {'seconds':>8} {'clips/s':>9} {'x (a)':>7}")
+    print("(i) decoding included on both sides")
+    print(f"{'  (a) librosa per file: load + features, 1 core':<{w}} {t_a:8.2f} {rate_a:9.1f} {1.0:7.1f}")
     for stft, t in t_front.items():
-        for label, secs in ((f"(b) front end stft={stft}, decode excluded", t),
-                            (f"(b) front end stft={stft}, decode included", t + t_decode)):
-            print(f"{label:<48} {secs:8.2f} {n / secs:9.1f} {(n / secs) / rate_a:7.1f}")
+        secs = t + t_decode
+        print(f"{f'  (b) decode + front end stft={stft}, 1 core':<{w}} {secs:8.2f} {n / secs:9.1f} {(n / secs) / rate_a:7.1f}")
+    print(f"{'  (c) decode thread || front end stft=fft, 2 cores':<{w}} {t_overlap:8.2f} {n / t_overlap:9.1f} "
+          f"{(n / t_overlap) / rate_a:7.1f}")
+    print("(ii) decoding excluded on both sides (clips in memory)")
+    print(f"{'  (a) librosa features on in-memory arrays, 1 core':<{w}} {t_feat:8.2f} {rate_af:9.1f} {1.0:7.1f}")
+    for stft, t in t_front.items():
+        print(f"{f'  (b) front end stft={stft} on in-memory batches, 1 core':<{w}} {t:8.2f} {n / t:9.1f} {(n / t) / rate_af:7.1f}")
+    print("decoding alone")
+    print(f"{'  librosa.load (part of (a))':<{w}} {t_load:8.2f} {n / t_load:9.1f}")
+    print(f"{'  soundfile decode (part of (b))':<{w}} {t_decode:8.2f} {n / t_decode:9.1f}")
     return 0
 
 

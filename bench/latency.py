@@ -9,7 +9,13 @@ Conv1D replica from ``emovox.models.seeds``), then the ratio.
 The helpers here (:func:`bench_model_dir`, :func:`SeedPipeline`, :func:`ravdess_files`)
 are shared by the other bench scripts.
 
-    .venv/bin/python bench/latency.py [--model DIR] [--clips 40] [--threads 1]
+    .venv/bin/python bench/latency.py [--model DIR] [--clips 40] [--threads 1] [--clip-s 3]
+
+By default every clip is the central 3.0 s of a RAVDESS recording, written once
+as 16 kHz 16-bit WAV under /tmp/emovox-bench (``--clip-s 0``: the whole FLAC
+files, 2.9-5.3 s). The pipelines are timed interleaved clip by clip (the order
+rotating), so load from other users of a shared machine hits them alike; the
+load average is printed at start and end.
 
 Without ``--model`` the bundled model is used; if there is none yet, an
 *untrained* flagship of the same architecture (speed is what is measured) is
@@ -142,6 +148,31 @@ class _S3StandIn:  # pragma: no cover - only when emovox.models.seeds is absent
                              nn.ReLU(), nn.Linear(512, 8))
 
 
+def load_avg() -> str:
+    import os
+
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def cut_clips(files: list[str], clip_s: float) -> list[str]:
+    """The central ``clip_s`` seconds of each file as 16-bit WAV in /tmp (written once)."""
+    import soundfile as sf
+
+    out_dir = BENCH_DIR / f"clips-{clip_s:g}s"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = []
+    for f in files:
+        dst = out_dir / (Path(f).stem + ".wav")
+        if not dst.is_file():
+            y, sr = sf.read(f, dtype="float32", always_2d=True)
+            y = y.mean(axis=1)
+            n = int(round(clip_s * sr))
+            start = max(0, (y.size - n) // 2)
+            sf.write(str(dst), y[start:start + n], sr, subtype="PCM_16")
+        out.append(str(dst))
+    return out
+
+
 def _stats(ts: list[float]) -> str:
     a = np.array(ts) * 1e3
     return f"p50 {np.percentile(a, 50):7.1f} ms  p95 {np.percentile(a, 95):7.1f} ms  mean {a.mean():7.1f} ms"
@@ -152,37 +183,46 @@ def main() -> None:
     ap.add_argument("--model", default=None)
     ap.add_argument("--clips", type=int, default=40)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--clip-s", type=float, default=3.0,
+                    help="cut each clip to its central S seconds (0: whole files)")
     args = ap.parse_args()
+    import soundfile as sf
+
     model_dir, what = bench_model_dir(args.model)
     files = ravdess_files(args.clips)
-    print(f"latency over {len(files)} RAVDESS clips, {args.threads} thread(s); model: {what}")
+    if args.clip_s > 0:
+        files = cut_clips(files, args.clip_s)
+    dur = np.mean([sf.info(f).duration for f in files])
+    print(f"latency over {len(files)} RAVDESS clips (mean {dur:.2f} s, {Path(files[0]).suffix}), "
+          f"{args.threads} thread(s); model: {what}")
+    print(f"start: {load_avg()}")
     from emovox.inference import load_model
 
-    results = {}
-    runs = [("emovox onnx fp32", model_dir, "onnx"), ("emovox onnx int8", int8_dir(model_dir), "onnx"),
-            ("emovox torch", model_dir, "torch")]
-    for name, d, backend in runs:
+    pipes = {}
+    for name, d, backend in [("emovox onnx fp32", model_dir, "onnx"),
+                             ("emovox onnx int8", int8_dir(model_dir), "onnx"),
+                             ("emovox torch", model_dir, "torch")]:
         m = load_model(d, backend=backend, num_threads=args.threads)
         m.predict(files[0])  # warm-up
-        ts = []
-        for f in files:
-            t = time.perf_counter()
-            m.predict(f)
-            ts.append(time.perf_counter() - t)
-        results[name] = ts
-        print(f"  {name:22s} {_stats(ts)}")
+        pipes[name] = m.predict
     seed = SeedPipeline(args.threads)
     seed.predict_file(files[0])
-    ts = []
-    for f in files:
-        t = time.perf_counter()
-        seed.predict_file(f)
-        ts.append(time.perf_counter() - t)
-    results["seed"] = ts
-    print(f"  {'seed-style S3':22s} {_stats(ts)}   [{seed.what}, librosa features]")
-    base = np.median(ts)
-    for name in ("emovox onnx fp32", "emovox onnx int8", "emovox torch"):
+    pipes["seed-style S3"] = seed.predict_file
+    names = list(pipes)
+    results = {name: [] for name in names}
+    for k, f in enumerate(files):
+        for j in range(len(names)):  # rotate the order clip by clip
+            name = names[(k + j) % len(names)]
+            t = time.perf_counter()
+            pipes[name](f)
+            results[name].append(time.perf_counter() - t)
+    for name in names:
+        extra = f"   [{seed.what}, librosa features]" if name == "seed-style S3" else ""
+        print(f"  {name:22s} {_stats(results[name])}{extra}")
+    base = np.median(results["seed-style S3"])
+    for name in names[:3]:
         print(f"  ratio seed / {name}: {base / np.median(results[name]):.1f}x faster (p50)")
+    print(f"end: {load_avg()}")
 
 
 if __name__ == "__main__":

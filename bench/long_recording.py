@@ -1,5 +1,7 @@
 """A one-hour recording as a timeline: real-time factor and peak memory, vs the seed-style pipeline.
 
+The load average is printed before each child process and at the end.
+
 Builds (once) a one-hour 16 kHz FLAC in /tmp by concatenating RAVDESS speech
 clips with random silences (0.5-3 s, seeded), then, each in a fresh process:
 
@@ -108,6 +110,7 @@ def main() -> None:
     ap.add_argument("--seed-minutes", type=float, default=10.0)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--file", default="/tmp/emovox-long-recording.flac")
+    ap.add_argument("--no-seed", action="store_true", help="skip the seed-style pipeline")
     ap.add_argument("--child", choices=("emovox", "seed"), help=argparse.SUPPRESS)
     ap.add_argument("--model-dir", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -118,7 +121,7 @@ def main() -> None:
         print(json.dumps(run_seed(args.file, args.seed_minutes, args.threads or 1)))
         return
 
-    from latency import bench_model_dir
+    from latency import bench_model_dir, load_avg
 
     model_dir, what = bench_model_dir(args.model)
     t = time.perf_counter()
@@ -134,18 +137,24 @@ def main() -> None:
         out = subprocess.run(cmd, capture_output=True, text=True, check=True)
         return json.loads(out.stdout.strip().splitlines()[-1])
 
+    print(f"before emovox: {load_avg()}")
     e = child("emovox")
     rtf_e = e["duration_s"] / e["wall_s"]
     print(f"emovox timeline : {e['duration_s'] / 60:.1f} min audio in {e['wall_s']:.1f} s "
           f"-> {rtf_e:.0f}x real time; peak RSS {e['peak_rss_mb']:.0f} MB; "
           f"{e['segments']} segments, speech {e['speech_s'] / 60:.1f} min, dominant {e['dominant']}; "
           f"model load {e['load_s']:.2f} s; torch imported: {e['torch_imported']}")
+    if args.no_seed:
+        print(f"end: {load_avg()}")
+        return
+    print(f"before seed-style: {load_avg()}")
     s = child("seed")
     rtf_s = s["duration_s"] / s["wall_s"]
     print(f"seed-style      : {s['duration_s'] / 60:.1f} min audio in {s['wall_s']:.1f} s "
           f"-> {rtf_s:.0f}x real time; peak RSS {s['peak_rss_mb']:.0f} MB "
           f"(whole file in memory; grows with length); {s['windows']} windows [{s['what']}]")
     print(f"ratio (real-time factor emovox / seed-style): {rtf_e / rtf_s:.1f}x")
+    print(f"end: {load_avg()}")
 
 
 if __name__ == "__main__":

@@ -138,9 +138,13 @@ def test_artifact_temperature_and_threshold_are_applied(tmp_path, clip, model):
     assert p.label == "unknown"
 
 
-def test_errors_are_emovox_errors(model, artifact, tmp_path):
+def test_errors_are_emovox_errors(model, artifact, tmp_path, monkeypatch):
+    import emovox.inference.predictor as predictor_module
+
+    monkeypatch.setattr(predictor_module, "default_model_dir", lambda: tmp_path / "missing")
     with pytest.raises(ModelError, match="no bundled model"):
         load_model()
+    monkeypatch.undo()
     with pytest.raises(ModelError, match="does not exist"):
         load_model(tmp_path / "nowhere")
     with pytest.raises(ModelError, match="model.onnx"):

@@ -32,7 +32,11 @@ def rec(emotion: str, name: str = "a") -> Record:
 
 
 def test_named_schemes():
-    assert scheme_names() == ["native", "ravdess8", "seven", "six-calm-merged", "six-no-sad-surprised"]
+    assert scheme_names() == sorted(
+        ["emovox7", "native", "ravdess8", "seven", "six-calm-merged", "six-no-sad-surprised"])
+    product = get_scheme("emovox7")
+    assert product.classes == ("neutral", "happy", "sad", "angry", "fearful", "disgust", "surprised")
+    assert product.class_of("calm") == "neutral" and not product.keeps("boredom")
     assert get_scheme("native").classes == EMOTIONS
     seven = get_scheme("seven")
     assert len(seven.classes) == 7 and seven.class_of("calm") == "neutral"

@@ -117,10 +117,14 @@ def test_long_file_becomes_a_timeline_with_png_and_atomic_output(model_dir, audi
     assert [p.name for p in out_json.parent.iterdir()] == ["result.json"]
 
 
-def test_usage_and_model_errors_exit_2_without_writing_output(audio, tmp_path, capsys):
+def test_usage_and_model_errors_exit_2_without_writing_output(audio, tmp_path, capsys, monkeypatch):
+    import emovox.inference.predictor as predictor_module
+
+    monkeypatch.setattr(predictor_module, "default_model_dir", lambda: tmp_path / "missing")
     out_file = tmp_path / "never.json"
     rc, _, err = run(["predict", "--json", "-o", str(out_file), str(audio / "a.wav")], capsys)
     assert rc == 2 and "no bundled model" in err
+    monkeypatch.undo()
     assert not out_file.exists()
     with pytest.raises(SystemExit) as exit_info:
         main(["predict", "--json", "--csv", str(audio / "a.wav")])

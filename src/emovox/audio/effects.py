@@ -116,6 +116,20 @@ def _k_weighting_sos(sample_rate_hz: float) -> np.ndarray:
     return np.array([shelf, highpass])
 
 
+def _frame_powers(x: np.ndarray, *, frame: int, hop: int) -> np.ndarray:
+    """Mean square (float64) of each ``frame``-sample frame, one every ``hop`` samples.
+
+    A signal no longer than one frame is measured as a single frame.
+    """
+    sq = np.square(x, dtype=np.float64)
+    n = sq.shape[-1]
+    if n <= frame:
+        return np.array([np.mean(sq)])
+    csum = np.concatenate([[0.0], np.cumsum(sq)])
+    starts = np.arange(0, n - frame + 1, hop)
+    return (csum[starts + frame] - csum[starts]) / frame
+
+
 def loudness_lufs(y: np.ndarray, *, sample_rate_hz: float) -> float:
     """Integrated loudness of a mono signal (BS.1770-4, gated).
 
@@ -137,14 +151,7 @@ def loudness_lufs(y: np.ndarray, *, sample_rate_hz: float) -> float:
     from scipy.signal import sosfilt  # scipy.signal takes ~1 s to import: only when needed
 
     z = sosfilt(_k_weighting_sos(sr), y)
-    block = int(round(0.4 * sr))
-    hop = max(1, int(round(0.1 * sr)))
-    if z.size <= block:
-        powers = np.array([np.mean(z**2)])
-    else:
-        csum = np.concatenate([[0.0], np.cumsum(z**2)])
-        starts = np.arange(0, z.size - block + 1, hop)
-        powers = (csum[starts + block] - csum[starts]) / block
+    powers = _frame_powers(z, frame=int(round(0.4 * sr)), hop=max(1, int(round(0.1 * sr))))
     with np.errstate(divide="ignore"):
         levels = -0.691 + 10 * np.log10(powers)
     keep = levels > -70.0
@@ -231,12 +238,7 @@ def trim_silence(
     n = y.shape[-1]
     if n == 0:
         return y
-    if n <= frame:
-        power = np.array([np.mean(np.square(y, dtype=np.float64))])
-    else:
-        csum = np.concatenate([[0.0], np.cumsum(np.square(y, dtype=np.float64))])
-        starts = np.arange(0, n - frame + 1, hop)
-        power = (csum[starts + frame] - csum[starts]) / frame
+    power = _frame_powers(y, frame=frame, hop=hop)
     peak = power.max()
     if peak <= 0:
         return y[:0]

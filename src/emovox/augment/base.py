@@ -120,6 +120,21 @@ def check_waveform(y: Any) -> np.ndarray:
     return y
 
 
+def check_snr_db(value: Any) -> tuple[float, float]:
+    """Validate an SNR range ``snr_db`` in dB, within [-30, 100]."""
+    return check_range("snr_db", value, lo=-30, hi=100, unit="dB")
+
+
+def check_call(y: Any, rng: Any) -> np.ndarray:
+    """The checks a waveform transform's call starts with; returns ``y`` as float32.
+
+    ``y`` goes through :func:`check_waveform`, then ``rng`` through :func:`check_rng`.
+    """
+    y = check_waveform(y)
+    check_rng(rng)
+    return y
+
+
 # --------------------------------------------------------------------------- base class
 @dataclass(frozen=True)
 class Transform:

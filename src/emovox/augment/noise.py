@@ -18,9 +18,10 @@ import numpy as np
 from emovox.augment.base import (
     Transform,
     _set,
+    check_call,
     check_choice,
-    check_range,
     check_rng,
+    check_snr_db,
     check_waveform,
     register_transform,
 )
@@ -102,11 +103,10 @@ class GaussianNoise(Transform):
     snr_db: tuple = (10.0, 30.0)
 
     def __post_init__(self) -> None:
-        _set(self, "snr_db", check_range("snr_db", self.snr_db, lo=-30, hi=100, unit="dB"))
+        _set(self, "snr_db", check_snr_db(self.snr_db))
 
     def __call__(self, y, *, sample_rate_hz: int | None = None, rng: np.random.Generator, **_):
-        y = check_waveform(y)
-        check_rng(rng)
+        y = check_call(y, rng)
         snr = rng.uniform(*self.snr_db)
         noise = rng.standard_normal(y.shape[0])
         return mix_at_snr(y, noise, snr)
@@ -169,7 +169,7 @@ class BackgroundNoise(Transform):
                          metadata={"runtime": True})
 
     def __post_init__(self) -> None:
-        _set(self, "snr_db", check_range("snr_db", self.snr_db, lo=-30, hi=100, unit="dB"))
+        _set(self, "snr_db", check_snr_db(self.snr_db))
         colors = (self.colors,) if isinstance(self.colors, str) else tuple(self.colors)
         if not colors:
             raise ConfigError("background_noise colors is empty: give e.g. ('white', 'pink', 'brown')")
@@ -196,8 +196,7 @@ class BackgroundNoise(Transform):
         return self._cache[sample_rate_hz]
 
     def __call__(self, y, *, sample_rate_hz: int | None = None, rng: np.random.Generator, **_):
-        y = check_waveform(y)
-        check_rng(rng)
+        y = check_call(y, rng)
         n = y.shape[0]
         snr = rng.uniform(*self.snr_db)
         clips = self._clips(sample_rate_hz)

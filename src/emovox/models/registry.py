@@ -11,12 +11,12 @@ known ones (:data:`ARCHITECTURE_MODULES`) on first use, so that
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from typing import Any, Callable
 
 from emovox.errors import ConfigError, ModelError
 from emovox.models.spec import TaskSpec
+from emovox.registry import Registry
 
 Builder = Callable[..., Any]
 
@@ -28,7 +28,8 @@ ARCHITECTURE_MODULES: tuple[str, ...] = (
 )
 
 _ARCHITECTURES: dict[str, Builder] = {}
-_loaded = False
+_REGISTRY = Registry("architecture", lookup_error=ModelError, modules=ARCHITECTURE_MODULES,
+                     entries=lambda: _ARCHITECTURES)
 
 
 def register_architecture(name: str, builder: Builder | None = None, *, replace: bool = False):
@@ -38,52 +39,17 @@ def register_architecture(name: str, builder: Builder | None = None, *, replace:
     different builder under a taken name raises :class:`ConfigError` unless
     ``replace=True``.
     """
-    if not isinstance(name, str) or not name:
-        raise ConfigError(f"architecture name {name!r} must be a non-empty string")
-
-    def _register(fn: Builder) -> Builder:
-        old = _ARCHITECTURES.get(name)
-        same = old is not None and getattr(old, "__qualname__", None) == getattr(fn, "__qualname__", None) \
-            and getattr(old, "__module__", None) == getattr(fn, "__module__", None)
-        if old is not None and old is not fn and not same and not replace:
-            raise ConfigError(
-                f"architecture {name!r} is already registered by {old.__module__}: choose another name"
-            )
-        _ARCHITECTURES[name] = fn
-        return fn
-
-    return _register if builder is None else _register(builder)
-
-
-def _load_known() -> None:
-    global _loaded
-    if _loaded:
-        return
-    _loaded = True
-    for module in ARCHITECTURE_MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as error:
-            if error.name != module:
-                raise
+    return _REGISTRY.register(name, builder, replace=replace)
 
 
 def architecture_names() -> list[str]:
     """Names of every registered architecture, sorted."""
-    _load_known()
-    return sorted(_ARCHITECTURES)
+    return _REGISTRY.names()
 
 
 def get_architecture(name: str) -> Builder:
     """The builder registered under ``name``; :class:`ModelError` lists the known names."""
-    if name not in _ARCHITECTURES:
-        _load_known()
-    try:
-        return _ARCHITECTURES[name]
-    except KeyError:
-        raise ModelError(
-            f"unknown architecture {name!r}: expected one of {', '.join(sorted(_ARCHITECTURES)) or '(none)'}"
-        ) from None
+    return _REGISTRY.get(name)
 
 
 def build_model(name: str, spec: TaskSpec, **params: Any):

@@ -9,11 +9,11 @@ debug recipe in :mod:`emovox.training.tiny`).
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 from emovox.errors import ConfigError
+from emovox.registry import Registry
 from emovox.training.config import TrainConfig
 
 Augment = Callable[..., Any]
@@ -126,54 +126,21 @@ def _hook_name(hook: Any) -> str | None:
 
 
 _RECIPES: dict[str, Callable[[], Recipe]] = {}
-_loaded = False
+_REGISTRY = Registry("recipe", lookup_error=ConfigError, modules=RECIPE_MODULES, entries=lambda: _RECIPES)
 
 
 def register_recipe(name: str, builder: Callable[[], Recipe] | None = None, *, replace: bool = False):
     """Register ``builder`` (``() -> Recipe``) under ``name``; usable as a decorator."""
-    if not isinstance(name, str) or not name:
-        raise ConfigError(f"recipe name {name!r} must be a non-empty string")
-
-    def _register(fn: Callable[[], Recipe]) -> Callable[[], Recipe]:
-        old = _RECIPES.get(name)
-        same = old is not None and (old.__module__, old.__qualname__) == (fn.__module__, fn.__qualname__)
-        if old is not None and not same and not replace:
-            raise ConfigError(f"recipe {name!r} is already registered by {old.__module__}: choose another name")
-        _RECIPES[name] = fn
-        return fn
-
-    return _register if builder is None else _register(builder)
-
-
-def _load_known() -> None:
-    global _loaded
-    if _loaded:
-        return
-    _loaded = True
-    for module in RECIPE_MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as error:
-            if error.name != module:
-                raise
+    return _REGISTRY.register(name, builder, replace=replace)
 
 
 def recipe_names() -> list[str]:
-    _load_known()
-    return sorted(_RECIPES)
+    return _REGISTRY.names()
 
 
 def get_recipe(name: str) -> Recipe:
     """Build the recipe registered as ``name``; :class:`ConfigError` lists the known names."""
-    if name not in _RECIPES:
-        _load_known()
-    try:
-        builder = _RECIPES[name]
-    except KeyError:
-        raise ConfigError(
-            f"unknown recipe {name!r}: expected one of {', '.join(sorted(_RECIPES)) or '(none)'}"
-        ) from None
-    recipe = builder()
+    recipe = _REGISTRY.get(name)()
     if not isinstance(recipe, Recipe):
         raise ConfigError(f"recipe {name!r} builder returned {type(recipe).__name__}, not a Recipe")
     return recipe
