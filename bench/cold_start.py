@@ -2,7 +2,9 @@
 
 Each variant runs ``--repeats`` times in a new Python process; the figure is the
 median wall time from process start to the printed answer (imports, model
-load, decode, inference), and the process's peak RSS:
+load, decode, inference), the median CPU time (user + sys, which other
+users' load hardly changes; its threads may add up to more than the wall
+time), and the process's peak RSS:
 
 - ``emovox predict one.wav --backend onnx``: the installed console script
   (``.venv/bin/emovox``) as a user runs it (onnxruntime only, no torch);
@@ -33,11 +35,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from latency import bench_model_dir, cut_clips, load_avg, ravdess_files  # noqa: E402
 
 
-def timed(cmd: list[str], repeats: int) -> tuple[float, float, float, str]:
-    """Median and min wall time, max peak RSS over ``repeats`` fresh processes."""
+def timed(cmd: list[str], repeats: int) -> tuple[float, float, float, float, str]:
+    """Median and min wall time, median CPU time (user + sys), max peak RSS over ``repeats`` processes."""
     import os
 
-    walls, hwm, out = [], 0.0, ""
+    walls, cpus, hwm, out = [], [], 0.0, ""
     for _ in range(repeats):
         t = time.perf_counter()
         p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -50,7 +52,8 @@ def timed(cmd: list[str], repeats: int) -> tuple[float, float, float, str]:
         if p.returncode != 0:
             sys.exit(f"failed {cmd}: {err[-1500:]}")
         hwm = max(hwm, usage.ru_maxrss / 1024)
-    return statistics.median(walls), min(walls), hwm, out.strip().splitlines()[-1] if out.strip() else ""
+        cpus.append(usage.ru_utime + usage.ru_stime)
+    return statistics.median(walls), min(walls), statistics.median(cpus), hwm, out.strip().splitlines()[-1] if out.strip() else ""
 
 
 def main() -> None:
@@ -81,10 +84,10 @@ def main() -> None:
     results = {}
     for name, cmd in variants.items():
         before = load_avg()
-        wall, best, hwm, out = timed(cmd, args.repeats)
+        wall, best, cpu, hwm, out = timed(cmd, args.repeats)
         shown = " ".join(out.split())[-60:]
         results[name] = wall
-        print(f"  {name:32s} {wall:6.2f} s (min {best:.2f})   peak RSS {hwm:6.0f} MB   [{before}]   -> {shown}")
+        print(f"  {name:32s} {wall:6.2f} s (min {best:.2f}; CPU {cpu:.2f} s)   peak RSS {hwm:6.0f} MB   [{before}]   -> {shown}")
     seed = results["seed-style S3 (librosa+torch)"]
     for name in list(variants)[:3]:
         print(f"  ratio seed-style / {name}: {seed / results[name]:.1f}x")

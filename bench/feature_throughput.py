@@ -12,7 +12,10 @@ Measures, in one run on the same files:
     (``soundfile`` + downmix + soxr resampling where needed) timed apart;
 (c) the fast path on two cores (``stft="fft"``): a background thread decodes
     the next batch while the main thread runs the front end on the current
-    one (both release the GIL in their C code).
+    one (both release the GIL in their C code). Its CPU time is printed with
+    the wall time: CPU / wall = the cores the process actually obtained (on a
+    shared machine with Linux autogroup scheduling, one session gets one
+    group's share, however many threads it runs).
 
 and prints clips/second and the ratios, apples to apples:
 
@@ -152,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     # Interleave the pipelines segment by segment (batch by batch inside a
     # segment), so that load from other users of a shared machine hits all of
     # them alike.
-    t_load = t_feat = t_decode = t_overlap = 0.0
+    t_load = t_feat = t_decode = t_overlap = cpu_overlap = 0.0
     t_front = {stft: 0.0 for stft in frontends}
     audio_s = 0.0
     for k in range(0, len(batches), args.segment):
@@ -175,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
                 frontend_batch(fe, clips)
                 t_front[stft] += time.perf_counter() - t0
         # (c) two cores: decode batch i+1 in the background while the front end runs on batch i.
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         nxt = pool.submit(decode_batch, segment[0])
         for i in range(len(segment)):
             clips = nxt.result()
@@ -183,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
                 nxt = pool.submit(decode_batch, segment[i + 1])
             frontend_batch(fast, clips)
         t_overlap += time.perf_counter() - t0
+        cpu_overlap += time.process_time() - c0
     pool.shutdown()
 
     n = len(files)
@@ -202,6 +206,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{f'  (b) decode + front end stft={stft}, 1 core':<{w}} {secs:8.2f} {n / secs:9.1f} {(n / secs) / rate_a:7.1f}")
     print(f"{'  (c) decode thread || front end stft=fft, 2 cores':<{w}} {t_overlap:8.2f} {n / t_overlap:9.1f} "
           f"{(n / t_overlap) / rate_a:7.1f}")
+    print(f"      (c) used {cpu_overlap:.2f} CPU-s in {t_overlap:.2f} s wall = {cpu_overlap / t_overlap:.2f} cores obtained; "
+          f"an idle 2-core machine is bounded by the slower stage: {n / max(t_decode, t_front['fft']):.1f} clips/s = "
+          f"{(n / max(t_decode, t_front['fft'])) / rate_a:.1f}x (a) (projection, not measured)")
     print("(ii) decoding excluded on both sides (clips in memory)")
     print(f"{'  (a) librosa features on in-memory arrays, 1 core':<{w}} {t_feat:8.2f} {rate_af:9.1f} {1.0:7.1f}")
     for stft, t in t_front.items():

@@ -125,8 +125,8 @@ def check_snr_db(value: Any) -> tuple[float, float]:
     return check_range("snr_db", value, lo=-30, hi=100, unit="dB")
 
 
-def check_call(y: Any, rng: Any) -> np.ndarray:
-    """The checks a waveform transform's call starts with; returns ``y`` as float32.
+def check_waveform_and_rng(y: Any, rng: Any) -> np.ndarray:
+    """The checks a waveform transform starts its call with; returns ``y`` as float32.
 
     ``y`` goes through :func:`check_waveform`, then ``rng`` through :func:`check_rng`.
     """

@@ -18,11 +18,11 @@ import numpy as np
 from emovox.augment.base import (
     Transform,
     _set,
-    check_call,
     check_choice,
     check_rng,
     check_snr_db,
     check_waveform,
+    check_waveform_and_rng,
     register_transform,
 )
 from emovox.errors import ConfigError
@@ -106,7 +106,7 @@ class GaussianNoise(Transform):
         _set(self, "snr_db", check_snr_db(self.snr_db))
 
     def __call__(self, y, *, sample_rate_hz: int | None = None, rng: np.random.Generator, **_):
-        y = check_call(y, rng)
+        y = check_waveform_and_rng(y, rng)
         snr = rng.uniform(*self.snr_db)
         noise = rng.standard_normal(y.shape[0])
         return mix_at_snr(y, noise, snr)
@@ -196,7 +196,7 @@ class BackgroundNoise(Transform):
         return self._cache[sample_rate_hz]
 
     def __call__(self, y, *, sample_rate_hz: int | None = None, rng: np.random.Generator, **_):
-        y = check_call(y, rng)
+        y = check_waveform_and_rng(y, rng)
         n = y.shape[0]
         snr = rng.uniform(*self.snr_db)
         clips = self._clips(sample_rate_hz)

@@ -24,9 +24,9 @@ import numpy as np
 from emovox.augment.base import (
     Transform,
     _set,
-    check_call,
     check_choice,
     check_range,
+    check_waveform_and_rng,
     register_transform,
 )
 from emovox.errors import ConfigError
@@ -85,7 +85,7 @@ class PitchShift(Transform):
         check_choice("pitch_shift method", self.method, ("resample", "librosa"))
 
     def __call__(self, y, *, sample_rate_hz: int | None = None, rng: np.random.Generator, **_):
-        y = check_call(y, rng)
+        y = check_waveform_and_rng(y, rng)
         sr = _need_rate(sample_rate_hz, "pitch_shift")
         steps = float(rng.uniform(*self.semitones))
         if steps == 0.0:
@@ -133,7 +133,7 @@ class TimeStretch(Transform):
             raise ConfigError(f"time_stretch keep_length {self.keep_length!r} must be True or False")
 
     def __call__(self, y, *, sample_rate_hz: int | None = None, rng: np.random.Generator, **_):
-        y = check_call(y, rng)
+        y = check_waveform_and_rng(y, rng)
         rate = float(rng.uniform(*self.rate))
         out = stretch(y, rate=rate)
         return _fix_length(out, y.shape[0]) if self.keep_length else out
@@ -174,7 +174,7 @@ class TimeShift(Transform):
         check_choice("time_shift mode", self.mode, ("roll", "zero"))
 
     def __call__(self, y, *, sample_rate_hz: int | None = None, rng: np.random.Generator, **_):
-        y = check_call(y, rng)
+        y = check_waveform_and_rng(y, rng)
         sr = _need_rate(sample_rate_hz, "time_shift")
         k = int(round(rng.uniform(*self.shift_s) * sr))
         return shift(y, k, mode=self.mode)
@@ -216,7 +216,7 @@ class Gain(Transform):
         _set(self, "gain_db", check_range("gain_db", self.gain_db, lo=-60, hi=40, unit="dB"))
 
     def __call__(self, y, *, sample_rate_hz: int | None = None, rng: np.random.Generator, **_):
-        y = check_call(y, rng)
+        y = check_waveform_and_rng(y, rng)
         g = 10.0 ** (rng.uniform(*self.gain_db) / 20.0)
         out = (y * g).astype(np.float32)
         return np.clip(out, -1.0, 1.0) if self.clip else out
