@@ -309,7 +309,7 @@ def resolve_scheme(spec: "str | LabelScheme | Mapping[str, str | None]") -> Labe
         if isinstance(data, dict) and "classes" in data and "mapping" in data:
             try:
                 return LabelScheme.from_dict({"name": path.stem, **data})
-            except (TypeError, AttributeError) as error:
+            except (TypeError, AttributeError, ValueError) as error:
                 raise ConfigError(f"bad label scheme file {spec!r}: {error}") from None
         return LabelScheme.from_mapping(path.stem, _json_mapping(data, spec))
     raise ConfigError(

@@ -26,6 +26,7 @@ from emovox.audio.effects import (
     normalize_peak,
     resample,
     to_mono,
+    trim_for_model,
     trim_silence,
 )
 from emovox.audio.load import NORMALIZE_MODES, load_audio
@@ -47,6 +48,7 @@ __all__ = [
     "spectral_gate",
     "stream_audio",
     "to_mono",
+    "trim_for_model",
     "trim_silence",
     "validate_signal",
 ]

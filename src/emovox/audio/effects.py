@@ -246,3 +246,30 @@ def trim_silence(
     start = int(loud[0]) * hop
     end = n if loud[-1] == len(power) - 1 else min(n, int(loud[-1]) * hop + frame)
     return y[start:end]
+
+
+#: Models never see less than this after silence trimming (seconds).
+MIN_TRIMMED_S = 0.5
+
+
+def trim_for_model(y: np.ndarray, *, sample_rate_hz: int, min_keep_s: float = MIN_TRIMMED_S) -> np.ndarray:
+    """Silence-trim a clip for a model, keeping the untrimmed clip if too little remains.
+
+    The one rule used wherever a model's ``preprocessing.trim_silence`` is set
+    (training, evaluation, the predictor, the bundled model's build), so a
+    model is always served the input it was trained on.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,)]
+        Mono float32 clip.
+    sample_rate_hz : int
+    min_keep_s : float
+        If trimming leaves fewer seconds than this, ``y`` is returned unchanged.
+
+    Returns
+    -------
+    np.ndarray [shape=(m,)]
+    """
+    trimmed = trim_silence(y, sample_rate_hz=sample_rate_hz)
+    return trimmed if trimmed.size >= min_keep_s * sample_rate_hz else np.asarray(y, dtype=np.float32)

@@ -216,6 +216,17 @@ def handle(args: argparse.Namespace) -> int:
         raise ConfigError(f"--auto-timeline-s {args.auto_timeline_s}: must be positive")
     if sum(1 for i in args.inputs if i == STDIN) > 1:
         raise ConfigError("'-' (stdin) can be given only once")
+    if args.threads is not None and args.threads < 1:
+        raise ConfigError(f"--threads {args.threads}: must be at least 1")
+    for flag, value in (("--window-s", args.window_s), ("--hop-s", args.hop_s)):
+        if value is not None and value <= 0:
+            raise ConfigError(f"{flag} {value}: must be a positive number of seconds")
+    if args.window_s is not None and args.hop_s is not None and args.hop_s > args.window_s:
+        raise ConfigError(f"--hop-s {args.hop_s} is longer than --window-s {args.window_s}: "
+                          "windows would leave gaps")
+    for flag, path in (("-o", args.output), ("--timeline-png", args.timeline_png)):
+        if path and os.path.isdir(path):
+            raise ConfigError(f"{flag} {path} is a folder: give a file path")
     model = load_model(args.model, backend=args.backend, min_confidence=args.min_confidence,
                        num_threads=args.threads)
     items = list(expand_inputs(args.inputs))

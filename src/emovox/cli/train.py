@@ -149,7 +149,7 @@ def handler(args: argparse.Namespace) -> int:
         raise ConfigError("--fold needs --folds K (the number of speaker folds)")
 
     records = _load_records(list(options["corpus"]), corpora_root=options.get("corpora_root"))
-    if options.get("limit"):
+    if options.get("limit") is not None:
         records = _limit(records, int(options["limit"]), train.seed)
 
     from emovox.training.run import run_recipe

@@ -110,6 +110,8 @@ def export_onnx(artifact_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     artifact_dir, out_dir = Path(artifact_dir), Path(out_dir)
     info = ModelInfo.from_config(read_config(artifact_dir))
     module = TorchBackend.from_artifact(artifact_dir).module.eval()
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ModelError(f"--out {out_dir} is a file: give a folder for model.onnx and config.json")
     out_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     check = (0.1 * rng.standard_normal((2, info.n_samples))).astype(np.float32)

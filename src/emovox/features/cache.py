@@ -84,8 +84,14 @@ class FeatureCache:
     def put(self, key: str, value: np.ndarray) -> Path:
         """Store ``value`` atomically under ``key``; returns the entry's path."""
         path = self.path_for(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{key[:8]}-", suffix=".tmp", dir=path.parent)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{key[:8]}-", suffix=".tmp", dir=path.parent)
+        except OSError as error:
+            raise FeatureError(
+                f"cannot write the feature cache in {path.parent}: {error.strerror or error}; "
+                "give a writable folder with --cache-dir (or $EMOVOX_CACHE)"
+            ) from None
         try:
             with os.fdopen(fd, "wb") as f:
                 np.save(f, np.ascontiguousarray(value), allow_pickle=False)

@@ -220,11 +220,9 @@ class Predictor:
     def _prepare(self, y: np.ndarray) -> np.ndarray:
         """The model's preprocessing of a whole clip: silence trim, normalisation."""
         if self.info.trim_silence:
-            from emovox.audio import trim_silence
+            from emovox.audio import trim_for_model
 
-            trimmed = trim_silence(y, sample_rate_hz=self.sample_rate_hz)
-            if trimmed.size >= _MIN_WINDOW_S * self.sample_rate_hz:
-                y = trimmed
+            y = trim_for_model(y, sample_rate_hz=self.sample_rate_hz)
         return self._normalize(y)
 
     def _fit(self, y: np.ndarray) -> np.ndarray:
@@ -356,8 +354,8 @@ class Predictor:
 
         sr = self.sample_rate_hz
         default_window_s = self.info.clip_s if self.info.fixed_length else _TIMELINE_WINDOW_S
-        window = int(round((window_s or default_window_s) * sr))
-        hop = int(round((hop_s or (window / sr) / 2) * sr))
+        window = int(round((default_window_s if window_s is None else window_s) * sr))
+        hop = int(round(((window / sr) / 2 if hop_s is None else hop_s) * sr))
         if window <= 0 or hop <= 0 or hop > window:
             raise ConfigError(f"hop_s={hop / sr} must lie in (0, window_s={window / sr}]")
         if isinstance(vad, str):  # one detector per kind, reused (reset per recording)

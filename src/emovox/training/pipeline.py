@@ -40,7 +40,8 @@ def load_waveforms(records: Sequence, *, sample_rate_hz: int, normalize: str | N
     ----------
     records : sequence of emovox.corpora.Record (anything with ``.path``) or paths
     """
-    from emovox.audio import load_audio  # the only layer that reads audio files
+    # the only layer that reads audio files
+    from emovox.audio import load_audio, normalize_loudness, normalize_peak, trim_for_model
 
     paths = [getattr(r, "path", r) for r in records]
     iterator: Iterable = paths
@@ -48,8 +49,16 @@ def load_waveforms(records: Sequence, *, sample_rate_hz: int, normalize: str | N
         from tqdm.auto import tqdm
 
         iterator = tqdm(paths, desc="loading audio", unit="clip", leave=False)
-    return [load_audio(p, sample_rate_hz=sample_rate_hz, normalize=normalize, trim_silence=trim_silence)
-            for p in iterator]
+    waves = [load_audio(p, sample_rate_hz=sample_rate_hz) for p in iterator]
+    if trim_silence:  # the same rule as the predictor's (never below 0.5 s)
+        waves = [trim_for_model(y, sample_rate_hz=sample_rate_hz) for y in waves]
+    if normalize == "peak":
+        waves = [normalize_peak(y) for y in waves]
+    elif normalize == "loudness":
+        waves = [normalize_loudness(y, sample_rate_hz=sample_rate_hz) for y in waves]
+    elif normalize is not None:
+        raise ConfigError(f"normalize={normalize!r} is unknown: expected None, 'peak' or 'loudness'")
+    return waves
 
 
 def feature_inputs(waveforms: Sequence[np.ndarray], *, feature: str, sample_rate_hz: int) -> np.ndarray:

@@ -63,8 +63,12 @@ def evaluate_artifact(artifact_dir: str | os.PathLike, records: Sequence, *, bat
         chunk = records[start:start + max(batch_size * 8, 1)]
         waves = load_waveforms(chunk, sample_rate_hz=sample_rate_hz, normalize=pre.get("normalize"),
                                trim_silence=bool(pre.get("trim_silence", False)), progress=progress)
-        x = prepare_inputs(waves, task, pre)
-        probs = softmax(predict_logits(model, x, batch_size=batch_size), temperature=temperature)
+        if task["input_kind"] == "waveform" and pre.get("crop") == "none":
+            # a model that pools over time: each clip at its full length, as the Predictor runs it
+            logits = np.concatenate([predict_logits(model, y[None].astype(np.float32)) for y in waves])
+        else:
+            logits = predict_logits(model, prepare_inputs(waves, task, pre), batch_size=batch_size)
+        probs = softmax(logits, temperature=temperature)
         for record, y, p in zip(chunk, waves, probs):
             best = int(p.argmax())
             confidence = float(p[best])
@@ -112,10 +116,14 @@ class ArtifactModel:
         preds = evaluate_artifact(self.artifact_dir, list(test.records), batch_size=self.batch_size)
         classes = list(test.classes)
         scores = np.array([[p["scores"].get(c, 0.0) for c in classes] for p in preds], dtype=np.float64)
-        seen = set((self.config.get("training") or {}).get("data", {}).get("speakers", []))
+        data = (self.config.get("training") or {}).get("data") or {}
+        known = "speakers" in data
+        # an artifact that does not list its training speakers never claims independence
+        seen = set(data["speakers"]) if known else set(map(str, test.speakers))
         overlap = sorted(set(map(str, test.speakers)) & seen)
         return FoldOutput(scores.argmax(axis=1), scores=scores,
-                          info={"artifact": self.artifact_dir, "speakers_seen_in_training": overlap})
+                          info={"artifact": self.artifact_dir, "speakers_seen_in_training": overlap,
+                                "training_speakers_listed": known})
 
     def to_dict(self) -> dict:
         return {"name": self.name, "artifact": self.artifact_dir,
