@@ -1,0 +1,60 @@
+"""Bad options and paths give one line and exit 2, never a traceback (regressions from review)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import emovox
+from emovox.audio import trim_for_model
+from emovox.cli.main import main
+
+EXAMPLE = str(Path(emovox.__file__).parent / "examples" / "hello.flac")
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--threads", "-1"], r"--threads -1: must be at least 1"),
+        (["--threads", "0"], r"--threads 0: must be at least 1"),
+        (["--window-s", "0", "--timeline"], r"--window-s 0.0: must be a positive"),
+        (["--hop-s", "-1", "--timeline"], r"--hop-s -1.0: must be a positive"),
+        (["--window-s", "1", "--hop-s", "2"], r"--hop-s 2.0 is longer than --window-s 1.0"),
+    ],
+)
+def test_predict_rejects_bad_options_with_exit_2(options, message, capsys):
+    assert main(["predict", EXAMPLE, *options]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and re.search(message, err)
+
+
+@pytest.mark.parametrize("flag", ["-o", "--timeline-png"])
+def test_predict_output_path_that_is_a_folder_is_a_usage_error(flag, tmp_path, capsys):
+    assert main(["predict", EXAMPLE, flag, str(tmp_path)]) == 2
+    assert "is a folder: give a file path" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # nothing half-written
+
+
+def test_export_to_an_existing_file_is_a_model_error(tmp_path, capsys):
+    target = tmp_path / "file"
+    target.write_text("keep me")
+    assert main(["export", str(emovox.inference.default_model_dir()), "--format", "onnx",
+                 "--out", str(target)]) == 2
+    assert "is a file: give a folder" in capsys.readouterr().err
+    assert target.read_text() == "keep me"
+
+
+def test_trim_for_model_keeps_the_clip_when_too_little_would_remain():
+    sr = 16000
+    rng = np.random.default_rng(0)
+    quiet = np.zeros(sr * 2, np.float32)
+    burst = quiet.copy()
+    burst[sr: sr + sr // 10] = rng.standard_normal(sr // 10).astype(np.float32)  # 0.1 s of sound
+    assert trim_for_model(burst, sample_rate_hz=sr).size == burst.size  # 0.1 s < 0.5 s: untouched
+    speech = quiet.copy()
+    speech[sr // 2: sr // 2 + sr] = rng.standard_normal(sr).astype(np.float32)  # 1 s of sound
+    trimmed = trim_for_model(speech, sample_rate_hz=sr)
+    assert sr <= trimmed.size < speech.size
