@@ -7,7 +7,6 @@ only through :func:`emovox.audio.load_audio`.
 from __future__ import annotations
 
 import os
-import pickle
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
@@ -118,11 +117,12 @@ def featurize_records(
 
 
 def _picklable(fs: FeatureSet) -> bool:
-    try:
-        pickle.dumps(fs)  # what ProcessPoolExecutor does; nothing is stored
-    except Exception:  # noqa: BLE001 - any failure means "not transferable"
-        return False
-    return True
+    """Whether worker processes can import ``fs``'s extractor by name (module-level function)."""
+    fn = fs.extractor
+    while isinstance(fn, partial):
+        fn = fn.func
+    qualname = getattr(fn, "__qualname__", "")
+    return bool(getattr(fn, "__module__", None)) and "<" not in qualname
 
 
 def _progress(it, total: int, enabled: bool):
