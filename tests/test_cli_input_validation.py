@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import emovox
+import emovox.audio
 from emovox.audio import trim_for_model
 from emovox.cli.main import main
 
@@ -58,3 +59,20 @@ def test_trim_for_model_keeps_the_clip_when_too_little_would_remain():
     speech[sr // 2: sr // 2 + sr] = rng.standard_normal(sr).astype(np.float32)  # 1 s of sound
     trimmed = trim_for_model(speech, sample_rate_hz=sr)
     assert sr <= trimmed.size < speech.size
+
+
+def test_integer_pcm_arrays_are_scaled_like_float_audio():
+    model = emovox.load_model(backend="onnx")
+    y = emovox.audio.load_audio(EXAMPLE)
+    pcm = np.round(y * 32767).astype(np.int16)
+    a, b = model.predict(y).scores, model.predict(pcm).scores
+    assert max(abs(a[k] - b[k]) for k in a) < 1e-3
+
+
+@pytest.mark.parametrize("bad", [{"top_db": "80"}, {"f_min_hz": "x"}])
+def test_corrupt_saved_log_mel_settings_are_config_errors(bad):
+    from emovox.errors import ConfigError
+    from emovox.features.spectral import LogMelConfig
+
+    with pytest.raises(ConfigError, match="invalid log-mel settings"):
+        LogMelConfig.from_dict(bad)

@@ -84,8 +84,12 @@ class StandardScaler:
         if not isinstance(data, dict) or data.get("format") != _FORMAT:
             got = data.get("format") if isinstance(data, dict) else type(data).__name__
             raise ConfigError(f"not a saved StandardScaler (format {got!r}, expected {_FORMAT!r})")
-        mean = np.asarray(data["mean"], dtype=np.float64)
-        scale = np.asarray(data["scale"], dtype=np.float64)
+        try:
+            mean = np.asarray(data["mean"], dtype=np.float64)
+            scale = np.asarray(data["scale"], dtype=np.float64)
+        except (KeyError, TypeError, ValueError) as error:
+            raise ConfigError(f"saved StandardScaler lacks valid 'mean'/'scale' lists ({error}); "
+                              "re-fit the scaler") from None
         if mean.ndim != 1 or mean.shape != scale.shape or not np.all(np.isfinite(mean)) or not np.all(scale > 0):
             raise ConfigError("saved StandardScaler has inconsistent or invalid 'mean'/'scale' lists; re-fit the scaler")
         out = cls()

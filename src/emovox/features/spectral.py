@@ -119,7 +119,10 @@ class LogMelConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"unknown log-mel setting(s) {unknown}; known: {sorted(known)}")
-        return cls(**data)
+        try:
+            return cls(**data)
+        except (TypeError, ValueError) as error:  # a value of the wrong type in a saved config
+            raise ConfigError(f"invalid log-mel settings {data}: {error}") from None
 
     # -- derived sizes -------------------------------------------------------
     @property

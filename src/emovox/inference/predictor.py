@@ -191,7 +191,11 @@ class Predictor:
 
         sr = self.sample_rate_hz
         if _is_array(source):
-            y = np.asarray(source, dtype=np.float32)
+            raw = np.asarray(source)
+            if np.issubdtype(raw.dtype, np.integer):  # PCM integers: scale to [-1, 1)
+                y = raw.astype(np.float32) / float(-np.iinfo(raw.dtype).min)
+            else:
+                y = raw.astype(np.float32)
             if y.ndim == 2 and 1 in y.shape:
                 y = y.reshape(-1)
             if y.ndim != 1:
