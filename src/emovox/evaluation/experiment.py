@@ -278,7 +278,7 @@ class EvaluationSpec:
     protocol : str
         One of :data:`emovox.evaluation.protocols.PROTOCOLS`.
     scheme : str
-        Label scheme name (:func:`emovox.labels.get_scheme`); ``"native"``
+        Label scheme: a name, an inline mapping or a JSON file (:func:`emovox.labels.resolve_scheme`); ``"native"``
         keeps each corpus's own classes. Only classes present in the data are
         used; under cross-corpus only classes present on both sides.
     folds : int
@@ -373,9 +373,9 @@ def prepare_labels(records: Sequence, scheme_name: str) -> tuple[list, np.ndarra
     classes : tuple of str
         The scheme's classes present in the data, in scheme order.
     """
-    from emovox.labels import get_scheme
+    from emovox.labels import resolve_scheme
 
-    scheme = get_scheme(scheme_name)
+    scheme = resolve_scheme(scheme_name)
     kept = [r for r in records if scheme.keeps(r.emotion)]
     if not kept:
         raise ConfigError(f"label scheme {scheme_name!r} keeps none of the {len(records)} recordings")
@@ -442,9 +442,9 @@ def evaluate(spec: EvaluationSpec, *, progress: Callable[[int, int, str], None] 
         raise ConfigError("--protocol cross-corpus needs --test-corpus NAME (the corpus to test on)")
     if spec.protocol != "cross-corpus" and spec.test_corpus:
         raise ConfigError(f"--test-corpus is only used with --protocol cross-corpus, not {spec.protocol!r}")
-    from emovox.labels import get_scheme
+    from emovox.labels import resolve_scheme
 
-    get_scheme(spec.scheme)  # fail on a bad name before any corpus is read
+    resolve_scheme(spec.scheme)  # fail on a bad scheme before any corpus is read
     model = resolve_model(spec.model, seed=spec.seed, tune=spec.tune)
     records, y, classes = prepare_labels(_load(spec), spec.scheme)
 
