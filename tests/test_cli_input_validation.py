@@ -76,3 +76,18 @@ def test_corrupt_saved_log_mel_settings_are_config_errors(bad):
 
     with pytest.raises(ConfigError, match="invalid log-mel settings"):
         LogMelConfig.from_dict(bad)
+
+
+def test_wav_whose_data_size_was_left_at_zero_still_decodes(tmp_path):
+    """Streaming writers may leave the WAV data-chunk size at 0 ("unknown")."""
+    import soundfile as sf
+
+    path = tmp_path / "stream.wav"
+    y = (0.3 * np.sin(2 * np.pi * 220 * np.arange(16000) / 16000)).astype(np.float32)
+    sf.write(path, y, 16000, subtype="PCM_16")
+    raw = bytearray(path.read_bytes())
+    at = raw.index(b"data") + 4
+    raw[at:at + 4] = (0).to_bytes(4, "little")
+    path.write_bytes(bytes(raw))
+    out = emovox.audio.load_audio(path)
+    assert abs(out.size - 16000) <= 160

@@ -190,6 +190,8 @@ def _decode_soundfile(src: AudioSource) -> tuple[np.ndarray, int] | None:
         return None
     n = data.shape[0]
     if n == 0 and declared <= 0:
+        if src.size > 1024:  # e.g. a streaming writer left the WAV data size at 0: let PyAV read it
+            return None
         raise EmptyAudioError(f"{src.kind} input {src.name!r} contains no samples: pass a recording with sound in it")
     missing = declared - n
     if missing > max(0.05 * rate, 0.02 * declared):
