@@ -207,14 +207,20 @@ def write_manifest(records: Iterable[Record], path: os.PathLike | str) -> Path:
     Paths are written absolute; ``None`` becomes an empty cell.
     """
     out = Path(path)
+    tmp = out.with_name(f".{out.name}.tmp")
     try:
-        with open(out, "w", newline="", encoding="utf-8") as handle:
+        with open(tmp, "w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
             writer.writerow(COLUMNS)
             for record in records:
                 data = record.to_dict()
                 writer.writerow(["" if data[c] is None else data[c] for c in COLUMNS])
+        os.replace(tmp, out)  # never a half-written manifest under the real name
     except OSError as error:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
         raise CorpusError(
             f"cannot write manifest {str(out)!r}: {error.strerror or error}: "
             "pass a writable path in an existing folder"
