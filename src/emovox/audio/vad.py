@@ -185,7 +185,7 @@ def get_vad(name: str = "auto"):
         return WebRtcVAD()
     try:
         return SileroVAD()
-    except ConfigError:
+    except Exception:  # noqa: BLE001 - "auto": any failure of Silero (missing, onnxruntime error) falls back
         return WebRtcVAD()
 
 

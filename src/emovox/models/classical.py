@@ -8,8 +8,10 @@
 
 Per fold, on the training side only:
 
-1. non-finite feature values (openSMILE gives NaN on clips too short for a
-   descriptor) are replaced by the training mean of that feature;
+1. non-finite feature values are replaced by the training mean of that
+   feature (a guard for arrays given directly to ``fit_predict``: the features
+   layer itself raises :class:`~emovox.errors.FeatureError` on non-finite
+   values, so features it computed never need it);
 2. a :class:`emovox.features.StandardScaler` is fitted on the training fold
    and applied to both sides (normalisation statistics never see a test
    speaker);
