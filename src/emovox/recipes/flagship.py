@@ -44,7 +44,7 @@ __all__ = ["FlagshipRecipe", "augment_batch", "train_flagship", "predict_logits"
 class FlagshipRecipe:
     """Everything that decides how the flagship is trained."""
 
-    epochs: int = 25
+    epochs: int = 50
     batch_size: int = 32
     lr: float = 3e-3
     weight_decay: float = 0.05
