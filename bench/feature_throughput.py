@@ -10,17 +10,19 @@ Measures, in one run on the same files:
     log-mel + DCT) over length-sorted, zero-padded batches, one torch thread,
     for both STFT implementations (conv1d DFT basis, ``torch.stft``); decoding
     (``soundfile`` + downmix + soxr resampling where needed) timed apart;
-(c) the fast path on two cores (``stft="fft"``): a background thread decodes
-    the next batch while the main thread runs the front end on the current
-    one (both release the GIL in their C code). Its CPU time is printed with
-    the wall time: CPU / wall = the cores the process actually obtained (on a
-    shared machine with Linux autogroup scheduling, one session gets one
-    group's share, however many threads it runs).
+(c) the product path :func:`emovox.features.batched.frontend_features`
+    (``stft="fft"``): files in, features out, with 1 worker (one core) and
+    with 2 worker threads that each decode and transform whole batches (two
+    cores; both stages release the GIL in their C code). Its CPU time is
+    printed with the wall time: CPU / wall = the cores the process actually
+    obtained (on a shared machine with Linux autogroup scheduling, one session
+    gets one group's share, however many threads it runs).
 
 and prints clips/second and the ratios, apples to apples:
 
 (i)  decoding included on both sides: (a) load + features vs (b) decode + front
-     end (one core each), and vs (c) (two cores against one);
+     end and (c) with 1 worker (one core each), and vs (c) with 2 workers (the
+     whole 2-core machine against the seed pipeline, which uses one core);
 (ii) decoding excluded on both sides: (a) features on the in-memory arrays vs
      (b) the front end on in-memory batches (one core each).
 
@@ -104,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--corpus-dir", type=Path, default=DEFAULT_DIR)
     p.add_argument("--limit", type=int, default=None, help="use only the first N files (sorted by name)")
-    p.add_argument("--batch-size", type=int, default=8, help="clips per front-end batch (4-16 fit the CPU caches best)")
+    p.add_argument("--batch-size", type=int, default=2, help="clips per front-end batch (1-4 fit the CPU caches best)")
     p.add_argument("--segment", type=int, default=20, help="batches per interleaving segment")
     p.add_argument("--threads", type=int, default=1, help="torch threads (librosa runs single-threaded)")
     p.add_argument("--sample-rate-hz", type=int, default=16000)
@@ -142,20 +144,21 @@ def main(argv: list[str] | None = None) -> int:
     for fe in frontends.values():
         frontend_batch(fe, warm)
 
-    from concurrent.futures import ThreadPoolExecutor
-
-    def decode_batch(batch: list[str]) -> list[np.ndarray]:
-        return [decode(f, sr) for f in batch]
+    from emovox.features.batched import frontend_features
 
     fast = frontends["fft"]
-    pool = ThreadPoolExecutor(1)
-    # warm the background thread too
-    frontend_batch(fast, pool.submit(decode_batch, batches[0]).result())
+    for workers in (1, 2):  # warm the worker threads' allocators too
+        list(frontend_features(batches[0], fast, batch_size=args.batch_size, workers=workers))
 
-    # Interleave the pipelines segment by segment (batch by batch inside a
-    # segment), so that load from other users of a shared machine hits all of
-    # them alike.
-    t_load = t_feat = t_decode = t_overlap = cpu_overlap = 0.0
+    # Interleave the pipelines segment by segment, so that load from other
+    # users of a shared machine hits all of them alike. Inside a segment each
+    # pipeline runs alone over all its batches: interleaving batch by batch
+    # would make every pipeline start each batch with caches and allocator
+    # pools cold from the other one (measured: the front end then runs 2x
+    # slower than on its own, which no real feature extraction run sees).
+    t_load = t_feat = t_decode = 0.0
+    t_api = {1: 0.0, 2: 0.0}
+    cpu_api = {1: 0.0, 2: 0.0}
     t_front = {stft: 0.0 for stft in frontends}
     audio_s = 0.0
     for k in range(0, len(batches), args.segment):
@@ -166,28 +169,25 @@ def main(argv: list[str] | None = None) -> int:
             t1 = time.perf_counter()
             for y in ys:
                 librosa_features(y, sr)
-            t2 = time.perf_counter()
             t_load += t1 - t0
-            t_feat += t2 - t1
+            t_feat += time.perf_counter() - t1
+        t0 = time.perf_counter()
+        decoded = [[decode(f, sr) for f in batch] for batch in segment]
+        t_decode += time.perf_counter() - t0
+        audio_s += sum(len(c) for clips in decoded for c in clips) / sr
+        for stft, fe in frontends.items():
             t0 = time.perf_counter()
-            clips = decode_batch(batch)
-            t_decode += time.perf_counter() - t0
-            audio_s += sum(len(c) for c in clips) / sr
-            for stft, fe in frontends.items():
-                t0 = time.perf_counter()
+            for clips in decoded:
                 frontend_batch(fe, clips)
-                t_front[stft] += time.perf_counter() - t0
-        # (c) two cores: decode batch i+1 in the background while the front end runs on batch i.
-        t0, c0 = time.perf_counter(), time.process_time()
-        nxt = pool.submit(decode_batch, segment[0])
-        for i in range(len(segment)):
-            clips = nxt.result()
-            if i + 1 < len(segment):
-                nxt = pool.submit(decode_batch, segment[i + 1])
-            frontend_batch(fast, clips)
-        t_overlap += time.perf_counter() - t0
-        cpu_overlap += time.process_time() - c0
-    pool.shutdown()
+            t_front[stft] += time.perf_counter() - t0
+        # (c) the product path over the same segment, 1 and 2 workers.
+        segment_files = [f for batch in segment for f in batch]
+        for workers in (1, 2):
+            t0, c0 = time.perf_counter(), time.process_time()
+            for _ in frontend_features(segment_files, fast, batch_size=args.batch_size, workers=workers):
+                pass
+            t_api[workers] += time.perf_counter() - t0
+            cpu_api[workers] += time.process_time() - c0
 
     n = len(files)
     t_a = t_load + t_feat
@@ -204,11 +204,11 @@ def main(argv: list[str] | None = None) -> int:
     for stft, t in t_front.items():
         secs = t + t_decode
         print(f"{f'  (b) decode + front end stft={stft}, 1 core':<{w}} {secs:8.2f} {n / secs:9.1f} {(n / secs) / rate_a:7.1f}")
-    print(f"{'  (c) decode thread || front end stft=fft, 2 cores':<{w}} {t_overlap:8.2f} {n / t_overlap:9.1f} "
-          f"{(n / t_overlap) / rate_a:7.1f}")
-    print(f"      (c) used {cpu_overlap:.2f} CPU-s in {t_overlap:.2f} s wall = {cpu_overlap / t_overlap:.2f} cores obtained; "
-          f"an idle 2-core machine is bounded by the slower stage: {n / max(t_decode, t_front['fft']):.1f} clips/s = "
-          f"{(n / max(t_decode, t_front['fft'])) / rate_a:.1f}x (a) (projection, not measured)")
+    for workers, t in t_api.items():
+        label = f"  (c) frontend_features, {workers} worker{'s' if workers > 1 else ''}, {workers} core{'s' if workers > 1 else ''}"
+        print(f"{label:<{w}} {t:8.2f} {n / t:9.1f} {(n / t) / rate_a:7.1f}")
+    print(f"      (c) with 2 workers used {cpu_api[2]:.2f} CPU-s in {t_api[2]:.2f} s wall = "
+          f"{cpu_api[2] / t_api[2]:.2f} cores obtained")
     print("(ii) decoding excluded on both sides (clips in memory)")
     print(f"{'  (a) librosa features on in-memory arrays, 1 core':<{w}} {t_feat:8.2f} {rate_af:9.1f} {1.0:7.1f}")
     for stft, t in t_front.items():
