@@ -7,7 +7,7 @@ import pytest
 from emovox.cli.main import main
 from emovox.errors import CorpusError
 from emovox.testing import speech_like, write_audio
-from emovox.training.explore import explore_records
+from emovox.corpora.explore import explore_records
 
 EMOTIONS = {"01": "neutral", "03": "happy", "05": "angry"}
 

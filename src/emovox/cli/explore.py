@@ -27,7 +27,7 @@ def register(subparsers) -> None:
 
 def handler(args: argparse.Namespace) -> int:
     from emovox.corpora import load_corpus
-    from emovox.training.explore import explore_records
+    from emovox.corpora.explore import explore_records
 
     records = load_corpus(args.corpus, args.dir)
     index = explore_records(records, args.out, name=args.corpus, seed=args.seed)

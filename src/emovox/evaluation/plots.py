@@ -8,11 +8,12 @@ Each function writes one PNG atomically (temporary file, then rename).
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+
+from emovox.fileio import atomic_write_png
 
 __all__ = ["plot_confusion", "plot_per_class_recall"]
 
@@ -27,17 +28,7 @@ def _pyplot():
 
 
 def _save_atomic(fig, path: Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            fig.savefig(handle, format="png", dpi=120, bbox_inches="tight")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_png(path, fig, dpi=120)
 
 
 def plot_confusion(

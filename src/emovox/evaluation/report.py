@@ -23,13 +23,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Mapping
 
 import numpy as np
 
 from emovox.errors import ConfigError
+from emovox.fileio import atomic_write_text
 
 __all__ = ["format_summary", "to_json", "write_atomic", "write_report"]
 
@@ -66,19 +66,7 @@ def to_json(result: Mapping) -> str:
 
 def write_atomic(path: str | os.PathLike, text: str) -> Path:
     """Write ``text`` to ``path`` via a temporary file and an atomic rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_text(path, text)
 
 
 def _pm(summary: Mapping, name: str) -> str:

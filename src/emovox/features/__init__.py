@@ -8,11 +8,13 @@
 - :mod:`~emovox.features.egemaps` — openSMILE eGeMAPS (optional extra);
 - :mod:`~emovox.features.spectral`, :mod:`~emovox.features.frontend`,
   :mod:`~emovox.features.numpy_frontend` — fast batched log-mel / MFCC (torch / NumPy)
-  that match librosa;
+  that match librosa; :mod:`~emovox.features.batched` runs them over many files
+  on several cores;
 - :mod:`~emovox.features.cache`, :mod:`~emovox.features.records` — cached
   :func:`featurize_records` over corpus records.
 
-``LogMelFrontend`` and ``MfccFrontend`` need torch and are imported on first access.
+``LogMelFrontend``, ``MfccFrontend`` and ``frontend_features`` need torch and
+are imported on first access.
 """
 
 from __future__ import annotations
@@ -31,20 +33,22 @@ from emovox.features.registry import (
 from emovox.features.scaling import StandardScaler
 from emovox.features.spectral import LogMelConfig
 
-_TORCH_NAMES = ("LogMelFrontend", "MfccFrontend")
+_TORCH_NAMES = {"LogMelFrontend": "frontend", "MfccFrontend": "frontend", "frontend_features": "batched"}
 
 
 def __getattr__(name: str):
     if name in _TORCH_NAMES:
+        import importlib
+
         try:
-            from emovox.features import frontend
+            module = importlib.import_module(f"emovox.features.{_TORCH_NAMES[name]}")
         except ImportError as exc:  # torch missing
             from emovox.errors import FeatureError
 
             raise FeatureError(
                 f"{name} needs PyTorch; install it with: pip install \"torch==2.13.*\" (see the README)"
             ) from exc
-        return getattr(frontend, name)
+        return getattr(module, name)
     raise AttributeError(f"module 'emovox.features' has no attribute {name!r}")
 
 
@@ -58,6 +62,7 @@ __all__ = [
     "MfccFrontend",
     "StandardScaler",
     "extract_features",
+    "frontend_features",
     "feature_set_names",
     "features_config",
     "featurize_records",

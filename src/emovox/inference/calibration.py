@@ -19,13 +19,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from emovox.errors import ConfigError, ModelError
+from emovox.fileio import atomic_write_text
 
 __all__ = [
     "softmax",
@@ -240,12 +240,7 @@ def write_calibration(artifact_dir: str | os.PathLike, result: CalibrationResult
     except (OSError, ValueError) as error:
         raise ModelError(f"cannot read {path}: {error}; is {artifact_dir} a model artifact?") from None
     config.update(result.to_config())
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".config.", suffix=".json")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(config, fh, indent=2)
-        fh.write("\n")
-    os.replace(tmp, path)
-    return path
+    return atomic_write_text(path, json.dumps(config, indent=2) + "\n")
 
 
 def calibrate_artifact(artifact_dir: str | os.PathLike, sources, labels, *,

@@ -10,13 +10,13 @@ probabilities are averaged (:func:`smooth_probabilities`) and the result is a
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from emovox.errors import ConfigError
+from emovox.fileio import atomic_write_png
 from emovox.inference.results import Timeline
 
 __all__ = ["window_starts", "window_spans", "smooth_probabilities", "plot_timeline"]
@@ -122,15 +122,7 @@ def plot_timeline(timeline: Timeline, path: str | os.PathLike, *, title: str | N
     if title:
         fig.suptitle(title, y=1.02, fontsize=10)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
-    os.close(fd)
     try:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-        os.replace(tmp, path)
+        return atomic_write_png(path, fig, dpi=110)
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path

@@ -269,6 +269,7 @@ def save_whisper_encoder(directory: str | os.PathLike, state_dict: Mapping[str, 
         os.close(fd)
         try:
             write(tmp)
+            os.chmod(tmp, 0o644)  # mkstemp creates 0o600
             os.replace(tmp, directory / name)
         finally:
             if os.path.exists(tmp):

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -30,6 +29,7 @@ from safetensors import safe_open
 from safetensors.torch import save as st_save
 
 from emovox.errors import ModelError
+from emovox.fileio import atomic_write_bytes, atomic_write_text, fsync_dir  # noqa: F401  (re-exported)
 
 #: Key of the JSON document inside the safetensors metadata.
 META_KEY = "emovox_checkpoint"
@@ -37,57 +37,6 @@ META_KEY = "emovox_checkpoint"
 CHECKPOINT_VERSION = 1
 
 
-# --------------------------------------------------------------------------- atomic writes
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (temp file + fsync + ``os.replace``).
-
-    The temporary file lives in the destination folder so the rename never
-    crosses file systems; the folder is fsynced afterwards so the rename itself
-    survives a power cut.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    fsync_dir(path.parent)
-    return path
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """:func:`atomic_write_bytes` for UTF-8 text."""
-    return atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def fsync_dir(folder: str | os.PathLike) -> None:
-    """fsync a directory entry (no-op where the platform cannot)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # pragma: no cover - e.g. Windows
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
 
 
 # --------------------------------------------------------------------------- state trees

@@ -15,7 +15,7 @@ import numpy as np
 
 from emovox.errors import CorpusError
 from emovox.labels import EMOTIONS
-from emovox.training.checkpoint import atomic_write_bytes, atomic_write_text
+from emovox.fileio import atomic_write_bytes, atomic_write_text
 
 
 def _figure(width: float, height: float):
