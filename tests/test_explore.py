@@ -47,3 +47,17 @@ def test_explore_errors(tmp_path, capsys):
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
     with pytest.raises(CorpusError, match="no records to explore"):
         explore_records([], tmp_path / "o")
+
+
+def test_explore_runs_without_torch(corpus, tmp_path):
+    """Corpus exploration is a core feature: it must not need the torch extra."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "explore"
+    code = ("import sys; sys.modules['torch'] = None\n"  # any 'import torch' now raises ImportError
+            "from emovox.cli.main import main\n"
+            f"sys.exit(main(['explore', {str(corpus)!r}, '--corpus', 'ravdess', '--out', {str(out)!r}]))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert (out / "class_distribution.png").exists()

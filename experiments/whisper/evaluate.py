@@ -111,7 +111,8 @@ def select(x: np.ndarray, y: np.ndarray, speakers: list, candidates: dict, class
     return best
 
 
-def run_split(split: Split, x, y, records, candidates, classes) -> dict:
+def run_split(split: Split, x, y, records, candidates, classes) -> tuple[dict, dict]:
+    """Select (inside the training rows), refit, test: a JSON row and the full :func:`compute_metrics` dict."""
     t0 = time.perf_counter()
     tr, te = split.train_idx, split.test_idx
     if len(candidates) == 1 and len(C_GRID) == 1:
@@ -120,9 +121,10 @@ def run_split(split: Split, x, y, records, candidates, classes) -> dict:
         name, c, inner_uar = select(x[tr], y[tr], [records[i].speaker_key for i in tr], candidates, classes)
     pred = fit_predict(flat(x[tr], candidates[name]), y[tr], flat(x[te], candidates[name]), c)
     m = compute_metrics(y[te], pred, classes=classes)
-    return {"fold": split.name, "uar": m["uar"], "accuracy": m["accuracy"], "layers": name, "C": c,
-            "inner_uar": inner_uar, "train_s": round(time.perf_counter() - t0, 2), "n_train": int(len(tr)),
-            "n_test": int(len(te))}
+    row = {"fold": split.name, "uar": m["uar"], "accuracy": m["accuracy"], "macro_f1": m["macro_f1"],
+           "layers": name, "C": c, "inner_uar": inner_uar, "train_s": round(time.perf_counter() - t0, 2),
+           "n_train": int(len(tr)), "n_test": int(len(te))}
+    return row, m
 
 
 def append(record: dict) -> None:
@@ -163,16 +165,18 @@ def main(argv=None) -> int:
     tag = {"model": args.model, "corpus": args.corpus, "layer_spec": args.layers, "trim": trim}
     print(f"{args.model} {args.corpus}: {x.shape} classes {classes}; candidates {list(candidates)} x C {C_GRID}",
           flush=True)
-    folds = []
+    folds, fold_metrics = [], []
     for split in outer_splits(args.corpus, records):
-        folds.append(run_split(split, x, y, records, candidates, classes))
+        row, m = run_split(split, x, y, records, candidates, classes)
+        folds.append(row)
+        fold_metrics.append(m)
         append({"kind": "fold", **tag, **folds[-1], "time": time.strftime("%H:%M:%S")})
         print("  " + json.dumps(folds[-1]), flush=True)
     random = None
     if not args.no_random:
-        random = run_split(random_stratified(y, test_fraction=0.2, seed=0)[0], x, y, records, candidates, classes)
+        random, _ = run_split(random_stratified(y, test_fraction=0.2, seed=0)[0], x, y, records, candidates, classes)
         print("  random: " + json.dumps(random), flush=True)
-    summary = summarize_folds(folds)
+    summary = summarize_folds(fold_metrics)  # std with ddof=1
     row = {"kind": "summary", **tag, "n_folds": len(folds), "uar_mean": summary["uar"]["mean"],
            "uar_std": summary["uar"]["std"], "acc_mean": summary["accuracy"]["mean"],
            "acc_std": summary["accuracy"]["std"], "per_fold_uar": [round(f["uar"], 4) for f in folds],
