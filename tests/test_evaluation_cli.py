@@ -118,3 +118,59 @@ def test_cross_corpus_through_a_registered_model_keeps_shared_classes(tmp_path, 
     assert fold["name"] == "emodb->emovo" and fold["test_speakers"][0].startswith("emovo/")
     assert {p["corpus"] for p in result["predictions"]} == {"emovo"}
     assert result["pooled"]["uar"] == pytest.approx(1 / 6)
+
+
+@pytest.fixture
+def own_corpus(tmp_path):
+    """A user's own data: 4 speakers x 2 emotions x 3 short clips, described by a CSV manifest."""
+    from emovox.testing import speech_like, write_audio
+
+    rows = ["path,label,speaker"]
+    for speaker in range(4):
+        for k, label in enumerate(("happy", "sad")):
+            for take in range(3):
+                path = tmp_path / "audio" / f"s{speaker}_{label}_{take}.wav"
+                path.parent.mkdir(exist_ok=True)
+                y = speech_like(0.6, f0_hz=110 + 90 * k, seed=100 * speaker + 10 * k + take)
+                write_audio(path, (0.8 if label == "happy" else 0.2) * y, sample_rate_hz=16000)
+                rows.append(f"{path},{label},spk{speaker}")
+    manifest = tmp_path / "mine.csv"
+    manifest.write_text("\n".join(rows) + "\n")
+    return manifest
+
+
+def test_evaluate_takes_a_users_own_csv_manifest(tmp_path, capsys, own_corpus):
+    out = tmp_path / "run"
+    argv = ["evaluate", "--corpus", f"csv:{own_corpus}", "--model", "svm-mfcc", "--protocol", "loso",
+            "--out", str(out), "--cache-dir", str(tmp_path / "cache"), "--quiet"]
+    assert main(argv) == 0, capsys.readouterr().err
+    result = json.loads((out / "result.json").read_text())
+    assert [f["name"] for f in result["folds"]] == [f"csv/spk{i}" for i in range(4)]
+    assert result["classes"] == ["happy", "sad"] and result["n_samples"] == 24
+    assert result["config"]["corpora"] == [f"csv:{own_corpus}"]
+
+
+@pytest.mark.corpora
+@needs_emodb
+def test_cross_corpus_onto_own_data_and_the_random_split_pools_both_sides(tmp_path, capsys, own_corpus,
+                                                                          majority_resolver):
+    argv = ["evaluate", "--corpus", "emodb", "--test-corpus", f"csv:{own_corpus}", "--model", "majority",
+            "--protocol", "cross-corpus", "--with-random", "--out", str(tmp_path / "cc"), "--quiet"]
+    assert main(argv) == 0, capsys.readouterr().err
+    result = json.loads((tmp_path / "cc" / "result.json").read_text())
+    assert result["folds"][0]["name"] == "emodb->csv" and result["classes"] == ["happy", "sad"]
+    pooled = json.loads((tmp_path / "cc" / "random-split" / "result.json").read_text())
+    assert {p["corpus"] for p in pooled["predictions"]} == {"emodb", "csv"}  # test corpus not dropped
+
+
+@pytest.mark.parametrize("corpus, message", [
+    ("csv", "corpus 'csv' needs its path: write csv:PATH"),
+    ("csv:", "has an empty path"),
+    ("atlantis:/x", "unknown corpus 'atlantis:/x'"),
+    ("csv:/nowhere/mine.csv", "csv manifest '/nowhere/mine.csv' does not exist"),
+])
+def test_corpus_paths_errors_exit_2_with_one_line(tmp_path, capsys, corpus, message):
+    code = main(["evaluate", "--corpus", corpus, "--model", "svm-mfcc", "--out", str(tmp_path / "x"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and message in err, err
+    assert not (tmp_path / "x").exists()

@@ -4,6 +4,7 @@ Examples::
 
     emovox evaluate --corpus ravdess --model svm-egemaps --protocol loso --out runs/ravdess-egemaps
     emovox evaluate --corpus emodb --model svm-mfcc --protocol speaker-kfold --folds 5 --out runs/x
+    emovox evaluate --corpus csv:my_manifest.csv --model svm-egemaps --protocol loso --out runs/mine
     emovox evaluate --corpus ravdess --corpus emodb --test-corpus emovo --scheme six-calm-merged \\
         --model svm-egemaps --protocol cross-corpus --out runs/cc
 
@@ -34,7 +35,9 @@ def register(subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--corpus", action="append", required=True, metavar="NAME",
-                        help="corpus to evaluate on (repeatable); with cross-corpus: to train on")
+                        help="corpus to evaluate on (repeatable); with cross-corpus: to train on. "
+                             "NAME or LAYOUT:PATH for data elsewhere or your own: ravdess:/data/RAVDESS, "
+                             "csv:/data/mine.csv (columns path,label,speaker), folder:/data/mine (one folder per label)")
     parser.add_argument("--corpora-root", metavar="DIR",
                         help="folder holding the corpora (default: $EMOVOX_CORPORA or ../shared/corpora)")
     parser.add_argument("--model", required=True, metavar="MODEL",
@@ -113,7 +116,9 @@ def handler(args: argparse.Namespace) -> int:
     paths = write_report(result, out)
     print(format_summary(result))
     if args.with_random and spec.protocol != "random":
-        random_result = evaluate(replace(spec, protocol="random", test_corpus=()), progress=progress)
+        # Same data as the honest run: under cross-corpus, training and test corpora pooled.
+        pooled = replace(spec, protocol="random", corpora=spec.corpora + spec.test_corpus, test_corpus=())
+        random_result = evaluate(pooled, progress=progress)
         write_report(random_result, out / "random-split")
         print()
         print(format_summary(random_result))

@@ -410,28 +410,50 @@ def make_splits(
     raise ConfigError(f"unknown protocol {protocol!r}: expected one of {', '.join(PROTOCOLS)}")
 
 
-def _load(spec: EvaluationSpec) -> list:
-    from emovox.corpora import corpus_names, default_corpora_root, get_corpus_info, load_corpus
+def _load(spec: EvaluationSpec) -> tuple[list, tuple[str, ...], tuple[str, ...]]:
+    """Records of every corpus entry, and the corpus names of the training / test entries.
 
-    names = list(dict.fromkeys([*spec.corpora, *spec.test_corpus]))  # each corpus once
-    known = corpus_names()
-    root = Path(spec.corpora_root) if spec.corpora_root is not None else default_corpora_root()
+    An entry is a corpus name (read from its folder under the corpora root) or
+    ``LAYOUT:PATH``: a corpus in a given folder (``ravdess:/data/RAVDESS``), a
+    CSV manifest (``csv:/data/mine.csv``) or a folder-per-label tree
+    (``folder:/data/mine``), so a user's own data is evaluated the same way.
+    """
+    entries = list(dict.fromkeys([*spec.corpora, *spec.test_corpus]))  # each corpus once
+    names: dict[str, set[str]] = {}
     records = []
-    for name in names:
-        if name not in known:
-            raise ConfigError(f"unknown corpus {name!r}: expected one of {', '.join(known)}")
-        folder = get_corpus_info(name).default_dir
-        if folder is None:
-            raise ConfigError(
-                f"corpus {name!r} needs its own path, which evaluate does not take yet: "
-                f"use one of {', '.join(k for k in known if get_corpus_info(k).default_dir)}"
-            )
-        loaded = load_corpus(name, root / folder)
+    for entry in entries:
+        loaded = _load_entry(entry, spec.corpora_root)
         if spec.max_speakers is not None:
             keep = sorted({r.speaker for r in loaded})[: spec.max_speakers]
             loaded = [r for r in loaded if r.speaker in keep]
+        names[entry] = {r.corpus for r in loaded}
         records.extend(loaded)
-    return records
+    train = tuple(sorted(set().union(*(names[e] for e in spec.corpora))))
+    test = tuple(sorted(set().union(*(names[e] for e in spec.test_corpus)))) if spec.test_corpus else ()
+    if set(train) & set(test):
+        raise ConfigError(f"cross-corpus: corpus {sorted(set(train) & set(test))[0]!r} is on both the training "
+                          "and the test side; give it to --corpus or --test-corpus, not both")
+    return records, train, test
+
+
+def _load_entry(entry: str, corpora_root: str | None) -> list:
+    from emovox.corpora import corpus_names, default_corpora_root, get_corpus_info, load_corpus
+
+    known = corpus_names()
+    name, sep, path = entry.partition(":")
+    if name not in known:
+        raise ConfigError(f"unknown corpus {entry!r}: expected one of {', '.join(known)}, "
+                          "optionally as LAYOUT:PATH (e.g. csv:/data/mine.csv, folder:/data/mine)")
+    if sep:
+        if not path:
+            raise ConfigError(f"corpus {entry!r} has an empty path: write {name}:PATH")
+        return load_corpus(name, Path(path).expanduser())
+    folder = get_corpus_info(name).default_dir
+    if folder is None:
+        raise ConfigError(f"corpus {name!r} needs its path: write {name}:PATH "
+                          f"(e.g. --corpus {name}:/data/mine{'.csv' if name == 'csv' else ''})")
+    root = Path(corpora_root) if corpora_root is not None else default_corpora_root()
+    return load_corpus(name, root / folder)
 
 
 def evaluate(spec: EvaluationSpec, *, progress: Callable[[int, int, str], None] | None = None) -> dict:
@@ -446,14 +468,15 @@ def evaluate(spec: EvaluationSpec, *, progress: Callable[[int, int, str], None] 
 
     resolve_scheme(spec.scheme)  # fail on a bad scheme before any corpus is read
     model = resolve_model(spec.model, seed=spec.seed, tune=spec.tune)
-    records, y, classes = prepare_labels(_load(spec), spec.scheme)
+    loaded, train_names, test_names = _load(spec)
+    records, y, classes = prepare_labels(loaded, spec.scheme)
 
     dropped: list[str] = []
     if spec.protocol == "cross-corpus":
         # A class the training corpora lack cannot be predicted; one the test
         # corpus lacks cannot be tested: keep the classes on both sides.
-        train_side = {classes[c] for r, c in zip(records, y) if r.corpus not in spec.test_corpus}
-        test_side = {classes[c] for r, c in zip(records, y) if r.corpus in spec.test_corpus}
+        train_side = {classes[c] for r, c in zip(records, y) if r.corpus not in test_names}
+        test_side = {classes[c] for r, c in zip(records, y) if r.corpus in test_names}
         shared = tuple(c for c in classes if c in train_side and c in test_side)
         if len(shared) < 2:
             raise ConfigError(
@@ -467,7 +490,7 @@ def evaluate(spec: EvaluationSpec, *, progress: Callable[[int, int, str], None] 
         classes = shared
 
     splits = make_splits(spec.protocol, records, y, folds=spec.folds, seed=spec.seed,
-                         train_corpora=spec.corpora, test_corpora=spec.test_corpus,
+                         train_corpora=train_names, test_corpora=test_names,
                          test_fraction=spec.test_fraction)
     X = None
     if model.feature_set is not None:
