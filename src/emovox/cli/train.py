@@ -6,6 +6,7 @@ Examples::
     emovox train --recipe s3 --corpus ravdess --corpus ravdess-song --folds 6 --fold 0 --out runs/s3-f0
     emovox train --config train.json            # same keys as the long options
     emovox train --config train.json --resume   # continue after a crash / kill -9
+    emovox train --recipe whisper-linear --backbone ~/whisper-base --corpus ravdess --out runs/wl
 
 ``--config`` takes a JSON object whose keys are the long option names
 (``recipe``, ``corpus`` (string or list), ``corpora_root``, ``arch``,
@@ -27,7 +28,9 @@ from emovox.errors import ConfigError
 
 #: Keys a --config file may hold (besides "train").
 CONFIG_KEYS = ("recipe", "corpus", "corpora_root", "arch", "arch_params", "scheme", "epochs", "batch_size",
-               "lr", "folds", "fold", "out", "seed", "threads", "clip_s", "limit", "progress")
+               "lr", "folds", "fold", "out", "seed", "threads", "clip_s", "limit", "progress", "backbone")
+#: The frozen-encoder recipe: no epochs, a head fitted in closed form (see emovox.recipes.whisper).
+WHISPER_RECIPE = "whisper-linear"
 
 
 def register(subparsers) -> None:
@@ -54,6 +57,8 @@ def register(subparsers) -> None:
     parser.add_argument("--folds", type=int, help="speaker k-fold: number of folds")
     parser.add_argument("--fold", type=int, help="speaker k-fold: which fold to hold out (0-based)")
     parser.add_argument("--limit", type=int, metavar="N", help="use at most N clips (seeded pick; smoke tests)")
+    parser.add_argument("--backbone", metavar="DIR",
+                        help=f"{WHISPER_RECIPE}: Whisper encoder folder from scripts/import_whisper_ct2.py")
     parser.add_argument("--out", metavar="DIR", help="output folder (artifact in DIR/model)")
     parser.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
     parser.add_argument("--seed", type=int)
@@ -119,6 +124,8 @@ def handler(args: argparse.Namespace) -> int:
     if args.list_recipes:
         for name in recipe_names():
             print(f"{name}\t{get_recipe(name).description}")
+        print(f"{WHISPER_RECIPE}\tfrozen Whisper encoder (--backbone DIR), pooled hidden states, "
+              "logistic-regression head chosen by inner speaker CV")
         return 0
     options, train_overrides = _options(args)
     if not options.get("out"):
@@ -126,6 +133,10 @@ def handler(args: argparse.Namespace) -> int:
     if not options.get("corpus"):
         raise ConfigError("no training data: pass --corpus NAME (repeatable) or 'corpus' in --config")
 
+    if options.get("recipe") == WHISPER_RECIPE:
+        return _train_whisper(options, args)
+    if options.get("backbone"):
+        raise ConfigError(f"--backbone is only used by --recipe {WHISPER_RECIPE}")
     recipe = get_recipe(options.get("recipe", "tiny"))
     for key in ("epochs", "batch_size", "lr", "seed", "threads", "progress"):
         if key in options:
@@ -163,6 +174,50 @@ def handler(args: argparse.Namespace) -> int:
     if test:
         line += f"; test UAR {test['uar']:.3f}, test acc {test['accuracy']:.3f}"
     print(line)
+    print(f"artifact: {summary['artifact']}")
+    sys.stdout.flush()
+    return 0
+
+
+def _train_whisper(options: dict, args: argparse.Namespace) -> int:
+    """``--recipe whisper-linear``: pool the frozen encoder's states, fit the head, save the artifact."""
+    unused = sorted(k for k in ("arch", "arch_params", "epochs", "batch_size", "lr", "clip_s", "folds", "fold")
+                    if options.get(k) is not None) + (["resume"] if args.resume else [])
+    if unused:
+        raise ConfigError(f"--recipe {WHISPER_RECIPE} fits its head in closed form on all the given data; "
+                          f"drop {', '.join('--' + k.replace('_', '-') for k in unused)}")
+    if not options.get("backbone"):
+        raise ConfigError(f"--recipe {WHISPER_RECIPE} needs --backbone DIR (a Whisper encoder folder written by "
+                          "scripts/import_whisper_ct2.py)")
+    import torch
+
+    from emovox.evaluation.experiment import default_cache_dir
+    from emovox.recipes.whisper import train_whisper_model
+
+    torch.set_num_threads(int(options.get("threads") or 2))
+    seed = int(options.get("seed") or 0)
+    records = _load_records(list(options["corpus"]), corpora_root=options.get("corpora_root"))
+    if options.get("limit") is not None:
+        records = _limit(records, int(options["limit"]), seed)
+    bar = None
+    if options.get("progress", True):
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(records), desc="encoder features", unit="clip", leave=False)
+
+    def progress(done: int, total: int) -> None:
+        if bar is not None:
+            bar.update(done - bar.n)
+
+    out = Path(options["out"]) / "model"
+    try:
+        summary = train_whisper_model(records, options["backbone"], out, scheme=options.get("scheme") or "native",
+                                      cache_dir=default_cache_dir(), seed=seed, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    print(f"trained {WHISPER_RECIPE} on {summary['n_train']} clips: layers {summary['layers']}, C {summary['C']:g}; "
+          f"inner speaker-CV UAR {summary['inner_cv_uar']:.3f}; temperature {summary['temperature']:.3f}")
     print(f"artifact: {summary['artifact']}")
     sys.stdout.flush()
     return 0

@@ -25,6 +25,7 @@ ARCHITECTURE_MODULES: tuple[str, ...] = (
     "emovox.training.tiny",
     "emovox.models.seeds",
     "emovox.models.flagship",
+    "emovox.models.whisper_classifier",
 )
 
 _ARCHITECTURES: dict[str, Builder] = {}

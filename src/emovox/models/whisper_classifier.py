@@ -1,0 +1,200 @@
+"""Emotion from a frozen Whisper encoder: pooled hidden states -> standardised -> linear head.
+
+:class:`WhisperEmotionClassifier` is one ``torch.nn.Module`` from waveform to
+logits, so it saves as an ordinary emovox artifact (architecture
+``"whisper-linear"``: encoder, scaler and head in one ``model.safetensors``)
+and predicts through :class:`emovox.inference.Predictor` like any other model
+(variable length up to 30 s, ``preprocessing.crop = "none"``).
+
+Per clip it computes, for each of the encoder's ``n_layers + 1`` hidden states
+(:class:`~emovox.models.whisper_encoder.WhisperEncoder`), the mean and the
+standard deviation over frames, keeps the states listed in ``layers``,
+standardises them with the training set's mean and scale, and applies a
+linear layer: multinomial logistic regression fitted by
+:func:`fit_linear_head`, which picks the layer set and the regularisation
+by an inner speaker-disjoint cross-validation on the training speakers only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from emovox.errors import ConfigError
+from emovox.models.whisper_encoder import WhisperEncoder, WhisperEncoderConfig, WhisperLogMel
+
+__all__ = ["WhisperEmotionClassifier", "HeadFit", "fit_linear_head", "pool_hidden_states", "C_GRID"]
+
+#: Inverse regularisation strengths tried by :func:`fit_linear_head`.
+C_GRID = (1e-3, 1e-2, 1e-1, 1.0)
+
+
+def pool_hidden_states(states: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Mean and std over frames of every hidden state.
+
+    ``states``: ``n_states`` tensors ``(batch, frames, d_model)`` ->
+    ``(batch, n_states, 2, d_model)`` (axis 2: mean, population std).
+    """
+    h = torch.stack(tuple(states), dim=1)  # (batch, n_states, frames, d_model)
+    return torch.stack([h.mean(dim=2), h.std(dim=2, unbiased=False)], dim=2)
+
+
+class WhisperEmotionClassifier(nn.Module):
+    """Waveform ``(batch, n)`` at 16 kHz -> logits ``(batch, n_classes)``.
+
+    Parameters
+    ----------
+    n_classes : int
+    encoder : Mapping
+        :class:`WhisperEncoderConfig` sizes (``n_mels``, ``d_model``, ``n_heads``,
+        ``n_layers``, ``n_ctx``).
+    layers : sequence of int
+        Hidden states fed to the head (0 = after the positions, ``n_layers`` =
+        the final LayerNorm output).
+
+    The clips of one batch must have equal length (no mask); 0.5 s to 30 s.
+    """
+
+    def __init__(self, n_classes: int, *, encoder: Mapping, layers: Sequence[int]) -> None:
+        super().__init__()
+        config = WhisperEncoderConfig.from_dict(encoder, source="architecture params 'encoder'")
+        layers = tuple(int(i) for i in layers)
+        if not layers or any(not 0 <= i <= config.n_layers for i in layers) or len(set(layers)) != len(layers):
+            raise ConfigError(f"layers={list(layers)} must be distinct hidden-state indices in 0..{config.n_layers}")
+        self.layers = layers
+        self.frontend = WhisperLogMel(config.n_mels)
+        self.encoder = WhisperEncoder(config).requires_grad_(False)
+        n_features = len(layers) * 2 * config.d_model
+        self.register_buffer("feature_mean", torch.zeros(n_features))
+        self.register_buffer("feature_scale", torch.ones(n_features))
+        self.head = nn.Linear(n_features, n_classes)
+
+    def pooled(self, y: torch.Tensor) -> torch.Tensor:
+        """Pooled hidden states of every layer: ``(batch, n_states, 2, d_model)``."""
+        return pool_hidden_states(self.encoder(self.frontend(y)))
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        if y.ndim == 1:
+            y = y.unsqueeze(0)
+        features = self.pooled(y)[:, list(self.layers)].flatten(1)
+        return self.head((features - self.feature_mean) / self.feature_scale)
+
+    def set_head(self, fit: "HeadFit") -> None:
+        """Load a fitted scaler and logistic regression (shapes must match ``layers``)."""
+        if tuple(fit.layers) != self.layers:
+            raise ConfigError(f"head was fitted on layers {list(fit.layers)}, the model uses {list(self.layers)}")
+        with torch.no_grad():
+            self.feature_mean.copy_(torch.from_numpy(fit.mean))
+            self.feature_scale.copy_(torch.from_numpy(fit.scale))
+            self.head.weight.copy_(torch.from_numpy(fit.coef))
+            self.head.bias.copy_(torch.from_numpy(fit.intercept))
+
+
+@dataclass(frozen=True)
+class HeadFit:
+    """A fitted head: layer set, ``C``, scaler ``(d,)`` and logistic regression ``(n_classes, d)``, ``(n_classes,)``."""
+
+    layers: tuple[int, ...]
+    C: float
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: np.ndarray
+    inner_uar: float | None
+    #: Logits of each training row from the inner fold that held it out (chosen pair), for calibration.
+    oof_logits: np.ndarray | None = None
+
+    def logits(self, pooled: np.ndarray) -> np.ndarray:
+        """Logits ``(n, n_classes)`` of pooled features ``(n, n_states, 2, d_model)``."""
+        x = (flatten_layers(pooled, self.layers) - self.mean) / self.scale
+        return x @ self.coef.T + self.intercept
+
+
+def flatten_layers(pooled: np.ndarray, layers: Sequence[int]) -> np.ndarray:
+    """``(n, n_states, 2, d_model)`` -> ``(n, len(layers) * 2 * d_model)`` float64 rows."""
+    return pooled[:, list(layers)].reshape(len(pooled), -1).astype(np.float64)
+
+
+def _fit(x: np.ndarray, y: np.ndarray, C: float, n_classes: int) -> tuple[np.ndarray, ...]:
+    from sklearn.linear_model import LogisticRegression
+
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
+    scale[scale < 1e-8] = 1.0
+    clf = LogisticRegression(C=C, class_weight="balanced", max_iter=2000)
+    clf.fit((x - mean) / scale, y)
+    coef = np.zeros((n_classes, x.shape[1]))
+    intercept = np.full(n_classes, -1e4)  # a class absent from training is never predicted
+    if len(clf.classes_) == 2 and n_classes == 2:
+        coef[1], intercept[:] = clf.coef_[0], (0.0, clf.intercept_[0])
+    else:
+        coef[clf.classes_], intercept[clf.classes_] = clf.coef_, clf.intercept_
+    return mean, scale, coef, intercept
+
+
+def fit_linear_head(pooled: np.ndarray, y: np.ndarray, speakers: Sequence[str], *, n_classes: int,
+                    layer_sets: Sequence[Sequence[int]] | None = None, Cs: Sequence[float] = C_GRID,
+                    inner_folds: int = 4, seed: int = 0) -> HeadFit:
+    """Choose (layer set, ``C``) by inner speaker k-fold on these rows, then fit on all of them.
+
+    Parameters
+    ----------
+    pooled : np.ndarray [shape=(n, n_states, 2, d_model)]
+        :func:`pool_hidden_states` of the training clips.
+    y : np.ndarray [shape=(n,)]
+        Class ids in ``0..n_classes - 1``.
+    speakers : sequence of str
+        Speaker of each row; inner folds never split a speaker.
+    layer_sets : sequence of sequences of int, optional
+        Candidates; default: each hidden state alone, and all of them.
+    Cs : sequence of float
+        Candidate inverse regularisation strengths.
+
+    Returns
+    -------
+    HeadFit, with the inner mean UAR and out-of-fold logits of the chosen pair.
+    """
+    from emovox.evaluation import compute_metrics, speaker_kfold
+
+    pooled, y = np.asarray(pooled), np.asarray(y)
+    if pooled.ndim != 4 or len(pooled) != len(y) or len(speakers) != len(y):
+        raise ConfigError(f"pooled features {pooled.shape}, labels {y.shape} and {len(speakers)} speakers disagree")
+    n_states = pooled.shape[1]
+    candidates = [tuple(s) for s in (layer_sets or [*([i] for i in range(n_states)), range(n_states)])]
+    inner = speaker_kfold(list(speakers), k=min(inner_folds, len(set(speakers))), seed=seed, labels=y)
+    best: tuple = (candidates[0], float(Cs[0]), None, None)
+    best_uar = -1.0
+    for layers in candidates:
+        x = flatten_layers(pooled, layers)
+        for C in Cs:
+            oof, uars = np.zeros((len(y), n_classes)), []
+            for split in inner:
+                mean, scale, coef, intercept = _fit(x[split.train_idx], y[split.train_idx], C, n_classes)
+                oof[split.test_idx] = (x[split.test_idx] - mean) / scale @ coef.T + intercept
+                uars.append(compute_metrics(y[split.test_idx], oof[split.test_idx].argmax(axis=1),
+                                            classes=[str(k) for k in range(n_classes)])["uar"])
+            if np.mean(uars) > best_uar:
+                best_uar, best = float(np.mean(uars)), (layers, float(C), float(np.mean(uars)), oof)
+    layers, C, inner_uar, oof_logits = best
+    mean, scale, coef, intercept = _fit(flatten_layers(pooled, layers), y, C, n_classes)
+    return HeadFit(layers=tuple(layers), C=C, mean=mean.astype(np.float32), scale=scale.astype(np.float32),
+                   coef=coef.astype(np.float32), intercept=intercept.astype(np.float32), inner_uar=inner_uar,
+                   oof_logits=oof_logits)
+
+
+def build_whisper_linear(spec, *, encoder: Mapping, layers: Sequence[int]) -> WhisperEmotionClassifier:
+    """Registry builder (architecture ``"whisper-linear"``)."""
+    return WhisperEmotionClassifier(spec.n_classes, encoder=encoder, layers=layers)
+
+
+def _register() -> None:
+    from emovox.models.registry import register_architecture
+
+    register_architecture("whisper-linear", build_whisper_linear)
+
+
+_register()

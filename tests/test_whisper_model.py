@@ -1,0 +1,128 @@
+"""The Whisper-backed emotion model: head fitting, training to an artifact, prediction through the product path.
+
+A tiny random encoder (2 layers, d_model 32) built here stands in for the real
+one, which cannot ship with the tests (see docs/whisper_backbone.md).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from emovox.cli.main import main
+from emovox.errors import ConfigError, ModelError
+from emovox.models.whisper_classifier import fit_linear_head, flatten_layers
+from emovox.models.whisper_encoder import WhisperEncoder, WhisperEncoderConfig, save_whisper_encoder
+from emovox.testing import speech_like, write_audio
+
+torch.set_num_threads(1)
+TINY = WhisperEncoderConfig(n_mels=80, d_model=32, n_heads=2, n_layers=2, n_ctx=1500)
+
+
+@pytest.fixture(scope="module")
+def encoder_dir(tmp_path_factory):
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("tiny-whisper")
+    return save_whisper_encoder(folder, WhisperEncoder(TINY).state_dict(), TINY, metadata={"source": "random, tests"})
+
+
+@pytest.fixture(scope="module")
+def manifest(tmp_path_factory):
+    """4 speakers x 2 emotions x 3 clips (0.6-1.1 s): 'angry' loud and high, 'sad' soft and low."""
+    root = tmp_path_factory.mktemp("own-data")
+    rows = ["path,label,speaker"]
+    for speaker in range(4):
+        for k, label in enumerate(("sad", "angry")):
+            for take in range(3):
+                y = speech_like(0.6 + 0.1 * take + 0.1 * k, f0_hz=100 + 120 * k, seed=50 * speaker + 10 * k + take,
+                                amplitude=0.15 + 0.6 * k)
+                path = write_audio(root / f"s{speaker}_{label}_{take}.wav", y, sample_rate_hz=16000)
+                rows.append(f"{path},{label},spk{speaker}")
+    (root / "mine.csv").write_text("\n".join(rows) + "\n")
+    return root / "mine.csv"
+
+
+def test_head_selection_finds_the_informative_layer_and_keeps_out_of_fold_logits():
+    rng = np.random.default_rng(0)
+    n, n_states, d = 80, 3, 4
+    y = np.repeat([0, 1], n // 2)
+    pooled = rng.normal(size=(n, n_states, 2, d))
+    pooled[:, 1, 0, 0] += 3.0 * y  # only hidden state 1 carries the class
+    speakers = [f"s{i % 8}" for i in range(n)]
+    fit = fit_linear_head(pooled, y, speakers, n_classes=2, Cs=(0.1, 1.0))
+    assert fit.layers == (1,) and fit.inner_uar > 0.9
+    assert fit.oof_logits.shape == (n, 2) and (fit.oof_logits.argmax(1) == y).mean() > 0.9
+    assert fit.coef.shape == (2, 2 * d) and (fit.logits(pooled).argmax(1) == y).mean() > 0.9
+    assert flatten_layers(pooled, (0, 2)).shape == (n, 2 * 2 * d)
+    with pytest.raises(ConfigError, match="disagree"):
+        fit_linear_head(pooled[:10], y, speakers, n_classes=2)
+
+
+def test_train_predict_and_evaluate_through_the_product_path(encoder_dir, manifest, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("EMOVOX_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "run"
+    code = main(["train", "--recipe", "whisper-linear", "--backbone", str(encoder_dir), "--corpus", f"csv={manifest}",
+                 "--out", str(out), "--no-progress", "--threads", "1"])
+    printed = capsys.readouterr().out
+    assert code == 0 and "inner speaker-CV UAR" in printed
+    config = json.loads((out / "model" / "config.json").read_text())
+    assert config["architecture"]["name"] == "whisper-linear"
+    assert config["task"]["labels"] == ["sad", "angry"]
+    assert config["preprocessing"]["crop"] == "none" and config["preprocessing"]["trim_silence"] is True
+    assert config["calibration"]["temperature"] > 0 and 0 <= config["threshold"] <= 1
+    assert config["training"]["encoder"]["d_model"] == 32 and len(config["training"]["encoder"]["sha256"]) == 64
+
+    # The saved module computes exactly what the head was fitted on (features of the same clip).
+    from emovox.inference import load_model
+    from emovox.recipes.whisper import pooled_features
+
+    clip = manifest.parent / "s0_angry_2.wav"
+    predictor = load_model(out / "model", backend="torch")
+    prediction = predictor.predict(clip)
+    assert prediction.label in ("sad", "angry", "unknown") and abs(sum(prediction.scores.values()) - 1) < 1e-5
+    module = predictor.backend.module
+    pooled = pooled_features([clip], encoder_dir)
+    x = (torch.from_numpy(flatten_layers(pooled, module.layers)).float() - module.feature_mean) / module.feature_scale
+    expected = module.head(x).detach().numpy()
+    np.testing.assert_allclose(predictor.logits([predictor._prepare(predictor.load(clip))]), expected,
+                               rtol=1e-4, atol=1e-4)
+
+    assert main(["predict", str(clip), "--model", str(out / "model"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["label"] in ("sad", "angry", "unknown")
+
+    from emovox.training.predict import evaluate_artifact
+
+    rows = evaluate_artifact(out / "model", [clip, manifest.parent / "s1_sad_0.wav"])
+    assert [r["label"] in ("sad", "angry") for r in rows] == [True, True]
+    np.testing.assert_allclose(np.log(rows[0]["scores"]["angry"] / rows[0]["scores"]["sad"]),
+                               (expected[0, 1] - expected[0, 0]) / config["calibration"]["temperature"], rtol=1e-3)
+
+
+@pytest.mark.parametrize("extra, message", [
+    ([], "needs --backbone DIR"),
+    (["--backbone", "/nowhere/whisper"], "does not exist"),
+    (["--backbone", "/nowhere", "--epochs", "3"], "drop --epochs"),
+])
+def test_whisper_recipe_errors_exit_2_with_one_line(manifest, tmp_path, capsys, extra, message):
+    code = main(["train", "--recipe", "whisper-linear", "--corpus", f"csv={manifest}", "--out", str(tmp_path / "o"),
+                 "--no-progress", *extra])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and message in err, err
+
+
+def test_backbone_without_the_whisper_recipe_is_refused(manifest, tmp_path, capsys):
+    code = main(["train", "--recipe", "tiny", "--backbone", "/x", "--corpus", f"csv={manifest}",
+                 "--out", str(tmp_path / "o")])
+    assert code == 2 and "--backbone is only used by --recipe whisper-linear" in capsys.readouterr().err
+
+
+def test_layers_are_checked(encoder_dir):
+    from emovox.models.whisper_classifier import WhisperEmotionClassifier
+
+    with pytest.raises(ConfigError, match="distinct hidden-state indices in 0..2"):
+        WhisperEmotionClassifier(2, encoder=TINY.to_dict(), layers=[3])
+    with pytest.raises(ModelError, match="lacks"):
+        WhisperEmotionClassifier(2, encoder={"d_model": 8}, layers=[0])
