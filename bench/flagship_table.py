@@ -1,9 +1,14 @@
 """Reproduce the flagship table: speaker-independent UAR on RAVDESS, EMO-DB, EMOVO.
 
-For each corpus this trains the flagship recipe (:mod:`emovox.recipes.flagship`)
-on every fold of the protocol and prints UAR and accuracy (mean ± std over
-folds), the random 80/20 split figure beside it (speakers leak: comparison
-only), and the training time per fold.
+For each corpus this trains a model on every fold of the protocol and prints
+UAR and accuracy (mean ± std over folds), the random 80/20 split figure beside
+it (speakers leak: comparison only), and the training time per fold. Models:
+
+- ``--model cnn`` (default): the from-scratch CNN recipe
+  (:mod:`emovox.recipes.flagship`), 50 epochs per fold;
+- ``--model whisper --backbone DIR``: the frozen Whisper encoder with a
+  logistic-regression head (:mod:`emovox.models.whisper_classifier`; layer set
+  and ``C`` chosen per fold by inner speaker CV on the training speakers).
 
 Protocols (as in ``docs/flagship_experiments.md``):
 
@@ -20,9 +25,10 @@ training speakers (see the report).
 
 Usage::
 
-    .venv/bin/python bench/flagship_table.py                 # full table (~1.5-3 h on 2 cores)
+    .venv/bin/python bench/flagship_table.py                 # CNN, full table (~1.5-3 h on 2 cores)
     .venv/bin/python bench/flagship_table.py --quick         # smoke check, ~1-2 min
     .venv/bin/python bench/flagship_table.py --corpora ravdess --no-random
+    OMP_NUM_THREADS=1 .venv/bin/python bench/flagship_table.py --model whisper --backbone /tmp/emovox-whisper/base  # ~15 min
 """
 
 from __future__ import annotations
@@ -70,14 +76,32 @@ def _logmels(corpus: str, records, frontend) -> list[np.ndarray]:
 
 
 def _splits(corpus: str, records, labels):
-    from emovox.evaluation import leave_one_speaker_out, random_stratified, speaker_kfold
+    """RAVDESS: fold k tests actors 4k+1..4k+4 (2 female + 2 male); otherwise leave one speaker out."""
+    from emovox.evaluation import leave_one_speaker_out, random_stratified
 
-    speakers = [r.speaker_key for r in records]
     if corpus == "ravdess":
-        folds = speaker_kfold(speakers, k=6, seed=0, labels=labels, strata=[r.gender for r in records])
+        groups = [f"actors{4 * k + 1:02d}-{4 * k + 4:02d}" for k in ((int(r.speaker) - 1) // 4 for r in records)]
     else:
-        folds = leave_one_speaker_out(speakers)
-    return folds, random_stratified(labels, test_fraction=0.2, seed=0)[0]
+        groups = [r.speaker_key for r in records]
+    return leave_one_speaker_out(groups), random_stratified(labels, test_fraction=0.2, seed=0)[0]
+
+
+def _whisper_fold_trainer(corpus: str, records, args):
+    """Pooled encoder features of every clip (cached), and a train/predict function over index arrays."""
+    from emovox.models.whisper_classifier import fit_linear_head
+    from emovox.recipes.whisper import pooled_features
+
+    t0 = time.time()
+    pooled = pooled_features(records, args.backbone, cache_dir=CACHE / "whisper")
+    print(f"  {corpus}: encoder features of {len(records)} clips in {time.time() - t0:.0f} s (cached after the "
+          "first run)", flush=True)
+    speakers = np.array([r.speaker_key for r in records])
+
+    def train_predict(train_idx, test_idx, labels, n_classes):
+        fit = fit_linear_head(pooled[train_idx], labels[train_idx], speakers[train_idx], n_classes=n_classes)
+        return fit.logits(pooled[test_idx]).argmax(1)
+
+    return train_predict
 
 
 def _run(corpus: str, args) -> dict:
@@ -96,7 +120,14 @@ def _run(corpus: str, args) -> dict:
         records = [records[i] for i in keep]
         labels = labels[keep]
         recipe = FlagshipRecipe(epochs=2, batch_size=16)
-    feats = _logmels(corpus, records, make_frontend(FlagshipConfig()))
+    if args.model == "whisper":
+        train_predict = _whisper_fold_trainer(corpus, records, args)
+    else:
+        feats = _logmels(corpus, records, make_frontend(FlagshipConfig()))
+
+        def train_predict(train_idx, test_idx, labels, n_classes):
+            model = train_flagship([feats[i] for i in train_idx], labels[train_idx], n_classes, recipe)
+            return predict_logits(model, [feats[i] for i in test_idx]).argmax(1)
     folds, rand = _splits(corpus, records, labels)
     if args.quick:
         folds = folds[:1]
@@ -104,10 +135,8 @@ def _run(corpus: str, args) -> dict:
     todo = [(s, False) for s in folds] + ([] if args.no_random or args.quick else [(rand, True)])
     for split, is_random in todo:
         t0 = time.time()
-        model = train_flagship([feats[i] for i in split.train_idx], labels[split.train_idx],
-                               len(classes), recipe)
+        pred = train_predict(split.train_idx, split.test_idx, labels, len(classes))
         train_s = time.time() - t0
-        pred = predict_logits(model, [feats[i] for i in split.test_idx]).argmax(1)
         y = labels[split.test_idx]
         recall = [np.mean(pred[y == c] == c) for c in range(len(classes)) if np.any(y == c)]
         row = {"split": split.name, "random": is_random, "uar": float(np.mean(recall)),
@@ -131,10 +160,15 @@ def main(argv=None) -> int:
     ap.add_argument("--corpora", default="ravdess,emodb,emovo")
     ap.add_argument("--no-random", action="store_true", help="skip the random-split comparison run")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--model", choices=("cnn", "whisper"), default="cnn")
+    ap.add_argument("--backbone", type=Path, help="whisper: encoder folder from scripts/import_whisper_ct2.py")
     args = ap.parse_args(argv)
+    if args.model == "whisper" and not args.backbone:
+        ap.error("--model whisper needs --backbone DIR")
     torch.set_num_threads(args.threads)
     results = [_run(c, args) for c in args.corpora.split(",")]
     print()
+    print(f"model: {args.model}" + (f" ({args.backbone})" if args.model == "whisper" else ""))
     print("| corpus | classes | protocol | UAR (mean ± std) | accuracy | random split UAR | train s/fold |")
     print("|---|---|---|---|---|---|---|")
     for r in results:
