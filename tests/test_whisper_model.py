@@ -93,6 +93,11 @@ def test_train_predict_and_evaluate_through_the_product_path(encoder_dir, manife
     assert main(["predict", str(clip), "--model", str(out / "model"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)[0]["label"] in ("sad", "angry", "unknown")
 
+    # Exports to ONNX (the exporter checks parity at two lengths) and predicts the same without torch.
+    assert main(["export", str(out / "model"), "--format", "onnx"]) == 0
+    onnx = load_model(out / "model", backend="onnx")
+    np.testing.assert_allclose(onnx.predict(clip).scores["angry"], prediction.scores["angry"], atol=1e-4)
+
     from emovox.training.predict import evaluate_artifact
 
     rows = evaluate_artifact(out / "model", [clip, manifest.parent / "s1_sad_0.wav"])

@@ -52,9 +52,10 @@ C_GRID = (1e-3, 1e-2, 1e-1, 1.0)
 INNER_FOLDS = 4
 
 
-def load_features(corpus: str, model: str, *, trim: bool) -> tuple[np.ndarray, list, np.ndarray, tuple]:
+def load_features(corpus: str, model: str, *, trim: bool, pad_30s: bool = False
+                  ) -> tuple[np.ndarray, list, np.ndarray, tuple]:
     """Pooled features ``(n, n_states, 2, d)``, the emovox records, class ids and class names."""
-    stem = ROOT / "features" / f"{model}_{corpus}_{'trim' if trim else 'full'}"
+    stem = ROOT / "features" / f"{model}_{corpus}_{'trim' if trim else 'full'}{'_pad30' if pad_30s else ''}"
     x = np.load(f"{stem}.npy")
     paths = [r["path"] for r in json.loads(Path(f"{stem}.json").read_text())["records"]]
     records = load_corpus(corpus)
@@ -82,6 +83,21 @@ def layer_sets(n_states: int, spec: str) -> dict[str, list[int]]:
     if spec in named:
         return {spec: named[spec]}
     return {f"L{int(spec)}": [int(spec)]}
+
+
+def speaker_normalise(x: np.ndarray, speakers: list) -> np.ndarray:
+    """Standardise each speaker's rows by that speaker's own mean and std (no labels).
+
+    Transductive: a test speaker is normalised with statistics of all of their
+    clips, so a deployment would need a batch of the user's speech first. A
+    separate, clearly labelled protocol, never the headline figure.
+    """
+    out = np.empty_like(x)
+    speakers = np.asarray(speakers)
+    for s in set(speakers):
+        rows = speakers == s
+        out[rows] = (x[rows] - x[rows].mean(0)) / (x[rows].std(0) + 1e-6)
+    return out
 
 
 def flat(x: np.ndarray, layers: list[int]) -> np.ndarray:
@@ -134,11 +150,12 @@ def append(record: dict) -> None:
 
 
 def print_table(rows: list[dict]) -> None:
-    print(f"{'model':8} {'corpus':8} {'layers':6} {'trim':5} {'folds':>5}  {'UAR mean±std':>14}  {'acc':>6}  "
+    print(f"{'model':12} {'corpus':8} {'layers':6} {'trim':5} {'spkN':5} {'folds':>5}  {'UAR mean±std':>14}  {'acc':>6}  "
           f"{'random UAR/acc':>14}  {'s/fold':>6}  per-fold UAR | chosen layers:C")
     for r in rows:
         rnd = f"{r['random']['uar']:.3f}/{r['random']['accuracy']:.3f}" if r.get("random") else "-"
-        print(f"{r['model']:8} {r['corpus']:8} {r['layer_spec']:6} {str(r['trim']):5} {r['n_folds']:>5}  "
+        print(f"{r['model']:12} {r['corpus']:8} {r['layer_spec']:6} {str(r['trim']):5} "
+              f"{str(r.get('speaker_norm', False)):5} {r['n_folds']:>5}  "
               f"{r['uar_mean']:.3f}±{r['uar_std']:.3f}  {r['acc_mean']:.3f}  {rnd:>14}  {r['train_s_per_fold']:>6.1f}  "
               f"{' '.join(f'{u:.2f}' for u in r['per_fold_uar'])} | {r['chosen']}")
 
@@ -150,19 +167,26 @@ def main(argv=None) -> int:
     ap.add_argument("--layers", default="auto", help="auto (inner CV) | all | last | mid | <index>")
     ap.add_argument("--no-trim", action="store_true", help="use the untrimmed features")
     ap.add_argument("--no-random", action="store_true", help="skip the random-split comparison")
+    ap.add_argument("--pad30", action="store_true", help="use the features extracted with --pad-30s")
+    ap.add_argument("--speaker-norm", action="store_true",
+                    help="per-speaker standardisation, test speakers included (transductive; supplementary)")
     ap.add_argument("--table", action="store_true", help="print the latest summary per configuration and exit")
     args = ap.parse_args(argv)
     if args.table:
         rows = [json.loads(line) for line in RESULTS.read_text().splitlines()] if RESULTS.exists() else []
-        latest = {(r["model"], r["corpus"], r["layer_spec"], r["trim"]): r for r in rows if r["kind"] == "summary"}
+        latest = {(r["model"], r["corpus"], r["layer_spec"], r["trim"], r.get("speaker_norm", False)): r
+                  for r in rows if r["kind"] == "summary"}
         print_table(list(latest.values()))
         return 0
     if args.corpus is None:
         ap.error("--corpus is required unless --table")
     trim = not args.no_trim
-    x, records, y, classes = load_features(args.corpus, args.model, trim=trim)
+    x, records, y, classes = load_features(args.corpus, args.model, trim=trim, pad_30s=args.pad30)
+    if args.speaker_norm:
+        x = speaker_normalise(x, [r.speaker_key for r in records])
     candidates = layer_sets(x.shape[1], args.layers)
-    tag = {"model": args.model, "corpus": args.corpus, "layer_spec": args.layers, "trim": trim}
+    tag = {"model": args.model + ("+pad30" if args.pad30 else ""), "corpus": args.corpus, "layer_spec": args.layers,
+           "trim": trim, "speaker_norm": args.speaker_norm}
     print(f"{args.model} {args.corpus}: {x.shape} classes {classes}; candidates {list(candidates)} x C {C_GRID}",
           flush=True)
     folds, fold_metrics = [], []

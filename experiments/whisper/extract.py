@@ -5,7 +5,10 @@ For each clip: ``emovox.audio.load_audio`` at 16 kHz, the one model silence trim
 encoder on the clip's own frames (no padding to 30 s), then the mean and the
 standard deviation over frames of each of the ``n_layers + 1`` hidden states.
 
-Writes ``<out>/<model>_<corpus>_<trim|full>.npy``, float32
+``--pad-30s`` instead zero-pads each clip to 30 s as Whisper does (10x the
+compute), runs all 1500 frames and pools over the clip's own frames only.
+
+Writes ``<out>/<model>_<corpus>_<trim|full>[_pad30].npy``, float32
 ``(n_clips, n_layers + 1, 2, d_model)`` (axis 2: mean, std), and a ``.json``
 beside it with one record per row (path, speaker, emotion, gender, seconds).
 
@@ -33,15 +36,18 @@ ROOT = Path("/tmp/emovox-whisper")
 SAMPLE_RATE_HZ = 16000
 
 
-def feature_path(out_dir: Path, model_dir: Path, corpus: str, *, trim: bool) -> Path:
-    return Path(out_dir) / f"{Path(model_dir).name}_{corpus}_{'trim' if trim else 'full'}.npy"
+def feature_path(out_dir: Path, model_dir: Path, corpus: str, *, trim: bool, pad_30s: bool = False) -> Path:
+    return Path(out_dir) / f"{Path(model_dir).name}_{corpus}_{'trim' if trim else 'full'}{'_pad30' if pad_30s else ''}.npy"
 
 
 @torch.no_grad()
-def pooled_states(y: np.ndarray, frontend: WhisperLogMel, encoder) -> np.ndarray:
-    """Mean and std over frames of every hidden state: ``(n_layers + 1, 2, d_model)`` float32."""
+def pooled_states(y: np.ndarray, frontend: WhisperLogMel, encoder, *, pad_30s: bool = False) -> np.ndarray:
+    """Mean and std over the clip's frames of every hidden state: ``(n_layers + 1, 2, d_model)`` float32."""
+    n_frames = -(-(len(y) // 160) // 2)  # encoder frames (20 ms) covering the clip
+    if pad_30s:
+        y = np.pad(y, (0, 30 * SAMPLE_RATE_HZ - len(y)))
     states = encoder(frontend(torch.from_numpy(y))[None])
-    h = torch.stack([s[0] for s in states])  # (n_layers + 1, frames, d_model)
+    h = torch.stack([s[0, :n_frames] for s in states])  # (n_layers + 1, frames, d_model)
     return torch.stack([h.mean(dim=1), h.std(dim=1, unbiased=False)], dim=1).numpy()
 
 
@@ -51,10 +57,11 @@ def main(argv=None) -> int:
     ap.add_argument("--model", type=Path, default=ROOT / "base", help="folder from scripts/import_whisper_ct2.py")
     ap.add_argument("--out", type=Path, default=ROOT / "features")
     ap.add_argument("--no-trim", action="store_true", help="keep leading/trailing silence")
+    ap.add_argument("--pad-30s", action="store_true", help="zero-pad to 30 s as Whisper does (comparison only)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     trim = not args.no_trim
-    out = feature_path(args.out, args.model, args.corpus, trim=trim)
+    out = feature_path(args.out, args.model, args.corpus, trim=trim, pad_30s=args.pad_30s)
     records = load_corpus(args.corpus)
     frontend, encoder = WhisperLogMel(), load_whisper_encoder(args.model)
     feats, meta = [], []
@@ -65,7 +72,7 @@ def main(argv=None) -> int:
         if trim:
             y = trim_for_model(y, sample_rate_hz=SAMPLE_RATE_HZ)
         t1 = time.perf_counter()
-        feats.append(pooled_states(y, frontend, encoder))
+        feats.append(pooled_states(y, frontend, encoder, pad_30s=args.pad_30s))
         t2 = time.perf_counter()
         load_s, encode_s, audio_s = load_s + t1 - t0, encode_s + t2 - t1, audio_s + len(y) / SAMPLE_RATE_HZ
         meta.append({"path": r.path, "speaker": r.speaker, "emotion": r.emotion, "gender": r.gender,
@@ -77,7 +84,7 @@ def main(argv=None) -> int:
     np.save(tmp, np.stack(feats).astype(np.float32))
     os.replace(tmp, out)
     out.with_suffix(".json").write_text(json.dumps({"model": str(args.model), "corpus": args.corpus, "trim": trim,
-                                                    "records": meta}))
+                                                    "pad_30s": args.pad_30s, "records": meta}))
     n = len(records)
     print(f"{out.name}: {n} clips, {audio_s / n:.2f} s audio/clip; load+trim {1000 * load_s / n:.1f} ms/clip, "
           f"log-mel+encoder {1000 * encode_s / n:.1f} ms/clip ({encode_s / audio_s:.3f} s per audio s), 1 thread",

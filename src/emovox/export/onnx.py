@@ -48,6 +48,16 @@ def _front_end_prefix(module) -> str | None:
     return None
 
 
+def _use_conv_stft(module) -> None:
+    """Switch every log-mel front end inside ``module`` to the conv1d DFT (same buffers, same numbers):
+    ``torch.stft`` has no ONNX translation for complex outputs."""
+    from emovox.features.frontend import LogMelFrontend
+
+    for sub in module.modules():
+        if isinstance(sub, LogMelFrontend):
+            sub.stft = "conv"
+
+
 def _quantize(fp32_path: Path, int8_path: Path, *, exclude_prefix: str | None) -> None:
     try:
         import onnx
@@ -110,6 +120,7 @@ def export_onnx(artifact_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     artifact_dir, out_dir = Path(artifact_dir), Path(out_dir)
     info = ModelInfo.from_config(read_config(artifact_dir))
     module = TorchBackend.from_artifact(artifact_dir).module.eval()
+    _use_conv_stft(module)
     if out_dir.exists() and not out_dir.is_dir():
         raise ModelError(f"--out {out_dir} is a file: give a folder for model.onnx and config.json")
     out_dir.mkdir(parents=True, exist_ok=True)
