@@ -13,6 +13,9 @@ weights. The layer set (each single hidden state, or all of them) and ``C``
 (1e-3 .. 1) are chosen by an inner 4-fold speaker k-fold on the TRAINING
 speakers of each outer fold (mean inner UAR); ``--layers`` fixes the layer set
 instead (for the layer comparison; ``C`` is still chosen inside).
+``--extra ravdess,emodb`` adds every clip of other corpora whose emotion is
+one of the target classes (calm, boredom dropped) to each training set, inner
+training sets included; validation and test rows stay target-corpus speakers.
 
 Needs the features of ``experiments/whisper/extract.py``. Appends one JSON line
 per fold and one summary line per run to ``/tmp/emovox-whisper/results.jsonl``.
@@ -101,7 +104,8 @@ def speaker_normalise(x: np.ndarray, speakers: list) -> np.ndarray:
 
 
 def flat(x: np.ndarray, layers: list[int]) -> np.ndarray:
-    return x[:, layers].reshape(len(x), -1)
+    """``(n, n_states, 2, d)`` -> ``(n, len(layers) * 2 * d)``: mean and std of the chosen layers side by side."""
+    return x[:, layers].reshape(len(x), len(layers) * int(np.prod(x.shape[2:])))
 
 
 def fit_predict(x_tr: np.ndarray, y_tr: np.ndarray, x_te: np.ndarray, c: float) -> np.ndarray:
@@ -112,14 +116,27 @@ def fit_predict(x_tr: np.ndarray, y_tr: np.ndarray, x_te: np.ndarray, c: float) 
     return clf.predict(scaler.transform(x_te))
 
 
-def select(x: np.ndarray, y: np.ndarray, speakers: list, candidates: dict, classes: tuple) -> tuple[str, float, float]:
+def extra_training_rows(corpora: list[str], model: str, classes: tuple, *, trim: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Features and class ids of the clips of other corpora whose emotion is one of ``classes``."""
+    xs, ys = [], []
+    for corpus in corpora:
+        x, records, _, _ = load_features(corpus, model, trim=trim)
+        keep = [i for i, r in enumerate(records) if r.emotion in classes]
+        xs.append(x[keep])
+        ys.append(np.array([classes.index(records[i].emotion) for i in keep], dtype=np.int64))
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def select(x: np.ndarray, y: np.ndarray, speakers: list, candidates: dict, classes: tuple,
+           extra: tuple[np.ndarray, np.ndarray]) -> tuple[str, float, float]:
     """Best (layer set, C) by mean UAR over an inner speaker k-fold of these (training) rows."""
     inner = speaker_kfold(speakers, k=min(INNER_FOLDS, len(set(speakers))), seed=0, labels=y)
     best = ("", 0.0, -1.0)
     for name, layers in candidates.items():
-        xs = flat(x, layers)
+        xs, xe = flat(x, layers), flat(extra[0], layers)
         for c in C_GRID:
-            uar = np.mean([compute_metrics(y[s.test_idx], fit_predict(xs[s.train_idx], y[s.train_idx],
+            uar = np.mean([compute_metrics(y[s.test_idx], fit_predict(np.concatenate([xs[s.train_idx], xe]),
+                                                                        np.concatenate([y[s.train_idx], extra[1]]),
                                                                         xs[s.test_idx], c), classes=classes)["uar"]
                            for s in inner])
             if uar > best[2]:
@@ -127,19 +144,21 @@ def select(x: np.ndarray, y: np.ndarray, speakers: list, candidates: dict, class
     return best
 
 
-def run_split(split: Split, x, y, records, candidates, classes) -> tuple[dict, dict]:
-    """Select (inside the training rows), refit, test: a JSON row and the full :func:`compute_metrics` dict."""
+def run_split(split: Split, x, y, records, candidates, classes, extra) -> tuple[dict, dict]:
+    """Select (inside the training rows), refit, test: a JSON row and the full :func:`compute_metrics` dict.
+
+    ``extra``: ``(features, class ids)`` added to every training set (may be empty).
+    """
     t0 = time.perf_counter()
     tr, te = split.train_idx, split.test_idx
-    if len(candidates) == 1 and len(C_GRID) == 1:
-        name, c, inner_uar = next(iter(candidates)), C_GRID[0], None
-    else:
-        name, c, inner_uar = select(x[tr], y[tr], [records[i].speaker_key for i in tr], candidates, classes)
-    pred = fit_predict(flat(x[tr], candidates[name]), y[tr], flat(x[te], candidates[name]), c)
+    name, c, inner_uar = select(x[tr], y[tr], [records[i].speaker_key for i in tr], candidates, classes, extra)
+    layers = candidates[name]
+    pred = fit_predict(np.concatenate([flat(x[tr], layers), flat(extra[0], layers)]),
+                       np.concatenate([y[tr], extra[1]]), flat(x[te], layers), c)
     m = compute_metrics(y[te], pred, classes=classes)
     row = {"fold": split.name, "uar": m["uar"], "accuracy": m["accuracy"], "macro_f1": m["macro_f1"],
            "layers": name, "C": c, "inner_uar": inner_uar, "train_s": round(time.perf_counter() - t0, 2),
-           "n_train": int(len(tr)), "n_test": int(len(te))}
+           "n_train": int(len(tr) + len(extra[1])), "n_test": int(len(te))}
     return row, m
 
 
@@ -150,13 +169,15 @@ def append(record: dict) -> None:
 
 
 def print_table(rows: list[dict]) -> None:
-    print(f"{'model':12} {'corpus':8} {'layers':6} {'trim':5} {'spkN':5} {'folds':>5}  {'UAR mean±std':>14}  {'acc':>6}  "
-          f"{'random UAR/acc':>14}  {'s/fold':>6}  per-fold UAR | chosen layers:C")
+    """One line per summary: configuration, UAR mean ± std (ddof=1), accuracy, random split, per-fold UAR."""
+    print(f"{'model':11} {'corpus':8} {'+train':13} {'layers':6} {'trim':5} {'spkN':5} {'folds':>5}  "
+          f"{'UAR mean±std':12}  {'acc':5}  {'random UAR/acc':14}  {'s/fold':>6}  per-fold UAR | chosen layers:C")
     for r in rows:
         rnd = f"{r['random']['uar']:.3f}/{r['random']['accuracy']:.3f}" if r.get("random") else "-"
-        print(f"{r['model']:12} {r['corpus']:8} {r['layer_spec']:6} {str(r['trim']):5} "
-              f"{str(r.get('speaker_norm', False)):5} {r['n_folds']:>5}  "
-              f"{r['uar_mean']:.3f}±{r['uar_std']:.3f}  {r['acc_mean']:.3f}  {rnd:>14}  {r['train_s_per_fold']:>6.1f}  "
+        extra = ",".join(r.get("extra", [])) or "-"
+        print(f"{r['model']:11} {r['corpus']:8} {extra:13} {r['layer_spec']:6} {str(r['trim']):5} "
+              f"{str(r.get('speaker_norm', False)):5} {r['n_folds']:>5}  {r['uar_mean']:.3f}±{r['uar_std']:.3f}  "
+              f"{r['acc_mean']:.3f}  {rnd:14}  {r['train_s_per_fold']:>6.1f}  "
               f"{' '.join(f'{u:.2f}' for u in r['per_fold_uar'])} | {r['chosen']}")
 
 
@@ -168,13 +189,15 @@ def main(argv=None) -> int:
     ap.add_argument("--no-trim", action="store_true", help="use the untrimmed features")
     ap.add_argument("--no-random", action="store_true", help="skip the random-split comparison")
     ap.add_argument("--pad30", action="store_true", help="use the features extracted with --pad-30s")
+    ap.add_argument("--extra", default="", help="comma list of corpora added to every training set")
     ap.add_argument("--speaker-norm", action="store_true",
                     help="per-speaker standardisation, test speakers included (transductive; supplementary)")
     ap.add_argument("--table", action="store_true", help="print the latest summary per configuration and exit")
     args = ap.parse_args(argv)
     if args.table:
         rows = [json.loads(line) for line in RESULTS.read_text().splitlines()] if RESULTS.exists() else []
-        latest = {(r["model"], r["corpus"], r["layer_spec"], r["trim"], r.get("speaker_norm", False)): r
+        latest = {(r["model"], r["corpus"], r["layer_spec"], r["trim"], r.get("speaker_norm", False),
+                   tuple(r.get("extra", ()))): r
                   for r in rows if r["kind"] == "summary"}
         print_table(list(latest.values()))
         return 0
@@ -185,20 +208,26 @@ def main(argv=None) -> int:
     if args.speaker_norm:
         x = speaker_normalise(x, [r.speaker_key for r in records])
     candidates = layer_sets(x.shape[1], args.layers)
+    extra_corpora = [c for c in args.extra.split(",") if c]
+    if extra_corpora and (args.speaker_norm or args.pad30):
+        ap.error("--extra does not combine with --speaker-norm or --pad30")
+    extra = (extra_training_rows(extra_corpora, args.model, classes, trim=trim) if extra_corpora
+             else (np.zeros((0, *x.shape[1:]), x.dtype), np.zeros(0, np.int64)))
     tag = {"model": args.model + ("+pad30" if args.pad30 else ""), "corpus": args.corpus, "layer_spec": args.layers,
-           "trim": trim, "speaker_norm": args.speaker_norm}
+           "trim": trim, "speaker_norm": args.speaker_norm, "extra": extra_corpora}
     print(f"{args.model} {args.corpus}: {x.shape} classes {classes}; candidates {list(candidates)} x C {C_GRID}",
           flush=True)
     folds, fold_metrics = [], []
     for split in outer_splits(args.corpus, records):
-        row, m = run_split(split, x, y, records, candidates, classes)
+        row, m = run_split(split, x, y, records, candidates, classes, extra)
         folds.append(row)
         fold_metrics.append(m)
         append({"kind": "fold", **tag, **folds[-1], "time": time.strftime("%H:%M:%S")})
         print("  " + json.dumps(folds[-1]), flush=True)
     random = None
     if not args.no_random:
-        random, _ = run_split(random_stratified(y, test_fraction=0.2, seed=0)[0], x, y, records, candidates, classes)
+        random, _ = run_split(random_stratified(y, test_fraction=0.2, seed=0)[0], x, y, records, candidates, classes,
+                              extra)
         print("  random: " + json.dumps(random), flush=True)
     summary = summarize_folds(fold_metrics)  # std with ddof=1
     row = {"kind": "summary", **tag, "n_folds": len(folds), "uar_mean": summary["uar"]["mean"],

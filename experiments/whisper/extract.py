@@ -37,7 +37,8 @@ SAMPLE_RATE_HZ = 16000
 
 
 def feature_path(out_dir: Path, model_dir: Path, corpus: str, *, trim: bool, pad_30s: bool = False) -> Path:
-    return Path(out_dir) / f"{Path(model_dir).name}_{corpus}_{'trim' if trim else 'full'}{'_pad30' if pad_30s else ''}.npy"
+    suffix = ("_trim" if trim else "_full") + ("_pad30" if pad_30s else "")
+    return Path(out_dir) / f"{Path(model_dir).name}_{corpus}{suffix}.npy"
 
 
 @torch.no_grad()

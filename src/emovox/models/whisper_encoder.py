@@ -16,9 +16,10 @@ Two modules and their file format:
 
 Whisper pads every input to 30 s (1500 encoder frames). Here a clip is encoded
 at its own length: the positional table is sliced to the clip's frame count,
-so attention and pooling see only the clip (about 10x less compute for a 3 s
-clip); the hidden states therefore differ from those of a padded run. Clips
-must be at most 30 s. A batch holds clips of one length (there is no mask).
+so attention and pooling see only the clip (Whisper base on a 2 s clip, one
+CPU thread: 60 ms instead of 1.2 s); the hidden states therefore differ from
+those of a padded run. Clips must be at most 30 s. A batch holds clips of one
+length (there is no mask).
 """
 
 from __future__ import annotations
