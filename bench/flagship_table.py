@@ -29,6 +29,8 @@ Usage::
     .venv/bin/python bench/flagship_table.py --quick         # smoke check, ~1-2 min
     .venv/bin/python bench/flagship_table.py --corpora ravdess --no-random
     OMP_NUM_THREADS=1 .venv/bin/python bench/flagship_table.py --model whisper --backbone /tmp/emovox-whisper/base  # ~15 min
+    OMP_NUM_THREADS=1 .venv/bin/python bench/flagship_table.py --model whisper --backbone /tmp/emovox-whisper/base \
+        --corpora emovo --extra ravdess,emodb   # multi-corpus training sets
 """
 
 from __future__ import annotations
@@ -86,6 +88,21 @@ def _splits(corpus: str, records, labels):
     return leave_one_speaker_out(groups), random_stratified(labels, test_fraction=0.2, seed=0)[0]
 
 
+def _extra_rows(corpus: str, args):
+    """Clips of the ``--extra`` corpora whose emotion is one of ``corpus``'s classes (others dropped)."""
+    from emovox.corpora import load_corpus
+    from emovox.recipes.whisper import pooled_features
+
+    names = [c for c in args.extra.split(",") if c and c != corpus]
+    if not names:
+        return None
+    classes = CLASSES[corpus]
+    records = [r for name in names for r in load_corpus(name) if r.emotion in classes]
+    pooled = pooled_features(records, args.backbone, cache_dir=CACHE / "whisper")
+    print(f"  {corpus}: + {len(records)} training clips from {', '.join(names)} in every fold", flush=True)
+    return pooled, np.array([classes.index(r.emotion) for r in records])
+
+
 def _whisper_fold_trainer(corpus: str, records, args):
     """Pooled encoder features of every clip (cached), and a train/predict function over index arrays."""
     from emovox.models.whisper_classifier import fit_linear_head
@@ -96,9 +113,11 @@ def _whisper_fold_trainer(corpus: str, records, args):
     print(f"  {corpus}: encoder features of {len(records)} clips in {time.time() - t0:.0f} s (cached after the "
           "first run)", flush=True)
     speakers = np.array([r.speaker_key for r in records])
+    extra = _extra_rows(corpus, args)
 
     def train_predict(train_idx, test_idx, labels, n_classes):
-        fit = fit_linear_head(pooled[train_idx], labels[train_idx], speakers[train_idx], n_classes=n_classes)
+        fit = fit_linear_head(pooled[train_idx], labels[train_idx], speakers[train_idx], n_classes=n_classes,
+                              extra=extra)
         return fit.logits(pooled[test_idx]).argmax(1)
 
     return train_predict
@@ -162,13 +181,17 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--model", choices=("cnn", "whisper"), default="cnn")
     ap.add_argument("--backbone", type=Path, help="whisper: encoder folder from scripts/import_whisper_ct2.py")
+    ap.add_argument("--extra", default="", metavar="C1,C2",
+                    help="whisper: corpora added to every training set (clips of the target's classes; "
+                         "validation and test stay on the target corpus)")
     args = ap.parse_args(argv)
     if args.model == "whisper" and not args.backbone:
         ap.error("--model whisper needs --backbone DIR")
     torch.set_num_threads(args.threads)
     results = [_run(c, args) for c in args.corpora.split(",")]
     print()
-    print(f"model: {args.model}" + (f" ({args.backbone})" if args.model == "whisper" else ""))
+    print(f"model: {args.model}" + (f" ({args.backbone})" if args.model == "whisper" else "")
+          + (f", training sets + {args.extra}" if args.extra else ""))
     print("| corpus | classes | protocol | UAR (mean ± std) | accuracy | random split UAR | train s/fold |")
     print("|---|---|---|---|---|---|---|")
     for r in results:

@@ -57,6 +57,13 @@ def test_head_selection_finds_the_informative_layer_and_keeps_out_of_fold_logits
     assert fit.oof_logits.shape == (n, 2) and (fit.oof_logits.argmax(1) == y).mean() > 0.9
     assert fit.coef.shape == (2, 2 * d) and (fit.logits(pooled).argmax(1) == y).mean() > 0.9
     assert flatten_layers(pooled, (0, 2)).shape == (n, 2 * 2 * d)
+    # Rows of another corpus join every training set; validation (out-of-fold rows) stays on the target's.
+    extra_y = np.repeat([0, 1], 20)
+    extra_x = rng.normal(size=(40, n_states, 2, d))
+    extra_x[:, 1, 0, 0] += 3.0 * extra_y
+    with_extra = fit_linear_head(pooled, y, speakers, n_classes=2, Cs=(0.1,), layer_sets=[(1,)],
+                                 extra=(extra_x, extra_y))
+    assert with_extra.oof_logits.shape == (n, 2) and not np.allclose(with_extra.coef, fit.coef)
     with pytest.raises(ConfigError, match="disagree"):
         fit_linear_head(pooled[:10], y, speakers, n_classes=2)
 

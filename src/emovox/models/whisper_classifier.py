@@ -116,7 +116,8 @@ class HeadFit:
 
 def flatten_layers(pooled: np.ndarray, layers: Sequence[int]) -> np.ndarray:
     """``(n, n_states, 2, d_model)`` -> ``(n, len(layers) * 2 * d_model)`` float64 rows."""
-    return pooled[:, list(layers)].reshape(len(pooled), -1).astype(np.float64)
+    rows = pooled[:, list(layers)]
+    return rows.reshape(len(pooled), int(np.prod(rows.shape[1:]))).astype(np.float64)
 
 
 def _fit(x: np.ndarray, y: np.ndarray, C: float, n_classes: int) -> tuple[np.ndarray, ...]:
@@ -138,7 +139,8 @@ def _fit(x: np.ndarray, y: np.ndarray, C: float, n_classes: int) -> tuple[np.nda
 
 def fit_linear_head(pooled: np.ndarray, y: np.ndarray, speakers: Sequence[str], *, n_classes: int,
                     layer_sets: Sequence[Sequence[int]] | None = None, Cs: Sequence[float] = C_GRID,
-                    inner_folds: int = 4, seed: int = 0) -> HeadFit:
+                    inner_folds: int = 4, seed: int = 0,
+                    extra: tuple[np.ndarray, np.ndarray] | None = None) -> HeadFit:
     """Choose (layer set, ``C``) by inner speaker k-fold on these rows, then fit on all of them.
 
     Parameters
@@ -153,6 +155,10 @@ def fit_linear_head(pooled: np.ndarray, y: np.ndarray, speakers: Sequence[str], 
         Candidates; default: each hidden state alone, and all of them.
     Cs : sequence of float
         Candidate inverse regularisation strengths.
+    extra : (pooled, y), optional
+        Rows from other corpora (already mapped to these classes) added to every
+        training set, inner ones included; inner validation stays on ``pooled``'s
+        speakers, so the choice is made for the target corpus.
 
     Returns
     -------
@@ -164,23 +170,26 @@ def fit_linear_head(pooled: np.ndarray, y: np.ndarray, speakers: Sequence[str], 
     if pooled.ndim != 4 or len(pooled) != len(y) or len(speakers) != len(y):
         raise ConfigError(f"pooled features {pooled.shape}, labels {y.shape} and {len(speakers)} speakers disagree")
     n_states = pooled.shape[1]
+    extra_x, extra_y = (np.zeros((0, *pooled.shape[1:])), np.zeros(0, np.int64)) if extra is None else extra
     candidates = [tuple(s) for s in (layer_sets or [*([i] for i in range(n_states)), range(n_states)])]
     inner = speaker_kfold(list(speakers), k=min(inner_folds, len(set(speakers))), seed=seed, labels=y)
     best: tuple = (candidates[0], float(Cs[0]), None, None)
     best_uar = -1.0
     for layers in candidates:
-        x = flatten_layers(pooled, layers)
+        x, xe = flatten_layers(pooled, layers), flatten_layers(extra_x, layers)
         for C in Cs:
             oof, uars = np.zeros((len(y), n_classes)), []
             for split in inner:
-                mean, scale, coef, intercept = _fit(x[split.train_idx], y[split.train_idx], C, n_classes)
+                mean, scale, coef, intercept = _fit(np.concatenate([x[split.train_idx], xe]),
+                                                    np.concatenate([y[split.train_idx], extra_y]), C, n_classes)
                 oof[split.test_idx] = (x[split.test_idx] - mean) / scale @ coef.T + intercept
                 uars.append(compute_metrics(y[split.test_idx], oof[split.test_idx].argmax(axis=1),
                                             classes=[str(k) for k in range(n_classes)])["uar"])
             if np.mean(uars) > best_uar:
                 best_uar, best = float(np.mean(uars)), (layers, float(C), float(np.mean(uars)), oof)
     layers, C, inner_uar, oof_logits = best
-    mean, scale, coef, intercept = _fit(flatten_layers(pooled, layers), y, C, n_classes)
+    mean, scale, coef, intercept = _fit(np.concatenate([flatten_layers(pooled, layers), flatten_layers(extra_x, layers)]),
+                                        np.concatenate([y, extra_y]), C, n_classes)
     return HeadFit(layers=tuple(layers), C=C, mean=mean.astype(np.float32), scale=scale.astype(np.float32),
                    coef=coef.astype(np.float32), intercept=intercept.astype(np.float32), inner_uar=inner_uar,
                    oof_logits=oof_logits)
