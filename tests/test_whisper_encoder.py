@@ -252,7 +252,7 @@ def test_input_and_import_errors(tiny, tmp_path):
         enc(torch.zeros(16, 10))
     with pytest.raises(FeatureError, match="81 frames, the encoder takes 1..80"):
         enc(torch.zeros(1, 16, 81))
-    with pytest.raises(ModelError, match="model.bin' is missing"):
+    with pytest.raises(ModelError, match="expected one folder with model.bin, or folders holding model.bin.part1"):
         importer.convert(tmp_path, tmp_path / "out")
     write_ct2(tmp_path / "model.bin", {"decoder/x": np.zeros(2, np.float16)})
     with pytest.raises(ModelError, match="no Whisper encoder"):
@@ -261,6 +261,21 @@ def test_input_and_import_errors(tiny, tmp_path):
     with pytest.raises(ModelError, match="int8-quantised"):
         importer.convert(tmp_path, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_import_from_pieces_in_several_folders_equals_the_whole_file(tiny, tmp_path):
+    """PyPI packages split model.bin into model.bin.part1, part2, ... across wheels."""
+    _, ct2, whole = tiny
+    data = (ct2 / "model.bin").read_bytes()
+    cuts = [0, len(data) // 3, 2 * len(data) // 3, len(data)]
+    for k in range(3):
+        folder = tmp_path / f"wheel{k + 1}"
+        folder.mkdir()
+        (folder / f"model.bin.part{k + 1}").write_bytes(data[cuts[k]:cuts[k + 1]])
+    out = importer.convert([tmp_path / "wheel3", tmp_path / "wheel1", tmp_path / "wheel2"], tmp_path / "out")
+    assert (out / "model.safetensors").read_bytes() == (whole / "model.safetensors").read_bytes()
+    assert json.loads((out / "config.json").read_text())["source"]["model_bin_sha256"] == \
+        json.loads((whole / "config.json").read_text())["source"]["model_bin_sha256"]
 
 
 def _real_model_dir() -> Path | None:
