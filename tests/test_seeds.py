@@ -93,7 +93,7 @@ def test_every_replica_builds_from_the_registry_and_runs(name, n_classes):
         if isinstance(layer, (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Linear)):
             fan_in = layer.weight[0].numel()
             fan_out = layer.weight.shape[0] * (layer.weight[0, 0].numel() if layer.weight.ndim > 2 else 1)
-            assert float(layer.weight.abs().max()) <= math.sqrt(6 / (fan_in + fan_out)) + 1e-6
+            assert float(layer.weight.detach().abs().max()) <= math.sqrt(6 / (fan_in + fan_out)) + 1e-6
             assert layer.bias is None or not layer.bias.any()
         if isinstance(layer, torch.nn.modules.batchnorm._BatchNorm):
             assert (layer.momentum, layer.eps) == (0.01, 1e-3)
