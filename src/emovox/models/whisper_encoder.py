@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Mapping
@@ -37,6 +36,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from emovox.errors import FeatureError, ModelError
+from emovox.fileio import atomic_write_bytes, atomic_write_text
 from emovox.features.frontend import LogMelFrontend
 
 __all__ = ["WhisperEncoderConfig", "WhisperLogMel", "WhisperEncoder", "sinusoids",
@@ -250,9 +250,9 @@ def save_whisper_encoder(directory: str | os.PathLike, state_dict: Mapping[str, 
 
     ``state_dict`` must have exactly the names and shapes of ``WhisperEncoder(config)``;
     ``metadata`` (e.g. provenance) is stored in ``config.json`` beside the sizes.
-    Each file is written to a temporary name in ``directory`` and renamed.
+    Each file is written atomically (:mod:`emovox.fileio`).
     """
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     directory = Path(directory)
     expected = WhisperEncoder(config).state_dict()
@@ -260,19 +260,9 @@ def save_whisper_encoder(directory: str | os.PathLike, state_dict: Mapping[str, 
                  if k not in expected or k not in state_dict or tuple(state_dict[k].shape) != tuple(expected[k].shape))
     if bad:
         raise ModelError(f"tensors {bad[:3]} are missing, unexpected or mis-shaped for {config.to_dict()}")
-    directory.mkdir(parents=True, exist_ok=True)
     tensors = {k: torch.as_tensor(v).to(dtype).contiguous() for k, v in state_dict.items()}
     text = json.dumps({**config.to_dict(), "weights_dtype": str(dtype).removeprefix("torch."),
                        **dict(metadata or {})}, indent=2)
-    for name, write in ((WEIGHTS_NAME, lambda p: save_file(tensors, p)),
-                        (CONFIG_NAME, lambda p: Path(p).write_text(text + "\n"))):
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=directory)
-        os.close(fd)
-        try:
-            write(tmp)
-            os.chmod(tmp, 0o644)  # mkstemp creates 0o600
-            os.replace(tmp, directory / name)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+    atomic_write_bytes(directory / WEIGHTS_NAME, save(tensors))
+    atomic_write_text(directory / CONFIG_NAME, text + "\n")
     return directory
