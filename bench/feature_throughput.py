@@ -10,13 +10,12 @@ Measures, in one run on the same files:
     log-mel + DCT) over length-sorted, zero-padded batches, one torch thread,
     for both STFT implementations (conv1d DFT basis, ``torch.stft``); decoding
     (``soundfile`` + downmix + soxr resampling where needed) timed apart;
-(c) the product path :func:`emovox.features.batched.frontend_features`
-    (``stft="fft"``): files in, features out, with 1 worker (one core) and
-    with 2 worker threads that each decode and transform whole batches (two
-    cores; both stages release the GIL in their C code). Its CPU time is
-    printed with the wall time: CPU / wall = the cores the process actually
-    obtained (on a shared machine with Linux autogroup scheduling, one session
-    gets one group's share, however many threads it runs).
+(c) the product path :class:`emovox.features.batched.FrontendPool`
+    (``stft="fft"``): files in, features out, in the calling process (one
+    core) and with 2 worker processes that each decode and transform whole
+    batches (two cores). The pool is started and warmed up once, before the
+    timed segments (its start-up, an interpreter importing torch per worker,
+    is printed apart).
 
 and prints clips/second and the ratios, apples to apples:
 
@@ -144,11 +143,15 @@ def main(argv: list[str] | None = None) -> int:
     for fe in frontends.values():
         frontend_batch(fe, warm)
 
-    from emovox.features.batched import frontend_features
+    from emovox.features.batched import FrontendPool
 
     fast = frontends["fft"]
-    for workers in (1, 2):  # warm the worker threads' allocators too
-        list(frontend_features(batches[0], fast, batch_size=args.batch_size, workers=workers))
+    t0 = time.perf_counter()
+    pools = {workers: FrontendPool(fast, batch_size=args.batch_size, workers=workers) for workers in (1, 2)}
+    for pool in pools.values():
+        pool.warm_up()
+        list(pool.features(batches[0]))
+    startup_s = time.perf_counter() - t0
 
     # Interleave the pipelines segment by segment, so that load from other
     # users of a shared machine hits all of them alike. Inside a segment each
@@ -158,7 +161,6 @@ def main(argv: list[str] | None = None) -> int:
     # slower than on its own, which no real feature extraction run sees).
     t_load = t_feat = t_decode = 0.0
     t_api = {1: 0.0, 2: 0.0}
-    cpu_api = {1: 0.0, 2: 0.0}
     t_front = {stft: 0.0 for stft in frontends}
     audio_s = 0.0
     for k in range(0, len(batches), args.segment):
@@ -182,12 +184,13 @@ def main(argv: list[str] | None = None) -> int:
             t_front[stft] += time.perf_counter() - t0
         # (c) the product path over the same segment, 1 and 2 workers.
         segment_files = [f for batch in segment for f in batch]
-        for workers in (1, 2):
-            t0, c0 = time.perf_counter(), time.process_time()
-            for _ in frontend_features(segment_files, fast, batch_size=args.batch_size, workers=workers):
+        for workers, pool in pools.items():
+            t0 = time.perf_counter()
+            for _ in pool.features(segment_files):
                 pass
             t_api[workers] += time.perf_counter() - t0
-            cpu_api[workers] += time.process_time() - c0
+    for pool in pools.values():
+        pool.close()
 
     n = len(files)
     t_a = t_load + t_feat
@@ -205,10 +208,10 @@ def main(argv: list[str] | None = None) -> int:
         secs = t + t_decode
         print(f"{f'  (b) decode + front end stft={stft}, 1 core':<{w}} {secs:8.2f} {n / secs:9.1f} {(n / secs) / rate_a:7.1f}")
     for workers, t in t_api.items():
-        label = f"  (c) frontend_features, {workers} worker{'s' if workers > 1 else ''}, {workers} core{'s' if workers > 1 else ''}"
+        label = (f"  (c) FrontendPool, {workers} worker processes, 2 cores" if workers > 1
+                 else "  (c) FrontendPool, in process, 1 core")
         print(f"{label:<{w}} {t:8.2f} {n / t:9.1f} {(n / t) / rate_a:7.1f}")
-    print(f"      (c) with 2 workers used {cpu_api[2]:.2f} CPU-s in {t_api[2]:.2f} s wall = "
-          f"{cpu_api[2] / t_api[2]:.2f} cores obtained")
+    print(f"      (c) pool start-up (not in the figures above): {startup_s:.1f} s")
     print("(ii) decoding excluded on both sides (clips in memory)")
     print(f"{'  (a) librosa features on in-memory arrays, 1 core':<{w}} {t_feat:8.2f} {rate_af:9.1f} {1.0:7.1f}")
     for stft, t in t_front.items():
