@@ -66,6 +66,8 @@ def test_head_selection_finds_the_informative_layer_and_keeps_out_of_fold_logits
     assert with_extra.oof_logits.shape == (n, 2) and not np.allclose(with_extra.coef, fit.coef)
     with pytest.raises(ConfigError, match="disagree"):
         fit_linear_head(pooled[:10], y, speakers, n_classes=2)
+    with pytest.raises(ConfigError, match="needs at least 2 training speakers"):
+        fit_linear_head(pooled, y, ["one"] * n, n_classes=2)
 
 
 def test_train_predict_and_evaluate_through_the_product_path(encoder_dir, manifest, tmp_path, capsys, monkeypatch):

@@ -104,7 +104,7 @@ class HeadFit:
     scale: np.ndarray
     coef: np.ndarray
     intercept: np.ndarray
-    inner_uar: float | None
+    inner_uar: float
     #: Logits of each training row from the inner fold that held it out (chosen pair), for calibration.
     oof_logits: np.ndarray | None = None
 
@@ -169,6 +169,9 @@ def fit_linear_head(pooled: np.ndarray, y: np.ndarray, speakers: Sequence[str], 
     pooled, y = np.asarray(pooled), np.asarray(y)
     if pooled.ndim != 4 or len(pooled) != len(y) or len(speakers) != len(y):
         raise ConfigError(f"pooled features {pooled.shape}, labels {y.shape} and {len(speakers)} speakers disagree")
+    if len(set(speakers)) < 2:
+        raise ConfigError(f"the head is chosen by a speaker-disjoint inner CV, which needs at least 2 training "
+                          f"speakers (got {len(set(speakers))}); give each clip its speaker (e.g. a 'speaker' column)")
     n_states = pooled.shape[1]
     extra_x, extra_y = (np.zeros((0, *pooled.shape[1:])), np.zeros(0, np.int64)) if extra is None else extra
     candidates = [tuple(s) for s in (layer_sets or [*([i] for i in range(n_states)), range(n_states)])]
