@@ -15,7 +15,9 @@ Measures, in one run on the same files:
     core) and with 2 worker processes that each decode and transform whole
     batches (two cores). The pool is started and warmed up once, before the
     timed segments (its start-up, an interpreter importing torch per worker,
-    is printed apart).
+    is printed apart); (c') the same over all files in one call, after the
+    interleaved part (what a batch job sees; not interleaved, so compare it
+    with (a) only on a quiet machine).
 
 and prints clips/second and the ratios, apples to apples:
 
@@ -189,6 +191,13 @@ def main(argv: list[str] | None = None) -> int:
             for _ in pool.features(segment_files):
                 pass
             t_api[workers] += time.perf_counter() - t0
+    # (c') the product path as a batch job uses it: the whole file list in one call, not interleaved.
+    t_whole = {}
+    for workers, pool in pools.items():
+        t0 = time.perf_counter()
+        for _ in pool.features(files):
+            pass
+        t_whole[workers] = time.perf_counter() - t0
     for pool in pools.values():
         pool.close()
 
@@ -212,6 +221,9 @@ def main(argv: list[str] | None = None) -> int:
                  else "  (c) FrontendPool, in process, 1 core")
         print(f"{label:<{w}} {t:8.2f} {n / t:9.1f} {(n / t) / rate_a:7.1f}")
     print(f"      (c) pool start-up (not in the figures above): {startup_s:.1f} s")
+    for workers, t in t_whole.items():
+        label = f"  (c') all files in one call, {'2 worker processes' if workers > 1 else 'in process'} (not interleaved)"
+        print(f"{label:<{w}} {t:8.2f} {n / t:9.1f} {(n / t) / rate_a:7.1f}")
     print("(ii) decoding excluded on both sides (clips in memory)")
     print(f"{'  (a) librosa features on in-memory arrays, 1 core':<{w}} {t_feat:8.2f} {rate_af:9.1f} {1.0:7.1f}")
     for stft, t in t_front.items():
