@@ -88,6 +88,15 @@ def _splits(corpus: str, records, labels):
     return leave_one_speaker_out(groups), random_stratified(labels, test_fraction=0.2, seed=0)[0]
 
 
+def _augments():
+    from emovox.augment import GaussianNoise, PitchShift
+
+    return [GaussianNoise(snr_db=(10.0, 30.0)), PitchShift(semitones=(-2.0, 2.0))]
+
+
+AUGMENTS = _augments()
+
+
 def _extra_rows(corpus: str, args):
     """Clips of the ``--extra`` corpora whose emotion is one of ``corpus``'s classes (others dropped)."""
     from emovox.corpora import load_corpus
@@ -114,10 +123,15 @@ def _whisper_fold_trainer(corpus: str, records, args):
           "first run)", flush=True)
     speakers = np.array([r.speaker_key for r in records])
     extra = _extra_rows(corpus, args)
+    copies = [pooled_features(records, args.backbone, cache_dir=CACHE / "whisper", augment=t)
+              for t in AUGMENTS[: args.augment]]
+    if copies:
+        print(f"  {corpus}: {len(copies)} augmented copies of every training clip ({time.time() - t0:.0f} s so far)",
+              flush=True)
 
     def train_predict(train_idx, test_idx, labels, n_classes):
         fit = fit_linear_head(pooled[train_idx], labels[train_idx], speakers[train_idx], n_classes=n_classes,
-                              extra=extra)
+                              extra=extra, augmented=[c[train_idx] for c in copies])
         return fit.logits(pooled[test_idx]).argmax(1)
 
     return train_predict
@@ -181,6 +195,9 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--model", choices=("cnn", "whisper"), default="cnn")
     ap.add_argument("--backbone", type=Path, help="whisper: encoder folder from scripts/import_whisper_ct2.py")
+    ap.add_argument("--augment", type=int, default=0, choices=(0, 1, 2),
+                    help="whisper: add 1 (noise 10-30 dB SNR) or 2 (+ pitch +-2 semitones) augmented copies of "
+                         "each training clip")
     ap.add_argument("--extra", default="", metavar="C1,C2",
                     help="whisper: corpora added to every training set (clips of the target's classes; "
                          "validation and test stay on the target corpus)")
@@ -191,7 +208,8 @@ def main(argv=None) -> int:
     results = [_run(c, args) for c in args.corpora.split(",")]
     print()
     print(f"model: {args.model}" + (f" ({args.backbone})" if args.model == "whisper" else "")
-          + (f", training sets + {args.extra}" if args.extra else ""))
+          + (f", training sets + {args.extra}" if args.extra else "")
+          + (f", {args.augment} augmented copies per training clip" if args.augment else ""))
     print("| corpus | classes | protocol | UAR (mean ± std) | accuracy | random split UAR | train s/fold |")
     print("|---|---|---|---|---|---|---|")
     for r in results:

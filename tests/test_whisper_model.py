@@ -64,6 +64,10 @@ def test_head_selection_finds_the_informative_layer_and_keeps_out_of_fold_logits
     with_extra = fit_linear_head(pooled, y, speakers, n_classes=2, Cs=(0.1,), layer_sets=[(1,)],
                                  extra=(extra_x, extra_y))
     assert with_extra.oof_logits.shape == (n, 2) and not np.allclose(with_extra.coef, fit.coef)
+    # Augmented copies are aligned with the rows and only ever join training sets.
+    copy = pooled + 0.1 * rng.normal(size=pooled.shape)
+    with_copies = fit_linear_head(pooled, y, speakers, n_classes=2, Cs=(0.1,), layer_sets=[(1,)], augmented=[copy])
+    assert with_copies.oof_logits.shape == (n, 2) and not np.allclose(with_copies.coef, fit.coef)
     with pytest.raises(ConfigError, match="disagree"):
         fit_linear_head(pooled[:10], y, speakers, n_classes=2)
     with pytest.raises(ConfigError, match="needs at least 2 training speakers"):
@@ -113,6 +117,20 @@ def test_train_predict_and_evaluate_through_the_product_path(encoder_dir, manife
     assert [r["label"] in ("sad", "angry") for r in rows] == [True, True]
     np.testing.assert_allclose(np.log(rows[0]["scores"]["angry"] / rows[0]["scores"]["sad"]),
                                (expected[0, 1] - expected[0, 0]) / config["calibration"]["temperature"], rtol=1e-3)
+
+
+def test_augmented_features_are_reproducible_and_differ_from_the_clean_ones(encoder_dir, manifest, tmp_path):
+    from emovox.augment import GaussianNoise
+    from emovox.recipes.whisper import pooled_features
+
+    clips = [manifest.parent / "s0_sad_0.wav", manifest.parent / "s1_angry_1.wav"]
+    noise = GaussianNoise(snr_db=(10.0, 10.0))
+    clean = pooled_features(clips, encoder_dir, cache_dir=tmp_path / "c")
+    noisy = pooled_features(clips, encoder_dir, cache_dir=tmp_path / "c", augment=noise)
+    again = pooled_features(clips, encoder_dir, augment=noise)  # no cache: recomputed, same generator
+    assert noisy.shape == clean.shape and not np.allclose(noisy, clean)
+    np.testing.assert_allclose(again, noisy, rtol=1e-5, atol=1e-5)
+    assert len(list((tmp_path / "c").rglob("*.npy"))) == 4  # clean and noisy cached apart
 
 
 @pytest.mark.parametrize("extra, message", [

@@ -140,7 +140,8 @@ def _fit(x: np.ndarray, y: np.ndarray, C: float, n_classes: int) -> tuple[np.nda
 def fit_linear_head(pooled: np.ndarray, y: np.ndarray, speakers: Sequence[str], *, n_classes: int,
                     layer_sets: Sequence[Sequence[int]] | None = None, Cs: Sequence[float] = C_GRID,
                     inner_folds: int = 4, seed: int = 0,
-                    extra: tuple[np.ndarray, np.ndarray] | None = None) -> HeadFit:
+                    extra: tuple[np.ndarray, np.ndarray] | None = None,
+                    augmented: Sequence[np.ndarray] = ()) -> HeadFit:
     """Choose (layer set, ``C``) by inner speaker k-fold on these rows, then fit on all of them.
 
     Parameters
@@ -159,6 +160,9 @@ def fit_linear_head(pooled: np.ndarray, y: np.ndarray, speakers: Sequence[str], 
         Rows from other corpora (already mapped to these classes) added to every
         training set, inner ones included; inner validation stays on ``pooled``'s
         speakers, so the choice is made for the target corpus.
+    augmented : sequence of np.ndarray [shape=(n, n_states, 2, d_model)]
+        Augmented copies aligned with ``pooled``'s rows: a row's copies join a
+        training set exactly when the row does (never an inner validation set).
 
     Returns
     -------
@@ -180,19 +184,22 @@ def fit_linear_head(pooled: np.ndarray, y: np.ndarray, speakers: Sequence[str], 
     best_uar = -1.0
     for layers in candidates:
         x, xe = flatten_layers(pooled, layers), flatten_layers(extra_x, layers)
+        xa = [flatten_layers(a, layers) for a in augmented]
         for C in Cs:
             oof, uars = np.zeros((len(y), n_classes)), []
             for split in inner:
-                mean, scale, coef, intercept = _fit(np.concatenate([x[split.train_idx], xe]),
-                                                    np.concatenate([y[split.train_idx], extra_y]), C, n_classes)
+                tr = split.train_idx
+                mean, scale, coef, intercept = _fit(np.concatenate([x[tr], *(a[tr] for a in xa), xe]),
+                                                    np.concatenate([y[tr]] * (1 + len(xa)) + [extra_y]), C, n_classes)
                 oof[split.test_idx] = (x[split.test_idx] - mean) / scale @ coef.T + intercept
                 uars.append(compute_metrics(y[split.test_idx], oof[split.test_idx].argmax(axis=1),
                                             classes=[str(k) for k in range(n_classes)])["uar"])
             if np.mean(uars) > best_uar:
                 best_uar, best = float(np.mean(uars)), (layers, float(C), float(np.mean(uars)), oof)
     layers, C, inner_uar, oof_logits = best
-    mean, scale, coef, intercept = _fit(np.concatenate([flatten_layers(pooled, layers), flatten_layers(extra_x, layers)]),
-                                        np.concatenate([y, extra_y]), C, n_classes)
+    rows = [flatten_layers(a, layers) for a in (pooled, *augmented, extra_x)]
+    mean, scale, coef, intercept = _fit(np.concatenate(rows), np.concatenate([y] * (1 + len(augmented)) + [extra_y]),
+                                        C, n_classes)
     return HeadFit(layers=tuple(layers), C=C, mean=mean.astype(np.float32), scale=scale.astype(np.float32),
                    coef=coef.astype(np.float32), intercept=intercept.astype(np.float32), inner_uar=inner_uar,
                    oof_logits=oof_logits)

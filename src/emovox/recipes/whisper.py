@@ -46,13 +46,16 @@ def encoder_id(encoder_dir: str | os.PathLike) -> str:
 
 
 def pooled_features(records: Sequence, encoder_dir: str | os.PathLike, *,
-                    cache_dir: str | os.PathLike | None = None,
+                    cache_dir: str | os.PathLike | None = None, augment=None, seed: int = 0,
                     progress: Callable[[int, int], None] | None = None) -> np.ndarray:
     """Pooled hidden states of every record: ``(n, n_layers + 1, 2, d_model)`` float32.
 
     Clips longer than 30 s are cut to their first 30 s (the encoder's limit).
     With ``cache_dir`` each clip's features are stored under a key of its
-    file's bytes, the encoder's weights and this preprocessing.
+    file's bytes, the encoder's weights and this preprocessing. ``augment``
+    (an :mod:`emovox.augment` transform) is applied to each trimmed clip first,
+    with a generator seeded by ``seed`` and the file's bytes: one reproducible
+    augmented copy per clip, for training rows only.
     """
     from emovox.audio import load_audio, trim_for_model
     from emovox.features.cache import FeatureCache, cache_key, file_fingerprint
@@ -62,16 +65,22 @@ def pooled_features(records: Sequence, encoder_dir: str | os.PathLike, *,
     cache = FeatureCache(cache_dir) if cache_dir is not None else None
     config = {"whisper_encoder": encoder_id(encoder_dir) if cache else None, "preprocessing": PREPROCESSING,
               "pooling": "mean+std per hidden state", "max_s": 30.0}
+    if augment is not None:
+        config["augment"] = {"transform": augment.to_dict(), "seed": seed}
     rows = []
     for i, record in enumerate(records):
         path = os.fspath(getattr(record, "path", record))
-        key = cache_key(file_fingerprint(path), config) if cache else None
+        fingerprint = file_fingerprint(path) if (cache or augment is not None) else None
+        key = cache_key(fingerprint, config) if cache else None
         row = cache.get(key) if cache else None
         if row is None:
             try:
                 y = trim_for_model(load_audio(path, sample_rate_hz=SAMPLE_RATE_HZ), sample_rate_hz=SAMPLE_RATE_HZ)
             except EmovoxError as error:
                 raise type(error)(f"{path}: {error}") from error
+            if augment is not None:
+                rng = np.random.default_rng([seed, int(fingerprint[:15], 16)])
+                y = np.asarray(augment(y, sample_rate_hz=SAMPLE_RATE_HZ, rng=rng), dtype=np.float32)
             with torch.inference_mode():
                 row = pool_hidden_states(encoder(frontend(torch.from_numpy(y[: 30 * SAMPLE_RATE_HZ])[None])))[0]
             row = row.numpy().astype(np.float32)
