@@ -207,6 +207,7 @@ def _train_whisper(options: dict, args: argparse.Namespace) -> int:
 
     def progress(done: int, total: int) -> None:
         if bar is not None:
+            bar.total = total  # the clips the label scheme keeps
             bar.update(done - bar.n)
 
     out = Path(options["out"]) / "model"

@@ -82,7 +82,9 @@ class FrontendPool:
     """Worker processes holding a copy of one front end; a context manager.
 
     Parameters are those of :func:`frontend_features`. ``workers=1`` runs in
-    the calling process (no pool).
+    the calling process (no pool). Workers are started with ``spawn``, so a
+    script that creates a pool with ``workers > 1`` needs the usual
+    ``if __name__ == "__main__":`` guard.
 
     Examples
     --------
