@@ -92,23 +92,21 @@ def decode(path: str, sr: int) -> np.ndarray:
 
 
 def frontend_batch(frontend, clips: list[np.ndarray]) -> None:
-    """MFCC of one batch of clips, zero-padded to the longest."""
+    """MFCC of one batch of clips, zero-padded to the longest (as the product's batch helpers do)."""
     import torch
 
-    n = max(len(c) for c in clips)
-    batch = np.zeros((len(clips), n), dtype=np.float32)
-    for row, c in enumerate(clips):
-        batch[row, : len(c)] = c
+    from emovox.features.batched import pad_batch
+
     with torch.inference_mode():
-        frontend(torch.from_numpy(batch))
+        frontend(torch.from_numpy(pad_batch(clips)))
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--corpus-dir", type=Path, default=DEFAULT_DIR)
     p.add_argument("--limit", type=int, default=None, help="use only the first N files (sorted by name)")
-    p.add_argument("--batch-size", type=int, default=2, help="clips per front-end batch (1-4 fit the CPU caches best)")
-    p.add_argument("--segment", type=int, default=20, help="batches per interleaving segment")
+    p.add_argument("--batch-size", type=int, default=1, help="clips per front-end batch (1-2 fit the CPU caches best)")
+    p.add_argument("--segment", type=int, default=40, help="batches per interleaving segment")
     p.add_argument("--threads", type=int, default=1, help="torch threads (librosa runs single-threaded)")
     p.add_argument("--sample-rate-hz", type=int, default=16000)
     p.add_argument("--n-fft", type=int, default=512)

@@ -32,14 +32,16 @@ import torch
 from emovox.audio import load_audio
 from emovox.errors import ConfigError, EmovoxError, FeatureError
 
-__all__ = ["FrontendPool", "frontend_features"]
+__all__ = ["FrontendPool", "frontend_features", "pad_batch"]
+
+TASK_CLIPS = 8  # clips per task sent to a worker process
 
 
 def frontend_features(
     paths: Iterable["str | os.PathLike[str]"],
     frontend: torch.nn.Module,
     *,
-    batch_size: int = 2,
+    batch_size: int = 1,
     workers: int = 2,
 ) -> Iterator[np.ndarray]:
     """Yield the front-end features of each file, in input order.
@@ -54,8 +56,8 @@ def frontend_features(
         Maps ``(batch, n)`` waveforms to ``(batch, d, frames)``; its config
         gives the sample rate the files are decoded at.
     batch_size : int
-        Clips per front-end call; 1-4 keep the spectrograms in the CPU caches
-        (see :mod:`emovox.features.frontend`).
+        Clips per front-end call; 1 (the default) or 2 keep the spectrograms
+        in the CPU caches (see :mod:`emovox.features.frontend`).
     workers : int
         Worker processes (1 = in the calling process). For repeated calls,
         keep one :class:`FrontendPool` instead.
@@ -93,7 +95,7 @@ class FrontendPool:
     ...         ...
     """
 
-    def __init__(self, frontend: torch.nn.Module, *, batch_size: int = 2, workers: int = 2) -> None:
+    def __init__(self, frontend: torch.nn.Module, *, batch_size: int = 1, workers: int = 2) -> None:
         for name, value in (("batch_size", batch_size), ("workers", workers)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name}={value!r} must be a positive integer")
@@ -114,10 +116,12 @@ class FrontendPool:
             for batch in batches:
                 yield from _run_batch(self.frontend, batch)
             return
+        # A task carries several batches: one clip is ~1 ms of work, a task round trip ~0.1-0.2 ms.
+        tasks = _chunks(batches, max(1, TASK_CLIPS // self.batch_size))
         pending: deque = deque()
-        for batch in batches:
-            pending.append(self._pool.submit(_run_in_worker, batch))
-            if len(pending) >= 4 * self.workers:  # bounded read-ahead: memory stays O(workers * batch)
+        for task in tasks:
+            pending.append(self._pool.submit(_run_in_worker, task))
+            if len(pending) >= 4 * self.workers:  # bounded read-ahead: memory stays O(workers * task)
                 yield from pending.popleft().result()
         while pending:
             yield from pending.popleft().result()
@@ -156,20 +160,32 @@ def _ping(_: int) -> int:
     return os.getpid()
 
 
-def _run_in_worker(batch: Sequence[str]) -> list[np.ndarray]:
-    return _run_batch(_WORKER_FRONTEND, batch)
+def _run_in_worker(batches: Sequence[Sequence[str]]) -> list[np.ndarray]:
+    return [x for batch in batches for x in _run_batch(_WORKER_FRONTEND, batch)]
 
 
 def _run_batch(frontend: torch.nn.Module, batch: Sequence[str]) -> list[np.ndarray]:
     """Decode, zero-pad, transform; each clip's features cut to its own frames."""
     cfg = _logmel_config(frontend)
     clips = [_decode(path, cfg.sample_rate_hz) for path in batch]
+    with torch.inference_mode():
+        out = frontend(torch.from_numpy(pad_batch(clips))).numpy()
+    if len(clips) == 1:
+        return [out[0]]
+    return [out[row, :, : cfg.n_frames(len(clip))].copy() for row, clip in enumerate(clips)]
+
+
+def pad_batch(clips: Sequence[np.ndarray]) -> np.ndarray:
+    """Stack mono clips into ``(batch, longest)`` float32, zero-padded at the end.
+
+    A single float32 clip comes back as a view ``(1, n)``, without a copy.
+    """
+    if len(clips) == 1 and clips[0].dtype == np.float32:
+        return clips[0].reshape(1, -1)
     padded = np.zeros((len(clips), max(len(c) for c in clips)), dtype=np.float32)
     for row, clip in enumerate(clips):
         padded[row, : len(clip)] = clip
-    with torch.inference_mode():
-        out = frontend(torch.from_numpy(padded)).numpy()
-    return [out[row, :, : cfg.n_frames(len(clip))].copy() for row, clip in enumerate(clips)]
+    return padded
 
 
 def _decode(path: str, sample_rate_hz: int) -> np.ndarray:
@@ -188,8 +204,8 @@ def _logmel_config(frontend: torch.nn.Module):
     return cfg
 
 
-def _chunks(items: Iterable[str], size: int) -> Iterator[list[str]]:
-    batch: list[str] = []
+def _chunks(items: Iterable, size: int) -> Iterator[list]:
+    batch: list = []
     for item in items:
         batch.append(item)
         if len(batch) == size:

@@ -15,9 +15,11 @@ be switched with ``module.stft = "conv"``. Measured on the 2-core CPU
 default; the convolution exports to ONNX as one plain ``Conv`` node
 (checked with onnxruntime in the tests), so use ``stft="conv"`` for export.
 
-On a CPU, batches of 1-4 clips are fastest: larger batches make the
-intermediate spectrograms outgrow the caches (MFCC of 3.3 s clips, one
-thread: 0.40 ms a clip at batch 1-2, 0.52 ms at 8, 1.0 ms at 16).
+On a CPU, batches of one or two clips are fastest: larger batches make the
+intermediate spectrograms outgrow the 1 MB L2 cache (MFCC of 3.3 s clips, one
+thread, the same clip again and again: 0.31 ms a clip at batch 1, 0.29 at 2,
+1.2 ms at 4-16; over 1440 different RAVDESS clips 0.35 ms at batch 1 and 0.51
+at 2, so 1 is the default of the batch helpers).
 :func:`emovox.features.batched.frontend_features` runs a front end over many
 files on several cores.
 
@@ -133,45 +135,67 @@ class LogMelFrontend(nn.Module):
         return real.square() + imag.square()
 
     def mel_power(self, y: torch.Tensor) -> torch.Tensor:
-        """Mel power spectrogram ``(batch, n_mels, frames)`` (no log).
-
-        The FFT path squares the real and imaginary parts in place and lets
-        the mel product add them (its weights repeat each bin twice), band by
-        band: each group of ``MEL_GROUP`` filters only touches the FFT bins
-        under it (the filters overlap only their neighbours), a quarter of the
-        dense product's work at 64 mels on 257 bins. The conv path keeps one
-        dense product (one ONNX MatMul).
-        """
+        """Mel power spectrogram ``(batch, n_mels, frames)`` (no log)."""
         if self.stft != "fft":
             return torch.matmul(self.mel_fb, self.power_spectrogram(y))
+        return self.mel_power_frames(y).transpose(1, 2)
+
+    def mel_power_frames(self, y: torch.Tensor) -> torch.Tensor:
+        """Mel power frame-major, ``(batch, n)`` -> ``(batch, frames, n_mels)``, FFT path.
+
+        Frames the padded signal as a strided view, windows it and takes one
+        batched real FFT (the numbers of ``torch.stft``, without its
+        transposes and copies). The squares of the real and imaginary parts
+        are taken in place and the mel product adds them (its weights repeat
+        each bin twice), band by band: each group of ``MEL_GROUP`` filters
+        only touches the FFT bins under it (the filters overlap only their
+        neighbours), a quarter of the dense product's work at 64 mels on 257
+        bins. Everything stays in the layout the FFT writes (frames major).
+        """
         c = self.cfg
-        spec = torch.stft(
-            y, n_fft=c.n_fft, hop_length=c.hop_length, window=self.window, center=True,
-            pad_mode=c.pad_mode, return_complex=True,
-        ).transpose(1, 2)  # (batch, frames, n_freqs), the layout torch.stft computes in
-        batch, frames = spec.shape[:2]
+        pad = c.n_fft // 2
+        if c.pad_mode == "constant":
+            padded = F.pad(y, (pad, pad))
+        else:
+            padded = F.pad(y.unsqueeze(1), (pad, pad), mode=c.pad_mode).squeeze(1)
+        frames = padded.unfold(-1, c.n_fft, c.hop_length)  # (batch, frames, n_fft), a view
+        spec = torch.fft.rfft(frames * self.window, dim=-1)  # (batch, frames, n_freqs)
+        batch, n_frames = spec.shape[:2]
         ri = torch.view_as_real(spec)
-        ri = ri.square() if y.requires_grad else ri.square_()  # re², im² per bin; in place unless autograd needs spec
-        squares = ri.reshape(batch * frames, 2 * c.n_freqs)
+        ri = ri.square() if ri.requires_grad else ri.square_()  # re², im² per bin
+        squares = ri.reshape(batch * n_frames, 2 * c.n_freqs)
         bands = [squares[:, 2 * lo : 2 * hi] @ getattr(self, f"_mel_band_{i}")
                  for i, (_, _, lo, hi) in enumerate(self._mel_groups)]
-        return torch.cat(bands, dim=-1).view(batch, frames, c.n_mels).transpose(1, 2)
+        return torch.cat(bands, dim=-1).view(batch, n_frames, c.n_mels)
 
     def to_log(self, mel: torch.Tensor) -> torch.Tensor:
-        """Apply the configured log (and per-clip ``top_db`` clipping) to mel power."""
+        """Apply the configured log (and per-clip ``top_db`` clipping) to mel power.
+
+        Works on either layout (``(batch, n_mels, frames)`` or frame-major):
+        the ``top_db`` peak is taken over the last two axes.
+        """
         c = self.cfg
         floored = torch.clamp(mel, min=c.amin)
         if c.log == "log":
-            return torch.log(floored)
-        db = 10.0 * torch.log10(floored)
+            return floored.log_() if not floored.requires_grad else torch.log(floored)
+        db = floored.log10_().mul_(10.0) if not floored.requires_grad else 10.0 * torch.log10(floored)
         if c.top_db is not None:
             peak = db.amax(dim=(-2, -1), keepdim=True)
             db = torch.maximum(db, peak - c.top_db)
         return db
 
+    def log_mel_frames(self, y: torch.Tensor) -> torch.Tensor:
+        """Log-mel ``(batch, frames, n_mels)`` of a checked ``(batch, n)`` batch (a view for the conv path)."""
+        if self.stft == "fft":
+            return self.to_log(self.mel_power_frames(y))
+        return self.to_log(self.mel_power(y)).transpose(1, 2)
+
     def forward(self, y: torch.Tensor) -> torch.Tensor:
         y, squeeze = _as_batch(y, self.cfg)
-        out = self.to_log(self.mel_power(y)).contiguous()
+        if self.stft == "fft":
+            out = self.log_mel_frames(y).transpose(1, 2).contiguous()
+        else:
+            out = self.to_log(self.mel_power(y))
         return out.squeeze(0) if squeeze else out
 
 
@@ -207,7 +231,12 @@ class MfccFrontend(nn.Module):
         return {**self.logmel.config(), "n_mfcc": self.n_mfcc}
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
-        return torch.matmul(self.dct, self.logmel(y))
+        y, squeeze = _as_batch(y, self.logmel.cfg)
+        if self.logmel.stft == "fft":  # DCT on the frame-major log-mel: no transpose copy before it
+            out = torch.matmul(self.logmel.log_mel_frames(y), self.dct.T).transpose(1, 2).contiguous()
+        else:
+            out = torch.matmul(self.dct, self.logmel.to_log(self.logmel.mel_power(y)))
+        return out.squeeze(0) if squeeze else out
 
 
 def _mel_groups(mel_fb: np.ndarray, group: int = MEL_GROUP) -> list[tuple[int, int, int, int]]:
