@@ -7,13 +7,14 @@ Measures, in one run on the same files:
     librosa's defaults, averaged over frames (what the seed scripts did), one
     core; the ``librosa.load`` part and the feature part are timed apart;
 (b) the batched torch front end (:class:`emovox.features.MfccFrontend`:
-    log-mel + DCT) over length-sorted, zero-padded batches, one torch thread,
-    for both STFT implementations (conv1d DFT basis, ``torch.stft``); decoding
+    log-mel + DCT), one clip per call by default (``--batch-size``: length-sorted,
+    zero-padded batches), one torch thread, for both STFT implementations
+    (conv1d DFT basis, the FFT path); decoding
     (``soundfile`` + downmix + soxr resampling where needed) timed apart;
 (c) the product path :class:`emovox.features.batched.FrontendPool`
     (``stft="fft"``): files in, features out, in the calling process (one
-    core) and with 2 worker processes that each decode and transform whole
-    batches (two cores). The pool is started and warmed up once, before the
+    core) and with 2 worker processes that each decode and transform tasks
+    of several batches (two cores). The pool is started and warmed up once, before the
     timed segments (its start-up, an interpreter importing torch per worker,
     is printed apart); (c') the same over all files in one call, after the
     interleaved part (what a batch job sees; not interleaved, so compare it

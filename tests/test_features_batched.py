@@ -27,6 +27,7 @@ def _tone(n: int, seed: int) -> np.ndarray:
     {"n_mels": 128, "n_fft": 2048, "hop_length": 512},
     {"n_mels": 80, "n_fft": 400, "f_min_hz": 50.0, "f_max_hz": 7000.0, "log": "log"},
     {"n_mels": 64, "n_fft": 1024, "sample_rate_hz": 22050, "pad_mode": "reflect"},
+    {"n_mels": 64, "n_fft": 512, "win_length": 400},
 ])
 def test_banded_fft_mel_equals_the_dense_product(kwargs):
     fe = LogMelFrontend(**kwargs)
@@ -72,6 +73,32 @@ def test_batched_features_equal_one_clip_at_a_time(audio_files, workers, batch_s
             want = fe(torch.from_numpy(y)).numpy()
         assert got.dtype == np.float32 and got.shape == want.shape == (20, 1 + len(y) // 160)
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3)
+
+
+def test_worker_tasks_of_several_batches_keep_the_input_order(audio_files, monkeypatch):
+    import emovox.features.batched as batched
+
+    monkeypatch.setattr(batched, "TASK_CLIPS", 3)  # 8 files -> tasks of 3, 3 and 2 clips over 2 workers
+    fe = MfccFrontend(16000, n_mfcc=13)
+    together = list(frontend_features(audio_files, fe, batch_size=1, workers=2))
+    alone = list(frontend_features(audio_files, fe, batch_size=1, workers=1))
+    assert [x.shape for x in together] == [x.shape for x in alone]
+    for a, b in zip(together, alone):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_pad_batch_views_one_clip_and_zero_pads_several():
+    from emovox.features.batched import pad_batch
+
+    a, b = _tone(100, 0), _tone(60, 1)
+    one = pad_batch([a])
+    assert one.shape == (1, 100) and np.shares_memory(one, a)
+    two = pad_batch([a, b])
+    assert two.shape == (2, 100) and two.dtype == np.float32
+    np.testing.assert_array_equal(two[1, :60], b)
+    assert not two[1, 60:].any()
+    as64 = pad_batch([a.astype(np.float64)])
+    assert as64.dtype == np.float32 and not np.shares_memory(as64, a)
 
 
 def test_reflect_padding_is_exact_too(audio_files):

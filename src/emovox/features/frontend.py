@@ -6,7 +6,8 @@
 Both reproduce librosa 0.11 (see :mod:`emovox.features.spectral` for the exact
 definitions); ``tests/test_features_frontend.py`` checks the agreement.
 
-The STFT is ``torch.stft`` (``stft="fft"``, the default) or a strided
+The STFT is a batched real FFT of strided frames (``stft="fft"``, the
+default; the numbers of ``torch.stft``, computed frame-major) or a strided
 ``conv1d`` with fixed real/imaginary DFT bases (``stft="conv"``). Both give
 the same numbers to float32 rounding and hold the same buffers, so a module can
 be switched with ``module.stft = "conv"``. Measured on the 2-core CPU
@@ -119,7 +120,11 @@ class LogMelFrontend(nn.Module):
 
     # -- stages -------------------------------------------------------------
     def power_spectrogram(self, y: torch.Tensor) -> torch.Tensor:
-        """``|STFT(y)|**2``: ``(batch, n)`` -> ``(batch, n_freqs, frames)``."""
+        """``|STFT(y)|**2``: ``(batch, n)`` -> ``(batch, n_freqs, frames)``.
+
+        The FFT path uses ``torch.stft`` here: the reference the frame-major
+        :meth:`mel_power_frames` is tested against.
+        """
         c = self.cfg
         if self.stft == "fft":
             spec = torch.stft(
