@@ -65,6 +65,22 @@ def test_saving_again_replaces_atomically_and_leaves_no_temporaries(artifact):
     assert sorted(p.name for p in artifact.parent.iterdir()) == ["model"]
 
 
+def test_artifact_files_are_readable_by_others_as_umask_allows(tmp_path):
+    """safetensors writes 0o600 and mkdtemp 0o700: a service account must still read the model."""
+    import os
+
+    model, config = build_model("tiny-cnn", SPEC, channels=4, n_mels=16), make_config(
+        SPEC, "tiny-cnn", {"channels": 4, "n_mels": 16})
+    old = os.umask(0o022)
+    try:
+        out = save_artifact(tmp_path / "shared", model, config)
+    finally:
+        os.umask(old)
+    assert out.stat().st_mode & 0o777 == 0o755
+    for name in (WEIGHTS_NAME, CONFIG_NAME):
+        assert (out / name).stat().st_mode & 0o777 == 0o644, name
+
+
 def test_expected_spec_is_checked(artifact):
     load_artifact(artifact, expected_spec=SPEC)
     other = TaskSpec(labels=("neutral", "angry", "happy"), clip_s=0.5)

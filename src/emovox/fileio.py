@@ -13,7 +13,7 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_write_png", "fsync_dir"]
+__all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_write_png", "fsync_dir", "file_mode"]
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
@@ -22,7 +22,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, file_mode())
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -62,6 +62,16 @@ def fsync_dir(folder: str | os.PathLike) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def file_mode(*, directory: bool = False) -> int:
+    """Permission bits a plain ``open(path, "w")`` (or ``mkdir``) would give: ``0o666`` (``0o777``) minus the umask.
+
+    Temp files and folders (``mkstemp``, ``mkdtemp``) and some writers
+    (safetensors' ``save_file``) create them owner-only (``0o600``/``0o700``);
+    anything another user or a service account must read is set to this.
+    """
+    return (0o777 if directory else 0o666) & ~_umask()
 
 
 def _umask() -> int:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Iterator, TextIO
 
 from emovox.errors import ConfigError, EmovoxError
+from emovox.fileio import file_mode
 
 #: Extensions collected from folders (any format the audio layer decodes).
 AUDIO_EXTENSIONS = frozenset(
@@ -124,7 +125,7 @@ class _AtomicOutput:
     def commit(self) -> None:
         if self._tmp is not None:
             self.fh.close()
-            os.chmod(self._tmp, 0o644)
+            os.chmod(self._tmp, file_mode())
             os.replace(self._tmp, self.path)
             self._tmp = None
         else:

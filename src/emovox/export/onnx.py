@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from emovox.errors import ModelError
+from emovox.fileio import file_mode
 from emovox.inference.backends import CONFIG_FILE, ONNX_FILE, ModelInfo, TorchBackend, read_config
 from emovox.inference.calibration import softmax
 
@@ -83,7 +84,7 @@ def _atomic_copy(src: Path, dst: Path) -> None:
     fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.")
     os.close(fd)
     shutil.copyfile(src, tmp)
-    os.chmod(tmp, 0o644)
+    os.chmod(tmp, file_mode())
     os.replace(tmp, dst)
 
 

@@ -33,6 +33,7 @@ from typing import Optional
 import numpy as np
 
 from emovox.errors import ConfigError, FeatureError
+from emovox.fileio import file_mode
 
 _CHUNK = 1 << 20
 
@@ -95,6 +96,7 @@ class FeatureCache:
         try:
             with os.fdopen(fd, "wb") as f:
                 np.save(f, np.ascontiguousarray(value), allow_pickle=False)
+            os.chmod(tmp, file_mode())  # mkstemp makes it owner-only
             os.replace(tmp, path)
         except BaseException:
             try:

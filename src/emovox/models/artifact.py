@@ -36,6 +36,7 @@ from safetensors.torch import save_file
 
 from emovox import __version__
 from emovox.errors import ModelError
+from emovox.fileio import file_mode
 from emovox.models.registry import build_model
 from emovox.models.spec import TaskSpec
 
@@ -105,9 +106,10 @@ def save_artifact(directory: str | os.PathLike, model: torch.nn.Module, config: 
                   metadata={"format": "pt", "emovox_format_version": config["format_version"]})
         (tmp / CONFIG_NAME).write_text(text + "\n", encoding="utf-8")
         for name in (WEIGHTS_NAME, CONFIG_NAME):
+            os.chmod(tmp / name, file_mode())  # safetensors writes 0o600: a service account could not read it
             with open(tmp / name, "rb") as handle:
                 os.fsync(handle.fileno())
-        os.chmod(tmp, 0o755)
+        os.chmod(tmp, file_mode(directory=True))
         if directory.exists():
             old = directory.with_name(f".{directory.name}.old-{os.getpid()}")
             os.replace(directory, old)
