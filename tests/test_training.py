@@ -96,6 +96,8 @@ def test_config_round_trips_through_json(tmp_path):
         ({"lr": float("nan")}, "lr=nan must be a positive number"),
         ({"scheduler": "cosine", "epochs": 3, "warmup_epochs": 3}, "warmup_epochs=3 must be smaller"),
         ({"seed": -1}, "seed=-1"),
+        ({"ema_decay": 1.0}, r"ema_decay=1.0 must be in \[0, 1\)"),
+        ({"ema_decay": True}, "ema_decay=True"),
     ],
 )
 def test_config_rejects_bad_values(changes, match):
@@ -291,8 +293,8 @@ class _StopAfter(Callback):
 
 def test_resume_in_process_is_bit_identical(tmp_path):
     """Interrupt after epoch 2 of 4 (all features on), resume, compare with a straight run."""
-    config = quick_config(epochs=4, scheduler="cosine", warmup_epochs=1, mixup_alpha=0.3,
-                          balanced_sampling=True, optimizer="adamw", weight_decay=0.01, label_smoothing=0.1)
+    config = quick_config(epochs=4, scheduler="cosine", warmup_epochs=1, mixup_alpha=0.3, balanced_sampling=True,
+                          optimizer="adamw", weight_decay=0.01, label_smoothing=0.1, ema_decay=0.9)
 
     def wave(x, rng):
         return x * rng.uniform(0.5, 1.5, size=(len(x), 1)).astype(np.float32)
@@ -320,6 +322,47 @@ def test_resume_in_process_is_bit_identical(tmp_path):
     assert strip(again.history) == strip(straight.history)
     for key, value in straight_model.state_dict().items():
         assert torch.equal(value, again_model.state_dict()[key]), key
+
+
+def test_weight_average_follows_the_documented_rule():
+    from emovox.training.ema import WeightAverage
+
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2))
+    start = [p.detach().clone() for p in model.parameters()]
+    ema = WeightAverage(model, 0.99)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+        model[1].running_mean.fill_(3.0)
+    ema.update(model)
+    d = min(0.99, 2 / 11)  # step 1: the warm-up term wins
+    for avg, old, new in zip(ema.model.parameters(), start, model.parameters()):
+        torch.testing.assert_close(avg, d * old + (1 - d) * new)
+        assert not avg.requires_grad
+    assert torch.equal(ema.model[1].running_mean, model[1].running_mean)  # buffers copied
+    with pytest.raises(ConfigError, match="ema_decay=1.5 must be in"):
+        WeightAverage(model, 1.5)
+
+
+def test_engine_with_ema_validates_keeps_and_returns_the_averaged_weights(tmp_path):
+    train, val = datasets()
+    model = tiny_model()
+    result = train_model(model, train, val, quick_config(epochs=3, ema_decay=0.9), out_dir=tmp_path, plot=False)
+    tensors, meta = load_checkpoint(tmp_path / "checkpoint.safetensors")
+    assert meta["ema_steps"] == 3 * math.ceil(len(train) / 8)  # one update per optimiser step
+    last_ema = {k[len("ema."):]: v for k, v in tensors.items() if k.startswith("ema.")}
+    raw = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+    assert set(last_ema) == set(raw) == set(model.state_dict())
+    assert any(not torch.equal(last_ema[k], raw[k]) for k in raw)  # the average is not the last step
+    for key, value in model.state_dict().items():  # the returned model holds the best averaged weights
+        assert torch.equal(value, result.best_state[key]), key
+    if result.best_epoch == 3:
+        assert all(torch.equal(model.state_dict()[k], last_ema[k]) for k in last_ema)
+    # the logged validation figure of the best epoch is the returned (averaged) model's
+    from emovox.training.engine import predict_logits
+
+    uar, _ = uar_accuracy(np.asarray(val.labels), predict_logits(model, val).argmax(axis=1))
+    assert uar == pytest.approx(result.best_metric)
 
 
 def test_uar_ignores_class_sizes():

@@ -63,6 +63,11 @@ class TrainConfig:
         Oversample classes under the median class count up to it (seeded).
     grad_clip : float or None
         Clip the global gradient norm to this value.
+    ema_decay : float
+        Keep an exponential moving average of the weights with this decay per
+        step (see :mod:`emovox.training.ema`); validation, the best checkpoint
+        and the returned model then use the averaged weights. ``0`` (default)
+        disables it.
     seed : int
         Seeds torch, NumPy, Python ``random`` and the sampler.
     threads : int
@@ -90,6 +95,7 @@ class TrainConfig:
     mixup_alpha: float = 0.0
     balanced_sampling: bool = False
     grad_clip: float | None = None
+    ema_decay: float = 0.0
     seed: int = 0
     threads: int = 2
     eval_batch_size: int = 64
@@ -116,6 +122,8 @@ class TrainConfig:
         _nonneg_int("plateau_patience", self.plateau_patience)
         if not (isinstance(self.label_smoothing, (int, float)) and 0 <= self.label_smoothing < 1):
             raise ConfigError(f"label_smoothing={self.label_smoothing!r} must be in [0, 1)")
+        if isinstance(self.ema_decay, bool) or not (isinstance(self.ema_decay, (int, float)) and 0 <= self.ema_decay < 1):
+            raise ConfigError(f"ema_decay={self.ema_decay!r} must be in [0, 1) (0 turns the weight average off)")
         if not (isinstance(self.plateau_factor, (int, float)) and 0 < self.plateau_factor < 1):
             raise ConfigError(f"plateau_factor={self.plateau_factor!r} must be in (0, 1)")
         if self.early_stop_patience is not None:

@@ -6,10 +6,11 @@ logits), a training and a validation :class:`~emovox.training.data.ArrayDataset`
 :class:`~emovox.training.config.TrainConfig`. It trains with Adam/AdamW,
 class weights, label smoothing, optional mixup, balanced sampling and
 on-the-fly augmentation; schedules the learning rate (plateau or cosine with
-warm-up); keeps the best weights by the monitored validation metric; stops
+warm-up); optionally averages the weights (EMA, :mod:`emovox.training.ema`);
+keeps the best weights by the monitored validation metric; stops
 early; and after every epoch writes, atomically, one checkpoint holding
-everything needed to continue: weights, best weights, optimizer, scheduler,
-counters, history and every random state. A run killed at any moment and
+everything needed to continue: weights, averaged and best weights, optimizer,
+scheduler, counters, history and every random state. A run killed at any moment and
 resumed (``resume=True``) ends bit-identical to an uninterrupted run.
 
 Augmentation hooks receive and return NumPy arrays and draw randomness only
@@ -49,6 +50,7 @@ from emovox.training.checkpoint import (
 from emovox.training.config import TrainConfig
 from emovox.training.curves import plot_curves, write_logs
 from emovox.training.data import ArrayDataset, BalancedSampler, balanced_class_weights, collate
+from emovox.training.ema import WeightAverage
 
 Augment = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 CHECKPOINT_NAME = "checkpoint.safetensors"
@@ -237,8 +239,10 @@ def train_model(
     state = {"epoch": 0, "best_metric": -math.inf if maximize else math.inf, "best_epoch": 0,
              "bad_epochs": 0, "stopped_early": False, "finished": False, "history": []}
     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    ema = WeightAverage(model, config.ema_decay) if config.ema_decay > 0 else None
     if resume:
-        best_state = _resume(ckpt_path, config, model, optimizer, scheduler, state, rng, sampler_gen)
+        best_state = _resume(ckpt_path, config, model, ema, optimizer, scheduler, state, rng, sampler_gen)
+    evaluated = ema.model if ema is not None else model  # what is validated, kept as best and returned
 
     callbacks = list(callbacks)
     if config.progress:
@@ -254,8 +258,8 @@ def train_model(
         for cb in callbacks:
             cb.on_epoch_start(epoch, n_batches=len(loader))
         train_loss, train_acc = _train_epoch(model, loader, optimizer, config, weights, rng,
-                                             wave_augment, spec_augment, callbacks, epoch)
-        val_logits = predict_logits(model, val_data, batch_size=config.eval_batch_size)
+                                             wave_augment, spec_augment, callbacks, epoch, ema)
+        val_logits = predict_logits(evaluated, val_data, batch_size=config.eval_batch_size)
         val_labels = np.asarray(val_data.labels, dtype=np.int64)
         val_loss = float(F.cross_entropy(torch.from_numpy(val_logits), torch.from_numpy(val_labels)).item())
         val_uar, val_acc = uar_accuracy(val_labels, val_logits.argmax(axis=1))
@@ -264,7 +268,7 @@ def train_model(
         improved = (metric > state["best_metric"]) if maximize else (metric < state["best_metric"])
         if improved:
             state.update(best_metric=metric, best_epoch=epoch + 1, bad_epochs=0)
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            best_state = {k: v.detach().clone() for k, v in evaluated.state_dict().items()}
         else:
             state["bad_epochs"] += 1
         if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
@@ -283,7 +287,7 @@ def train_model(
         for cb in callbacks:
             cb.on_epoch_end(epoch, record)
         write_logs(state["history"], out_dir)
-        _save(ckpt_path, config, model, best_state, optimizer, scheduler, state, rng, sampler_gen)
+        _save(ckpt_path, config, model, ema, best_state, optimizer, scheduler, state, rng, sampler_gen)
         for cb in callbacks:
             cb.on_checkpoint(epoch, ckpt_path)
 
@@ -300,7 +304,7 @@ def train_model(
 
 
 def _train_epoch(model, loader, optimizer, config, weights, rng, wave_augment, spec_augment,
-                 callbacks, epoch) -> tuple[float, float]:
+                 callbacks, epoch, ema: WeightAverage | None = None) -> tuple[float, float]:
     model.train()
     total_loss = 0.0
     correct = 0
@@ -333,6 +337,8 @@ def _train_epoch(model, loader, optimizer, config, weights, rng, wave_augment, s
         if config.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
         optimizer.step()
+        if ema is not None:
+            ema.update(model)
         value = float(loss.item())
         total_loss += value * len(y)
         correct += int((logits.argmax(dim=1) == y).sum())
@@ -408,14 +414,18 @@ def cosine_factor(config: TrainConfig) -> Callable[[int], float]:
 
 
 # --------------------------------------------------------------------------- checkpoints
-def _save(path, config, model, best_state, optimizer, scheduler, state, rng, sampler_gen) -> None:
+def _save(path, config, model, ema, best_state, optimizer, scheduler, state, rng, sampler_gen) -> None:
     tensors: dict[str, torch.Tensor] = {}
     for k, v in model.state_dict().items():
         tensors[f"model.{k}"] = v
     for k, v in best_state.items():
         tensors[f"best.{k}"] = v
+    if ema is not None:
+        for k, v in ema.model.state_dict().items():
+            tensors[f"ema.{k}"] = v
     meta = {
         "state": state,
+        "ema_steps": None if ema is None else ema.steps,
         "config": config.to_dict(),
         "optimizer": tree_to_json(optimizer.state_dict(), tensors, "optimizer"),
         "scheduler": None if scheduler is None else tree_to_json(scheduler.state_dict(), tensors, "scheduler"),
@@ -424,9 +434,10 @@ def _save(path, config, model, best_state, optimizer, scheduler, state, rng, sam
     save_checkpoint(path, tensors, meta)
 
 
-def _resume(path, config, model, optimizer, scheduler, state, rng, sampler_gen) -> dict:
+def _resume(path, config, model, ema, optimizer, scheduler, state, rng, sampler_gen) -> dict:
     tensors, meta = load_checkpoint(path)
-    saved = {k: v for k, v in meta["config"].items() if k not in RUNTIME_ONLY}
+    defaults = TrainConfig().to_dict()  # options added since the checkpoint was written take their defaults
+    saved = {k: v for k, v in {**defaults, **meta["config"]}.items() if k not in RUNTIME_ONLY}
     current = {k: v for k, v in config.to_dict().items() if k not in RUNTIME_ONLY}
     if saved != current:
         diffs = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
@@ -438,6 +449,9 @@ def _resume(path, config, model, optimizer, scheduler, state, rng, sampler_gen) 
     best_state = {k[len("best."):]: v for k, v in tensors.items() if k.startswith("best.")}
     try:
         model.load_state_dict(model_state)
+        if ema is not None:
+            ema.model.load_state_dict({k[len("ema."):]: v for k, v in tensors.items() if k.startswith("ema.")})
+            ema.steps = int(meta["ema_steps"])
     except RuntimeError as error:
         raise ModelError(f"checkpoint {str(path)!r} does not fit this model: {str(error).splitlines()[0]}") from None
     optimizer.load_state_dict(tree_from_json(meta["optimizer"], tensors))
