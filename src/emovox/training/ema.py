@@ -1,10 +1,11 @@
 """Exponential moving average (EMA) of a model's weights during training.
 
 The averaged model is what gets validated, kept as "best" and returned when
-``TrainConfig.ema_decay > 0``: it is smoother than the last step's weights and
-usually generalises a little better for small data (the flagship recipe's
-cached-log-mel trainer, :func:`emovox.recipes.flagship.train_flagship`, uses
-the same rule with decay 0.995).
+``TrainConfig.ema_decay > 0``. It is smoother than the last step's weights.
+On the acted corpora here it measured neutral (``docs/flagship_experiments.md``),
+but the engine offers it so that the flagship's engine recipe follows the same rule
+as its cached-log-mel trainer, :func:`emovox.recipes.flagship.train_flagship`
+(decay 0.995).
 
 Update after optimiser step ``t`` (counted from 1)::
 
