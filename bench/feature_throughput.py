@@ -12,9 +12,10 @@ Measures, in one run on the same files:
     (conv1d DFT basis, the FFT path); decoding
     (``soundfile`` + downmix + soxr resampling where needed) timed apart;
 (c) the product path :class:`emovox.features.batched.FrontendPool`
-    (``stft="fft"``): files in, features out, in the calling process (one
-    core) and with 2 worker processes that each decode and transform tasks
-    of several batches (two cores). The pool is started and warmed up once, before the
+    (``stft="fft"``): files in, features out, in the calling process (the
+    front end on the calling thread, decoding read ahead on a second thread:
+    up to two cores) and with 2 worker processes that each decode and
+    transform tasks of several batches (two cores). The pool is started and warmed up once, before the
     timed segments (its start-up, an interpreter importing torch per worker,
     is printed apart); (c') the same over all files in one call, after the
     interleaved part (what a batch job sees; not interleaved, so compare it
@@ -23,7 +24,7 @@ Measures, in one run on the same files:
 and prints clips/second and the ratios, apples to apples:
 
 (i)  decoding included on both sides: (a) load + features vs (b) decode + front
-     end and (c) with 1 worker (one core each), and vs (c) with 2 workers (the
+     end (one core each), and vs (c) in process and with 2 workers (the
      whole 2-core machine against the seed pipeline, which uses one core);
 (ii) decoding excluded on both sides: (a) features on the in-memory arrays vs
      (b) the front end on in-memory batches (one core each).
@@ -217,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{f'  (b) decode + front end stft={stft}, 1 core':<{w}} {secs:8.2f} {n / secs:9.1f} {(n / secs) / rate_a:7.1f}")
     for workers, t in t_api.items():
         label = (f"  (c) FrontendPool, {workers} worker processes, 2 cores" if workers > 1
-                 else "  (c) FrontendPool, in process, 1 core")
+                 else "  (c) FrontendPool, in process + decoding thread, 2 cores")
         print(f"{label:<{w}} {t:8.2f} {n / t:9.1f} {(n / t) / rate_a:7.1f}")
     print(f"      (c) pool start-up (not in the figures above): {startup_s:.1f} s")
     for workers, t in t_whole.items():

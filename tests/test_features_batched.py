@@ -87,6 +87,22 @@ def test_worker_tasks_of_several_batches_keep_the_input_order(audio_files, monke
         np.testing.assert_array_equal(a, b)
 
 
+def test_in_process_read_ahead_keeps_order_errors_in_place_and_stops_its_thread(audio_files, tmp_path):
+    import threading
+
+    fe = MfccFrontend(16000, n_mfcc=13)
+    missing = tmp_path / "gone.wav"
+    got = []
+    with pytest.raises(AudioError, match="gone.wav"):
+        for x in frontend_features([*audio_files[:3], missing, *audio_files[3:]], fe, workers=1):
+            got.append(x)
+    assert len(got) == 3  # every file before the bad one, in order, then its error
+    gen = frontend_features(audio_files, fe, workers=1)
+    next(gen)
+    gen.close()  # stopping early cancels the queued decodes and joins the thread
+    assert not [t for t in threading.enumerate() if t.name.startswith("emovox-decode")]
+
+
 def test_pad_batch_views_one_clip_and_zero_pads_several():
     from emovox.features.batched import pad_batch
 
