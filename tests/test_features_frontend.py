@@ -150,6 +150,31 @@ def test_numpy_frontend_matches_librosa():
     assert log_mel_batch(batch, sample_rate_hz=sr).shape == (2, 64, 101)
 
 
+@pytest.mark.parametrize("sr,n_fft,n_mels,fmin,fmax", [
+    (16000, 512, 64, 0.0, None), (16000, 400, 64, 20.0, 8000.0), (22050, 2048, 128, 0.0, None),
+    (8000, 256, 40, 50.0, 3800.0), (44100, 1024, 80, 0.0, 7000.0), (16000, 256, 128, 0.0, None),
+])
+def test_mel_filterbank_equals_librosa_without_importing_it(sr, n_fft, n_mels, fmin, fmax):
+    cfg = LogMelConfig(sample_rate_hz=sr, n_fft=n_fft, n_mels=n_mels, f_min_hz=fmin, f_max_hz=fmax)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # librosa warns about empty filters (last case)
+        ref = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax, htk=False,
+                                  norm="slaney", dtype=np.float64)
+    got = cfg.mel_filterbank()
+    assert got.shape == ref.shape == (n_mels, n_fft // 2 + 1)
+    np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-15)
+
+
+def test_building_a_front_end_does_not_import_scipy_signal():
+    import subprocess
+    import sys
+
+    code = ("import sys; from emovox.features.frontend import MfccFrontend; MfccFrontend(16000); "
+            "print('scipy.signal' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
 def test_config_round_trip():
     cfg = LogMelConfig(sample_rate_hz=8000, n_fft=256, hop_length=80, win_length=200, n_mels=40, f_max_hz=3800.0)
     assert LogMelConfig.from_dict(cfg.to_dict()) == cfg

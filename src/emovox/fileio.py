@@ -11,9 +11,11 @@ from __future__ import annotations
 import io
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_write_png", "fsync_dir", "file_mode"]
+__all__ = ["atomic_output", "atomic_write_bytes", "atomic_write_text", "atomic_write_png", "fsync_dir", "file_mode"]
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
@@ -36,6 +38,34 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
         raise
     fsync_dir(path.parent)
     return path
+
+
+@contextmanager
+def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
+    """Give a writer a temporary path beside ``path``; on success it replaces ``path`` atomically.
+
+    For libraries that write files themselves (e.g. safetensors' ``save_file``),
+    so large outputs need no copy in memory. On an exception the temporary
+    file is removed and ``path`` is left as it was.
+
+    >>> with atomic_output("out.bin") as tmp:   # doctest: +SKIP
+    ...     save_file(tensors, str(tmp))
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.chmod(tmp, file_mode())
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:

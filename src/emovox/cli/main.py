@@ -21,6 +21,7 @@ from emovox.errors import EmovoxError
 COMMAND_MODULES: tuple[str, ...] = (
     "predict",
     "corpus",
+    "features",
     "evaluate",
     "train",
     "explore",

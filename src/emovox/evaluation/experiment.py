@@ -422,7 +422,7 @@ def _load(spec: EvaluationSpec) -> tuple[list, tuple[str, ...], tuple[str, ...]]
     names: dict[str, set[str]] = {}
     records = []
     for entry in entries:
-        loaded = _load_entry(entry, spec.corpora_root)
+        loaded = load_corpus_entry(entry, spec.corpora_root)
         if spec.max_speakers is not None:
             keep = sorted({r.speaker for r in loaded})[: spec.max_speakers]
             loaded = [r for r in loaded if r.speaker in keep]
@@ -436,7 +436,12 @@ def _load(spec: EvaluationSpec) -> tuple[list, tuple[str, ...], tuple[str, ...]]
     return records, train, test
 
 
-def _load_entry(entry: str, corpora_root: str | None) -> list:
+def load_corpus_entry(entry: str, corpora_root: "str | os.PathLike[str] | None" = None) -> list:
+    """Records of one ``--corpus`` entry: ``NAME`` (its folder under the corpora root) or ``LAYOUT:PATH``.
+
+    Raises :class:`ConfigError` for an unknown layout or a missing path, and
+    :class:`CorpusError` (from the loader) for a folder it cannot read.
+    """
     from emovox.corpora import corpus_names, default_corpora_root, get_corpus_info, load_corpus
 
     known = corpus_names()

@@ -173,25 +173,46 @@ class LogMelConfig:
         return np.cos(angle) * w, -np.sin(angle) * w
 
     def mel_filterbank(self) -> np.ndarray:
-        """librosa's Slaney mel filterbank, ``(n_mels, n_freqs)``, float64."""
-        import warnings
+        """librosa's Slaney mel filterbank, ``(n_mels, n_freqs)``, float64.
 
-        import librosa
+        ``librosa.filters.mel(htk=False, norm="slaney")`` computed here in NumPy
+        (equal to 1e-12, tested): importing ``librosa.filters`` pulls in
+        ``scipy.signal``, about 2 s of start-up for every front end built.
+        Triangles on the Slaney mel scale between ``f_min_hz`` and ``f_max_hz``
+        (default Nyquist), each scaled to unit area (``2 / bandwidth``). Many
+        bands at a low rate leave some filters empty; their output is the
+        floor ``amin``, as in librosa.
+        """
+        f_max = self.sample_rate_hz / 2.0 if self.f_max_hz is None else float(self.f_max_hz)
+        fft_hz = np.linspace(0.0, self.sample_rate_hz / 2.0, self.n_freqs)
+        mel_edges = np.linspace(_hz_to_slaney_mel(float(self.f_min_hz)), _hz_to_slaney_mel(f_max), self.n_mels + 2)
+        edges_hz = _slaney_mel_to_hz(mel_edges)
+        widths = np.diff(edges_hz)
+        ramps = edges_hz[:, None] - fft_hz[None, :]
+        rising = -ramps[:-2] / widths[:-1, None]
+        falling = ramps[2:] / widths[1:, None]
+        weights = np.maximum(0.0, np.minimum(rising, falling))
+        return weights * (2.0 / (edges_hz[2:] - edges_hz[:-2]))[:, None]
 
-        with warnings.catch_warnings():
-            # Many bands at a low rate leave some filters empty; their output is
-            # the floor ``amin`` (finite), which is what librosa gives too.
-            warnings.simplefilter("ignore", UserWarning)
-            return librosa.filters.mel(
-                sr=self.sample_rate_hz,
-                n_fft=self.n_fft,
-                n_mels=self.n_mels,
-                fmin=float(self.f_min_hz),
-                fmax=None if self.f_max_hz is None else float(self.f_max_hz),
-                htk=False,
-                norm="slaney",
-                dtype=np.float64,
-            )
+
+# Slaney's mel scale (librosa ``htk=False``): linear below 1 kHz, logarithmic above.
+_MEL_F_SP = 200.0 / 3  # Hz per mel in the linear part
+_MEL_MIN_LOG_HZ = 1000.0
+_MEL_MIN_LOG_MEL = _MEL_MIN_LOG_HZ / _MEL_F_SP
+_MEL_LOG_STEP = np.log(6.4) / 27.0
+
+
+def _hz_to_slaney_mel(hz: float) -> float:
+    if hz >= _MEL_MIN_LOG_HZ:
+        return _MEL_MIN_LOG_MEL + float(np.log(hz / _MEL_MIN_LOG_HZ)) / _MEL_LOG_STEP
+    return hz / _MEL_F_SP
+
+
+def _slaney_mel_to_hz(mels: np.ndarray) -> np.ndarray:
+    hz = _MEL_F_SP * mels
+    log_part = mels >= _MEL_MIN_LOG_MEL
+    hz[log_part] = _MEL_MIN_LOG_HZ * np.exp(_MEL_LOG_STEP * (mels[log_part] - _MEL_MIN_LOG_MEL))
+    return hz
 
 
 def dct_matrix(n_mfcc: int, n_mels: int) -> np.ndarray:
