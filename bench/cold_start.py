@@ -14,7 +14,8 @@ time), and the process's peak RSS:
   ``librosa.load`` + features + forward).
 
 ``one.wav`` is the central 3 s of the first RAVDESS clip as 16 kHz WAV. Peak
-RSS is the child's ``ru_maxrss`` (``os.wait4``), i.e. VmHWM. With the bundled
+RSS is the child's ``ru_maxrss``, read by a small launcher process that starts it (a
+child forked straight from this script would report this script's RSS too). With the bundled
 model the CLI is run without ``--model``. The load average is printed with
 every figure.
 
@@ -35,24 +36,34 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from latency import bench_model_dir, cut_clips, load_avg, ravdess_files  # noqa: E402
 
 
+# A small launcher process starts each measured process and reports its rusage. Linux folds
+# the RSS a process had before exec into its ru_maxrss, so a child forked straight from this
+# script (hundreds of MB after decoding the clip) would report at least this script's RSS.
+LAUNCHER = (
+    "import resource, subprocess, sys, time\n"
+    "t = time.perf_counter(); code = subprocess.call(sys.argv[2:]); wall = time.perf_counter() - t\n"
+    "u = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+    "open(sys.argv[1], 'w').write(f'{wall} {u.ru_utime + u.ru_stime} {u.ru_maxrss}')\n"
+    "sys.exit(code)\n"
+)
+
+
 def timed(cmd: list[str], repeats: int) -> tuple[float, float, float, float, str]:
     """Median and min wall time, median CPU time (user + sys), max peak RSS over ``repeats`` processes."""
-    import os
+    import tempfile
 
     walls, cpus, hwm, out = [], [], 0.0, ""
-    for _ in range(repeats):
-        t = time.perf_counter()
-        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        _, status, usage = os.wait4(p.pid, 0)
-        walls.append(time.perf_counter() - t)
-        p.returncode = os.waitstatus_to_exitcode(status)
-        out, err = p.stdout.read().decode(), p.stderr.read().decode()
-        p.stdout.close()
-        p.stderr.close()
-        if p.returncode != 0:
-            sys.exit(f"failed {cmd}: {err[-1500:]}")
-        hwm = max(hwm, usage.ru_maxrss / 1024)
-        cpus.append(usage.ru_utime + usage.ru_stime)
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "rusage"
+        for _ in range(repeats):
+            p = subprocess.run([sys.executable, "-c", LAUNCHER, str(report), *cmd], capture_output=True, text=True)
+            if p.returncode != 0:
+                sys.exit(f"failed {cmd}: {p.stderr[-1500:]}")
+            wall, cpu, maxrss_kb = (float(x) for x in report.read_text().split())
+            walls.append(wall)
+            cpus.append(cpu)
+            hwm = max(hwm, maxrss_kb / 1024)
+            out = p.stdout
     return statistics.median(walls), min(walls), statistics.median(cpus), hwm, out.strip().splitlines()[-1] if out.strip() else ""
 
 
