@@ -40,6 +40,20 @@ def test_banded_fft_mel_equals_the_dense_product(kwargs):
     assert not any(k.startswith("_mel_band") for k in fe.state_dict())  # derived, not saved
 
 
+@pytest.mark.parametrize("batch,pad_mode", [(1, "constant"), (2, "constant"), (3, "reflect")])
+def test_long_inputs_in_frame_blocks_equal_one_pass(batch, pad_mode, monkeypatch):
+    import emovox.features.frontend as frontend
+
+    fe = MfccFrontend(16000, n_mfcc=20, pad_mode=pad_mode)
+    y = torch.from_numpy(np.stack([_tone(16000 * 7, 20 + i) for i in range(batch)]))
+    with torch.inference_mode():
+        blocked = fe(y)  # 701 frames: several blocks of FRAME_BLOCK // batch
+        monkeypatch.setattr(frontend, "FRAME_BLOCK", 10**9)
+        whole = fe(y)
+    assert blocked.shape == whole.shape == (batch, 20, 701)
+    torch.testing.assert_close(blocked, whole, rtol=1e-5, atol=1e-4)
+
+
 def test_fft_path_keeps_gradients_to_the_waveform():
     fe = LogMelFrontend()
     y = torch.from_numpy(_tone(8000, 2)).unsqueeze(0).requires_grad_(True)

@@ -43,6 +43,7 @@ from emovox.features.spectral import LogMelConfig, dct_matrix
 
 STFT_IMPLS = ("fft", "conv")
 MEL_GROUP = 16  # mel filters per band-limited product in the FFT path
+FRAME_BLOCK = 384  # frames (over the whole batch) per FFT call for long inputs: ~4 s of audio at a 10 ms hop
 
 
 class LogMelFrontend(nn.Module):
@@ -148,14 +149,13 @@ class LogMelFrontend(nn.Module):
     def mel_power_frames(self, y: torch.Tensor) -> torch.Tensor:
         """Mel power frame-major, ``(batch, n)`` -> ``(batch, frames, n_mels)``, FFT path.
 
-        Frames the padded signal as a strided view, windows it and takes one
-        batched real FFT (the numbers of ``torch.stft``, without its
-        transposes and copies). The squares of the real and imaginary parts
-        are taken in place and the mel product adds them (its weights repeat
-        each bin twice), band by band: each group of ``MEL_GROUP`` filters
-        only touches the FFT bins under it (the filters overlap only their
-        neighbours), a quarter of the dense product's work at 64 mels on 257
-        bins. Everything stays in the layout the FFT writes (frames major).
+        Frames the padded signal as a strided view and transforms it
+        (:meth:`_mel_of_frames`). Long inputs are transformed ``FRAME_BLOCK``
+        frames at a time (unless autograd needs the graph), so that the
+        windowed frames and their spectrum stay in the CPU caches and memory
+        stays bounded by the output: per audio second, a 5-minute recording
+        then costs what a 3-second clip does (measured: 0.43 ms -> 0.2 ms an
+        audio second, one thread).
         """
         c = self.cfg
         pad = c.n_fft // 2
@@ -164,6 +164,28 @@ class LogMelFrontend(nn.Module):
         else:
             padded = F.pad(y.unsqueeze(1), (pad, pad), mode=c.pad_mode).squeeze(1)
         frames = padded.unfold(-1, c.n_fft, c.hop_length)  # (batch, frames, n_fft), a view
+        batch, n_frames = frames.shape[:2]
+        block = max(16, FRAME_BLOCK // batch)
+        if n_frames <= block or y.requires_grad:
+            return self._mel_of_frames(frames)
+        out = torch.empty(batch, n_frames, c.n_mels, dtype=y.dtype)
+        for start in range(0, n_frames, block):
+            out[:, start:start + block] = self._mel_of_frames(frames[:, start:start + block])
+        return out
+
+    def _mel_of_frames(self, frames: torch.Tensor) -> torch.Tensor:
+        """``(batch, frames, n_fft)`` raw frames -> ``(batch, frames, n_mels)`` mel power.
+
+        Windows the frames and takes one batched real FFT (the numbers of
+        ``torch.stft``, without its transposes and copies). The squares of
+        the real and imaginary parts are taken in place and the mel product
+        adds them (its weights repeat each bin twice), band by band: each
+        group of ``MEL_GROUP`` filters only touches the FFT bins under it (the
+        filters overlap only their neighbours), a quarter of the dense
+        product's work at 64 mels on 257 bins. Everything stays in the layout
+        the FFT writes (frames major).
+        """
+        c = self.cfg
         spec = torch.fft.rfft(frames * self.window, dim=-1)  # (batch, frames, n_freqs)
         batch, n_frames = spec.shape[:2]
         ri = torch.view_as_real(spec)
