@@ -86,6 +86,18 @@ def test_bad_options_exit_2_with_one_line(argv, message, capsys, tmp_path, monke
     assert not (tmp_path / "x.safetensors").exists()
 
 
+def test_unwritable_outputs_are_usage_errors(clips, tmp_path, capsys):
+    folder = tmp_path / "out"
+    folder.mkdir()
+    assert main(["features", str(clips[0]), "--set", "mfcc", "--out", str(folder), "-q"]) == 2
+    assert "is a folder: give a file name" in capsys.readouterr().err
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["features", str(clips[0]), "--set", "mfcc", "--out", str(blocker / "f.safetensors"), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write" in err and len(err.strip().splitlines()) == 1
+
+
 def test_a_bad_file_names_itself_and_nothing_is_written(clips, tmp_path, capsys):
     junk = clips[0].parent / "junk.wav"
     junk.write_bytes(b"RIFF but not really audio" * 20)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 from emovox.errors import ConfigError
 
@@ -60,6 +61,8 @@ def handle(args: argparse.Namespace) -> int:
         value = getattr(args, name)
         if value is not None and value < 1:
             raise ConfigError(f"--{name.replace('_', '-')} must be a positive integer, got {value}")
+    if Path(args.out).is_dir():
+        raise ConfigError(f"--out {args.out!r} is a folder: give a file name, e.g. {args.out}/features.safetensors")
     from emovox.features import feature_set_names
 
     sets = (*feature_set_names(), *FRAME_SETS)
@@ -82,7 +85,10 @@ def handle(args: argparse.Namespace) -> int:
         config = features_config(args.set, sample_rate_hz=args.sample_rate)
     from emovox.features.store import write_features
 
-    out = write_features(args.out, features, items, config)
+    try:
+        out = write_features(args.out, features, items, config)
+    except OSError as error:
+        raise ConfigError(f"cannot write {args.out!r}: {error.strerror or error}; choose a writable path") from None
     seconds = time.perf_counter() - started
     dim = features.shape[1] if args.set not in FRAME_SETS else (features[0].shape[0] if features else 0)
     print(f"wrote {args.set} features of {len(items)} clips ({dim} per {'frame' if args.set in FRAME_SETS else 'clip'}) "
@@ -95,7 +101,7 @@ def _items(args: argparse.Namespace) -> list[dict]:
     from emovox.cli.predict import STDIN, expand_inputs
 
     items = []
-    for name, source in expand_inputs(list(args.inputs)):
+    for _, source in expand_inputs(list(args.inputs)):
         if isinstance(source, Exception):
             raise source
         if source == STDIN:
