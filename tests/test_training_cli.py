@@ -69,7 +69,7 @@ def test_tiny_recipe_trains_from_the_cli_and_writes_an_artifact(corpus, tmp_path
 
 def test_config_file_and_flags(corpus, tmp_path):
     cfg = tmp_path / "train.json"
-    cfg.write_text(json.dumps({"recipe": "tiny", "corpus": f"ravdess={corpus}", "out": str(tmp_path / "run"),
+    cfg.write_text(json.dumps({"recipe": "tiny", "corpus": f"ravdess:{corpus}", "out": str(tmp_path / "run"),
                                "epochs": 1, "train": {"batch_size": 8, "progress": False}, "limit": 30}))
     assert main(["train", "--config", str(cfg), "--seed", "3"]) == 0
     saved = json.loads((tmp_path / "run" / "model" / "config.json").read_text())["training"]
@@ -82,6 +82,8 @@ def test_config_file_and_flags(corpus, tmp_path):
     [
         (["train", "--recipe", "nope", "--corpus", "ravdess", "--out", "x"], "unknown recipe 'nope'"),
         (["train", "--corpus", "ravdess"], "no output folder"),
+        (["train", "--corpus", "csv", "--out", "x"], "corpus 'csv' needs its path"),
+        (["train", "--corpus", "mystery:/data", "--out", "x"], "unknown corpus 'mystery:/data'"),
         (["train", "--out", "x"], "no training data"),
         (["train", "--corpus", "ravdess", "--out", "x", "--fold", "1"], "--fold needs --folds"),
         (["train", "--config", "/nonexistent.json"], "does not exist"),

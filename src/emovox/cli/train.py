@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -45,8 +44,9 @@ def register(subparsers) -> None:
     parser.add_argument("--config", metavar="FILE.json", help="JSON file of options (flags win over it)")
     parser.add_argument("--recipe", help="recipe name (default: tiny); see --list-recipes")
     parser.add_argument("--list-recipes", action="store_true", help="print recipe names and exit")
-    parser.add_argument("--corpus", action="append", metavar="NAME[=DIR]",
-                        help="corpus to train on (repeatable); NAME=DIR reads it from DIR")
+    parser.add_argument("--corpus", action="append", metavar="NAME",
+                        help="corpus to train on (repeatable): NAME, or LAYOUT:PATH as in emovox evaluate "
+                             "(ravdess:/data/RAVDESS, csv:/data/mine.csv, folder:/data/mine); NAME=DIR also works")
     parser.add_argument("--corpora-root", metavar="DIR", help="folder holding the corpora ($EMOVOX_CORPORA)")
     parser.add_argument("--scheme", help="label scheme (default: the recipe's)")
     parser.add_argument("--arch", help="override the recipe's architecture")
@@ -96,14 +96,13 @@ def _options(args: argparse.Namespace) -> tuple[dict, dict]:
 
 
 def _load_records(corpora: list[str], *, corpora_root: str | None) -> list:
-    from emovox.corpora import load_corpus
+    """Records of every ``--corpus`` entry: ``NAME``, ``LAYOUT:PATH`` (as ``emovox evaluate``) or ``NAME=DIR``."""
+    from emovox.evaluation.experiment import load_corpus_entry
 
-    if corpora_root:
-        os.environ["EMOVOX_CORPORA"] = str(corpora_root)
     records = []
     for item in corpora:
-        name, _, folder = item.partition("=")
-        records.extend(load_corpus(name, folder or None))
+        name, sep, folder = item.partition("=")
+        records.extend(load_corpus_entry(f"{name}:{folder}" if sep else item, corpora_root))
     return records
 
 
