@@ -207,6 +207,14 @@ def test_atomic_write_leaves_no_temporary_files(tmp_path):
     atomic_write_bytes(tmp_path / "a.bin", b"two")
     assert (tmp_path / "a.bin").read_bytes() == b"two"
     assert [p.name for p in tmp_path.iterdir()] == ["a.bin"]
+    from emovox.fileio import atomic_output
+
+    with pytest.raises(RuntimeError, match="writer failed"):
+        with atomic_output(tmp_path / "a.bin") as tmp:
+            tmp.write_bytes(b"half")
+            raise RuntimeError("writer failed")
+    assert (tmp_path / "a.bin").read_bytes() == b"two"  # the old file stays, the temporary is gone
+    assert [p.name for p in tmp_path.iterdir()] == ["a.bin"]
 
 
 # --------------------------------------------------------------------------- engine

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from emovox.errors import ModelError
-from emovox.fileio import file_mode
+from emovox.fileio import atomic_output
 from emovox.inference.backends import CONFIG_FILE, ONNX_FILE, ModelInfo, TorchBackend, read_config
 from emovox.inference.calibration import softmax
 
@@ -81,11 +81,8 @@ def _quantize(fp32_path: Path, int8_path: Path, *, exclude_prefix: str | None) -
 
 
 def _atomic_copy(src: Path, dst: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.")
-    os.close(fd)
-    shutil.copyfile(src, tmp)
-    os.chmod(tmp, file_mode())
-    os.replace(tmp, dst)
+    with atomic_output(dst) as tmp:
+        shutil.copyfile(src, tmp)
 
 
 def export_onnx(artifact_dir: str | os.PathLike, out_dir: str | os.PathLike, *,

@@ -32,15 +32,20 @@ class WeightAverage:
         The model being trained (copied once here; never modified).
     decay : float
         In ``(0, 1)``; the weight of the old average per step (before warm-up).
+
+    Attributes
+    ----------
+    model : torch.nn.Module
+        The averaged copy (eval mode, no gradients).
     steps : int
-        Optimiser steps already averaged (when resuming).
+        Optimiser steps folded in so far (checkpointed; set it when resuming).
     """
 
-    def __init__(self, model: torch.nn.Module, decay: float, *, steps: int = 0) -> None:
+    def __init__(self, model: torch.nn.Module, decay: float) -> None:
         if not 0 < decay < 1:
             raise ConfigError(f"ema_decay={decay!r} must be in (0, 1)")
         self.decay = float(decay)
-        self.steps = int(steps)
+        self.steps = 0
         self.model = copy.deepcopy(model).eval()
         for p in self.model.parameters():
             p.requires_grad_(False)
