@@ -107,18 +107,23 @@ def _run_cli(args: list[str], **kwargs) -> subprocess.Popen:
 
 
 def test_kill_9_then_resume_ends_bit_identical_to_an_uninterrupted_run(corpus, tmp_path):
-    """Kill a training process with SIGKILL after its first checkpoint, resume, compare bitwise."""
-    epochs = "8"
+    """Kill a training process with SIGKILL after its second checkpoint, resume, compare bitwise."""
+    epochs = "16"
     straight = tmp_path / "straight"
     killed = tmp_path / "killed"
     reference = _run_cli(train_args(corpus, straight, "--epochs", epochs))
 
     victim = _run_cli(train_args(corpus, killed, "--epochs", epochs))
-    checkpoint = killed / "checkpoint.safetensors"
+    log = killed / "log.json"  # written atomically after every epoch, before the checkpoint
     deadline = time.monotonic() + 120
-    while not checkpoint.exists() and victim.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    time.sleep(0.4)  # land somewhere inside a later epoch (or a checkpoint write)
+
+    def epochs_logged() -> int:
+        return len(json.loads(log.read_text())) if log.exists() else 0
+
+    while epochs_logged() < 2 and victim.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    # Kill now: inside epoch 2's checkpoint write or a few epochs later (an epoch of this
+    # run takes tens of ms, so a fixed sleep could outlast the whole run on a fast machine).
     assert victim.poll() is None, "the run ended before it could be killed: make it longer"
     os.kill(victim.pid, signal.SIGKILL)
     victim.wait()
