@@ -20,6 +20,9 @@ from emovox.errors import EmovoxError
 #: Sub-command modules, in the order ``emovox --help`` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
     "predict",
+    "listen",
+    "serve",
+    "batch",
     "corpus",
     "features",
     "evaluate",
