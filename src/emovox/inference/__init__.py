@@ -12,4 +12,14 @@ from __future__ import annotations
 from emovox.inference.results import Prediction, Timeline
 from emovox.inference.predictor import Predictor, default_model_dir, load_model
 
-__all__ = ["Prediction", "Timeline", "Predictor", "load_model", "default_model_dir"]
+__all__ = ["Prediction", "Timeline", "Predictor", "load_model", "default_model_dir",
+           "StreamEngine", "StreamEvent"]
+
+
+def __getattr__(name: str):
+    # the streaming engine imports the audio layer (soxr): only on first use
+    if name in ("StreamEngine", "StreamEvent"):
+        from emovox.inference import streaming
+
+        return getattr(streaming, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
