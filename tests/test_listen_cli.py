@@ -1,0 +1,205 @@
+"""``emovox listen`` run as a real subprocess: a corpus clip through --input --realtime, and
+the microphone path through a real PortAudio device (ALSA's ``file`` plugin playing a corpus
+clip as its capture input, since CI has no microphone)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import pty
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from emovox.corpora import default_corpora_root
+from emovox.inference import default_model_dir
+
+CLIP = default_corpora_root() / "ravdess/Audio_Speech_Actors_01-24/Actor_01/03-01-05-02-01-01-01.flac"
+DURATION_S = 4.104125  # of CLIP
+EMOVOX = [sys.executable, "-m", "emovox.cli.main"]
+KEYS = {"t", "start_s", "end_s", "speech", "label", "confidence", "scores"}
+
+pytestmark = [
+    pytest.mark.skipif(not (default_model_dir() / "config.json").is_file(), reason="no bundled model"),
+]
+needs_clip = pytest.mark.skipif(not CLIP.is_file(), reason=f"no RAVDESS clip at {CLIP}")
+
+
+def listen(*args, env=None, timeout=120, **kwargs) -> subprocess.CompletedProcess:
+    environ = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
+    return subprocess.run([*EMOVOX, "listen", *args], capture_output=True, text=True,
+                          timeout=timeout, env=environ, **kwargs)
+
+
+def json_events(stdout: str) -> list[dict]:
+    events = [json.loads(line) for line in stdout.splitlines()]
+    for e in events:
+        assert set(e) == KEYS
+        if e["speech"]:
+            assert e["label"] and 0 < e["confidence"] <= 1
+            assert sum(e["scores"].values()) == pytest.approx(1.0, abs=1e-3)
+        else:
+            assert (e["label"], e["confidence"], e["scores"]) == (None, 0.0, {})
+    return events
+
+
+def one_line_error(result: subprocess.CompletedProcess, match: str) -> None:
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("emovox: error: "), result.stderr
+    assert match in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+@needs_clip
+@pytest.mark.corpora
+def test_realtime_file_prints_one_json_line_per_hop_at_real_pace():
+    start = time.monotonic()
+    result = listen("--input", str(CLIP), "--realtime", "--json")
+    elapsed = time.monotonic() - start
+    assert result.returncode == 0, result.stderr
+    events = json_events(result.stdout)
+    assert len(events) == math.ceil(DURATION_S / 0.5)
+    assert [e["t"] for e in events[:-1]] == [0.5 * (i + 1) for i in range(len(events) - 1)]
+    assert events[-1]["end_s"] == pytest.approx(DURATION_S, abs=1e-3)
+    assert any(e["speech"] for e in events) and not events[0]["speech"]  # the clip opens in silence
+    assert events[-1]["label"] == "angry"  # RAVDESS emotion 05, strong intensity
+    assert elapsed >= DURATION_S  # paced: the file took its real duration
+
+
+@needs_clip
+@pytest.mark.corpora
+def test_human_lines_options_and_duration_limit():
+    result = listen("--input", str(CLIP), "--hop-s", "1", "--window-s", "2", "--duration-s", "3.2",
+                    "--vad", "webrtc", "--min-confidence", "0.99", "--smoothing", "1")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 4  # 1, 2, 3 s and the 3.2 s tail
+    assert lines[-1].split()[:2] == ["3.2", "s"]
+    for line in lines:  # "t s  label  confidence  top-3" or "(no speech)"
+        assert "(no speech)" in line or line.split()[2] == "unknown"  # nothing reaches 0.99
+
+
+@needs_clip
+@pytest.mark.corpora
+def test_terminal_gets_bars_redrawn_in_place():
+    main, sub = pty.openpty()
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([*EMOVOX, "listen", "--input", str(CLIP)], stdout=sub,
+                            stderr=subprocess.PIPE, env=env)
+    os.close(sub)
+    out = b""
+    while True:
+        ready, _, _ = select.select([main], [], [], 60)
+        if not ready:
+            break
+        try:
+            data = os.read(main, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        out += data
+    assert proc.wait(timeout=60) == 0
+    text = out.decode()
+    assert text.count("\x1b[8F") == math.ceil(DURATION_S / 0.5) - 1  # header + 7 labels, redrawn
+    assert "angry" in text and "█" in text and "(no speech)" in text
+
+
+@needs_clip
+@pytest.mark.corpora
+def test_ctrl_c_flushes_and_exits_130():
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([*EMOVOX, "listen", "--input", str(CLIP), "--realtime", "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    first = proc.stdout.readline()  # the 0.5 s event: streaming has started
+    time.sleep(1.3)
+    proc.send_signal(signal.SIGINT)
+    rest, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert err.strip() == "emovox: interrupted"
+    events = json_events(first + rest)
+    assert 2 <= len(events) < math.ceil(DURATION_S / 0.5)
+    assert events[-1]["t"] == events[-1]["end_s"] < DURATION_S
+
+
+# --------------------------------------------------------------------------- microphone path
+def _empty_home(tmp_path: Path) -> dict:
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    return {"HOME": str(home)}
+
+
+def _no_input_device(env: dict) -> bool:
+    code = "import sounddevice as sd; print(sum(d['max_input_channels'] > 0 for d in sd.query_devices()))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, **env})
+    return out.returncode == 0 and out.stdout.strip() == "0"
+
+
+def test_no_input_device_is_one_line_and_exit_2(tmp_path):
+    pytest.importorskip("sounddevice")
+    env = _empty_home(tmp_path)
+    if not _no_input_device(env):
+        pytest.skip("this machine has an audio input device")
+    one_line_error(listen("--duration-s", "1", env=env), "no audio input device")
+    one_line_error(listen("--device", "nonexistent mic", env=env), "no audio input device")
+    listed = listen("--list-devices", env=env)
+    assert listed.returncode == 0 and "no audio input devices found" in listed.stdout
+
+
+@needs_clip
+@pytest.mark.corpora
+def test_microphone_path_through_a_real_portaudio_device(tmp_path):
+    """PortAudio records from ALSA's ``file`` plugin, whose capture input is the corpus clip.
+
+    The plugin has no clock (it delivers as fast as it is read), so ``--duration-s`` stops at
+    the clip's end; the events must equal those of the same clip through ``--input``.
+    """
+    pytest.importorskip("sounddevice")
+    import soundfile as sf
+
+    y, sr = sf.read(str(CLIP), dtype="float32")
+    raw = tmp_path / "capture.f32"
+    raw.write_bytes(y.astype("<f4").tobytes())
+    env = _empty_home(tmp_path)
+    Path(env["HOME"], ".asoundrc").write_text(
+        'pcm.!default {\n  type file\n  slave.pcm "null"\n  file "/dev/null"\n'
+        f'  infile "{raw}"\n  format "raw"\n}}\n')
+    listed = listen("--list-devices", env=env)
+    if listed.returncode != 0 or "default" not in listed.stdout:
+        pytest.skip(f"ALSA's file plugin is not available here: {listed.stdout}{listed.stderr}")
+    mic = listen("--sample-rate", str(sr), "--duration-s", str(DURATION_S), "--json", env=env)
+    assert mic.returncode == 0, mic.stderr
+    assert "listening on 'default' at 16000 Hz" in mic.stderr
+    from_file = listen("--input", str(CLIP), "--json")
+    assert json_events(mic.stdout) == json_events(from_file.stdout)
+
+
+# --------------------------------------------------------------------------- usage errors
+@pytest.mark.parametrize("args,match", [
+    (["--realtime"], "--realtime applies to --input FILE"),
+    (["--input", "/nonexistent/clip.wav"], "no such file"),
+    (["--input", "x.wav", "--device", "1"], "--device and --sample-rate apply to the microphone"),
+    (["--duration-s", "0"], "--duration-s 0.0: must be a positive number"),
+    (["--sample-rate", "10"], "--sample-rate 10: expected 1000 to 384000 Hz"),
+    (["--hop-s", "5", "--input", str(CLIP)], "hop_s=5 must not exceed window_s=3"),
+    (["--window-s", "0.1", "--input", str(CLIP)], "window_s=0.1 must be in [0.5, 30]"),
+    (["--threads", "0"], "--threads 0: must be at least 1"),
+    (["--model", "/nonexistent/model", "--input", str(CLIP)], "does not exist"),
+])
+def test_bad_arguments_are_one_line_and_exit_2(args, match):
+    one_line_error(listen(*args), match)
+
+
+def test_argparse_errors_exit_2():
+    result = listen("--vad", "bogus")
+    assert result.returncode == 2 and "invalid choice" in result.stderr
+    assert "Traceback" not in result.stderr
