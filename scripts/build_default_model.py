@@ -1,4 +1,4 @@
-"""Build the pretrained default model that ships inside the package.
+"""Build the small CNN that ships inside the package as ``cnn`` (the default model until issue 10).
 
 One command does everything (about 17 min on 2 idle cores at the default 50
 epochs: the three fold models ~7 min each, two at a time, then the final
@@ -18,7 +18,8 @@ Steps (each also runnable on its own):
 3. ``assemble`` per-corpus speaker-independent figures from the out-of-fold
    logits; temperature and rejection threshold fitted on the same held-out
    logits; the final model saved as an artifact with its model card into
-   ``src/emovox/pretrained/default`` and exported to ONNX beside it.
+   ``src/emovox/pretrained/cnn`` and exported to ONNX beside it (the accurate
+   default model is built by ``scripts/build_whisper_default.py``).
 
 Label set: :data:`emovox.labels.EMOVOX7` (calm -> neutral, boredom dropped).
 Corpora are read from ``../shared/corpora`` and never copied.
@@ -217,7 +218,7 @@ def assemble(workdir: Path, out_dir: Path) -> None:
     config["model_card"] = model_card(metrics, cal, data_card, classes, epochs)
     save_artifact(out_dir, model, config)
     export_onnx(out_dir, out_dir)
-    (REPO / "docs" / "model_card.md").write_text(config["model_card"])
+    (REPO / "docs" / "model_card_cnn.md").write_text(config["model_card"])
     print(json.dumps({"metrics": metrics, "calibration": cal.to_config()}, indent=2))
 
 
@@ -228,7 +229,7 @@ def model_card(metrics, cal, data_card, classes, epochs: int) -> str:
         for name, m in metrics.items())
     data = "\n".join(f"| {n} | {d['language']} | {d['clips']} | {d['speakers']} | {d['licence']} |"
                      for n, d in data_card.items())
-    return f"""# emovox default model
+    return f"""# emovox small CNN (`cnn`, `emovox predict --fast`)
 
 **Labels** ({len(classes)}): {', '.join(classes)}. Calm (RAVDESS, TurEV-DB) is merged
 into neutral; EMO-DB's boredom is left out (no other corpus has it). Predictions
@@ -318,7 +319,7 @@ def main(argv=None) -> int:
     parser.add_argument("step", choices=["prepare", "train", "assemble", "all"])
     parser.add_argument("fold", nargs="?", help="fold index or 'final' (for the train step)")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/emovox-default"))
-    parser.add_argument("--out", type=Path, default=REPO / "src" / "emovox" / "pretrained" / "default")
+    parser.add_argument("--out", type=Path, default=REPO / "src" / "emovox" / "pretrained" / "cnn")
     parser.add_argument("--epochs", type=int, default=50)
     parser.add_argument("--parallel", type=int, default=2)
     args = parser.parse_args(argv)

@@ -46,12 +46,18 @@ def register(subparsers) -> None:
                "reason' line each, the others are still predicted); 2 usage or model error.\n"
                "examples:\n  emovox predict clip.wav\n  emovox predict calls/ --csv -o scores.csv\n"
                "  cat clip.mp3 | emovox predict - --json\n"
+               "  emovox predict clip.wav --fast        # the small CNN (about 10x faster)\n"
                "  emovox predict meeting.m4a --timeline-png meeting.png",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="audio file, folder (recursive), glob pattern, or - for stdin")
-    p.add_argument("--model", metavar="DIR", help="model artifact folder (default: the bundled model)")
+    choice = p.add_mutually_exclusive_group()
+    choice.add_argument("--model", metavar="DIR|NAME",
+                        help="model artifact folder, or a shipped model's name: 'default' (the accurate "
+                             "Whisper-backed model, used when no option is given) or 'cnn' (small and fast)")
+    choice.add_argument("--fast", action="store_true",
+                        help="use the small, fast CNN shipped with emovox (same as --model cnn)")
     p.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto",
                    help="inference engine (default: onnx when the artifact has model.onnx)")
     fmt = p.add_mutually_exclusive_group()
@@ -228,7 +234,10 @@ def handle(args: argparse.Namespace) -> int:
     for flag, path in (("-o", args.output), ("--timeline-png", args.timeline_png)):
         if path and os.path.isdir(path):
             raise ConfigError(f"{flag} {path} is a folder: give a file path")
-    model = load_model(args.model, backend=args.backend, min_confidence=args.min_confidence,
+    from emovox.inference.predictor import FAST_MODEL
+
+    model = load_model(FAST_MODEL if args.fast else args.model, backend=args.backend,
+                       min_confidence=args.min_confidence,
                        num_threads=args.threads)
     items = list(expand_inputs(args.inputs))
     mode = "json" if args.json else "csv" if args.csv else "table"

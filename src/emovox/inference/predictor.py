@@ -1,6 +1,7 @@
 """The one predictor core; signals, files, bytes, folders and long recordings are adapters.
 
->>> model = load_model()                                   # bundled model  # doctest: +SKIP
+>>> model = load_model()                                   # bundled accurate model  # doctest: +SKIP
+>>> fast = load_model("cnn")                               # bundled small CNN  # doctest: +SKIP
 >>> model.predict("clip.wav")                              # doctest: +SKIP
 Prediction(label='angry', confidence=0.81, scores={...}, start_s=0.0, end_s=3.2)
 >>> model.predict_timeline("meeting.mp3").summary["dominant"]  # doctest: +SKIP
@@ -36,7 +37,13 @@ from emovox.inference.calibration import softmax
 from emovox.inference.results import Prediction, Timeline, prediction_from_probs
 from emovox.inference.timeline import smooth_probabilities, window_spans, window_starts
 
-__all__ = ["Predictor", "load_model", "default_model_dir"]
+__all__ = ["Predictor", "load_model", "default_model_dir", "pretrained_dir", "shipped_models",
+           "resolve_model_dir", "DEFAULT_MODEL", "FAST_MODEL"]
+
+#: Name of the model :func:`load_model` loads when given no path.
+DEFAULT_MODEL = "default"
+#: Name of the small, fast model (``emovox predict --fast``).
+FAST_MODEL = "cnn"
 
 #: Fixed-length models: clips longer than this many clip lengths are windowed by ``predict``.
 _CROP_FACTOR = 2.0
@@ -48,9 +55,56 @@ _TIMELINE_WINDOW_S = 3.0
 _MIN_WINDOW_S = 0.5
 
 
+def pretrained_dir() -> Path:
+    """The folder of the models shipped inside the package: ``emovox/pretrained``."""
+    return Path(str(resources.files("emovox"))) / "pretrained"
+
+
 def default_model_dir() -> Path:
-    """Where the bundled model lives: ``emovox/pretrained/default`` inside the package."""
-    return Path(str(resources.files("emovox"))) / "pretrained" / "default"
+    """Where the bundled default model lives: ``emovox/pretrained/default`` inside the package."""
+    return pretrained_dir() / DEFAULT_MODEL
+
+
+def shipped_models() -> tuple[str, ...]:
+    """Names of the models shipped inside the package (sub-folders of :func:`pretrained_dir` with a config)."""
+    root = pretrained_dir()
+    if not root.is_dir():
+        return ()
+    return tuple(sorted(p.name for p in root.iterdir() if (p / "config.json").is_file()))
+
+
+def _looks_like_name(path: str | os.PathLike) -> bool:
+    return isinstance(path, str) and path != "" and not any(sep in path for sep in ("/", os.sep, "."))
+
+
+def resolve_model_dir(path: str | os.PathLike | None) -> Path:
+    """The artifact folder of ``path``: ``None`` -> the default model, a shipped name -> its folder, else the path.
+
+    A string without ``/`` or ``.`` that is not an existing path is a model
+    name (``"default"``, ``"cnn"``); write ``./cnn`` for a folder of that name.
+
+    Raises
+    ------
+    ModelError
+        The default model is missing, or a name is not one of the shipped models.
+    """
+    if path is None or path == DEFAULT_MODEL and not os.path.exists(path):
+        model_dir = default_model_dir()
+        if not (model_dir / "config.json").is_file():
+            raise ModelError(
+                f"no bundled model at {model_dir}: this emovox build ships none yet; "
+                "pass a trained artifact with --model DIR (or load_model(path=...))"
+            )
+        return model_dir
+    if _looks_like_name(path) and not os.path.exists(path):
+        names = shipped_models()
+        if path in names:
+            return pretrained_dir() / path
+        raise ModelError(
+            f"no model named {path!r}: it is neither a folder nor a model shipped with emovox "
+            f"(shipped: {', '.join(names) or 'none'}); pass a model artifact folder or one of those names"
+        )
+    return Path(path)
 
 
 def _is_array(source: Any) -> bool:
@@ -418,7 +472,9 @@ def load_model(path: str | os.PathLike | None = None, *, backend: str = "auto",
     ----------
     path : str, PathLike or None
         Artifact directory (``config.json`` + ``model.safetensors`` and/or
-        ``model.onnx``); ``None`` loads the model bundled with emovox.
+        ``model.onnx``), or the name of a model shipped with emovox
+        (``"default"``: the accurate Whisper-backed model; ``"cnn"``: the
+        small, fast CNN); ``None`` loads the default model.
     backend : str
         ``"torch"``, ``"onnx"`` or ``"auto"`` (onnx when the artifact has a
         ``model.onnx`` and onnxruntime is installed, else torch).
@@ -430,15 +486,7 @@ def load_model(path: str | os.PathLike | None = None, *, backend: str = "auto",
         Windows per backend call.
     """
     check_backend(backend)
-    if path is None:
-        model_dir = default_model_dir()
-        if not (model_dir / "config.json").is_file():
-            raise ModelError(
-                f"no bundled model at {model_dir}: this emovox build ships none yet; "
-                "pass a trained artifact with --model DIR (or load_model(path=...))"
-            )
-    else:
-        model_dir = Path(path)
+    model_dir = resolve_model_dir(path)
     info = ModelInfo.from_config(read_config(model_dir))
     if backend == "auto":
         has_onnx = (model_dir / ONNX_FILE).is_file()

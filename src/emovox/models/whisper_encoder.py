@@ -12,7 +12,9 @@ Two modules and their file format:
   after the final LayerNorm);
 - :func:`load_whisper_encoder` / :func:`save_whisper_encoder`: a folder with
   ``model.safetensors`` + ``config.json`` (``scripts/import_whisper_ct2.py``
-  writes one from a CTranslate2 Whisper model).
+  writes one from a CTranslate2 Whisper model);
+- :func:`truncate_encoder`: the first ``k`` blocks only, for a head that reads
+  hidden states ``0..k`` (the shipped model runs no block it does not use).
 
 Whisper pads every input to 30 s (1500 encoder frames). Here a clip is encoded
 at its own length: the positional table is sliced to the clip's frame count,
@@ -39,7 +41,7 @@ from emovox.errors import FeatureError, ModelError
 from emovox.fileio import atomic_write_bytes, atomic_write_text
 from emovox.features.frontend import LogMelFrontend
 
-__all__ = ["WhisperEncoderConfig", "WhisperLogMel", "WhisperEncoder", "sinusoids",
+__all__ = ["WhisperEncoderConfig", "WhisperLogMel", "WhisperEncoder", "sinusoids", "truncate_encoder", "half_encoders",
            "load_whisper_encoder", "save_whisper_encoder", "WEIGHTS_NAME", "CONFIG_NAME"]
 
 WEIGHTS_NAME = "model.safetensors"
@@ -51,17 +53,27 @@ IMPORT_HINT = "write it with scripts/import_whisper_ct2.py SRC_DIR OUT_DIR"
 
 @dataclass(frozen=True)
 class WhisperEncoderConfig:
-    """Sizes of a Whisper encoder (``config.json``). base: 80, 512, 8, 6, 1500; tiny: 80, 384, 6, 4, 1500."""
+    """Sizes of a Whisper encoder (``config.json``). base: 80, 512, 8, 6, 1500; tiny: 80, 384, 6, 4, 1500.
+
+    ``final_layer_norm`` is False only for a truncated encoder
+    (:func:`truncate_encoder`): its last hidden state is then the raw output
+    of its last block, as in the full encoder.
+    """
 
     n_mels: int = 80
     d_model: int = 512
     n_heads: int = 8
     n_layers: int = 6
     n_ctx: int = 1500  # encoder frames of 30 s
+    final_layer_norm: bool = True
 
     def __post_init__(self) -> None:
+        if not isinstance(self.final_layer_norm, bool):
+            raise ModelError(f"Whisper encoder setting final_layer_norm={self.final_layer_norm!r} is not true/false")
         for f in fields(self):
             value = getattr(self, f.name)
+            if f.name == "final_layer_norm":
+                continue
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ModelError(f"Whisper encoder setting {f.name}={value!r} is not a positive integer")
         if self.d_model % self.n_heads:
@@ -69,11 +81,11 @@ class WhisperEncoderConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping, *, source: str = "config") -> "WhisperEncoderConfig":
-        """Read the five sizes from ``data``; other keys (provenance) are ignored."""
-        missing = [f.name for f in fields(cls) if f.name not in data]
+        """Read the five sizes (and ``final_layer_norm``, default true) from ``data``; other keys are ignored."""
+        missing = [f.name for f in fields(cls) if f.name not in data and f.name != "final_layer_norm"]
         if missing:
             raise ModelError(f"{source} lacks {missing}: it is not a Whisper encoder config; {IMPORT_HINT}")
-        return cls(**{f.name: data[f.name] for f in fields(cls)})
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -149,7 +161,8 @@ class WhisperEncoder(nn.Module):
     """Whisper's audio encoder returning all hidden states.
 
     conv1 (k=3) + GELU, conv2 (k=3, stride 2) + GELU, sinusoidal positions,
-    ``n_layers`` pre-LN residual attention blocks, final LayerNorm. Parameter
+    ``n_layers`` pre-LN residual attention blocks, final LayerNorm (absent in
+    a truncated encoder, ``config.final_layer_norm = False``). Parameter
     names follow Hugging Face ``WhisperEncoder`` (``embed_positions`` is a
     buffer here).
 
@@ -168,7 +181,8 @@ class WhisperEncoder(nn.Module):
         self.conv2 = nn.Conv1d(d, d, kernel_size=3, stride=2, padding=1)
         self.register_buffer("embed_positions", sinusoids(config.n_ctx, d))
         self.layers = nn.ModuleList(_Block(d, config.n_heads) for _ in range(config.n_layers))
-        self.layer_norm = nn.LayerNorm(d)
+        if config.final_layer_norm:
+            self.layer_norm = nn.LayerNorm(d)
 
     def forward(self, mel: torch.Tensor) -> tuple[torch.Tensor, ...]:
         c = self.config
@@ -186,8 +200,34 @@ class WhisperEncoder(nn.Module):
         for layer in self.layers:
             x = layer(x)
             states.append(x)
-        states[-1] = self.layer_norm(x)
+        if self.config.final_layer_norm:
+            states[-1] = self.layer_norm(x)
         return tuple(states)
+
+
+def truncate_encoder(encoder: WhisperEncoder, n_layers: int) -> WhisperEncoder:
+    """The first ``n_layers`` blocks of ``encoder``, sharing nothing with it.
+
+    Hidden states ``0..n_layers`` of the result equal those of ``encoder``
+    (the full encoder's LayerNorm applies only to its own last state, so a
+    truncated encoder has none). ``n_layers`` equal to the encoder's keeps it
+    whole (a copy).
+
+    Raises
+    ------
+    ModelError
+        ``n_layers`` outside ``1..encoder.config.n_layers``.
+    """
+    c = encoder.config
+    if isinstance(n_layers, bool) or not isinstance(n_layers, int) or not 1 <= n_layers <= c.n_layers:
+        raise ModelError(f"cannot keep {n_layers!r} blocks of an encoder with {c.n_layers}: expected 1..{c.n_layers}")
+    whole = n_layers == c.n_layers
+    config = WhisperEncoderConfig(n_mels=c.n_mels, d_model=c.d_model, n_heads=c.n_heads, n_layers=n_layers,
+                                  n_ctx=c.n_ctx, final_layer_norm=c.final_layer_norm and whole)
+    out = WhisperEncoder(config)
+    wanted = out.state_dict()
+    out.load_state_dict({k: v.detach().clone() for k, v in encoder.state_dict().items() if k in wanted}, strict=True)
+    return out.eval().requires_grad_(False)
 
 
 def _read_config(directory: Path) -> WhisperEncoderConfig:
@@ -266,3 +306,18 @@ def save_whisper_encoder(directory: str | os.PathLike, state_dict: Mapping[str, 
     atomic_write_bytes(directory / WEIGHTS_NAME, save(tensors))
     atomic_write_text(directory / CONFIG_NAME, text + "\n")
     return directory
+
+
+def half_encoders(module: nn.Module) -> nn.Module:
+    """Cast every :class:`WhisperEncoder` inside ``module`` to float16, in place, for storage.
+
+    An artifact saved from the result stores the encoder weights in half the
+    space; :func:`emovox.models.artifact.load_artifact` copies them back into
+    the float32 model it builds, so inference runs in float32 on the
+    float16-rounded weights. Everything else (front end, scaler, head) stays
+    float32. Returns ``module``.
+    """
+    for sub in module.modules():
+        if isinstance(sub, WhisperEncoder):
+            sub.half()
+    return module
