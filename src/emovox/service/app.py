@@ -1,0 +1,374 @@
+"""The emovox HTTP/WebSocket service: :func:`create_app` builds the FastAPI app.
+
+Routes (see ``docs/service.md``):
+
+- ``GET /`` -- the web page (``static/``: no CDN, every asset served here);
+- ``POST /v1/predict`` -- one file (multipart field ``file`` or the raw
+  body), ``?timeline=true`` for a timeline; ``POST /v1/predict/batch`` --
+  several files, a result or an error per file;
+- ``GET /v1/model``, ``/healthz``, ``/readyz``, ``/metrics``;
+- ``WebSocket /v1/stream`` -- live audio in, events out
+  (:mod:`emovox.service.stream_protocol`, :mod:`emovox.service.stream_session`).
+
+The app stays thin: it parses, checks limits, calls the
+:class:`~emovox.inference.Predictor` on a worker thread (the event loop never
+runs the model) and formats. Every error has the one body
+``{"error": {"code", "message"}}``.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import queue
+import re
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from emovox.errors import ConfigError, EmovoxError
+
+try:  # route signatures need these names at module level (FastAPI reads the annotations)
+    from fastapi import FastAPI, Query, Request, WebSocket
+    from fastapi.responses import FileResponse, Response
+    from starlette.concurrency import run_in_threadpool
+    from starlette.requests import ClientDisconnect
+    from starlette.staticfiles import StaticFiles
+except ImportError as _error:  # pragma: no cover - depends on the environment
+    raise ConfigError(f"the service needs FastAPI ({_error.name} is missing): "
+                      "pip install 'emovox[service]'") from None
+from emovox.service.auth import ApiKeys, is_public
+from emovox.service.errors import ServiceError, error_body, error_response, install_error_handlers, status_of
+from emovox.service.limits import CapacityGate, Limits, read_body
+from emovox.service.metrics import Metrics, MetricsMiddleware
+
+__all__ = ["create_app", "ServiceState", "StreamDefaults"]
+
+log = logging.getLogger("emovox.service")
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+_RAW_BODY_DOC = {
+    "requestBody": {
+        "required": True,
+        "description": "the audio: multipart field `file`, or the file's bytes as the raw body",
+        "content": {
+            "multipart/form-data": {"schema": {
+                "type": "object", "required": ["file"],
+                "properties": {"file": {"type": "string", "format": "binary"}}}},
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+}
+_BATCH_BODY_DOC = {
+    "requestBody": {
+        "required": True,
+        "description": "several audio files as multipart fields (any field name, e.g. `files`)",
+        "content": {"multipart/form-data": {"schema": {
+            "type": "object", "required": ["files"],
+            "properties": {"files": {"type": "array", "items": {"type": "string", "format": "binary"}}}}}},
+    }
+}
+
+
+@dataclass(frozen=True)
+class StreamDefaults:
+    """Analysis settings of ``/v1/stream`` when the start message leaves them out."""
+
+    window_s: float = 3.0
+    hop_s: float = 0.5
+    vad: str = "auto"
+
+
+@dataclass
+class ServiceState:
+    """Everything the routes share (one per app)."""
+
+    limits: Limits
+    metrics: Metrics
+    api_keys: ApiKeys | None
+    stream: StreamDefaults
+    predictor: Any = None
+    load_error: str | None = None
+    backend_name: str = ""
+    requests_gate: CapacityGate = field(init=False)
+    streams_gate: CapacityGate = field(init=False)
+    _timeline_pool: "queue.SimpleQueue" = field(init=False, default_factory=queue.SimpleQueue)
+
+    def __post_init__(self) -> None:
+        self.requests_gate = CapacityGate(self.limits.max_concurrent_requests, what="prediction requests",
+                                          code="busy", retry_after_s=self.limits.retry_after_s)
+        self.streams_gate = CapacityGate(self.limits.max_streams, what="streams",
+                                         code="too_many_streams", retry_after_s=self.limits.retry_after_s)
+
+    def ready_predictor(self):
+        if self.predictor is None:
+            message = ("the model could not be loaded; see the server log" if self.load_error
+                       else "the model is still loading: retry shortly")
+            raise ServiceError(503, "not_ready", message,
+                               headers={"Retry-After": str(self.limits.retry_after_s)})
+        return self.predictor
+
+    def timeline_predict(self, source, **kwargs):
+        """``predict_timeline`` on a predictor of its own (its VAD is not shared across threads)."""
+        from emovox.inference import Predictor
+
+        base = self.ready_predictor()
+        try:
+            p = self._timeline_pool.get_nowait()
+        except queue.Empty:  # a clone sharing the (thread-safe) backend
+            p = Predictor(base.backend, base.info, min_confidence=base.threshold, batch_size=base.batch_size)
+        try:
+            return p.predict_timeline(source, **kwargs)
+        finally:
+            self._timeline_pool.put(p)
+
+
+# ---------------------------------------------------------------------- helpers
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def safe_filename(name: str | None) -> str:
+    """A client-supplied file name reduced to its base name, printable, at most 120 characters."""
+    if not name:
+        return "upload"
+    base = re.split(r"[\\/]", str(name))[-1]
+    base = _UNSAFE.sub("", base).strip()[:120]
+    return base or "upload"
+
+
+def _named_bytes(data: bytes, name: str) -> io.BytesIO:
+    bio = io.BytesIO(data)
+    bio.name = name  # what the audio layer quotes in its messages (never a server path)
+    return bio
+
+
+def predict_bytes(state: ServiceState, data: bytes, name: str, *, timeline: bool) -> dict:
+    """One file's prediction dict (runs on a worker thread).
+
+    Raises
+    ------
+    ServiceError
+        413 for audio longer than ``max_audio_s``.
+    EmovoxError
+        Undecodable, empty or too short audio (422).
+    """
+    from emovox.audio import audio_duration_s
+
+    predictor = state.ready_predictor()
+    duration_s = audio_duration_s(_named_bytes(data, name))
+    limit = state.limits.max_audio_s
+    if duration_s > limit:
+        raise ServiceError(413, "audio_too_long",
+                           f"{name!r} lasts {duration_s:.1f} s, longer than the limit of {limit:g} s: "
+                           "cut it into shorter parts or use `emovox predict` locally")
+    if timeline:
+        t = state.timeline_predict(_named_bytes(data, name))
+        return {"file": name, **t.overall().to_dict(), "timeline": t.to_dict()}
+    return {"file": name, **predictor.predict(_named_bytes(data, name)).to_dict()}
+
+
+async def _files_of(request, body: bytes, *, max_files: int) -> list[tuple[str, bytes]]:
+    """``(file name, bytes)`` of every file part of a multipart body (or the raw body)."""
+    from starlette.datastructures import UploadFile
+    from starlette.exceptions import HTTPException
+    from starlette.requests import Request
+
+    ctype = request.headers.get("content-type", "")
+    if not ctype.lower().startswith("multipart/form-data"):
+        return [("upload", body)]
+    sent = False
+
+    async def replay():
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    try:
+        form = await Request(request.scope, replay).form(max_files=max_files + 1, max_fields=64)
+    except HTTPException as error:
+        raise ServiceError(400, "bad_multipart", f"the multipart body is malformed: {error.detail}") from None
+    try:
+        files = []
+        for key, value in form.multi_items():
+            if isinstance(value, UploadFile):
+                files.append((key, safe_filename(value.filename), await value.read()))
+    finally:
+        await form.close()
+    if len(files) > max_files:
+        raise ServiceError(413, "too_many_files",
+                           f"{len(files)} files in one request, more than the limit of {max_files}: "
+                           "split the batch")
+    return [(name, data) for _, name, data in files]
+
+
+# ---------------------------------------------------------------------- the app
+def create_app(predictor=None, *, model_dir: str | None = None, backend: str = "auto",
+               limits: Limits | None = None, api_keys: ApiKeys | None = None,
+               stream: StreamDefaults | None = None, num_threads: int | None = None):
+    """Build the service.
+
+    Parameters
+    ----------
+    predictor : Predictor or None
+        A loaded model to serve; ``None`` loads ``model_dir`` (the bundled
+        model when ``None``) at start-up on a worker thread (``/readyz`` says
+        when it is ready).
+    model_dir, backend, num_threads
+        Passed to :func:`emovox.inference.load_model` when ``predictor`` is ``None``.
+    limits : Limits or None
+        Upload size, duration, concurrency and time-outs (defaults: :class:`Limits`).
+    api_keys : ApiKeys or None
+        Keys accepted (see :mod:`emovox.service.auth`); ``None``: open service.
+    stream : StreamDefaults or None
+        Default window, hop and VAD of streams.
+    """
+    from emovox import __version__
+    from emovox.service import schemas
+    from emovox.service.stream_session import run_stream
+
+    state = ServiceState(limits=limits or Limits(), metrics=Metrics(), api_keys=api_keys,
+                         stream=stream or StreamDefaults(), predictor=predictor)
+    if predictor is not None:
+        state.backend_name = getattr(predictor.backend, "name", type(predictor.backend).__name__)
+
+    @asynccontextmanager
+    async def lifespan(app):
+        if state.predictor is None:
+            from emovox.inference import load_model
+
+            try:
+                state.predictor = await run_in_threadpool(
+                    load_model, model_dir, backend=backend, num_threads=num_threads)
+                state.backend_name = getattr(state.predictor.backend, "name", backend)
+            except EmovoxError as error:
+                state.load_error = str(error)
+                log.error("emovox: the model could not be loaded: %s", error)
+        yield
+
+    app = FastAPI(
+        title="emovox", version=__version__, lifespan=lifespan,
+        description="Speech emotion recognition: predict files, stream live audio. "
+                    "Every error is `{\"error\": {\"code\", \"message\"}}`.",
+        docs_url=None, redoc_url=None,  # their pages load scripts from a CDN: the service works offline
+    )
+    app.state.emovox = state
+    install_error_handlers(app)
+
+    @app.middleware("http")
+    async def _auth(request: Request, call_next):
+        if state.api_keys is not None and not is_public(request.url.path):
+            if not state.api_keys.accepts(ApiKeys.key_of(request.headers)):
+                return error_response(401, "unauthorized",
+                                      "a valid API key is required: send 'Authorization: Bearer KEY' "
+                                      "or 'X-API-Key: KEY'", {"WWW-Authenticate": "Bearer"})
+        return await call_next(request)
+
+    app.add_middleware(MetricsMiddleware, metrics=state.metrics)
+
+    # ------------------------------------------------------------------ page and probes
+    @app.get("/", include_in_schema=False)
+    async def index():
+        return FileResponse(STATIC_DIR / "index.html", media_type="text/html; charset=utf-8")
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/healthz", response_model=schemas.HealthOut, summary="liveness: the process answers")
+    async def healthz():
+        return {"status": "ok"}
+
+    @app.get("/readyz", response_model=schemas.ReadyOut, summary="readiness: the model is loaded",
+             responses={503: {"model": schemas.ErrorBody, "description": "model not loaded (yet)"}})
+    async def readyz():
+        state.ready_predictor()
+        return {"status": "ready", "model": state.predictor.info.config.get("architecture", {}).get("name")}
+
+    @app.get("/metrics", summary="Prometheus metrics", response_class=Response,
+             responses={200: {"content": {"text/plain": {}}}})
+    async def metrics():
+        body, ctype = state.metrics.render()
+        return Response(body, media_type=ctype)
+
+    @app.get("/v1/model", response_model=schemas.ModelOut, summary="the served model",
+             responses={401: schemas.ERROR_RESPONSES[401], 503: schemas.ERROR_RESPONSES[503]})
+    async def model_info():
+        p = state.ready_predictor()
+        config = p.info.config
+        return {
+            "labels": list(p.labels), "sample_rate_hz": p.sample_rate_hz, "threshold": p.threshold,
+            "temperature": p.temperature, "backend": state.backend_name, "emovox_version": __version__,
+            "architecture": (config.get("architecture") or {}).get("name"),
+            "created_utc": config.get("created_utc"), "calibration": config.get("calibration") or {},
+            "metrics": config.get("metrics") or {}, "model_card": config.get("model_card"),
+            "stream": {"window_s": state.stream.window_s, "hop_s": state.stream.hop_s, "vad": state.stream.vad},
+            "limits": state.limits.to_dict(),
+        }
+
+    # ------------------------------------------------------------------ predictions
+    async def _body(request: Request) -> bytes:
+        try:
+            return await read_body(request, max_bytes=state.limits.max_upload_bytes,
+                                   timeout_s=state.limits.body_timeout_s)
+        except ClientDisconnect:
+            raise ServiceError(400, "client_disconnected", "the client closed the connection mid-upload") from None
+
+    @app.post("/v1/predict", response_model=schemas.PredictionOut, openapi_extra=_RAW_BODY_DOC,
+              response_model_exclude_unset=True,
+              summary="emotion of one recording", responses=schemas.ERROR_RESPONSES)
+    async def predict(request: Request,
+                      timeline: bool = Query(False, description="analyse as a timeline of speech segments")):
+        with state.requests_gate.slot():
+            state.ready_predictor()
+            body = await _body(request)
+            files = await _files_of(request, body, max_files=1)
+            if not files:
+                raise ServiceError(422, "missing_file", "no audio: send it as multipart field 'file' "
+                                   "or as the raw request body")
+            name, data = files[0]
+            try:
+                result = await run_in_threadpool(predict_bytes, state, data, name, timeline=timeline)
+            except EmovoxError:
+                state.metrics.predictions.labels("error").inc()
+                raise
+            state.metrics.predictions.labels("ok").inc()
+            return result
+
+    @app.post("/v1/predict/batch", response_model=schemas.BatchOut, openapi_extra=_BATCH_BODY_DOC,
+              response_model_exclude_unset=True,
+              summary="emotion of several recordings (a result or an error per file)",
+              responses=schemas.ERROR_RESPONSES)
+    async def predict_batch(request: Request,
+                            timeline: bool = Query(False, description="analyse each file as a timeline")):
+        with state.requests_gate.slot():
+            state.ready_predictor()
+            body = await _body(request)
+            if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+                raise ServiceError(415, "unsupported_media_type",
+                                   "send the files as multipart/form-data fields (e.g. files=@a.wav files=@b.wav)")
+            files = await _files_of(request, body, max_files=state.limits.max_batch_files)
+            if not files:
+                raise ServiceError(422, "missing_file", "the multipart body holds no file: add file fields")
+            results = []
+            for name, data in files:
+                try:
+                    results.append(await run_in_threadpool(predict_bytes, state, data, name, timeline=timeline))
+                    state.metrics.predictions.labels("ok").inc()
+                except EmovoxError as error:
+                    state.metrics.predictions.labels("error").inc()
+                    results.append({"file": name, **error_body(status_of(error)[1], str(error))})
+                except ServiceError as error:
+                    if error.status == 503:
+                        raise
+                    state.metrics.predictions.labels("error").inc()
+                    results.append({"file": name, **error_body(error.code, error.message)})
+            return {"results": results}
+
+    # ------------------------------------------------------------------ streaming
+    @app.websocket("/v1/stream")
+    async def stream(websocket: WebSocket):
+        await run_stream(websocket, state)
+
+    return app

@@ -1,0 +1,407 @@
+// emovox web page: upload a file to POST /v1/predict, or stream the microphone over
+// WebSocket /v1/stream (16-bit PCM from an AudioWorklet, or MediaRecorder WebM/Opus).
+// No libraries, no CDN: everything here is served by the emovox app itself.
+"use strict";
+
+const COLORS = {
+  neutral: "#8a94a6", calm: "#5bbfb5", happy: "#f2b600", sad: "#3b7dd8", angry: "#e0453a",
+  fearful: "#8e5bd6", disgust: "#4f9d5d", surprised: "#f08a24", boredom: "#a57f5a", unknown: "#c3c6d1",
+};
+const EXTRA = ["#d6336c", "#0ca678", "#1c7ed6", "#f59f00", "#7048e8", "#868e96"];
+const LIVE_WINDOW_S = 30;
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  labels: [], threshold: 0, hopS: 0.5,
+  live: null,          // {ws, ctx, stream, node, recorder, events: [], count}
+  fileTimeline: null,  // {duration_s, segments}
+};
+
+function color(label) {
+  if (COLORS[label]) return COLORS[label];
+  let h = 0;
+  for (const c of String(label)) h = (h * 31 + c.charCodeAt(0)) >>> 0;
+  return EXTRA[h % EXTRA.length];
+}
+
+function apiKey() { return localStorage.getItem("emovox.apiKey") || ""; }
+function authHeaders() { const k = apiKey(); return k ? { Authorization: "Bearer " + k } : {}; }
+function pct(p) { return (100 * p).toFixed(p >= 0.995 || p < 0.1 ? 1 : 0) + " %"; }
+
+function setStatus(id, text, isError = false) {
+  const el = $(id);
+  el.textContent = text;
+  el.classList.toggle("error", isError);
+}
+
+async function errorText(response) {
+  try {
+    const body = await response.json();
+    if (body && body.error) return body.error.message;
+  } catch (_) { /* not JSON */ }
+  return "HTTP " + response.status;
+}
+
+// ------------------------------------------------------------------ model and bars
+async function loadModel() {
+  try {
+    const r = await fetch("/v1/model", { headers: authHeaders() });
+    if (!r.ok) {
+      $("model-info").textContent = r.status === 401 ? "API key needed (Settings)" : await errorText(r);
+      return;
+    }
+    const m = await r.json();
+    state.labels = m.labels;
+    state.threshold = m.threshold;
+    state.hopS = (m.stream && m.stream.hop_s) || 0.5;
+    $("model-info").textContent =
+      `${m.architecture || "model"} · ${m.labels.length} emotions · ${m.backend} · unknown under ${pct(m.threshold)}`;
+    buildBars();
+    buildLegend();
+  } catch (e) {
+    $("model-info").textContent = "server unreachable";
+  }
+}
+
+function buildBars() {
+  const bars = $("bars");
+  bars.innerHTML = "";
+  for (const label of state.labels) {
+    const row = document.createElement("div");
+    row.className = "bar";
+    row.dataset.label = label;
+    row.innerHTML = `<span class="name"></span><div class="track"><div class="fill"></div></div><span class="pct">–</span>`;
+    row.querySelector(".name").textContent = label;
+    row.querySelector(".fill").style.background = color(label);
+    bars.appendChild(row);
+  }
+}
+
+function buildLegend() {
+  const legend = $("legend");
+  legend.innerHTML = "";
+  for (const label of [...state.labels, "unknown"]) {
+    const s = document.createElement("span");
+    s.textContent = label;
+    s.style.setProperty("--c", color(label));
+    legend.appendChild(s);
+  }
+}
+
+function updateBars(scores) {
+  const entries = Object.entries(scores || {});
+  const top = entries.length ? entries.reduce((a, b) => (b[1] > a[1] ? b : a))[0] : null;
+  for (const row of $("bars").children) {
+    const p = scores && row.dataset.label in scores ? scores[row.dataset.label] : 0;
+    row.querySelector(".fill").style.width = (100 * p).toFixed(1) + "%";
+    row.querySelector(".pct").textContent = scores && entries.length ? pct(p) : "–";
+    row.dataset.p = p.toFixed(4);
+    row.classList.toggle("best", row.dataset.label === top);
+  }
+}
+
+function showResult({ label, confidence, scores, source, speech = true }) {
+  const el = $("result-label");
+  const shown = speech ? label : "no speech";
+  el.textContent = shown;
+  el.dataset.label = shown;
+  el.style.color = speech && label !== "unknown" ? color(label) : "";
+  $("result-source").textContent = source;
+  let conf = "";
+  if (!speech) conf = "No voice detected in the last window.";
+  else if (label === "unknown") {
+    const top = Object.entries(scores).reduce((a, b) => (b[1] > a[1] ? b : a));
+    conf = `Not sure: best guess ${top[0]} at ${pct(top[1])}, under the threshold of ${pct(state.threshold)}.`;
+  } else conf = `Confidence ${pct(confidence)} (calibrated)`;
+  $("result-confidence").textContent = conf;
+  updateBars(speech ? scores : null);
+}
+
+// ------------------------------------------------------------------ timeline drawing
+function prepareCanvas() {
+  const canvas = $("timeline");
+  const dpr = window.devicePixelRatio || 1;
+  const w = canvas.clientWidth || 900, h = canvas.clientHeight || 150;
+  if (canvas.width !== Math.round(w * dpr)) { canvas.width = Math.round(w * dpr); canvas.height = Math.round(h * dpr); }
+  const g = canvas.getContext("2d");
+  g.setTransform(dpr, 0, 0, dpr, 0, 0);
+  g.clearRect(0, 0, w, h);
+  return { g, w, h, pad: { l: 34, r: 10, t: 10, b: 22 } };
+}
+
+function drawAxes(c, t0, t1) {
+  const { g, w, h, pad } = c;
+  const ph = h - pad.t - pad.b;
+  g.strokeStyle = "#e4e7ee"; g.fillStyle = "#8a8fa0"; g.font = "11px system-ui, sans-serif";
+  g.lineWidth = 1;
+  for (const p of [0, 0.5, 1]) {
+    const y = pad.t + ph * (1 - p);
+    g.beginPath(); g.moveTo(pad.l, y); g.lineTo(w - pad.r, y); g.stroke();
+    g.fillText(Math.round(p * 100) + "%", 2, y + 4);
+  }
+  const span = Math.max(t1 - t0, 1e-6);
+  const step = [0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600].find((s) => span / s <= 10) || 600;
+  for (let t = Math.ceil(t0 / step) * step; t <= t1 + 1e-9; t += step) {
+    const x = pad.l + ((t - t0) / span) * (w - pad.l - pad.r);
+    g.fillText((step < 1 ? t.toFixed(1) : Math.round(t)) + " s", x - 8, h - 6);
+  }
+  if (state.threshold > 0) {
+    const y = pad.t + ph * (1 - state.threshold);
+    g.setLineDash([4, 4]); g.strokeStyle = "#b0b4c3";
+    g.beginPath(); g.moveTo(pad.l, y); g.lineTo(w - pad.r, y); g.stroke();
+    g.setLineDash([]);
+  }
+}
+
+function drawSpans(c, t0, t1, spans) {
+  const { g, w, h, pad } = c;
+  const ph = h - pad.t - pad.b, pw = w - pad.l - pad.r, span = Math.max(t1 - t0, 1e-6);
+  for (const s of spans) {
+    const a = Math.max(s.start, t0), b = Math.min(s.end, t1);
+    if (b <= a) continue;
+    const x = pad.l + ((a - t0) / span) * pw, xw = Math.max(1, ((b - a) / span) * pw - 1);
+    if (!s.speech) {
+      g.fillStyle = "#dfe2ea";
+      g.fillRect(x, pad.t + ph - 3, xw, 3);
+      continue;
+    }
+    const hh = Math.max(2, s.confidence * ph);
+    g.fillStyle = color(s.label);
+    g.globalAlpha = s.label === "unknown" ? 0.7 : 0.9;
+    g.fillRect(x, pad.t + ph - hh, xw, hh);
+    g.globalAlpha = 1;
+  }
+}
+
+function drawFileTimeline() {
+  const t = state.fileTimeline;
+  if (!t) return;
+  $("timeline-wrap").hidden = false;
+  $("timeline-title").textContent =
+    `Timeline of the recording: ${t.segments.length} speech segments over ${t.duration_s.toFixed(1)} s (height: confidence)`;
+  const c = prepareCanvas();
+  drawAxes(c, 0, t.duration_s);
+  drawSpans(c, 0, t.duration_s, t.segments.map((s) => ({
+    start: s.start_s, end: s.end_s, label: s.label, confidence: s.confidence, speech: true })));
+}
+
+function drawLiveTimeline() {
+  const live = state.live;
+  if (!live) return;
+  $("timeline-wrap").hidden = false;
+  $("timeline-title").textContent = `Live: the last ${LIVE_WINDOW_S} s (height: confidence; grey: no speech)`;
+  const now = live.events.length ? live.events[live.events.length - 1].t : 0;
+  const t1 = Math.max(now, LIVE_WINDOW_S), t0 = t1 - LIVE_WINDOW_S;
+  const c = prepareCanvas();
+  drawAxes(c, t0, t1);
+  drawSpans(c, t0, t1, live.events.map((e) => ({
+    start: Math.max(e.start_s, e.t - live.hopS), end: e.t, label: e.label, confidence: e.confidence, speech: e.speech })));
+}
+
+// ------------------------------------------------------------------ files
+function durationOf(file) {
+  return new Promise((resolve) => {
+    const audio = document.createElement("audio");
+    const url = URL.createObjectURL(file);
+    const done = (d) => { URL.revokeObjectURL(url); resolve(d); };
+    audio.preload = "metadata";
+    audio.onloadedmetadata = () => done(isFinite(audio.duration) ? audio.duration : null);
+    audio.onerror = () => done(null);
+    setTimeout(() => done(null), 3000);
+    audio.src = url;
+  });
+}
+
+async function analyseFile(file) {
+  if (!file) return;
+  if (state.live) stopLive();
+  setStatus("file-status", `Analysing ${file.name}…`);
+  const duration = await durationOf(file);
+  const timeline = duration !== null && duration > 6;
+  const form = new FormData();
+  form.append("file", file, file.name);
+  try {
+    const r = await fetch("/v1/predict" + (timeline ? "?timeline=true" : ""),
+      { method: "POST", body: form, headers: authHeaders() });
+    if (!r.ok) { setStatus("file-status", `${file.name}: ${await errorText(r)}`, true); return; }
+    const p = await r.json();
+    const hasSpeech = !p.timeline || p.timeline.segments.length > 0;
+    showResult({ label: p.label, confidence: p.confidence, scores: p.scores, speech: hasSpeech,
+                 source: `${p.file} · ${p.end_s.toFixed(1)} s` });
+    if (p.timeline && p.timeline.segments.length) {
+      state.fileTimeline = p.timeline;
+      drawFileTimeline();
+    } else {
+      state.fileTimeline = null;
+      $("timeline-wrap").hidden = true;
+    }
+    setStatus("file-status", `Done: ${p.file}.`);
+  } catch (e) {
+    setStatus("file-status", "The server could not be reached: " + e.message, true);
+  }
+}
+
+// ------------------------------------------------------------------ live
+function wsUrl() {
+  const proto = location.protocol === "https:" ? "wss:" : "ws:";
+  const k = apiKey();
+  return `${proto}//${location.host}/v1/stream` + (k ? "?api_key=" + encodeURIComponent(k) : "");
+}
+
+async function startLive() {
+  const format = $("live-format").value;
+  $("live-start").disabled = true;
+  setStatus("live-status", "Asking for the microphone…");
+  let stream;
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({
+      audio: { echoCancellation: false, noiseSuppression: false, autoGainControl: false, channelCount: 1 } });
+  } catch (e) {
+    setStatus("live-status", "No microphone: " + (e.message || e.name), true);
+    $("live-start").disabled = false;
+    return;
+  }
+  const live = { stream, events: [], count: 0, hopS: state.hopS, format, ended: false };
+  state.live = live;
+  state.fileTimeline = null;
+  let start;
+  if (format === "pcm16") {
+    live.ctx = new AudioContext();
+    start = { format: "pcm16", sample_rate_hz: live.ctx.sampleRate };
+  } else {
+    start = { format: "webm" };
+  }
+  const ws = new WebSocket(wsUrl());
+  ws.binaryType = "arraybuffer";
+  live.ws = ws;
+  ws.onopen = () => ws.send(JSON.stringify(start));
+  ws.onmessage = (m) => onLiveMessage(live, JSON.parse(m.data));
+  ws.onclose = (e) => {
+    if (!live.ended && !live.failed) setStatus("live-status", `Connection closed (${e.code}).`, e.code !== 1000);
+    teardown(live);
+  };
+  ws.onerror = () => setStatus("live-status", "WebSocket error: is the server running?", true);
+  $("live-stop").disabled = false;
+  document.body.classList.add("listening");
+}
+
+async function beginCapture(live) {
+  if (live.format === "pcm16") {
+    const ctx = live.ctx;
+    const source = ctx.createMediaStreamSource(live.stream);
+    const send = (f32) => {
+      if (live.ws.readyState !== WebSocket.OPEN) return;
+      const pcm = new Int16Array(f32.length);
+      for (let i = 0; i < f32.length; i++) {
+        const v = Math.max(-1, Math.min(1, f32[i]));
+        pcm[i] = v < 0 ? v * 32768 : v * 32767;
+      }
+      live.ws.send(pcm.buffer);
+    };
+    const mute = ctx.createGain();
+    mute.gain.value = 0;
+    mute.connect(ctx.destination);
+    if (ctx.audioWorklet) {
+      await ctx.audioWorklet.addModule("/static/pcm-worklet.js");
+      live.node = new AudioWorkletNode(ctx, "pcm-capture");
+      live.node.port.onmessage = (e) => send(e.data);
+    } else {  // older browsers: ScriptProcessor
+      live.node = ctx.createScriptProcessor(4096, 1, 1);
+      live.node.onaudioprocess = (e) => send(e.inputBuffer.getChannelData(0));
+    }
+    source.connect(live.node);
+    live.node.connect(mute);
+    if (ctx.state === "suspended") await ctx.resume();
+  } else {
+    const mime = ["audio/webm;codecs=opus", "audio/webm"].find((t) => MediaRecorder.isTypeSupported(t));
+    live.recorder = new MediaRecorder(live.stream, mime ? { mimeType: mime } : undefined);
+    live.recorder.ondataavailable = (e) => {
+      if (e.data.size && live.ws.readyState === WebSocket.OPEN) live.ws.send(e.data);
+    };
+    live.recorder.onstop = () => {
+      if (live.ws.readyState === WebSocket.OPEN) live.ws.send(JSON.stringify({ type: "end" }));
+    };
+    live.recorder.start(250);
+  }
+}
+
+function onLiveMessage(live, msg) {
+  if (msg.type === "ready") {
+    live.hopS = msg.hop_s;
+    setStatus("live-status", "Listening… speak now.");
+    beginCapture(live).catch((e) => {
+      setStatus("live-status", "Audio capture failed: " + e.message, true);
+      stopLive();
+    });
+  } else if (msg.type === "event") {
+    live.count += 1;
+    live.events.push(msg);
+    while (live.events.length && live.events[0].t < msg.t - LIVE_WINDOW_S - 5) live.events.shift();
+    const el = $("live-status");
+    el.dataset.events = String(live.count);
+    if (!live.ended) el.textContent = `Listening… ${live.count} updates, ${msg.t.toFixed(1)} s of audio.`;
+    showResult({ label: msg.label, confidence: msg.confidence, scores: msg.scores, speech: msg.speech,
+                 source: `Live · ${msg.t.toFixed(1)} s` });
+    drawLiveTimeline();
+  } else if (msg.type === "error") {
+    live.failed = true;
+    setStatus("live-status", msg.error.message, true);
+  } else if (msg.type === "end") {
+    setStatus("live-status", `Stopped: ${msg.audio_s.toFixed(1)} s analysed, ${msg.events} updates.`);
+  }
+}
+
+function teardown(live) {
+  if (live.torn) return;
+  live.torn = true;
+  try { if (live.recorder && live.recorder.state !== "inactive") live.recorder.stop(); } catch (_) {}
+  try { if (live.node) live.node.disconnect(); } catch (_) {}
+  try { if (live.ctx) live.ctx.close(); } catch (_) {}
+  for (const t of live.stream.getTracks()) t.stop();
+  if (state.live === live) state.live = null;
+  document.body.classList.remove("listening");
+  $("live-start").disabled = false;
+  $("live-stop").disabled = true;
+}
+
+function stopLive() {
+  const live = state.live;
+  if (!live || live.ended) return;
+  live.ended = true;
+  $("live-stop").disabled = true;
+  setStatus("live-status", "Finishing…");
+  if (live.recorder && live.recorder.state !== "inactive") {
+    live.recorder.stop();  // its onstop sends {"type": "end"} after the last chunk
+  } else if (live.ws.readyState === WebSocket.OPEN) {
+    try { if (live.node) live.node.disconnect(); } catch (_) {}
+    live.ws.send(JSON.stringify({ type: "end" }));
+  } else {
+    teardown(live);
+  }
+}
+
+// ------------------------------------------------------------------ wiring
+function init() {
+  const drop = $("drop-zone");
+  $("file-input").addEventListener("change", (e) => analyseFile(e.target.files[0]));
+  for (const ev of ["dragenter", "dragover"]) {
+    drop.addEventListener(ev, (e) => { e.preventDefault(); drop.classList.add("over"); });
+  }
+  for (const ev of ["dragleave", "drop"]) {
+    drop.addEventListener(ev, (e) => { e.preventDefault(); drop.classList.remove("over"); });
+  }
+  drop.addEventListener("drop", (e) => analyseFile(e.dataTransfer.files[0]));
+  $("live-start").addEventListener("click", startLive);
+  $("live-stop").addEventListener("click", stopLive);
+  const key = $("api-key");
+  key.value = apiKey();
+  key.addEventListener("change", () => { localStorage.setItem("emovox.apiKey", key.value.trim()); loadModel(); });
+  window.addEventListener("resize", () => (state.live ? drawLiveTimeline() : drawFileTimeline()));
+  if (!navigator.mediaDevices || !window.WebSocket) {
+    $("live-start").disabled = true;
+    setStatus("live-status", "Live capture needs a browser with microphone access over http://localhost or https.", true);
+  }
+  loadModel();
+}
+
+init();

@@ -1,0 +1,201 @@
+"""One WebSocket stream of ``/v1/stream``: start message, audio frames in, events out.
+
+The protocol (messages, close codes) is defined and validated in
+:mod:`emovox.service.stream_protocol`; this module drives it over a
+connection: authentication, the stream limit, idle and total time-outs, one
+:class:`~emovox.inference.streaming.StreamEngine` per stream fed on a worker
+thread (a :class:`~emovox.audio.container_stream.ContainerStreamDecoder`
+first for WebM/Ogg), and one error frame plus a close code for any failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+
+from emovox.errors import AudioError, ConfigError, EmovoxError
+from emovox.service.auth import ApiKeys
+from emovox.service.stream_protocol import (
+    CLOSE_INTERNAL, CLOSE_INVALID_DATA, CLOSE_NORMAL, CLOSE_POLICY, CLOSE_TOO_BIG, CLOSE_TRY_AGAIN,
+    ProtocolError, StreamStart, decode_samples, end_message, error_message, event_message,
+    parse_control_message, parse_start_message, ready_message,
+)
+
+__all__ = ["run_stream"]
+
+log = logging.getLogger("emovox.service")
+
+
+class _Closed(Exception):
+    """The client disconnected."""
+
+
+class _Session:
+    """State of one stream: engine, optional container decoder, counters (worker-thread side)."""
+
+    def __init__(self, start: StreamStart, engine, decoder) -> None:
+        self.start = start
+        self.engine = engine
+        self.decoder = decoder
+        self.audio_s = 0.0
+        self.events = 0
+
+    def feed(self, data: bytes) -> list[dict]:
+        events = []
+        if self.decoder is None:
+            y = decode_samples(data, self.start)
+            self.audio_s += y.size / self.start.sample_rate_hz
+            events = self.engine.feed(y, self.start.sample_rate_hz)
+        else:
+            for y, rate in self.decoder.feed(data):
+                self.audio_s += y.size / rate
+                events += self.engine.feed(y, rate)
+        self.events += len(events)
+        return [e.to_dict() for e in events]
+
+    def finish(self) -> list[dict]:
+        events = []
+        if self.decoder is not None:
+            for y, rate in self.decoder.close():
+                self.audio_s += y.size / rate
+                events += self.engine.feed(y, rate)
+        events += self.engine.close()
+        self.events += len(events)
+        return [e.to_dict() for e in events]
+
+    def abort(self) -> None:
+        if self.decoder is not None:
+            self.decoder.abort()
+
+
+def _make_session(state, start: StreamStart) -> _Session:
+    from emovox.audio.container_stream import ContainerStreamDecoder
+    from emovox.inference.streaming import StreamEngine
+
+    d = state.stream
+    try:
+        engine = StreamEngine(state.predictor, window_s=start.window_s or d.window_s,
+                              hop_s=start.hop_s or min(d.hop_s, start.window_s or d.hop_s), vad=d.vad)
+    except ConfigError as error:
+        raise ProtocolError("bad_start", str(error)) from None
+    decoder = ContainerStreamDecoder(format=start.format) if start.is_container else None
+    return _Session(start, engine, decoder)
+
+
+async def _send(websocket, message: dict) -> None:
+    try:
+        await websocket.send_text(json.dumps(message, separators=(",", ":")))
+    except Exception as error:  # noqa: BLE001 -- any send failure means the client is gone
+        raise _Closed() from error
+
+
+async def _fail(websocket, code: str, message: str, close_code: int) -> None:
+    try:
+        await websocket.send_text(json.dumps(error_message(code, message)))
+        await websocket.close(code=close_code, reason=code[:100])
+    except Exception:  # noqa: BLE001 -- the client may already be gone
+        pass
+
+
+async def _receive(websocket, timeout_s: float) -> dict:
+    message = await asyncio.wait_for(websocket.receive(), timeout_s)
+    if message["type"] == "websocket.disconnect":
+        raise _Closed()
+    return message
+
+
+async def run_stream(websocket, state) -> None:
+    """Serve one stream until it ends, fails or times out (never raises)."""
+    from starlette.concurrency import run_in_threadpool
+
+    metrics = state.metrics
+    limits = state.limits
+    await websocket.accept()
+    if state.api_keys is not None and not state.api_keys.accepts(
+            ApiKeys.key_of(websocket.headers, websocket.query_params)):
+        metrics.streams.labels("unauthorized").inc()
+        await _fail(websocket, "unauthorized", "a valid API key is required: send it as ?api_key=KEY, "
+                    "'Authorization: Bearer KEY' or 'X-API-Key: KEY'", CLOSE_POLICY)
+        return
+    if state.predictor is None:
+        metrics.streams.labels("not_ready").inc()
+        await _fail(websocket, "not_ready", "the model is not loaded yet: retry shortly", CLOSE_TRY_AGAIN)
+        return
+    if not state.streams_gate.try_acquire():
+        metrics.streams.labels("busy").inc()
+        await _fail(websocket, "too_many_streams",
+                    f"the server is at its limit of {state.streams_gate.capacity} concurrent streams: "
+                    f"retry in {limits.retry_after_s} s", CLOSE_TRY_AGAIN)
+        return
+    metrics.streams_active.inc()
+    session: _Session | None = None
+    outcome = "error"
+    started = time.monotonic()
+    deadline = started + limits.stream_max_duration_s
+
+    async def next_message() -> dict:
+        remaining = deadline - time.monotonic()
+        timeout = min(limits.stream_idle_timeout_s, remaining)
+        try:
+            return await _receive(websocket, max(0.0, timeout))
+        except asyncio.TimeoutError:
+            if remaining <= limits.stream_idle_timeout_s:
+                raise ProtocolError("stream_too_long", f"the stream reached its limit of "
+                                    f"{limits.stream_max_duration_s:g} s: start a new one") from None
+            raise ProtocolError("idle_timeout", f"no message for {limits.stream_idle_timeout_s:g} s: "
+                                "send audio continuously, or {\"type\": \"end\"} to finish") from None
+
+    try:
+        first = await next_message()
+        start = parse_start_message(first["text"] if first.get("text") is not None else first.get("bytes"))
+        session = await run_in_threadpool(_make_session, state, start)
+        await _send(websocket, ready_message(
+            start, window_s=session.engine.window_s, hop_s=session.engine.hop_s,
+            labels=state.predictor.labels, threshold=state.predictor.threshold,
+            idle_timeout_s=limits.stream_idle_timeout_s, max_duration_s=limits.stream_max_duration_s,
+            max_frame_bytes=limits.max_frame_bytes))
+        while True:
+            message = await next_message()
+            data = message.get("bytes")
+            if data is None:
+                parse_control_message(message.get("text"))  # only {"type": "end"} passes
+                events = await run_in_threadpool(session.finish)
+                for event in events:
+                    await _send(websocket, event_message(event))
+                await _send(websocket, end_message(audio_s=session.audio_s, events=session.events))
+                await websocket.close(code=CLOSE_NORMAL)
+                outcome = "ok"
+                break
+            if len(data) > limits.max_frame_bytes:
+                raise ProtocolError("frame_too_large", f"a frame of {len(data)} bytes exceeds the limit of "
+                                    f"{limits.max_frame_bytes} bytes: send smaller chunks", close_code=CLOSE_TOO_BIG)
+            before = session.audio_s
+            events = await run_in_threadpool(session.feed, data)
+            metrics.stream_audio.inc(session.audio_s - before)
+            for event in events:
+                await _send(websocket, event_message(event))
+            metrics.stream_events.inc(len(events))
+    except _Closed:
+        outcome = "client_closed"
+    except ProtocolError as error:
+        outcome = error.code
+        await _fail(websocket, error.code, error.message, error.close_code)
+    except AudioError as error:
+        outcome = "invalid_audio"
+        await _fail(websocket, "invalid_audio", str(error), CLOSE_INVALID_DATA)
+    except EmovoxError as error:
+        outcome = "invalid_input"
+        await _fail(websocket, "invalid_input", str(error), CLOSE_INVALID_DATA)
+    except Exception:  # noqa: BLE001 -- never a traceback to the client
+        log.exception("unexpected error in a stream")
+        outcome = "internal_error"
+        await _fail(websocket, "internal_error", "the server failed unexpectedly; the error was logged",
+                    CLOSE_INTERNAL)
+    finally:
+        if session is not None and outcome != "ok":
+            await run_in_threadpool(session.abort)
+        state.streams_gate.release()
+        metrics.streams_active.dec()
+        metrics.streams.labels(outcome).inc()

@@ -1,0 +1,157 @@
+"""The web page in a real browser: Debian's headless Chromium driven by Selenium.
+
+A real uvicorn serves the app with the bundled model; the test uploads a real
+corpus file and checks the label shown, then starts live capture from
+Chromium's fake microphone (fed a real corpus clip as a WAV file) and checks
+that stream events arrive and the probability bars move, once with 16-bit
+PCM from the AudioWorklet and once with MediaRecorder WebM/Opus chunks.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from emovox.corpora import default_corpora_root
+
+pytest.importorskip("fastapi")
+pytest.importorskip("selenium")
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+pytestmark = pytest.mark.skipif(
+    not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)),
+    reason="Debian chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)",
+)
+EMODB = default_corpora_root() / "emodb" / "wav"
+
+
+def _clip(name: str) -> Path:
+    path = EMODB / name
+    if not path.is_file():
+        pytest.skip(f"corpus file {path} is absent")
+    return path
+
+
+@pytest.fixture(scope="module")
+def server():
+    from emovox.inference import load_model
+    from emovox.service.app import create_app
+    from emovox.service.testing import serve_in_thread
+
+    with serve_in_thread(create_app(load_model(num_threads=1))) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def mic_wav(tmp_path_factory) -> Path:
+    """A 16-bit WAV of real speech (two EMO-DB clips, 48 kHz like a real microphone) for the fake mic."""
+    import soundfile as sf
+
+    from emovox.audio import load_audio
+
+    y = np.concatenate([load_audio(_clip(n), sample_rate_hz=48000) for n in ("03a01Wa.flac", "03a02Wb.flac")])
+    path = tmp_path_factory.mktemp("mic") / "speech.wav"
+    sf.write(path, y, 48000, subtype="PCM_16")
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser(mic_wav, tmp_path_factory):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--no-first-run", "--window-size=1200,1000",
+                "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                f"--use-file-for-fake-audio-capture={mic_wav}", "--autoplay-policy=no-user-gesture-required",
+                f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
+        opts.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()
+
+
+def _wait(predicate, timeout_s: float = 20.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _bars(driver) -> dict[str, float]:
+    rows = driver.find_elements("css selector", "#bars .bar")
+    return {r.get_attribute("data-label"): float(r.get_attribute("data-p") or 0) for r in rows}
+
+
+def test_page_serves_only_local_assets(server, browser):
+    browser.get(server + "/")
+    _wait(lambda: len(_bars(browser)) == 7, what="the model's labels as bars")
+    urls = browser.execute_script(
+        "return performance.getEntriesByType('resource').map(e => e.name).concat([location.href])")
+    assert urls and all(u.startswith(server) for u in urls), urls
+    assert "emotions" in browser.find_element("id", "model-info").text
+
+
+def test_upload_shows_label_and_bars(server, browser):
+    from emovox.inference import load_model
+
+    clip = _clip("03a01Wa.flac")
+    expected = load_model(num_threads=1).predict(clip)
+    browser.get(server + "/")
+    _wait(lambda: len(_bars(browser)) == 7, what="bars")
+    browser.find_element("id", "file-input").send_keys(str(clip))
+    _wait(lambda: "Done" in browser.find_element("id", "file-status").text, what="the upload result")
+    shown = browser.find_element("id", "result-label").get_attribute("data-label")
+    assert shown == expected.label
+    bars = _bars(browser)
+    assert bars[expected.top_class] == pytest.approx(expected.confidence, abs=1e-3)
+    assert sum(bars.values()) == pytest.approx(1.0, abs=0.01)
+
+
+def test_upload_of_a_non_audio_file_shows_the_error(server, browser, tmp_path):
+    bad = tmp_path / "notes.wav"
+    bad.write_bytes(b"this is not audio at all" * 20)
+    browser.get(server + "/")
+    _wait(lambda: len(_bars(browser)) == 7, what="bars")
+    browser.find_element("id", "file-input").send_keys(str(bad))
+    status = browser.find_element("id", "file-status")
+    _wait(lambda: "error" in (status.get_attribute("class") or ""), what="an error message")
+    assert "notes.wav" in status.text and "Traceback" not in status.text
+
+
+@pytest.mark.parametrize("fmt", ["pcm16", "webm"])
+def test_live_capture_streams_events_and_moves_bars(server, browser, fmt):
+    from selenium.webdriver.support.ui import Select
+
+    browser.get(server + "/")
+    _wait(lambda: len(_bars(browser)) == 7, what="bars")
+    Select(browser.find_element("id", "live-format")).select_by_value(fmt)
+    browser.find_element("id", "live-start").click()
+    status = browser.find_element("id", "live-status")
+    events = lambda: int(status.get_attribute("data-events") or 0)  # noqa: E731
+    _wait(lambda: events() >= 2, timeout_s=25, what=f"{fmt} stream events")
+    seen = set()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and len(seen) < 2:  # bars must change as events arrive
+        seen.add(tuple(sorted(_bars(browser).items())))
+        time.sleep(0.2)
+    assert len(seen) >= 2, "the bars did not move during live capture"
+    label = browser.find_element("id", "result-label").get_attribute("data-label")
+    assert label in set(_bars(browser)) | {"unknown", "no speech"}
+    assert browser.find_element("id", "timeline-wrap").is_displayed()
+    browser.find_element("id", "live-stop").click()
+    _wait(lambda: "Stopped" in status.text, what="the end of the stream")
+    assert "error" not in (status.get_attribute("class") or "")
