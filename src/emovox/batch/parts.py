@@ -1,0 +1,246 @@
+"""The output folder of a batch job: a fixed input list, shards, and one atomic part file per shard.
+
+Layout of ``--out DIR``::
+
+    DIR/_inputs.parquet        the input list, fixed at the first run (column ``path``)
+    DIR/_job.json              settings, input count and digest, shard size (written last)
+    DIR/_job.lock              held (flock) while a job runs on DIR
+    DIR/parquet/part-00000.parquet   results of inputs [0, shard_size), in input order
+    DIR/csv/part-00000.csv           the same rows as CSV (with --csv)
+
+Input ``i`` belongs to shard ``i // shard_size``. A part is written only once
+its whole shard is scored, through :func:`emovox.fileio.atomic_output`
+(temporary file beside it, fsync, rename), so a part that exists is complete
+and a shard without one is scored again. Whatever moment a job is killed
+at, a re-run with the same ``DIR`` ends with exactly one row per input
+(per segment with ``--timeline``): none lost, none doubled. Readers that
+skip ``_``/``.`` names (pyarrow, pandas, Spark) see only parts.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from emovox.errors import ConfigError
+from emovox.fileio import atomic_output, atomic_write_bytes, atomic_write_text
+
+__all__ = ["FORMAT", "JobSpec", "OutputDir", "inputs_digest", "result_schema", "read_results"]
+
+FORMAT = "emovox-batch/1"
+JOB_FILE = "_job.json"
+INPUTS_FILE = "_inputs.parquet"
+LOCK_FILE = "_job.lock"
+PARQUET_DIR = "parquet"
+CSV_DIR = "csv"
+
+
+def inputs_digest(paths: Sequence[str]) -> str:
+    """SHA-256 of the input list (order matters), hex."""
+    h = hashlib.sha256()
+    for p in paths:
+        h.update(p.encode("utf-8", "surrogateescape"))
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def result_schema(labels: Sequence[str]):
+    """Arrow schema of a part: ``input_index, path, start_s, end_s, label, confidence, score_<label>..., error``."""
+    import pyarrow as pa
+
+    return pa.schema(
+        [("input_index", pa.int64()), ("path", pa.string()), ("start_s", pa.float64()),
+         ("end_s", pa.float64()), ("label", pa.string()), ("confidence", pa.float64())]
+        + [(f"score_{k}", pa.float64()) for k in labels]
+        + [("error", pa.string())]
+    )
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What fixes a job's results: same spec, same rows.
+
+    Attributes
+    ----------
+    n_inputs : int
+        Number of inputs.
+    digest : str
+        :func:`inputs_digest` of the input list.
+    shard_size : int
+        Inputs per part file.
+    model : str
+        The model folder (absolute), or ``"bundled"``; for people (not compared).
+    model_id : str
+        SHA-256 of the model's ``config.json``: a re-run must use the same model.
+    labels : list of str
+        The model's classes, in column order.
+    timeline : bool
+        One row per speech segment instead of per file.
+    min_confidence : float or None
+        Rejection threshold override.
+    """
+
+    n_inputs: int
+    digest: str
+    shard_size: int
+    model: str
+    model_id: str
+    labels: list[str]
+    timeline: bool = False
+    min_confidence: float | None = None
+    format: str = field(default=FORMAT)
+
+    @property
+    def n_shards(self) -> int:
+        return -(-self.n_inputs // self.shard_size)
+
+    def shard_range(self, shard: int) -> tuple[int, int]:
+        """``[start, stop)`` input indices of a shard."""
+        start = shard * self.shard_size
+        return start, min(start + self.shard_size, self.n_inputs)
+
+    def differences(self, other: "JobSpec") -> list[str]:
+        """Names of the settings where ``other`` differs (``inputs`` for the list)."""
+        out = []
+        if (self.n_inputs, self.digest) != (other.n_inputs, other.digest):
+            out.append("inputs")
+        for name in ("shard_size", "model_id", "labels", "timeline", "min_confidence"):
+            if getattr(self, name) != getattr(other, name):
+                out.append(name)
+        return out
+
+
+class OutputDir:
+    """The output folder of one job (see the module docstring).
+
+    Use as a context manager: it takes the folder's lock (one job per folder
+    at a time; the lock dies with its process, even under ``kill -9``) and
+    removes temporary files that a killed run left behind.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self._lock_fd: int | None = None
+
+    # ------------------------------------------------------------------ lock
+    def __enter__(self) -> "OutputDir":
+        if self.path.exists() and not self.path.is_dir():
+            raise ConfigError(f"--out {str(self.path)!r} is a file: give a folder for the part files")
+        try:
+            (self.path / PARQUET_DIR).mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ConfigError(f"cannot create --out {str(self.path)!r}: {error.strerror or error}") from None
+        fd = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise ConfigError(
+                f"another emovox batch job is writing to {str(self.path)!r}: wait for it or use another --out"
+            ) from None
+        self._lock_fd = fd
+        self.remove_temporaries()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def remove_temporaries(self) -> int:
+        """Delete temporary files of interrupted writes (``.name.*.tmp``); returns how many."""
+        n = 0
+        for folder in (self.path, self.path / PARQUET_DIR, self.path / CSV_DIR):
+            if folder.is_dir():
+                for tmp in folder.glob(".*.tmp"):
+                    tmp.unlink(missing_ok=True)
+                    n += 1
+        return n
+
+    # ------------------------------------------------------------------ job
+    def read_spec(self) -> JobSpec | None:
+        """The recorded job, or None when the folder holds none yet."""
+        path = self.path / JOB_FILE
+        if not path.is_file():
+            return None
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if data.get("format") != FORMAT:
+                raise ValueError(f"format {data.get('format')!r}")
+            return JobSpec(**data)
+        except (OSError, ValueError, TypeError) as error:
+            raise ConfigError(
+                f"{str(path)!r} is not an emovox batch job file ({error}): use another --out"
+            ) from None
+
+    def read_inputs(self, spec: JobSpec) -> list[str]:
+        """The recorded input list, checked against ``spec``'s count and digest."""
+        import pyarrow.parquet as pq
+
+        try:
+            paths = pq.read_table(self.path / INPUTS_FILE, columns=["path"]).column("path").to_pylist()
+        except (OSError, KeyError) as error:
+            raise ConfigError(f"cannot read the input list of {str(self.path)!r}: {error}") from None
+        if len(paths) != spec.n_inputs or inputs_digest(paths) != spec.digest:
+            raise ConfigError(
+                f"{str(self.path / INPUTS_FILE)!r} does not match {JOB_FILE}: the folder was altered; use a new --out"
+            )
+        return paths
+
+    def write_job(self, spec: JobSpec, paths: Sequence[str]) -> None:
+        """Record the input list, then the job (the job file last: it commits both)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        with atomic_output(self.path / INPUTS_FILE) as tmp:
+            pq.write_table(pa.table({"path": pa.array(list(paths), pa.string())}), tmp)
+        atomic_write_text(self.path / JOB_FILE, json.dumps(asdict(spec), indent=1) + "\n")
+
+    # ------------------------------------------------------------------ parts
+    def part_path(self, shard: int) -> Path:
+        return self.path / PARQUET_DIR / f"part-{shard:05d}.parquet"
+
+    def csv_path(self, shard: int) -> Path:
+        return self.path / CSV_DIR / f"part-{shard:05d}.csv"
+
+    def done_shards(self, spec: JobSpec) -> set[int]:
+        """Shards whose Parquet part exists."""
+        names = {p.name for p in (self.path / PARQUET_DIR).glob("part-*.parquet")}
+        return {k for k in range(spec.n_shards) if self.part_path(k).name in names}
+
+    def write_part(self, shard: int, parquet_bytes: bytes) -> None:
+        """Write a shard's Parquet part atomically."""
+        atomic_write_bytes(self.part_path(shard), parquet_bytes)
+
+    def write_csv(self, shard: int) -> None:
+        """Write a shard's CSV part atomically from its Parquet part."""
+        import pyarrow.csv as pacsv
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(self.part_path(shard))
+        self.csv_path(shard).parent.mkdir(exist_ok=True)
+        with atomic_output(self.csv_path(shard)) as tmp:
+            pacsv.write_csv(table, tmp)
+
+    def missing_csv(self, spec: JobSpec) -> list[int]:
+        """Done shards without a CSV part (a job re-run with ``--csv``, or killed between the two)."""
+        return [k for k in sorted(self.done_shards(spec)) if not self.csv_path(k).is_file()]
+
+
+def read_results(out_dir: str | os.PathLike):
+    """All parts of a job folder as one Arrow table, in input order."""
+    import pyarrow.parquet as pq
+
+    folder = Path(out_dir) / PARQUET_DIR
+    parts = sorted(folder.glob("part-*.parquet"))
+    if not parts:
+        raise ConfigError(f"{str(out_dir)!r} holds no part files: run emovox batch with --out {out_dir}")
+    import pyarrow as pa
+
+    return pa.concat_tables([pq.read_table(p) for p in parts])
