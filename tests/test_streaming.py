@@ -41,13 +41,26 @@ def read(path) -> np.ndarray:
     return y.mean(axis=1)
 
 
+def _load(name=None, **options):
+    from emovox.inference import predictor
+
+    path = predictor.resolve_model_dir(name) if hasattr(predictor, "resolve_model_dir") else default_model_dir()
+    backend = "onnx" if (path / "model.onnx").is_file() else "auto"
+    return load_model(path, backend=backend, num_threads=1, **options)
+
+
 @pytest.fixture(scope="module")
 def model():
-    return load_model(backend="onnx", num_threads=1) if _has_onnx() else load_model(num_threads=1)
+    """The bundled default model (whatever it is: fixed- or variable-length)."""
+    return _load()
 
 
-def _has_onnx() -> bool:
-    return (default_model_dir() / "model.onnx").is_file()
+@pytest.fixture(scope="module")
+def fast():
+    """The small shipped CNN when there is one (plumbing tests), else the default model."""
+    from emovox.inference import predictor
+
+    return _load("cnn" if "cnn" in getattr(predictor, "shipped_models", lambda: ())() else None)
 
 
 def run(model, y, sr=SR, chunks=None, **options) -> list[StreamEvent]:
@@ -84,15 +97,15 @@ def speech_clip(paths=(RAVDESS_CLIP, EMODB_CLIP)) -> np.ndarray:
 @needs_model
 @needs_corpora
 @pytest.mark.corpora
-def test_events_do_not_depend_on_chunk_sizes(model):
+def test_events_do_not_depend_on_chunk_sizes(fast):
     y = speech_clip()
-    whole = run(model, y)
+    whole = run(fast, y)
     assert any(e.speech for e in whole) and any(not e.speech for e in whole)
     rng = np.random.default_rng(0)
     random_sizes = list(rng.integers(0, 9000, size=y.size // 2000))
     for sizes in ([1] * y.size, [160] * (y.size // 160 + 1), [4000] * (y.size // 4000 + 1),
                   random_sizes + [y.size]):
-        assert_same(run(model, y, chunks=sizes), whole)
+        assert_same(run(fast, y, chunks=sizes), whole)
 
 
 @needs_model
@@ -147,7 +160,7 @@ def test_speech_windows_use_the_file_predictions_calibration_and_threshold(model
     for k, v in p.scores.items():
         assert last.scores[k] == pytest.approx(v, abs=1e-5)
     # a threshold of 1 turns every speech window into "unknown"
-    strict = load_model(default_model_dir(), min_confidence=1.0, backend=model.backend.name)
+    strict = _load(min_confidence=1.0)
     events = run(strict, y, vad="off")
     assert {e.label for e in events} == {"unknown"}
     assert all(0 < e.confidence < 1 for e in events)
@@ -156,10 +169,10 @@ def test_speech_windows_use_the_file_predictions_calibration_and_threshold(model
 @needs_model
 @needs_corpora
 @pytest.mark.corpora
-def test_smoothing_is_a_causal_mean_over_speech_windows(model):
+def test_smoothing_is_a_causal_mean_over_speech_windows(fast):
     y = read(RAVDESS_CLIP)
-    raw = run(model, y, smoothing=1)
-    smooth = run(model, y, smoothing=3)
+    raw = run(fast, y, smoothing=1)
+    smooth = run(fast, y, smoothing=3)
     history = []
     for r, s in zip(raw, smooth):
         assert r.speech == s.speech
@@ -172,10 +185,10 @@ def test_smoothing_is_a_causal_mean_over_speech_windows(model):
 
 
 @needs_model
-def test_silence_gives_events_without_speech(model):
+def test_silence_gives_events_without_speech(fast):
     rng = np.random.default_rng(1)
     for y in (np.zeros(5 * SR, np.float32), (1e-4 * rng.standard_normal(5 * SR)).astype(np.float32)):
-        events = run(model, y, chunks=[3200] * 25)
+        events = run(fast, y, chunks=[3200] * 25)
         assert len(events) == 10
         for e in events:
             assert e.to_dict() == {"t": e.t, "start_s": e.start_s, "end_s": e.end_s,
@@ -212,18 +225,18 @@ def test_event_timing_and_close_flushes_the_tail(model, hop_s, window_s):
 
 
 @needs_model
-def test_short_and_empty_streams(model):
-    engine = StreamEngine(model)
+def test_short_and_empty_streams(fast):
+    engine = StreamEngine(fast)
     assert engine.feed(np.zeros(0, np.float32), SR) == []
     assert engine.close() == []  # nothing fed: nothing to report
-    one = run(model, np.full(10, 0.1, np.float32), vad="off")  # 10 samples: one tiny window, classified
+    one = run(fast, np.full(10, 0.1, np.float32), vad="off")  # 10 samples: one tiny window, classified
     assert len(one) == 1 and one[0].speech and one[0].end_s == pytest.approx(10 / SR)
 
 
 @needs_model
-def test_memory_stays_bounded_over_ten_minutes(model):
+def test_memory_stays_bounded_over_ten_minutes(fast):
     rng = np.random.default_rng(2)
-    engine = StreamEngine(model, vad="webrtc")
+    engine = StreamEngine(fast, vad="webrtc")
     # noise bursts (the WebRTC detector calls them speech) alternating with silence
     burst = (0.2 * rng.standard_normal(2 * SR)).astype(np.float32)
     block = np.concatenate([burst, np.zeros(SR, np.float32)])  # 3 s
@@ -290,9 +303,9 @@ def _threads_match_sequential(model, clips, options):
 @needs_model
 @needs_corpora
 @pytest.mark.corpora
-def test_engines_on_threads_share_one_onnx_predictor(model):
+def test_engines_on_threads_share_one_onnx_predictor(fast):
     clips = [read(RAVDESS_CLIP), read(RAVDESS_SAD), read(EMODB_CLIP), speech_clip()]
-    _threads_match_sequential(model, clips, {})
+    _threads_match_sequential(fast, clips, {})
 
 
 @needs_model
@@ -300,7 +313,10 @@ def test_engines_on_threads_share_one_onnx_predictor(model):
 @pytest.mark.corpora
 def test_engines_on_threads_share_one_torch_predictor():
     pytest.importorskip("torch")
-    model = load_model(backend="torch", num_threads=1)
+    from emovox.inference import predictor
+
+    shipped = getattr(predictor, "shipped_models", lambda: ())()
+    model = load_model("cnn" if "cnn" in shipped else None, backend="torch", num_threads=1)
     clips = [read(RAVDESS_CLIP), read(RAVDESS_SAD), read(EMODB_CLIP)]
     _threads_match_sequential(model, clips, {"vad": "webrtc"})
 
@@ -323,14 +339,14 @@ def test_engines_on_threads_share_one_torch_predictor():
     ({"vad_threshold": 1.0}, r"vad_threshold=1.0 must lie in \(0, 1\)"),
     ({"min_speech_s": 4.0}, r"min_speech_s=4.0 must be in \[0, 3\]"),
 ])
-def test_bad_options_raise_config_errors(model, options, match):
+def test_bad_options_raise_config_errors(fast, options, match):
     with pytest.raises(ConfigError, match=match):
-        StreamEngine(model, **options)
+        StreamEngine(fast, **options)
 
 
 @needs_model
-def test_bad_chunks_raise_clear_errors(model):
-    engine = StreamEngine(model, vad="off")
+def test_bad_chunks_raise_clear_errors(fast):
+    engine = StreamEngine(fast, vad="off")
     with pytest.raises(ConfigError, match="sample_rate_hz must be a positive number, got 0"):
         engine.feed(np.zeros(10, np.float32), 0)
     with pytest.raises(ConfigError, match=r"sample_rate_hz=500 is out of range"):

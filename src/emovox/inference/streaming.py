@@ -284,8 +284,10 @@ class StreamEngine:
     def _recent(self, n: int) -> np.ndarray:
         """The last ``n`` samples, in order (a copy)."""
         cap = self._ring.size
-        idx = (np.arange(self._n - n, self._n) % cap)
-        return self._ring[idx]
+        lo, hi = (self._n - n) % cap, self._n % cap
+        if 0 < n and lo < hi:
+            return self._ring[lo:hi].copy()
+        return np.concatenate([self._ring[lo:], self._ring[:hi]])[:n]
 
     # ------------------------------------------------------------------ VAD
     def _vad(self, piece: np.ndarray, *, final: bool = False) -> None:
