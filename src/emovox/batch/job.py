@@ -102,9 +102,12 @@ class _Progress:
 def _model_identity(model: str | os.PathLike | None) -> tuple[str | None, str, str, list[str]]:
     """``(folder for load_model, display name, id, labels)``; ModelError before any work starts."""
     from emovox.inference.backends import CONFIG_FILE, ONNX_FILE, ModelInfo, read_config
-    from emovox.inference.predictor import default_model_dir
+    from emovox.inference.predictor import pretrained_dir, resolve_model_dir
 
-    folder = default_model_dir() if model is None else Path(model).absolute()
+    folder = resolve_model_dir(None if model is None else str(model)).absolute()
+    # A shipped model ("default", "cnn") travels by name: each node loads its own copy.
+    shipped = folder.parent == pretrained_dir().absolute()
+    name = (folder.name if shipped else str(folder))
     info = ModelInfo.from_config(read_config(folder))
     if not (folder / ONNX_FILE).is_file():
         raise ModelError(
@@ -116,8 +119,7 @@ def _model_identity(model: str | os.PathLike | None) -> tuple[str | None, str, s
     except ImportError:
         raise ModelError("emovox batch runs the ONNX backend: pip install onnxruntime") from None
     model_id = hashlib.sha256((folder / CONFIG_FILE).read_bytes()).hexdigest()
-    return (None if model is None else str(folder)), ("bundled" if model is None else str(folder)), \
-        model_id, list(info.labels)
+    return name, name, model_id, list(info.labels)
 
 
 def _check_options(*, workers, threads_per_worker, batch_size, shard_size, min_confidence) -> None:
@@ -160,7 +162,8 @@ def run_batch(inputs: Sequence[str], *, out_dir: str | os.PathLike, lists: Seque
     lists : sequence of str
         Text files of paths (``--list``).
     model : path or None
-        Model artifact folder with ``model.onnx`` (default: the bundled model).
+        Model artifact folder with ``model.onnx``, or the name of a shipped
+        model (``"cnn"``); default: the bundled default model.
     csv : bool
         Also write CSV parts.
     timeline : bool

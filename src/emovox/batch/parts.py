@@ -74,7 +74,7 @@ class JobSpec:
     shard_size : int
         Inputs per part file.
     model : str
-        The model folder (absolute), or ``"bundled"``; for people (not compared).
+        The model folder (absolute), or a shipped model's name; for people (not compared).
     model_id : str
         SHA-256 of the model's ``config.json``: a re-run must use the same model.
     labels : list of str

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 import warnings
 from dataclasses import dataclass
@@ -55,10 +56,19 @@ def start_ray(*, address: str | None = None, num_cpus: int | None = None) -> flo
     """
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-    if address is None:
-        # Token auth on, said explicitly: Ray then starts without its warning.
-        os.environ.setdefault("RAY_AUTH_MODE", "token")
     t0 = time.perf_counter()
+    imported_before = "ray" in sys.modules
+    if address is None and "RAY_AUTH_MODE" not in os.environ:
+        # Token auth on (Ray's default for a new local cluster), said explicitly so
+        # Ray starts without a warning about it.
+        os.environ["RAY_AUTH_MODE"] = "token"
+        if imported_before:  # Ray read its config when imported: make it see the mode too
+            try:
+                from ray._raylet import Config
+
+                Config.initialize("")
+            except Exception:  # noqa: BLE001 - private API moved: Ray then only warns
+                del os.environ["RAY_AUTH_MODE"]
     ray = _import_ray()
     if ray.is_initialized():
         return 0.0

@@ -44,7 +44,8 @@ def register(subparsers) -> None:
                    help="text file of input paths, one a line (repeatable)")
     p.add_argument("--csv", action="store_true", help="also write CSV parts (DIR/csv/)")
     p.add_argument("--timeline", action="store_true", help="one row per speech segment instead of per file")
-    p.add_argument("--model", metavar="DIR", help="model artifact folder with model.onnx (default: the bundled model)")
+    p.add_argument("--model", metavar="DIR", help="model artifact folder with model.onnx, or a shipped model's name: 'cnn' (small, "
+                        "fast), 'default' (the bundled default model, used when not given)")
     p.add_argument("--workers", type=int, default=None, metavar="N",
                    help="model actors (default: the cluster's CPUs / --threads-per-worker)")
     p.add_argument("--threads-per-worker", type=int, default=1, metavar="T",
