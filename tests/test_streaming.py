@@ -227,6 +227,8 @@ def test_event_timing_and_close_flushes_the_tail(model, hop_s, window_s):
 @needs_model
 def test_short_and_empty_streams(fast):
     engine = StreamEngine(fast)
+    assert engine.vad in ("silero", "webrtc")  # "auto" resolved
+    assert StreamEngine(fast, vad="webrtc").vad == "webrtc" and StreamEngine(fast, vad="off").vad == "off"
     assert engine.feed(np.zeros(0, np.float32), SR) == []
     assert engine.close() == []  # nothing fed: nothing to report
     one = run(fast, np.full(10, 0.1, np.float32), vad="off")  # 10 samples: one tiny window, classified

@@ -143,6 +143,17 @@ class StreamEngine:
     vad_threshold : float
         Speech probability that starts speech, in (0, 1).
 
+    Attributes
+    ----------
+    vad : str
+        The detector in use: ``"silero"``, ``"webrtc"`` (``"auto"`` resolved) or ``"off"``.
+    sample_rate_hz : int
+        The model's rate: the engine's time axis.
+    events_emitted : int
+        Events returned so far by :meth:`feed` and :meth:`close`.
+    seconds_fed, buffer_s, buffer_bytes
+        Input seconds so far; seconds held in the ring buffer; its fixed size.
+
     Notes
     -----
     Not thread-safe: one engine per stream. See the module docstring.
@@ -191,7 +202,7 @@ class StreamEngine:
 
             self._detector = get_vad(vad)  # one detector (and Silero session) per engine
             self._detector.reset()
-            self.vad = type(self._detector).__name__
+            self.vad = "silero" if type(self._detector).__name__ == "SileroVAD" else "webrtc"
             frame = self._detector.frame_samples
             self._frame = frame
             self._on, self._off = float(vad_threshold), max(0.01, float(vad_threshold) - _HYSTERESIS)
