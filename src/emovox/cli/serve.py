@@ -105,6 +105,9 @@ def handle(args: argparse.Namespace) -> int:
     server = uvicorn.Server(config)
     try:
         server.run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it shut down on: the normal way to stop
+        pass
     finally:
         sock.close()
+    print("emovox: server stopped", file=sys.stderr)
     return 0

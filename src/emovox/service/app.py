@@ -67,7 +67,8 @@ _BATCH_BODY_DOC = {
         "description": "several audio files as multipart fields (any field name, e.g. `files`)",
         "content": {"multipart/form-data": {"schema": {
             "type": "object", "required": ["files"],
-            "properties": {"files": {"type": "array", "items": {"type": "string", "format": "binary"}}}}}},
+            "properties": {"files": {"type": "array", "minItems": 1,
+                                   "items": {"type": "string", "format": "binary"}}}}}},
     }
 }
 
@@ -339,7 +340,8 @@ def create_app(predictor=None, *, model_dir: str | None = None, backend: str = "
     @app.post("/v1/predict/batch", response_model=schemas.BatchOut, openapi_extra=_BATCH_BODY_DOC,
               response_model_exclude_unset=True,
               summary="emotion of several recordings (a result or an error per file)",
-              responses=schemas.ERROR_RESPONSES)
+              responses={**schemas.ERROR_RESPONSES,
+                         415: {"model": schemas.ErrorBody, "description": "the body is not multipart/form-data"}})
     async def predict_batch(request: Request,
                             timeline: bool = Query(False, description="analyse each file as a timeline")):
         with state.requests_gate.slot():
