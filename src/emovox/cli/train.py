@@ -7,6 +7,8 @@ Examples::
     emovox train --config train.json            # same keys as the long options
     emovox train --config train.json --resume   # continue after a crash / kill -9
     emovox train --recipe whisper-linear --backbone ~/whisper-base --corpus ravdess --out runs/wl
+    emovox train --recipe tiny --corpus emodb --out runs/t2 --nproc 2      # 2 processes (torchrun, DDP)
+    torchrun --standalone --nproc_per_node=2 -m emovox.cli.main train --recipe tiny --corpus emodb --out runs/t2
 
 ``--config`` takes a JSON object whose keys are the long option names
 (``recipe``, ``corpus`` (string or list), ``corpora_root``, ``arch``,
@@ -14,12 +16,18 @@ Examples::
 ``folds``, ``fold``, ``out``, ``seed``, ``threads``, ``clip_s``, ``limit``)
 plus ``train`` (an object of :class:`~emovox.training.config.TrainConfig`
 options). Options given on the command line win over the file.
+
+``--nproc N`` (N > 1) starts ``torchrun --standalone --nproc_per_node=N`` on
+this same command (see ``docs/distributed.md``); under torchrun only rank 0
+prints and writes.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -27,7 +35,8 @@ from emovox.errors import ConfigError
 
 #: Keys a --config file may hold (besides "train").
 CONFIG_KEYS = ("recipe", "corpus", "corpora_root", "arch", "arch_params", "scheme", "epochs", "batch_size",
-               "lr", "folds", "fold", "out", "seed", "threads", "clip_s", "limit", "progress", "backbone")
+               "lr", "folds", "fold", "out", "seed", "threads", "clip_s", "limit", "progress", "backbone",
+               "nproc")
 #: The frozen-encoder recipe: no epochs, a head fitted in closed form (see emovox.recipes.whisper).
 WHISPER_RECIPE = "whisper-linear"
 
@@ -62,10 +71,19 @@ def register(subparsers) -> None:
     parser.add_argument("--out", metavar="DIR", help="output folder (artifact in DIR/model)")
     parser.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
     parser.add_argument("--seed", type=int)
-    parser.add_argument("--threads", type=int, help="torch threads (default 2)")
+    parser.add_argument("--threads", type=int,
+                        help="torch threads (default 2); with --nproc, shared by the processes")
+    parser.add_argument("--nproc", type=int, metavar="N",
+                        help="train on N processes on this machine (starts torchrun; DistributedDataParallel, "
+                             "gloo); --batch-size stays the global batch and must be a multiple of N")
     parser.add_argument("--no-progress", dest="progress", action="store_false", default=None,
                         help="no progress bars")
     parser.set_defaults(func=handler)
+    global _PARSER
+    _PARSER = parser
+
+
+_PARSER: argparse.ArgumentParser | None = None
 
 
 def _options(args: argparse.Namespace) -> tuple[dict, dict]:
@@ -132,7 +150,10 @@ def handler(args: argparse.Namespace) -> int:
     if not options.get("corpus"):
         raise ConfigError("no training data: pass --corpus NAME (repeatable) or 'corpus' in --config")
 
+    nproc = _nproc(options.get("nproc"))
     if options.get("recipe") == WHISPER_RECIPE:
+        if nproc > 1:
+            raise ConfigError(f"--recipe {WHISPER_RECIPE} fits its head in closed form on one process: drop --nproc")
         return _train_whisper(options, args)
     if options.get("backbone"):
         raise ConfigError(f"--backbone is only used by --recipe {WHISPER_RECIPE}")
@@ -162,10 +183,15 @@ def handler(args: argparse.Namespace) -> int:
     if options.get("limit") is not None:
         records = _limit(records, int(options["limit"]), train.seed)
 
+    if nproc > 1 and "WORLD_SIZE" not in os.environ:
+        return _launch_torchrun(args, nproc=nproc, batch_size=train.batch_size, out=options["out"])
+
     from emovox.training.run import run_recipe
 
     summary = run_recipe(recipe, records, out_dir=options["out"], scheme=options.get("scheme"),
                          folds=folds, fold=fold or 0, resume=args.resume)
+    if summary.get("writer") is False:  # another torchrun process: rank 0 reports
+        return 0
     val = summary["metrics"]["validation"]
     line = (f"trained {summary['recipe']} ({summary['arch']}) on {summary['n_train']} clips; best epoch "
             f"{summary['metrics']['best_epoch']}: val UAR {val['val_uar']:.3f}, val acc {val['val_accuracy']:.3f}")
@@ -176,6 +202,56 @@ def handler(args: argparse.Namespace) -> int:
     print(f"artifact: {summary['artifact']}")
     sys.stdout.flush()
     return 0
+
+
+def _nproc(value) -> int:
+    """``--nproc`` as an int (1 when absent); under torchrun it must match ``WORLD_SIZE``."""
+    if value is None:
+        return 1
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"--nproc {value!r} must be a positive integer (processes on this machine)")
+    world = os.environ.get("WORLD_SIZE")
+    if world is not None and int(world) != value:
+        raise ConfigError(f"--nproc {value} but torchrun started {world} processes: drop --nproc under torchrun")
+    return value
+
+
+def _launch_torchrun(args: argparse.Namespace, *, nproc: int, batch_size: int, out: str) -> int:
+    """Run this same command on ``nproc`` processes via ``torch.distributed.run``; its exit code."""
+    from emovox.training.distributed import DistContext, per_rank_batch_size
+    from emovox.training.engine import CHECKPOINT_NAME
+
+    # Checks a worker would fail on, made here so they stay one line (not torchrun's failure report).
+    per_rank_batch_size(batch_size, DistContext(world_size=nproc))
+    if not args.resume and (Path(out) / CHECKPOINT_NAME).exists():
+        raise ConfigError(f"{out!r} already holds a run: pass --resume to continue it, or choose another --out")
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+               "-m", "emovox.cli.main", *_argv_without_nproc(args)]
+    env = dict(os.environ)
+    env.setdefault("OMP_NUM_THREADS", "1")  # each worker sets its own torch threads (TrainConfig.threads / N)
+    try:
+        return subprocess.call(command, env=env)
+    except KeyboardInterrupt:  # torchrun forwards the signal to its workers
+        return 130
+
+
+def _argv_without_nproc(args: argparse.Namespace) -> list[str]:
+    """The ``emovox train`` arguments that produced ``args``, minus ``--nproc``."""
+    argv = ["train"]
+    for action in _PARSER._actions:
+        if not action.option_strings or action.dest in ("help", "nproc", "list_recipes"):
+            continue
+        value = getattr(args, action.dest, None)
+        flag = action.option_strings[-1]
+        if action.nargs == 0:  # store_true / store_false
+            if value is not None and value != action.default:
+                argv.append(flag)
+        elif isinstance(value, list):
+            for item in value:
+                argv += [flag, str(item)]
+        elif value is not None:
+            argv += [flag, str(value)]
+    return argv
 
 
 def _train_whisper(options: dict, args: argparse.Namespace) -> int:

@@ -13,6 +13,11 @@ everything needed to continue: weights, averaged and best weights, optimizer,
 scheduler, counters, history and every random state. A run killed at any moment and
 resumed (``resume=True``) ends bit-identical to an uninterrupted run.
 
+Under ``torchrun`` the same loop trains on several processes with
+DistributedDataParallel (gloo, CPU): sharded sampling, the same global batch,
+sharded validation, one writer (rank 0). :mod:`emovox.training.distributed`
+states the rules; outside torchrun nothing changes.
+
 Augmentation hooks receive and return NumPy arrays and draw randomness only
 from the generator they are given (checkpointed by the engine):
 
@@ -35,11 +40,13 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, RandomSampler
+from torch.utils.data import DataLoader, RandomSampler, Subset
 
 from emovox.errors import ConfigError, ModelError
 from emovox.training.callbacks import Callback, TqdmProgress
 from emovox.training.checkpoint import (
+    _python_state_from_json,
+    _python_state_to_json,
     capture_rng_state,
     load_checkpoint,
     restore_rng_state,
@@ -50,6 +57,22 @@ from emovox.training.checkpoint import (
 from emovox.training.config import TrainConfig
 from emovox.training.curves import plot_curves, write_logs
 from emovox.training.data import ArrayDataset, BalancedSampler, balanced_class_weights, collate
+from emovox.training.distributed import (
+    DistContext,
+    PaddedView,
+    ShardedBatchSampler,
+    all_reduce_sum,
+    broadcast_buffers,
+    broadcast_object,
+    collate_with_mask,
+    gather_objects,
+    gather_rows,
+    init_distributed,
+    per_rank_batch_size,
+    rank_seed,
+    shard_range,
+    threads_per_process,
+)
 from emovox.training.ema import WeightAverage
 
 Augment = Callable[[np.ndarray, np.random.Generator], np.ndarray]
@@ -183,13 +206,21 @@ def train_model(
         Augmentation hooks (see the module docstring). ``augment`` is an alias
         of ``wave_augment``.
     callbacks : sequence of Callback
-        Progress hooks; a tqdm bar is added when ``config.progress``.
+        Progress hooks; a tqdm bar is added when ``config.progress``. Under
+        torchrun they are called on the writer process (rank 0) only.
     resume : bool
         Continue from ``out_dir/checkpoint.safetensors`` (start afresh if the
         run was killed before writing one); raises :class:`ConfigError` if the
         checkpoint comes from different training options.
     plot : bool
         Write ``curves.png`` at the end.
+
+    Notes
+    -----
+    Under ``torchrun --nproc_per_node=N`` (see :mod:`emovox.training.distributed`)
+    every process calls this with the same arguments; each gets the same
+    :class:`TrainResult`, and only rank 0 writes to ``out_dir``. A run resumes
+    only on the number of processes that wrote its checkpoint.
     """
     if augment is not None:
         if wave_augment is not None:
@@ -202,25 +233,27 @@ def train_model(
         )
     if not isinstance(config, TrainConfig):
         raise ConfigError(f"config must be a TrainConfig, got {type(config).__name__}")
+    ctx = init_distributed()  # a single-process context outside torchrun
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if ctx.is_writer:
+        out_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path = out_dir / CHECKPOINT_NAME
-    if resume and not ckpt_path.exists():
-        resume = False  # killed before its first checkpoint: nothing to continue, start over
-    if not resume and ckpt_path.exists():
-        raise ConfigError(
-            f"{str(out_dir)!r} already holds a run: pass resume=True (--resume) to continue it, "
-            "or choose another output folder"
-        )
-    set_threads(config.threads)
+    # The writer looks at the folder; every process follows its decision.
+    resume, problem = broadcast_object(_start_mode(ckpt_path, resume))
+    if problem:
+        raise ConfigError(problem)
+    per_rank_batch_size(config.batch_size, ctx)  # the global batch must split evenly
+    set_threads(threads_per_process(config.threads, ctx))
     n_classes = int(n_classes or _infer_n_classes(model, train_data))
     if int(np.max(train_data.labels)) >= n_classes or int(np.max(val_data.labels)) >= n_classes:
         raise ConfigError(f"labels go beyond the model's {n_classes} classes")
 
-    # Random state: everything derives from config.seed.
-    torch.manual_seed(config.seed)  # (re-)seed so the loop does not depend on model building
-    random.seed(config.seed)
-    rng = np.random.default_rng(config.seed)
+    # Random state: everything derives from config.seed (dropout, augmentation and
+    # mixup per process under torchrun; the sampler's order is shared by all processes).
+    seed = rank_seed(config.seed, ctx)
+    torch.manual_seed(seed)  # (re-)seed so the loop does not depend on model building
+    random.seed(seed)
+    rng = np.random.default_rng(seed)
     sampler_gen = torch.Generator().manual_seed(config.seed)
     train_data.seed = config.seed
 
@@ -228,8 +261,14 @@ def train_model(
         sampler = BalancedSampler(np.asarray(train_data.labels), generator=sampler_gen)
     else:
         sampler = RandomSampler(train_data, generator=sampler_gen)
-    loader = DataLoader(train_data, batch_size=config.batch_size, sampler=sampler,
-                        collate_fn=collate, num_workers=0, generator=sampler_gen, drop_last=False)
+    if ctx.enabled:
+        shards = ShardedBatchSampler(sampler, batch_size=config.batch_size, rank=ctx.rank,
+                                     world_size=ctx.world_size)
+        loader = DataLoader(PaddedView(train_data), batch_sampler=shards, collate_fn=collate_with_mask,
+                            num_workers=0, generator=sampler_gen)
+    else:
+        loader = DataLoader(train_data, batch_size=config.batch_size, sampler=sampler,
+                            collate_fn=collate, num_workers=0, generator=sampler_gen, drop_last=False)
 
     weights = _class_weights(config, np.asarray(train_data.labels), n_classes)
     optimizer = _make_optimizer(config, model)
@@ -241,11 +280,17 @@ def train_model(
     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     ema = WeightAverage(model, config.ema_decay) if config.ema_decay > 0 else None
     if resume:
-        best_state = _resume(ckpt_path, config, model, ema, optimizer, scheduler, state, rng, sampler_gen)
+        best_state = _resume(ckpt_path, config, model, ema, optimizer, scheduler, state, rng, sampler_gen,
+                             ctx=ctx)
     evaluated = ema.model if ema is not None else model  # what is validated, kept as best and returned
+    forward = _TrainForward(model, spec_augment, rng)
+    if ctx.enabled:  # after a resume: DDP starts every process from rank 0's (= the loaded) weights
+        from torch.nn.parallel import DistributedDataParallel
 
-    callbacks = list(callbacks)
-    if config.progress:
+        forward = DistributedDataParallel(forward, find_unused_parameters=spec_augment is not None)
+
+    callbacks = list(callbacks) if ctx.is_writer else []
+    if config.progress and ctx.is_writer:
         callbacks.append(TqdmProgress())
     for cb in callbacks:
         cb.on_train_start(start_epoch=state["epoch"], epochs=config.epochs)
@@ -257,9 +302,13 @@ def train_model(
             train_data.set_epoch(epoch)
         for cb in callbacks:
             cb.on_epoch_start(epoch, n_batches=len(loader))
-        train_loss, train_acc = _train_epoch(model, loader, optimizer, config, weights, rng,
-                                             wave_augment, spec_augment, callbacks, epoch, ema)
-        val_logits = predict_logits(evaluated, val_data, batch_size=config.eval_batch_size)
+        train_loss, train_acc = _train_epoch(model, forward, loader, optimizer, config, weights, rng,
+                                             wave_augment, callbacks, epoch, ema, ctx)
+        if ctx.enabled:  # BatchNorm statistics: rank 0's everywhere, as DDP does before each forward
+            broadcast_buffers(model)
+            if ema is not None:
+                broadcast_buffers(ema.model)
+        val_logits = _validation_logits(evaluated, val_data, config, ctx, n_classes)
         val_labels = np.asarray(val_data.labels, dtype=np.int64)
         val_loss = float(F.cross_entropy(torch.from_numpy(val_logits), torch.from_numpy(val_labels)).item())
         val_uar, val_acc = uar_accuracy(val_labels, val_logits.argmax(axis=1))
@@ -284,16 +333,21 @@ def train_model(
         if patience is not None and state["bad_epochs"] >= patience:
             state["stopped_early"] = True
         state["finished"] = state["stopped_early"] or state["epoch"] >= config.epochs
+        rank_states = gather_objects(_rank_rng_state(rng)) if ctx.enabled else None
+        if not ctx.is_writer:
+            continue
         for cb in callbacks:
             cb.on_epoch_end(epoch, record)
         write_logs(state["history"], out_dir)
-        _save(ckpt_path, config, model, ema, best_state, optimizer, scheduler, state, rng, sampler_gen)
+        _save(ckpt_path, config, model, ema, best_state, optimizer, scheduler, state, rng, sampler_gen,
+              rank_states=rank_states)
         for cb in callbacks:
             cb.on_checkpoint(epoch, ckpt_path)
 
-    write_logs(state["history"], out_dir)
-    if plot and state["history"]:
-        plot_curves(state["history"], out_dir / "curves.png")
+    if ctx.is_writer:
+        write_logs(state["history"], out_dir)
+        if plot and state["history"]:
+            plot_curves(state["history"], out_dir / "curves.png")
     model.load_state_dict(best_state)
     result = TrainResult(history=state["history"], best_epoch=state["best_epoch"],
                          best_metric=state["best_metric"], monitor=config.monitor,
@@ -303,13 +357,37 @@ def train_model(
     return result
 
 
-def _train_epoch(model, loader, optimizer, config, weights, rng, wave_augment, spec_augment,
-                 callbacks, epoch, ema: WeightAverage | None = None) -> tuple[float, float]:
+class _TrainForward(torch.nn.Module):
+    """The training forward pass: ``model(x)``, or features -> ``spec_augment`` -> classify.
+
+    One module so that DistributedDataParallel wraps the whole pass.
+    """
+
+    def __init__(self, model: torch.nn.Module, spec_augment: Augment | None, rng: np.random.Generator) -> None:
+        super().__init__()
+        self.model = model
+        self.spec_augment = spec_augment
+        self.rng = rng
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.spec_augment is None:
+            return self.model(x)
+        with torch.no_grad():
+            feats = self.model.features(x)
+        feats = _as_tensor(self.spec_augment(feats.numpy(), self.rng), "spec_augment", feats.shape)
+        return self.model.classify(feats)
+
+
+def _train_epoch(model, forward, loader, optimizer, config, weights, rng, wave_augment,
+                 callbacks, epoch, ema: WeightAverage | None = None,
+                 ctx: DistContext | None = None) -> tuple[float, float]:
+    distributed = ctx is not None and ctx.enabled
     model.train()
     total_loss = 0.0
     correct = 0
     seen = 0
-    for batch_index, (x, y) in enumerate(loader):
+    for batch_index, batch in enumerate(loader):
+        x, y = batch[0], batch[1]
         if wave_augment is not None:
             x = _as_tensor(wave_augment(x.numpy(), rng), "wave_augment", x.shape)
         perm, lam = None, 1.0
@@ -317,17 +395,14 @@ def _train_epoch(model, loader, optimizer, config, weights, rng, wave_augment, s
             lam = float(rng.beta(config.mixup_alpha, config.mixup_alpha))
             perm = torch.from_numpy(rng.permutation(len(y)))
             x = lam * x + (1.0 - lam) * x[perm]
-        if spec_augment is not None:
-            with torch.no_grad():
-                feats = model.features(x)
-            feats = _as_tensor(spec_augment(feats.numpy(), rng), "spec_augment", feats.shape)
-            logits = model.classify(feats)
+        logits = forward(x)
+        if distributed:
+            loss, share, n_real = _global_batch_loss(logits, y, batch[2], perm, lam, weights, config, ctx)
         else:
-            logits = model(x)
-        loss = F.cross_entropy(logits, y, weight=weights, label_smoothing=config.label_smoothing)
-        if perm is not None:
-            loss = lam * loss + (1.0 - lam) * F.cross_entropy(
-                logits, y[perm], weight=weights, label_smoothing=config.label_smoothing)
+            loss = F.cross_entropy(logits, y, weight=weights, label_smoothing=config.label_smoothing)
+            if perm is not None:
+                loss = lam * loss + (1.0 - lam) * F.cross_entropy(
+                    logits, y[perm], weight=weights, label_smoothing=config.label_smoothing)
         if not torch.isfinite(loss):
             raise ModelError(
                 f"training diverged at epoch {epoch + 1} (loss {loss.item()}): lower the learning rate"
@@ -340,12 +415,59 @@ def _train_epoch(model, loader, optimizer, config, weights, rng, wave_augment, s
         if ema is not None:
             ema.update(model)
         value = float(loss.item())
-        total_loss += value * len(y)
-        correct += int((logits.argmax(dim=1) == y).sum())
-        seen += len(y)
+        if distributed:  # sums of this process's share; added up over processes below
+            real = batch[2]
+            total_loss += share * n_real
+            correct += int(((logits.argmax(dim=1) == y) & real).sum())
+            seen += int(real.sum())
+        else:
+            total_loss += value * len(y)
+            correct += int((logits.argmax(dim=1) == y).sum())
+            seen += len(y)
         for cb in callbacks:
             cb.on_batch_end(epoch, batch_index, loss=value)
+    if distributed:
+        total_loss, correct, seen = all_reduce_sum([total_loss, correct, seen]).tolist()
     return total_loss / max(seen, 1), correct / max(seen, 1)
+
+
+def _global_batch_loss(logits, y, real, perm, lam, weights, config, ctx) -> tuple[torch.Tensor, float, float]:
+    """This process's part of the global batch's (class-weighted, mixed-up) mean loss.
+
+    Returns ``(loss, share, n_real)``: ``loss`` is scaled by the number of
+    processes so that DDP's gradient average equals the gradient of the
+    global batch mean; ``share`` is this process's unscaled part of that mean
+    (the parts add up to it); ``n_real`` counts the global batch's examples
+    (padded repeats excluded).
+    """
+    mask = real.to(logits.dtype)
+
+    def target_weight(target: torch.Tensor) -> torch.Tensor:
+        return mask if weights is None else weights[target] * mask
+
+    def numerator(target: torch.Tensor) -> torch.Tensor:
+        per_example = F.cross_entropy(logits, target, weight=weights, label_smoothing=config.label_smoothing,
+                                      reduction="none")
+        return (per_example * mask).sum()
+
+    y_mix = y[perm] if perm is not None else y
+    local = [float(target_weight(y).sum()), float(target_weight(y_mix).sum()), float(mask.sum())]
+    denom, denom_mix, n_real = all_reduce_sum(local).tolist()
+    part = numerator(y) / denom
+    if perm is not None:
+        part = lam * part + (1.0 - lam) * numerator(y_mix) / denom_mix
+    return part * ctx.world_size, float(part.detach()), n_real
+
+
+def _validation_logits(model, val_data, config, ctx: DistContext, n_classes: int) -> np.ndarray:
+    """Validation logits ``(n_val, n_classes)``: one pass, or a slice per process gathered on all."""
+    if not ctx.enabled:
+        return predict_logits(model, val_data, batch_size=config.eval_batch_size)
+    rows = shard_range(len(val_data), ctx)
+    local = np.zeros((0, n_classes), dtype=np.float32)
+    if len(rows):
+        local = predict_logits(model, Subset(val_data, list(rows)), batch_size=config.eval_batch_size)
+    return gather_rows(torch.from_numpy(local), n_total=len(val_data), n_cols=n_classes, ctx=ctx).numpy()
 
 
 def _as_tensor(array, hook: str, shape) -> torch.Tensor:
@@ -414,7 +536,24 @@ def cosine_factor(config: TrainConfig) -> Callable[[int], float]:
 
 
 # --------------------------------------------------------------------------- checkpoints
-def _save(path, config, model, ema, best_state, optimizer, scheduler, state, rng, sampler_gen) -> None:
+def _start_mode(ckpt_path: Path, resume: bool) -> tuple[bool, str | None]:
+    """``(resume, problem)``: whether to continue ``ckpt_path``, or why the run cannot start."""
+    if resume and not ckpt_path.exists():
+        return False, None  # killed before its first checkpoint: nothing to continue, start over
+    if not resume and ckpt_path.exists():
+        return False, (f"{str(ckpt_path.parent)!r} already holds a run: pass resume=True (--resume) to "
+                       "continue it, or choose another output folder")
+    return resume, None
+
+
+def _rank_rng_state(rng: np.random.Generator) -> dict:
+    """This process's own random states (torch, Python, NumPy), for the writer's checkpoint."""
+    return {"torch": torch.get_rng_state(), "python": _python_state_to_json(random.getstate()),
+            "numpy": rng.bit_generator.state}
+
+
+def _save(path, config, model, ema, best_state, optimizer, scheduler, state, rng, sampler_gen, *,
+          rank_states: list | None = None) -> None:
     tensors: dict[str, torch.Tensor] = {}
     for k, v in model.state_dict().items():
         tensors[f"model.{k}"] = v
@@ -431,11 +570,26 @@ def _save(path, config, model, ema, best_state, optimizer, scheduler, state, rng
         "scheduler": None if scheduler is None else tree_to_json(scheduler.state_dict(), tensors, "scheduler"),
         "rng": capture_rng_state(numpy_generator=rng, sampler_generator=sampler_gen, tensors=tensors),
     }
+    if rank_states is not None:  # several processes: the others' own random states
+        meta["world_size"] = len(rank_states)
+        meta["rank_rng"] = []
+        for rank, own in enumerate(rank_states[1:], start=1):
+            tensors[f"rng.rank{rank}.torch"] = own["torch"]
+            meta["rank_rng"].append({"python": own["python"], "numpy": own["numpy"]})
     save_checkpoint(path, tensors, meta)
 
 
-def _resume(path, config, model, ema, optimizer, scheduler, state, rng, sampler_gen) -> dict:
+def _resume(path, config, model, ema, optimizer, scheduler, state, rng, sampler_gen, *,
+            ctx: DistContext | None = None) -> dict:
     tensors, meta = load_checkpoint(path)
+    world = 1 if ctx is None else ctx.world_size
+    saved_world = int(meta.get("world_size", 1))
+    if saved_world != world:
+        raise ConfigError(
+            f"cannot resume {str(path)!r}: it was written by a run on {saved_world} process(es), this one has "
+            f"{world}; resume with the same number (emovox train --nproc {saved_world}, or "
+            f"torchrun --nproc_per_node={saved_world}), or start a new run in another folder"
+        )
     defaults = TrainConfig().to_dict()  # options added since the checkpoint was written take their defaults
     saved = {k: v for k, v in {**defaults, **meta["config"]}.items() if k not in RUNTIME_ONLY}
     current = {k: v for k, v in config.to_dict().items() if k not in RUNTIME_ONLY}
@@ -458,5 +612,10 @@ def _resume(path, config, model, ema, optimizer, scheduler, state, rng, sampler_
     if scheduler is not None and meta["scheduler"] is not None:
         scheduler.load_state_dict(tree_from_json(meta["scheduler"], tensors))
     restore_rng_state(meta["rng"], tensors, numpy_generator=rng, sampler_generator=sampler_gen)
+    if ctx is not None and ctx.rank > 0:  # this process's own states (the sampler's is shared)
+        own = meta["rank_rng"][ctx.rank - 1]
+        torch.set_rng_state(tensors[f"rng.rank{ctx.rank}.torch"])
+        random.setstate(_python_state_from_json(own["python"]))
+        rng.bit_generator.state = own["numpy"]
     state.update(meta["state"])
     return best_state

@@ -9,6 +9,10 @@ folder layout::
     OUT/model/                   # the artifact: model.safetensors + config.json
     OUT/summary.json             # what was run, best epoch, validation/test metrics
 
+Under ``torchrun`` every process runs this function on the same records;
+only the writer (rank 0) evaluates the test fold and writes anything (see
+:mod:`emovox.training.distributed`).
+
 Inputs come from the recipe's ``make_datasets`` hook when it has one (the
 seed replicas: their own features, scaling and on-the-fly augmentation of
 training draws), else from the generic pipeline (fixed-length waveforms, or a
@@ -35,6 +39,7 @@ from emovox.training.callbacks import Callback
 from emovox.training.checkpoint import atomic_write_text
 from emovox.evaluation import compute_metrics, speaker_kfold, speaker_validation_split
 from emovox.training.data import ArrayDataset
+from emovox.training.distributed import init_distributed, threads_per_process
 from emovox.training.engine import predict_logits, seed_everything, train_model
 from emovox.training.pipeline import (
     apply_normalization,
@@ -70,8 +75,11 @@ def run_recipe(recipe: Recipe, records: Sequence, *, out_dir: str | os.PathLike,
 
     Returns
     -------
-    dict : the summary also written to ``out_dir/summary.json``.
+    dict : the summary also written to ``out_dir/summary.json``. On a
+        non-writer process under torchrun: ``{"writer": False, "rank": r,
+        "best_epoch": ...}`` (nothing written, no test evaluation).
     """
+    ctx = init_distributed()
     out_dir = Path(out_dir)
     cfg = recipe.train
     label_scheme = get_scheme(scheme or recipe.label_scheme)
@@ -103,7 +111,7 @@ def run_recipe(recipe: Recipe, records: Sequence, *, out_dir: str | os.PathLike,
     needed = np.concatenate([train_idx, val_idx, test_idx])
     waves_list = load_waveforms([kept[i] for i in needed], sample_rate_hz=recipe.sample_rate_hz,
                                 normalize=recipe.normalize, trim_silence=recipe.trim_silence,
-                                progress=cfg.progress)
+                                progress=cfg.progress and ctx.is_writer)
     waves = dict(zip(needed.tolist(), waves_list))
 
     preprocessing = {"sample_rate_hz": recipe.sample_rate_hz, "clip_s": recipe.clip_s,
@@ -140,11 +148,13 @@ def run_recipe(recipe: Recipe, records: Sequence, *, out_dir: str | os.PathLike,
                                 crop="random", seed=cfg.seed)
         val_ds = ArrayDataset([waves[i] for i in val_idx], y_all[val_idx], length=n_samples, crop="center")
 
-    seed_everything(cfg.seed, threads=cfg.threads)
+    seed_everything(cfg.seed, threads=threads_per_process(cfg.threads, ctx))
     model = build_model(recipe.arch, spec, **recipe.arch_params)
     result = train_model(model, train_ds, val_ds, cfg, out_dir=out_dir, n_classes=len(classes),
                          wave_augment=recipe.wave_augment, spec_augment=recipe.spec_augment,
                          callbacks=callbacks, resume=resume)
+    if not ctx.is_writer:
+        return {"writer": False, "rank": ctx.rank, "best_epoch": result.best_epoch}
 
     metrics: dict = {"validation": {k: result.best_record[k] for k in ("val_loss", "val_accuracy", "val_uar")},
                      "best_epoch": result.best_epoch}
@@ -166,6 +176,7 @@ def run_recipe(recipe: Recipe, records: Sequence, *, out_dir: str | os.PathLike,
             "best_epoch": result.best_epoch,
             "epochs_run": len(result.history),
             "stopped_early": result.stopped_early,
+            **({"processes": ctx.world_size} if ctx.enabled else {}),
         },
         metrics=_jsonable(metrics),
     )
@@ -173,6 +184,8 @@ def run_recipe(recipe: Recipe, records: Sequence, *, out_dir: str | os.PathLike,
     summary = {"artifact": str(artifact), "recipe": recipe.name, "arch": recipe.arch,
                "classes": list(classes), "protocol": protocol, "metrics": _jsonable(metrics),
                "n_train": int(len(train_idx)), "n_val": int(len(val_idx)), "n_test": int(len(test_idx))}
+    if ctx.enabled:
+        summary["processes"] = ctx.world_size
     atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
     return summary
 
