@@ -45,6 +45,11 @@ class BatchSummary:
         Wall time of this run.
     ray_start_s : float
         Of which starting (or joining) Ray.
+    first_part_s : float
+        From the start of this run to its first part written (Ray start-up,
+        the actor pool coming up, one shard scored); 0 when nothing was pending.
+    first_part_files : int
+        Inputs in that first part.
     out_dir : str
     """
 
@@ -56,10 +61,19 @@ class BatchSummary:
     seconds: float
     ray_start_s: float
     out_dir: str
+    first_part_s: float = 0.0
+    first_part_files: int = 0
 
     @property
     def clips_per_s(self) -> float:
+        """Inputs scored per second of this run, start-up included."""
         return self.n_scored / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def steady_clips_per_s(self) -> float:
+        """Inputs scored per second after the first part (start-up excluded)."""
+        rest_s = self.seconds - self.first_part_s
+        return (self.n_scored - self.first_part_files) / rest_s if rest_s > 0 else 0.0
 
     def line(self) -> str:
         resumed = f", {self.n_done_before} done before" if self.n_done_before else ""
@@ -223,12 +237,15 @@ def run_batch(inputs: Sequence[str], *, out_dir: str | os.PathLike, lists: Seque
         bar = _Progress(spec.n_inputs, n_done_before, stream=progress, quiet=quiet)
         n_rows = 0
         ray_start_s = 0.0
+        first: list[tuple[float, int]] = []
 
         def on_result(result) -> None:
             nonlocal n_rows
             out.write_part(result.shard, result.parquet)
             if csv:
                 out.write_csv(result.shard)
+            if not first:
+                first.append((time.perf_counter() - t0, result.n_files))
             n_rows += result.n_rows
             bar.add(result.n_files, result.n_failed)
 
@@ -252,4 +269,5 @@ def run_batch(inputs: Sequence[str], *, out_dir: str | os.PathLike, lists: Seque
     return BatchSummary(n_inputs=spec.n_inputs, n_done_before=n_done_before,
                         n_scored=spec.n_inputs - n_done_before, n_failed=failed_before + bar.failed,
                         n_rows=n_rows, seconds=time.perf_counter() - t0, ray_start_s=ray_start_s,
-                        out_dir=str(out_dir))
+                        out_dir=str(out_dir), first_part_s=first[0][0] if first else 0.0,
+                        first_part_files=first[0][1] if first else 0)
