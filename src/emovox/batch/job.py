@@ -128,10 +128,9 @@ def _model_identity(model: str | os.PathLike | None) -> tuple[str | None, str, s
             f"{str(folder)!r} has no {ONNX_FILE}: emovox batch runs the ONNX backend; "
             f"export it first (emovox export {folder})"
         )
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        raise ModelError("emovox batch runs the ONNX backend: pip install onnxruntime") from None
+    from emovox.inference import load_model
+
+    load_model(name, backend="onnx", num_threads=1)  # a broken model fails here, in one line
     model_id = hashlib.sha256((folder / CONFIG_FILE).read_bytes()).hexdigest()
     return name, name, model_id, list(info.labels)
 

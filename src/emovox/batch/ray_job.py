@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 import time
 import warnings
@@ -31,6 +32,8 @@ class BatchError(EmovoxError):
     """A batch job stopped part-way (a worker died, the cluster went away); a re-run resumes it."""
 
 __all__ = ["BatchError", "ShardScorer", "start_ray", "stop_ray", "ray_running", "run_shards", "cluster_cpus", "RAY_HINT"]
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 RAY_HINT = "emovox batch needs Ray Data: pip install 'emovox[ray]'"
 
@@ -86,9 +89,12 @@ def start_ray(*, address: str | None = None, num_cpus: int | None = None) -> flo
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False
     ctx.verbose_stats_logs = False
-    # Ray Data's INFO lines and "Progress bars disabled" (we asked): our own progress is on stderr.
-    logging.getLogger("ray.data").setLevel(logging.WARNING)
-    logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)
+    # Ray Data's console lines (progress, tracebacks of failed actors) would bury our
+    # one-line messages: its console handler shows only critical records. Its log
+    # file (/tmp/ray/session_latest/logs/ray-data.log) keeps everything.
+    for handler in logging.getLogger("ray.data").handlers:
+        if "File" not in type(handler).__name__:
+            handler.setLevel(logging.CRITICAL)
     return time.perf_counter() - t0
 
 
@@ -204,10 +210,11 @@ def run_shards(shards: Sequence[tuple[int, int, list[str]]], *, model_dir: str |
                                   parquet=bytes(row["parquet"])))
     except ray.exceptions.RayError as error:
         cause = getattr(error, "cause", None) or error
-        if isinstance(cause, EmovoxError):  # e.g. the model failed to load on a worker
+        if isinstance(cause, EmovoxError):
             raise cause from None
-        first = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+        # Ray's message holds the remote traceback: its last line names the error.
+        lines = [ln.strip() for ln in _ANSI.sub("", str(cause)).splitlines() if ln.strip()]
         raise BatchError(
-            f"a Ray worker failed ({type(cause).__name__}: {first}): the finished parts are kept; "
-            "run the same command again to resume"
+            f"a Ray worker failed ({lines[-1] if lines else type(cause).__name__}): the finished "
+            "parts are kept; run the same command again to resume"
         ) from None
