@@ -10,7 +10,6 @@ PCM from the AudioWorklet and once with MediaRecorder WebM/Opus chunks.
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from pathlib import Path
 
@@ -39,12 +38,23 @@ def _clip(name: str) -> Path:
 
 
 @pytest.fixture(scope="module")
-def server():
+def model():
     from emovox.inference import load_model
+
+    return load_model(num_threads=1)
+
+
+@pytest.fixture(scope="module")
+def n_labels(model) -> int:
+    return len(model.labels)
+
+
+@pytest.fixture(scope="module")
+def server(model):
     from emovox.service.app import create_app
     from emovox.service.testing import serve_in_thread
 
-    with serve_in_thread(create_app(load_model(num_threads=1))) as url:
+    with serve_in_thread(create_app(model)) as url:
         yield url
 
 
@@ -96,22 +106,20 @@ def _bars(driver) -> dict[str, float]:
     return {r.get_attribute("data-label"): float(r.get_attribute("data-p") or 0) for r in rows}
 
 
-def test_page_serves_only_local_assets(server, browser):
+def test_page_serves_only_local_assets(server, browser, n_labels):
     browser.get(server + "/")
-    _wait(lambda: len(_bars(browser)) == 7, what="the model's labels as bars")
+    _wait(lambda: len(_bars(browser)) == n_labels, what="the model's labels as bars")
     urls = browser.execute_script(
         "return performance.getEntriesByType('resource').map(e => e.name).concat([location.href])")
     assert urls and all(u.startswith(server) for u in urls), urls
     assert "emotions" in browser.find_element("id", "model-info").text
 
 
-def test_upload_shows_label_and_bars(server, browser):
-    from emovox.inference import load_model
-
+def test_upload_shows_label_and_bars(server, browser, model, n_labels):
     clip = _clip("03a01Wa.flac")
-    expected = load_model(num_threads=1).predict(clip)
+    expected = model.predict(clip)
     browser.get(server + "/")
-    _wait(lambda: len(_bars(browser)) == 7, what="bars")
+    _wait(lambda: len(_bars(browser)) == n_labels, what="bars")
     browser.find_element("id", "file-input").send_keys(str(clip))
     _wait(lambda: "Done" in browser.find_element("id", "file-status").text, what="the upload result")
     shown = browser.find_element("id", "result-label").get_attribute("data-label")
@@ -121,11 +129,11 @@ def test_upload_shows_label_and_bars(server, browser):
     assert sum(bars.values()) == pytest.approx(1.0, abs=0.01)
 
 
-def test_upload_of_a_non_audio_file_shows_the_error(server, browser, tmp_path):
+def test_upload_of_a_non_audio_file_shows_the_error(server, browser, tmp_path, n_labels):
     bad = tmp_path / "notes.wav"
     bad.write_bytes(b"this is not audio at all" * 20)
     browser.get(server + "/")
-    _wait(lambda: len(_bars(browser)) == 7, what="bars")
+    _wait(lambda: len(_bars(browser)) == n_labels, what="bars")
     browser.find_element("id", "file-input").send_keys(str(bad))
     status = browser.find_element("id", "file-status")
     _wait(lambda: "error" in (status.get_attribute("class") or ""), what="an error message")
@@ -133,11 +141,11 @@ def test_upload_of_a_non_audio_file_shows_the_error(server, browser, tmp_path):
 
 
 @pytest.mark.parametrize("fmt", ["pcm16", "webm"])
-def test_live_capture_streams_events_and_moves_bars(server, browser, fmt):
+def test_live_capture_streams_events_and_moves_bars(server, browser, fmt, n_labels):
     from selenium.webdriver.support.ui import Select
 
     browser.get(server + "/")
-    _wait(lambda: len(_bars(browser)) == 7, what="bars")
+    _wait(lambda: len(_bars(browser)) == n_labels, what="bars")
     Select(browser.find_element("id", "live-format")).select_by_value(fmt)
     browser.find_element("id", "live-start").click()
     status = browser.find_element("id", "live-status")

@@ -86,6 +86,10 @@ function buildLegend() {
     s.style.setProperty("--c", color(label));
     legend.appendChild(s);
   }
+  const t = document.createElement("span");
+  t.className = "threshold";
+  t.textContent = "threshold: under it, unknown";
+  legend.appendChild(t);
 }
 
 function updateBars(scores) {
