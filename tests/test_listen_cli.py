@@ -52,7 +52,8 @@ def json_events(stdout: str) -> list[dict]:
 
 def one_line_error(result: subprocess.CompletedProcess, match: str) -> None:
     assert result.returncode == 2, result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    lines = [line for line in result.stderr.splitlines()  # the start-up note aside
+             if line.strip() and not line.startswith("emovox: listening on ")]
     assert len(lines) == 1 and lines[0].startswith("emovox: error: "), result.stderr
     assert match in lines[0]
     assert "Traceback" not in result.stderr
@@ -203,3 +204,30 @@ def test_argparse_errors_exit_2():
     result = listen("--vad", "bogus")
     assert result.returncode == 2 and "invalid choice" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_device_that_stops_delivering_audio_is_one_line_and_exit_2(tmp_path):
+    """A real PortAudio device (ALSA ``file`` plugin) reading a FIFO that goes quiet after 0.5 s.
+
+    The FIFO is held open for writing, so the device's reads block as a stuck or unplugged
+    device's would: the stall watchdog ends the command with one line and exit 2 after
+    printing the events of the audio it got, and the process does not hang on the stuck stream.
+    """
+    pytest.importorskip("sounddevice")
+    fifo = tmp_path / "capture.fifo"
+    os.mkfifo(fifo)
+    env = _empty_home(tmp_path)
+    Path(env["HOME"], ".asoundrc").write_text(
+        'pcm.!default {\n  type file\n  slave.pcm "null"\n  file "/dev/null"\n'
+        f'  infile "{fifo}"\n  format "raw"\n}}\n')
+    fd = os.open(fifo, os.O_RDWR)  # a writer that never closes: reads block, no EOF
+    try:
+        os.write(fd, np.zeros(8000, "<f4").tobytes())  # 0.5 s of silence, then nothing
+        start = time.monotonic()
+        result = listen("--sample-rate", "16000", "--json", env=env, timeout=60)
+        elapsed = time.monotonic() - start
+    finally:
+        os.close(fd)
+    one_line_error(result, "delivered no audio for 3 s: was it disconnected?")
+    assert elapsed < 30
+    assert all(not e["speech"] for e in json_events(result.stdout))

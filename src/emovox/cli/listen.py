@@ -173,14 +173,36 @@ def microphone_blocks(device, sample_rate_hz: int | None, *, block_s: float = BL
                 raise AudioError(f"{info['name']!r} stopped delivering audio: was it disconnected?")
             yield block, rate
     finally:
-        try:
-            stream.abort() if stream.active else None
-            stream.close()
-        except sd.PortAudioError:
-            pass
+        _close_stream(stream, sd)
         if dropped:
             print(f"emovox: warning: {dropped} audio blocks dropped (the model ran slower than "
                   "real time: try --hop-s 1 or a faster --model)", file=sys.stderr)
+
+
+def _close_stream(stream, sd, *, timeout_s: float = 2.0) -> None:
+    """Abort and close a PortAudio stream without hanging on a stuck device.
+
+    A device that stopped mid-read can block ``abort`` (and PortAudio's exit
+    handler) until it returns; the stream is then left to the process exit.
+    """
+    def close():
+        try:
+            stream.abort()
+            stream.close()
+        except sd.PortAudioError:
+            pass
+
+    import threading
+
+    closer = threading.Thread(target=close, name="emovox-close-audio", daemon=True)
+    closer.start()
+    closer.join(timeout_s)
+    if closer.is_alive():  # stuck in the driver: PortAudio's exit handler would wait for it forever
+        import atexit
+
+        handler = getattr(sd, "_exit_handler", None)
+        if handler is not None:
+            atexit.unregister(handler)
 
 
 def file_blocks(path: str, sample_rate_hz: int, *, realtime: bool,
@@ -298,9 +320,9 @@ def handle(args: argparse.Namespace) -> int:
                 show.event(event)
             if limit is not None and engine.seconds_fed >= limit - 1e-9:
                 break
-    except KeyboardInterrupt:
-        _finish(engine, show, blocks)
-        raise  # emovox.cli.main: "interrupted", exit 130
+    except (KeyboardInterrupt, AudioError):
+        _finish(engine, show, blocks)  # print what the audio so far gave, then the error
+        raise  # emovox.cli.main: "interrupted" (exit 130) or one error line (exit 2)
     _finish(engine, show, blocks)
     return 0
 
