@@ -16,6 +16,7 @@ canonical emotions onto experiment classes (:func:`resolve_scheme`).
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -266,8 +267,8 @@ def load_mapping(spec: str | Mapping[str, str | None]) -> dict[str, str | None]:
         return _json_mapping(dict(spec), "mapping")
     if "=" in spec:
         return parse_mapping(spec)
-    path = Path(spec).expanduser()
-    if path.is_file():
+    path = Path(os.path.expanduser(spec))  # Path.expanduser raises on '~unknown-user'
+    if os.path.isfile(path):  # Path.is_file raises on names over 255 bytes
         return _json_mapping(_read_json(path), spec)
     raise ConfigError(
         f"mapping {spec!r} is neither 'a=b,c=-' pairs nor an existing JSON file"
@@ -301,9 +302,9 @@ def resolve_scheme(spec: "str | LabelScheme | Mapping[str, str | None]") -> Labe
         return _SCHEMES[spec]
     if "=" in spec:
         return LabelScheme.from_mapping("custom", parse_mapping(spec))
-    path = Path(spec).expanduser()
-    if path.suffix.lower() == ".json" or path.is_file():
-        if not path.is_file():
+    path = Path(os.path.expanduser(spec))  # Path.expanduser raises on '~unknown-user'
+    if path.suffix.lower() == ".json" or os.path.isfile(path):
+        if not os.path.isfile(path):
             raise ConfigError(f"label scheme file {spec!r} does not exist")
         data = _read_json(path)
         if isinstance(data, dict) and "classes" in data and "mapping" in data:

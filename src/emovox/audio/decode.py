@@ -23,7 +23,7 @@ import soundfile as sf
 
 from emovox.audio.integrity import check_integrity, truncated
 from emovox.audio.source import SOUNDFILE_CONTAINERS, AudioSource, Source, open_source
-from emovox.audio.validate import validate_signal
+from emovox.audio.validate import MAX_CHANNELS, validate_signal
 from emovox.errors import AudioError, EmptyAudioError, UnsupportedAudioError
 
 #: Exceptions the decoding libraries raise on bad input (all are wrapped).
@@ -138,12 +138,16 @@ def audio_duration_s(source: Source) -> float:
 def use_soundfile(src: AudioSource) -> bool:
     """Whether to try libsndfile first for ``src``.
 
-    Not for MP3 without a Xing/Info/VBRI tag: libsndfile estimates the length
-    of such a (VBR) stream from its first frame and silently stops reading
-    there, dropping up to a third of the audio; FFmpeg decodes it all.
+    Not for MP3: libsndfile estimates the length of a VBR stream without a
+    Xing/Info/VBRI tag from its first frame and silently stops reading there
+    (dropping up to a third of the audio), and its mpg123 decoder prints
+    warnings straight to the process's stderr on damaged files ("Xing stream
+    size off by more than 1%"), which would break the one-line error contract.
+    FFmpeg decodes MP3 completely and quietly; a cut file is still detected
+    from its Xing/Info length (see :func:`iter_pyav`).
     """
     if src.container == "mp3":
-        return _declares_length(src)
+        return False
     return src.container in SOUNDFILE_CONTAINERS or src.container is None
 
 
@@ -173,6 +177,7 @@ def _decode_soundfile(src: AudioSource) -> tuple[np.ndarray, int] | None:
         with sf.SoundFile(src.target) as fh:
             declared = fh.frames
             rate = fh.samplerate
+            check_channels(src, fh.channels)
             if 0 <= declared * fh.channels <= _MAX_SAMPLES_PER_BYTE * src.size + (1 << 20):
                 data = fh.read(dtype="float32", always_2d=True)
             else:  # a corrupt header claims more than the bytes can hold: don't allocate it
@@ -180,6 +185,8 @@ def _decode_soundfile(src: AudioSource) -> tuple[np.ndarray, int] | None:
                 while (part := fh.read(1 << 18, dtype="float32", always_2d=True)).shape[0]:
                     parts.append(part)
                 data = np.concatenate(parts) if parts else np.zeros((0, fh.channels), dtype=np.float32)
+    except AudioError:
+        raise
     except DECODE_ERRORS:
         return None
     except MemoryError as exc:
@@ -223,6 +230,7 @@ def iter_pyav(src: AudioSource) -> Iterator[tuple[np.ndarray, int]]:
             for frame in container.decode(stream):
                 if frame.samples == 0:
                     continue
+                check_channels(src, frame.layout.nb_channels)
                 rate = int(frame.sample_rate or stream.codec_context.sample_rate or 0)
                 if rate <= 0:
                     raise truncated(src, "its sample rate is missing")
@@ -237,8 +245,18 @@ def iter_pyav(src: AudioSource) -> Iterator[tuple[np.ndarray, int]]:
         raise _ffmpeg_error(src, exc) from exc
     if declared is not None and rate and _declares_length(src):
         got_s = n_decoded / rate
-        if declared - got_s > max(0.1, 0.02 * declared):
+        # MP3's Xing/Info length is exact (gapless); other codecs' priming/padding needs more slack.
+        if declared - got_s > max(0.05 if src.container == "mp3" else 0.1, 0.02 * declared):
             raise truncated(src, f"decoded {got_s:.3f} s of the {declared:.3f} s its header declares")
+
+
+def check_channels(src: AudioSource, channels: int) -> None:
+    """Refuse a file whose (possibly corrupt) header declares more than :data:`MAX_CHANNELS` channels."""
+    if channels > MAX_CHANNELS:
+        raise UnsupportedAudioError(
+            f"{src.kind} input {src.name!r} declares {channels} channels (emovox reads at most {MAX_CHANNELS}): "
+            "the file is corrupt or not a recording; downmix it to mono or stereo first"
+        )
 
 
 def _declares_length(src: AudioSource) -> bool:

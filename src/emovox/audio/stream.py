@@ -14,7 +14,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from emovox.audio.decode import DECODE_ERRORS, iter_pyav, use_soundfile
+from emovox.audio.decode import DECODE_ERRORS, check_channels, iter_pyav, use_soundfile
 from emovox.audio.effects import RESAMPLE_QUALITY, to_mono
 from emovox.audio.integrity import check_integrity, truncated
 from emovox.audio.source import AudioSource, Source, open_source
@@ -101,6 +101,7 @@ def _native_chunks(src: AudioSource) -> Iterator[tuple[np.ndarray, int]]:
             fh = None
             src.rewind()
         if fh is not None:
+            check_channels(src, fh.channels)
             yield from _soundfile_chunks(src, fh)
             return
     yield from iter_pyav(src)

@@ -108,7 +108,11 @@ def expand_inputs(inputs: list[str]) -> Iterator[tuple[str, Any]]:
             for m in matches:
                 yield m, m
         elif not os.path.exists(item):
-            yield item, ConfigError(f"no such file {item!r}")
+            if os.path.islink(item):  # exists() follows links: a dangling or looping link is not "missing"
+                yield item, ConfigError(f"{item!r} is a symbolic link that loops or points to nothing "
+                                        f"({os.readlink(item)!r}): fix or remove the link")
+            else:
+                yield item, ConfigError(f"no such file {item!r}")
         else:
             yield item, item
 

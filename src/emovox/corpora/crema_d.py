@@ -96,10 +96,10 @@ def load_crema_d(
     folder = corpus_dir(root, "crema-d")
     if demographics is None:
         for candidate in (folder / DEMOGRAPHICS, folder.parent / DEMOGRAPHICS):
-            if candidate.is_file():
+            if os.path.isfile(candidate):
                 demographics = candidate
                 break
-    elif not Path(demographics).is_file():
+    elif not os.path.isfile(demographics):
         raise CorpusError(f"crema-d: demographics file {str(demographics)!r} does not exist")
     genders = read_demographics(demographics) if demographics is not None else {}
     return [parse_crema_d(path, genders) for path in find_audio(folder, "crema-d", PATTERN)]

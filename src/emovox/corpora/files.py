@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from emovox.errors import CorpusError
 
@@ -24,7 +24,7 @@ MEDIA_SUFFIXES: tuple[str, ...] = (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".we
 def corpus_dir(root: str | os.PathLike, corpus: str) -> Path:
     """``root`` as an absolute folder path, or :class:`CorpusError` if it is none."""
     path = Path(os.path.abspath(os.path.expanduser(os.fspath(root))))
-    if not path.exists():
+    if not os.path.exists(path):  # Path.exists raises on names over 255 bytes
         raise CorpusError(
             f"{corpus} folder {str(path)!r} does not exist: pass the folder that holds "
             "the corpus, or set $EMOVOX_CORPORA to the folder of all corpora"
@@ -61,8 +61,7 @@ def find_audio(
     """
     keep = tuple(s.lower() for s in suffixes)
     found: list[Path] = []
-    for folder, dirnames, filenames in os.walk(root, followlinks=True):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+    for folder, filenames in walk_once(root):
         for name in filenames:
             if not name.startswith(".") and name.lower().endswith(keep):
                 found.append(Path(folder) / name)
@@ -72,6 +71,29 @@ def find_audio(
             f"expected {pattern}"
         )
     return sorted(found, key=str)
+
+
+def walk_once(root: Path) -> Iterator[tuple[str, list[str]]]:
+    """``(folder, file names)`` under ``root``, following symbolic links but entering each real folder once.
+
+    ``os.walk(followlinks=True)`` alone loops through a link to a parent folder
+    until the path is too long, and branches at every such link (a hang with
+    two of them); hidden folders (``.name``) are skipped.
+    """
+    seen: set[tuple[int, int]] = set()
+    for folder, dirnames, filenames in os.walk(root, followlinks=True):
+        try:
+            info = os.stat(folder)
+        except OSError:
+            dirnames[:] = []
+            continue
+        key = (info.st_dev, info.st_ino)
+        if key in seen:
+            dirnames[:] = []
+            continue
+        seen.add(key)
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        yield folder, filenames
 
 
 def name_error(path: Path, corpus: str, pattern: str, detail: str = "") -> CorpusError:

@@ -84,7 +84,7 @@ def _manifest_file(root: os.PathLike | str) -> Path:
                 "pass the manifest file itself"
             )
         return candidates[0]
-    if not path.is_file():
+    if not os.path.isfile(path):
         raise CorpusError(f"csv manifest {str(path)!r} does not exist: pass a .csv file")
     return path
 
@@ -164,7 +164,7 @@ def _row_record(
             raise CorpusError(f"{where}: empty {column!r}: every row needs path, label and speaker")
     path = Path(os.path.expanduser(value("path")))
     path = Path(os.path.abspath(path if path.is_absolute() else base / path))
-    if not path.is_file():
+    if not os.path.isfile(path):
         raise CorpusError(f"{where}: audio file {str(path)!r} does not exist")
     label = value("label")
     if value("emotion"):

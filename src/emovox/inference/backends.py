@@ -47,7 +47,7 @@ class Backend(Protocol):
 def read_config(model_dir: str | os.PathLike) -> dict:
     """The parsed ``config.json`` of an artifact directory (:class:`ModelError` if unreadable)."""
     path = Path(model_dir) / CONFIG_FILE
-    if not Path(model_dir).is_dir():
+    if not os.path.isdir(model_dir):  # Path.is_dir raises on names over 255 bytes
         raise ModelError(f"model directory {str(model_dir)!r} does not exist: pass a model artifact folder")
     try:
         with open(path, encoding="utf-8") as fh:
@@ -122,6 +122,7 @@ class ModelInfo:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "ModelInfo":
+        """Read and check the fields inference needs (:class:`ModelError` naming the bad one)."""
         spec = _spec_of(config)
         kind = spec.get("input_kind", "waveform")
         if kind != "waveform":
@@ -129,27 +130,68 @@ class ModelInfo:
                 f"this model takes input_kind={kind!r}: only waveform models (e.g. the flagship) "
                 "can predict from audio; research models over features are for evaluation"
             )
-        labels = tuple(spec.get("labels") or ())
-        if len(labels) < 2:
-            raise ModelError(f"the model config lists labels {list(labels)!r}: expected at least two")
-        calibration = config.get("calibration") or {}
-        temperature = float(calibration.get("temperature", 1.0) or 1.0)
-        threshold = float(config.get("threshold", 0.0) or 0.0)
-        if not (math.isfinite(temperature) and temperature > 0):
+        labels = spec.get("labels") or ()
+        if not isinstance(labels, (list, tuple)) or not all(isinstance(x, str) and x for x in labels):
+            raise ModelError(f"the model config lists labels {_short(labels)}: expected a list of names")
+        labels = tuple(labels)
+        if len(labels) < 2 or len(set(labels)) != len(labels):
+            raise ModelError(f"the model config lists labels {list(labels)!r}: expected at least two distinct")
+        calibration = _section(config, "calibration")
+        temperature = _number(calibration.get("temperature"), "calibration.temperature", 1.0)
+        threshold = _number(config.get("threshold"), "threshold", 0.0)
+        if not temperature > 0:
             raise ModelError(f"calibration.temperature={temperature!r} must be a positive number")
         if not 0.0 <= threshold <= 1.0:
             raise ModelError(f"threshold={threshold!r} must lie in [0, 1]")
-        pre = config.get("preprocessing") or {}
+        rate = _number(spec.get("sample_rate_hz"), "task.sample_rate_hz", 16000)
+        if rate != int(rate) or not MIN_RATE_HZ <= rate <= MAX_RATE_HZ:
+            raise ModelError(f"task.sample_rate_hz={rate!r} must be a whole number of Hz in "
+                             f"[{MIN_RATE_HZ}, {MAX_RATE_HZ}]")
+        clip_s = _number(spec.get("clip_s"), "task.clip_s", 3.0)
+        if not 0 < clip_s <= MAX_CLIP_S:
+            raise ModelError(f"task.clip_s={clip_s!r} must lie in (0, {MAX_CLIP_S:g}] seconds")
+        pre = _section(config, "preprocessing")
         crop = pre.get("crop") or "center"
         if crop not in ("center", "start", "none"):
-            raise ModelError(f"preprocessing.crop={crop!r} is unknown: expected 'center', 'start' or 'none'")
+            raise ModelError(f"preprocessing.crop={_short(crop)} is unknown: expected 'center', 'start' or 'none'")
         normalize = pre.get("normalize")
         if normalize not in (None, "peak", "loudness"):
-            raise ModelError(f"preprocessing.normalize={normalize!r}: expected null, 'peak' or 'loudness'")
-        return cls(labels=labels, sample_rate_hz=int(spec.get("sample_rate_hz", 16000)),
-                   clip_s=float(spec.get("clip_s", 3.0)), temperature=temperature,
-                   threshold=threshold, crop=crop, trim_silence=bool(pre.get("trim_silence", False)),
+            raise ModelError(f"preprocessing.normalize={_short(normalize)}: expected null, 'peak' or 'loudness'")
+        trim = pre.get("trim_silence", False)
+        if not isinstance(trim, bool):
+            raise ModelError(f"preprocessing.trim_silence={_short(trim)}: expected true or false")
+        return cls(labels=labels, sample_rate_hz=int(rate), clip_s=clip_s, temperature=temperature,
+                   threshold=threshold, crop=crop, trim_silence=trim,
                    normalize=normalize, config=dict(config))
+
+
+#: Bounds on what a model config may declare (a config is untrusted input).
+MIN_RATE_HZ, MAX_RATE_HZ = 1000, 384000
+MAX_CLIP_S = 600.0
+
+
+def _short(value: Any) -> str:
+    """``repr`` of a config value, cut to one short line."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _section(config: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = config.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ModelError(f"the model config's {key!r} must be a JSON object, got {_short(value)}")
+    return value
+
+
+def _number(value: Any, key: str, default: float) -> float:
+    """A finite JSON number (``null`` -> ``default``)."""
+    if value is None:
+        return float(default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(float(value)):
+        raise ModelError(f"the model config's {key}={_short(value)} must be a finite number")
+    return float(value)
 
 
 class TorchBackend:

@@ -154,7 +154,7 @@ def _complete(config: Mapping[str, Any]) -> dict:
 def read_config(directory: str | os.PathLike) -> dict:
     """Read and check ``config.json`` of an artifact without building the model."""
     directory = Path(directory)
-    if not directory.exists():
+    if not os.path.exists(directory):  # Path.exists raises on names over 255 bytes
         raise ModelError(
             f"no model artifact at {str(directory)!r}: give the folder that holds "
             f"{WEIGHTS_NAME} and {CONFIG_NAME} (made by 'emovox train')"
@@ -163,7 +163,7 @@ def read_config(directory: str | os.PathLike) -> dict:
         raise ModelError(f"{str(directory)!r} is a file: a model artifact is a folder with {WEIGHTS_NAME} "
                          f"and {CONFIG_NAME}")
     path = directory / CONFIG_NAME
-    if not path.is_file():
+    if not os.path.isfile(path):
         raise ModelError(f"model artifact {str(directory)!r} has no {CONFIG_NAME}: it is incomplete; "
                          "re-export or re-train it")
     try:
@@ -179,7 +179,14 @@ def read_config(directory: str | os.PathLike) -> dict:
                          "save_artifact or is damaged")
     _check_format(config, path)
     for key, default in OPTIONAL_DEFAULTS.items():
-        config.setdefault(key, json.loads(json.dumps(default)))
+        if config.get(key) is None:
+            config[key] = json.loads(json.dumps(default))
+        elif isinstance(default, dict) and not isinstance(config[key], dict):
+            raise ModelError(f"{str(path)!r}: {key!r} must be a JSON object, got {type(config[key]).__name__}: "
+                             "the artifact is damaged; re-export or re-train it")
+    threshold = config["threshold"]
+    if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, (int, float))):
+        raise ModelError(f"{str(path)!r}: 'threshold' must be a number or null, got {type(threshold).__name__}")
     return config
 
 
@@ -239,35 +246,74 @@ def load_artifact(directory: str | os.PathLike, *, expected_spec: TaskSpec | Non
     if not isinstance(arch, Mapping) or not isinstance(arch.get("name"), str):
         raise ModelError(f"{str(directory / CONFIG_NAME)!r}: 'architecture' must be "
                          "{'name': ..., 'params': {...}}")
-    model = build_model(arch["name"], spec, **dict(arch.get("params") or {}))
+    params = arch.get("params") or {}
+    if not isinstance(params, Mapping):
+        raise ModelError(f"{str(directory / CONFIG_NAME)!r}: 'architecture.params' must be a JSON object")
     weights_path = directory / WEIGHTS_NAME
-    if not weights_path.is_file():
+    if not os.path.isfile(weights_path):
         raise ModelError(f"model artifact {str(directory)!r} has no {WEIGHTS_NAME}: it is incomplete; "
                          "re-export or re-train it")
     try:
         with safe_open(str(weights_path), framework="pt") as handle:
+            shapes = {k: tuple(handle.get_slice(k).get_shape()) for k in handle.keys()}
+            # Shapes first, on a parameter-free ("meta") build: a config declaring a huge model
+            # is refused before anything of that size is allocated.
+            _check_weights(_build(arch["name"], spec, params, directory, meta=True), shapes, weights_path)
             tensors = {k: handle.get_tensor(k) for k in handle.keys()}
+    except ModelError:
+        raise
     except Exception as error:  # safetensors raises private error types
-        raise ModelError(f"{str(weights_path)!r} is not readable safetensors ({error}): "
+        raise ModelError(f"{str(weights_path)!r} is not readable safetensors ({_one_line(error)}): "
                          "the artifact is corrupt; re-export or re-train it") from None
-    _check_weights(model, tensors, weights_path)
+    model = _build(arch["name"], spec, params, directory, meta=False)
+    _check_weights(model, {k: tuple(v.shape) for k, v in tensors.items()}, weights_path)
     model.load_state_dict(tensors, strict=True)
     model.eval()
     return model, config
 
 
-def _check_weights(model: torch.nn.Module, tensors: Mapping[str, torch.Tensor], path: Path) -> None:
+def _build(name: str, spec: TaskSpec, params: Mapping[str, Any], directory: Path, *,
+           meta: bool) -> torch.nn.Module | None:
+    """Build the architecture a config names; :class:`ModelError` if its parameters are unusable.
+
+    ``meta=True`` builds without allocating parameters (``None`` if the
+    architecture cannot be built that way; the real build then decides).
+    """
+    try:
+        if meta:
+            with torch.device("meta"):
+                return build_model(name, spec, **dict(params))
+        return build_model(name, spec, **dict(params))
+    except ModelError:
+        if meta:
+            return None
+        raise
+    except Exception as error:  # the builders' own checks raise many types on hostile values
+        if meta and not isinstance(error, (TypeError, ValueError, OverflowError, MemoryError)):
+            return None
+        raise ModelError(f"{str(directory / CONFIG_NAME)!r}: architecture {name!r} cannot be built from its "
+                         f"params ({type(error).__name__}: {_one_line(error)}): the config is damaged") from None
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return (text[0] if text else type(error).__name__)[:200]
+
+
+def _check_weights(model: torch.nn.Module | None, shapes: Mapping[str, tuple], path: Path) -> None:
+    if model is None:
+        return
     expected = model.state_dict()
-    missing = sorted(set(expected) - set(tensors))
-    extra = sorted(set(tensors) - set(expected))
+    missing = sorted(set(expected) - set(shapes))
+    extra = sorted(set(shapes) - set(expected))
     if missing or extra:
         raise ModelError(
             f"{str(path)!r} does not match its architecture: missing {missing[:5]}"
             f"{'...' if len(missing) > 5 else ''}, unexpected {extra[:5]}{'...' if len(extra) > 5 else ''}"
         )
     for key, value in expected.items():
-        if tuple(tensors[key].shape) != tuple(value.shape):
+        if tuple(shapes[key]) != tuple(value.shape):
             raise ModelError(
-                f"{str(path)!r}: weight {key!r} has shape {tuple(tensors[key].shape)}, the architecture "
+                f"{str(path)!r}: weight {key!r} has shape {tuple(shapes[key])}, the architecture "
                 f"expects {tuple(value.shape)}: config.json and the weights disagree"
             )
