@@ -47,10 +47,10 @@ def corpus_clips(n: int) -> list[tuple[str, bytes, np.ndarray]]:
     return [(p.name, p.read_bytes(), (load_audio(p) * 32767).astype("<i2")) for p in files]
 
 
-def start_server(port: int, threads: int, clients: int) -> subprocess.Popen:
+def start_server(port: int, threads: int) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "emovox.cli.main", "serve", "--port", str(port), "--threads", str(threads),
-           "--log-level", "warning", "--max-concurrent", str(2 * clients), "--max-streams", str(2 * clients)]
+           "--log-level", "warning"]  # default limits: 32 concurrent requests, 32 streams
     return subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
 
 
@@ -172,7 +172,7 @@ def main() -> None:
     clips = corpus_clips(args.clips)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    proc = start_server(port, args.threads, args.clients)
+    proc = start_server(port, args.threads)
     errors = ["did not run"]
     try:
         wait_ready(url, proc)

@@ -147,7 +147,8 @@ function drawAxes(c, t0, t1) {
   const step = [0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600].find((s) => span / s <= 10) || 600;
   for (let t = Math.ceil(t0 / step) * step; t <= t1 + 1e-9; t += step) {
     const x = pad.l + ((t - t0) / span) * (w - pad.l - pad.r);
-    g.fillText((step < 1 ? t.toFixed(1) : Math.round(t)) + " s", x - 8, h - 6);
+    const text = (step < 1 ? t.toFixed(1) : Math.round(t)) + " s";
+    g.fillText(text, Math.min(x - 8, w - pad.r - g.measureText(text).width), h - 6);
   }
   if (state.threshold > 0) {
     const y = pad.t + ph * (1 - state.threshold);
