@@ -287,7 +287,9 @@ def train_model(
     if ctx.enabled:  # after a resume: DDP starts every process from rank 0's (= the loaded) weights
         from torch.nn.parallel import DistributedDataParallel
 
-        forward = DistributedDataParallel(forward, find_unused_parameters=spec_augment is not None)
+        # With spec_augment, parameters before the hook (if any) get no gradient; the graph is
+        # the same every step, which static_graph lets DDP learn once.
+        forward = DistributedDataParallel(forward, static_graph=spec_augment is not None)
 
     callbacks = list(callbacks) if ctx.is_writer else []
     if config.progress and ctx.is_writer:
