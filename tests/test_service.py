@@ -60,6 +60,7 @@ def _error(response, status: int, code: str | None = None) -> str:
 def test_healthz_readyz(client):
     assert client.get("/healthz").json() == {"status": "ok"}
     assert client.get("/readyz").json()["status"] == "ready"
+    assert client.head("/healthz").status_code == 200 and client.head("/readyz").status_code == 200
 
 
 def test_model_endpoint(client, predictor):

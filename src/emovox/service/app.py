@@ -277,10 +277,12 @@ def create_app(predictor=None, *, model_dir: str | None = None, backend: str = "
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
+    @app.head("/healthz", include_in_schema=False)
     @app.get("/healthz", response_model=schemas.HealthOut, summary="liveness: the process answers")
     async def healthz():
         return {"status": "ok"}
 
+    @app.head("/readyz", include_in_schema=False)
     @app.get("/readyz", response_model=schemas.ReadyOut, summary="readiness: the model is loaded",
              responses={503: {"model": schemas.ErrorBody, "description": "model not loaded (yet)"}})
     async def readyz():
