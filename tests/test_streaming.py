@@ -44,7 +44,8 @@ def read(path) -> np.ndarray:
 def _load(name=None, **options):
     from emovox.inference import predictor
 
-    path = predictor.resolve_model_dir(name) if hasattr(predictor, "resolve_model_dir") else default_model_dir()
+    resolve = getattr(predictor, "resolve_model_dir", None)
+    path = resolve(name) if resolve else default_model_dir()
     backend = "onnx" if (path / "model.onnx").is_file() else "auto"
     return load_model(path, backend=backend, num_threads=1, **options)
 

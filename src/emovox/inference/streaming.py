@@ -172,7 +172,8 @@ class StreamEngine:
         min_speech_s = _seconds(min_speech_s, "min_speech_s", lo=0.0, hi=window_s)
         if isinstance(smoothing, bool) or not isinstance(smoothing, int) or not 1 <= smoothing <= 100:
             raise ConfigError(f"smoothing={smoothing!r} must be an integer in [1, 100] (1 = off)")
-        if isinstance(vad_threshold, bool) or not isinstance(vad_threshold, Real) or not 0.0 < vad_threshold < 1.0:
+        if (isinstance(vad_threshold, bool) or not isinstance(vad_threshold, Real)
+                or not 0.0 < vad_threshold < 1.0):
             raise ConfigError(f"vad_threshold={vad_threshold!r} must lie in (0, 1)")
         if vad not in STREAM_VADS:
             raise ConfigError(f"vad={vad!r} is unknown: expected one of {', '.join(STREAM_VADS)}")
