@@ -273,3 +273,11 @@ def test_serve_command_serves_until_interrupted():
             proc.kill()
             proc.wait()
     assert proc.returncode == 0
+
+
+def test_serve_without_the_service_extra_gives_the_install_hint():
+    code = ("import sys; sys.modules['uvicorn'] = None; sys.modules['fastapi'] = None\n"
+            "from emovox.cli.main import main; sys.exit(main(['serve']))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 2 and "pip install 'emovox[service]'" in r.stderr and "Traceback" not in r.stderr
