@@ -256,3 +256,75 @@ def write_one_hour_flac(path: Path, *, seconds: int = 3600, sample_rate_hz: int 
             block[: burst.size] += burst[: min(burst.size, n)]
             fh.write(block)
     return path
+
+
+# ---------------------------------------------------------------- running the real CLI
+@dataclass
+class CliResult:
+    """Outcome of one ``emovox`` process."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    peak_mb: float
+    seconds: float
+
+    @property
+    def error_lines(self) -> list[str]:
+        return [line for line in self.stderr.splitlines() if line.strip()]
+
+
+CLI = ("-c", "import sys; from emovox.cli.main import main; sys.exit(main())")
+
+
+def run_cli(args, *, cwd=None, timeout_s: float = 300.0, stdin: bytes | None = None,
+            env: dict | None = None) -> CliResult:
+    """Run ``emovox ARGS`` in a fresh interpreter; peak RSS from ``wait4`` (this child only).
+
+    A run longer than ``timeout_s`` is killed and reported as a hang (AssertionError).
+    """
+    import subprocess
+    import sys
+    import tempfile
+    import threading
+    import time
+
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        proc = subprocess.Popen(
+            [sys.executable, *CLI, *map(str, args)], cwd=cwd, stdout=out, stderr=err,
+            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+            env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})},
+        )
+        timer = threading.Timer(timeout_s, proc.kill)
+        timer.start()
+        try:
+            if stdin is not None:
+                try:
+                    proc.stdin.write(stdin)
+                except BrokenPipeError:
+                    pass
+                proc.stdin.close()
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            timer.cancel()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        seconds = time.perf_counter() - started
+        out.seek(0)
+        err.seek(0)
+        result = CliResult(proc.returncode, out.read().decode("utf-8", "replace"),
+                           err.read().decode("utf-8", "replace"), usage.ru_maxrss / 1024, seconds)
+    assert seconds < timeout_s, f"emovox {' '.join(map(str, args))} hung (killed after {timeout_s:.0f} s)"
+    return result
+
+
+def model_args() -> list[str]:
+    """``--model cnn`` when emovox ships a model by that name (fast), else the default model."""
+    try:
+        from emovox.inference.predictor import shipped_models
+
+        if "cnn" in shipped_models():
+            return ["--model", "cnn"]
+    except ImportError:
+        pass
+    return []
