@@ -30,12 +30,62 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 
 def _load() -> str:
     return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
+class CpuMeter:
+    """CPU seconds (user + system) of this process and every descendant, sampled while a variant runs.
+
+    On a shared machine wall time measures our slice of the CPUs as much as our
+    code; CPU seconds per clip do not depend on the others' load. Descendants
+    (pool processes, Ray's GCS, raylet and workers) are polled every 0.2 s and
+    their last reading kept, so processes that exit before the end still count
+    (up to 0.2 s of their life).
+    """
+
+    def __init__(self) -> None:
+        import psutil
+
+        self._psutil = psutil
+        self._me = psutil.Process()
+        self._seen: dict[tuple[int, float], float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def _cpu(self, proc) -> float:
+        t = proc.cpu_times()
+        return t.user + t.system
+
+    def _sample(self) -> None:
+        for proc in self._me.children(recursive=True):
+            try:
+                self._seen[(proc.pid, proc.create_time())] = self._cpu(proc)
+            except self._psutil.Error:
+                pass
+
+    def _poll(self) -> None:
+        while not self._stop.wait(0.2):
+            self._sample()
+
+    def __enter__(self) -> "CpuMeter":
+        self._sample()
+        self._base = {k: v for k, v in self._seen.items()}
+        self._self0 = self._cpu(self._me)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._sample()
+        self._stop.set()
+        self._thread.join()
+        children = sum(v - self._base.get(k, 0.0) for k, v in self._seen.items())
+        self.seconds = self._cpu(self._me) - self._self0 + children
 
 
 def _score_in_process(args: tuple[str, list[str]]) -> float:
@@ -106,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, float] = {}
     steady: dict[str, float] = {}
     first_part: dict[str, float] = {}
+    cpu: dict[str, float] = {}
     for _ in range(args.repeats):
         for name, run in (
             ("in-process, 1 process", lambda: in_process(args.model, paths, 1)),
@@ -113,23 +164,31 @@ def main(argv: list[str] | None = None) -> int:
             ("Ray, 1 worker", lambda: on_ray(args.model, paths, 1, args.shard_size)),
             ("Ray, 2 workers", lambda: on_ray(args.model, paths, 2, args.shard_size)),
         ):
-            got = run()
+            with CpuMeter() as meter:
+                got = run()
             seconds = got if isinstance(got, float) else got.seconds
+            cpu[name] = min(cpu.get(name, float("inf")), meter.seconds)
             if seconds < results.get(name, float("inf")):
                 results[name] = seconds
                 if not isinstance(got, float):
                     steady[name], first_part[name] = got.steady_clips_per_s, got.first_part_s
-            print(f"  {name:24s} {seconds:7.1f} s  {len(paths) / seconds:7.1f} clips/s", flush=True)
+            print(f"  {name:24s} {seconds:7.1f} s  {len(paths) / seconds:7.1f} clips/s  "
+                  f"CPU {meter.seconds:6.1f} s ({1000 * meter.seconds / len(paths):.2f} ms/clip)  "
+                  f"[{_load().split('load average: ')[-1]}]", flush=True)
     stop_ray()
 
     rate = {k: len(paths) / v for k, v in results.items()}
     print()
-    print("| variant | seconds | clips/s | vs in-process, same processes | after the first part, clips/s |")
-    print("|---|---:|---:|---:|---:|")
+    print("| variant | seconds | clips/s | vs in-process, same processes | after the first part, clips/s "
+          "| CPU ms/clip (all processes) |")
+    print("|---|---:|---:|---:|---:|---:|")
     for k, v in results.items():
         ref = rate["in-process, 2 processes"] if "2 " in k else rate["in-process, 1 process"]
         after = f"{steady[k]:.1f}" if k in steady else ""
-        print(f"| {k} | {v:.1f} | {rate[k]:.1f} | {rate[k] / ref:.2f}x | {after} |")
+        print(f"| {k} | {v:.1f} | {rate[k]:.1f} | {rate[k] / ref:.2f}x | {after} | "
+              f"{1000 * cpu[k] / len(paths):.2f} |")
+    print(f"CPU per clip, Ray 2 workers / in-process 2 processes: "
+          f"{cpu['Ray, 2 workers'] / cpu['in-process, 2 processes']:.2f} (the overhead Ray adds, load-independent)")
     print()
     print(f"Ray start-up: ray.init {t_init:.1f} s (once per job, not in the times above); first part "
           f"written after {first_part['Ray, 1 worker']:.1f} s (1 worker) / {first_part['Ray, 2 workers']:.1f} s "

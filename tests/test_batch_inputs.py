@@ -261,7 +261,7 @@ def test_missing_inputs_and_mismatched_job_exit_2(tree, model_dir, tmp_path, cap
     assert main(["batch", str(tree / "sub" / "b.flac"), "--out", str(out_dir), "--model", str(model_dir)]) == 2
     assert "holds a job with other inputs" in capsys.readouterr().err
     assert main(["batch", *paths, "--out", str(out_dir), "--model", str(model_dir), "--timeline"]) == 2
-    assert "holds a job with other timeline" in capsys.readouterr().err
+    assert "holds a job with other --timeline" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_info:
         main(["batch", str(tree / "a.wav")])  # --out is required
     assert exit_info.value.code == 2

@@ -21,6 +21,10 @@ from emovox.errors import ConfigError, ModelError
 
 __all__ = ["run_batch", "BatchSummary", "DEFAULT_SHARD_SIZE"]
 
+#: How a differing job setting is named to the user.
+_SETTING_NAMES = {"model_id": "model", "labels": "model labels", "shard_size": "--shard-size",
+                  "timeline": "--timeline", "min_confidence": "--min-confidence"}
+
 #: Inputs per part file by default: ~1 MB parts, a few seconds of work per actor call.
 DEFAULT_SHARD_SIZE = 256
 
@@ -221,8 +225,9 @@ def run_batch(inputs: Sequence[str], *, out_dir: str | os.PathLike, lists: Seque
         if recorded is None:
             out.write_job(spec, paths)
         elif diffs := recorded.differences(spec):
+            named = [_SETTING_NAMES.get(d, d) for d in diffs]
             raise ConfigError(
-                f"{str(out_dir)!r} holds a job with other {', '.join(diffs)}: give the same inputs "
+                f"{str(out_dir)!r} holds a job with other {', '.join(named)}: give the same inputs "
                 f"and options to resume it (or none: emovox batch --out {out_dir}), or use a new --out"
             )
         done = out.done_shards(spec)

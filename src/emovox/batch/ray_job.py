@@ -27,15 +27,16 @@ from typing import Callable, Sequence
 
 from emovox.errors import ConfigError, EmovoxError
 
-
-class BatchError(EmovoxError):
-    """A batch job stopped part-way (a worker died, the cluster went away); a re-run resumes it."""
-
-__all__ = ["BatchError", "ShardScorer", "start_ray", "stop_ray", "ray_running", "run_shards", "cluster_cpus", "RAY_HINT"]
+__all__ = ["BatchError", "ShardScorer", "start_ray", "stop_ray", "ray_running", "run_shards",
+           "cluster_cpus", "RAY_HINT"]
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 RAY_HINT = "emovox batch needs Ray Data: pip install 'emovox[ray]'"
+
+
+class BatchError(EmovoxError):
+    """A batch job stopped part-way (a worker died, the cluster went away); a re-run resumes it."""
 
 
 def _import_ray():
@@ -57,6 +58,8 @@ def start_ray(*, address: str | None = None, num_cpus: int | None = None) -> flo
     num_cpus : int or None
         CPUs of the local cluster (default: all of this machine's).
     """
+    if ray_running():
+        return 0.0
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     t0 = time.perf_counter()
@@ -73,8 +76,6 @@ def start_ray(*, address: str | None = None, num_cpus: int | None = None) -> flo
             except Exception:  # noqa: BLE001 - private API moved: Ray then only warns
                 del os.environ["RAY_AUTH_MODE"]
     ray = _import_ray()
-    if ray.is_initialized():
-        return 0.0
     logging.getLogger("ray").setLevel(logging.WARNING)
     options = dict(log_to_driver=False, logging_level=logging.WARNING, configure_logging=True)
     try:
@@ -83,8 +84,11 @@ def start_ray(*, address: str | None = None, num_cpus: int | None = None) -> flo
                      **options)
         else:
             ray.init(address=address, **options)
-    except ConnectionError as error:
-        raise ConfigError(f"cannot connect to the Ray cluster at {address!r}: {error}") from None
+    except (ConnectionError, ValueError, RuntimeError) as error:
+        if address is None:
+            raise
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ConfigError(f"cannot connect to the Ray cluster at --address {address!r}: {first}") from None
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False
@@ -100,8 +104,6 @@ def start_ray(*, address: str | None = None, num_cpus: int | None = None) -> flo
 
 def ray_running() -> bool:
     """Whether this process is connected to Ray already (without importing Ray otherwise)."""
-    import sys
-
     ray = sys.modules.get("ray")
     return bool(ray is not None and ray.is_initialized())
 
