@@ -183,11 +183,15 @@ def main() -> None:
         # warm-up: one upload and one stream
         asyncio.run(load(url, clips[:2], clients=2, duration_s=1.0, stream_fraction=0.5, seed=99))
         rss_before = server.memory_info().rss
+        c0 = server.cpu_times()
         ref = asyncio.run(load(url, clips, clients=1, duration_s=args.ref_s, stream_fraction=0.0, seed=1))
+        c1 = server.cpu_times()
         ref_p50 = pct(ref["uploads"], 50)
+        ref_cpu_ms = 1000 * ((c1.user + c1.system) - (c0.user + c0.system)) / max(1, len(ref["uploads"]))
         print(f"reference (1 client, uploads only, {ref['wall_s']:.1f} s): {len(ref['uploads'])} uploads, "
               f"{len(ref['uploads']) / ref['wall_s']:.1f} req/s, p50 {1000 * ref_p50:.0f} ms, "
-              f"p99 {1000 * pct(ref['uploads'], 99):.0f} ms, errors {len(ref['errors'])}")
+              f"p99 {1000 * pct(ref['uploads'], 99):.0f} ms, errors {len(ref['errors'])}; "
+              f"server CPU {ref_cpu_ms:.1f} ms per upload")
 
         peak = [rss_before]
 
@@ -225,7 +229,8 @@ def main() -> None:
             print(f"  streams: {n_st / wall:.2f}/s, whole-stream p50 {1000 * pct(res['streams'], 50):.0f} ms, "
                   f"p99 {1000 * pct(res['streams'], 99):.0f} ms; {res['stream_audio_s']:.0f} s of audio "
                   f"({res['stream_audio_s'] / wall:.1f} s per s), {res['events']} events")
-            print(f"  CPU: server {server_cpu / wall:.2f} cores, clients {client_cpu / wall:.2f} cores; "
+            print(f"  CPU: server {server_cpu / wall:.2f} cores ({1000 * server_cpu / max(1, n_up + n_st):.1f} ms "
+                  f"per request), clients {client_cpu / wall:.2f} cores; "
                   f"server RSS before {rss_before / 2**20:.0f} MB, peak {peak[0] / 2**20:.0f} MB, "
                   f"after {rss_after / 2**20:.0f} MB")
             for e in res["errors"][:5]:
