@@ -98,7 +98,7 @@ def test_upload_size_and_duration_limits(predictor):
 
 def test_too_many_batch_files(predictor):
     with _serve(predictor, max_batch_files=2) as url:
-        files = [("files", (f"{i}.wav", _wav(0.5))) for i in range(3)]
+        files = [("files", (f"{i}.wav", _wav(0.1))) for i in range(5)]
         r = httpx.post(url + "/v1/predict/batch", files=files)
         assert r.status_code == 413 and _code(r) == "too_many_files"
 
@@ -281,3 +281,34 @@ def test_serve_without_the_service_extra_gives_the_install_hint():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                        env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert r.returncode == 2 and "pip install 'emovox[service]'" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.skipif(not CLIP.is_file(), reason=f"corpus file {CLIP} is absent")
+def test_the_event_loop_answers_while_a_long_prediction_runs(predictor):
+    import io
+
+    import soundfile as sf
+
+    from emovox.audio import load_audio
+
+    y = np.tile(load_audio(CLIP), 40)  # 80 s of speech: a timeline takes a while
+    buf = io.BytesIO()
+    sf.write(buf, y, 16000, format="WAV", subtype="PCM_16")
+    with _serve(predictor) as url:
+        done = threading.Event()
+        result = {}
+
+        def long_request():
+            result["r"] = httpx.post(url + "/v1/predict?timeline=true", content=buf.getvalue(), timeout=120)
+            done.set()
+
+        t = threading.Thread(target=long_request)
+        t.start()
+        answered_during = 0
+        while not done.is_set():
+            if httpx.get(url + "/healthz", timeout=30).status_code == 200 and not done.is_set():
+                answered_during += 1
+            time.sleep(0.02)
+        t.join()
+    assert result["r"].status_code == 200 and len(result["r"].json()["timeline"]["segments"]) > 10
+    assert answered_during >= 1  # the model ran on a worker thread, not on the event loop
