@@ -238,7 +238,7 @@ def test_short_and_empty_streams(fast):
 @needs_model
 def test_memory_stays_bounded_over_ten_minutes(fast):
     rng = np.random.default_rng(2)
-    engine = StreamEngine(fast, vad="webrtc")
+    engine = StreamEngine(fast, vad="webrtc", hop_s=1.0)
     # noise bursts (the WebRTC detector calls them speech) alternating with silence
     burst = (0.2 * rng.standard_normal(2 * SR)).astype(np.float32)
     block = np.concatenate([burst, np.zeros(SR, np.float32)])  # 3 s
@@ -255,7 +255,7 @@ def test_memory_stays_bounded_over_ten_minutes(fast):
     finally:
         tracemalloc.stop()
     assert engine.seconds_fed == pytest.approx(600.0)
-    assert engine.events_emitted == 1200 and speech > 600  # the model ran on most windows
+    assert engine.events_emitted == 600 and speech > 300  # the model ran on most windows
     assert engine.buffer_bytes == ring_bytes
     assert len(engine._history) <= engine.smoothing
     assert sizes[1] - sizes[0] < 64 * 1024, f"memory grew by {sizes[1] - sizes[0]} bytes over 9 minutes"
