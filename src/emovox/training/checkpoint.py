@@ -146,6 +146,25 @@ def restore_rng_state(
         numpy_generator.bit_generator.state = state["numpy"]
 
 
+def capture_process_rng_state(numpy_generator: np.random.Generator) -> dict:
+    """This process's own random states: torch's global generator, Python's ``random``, NumPy.
+
+    Under torchrun these differ between processes (the sampler's generator
+    does not); the writer gathers every process's copy into its checkpoint.
+    Restore with :func:`restore_process_rng_state`.
+    """
+    return {"torch": torch.get_rng_state(), "python": _python_state_to_json(random.getstate()),
+            "numpy": numpy_generator.bit_generator.state}
+
+
+def restore_process_rng_state(state: Mapping, torch_state: torch.Tensor, *,
+                              numpy_generator: np.random.Generator) -> None:
+    """Invert :func:`capture_process_rng_state` (its ``"torch"`` entry given as ``torch_state``)."""
+    torch.set_rng_state(torch_state)
+    random.setstate(_python_state_from_json(state["python"]))
+    numpy_generator.bit_generator.state = state["numpy"]
+
+
 def _python_state_to_json(state: tuple) -> list:
     version, internal, gauss_next = state
     return [version, list(internal), gauss_next]

@@ -43,6 +43,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch.utils.data import Sampler
 
 from emovox.errors import ConfigError
@@ -283,6 +284,52 @@ def collate_with_mask(items: Sequence[tuple[np.ndarray, int, bool]]) -> tuple[to
     ys = np.asarray([y for _, y, _ in items], dtype=np.int64)
     real = np.asarray([r for _, _, r in items], dtype=bool)
     return torch.from_numpy(xs), torch.from_numpy(ys), torch.from_numpy(real)
+
+
+def global_batch_loss(logits: torch.Tensor, y: torch.Tensor, real: torch.Tensor, *, ctx: DistContext,
+                      weights: torch.Tensor | None, label_smoothing: float, perm: torch.Tensor | None = None,
+                      lam: float = 1.0) -> tuple[torch.Tensor, float, float]:
+    """This process's part of the global batch's class-weighted (mixed-up) mean cross-entropy.
+
+    Parameters
+    ----------
+    logits : torch.Tensor [shape=(b, n_classes)]
+        This process's slice of the global batch.
+    y : torch.Tensor [shape=(b,)] int64
+    real : torch.Tensor [shape=(b,)] bool
+        False for padded repeats (zero weight).
+    weights : torch.Tensor [shape=(n_classes,)] or None
+        Class weights, as in ``F.cross_entropy``.
+    perm, lam : mixup pairing within the slice and its weight (``perm=None``: no mixup).
+
+    Returns
+    -------
+    loss : torch.Tensor
+        Scaled by the number of processes, so that DDP's gradient average
+        equals the gradient of the global batch mean (``F.cross_entropy``'s
+        weighted mean: per-example losses over the sum of the targets' weights).
+    share : float
+        This process's unscaled part of that mean (the parts add up to it).
+    n_real : float
+        Examples in the global batch, padded repeats excluded.
+    """
+    mask = real.to(logits.dtype)
+
+    def target_weight(target: torch.Tensor) -> torch.Tensor:
+        return mask if weights is None else weights[target] * mask
+
+    def numerator(target: torch.Tensor) -> torch.Tensor:
+        per_example = F.cross_entropy(logits, target, weight=weights, label_smoothing=label_smoothing,
+                                      reduction="none")
+        return (per_example * mask).sum()
+
+    y_mix = y[perm] if perm is not None else y
+    local = [float(target_weight(y).sum()), float(target_weight(y_mix).sum()), float(mask.sum())]
+    denom, denom_mix, n_real = all_reduce_sum(local).tolist()  # one small all-reduce per step
+    part = numerator(y) / denom
+    if perm is not None:
+        part = lam * part + (1.0 - lam) * numerator(y_mix) / denom_mix
+    return part * ctx.world_size, float(part.detach()), n_real
 
 
 def shard_range(n: int, ctx: DistContext) -> range:

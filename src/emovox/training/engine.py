@@ -45,10 +45,10 @@ from torch.utils.data import DataLoader, RandomSampler, Subset
 from emovox.errors import ConfigError, ModelError
 from emovox.training.callbacks import Callback, TqdmProgress
 from emovox.training.checkpoint import (
-    _python_state_from_json,
-    _python_state_to_json,
+    capture_process_rng_state,
     capture_rng_state,
     load_checkpoint,
+    restore_process_rng_state,
     restore_rng_state,
     save_checkpoint,
     tree_from_json,
@@ -67,6 +67,7 @@ from emovox.training.distributed import (
     collate_with_mask,
     gather_objects,
     gather_rows,
+    global_batch_loss,
     init_distributed,
     per_rank_batch_size,
     rank_seed,
@@ -335,7 +336,7 @@ def train_model(
         if patience is not None and state["bad_epochs"] >= patience:
             state["stopped_early"] = True
         state["finished"] = state["stopped_early"] or state["epoch"] >= config.epochs
-        rank_states = gather_objects(_rank_rng_state(rng)) if ctx.enabled else None
+        rank_states = gather_objects(capture_process_rng_state(rng)) if ctx.enabled else None
         if not ctx.is_writer:
             continue
         for cb in callbacks:
@@ -399,7 +400,8 @@ def _train_epoch(model, forward, loader, optimizer, config, weights, rng, wave_a
             x = lam * x + (1.0 - lam) * x[perm]
         logits = forward(x)
         if distributed:
-            loss, share, n_real = _global_batch_loss(logits, y, batch[2], perm, lam, weights, config, ctx)
+            loss, share, n_real = global_batch_loss(logits, y, batch[2], ctx=ctx, weights=weights,
+                                                     label_smoothing=config.label_smoothing, perm=perm, lam=lam)
         else:
             loss = F.cross_entropy(logits, y, weight=weights, label_smoothing=config.label_smoothing)
             if perm is not None:
@@ -431,34 +433,6 @@ def _train_epoch(model, forward, loader, optimizer, config, weights, rng, wave_a
     if distributed:
         total_loss, correct, seen = all_reduce_sum([total_loss, correct, seen]).tolist()
     return total_loss / max(seen, 1), correct / max(seen, 1)
-
-
-def _global_batch_loss(logits, y, real, perm, lam, weights, config, ctx) -> tuple[torch.Tensor, float, float]:
-    """This process's part of the global batch's (class-weighted, mixed-up) mean loss.
-
-    Returns ``(loss, share, n_real)``: ``loss`` is scaled by the number of
-    processes so that DDP's gradient average equals the gradient of the
-    global batch mean; ``share`` is this process's unscaled part of that mean
-    (the parts add up to it); ``n_real`` counts the global batch's examples
-    (padded repeats excluded).
-    """
-    mask = real.to(logits.dtype)
-
-    def target_weight(target: torch.Tensor) -> torch.Tensor:
-        return mask if weights is None else weights[target] * mask
-
-    def numerator(target: torch.Tensor) -> torch.Tensor:
-        per_example = F.cross_entropy(logits, target, weight=weights, label_smoothing=config.label_smoothing,
-                                      reduction="none")
-        return (per_example * mask).sum()
-
-    y_mix = y[perm] if perm is not None else y
-    local = [float(target_weight(y).sum()), float(target_weight(y_mix).sum()), float(mask.sum())]
-    denom, denom_mix, n_real = all_reduce_sum(local).tolist()
-    part = numerator(y) / denom
-    if perm is not None:
-        part = lam * part + (1.0 - lam) * numerator(y_mix) / denom_mix
-    return part * ctx.world_size, float(part.detach()), n_real
 
 
 def _validation_logits(model, val_data, config, ctx: DistContext, n_classes: int) -> np.ndarray:
@@ -548,12 +522,6 @@ def _start_mode(ckpt_path: Path, resume: bool) -> tuple[bool, str | None]:
     return resume, None
 
 
-def _rank_rng_state(rng: np.random.Generator) -> dict:
-    """This process's own random states (torch, Python, NumPy), for the writer's checkpoint."""
-    return {"torch": torch.get_rng_state(), "python": _python_state_to_json(random.getstate()),
-            "numpy": rng.bit_generator.state}
-
-
 def _save(path, config, model, ema, best_state, optimizer, scheduler, state, rng, sampler_gen, *,
           rank_states: list | None = None) -> None:
     tensors: dict[str, torch.Tensor] = {}
@@ -615,9 +583,7 @@ def _resume(path, config, model, ema, optimizer, scheduler, state, rng, sampler_
         scheduler.load_state_dict(tree_from_json(meta["scheduler"], tensors))
     restore_rng_state(meta["rng"], tensors, numpy_generator=rng, sampler_generator=sampler_gen)
     if ctx is not None and ctx.rank > 0:  # this process's own states (the sampler's is shared)
-        own = meta["rank_rng"][ctx.rank - 1]
-        torch.set_rng_state(tensors[f"rng.rank{ctx.rank}.torch"])
-        random.setstate(_python_state_from_json(own["python"]))
-        rng.bit_generator.state = own["numpy"]
+        restore_process_rng_state(meta["rank_rng"][ctx.rank - 1], tensors[f"rng.rank{ctx.rank}.torch"],
+                                  numpy_generator=rng)
     state.update(meta["state"])
     return best_state
