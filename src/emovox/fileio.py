@@ -8,14 +8,19 @@ folder are fsynced, so the rename survives a power cut. Torch-free.
 
 from __future__ import annotations
 
+import errno
 import io
 import os
+import re
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-__all__ = ["atomic_output", "atomic_write_bytes", "atomic_write_text", "atomic_write_png", "fsync_dir", "file_mode"]
+from emovox.errors import EmovoxError
+
+__all__ = ["atomic_output", "atomic_write_bytes", "atomic_write_text", "atomic_write_png", "fsync_dir", "file_mode",
+           "as_os_error", "WriteError"]
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
@@ -37,8 +42,11 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
     ...     save_file(tensors, str(tmp))
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as error:
+        raise _write_error(path, error) from None
     os.close(fd)
     tmp = Path(name)
     try:
@@ -47,10 +55,39 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         tmp.unlink(missing_ok=True)
+        if isinstance(error, OSError) or type(error).__name__ == "SafetensorError":
+            raise _write_error(path, error) from None
         raise
     fsync_dir(path.parent)
+
+
+class WriteError(EmovoxError, OSError):
+    """A file could not be written (disk full, file too large, read-only, no permission).
+
+    An :class:`~emovox.errors.EmovoxError` (the CLI prints one line, exit 2)
+    and an :class:`OSError` (``errno``/``strerror`` kept for callers that
+    catch those). The file that was there before is left untouched.
+    """
+
+    def __init__(self, errno_: int | None, strerror: str, message: str) -> None:
+        super().__init__(errno_, strerror)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _write_error(path: Path, error: BaseException) -> OSError:
+    if isinstance(error, WriteError):
+        return error
+    reason = as_os_error(error)
+    strerror = reason.strerror or str(reason)
+    hint = ("free some space or choose another path" if reason.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+            else "choose a writable path")
+    return WriteError(reason.errno, strerror,
+                      f"cannot write {str(path)!r}: {strerror}; {hint} (a file already there is left as it was)")
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
@@ -93,3 +130,21 @@ def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+_RUST_IO_ERROR = re.compile(r"I/O error: (?P<reason>.*?) \(os error (?P<errno>\d+)\)")
+
+
+def as_os_error(error: BaseException) -> OSError:
+    """``error`` as an :class:`OSError` with ``errno``/``strerror`` when it reports one.
+
+    safetensors' writer raises ``SafetensorError("Error while serializing: I/O
+    error: No space left on device (os error 28)")`` rather than ``OSError``;
+    callers that turn write failures into one-line messages get the reason back.
+    """
+    if isinstance(error, OSError):
+        return error
+    match = _RUST_IO_ERROR.search(str(error))
+    if match:
+        return OSError(int(match["errno"]), match["reason"])
+    return OSError(str(error).splitlines()[0] if str(error) else type(error).__name__)

@@ -118,33 +118,93 @@ def expand_inputs(inputs: list[str]) -> Iterator[tuple[str, Any]]:
 
 
 # ---------------------------------------------------------------------- output
+class OutputError(ConfigError):
+    """The output (``-o FILE``, ``--timeline-png``) could not be written: the whole run stops."""
+
+
+def _output_error(path: str, error: OSError) -> OutputError:
+    reason = error.strerror or str(error)
+    if path == "<stdout>":
+        return OutputError(f"cannot write standard output: {reason}; the output is incomplete")
+    return OutputError(f"cannot write {path!r}: {reason}; free some space or choose another path "
+                       "(an existing file there is left as it was)")
+
+
+class _GuardedFile:
+    """A text file whose write failures (disk full, file too large) become :class:`OutputError`.
+
+    Without it an output failure surfaced inside the per-input handler as
+    ``FILE: cannot read: File too large`` for the input being written, and at
+    the final close as a traceback.
+    """
+
+    def __init__(self, fh: TextIO, path: str) -> None:
+        self._fh, self._path = fh, path
+
+    def write(self, text: str) -> int:
+        try:
+            return self._fh.write(text)
+        except BrokenPipeError:
+            raise  # a reader such as `head` closed the pipe: emovox.cli.main ends quietly
+        except OSError as error:
+            raise _output_error(self._path, error) from None
+
+    def flush(self) -> None:
+        try:
+            self._fh.flush()
+        except BrokenPipeError:
+            raise  # a reader such as `head` closed the pipe: emovox.cli.main ends quietly
+        except OSError as error:
+            raise _output_error(self._path, error) from None
+
+    def close(self) -> None:
+        try:
+            self._fh.close()
+        except BrokenPipeError:
+            raise  # a reader such as `head` closed the pipe: emovox.cli.main ends quietly
+        except OSError as error:
+            raise _output_error(self._path, error) from None
+
+
 class _AtomicOutput:
     """stdout, or a temporary file renamed onto ``path`` only when complete."""
 
     def __init__(self, path: str | None) -> None:
         self.path = path
         if path is None:
-            self.fh: TextIO = sys.stdout
+            self.fh = _GuardedFile(sys.stdout, "<stdout>")
             self._tmp = None
         else:
             target = Path(path)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, self._tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-            self.fh = os.fdopen(fd, "w", encoding="utf-8", newline="")
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                fd, self._tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+            except OSError as error:
+                raise _output_error(path, error) from None
+            self.fh = _GuardedFile(os.fdopen(fd, "w", encoding="utf-8", newline=""), path)
 
     def commit(self) -> None:
         if self._tmp is not None:
             self.fh.close()
-            os.chmod(self._tmp, file_mode())
-            os.replace(self._tmp, self.path)
+            try:
+                os.chmod(self._tmp, file_mode())
+                os.replace(self._tmp, self.path)
+            except OSError as error:
+                raise _output_error(self.path, error) from None
             self._tmp = None
         else:
             self.fh.flush()
 
     def abort(self) -> None:
         if self._tmp is not None:
-            self.fh.close()
-            os.unlink(self._tmp)
+            try:
+                self.fh.close()
+            except OutputError:
+                pass  # already failing; the temporary file goes either way
+            try:
+                os.unlink(self._tmp)
+            except FileNotFoundError:
+                pass
             self._tmp = None
 
 
@@ -299,7 +359,13 @@ def handle(args: argparse.Namespace) -> int:
                 if args.timeline_png:
                     from emovox.inference.timeline import plot_timeline
 
-                    plot_timeline(t, _png_path(args.timeline_png, name, n_timelines > 1), title=name)
+                    png = _png_path(args.timeline_png, name, n_timelines > 1)
+                    try:
+                        plot_timeline(t, png, title=name)
+                    except OSError as error:
+                        raise _output_error(png, error) from None
+            except OutputError:
+                raise
             except EmovoxError as error:
                 flush()
                 fail(name, error)

@@ -30,7 +30,7 @@ from typing import Sequence
 import numpy as np
 
 from emovox.errors import ConfigError, FeatureError
-from emovox.fileio import atomic_output
+from emovox.fileio import as_os_error, atomic_output
 
 FORMAT = "emovox-features/1"
 KINDS = ("utterance", "frames")
@@ -80,6 +80,7 @@ def write_features(path: str | os.PathLike, features: np.ndarray | Sequence[np.n
     config : dict
         JSON-able description of how the features were made.
     """
+    from safetensors import SafetensorError
     from safetensors.numpy import save_file
 
     if isinstance(features, np.ndarray):
@@ -103,8 +104,11 @@ def write_features(path: str | os.PathLike, features: np.ndarray | Sequence[np.n
     if len(items) != n:
         raise FeatureError(f"got {n} feature rows but {len(items)} item descriptions")
     meta = {"format": FORMAT, "kind": kind, "items": list(items), "config": config}
-    with atomic_output(path) as tmp:
-        save_file(tensors, str(tmp), metadata={"emovox": json.dumps(meta)})
+    try:
+        with atomic_output(path) as tmp:
+            save_file(tensors, str(tmp), metadata={"emovox": json.dumps(meta)})
+    except SafetensorError as error:  # a full disk surfaces as this, not as OSError
+        raise as_os_error(error) from None
     return Path(path)
 
 

@@ -31,12 +31,12 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from emovox import __version__
 from emovox.errors import ModelError
-from emovox.fileio import file_mode
+from emovox.fileio import as_os_error, file_mode
 from emovox.models.registry import build_model
 from emovox.models.spec import TaskSpec
 
@@ -117,8 +117,12 @@ def save_artifact(directory: str | os.PathLike, model: torch.nn.Module, config: 
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, directory)
-    except BaseException:
+    except BaseException as error:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(error, (OSError, SafetensorError)):  # e.g. a full disk: one line, the old artifact stays
+            reason = as_os_error(error)
+            raise ModelError(f"cannot write the model artifact {str(directory)!r}: {reason.strerror or reason}; "
+                             "free some space or choose another folder") from None
         raise
     return directory
 
