@@ -214,6 +214,8 @@ def _register() -> None:
     from emovox.models.registry import register_architecture
 
     register_architecture("whisper-linear", build_whisper_linear)
+    # the other heads' architecture ("whisper-head"), so that loading any Whisper artifact finds it
+    import emovox.models.whisper_heads  # noqa: F401
 
 
 _register()

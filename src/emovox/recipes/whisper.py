@@ -25,11 +25,12 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from emovox.errors import EmovoxError
+from emovox.errors import ConfigError, EmovoxError
 from emovox.models.whisper_classifier import HeadFit, WhisperEmotionClassifier, fit_linear_head, pool_hidden_states
 from emovox.models.whisper_encoder import WEIGHTS_NAME, WhisperLogMel, load_whisper_encoder
 
-__all__ = ["encoder_id", "pooled_features", "build_classifier", "train_whisper_model", "PREPROCESSING"]
+__all__ = ["encoder_id", "pooled_features", "build_classifier", "train_whisper_model", "augment_transforms",
+           "PREPROCESSING", "HEADS"]
 
 SAMPLE_RATE_HZ = 16000
 #: The artifact's preprocessing: full clip (up to 30 s), the model silence trim, no normalisation.
@@ -101,48 +102,139 @@ def build_classifier(encoder_dir: str | os.PathLike, fit: HeadFit, n_classes: in
     return model.eval()
 
 
+#: ``augment=N`` in :func:`train_whisper_model`: the first N of these copies of every training clip.
+AUGMENT_NAMES = ("noise 10-30 dB SNR", "pitch +-2 semitones")
+HEADS = ("linear", "weighted", "mlp")
+
+
+def augment_transforms(n: int) -> list:
+    """The first ``n`` (0-2) augmentation transforms: Gaussian noise at 10-30 dB SNR, pitch shift of +-2 semitones."""
+    from emovox.augment import GaussianNoise, PitchShift
+
+    if not 0 <= int(n) <= 2:
+        raise ConfigError(f"augment={n!r}: 0, 1 (noise) or 2 (noise + pitch) augmented copies per training clip")
+    return [GaussianNoise(snr_db=(10.0, 30.0)), PitchShift(semitones=(-2.0, 2.0))][: int(n)]
+
+
 def train_whisper_model(records: Sequence, encoder_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
-                        scheme: str = "native", cache_dir: str | os.PathLike | None = None,
+                        scheme: str = "native", head: str = "linear", layers: Sequence[int] | None = None,
+                        head_options: dict | None = None, augment: int = 0, adapt: bool = False,
+                        features_encoder_dir: str | os.PathLike | None = None,
+                        cache_dir: str | os.PathLike | None = None,
                         seed: int = 0, progress: Callable[[int, int], None] | None = None) -> dict:
     """Fit the head on ``records`` and save a calibrated artifact in ``out_dir``; returns a summary.
 
     Parameters
     ----------
     records : sequence of emovox.corpora.Record
-        Training clips (speakers are used for the inner CV).
+        Training clips (speakers are used for the inner CV). Several corpora
+        may be mixed; ``scheme`` harmonises their labels (``"emovox7"``).
     encoder_dir : path-like
-        Whisper encoder folder (``model.safetensors`` + ``config.json``).
+        Whisper encoder folder (``model.safetensors`` + ``config.json``): the
+        weights that go into the artifact (a truncated encoder works).
     out_dir : path-like
         Artifact folder (replaced atomically).
     scheme : str
         Label scheme (see :func:`emovox.labels.resolve_scheme`).
+    head : {"linear", "weighted", "mlp"}
+        ``linear``: standardised statistics -> logistic regression
+        (:func:`~emovox.models.whisper_classifier.fit_linear_head`, layer set
+        and ``C`` by inner speaker CV); ``weighted`` / ``mlp``: the torch heads
+        of :mod:`emovox.models.whisper_heads` (epochs by inner speaker CV).
+    layers : sequence of int, optional
+        Hidden states the head may read (default: every state; the linear head
+        then chooses among each state alone and all of them, and the artifact
+        is the original ``whisper-linear`` one with the whole encoder). Otherwise
+        the artifact is a ``whisper-head`` whose encoder runs only the blocks up
+        to ``max`` of the chosen states (``summary["depth"]``).
+    head_options : dict, optional
+        ``linear``: ``Cs``; others: ``hidden``, ``dropout``, ``n_members``,
+        ``epoch_grid``, ``lr``, ``weight_decay``.
+    augment : int
+        0-2 augmented copies of each training clip (:func:`augment_transforms`).
+    adapt : bool
+        Speaker-adaptive normalisation (``--adapt``): every speaker's pooled
+        statistics are centred on that speaker's mean; the model then needs
+        :meth:`~emovox.models.whisper_heads.WhisperHeadClassifier.set_speaker_offset`
+        with a few unlabelled clips of each new speaker. Off by default.
+    features_encoder_dir : path-like, optional
+        A (full) encoder whose hidden states ``0..n`` equal ``encoder_dir``'s, used
+        for the pooled features instead (its feature cache is reused).
+
+    Returns
+    -------
+    dict
+        ``artifact``, ``classes``, ``layers``, ``depth`` (encoder blocks run),
+        ``head``, ``inner_cv_uar``, ``temperature``, ``threshold``, timings.
     """
     from emovox.evaluation.experiment import prepare_labels
     from emovox.inference.calibration import calibrate
     from emovox.models.artifact import make_config, save_artifact
     from emovox.models.spec import TaskSpec
+    from emovox.models.whisper_heads import PooledHead, WhisperHeadClassifier, fit_pooled_head, speaker_centred
     from emovox.training.pipeline import data_card
 
+    if head not in HEADS:
+        raise ConfigError(f"head={head!r} is not one of {', '.join(HEADS)}")
+    options = dict(head_options or {})
     t0 = time.perf_counter()
     kept, y, classes = prepare_labels(records, scheme)
-    pooled = pooled_features(kept, encoder_dir, cache_dir=cache_dir, progress=progress)
+    encoder = load_whisper_encoder(encoder_dir)
+    n_states = encoder.config.n_layers + 1
+    source = features_encoder_dir or encoder_dir
+    pooled = pooled_features(kept, source, cache_dir=cache_dir, progress=progress)[:, :n_states]
+    copies = [pooled_features(kept, source, cache_dir=cache_dir, augment=t, seed=seed)[:, :n_states]
+              for t in augment_transforms(augment)]
+    speakers = [r.speaker_key for r in kept]
+    if adapt:
+        pooled = speaker_centred(pooled, speakers)
+        copies = [speaker_centred(c, speakers) for c in copies]
+    allowed = tuple(range(n_states)) if layers is None else tuple(int(i) for i in layers)
+    if not allowed or any(not 0 <= i < n_states for i in allowed):
+        raise ConfigError(f"layers={list(allowed)}: this encoder has hidden states 0..{n_states - 1}")
     t1 = time.perf_counter()
-    fit = fit_linear_head(pooled, y, [r.speaker_key for r in kept], n_classes=len(classes), seed=seed)
+    if head == "linear":
+        sets = None if layers is None else [allowed]
+        fit = fit_linear_head(pooled, y, speakers, n_classes=len(classes), seed=seed, layer_sets=sets,
+                              augmented=copies, **({"Cs": tuple(options["Cs"])} if "Cs" in options else {}))
+        choice = {"C": fit.C}
+        settings = {"kind": "linear"}
+    else:
+        fit = fit_pooled_head(pooled, y, speakers, n_classes=len(classes), kind=head, layers=allowed, seed=seed,
+                              augmented=copies, **options)
+        choice = {"epochs": fit.epochs, "inner_uar_by_epochs": {str(k): v for k, v in fit.inner_uar_by_epochs.items()}}
+        settings = dict(fit.settings)
     calibration = calibrate(fit.oof_logits, y)
-    model = build_classifier(encoder_dir, fit, len(classes))
+    enc_config = encoder.config.to_dict()
+    depth = max(fit.layers)
+    if head == "linear" and not adapt and layers is None:  # the original architecture, unchanged
+        arch, params = "whisper-linear", {"encoder": enc_config, "layers": list(fit.layers)}
+        model = build_classifier(encoder_dir, fit, len(classes))
+    else:
+        arch = "whisper-head"
+        params = {"encoder": enc_config, "layers": list(fit.layers), "head": settings, "adapt": bool(adapt)}
+        model = WhisperHeadClassifier(len(classes), encoder=enc_config, layers=fit.layers, head=settings, adapt=adapt)
+        model.load_encoder(encoder.state_dict())
+        fitted = PooledHead.from_linear_fit(fit, enc_config["d_model"]) if head == "linear" else fit.module()
+        model.head.load_state_dict(fitted.state_dict())
+        model.eval()
     spec = TaskSpec(labels=tuple(classes), sample_rate_hz=SAMPLE_RATE_HZ, clip_s=3.0, input_kind="waveform")
-    encoder_config = model.encoder.config.to_dict()
+    recipe = "whisper-linear" if arch == "whisper-linear" else f"whisper-{head}"
     config = make_config(
-        spec, "whisper-linear", {"encoder": encoder_config, "layers": list(fit.layers)},
+        spec, arch, params,
         preprocessing=dict(PREPROCESSING),
-        training={"recipe": "whisper-linear", "scheme": scheme, "C": fit.C, "layers": list(fit.layers),
-                  "inner_cv_uar": fit.inner_uar, "encoder": {**encoder_config, "sha256": encoder_id(encoder_dir)},
+        training={"recipe": recipe, "head": head, "scheme": scheme, **choice, "layers": list(fit.layers),
+                  "depth": depth, "head_settings": settings, "augment": [t.to_dict() for t in augment_transforms(augment)],
+                  "adapt": bool(adapt), "inner_cv_uar": fit.inner_uar,
+                  "encoder": {**enc_config, "sha256": encoder_id(encoder_dir)},
                   "data": data_card(kept, classes=classes, labels=y), "seed": seed},
-        metrics={"inner_cv": {"uar": fit.inner_uar, "protocol": "4-fold speaker k-fold inside the training data"}},
+        metrics={"inner_cv": {"uar": fit.inner_uar, "protocol": "4-fold speaker k-fold inside the training data"
+                              + (" (speaker-centred features: --adapt)" if adapt else "")}},
         **calibration.to_config(),
     )
     artifact = save_artifact(out_dir, model, config)
-    return {"artifact": str(artifact), "classes": list(classes), "layers": list(fit.layers), "C": fit.C,
-            "inner_cv_uar": fit.inner_uar, "temperature": calibration.temperature,
-            "threshold": calibration.threshold, "n_train": len(kept),
+    return {"artifact": str(artifact), "architecture": arch, "head": head, "classes": list(classes),
+            "layers": list(fit.layers), "depth": depth, **choice, "inner_cv_uar": fit.inner_uar,
+            "temperature": calibration.temperature, "threshold": calibration.threshold, "n_train": len(kept),
+            "n_augmented": len(copies) * len(kept), "adapt": bool(adapt),
             "features_s": round(t1 - t0, 2), "fit_s": round(time.perf_counter() - t1, 2)}

@@ -1,0 +1,416 @@
+"""Heads over pooled Whisper hidden states beyond the linear probe, and the model that carries them.
+
+A head reads the per-clip statistics of :func:`~emovox.models.whisper_classifier.pool_hidden_states`
+(mean and std over frames of each chosen hidden state, ``(batch, n_layers_in, 2, d_model)``),
+standardises them with the training rows' mean and scale and maps them to logits:
+
+- ``kind="weighted"``: a learned softmax-weighted sum over the layers (one
+  weight per hidden state, as in SUPERB-style probes), then a one-hidden-layer
+  MLP on the ``2 * d_model`` result;
+- ``kind="mlp"``: the same MLP on all layers' statistics concatenated
+  (``n_layers_in * 2 * d_model`` inputs);
+- ``kind="linear"``: one linear layer on the concatenated statistics (the
+  logistic regression of :func:`~emovox.models.whisper_classifier.fit_linear_head`,
+  loaded with :meth:`PooledHead.from_linear_fit`).
+
+:func:`fit_pooled_head` trains it with AdamW and class-balanced cross-entropy;
+the number of epochs is chosen by an inner speaker-disjoint k-fold on the
+training speakers (one run per inner fold, scored at every candidate epoch
+count), which also yields the out-of-fold logits used for calibration.
+
+:class:`WhisperHeadClassifier` (architecture ``"whisper-head"``) is the whole
+waveform-to-logits module: Whisper log-mel, the encoder **truncated to the
+deepest hidden state the head reads** (``model.layers``, ``model.depth``: a
+head on states 0..4 of Whisper base runs 4 of its 6 blocks), pooling, an
+optional per-speaker offset (``--adapt``, see :meth:`WhisperHeadClassifier.set_speaker_offset`)
+and the head. Pure torch; exports to ONNX like ``whisper-linear``.
+
+Speaker-adaptive normalisation (:func:`speaker_centred`): each speaker's pooled
+rows minus the mean of ``k`` unlabelled clips of that speaker. A model trained
+on centred rows needs such an offset for every new speaker, so it is a separate,
+explicitly labelled option, never the default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from emovox.errors import ConfigError
+from emovox.models.whisper_classifier import pool_hidden_states
+from emovox.models.whisper_encoder import WhisperEncoder, WhisperEncoderConfig, WhisperLogMel
+
+__all__ = ["HEAD_KINDS", "PooledHead", "PooledHeadFit", "WhisperHeadClassifier", "fit_pooled_head",
+           "speaker_centred", "EPOCH_GRID"]
+
+HEAD_KINDS = ("linear", "weighted", "mlp")
+#: Candidate epoch counts scored by the inner CV of :func:`fit_pooled_head`.
+EPOCH_GRID = (10, 20, 40, 80)
+
+
+class _Member(nn.Module):
+    """One head: optional softmax layer weights, then Linear -> GELU -> Dropout -> Linear (or one Linear)."""
+
+    def __init__(self, n_layers_in: int, d_model: int, n_classes: int, *, kind: str, hidden: int,
+                 dropout: float) -> None:
+        super().__init__()
+        self.kind = kind
+        if kind == "weighted":
+            self.layer_logits = nn.Parameter(torch.zeros(n_layers_in))
+            n_in = 2 * d_model
+        else:
+            n_in = n_layers_in * 2 * d_model
+        if kind == "linear":
+            self.fc = nn.Linear(n_in, n_classes)
+            return
+        self.drop_in = nn.Dropout(dropout)
+        self.fc1 = nn.Linear(n_in, hidden)
+        self.drop = nn.Dropout(dropout)
+        self.fc2 = nn.Linear(hidden, n_classes)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        if self.kind == "linear":
+            return self.fc(z.flatten(1))
+        if self.kind == "weighted":
+            w = torch.softmax(self.layer_logits, dim=0)
+            z = (z * w[None, :, None, None]).sum(dim=1)
+        return self.fc2(self.drop(F.gelu(self.fc1(self.drop_in(z.flatten(1))))))
+
+
+class PooledHead(nn.Module):
+    """Standardised pooled statistics ``(batch, n_layers_in, 2, d_model)`` -> logits ``(batch, n_classes)``.
+
+    ``n_members`` independently initialised heads are averaged (logits mean).
+    Buffers ``feature_mean`` / ``feature_scale`` ``(n_layers_in, 2, d_model)``
+    hold the training rows' statistics.
+    """
+
+    def __init__(self, n_layers_in: int, d_model: int, n_classes: int, *, kind: str = "weighted",
+                 hidden: int = 256, dropout: float = 0.3, n_members: int = 1) -> None:
+        super().__init__()
+        if kind not in HEAD_KINDS:
+            raise ConfigError(f"head kind {kind!r} is not one of {', '.join(HEAD_KINDS)}")
+        if hidden < 1 or n_members < 1 or not 0.0 <= dropout < 1.0:
+            raise ConfigError(f"head sizes hidden={hidden}, n_members={n_members}, dropout={dropout} are invalid")
+        self.register_buffer("feature_mean", torch.zeros(n_layers_in, 2, d_model))
+        self.register_buffer("feature_scale", torch.ones(n_layers_in, 2, d_model))
+        self.members = nn.ModuleList(_Member(n_layers_in, d_model, n_classes, kind=kind, hidden=hidden,
+                                             dropout=dropout) for _ in range(n_members))
+
+    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
+        z = (pooled - self.feature_mean) / self.feature_scale
+        logits = [m(z) for m in self.members]
+        return logits[0] if len(logits) == 1 else torch.stack(logits).mean(dim=0)
+
+    @classmethod
+    def from_linear_fit(cls, fit, d_model: int) -> "PooledHead":
+        """A ``linear`` head holding a :class:`~emovox.models.whisper_classifier.HeadFit` (scaler + logistic regression)."""
+        n_layers_in = len(fit.layers)
+        head = cls(n_layers_in, d_model, fit.coef.shape[0], kind="linear")
+        with torch.no_grad():
+            head.feature_mean.copy_(torch.from_numpy(np.asarray(fit.mean, np.float32)).view(n_layers_in, 2, d_model))
+            head.feature_scale.copy_(torch.from_numpy(np.asarray(fit.scale, np.float32)).view(n_layers_in, 2, d_model))
+            head.members[0].fc.weight.copy_(torch.from_numpy(np.asarray(fit.coef, np.float32)))
+            head.members[0].fc.bias.copy_(torch.from_numpy(np.asarray(fit.intercept, np.float32)))
+        return head.eval()
+
+    def layer_weights(self) -> np.ndarray:
+        """Softmax layer weights ``(n_members, n_layers_in)`` of a ``weighted`` head (empty for ``mlp``)."""
+        rows = [torch.softmax(m.layer_logits.detach(), 0).numpy() for m in self.members if m.kind == "weighted"]
+        return np.array(rows)
+
+
+def speaker_centred(pooled: np.ndarray, speakers: Sequence[str], *, k: int | None = None,
+                    seed: int = 0) -> np.ndarray:
+    """Subtract from each speaker's rows the mean of ``k`` of that speaker's rows (all of them if ``None``).
+
+    ``pooled`` ``(n, ...)`` -> same shape, float32. The ``k`` reference rows
+    are drawn at random (``seed``) without labels: this is what ``--adapt``
+    does with a few unlabelled clips of a new speaker.
+    """
+    pooled = np.asarray(pooled, dtype=np.float32)
+    speakers = np.asarray([str(s) for s in speakers])
+    out = np.empty_like(pooled)
+    rng = np.random.default_rng(seed)
+    for s in sorted(set(speakers)):
+        idx = np.flatnonzero(speakers == s)
+        ref = idx if k is None or k >= len(idx) else rng.choice(idx, size=k, replace=False)
+        out[idx] = pooled[idx] - pooled[ref].mean(axis=0)
+    return out
+
+
+@dataclass
+class PooledHeadFit:
+    """A trained :class:`PooledHead` with its layer set, settings and inner-CV figures."""
+
+    layers: tuple[int, ...]
+    n_classes: int
+    settings: dict
+    state: dict = field(repr=False)
+    epochs: int
+    inner_uar: float
+    inner_uar_by_epochs: dict
+    #: Logits of each training row from the inner fold that held it out (chosen epochs), for calibration.
+    oof_logits: np.ndarray | None = field(default=None, repr=False)
+
+    def module(self) -> PooledHead:
+        head = PooledHead(len(self.layers), int(self.state["feature_mean"].shape[-1]), self.n_classes,
+                          **self.settings)
+        head.load_state_dict(self.state)
+        return head.eval()
+
+    def logits(self, pooled: np.ndarray, *, batch: int = 512) -> np.ndarray:
+        """Logits ``(n, n_classes)`` of pooled features ``(n, n_states, 2, d_model)``."""
+        head = self.module()
+        rows = np.asarray(pooled)[:, list(self.layers)]
+        with torch.inference_mode():
+            return np.concatenate([head(torch.from_numpy(np.ascontiguousarray(rows[i:i + batch], np.float32))).numpy()
+                                   for i in range(0, len(rows), batch)]) if len(rows) else np.zeros((0, 0))
+
+
+def _standardiser(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
+    scale[scale < 1e-6] = 1.0
+    return mean.astype(np.float32), scale.astype(np.float32)
+
+
+def _train(x: np.ndarray, y: np.ndarray, n_classes: int, settings: dict, *, epochs: Sequence[int], seed: int,
+           lr: float, weight_decay: float, batch_size: int, val: np.ndarray | None = None,
+           weights: np.ndarray | None = None) -> tuple[PooledHead, dict]:
+    """Train on rows ``x (n, L, 2, d)``; return the head after ``max(epochs)`` and validation logits per epoch count."""
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    head = PooledHead(x.shape[1], x.shape[3], n_classes, **settings)
+    mean, scale = _standardiser(x)
+    head.feature_mean.copy_(torch.from_numpy(mean))
+    head.feature_scale.copy_(torch.from_numpy(scale))
+    counts = np.bincount(y, minlength=n_classes).astype(np.float64)
+    class_w = np.where(counts > 0, len(y) / (n_classes * np.maximum(counts, 1)), 0.0)
+    loss_fn = nn.CrossEntropyLoss(weight=torch.tensor(class_w, dtype=torch.float32), reduction="none")
+    opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
+    xt, yt = torch.from_numpy(np.ascontiguousarray(x, np.float32)), torch.from_numpy(y.astype(np.int64))
+    wt = torch.ones(len(y)) if weights is None else torch.from_numpy(weights.astype(np.float32))
+    vt = None if val is None else torch.from_numpy(np.ascontiguousarray(val, np.float32))
+    out, total = {}, max(epochs)
+    steps = total * int(np.ceil(len(y) / batch_size))
+    warmup = max(1, steps // 10)  # linear warm-up over 10 % of the steps, then cosine decay to 0
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: min((i + 1) / warmup, 0.5 * (
+        1 + np.cos(np.pi * min(1.0, max(0, i + 1 - warmup) / max(1, steps - warmup))))))
+    for epoch in range(1, total + 1):
+        head.train()
+        for b in np.array_split(rng.permutation(len(y)), max(1, int(np.ceil(len(y) / batch_size)))):
+            bt = torch.from_numpy(b)
+            loss = (loss_fn(head(xt[bt]), yt[bt]) * wt[bt]).sum() / (wt[bt] * loss_fn.weight[yt[bt]]).sum()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+        if vt is not None and epoch in epochs:
+            head.eval()
+            with torch.inference_mode():
+                out[epoch] = head(vt).numpy()
+    return head.eval(), out
+
+
+def fit_pooled_head(pooled: np.ndarray, y: np.ndarray, speakers: Sequence[str], *, n_classes: int,
+                    kind: str = "weighted", layers: Sequence[int] | None = None, hidden: int = 256,
+                    dropout: float = 0.3, n_members: int = 1, epoch_grid: Sequence[int] = EPOCH_GRID,
+                    lr: float = 1e-3, weight_decay: float = 1e-2, batch_size: int = 64,
+                    inner_folds: int = 4, seed: int = 0,
+                    extra: tuple[np.ndarray, np.ndarray] | None = None,
+                    augmented: Sequence[np.ndarray] = ()) -> PooledHeadFit:
+    """Choose the epoch count by inner speaker k-fold on these rows, then train on all of them.
+
+    Parameters
+    ----------
+    pooled : np.ndarray [shape=(n, n_states, 2, d_model)]
+        :func:`~emovox.models.whisper_classifier.pool_hidden_states` of the training clips.
+    y : np.ndarray [shape=(n,)]
+        Class ids in ``0..n_classes - 1``.
+    speakers : sequence of str
+        Speaker of each row; inner folds never split a speaker.
+    kind, hidden, dropout, n_members : head settings (see :class:`PooledHead`).
+    layers : sequence of int, optional
+        Hidden states read by the head (default: all).
+    epoch_grid : sequence of int
+        Candidate epoch counts; each inner fold trains once to the largest and
+        is scored at each.
+    extra : (pooled, y), optional
+        Rows of other corpora (mapped to these classes) added to every training
+        set, inner ones included; inner validation stays on ``pooled``'s speakers.
+    augmented : sequence of np.ndarray [shape=(n, n_states, 2, d_model)]
+        Augmented copies aligned with ``pooled``: a copy trains exactly when its row does.
+
+    Returns
+    -------
+    PooledHeadFit
+        The final head (trained on every row with the chosen epoch count; an
+        ensemble of ``n_members`` heads), the inner mean UAR per epoch count
+        and the chosen count's out-of-fold logits (single-member heads).
+    """
+    from emovox.evaluation import compute_metrics, speaker_kfold
+
+    pooled, y = np.asarray(pooled), np.asarray(y, dtype=np.int64)
+    if pooled.ndim != 4 or len(pooled) != len(y) or len(speakers) != len(y):
+        raise ConfigError(f"pooled features {pooled.shape}, labels {y.shape} and {len(speakers)} speakers disagree")
+    if len(set(speakers)) < 2:
+        raise ConfigError(f"the head is chosen by a speaker-disjoint inner CV, which needs at least 2 training "
+                          f"speakers (got {len(set(speakers))}); give each clip its speaker (e.g. a 'speaker' column)")
+    layers = tuple(range(pooled.shape[1])) if layers is None else tuple(int(i) for i in layers)
+    epoch_grid = tuple(sorted(set(int(e) for e in epoch_grid)))
+    settings = {"kind": kind, "hidden": int(hidden), "dropout": float(dropout)}
+    options = {"lr": lr, "weight_decay": weight_decay, "batch_size": batch_size}
+    x = pooled[:, list(layers)]
+    xa = [np.asarray(a)[:, list(layers)] for a in augmented]
+    xe = np.zeros((0, *x.shape[1:]), np.float32) if extra is None else np.asarray(extra[0])[:, list(layers)]
+    ye = np.zeros(0, np.int64) if extra is None else np.asarray(extra[1], dtype=np.int64)
+    classes = [str(c) for c in range(n_classes)]
+    inner = speaker_kfold(list(speakers), k=min(inner_folds, len(set(speakers))), seed=seed, labels=y)
+    oof = {e: np.zeros((len(y), n_classes), np.float32) for e in epoch_grid}
+    uars = {e: [] for e in epoch_grid}
+    for f, split in enumerate(inner):
+        tr, te = split.train_idx, split.test_idx
+        rows = np.concatenate([x[tr], *(a[tr] for a in xa), xe])
+        labels = np.concatenate([y[tr]] * (1 + len(xa)) + [ye])
+        _, val = _train(rows, labels, n_classes, {**settings, "n_members": 1}, epochs=epoch_grid, seed=seed + f,
+                        val=x[te], **options)
+        for e in epoch_grid:
+            oof[e][te] = val[e]
+            uars[e].append(compute_metrics(y[te], val[e].argmax(1), classes=classes)["uar"])
+    by_epochs = {e: float(np.mean(u)) for e, u in uars.items()}
+    best = max(epoch_grid, key=lambda e: (by_epochs[e], -e))
+    rows = np.concatenate([x, *xa, xe])
+    labels = np.concatenate([y] * (1 + len(xa)) + [ye])
+    members = []
+    for m in range(n_members):
+        head, _ = _train(rows, labels, n_classes, {**settings, "n_members": 1}, epochs=(best,),
+                         seed=seed + 1000 + m, **options)
+        members.append(head)
+    final = PooledHead(len(layers), x.shape[3], n_classes, **settings, n_members=n_members)
+    final.feature_mean.copy_(members[0].feature_mean)
+    final.feature_scale.copy_(members[0].feature_scale)
+    for target, source in zip(final.members, members):
+        target.load_state_dict(source.members[0].state_dict())
+    state = {k: v.detach().clone() for k, v in final.state_dict().items()}
+    return PooledHeadFit(layers=layers, n_classes=n_classes, settings={**settings, "n_members": n_members}, state=state, epochs=best,
+                         inner_uar=by_epochs[best], inner_uar_by_epochs=by_epochs, oof_logits=oof[best])
+
+
+class WhisperHeadClassifier(nn.Module):
+    """Waveform ``(batch, n)`` at 16 kHz -> logits ``(batch, n_classes)`` through a truncated encoder and a pooled head.
+
+    Parameters
+    ----------
+    n_classes : int
+    encoder : Mapping
+        The full encoder's :class:`WhisperEncoderConfig` sizes.
+    layers : sequence of int
+        Hidden states the head reads (0 = after the positions, ``n_layers`` =
+        after the final LayerNorm). Only blocks ``1..max(layers)`` are built
+        and run (``self.depth``); the final LayerNorm only when the last state is read.
+    head : Mapping
+        :class:`PooledHead` settings (``kind``, ``hidden``, ``dropout``, ``n_members``).
+
+    Buffer ``speaker_offset`` ``(len(layers), 2, d_model)`` (zeros unless the
+    model was trained with ``--adapt``) is subtracted from the pooled statistics.
+    """
+
+    def __init__(self, n_classes: int, *, encoder: Mapping, layers: Sequence[int], head: Mapping,
+                 adapt: bool = False) -> None:
+        super().__init__()
+        config = WhisperEncoderConfig.from_dict(encoder, source="architecture params 'encoder'")
+        layers = tuple(int(i) for i in layers)
+        if not layers or any(not 0 <= i <= config.n_layers for i in layers) or len(set(layers)) != len(layers):
+            raise ConfigError(f"layers={list(layers)} must be distinct hidden-state indices in 0..{config.n_layers}")
+        self.layers = layers
+        self.depth = max(layers)
+        self.adapt = bool(adapt)
+        self.frontend = WhisperLogMel(config.n_mels)
+        self.encoder = WhisperEncoder(_truncated_config(config, self.depth)).requires_grad_(False)
+        if self.depth == 0:
+            self.encoder.layers = nn.ModuleList()
+        # the encoder's own forward is exact when it runs every block it was built with and knows
+        # whether to end in the final LayerNorm; otherwise (depth 0, or an encoder module without
+        # the final_layer_norm setting) the states are computed here
+        self._own_forward = self.depth >= 1 and (self.depth == config.n_layers or _HAS_FINAL_NORM_FLAG)
+        self.head = PooledHead(len(layers), config.d_model, n_classes, **dict(head))
+        self.register_buffer("speaker_offset", torch.zeros(len(layers), 2, config.d_model))
+
+    def hidden_states(self, mel: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Hidden states ``0..depth``, each ``(batch, frames, d_model)``, as the full encoder computes them."""
+        if self._own_forward:
+            return self.encoder(mel)
+        enc = self.encoder
+        x = F.gelu(enc.conv2(F.gelu(enc.conv1(mel)))).transpose(1, 2)
+        x = x + enc.embed_positions[: x.shape[1]]
+        states = [x]
+        for block in enc.layers:
+            x = block(x)
+            states.append(x)
+        return tuple(states)
+
+    def pooled(self, y: torch.Tensor) -> torch.Tensor:
+        """Pooled statistics of the head's layers: ``(batch, len(layers), 2, d_model)``."""
+        if y.ndim == 1:
+            y = y.unsqueeze(0)
+        return pool_hidden_states(self.hidden_states(self.frontend(y)))[:, list(self.layers)]
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        return self.head(self.pooled(y) - self.speaker_offset)
+
+    @torch.no_grad()
+    def set_speaker_offset(self, clips: Sequence[torch.Tensor] | None) -> None:
+        """``--adapt``: set the offset to the mean pooled statistics of a few unlabelled clips of one speaker.
+
+        ``clips``: waveforms ``(n,)`` at 16 kHz, silence-trimmed as for
+        prediction (``None`` resets the offset to zero). Only meaningful for a
+        model trained with ``adapt=True``.
+        """
+        if clips is None or not len(clips):
+            self.speaker_offset.zero_()
+            return
+        rows = [self.pooled(torch.as_tensor(c, dtype=torch.float32))[0] for c in clips]
+        self.speaker_offset.copy_(torch.stack(rows).mean(dim=0))
+
+    def load_encoder(self, state: Mapping[str, torch.Tensor]) -> None:
+        """Copy the needed tensors of an encoder's state dict (blocks beyond ``depth`` are ignored)."""
+        own = self.encoder.state_dict()
+        missing = [k for k in own if k not in state]
+        if missing:
+            raise ConfigError(f"the encoder weights lack {missing[:3]} needed for hidden states {list(self.layers)}")
+        self.encoder.load_state_dict({k: state[k] for k in own}, strict=True)
+
+
+_HAS_FINAL_NORM_FLAG = "final_layer_norm" in {f.name for f in dataclasses.fields(WhisperEncoderConfig)}
+
+
+def _truncated_config(config: WhisperEncoderConfig, depth: int) -> WhisperEncoderConfig:
+    """Sizes of the first ``depth`` blocks; no final LayerNorm unless the last state of ``config`` is read."""
+    if depth == config.n_layers:
+        return config
+    values = {**config.to_dict(), "n_layers": max(depth, 1)}
+    if _HAS_FINAL_NORM_FLAG:
+        values["final_layer_norm"] = False
+    return WhisperEncoderConfig(**values)
+
+
+def build_whisper_head(spec, *, encoder: Mapping, layers: Sequence[int], head: Mapping,
+                       adapt: bool = False) -> WhisperHeadClassifier:
+    """Registry builder (architecture ``"whisper-head"``)."""
+    return WhisperHeadClassifier(spec.n_classes, encoder=encoder, layers=layers, head=head, adapt=adapt)
+
+
+def _register() -> None:
+    from emovox.models.registry import register_architecture
+
+    register_architecture("whisper-head", build_whisper_head)
+
+
+_register()
