@@ -20,7 +20,7 @@ from typing import Iterator
 from emovox.errors import EmovoxError
 
 __all__ = ["atomic_output", "atomic_write_bytes", "atomic_write_text", "atomic_write_png", "fsync_dir", "file_mode",
-           "as_os_error", "WriteError"]
+           "as_os_error", "WriteError", "resolves_inside", "check_inside"]
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
@@ -148,3 +148,25 @@ def as_os_error(error: BaseException) -> OSError:
     if match:
         return OSError(int(match["errno"]), match["reason"])
     return OSError(str(error).splitlines()[0] if str(error) else type(error).__name__)
+
+
+def resolves_inside(path: str | os.PathLike, folder: str | os.PathLike) -> bool:
+    """Whether ``path``, with every symbolic link resolved, lies inside ``folder`` (also resolved).
+
+    Model artifacts come from strangers: a ``model.onnx`` that is a link to
+    ``/etc/shadow`` or to another user's files must not be read through them.
+    """
+    real_folder = os.path.realpath(folder)
+    real = os.path.realpath(path)
+    return real == real_folder or real.startswith(real_folder.rstrip(os.sep) + os.sep)
+
+
+def check_inside(path: str | os.PathLike, folder: str | os.PathLike) -> None:
+    """Refuse a model-artifact file that is a symbolic link leading outside its folder (:class:`ModelError`)."""
+    if os.path.lexists(path) and not resolves_inside(path, folder):
+        from emovox.errors import ModelError
+
+        raise ModelError(
+            f"{str(path)!r} is a symbolic link to {os.path.realpath(path)!r}, outside the model folder: "
+            "emovox reads a model only from inside its folder; copy the file into the folder instead"
+        )

@@ -26,6 +26,7 @@ from typing import Any, Mapping, Protocol
 import numpy as np
 
 from emovox.errors import ConfigError, ModelError
+from emovox.fileio import check_inside
 
 __all__ = ["Backend", "ModelInfo", "TorchBackend", "OnnxBackend", "read_config",
            "BACKENDS", "ONNX_FILE", "WEIGHTS_FILE", "CONFIG_FILE"]
@@ -49,6 +50,7 @@ def read_config(model_dir: str | os.PathLike) -> dict:
     path = Path(model_dir) / CONFIG_FILE
     if not os.path.isdir(model_dir):  # Path.is_dir raises on names over 255 bytes
         raise ModelError(f"model directory {str(model_dir)!r} does not exist: pass a model artifact folder")
+    check_inside(path, model_dir)
     try:
         with open(path, encoding="utf-8") as fh:
             config = json.load(fh)
@@ -261,6 +263,7 @@ class OnnxBackend:
         path = Path(path)
         if path.is_dir():
             path = path / ONNX_FILE
+        check_inside(path, path.parent)
         if not path.is_file():
             raise ModelError(
                 f"{str(path)!r} does not exist: export it with "

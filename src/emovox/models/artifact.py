@@ -36,7 +36,7 @@ from safetensors.torch import save_file
 
 from emovox import __version__
 from emovox.errors import ModelError
-from emovox.fileio import as_os_error, file_mode
+from emovox.fileio import as_os_error, check_inside, file_mode
 from emovox.models.registry import build_model
 from emovox.models.spec import TaskSpec
 
@@ -167,6 +167,7 @@ def read_config(directory: str | os.PathLike) -> dict:
         raise ModelError(f"{str(directory)!r} is a file: a model artifact is a folder with {WEIGHTS_NAME} "
                          f"and {CONFIG_NAME}")
     path = directory / CONFIG_NAME
+    check_inside(path, directory)
     if not os.path.isfile(path):
         raise ModelError(f"model artifact {str(directory)!r} has no {CONFIG_NAME}: it is incomplete; "
                          "re-export or re-train it")
@@ -254,6 +255,7 @@ def load_artifact(directory: str | os.PathLike, *, expected_spec: TaskSpec | Non
     if not isinstance(params, Mapping):
         raise ModelError(f"{str(directory / CONFIG_NAME)!r}: 'architecture.params' must be a JSON object")
     weights_path = directory / WEIGHTS_NAME
+    check_inside(weights_path, directory)
     if not os.path.isfile(weights_path):
         raise ModelError(f"model artifact {str(directory)!r} has no {WEIGHTS_NAME}: it is incomplete; "
                          "re-export or re-train it")
