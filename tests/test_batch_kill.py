@@ -75,7 +75,7 @@ def test_kill_9_then_resume_gives_exactly_one_row_per_input(tmp_path):
     first = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
                              stderr=subprocess.PIPE)
     tree: set = set()
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120  # Ray start-up on a loaded machine
     done = 0
     while time.monotonic() < deadline and first.poll() is None:
         tree |= _descendants(first)
@@ -91,7 +91,7 @@ def test_kill_9_then_resume_gives_exactly_one_row_per_input(tmp_path):
     kept = {p.name: p.read_bytes() for p in parts.glob("part-*.parquet")}
     assert 0 < len(kept) < n_shards, f"{len(kept)} of {n_shards} parts at the kill"
 
-    second = subprocess.run(cmd + ["-q"], env=env, capture_output=True, text=True, timeout=120)
+    second = subprocess.run(cmd + ["-q"], env=env, capture_output=True, text=True, timeout=300)
     assert second.returncode == 0, second.stderr[-2000:]
     summary = second.stderr.strip().splitlines()[-1]
     assert summary.startswith(f"emovox batch: {N_INPUTS} files, {len(kept) * SHARD} done before, 0 failed")
