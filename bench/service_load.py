@@ -124,7 +124,8 @@ async def load(url: str, clips, *, clients: int, duration_s: float, stream_fract
     events = [0]
     errors: list[str] = []
     stop = time.perf_counter() + duration_s
-    limits = httpx.Limits(max_connections=clients * 2, max_keepalive_connections=clients * 2)
+    limits = httpx.Limits(max_connections=clients * 2, max_keepalive_connections=clients * 2,
+                          keepalive_expiry=5.0)  # shorter than the server's 20 s keep-alive
 
     async with httpx.AsyncClient(limits=limits, timeout=120) as client:
         async def worker(k: int) -> None:

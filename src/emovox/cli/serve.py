@@ -101,8 +101,10 @@ def handle(args: argparse.Namespace) -> int:
     print(f"emovox: serving on http://{shown}:{port}/ (model {predictor.info.config.get('architecture', {}).get('name', '?')}, "
           f"backend {getattr(predictor.backend, 'name', args.backend)}"
           f"{', API keys required' if keys else ''}); Ctrl-C stops", file=sys.stderr, flush=True)
+    # keep-alive well beyond common client pool expiries (httpx: 5 s), so a client never
+    # reuses a connection at the moment the server closes it
     config = uvicorn.Config(app, log_level=args.log_level, ws_max_size=limits.max_frame_bytes + 4096,
-                            timeout_keep_alive=5, timeout_graceful_shutdown=5, server_header=False)
+                            timeout_keep_alive=20, timeout_graceful_shutdown=5, server_header=False)
     server = uvicorn.Server(config)
     try:
         server.run(sockets=[sock])

@@ -39,7 +39,7 @@ def serve_in_thread(app, *, host: str = "127.0.0.1", ws_max_size: int | None = N
     limits = getattr(getattr(app.state, "emovox", None), "limits", None)
     if ws_max_size is None:
         ws_max_size = (limits.max_frame_bytes if limits else 1 << 20) + 4096
-    config = uvicorn.Config(app, log_level=log_level, ws_max_size=ws_max_size, timeout_keep_alive=5)
+    config = uvicorn.Config(app, log_level=log_level, ws_max_size=ws_max_size, timeout_keep_alive=20)
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # not the main thread
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
