@@ -354,3 +354,36 @@ def test_one_hour_file(tmp_path):
     assert result.peak_mb < PEAK_MB, f"peak memory {result.peak_mb:.0f} MB"
     y = load_audio(path)
     assert y.size == 3600 * SR
+
+
+# ------------------------------------------------------------------ the service (cross-check of the corpus)
+def test_service_answers_every_corpus_file_with_a_result_or_a_json_4xx():
+    """The same corpus uploaded to the HTTP API: 200 or a 4xx ``{"error": {code, message}}`` naming
+    the upload by its base name, never a 500 or a server path. (The service's own limits, keys and
+    errors are tested in tests/test_service*.py.)"""
+    pytest.importorskip("fastapi")
+    pytest.importorskip("httpx")
+    from fastapi.testclient import TestClient
+
+    from emovox.inference import load_model
+    from emovox.service.app import create_app
+
+    model = load_model(*(model_args()[1:] or [None]), num_threads=1)
+    with TestClient(create_app(model)) as client:
+        for case in CASES:
+            if not case.path.is_file():
+                continue  # links that loop and folders cannot be uploaded
+            data = case.path.read_bytes()
+            for response in (client.post("/v1/predict", files={"file": (case.path.name, data)}),
+                             client.post("/v1/predict", content=data)):
+                if response.status_code == 200:
+                    assert case.expect in ("ok", "either"), (case.name, response.text)
+                    assert response.json()["label"]
+                    continue
+                assert 400 <= response.status_code < 500, (case.name, response.status_code, response.text)
+                assert case.expect in ("error", "either"), (case.name, response.text)
+                body = response.json()
+                assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}, body
+                message = body["error"]["message"]
+                _one_line(message)
+                assert str(_ROOT) not in message and "/tmp/" not in message, message
