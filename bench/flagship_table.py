@@ -31,6 +31,9 @@ Usage::
     OMP_NUM_THREADS=1 .venv/bin/python bench/flagship_table.py --model whisper --backbone /tmp/emovox-whisper/base  # ~15 min
     OMP_NUM_THREADS=1 .venv/bin/python bench/flagship_table.py --model whisper --backbone /tmp/emovox-whisper/base \
         --corpora emovo --extra ravdess,emodb   # multi-corpus training sets
+    # the fixed recipe of docs/accurate_model.md (linear head, all states, C 0.001), other corpora added:
+    OMP_NUM_THREADS=1 .venv/bin/python bench/flagship_table.py --model whisper --backbone /tmp/emovox-whisper/base \
+        --cache /tmp/emovox-whisper/cache --layers 0,1,2,3,4,5,6 --cs 0.001 --extra ravdess,emodb,emovo,turev
 """
 
 from __future__ import annotations
@@ -107,32 +110,41 @@ def _extra_rows(corpus: str, args):
         return None
     classes = CLASSES[corpus]
     records = [r for name in names for r in load_corpus(name) if r.emotion in classes]
-    pooled = pooled_features(records, args.backbone, cache_dir=CACHE / "whisper")
+    pooled = pooled_features(records, args.backbone, cache_dir=args.cache)
     print(f"  {corpus}: + {len(records)} training clips from {', '.join(names)} in every fold", flush=True)
-    return pooled, np.array([classes.index(r.emotion) for r in records])
+    return pooled, np.array([classes.index(r.emotion) for r in records]), np.array([r.speaker_key for r in records])
 
 
 def _whisper_fold_trainer(corpus: str, records, args):
     """Pooled encoder features of every clip (cached), and a train/predict function over index arrays."""
-    from emovox.models.whisper_classifier import fit_linear_head
-    from emovox.recipes.whisper import pooled_features
+    from emovox.models.whisper_heads import speaker_centred
+    from emovox.recipes.whisper import fit_head, pooled_features
 
     t0 = time.time()
-    pooled = pooled_features(records, args.backbone, cache_dir=CACHE / "whisper")
+    pooled = pooled_features(records, args.backbone, cache_dir=args.cache)
     print(f"  {corpus}: encoder features of {len(records)} clips in {time.time() - t0:.0f} s (cached after the "
           "first run)", flush=True)
     speakers = np.array([r.speaker_key for r in records])
     extra = _extra_rows(corpus, args)
-    copies = [pooled_features(records, args.backbone, cache_dir=CACHE / "whisper", augment=t)
+    copies = [pooled_features(records, args.backbone, cache_dir=args.cache, augment=t)
               for t in AUGMENTS[: args.augment]]
     if copies:
         print(f"  {corpus}: {len(copies)} augmented copies of every training clip ({time.time() - t0:.0f} s so far)",
               flush=True)
 
     def train_predict(train_idx, test_idx, labels, n_classes):
-        fit = fit_linear_head(pooled[train_idx], labels[train_idx], speakers[train_idx], n_classes=n_classes,
-                              extra=extra, augmented=[c[train_idx] for c in copies])
-        return fit.logits(pooled[test_idx]).argmax(1)
+        x_train, aug, x_test, ext = pooled[train_idx], [c[train_idx] for c in copies], pooled[test_idx], extra
+        if args.adapt is not None:  # speaker-adaptive normalisation: a separate, labelled figure
+            x_train = speaker_centred(x_train, speakers[train_idx])
+            aug = [speaker_centred(a, speakers[train_idx]) for a in aug]
+            x_test = speaker_centred(x_test, speakers[test_idx], k=args.adapt or None, seed=0)
+            if ext is not None:
+                ext = (speaker_centred(ext[0], ext[2]), ext[1])
+        options = {"Cs": tuple(args.cs)} if args.cs and args.head == "linear" else {}
+        fit = fit_head(x_train, labels[train_idx], list(speakers[train_idx]), n_classes=n_classes, head=args.head,
+                       layers=args.layers, head_options=options, augmented=aug,
+                       extra=None if ext is None else ext[:2], inner_cv=False)
+        return fit.logits(x_test).argmax(1)
 
     return train_predict
 
@@ -198,6 +210,18 @@ def main(argv=None) -> int:
     ap.add_argument("--augment", type=int, default=0, choices=(0, 1, 2),
                     help="whisper: add 1 (noise 10-30 dB SNR) or 2 (+ pitch +-2 semitones) augmented copies of "
                          "each training clip")
+    ap.add_argument("--head", choices=("linear", "weighted", "mlp"), default="linear",
+                    help="whisper: head (see emovox.recipes.whisper.fit_head)")
+    ap.add_argument("--layers", type=lambda t: [int(i) for i in t.split(",")], default=None,
+                    help="whisper: hidden states the head reads (default: the linear head chooses by inner CV "
+                         "among each state alone and all)")
+    ap.add_argument("--cs", type=lambda t: [float(i) for i in t.split(",")], default=None,
+                    help="whisper linear head: C candidates (default 0.001,0.01,0.1,1; one C with --layers: "
+                         "no inner CV)")
+    ap.add_argument("--adapt", type=int, default=None, metavar="K",
+                    help="whisper: speaker-adaptive normalisation, each test speaker centred on K random "
+                         "unlabelled clips of their own (0 = all); a separate figure, never the headline")
+    ap.add_argument("--cache", type=Path, default=CACHE / "whisper", help="whisper: pooled-feature cache")
     ap.add_argument("--extra", default="", metavar="C1,C2",
                     help="whisper: corpora added to every training set (clips of the target's classes; "
                          "validation and test stay on the target corpus)")
@@ -209,7 +233,10 @@ def main(argv=None) -> int:
     print()
     print(f"model: {args.model}" + (f" ({args.backbone})" if args.model == "whisper" else "")
           + (f", training sets + {args.extra}" if args.extra else "")
-          + (f", {args.augment} augmented copies per training clip" if args.augment else ""))
+          + (f", {args.augment} augmented copies per training clip" if args.augment else "")
+          + (f", head {args.head}" + (f" on states {args.layers}" if args.layers else "")
+             + (f", C {args.cs}" if args.cs else "") if args.model == "whisper" else "")
+          + (f", SPEAKER-ADAPTIVE (--adapt {args.adapt or 'all'})" if args.adapt is not None else ""))
     print("| corpus | classes | protocol | UAR (mean ± std) | accuracy | random split UAR | train s/fold |")
     print("|---|---|---|---|---|---|---|")
     for r in results:

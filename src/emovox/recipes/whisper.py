@@ -26,10 +26,10 @@ import numpy as np
 import torch
 
 from emovox.errors import ConfigError, EmovoxError
-from emovox.models.whisper_classifier import HeadFit, WhisperEmotionClassifier, fit_linear_head, pool_hidden_states
+from emovox.models.whisper_classifier import C_GRID, HeadFit, WhisperEmotionClassifier, pool_hidden_states
 from emovox.models.whisper_encoder import WEIGHTS_NAME, WhisperLogMel, load_whisper_encoder
 
-__all__ = ["encoder_id", "pooled_features", "build_classifier", "train_whisper_model", "augment_transforms",
+__all__ = ["encoder_id", "pooled_features", "build_classifier", "fit_head", "train_whisper_model", "augment_transforms",
            "PREPROCESSING", "HEADS"]
 
 SAMPLE_RATE_HZ = 16000
@@ -116,6 +116,45 @@ def augment_transforms(n: int) -> list:
     return [GaussianNoise(snr_db=(10.0, 30.0)), PitchShift(semitones=(-2.0, 2.0))][: int(n)]
 
 
+def fit_head(pooled: np.ndarray, y: np.ndarray, speakers: Sequence[str], *, n_classes: int, head: str = "linear",
+             layers: Sequence[int] | None = None, head_options: dict | None = None,
+             augmented: Sequence[np.ndarray] = (), extra: tuple[np.ndarray, np.ndarray] | None = None,
+             inner_cv: bool = True, seed: int = 0):
+    """Fit one of :data:`HEADS` on pooled rows; the result has ``layers``, ``inner_uar``, ``oof_logits``, ``logits()``.
+
+    ``pooled`` ``(n, n_states, 2, d_model)``, ``y`` ``(n,)``, ``speakers`` ``(n,)``.
+    ``layers=None``: the linear head chooses among each state alone and all of
+    them (inner CV), the others read every state. ``inner_cv=False`` with a
+    single linear candidate (``layers`` given, one ``C`` in ``head_options["Cs"]``)
+    fits once without the inner CV (no out-of-fold logits, ``inner_uar`` NaN):
+    for evaluations, where nothing is chosen or calibrated.
+    """
+    from emovox.models.whisper_classifier import HeadFit, _fit, fit_linear_head, flatten_layers
+    from emovox.models.whisper_heads import fit_pooled_head
+
+    if head not in HEADS:
+        raise ConfigError(f"head={head!r} is not one of {', '.join(HEADS)}")
+    options = dict(head_options or {})
+    if head != "linear":
+        return fit_pooled_head(pooled, y, speakers, n_classes=n_classes, kind=head, layers=layers, seed=seed,
+                               augmented=augmented, extra=extra, **options)
+    Cs = tuple(options.pop("Cs", C_GRID))
+    if options:
+        raise ConfigError(f"head_options {sorted(options)} do not apply to the linear head (it takes Cs)")
+    if not inner_cv and layers is not None and len(Cs) == 1:
+        rows = [flatten_layers(a, layers) for a in (pooled, *augmented)]
+        ys = [np.asarray(y)] * (1 + len(augmented))
+        if extra is not None:
+            rows.append(flatten_layers(extra[0], layers))
+            ys.append(np.asarray(extra[1]))
+        mean, scale, coef, intercept = _fit(np.concatenate(rows), np.concatenate(ys), Cs[0], n_classes)
+        return HeadFit(layers=tuple(int(i) for i in layers), C=Cs[0], mean=mean.astype(np.float32),
+                       scale=scale.astype(np.float32), coef=coef.astype(np.float32),
+                       intercept=intercept.astype(np.float32), inner_uar=float("nan"))
+    return fit_linear_head(pooled, y, speakers, n_classes=n_classes, seed=seed, Cs=Cs, extra=extra,
+                           layer_sets=None if layers is None else [tuple(layers)], augmented=augmented)
+
+
 def train_whisper_model(records: Sequence, encoder_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
                         scheme: str = "native", head: str = "linear", layers: Sequence[int] | None = None,
                         head_options: dict | None = None, augment: int = 0, adapt: bool = False,
@@ -171,7 +210,7 @@ def train_whisper_model(records: Sequence, encoder_dir: str | os.PathLike, out_d
     from emovox.inference.calibration import calibrate
     from emovox.models.artifact import make_config, save_artifact
     from emovox.models.spec import TaskSpec
-    from emovox.models.whisper_heads import PooledHead, WhisperHeadClassifier, fit_pooled_head, speaker_centred
+    from emovox.models.whisper_heads import PooledHead, WhisperHeadClassifier, speaker_centred
     from emovox.training.pipeline import data_card
 
     if head not in HEADS:
@@ -193,15 +232,12 @@ def train_whisper_model(records: Sequence, encoder_dir: str | os.PathLike, out_d
     if not allowed or any(not 0 <= i < n_states for i in allowed):
         raise ConfigError(f"layers={list(allowed)}: this encoder has hidden states 0..{n_states - 1}")
     t1 = time.perf_counter()
+    fit = fit_head(pooled, y, speakers, n_classes=len(classes), head=head,
+                   layers=None if layers is None else allowed, head_options=options, augmented=copies, seed=seed)
     if head == "linear":
-        sets = None if layers is None else [allowed]
-        fit = fit_linear_head(pooled, y, speakers, n_classes=len(classes), seed=seed, layer_sets=sets,
-                              augmented=copies, **({"Cs": tuple(options["Cs"])} if "Cs" in options else {}))
         choice = {"C": fit.C}
         settings = {"kind": "linear"}
     else:
-        fit = fit_pooled_head(pooled, y, speakers, n_classes=len(classes), kind=head, layers=allowed, seed=seed,
-                              augmented=copies, **options)
         choice = {"epochs": fit.epochs, "inner_uar_by_epochs": {str(k): v for k, v in fit.inner_uar_by_epochs.items()}}
         settings = dict(fit.settings)
     calibration = calibrate(fit.oof_logits, y)
