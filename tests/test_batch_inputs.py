@@ -265,3 +265,17 @@ def test_missing_inputs_and_mismatched_job_exit_2(tree, model_dir, tmp_path, cap
     with pytest.raises(SystemExit) as exit_info:
         main(["batch", str(tree / "a.wav")])  # --out is required
     assert exit_info.value.code == 2
+
+
+def test_unreachable_cluster_address_is_one_line(tree, model_dir, tmp_path, capsys):
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    rc = main(["batch", str(tree / "a.wav"), "--out", str(tmp_path / "o"), "--model", str(model_dir),
+               "--address", f"127.0.0.1:{port}", "-q"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1
+    assert f"cannot reach the Ray cluster at --address '127.0.0.1:{port}'" in err[0]
+

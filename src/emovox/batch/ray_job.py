@@ -48,6 +48,27 @@ def _import_ray():
     return ray
 
 
+def _check_reachable(address: str, *, timeout_s: float = 5.0) -> None:
+    """ConfigError when a ``host:port`` (or ``ray://host:port``) address does not answer.
+
+    Ray itself retries an unreachable head for minutes, printing a warning a second.
+    """
+    import socket
+
+    target = address.split("://", 1)[-1]
+    host, _, port = target.rpartition(":")
+    if not host or not port.isdigit():
+        return  # "auto" or a form Ray resolves itself
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+            pass
+    except OSError as error:
+        raise ConfigError(
+            f"cannot reach the Ray cluster at --address {address!r} ({error.strerror or error}): "
+            "start it (ray start --head) or leave --address out to run Ray embedded"
+        ) from None
+
+
 def start_ray(*, address: str | None = None, num_cpus: int | None = None) -> float:
     """Start embedded Ray (or connect to ``address``), quietly; returns the seconds it took.
 
@@ -75,6 +96,8 @@ def start_ray(*, address: str | None = None, num_cpus: int | None = None) -> flo
                 Config.initialize("")
             except Exception:  # noqa: BLE001 - private API moved: Ray then only warns
                 del os.environ["RAY_AUTH_MODE"]
+    if address is not None:
+        _check_reachable(address)
     ray = _import_ray()
     logging.getLogger("ray").setLevel(logging.WARNING)
     options = dict(log_to_driver=False, logging_level=logging.WARNING, configure_logging=True)
