@@ -52,8 +52,9 @@ def register(subparsers) -> None:
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="one JSON object per event and line")
     out.add_argument("--plain", action="store_true", help="one text line per event even on a terminal")
-    p.add_argument("--model", metavar="DIR", help="model artifact folder or shipped model name "
-                                                  "(default: the bundled model)")
+    p.add_argument("--model", metavar="NAME_OR_DIR",
+                   help="model artifact folder or shipped model name (default: the bundled default "
+                        "model; 'cnn', where shipped, is the lightest)")
     p.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto",
                    help="inference engine (default: onnx when the artifact has model.onnx)")
     p.add_argument("--window-s", type=float, default=3.0, help="analysis window in seconds (default 3)")
