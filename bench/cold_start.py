@@ -1,4 +1,4 @@
-"""Cold start: a fresh process that predicts one clip, emovox vs the seed-style pipeline.
+"""Cold start: a fresh process that predicts one clip; default model beside the CNN and the seed-style pipeline.
 
 Each variant runs ``--repeats`` times in a new Python process; the figure is the
 median wall time from process start to the printed answer (imports, model
@@ -7,9 +7,12 @@ users' load hardly changes; its threads may add up to more than the wall
 time), and the process's peak RSS:
 
 - ``emovox predict one.wav --backend onnx``: the installed console script
-  (``.venv/bin/emovox``) as a user runs it (onnxruntime only, no torch);
+  (``.venv/bin/emovox``) as a user runs it (onnxruntime only, no torch), with
+  the default model;
 - the same with ``--backend torch``,
 - the Python API ``load_model(backend="onnx").predict(FILE)``,
+- with ``--compare cnn`` (the default): ``emovox predict --fast`` (the CNN),
+  ONNX and torch,
 - the seed-style S3 pipeline (import librosa + torch, build the S3 replica,
   ``librosa.load`` + features + forward).
 
@@ -19,7 +22,7 @@ child forked straight from this script would report this script's RSS too). With
 model the CLI is run without ``--model``. The load average is printed with
 every figure.
 
-    .venv/bin/python bench/cold_start.py [--model DIR] [--repeats 5]
+    .venv/bin/python bench/cold_start.py [--model DIR|NAME] [--compare cnn] [--repeats 5]
 """
 
 from __future__ import annotations
@@ -69,7 +72,8 @@ def timed(cmd: list[str], repeats: int) -> tuple[float, float, float, float, str
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", default=None)
+    ap.add_argument("--model", default=None, help="folder or shipped name (default: the default model)")
+    ap.add_argument("--compare", default="cnn", help="shipped model also timed ('none': skip)")
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args()
     from emovox.inference import default_model_dir
@@ -92,6 +96,11 @@ def main() -> None:
             f"import sys; sys.path.insert(0, {bench!r}); from latency import SeedPipeline; "
             f"print(SeedPipeline(1).predict_file({clip!r}))")],
     }
+    if args.compare != "none":
+        variants[f"emovox predict --model {args.compare} (onnx)"] = [
+            emovox_cli, "predict", clip, "--backend", "onnx", "--model", args.compare]
+        variants[f"emovox predict --model {args.compare} (torch)"] = [
+            emovox_cli, "predict", clip, "--backend", "torch", "--model", args.compare]
     results = {}
     for name, cmd in variants.items():
         before = load_avg()
@@ -100,8 +109,8 @@ def main() -> None:
         results[name] = wall
         print(f"  {name:32s} {wall:6.2f} s (min {best:.2f}; CPU {cpu:.2f} s)   peak RSS {hwm:6.0f} MB   [{before}]   -> {shown}")
     seed = results["seed-style S3 (librosa+torch)"]
-    for name in list(variants)[:3]:
-        print(f"  ratio seed-style / {name}: {seed / results[name]:.1f}x")
+    for name in [n for n in variants if not n.startswith("seed")]:
+        print(f"  ratio seed-style / {name}: {seed / results[name]:.2f}x")
     print(f"end: {load_avg()}")
 
 

@@ -1,15 +1,16 @@
-"""Single-clip latency: emovox ``predict(path)`` vs the seed-style pipeline, same clips, same run.
+"""Single-clip latency: emovox ``predict(path)``, default model beside the CNN and the seed-style pipeline, same run.
 
 Prints per-clip wall time (decode + resample + model, p50/p95/mean) for the
-emovox ONNX backend (float32 and int8) and the torch backend, and for the
-seed-style pipeline S3 used (``librosa.load`` at 22.05 kHz, 2.5 s from 0.6 s,
+default model (the Whisper-backed one: its shipped ONNX file, a float32 ONNX
+export of it for reference, and torch), the small CNN (``cnn``: ONNX float32,
+int8, torch), and the seed-style pipeline S3 used (``librosa.load`` at 22.05 kHz, 2.5 s from 0.6 s,
 ZCR + RMS + 20 MFCC x 108 frames = 2376 values, a standard scaler, the S3
 Conv1D replica from ``emovox.models.seeds``), then the ratio.
 
 The helpers here (:func:`bench_model_dir`, :func:`SeedPipeline`, :func:`ravdess_files`)
 are shared by the other bench scripts.
 
-    .venv/bin/python bench/latency.py [--model DIR] [--clips 40] [--threads 1] [--clip-s 3]
+    .venv/bin/python bench/latency.py [--model DIR|NAME] [--compare cnn] [--clips 40] [--threads 1] [--clip-s 3]
 
 By default every clip is the central 3.0 s of a RAVDESS recording, written once
 as 16 kHz 16-bit WAV under /tmp/emovox-bench (``--clip-s 0``: the whole FLAC
@@ -17,9 +18,12 @@ files, 2.9-5.3 s). The pipelines are timed interleaved clip by clip (the order
 rotating), so load from other users of a shared machine hits them alike; the
 load average is printed at start and end.
 
-Without ``--model`` the bundled model is used; if there is none yet, an
-*untrained* flagship of the same architecture (speed is what is measured) is
-built in /tmp and labelled so.
+Without ``--model`` the bundled default model is used (``--compare cnn``, the
+default, adds the shipped CNN; ``--compare none`` drops it); if there is none
+yet, an *untrained* flagship of the same architecture (speed is what is
+measured) is built in /tmp and labelled so. A model whose ``config.json``
+declares its ONNX precision (``onnx.precision``, e.g. the shipped default's
+int8) is timed with that file as shipped instead of a fresh int8 export.
 """
 
 from __future__ import annotations
@@ -48,12 +52,52 @@ def ravdess_files(n: int | None = None, *, actors: str = "*") -> list[str]:
     return files
 
 
+def shipped_precision(model_dir: Path) -> str | None:
+    """The ONNX precision an artifact declares (``config.json`` ``onnx.precision``), if any."""
+    import json
+
+    onnx = json.loads((Path(model_dir) / "config.json").read_text()).get("onnx") or {}
+    return onnx.get("precision")
+
+
+def variants(model_dir: Path, prefix: str) -> list[tuple[str, Path, str]]:
+    """``(name, artifact dir, backend)`` to time for a model: its ONNX file(s), then torch.
+
+    A model shipped at a declared precision: that file, plus a float32 export
+    for reference; otherwise the float32 ONNX file and an int8 export.
+    """
+    precision = shipped_precision(model_dir)
+    if precision:
+        fp32 = fp32_dir(model_dir)
+        return [(f"{prefix} onnx shipped", model_dir, "onnx"), (f"{prefix} onnx fp32", fp32, "onnx"),
+                (f"{prefix} torch", model_dir, "torch")]
+    return [(f"{prefix} onnx fp32", model_dir, "onnx"), (f"{prefix} onnx int8", int8_dir(model_dir), "onnx"),
+            (f"{prefix} torch", model_dir, "torch")]
+
+
+def fp32_dir(model_dir: Path) -> Path:
+    """A float32 ONNX export of a model shipped at another precision (cached under /tmp/emovox-bench)."""
+    import hashlib
+
+    d = BENCH_DIR / f"fp32-{hashlib.sha1(str(Path(model_dir).resolve()).encode()).hexdigest()[:10]}"
+    src = Path(model_dir) / "model.onnx"
+    if not (d / "model.onnx").is_file() or (d / "model.onnx").stat().st_mtime < src.stat().st_mtime:
+        from emovox.export import export_onnx
+
+        export_onnx(model_dir, d)
+    return d
+
+
 def bench_model_dir(model: str | None) -> tuple[Path, str]:
-    """``(artifact dir with model.onnx, description)``; builds an untrained flagship if needed."""
+    """``(artifact dir with model.onnx, description)``; builds an untrained flagship if needed.
+
+    ``model`` is a folder or a shipped model's name (``"cnn"``); ``None``: the default model.
+    """
     from emovox.inference import default_model_dir
+    from emovox.inference.predictor import resolve_model_dir
 
     if model:
-        d, what = Path(model), f"model {model}"
+        d, what = resolve_model_dir(model), f"model {model}"
     elif (default_model_dir() / "config.json").is_file():
         d, what = default_model_dir(), "bundled model"
     else:
@@ -73,6 +117,9 @@ def bench_model_dir(model: str | None) -> tuple[Path, str]:
         from emovox.export import export_onnx
 
         export_onnx(d, d)
+    if shipped_precision(d):
+        fp32_dir(d)
+        return d, what
     int8 = int8_dir(d)
     if not (int8 / "model.onnx").is_file() or (int8 / "model.onnx").stat().st_mtime < (d / "model.onnx").stat().st_mtime:
         from emovox.export import export_onnx
@@ -180,7 +227,8 @@ def _stats(ts: list[float]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", default=None)
+    ap.add_argument("--model", default=None, help="folder or shipped name (default: the default model)")
+    ap.add_argument("--compare", default="cnn", help="second model timed in the same run ('none': skip)")
     ap.add_argument("--clips", type=int, default=40)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--clip-s", type=float, default=3.0,
@@ -189,19 +237,23 @@ def main() -> None:
     import soundfile as sf
 
     model_dir, what = bench_model_dir(args.model)
+    runs = variants(model_dir, "default" if args.model is None else "model")
+    if args.compare != "none":
+        other_dir, other = bench_model_dir(args.compare)
+        runs += variants(other_dir, args.compare)
+        what += f"; compared with {other}"
     files = ravdess_files(args.clips)
     if args.clip_s > 0:
         files = cut_clips(files, args.clip_s)
     dur = np.mean([sf.info(f).duration for f in files])
     print(f"latency over {len(files)} RAVDESS clips (mean {dur:.2f} s, {Path(files[0]).suffix}), "
-          f"{args.threads} thread(s); model: {what}")
+          f"{args.threads} thread(s); model: {what}; shipped ONNX precision: "
+          f"{shipped_precision(model_dir) or 'float32'}")
     print(f"start: {load_avg()}")
     from emovox.inference import load_model
 
     pipes = {}
-    for name, d, backend in [("emovox onnx fp32", model_dir, "onnx"),
-                             ("emovox onnx int8", int8_dir(model_dir), "onnx"),
-                             ("emovox torch", model_dir, "torch")]:
+    for name, d, backend in runs:
         m = load_model(d, backend=backend, num_threads=args.threads)
         m.predict(files[0])  # warm-up
         pipes[name] = m.predict
@@ -220,8 +272,11 @@ def main() -> None:
         extra = f"   [{seed.what}, librosa features]" if name == "seed-style S3" else ""
         print(f"  {name:22s} {_stats(results[name])}{extra}")
     base = np.median(results["seed-style S3"])
-    for name in names[:3]:
-        print(f"  ratio seed / {name}: {base / np.median(results[name]):.1f}x faster (p50)")
+    for name in names[:-1]:
+        print(f"  ratio seed / {name}: {base / np.median(results[name]):.2f}x faster (p50)")
+    if args.compare != "none":
+        a, b = names[0], f"{args.compare} onnx fp32"
+        print(f"  ratio {a} / {b}: {np.median(results[a]) / np.median(results[b]):.1f}x slower (p50)")
     print(f"end: {load_avg()}")
 
 

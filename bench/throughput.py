@@ -1,9 +1,11 @@
-"""Batch throughput (clips per second) of emovox vs the seed-style pipeline, 1 and 2 cores; int8 accuracy change.
+"""Batch throughput (clips per second): default model beside the CNN and the seed-style pipeline, 1 and 2 cores.
 
 Scores the same RAVDESS clips (default: all 1440, decoding included) with:
 
 - emovox ``Predictor.iter_predict`` (decode, resample, silence trim, batched
-  windows) on the ONNX float32, ONNX int8 and torch backends;
+  windows) of the default model (its shipped ONNX file, a float32 ONNX export
+  for reference, torch) and, with ``--compare cnn`` (the default), of the
+  small CNN (ONNX float32, int8, torch), as listed by ``latency.variants``;
 - the seed-style S3 pipeline (``librosa.load`` 2.5 s at 22.05 kHz + ZCR/RMS/MFCC
   features + the S3 replica, batches of 32), as in ``bench/latency.py``.
 
@@ -28,7 +30,7 @@ and the largest change of a class probability. A model trained on these
 speakers (like the bundled one) makes this an agreement figure, not held-out
 accuracy (``--actors "2[1-4]"`` restricts to actors 21-24).
 
-    .venv/bin/python bench/throughput.py [--model DIR] [--clips 0] [--workers 1,2] [--int8] [--actors "2[1-4]"]
+    .venv/bin/python bench/throughput.py [--model DIR|NAME] [--compare cnn] [--clips 0] [--workers 1,2] [--int8] [--actors "2[1-4]"]
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from latency import SeedPipeline, bench_model_dir, int8_dir, load_avg, ravdess_files  # noqa: E402
+from latency import SeedPipeline, bench_model_dir, int8_dir, load_avg, ravdess_files, variants  # noqa: E402
 
 
 def _worker(kind: str, model_dir: str, files: list[str], batch_size: int, barrier, queue, idx: int) -> None:
@@ -108,7 +110,8 @@ def run_pool(kind: str, model_dir: str, files: list[str], workers: int,
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", default=None)
+    ap.add_argument("--model", default=None, help="folder or shipped name (default: the default model)")
+    ap.add_argument("--compare", default="cnn", help="second model scored in the same run ('none': skip)")
     ap.add_argument("--clips", type=int, default=0, help="0: every clip of the selected actors")
     ap.add_argument("--workers", default="1,2", help="comma-separated worker counts, e.g. '1,2'")
     ap.add_argument("--batch-size", type=int, default=8)
@@ -120,13 +123,18 @@ def main() -> None:
     os.environ["OMP_NUM_THREADS"] = "1"  # inherited by the spawned workers
 
     model_dir, what = bench_model_dir(args.model)
+    prefix = "default" if args.model is None else "model"
+    runs = [(n, str(d), k) for n, d, k in variants(model_dir, prefix)]
+    if args.compare != "none":
+        other_dir, other = bench_model_dir(args.compare)
+        runs += [(n, str(d), k) for n, d, k in variants(other_dir, args.compare)]
+        what += f"; compared with {other}"
+    if args.no_torch:
+        runs = [r for r in runs if r[2] != "torch"]
     files = ravdess_files(args.clips or None, actors=args.actors)
     counts = [int(w) for w in args.workers.split(",")]
     print(f"throughput over {len(files)} RAVDESS clips (decoding included); model: {what}; "
           f"batch {args.batch_size}; workers {counts}, one thread each; {os.cpu_count()} CPUs")
-    runs = [("onnx fp32", str(model_dir), "onnx"), ("onnx int8", str(int8_dir(model_dir)), "onnx")]
-    if not args.no_torch:
-        runs.append(("torch", str(model_dir), "torch"))
     if not args.no_seed:
         runs.append(("seed-style S3", "", "seed"))
     results = {}
@@ -135,12 +143,12 @@ def main() -> None:
             before = load_avg()
             wall, cpu, preds = run_pool(kind, d, files, w, args.batch_size)
             results[(name, w)] = (wall, preds)
-            print(f"  {name:14s} {w} worker(s): {len(files) / wall:7.1f} clips/s ({wall:6.1f} s); "
+            print(f"  {name:20s} {w} worker(s): {len(files) / wall:7.1f} clips/s ({wall:6.1f} s); "
                   f"CPU {cpu:6.1f} s = {len(files) / cpu:6.1f} clips per CPU-second, "
                   f"{cpu / wall:.2f} cores obtained   [{before} before, {load_avg()[13:]} after]")
         if len(counts) > 1:
             w1, wn = counts[0], counts[-1]
-            print(f"  {name:14s} scaling {wn} vs {w1} worker(s): "
+            print(f"  {name:20s} scaling {wn} vs {w1} worker(s): "
                   f"{results[(name, w1)][0] / results[(name, wn)][0]:.2f}x")
     if not args.no_seed:
         print("  (seed-style S3: " + SeedPipeline.__doc__.splitlines()[0].strip() + " S3 replica untrained: speed only)")
@@ -149,7 +157,12 @@ def main() -> None:
             for name, _, kind in runs:
                 if kind != "seed":
                     print(f"  ratio emovox {name} / seed-style, {w} worker(s) each: "
-                          f"{seed_wall / results[(name, w)][0]:.1f}x")
+                          f"{seed_wall / results[(name, w)][0]:.2f}x")
+    if args.compare != "none":
+        a, b = runs[0][0], f"{args.compare} onnx fp32"
+        for w in counts:
+            print(f"  ratio {b} / {a} clips per second, {w} worker(s): "
+                  f"{results[(a, w)][0] / results[(b, w)][0]:.1f}x")
 
     if args.int8:
         from emovox.corpora import load_corpus
@@ -160,8 +173,11 @@ def main() -> None:
         mapping = ((config.get("training") or {}).get("label_scheme") or {}).get("mapping") or {}
         truth = {r.path: mapping.get(r.emotion, r.emotion) for r in load_corpus("ravdess")}
         w1 = counts[0]
-        p32 = results[("onnx fp32", w1)][1]
-        p8 = results[("onnx int8", w1)][1]
+        if (f"{prefix} onnx int8", w1) not in results:
+            sys.exit("--int8 compares a float32 model with its int8 export: give --model of a float32 model "
+                     "(e.g. --model cnn); the default model's int8 agreement is in its model card")
+        p32 = results[(f"{prefix} onnx fp32", w1)][1]
+        p8 = results[(f"{prefix} onnx int8", w1)][1]
         y = [truth.get(f, truth.get(str(Path(f).resolve()))) for f in files]
         keep = [i for i, e in enumerate(y) if e in labels and p32[i][0] is not None]
 

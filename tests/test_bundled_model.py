@@ -1,4 +1,7 @@
-"""The pretrained model shipped inside the package: loads, predicts, is calibrated."""
+"""The small CNN shipped inside the package as ``cnn`` (``emovox predict --fast``): loads, predicts, is calibrated.
+
+The default model (Whisper-backed) is tested in ``tests/test_default_whisper_model.py``.
+"""
 
 from __future__ import annotations
 
@@ -11,13 +14,13 @@ import numpy as np
 import pytest
 
 import emovox
-from emovox.inference import default_model_dir
+from emovox.inference.predictor import pretrained_dir
 
 EXAMPLE = Path(emovox.__file__).parent / "examples" / "hello.flac"
 
 
 def test_bundled_artifact_is_complete_and_describes_itself():
-    directory = default_model_dir()
+    directory = pretrained_dir() / "cnn"
     config = json.loads((directory / "config.json").read_text())
     assert {p.name for p in directory.iterdir()} >= {"config.json", "model.safetensors", "model.onnx"}
     assert config["task"]["labels"] == ["neutral", "happy", "sad", "angry", "fearful", "disgust", "surprised"]
@@ -35,7 +38,7 @@ def test_bundled_artifact_is_complete_and_describes_itself():
 
 @pytest.mark.parametrize("backend", ["onnx", "torch"])
 def test_load_model_without_arguments_predicts_the_example_clip(backend):
-    model = emovox.load_model(backend=backend)
+    model = emovox.load_model("cnn", backend=backend)
     p = model.predict(str(EXAMPLE))
     assert p.label in (*model.labels, "unknown")
     assert sum(p.scores.values()) == pytest.approx(1.0, abs=1e-4)
@@ -44,14 +47,14 @@ def test_load_model_without_arguments_predicts_the_example_clip(backend):
 
 def test_torch_and_onnx_backends_agree_on_the_bundled_model():
     clip = str(EXAMPLE)
-    a = emovox.load_model(backend="onnx").predict(clip).scores
-    b = emovox.load_model(backend="torch").predict(clip).scores
+    a = emovox.load_model("cnn", backend="onnx").predict(clip).scores
+    b = emovox.load_model("cnn", backend="torch").predict(clip).scores
     assert np.max(np.abs(np.array(list(a.values())) - np.array(list(b.values())))) < 1e-4
 
 
 def test_cli_predicts_the_example_with_onnx_without_importing_torch():
     code = (
-        "import sys; from emovox.cli.main import main; rc = main(['predict', '--json', '-q', %r]); "
+        "import sys; from emovox.cli.main import main; rc = main(['predict', '--fast', '--json', '-q', %r]); "
         "assert 'torch' not in sys.modules, 'torch was imported'; sys.exit(rc)" % str(EXAMPLE)
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
