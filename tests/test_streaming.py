@@ -12,6 +12,8 @@ import tracemalloc
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from emovox.audio import resample
 from emovox.audio.resample_stream import ChunkResampler
@@ -107,6 +109,20 @@ def test_events_do_not_depend_on_chunk_sizes(fast):
     for sizes in ([1] * y.size, [160] * (y.size // 160 + 1), [4000] * (y.size // 4000 + 1),
                   random_sizes + [y.size]):
         assert_same(run(fast, y, chunks=sizes), whole)
+
+
+@needs_model
+@settings(max_examples=12, deadline=None)
+@given(cuts=st.lists(st.integers(0, 2 * SR), max_size=12),
+       rate=st.sampled_from([16000, 22050, 44100]), hop_s=st.sampled_from([0.25, 0.5, 1.0]))
+def test_any_split_of_the_stream_gives_the_same_events(fast, cuts, rate, hop_s):
+    rng = np.random.default_rng(len(cuts))
+    y = (0.2 * rng.standard_normal(2 * rate)).astype(np.float32)
+    y[rate // 2:rate] = 0.0  # a pause: the WebRTC detector sees speech, then none, then speech
+    bounds = sorted(c * rate // SR for c in cuts)
+    sizes = np.diff([0, *bounds, y.size]).tolist()
+    options = {"vad": "webrtc", "hop_s": hop_s, "window_s": 1.0}
+    assert_same(run(fast, y, sr=rate, chunks=sizes, **options), run(fast, y, sr=rate, **options))
 
 
 @needs_model
