@@ -312,3 +312,43 @@ def test_the_event_loop_answers_while_a_long_prediction_runs(predictor):
         t.join()
     assert result["r"].status_code == 200 and len(result["r"].json()["timeline"]["segments"]) > 10
     assert answered_during >= 1  # the model ran on a worker thread, not on the event loop
+
+
+def test_serve_with_keys_never_logs_a_key(tmp_path):
+    from emovox.service.testing import free_port
+
+    (tmp_path / "keys.txt").write_text(KEY + "\n")
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "emovox.cli.main", "serve", "--port", str(port),
+                             "--api-key-file", str(tmp_path / "keys.txt"), "--log-level", "info"],
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        assert "API keys required" in proc.stderr.readline()
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(url + "/healthz")
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+        assert httpx.get(url + f"/v1/model?api_key={KEY}", headers={"X-API-Key": KEY}).status_code == 200
+
+        async def stream():
+            async with websockets.connect(url.replace("http", "ws") + f"/v1/stream?api_key={KEY}") as ws:
+                await ws.send(json.dumps({"format": "pcm16", "sample_rate_hz": 16000}))
+                assert json.loads(await ws.recv())["type"] == "ready"
+                await ws.send(json.dumps({"type": "end"}))
+                async for _ in ws:
+                    pass
+
+        asyncio.run(stream())
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            _, err = proc.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, err = proc.communicate()
+    assert "api_key=***" in err and KEY not in err

@@ -105,6 +105,9 @@ def handle(args: argparse.Namespace) -> int:
     # reuses a connection at the moment the server closes it
     config = uvicorn.Config(app, log_level=args.log_level, ws_max_size=limits.max_frame_bytes + 4096,
                             timeout_keep_alive=20, timeout_graceful_shutdown=5, server_header=False)
+    from emovox.service.auth import redact_keys_in_logs
+
+    redact_keys_in_logs()  # uvicorn logs WebSocket paths with their ?api_key=
     server = uvicorn.Server(config)
     try:
         server.run(sockets=[sock])

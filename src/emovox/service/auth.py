@@ -2,19 +2,22 @@
 
 A request carries its key as ``Authorization: Bearer KEY`` or ``X-API-Key:
 KEY``; a WebSocket (whose browser API cannot set headers) may also pass
-``?api_key=KEY``. Keys are compared in constant time. Without a key file the
-service is open.
+``?api_key=KEY``. Keys are compared in constant time; ``api_key`` query
+values are redacted from the server's logs. Without a key file the service
+is open.
 """
 
 from __future__ import annotations
 
 import hmac
+import logging
 import os
+import re
 from pathlib import Path
 
 from emovox.errors import ConfigError
 
-__all__ = ["ApiKeys", "load_api_keys", "PUBLIC_PATHS"]
+__all__ = ["ApiKeys", "load_api_keys", "PUBLIC_PATHS", "RedactKeys", "redact_keys_in_logs"]
 
 #: Paths served without a key: liveness/readiness probes, and the web page
 #: with its assets (they hold no data; the page asks for a key itself).
@@ -90,3 +93,22 @@ class ApiKeys:
 
 def is_public(path: str) -> bool:
     return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
+
+
+class RedactKeys(logging.Filter):
+    """Hide ``api_key=...`` query values in log records (uvicorn logs WebSocket paths with their query)."""
+
+    _PATTERN = re.compile(r"(api_key=)[^&\s\"']*", re.IGNORECASE)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(self._PATTERN.sub(r"\1***", a) if isinstance(a, str) else a for a in record.args)
+        if isinstance(record.msg, str) and "api_key=" in record.msg.lower():
+            record.msg = self._PATTERN.sub(r"\1***", record.msg)
+        return True
+
+
+def redact_keys_in_logs(logger_names=("uvicorn.error", "uvicorn.access")) -> None:
+    """Install :class:`RedactKeys` on uvicorn's loggers (call after uvicorn configured logging)."""
+    for name in logger_names:
+        logging.getLogger(name).addFilter(RedactKeys())
