@@ -20,7 +20,7 @@ from emovox.models.whisper_encoder import WhisperEncoder, WhisperEncoderConfig, 
 from emovox.models.whisper_heads import (
     PooledHead, WhisperHeadClassifier, fit_pooled_head, speaker_centred,
 )
-from emovox.recipes.whisper import pooled_features, train_whisper_model
+from emovox.recipes.whisper import adapt_to_speaker, pooled_features, train_whisper_model
 from emovox.testing import speech_like, write_audio
 
 torch.set_num_threads(1)
@@ -156,6 +156,11 @@ def test_train_whisper_model_saves_a_calibrated_truncated_artifact(encoder_dir, 
         np.testing.assert_allclose(model.speaker_offset.numpy(), pooled[:3, :2].mean(axis=0), atol=1e-4)
         model.set_speaker_offset(None)
         assert float(model.speaker_offset.abs().sum()) == 0.0
+        assert adapt_to_speaker(model, [r.path for r in records[:3]]) == 3
+        np.testing.assert_allclose(model.speaker_offset.numpy(), pooled[:3, :2].mean(axis=0), atol=1e-4)
+    else:
+        with pytest.raises(ConfigError, match="not trained with adapt=True"):
+            adapt_to_speaker(model, [records[0].path])
 
 
 def test_train_whisper_model_rejects_a_bad_head_or_layer(encoder_dir, records, tmp_path):

@@ -30,6 +30,7 @@ from emovox.models.whisper_classifier import C_GRID, HeadFit, WhisperEmotionClas
 from emovox.models.whisper_encoder import WEIGHTS_NAME, WhisperLogMel, load_whisper_encoder
 
 __all__ = ["encoder_id", "pooled_features", "build_classifier", "fit_head", "train_whisper_model", "augment_transforms",
+           "adapt_to_speaker",
            "PREPROCESSING", "HEADS"]
 
 SAMPLE_RATE_HZ = 16000
@@ -274,3 +275,28 @@ def train_whisper_model(records: Sequence, encoder_dir: str | os.PathLike, out_d
             "temperature": calibration.temperature, "threshold": calibration.threshold, "n_train": len(kept),
             "n_augmented": len(copies) * len(kept), "adapt": bool(adapt),
             "features_s": round(t1 - t0, 2), "fit_s": round(time.perf_counter() - t1, 2)}
+
+
+def adapt_to_speaker(model, paths: Sequence[str | os.PathLike] | None) -> int:
+    """``--adapt``: set a ``whisper-head`` model's speaker offset from a few unlabelled recordings of one speaker.
+
+    Each file is decoded and silence-trimmed as for prediction (first 30 s).
+    ``None`` or an empty list resets the offset. Returns the number of clips used.
+    Raises :class:`ConfigError` when the model was not trained with ``adapt=True``.
+    """
+    from emovox.audio import load_audio, trim_for_model
+
+    if not getattr(model, "adapt", False):
+        raise ConfigError("this model was not trained with adapt=True (speaker-centred features); "
+                          "train it with train_whisper_model(..., adapt=True) to use --adapt")
+    clips = []
+    for path in paths or ():
+        try:
+            y = trim_for_model(load_audio(os.fspath(path), sample_rate_hz=SAMPLE_RATE_HZ),
+                               sample_rate_hz=SAMPLE_RATE_HZ)
+        except EmovoxError as error:
+            raise type(error)(f"{path}: {error}") from error
+        clips.append(torch.from_numpy(np.ascontiguousarray(y[: 30 * SAMPLE_RATE_HZ], dtype=np.float32)))
+    with torch.inference_mode():
+        model.set_speaker_offset(clips or None)
+    return len(clips)
