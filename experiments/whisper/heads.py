@@ -87,16 +87,16 @@ def protocol_rows(name: str, data: pooled_data.PooledData):
 
 
 def fit_head(args, x, y, speakers, n_classes, extra, augmented, seed):
-    from emovox.models.whisper_classifier import fit_linear_head
-    from emovox.models.whisper_heads import fit_pooled_head
+    """The library's :func:`emovox.recipes.whisper.fit_head`; one linear candidate is fitted without inner CV."""
+    from emovox.recipes.whisper import fit_head as library_fit
 
     if args.head == "linear":
-        sets = None if args.layers is None else [tuple(args.layers)]
-        return fit_linear_head(x, y, speakers, n_classes=n_classes, extra=extra, augmented=augmented, seed=seed,
-                               layer_sets=sets, Cs=tuple(args.cs))
-    return fit_pooled_head(x, y, speakers, n_classes=n_classes, kind=args.head, layers=args.layers,
-                           hidden=args.hidden, dropout=args.dropout, n_members=args.members, extra=extra,
-                           augmented=augmented, seed=seed, epoch_grid=args.epochs)
+        options = {"Cs": tuple(args.cs)}
+    else:
+        options = {"hidden": args.hidden, "dropout": args.dropout, "n_members": args.members,
+                   "epoch_grid": tuple(args.epochs)}
+    return library_fit(x, y, speakers, n_classes=n_classes, head=args.head, layers=args.layers,
+                       head_options=options, augmented=augmented, extra=extra, inner_cv=False, seed=seed)
 
 
 def run(args) -> dict:
