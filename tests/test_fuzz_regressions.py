@@ -238,3 +238,13 @@ def test_short_fuzz_pass(harness, tmp_path):
     result = summary["results"][0]
     assert proc.returncode == 0 and not result["crashes"], proc.stdout + proc.stderr[-3000:]
     assert result["executions"] > 0 and result["cov"] > 0, result
+
+
+def test_corpus_entry_tilde_unknown_user(capsys):
+    """Same bug as the label spec, in `--corpus LAYOUT:~unknown-user/...` (evaluate, features, train)."""
+    from emovox.cli.main import main
+
+    code = main(["features", "--corpus", "folder:~nosuchuser/data", "--set", "mfcc-functionals",
+                 "--out", "/nonexistent-dir/x.safetensors", "-q"])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "nosuchuser" in err, err

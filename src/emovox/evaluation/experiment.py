@@ -452,7 +452,7 @@ def load_corpus_entry(entry: str, corpora_root: "str | os.PathLike[str] | None" 
     if sep:
         if not path:
             raise ConfigError(f"corpus {entry!r} has an empty path: write {name}:PATH")
-        return load_corpus(name, Path(path).expanduser())
+        return load_corpus(name, os.path.expanduser(path))  # Path.expanduser raises on ~unknown-user
     folder = get_corpus_info(name).default_dir
     if folder is None:
         raise ConfigError(f"corpus {name!r} needs its path: write {name}:PATH "
