@@ -163,3 +163,51 @@ def test_live_capture_streams_events_and_moves_bars(server, browser, fmt, n_labe
     browser.find_element("id", "live-stop").click()
     _wait(lambda: "Stopped" in status.text, what="the end of the stream")
     assert "error" not in (status.get_attribute("class") or "")
+
+
+def test_long_file_gets_a_timeline_chart(server, browser, model, n_labels, tmp_path):
+    import soundfile as sf
+
+    from emovox.audio import load_audio
+
+    names = ("03a01Wa.flac", "03a02Wb.flac", "03a01Fa.flac", "03a01Nc.flac")
+    parts = []
+    for n in names:
+        parts += [load_audio(_clip(n)), np.zeros(8000, np.float32)]
+    path = tmp_path / "long.wav"
+    sf.write(path, np.concatenate(parts), 16000, subtype="PCM_16")
+    expected = model.predict_timeline(path)
+    browser.get(server + "/")
+    _wait(lambda: len(_bars(browser)) == n_labels, what="bars")
+    browser.find_element("id", "file-input").send_keys(str(path))
+    _wait(lambda: "Done" in browser.find_element("id", "file-status").text, what="the timeline result")
+    assert browser.find_element("id", "timeline-wrap").is_displayed()
+    title = browser.find_element("id", "timeline-title").text
+    assert f"{len(expected.segments)} speech segments" in title
+    assert browser.find_element("id", "result-label").get_attribute("data-label") == expected.overall().label
+    painted = browser.execute_script(
+        "const c = document.getElementById('timeline'); const d = c.getContext('2d')"
+        ".getImageData(0, 0, c.width, c.height).data; let n = 0;"
+        "for (let i = 0; i < d.length; i += 4) if (d[i + 3] > 0) n++; return n;")
+    assert painted > 1000  # the chart was drawn
+
+
+def test_dropping_a_file_analyses_it(server, browser, n_labels):
+    browser.get(server + "/")
+    _wait(lambda: len(_bars(browser)) == n_labels, what="bars")
+    browser.execute_script("""
+        const sr = 16000, n = sr;                      // 1 s of a gliding tone as a 16-bit WAV
+        const buf = new ArrayBuffer(44 + 2 * n), v = new DataView(buf);
+        const put = (o, s) => [...s].forEach((c, i) => v.setUint8(o + i, c.charCodeAt(0)));
+        put(0, "RIFF"); v.setUint32(4, 36 + 2 * n, true); put(8, "WAVEfmt ");
+        v.setUint32(16, 16, true); v.setUint16(20, 1, true); v.setUint16(22, 1, true);
+        v.setUint32(24, sr, true); v.setUint32(28, 2 * sr, true); v.setUint16(32, 2, true);
+        v.setUint16(34, 16, true); put(36, "data"); v.setUint32(40, 2 * n, true);
+        for (let i = 0; i < n; i++) v.setInt16(44 + 2 * i, 8000 * Math.sin(2 * Math.PI * (200 + 100 * i / n) * i / sr), true);
+        const dt = new DataTransfer();
+        dt.items.add(new File([buf], "dropped.wav", { type: "audio/wav" }));
+        document.getElementById("drop-zone").dispatchEvent(new DragEvent("drop", { dataTransfer: dt, bubbles: true }));
+    """)
+    _wait(lambda: "Done: dropped.wav" in browser.find_element("id", "file-status").text, what="the dropped file's result")
+    assert browser.find_element("id", "result-label").get_attribute("data-label")
+    assert sum(_bars(browser).values()) == pytest.approx(1.0, abs=0.01)
