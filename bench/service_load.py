@@ -5,7 +5,8 @@ server's alone), waits for ``/readyz``, then:
 
 1. **reference** (same run): one client, sequential uploads for
    ``--ref-s`` seconds -> latency of an upload on an idle server;
-2. **load**: ``--clients`` concurrent clients for ``--duration-s`` seconds;
+2. **load**: ``--clients`` concurrent clients (plus one streaming speech at
+   its real pace, whose event latency is measured, as it is alone before) for ``--duration-s`` seconds;
    each repeatedly either uploads a real corpus clip (``POST /v1/predict``,
    multipart) or streams one over ``/v1/stream`` (16-bit PCM in 0.1 s
    frames, sent as fast as the server takes them, then ``{"type": "end"}``),
@@ -114,6 +115,44 @@ async def stream(ws_url, clip, frame_samples: int = 1600) -> tuple[float, float,
     return time.perf_counter() - t, end["audio_s"], events
 
 
+async def paced_stream(ws_url, clips, duration_s: float, frame_s: float = 0.1) -> list[float]:
+    """Stream speech at its real pace; per event, seconds from sending the frame that completed
+    its window (the audio up to ``t``) to receiving the event."""
+    import websockets
+
+    pcm = np.concatenate([c[2] for c in clips])
+    frame = int(frame_s * 16000)
+    n_frames = int(duration_s / frame_s)
+    sent_at: list[tuple[int, float]] = []  # (end sample, send time)
+    latencies: list[float] = []
+    async with websockets.connect(ws_url, max_size=None) as ws:
+        await ws.send(json.dumps({"format": "pcm16", "sample_rate_hz": 16000}))
+        await ws.recv()
+
+        async def reader():
+            async for m in ws:
+                msg = json.loads(m)
+                if msg["type"] == "event":
+                    now = time.perf_counter()
+                    due = int(round(msg["t"] * 16000))
+                    sent = next((ts for end, ts in sent_at if end >= due), None)
+                    if sent is not None:
+                        latencies.append(now - sent)
+                elif msg["type"] != "end":
+                    raise RuntimeError(f"paced stream error: {msg}")
+
+        task = asyncio.create_task(reader())
+        start = time.perf_counter()
+        for i in range(n_frames):
+            lo = (i * frame) % (pcm.size - frame)
+            sent_at.append(((i + 1) * frame, time.perf_counter()))
+            await ws.send(pcm[lo:lo + frame].tobytes())
+            await asyncio.sleep(max(0.0, start + (i + 1) * frame_s - time.perf_counter()))
+        await ws.send(json.dumps({"type": "end"}))
+        await task
+    return latencies[:-1]  # the last event is the flushed tail, due at close
+
+
 async def load(url: str, clips, *, clients: int, duration_s: float, stream_fraction: float, seed: int) -> dict:
     import httpx
 
@@ -183,6 +222,11 @@ def main() -> None:
               f"load average {os.getloadavg()[0]:.2f}; {os.cpu_count()} cores")
         # warm-up: one upload and one stream
         asyncio.run(load(url, clips[:2], clients=2, duration_s=1.0, stream_fraction=0.5, seed=99))
+        ws_url = url.replace("http://", "ws://") + "/v1/stream"
+        idle_lat = asyncio.run(paced_stream(ws_url, clips, args.ref_s))
+        print(f"reference (1 real-time stream, {args.ref_s:.0f} s): event latency p50 {1000 * pct(idle_lat, 50):.0f} ms, "
+              f"p99 {1000 * pct(idle_lat, 99):.0f} ms over {len(idle_lat)} events (from sending the frame that "
+              "completes a hop to receiving its event)")
         rss_before = server.memory_info().rss
         c0 = server.cpu_times()
         ref = asyncio.run(load(url, clips, clients=1, duration_s=args.ref_s, stream_fraction=0.0, seed=1))
@@ -204,10 +248,13 @@ def main() -> None:
         async def run_load():
             stop_evt = asyncio.Event()
             sampler = asyncio.create_task(sample_rss(stop_evt))
-            result = await load(url, clips, clients=args.clients, duration_s=args.duration_s,
-                                stream_fraction=args.stream_fraction, seed=args.seed)
+            result, paced = await asyncio.gather(
+                load(url, clips, clients=args.clients, duration_s=args.duration_s,
+                     stream_fraction=args.stream_fraction, seed=args.seed),
+                paced_stream(ws_url, clips, args.duration_s - 1.0))
             stop_evt.set()
             await sampler
+            result["paced"] = paced
             return result
 
         errors = []
@@ -230,6 +277,9 @@ def main() -> None:
             print(f"  streams: {n_st / wall:.2f}/s, whole-stream p50 {1000 * pct(res['streams'], 50):.0f} ms, "
                   f"p99 {1000 * pct(res['streams'], 99):.0f} ms; {res['stream_audio_s']:.0f} s of audio "
                   f"({res['stream_audio_s'] / wall:.1f} s per s), {res['events']} events")
+            print(f"  one more client streaming at real time: event latency p50 {1000 * pct(res['paced'], 50):.0f} ms, "
+                  f"p99 {1000 * pct(res['paced'], 99):.0f} ms over {len(res['paced'])} events "
+                  f"(idle: p50 {1000 * pct(idle_lat, 50):.0f} ms)")
             print(f"  CPU: server {server_cpu / wall:.2f} cores ({1000 * server_cpu / max(1, n_up + n_st):.1f} ms "
                   f"per request), clients {client_cpu / wall:.2f} cores; "
                   f"server RSS before {rss_before / 2**20:.0f} MB, peak {peak[0] / 2**20:.0f} MB, "
