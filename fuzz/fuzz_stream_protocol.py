@@ -3,9 +3,14 @@
 :func:`emovox.service.stream_protocol.parse_start_message` and
 :func:`~emovox.service.stream_protocol.parse_control_message` get fuzzed text
 (and, for mode bytes divisible by 3, a binary frame); the bytes after
-``FRAME_SEPARATOR`` are a frame for a raw start message, checked by :func:`~emovox.service.stream_protocol.decode_samples`.
-Contract: a valid :class:`StreamStart` (format known, raw rates in range,
-hop <= window) or a :class:`ProtocolError` with a code and a one-line message.
+``FRAME_SEPARATOR`` are a frame for a raw start message, checked by
+:func:`~emovox.service.stream_protocol.decode_samples`.
+Container formats (``webm``, ``ogg``) feed the frame bytes in chunks to
+:class:`emovox.audio.container_stream.ContainerStreamDecoder`, the incremental
+decoder behind the stream. Contract: a valid :class:`StreamStart` (format
+known, raw rates in range, hop <= window) or a :class:`ProtocolError` with a
+code and a one-line message; decoded blocks finite float32 or an
+:class:`~emovox.errors.AudioError`; no hang (libFuzzer ``-timeout``).
 
     python fuzz/fuzz_stream_protocol.py CORPUS_DIR SEEDS_DIR -max_total_time=600
 """
@@ -21,6 +26,8 @@ import common  # noqa: F401
 with atheris.instrument_imports(include=["emovox"]):
     import numpy as np
 
+    from emovox.audio.container_stream import ContainerStreamDecoder
+    from emovox.errors import AudioError
     from emovox.service import stream_protocol as sp
 
 
@@ -32,6 +39,22 @@ def _check_error(error: "sp.ProtocolError") -> None:
     assert error.code and isinstance(error.code, str)
     assert error.message and "\n" not in error.message, error.message
     assert len(error.message) < 8192
+
+
+def _decode_container(fmt: str, data: bytes, *, chunk: int) -> None:
+    """Feed ``data`` in chunks to the incremental WebM/Ogg decoder the WebSocket stream uses."""
+    decoder = ContainerStreamDecoder(format=fmt, wait_s=5.0)
+    try:
+        blocks = []
+        for start in range(0, len(data), chunk):
+            blocks += decoder.feed(data[start : start + chunk])
+        blocks += decoder.close(timeout_s=10.0)
+        for y, rate in blocks:
+            assert y.dtype == np.float32 and y.ndim == 1 and rate > 0 and np.isfinite(y).all()
+    except AudioError as error:
+        assert "\n" not in str(error), str(error)
+    finally:
+        decoder.abort()
 
 
 def test_one_input(data: bytes) -> None:
@@ -57,6 +80,7 @@ def test_one_input(data: bytes) -> None:
                 _check_error(error)
         else:
             assert start.sample_rate_hz is None
+            _decode_container(start.format, frame, chunk=256 + 64 * (mode % 16))
         for value in (start.window_s, start.hop_s):
             assert value is None or (math.isfinite(value) and 0 < value <= 60)
     try:

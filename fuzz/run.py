@@ -138,8 +138,11 @@ def main(argv: list[str] | None = None) -> int:
     for r in results:
         print(f"{r['harness']:16} {r['seconds']:7d} {r['executions']:11d} {r['cov']:5d} {r['ft']:6d} "
               f"{r['corpus']:6d}  {len(r['crashes'])}")
+        kinds: dict[str, list[str]] = {}
         for c in r["crashes"]:
-            print(f"    {c['error']}  {' '.join(c['input'])}")
+            kinds.setdefault(re.sub(r"'.*'", "'...'", c["error"]), []).extend(c["input"])
+        for error, inputs in kinds.items():
+            print(f"    {len(inputs)} x {error}  e.g. {inputs[0] if inputs else ''}")
     print(f"summary: {out}")
     return 1 if any(r["crashes"] for r in results) else 0
 

@@ -167,6 +167,12 @@ def stream_seeds(out: Path) -> None:
     docs = STREAM + [{"format": f, "sample_rate_hz": 16000} for f in FORMATS]
     for i, doc in enumerate(docs):
         _write(out, f"start-{i:02d}.bin", b"\x01" + json.dumps(doc).encode() + b"\n\x00\x00\x01\x00\x02\x00\x00\x80\x3f")
+    from emovox.testing import encode_audio, speech_like
+
+    y = speech_like(0.3, sample_rate_hz=16000, seed=2)
+    for fmt, key in (("webm", "webm-opus"), ("ogg", "ogg-opus")):
+        _write(out, f"container-{fmt}.bin",
+               b"\x01" + json.dumps({"format": fmt}).encode() + b"\n\x00" + encode_audio(y, sample_rate_hz=16000, format=key))
 
 
 def main() -> None:
