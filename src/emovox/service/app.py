@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import queue
 import re
 from contextlib import asynccontextmanager
@@ -96,6 +97,7 @@ class ServiceState:
     requests_gate: CapacityGate = field(init=False)
     streams_gate: CapacityGate = field(init=False)
     _timeline_pool: "queue.SimpleQueue" = field(init=False, default_factory=queue.SimpleQueue)
+    _upload_limiter: Any = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.requests_gate = CapacityGate(self.limits.max_concurrent_requests, what="prediction requests",
@@ -110,6 +112,21 @@ class ServiceState:
             raise ServiceError(503, "not_ready", message,
                                headers={"Retry-After": str(self.limits.retry_after_s)})
         return self.predictor
+
+    async def run_prediction(self, fn, *args, **kwargs):
+        """Run an upload's model work on a worker thread, at most one per CPU core at a time.
+
+        Uploads queue here instead of crowding the CPU with dozens of threads,
+        so a live stream's frames (on the general pool) are not starved.
+        """
+        import functools
+
+        import anyio.to_thread
+
+        if self._upload_limiter is None:  # created inside the event loop
+            self._upload_limiter = anyio.CapacityLimiter(max(1, os.cpu_count() or 1))
+        return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs),
+                                              limiter=self._upload_limiter)
 
     def timeline_predict(self, source, **kwargs):
         """``predict_timeline`` on a predictor of its own (its VAD is not shared across threads)."""
@@ -333,7 +350,7 @@ def create_app(predictor=None, *, model_dir: str | None = None, backend: str = "
                                    "or as the raw request body")
             name, data = files[0]
             try:
-                result = await run_in_threadpool(predict_bytes, state, data, name, timeline=timeline)
+                result = await state.run_prediction(predict_bytes, state, data, name, timeline=timeline)
             except EmovoxError:
                 state.metrics.predictions.labels("error").inc()
                 raise
@@ -359,7 +376,7 @@ def create_app(predictor=None, *, model_dir: str | None = None, backend: str = "
             results = []
             for name, data in files:
                 try:
-                    results.append(await run_in_threadpool(predict_bytes, state, data, name, timeline=timeline))
+                    results.append(await state.run_prediction(predict_bytes, state, data, name, timeline=timeline))
                     state.metrics.predictions.labels("ok").inc()
                 except EmovoxError as error:
                     state.metrics.predictions.labels("error").inc()
