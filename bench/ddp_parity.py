@@ -6,7 +6,9 @@ UAR (held-out training speakers), test UAR on the fold's speakers, training
 time (sum of the epochs' ``time_s``), wall time of the whole command (start-up
 and audio decoding included), and the load average beside it (the machine is
 shared). Times are also given as a ratio to the first row, measured in the
-same run. Extra seeds of the 1-process run show the seed-to-seed spread that
+same run, and the CPU seconds used by all the run's processes (less
+sensitive to the load than wall time: on an idle machine with N free cores,
+N processes finish in about their CPU time / N). Extra seeds of the 1-process run show the seed-to-seed spread that
 "within noise" is judged against.
 
 Example (what docs/distributed.md reports)::
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -28,6 +31,7 @@ from pathlib import Path
 
 def run(name: str, args: list[str], out: Path) -> dict:
     load_before = os.getloadavg()[0]
+    cpu_before = _children_cpu_s()
     started = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "emovox.cli.main", "train", *args, "--out", str(out),
                            "--no-progress"], capture_output=True, text=True,
@@ -35,7 +39,15 @@ def run(name: str, args: list[str], out: Path) -> dict:
     wall_s = time.perf_counter() - started
     if proc.returncode != 0:
         sys.exit(f"{name} failed:\n{proc.stderr[-2000:]}")
-    return read(name, out, wall_s=wall_s, load=f"{load_before:.1f} -> {os.getloadavg()[0]:.1f}")
+    row = read(name, out, wall_s=wall_s, load=f"{load_before:.1f} -> {os.getloadavg()[0]:.1f}")
+    row["cpu_s"] = _children_cpu_s() - cpu_before
+    return row
+
+
+def _children_cpu_s() -> float:
+    """User + system CPU seconds of every finished descendant (torchrun's workers included)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def read(name: str, out: Path, *, wall_s: float, load: str) -> dict:
@@ -44,7 +56,7 @@ def read(name: str, out: Path, *, wall_s: float, load: str) -> dict:
     return {"run": name, "val_uar": summary["metrics"]["validation"]["val_uar"],
             "best_epoch": summary["metrics"]["best_epoch"],
             "test_uar": (summary["metrics"].get("test") or {}).get("uar"),
-            "train_s": sum(r["time_s"] for r in log), "wall_s": wall_s, "load": load}
+            "train_s": sum(r["time_s"] for r in log), "wall_s": wall_s, "cpu_s": float("nan"), "load": load}
 
 
 def main() -> None:
@@ -84,13 +96,14 @@ def main() -> None:
     ref = rows[0]
     print(f"# {args.recipe} on {args.corpus}, fold {args.fold}/{args.folds}, {args.epochs} epochs, "
           f"{os.cpu_count()} cores")
-    print("| run | val UAR (best epoch) | test UAR | training s (x ref) | wall s (x ref) | load avg |")
-    print("|---|---|---|---|---|---|")
+    print("| run | val UAR (best epoch) | test UAR | training s (x ref) | wall s (x ref) | CPU s, all processes "
+          "(x ref) | load avg |")
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
         test = "-" if r["test_uar"] is None else f"{r['test_uar']:.3f}"
         print(f"| {r['run']} | {r['val_uar']:.3f} ({r['best_epoch']}) | {test} | {r['train_s']:.0f} "
               f"({r['train_s'] / ref['train_s']:.2f}) | {r['wall_s']:.0f} ({r['wall_s'] / ref['wall_s']:.2f}) "
-              f"| {r['load']} |")
+              f"| {r['cpu_s']:.0f} ({r['cpu_s'] / ref['cpu_s']:.2f}) | {r['load']} |")
 
 
 if __name__ == "__main__":

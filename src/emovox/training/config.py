@@ -71,7 +71,8 @@ class TrainConfig:
     seed : int
         Seeds torch, NumPy, Python ``random`` and the sampler.
     threads : int
-        ``torch.set_num_threads`` for the run.
+        ``torch.set_num_threads`` for the run; under torchrun, the budget of
+        one machine, shared by its processes (``max(1, threads // N)`` each).
     eval_batch_size : int
         Batch size for validation and prediction.
     progress : bool
