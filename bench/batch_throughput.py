@@ -54,7 +54,8 @@ class CpuMeter:
 
         self._psutil = psutil
         self._me = psutil.Process()
-        self._seen: dict[tuple[int, float], float] = {}
+        self._seen: dict[int, tuple[float, float]] = {}  # pid -> (create time, CPU s)
+        self._gone = 0.0  # CPU s of processes whose pid was reused
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, daemon=True)
 
@@ -65,17 +66,23 @@ class CpuMeter:
     def _sample(self) -> None:
         for proc in self._me.children(recursive=True):
             try:
-                self._seen[(proc.pid, proc.create_time())] = self._cpu(proc)
+                created, cpu = proc.create_time(), self._cpu(proc)
             except self._psutil.Error:
-                pass
+                continue
+            old = self._seen.get(proc.pid)
+            if old is not None and abs(old[0] - created) > 1.0:  # a new process with a reused pid
+                self._gone += old[1] - self._base.get(proc.pid, (0.0, 0.0))[1]
+                self._base.pop(proc.pid, None)
+            self._seen[proc.pid] = (created, cpu)
 
     def _poll(self) -> None:
         while not self._stop.wait(0.2):
             self._sample()
 
     def __enter__(self) -> "CpuMeter":
+        self._base: dict[int, tuple[float, float]] = {}
         self._sample()
-        self._base = {k: v for k, v in self._seen.items()}
+        self._base = dict(self._seen)
         self._self0 = self._cpu(self._me)
         self._thread.start()
         return self
@@ -84,8 +91,8 @@ class CpuMeter:
         self._sample()
         self._stop.set()
         self._thread.join()
-        children = sum(v - self._base.get(k, 0.0) for k, v in self._seen.items())
-        self.seconds = self._cpu(self._me) - self._self0 + children
+        children = sum(cpu - self._base.get(pid, (0.0, 0.0))[1] for pid, (_, cpu) in self._seen.items())
+        self.seconds = self._cpu(self._me) - self._self0 + children + self._gone
 
 
 def _score_in_process(args: tuple[str, list[str]]) -> float:
