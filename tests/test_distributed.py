@@ -151,11 +151,18 @@ EPOCHS = "20"
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
-    return make_ravdess(tmp_path_factory.mktemp("ravdess"))
+    """A synthetic RAVDESS, plus (in its parent folder) the training options of the CLI runs."""
+    root = make_ravdess(tmp_path_factory.mktemp("ravdess") / "corpus")
+    # every per-process random stream and every synced buffer in play: dropout, BatchNorm,
+    # mixup, EMA, balanced sampling (odd epoch length: padding), label smoothing
+    (root.parent / "train.json").write_text(json.dumps({"train": {
+        "mixup_alpha": 0.2, "ema_decay": 0.9, "balanced_sampling": True, "label_smoothing": 0.05}}))
+    return root
 
 
 def cli_args(corpus: Path, out: Path, *extra: str) -> list[str]:
-    return ["train", "--recipe", "tiny", "--corpus", f"ravdess={corpus}", "--out", str(out), "--no-progress",
+    return ["train", "--config", str(corpus.parent / "train.json"), "--recipe", "tiny",
+            "--corpus", f"ravdess={corpus}", "--out", str(out), "--no-progress",
             "--threads", "1", "--epochs", EPOCHS, "--folds", "3", "--fold", "1", *extra]
 
 
