@@ -236,6 +236,36 @@ def test_helpers_and_their_errors():
 
 
 # --------------------------------------------------------------------------- exactness
+@pytest.mark.parametrize("weighted, smoothing, mixup", [(False, 0.0, False), (True, 0.1, False), (True, 0.1, True)])
+def test_global_batch_loss_is_the_weighted_mean_and_padding_weighs_nothing(weighted, smoothing, mixup):
+    """A batch plus a padded repeat gives F.cross_entropy's (weighted, smoothed, mixed) mean of the batch.
+
+    (Slices over several processes are checked by the 2-process parity test below.)
+    """
+    import torch.nn.functional as F
+
+    from emovox.training.distributed import global_batch_loss
+
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randn(7, 4, generator=gen)
+    y = torch.tensor([0, 1, 1, 2, 3, 3, 3])
+    weights = torch.tensor([2.0, 1.0, 0.5, 0.25]) if weighted else None
+    perm = torch.randperm(7, generator=gen) if mixup else None
+    lam = 0.7
+    want = F.cross_entropy(logits, y, weight=weights, label_smoothing=smoothing)
+    if mixup:
+        want = lam * want + (1 - lam) * F.cross_entropy(logits, y[perm], weight=weights, label_smoothing=smoothing)
+    # one process holding the whole batch plus a padded repeat of example 0 (zero weight)
+    padded_logits = torch.cat([logits, logits[:1]])
+    padded_y = torch.cat([y, y[:1]])
+    real = torch.tensor([True] * 7 + [False])
+    padded_perm = None if perm is None else torch.cat([perm, torch.tensor([7])])
+    loss, share, n_real = global_batch_loss(padded_logits, padded_y, real, ctx=DistContext(), weights=weights,
+                                            label_smoothing=smoothing, perm=padded_perm, lam=lam)
+    assert float(loss) == pytest.approx(float(want), rel=1e-6) and share == pytest.approx(float(want), rel=1e-6)
+    assert n_real == 7
+
+
 def test_two_processes_train_the_same_weights_as_one_without_batch_statistics(tmp_path):
     single = parity_task(str(tmp_path / "one"))
     finish(torchrun(["parity", str(tmp_path / "two")], guard=(tmp_path / "two",)))
