@@ -273,8 +273,16 @@ async function startLive() {
   if (format === "pcm16") {
     live.ctx = new AudioContext();
     start = { format: "pcm16", sample_rate_hz: live.ctx.sampleRate };
-  } else {
-    start = { format: "webm" };
+  } else {  // MediaRecorder: WebM/Opus (Chrome, Firefox) or Ogg/Opus; anything else cannot be streamed
+    const types = [["audio/webm;codecs=opus", "webm"], ["audio/webm", "webm"], ["audio/ogg;codecs=opus", "ogg"]];
+    const found = window.MediaRecorder && types.find(([t]) => MediaRecorder.isTypeSupported(t));
+    if (!found) {
+      setStatus("live-status", "This browser records neither WebM nor Ogg: choose PCM.", true);
+      teardown(live);
+      return;
+    }
+    live.mime = found[0];
+    start = { format: found[1] };
   }
   const ws = new WebSocket(wsUrl());
   ws.binaryType = "arraybuffer";
@@ -318,8 +326,7 @@ async function beginCapture(live) {
     live.node.connect(mute);
     if (ctx.state === "suspended") await ctx.resume();
   } else {
-    const mime = ["audio/webm;codecs=opus", "audio/webm"].find((t) => MediaRecorder.isTypeSupported(t));
-    live.recorder = new MediaRecorder(live.stream, mime ? { mimeType: mime } : undefined);
+    live.recorder = new MediaRecorder(live.stream, { mimeType: live.mime });
     live.recorder.ondataavailable = (e) => {
       if (e.data.size && live.ws.readyState === WebSocket.OPEN) live.ws.send(e.data);
     };
