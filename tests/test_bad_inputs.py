@@ -387,3 +387,16 @@ def test_service_answers_every_corpus_file_with_a_result_or_a_json_4xx():
                 message = body["error"]["message"]
                 _one_line(message)
                 assert str(_ROOT) not in message and "/tmp/" not in message, message
+
+
+def test_utterance_features_of_a_long_recording_are_refused_before_gigabytes(tmp_path, capsys):
+    """`emovox features --set mfcc-functionals` on an hour peaked at 1.8 GB (the whole STFT); recordings
+    over MAX_UTTERANCE_S are refused from their header, in one line."""
+    from emovox.features.records import MAX_UTTERANCE_S
+
+    path = write_one_hour_flac(tmp_path / "eleven-minutes.flac", seconds=int(MAX_UTTERANCE_S) + 60)
+    out = tmp_path / "f.safetensors"
+    code = main(["features", str(path), "--set", "mfcc-functionals", "--out", str(out), "-q"])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "lasts 11.0 min" in err and "frame sets" in err and not out.exists()

@@ -19,9 +19,21 @@ from emovox.features.cache import FeatureCache, cache_key, file_fingerprint
 from emovox.features.registry import FeatureSet, get_feature_set
 
 
-def _load_audio(path: str, sample_rate_hz: int) -> np.ndarray:
-    from emovox.audio import load_audio
+#: Longest recording an utterance-level feature set accepts, in seconds. These sets summarise one
+#: utterance, and their spectral analysis holds the whole recording's STFT: an hour took 1.8 GB.
+MAX_UTTERANCE_S = 600.0
 
+
+def _load_audio(path: str, sample_rate_hz: int) -> np.ndarray:
+    from emovox.audio import audio_duration_s, load_audio
+
+    duration_s = audio_duration_s(path)  # from the header: refused before anything is decoded
+    if duration_s > MAX_UTTERANCE_S:
+        raise FeatureError(
+            f"{path}: lasts {duration_s / 60:.1f} min; utterance-level feature sets summarise one utterance "
+            f"of at most {MAX_UTTERANCE_S / 60:g} min: cut the recording into utterances, or use the frame "
+            "sets (logmel, mfcc)"
+        )
     return load_audio(path, sample_rate_hz=sample_rate_hz)
 
 
