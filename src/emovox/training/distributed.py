@@ -48,8 +48,6 @@ from torch.utils.data import Sampler
 
 from emovox.errors import ConfigError
 
-#: Environment variables torchrun sets for every worker.
-TORCHRUN_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
 BACKEND = "gloo"
 
 
