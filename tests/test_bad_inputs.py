@@ -197,6 +197,7 @@ def test_features_cli_process_one_bad_file_among_good(tmp_path):
     assert result.returncode == 2 and len(result.error_lines) == 1, result.stderr
     assert "truncated.flac" in result.error_lines[0]
     assert list(tmp_path.iterdir()) == []
+    assert result.peak_mb < PEAK_MB, f"peak memory {result.peak_mb:.0f} MB"
 
 
 # ------------------------------------------------------------------ corpus loaders
