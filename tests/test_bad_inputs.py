@@ -228,6 +228,12 @@ def test_folder_corpus_with_bad_files_loops_and_links(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1 and "emovox: error: " in err, err
     assert not out.exists()
+    # emovox predict over the same folder: the good files predicted, one line per bad one, no hang
+    assert main(["predict", *model_args(), "-q", "--json", str(root)]) == 1
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert all(line.startswith("emovox: error: ") for line in lines) and len(lines) == 3, lines
+    assert sum("label" in e for e in json.loads(captured.out)) == 3
 
 
 def test_csv_manifest_naming_bad_paths(tmp_path):
