@@ -2,7 +2,8 @@
 
 Upload size (413 from Content-Length and while a chunked body streams in),
 audio duration (413), slow bodies (408), concurrent requests and streams
-(503 + Retry-After / close 1013), API keys (401, WebSocket 1008), and the
+(503 + Retry-After / close 1013), API keys (401, WebSocket 1008; the full
+matrix is in ``test_service_auth.py``), and the
 command: it serves, and a port in use or a bad key file is one line, exit 2.
 """
 
@@ -165,8 +166,7 @@ def test_api_keys(predictor, tmp_path):
     assert len(keys) == 2
     with _serve(predictor, api_keys=keys) as url:
         assert httpx.get(url + "/healthz").status_code == 200
-        assert httpx.get(url + "/").status_code == 200  # the page asks for the key itself
-        for route in ("/v1/model", "/metrics", "/openapi.json"):
+        for route in ("/", "/readyz", "/static/app.js", "/v1/model", "/metrics", "/openapi.json"):
             r = httpx.get(url + route)
             assert r.status_code == 401 and _code(r) == "unauthorized" and r.headers["www-authenticate"] == "Bearer"
         r = httpx.post(url + "/v1/predict", content=_wav(0.5))
@@ -334,6 +334,7 @@ def test_serve_with_keys_never_logs_a_key(tmp_path):
                 assert time.monotonic() < deadline
                 time.sleep(0.2)
         assert httpx.get(url + f"/v1/model?api_key={KEY}", headers={"X-API-Key": KEY}).status_code == 200
+        assert httpx.get(url + f"/?api_key={KEY}").status_code == 303  # the browser sign-in link
 
         async def stream():
             async with websockets.connect(url.replace("http", "ws") + f"/v1/stream?api_key={KEY}") as ws:

@@ -5,6 +5,8 @@ corpus file and checks the label shown, then starts live capture from
 Chromium's fake microphone (fed a real corpus clip as a WAV file) and checks
 that stream events arrive and the probability bars move, once with 16-bit
 PCM from the AudioWorklet and once with MediaRecorder WebM/Opus chunks.
+With API keys on, the page signs in by ``/?api_key=KEY`` or its form and then
+works (upload, live stream) by the HttpOnly session cookie alone.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ pytestmark = pytest.mark.skipif(
     reason="Debian chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)",
 )
 EMODB = default_corpora_root() / "emodb" / "wav"
+API_KEY = "browser-test-key-0123456789"
 
 
 def _clip(name: str) -> Path:
@@ -55,6 +58,17 @@ def server(model):
     from emovox.service.testing import serve_in_thread
 
     with serve_in_thread(create_app(model)) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def keyed_server(model):
+    """The app with API keys on: only /healthz is open; the page works by the session cookie."""
+    from emovox.service.app import create_app
+    from emovox.service.auth import ApiKeys
+    from emovox.service.testing import serve_in_thread
+
+    with serve_in_thread(create_app(model, api_keys=ApiKeys([API_KEY]))) as url:
         yield url
 
 
@@ -211,3 +225,37 @@ def test_dropping_a_file_analyses_it(server, browser, n_labels):
     _wait(lambda: "Done: dropped.wav" in browser.find_element("id", "file-status").text, what="the dropped file's result")
     assert browser.find_element("id", "result-label").get_attribute("data-label")
     assert sum(_bars(browser).values()) == pytest.approx(1.0, abs=0.01)
+
+
+def test_with_api_keys_the_page_works_by_the_session_cookie(keyed_server, browser, model, n_labels):
+    clip = _clip("03a01Wa.flac")
+    expected = model.predict(clip)
+    browser.get(keyed_server + "/")
+    browser.delete_all_cookies()  # no session from an earlier run of this browser
+    browser.get(keyed_server + "/")
+    assert browser.find_elements("css selector", "form input[name=api_key]")  # the sign-in form, not the page
+    assert not browser.find_elements("id", "bars")
+
+    browser.get(keyed_server + f"/?api_key={API_KEY}")
+    _wait(lambda: len(_bars(browser)) == n_labels, what="the page after signing in")
+    assert browser.current_url == keyed_server + "/"  # the key left the address bar
+    assert "emovox_session" not in browser.execute_script("return document.cookie")  # HttpOnly
+    cookie = browser.get_cookie("emovox_session")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and API_KEY not in cookie["value"]
+    browser.find_element("id", "file-input").send_keys(str(clip))
+    _wait(lambda: "Done" in browser.find_element("id", "file-status").text, what="the upload result")
+    assert browser.find_element("id", "result-label").get_attribute("data-label") == expected.label
+
+    browser.find_element("id", "live-start").click()  # the WebSocket handshake carries the cookie
+    status = browser.find_element("id", "live-status")
+    _wait(lambda: int(status.get_attribute("data-events") or 0) >= 1, timeout_s=25, what="stream events")
+    browser.find_element("id", "live-stop").click()
+    _wait(lambda: "Stopped" in status.text, what="the end of the stream")
+    assert "error" not in (status.get_attribute("class") or "")
+
+    browser.delete_all_cookies()  # the sign-in form works too
+    browser.get(keyed_server + "/")
+    browser.find_element("name", "api_key").send_keys(API_KEY)
+    browser.find_element("css selector", "form button[type=submit]").click()
+    _wait(lambda: len(_bars(browser)) == n_labels, what="the page after the sign-in form")
+    assert browser.current_url == keyed_server + "/"

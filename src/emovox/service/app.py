@@ -39,8 +39,8 @@ try:  # route signatures need these names at module level (FastAPI reads the ann
 except ImportError as _error:  # pragma: no cover - depends on the environment
     raise ConfigError(f"the service needs FastAPI ({_error.name} is missing): "
                       "pip install 'emovox[service]'") from None
-from emovox.service.auth import ApiKeys, is_public
-from emovox.service.errors import ServiceError, error_body, error_response, install_error_handlers, status_of
+from emovox.service.auth import ApiKeys, authorize_http
+from emovox.service.errors import ServiceError, error_body, install_error_handlers, status_of
 from emovox.service.limits import CapacityGate, Limits, read_body
 from emovox.service.metrics import Metrics, MetricsMiddleware
 
@@ -278,12 +278,15 @@ def create_app(predictor=None, *, model_dir: str | None = None, backend: str = "
     install_error_handlers(app)
 
     @app.middleware("http")
-    async def _auth(request: Request, call_next):
-        if state.api_keys is not None and not is_public(request.url.path):
-            if not state.api_keys.accepts(ApiKeys.key_of(request.headers)):
-                return error_response(401, "unauthorized",
-                                      "a valid API key is required: send 'Authorization: Bearer KEY' "
-                                      "or 'X-API-Key: KEY'", {"WWW-Authenticate": "Bearer"})
+    async def _auth(request: Request, call_next):  # with keys on, only /healthz is open (see auth.py)
+        if state.api_keys is not None:
+            refusal = await authorize_http(request, state.api_keys)
+            if refusal is not None:
+                return refusal
+            response = await call_next(request)
+            # what needed a key must not be served from a cache to someone without one
+            response.headers.setdefault("Cache-Control", "private, no-cache")
+            return response
         return await call_next(request)
 
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)

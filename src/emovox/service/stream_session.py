@@ -16,7 +16,6 @@ import logging
 import time
 
 from emovox.errors import AudioError, ConfigError, EmovoxError
-from emovox.service.auth import ApiKeys
 from emovox.service.stream_protocol import (
     CLOSE_INTERNAL, CLOSE_INVALID_DATA, CLOSE_NORMAL, CLOSE_POLICY, CLOSE_TOO_BIG, CLOSE_TRY_AGAIN,
     ProtocolError, StreamStart, decode_samples, end_message, error_message, event_message,
@@ -113,8 +112,7 @@ async def run_stream(websocket, state) -> None:
     metrics = state.metrics
     limits = state.limits
     await websocket.accept()
-    if state.api_keys is not None and not state.api_keys.accepts(
-            ApiKeys.key_of(websocket.headers, websocket.query_params)):
+    if state.api_keys is not None and not state.api_keys.authenticates(websocket.headers, websocket.query_params):
         metrics.streams.labels("unauthorized").inc()
         await _fail(websocket, "unauthorized", "a valid API key is required: send it as ?api_key=KEY, "
                     "'Authorization: Bearer KEY' or 'X-API-Key: KEY'", CLOSE_POLICY)

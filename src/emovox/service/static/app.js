@@ -24,8 +24,6 @@ function color(label) {
   return EXTRA[h % EXTRA.length];
 }
 
-function apiKey() { return localStorage.getItem("emovox.apiKey") || ""; }
-function authHeaders() { const k = apiKey(); return k ? { Authorization: "Bearer " + k } : {}; }
 function pct(p) { return (100 * p).toFixed(p >= 0.995 || p < 0.1 ? 1 : 0) + " %"; }
 
 function setStatus(id, text, isError = false) {
@@ -34,7 +32,11 @@ function setStatus(id, text, isError = false) {
   el.classList.toggle("error", isError);
 }
 
+// With API keys on, the page, its assets, fetches and the WebSocket authenticate by the server's
+// HttpOnly session cookie (set when the page was opened as /?api_key=KEY or through the sign-in form):
+// this script never sees a key.
 async function errorText(response) {
+  if (response.status === 401) return "Not signed in (or the key was revoked): reload the page to sign in.";
   try {
     const body = await response.json();
     if (body && body.error) return body.error.message;
@@ -45,9 +47,9 @@ async function errorText(response) {
 // ------------------------------------------------------------------ model and bars
 async function loadModel() {
   try {
-    const r = await fetch("/v1/model", { headers: authHeaders() });
+    const r = await fetch("/v1/model", { credentials: "same-origin" });
     if (!r.ok) {
-      $("model-info").textContent = r.status === 401 ? "API key needed (Settings)" : await errorText(r);
+      $("model-info").textContent = r.status === 401 ? "Not signed in: reload the page" : await errorText(r);
       return;
     }
     const m = await r.json();
@@ -227,7 +229,7 @@ async function analyseFile(file) {
   form.append("file", file, file.name);
   try {
     const r = await fetch("/v1/predict" + (timeline ? "?timeline=true" : ""),
-      { method: "POST", body: form, headers: authHeaders() });
+      { method: "POST", body: form, credentials: "same-origin" });
     if (!r.ok) { setStatus("file-status", `${file.name}: ${await errorText(r)}`, true); return; }
     const p = await r.json();
     const hasSpeech = !p.timeline || p.timeline.segments.length > 0;
@@ -249,8 +251,7 @@ async function analyseFile(file) {
 // ------------------------------------------------------------------ live
 function wsUrl() {
   const proto = location.protocol === "https:" ? "wss:" : "ws:";
-  const k = apiKey();
-  return `${proto}//${location.host}/v1/stream` + (k ? "?api_key=" + encodeURIComponent(k) : "");
+  return `${proto}//${location.host}/v1/stream`;  // the session cookie goes with the handshake
 }
 
 async function startLive() {
@@ -405,9 +406,7 @@ function init() {
   drop.addEventListener("drop", (e) => analyseFile(e.dataTransfer.files[0]));
   $("live-start").addEventListener("click", startLive);
   $("live-stop").addEventListener("click", stopLive);
-  const key = $("api-key");
-  key.value = apiKey();
-  key.addEventListener("change", () => { localStorage.setItem("emovox.apiKey", key.value.trim()); loadModel(); });
+  localStorage.removeItem("emovox.apiKey");  // older versions kept a key here; the cookie replaced it
   window.addEventListener("resize", () => (state.live ? drawLiveTimeline() : drawFileTimeline()));
   if (!navigator.mediaDevices || !window.WebSocket) {
     $("live-start").disabled = true;
