@@ -30,10 +30,10 @@ What it does (finished steps are reused from ``--workdir`` when re-run):
 
 Recipes (``--head``): ``linear`` is the ``whisper-linear`` recipe of
 :mod:`emovox.recipes.whisper` (standardised mean+std of hidden states ``0..K``,
-balanced logistic regression, ``C`` chosen by the inner speaker CV);
-any other value is passed as ``head=`` to
-:func:`emovox.recipes.whisper.train_whisper_model` when that library function
-takes it (the better heads of the research work).
+balanced logistic regression, ``C`` chosen by the inner speaker CV); any other
+head (``weighted``, ``mlp``), or ``--augment N``, goes through
+:func:`emovox.recipes.whisper.train_whisper_model` (``head=``, ``layers=0..K``,
+``augment=``), the research work's library call (``docs/accurate_model.md``).
 """
 
 from __future__ import annotations
@@ -158,17 +158,25 @@ def truncate(full_dir: Path, workdir: Path, depth: int, sample_paths) -> Path:
 
 
 # ---------------------------------------------------------------------- recipe
+#: Extra keyword arguments for train_whisper_model (``--augment``), set by main().
+RECIPE_OPTIONS: dict = {}
+
+
 def train(kept, encoder_dir: Path, full_dir: Path, out_dir: Path, *, head: str, depth: int,
           cache_dir: Path) -> dict:
-    """Train the recipe on ``kept`` into the artifact ``out_dir``; returns the recipe's summary."""
-    if head == "linear":
+    """Train the recipe on ``kept`` into the artifact ``out_dir``; returns the recipe's summary.
+
+    ``linear``: :func:`train_linear`; any other head goes through
+    :func:`emovox.recipes.whisper.train_whisper_model` with the hidden states
+    ``0..depth`` (see ``docs/accurate_model.md``).
+    """
+    if head == "linear" and not RECIPE_OPTIONS:
         return train_linear(kept, encoder_dir, full_dir, out_dir, depth=depth, cache_dir=cache_dir)
     from emovox.recipes.whisper import train_whisper_model
 
-    try:
-        return train_whisper_model(kept, encoder_dir, out_dir, scheme=SCHEME, cache_dir=cache_dir, head=head)
-    except TypeError as error:
-        raise SystemExit(f"--head {head}: this emovox's train_whisper_model takes no head= ({error})") from None
+    summary = train_whisper_model(kept, encoder_dir, out_dir, scheme=SCHEME, head=head, layers=range(depth + 1),
+                                  features_encoder_dir=full_dir, cache_dir=cache_dir, **RECIPE_OPTIONS)
+    return {k: v for k, v in summary.items() if isinstance(v, (int, float, str, list, type(None)))}
 
 
 def train_linear(kept, encoder_dir: Path, full_dir: Path, out_dir: Path, *, depth: int, cache_dir: Path) -> dict:
@@ -546,6 +554,8 @@ def main(argv=None) -> int:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/emovox-whisper-default"))
     parser.add_argument("--cache-dir", type=Path, default=Path("/tmp/emovox-whisper/cache"))
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--augment", type=int, default=0,
+                        help="augmented copies per training clip (train_whisper_model's augment=)")
     parser.add_argument("--onnx", choices=("auto", "int8", "fp16"), default="auto",
                         help="shipped ONNX precision: int8 when it agrees with float32 (auto), or forced; "
                              "fp16 (float16 weights, float32 compute) also skips the int8 evaluation")
@@ -554,7 +564,9 @@ def main(argv=None) -> int:
     import torch
 
     torch.set_num_threads(1)
-    workdir = args.workdir / f"{args.head}-d{args.depth}"
+    if args.augment:
+        RECIPE_OPTIONS["augment"] = args.augment
+    workdir = args.workdir / f"{args.head}-d{args.depth}{f'-aug{args.augment}' if args.augment else ''}"
     workdir.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     kept, y, classes = records()
