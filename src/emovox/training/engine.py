@@ -289,8 +289,11 @@ def train_model(
         from torch.nn.parallel import DistributedDataParallel
 
         # With spec_augment, parameters before the hook (if any) get no gradient; the graph is
-        # the same every step, which static_graph lets DDP learn once.
-        forward = DistributedDataParallel(forward, static_graph=spec_augment is not None)
+        # the same every step, which static_graph lets DDP learn once. Buffers are not broadcast
+        # before every forward (one collective less per step): rank 0's BatchNorm statistics only
+        # ever see rank 0's slices either way, and they are copied to every rank after each epoch.
+        forward = DistributedDataParallel(forward, static_graph=spec_augment is not None,
+                                          broadcast_buffers=False)
 
     callbacks = list(callbacks) if ctx.is_writer else []
     if config.progress and ctx.is_writer:
@@ -307,7 +310,7 @@ def train_model(
             cb.on_epoch_start(epoch, n_batches=len(loader))
         train_loss, train_acc = _train_epoch(model, forward, loader, optimizer, config, weights, rng,
                                              wave_augment, callbacks, epoch, ema, ctx)
-        if ctx.enabled:  # BatchNorm statistics: rank 0's everywhere, as DDP does before each forward
+        if ctx.enabled:  # BatchNorm statistics: rank 0's on every rank, for validation and the checkpoint
             broadcast_buffers(model)
             if ema is not None:
                 broadcast_buffers(ema.model)
