@@ -116,8 +116,9 @@ def _vorbis_id_offset(data: bytes) -> int:
     return at
 
 
-def patch_flac_streaminfo(data: bytes, *, rate: int | None = None, channels: int | None = None) -> bytes:
-    """Rewrite FLAC STREAMINFO's 20-bit sample rate / 3-bit channel count (no checksum covers them)."""
+def patch_flac_streaminfo(data: bytes, *, rate: int | None = None, channels: int | None = None,
+                          total_samples: int | None = None) -> bytes:
+    """Rewrite FLAC STREAMINFO's 20-bit sample rate / 3-bit channel count / 36-bit length (no checksum covers them)."""
     assert data[:4] == b"fLaC"
     info = bytearray(data)
     base = 8 + 10  # "fLaC" + block header (4), then min/max block (4) and min/max frame (6) sizes
@@ -126,6 +127,8 @@ def patch_flac_streaminfo(data: bytes, *, rate: int | None = None, channels: int
         packed = (packed & ~(0xFFFFF << 44)) | ((rate & 0xFFFFF) << 44)
     if channels is not None:
         packed = (packed & ~(0x7 << 41)) | (((channels - 1) & 0x7) << 41)
+    if total_samples is not None:
+        packed = (packed & ~((1 << 36) - 1)) | (total_samples & ((1 << 36) - 1))
     info[base : base + 8] = packed.to_bytes(8, "big")
     return bytes(info)
 
@@ -189,6 +192,8 @@ def make_corpus(root: Path) -> list[Case]:
         "FLAC whose STREAMINFO declares 1 048 575 Hz", r"corrupt|truncated|rate|short")
     add("flac-zero-rate", "zero-rate.flac", patch_flac_streaminfo(flac, rate=0), "either",
         "FLAC whose STREAMINFO declares 0 Hz", r"corrupt|truncated|rate|supported")
+    add("flac-unknown-length", "unknown-length.flac", patch_flac_streaminfo(flac, total_samples=0), "ok",
+        "FLAC whose STREAMINFO gives 0 (unknown) total samples, as a FLAC written to a pipe")
     vorbis = encode_audio(y, sample_rate_hz=SR, format="ogg-vorbis")
     at = _vorbis_id_offset(vorbis)
     add("ogg-255-channels", "255-channels.ogg", patch_ogg(vorbis, at + 11, b"\xff"), "error",

@@ -407,3 +407,23 @@ def test_utterance_features_of_a_long_recording_are_refused_before_gigabytes(tmp
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert "lasts 11.0 min" in err and "frame sets" in err and not out.exists()
+
+
+def test_flac_of_unknown_length_is_not_called_truncated(tmp_path):
+    """A FLAC whose STREAMINFO says 0 total samples ("unknown", as written to a pipe) was refused as
+    "truncated or corrupt (its header claims 9223372036854775807 frames ...)" by audio_duration_s and
+    load_audio (libsndfile reports SF_COUNT_MAX for it)."""
+    from bad_inputs import patch_flac_streaminfo
+
+    from emovox.testing import encode_audio
+
+    y = speech(3.0, seed=9)
+    path = tmp_path / "piped.flac"
+    path.write_bytes(patch_flac_streaminfo(encode_audio(y, sample_rate_hz=SR, format="flac"), total_samples=0))
+    assert audio_duration_s(path) == pytest.approx(3.0)
+    assert load_audio(path).size == 3 * SR
+    assert sum(b.size for b in stream_audio(path, block_s=0.5)) == 3 * SR
+    cut = tmp_path / "cut.flac"
+    cut.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])  # still caught when cut mid-frame
+    with pytest.raises(AudioError):
+        load_audio(cut)

@@ -45,6 +45,10 @@ DECODE_ERRORS: tuple[type[BaseException], ...] = (
 #: reaches a few hundred); headers claiming more are not trusted for allocation.
 _MAX_SAMPLES_PER_BYTE = 4096
 
+#: libsndfile's frame count for a stream of unknown length (SF_COUNT_MAX), e.g. a FLAC written to a
+#: pipe, whose STREAMINFO total_samples is 0 ("unknown") by the FLAC specification.
+SF_UNKNOWN_FRAMES = 2**63 - 1
+
 #: Containers whose header states the stream length reliably enough to
 #: detect a cut-off file from the decoded length (MP3/ADTS/Ogg estimate it).
 _LENGTH_DECLARING = frozenset({"wav", "flac", "mp4", "matroska", "aiff", "caf"})
@@ -111,7 +115,7 @@ def audio_duration_s(source: Source) -> float:
             info = sf.info(src.target)
         except DECODE_ERRORS:
             info = None
-        if info is not None and info.samplerate > 0 and info.frames >= 0:
+        if info is not None and info.samplerate > 0 and 0 <= info.frames < SF_UNKNOWN_FRAMES:
             if info.frames * info.channels > _MAX_SAMPLES_PER_BYTE * src.size + (1 << 20):
                 raise truncated(src, f"its header claims {info.frames} frames, more than {src.size} bytes can hold")
             return info.frames / info.samplerate
@@ -178,6 +182,8 @@ def _decode_soundfile(src: AudioSource) -> tuple[np.ndarray, int] | None:
             declared = fh.frames
             rate = fh.samplerate
             check_channels(src, fh.channels)
+            if declared >= SF_UNKNOWN_FRAMES:  # length unknown to the header: FFmpeg reads these reliably
+                return None
             if 0 <= declared * fh.channels <= _MAX_SAMPLES_PER_BYTE * src.size + (1 << 20):
                 data = fh.read(dtype="float32", always_2d=True)
             else:  # a corrupt header claims more than the bytes can hold: don't allocate it

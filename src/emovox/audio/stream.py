@@ -14,7 +14,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from emovox.audio.decode import DECODE_ERRORS, check_channels, iter_pyav, use_soundfile
+from emovox.audio.decode import DECODE_ERRORS, SF_UNKNOWN_FRAMES, check_channels, iter_pyav, use_soundfile
 from emovox.audio.effects import RESAMPLE_QUALITY, to_mono
 from emovox.audio.integrity import check_integrity, truncated
 from emovox.audio.source import AudioSource, Source, open_source
@@ -98,6 +98,10 @@ def _native_chunks(src: AudioSource) -> Iterator[tuple[np.ndarray, int]]:
         try:
             fh = sf.SoundFile(src.target)
         except DECODE_ERRORS:
+            fh = None
+            src.rewind()
+        if fh is not None and fh.frames >= SF_UNKNOWN_FRAMES:  # unknown length: libsndfile fails to read on
+            fh.close()
             fh = None
             src.rewind()
         if fh is not None:
