@@ -39,6 +39,9 @@ def audio_seeds(out: Path) -> None:
     buf = io.BytesIO()
     sf.write(buf, np.zeros((40, 6), np.float32), 48000, format="WAV", subtype="FLOAT")
     _write(out, "wav-6ch-float.bin", buf.getvalue())
+    flac = bytearray(encode_audio(y, sample_rate_hz=16000, format="flac"))
+    flac[22:26] = bytes([flac[22] & 0xF0, 0, 0, 0])  # STREAMINFO total samples (36 bits) = 0: unknown length
+    _write(out, "flac-unknown-length.bin", bytes(flac))
     for fmt in ("aiff", "caf"):
         buf = io.BytesIO()
         sf.write(buf, y[:400], 16000, format=fmt.upper(), subtype="PCM_16")
