@@ -169,3 +169,23 @@ def test_train_whisper_model_rejects_a_bad_head_or_layer(encoder_dir, records, t
     with pytest.raises(ConfigError, match="hidden states 0..3"):
         train_whisper_model(records, encoder_dir, tmp_path / "m", head="mlp", layers=(7,),
                             cache_dir=tmp_path / "cache")
+
+
+@pytest.mark.parametrize("head", ["mlp", "linear"])
+def test_whisper_head_artifact_exports_to_onnx_with_parity(encoder_dir, records, tmp_path, head):
+    pytest.importorskip("onnxruntime")
+    from emovox.export.onnx import export_onnx
+
+    options = {"Cs": (0.1,)} if head == "linear" else {"hidden": 8, "epoch_grid": (5,)}
+    train_whisper_model(records, encoder_dir, tmp_path / "m", head=head, layers=(0, 2), head_options=options,
+                        cache_dir=tmp_path / "cache")
+    onnx_dir = export_onnx(tmp_path / "m", tmp_path / "onnx")  # checks torch/ONNX parity itself
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(tmp_path / "onnx" / "model.onnx"), providers=["CPUExecutionProvider"])
+    model, _ = load_artifact(tmp_path / "m")
+    y = speech_like(1.3, seed=9)[None].astype(np.float32)
+    (got,) = session.run(None, {session.get_inputs()[0].name: y})
+    with torch.inference_mode():
+        np.testing.assert_allclose(got, model(torch.from_numpy(y)).numpy(), atol=1e-3)
+    assert onnx_dir is not None
