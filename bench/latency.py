@@ -16,7 +16,8 @@ By default every clip is the central 3.0 s of a RAVDESS recording, written once
 as 16 kHz 16-bit WAV under /tmp/emovox-bench (``--clip-s 0``: the whole FLAC
 files, 2.9-5.3 s). The pipelines are timed interleaved clip by clip (the order
 rotating), so load from other users of a shared machine hits them alike; the
-load average is printed at start and end.
+load average is printed at start and end, and each pipeline's median CPU time
+per clip (one thread: close to its wall time on an idle core) beside its wall time.
 
 Without ``--model`` the bundled default model is used (``--compare cnn``, the
 default, adds the shipped CNN; ``--compare none`` drops it); if there is none
@@ -262,15 +263,18 @@ def main() -> None:
     pipes["seed-style S3"] = seed.predict_file
     names = list(pipes)
     results = {name: [] for name in names}
+    cpu = {name: [] for name in names}
     for k, f in enumerate(files):
         for j in range(len(names)):  # rotate the order clip by clip
             name = names[(k + j) % len(names)]
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             pipes[name](f)
             results[name].append(time.perf_counter() - t)
+            cpu[name].append(time.process_time() - c)
     for name in names:
         extra = f"   [{seed.what}, librosa features]" if name == "seed-style S3" else ""
-        print(f"  {name:22s} {_stats(results[name])}{extra}")
+        # CPU time of this process per clip: what other users' load changes least
+        print(f"  {name:22s} {_stats(results[name])}  CPU p50 {np.median(cpu[name]) * 1e3:6.1f} ms{extra}")
     base = np.median(results["seed-style S3"])
     for name in names[:-1]:
         print(f"  ratio seed / {name}: {base / np.median(results[name]):.2f}x faster (p50)")
