@@ -27,7 +27,7 @@ from emovox.corpora import default_corpora_root
 from emovox.testing import speech_like
 
 EMOVOX = str(Path(sys.executable).with_name("emovox"))
-N_INPUTS = 1200
+N_INPUTS = 600
 SHARD = 4
 
 
