@@ -39,7 +39,6 @@ head (``weighted``, ``mlp``), or ``--augment N``, goes through
 from __future__ import annotations
 
 import argparse
-import hashlib
 import importlib.util
 import json
 import os
@@ -299,14 +298,6 @@ def agreement(a: np.ndarray, b: np.ndarray, *, temperature: float, threshold: fl
 
 
 # ---------------------------------------------------------------------- 4: final artifact
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 22):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def ship(kept, y, classes, workdir: Path, encoder_dir: Path, full_dir: Path, out: Path, *, head: str,
          depth: int, cache_dir: Path, folds: dict, precision: str) -> dict:
     import torch
@@ -414,7 +405,8 @@ def wheel_licence() -> str:
         if spec is None:
             continue
         site = Path(list(spec.submodule_search_locations)[0]).parent
-        for lic in sorted(site.glob(f"{name}-*.dist-info/licenses/LICENSE*")) + sorted(site.glob(f"{name}-*.dist-info/LICENSE*")):
+        found = sorted(site.glob(f"{name}-*.dist-info/licenses/LICENSE*"))
+        for lic in found + sorted(site.glob(f"{name}-*.dist-info/LICENSE*")):
             return lic.read_text()
     keep = OUT / "LICENSE-whisper.txt"
     if keep.is_file():

@@ -259,7 +259,8 @@ def share_weights(artifact_dir: str | os.PathLike, *, min_elements: int = 1024, 
         from onnx import TensorProto, helper, numpy_helper
         from safetensors.numpy import load_file
     except ImportError:
-        raise ModelError("sharing weights needs onnx, onnxruntime and safetensors: pip install 'emovox[onnx]'") from None
+        raise ModelError("sharing weights needs onnx, onnxruntime and safetensors: "
+                         "pip install 'emovox[onnx]'") from None
     directory = Path(artifact_dir)
     onnx_path, weights_path = directory / ONNX_FILE, directory / "model.safetensors"
     base, header = _safetensors_index(weights_path)
