@@ -176,3 +176,35 @@ def test_truncated_encoder_states_equal_the_full_encoder_states():
     with pytest.raises(ModelError, match="cannot keep 4 blocks"):
         truncate_encoder(full, 4)
     np.testing.assert_array_equal(a[3].numpy(), truncate_encoder(full, 3)(mel)[3].detach().numpy())
+
+
+def test_float16_weights_shared_between_safetensors_and_onnx(tmp_path):
+    """The shipped layout on a tiny random model: float16 encoder, ONNX reading it from model.safetensors."""
+    import onnx
+    import torch
+
+    from emovox.export.onnx import export_onnx, share_weights
+    from emovox.models.artifact import make_config, save_artifact
+    from emovox.models.spec import TaskSpec
+    from emovox.models.whisper_classifier import WhisperEmotionClassifier
+    from emovox.models.whisper_encoder import half_encoders
+
+    torch.manual_seed(0)
+    encoder = {"n_mels": 80, "d_model": 64, "n_heads": 2, "n_layers": 2, "n_ctx": 1500, "final_layer_norm": False}
+    model = WhisperEmotionClassifier(3, encoder=encoder, layers=(0, 1, 2)).eval()
+    spec = TaskSpec(labels=("a", "b", "c"), sample_rate_hz=16000, clip_s=1.0, input_kind="waveform")
+    config = make_config(spec, "whisper-linear", {"encoder": encoder, "layers": [0, 1, 2]},
+                         preprocessing={"crop": "none", "trim_silence": False, "normalize": None})
+    save_artifact(tmp_path, half_encoders(model), config)
+    export_onnx(tmp_path, tmp_path, half_weights=True)
+    unshared = (tmp_path / "model.onnx").stat().st_size
+    shared = share_weights(tmp_path)
+    assert shared > 100_000 and (tmp_path / "model.onnx").stat().st_size < unshared - 0.9 * shared
+    graph = onnx.load(str(tmp_path / "model.onnx"), load_external_data=False).graph
+    assert any(i.data_location == onnx.TensorProto.EXTERNAL for i in graph.initializer)
+    x = (0.1 * np.random.default_rng(1).standard_normal(12345)).astype(np.float32)
+    a = load_model(tmp_path, backend="onnx").probabilities([x])
+    b = load_model(tmp_path, backend="torch").probabilities([x])
+    np.testing.assert_allclose(a, b, atol=1e-5)
+    with pytest.raises(ModelError, match="not both"):
+        export_onnx(tmp_path, tmp_path / "x", quantize=True, half_weights=True)
