@@ -12,7 +12,6 @@ import os
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Sequence, TextIO
 
 from emovox.batch.inputs import expand_inputs
