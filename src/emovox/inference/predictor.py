@@ -53,6 +53,8 @@ _MAX_FULL_S = 30.0
 _TIMELINE_WINDOW_S = 3.0
 #: Variable-length models: shorter windows are repeated up to this length.
 _MIN_WINDOW_S = 0.5
+#: A clip whose peak is under this (-60 dBFS) holds no audible sound: it is answered ``unknown``.
+SILENCE_PEAK = 10 ** (-60 / 20)
 
 
 def pretrained_dir() -> Path:
@@ -330,34 +332,39 @@ class Predictor:
         """``(source, Prediction or error)`` per source, in order; errors do not stop the batch.
 
         Clips are loaded one by one and their windows classified in batches of
-        :attr:`batch_size`.
+        :attr:`batch_size`. A clip with no audible sound (peak under
+        :data:`SILENCE_PEAK`, -60 dBFS) is answered ``unknown`` whatever its
+        scores: a model trained on speech has nothing to say about silence.
         """
-        pending: list[tuple[Any, list | EmovoxError, float]] = []
+        pending: list[tuple[Any, list | EmovoxError, float, bool]] = []
         n_windows = 0
 
         def flush():
-            good = [x for _, w, _ in pending if isinstance(w, list) for x in w]
+            good = [x for _, w, _, _ in pending if isinstance(w, list) for x in w]
             probs = self.probabilities(good) if good else None
             i = 0
-            for src, w, dur in pending:
+            for src, w, dur, silent in pending:
                 if isinstance(w, list):
                     p = probs[i:i + len(w)].mean(axis=0)
                     i += len(w)
-                    yield src, prediction_from_probs(p, self.labels, threshold=self.threshold,
+                    threshold = np.inf if silent else self.threshold
+                    yield src, prediction_from_probs(p, self.labels, threshold=threshold,
                                                      start_s=0.0, end_s=dur)
                 else:
                     yield src, w
             pending.clear()
 
         for src in sources:
+            silent = False
             try:
                 y = self.load(src, sample_rate=sample_rate)
                 dur = y.size / self.sample_rate_hz
+                silent = not np.any(np.abs(y) >= SILENCE_PEAK)
                 item = self._clip_windows(self._prepare(y))
             except (EmovoxError, OSError) as error:
                 item = error if isinstance(error, EmovoxError) else AudioError(str(error))
                 dur = 0.0
-            pending.append((src, item, dur))
+            pending.append((src, item, dur, silent))
             n_windows += len(item) if isinstance(item, list) else 0
             if n_windows >= self.batch_size:
                 yield from flush()
