@@ -24,6 +24,7 @@ import json
 import os
 import sys
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, TextIO
 
@@ -141,29 +142,26 @@ class _GuardedFile:
     def __init__(self, fh: TextIO, path: str) -> None:
         self._fh, self._path = fh, path
 
-    def write(self, text: str) -> int:
+    @contextmanager
+    def _failures_as_output_errors(self) -> Iterator[None]:
         try:
-            return self._fh.write(text)
+            yield
         except BrokenPipeError:
             raise  # a reader such as `head` closed the pipe: emovox.cli.main ends quietly
         except OSError as error:
             raise _output_error(self._path, error) from None
+
+    def write(self, text: str) -> int:
+        with self._failures_as_output_errors():
+            return self._fh.write(text)
 
     def flush(self) -> None:
-        try:
+        with self._failures_as_output_errors():
             self._fh.flush()
-        except BrokenPipeError:
-            raise  # a reader such as `head` closed the pipe: emovox.cli.main ends quietly
-        except OSError as error:
-            raise _output_error(self._path, error) from None
 
     def close(self) -> None:
-        try:
+        with self._failures_as_output_errors():
             self._fh.close()
-        except BrokenPipeError:
-            raise  # a reader such as `head` closed the pipe: emovox.cli.main ends quietly
-        except OSError as error:
-            raise _output_error(self._path, error) from None
 
 
 class _AtomicOutput:
