@@ -145,11 +145,30 @@ def current_context() -> DistContext:
     return SINGLE
 
 
+#: At exit, how long a process waits for the others (rank 0 may still be writing the artifact).
+EXIT_BARRIER_S = 600.0
+
+
 def _shutdown() -> None:
+    """Leave the process group together: wait for every rank, then destroy it.
+
+    Without the wait, a rank that left early (only rank 0 evaluates and writes
+    at the end) tore down its gloo pairs while the other was still connected,
+    and one process now and then aborted in C++ ("terminate called without an
+    active exception", exit -6). A rank that died makes the wait fail at once
+    or time out; either way this process still exits.
+    """
+    import datetime
+
     import torch.distributed as dist
 
-    if dist.is_initialized():
-        dist.destroy_process_group()
+    if not dist.is_initialized():
+        return
+    try:
+        dist.monitored_barrier(timeout=datetime.timedelta(seconds=EXIT_BARRIER_S))
+    except Exception:  # noqa: BLE001 - a peer is gone: nothing to wait for
+        pass
+    dist.destroy_process_group()
 
 
 def _die_with_parent() -> None:
