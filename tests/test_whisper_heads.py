@@ -16,12 +16,12 @@ from emovox.corpora import load_corpus
 from emovox.errors import ConfigError
 from emovox.models.artifact import load_artifact
 from emovox.models.whisper_classifier import fit_linear_head, pool_hidden_states
-from emovox.models.whisper_encoder import WhisperEncoder, WhisperEncoderConfig, WhisperLogMel, save_whisper_encoder
+from emovox.models.whisper_encoder import WhisperEncoder, WhisperEncoderConfig, WhisperLogMel
 from emovox.models.whisper_heads import (
     PooledHead, WhisperHeadClassifier, fit_pooled_head, speaker_centred,
 )
 from emovox.recipes.whisper import adapt_to_speaker, pooled_features, train_whisper_model
-from emovox.testing import speech_like, write_audio
+from emovox.testing import speech_like, write_audio, write_tiny_whisper_encoder
 
 torch.set_num_threads(1)
 TINY = WhisperEncoderConfig(n_mels=80, d_model=32, n_heads=2, n_layers=3, n_ctx=1500)
@@ -29,9 +29,7 @@ TINY = WhisperEncoderConfig(n_mels=80, d_model=32, n_heads=2, n_layers=3, n_ctx=
 
 @pytest.fixture(scope="module")
 def encoder_dir(tmp_path_factory):
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("tiny-whisper")
-    return save_whisper_encoder(folder, WhisperEncoder(TINY).state_dict(), TINY, metadata={"source": "random, tests"})
+    return write_tiny_whisper_encoder(tmp_path_factory.mktemp("tiny-whisper"), TINY)
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,8 @@ import torch
 from emovox.cli.main import main
 from emovox.errors import ConfigError, ModelError
 from emovox.models.whisper_classifier import fit_linear_head, flatten_layers
-from emovox.models.whisper_encoder import WhisperEncoder, WhisperEncoderConfig, save_whisper_encoder
-from emovox.testing import speech_like, write_audio
+from emovox.models.whisper_encoder import WhisperEncoderConfig
+from emovox.testing import speech_like, write_audio, write_tiny_whisper_encoder
 
 torch.set_num_threads(1)
 TINY = WhisperEncoderConfig(n_mels=80, d_model=32, n_heads=2, n_layers=2, n_ctx=1500)
@@ -24,9 +24,7 @@ TINY = WhisperEncoderConfig(n_mels=80, d_model=32, n_heads=2, n_layers=2, n_ctx=
 
 @pytest.fixture(scope="module")
 def encoder_dir(tmp_path_factory):
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("tiny-whisper")
-    return save_whisper_encoder(folder, WhisperEncoder(TINY).state_dict(), TINY, metadata={"source": "random, tests"})
+    return write_tiny_whisper_encoder(tmp_path_factory.mktemp("tiny-whisper"), TINY)
 
 
 @pytest.fixture(scope="module")

@@ -261,3 +261,19 @@ def _encode_pyav(y: np.ndarray, sample_rate_hz: int, muxer: str, encoder: str, r
         for packet in stream.encode(None):
             container.mux(packet)
     return buf.getvalue()
+
+
+def write_tiny_whisper_encoder(folder: str | os.PathLike, config, *, seed: int = 0) -> Path:
+    """Save a randomly initialised Whisper encoder of ``config`` into ``folder``; return it.
+
+    A stand-in for the real encoder (which tests may not have): same format as
+    ``scripts/import_whisper_ct2.py`` writes, loadable by
+    :func:`emovox.models.whisper_encoder.load_whisper_encoder`.
+    """
+    import torch
+
+    from emovox.models.whisper_encoder import WhisperEncoder, save_whisper_encoder
+
+    torch.manual_seed(seed)
+    return save_whisper_encoder(Path(folder), WhisperEncoder(config).state_dict(), config,
+                                metadata={"source": "random, tests"})
