@@ -63,6 +63,9 @@ def register(subparsers) -> None:
                    help="average over this many consecutive speech windows (default 3; 1 = off)")
     p.add_argument("--vad", choices=("auto", "silero", "webrtc", "off"), default="auto",
                    help="voice activity detector (off: every window is classified)")
+    p.add_argument("--adapt", action="append", metavar="PATH",
+                   help="speaker adaptation: unlabelled recordings of the speaker (file, folder or glob; "
+                        "repeatable; at least 5 clips, about 20 recommended; default model only)")
     p.add_argument("--min-confidence", type=float, default=None, metavar="P",
                    help="answer 'unknown' under this calibrated confidence (default: the model's threshold)")
     p.add_argument("--device", metavar="ID", help="input device index or name (see --list-devices)")
@@ -302,6 +305,10 @@ def handle(args: argparse.Namespace) -> int:
 
     model = load_model(args.model, backend=args.backend, min_confidence=args.min_confidence,
                        num_threads=args.threads)
+    if args.adapt:
+        from emovox.cli.predict import adapt_to_speaker
+
+        adapt_to_speaker(model, args.adapt)
     engine = StreamEngine(model, window_s=args.window_s, hop_s=args.hop_s, vad=args.vad,
                           smoothing=args.smoothing)
     tty = sys.stdout.isatty()

@@ -6,6 +6,9 @@ ONNX backend loads (``load_model(out_dir, backend="onnx")``). The graph takes
 ``waveform`` ``(batch, samples)`` float32 and returns ``logits``
 ``(batch, n_classes)``; both axes are dynamic and the front end is inside the
 graph (the neural model input contract), so inference needs onnxruntime only.
+A model with ``embedding``/``classify`` methods (the Whisper-backed ones) gets a
+second output, ``embedding`` ``(batch, n_features)``: the head's input, which
+speaker adaptation (:mod:`emovox.inference.adaptation`) reads.
 
 The export is checked before it is kept: the ONNX and torch probabilities of
 the same random clips must agree within 1e-4 (float32), at the model's clip
@@ -43,7 +46,8 @@ import numpy as np
 
 from emovox.errors import ModelError
 from emovox.fileio import atomic_output
-from emovox.inference.backends import CONFIG_FILE, ONNX_FILE, ModelInfo, TorchBackend, read_config
+from emovox.inference.backends import (CONFIG_FILE, EMBEDDING_OUTPUT, ONNX_FILE, ModelInfo, TorchBackend,
+                                      read_config)
 from emovox.inference.calibration import softmax
 
 __all__ = ["export_onnx", "share_weights", "OPSET", "PARITY_TOLERANCE"]
@@ -67,6 +71,26 @@ def _use_conv_stft(module) -> None:
     for sub in module.modules():
         if isinstance(sub, LogMelFrontend):
             sub.stft = "conv"
+
+
+def _has_embedding(module) -> bool:
+    return callable(getattr(module, "embedding", None)) and callable(getattr(module, "classify", None))
+
+
+def _with_embedding(module):
+    """A module returning ``(logits, embedding)`` from one encoder pass, for a two-output graph."""
+    import torch
+
+    class WithEmbedding(torch.nn.Module):
+        def __init__(self, model) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, y):
+            embedding = self.model.embedding(y)
+            return self.model.classify(embedding), embedding
+
+    return WithEmbedding(module).eval()
 
 
 def _quantize(fp32_path: Path, int8_path: Path, *, exclude_prefix: str | None) -> None:
@@ -173,10 +197,11 @@ def export_onnx(artifact_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
+                outputs = ["logits", EMBEDDING_OUTPUT] if _has_embedding(module) else ["logits"]
                 torch.onnx.export(
-                    module, (torch.from_numpy(check[:1]),), str(fp32), dynamo=False,
-                    input_names=["waveform"], output_names=["logits"], opset_version=opset,
-                    dynamic_axes={"waveform": {0: "batch", 1: "samples"}, "logits": {0: "batch"}},
+                    _with_embedding(module) if len(outputs) > 1 else module, (torch.from_numpy(check[:1]),),
+                    str(fp32), dynamo=False, input_names=["waveform"], output_names=outputs, opset_version=opset,
+                    dynamic_axes={"waveform": {0: "batch", 1: "samples"}, **{o: {0: "batch"} for o in outputs}},
                 )
         except Exception as error:  # the exporter raises many types
             raise ModelError(

@@ -12,6 +12,10 @@ rate to logits ``(batch, n_classes)`` (the neural model input contract in
 :class:`ModelInfo` reads what the predictor needs from an artifact's
 ``config.json`` (labels, rate, clip length, temperature, threshold) with plain
 JSON, so the ONNX path needs nothing else.
+
+A backend may also offer ``embeddings(waveforms) -> (batch, n_features)``, the
+head's input of a Whisper-backed model (the ONNX graph's ``embedding``
+output), which speaker adaptation needs; ``has_embeddings`` says whether it can.
 """
 
 from __future__ import annotations
@@ -43,6 +47,10 @@ class Backend(Protocol):
     name: str
 
     def logits(self, waveforms: np.ndarray) -> np.ndarray: ...
+
+
+#: Name of the ONNX graph's second output (see :mod:`emovox.export.onnx`).
+EMBEDDING_OUTPUT = "embedding"
 
 
 def read_config(model_dir: str | os.PathLike) -> dict:
@@ -222,6 +230,18 @@ class TorchBackend:
         with self._torch.inference_mode():
             return self.module(x).float().numpy()
 
+    @property
+    def has_embeddings(self) -> bool:
+        return callable(getattr(self.module, "embedding", None))
+
+    def embeddings(self, waveforms: np.ndarray) -> np.ndarray:
+        """The head's input ``(batch, n_features)`` (models with an ``embedding`` method only)."""
+        if not self.has_embeddings:
+            raise ModelError("this model has no embedding output (only Whisper-backed models have one)")
+        x = self._torch.from_numpy(np.ascontiguousarray(waveforms, dtype=np.float32))
+        with self._torch.inference_mode():
+            return self.module.embedding(x).float().numpy()
+
     @classmethod
     def from_artifact(cls, model_dir: str | os.PathLike, *,
                       num_threads: int | None = None) -> "TorchBackend":
@@ -280,11 +300,24 @@ class OnnxBackend:
         except Exception as error:  # onnxruntime raises its own exception types
             raise ModelError(f"cannot load {path}: {str(error).splitlines()[0]}") from None
         self._input = self._session.get_inputs()[0].name
+        self._outputs = [o.name for o in self._session.get_outputs()]
         self.path = path
 
     def logits(self, waveforms: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(waveforms, dtype=np.float32)
-        return np.asarray(self._session.run(None, {self._input: x})[0], dtype=np.float32)
+        return np.asarray(self._session.run(self._outputs[:1], {self._input: x})[0], dtype=np.float32)
+
+    @property
+    def has_embeddings(self) -> bool:
+        return EMBEDDING_OUTPUT in self._outputs
+
+    def embeddings(self, waveforms: np.ndarray) -> np.ndarray:
+        """The graph's ``embedding`` output ``(batch, n_features)`` (Whisper-backed exports only)."""
+        if not self.has_embeddings:
+            raise ModelError(f"{self.path} has no {EMBEDDING_OUTPUT!r} output: re-export the model with "
+                             "`emovox export` to use speaker adaptation")
+        x = np.ascontiguousarray(waveforms, dtype=np.float32)
+        return np.asarray(self._session.run([EMBEDDING_OUTPUT], {self._input: x})[0], dtype=np.float32)
 
 
 def check_backend(name: str) -> str:

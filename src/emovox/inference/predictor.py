@@ -30,6 +30,7 @@ from typing import Any, Iterable, Iterator, Sequence
 import numpy as np
 
 from emovox.errors import AudioError, ConfigError, EmovoxError, ModelError
+from emovox.inference.adaptation import ADAPT_FILE, AdaptationHead
 from emovox.inference.backends import (
     ONNX_FILE, WEIGHTS_FILE, ModelInfo, OnnxBackend, TorchBackend, check_backend, read_config,
 )
@@ -170,23 +171,28 @@ class Predictor:
         Overrides ``info.threshold`` (``0`` never answers ``"unknown"``).
     batch_size : int
         Windows per backend call.
+    adaptation : AdaptationHead or None
+        The artifact's speaker-adaptation head, if it has one (:meth:`adapt`).
 
     Notes
     -----
     ``predict`` is stateless; ``predict_timeline`` reuses one voice activity
     detector per predictor, so give each thread its own predictor for timelines.
+    :meth:`adapt` changes every later prediction: adapt before sharing a predictor.
     """
 
     def __init__(self, backend, info: ModelInfo, *, min_confidence: float | None = None,
-                 batch_size: int = 8) -> None:
+                 batch_size: int = 8, adaptation: AdaptationHead | None = None) -> None:
         if min_confidence is not None and not 0.0 <= float(min_confidence) <= 1.0:
             raise ConfigError(f"min_confidence={min_confidence!r} must lie in [0, 1]")
         if batch_size < 1:
             raise ConfigError(f"batch_size={batch_size!r} must be >= 1")
         self.backend = backend
         self.info = info
-        self.threshold = float(info.threshold if min_confidence is None else min_confidence)
+        self._min_confidence = None if min_confidence is None else float(min_confidence)
         self.batch_size = int(batch_size)
+        self.adaptation = adaptation
+        self._speaker_offset: np.ndarray | None = None
         self._detectors: dict[str, object] = {}
 
     # ------------------------------------------------------------------ properties
@@ -199,8 +205,20 @@ class Predictor:
         return self.info.sample_rate_hz
 
     @property
+    def adapted(self) -> bool:
+        """Whether predictions use the speaker-adapted head (after :meth:`adapt`)."""
+        return self._speaker_offset is not None
+
+    @property
     def temperature(self) -> float:
-        return self.info.temperature
+        return self.adaptation.temperature if self.adapted else self.info.temperature
+
+    @property
+    def threshold(self) -> float:
+        """Confidence under which a prediction is ``"unknown"`` (the adapted head has its own)."""
+        if self._min_confidence is not None:
+            return self._min_confidence
+        return self.adaptation.threshold if self.adapted else self.info.threshold
 
     # ------------------------------------------------------------------ core
     def logits(self, waveforms: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
@@ -224,7 +242,7 @@ class Predictor:
         z = np.zeros((n, len(self.labels)), np.float32)
         for idx, x in groups:
             for i in range(0, len(x), self.batch_size):
-                out = self.backend.logits(x[i:i + self.batch_size])
+                out = self._batch_logits(x[i:i + self.batch_size])
                 if out.shape != (len(x[i:i + self.batch_size]), len(self.labels)):
                     raise ModelError(
                         f"the model returned logits of shape {out.shape} for {len(self.labels)} labels: "
@@ -233,9 +251,69 @@ class Predictor:
                 z[idx[i:i + self.batch_size]] = out
         return z
 
+    def _batch_logits(self, x: np.ndarray) -> np.ndarray:
+        if self._speaker_offset is None:
+            return self.backend.logits(x)
+        return self.adaptation.logits(self.backend.embeddings(x), self._speaker_offset)
+
     def probabilities(self, waveforms: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
         """Calibrated probabilities ``softmax(logits / T)`` of windows (see :meth:`logits`)."""
         return softmax(self.logits(waveforms), temperature=self.temperature)
+
+    # ------------------------------------------------------------------ speaker adaptation
+    def clip_embedding(self, source: Any, *, sample_rate: int | None = None) -> np.ndarray:
+        """The head's input for one clip, ``(n_features,)``: the mean over its windows, as :meth:`predict` sees them.
+
+        Only for a backend with embeddings (Whisper-backed models); see :mod:`emovox.inference.adaptation`.
+        """
+        if not getattr(self.backend, "has_embeddings", False):
+            raise ModelError("this model has no embedding output (only Whisper-backed models have one)")
+        windows = self._clip_windows(self._prepare(self.load(source, sample_rate=sample_rate)))
+        return np.mean([self.backend.embeddings(w[None])[0] for w in windows], axis=0)
+
+    def adapt(self, sources: Sequence[Any] | None, *, sample_rate: int | None = None) -> int:
+        """``--adapt``: predict from now on with the head adapted to one speaker.
+
+        ``sources`` are unlabelled recordings of that speaker (paths, bytes or
+        arrays, as :meth:`predict` takes; any emotions, ideally a mix). Each is
+        decoded and trimmed as for prediction; one longer than twice
+        :data:`~emovox.inference.adaptation.SEGMENT_S` is cut into segments of
+        that length, and silent segments are skipped. The mean embedding of
+        the clips is the speaker's offset. At least
+        :data:`~emovox.inference.adaptation.MIN_CLIPS` clips are needed; about
+        :data:`~emovox.inference.adaptation.RECOMMENDED_CLIPS` are recommended.
+        ``None`` (or ``[]``) returns to the speaker-independent head.
+
+        Returns the number of clips (segments) used. Raises :class:`ModelError`
+        when the model has no adaptation head, :class:`ConfigError` for too
+        few clips, :class:`AudioError` (naming the input) for one that cannot be read.
+        """
+        if not sources:
+            self._speaker_offset = None
+            return 0
+        if self.adaptation is None or not getattr(self.backend, "has_embeddings", False):
+            raise ModelError("this model has no speaker adaptation: --adapt works with the default model "
+                             "(and artifacts written by scripts/add_speaker_adaptation.py)")
+        from emovox.inference.adaptation import SEGMENT_S
+
+        segment = int(SEGMENT_S * self.sample_rate_hz)
+        clips = []
+        for i, source in enumerate(sources):
+            try:
+                y = self._prepare(self.load(source, sample_rate=sample_rate))
+            except (EmovoxError, OSError) as error:
+                what = os.fspath(source) if isinstance(source, (str, os.PathLike)) else f"clip {i + 1}"
+                kind = type(error) if isinstance(error, EmovoxError) else AudioError
+                raise kind(f"adaptation clip {what}: {error}") from None
+            pieces = [y] if y.size <= 2 * segment else [y[s:s + segment] for s in range(0, y.size - segment + 1,
+                                                                                          segment)]
+            clips += [self._fit(p) for p in pieces if np.any(np.abs(p) >= SILENCE_PEAK)]
+        embeddings = []
+        for clip in clips:
+            embeddings.append(self.backend.embeddings(clip[None])[0])
+        self._speaker_offset = self.adaptation.offset(np.stack(embeddings) if embeddings else
+                                                      np.zeros((0, self.adaptation.n_features)))
+        return len(clips)
 
     def load(self, source: Any, *, sample_rate: int | None = None) -> np.ndarray:
         """Any accepted input as float32 mono ``(n,)`` at the model's rate (untrimmed).
@@ -510,4 +588,7 @@ def load_model(path: str | os.PathLike | None = None, *, backend: str = "auto",
                 f"{str(model_dir)!r} has no {WEIGHTS_FILE} for the torch backend: use backend='onnx'"
             )
         engine = TorchBackend.from_artifact(model_dir, num_threads=num_threads)
-    return Predictor(engine, info, min_confidence=min_confidence, batch_size=batch_size)
+    adaptation = None
+    if (model_dir / ADAPT_FILE).is_file() and getattr(engine, "has_embeddings", False):
+        adaptation = AdaptationHead.from_artifact(model_dir, info.config, len(info.labels))
+    return Predictor(engine, info, min_confidence=min_confidence, batch_size=batch_size, adaptation=adaptation)

@@ -77,11 +77,22 @@ class WhisperEmotionClassifier(nn.Module):
         """Pooled hidden states of every layer: ``(batch, n_states, 2, d_model)``."""
         return pool_hidden_states(self.encoder(self.frontend(y)))
 
-    def forward(self, y: torch.Tensor) -> torch.Tensor:
+    def embedding(self, y: torch.Tensor) -> torch.Tensor:
+        """Waveform ``(batch, n)`` -> the head's input before standardisation, ``(batch, len(layers) * 2 * d_model)``.
+
+        The pooled statistics of the states in ``layers`` (layer-major, then mean/std,
+        then channel): what speaker adaptation (:mod:`emovox.inference.adaptation`) averages.
+        """
         if y.ndim == 1:
             y = y.unsqueeze(0)
-        features = self.pooled(y)[:, list(self.layers)].flatten(1)
-        return self.head((features - self.feature_mean) / self.feature_scale)
+        return self.pooled(y)[:, list(self.layers)].flatten(1)
+
+    def classify(self, embedding: torch.Tensor) -> torch.Tensor:
+        """:meth:`embedding` ``(batch, n_features)`` -> logits ``(batch, n_classes)``."""
+        return self.head((embedding - self.feature_mean) / self.feature_scale)
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        return self.classify(self.embedding(y))
 
     def set_head(self, fit: "HeadFit") -> None:
         """Load a fitted scaler and logistic regression (shapes must match ``layers``)."""
