@@ -27,6 +27,8 @@ What it does (finished steps are reused from ``--workdir`` when re-run):
    ``model.safetensors`` itself, one copy for both backends); parity of the
    shipped files on real clips; config, model card (``docs/model_card.md``),
    figures and the Whisper MIT notice written into the package.
+5. **adapt**: the speaker-adaptation head (``--adapt``) fitted on the same
+   folds and added to the artifact (``scripts/add_speaker_adaptation.py``).
 
 Recipes (``--head``): ``linear`` is the ``whisper-linear`` recipe of
 :mod:`emovox.recipes.whisper` (standardised mean+std of hidden states ``0..K``,
@@ -576,6 +578,9 @@ def main(argv=None) -> int:
                       cache_dir=args.cache_dir, int8=args.onnx != "fp16")
     config = ship(kept, y, classes, workdir, encoder_dir, full_dir, args.out, head=args.head, depth=args.depth,
                   cache_dir=args.cache_dir, folds=folds, precision=args.onnx)
+    import add_speaker_adaptation  # step 5: the --adapt head, on the same folds
+
+    add_speaker_adaptation.run(args.out, args.workdir / "adapt")
     print(json.dumps({k: config["metrics"].get(k) for k in ("speaker_independent", "int8_vs_float32",
                                                               "shipped_onnx_vs_torch")}, indent=1))
     log(f"done in {time.time() - t0:.0f}s")
