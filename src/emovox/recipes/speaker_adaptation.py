@@ -26,7 +26,7 @@ import numpy as np
 from emovox.errors import ConfigError, ModelError
 from emovox.inference.adaptation import ADAPT_FILE, MIN_CLIPS, RECOMMENDED_CLIPS, write_adaptation
 
-__all__ = ["AdaptationFit", "centre_by_speaker", "fit_speaker_adaptation", "add_adaptation"]
+__all__ = ["AdaptationFit", "fit_speaker_adaptation", "add_adaptation"]
 
 
 @dataclass
@@ -38,20 +38,6 @@ class AdaptationFit:
     weight: np.ndarray
     bias: np.ndarray
     section: dict = field(default_factory=dict)
-
-
-def centre_by_speaker(embeddings: np.ndarray, speakers: Sequence[str], *, k: int | None = None,
-                      rng: np.random.Generator | None = None) -> np.ndarray:
-    """Rows ``(n, d)`` minus the mean of ``k`` random rows of the same speaker (all of them when ``k`` is None)."""
-    x = np.asarray(embeddings, dtype=np.float64)
-    speakers = np.asarray([str(s) for s in speakers])
-    rng = rng or np.random.default_rng(0)
-    out = np.empty_like(x)
-    for s in sorted(set(speakers)):
-        idx = np.flatnonzero(speakers == s)
-        ref = idx if k is None or k >= len(idx) else rng.choice(idx, size=k, replace=False)
-        out[idx] = x[idx] - x[ref].mean(axis=0)
-    return out
 
 
 def _uar(y: np.ndarray, pred: np.ndarray, n_classes: int) -> float:
@@ -85,6 +71,7 @@ def fit_speaker_adaptation(embeddings: np.ndarray, y: np.ndarray, speakers: Sequ
     """
     from emovox.inference.calibration import calibrate
     from emovox.models.whisper_classifier import _fit
+    from emovox.models.whisper_heads import speaker_centred
 
     x, y = np.asarray(embeddings, dtype=np.float64), np.asarray(y, dtype=np.int64)
     speakers = np.asarray([str(s) for s in speakers])
@@ -92,7 +79,7 @@ def fit_speaker_adaptation(embeddings: np.ndarray, y: np.ndarray, speakers: Sequ
         raise ConfigError(f"embeddings {x.shape}, labels {y.shape} and {len(speakers)} speakers disagree")
     if k < MIN_CLIPS:
         raise ConfigError(f"k={k}: speaker adaptation needs at least {MIN_CLIPS} clips per speaker")
-    centred = centre_by_speaker(x, speakers)
+    centred = speaker_centred(x, speakers).astype(np.float64)
     oof = np.zeros((draws, len(y), n_classes))
     for split in splits:
         tr, te = np.asarray(split.train_idx), np.asarray(split.test_idx)
@@ -100,7 +87,7 @@ def fit_speaker_adaptation(embeddings: np.ndarray, y: np.ndarray, speakers: Sequ
             raise ConfigError("the folds share speakers: speaker adaptation is measured on unseen speakers only")
         mean, scale, coef, intercept = _fit(centred[tr], y[tr], C, n_classes)
         for d in range(draws):
-            xte = centre_by_speaker(x[te], speakers[te], k=k, rng=np.random.default_rng([seed, d]))
+            xte = speaker_centred(x[te], speakers[te], k=k, seed=seed * 1000 + d).astype(np.float64)
             oof[d, te] = (xte - mean) / scale @ coef.T + intercept
     tested = np.zeros(len(y), bool)
     for split in splits:
