@@ -30,7 +30,7 @@ from typing import Any, Iterable, Iterator, Sequence
 import numpy as np
 
 from emovox.errors import AudioError, ConfigError, EmovoxError, ModelError
-from emovox.inference.adaptation import ADAPT_FILE, AdaptationHead
+from emovox.inference.adaptation import ADAPT_FILE, SEGMENT_S, AdaptationHead
 from emovox.inference.backends import (
     ONNX_FILE, WEIGHTS_FILE, ModelInfo, OnnxBackend, TorchBackend, check_backend, read_config,
 )
@@ -294,8 +294,6 @@ class Predictor:
         if self.adaptation is None or not getattr(self.backend, "has_embeddings", False):
             raise ModelError("this model has no speaker adaptation: --adapt works with the default model "
                              "(and artifacts written by scripts/add_speaker_adaptation.py)")
-        from emovox.inference.adaptation import SEGMENT_S
-
         segment = int(SEGMENT_S * self.sample_rate_hz)
         clips = []
         for i, source in enumerate(sources):
@@ -308,9 +306,7 @@ class Predictor:
             pieces = [y] if y.size <= 2 * segment else [y[s:s + segment] for s in range(0, y.size - segment + 1,
                                                                                           segment)]
             clips += [self._fit(p) for p in pieces if np.any(np.abs(p) >= SILENCE_PEAK)]
-        embeddings = []
-        for clip in clips:
-            embeddings.append(self.backend.embeddings(clip[None])[0])
+        embeddings = [self.backend.embeddings(clip[None])[0] for clip in clips]
         self._speaker_offset = self.adaptation.offset(np.stack(embeddings) if embeddings else
                                                       np.zeros((0, self.adaptation.n_features)))
         return len(clips)
