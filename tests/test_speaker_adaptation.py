@@ -158,6 +158,28 @@ def test_adapt_errors_are_one_clear_line(adapted_model, tmp_path):
         load_model("cnn").adapt(adapted_model.clips[0])
 
 
+@pytest.mark.parametrize("change, message", [
+    ({"temperature": "hot"}, "adaptation.temperature"), ({"threshold": 2.0}, "threshold"),
+    ({"temperature": -1.0}, "temperature"), (None, "config.json")])
+def test_a_corrupted_adaptation_config_is_one_model_error(adapted_model, tmp_path, capsys, change, message):
+    import shutil
+
+    broken = tmp_path / "model"
+    shutil.copytree(adapted_model.dir, broken)
+    config = json.loads((broken / "config.json").read_text())
+    if change is None:
+        (broken / ADAPT_FILE).write_bytes(b"")  # an empty file: not safetensors
+        config["adaptation"] = "gone"
+    else:
+        config["adaptation"].update(change)
+    (broken / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelError, match=message):
+        load_model(broken)
+    assert main(["predict", str(adapted_model.clips[0][0]), "--model", str(broken)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message.split(".")[-1] in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
 def test_cli_predict_and_listen_adapt(adapted_model, capsys):
     folder = adapted_model.clips[1][0].parent
     clip = str(adapted_model.clips[1][0])

@@ -89,9 +89,12 @@ class AdaptationHead:
         """Read ``adapt.safetensors`` and ``config["adaptation"]`` (:class:`ModelError` if absent or bad)."""
         section = config.get("adaptation")
         path = Path(model_dir) / ADAPT_FILE
-        if not isinstance(section, Mapping) or not path.is_file():
+        if not path.is_file():
             raise ModelError("this model has no speaker adaptation (no adapt.safetensors): --adapt works with "
                              "the default model and artifacts written by scripts/add_speaker_adaptation.py")
+        if not isinstance(section, Mapping):
+            raise ModelError(f"{path} has no 'adaptation' object in config.json beside it: rewrite both with "
+                             "scripts/add_speaker_adaptation.py")
         try:
             from safetensors.numpy import load_file
 
@@ -106,9 +109,11 @@ class AdaptationHead:
         if scale.shape != (d,) or weight.shape != (n_classes, d) or bias.shape != (n_classes,):
             raise ModelError(f"{path}: tensors of shapes {mean.shape}, {scale.shape}, {weight.shape}, "
                              f"{bias.shape} do not form a head over {n_classes} labels")
-        temperature = float(section.get("temperature", 1.0))
-        threshold = float(section.get("threshold", 0.0))
-        if not (np.isfinite(temperature) and temperature > 0 and 0.0 <= threshold <= 1.0):
+        from emovox.inference.backends import _number
+
+        temperature = _number(section.get("temperature"), "adaptation.temperature", 1.0)
+        threshold = _number(section.get("threshold"), "adaptation.threshold", 0.0)
+        if not (temperature > 0 and 0.0 <= threshold <= 1.0):
             raise ModelError(f"config adaptation: temperature {temperature!r} must be > 0 and threshold "
                              f"{threshold!r} in [0, 1]")
         return cls(mean, scale, weight, bias, temperature, threshold, dict(section))

@@ -41,8 +41,9 @@ class AdaptationFit:
 
 
 def _uar(y: np.ndarray, pred: np.ndarray, n_classes: int) -> float:
-    recalls = [np.mean(pred[y == c] == c) for c in range(n_classes) if np.any(y == c)]
-    return float(np.mean(recalls))
+    from emovox.evaluation import compute_metrics
+
+    return compute_metrics(y, pred, classes=[str(c) for c in range(n_classes)])["uar"]
 
 
 def fit_speaker_adaptation(embeddings: np.ndarray, y: np.ndarray, speakers: Sequence[str], *, n_classes: int,
