@@ -39,6 +39,10 @@ EMOTIONS: tuple[str, ...] = (
     "boredom",
 )
 UNKNOWN = "unknown"
+#: The answer for an input that holds no speech (never an emotion).
+NO_SPEECH = "no_speech"
+#: A recording's summary when no emotion leads the confident speech.
+MIXED = "mixed"
 
 
 def check_emotion(emotion: str) -> str:

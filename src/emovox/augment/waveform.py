@@ -222,6 +222,31 @@ class Gain(Transform):
         return np.clip(out, -1.0, 1.0) if self.clip else out
 
 
+@register_transform
+@dataclass(frozen=True)
+class HardClip(Transform):
+    """Overdrive a clip into hard clipping, as a recorder whose input gain is set too high.
+
+    The clip is scaled so that its peak lies ``drive_db`` (drawn from the
+    range) above full scale, clipped to [-1, 1], and scaled back to its
+    original peak: the level stays, the waveform's tops are flat.
+    """
+
+    name: ClassVar[str] = "hard_clip"
+    drive_db: tuple = (1.0, 15.0)
+
+    def __post_init__(self) -> None:
+        _set(self, "drive_db", check_range("drive_db", self.drive_db, lo=0, hi=40, unit="dB"))
+
+    def __call__(self, y, *, sample_rate_hz: int | None = None, rng: np.random.Generator, **_):
+        y = check_waveform_and_rng(y, rng)
+        peak = float(np.max(np.abs(y)))
+        if peak == 0.0:
+            return y.copy()
+        g = 10.0 ** (rng.uniform(*self.drive_db) / 20.0) / peak
+        return (np.clip(y * g, -1.0, 1.0) * peak).astype(np.float32)
+
+
 def _benchmark() -> None:  # pragma: no cover - manual measurement helper
     import time
 

@@ -35,7 +35,8 @@ from emovox.inference.backends import (
     ONNX_FILE, WEIGHTS_FILE, ModelInfo, OnnxBackend, TorchBackend, check_backend, read_config,
 )
 from emovox.inference.calibration import softmax
-from emovox.inference.results import Prediction, Timeline, prediction_from_probs
+from emovox.inference.gate import SPEECH_PROBABILITY, SpeechCheck, SpeechGate, quality_warnings
+from emovox.inference.results import Prediction, Timeline, no_speech_prediction, prediction_from_probs
 from emovox.inference.timeline import smooth_probabilities, window_spans, window_starts
 
 __all__ = ["Predictor", "load_model", "default_model_dir", "pretrained_dir", "shipped_models",
@@ -54,7 +55,7 @@ _MAX_FULL_S = 30.0
 _TIMELINE_WINDOW_S = 3.0
 #: Variable-length models: shorter windows are repeated up to this length.
 _MIN_WINDOW_S = 0.5
-#: A clip whose peak is under this (-60 dBFS) holds no audible sound: it is answered ``unknown``.
+#: A segment whose peak is under this (-60 dBFS) holds no audible sound: :meth:`Predictor.adapt` skips it.
 SILENCE_PEAK = 10 ** (-60 / 20)
 
 
@@ -173,6 +174,11 @@ class Predictor:
         Windows per backend call.
     adaptation : AdaptationHead or None
         The artifact's speaker-adaptation head, if it has one (:meth:`adapt`).
+    gate : SpeechGate, bool
+        The speech gate every input passes (:mod:`emovox.inference.gate`):
+        ``True`` (default) builds one, ``False`` turns it off (every input is
+        classified as speech, without quality flags: for research on clean
+        clips only).
 
     Notes
     -----
@@ -182,7 +188,8 @@ class Predictor:
     """
 
     def __init__(self, backend, info: ModelInfo, *, min_confidence: float | None = None,
-                 batch_size: int = 8, adaptation: AdaptationHead | None = None) -> None:
+                 batch_size: int = 8, adaptation: AdaptationHead | None = None,
+                 gate: SpeechGate | bool = True) -> None:
         if min_confidence is not None and not 0.0 <= float(min_confidence) <= 1.0:
             raise ConfigError(f"min_confidence={min_confidence!r} must lie in [0, 1]")
         if batch_size < 1:
@@ -194,6 +201,9 @@ class Predictor:
         self.adaptation = adaptation
         self._speaker_offset: np.ndarray | None = None
         self._detectors: dict[str, object] = {}
+        self.gate = SpeechGate() if gate is True else (gate or None)
+        #: What the model was measured on (the artifact's ``robustness.measured``), for the warnings.
+        self.measured = dict((info.config.get("robustness") or {}).get("measured") or {})
 
     # ------------------------------------------------------------------ properties
     @property
@@ -401,49 +411,76 @@ class Predictor:
             out.append(result)
         return out
 
+    def check_speech(self, y: np.ndarray) -> SpeechCheck | None:
+        """The speech gate's findings on a loaded clip ``(n,)`` at the model's rate (``None`` without a gate)."""
+        if self.gate is None:
+            return None
+        if self.sample_rate_hz != 16000:  # the detector runs at 16 kHz
+            from emovox.audio import resample
+
+            y = resample(y, orig_hz=self.sample_rate_hz, target_hz=16000)
+        return self.gate.check(y)
+
     def iter_predict(self, sources: Iterable[Any], *, sample_rate: int | None = None,
                      ) -> Iterator[tuple[Any, Prediction | EmovoxError]]:
         """``(source, Prediction or error)`` per source, in order; errors do not stop the batch.
 
-        Clips are loaded one by one and their windows classified in batches of
-        :attr:`batch_size`. A clip with no audible sound (peak under
-        :data:`SILENCE_PEAK`, -60 dBFS) is answered ``unknown`` whatever its
-        scores: a model trained on speech has nothing to say about silence.
+        Every clip passes the speech gate first (:mod:`emovox.inference.gate`):
+        one without speech is answered ``no_speech`` (the model is not run),
+        one with too little speech ``unknown`` (its scores still reported);
+        every prediction carries the clip's speech time, quality flags and
+        warnings. The others' windows are classified in batches of
+        :attr:`batch_size`.
         """
-        pending: list[tuple[Any, list | EmovoxError, float, bool]] = []
+        pending: list[tuple[Any, list | EmovoxError | None, float, SpeechCheck | None]] = []
         n_windows = 0
 
         def flush():
             good = [x for _, w, _, _ in pending if isinstance(w, list) for x in w]
             probs = self.probabilities(good) if good else None
             i = 0
-            for src, w, dur, silent in pending:
+            for src, w, dur, check in pending:
                 if isinstance(w, list):
                     p = probs[i:i + len(w)].mean(axis=0)
                     i += len(w)
-                    threshold = np.inf if silent else self.threshold
-                    yield src, prediction_from_probs(p, self.labels, threshold=threshold,
-                                                     start_s=0.0, end_s=dur)
+                    yield src, self._answer(p, check, start_s=0.0, end_s=dur)
+                elif w is None:
+                    yield src, no_speech_prediction(self.labels, end_s=dur, speech_s=check.speech_s,
+                                                    quality=check.quality, warnings=self._warnings(check))
                 else:
                     yield src, w
             pending.clear()
 
         for src in sources:
-            silent = False
+            check = None
             try:
                 y = self.load(src, sample_rate=sample_rate)
                 dur = y.size / self.sample_rate_hz
-                silent = not np.any(np.abs(y) >= SILENCE_PEAK)
-                item = self._clip_windows(self._prepare(y))
+                check = self.check_speech(y)
+                if check is not None and check.verdict == "no_speech":
+                    item = None
+                else:
+                    item = self._clip_windows(self._prepare(y))
             except (EmovoxError, OSError) as error:
                 item = error if isinstance(error, EmovoxError) else AudioError(str(error))
                 dur = 0.0
-            pending.append((src, item, dur, silent))
+            pending.append((src, item, dur, check))
             n_windows += len(item) if isinstance(item, list) else 0
             if n_windows >= self.batch_size:
                 yield from flush()
                 n_windows = 0
         yield from flush()
+
+    def _warnings(self, check: SpeechCheck | None) -> tuple[str, ...]:
+        return () if check is None else quality_warnings(check.quality, self.measured)
+
+    def _answer(self, probs: np.ndarray, check: SpeechCheck | None, *, start_s: float, end_s: float) -> Prediction:
+        """A clip's prediction from its calibrated probabilities and the gate's findings."""
+        if check is None:
+            return prediction_from_probs(probs, self.labels, threshold=self.threshold, start_s=start_s, end_s=end_s)
+        return prediction_from_probs(probs, self.labels, threshold=self.threshold, start_s=start_s, end_s=end_s,
+                                     speech_s=check.speech_s, gate=check.verdict, quality=check.quality,
+                                     warnings=self._warnings(check))
 
     # ------------------------------------------------------------------ timeline
     def _blocks(self, source: Any, sample_rate: int | None, block_s: float) -> Iterator[np.ndarray]:
@@ -503,7 +540,8 @@ class Predictor:
             if vad not in self._detectors:
                 self._detectors[vad] = get_vad(vad)
             vad = self._detectors[vad]
-        stream = StreamingVAD(sample_rate_hz=sr, vad=vad)
+        recorder = _RecordingDetector(vad)
+        stream = StreamingVAD(sample_rate_hz=sr, vad=recorder)
         buf = _Buffer()
         spans: list[tuple[float, float]] = []
         probs: list[np.ndarray] = []
@@ -534,19 +572,61 @@ class Predictor:
             add_segment(s, e)
         run(force=True)
         duration_s = stream.total_samples / sr
+        quality = recorder.meter.result()
+        warnings = quality_warnings(quality, self.measured)
         if not spans:
-            return Timeline((), duration_s, self.labels, self.threshold)
+            return Timeline((), duration_s, self.labels, self.threshold, quality, warnings)
         p = smooth_probabilities(np.concatenate(probs), spans, size=smoothing, max_gap_s=max_gap_s)
-        segments = tuple(
-            prediction_from_probs(row, self.labels, threshold=self.threshold, start_s=a, end_s=b)
-            for row, (a, b) in zip(p, spans)
-        )
-        return Timeline(segments, duration_s, self.labels, self.threshold)
+        segments = []
+        for row, (a, b) in zip(p, spans):
+            speech_s = recorder.speech_seconds(a, b)
+            verdict = self.gate.verdict(speech_s) if self.gate is not None else None
+            segments.append(prediction_from_probs(row, self.labels, threshold=self.threshold, start_s=a, end_s=b,
+                                                  speech_s=speech_s, gate=verdict))
+        return Timeline(tuple(segments), duration_s, self.labels, self.threshold, quality, warnings)
+
+
+class _RecordingDetector:
+    """A voice activity detector that keeps every frame's speech probability and meters the quality.
+
+    It wraps the detector a :class:`~emovox.audio.vad.StreamingVAD` runs and
+    sees exactly the blocks it is fed, so frames line up with the recording.
+    """
+
+    def __init__(self, detector) -> None:
+        from emovox.audio.quality import QualityMeter
+
+        self.detector = detector
+        self.frame_samples = detector.frame_samples
+        self.sample_rate_hz = getattr(detector, "sample_rate_hz", 16000)
+        self.meter = QualityMeter()
+        self.probs: list[np.ndarray] = []
+
+    def reset(self) -> None:
+        from emovox.audio.quality import QualityMeter
+
+        self.detector.reset()
+        self.meter = QualityMeter()
+        self.probs = []
+
+    def probabilities(self, y: np.ndarray, *, final: bool = False) -> np.ndarray:
+        p = self.detector.probabilities(y, final=final)
+        self.meter.update(y, p if self.frame_samples == 512 else None)
+        self.probs.append(np.asarray(p, np.float32))
+        return p
+
+    def speech_seconds(self, start_s: float, end_s: float) -> float:
+        """Seconds of speech frames (probability >= 0.5) starting in ``[start_s, end_s)``."""
+        frame_s = self.frame_samples / self.sample_rate_hz
+        probs = np.concatenate(self.probs) if len(self.probs) != 1 else self.probs[0]
+        self.probs = [probs]
+        lo, hi = int(np.ceil(start_s / frame_s - 1e-9)), int(np.ceil(end_s / frame_s - 1e-9))
+        return float(np.count_nonzero(probs[lo:hi] >= SPEECH_PROBABILITY) * frame_s)
 
 
 def load_model(path: str | os.PathLike | None = None, *, backend: str = "auto",
                min_confidence: float | None = None, num_threads: int | None = None,
-               batch_size: int = 8) -> Predictor:
+               batch_size: int = 8, gate: bool = True) -> Predictor:
     """Load a model artifact as a :class:`Predictor`.
 
     Parameters
@@ -565,6 +645,9 @@ def load_model(path: str | os.PathLike | None = None, *, backend: str = "auto",
         CPU threads of the backend.
     batch_size : int
         Windows per backend call.
+    gate : bool
+        Run the speech gate and quality flags on every input (default); ``False``
+        classifies every input as speech (research on clean clips only).
     """
     check_backend(backend)
     model_dir = resolve_model_dir(path)
@@ -587,4 +670,5 @@ def load_model(path: str | os.PathLike | None = None, *, backend: str = "auto",
     adaptation = None
     if (model_dir / ADAPT_FILE).is_file() and getattr(engine, "has_embeddings", False):
         adaptation = AdaptationHead.from_artifact(model_dir, info.config, len(info.labels))
-    return Predictor(engine, info, min_confidence=min_confidence, batch_size=batch_size, adaptation=adaptation)
+    return Predictor(engine, info, min_confidence=min_confidence, batch_size=batch_size, adaptation=adaptation,
+                     gate=gate)

@@ -18,9 +18,14 @@ window with at least ``min_speech_s`` of speech is classified exactly as
 :meth:`Predictor.predict` classifies a clip (the model's preprocessing,
 calibrated softmax), its probabilities are averaged with those of the
 preceding speech windows (``smoothing``, causal) and the ``unknown`` rule is
-applied by :func:`~emovox.inference.results.prediction_from_probs`. A window
-without speech is reported as ``speech=False, label=None, confidence=0.0,
-scores={}`` and resets the smoothing. See ``docs/streaming.md``.
+applied by :func:`~emovox.inference.results.prediction_from_probs`. Every
+event carries the window's speech time (``speech_s``), the reason for a
+non-answer and the window's quality flags. The speech gate's rules
+(:mod:`emovox.inference.gate`) apply to each window: under
+:data:`~emovox.inference.gate.NO_SPEECH_S` of speech it is reported as
+``speech=False, label="no_speech", reason="no_speech", confidence=0.0,
+scores={}`` and resets the smoothing; under ``min_speech_s`` it is
+``unknown`` with reason ``too_little_speech``. See ``docs/streaming.md``.
 
 Memory is bounded: a ring buffer of ``max_buffer_s`` seconds, the speech
 flags of one window and the smoothing history, whatever the stream length.
@@ -46,7 +51,8 @@ import numpy as np
 
 from emovox.audio.resample_stream import ChunkResampler
 from emovox.errors import ConfigError
-from emovox.inference.results import prediction_from_probs
+from emovox.inference.gate import MIN_EMOTION_S, NO_SPEECH_S
+from emovox.inference.results import NO_SPEECH, prediction_from_probs
 
 __all__ = ["StreamEngine", "StreamEvent", "STREAM_VADS"]
 
@@ -74,16 +80,23 @@ class StreamEvent:
     start_s, end_s : float
         The window, ``end_s - start_s <= window_s`` (shorter at the start).
     speech : bool
-        Whether the voice activity detector found at least ``min_speech_s``
-        of speech in the window.
-    label : str or None
-        Smoothed top class, ``"unknown"`` under the model's threshold; ``None``
-        when ``speech`` is false.
+        Whether the voice activity detector found speech in the window (at
+        least :data:`~emovox.inference.gate.NO_SPEECH_S`).
+    label : str
+        Smoothed top class; ``"unknown"`` under the model's threshold or with
+        less than ``min_speech_s`` of speech; ``"no_speech"`` when ``speech``
+        is false.
     confidence : float
         Smoothed calibrated probability of the top class; 0.0 without speech.
     scores : Mapping[str, float]
         Smoothed calibrated probability of every class (sums to 1); empty
         without speech.
+    speech_s : float
+        Seconds of speech in the window.
+    reason : str or None
+        Why there is no emotion (:data:`emovox.inference.results.REASONS`).
+    quality : Quality or None
+        The window's quality flags (:mod:`emovox.audio.quality`); ``None`` with ``vad="off"``.
     """
 
     t: float
@@ -93,9 +106,12 @@ class StreamEvent:
     label: str | None
     confidence: float
     scores: Mapping[str, float] = field(default_factory=dict)
+    speech_s: float = 0.0
+    reason: str | None = None
+    quality: object = None
 
     def to_dict(self, *, digits: int = 4) -> dict:
-        """JSON-ready ``{t, start_s, end_s, speech, label, confidence, scores}``."""
+        """JSON-ready ``{t, start_s, end_s, speech, label, confidence, scores, speech_s, reason, quality}``."""
         return {
             "t": round(float(self.t), 3),
             "start_s": round(float(self.start_s), 3),
@@ -104,6 +120,9 @@ class StreamEvent:
             "label": self.label,
             "confidence": round(float(self.confidence), digits),
             "scores": {k: round(float(v), digits) for k, v in self.scores.items()},
+            "speech_s": round(float(self.speech_s), 3),
+            "reason": self.reason,
+            "quality": self.quality.to_dict() if self.quality is not None else None,
         }
 
 
@@ -139,7 +158,10 @@ class StreamEngine:
         Audio kept in the ring buffer (default ``window_s + hop_s``); at least
         ``window_s``.
     min_speech_s : float
-        Speech a window needs to be classified; in [0, ``window_s``].
+        Speech a window needs for an emotion (less is ``unknown``, reason
+        ``too_little_speech``); in [0, ``window_s``]. Under
+        :data:`~emovox.inference.gate.NO_SPEECH_S` (or ``min_speech_s`` if
+        smaller) a window is ``no_speech``.
     vad_threshold : float
         Speech probability that starts speech, in (0, 1).
 
@@ -160,7 +182,7 @@ class StreamEngine:
     """
 
     def __init__(self, predictor, *, window_s: float = 3.0, hop_s: float = 0.5, vad: str = "auto",
-                 smoothing: int = 3, max_buffer_s: float | None = None, min_speech_s: float = 0.25,
+                 smoothing: int = 3, max_buffer_s: float | None = None, min_speech_s: float = MIN_EMOTION_S,
                  vad_threshold: float = 0.5) -> None:
         window_s = _seconds(window_s, "window_s", lo=MIN_WINDOW_S, hi=MAX_WINDOW_S)
         hop_s = _seconds(hop_s, "hop_s", lo=MIN_HOP_S)
@@ -184,6 +206,7 @@ class StreamEngine:
         self._window = int(round(window_s * sr))
         self._hop = int(round(hop_s * sr))
         self._min_speech = int(round(min_speech_s * sr))
+        self._no_speech = min(self._min_speech, int(round(NO_SPEECH_S * sr)))
         self._resampler = ChunkResampler(target_hz=sr)
         self._ring = np.zeros(max(self._window, int(round(max_buffer_s * sr))), np.float32)
         self._n = 0  # samples (model rate) processed
@@ -310,12 +333,16 @@ class StreamEngine:
             flags[self._frames % flags.size] = self._speaking
             self._frames += 1
 
-    def _speech_samples(self, start: int) -> int:
-        """Samples of speech in frames decided so far that start at or after ``start``."""
+    def _window_flags(self, start: int) -> np.ndarray:
+        """Speech flags ``(frames,)`` of the frames decided so far that start at or after ``start``."""
         f = self._frame
         first = max(-(-start // f), self._frames - self._flags.size)
         idx = np.arange(first, self._frames)
-        return int(self._flags[idx % self._flags.size].sum()) * f
+        return self._flags[idx % self._flags.size]
+
+    def _speech_samples(self, start: int) -> int:
+        """Samples of speech in frames decided so far that start at or after ``start``."""
+        return int(self._window_flags(start).sum()) * self._frame
 
     # ------------------------------------------------------------------ events
     def _emit(self) -> StreamEvent:
@@ -324,15 +351,27 @@ class StreamEngine:
         self._last_event = end
         self.events_emitted += 1
         sr = self.sample_rate_hz
-        speech = self._detector is None or self._speech_samples(start) >= max(1, self._min_speech)
-        if not speech:
+        y = self._recent(end - start)
+        if self._detector is None:
+            speech_samples, quality = end - start, None
+        else:
+            from emovox.audio.quality import assess_quality
+
+            flags = self._window_flags(start)
+            speech_samples = int(flags.sum()) * self._frame
+            # quality on the window, its frames marked by the detector (Silero frames are the meter's 512 samples)
+            quality = assess_quality(y[(-start) % self._frame:], speech_probs=flags.astype(np.float32)
+                                     if self._frame == 512 else None)
+        if speech_samples < max(1, self._no_speech):
             self._history.clear()
-            return StreamEvent(end / sr, start / sr, end / sr, False, None, 0.0, {})
-        self._history.append(self._probabilities(self._recent(end - start)))
+            return StreamEvent(end / sr, start / sr, end / sr, False, NO_SPEECH, 0.0, {}, speech_samples / sr,
+                               "no_speech", quality)
+        self._history.append(self._probabilities(y))
         p = np.mean(self._history, axis=0)
-        pred = prediction_from_probs(p, self.predictor.labels, threshold=self.predictor.threshold)
+        verdict = "too_little_speech" if speech_samples < self._min_speech else None
+        pred = prediction_from_probs(p, self.predictor.labels, threshold=self.predictor.threshold, gate=verdict)
         return StreamEvent(end / sr, start / sr, end / sr, True, pred.label, pred.confidence,
-                           dict(pred.scores))
+                           dict(pred.scores), speech_samples / sr, pred.reason, quality)
 
     def _probabilities(self, y: np.ndarray) -> np.ndarray:
         """Calibrated probabilities of one window, as :meth:`Predictor.predict` computes them."""
