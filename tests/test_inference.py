@@ -63,7 +63,9 @@ def _check_prediction(p: Prediction, *, end_s: float):
     assert p.label in LABELS or p.label == "unknown"
     assert p.start_s == 0.0 and p.end_s == pytest.approx(end_s, abs=1e-3)
     d = p.to_dict()
-    assert list(d) == ["start_s", "end_s", "label", "confidence", "scores"]
+    assert list(d) == ["start_s", "end_s", "label", "confidence", "scores", "speech_s", "reason", "quality",
+                       "warnings"]
+    assert 0 < d["speech_s"] <= end_s and set(d["quality"]) >= {"flags", "bandwidth_hz", "snr_db"}
     json.dumps(d)
 
 
@@ -186,9 +188,11 @@ def test_timeline_finds_the_bursts_of_a_long_file(model, tmp_path):
     s = t.summary
     assert s["speech_s"] == pytest.approx(sum(x.duration_s for x in t.segments), abs=1e-2)
     assert sum(s["distribution"].values()) == pytest.approx(1.0, abs=1e-3)
-    assert s["dominant"] in LABELS
+    assert s["dominant"] in LABELS + ("mixed", "unknown")
+    assert s["no_speech_share"] == pytest.approx(1 - s["speech_s"] / t.duration_s, abs=1e-3)
+    assert all(0 < seg.speech_s <= seg.duration_s + 0.1 for seg in t.segments)
     d = t.to_dict()
-    assert set(d) == {"duration_s", "summary", "segments"}
+    assert set(d) == {"duration_s", "summary", "segments", "merged", "quality", "warnings"}
     json.dumps(d)
     png = plot_timeline(t, tmp_path / "plots" / "timeline.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -197,10 +201,12 @@ def test_timeline_finds_the_bursts_of_a_long_file(model, tmp_path):
     assert [(a.start_s, a.end_s) for a in t2.segments] == [(a.start_s, a.end_s) for a in t.segments]
 
 
-def test_timeline_of_silence_is_empty_and_unknown(model):
+def test_timeline_of_silence_is_empty_and_no_speech(model):
     t = model.predict_timeline(np.zeros(SR * 8, np.float32), vad="webrtc")
-    assert t.segments == () and t.dominant == "unknown"
-    assert t.overall().label == "unknown"
+    assert t.segments == () and t.dominant == "no_speech"
+    assert t.summary["reason"] == "no_speech" and t.summary["no_speech_share"] == 1.0
+    overall = t.overall()
+    assert overall.label == "no_speech" and overall.scores == {} and overall.speech_s == 0.0
 
 
 def test_window_placement_partitions_the_segment():
@@ -227,14 +233,61 @@ def test_smoothing_averages_neighbours_but_not_across_long_pauses():
         smooth_probabilities(p, spans, size=2)
 
 
-def test_summary_is_duration_weighted():
+def test_summary_describes_shares_of_speech_time():
     a = Prediction("happy", 0.9, {"happy": 0.9, "sad": 0.1}, 0.0, 3.0)
     b = Prediction("sad", 0.6, {"happy": 0.4, "sad": 0.6}, 5.0, 6.0)
-    s = summarize([a, b], ("happy", "sad"))
-    assert s["speech_s"] == pytest.approx(4.0)
-    assert s["distribution"]["happy"] == pytest.approx((0.9 * 3 + 0.4) / 4)
-    assert s["dominant"] == "happy"
-    assert s["label_share"] == {"happy": 0.75, "sad": 0.25}
+    c = Prediction("unknown", 0.5, {"happy": 0.5, "sad": 0.5}, 6.0, 8.0, reason="low_confidence")
+    s = summarize([a, b, c], ("happy", "sad"), duration_s=10.0)
+    assert s["speech_s"] == pytest.approx(6.0)
+    assert s["distribution"]["happy"] == pytest.approx((0.9 * 3 + 0.4 + 0.5 * 2) / 6, abs=1e-4)
+    assert s["label"] == s["dominant"] == "happy" and s["reason"] is None
+    assert s["emotion_share"] == {"happy": 0.75, "sad": 0.25}
+    assert s["confident_share"] == pytest.approx(4 / 6, abs=1e-4)
+    assert s["unknown_share"] == pytest.approx(2 / 6, abs=1e-4)
+    assert s["no_speech_share"] == pytest.approx(0.4)
+
+
+def test_a_long_recording_with_confident_segments_is_not_headlined_unknown():
+    """Regression (issue 16): 10 of 11 confident, mostly angry segments were summarised as ``unknown``."""
+    labels = ("angry", "happy", "sad")
+    segs = [Prediction("angry" if i % 5 else "sad", 0.5, {"angry": 0.5, "happy": 0.2, "sad": 0.3}, 4.0 * i,
+                       4.0 * i + 3.5) for i in range(10)]
+    segs.append(Prediction("unknown", 0.35, {"angry": 0.35, "happy": 0.33, "sad": 0.32}, 40.0, 42.0,
+                           reason="low_confidence"))
+    t = Timeline(tuple(segs), 42.0, labels, threshold=0.45)
+    assert t.dominant == "angry"
+    assert t.summary["emotion_share"]["angry"] == pytest.approx(0.8)
+    overall = t.overall()
+    assert overall.label == "angry" and overall.confidence == pytest.approx(0.5)
+    assert overall.speech_s == pytest.approx(37.0)
+
+
+def test_summary_says_mixed_unknown_or_no_speech_with_a_reason():
+    labels = ("angry", "sad")
+    tie = [Prediction("angry", 0.8, {"angry": 0.8, "sad": 0.2}, 0, 2),
+           Prediction("sad", 0.8, {"angry": 0.2, "sad": 0.8}, 2, 3.9)]
+    s = summarize(tie, labels)
+    assert s["label"] == "mixed" and s["reason"] == "mixed" and "angry" in s["detail"]
+    unsure = [Prediction("unknown", 0.4, {"angry": 0.4, "sad": 0.6}, 0, 3, reason="low_confidence")]
+    s = summarize(unsure, labels)
+    assert s["label"] == "unknown" and s["reason"] == "no_confident_speech" and s["emotion_share"] == {}
+    s = summarize([], labels, duration_s=5.0)
+    assert s["label"] == "no_speech" and s["no_speech_share"] == 1.0
+
+
+def test_merged_segments_join_agreeing_neighbours():
+    from emovox.inference.results import merge_segments
+
+    labels = ("angry", "sad")
+    segs = [Prediction("angry", 0.6, {"angry": 0.6, "sad": 0.4}, 0, 1, 1.0),
+            Prediction("angry", 0.8, {"angry": 0.8, "sad": 0.2}, 1, 3, 2.0),
+            Prediction("sad", 0.7, {"angry": 0.3, "sad": 0.7}, 3, 4, 1.0),
+            Prediction("sad", 0.7, {"angry": 0.3, "sad": 0.7}, 9, 10, 1.0)]  # after a 5 s pause: separate
+    merged = merge_segments(segs, max_gap_s=1.0)
+    assert [(m.label, m.start_s, m.end_s) for m in merged] == [("angry", 0, 3), ("sad", 3, 4), ("sad", 9, 10)]
+    assert merged[0].confidence == pytest.approx((0.6 + 0.8 * 2) / 3)
+    assert merged[0].speech_s == pytest.approx(3.0) and sum(merged[0].scores.values()) == pytest.approx(1.0)
+    assert Timeline(tuple(segs), 10.0, labels).to_dict()["merged"][0]["end_s"] == 3
 
 
 def test_timeline_keeps_only_a_block_and_a_turn_of_audio(model, tmp_path, monkeypatch):

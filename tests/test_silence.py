@@ -1,7 +1,8 @@
 """Regression: a clip of pure silence got an emotion (``sad`` at 0.72 with the CNN).
 
-A clip with no audible sound (peak under -60 dBFS) is answered ``unknown``;
-quiet but audible speech keeps its label.
+Silence, whatever its form, holds no speech: the speech gate answers
+``no_speech`` (never an emotion, no scores); quiet but audible real speech
+keeps an emotion.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ import pytest
 import soundfile as sf
 
 import emovox
-from emovox.inference.predictor import SILENCE_PEAK
+from emovox.corpora import default_corpora_root
 
 SR = 16000
+RAVDESS_ANGRY = default_corpora_root() / "ravdess/Audio_Speech_Actors_01-24/Actor_01/03-01-05-02-01-01-01.flac"
 
 
 @pytest.fixture(scope="module")
@@ -25,36 +27,32 @@ def cnn():
     return emovox.load_model("cnn", num_threads=1)
 
 
-def _voice(seconds: float, *, peak: float) -> np.ndarray:
-    """A vowel-like harmonic tone with a pitch contour: audible, speech-shaped."""
-    t = np.arange(int(seconds * SR)) / SR
-    f0 = 140 + 30 * np.sin(2 * np.pi * 0.7 * t)
-    phase = 2 * np.pi * np.cumsum(f0) / SR
-    y = sum(np.sin(k * phase) / k for k in range(1, 12)) * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t) ** 2)
-    return (peak * y / np.max(np.abs(y))).astype(np.float32)
-
-
 @pytest.mark.parametrize("signal", [np.zeros(SR, np.float32), np.full(SR, 1e-4, np.float32),
                                     np.random.default_rng(0).normal(0, 1e-4, 2 * SR).astype(np.float32)],
                          ids=["digital-zero", "tiny-dc", "noise-floor"])
-def test_pure_silence_is_unknown(cnn, signal):
+def test_pure_silence_is_no_speech(cnn, signal):
     p = cnn.predict(signal)
-    assert p.label == "unknown"
-    assert abs(sum(p.scores.values()) - 1.0) < 1e-4  # the scores are still reported
+    assert p.label == "no_speech" and p.reason == "no_speech"
+    assert p.scores == {} and p.confidence == 0.0 and p.speech_s == 0.0
+    assert "low_level" in p.flags
 
 
-def test_only_silence_is_forced_to_unknown():
-    # With the rejection threshold at 0 every audible clip gets a class; silence still does not.
+@pytest.mark.corpora
+@pytest.mark.skipif(not RAVDESS_ANGRY.is_file(), reason="corpora not available")
+def test_quiet_real_speech_keeps_an_emotion():
     never_reject = emovox.load_model("cnn", num_threads=1, min_confidence=0)
-    quiet = _voice(2.0, peak=30 * SILENCE_PEAK)  # about -30 dBFS: quiet, audible
-    assert never_reject.predict(quiet).label != "unknown"
-    assert never_reject.predict(np.zeros(SR, np.float32)).label == "unknown"
+    y, sr = sf.read(RAVDESS_ANGRY, dtype="float32")
+    quiet = y / np.max(np.abs(y)) * 10 ** (-30 / 20)  # peak -30 dBFS: quiet, audible
+    p = never_reject.predict(quiet, sample_rate=sr)
+    assert p.is_emotion and p.speech_s > 0.5
+    assert never_reject.predict(np.zeros(SR, np.float32)).label == "no_speech"
 
 
-def test_silent_file_through_the_cli_is_unknown(tmp_path):
+def test_silent_file_through_the_cli_is_no_speech(tmp_path):
     path = tmp_path / "silence.wav"
     sf.write(path, np.zeros(SR, np.float32), SR)
     out = subprocess.run([sys.executable, "-m", "emovox.cli.main", "predict", "--fast", "--json", str(path)],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout)[0]["label"] == "unknown"
+    row = json.loads(out.stdout)[0]
+    assert row["label"] == "no_speech" and row["reason"] == "no_speech" and row["speech_s"] == 0.0

@@ -27,7 +27,7 @@ CORPORA = default_corpora_root()
 RAVDESS_CLIP = CORPORA / "ravdess/Audio_Speech_Actors_01-24/Actor_01/03-01-05-02-01-01-01.flac"  # angry
 RAVDESS_SAD = CORPORA / "ravdess/Audio_Speech_Actors_01-24/Actor_02/03-01-04-02-02-01-02.flac"
 EMODB_CLIP = CORPORA / "emodb/wav/03a01Wa.flac"
-KEYS = {"t", "start_s", "end_s", "speech", "label", "confidence", "scores"}
+KEYS = {"t", "start_s", "end_s", "speech", "label", "confidence", "scores", "speech_s", "reason", "quality"}
 
 needs_model = pytest.mark.skipif(not (default_model_dir() / "config.json").is_file(),
                                  reason="no bundled model")
@@ -207,8 +207,11 @@ def test_silence_gives_events_without_speech(fast):
         events = run(fast, y, chunks=[3200] * 25)
         assert len(events) == 10
         for e in events:
-            assert e.to_dict() == {"t": e.t, "start_s": e.start_s, "end_s": e.end_s,
-                                   "speech": False, "label": None, "confidence": 0.0, "scores": {}}
+            d = e.to_dict()
+            assert {k: d[k] for k in KEYS - {"quality"}} == {
+                "t": e.t, "start_s": e.start_s, "end_s": e.end_s, "speech": False, "label": "no_speech",
+                "confidence": 0.0, "scores": {}, "speech_s": 0.0, "reason": "no_speech"}
+            assert "low_level" in d["quality"]["flags"]
 
 
 @needs_model
@@ -291,7 +294,7 @@ def test_fixed_length_model_and_torch_backend(tmp_path):
     assert len(events) == 8 and all(e.speech for e in events)
     assert_same(run(fixed, y, vad="off", window_s=2.0, hop_s=0.5, chunks=[777] * 83), events)
     wide = run(fixed, y, vad="off", window_s=8.0, hop_s=2.0, smoothing=1)  # windows > clip: averaged
-    p = fixed.predict(y)
+    p = load_model(art, backend="torch", gate=False).predict(y)  # noise: the gate would answer no_speech
     assert wide[-1].confidence == pytest.approx(p.confidence, abs=1e-5)
 
 

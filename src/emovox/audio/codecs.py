@@ -153,17 +153,21 @@ def _convert(frame, fmt: str):
 
 def _align(decoded: np.ndarray, reference: np.ndarray, n: int, max_lag_s: float = 0.1,
            sample_rate_hz: int = 16000) -> np.ndarray:
-    """``decoded`` shifted by the lag (0 to ``max_lag_s``) that best matches ``reference``, cut/padded to ``n``."""
-    max_lag = min(int(max_lag_s * sample_rate_hz), max(0, decoded.size - 1))
+    """``decoded`` shifted by the lag in [-``max_lag_s``, ``max_lag_s``] that best matches ``reference``, cut/padded to ``n``.
+
+    Encoders add delay (priming samples) and some decoders drop it, so the
+    lag may have either sign; it is found by FFT cross-correlation.
+    """
+    max_lag = int(max_lag_s * sample_rate_hz)
     lag = 0
-    if max_lag > 0 and np.any(reference):
-        m = min(n, decoded.size - max_lag)
-        if m > 0:
-            scores = [float(np.dot(decoded[k:k + m], reference[:m])) for k in range(0, max_lag + 1, 4)]
-            coarse = 4 * int(np.argmax(scores))
-            fine = range(max(0, coarse - 4), min(max_lag, coarse + 4) + 1)
-            lag = max(fine, key=lambda k: float(np.dot(decoded[k:k + m], reference[:m])))
-    out = decoded[lag:lag + n]
+    m = min(decoded.size, reference.size)
+    if m > 0 and np.any(reference[:m]) and np.any(decoded[:m]):
+        size = int(2 ** np.ceil(np.log2(decoded.size + reference.size)))
+        corr = np.fft.irfft(np.fft.rfft(decoded.astype(np.float64), size)
+                            * np.conj(np.fft.rfft(reference.astype(np.float64), size)), size)
+        lags = np.concatenate([np.arange(0, max_lag + 1), np.arange(-max_lag, 0)])
+        lag = int(lags[int(np.argmax(corr[lags]))])
+    out = decoded[lag:lag + n] if lag >= 0 else np.concatenate([np.zeros(-lag, np.float32), decoded[:n + lag]])
     if out.size < n:
         out = np.pad(out, (0, n - out.size))
     return np.ascontiguousarray(out, dtype=np.float32)

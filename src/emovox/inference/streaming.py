@@ -352,16 +352,19 @@ class StreamEngine:
         self.events_emitted += 1
         sr = self.sample_rate_hz
         y = self._recent(end - start)
-        if self._detector is None:
-            speech_samples, quality = end - start, None
-        else:
-            from emovox.audio.quality import assess_quality
+        if self._detector is None:  # vad="off": every window is speech, not gated
+            self._history.append(self._probabilities(y))
+            pred = prediction_from_probs(np.mean(self._history, axis=0), self.predictor.labels,
+                                         threshold=self.predictor.threshold)
+            return StreamEvent(end / sr, start / sr, end / sr, True, pred.label, pred.confidence,
+                               dict(pred.scores), (end - start) / sr, pred.reason, None)
+        from emovox.audio.quality import assess_quality
 
-            flags = self._window_flags(start)
-            speech_samples = int(flags.sum()) * self._frame
-            # quality on the window, its frames marked by the detector (Silero frames are the meter's 512 samples)
-            quality = assess_quality(y[(-start) % self._frame:], speech_probs=flags.astype(np.float32)
-                                     if self._frame == 512 else None)
+        flags = self._window_flags(start)
+        speech_samples = int(flags.sum()) * self._frame
+        # the window's quality, its frames marked by the detector (Silero frames are the meter's 512 samples)
+        quality = assess_quality(y[(-start) % self._frame:],
+                                 speech_probs=flags.astype(np.float32) if self._frame == 512 else None)
         if speech_samples < max(1, self._no_speech):
             self._history.clear()
             return StreamEvent(end / sr, start / sr, end / sr, False, NO_SPEECH, 0.0, {}, speech_samples / sr,
