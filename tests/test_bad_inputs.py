@@ -125,7 +125,11 @@ def test_predict_json():
             _one_line(entry["error"])
         else:
             assert entry["label"] and 0.0 <= entry["confidence"] <= 1.0
-            assert abs(sum(entry["scores"].values()) - 1.0) < 1e-3
+            assert entry["speech_s"] >= 0.0 and isinstance(entry["warnings"], list)
+            if entry["label"] == "no_speech":  # the speech gate answered: the model did not run
+                assert (entry["scores"], entry["confidence"], entry["reason"]) == ({}, 0.0, "no_speech")
+            else:
+                assert abs(sum(entry["scores"].values()) - 1.0) < 1e-3
 
 
 @pytest.mark.timeout(900)
@@ -140,6 +144,8 @@ def test_predict_csv():
             assert row is None or row["error"], case.name
         else:
             assert row and row["label"] and not row["error"], case.name
+            scores = [v for k, v in row.items() if k.startswith("p_")]
+            assert all(v == "" for v in scores) if row["label"] == "no_speech" else all(scores), case.name
 
 
 @pytest.mark.timeout(900)

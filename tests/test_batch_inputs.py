@@ -13,16 +13,21 @@ import pyarrow.parquet as pq
 import pytest
 import soundfile as sf
 
+import emovox
+from emovox.audio import load_audio, resample
 from emovox.batch import expand_inputs, result_schema, score_files
 from emovox.batch.job import run_batch
 from emovox.batch.parts import JobSpec, OutputDir, inputs_digest
-from emovox.batch.scoring import NO_SPEECH, table_to_parquet_bytes
+from emovox.batch.scoring import table_to_parquet_bytes
 from emovox.cli.main import main
 from emovox.errors import ConfigError
 from emovox.export import export_onnx
 
 from test_inference import LABELS, make_artifact
 from test_vad import SR, bursts
+
+#: Synthetic speech shipped with emovox (always present).
+HELLO = os.path.join(os.path.dirname(emovox.__file__), "examples", "hello.flac")
 
 
 @pytest.fixture(scope="module")
@@ -34,9 +39,9 @@ def model_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory):
-    """a.wav, sub/b.flac, sub/deeper/c.flac, sub/corrupt.wav, notes.txt."""
+    """a.wav, sub/b.flac, sub/deeper/c.flac (2 s of speech), sub/corrupt.wav, notes.txt."""
     d = tmp_path_factory.mktemp("tree")
-    y = bursts(seed=4, n=1)[0][: 2 * SR]
+    y = load_audio(HELLO)[: 2 * SR]  # speech: the gate lets it through to the model
     (d / "sub" / "deeper").mkdir(parents=True)
     sf.write(d / "a.wav", y, SR)
     sf.write(d / "sub" / "b.flac", y[::-1].copy(), SR)
@@ -123,8 +128,8 @@ def test_score_files_rows_schema_and_error_rows(tree, model_dir):
              str(tree / "gone.wav")]
     table = score_files(predictor, [10, 11, 12, 13], paths)
     assert table.schema == result_schema(LABELS)
-    assert table.schema.names == ["input_index", "path", "start_s", "end_s", "label", "confidence",
-                                  *[f"score_{k}" for k in LABELS], "error"]
+    assert table.schema.names == ["input_index", "path", "start_s", "end_s", "label", "confidence", "speech_s",
+                                  "reason", "flags", *[f"score_{k}" for k in LABELS], "error"]
     rows = table.to_pylist()
     assert [r["input_index"] for r in rows] == [10, 11, 12, 13]
     good, bad, remote, gone = rows
@@ -132,11 +137,15 @@ def test_score_files_rows_schema_and_error_rows(tree, model_dir):
     assert good["end_s"] == pytest.approx(2.0, abs=1e-3) and good["start_s"] == 0.0
     assert sum(good[f"score_{k}"] for k in LABELS) == pytest.approx(1.0, abs=1e-6)
     assert good["confidence"] == pytest.approx(max(good[f"score_{k}"] for k in LABELS))
+    p = predictor.predict(str(tree / "a.wav"))
+    assert (good["label"], good["reason"], good["speech_s"]) == (p.label, p.reason, round(p.speech_s, 3))
+    assert good["flags"] == ";".join(p.flags)
     # the same file read as a local path or as bytes through pyarrow.fs gives the same scores
     b = predictor.predict(str(tree / "sub" / "b.flac"))
     assert remote["confidence"] == pytest.approx(b.confidence, abs=1e-6)
     for r in (bad, gone):
         assert r["error"] and r["label"] is None and r["confidence"] is None and r["start_s"] is None
+        assert r["speech_s"] is None and r["reason"] is None and r["flags"] is None
     assert "No such file" in gone["error"] or "gone.wav" in gone["error"]
 
 
@@ -153,12 +162,46 @@ def test_score_files_timeline_rows(model_dir, tmp_path):
     segs = [r for r in rows if r["input_index"] == 0]
     want = predictor.predict_timeline(str(tmp_path / "long.flac")).segments
     assert len(want) >= 1 and len(segs) == len(want)  # one row per speech segment
+    recording_flags = ";".join(predictor.predict_timeline(str(tmp_path / "long.flac")).overall().flags)
     for row, seg in zip(segs, want):
         assert (row["start_s"], row["end_s"], row["label"]) == (round(seg.start_s, 3), round(seg.end_s, 3), seg.label)
         assert row["confidence"] == pytest.approx(seg.confidence) and row["error"] is None
+        assert (row["speech_s"], row["reason"]) == (round(seg.speech_s, 3), seg.reason)
+        assert row["flags"] == recording_flags  # a segment carries its recording's quality flags
     assert all(r["end_s"] > r["start_s"] for r in segs)
-    silent = [r for r in rows if r["input_index"] == 1]
-    assert len(silent) == 1 and silent[0]["error"] == NO_SPEECH
+    # a recording without speech is an answer, not an error: one no_speech row spanning it
+    [silent] = [r for r in rows if r["input_index"] == 1]
+    assert silent["error"] is None
+    assert (silent["label"], silent["reason"], silent["confidence"], silent["speech_s"]) == \
+        ("no_speech", "no_speech", 0.0, 0.0)
+    assert (silent["start_s"], silent["end_s"]) == (0.0, 2.0)
+    assert all(silent[f"score_{k}"] is None for k in LABELS)
+
+
+def test_score_files_no_speech_and_narrowband_rows(model_dir, tmp_path):
+    """A tone and noise answer no_speech with null scores; telephone-band speech carries its flag."""
+    from emovox.inference import load_model
+    from emovox.inference.gate import NO_SPEECH_S
+
+    rng = np.random.default_rng(3)
+    t = np.arange(3 * SR) / SR
+    sf.write(tmp_path / "tone.wav", (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), SR)
+    sf.write(tmp_path / "noise.wav", (0.1 * rng.standard_normal(3 * SR)).astype(np.float32), SR)
+    sf.write(tmp_path / "phone.wav", resample(load_audio(HELLO), orig_hz=SR, target_hz=8000), 8000)
+    predictor = load_model(model_dir, backend="onnx", num_threads=1)
+    paths = [str(tmp_path / name) for name in ("tone.wav", "noise.wav", "phone.wav")]
+    table = score_files(predictor, [0, 1, 2], paths)
+    tone, noise, phone = table.to_pylist()
+    for r in (tone, noise):
+        assert (r["label"], r["reason"], r["confidence"], r["error"]) == ("no_speech", "no_speech", 0.0, None)
+        assert r["speech_s"] < NO_SPEECH_S and isinstance(r["flags"], str)
+        assert all(r[f"score_{k}"] is None for k in LABELS)
+    assert "narrowband" in phone["flags"].split(";")
+    assert phone["label"] != "no_speech" and phone["speech_s"] > NO_SPEECH_S
+    assert sum(phone[f"score_{k}"] for k in LABELS) == pytest.approx(1.0, abs=1e-6)
+    # pandas sees the null scores as NaN
+    frame = table.to_pandas()
+    assert frame.loc[0, [f"score_{k}" for k in LABELS]].isna().all()
 
 
 # ---------------------------------------------------------------------- output folder
@@ -178,6 +221,33 @@ def test_job_record_round_trip_and_differences(tmp_path):
         assert out.read_inputs(spec) == paths
     assert _spec(paths[::-1]).differences(spec) == ["inputs"]
     assert _spec(paths, timeline=True, model_id="y").differences(spec) == ["model_id", "timeline"]
+
+
+def test_a_folder_of_the_earlier_format_is_read_but_not_resumed(tree, model_dir, tmp_path, capsys):
+    """emovox-batch/1 parts (without speech_s, reason, flags) stay readable; a run refuses to add new parts."""
+    import json
+
+    import pyarrow as pa
+
+    from emovox.batch import read_results
+
+    paths = [str(tree / "a.wav")]
+    out_dir = tmp_path / "old"
+    (out_dir / "parquet").mkdir(parents=True)
+    pq.write_table(pa.table({"path": paths}), out_dir / "_inputs.parquet")
+    old_spec = {"n_inputs": 1, "digest": inputs_digest(paths), "shard_size": 256, "model": "m", "model_id": "x",
+                "labels": list(LABELS), "timeline": False, "min_confidence": None, "format": "emovox-batch/1"}
+    (out_dir / "_job.json").write_text(json.dumps(old_spec))
+    old_columns = {"input_index": [0], "path": paths, "start_s": [0.0], "end_s": [2.0], "label": ["sad"],
+                   "confidence": [0.7], **{f"score_{k}": [0.7 if k == "sad" else 0.1] for k in LABELS},
+                   "error": pa.array([None], pa.string())}
+    pq.write_table(pa.table(old_columns), out_dir / "parquet" / "part-00000.parquet")
+    assert read_results(out_dir).column("label").to_pylist() == ["sad"]
+    assert main(["batch", *paths, "--out", str(out_dir), "--model", str(model_dir), "-q"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "holds a job of an earlier emovox (emovox-batch/1" in err[0]
+    assert "use a new --out" in err[0]
+    assert sorted(p.name for p in (out_dir / "parquet").iterdir()) == ["part-00000.parquet"]  # untouched
 
 
 def test_output_folder_lock_and_temporaries(tmp_path):

@@ -16,15 +16,21 @@ import soundfile as sf
 
 pytest.importorskip("ray.data")
 
+import emovox
+from emovox.audio import load_audio
 from emovox.batch import read_results, result_schema
 from emovox.batch.ray_job import start_ray, stop_ray
 from emovox.cli.main import main
 from emovox.corpora import default_corpora_root
 from emovox.export import export_onnx
 from emovox.inference import load_model
+from emovox.inference.gate import NO_SPEECH_S
 
 from test_inference import LABELS, make_artifact
 from test_vad import SR, bursts
+
+#: Synthetic speech shipped with emovox (always present).
+HELLO = os.path.join(os.path.dirname(emovox.__file__), "examples", "hello.flac")
 
 
 @pytest.fixture(scope="module")
@@ -44,11 +50,14 @@ def model_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory):
-    """Seven readable clips and one corrupt file, in a folder."""
+    """Seven readable clips (six of speech, one tone) and one corrupt file, in a folder."""
     d = tmp_path_factory.mktemp("clips")
-    for i in range(7):
-        y = bursts(seed=i, n=1)[0][: 2 * SR]
-        sf.write(d / f"clip{i}.flac", y, SR)
+    speech = load_audio(HELLO)
+    for i in range(6):
+        start = int(i * 0.5 * SR)
+        sf.write(d / f"clip{i}.flac", speech[start:start + 2 * SR], SR)
+    t = np.arange(2 * SR) / SR
+    sf.write(d / "clip6-tone.flac", (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), SR)
     (d / "clip3-corrupt.wav").write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt " + b"\x00" * 7)
     return d
 
@@ -78,13 +87,21 @@ def test_parts_csv_error_rows_and_summary(ray_session, model_dir, clips, tmp_pat
         if not r["error"]:
             p = predictor.predict(r["path"])
             assert r["label"] == p.label and r["confidence"] == pytest.approx(p.confidence, abs=1e-6)
+            assert (r["speech_s"], r["reason"], r["flags"]) == (round(p.speech_s, 3), p.reason, ";".join(p.flags))
             assert r["end_s"] == pytest.approx(2.0, abs=1e-3)
+    [tone] = [r for r in rows if r["path"].endswith("clip6-tone.flac")]
+    assert (tone["label"], tone["reason"], tone["error"]) == ("no_speech", "no_speech", None)
+    assert all(tone[f"score_{k}"] is None for k in LABELS)
+    assert sum(r["label"] == "no_speech" for r in rows) == 1  # the speech clips reach the model
     # CSV parts hold the same rows
     with open(out / "csv" / "part-00001.csv", newline="") as fh:
         got = list(csv.DictReader(fh))
     assert list(got[0]) == table.schema.names
     assert [int(g["input_index"]) for g in got] == [3, 4, 5]
     assert [g["path"] for g in got] == [r["path"] for r in rows[3:6]]
+    with open(out / "csv" / "part-00002.csv", newline="") as fh:
+        [*_, tone_csv] = list(csv.DictReader(fh))
+    assert tone_csv["label"] == "no_speech" and all(tone_csv[f"score_{k}"] == "" for k in LABELS)
     assert not [p for p in out.rglob(".*.tmp")]
 
 
@@ -96,13 +113,17 @@ def test_timeline_rows_per_segment(ray_session, model_dir, tmp_path, capsys):
     rc = main(["batch", str(tmp_path / "long.flac"), str(tmp_path / "silence.wav"), "--out", str(out),
                "--model", str(model_dir), "--timeline", "-q"])
     err = capsys.readouterr().err
-    assert rc == 1 and len(err.strip().splitlines()) == 1  # quiet: the summary only
+    assert rc == 0 and len(err.strip().splitlines()) == 1  # quiet: the summary only
+    assert ", 0 failed, " in err  # a recording without speech is an answer, not a failure
     rows = read_results(out).to_pylist()
     want = load_model(model_dir, backend="onnx").predict_timeline(str(tmp_path / "long.flac")).segments
     segs = [r for r in rows if r["input_index"] == 0]
     assert len(segs) == len(want) >= 1
     assert [(r["start_s"], r["end_s"]) for r in segs] == [(round(s.start_s, 3), round(s.end_s, 3)) for s in want]
-    assert [r["error"] for r in rows if r["input_index"] == 1] == ["no speech found"]
+    assert [(r["speech_s"], r["reason"]) for r in segs] == [(round(s.speech_s, 3), s.reason) for s in want]
+    [silent] = [r for r in rows if r["input_index"] == 1]
+    assert (silent["label"], silent["reason"], silent["error"]) == ("no_speech", "no_speech", None)
+    assert (silent["start_s"], silent["end_s"]) == (0.0, 1.0)
 
 
 @pytest.mark.skipif(not (default_corpora_root() / "ravdess").is_dir(), reason="RAVDESS not available")
@@ -116,6 +137,7 @@ def test_real_corpus_glob_with_shipped_model(ray_session, tmp_path, capsys):
     table = read_results(out)
     labels = load_model("cnn", backend="onnx").labels
     assert table.num_rows == 12  # 4 neutral + 8 angry clips of actor 1
-    assert table.schema.names[6:-1] == [f"score_{k}" for k in labels]
-    assert set(table.column("label").to_pylist()) <= set(labels) | {"unknown"}
+    assert table.schema.names[9:-1] == [f"score_{k}" for k in labels]
+    assert set(table.column("label").to_pylist()) <= set(labels) | {"unknown"}  # every clip holds speech
+    assert all(s > NO_SPEECH_S for s in table.column("speech_s").to_pylist())
     assert table.column("error").null_count == 12

@@ -12,6 +12,7 @@ import emovox
 import emovox.audio
 from emovox.audio import trim_for_model
 from emovox.cli.main import main
+from emovox.inference.gate import FRAME_S
 
 EXAMPLE = str(Path(emovox.__file__).parent / "examples" / "hello.flac")
 
@@ -65,8 +66,24 @@ def test_integer_pcm_arrays_are_scaled_like_float_audio():
     model = emovox.load_model(backend="onnx")
     y = emovox.audio.load_audio(EXAMPLE)
     pcm = np.round(y * 32767).astype(np.int16)
-    a, b = model.predict(y).scores, model.predict(pcm).scores
-    assert max(abs(a[k] - b[k]) for k in a) < 1e-3
+    a, b = model.predict(y), model.predict(pcm)
+    assert max(abs(a.scores[k] - b.scores[k]) for k in a.scores) < 1e-3
+    # the speech gate and the quality flags see the same signal too
+    assert a.speech_s == pytest.approx(b.speech_s, abs=FRAME_S) and a.flags == b.flags
+    assert a.label == b.label != "no_speech"
+
+
+@pytest.mark.parametrize("fmt", ["--json", "--csv", "--timeline"])
+def test_top_k_and_output_file_with_a_no_speech_answer(fmt, tmp_path, capsys):
+    """An answer without scores (no_speech) goes through --top-k and -o in every format."""
+    import soundfile as sf
+
+    silent = tmp_path / "silent.wav"
+    sf.write(silent, np.zeros(16000 * 2, np.float32), 16000)
+    out = tmp_path / "out.txt"
+    assert main(["predict", str(silent), "--top-k", "1", "-o", str(out), fmt, "-q"]) == 0, capsys.readouterr().err
+    text = out.read_text()
+    assert "no_speech" in text and "Traceback" not in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("bad", [{"top_db": "80"}, {"f_min_hz": "x"}])

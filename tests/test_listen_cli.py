@@ -18,13 +18,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import emovox
 from emovox.corpora import default_corpora_root
 from emovox.inference import default_model_dir
+from emovox.inference.gate import NO_SPEECH_S
 
 CLIP = default_corpora_root() / "ravdess/Audio_Speech_Actors_01-24/Actor_01/03-01-05-02-01-01-01.flac"
 DURATION_S = 4.104125  # of CLIP
 EMOVOX = [sys.executable, "-m", "emovox.cli.main"]
-KEYS = {"t", "start_s", "end_s", "speech", "label", "confidence", "scores"}
+KEYS = {"t", "start_s", "end_s", "speech", "label", "confidence", "scores", "speech_s", "reason", "quality"}
+#: Synthetic speech shipped with emovox (always present).
+HELLO = Path(emovox.__file__).parent / "examples" / "hello.flac"
 
 pytestmark = [
     pytest.mark.skipif(not (default_model_dir() / "config.json").is_file(), reason="no bundled model"),
@@ -39,14 +43,20 @@ def listen(*args, env=None, timeout=120, **kwargs) -> subprocess.CompletedProces
 
 
 def json_events(stdout: str) -> list[dict]:
+    """The events of ``--json`` output, each checked against the event contract."""
     events = [json.loads(line) for line in stdout.splitlines()]
     for e in events:
         assert set(e) == KEYS
+        assert 0 <= e["speech_s"] <= e["end_s"] - e["start_s"] + 0.05
+        assert e["quality"] is None or isinstance(e["quality"]["flags"], list)
         if e["speech"]:
-            assert e["label"] and 0 < e["confidence"] <= 1
+            assert e["label"] not in (None, "no_speech") and 0 < e["confidence"] <= 1
             assert sum(e["scores"].values()) == pytest.approx(1.0, abs=1e-3)
+            assert (e["reason"] is None) == (e["label"] != "unknown")
+            assert e["reason"] in (None, "too_little_speech", "low_confidence")
         else:
-            assert (e["label"], e["confidence"], e["scores"]) == (None, 0.0, {})
+            assert (e["label"], e["confidence"], e["scores"], e["reason"]) == ("no_speech", 0.0, {}, "no_speech")
+            assert e["speech_s"] < NO_SPEECH_S
     return events
 
 
@@ -84,9 +94,15 @@ def test_human_lines_options_and_duration_limit():
     lines = result.stdout.splitlines()
     assert len(lines) == 4  # 1, 2, 3 s and the 3.2 s tail
     assert lines[-1].split()[:2] == ["3.2", "s"]
-    for line in lines:  # "t s  label  confidence  top-3" or "(no speech)"
+    for line in lines:  # "t s  label  confidence  speech S s  top-3 (reason) [flags]" or "... (no speech)"
         words = line.split()
-        assert "(no speech)" in line or words[2] == "unknown" or float(words[3]) >= 0.99
+        assert words[4] == "speech" and float(words[5]) >= 0 and words[6] == "s"
+        if words[2] == "no_speech":
+            assert "(no speech)" in line and float(words[3]) == 0.0
+        elif words[2] == "unknown":
+            assert "(low_confidence)" in line or "(too_little_speech)" in line
+        else:
+            assert float(words[3]) >= 0.99
 
 
 @needs_clip
@@ -130,6 +146,29 @@ def test_ctrl_c_flushes_and_exits_130():
     events = json_events(first + rest)
     assert 2 <= len(events) < math.ceil(DURATION_S / 0.5)
     assert events[-1]["t"] == events[-1]["end_s"] < DURATION_S
+
+
+def test_a_tone_is_no_speech_and_telephone_band_speech_is_flagged(tmp_path):
+    """Every window of a tone answers no_speech; speech recorded at 8 kHz carries the narrowband flag,
+    in the JSON events and on the text lines."""
+    import soundfile as sf
+
+    from emovox.audio import load_audio, resample
+
+    t = np.arange(3 * 16000) / 16000
+    sf.write(tmp_path / "tone.wav", (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 16000)
+    tone = listen("--input", str(tmp_path / "tone.wav"), "--json")
+    assert tone.returncode == 0, tone.stderr
+    events = json_events(tone.stdout)
+    assert len(events) == 6 and all(e["label"] == "no_speech" for e in events)
+    sf.write(tmp_path / "phone.wav", resample(load_audio(HELLO), orig_hz=16000, target_hz=8000), 8000)
+    phone = listen("--input", str(tmp_path / "phone.wav"), "--json")
+    assert phone.returncode == 0, phone.stderr
+    speech = [e for e in json_events(phone.stdout) if e["speech"]]
+    assert len(speech) >= 4 and all("narrowband" in e["quality"]["flags"] for e in speech[3:])  # full windows
+    lines = listen("--input", str(tmp_path / "phone.wav"), "--plain").stdout.splitlines()
+    assert len(lines) == len(json_events(phone.stdout))
+    assert all("[narrowband" in line for line in lines[-3:])
 
 
 # --------------------------------------------------------------------------- microphone path

@@ -47,6 +47,7 @@ def _serve(predictor, api_keys=None, **limits):
 
 
 def _wav(seconds: float) -> bytes:
+    """A 220 Hz tone (the service answers it ``no_speech``)."""
     import io
 
     import soundfile as sf
@@ -94,7 +95,8 @@ def test_upload_size_and_duration_limits(predictor):
         r = httpx.post(url + "/v1/predict/batch", files=[("files", ("long.wav", _wav(1.5))),
                                                          ("files", ("ok.wav", _wav(0.8)))])
         long, ok = r.json()["results"]
-        assert long["error"]["code"] == "audio_too_long" and ok["label"]
+        assert long["error"]["code"] == "audio_too_long"
+        assert ok["label"] == "no_speech" and ok["end_s"] == 0.8  # a tone: answered, not refused
 
 
 def test_too_many_batch_files(predictor):
@@ -311,6 +313,7 @@ def test_the_event_loop_answers_while_a_long_prediction_runs(predictor):
             time.sleep(0.02)
         t.join()
     assert result["r"].status_code == 200 and len(result["r"].json()["timeline"]["segments"]) > 10
+    assert result["r"].json()["timeline"]["summary"]["speech_s"] > 60
     assert answered_during >= 1  # the model ran on a worker thread, not on the event loop
 
 

@@ -91,6 +91,22 @@ def test_server_messages_are_json_ready():
     assert msgs[3]["audio_s"] == 1.235
 
 
+def test_event_messages_have_the_published_shape():
+    from emovox.audio.quality import Quality
+    from emovox.inference.streaming import StreamEvent
+    from emovox.service.schemas import StreamEventOut
+
+    quality = Quality(7800.0, 0.0, None, -31.0, False, False, False, False)
+    silent = StreamEvent(1.0, 0.0, 1.0, False, "no_speech", 0.0, {}, 0.0, "no_speech", quality)
+    short = StreamEvent(1.5, 0.0, 1.5, True, "unknown", 0.6, {"a": 0.6, "b": 0.4}, 0.19, "too_little_speech",
+                        quality)
+    for event in (silent, short):
+        message = json.loads(json.dumps(event_message(event.to_dict())))
+        assert StreamEventOut.model_validate(message).model_dump() == message
+    assert event_message(silent.to_dict())["quality"] == {"flags": [], "bandwidth_hz": 7800.0, "clipped_share": 0.0,
+                                                        "snr_db": None, "level_dbfs": -31.0}
+
+
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=10),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=5),

@@ -1,8 +1,10 @@
 """``WebSocket /v1/stream`` against a real uvicorn on 127.0.0.1, and the container decoder.
 
 Raw PCM (int16, float32, other rates) and WebM/Ogg chunks encoded with PyAV
-from a real corpus clip must give the engine's events; every protocol error
-gives one error frame and the documented close code.
+from a real corpus clip must give the engine's events, each of the shape
+``schemas.StreamEventOut`` (speech time, reason, quality); a tone is
+``no_speech`` throughout; every protocol error gives one error frame and the
+documented close code.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import numpy as np
 import pytest
 
 from emovox.corpora import default_corpora_root
+from emovox.inference.gate import NO_SPEECH_S
 
 pytest.importorskip("fastapi")
 websockets = pytest.importorskip("websockets")
@@ -94,7 +97,14 @@ def run(coro):
 
 
 def _events(messages):
-    return [m for m in messages if m["type"] == "event"]
+    """The event messages, each checked against the published event shape."""
+    from emovox.service.schemas import StreamEventOut
+
+    events = [m for m in messages if m["type"] == "event"]
+    for e in events:
+        StreamEventOut.model_validate(e)
+        assert set(e) == set(StreamEventOut.model_fields)
+    return events
 
 
 # ---------------------------------------------------------------------- formats
@@ -113,6 +123,21 @@ def test_pcm16_stream_equals_the_engine(ws_url, predictor, speech):
     expected = engine.feed(pcm, 16000) + engine.close()
     assert [{k: v for k, v in m.items() if k != "type"} for m in _events(msgs)] == [e.to_dict() for e in expected]
     assert any(m["speech"] for m in _events(msgs))
+    speech = [e for e in _events(msgs) if e["speech"]]
+    assert all(e["speech_s"] >= NO_SPEECH_S and e["quality"] is not None for e in speech)
+    assert any(e["label"] not in ("unknown", "no_speech") and e["reason"] is None for e in speech)
+
+
+def test_a_tone_streams_no_speech_events(ws_url):
+    tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(3 * 16000) / 16000) * 32767).astype("<i2")
+    frames = [tone[i:i + 1600].tobytes() for i in range(0, tone.size, 1600)]
+    msgs, code = run(_session(ws_url, {"format": "pcm16", "sample_rate_hz": 16000}, frames))
+    events = _events(msgs)
+    assert code == 1000 and len(events) == 6
+    for e in events:
+        assert (e["speech"], e["label"], e["reason"], e["scores"], e["confidence"]) == (
+            False, "no_speech", "no_speech", {}, 0.0)
+        assert e["speech_s"] < NO_SPEECH_S and "flags" in e["quality"]
 
 
 def test_f32_at_48k_with_custom_hop(ws_url, speech):
@@ -128,9 +153,10 @@ def test_f32_at_48k_with_custom_hop(ws_url, speech):
     assert all(e["end_s"] - e["start_s"] <= 2.0 + 1e-6 for e in events)
     for e in events:
         if e["speech"]:
-            assert e["label"] is not None and abs(sum(e["scores"].values()) - 1) < 1e-3
+            assert e["label"] != "no_speech" and abs(sum(e["scores"].values()) - 1) < 1e-3
+            assert (e["reason"] is None) == (e["label"] != "unknown")
         else:
-            assert e["label"] is None and e["scores"] == {}
+            assert (e["label"], e["reason"], e["scores"]) == ("no_speech", "no_speech", {})
 
 
 @pytest.mark.parametrize("fmt", ["webm", "ogg"])

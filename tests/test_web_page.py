@@ -1,7 +1,10 @@
 """The web page in a real browser: Debian's headless Chromium driven by Selenium.
 
 A real uvicorn serves the app with the bundled model; the test uploads a real
-corpus file and checks the label shown, then starts live capture from
+corpus file and checks the label shown, a tone (the distinct "no speech"
+state), a clip with too little speech (``unknown`` with its reason), the
+clip at 8 kHz (a "Telephone / narrowband" badge and the warning) and a long
+recording (the summary by shares), then starts live capture from
 Chromium's fake microphone (fed a real corpus clip as a WAV file) and checks
 that stream events arrive and the probability bars move, once with 16-bit
 PCM from the AudioWorklet and once with MediaRecorder WebM/Opus chunks.
@@ -12,6 +15,7 @@ works (upload, live stream) by the HttpOnly session cookie alone.
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 
@@ -85,8 +89,8 @@ def mic_wav(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def browser(mic_wav, tmp_path_factory):
+def _chromium(mic_wav: Path, tmp_path_factory):
+    """Headless Chromium whose fake microphone plays ``mic_wav``."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -101,6 +105,12 @@ def browser(mic_wav, tmp_path_factory):
         opts.add_argument(arg)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
     driver.set_page_load_timeout(30)
+    return driver
+
+
+@pytest.fixture(scope="module")
+def browser(mic_wav, tmp_path_factory):
+    driver = _chromium(mic_wav, tmp_path_factory)
     yield driver
     driver.quit()
 
@@ -120,6 +130,37 @@ def _bars(driver) -> dict[str, float]:
     return {r.get_attribute("data-label"): float(r.get_attribute("data-p") or 0) for r in rows}
 
 
+def _upload(driver, server, path, n_labels):
+    driver.get(server + "/")
+    _wait(lambda: len(_bars(driver)) == n_labels, what="bars")
+    driver.find_element("id", "file-input").send_keys(str(path))
+    _wait(lambda: f"Done: {Path(path).name}" in driver.find_element("id", "file-status").text,
+          what=f"the result of {Path(path).name}")
+
+
+def _shown(driver) -> dict:
+    """What the result card shows: state, label (data and text), reason, lines, badges, warnings."""
+    el = driver.find_element("id", "result-label")
+    return {
+        "state": driver.find_element("id", "result-card").get_attribute("data-state"),
+        "label": el.get_attribute("data-label"), "reason": el.get_attribute("data-reason"),
+        "text": driver.find_element("id", "result-label-text").get_attribute("textContent"),
+        "color": el.value_of_css_property("color"),
+        "line": driver.find_element("id", "result-confidence").text,
+        "speech": driver.find_element("id", "result-speech").text,
+        "badges": {b.get_attribute("data-flag"): b.text
+                   for b in driver.find_elements("css selector", "#result-quality .badge")},
+        "warnings": [w.text for w in driver.find_elements("css selector", "#result-warnings li")],
+    }
+
+
+def _write_wav(path: Path, y: np.ndarray, sr: int = 16000) -> Path:
+    import soundfile as sf
+
+    sf.write(path, y, sr, subtype="PCM_16")
+    return path
+
+
 def test_page_serves_only_local_assets(server, browser, n_labels):
     browser.get(server + "/")
     _wait(lambda: len(_bars(browser)) == n_labels, what="the model's labels as bars")
@@ -136,11 +177,65 @@ def test_upload_shows_label_and_bars(server, browser, model, n_labels):
     _wait(lambda: len(_bars(browser)) == n_labels, what="bars")
     browser.find_element("id", "file-input").send_keys(str(clip))
     _wait(lambda: "Done" in browser.find_element("id", "file-status").text, what="the upload result")
-    shown = browser.find_element("id", "result-label").get_attribute("data-label")
-    assert shown == expected.label
+    shown = _shown(browser)
+    assert shown["label"] == shown["text"] == expected.label and shown["state"] == "emotion"
+    assert f"{expected.speech_s:.1f} s of speech" in shown["speech"]
+    assert shown["badges"] == {} and shown["warnings"] == []
+    assert not browser.find_element("id", "summary").is_displayed()  # a short clip: no shares
     bars = _bars(browser)
     assert bars[expected.top_class] == pytest.approx(expected.confidence, abs=1e-3)
     assert sum(bars.values()) == pytest.approx(1.0, abs=0.01)
+
+
+def test_a_tone_shows_the_no_speech_state(server, browser, model, tmp_path, n_labels):
+    tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(2 * 16000) / 16000)).astype(np.float32)
+    path = _write_wav(tmp_path / "tone.wav", tone)
+    expected = model.predict(path)
+    _upload(browser, server, path, n_labels)
+    shown = _shown(browser)
+    assert (shown["state"], shown["label"], shown["reason"]) == ("no_speech", "no_speech", "no_speech")
+    assert shown["text"] == "No speech found" and "no emotion" in shown["line"]
+    assert shown["speech"] == f"{expected.speech_s:.1f} s of speech in 2.0 s."
+    assert browser.find_element("css selector", "#result-label .no-speech-icon").is_displayed()
+    assert set(_bars(browser).values()) == {0.0}  # no scores: every bar empty
+    pcts = {e.text for e in browser.find_elements("css selector", "#bars .pct")}
+    assert pcts == {"–"}
+    region = browser.find_element("id", "result-main")  # read out by screen readers
+    assert region.get_attribute("aria-live") == "polite" and "No speech found" in region.text
+    # its own look: not the grey of "unknown"
+    browser.execute_script("document.getElementById('result-label').dataset.label = 'unknown'")
+    assert browser.find_element("id", "result-label").value_of_css_property("color") != shown["color"]
+
+
+def test_too_little_speech_shows_unknown_with_its_reason(server, browser, model, tmp_path, n_labels):
+    from emovox.audio import load_audio
+    from emovox.inference.gate import MIN_EMOTION_S, NO_SPEECH_S
+
+    y = load_audio(_clip("03a01Wa.flac"))
+    start = int(np.flatnonzero(model.check_speech(y).probs >= 0.5)[0]) * 512
+    keep = int((NO_SPEECH_S + MIN_EMOTION_S) / 2 * 16000)  # between the gate's two thresholds
+    pause = np.zeros(8000, np.float32)
+    path = _write_wav(tmp_path / "short.wav", np.concatenate([pause, y[start:start + keep], pause]))
+    expected = model.predict(path)
+    assert expected.reason == "too_little_speech"
+    _upload(browser, server, path, n_labels)
+    shown = _shown(browser)
+    assert (shown["state"], shown["label"], shown["reason"]) == ("unknown", "unknown", "too_little_speech")
+    assert shown["line"].startswith(f"Too little speech: {expected.speech_s:.2f} s of speech, an emotion needs")
+    assert sum(_bars(browser).values()) == pytest.approx(1.0, abs=0.01)  # the guess is still shown
+
+
+def test_narrowband_audio_shows_a_quality_badge_and_the_warning(server, browser, model, tmp_path, n_labels):
+    from emovox.audio import load_audio
+
+    path = _write_wav(tmp_path / "phone.wav", load_audio(_clip("03a01Wa.flac"), sample_rate_hz=8000), 8000)
+    _upload(browser, server, path, n_labels)
+    shown = _shown(browser)
+    assert shown["badges"].get("narrowband") == "Telephone / narrowband"
+    badge = browser.find_element("css selector", '#result-quality .badge[data-flag="narrowband"]')
+    assert "kHz" in badge.get_attribute("title")
+    assert any(w.startswith("Narrowband audio") and "wideband" in w for w in shown["warnings"])
+    assert shown["state"] != "no_speech" and shown["label"] == model.predict(path).label
 
 
 def test_upload_of_a_non_audio_file_shows_the_error(server, browser, tmp_path, n_labels):
@@ -171,12 +266,35 @@ def test_live_capture_streams_events_and_moves_bars(server, browser, fmt, n_labe
         seen.add(tuple(sorted(_bars(browser).items())))
         time.sleep(0.2)
     assert len(seen) >= 2, "the bars did not move during live capture"
-    label = browser.find_element("id", "result-label").get_attribute("data-label")
-    assert label in set(_bars(browser)) | {"unknown", "no speech"}
+    shown = _shown(browser)
+    assert shown["label"] in set(_bars(browser)) | {"unknown", "no_speech"}
+    assert re.fullmatch(r"\d+\.\d s of speech in the last \d\.\d s\.", shown["speech"]), shown["speech"]
+    assert browser.find_element("id", "result-main").get_attribute("aria-live") == "off"  # no chatter
     assert browser.find_element("id", "timeline-wrap").is_displayed()
     browser.find_element("id", "live-stop").click()
     _wait(lambda: "Stopped" in status.text, what="the end of the stream")
     assert "error" not in (status.get_attribute("class") or "")
+    assert browser.find_element("id", "result-main").get_attribute("aria-live") == "polite"
+
+
+def test_live_capture_of_a_tone_shows_no_speech(server, tmp_path_factory, n_labels):
+    """A fake microphone that hears only a tone: the live events are shown as no speech."""
+    tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(4 * 48000) / 48000)).astype(np.float32)
+    wav = _write_wav(tmp_path_factory.mktemp("tone-mic") / "tone.wav", tone, 48000)
+    driver = _chromium(wav, tmp_path_factory)
+    try:
+        driver.get(server + "/")
+        _wait(lambda: len(_bars(driver)) == n_labels, what="bars")
+        driver.find_element("id", "live-start").click()
+        status = driver.find_element("id", "live-status")
+        _wait(lambda: int(status.get_attribute("data-events") or 0) >= 2, timeout_s=25, what="stream events")
+        shown = _shown(driver)
+        assert (shown["state"], shown["label"], shown["text"]) == ("no_speech", "no_speech", "No speech")
+        assert "No voice in the last window" in shown["line"]
+        driver.find_element("id", "live-stop").click()
+        _wait(lambda: "Stopped" in status.text, what="the end of the stream")
+    finally:
+        driver.quit()
 
 
 def test_long_file_gets_a_timeline_chart(server, browser, model, n_labels, tmp_path):
@@ -198,7 +316,17 @@ def test_long_file_gets_a_timeline_chart(server, browser, model, n_labels, tmp_p
     assert browser.find_element("id", "timeline-wrap").is_displayed()
     title = browser.find_element("id", "timeline-title").text
     assert f"{len(expected.segments)} speech segments" in title
-    assert browser.find_element("id", "result-label").get_attribute("data-label") == expected.overall().label
+    summary = expected.summary
+    shown = _shown(browser)
+    assert shown["label"] == expected.overall().label == summary["label"]
+    assert summary["detail"].lower() in shown["line"].lower()
+    assert f"{summary['speech_s']:.1f} s of speech in {expected.duration_s:.1f} s" in shown["speech"]
+    assert browser.find_element("id", "summary").is_displayed()
+    shares = {li.get_attribute("data-share"): float(li.get_attribute("data-p"))
+              for li in browser.find_elements("css selector", "#shares li")}
+    assert {k: shares[k] for k in summary["emotion_share"]} == pytest.approx(summary["emotion_share"])
+    assert shares["unknown"] == pytest.approx(summary["unknown_share"])
+    assert shares["no_speech"] == pytest.approx(summary["no_speech_share"]) and shares["no_speech"] > 0.1
     painted = browser.execute_script(
         "const c = document.getElementById('timeline'); const d = c.getContext('2d')"
         ".getImageData(0, 0, c.width, c.height).data; let n = 0;"
@@ -223,8 +351,7 @@ def test_dropping_a_file_analyses_it(server, browser, n_labels):
         document.getElementById("drop-zone").dispatchEvent(new DragEvent("drop", { dataTransfer: dt, bubbles: true }));
     """)
     _wait(lambda: "Done: dropped.wav" in browser.find_element("id", "file-status").text, what="the dropped file's result")
-    assert browser.find_element("id", "result-label").get_attribute("data-label")
-    assert sum(_bars(browser).values()) == pytest.approx(1.0, abs=0.01)
+    assert _shown(browser)["label"] == "no_speech"  # a gliding tone is not speech
 
 
 def test_with_api_keys_the_page_works_by_the_session_cookie(keyed_server, browser, model, n_labels):

@@ -15,6 +15,10 @@ and a shard without one is scored again. Whatever moment a job is killed
 at, a re-run with the same ``DIR`` ends with exactly one row per input
 (per segment with ``--timeline``): none lost, none doubled. Readers that
 skip ``_``/``.`` names (pyarrow, pandas, Spark) see only parts.
+
+Format ``emovox-batch/2`` added the ``speech_s``, ``reason`` and ``flags``
+columns; a folder of ``emovox-batch/1`` (older parts without them) is still
+read by :func:`read_results`, but a run refuses to add parts to it.
 """
 
 from __future__ import annotations
@@ -32,7 +36,9 @@ from emovox.fileio import atomic_output, atomic_write_bytes, atomic_write_text
 
 __all__ = ["FORMAT", "JobSpec", "OutputDir", "inputs_digest", "result_schema", "read_results"]
 
-FORMAT = "emovox-batch/1"
+FORMAT = "emovox-batch/2"
+#: Earlier formats: readable, never resumed (their parts have other columns).
+OLD_FORMATS = ("emovox-batch/1",)
 JOB_FILE = "_job.json"
 INPUTS_FILE = "_inputs.parquet"
 LOCK_FILE = "_job.lock"
@@ -50,15 +56,29 @@ def inputs_digest(paths: Sequence[str]) -> str:
 
 
 def result_schema(labels: Sequence[str]):
-    """Arrow schema of a part: ``input_index, path, start_s, end_s, label, confidence, score_<label>..., error``."""
+    """Arrow schema of a part.
+
+    Columns ``input_index, path, start_s, end_s, label, confidence, speech_s,
+    reason, flags, score_<label>..., error``: ``label`` an emotion,
+    ``"unknown"`` or ``"no_speech"``; ``speech_s`` the seconds of speech the
+    answer rests on; ``reason`` why there is no emotion (null when there is
+    one); ``flags`` the raised quality flags joined by ``;`` (``""`` when none);
+    ``score_<label>`` the calibrated probabilities (null for ``no_speech``).
+    A row whose input failed holds only ``input_index``, ``path`` and ``error``.
+    """
     import pyarrow as pa
 
     return pa.schema(
         [("input_index", pa.int64()), ("path", pa.string()), ("start_s", pa.float64()),
-         ("end_s", pa.float64()), ("label", pa.string()), ("confidence", pa.float64())]
+         ("end_s", pa.float64()), ("label", pa.string()), ("confidence", pa.float64()),
+         ("speech_s", pa.float64()), ("reason", pa.string()), ("flags", pa.string())]
         + [(f"score_{k}", pa.float64()) for k in labels]
         + [("error", pa.string())]
     )
+
+
+class _OldJob(Exception):
+    """A job file of an earlier format (:data:`OLD_FORMATS`)."""
 
 
 @dataclass(frozen=True)
@@ -171,9 +191,17 @@ class OutputDir:
             return None
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            if data.get("format") != FORMAT:
-                raise ValueError(f"format {data.get('format')!r}")
+            fmt = data.get("format") if isinstance(data, dict) else None
+            if fmt in OLD_FORMATS:
+                raise _OldJob(fmt)
+            if fmt != FORMAT:
+                raise ValueError(f"format {fmt!r}")
             return JobSpec(**data)
+        except _OldJob:
+            raise ConfigError(
+                f"{str(self.path)!r} holds a job of an earlier emovox ({fmt}: parts without the speech_s, "
+                "reason and flags columns); read_results still reads it, but it cannot be resumed: use a new --out"
+            ) from None
         except (OSError, ValueError, TypeError) as error:
             raise ConfigError(
                 f"{str(path)!r} is not an emovox batch job file ({error}): use another --out"

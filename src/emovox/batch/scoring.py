@@ -2,7 +2,9 @@
 
 This is the work of one Ray actor call, with no Ray in it (so it is tested and
 benchmarked on its own). A file that cannot be read or decoded gets a row with
-its error message and nulls elsewhere; the shard goes on.
+its error message and nulls elsewhere; the shard goes on. A file without
+speech is an answer, not an error: its row says ``no_speech`` (null scores),
+with ``--timeline`` too (one row spanning the recording).
 """
 
 from __future__ import annotations
@@ -13,10 +15,7 @@ from typing import Sequence
 from emovox.batch.inputs import open_source
 from emovox.batch.parts import result_schema
 
-__all__ = ["score_files", "table_to_parquet_bytes", "NO_SPEECH"]
-
-#: The error of a ``--timeline`` input in which voice activity detection finds no speech.
-NO_SPEECH = "no speech found"
+__all__ = ["score_files", "table_to_parquet_bytes"]
 
 
 def _error_text(error: BaseException) -> str:
@@ -31,7 +30,8 @@ class _Rows:
         self.labels = tuple(labels)
         self.cols: dict[str, list] = {name: [] for name in result_schema(self.labels).names}
 
-    def prediction(self, index: int, path: str, p) -> None:
+    def prediction(self, index: int, path: str, p, *, flags: Sequence[str] | None = None) -> None:
+        """One answer; ``flags`` overrides the prediction's own (a timeline segment gets its recording's)."""
         c = self.cols
         c["input_index"].append(index)
         c["path"].append(path)
@@ -39,8 +39,12 @@ class _Rows:
         c["end_s"].append(round(float(p.end_s), 3))
         c["label"].append(p.label)
         c["confidence"].append(float(p.confidence))
+        c["speech_s"].append(round(float(p.speech_s), 3))
+        c["reason"].append(p.reason)
+        c["flags"].append(";".join(p.flags if flags is None else flags))
         for k in self.labels:
-            c[f"score_{k}"].append(float(p.scores[k]))
+            v = p.scores.get(k)
+            c[f"score_{k}"].append(None if v is None else float(v))
         c["error"].append(None)
 
     def error(self, index: int, path: str, message: str) -> None:
@@ -69,8 +73,10 @@ def score_files(predictor, indices: Sequence[int], paths: Sequence[str], *,
     paths : sequence of str
         Local paths or URIs (remote files are read here, as bytes).
     timeline : bool
-        One row per speech segment (:meth:`Predictor.predict_timeline`)
-        instead of one per file (:meth:`Predictor.iter_predict`).
+        One row per speech segment (:meth:`Predictor.predict_timeline`),
+        flagged with its recording's quality flags, instead of one per file
+        (:meth:`Predictor.iter_predict`); a recording without speech gets
+        one ``no_speech`` row spanning it.
     chunk : int or None
         Files read ahead and predicted together (default: the predictor's
         batch size); bounds the memory held by remote files' bytes.
@@ -128,10 +134,11 @@ def _timeline_rows(rows: _Rows, predictor, index: int, path: str, source) -> Non
     except Exception as error:  # noqa: BLE001 - the file's error goes into its row
         rows.error(index, path, _error_text(error))
         return
-    if not t.segments:
-        rows.error(index, path, NO_SPEECH)
+    overall = t.overall()
+    if not t.segments:  # no speech: one row for the whole recording
+        rows.prediction(index, path, overall)
     for seg in t.segments:
-        rows.prediction(index, path, seg)
+        rows.prediction(index, path, seg, flags=overall.flags)
 
 
 def table_to_parquet_bytes(table) -> bytes:

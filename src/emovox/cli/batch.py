@@ -18,10 +18,12 @@ inputs: audio files, folders (recursive), glob patterns in quotes ('corpus/**/*.
 URIs pyarrow reads (file://, s3://, gs://, hdfs://).
 
 output (--out DIR): DIR/parquet/part-NNNNN.parquet (DIR/csv/part-NNNNN.csv with --csv),
-columns input_index, path, start_s, end_s, label, confidence, score_<label>..., error;
-one row per input (per speech segment with --timeline). Killed or interrupted? Run the
-same command again (or just 'emovox batch --out DIR'): finished parts are kept, the
-rest is scored, and every input ends with exactly one row.
+columns input_index, path, start_s, end_s, label, confidence, speech_s, reason, flags,
+score_<label>..., error (label: an emotion, 'unknown' or 'no_speech' with null scores;
+flags: quality flags joined by ';'); one row per input (per speech segment with
+--timeline). Killed or interrupted? Run the same command again (or just
+'emovox batch --out DIR'): finished parts are kept, the rest is scored, and every
+input ends with exactly one row.
 
 exit codes: 0 all scored; 1 some inputs failed (error in their rows); 2 usage or model error.
 examples:

@@ -5,8 +5,13 @@ Audio comes from the microphone through PortAudio (``sounddevice``, the
 same engine (at its real pace with ``--realtime``, else as fast as possible).
 Every hop (default 0.5 s) the :class:`~emovox.inference.streaming.StreamEngine`
 emits one event for the last window (default 3 s). Output on stdout: one line
-per event; ``--json`` one JSON object per line (flushed at once); on a
-terminal, live probability bars redrawn in place (``--plain`` for lines).
+per event (``t s  label  confidence  speech S s  top-3 scores``, then the
+reason of a non-answer in brackets and the window's raised quality flags in
+square brackets; ``no_speech`` windows say ``(no speech)``); ``--json`` one
+JSON object per line (flushed at once), :meth:`StreamEvent.to_dict`: ``{t,
+start_s, end_s, speech, label, confidence, scores, speech_s, reason,
+quality}``; on a terminal, live probability bars redrawn in place (``--plain``
+for lines).
 
 Exit codes: 0 done (end of file, ``--duration-s`` reached); 2 usage error, no
 input device, unsupported rate, a device that stops delivering audio; 130
@@ -225,6 +230,17 @@ def file_blocks(path: str, sample_rate_hz: int, *, realtime: bool,
 
 
 # ---------------------------------------------------------------------- output
+def _notes(e) -> str:
+    """The reason of a non-answer and the raised flags of an event: ``" (low_confidence) [narrowband]"``."""
+    out = ""
+    if e.reason and e.reason != e.label:  # "no_speech" says it already
+        out += f" ({e.reason})"
+    flags = tuple(e.quality.flags) if e.quality is not None else ()
+    if flags:
+        out += f" [{', '.join(flags)}]"
+    return out
+
+
 class _Lines:
     """One line per event: JSON or text."""
 
@@ -234,12 +250,14 @@ class _Lines:
     def event(self, e) -> None:
         if self.as_json:
             self.fh.write(json.dumps(e.to_dict()) + "\n")
-        elif e.speech:
-            top = sorted(e.scores.items(), key=lambda kv: -kv[1])[:3]
-            scores = "  ".join(f"{k} {v:.2f}" for k, v in top)
-            self.fh.write(f"{e.t:8.1f} s  {e.label:<10} {e.confidence:.2f}   {scores}\n")
         else:
-            self.fh.write(f"{e.t:8.1f} s  {'-':<10} {'':4}   (no speech)\n")
+            head = f"{e.t:8.1f} s  {e.label:<10} {e.confidence:.2f}  speech {e.speech_s:3.1f} s"
+            if e.speech:
+                top = sorted(e.scores.items(), key=lambda kv: -kv[1])[:3]
+                body = "  ".join(f"{k} {v:.2f}" for k, v in top)
+            else:
+                body = "(no speech)"
+            self.fh.write(f"{head}   {body}{_notes(e)}\n")
         self.fh.flush()
 
     def done(self) -> None:
@@ -254,14 +272,15 @@ class _Bars:
     def __init__(self, fh: TextIO, labels: tuple[str, ...]) -> None:
         self.fh, self.labels = fh, labels
         self.drawn = False
-        self.pad = max(len(k) for k in (*labels, "unknown"))
+        self.pad = max(len(k) for k in labels)
 
     def event(self, e) -> None:
         lines = []
+        speech = f"speech {e.speech_s:.1f} s"
         if e.speech:
-            lines.append(f"\x1b[1m{e.t:7.1f} s  {e.label}  {e.confidence:.2f}\x1b[0m")
+            lines.append(f"\x1b[1m{e.t:7.1f} s  {e.label}  {e.confidence:.2f}\x1b[0m  {speech}{_notes(e)}")
         else:
-            lines.append(f"{e.t:7.1f} s  \x1b[2m(no speech)\x1b[0m")
+            lines.append(f"{e.t:7.1f} s  \x1b[2m(no speech)\x1b[0m  {speech}{_notes(e)}")
         for k in self.labels:
             v = float(e.scores.get(k, 0.0))
             n = int(round(v * self.WIDTH))

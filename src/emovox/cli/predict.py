@@ -10,10 +10,29 @@ to the model's speaker-adapted head. Recordings longer than ``--auto-timeline-s`
 ``--timeline``) are analysed as a timeline: speech segments, a prediction per
 window, an overall summary.
 
-Output (stdout, or ``--output FILE`` written atomically): a table by default,
-``--json`` (a list of ``{file, start_s, end_s, label, confidence, scores}``,
-timelines adding ``timeline: {duration_s, summary, segments}``; failures
-``{file, error}``) or ``--csv`` (one row per prediction or segment).
+Every input passes the speech gate first: one without speech is answered
+``no_speech`` (no scores), one with too little speech or a low confidence
+``unknown`` with its reason; each answer carries its seconds of speech and the
+input's quality flags (``narrowband``, ``clipping``, ``low_snr``, ``low_level``).
+
+Output (stdout, or ``--output FILE`` written atomically):
+
+- a table by default: ``file, start_s, end_s, speech_s, label, conf, scores``,
+  the scores followed by the reason of a non-answer in brackets and the raised
+  flags in square brackets (``[narrowband, low_snr]``), each warning on an
+  indented ``warning:`` line below; a timeline shows its overall answer, its
+  merged segments (adjacent agreeing segments joined, ``└ N``) and a summary
+  line ``= FILE: angry (62% of confident speech; sad 30%); unknown 12% of
+  speech; no speech 35% of 42.0 s``;
+- ``--json``: a list of ``{file, start_s, end_s, label, confidence, scores,
+  speech_s, reason, quality, warnings}`` (:meth:`Prediction.to_dict`),
+  timelines adding ``timeline: {duration_s, summary, quality, warnings,
+  segments, merged}``; failures ``{file, error}``;
+- ``--csv``: the header ``file, segment, start_s, end_s, label, confidence,
+  speech_s, reason, flags, p_<label>..., error`` (``flags`` the raised quality
+  flags joined by ``;``; empty ``p_`` cells for ``no_speech``); one row per
+  prediction, a timeline as its overall row (``segment`` empty) and one row
+  per segment (numbered from 0; their flags are the recording's).
 """
 
 from __future__ import annotations
@@ -42,8 +61,11 @@ STDIN = "-"
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "predict", help="predict the emotion of audio files, folders, globs or stdin",
-        description="Predict the emotion of audio files, folders (recursive), glob patterns "
-                    "or stdin (-). Recordings longer than --auto-timeline-s become a timeline.",
+        description="Predict the emotion of audio files, folders (recursive), glob patterns or stdin (-).\n"
+                    "Recordings longer than --auto-timeline-s become a timeline. An input without speech\n"
+                    "is answered no_speech; too little speech or a low confidence is unknown (with its\n"
+                    "reason); quality flags (narrowband, clipping, low_snr, low_level) and warnings come\n"
+                    "with every answer.",
         epilog="exit codes: 0 all inputs predicted; 1 some input failed (one 'emovox: error: FILE: "
                "reason' line each, the others are still predicted); 2 usage or model error.\n"
                "examples:\n  emovox predict clip.wav\n  emovox predict calls/ --csv -o scores.csv\n"
@@ -64,8 +86,12 @@ def register(subparsers) -> None:
     p.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto",
                    help="inference engine (default: onnx when the artifact has model.onnx)")
     fmt = p.add_mutually_exclusive_group()
-    fmt.add_argument("--json", action="store_true", help="JSON output")
-    fmt.add_argument("--csv", action="store_true", help="CSV output")
+    fmt.add_argument("--json", action="store_true",
+                     help="JSON output: a list of {file, start_s, end_s, label, confidence, scores, speech_s, "
+                          "reason, quality, warnings}, timelines with 'timeline'")
+    fmt.add_argument("--csv", action="store_true",
+                     help="CSV output: file, segment, start_s, end_s, label, confidence, speech_s, reason, "
+                          "flags (';'-joined), p_<label>..., error; one row per prediction or segment")
     p.add_argument("--top-k", type=int, default=None, metavar="K",
                    help="scores shown per prediction (default: 3 in the table, all in JSON/CSV)")
     p.add_argument("--min-confidence", type=float, default=None, metavar="P",
@@ -212,31 +238,51 @@ class _AtomicOutput:
             self._tmp = None
 
 
+def _flags_text(flags) -> str:
+    """Raised quality flags as a compact ``[narrowband, low_snr]`` (empty when none)."""
+    return f"[{', '.join(flags)}]" if flags else ""
+
+
 class _Writer:
+    """Writes predictions, timelines and errors as a table, JSON or CSV (see the module docstring)."""
+
+    TABLE_HEADER = (f"{'file':40}  {'start_s':>8}  {'end_s':>8}  {'speech_s':>8}  {'label':10}  {'conf':>5}  "
+                    "scores\n")
+
     def __init__(self, fh: TextIO, labels: tuple[str, ...], *, mode: str, top_k: int | None) -> None:
         self.fh, self.labels, self.mode, self.top_k = fh, labels, mode, top_k
         self.first = True
         if mode == "csv":
             self.csv = csv.writer(fh, lineterminator="\n")
-            self.csv.writerow(["file", "segment", "start_s", "end_s", "label", "confidence",
-                               *[f"p_{k}" for k in labels], "error"])
+            self.csv.writerow(["file", "segment", "start_s", "end_s", "label", "confidence", "speech_s", "reason",
+                               "flags", *[f"p_{k}" for k in labels], "error"])
         elif mode == "json":
             fh.write("[")
         else:
-            fh.write(f"{'file':40}  {'start_s':>8}  {'end_s':>8}  {'label':10}  {'conf':>5}  scores\n")
+            fh.write(self.TABLE_HEADER)
 
-    def _row(self, name: str, seg: str, p) -> None:
+    def _row(self, name: str, seg: str, p, *, flags: tuple[str, ...] | None = None, warnings: bool = True) -> None:
+        flags = p.flags if flags is None else flags
         if self.mode == "csv":
-            self.csv.writerow([name, seg, f"{p.start_s:.3f}", f"{p.end_s:.3f}", p.label,
-                               f"{p.confidence:.4f}", *[f"{p.scores[k]:.4f}" for k in self.labels], ""])
-        else:
-            k = self.top_k or 3
-            scores = " ".join(f"{lab}={v:.2f}" for lab, v in p.top_k(k))
-            shown = name if len(name) <= 40 else "…" + name[-39:]
-            if seg:
-                shown = f"  └ {seg}"
-            self.fh.write(f"{shown:40}  {p.start_s:8.2f}  {p.end_s:8.2f}  {p.label:10}  "
-                          f"{p.confidence:5.2f}  {scores}\n")
+            scores = [f"{p.scores[k]:.4f}" if k in p.scores else "" for k in self.labels]
+            self.csv.writerow([name, seg, f"{p.start_s:.3f}", f"{p.end_s:.3f}", p.label, f"{p.confidence:.4f}",
+                               f"{p.speech_s:.3f}", p.reason or "", ";".join(flags), *scores, ""])
+            return
+        k = self.top_k or 3
+        scores = " ".join(f"{lab}={v:.2f}" for lab, v in p.top_k(k)) or "-"
+        notes = [scores]
+        if p.reason and p.reason != p.label:  # no_speech says it already
+            notes.append(f"({p.reason})")
+        if flags:
+            notes.append(_flags_text(flags))
+        shown = name if len(name) <= 40 else "…" + name[-39:]
+        if seg:
+            shown = f"  └ {seg}"
+        self.fh.write(f"{shown:40}  {p.start_s:8.2f}  {p.end_s:8.2f}  {p.speech_s:8.2f}  {p.label:10}  "
+                      f"{p.confidence:5.2f}  {' '.join(notes)}\n")
+        if warnings:
+            for sentence in p.warnings:
+                self.fh.write(f"    warning: {sentence}\n")
 
     def _json(self, obj: dict) -> None:
         self.fh.write(("\n" if self.first else ",\n") + json.dumps(obj, ensure_ascii=False))
@@ -255,18 +301,20 @@ class _Writer:
                         "timeline": t.to_dict(top_k=self.top_k)})
             return
         self._row(name, "", overall)
-        for i, seg in enumerate(t.segments):
-            self._row(name, str(i), seg)
+        # the table shows what a reader follows (merged segments); CSV keeps every segment
+        segments = t.merged() if self.mode == "table" else t.segments
+        for i, seg in enumerate(segments):
+            self._row(name, str(i), seg, flags=overall.flags if self.mode == "csv" else (), warnings=False)
         if self.mode == "table":
-            s = t.summary
-            self.fh.write(f"  = {name}: dominant {s['dominant']}, speech {s['speech_s']:.1f} s of "
-                          f"{t.duration_s:.1f} s, {len(t.segments)} segments\n")
+            from emovox.inference.timeline import summary_text
+
+            self.fh.write(f"  = {name}: {summary_text(t.summary)}\n")
 
     def error(self, name: str, error: Exception) -> None:
         if self.mode == "json":
             self._json({"file": name, "error": str(error)})
         elif self.mode == "csv":
-            self.csv.writerow([name, "", "", "", "", "", *[""] * len(self.labels), str(error)])
+            self.csv.writerow([name, "", "", "", "", "", "", "", "", *[""] * len(self.labels), str(error)])
 
     def close(self) -> None:
         if self.mode == "json":

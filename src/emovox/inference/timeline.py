@@ -4,7 +4,9 @@ The predictor streams a recording through voice activity detection
 (:mod:`emovox.audio.vad`); each speech segment is cut into windows here
 (:func:`window_starts`), each window is classified, neighbouring calibrated
 probabilities are averaged (:func:`smooth_probabilities`) and the result is a
-:class:`~emovox.inference.results.Timeline`. :func:`plot_timeline` draws it.
+:class:`~emovox.inference.results.Timeline`. :func:`plot_timeline` draws it and
+:func:`summary_text` says in one line what its summary found (the wording the
+plot title and ``emovox predict`` share).
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ import numpy as np
 
 from emovox.errors import ConfigError
 from emovox.fileio import atomic_write_png
-from emovox.inference.results import Timeline
+from emovox.inference.results import NO_SPEECH, NON_ANSWERS, UNKNOWN, Timeline
 
-__all__ = ["window_starts", "window_spans", "smooth_probabilities", "plot_timeline"]
+__all__ = ["window_starts", "window_spans", "smooth_probabilities", "plot_timeline", "summary_text"]
 
 
 def window_starts(n_samples: int, *, window: int, hop: int) -> np.ndarray:
@@ -82,11 +84,38 @@ def smooth_probabilities(probs: np.ndarray, spans_s: Sequence[tuple[float, float
     return out
 
 
+def summary_text(summary: dict) -> str:
+    """One line describing a timeline's :attr:`~emovox.inference.results.Timeline.summary` by its shares.
+
+    An emotion: ``"angry (62% of confident speech; sad 30%, happy 8%); unknown 12% of speech;
+    no speech 35% of 42.0 s"``. ``mixed``, ``unknown``: the label and the summary's
+    ``detail`` in brackets, then the same shares. No speech at all:
+    ``"no_speech (no speech was found in 42.0 s)"``.
+    """
+    label, duration_s = summary["label"], float(summary["duration_s"])
+    if label == NO_SPEECH:
+        return f"{NO_SPEECH} ({summary['detail']} in {duration_s:.1f} s)"
+    shares = summary.get("emotion_share") or {}
+    if label in NON_ANSWERS:
+        head = f"{label} ({summary['detail']})"
+    else:
+        others = ", ".join(f"{k} {v:.0%}" for k, v in shares.items() if k != label)
+        head = f"{label} ({shares.get(label, 1.0):.0%} of confident speech{'; ' + others if others else ''})"
+    parts = [head]
+    if label != UNKNOWN:
+        parts.append(f"unknown {summary['unknown_share']:.0%} of speech")
+    parts.append(f"no speech {summary['no_speech_share']:.0%} of {duration_s:.1f} s")
+    return "; ".join(parts)
+
+
 def plot_timeline(timeline: Timeline, path: str | os.PathLike, *, title: str | None = None) -> Path:
     """Draw ``timeline`` as a PNG (atomic write): stacked probabilities and labels over time.
 
-    Top panel: each segment's class probabilities stacked over its span, silence
-    left blank. Bottom: the predicted label per segment, ``unknown`` in grey.
+    Top panel: each segment's class probabilities stacked over its span, the
+    rejection threshold dashed. Bottom: the label of each merged segment
+    (:meth:`Timeline.merged`), ``unknown`` in grey; stretches without speech
+    (and segments the speech gate called ``no_speech``) are left blank. The
+    bottom title is :func:`summary_text` of the summary.
     """
     import matplotlib
 
@@ -96,29 +125,31 @@ def plot_timeline(timeline: Timeline, path: str | os.PathLike, *, title: str | N
     labels = list(timeline.labels)
     cmap = plt.get_cmap("tab10")
     colours = {k: cmap(i % 10) for i, k in enumerate(labels)}
-    colours["unknown"] = (0.6, 0.6, 0.6, 1.0)
+    colours[UNKNOWN] = (0.6, 0.6, 0.6, 1.0)
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(12, 4.5), sharex=True,
                                    gridspec_kw={"height_ratios": [3, 1]})
     for seg in timeline.segments:
+        if seg.label == NO_SPEECH or not seg.scores:
+            continue
         bottom = 0.0
         for k in labels:
-            v = seg.scores[k]
+            v = float(seg.scores.get(k, 0.0))
             ax1.bar(seg.start_s, v, width=seg.duration_s, bottom=bottom, align="edge",
                     color=colours[k], linewidth=0)
             bottom += v
-        ax2.barh(0, seg.duration_s, left=seg.start_s, color=colours[seg.label], height=0.8)
+    for seg in timeline.merged():
+        if seg.label in colours:  # no_speech: blank, like the silences
+            ax2.barh(0, seg.duration_s, left=seg.start_s, color=colours[seg.label], height=0.8)
     ax1.axhline(timeline.threshold, color="black", lw=0.8, ls="--")
     ax1.set_ylim(0, 1)
     ax1.set_ylabel("probability")
     ax1.set_xlim(0, max(timeline.duration_s, 1e-3))
-    handles = [plt.Rectangle((0, 0), 1, 1, color=colours[k]) for k in labels + ["unknown"]]
-    ax1.legend(handles, labels + ["unknown"], ncol=min(9, len(labels) + 1), fontsize=8,
+    handles = [plt.Rectangle((0, 0), 1, 1, color=colours[k]) for k in labels + [UNKNOWN]]
+    ax1.legend(handles, labels + [UNKNOWN], ncol=min(9, len(labels) + 1), fontsize=8,
                loc="upper center", bbox_to_anchor=(0.5, 1.25), frameon=False)
     ax2.set_yticks([])
     ax2.set_xlabel("time (s)")
-    summary = timeline.summary
-    ax2.set_title(f"dominant: {summary['dominant']}  ·  speech {summary['speech_s']:.1f} s "
-                  f"of {timeline.duration_s:.1f} s", fontsize=9)
+    ax2.set_title(summary_text(timeline.summary), fontsize=9)
     if title:
         fig.suptitle(title, y=1.02, fontsize=10)
     fig.tight_layout()

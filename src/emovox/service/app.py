@@ -136,7 +136,8 @@ class ServiceState:
         try:
             p = self._timeline_pool.get_nowait()
         except queue.Empty:  # a clone sharing the (thread-safe) backend
-            p = Predictor(base.backend, base.info, min_confidence=base.threshold, batch_size=base.batch_size)
+            p = Predictor(base.backend, base.info, min_confidence=base.threshold, batch_size=base.batch_size,
+                          adaptation=base.adaptation, gate=base.gate or False)
         try:
             return p.predict_timeline(source, **kwargs)
         finally:
@@ -144,6 +145,11 @@ class ServiceState:
 
 
 # ---------------------------------------------------------------------- helpers
+def model_name(predictor) -> str | None:
+    """The served model's architecture name (what ``/readyz`` and every prediction report)."""
+    return (predictor.info.config.get("architecture") or {}).get("name")
+
+
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -165,6 +171,11 @@ def _named_bytes(data: bytes, name: str) -> io.BytesIO:
 def predict_bytes(state: ServiceState, data: bytes, name: str, *, timeline: bool) -> dict:
     """One file's prediction dict (runs on a worker thread).
 
+    ``{file, model, **Prediction.to_dict()}``, plus ``timeline``
+    (``Timeline.to_dict()``) when asked, the top level then being
+    ``Timeline.overall()``. Audio without speech is a prediction too
+    (label ``no_speech``), not an error.
+
     Raises
     ------
     ServiceError
@@ -181,10 +192,11 @@ def predict_bytes(state: ServiceState, data: bytes, name: str, *, timeline: bool
         raise ServiceError(413, "audio_too_long",
                            f"{name!r} lasts {duration_s:.1f} s, longer than the limit of {limit:g} s: "
                            "cut it into shorter parts or use `emovox predict` locally")
+    head = {"file": name, "model": model_name(predictor)}
     if timeline:
         t = state.timeline_predict(_named_bytes(data, name))
-        return {"file": name, **t.overall().to_dict(), "timeline": t.to_dict()}
-    return {"file": name, **predictor.predict(_named_bytes(data, name)).to_dict()}
+        return {**head, **t.overall().to_dict(), "timeline": t.to_dict()}
+    return {**head, **predictor.predict(_named_bytes(data, name)).to_dict()}
 
 
 async def _files_of(request, body: bytes, *, max_files: int) -> list[tuple[str, bytes]]:
@@ -308,7 +320,7 @@ def create_app(predictor=None, *, model_dir: str | None = None, backend: str = "
              responses={503: {"model": schemas.ErrorBody, "description": "model not loaded (yet)"}})
     async def readyz():
         state.ready_predictor()
-        return {"status": "ready", "model": state.predictor.info.config.get("architecture", {}).get("name")}
+        return {"status": "ready", "model": model_name(state.predictor)}
 
     @app.get("/metrics", summary="Prometheus metrics", response_class=Response,
              responses={200: {"content": {"text/plain": {}}}})
@@ -321,12 +333,14 @@ def create_app(predictor=None, *, model_dir: str | None = None, backend: str = "
     async def model_info():
         p = state.ready_predictor()
         config = p.info.config
+        gate = getattr(p, "gate", None)
         return {
             "labels": list(p.labels), "sample_rate_hz": p.sample_rate_hz, "threshold": p.threshold,
             "temperature": p.temperature, "backend": state.backend_name, "emovox_version": __version__,
-            "architecture": (config.get("architecture") or {}).get("name"),
+            "architecture": model_name(p),
             "created_utc": config.get("created_utc"), "calibration": config.get("calibration") or {},
             "metrics": config.get("metrics") or {}, "model_card": config.get("model_card"),
+            "gate": {"no_speech_s": gate.no_speech_s, "min_emotion_s": gate.min_emotion_s} if gate else None,
             "stream": {"window_s": state.stream.window_s, "hop_s": state.stream.hop_s, "vad": state.stream.vad},
             "limits": state.limits.to_dict(),
         }

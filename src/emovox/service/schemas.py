@@ -1,17 +1,33 @@
-"""Response shapes of the HTTP API, for the published OpenAPI schema.
+"""Response shapes of the HTTP API and the stream's events, for the published OpenAPI schema.
 
-They describe what :meth:`Prediction.to_dict` and :meth:`Timeline.to_dict`
-produce (the one prediction shape of emovox); routes return those dicts.
+They describe what :meth:`Prediction.to_dict`, :meth:`Timeline.to_dict` and
+:meth:`StreamEvent.to_dict` produce (the one prediction shape of emovox);
+routes return those dicts. Reason codes and quality flags are enumerated
+from their sources (:data:`emovox.inference.results.REASONS`,
+:data:`emovox.audio.quality.FLAG_NAMES`).
 """
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Union
+from typing import Dict, List, Literal, Optional, Union
 
 from pydantic import BaseModel, Field
 
-__all__ = ["ErrorBody", "PredictionOut", "BatchOut", "ModelOut", "HealthOut", "ReadyOut",
-           "ERROR_RESPONSES"]
+from emovox.audio.quality import FLAG_NAMES
+from emovox.inference.results import REASONS
+
+__all__ = ["ErrorBody", "QualityOut", "Segment", "SummaryOut", "TimelineOut", "PredictionOut", "BatchOut",
+           "StreamEventOut", "ModelOut", "HealthOut", "ReadyOut", "ERROR_RESPONSES"]
+
+#: A reason code (why there is no emotion), as an enum in the schema.
+Reason = Literal[tuple(REASONS)]  # type: ignore[valid-type]
+#: A quality flag name.
+Flag = Literal[FLAG_NAMES]  # type: ignore[valid-type]
+
+_LABEL = ("top class; or a non-answer: 'no_speech' (no speech found: confidence 0, scores empty) or 'unknown' "
+          "(too little speech, or confidence under the model's threshold; see reason)")
+_REASON = "why there is no emotion (null when label is one): " + "; ".join(f"{k}: {v}" for k, v in REASONS.items())
+_WARNINGS = "one sentence per way the input lies outside what the model was measured on"
 
 
 class ErrorDetail(BaseModel):
@@ -23,27 +39,78 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
+class QualityOut(BaseModel):
+    """Measured input quality (``Quality.to_dict()``)."""
+
+    flags: List[Flag] = Field(description="raised flags: narrowband (telephone band), clipping, "
+                                          "low_snr (noisy), low_level (very quiet)")
+    bandwidth_hz: Optional[float] = Field(description="effective bandwidth; null for digital silence")
+    clipped_share: float = Field(description="share of samples on clipped flat tops, in [0, 1]")
+    snr_db: Optional[float] = Field(description="estimated speech-to-noise ratio; null without speech")
+    level_dbfs: Optional[float] = Field(description="RMS level of the speech in dBFS; null for digital silence")
+
+
 class Segment(BaseModel):
+    """One prediction (``Prediction.to_dict()``)."""
+
     start_s: float
     end_s: float
-    label: str = Field(description="top class, or 'unknown' under the model's threshold")
-    confidence: float = Field(description="calibrated probability of the top class")
-    scores: Dict[str, float] = Field(description="calibrated probability of every class")
+    label: str = Field(description=_LABEL)
+    confidence: float = Field(description="calibrated probability of the top class (0 for no_speech)")
+    scores: Dict[str, float] = Field(description="calibrated probability of every class (empty for no_speech)")
+    speech_s: float = Field(description="seconds of speech the answer rests on")
+    reason: Optional[Reason] = Field(description=_REASON)
+    quality: Optional[QualityOut] = Field(description="input quality (null where it was not measured)")
+    warnings: List[str] = Field(description=_WARNINGS)
+
+
+class MergedSegment(BaseModel):
+    """Adjacent segments with the same label, merged for display."""
+
+    start_s: float
+    end_s: float
+    label: str
+    confidence: float
+    speech_s: float
+
+
+class SummaryOut(BaseModel):
+    """A long recording described by shares of its speech time (``results.summarize``)."""
+
+    label: str = Field(description="the dominant emotion, or 'mixed', 'unknown' (no confident speech) "
+                                   "or 'no_speech'")
+    dominant: str = Field(description="the same as label")
+    reason: Optional[Reason] = Field(description=_REASON)
+    detail: str = Field(description="one sentence saying what the label rests on")
+    emotion_share: Dict[str, float] = Field(description="share of the confidently classified speech time per "
+                                                        "emotion, largest first (sums to 1 when there is any)")
+    confident_share: float = Field(description="share of the speech time answered with an emotion")
+    unknown_share: float = Field(description="share of the speech time answered 'unknown'")
+    no_speech_share: float = Field(description="share of the recording without speech")
+    speech_s: float
+    confident_s: float
+    duration_s: float
+    distribution: Dict[str, float] = Field(description="speech-time-weighted mean probability per class")
 
 
 class TimelineOut(BaseModel):
     duration_s: float
-    summary: dict = Field(description="speech_s, distribution, dominant, label_share")
-    segments: List[Segment]
+    summary: SummaryOut
+    quality: Optional[QualityOut] = Field(description="quality of the whole recording")
+    warnings: List[str] = Field(description=_WARNINGS)
+    segments: List[Segment] = Field(description="one prediction per analysed window of speech")
+    merged: List[MergedSegment] = Field(description="adjacent segments that agree, merged for display")
 
 
-class PredictionOut(BaseModel):
+class _Upload(BaseModel):
     file: str = Field(description="the uploaded file's name ('upload' for a raw body)")
-    start_s: float
-    end_s: float
-    label: str = Field(description="top class, or 'unknown' under the model's threshold")
-    confidence: float = Field(description="calibrated probability of the top class")
-    scores: Dict[str, float] = Field(description="calibrated probability of every class")
+    model: Optional[str] = Field(None, description="architecture of the model that answered (as GET /v1/model)")
+
+
+class PredictionOut(Segment, _Upload):
+    """A recording's prediction: ``{file, model}`` and a :class:`Segment` spanning the whole recording."""
+
+    label: str = Field(description=_LABEL + "; with ?timeline=true the summary's label (also 'mixed')")
     timeline: Optional[TimelineOut] = Field(None, description="present with ?timeline=true")
 
 
@@ -55,6 +122,22 @@ class FileError(BaseModel):
 class BatchOut(BaseModel):
     results: List[Union[PredictionOut, FileError]] = Field(
         description="one entry per uploaded file, in order: a prediction or an error")
+
+
+class StreamEventOut(BaseModel):
+    """One ``{"type": "event"}`` message of ``WebSocket /v1/stream`` (``StreamEvent.to_dict()``)."""
+
+    type: Literal["event"]
+    t: float = Field(description="seconds of audio received when the event was computed")
+    start_s: float
+    end_s: float
+    speech: bool = Field(description="whether the window holds any speech (false: label 'no_speech')")
+    label: str = Field(description="smoothed top class, 'unknown' or 'no_speech'")
+    confidence: float
+    scores: Dict[str, float]
+    speech_s: float = Field(description="seconds of speech in the window")
+    reason: Optional[Reason] = Field(description=_REASON)
+    quality: Optional[QualityOut] = Field(description="the window's quality (null when the VAD is off)")
 
 
 class ModelOut(BaseModel):
@@ -69,6 +152,9 @@ class ModelOut(BaseModel):
     calibration: dict = {}
     metrics: dict = {}
     model_card: Optional[str] = None
+    gate: Optional[Dict[str, float]] = Field(
+        None, description="the speech gate: no_speech_s (less speech is no_speech), min_emotion_s (less is "
+                          "unknown, too_little_speech); null when the gate is off")
     stream: dict = Field({}, description="default window_s, hop_s and VAD of /v1/stream")
     limits: dict = {}
 

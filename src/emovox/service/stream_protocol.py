@@ -14,8 +14,10 @@ A client opens ``/v1/stream`` and:
    seconds) and ``"type": "start"``;
 2. receives ``{"type": "ready", ...}``;
 3. sends **binary** frames of audio; the server answers with
-   ``{"type": "event", t, start_s, end_s, speech, label, confidence, scores}``
-   text frames as the analysis advances;
+   ``{"type": "event", t, start_s, end_s, speech, label, confidence, scores,
+   speech_s, reason, quality}`` text frames as the analysis advances
+   (``StreamEvent.to_dict()``; ``label`` is ``"no_speech"`` for a window
+   without speech; shape: :class:`emovox.service.schemas.StreamEventOut`);
 4. sends ``{"type": "end"}`` (or just closes): the server flushes the tail
    (the last events), sends ``{"type": "end", ...}`` and closes with 1000.
 

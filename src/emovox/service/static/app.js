@@ -6,13 +6,20 @@
 const COLORS = {
   neutral: "#8a94a6", calm: "#5bbfb5", happy: "#f2b600", sad: "#3b7dd8", angry: "#e0453a",
   fearful: "#8e5bd6", disgust: "#4f9d5d", surprised: "#f08a24", boredom: "#a57f5a", unknown: "#c3c6d1",
+  mixed: "#5b6478", no_speech: "#8fd0dc",
+};
+// Quality flags (emovox.audio.quality) as badges, and why a result holds no emotion (results.REASONS).
+const FLAG_TEXT = { narrowband: "Telephone / narrowband", clipping: "Clipping", low_snr: "Noisy", low_level: "Very quiet" };
+const REASON_TEXT = {
+  no_speech: "no speech", too_little_speech: "too little speech", low_confidence: "not confident",
+  no_confident_speech: "not confident", mixed: "no emotion leads",
 };
 const EXTRA = ["#d6336c", "#0ca678", "#1c7ed6", "#f59f00", "#7048e8", "#868e96"];
 const LIVE_WINDOW_S = 30;
 const $ = (id) => document.getElementById(id);
 
 const state = {
-  labels: [], threshold: 0, hopS: 0.5,
+  labels: [], threshold: 0, hopS: 0.5, gate: null,
   live: null,          // {ws, ctx, stream, node, recorder, events: [], count}
   fileTimeline: null,  // {duration_s, segments}
 };
@@ -25,6 +32,8 @@ function color(label) {
 }
 
 function pct(p) { return (100 * p).toFixed(p >= 0.995 || p < 0.1 ? 1 : 0) + " %"; }
+function secs(s) { return (s || 0).toFixed(1) + " s"; }
+function sentence(text) { return text ? text.charAt(0).toUpperCase() + text.slice(1) : ""; }
 
 function setStatus(id, text, isError = false) {
   const el = $(id);
@@ -56,6 +65,7 @@ async function loadModel() {
     state.labels = m.labels;
     state.threshold = m.threshold;
     state.hopS = (m.stream && m.stream.hop_s) || 0.5;
+    state.gate = m.gate || null;
     $("model-info").textContent =
       `${m.architecture || "model"} · ${m.labels.length} emotions · ${m.backend} · unknown under ${pct(m.threshold)}`;
     buildBars();
@@ -82,9 +92,9 @@ function buildBars() {
 function buildLegend() {
   const legend = $("legend");
   legend.innerHTML = "";
-  for (const label of [...state.labels, "unknown"]) {
+  for (const label of [...state.labels, "unknown", "no_speech"]) {
     const s = document.createElement("span");
-    s.textContent = label;
+    s.textContent = label === "no_speech" ? "no speech" : label;
     s.style.setProperty("--c", color(label));
     legend.appendChild(s);
   }
@@ -106,21 +116,132 @@ function updateBars(scores) {
   }
 }
 
-function showResult({ label, confidence, scores, source, speech = true }) {
+// What a result says in words: its state, the label shown and the line under it.
+// `r` is a prediction ({label, confidence, scores, speech_s, reason, ...}), a stream event, or a
+// timeline's overall prediction with `summary` (then the headline is the summary's label and detail).
+function describe(r, { live = false, summary = null } = {}) {
+  const label = r.label;
+  if (label === "no_speech") {
+    return { state: "no_speech", shown: live ? "No speech" : "No speech found",
+             line: live ? "No voice in the last window: no emotion is given."
+                        : "The voice detector found no speech in this recording (a tone, music, noise or silence?): no emotion is given." };
+  }
+  const scores = r.scores || {};
+  const entries = Object.entries(scores);
+  const top = entries.length ? entries.reduce((a, b) => (b[1] > a[1] ? b : a)) : null;
+  const guess = top ? ` Best guess ${top[0]} at ${pct(top[1])}.` : "";
+  const why = sentence(REASON_TEXT[r.reason] || REASON_TEXT.low_confidence);  // the reason in words
+  if (label === "unknown") {
+    let line;
+    if (r.reason === "too_little_speech") {
+      const need = state.gate ? `, an emotion needs at least ${(state.gate.min_emotion_s).toFixed(2)} s` : "";
+      line = `${why}: ${(r.speech_s || 0).toFixed(2)} s of speech${need}.` + guess;
+    } else if (summary) {
+      line = `${why}: ${summary.detail}.`;
+    } else {
+      line = top ? `${why}: best guess ${top[0]} at ${pct(top[1])}, under the threshold of ${pct(state.threshold)}.`
+                 : `${why}.`;
+    }
+    return { state: "unknown", shown: "unknown", line };
+  }
+  if (label === "mixed") {
+    return { state: "mixed", shown: "mixed", line: summary ? `${why}: ${summary.detail}.` : `${why}.` };
+  }
+  const line = summary ? `${sentence(summary.detail)}; confidence ${pct(r.confidence)} (calibrated).`
+                       : `Confidence ${pct(r.confidence)} (calibrated)`;
+  return { state: "emotion", shown: label, line };
+}
+
+function speechLine(r, { live = false, summary = null } = {}) {
+  if (summary) {
+    if (!summary.speech_s) return `0.0 s of speech in ${secs(summary.duration_s)}.`;
+    return `${r.label === "unknown" ? "" : "Based on "}${secs(summary.speech_s)} of speech in ${secs(summary.duration_s)}` +
+      ` (${secs(summary.confident_s)} with a confident emotion).`;
+  }
+  const span = Math.max(0, (r.end_s || 0) - (r.start_s || 0));
+  if (live) return `${secs(r.speech_s)} of speech in the last ${secs(span)}.`;
+  const text = `${secs(r.speech_s)} of speech in ${secs(span)}.`;
+  return r.label === "unknown" || r.label === "no_speech" ? text : "Based on " + text;
+}
+
+function qualityTitle(flag, q) {
+  if (flag === "narrowband" && q.bandwidth_hz != null) return `effective bandwidth ${(q.bandwidth_hz / 1000).toFixed(1)} kHz`;
+  if (flag === "clipping") return `${(100 * q.clipped_share).toFixed(2)} % of samples clipped`;
+  if (flag === "low_snr" && q.snr_db != null) return `estimated SNR ${Math.round(q.snr_db)} dB`;
+  if (flag === "low_level" && q.level_dbfs != null) return `speech level ${Math.round(q.level_dbfs)} dBFS`;
+  return "";
+}
+
+function showQuality(quality, warnings) {
+  const badges = $("result-quality");
+  badges.innerHTML = "";
+  for (const flag of (quality && quality.flags) || []) {
+    const li = document.createElement("li");
+    li.className = "badge";
+    li.dataset.flag = flag;
+    li.textContent = FLAG_TEXT[flag] || flag;
+    li.title = qualityTitle(flag, quality);
+    badges.appendChild(li);
+  }
+  badges.hidden = !badges.children.length;
+  const list = $("result-warnings");
+  list.innerHTML = "";
+  for (const w of warnings || []) {
+    const li = document.createElement("li");
+    li.textContent = sentence(w) + ".";
+    list.appendChild(li);
+  }
+  list.hidden = !list.children.length;
+}
+
+function showShares(summary) {
+  const box = $("summary"), list = $("shares");
+  list.innerHTML = "";
+  if (!summary || !summary.speech_s) { box.hidden = true; return; }
+  for (const [label, share] of Object.entries(summary.emotion_share || {})) {
+    const li = document.createElement("li");
+    li.className = "share";
+    li.dataset.share = label;
+    li.dataset.p = String(share);
+    li.innerHTML = `<span class="name"></span><div class="track"><div class="fill"></div></div><span class="pct"></span>`;
+    li.querySelector(".name").textContent = label;
+    li.querySelector(".fill").style.cssText = `width: ${(100 * share).toFixed(1)}%; background: ${color(label)}`;
+    li.querySelector(".pct").textContent = pct(share);
+    list.appendChild(li);
+  }
+  const note = (key, p, text) => {
+    const li = document.createElement("li");
+    li.className = "share-note";
+    li.dataset.share = key;
+    li.dataset.p = String(p);
+    li.textContent = text;
+    list.appendChild(li);
+  };
+  $("summary-title").textContent = Object.keys(summary.emotion_share || {}).length
+    ? `Share of the confident speech per emotion (${pct(summary.confident_share)} of the speech got a confident emotion)`
+    : "No stretch of speech got a confident emotion";
+  note("unknown", summary.unknown_share, `Unknown: ${pct(summary.unknown_share)} of the speech (not confident, or too little speech).`);
+  note("no_speech", summary.no_speech_share, `No speech: ${pct(summary.no_speech_share)} of the recording.`);
+  box.hidden = false;
+}
+
+// Show one result: a file's prediction (with `summary` for a timeline) or a live event (`live`).
+function showResult(r, { source, live = false, summary = null }) {
+  const d = describe(r, { live, summary });
   const el = $("result-label");
-  const shown = speech ? label : "no speech";
-  el.textContent = shown;
-  el.dataset.label = shown;
-  el.style.color = speech && label !== "unknown" ? color(label) : "";
+  $("result-card").dataset.state = d.state;
+  $("result-label-text").textContent = d.shown;
+  el.dataset.label = r.label;
+  el.dataset.reason = r.reason || "";
+  el.style.color = d.state === "emotion" ? color(r.label) : "";
   $("result-source").textContent = source;
-  let conf = "";
-  if (!speech) conf = "No voice detected in the last window.";
-  else if (label === "unknown") {
-    const top = Object.entries(scores).reduce((a, b) => (b[1] > a[1] ? b : a));
-    conf = `Not sure: best guess ${top[0]} at ${pct(top[1])}, under the threshold of ${pct(state.threshold)}.`;
-  } else conf = `Confidence ${pct(confidence)} (calibrated)`;
-  $("result-confidence").textContent = conf;
-  updateBars(speech ? scores : null);
+  $("result-confidence").textContent = d.line;
+  $("result-speech").textContent = speechLine(r, { live, summary });
+  showQuality(r.quality, r.warnings);
+  showShares(summary);
+  $("bars-title").textContent = summary ? "Mean calibrated probability over the speech, per emotion"
+                                        : "Calibrated probability per emotion";
+  updateBars(r.label === "no_speech" ? null : r.scores);
 }
 
 // ------------------------------------------------------------------ timeline drawing
@@ -168,7 +289,7 @@ function drawSpans(c, t0, t1, spans) {
     if (b <= a) continue;
     const x = pad.l + ((a - t0) / span) * pw, xw = Math.max(1, ((b - a) / span) * pw - 1);
     if (!s.speech) {
-      g.fillStyle = "#dfe2ea";
+      g.fillStyle = COLORS.no_speech;
       g.fillRect(x, pad.t + ph - 3, xw, 3);
       continue;
     }
@@ -185,24 +306,34 @@ function drawFileTimeline() {
   if (!t) return;
   $("timeline-wrap").hidden = false;
   $("timeline-title").textContent =
-    `Timeline of the recording: ${t.segments.length} speech segments over ${t.duration_s.toFixed(1)} s (height: confidence)`;
+    `Timeline of the recording: ${t.segments.length} speech segments over ${t.duration_s.toFixed(1)} s ` +
+    "(height: confidence; bottom strip: no speech)";
   const c = prepareCanvas();
   drawAxes(c, 0, t.duration_s);
-  drawSpans(c, 0, t.duration_s, t.segments.map((s) => ({
-    start: s.start_s, end: s.end_s, label: s.label, confidence: s.confidence, speech: true })));
+  const spans = [];
+  let at = 0;
+  for (const s of t.segments) {
+    if (s.start_s > at) spans.push({ start: at, end: s.start_s, speech: false });
+    spans.push({ start: s.start_s, end: s.end_s, label: s.label, confidence: s.confidence,
+                 speech: s.label !== "no_speech" });
+    at = Math.max(at, s.end_s);
+  }
+  if (t.duration_s > at) spans.push({ start: at, end: t.duration_s, speech: false });
+  drawSpans(c, 0, t.duration_s, spans);
 }
 
 function drawLiveTimeline() {
   const live = state.live;
   if (!live) return;
   $("timeline-wrap").hidden = false;
-  $("timeline-title").textContent = `Live: the last ${LIVE_WINDOW_S} s (height: confidence; grey: no speech)`;
+  $("timeline-title").textContent = `Live: the last ${LIVE_WINDOW_S} s (height: confidence; bottom strip: no speech)`;
   const now = live.events.length ? live.events[live.events.length - 1].t : 0;
   const t1 = Math.max(now, LIVE_WINDOW_S), t0 = t1 - LIVE_WINDOW_S;
   const c = prepareCanvas();
   drawAxes(c, t0, t1);
   drawSpans(c, t0, t1, live.events.map((e) => ({
-    start: Math.max(e.start_s, e.t - live.hopS), end: e.t, label: e.label, confidence: e.confidence, speech: e.speech })));
+    start: Math.max(e.start_s, e.t - live.hopS), end: e.t, label: e.label, confidence: e.confidence,
+    speech: e.speech && e.label !== "no_speech" })));
 }
 
 // ------------------------------------------------------------------ files
@@ -232,9 +363,8 @@ async function analyseFile(file) {
       { method: "POST", body: form, credentials: "same-origin" });
     if (!r.ok) { setStatus("file-status", `${file.name}: ${await errorText(r)}`, true); return; }
     const p = await r.json();
-    const hasSpeech = !p.timeline || p.timeline.segments.length > 0;
-    showResult({ label: p.label, confidence: p.confidence, scores: p.scores, speech: hasSpeech,
-                 source: `${p.file} · ${p.end_s.toFixed(1)} s` });
+    $("result-main").setAttribute("aria-live", "polite");
+    showResult(p, { source: `${p.file} · ${p.end_s.toFixed(1)} s`, summary: p.timeline ? p.timeline.summary : null });
     if (p.timeline && p.timeline.segments.length) {
       state.fileTimeline = p.timeline;
       drawFileTimeline();
@@ -269,6 +399,7 @@ async function startLive() {
   }
   const live = { stream, events: [], count: 0, hopS: state.hopS, format, ended: false };
   state.live = live;
+  $("result-main").setAttribute("aria-live", "off");  // an update every hop would drown a screen reader
   state.fileTimeline = null;
   let start;
   if (format === "pcm16") {
@@ -353,8 +484,7 @@ function onLiveMessage(live, msg) {
     const el = $("live-status");
     el.dataset.events = String(live.count);
     if (!live.ended) el.textContent = `Listening… ${live.count} updates, ${msg.t.toFixed(1)} s of audio.`;
-    showResult({ label: msg.label, confidence: msg.confidence, scores: msg.scores, speech: msg.speech,
-                 source: `Live · ${msg.t.toFixed(1)} s` });
+    showResult(msg, { source: `Live · ${msg.t.toFixed(1)} s`, live: true });
     drawLiveTimeline();
   } else if (msg.type === "error") {
     live.failed = true;
@@ -372,6 +502,7 @@ function teardown(live) {
   try { if (live.ctx) live.ctx.close(); } catch (_) {}
   for (const t of live.stream.getTracks()) t.stop();
   if (state.live === live) state.live = null;
+  $("result-main").setAttribute("aria-live", "polite");
   document.body.classList.remove("listening");
   $("live-start").disabled = false;
   $("live-stop").disabled = true;
