@@ -186,7 +186,7 @@ def test_timeline_finds_the_bursts_of_a_long_file(model, tmp_path):
     assert starts == sorted(starts)
     assert all(a.end_s <= b.start_s + 1e-9 for a, b in zip(t.segments, t.segments[1:]))
     s = t.summary
-    assert s["speech_s"] == pytest.approx(sum(x.duration_s for x in t.segments), abs=1e-2)
+    assert s["speech_s"] == pytest.approx(sum(x.speech_s for x in t.segments), abs=1e-2)
     assert sum(s["distribution"].values()) == pytest.approx(1.0, abs=1e-3)
     assert s["dominant"] in LABELS + ("mixed", "unknown")
     assert s["no_speech_share"] == pytest.approx(1 - s["speech_s"] / t.duration_s, abs=1e-3)
@@ -234,9 +234,9 @@ def test_smoothing_averages_neighbours_but_not_across_long_pauses():
 
 
 def test_summary_describes_shares_of_speech_time():
-    a = Prediction("happy", 0.9, {"happy": 0.9, "sad": 0.1}, 0.0, 3.0)
-    b = Prediction("sad", 0.6, {"happy": 0.4, "sad": 0.6}, 5.0, 6.0)
-    c = Prediction("unknown", 0.5, {"happy": 0.5, "sad": 0.5}, 6.0, 8.0, reason="low_confidence")
+    a = Prediction("happy", 0.9, {"happy": 0.9, "sad": 0.1}, 0.0, 3.0, 3.0)
+    b = Prediction("sad", 0.6, {"happy": 0.4, "sad": 0.6}, 5.0, 6.0, 1.0)
+    c = Prediction("unknown", 0.5, {"happy": 0.5, "sad": 0.5}, 6.0, 8.5, 2.0, reason="low_confidence")
     s = summarize([a, b, c], ("happy", "sad"), duration_s=10.0)
     assert s["speech_s"] == pytest.approx(6.0)
     assert s["distribution"]["happy"] == pytest.approx((0.9 * 3 + 0.4 + 0.5 * 2) / 6, abs=1e-4)
@@ -251,8 +251,8 @@ def test_a_long_recording_with_confident_segments_is_not_headlined_unknown():
     """Regression (issue 16): 10 of 11 confident, mostly angry segments were summarised as ``unknown``."""
     labels = ("angry", "happy", "sad")
     segs = [Prediction("angry" if i % 5 else "sad", 0.5, {"angry": 0.5, "happy": 0.2, "sad": 0.3}, 4.0 * i,
-                       4.0 * i + 3.5) for i in range(10)]
-    segs.append(Prediction("unknown", 0.35, {"angry": 0.35, "happy": 0.33, "sad": 0.32}, 40.0, 42.0,
+                       4.0 * i + 3.5, 3.5) for i in range(10)]
+    segs.append(Prediction("unknown", 0.35, {"angry": 0.35, "happy": 0.33, "sad": 0.32}, 40.0, 42.0, 2.0,
                            reason="low_confidence"))
     t = Timeline(tuple(segs), 42.0, labels, threshold=0.45)
     assert t.dominant == "angry"
@@ -264,13 +264,16 @@ def test_a_long_recording_with_confident_segments_is_not_headlined_unknown():
 
 def test_summary_says_mixed_unknown_or_no_speech_with_a_reason():
     labels = ("angry", "sad")
-    tie = [Prediction("angry", 0.8, {"angry": 0.8, "sad": 0.2}, 0, 2),
-           Prediction("sad", 0.8, {"angry": 0.2, "sad": 0.8}, 2, 3.9)]
+    tie = [Prediction("angry", 0.8, {"angry": 0.8, "sad": 0.2}, 0, 2, 2.0),
+           Prediction("sad", 0.8, {"angry": 0.2, "sad": 0.8}, 2, 3.9, 1.9)]
     s = summarize(tie, labels)
     assert s["label"] == "mixed" and s["reason"] == "mixed" and "angry" in s["detail"]
-    unsure = [Prediction("unknown", 0.4, {"angry": 0.4, "sad": 0.6}, 0, 3, reason="low_confidence")]
+    unsure = [Prediction("unknown", 0.4, {"angry": 0.4, "sad": 0.6}, 0, 3, 3.0, reason="low_confidence")]
     s = summarize(unsure, labels)
     assert s["label"] == "unknown" and s["reason"] == "no_confident_speech" and s["emotion_share"] == {}
+    mostly_unsure = unsure * 9 + [Prediction("angry", 0.9, {"angry": 0.9, "sad": 0.1}, 30, 33, 3.0)]
+    s = summarize(mostly_unsure, labels)  # 10 % confident: not enough to name the recording
+    assert s["label"] == "unknown" and s["emotion_share"] == {"angry": 1.0} and "10%" in s["detail"]
     s = summarize([], labels, duration_s=5.0)
     assert s["label"] == "no_speech" and s["no_speech_share"] == 1.0
 

@@ -8,7 +8,8 @@ bounded memory) measure, on 32 ms frames of a 16 kHz signal:
   the long-term spectrum of the speech frames is still within
   :data:`BANDWIDTH_FLOOR_DB` of its level in the 300-3000 Hz band. A telephone
   call resampled to any rate ends near 3.4-4 kHz; wideband speech reaches
-  7-8 kHz. ``narrowband`` when it is at most :data:`NARROWBAND_HZ`.
+  7-8 kHz. ``narrowband`` when it is at most :data:`NARROWBAND_HZ`; ``nan``
+  (not measured) when fewer than 3 frames are speech.
 - **clipping** (``clipped_share``): the share of samples sitting on flat tops
   at the recording's peak (two or more equal consecutive samples within
   0.5 % of the peak magnitude). ``clipping`` above :data:`CLIPPING_SHARE`.
@@ -177,8 +178,8 @@ class QualityMeter:
         if frames == 0:  # shorter than one frame
             power = self._sum_squares / self._n
         level = 10 * np.log10(max(power, 1e-16))
-        spectrum = self._spectrum[True] if speech else self._spectrum[True] + self._spectrum[False]
-        bandwidth = _bandwidth_hz(spectrum) if frames else float("nan")
+        # the bandwidth of speech: without speech frames there is no speech to measure it on
+        bandwidth = _bandwidth_hz(self._spectrum[True]) if speech else float("nan")
         snr = None
         if speech:
             if self._quiet_histogram.sum() >= 5:

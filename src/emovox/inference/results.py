@@ -29,7 +29,7 @@ import numpy as np
 from emovox.labels import MIXED, NO_SPEECH, UNKNOWN
 
 __all__ = ["Prediction", "Timeline", "UNKNOWN", "NO_SPEECH", "MIXED", "REASONS", "prediction_from_probs",
-           "summarize", "merge_segments", "MIXED_MARGIN", "NON_ANSWERS"]
+           "summarize", "merge_segments", "MIXED_MARGIN", "MIN_CONFIDENT_SHARE", "NON_ANSWERS"]
 
 #: Why a prediction or a summary holds no emotion: code -> meaning.
 REASONS: dict[str, str] = {
@@ -43,6 +43,8 @@ REASONS: dict[str, str] = {
 NON_ANSWERS = (UNKNOWN, NO_SPEECH, MIXED)
 #: A recording's leading emotion must hold this much more of the confident speech than the next one.
 MIXED_MARGIN = 0.10
+#: Under this share of the speech answered with an emotion, a recording's summary is ``unknown``.
+MIN_CONFIDENT_SHARE = 0.20
 
 
 @dataclass(frozen=True)
@@ -171,13 +173,18 @@ def no_speech_prediction(labels: Sequence[str], *, start_s: float = 0.0, end_s: 
 def summarize(segments: Sequence[Prediction], labels: Sequence[str], *, duration_s: float | None = None) -> dict:
     """Describe a recording by the shares of its speech time per emotion.
 
+    Speech time is the segments' ``speech_s`` (what the voice activity
+    detector found in each), so it agrees with the speech time of a clip
+    predicted whole.
+
     Returns
     -------
     dict
         - ``label``: the *dominant* emotion -- the one holding the largest share
           of the confidently classified speech, at least :data:`MIXED_MARGIN`
-          ahead of the next -- else ``"mixed"``, ``"unknown"`` (no confident
-          speech) or ``"no_speech"``; ``dominant`` is the same value;
+          ahead of the next -- else ``"mixed"``, ``"unknown"`` (less than
+          :data:`MIN_CONFIDENT_SHARE` of the speech got a confident emotion) or
+          ``"no_speech"``; ``dominant`` is the same value;
         - ``reason``: ``None`` or a :data:`REASONS` code; ``detail``: a sentence;
         - ``emotion_share``: share of the confident speech time per emotion
           (sums to 1 when there is any), largest first;
@@ -188,8 +195,8 @@ def summarize(segments: Sequence[Prediction], labels: Sequence[str], *, duration
         - ``distribution``: the speech-time-weighted mean of the segments'
           probabilities, per class.
     """
-    segs = [s for s in segments if s.label != NO_SPEECH and s.duration_s > 0]
-    speech_s = float(sum(s.duration_s for s in segs))
+    segs = [s for s in segments if s.label != NO_SPEECH and s.speech_s > 0]
+    speech_s = float(sum(s.speech_s for s in segs))
     total_s = float(duration_s) if duration_s is not None else max((s.end_s for s in segments), default=0.0)
     no_speech_share = 1.0 - speech_s / total_s if total_s > 0 else 1.0
     base = {"speech_s": round(speech_s, 3), "duration_s": round(total_s, 3),
@@ -198,19 +205,23 @@ def summarize(segments: Sequence[Prediction], labels: Sequence[str], *, duration
         return {**base, "label": NO_SPEECH, "dominant": NO_SPEECH, "reason": "no_speech",
                 "detail": "no speech was found", "emotion_share": {}, "confident_s": 0.0,
                 "confident_share": 0.0, "unknown_share": 0.0, "distribution": {k: 0.0 for k in labels}}
-    weights = np.array([s.duration_s for s in segs])
+    weights = np.array([s.speech_s for s in segs])
     probs = np.array([[s.scores.get(k, 0.0) for k in labels] for s in segs])
     dist = (weights[:, None] * probs).sum(axis=0) / speech_s
     times: dict[str, float] = {}
     for s in segs:
         if s.is_emotion:
-            times[s.label] = times.get(s.label, 0.0) + s.duration_s
+            times[s.label] = times.get(s.label, 0.0) + s.speech_s
     confident_s = float(sum(times.values()))
     share = {k: v / confident_s for k, v in sorted(times.items(), key=lambda kv: -kv[1])} if confident_s else {}
     ranked = list(share.items())
     if not ranked:
         label, reason, detail = UNKNOWN, "no_confident_speech", \
             f"none of the {speech_s:.1f} s of speech got a confident emotion"
+    elif confident_s / speech_s < MIN_CONFIDENT_SHARE:
+        label, reason = UNKNOWN, "no_confident_speech"
+        detail = (f"only {confident_s / speech_s:.0%} of the {speech_s:.1f} s of speech got a confident emotion "
+                  f"({ranked[0][0]} in most of it)")
     elif len(ranked) > 1 and ranked[0][1] - ranked[1][1] < MIXED_MARGIN:
         label, reason = MIXED, "mixed"
         detail = f"{ranked[0][0]} {ranked[0][1]:.0%} and {ranked[1][0]} {ranked[1][1]:.0%} of the confident speech"
@@ -294,15 +305,16 @@ class Timeline:
         """The whole recording as one :class:`Prediction`.
 
         ``label`` and ``reason`` are the summary's; ``confidence`` is the mean
-        calibrated confidence of the speech answered with that emotion (0 for
-        a non-answer); ``scores`` the summary distribution; ``speech_s`` the
-        speech time.
+        calibrated confidence of the segments answered with that emotion,
+        weighted by their speech time (0 for a non-answer): how sure the model
+        is where it says so; ``scores`` the summary distribution (the mean
+        probabilities over all the speech); ``speech_s`` the speech time.
         """
         s = self.summary
         label = s["label"]
         chosen = [seg for seg in self.segments if seg.label == label]
-        weight = sum(seg.duration_s for seg in chosen)
-        confidence = sum(seg.confidence * seg.duration_s for seg in chosen) / weight if weight > 0 else 0.0
+        weight = sum(seg.speech_s for seg in chosen)
+        confidence = sum(seg.confidence * seg.speech_s for seg in chosen) / weight if weight > 0 else 0.0
         scores = dict(s["distribution"]) if s["speech_s"] > 0 else {}
         return Prediction(label, float(confidence), scores, 0.0, float(self.duration_s), float(s["speech_s"]),
                           s["reason"], self.quality, self.warnings)

@@ -103,7 +103,7 @@ class StreamEvent:
     start_s: float
     end_s: float
     speech: bool
-    label: str | None
+    label: str
     confidence: float
     scores: Mapping[str, float] = field(default_factory=dict)
     speech_s: float = 0.0
