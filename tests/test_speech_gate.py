@@ -16,8 +16,8 @@ from emovox.audio.quality import NARROWBAND_HZ, QualityMeter, assess_quality
 from emovox.augment.synth import GENERATORS, generate
 from emovox.corpora import default_corpora_root
 from emovox.errors import ConfigError
-from emovox.inference.gate import MIN_EMOTION_S, NO_SPEECH_S, SpeechGate, gate_verdict, quality_warnings, \
-    speech_seconds
+from emovox.inference.gate import MIN_EMOTION_S, NO_SPEECH_S, SPEECH_PROBABILITY, SpeechGate, gate_verdict, \
+    quality_warnings, speech_seconds
 
 SR = 16000
 ROOT = default_corpora_root()
@@ -43,7 +43,9 @@ def test_thresholds_are_ordered_and_verdicts_follow_them():
     assert gate_verdict(0.0) == "no_speech"
     assert gate_verdict(NO_SPEECH_S) == "too_little_speech"
     assert gate_verdict(MIN_EMOTION_S) is None
-    assert speech_seconds(np.array([0.9, 0.2, 0.5, 0.49])) == pytest.approx(2 * 512 / SR)
+    probs = np.array([0.9, 0.2, 0.5, 0.49])
+    assert speech_seconds(probs, threshold=0.5) == pytest.approx(2 * 512 / SR)
+    assert speech_seconds(probs) == pytest.approx(np.sum(probs >= SPEECH_PROBABILITY) * 512 / SR)
     with pytest.raises(ConfigError, match="ordered"):
         SpeechGate(no_speech_s=0.5, min_emotion_s=0.2)
 
@@ -82,9 +84,9 @@ def test_real_speech_is_answered_with_its_speech_time(model, speech):
 def test_a_sliver_of_speech_is_too_little_for_an_emotion(model, speech):
     gate = SpeechGate()
     probs = gate.probabilities(speech)
-    voiced = np.flatnonzero(probs >= 0.5)
+    voiced = np.flatnonzero(probs >= SPEECH_PROBABILITY)
     start = voiced[len(voiced) // 2] * 512
-    sliver = speech[start - 2400:start + 2400]  # 0.3 s around the middle of the speech
+    sliver = speech[start - 1600:start + 1600]  # 0.2 s around the middle of the speech
     p = model.predict(sliver, sample_rate=SR)
     assert p.speech_s < MIN_EMOTION_S
     assert not p.is_emotion and p.reason in ("too_little_speech", "no_speech")

@@ -34,7 +34,7 @@ from emovox.augment.synth import MUSIC_KINDS, generate
 from emovox.augment.waveform import Gain, HardClip
 from emovox.errors import ConfigError
 
-__all__ = ["degradation_chain", "telephone_chain", "babble_bank", "sound_bank", "rir_bank"]
+__all__ = ["degradation_chain", "telephone_chain", "noise_chain", "babble_bank", "sound_bank", "rir_bank"]
 
 
 def babble_bank(clips: Sequence[np.ndarray], *, n_items: int = 64, duration_s: float = 8.0,
@@ -117,6 +117,23 @@ def degradation_chain(*, babble: Sequence[np.ndarray] | None = None, sounds: Seq
         (OneOf(tuple(backgrounds), p=1.0, weights=tuple(weights)), 0.6),
         (HardClip(drive_db=(1.0, 12.0)), 0.1),
         (Channel(codecs=tuple(codecs), bitrate_bps=(6000, 32000)), 0.5),
+        (Gain(gain_db=(-20.0, 6.0), clip=True), 1.0),
+    ))
+
+
+def noise_chain(*, babble: Sequence[np.ndarray] | None = None, sounds: Sequence[np.ndarray] | None = None) -> Compose:
+    """A noisy place: babble (most of the time), coloured noise or music at 0-15 dB SNR, a channel 30 % of the time."""
+    backgrounds = [BackgroundNoise(snr_db=(0.0, 15.0), colors=("white", "pink", "brown"))]
+    weights = [1.0]
+    if babble:
+        backgrounds.append(BackgroundNoise(snr_db=(0.0, 15.0), noises=tuple(babble)))
+        weights.append(3.0)
+    if sounds:
+        backgrounds.append(BackgroundNoise(snr_db=(0.0, 15.0), noises=tuple(sounds)))
+        weights.append(1.0)
+    return Compose((
+        (OneOf(tuple(backgrounds), p=1.0, weights=tuple(weights)), 1.0),
+        (Channel(codecs=ALL_CODECS, bitrate_bps=(6000, 32000)), 0.3),
         (Gain(gain_db=(-20.0, 6.0), clip=True), 1.0),
     ))
 

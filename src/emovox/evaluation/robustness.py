@@ -42,7 +42,7 @@ import numpy as np
 from emovox.errors import ConfigError
 
 __all__ = ["CONDITIONS", "EVAL_SEED", "TRAIN_SEED", "CORPORA", "SCHEME", "corpus_clips", "speaker_groups",
-           "condition_transform", "embed_condition", "Embedded", "load_embedded"]
+           "condition_transform", "embed_condition", "embedding_id", "Embedded", "load_embedded"]
 
 CORPORA = ("ravdess", "emodb", "emovo", "turev")
 SCHEME = "emovox7"
@@ -279,7 +279,8 @@ def embed_condition(paths: Sequence[str], groups: Sequence[int], *, tag: str, fa
     folder = Path(cache_dir) / tag
     folder.mkdir(parents=True, exist_ok=True)
     spec = {"tag": tag, "factory": factory, "seed": int(seed), "model": str(model), **(extra or {})}
-    key = hashlib.sha256(json.dumps({**spec, "paths": list(map(str, paths))}, sort_keys=True).encode()).hexdigest()[:16]
+    identity = {**spec, "model": embedding_id(model), "paths": list(map(str, paths))}
+    key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
     items = [(i, str(p), int(g)) for i, (p, g) in enumerate(zip(paths, groups))]
     tasks = [(c, items[s:s + chunk], str(folder / f"{key}-{c:04d}.npz"))
              for c, s in enumerate(range(0, len(items), chunk))]
@@ -293,6 +294,22 @@ def embed_condition(paths: Sequence[str], groups: Sequence[int], *, tag: str, fa
                 if done % 5 == 0 or done == len(todo):
                     log(f"{tag}: {done}/{len(todo)} chunks, {time.time() - t0:.0f} s")
     return load_embedded([t[2] for t in tasks])
+
+
+def embedding_id(model: str) -> str:
+    """What a model's embeddings depend on: its encoder's weights and the hidden states pooled.
+
+    A new head on the same encoder (``scripts/add_robust_head.py``) keeps the
+    id, so cached embeddings stay valid; another encoder or layer set does not.
+    """
+    from emovox.inference.backends import read_config
+    from emovox.inference.predictor import resolve_model_dir
+
+    config = read_config(resolve_model_dir(model))
+    encoder = (config.get("training") or {}).get("encoder") or {}
+    params = (config.get("architecture") or {}).get("params") or {}
+    return json.dumps({"encoder": encoder.get("sha256"), "layers": params.get("layers"),
+                       "arch": (config.get("architecture") or {}).get("name")}, sort_keys=True)
 
 
 def load_embedded(files: Sequence[str]) -> Embedded:

@@ -51,7 +51,7 @@ import numpy as np
 
 from emovox.audio.resample_stream import ChunkResampler
 from emovox.errors import ConfigError
-from emovox.inference.gate import MIN_EMOTION_S, NO_SPEECH_S
+from emovox.inference.gate import MIN_EMOTION_S, NO_SPEECH_S, SPEECH_PROBABILITY
 from emovox.inference.results import NO_SPEECH, prediction_from_probs
 
 __all__ = ["StreamEngine", "StreamEvent", "STREAM_VADS"]
@@ -163,7 +163,9 @@ class StreamEngine:
         :data:`~emovox.inference.gate.NO_SPEECH_S` (or ``min_speech_s`` if
         smaller) a window is ``no_speech``.
     vad_threshold : float
-        Speech probability that starts speech, in (0, 1).
+        Speech probability that starts speech, in (0, 1); speech continues
+        down to 0.15 under it. The default (0.45) ends speech where the
+        speech gate stops counting frames (:data:`~emovox.inference.gate.SPEECH_PROBABILITY`).
 
     Attributes
     ----------
@@ -183,7 +185,7 @@ class StreamEngine:
 
     def __init__(self, predictor, *, window_s: float = 3.0, hop_s: float = 0.5, vad: str = "auto",
                  smoothing: int = 3, max_buffer_s: float | None = None, min_speech_s: float = MIN_EMOTION_S,
-                 vad_threshold: float = 0.5) -> None:
+                 vad_threshold: float = SPEECH_PROBABILITY + 0.15) -> None:
         window_s = _seconds(window_s, "window_s", lo=MIN_WINDOW_S, hi=MAX_WINDOW_S)
         hop_s = _seconds(hop_s, "hop_s", lo=MIN_HOP_S)
         if hop_s > window_s:

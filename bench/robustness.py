@@ -1,0 +1,177 @@
+"""Robustness benchmark: held-out speakers x channel, noise and room conditions, one command.
+
+For the four corpora of the default model (4,217 clips, 46 speakers, 7-way
+``emovox7``), the 3 speaker-disjoint folds of the model card: every clip is
+scored by a head that never heard its speaker, under each condition of
+:data:`emovox.evaluation.robustness.CONDITIONS` (clean; telephone G.711;
+AMR-NB 5.9 kbit/s; G.723.1, a codec never trained on; babble of test-fold
+talkers at 20/10/5 dB; road noise at 10 dB; rooms of RT60 0.3 and 0.8 s --
+all noise and rooms from banks and seeds training never uses). Per condition:
+UAR (unweighted average recall, the headline), accuracy, the share of
+predicted classes that change against the clean version of the same clip,
+the same for the product's labels (``unknown`` included) and the share of
+clips the speech gate refuses (``no_speech``) or answers ``unknown`` for too
+little speech. Then leave-one-corpus-out (4 shared classes, train on three
+corpora, test on the fourth) clean and under the telephone channel.
+
+Two recipes are compared in the same run, on the same embeddings:
+
+- ``clean head``: the head trained on the clips as recorded (the recipe of the
+  default model before issue 16);
+- ``robust head``: :mod:`emovox.recipes.robust` (clips plus degraded copies),
+  the shipped recipe.
+
+Embeddings come from the shipped model's ONNX ``embedding`` output through the
+product preprocessing and are cached in ``--cache`` (the first run takes about
+an hour on 2 cores; later runs a few minutes).
+
+    OMP_NUM_THREADS=1 .venv/bin/python bench/robustness.py [--cache /tmp/emovox-robustness] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def labels_with_unknown(logits: np.ndarray, temperature: float, threshold: float) -> np.ndarray:
+    """Class ids, ``-1`` where the calibrated confidence is under the threshold."""
+    from emovox.inference.calibration import softmax
+
+    p = softmax(logits, temperature=temperature)
+    return np.where(p.max(axis=1) >= threshold, p.argmax(axis=1), -1)
+
+
+def gate_outcomes(vad_probs) -> tuple[float, float]:
+    """Shares of clips the speech gate answers ``no_speech`` and ``too_little_speech``."""
+    from emovox.inference.gate import gate_verdict, speech_seconds
+
+    verdicts = [gate_verdict(speech_seconds(p)) for p in vad_probs]
+    return (float(np.mean([v == "no_speech" for v in verdicts])),
+            float(np.mean([v == "too_little_speech" for v in verdicts])))
+
+
+def score_conditions(name: str, heads, groups, y, conditions: dict, classes) -> dict:
+    """UAR, accuracy and changes against clean for every condition, with one head per fold."""
+    from emovox.evaluation import compute_metrics
+    from emovox.inference.calibration import calibrate
+    from emovox.recipes.robust import fold_logits
+
+    logits = {c: fold_logits(heads, groups, e.embeddings) for c, e in conditions.items()}
+    calibration = calibrate(logits["clean"], y)
+    clean_class = logits["clean"].argmax(axis=1)
+    clean_label = labels_with_unknown(logits["clean"], calibration.temperature, calibration.threshold)
+    out = {}
+    for c, z in logits.items():
+        m = compute_metrics(y, z.argmax(axis=1), classes=list(classes))
+        label = labels_with_unknown(z, calibration.temperature, calibration.threshold)
+        out[c] = {"uar": round(float(m["uar"]), 4), "accuracy": round(float(m["accuracy"]), 4),
+                  "class_changed": round(float(np.mean(z.argmax(axis=1) != clean_class)), 4),
+                  "label_changed": round(float(np.mean(label != clean_label)), 4),
+                  "unknown": round(float(np.mean(label == -1)), 4)}
+        log(f"{name}: {c}: {out[c]}")
+    return out
+
+
+def leave_one_corpus_out(embeddings, y, classes, records, conditions, *, robust: bool) -> dict:
+    """4 shared classes; train on three corpora (clips, plus copies when ``robust``), test on the fourth."""
+    from emovox.evaluation import compute_metrics
+    from emovox.evaluation.cross_corpus import shared_classes
+    from emovox.recipes.robust import fit_robust_head
+
+    corpus = np.array([r.corpus for r in records])
+    shared = shared_classes(corpus.tolist(), [r.emotion for r in records])
+    keep = np.isin(np.array(classes)[y], shared)
+    ids = np.array([classes.index(k) for k in shared])
+    out = {}
+    for held in sorted(set(corpus)):
+        train = keep & (corpus != held)
+        head = fit_robust_head(embeddings if robust else embeddings[:1], y, train, n_classes=len(classes))
+        test = keep & (corpus == held)
+        for c in ("clean", "telephone"):
+            z = head.logits(conditions[c].embeddings[test])[:, ids]
+            m = compute_metrics(y[test], ids[z.argmax(axis=1)], classes=list(classes))
+            out.setdefault(c, {})[held] = round(float(m["uar"]), 4)
+    for c in list(out):
+        out[c]["mean"] = round(float(np.mean(list(out[c].values()))), 4)
+    return {"classes": list(shared), **out}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--cache", default="/tmp/emovox-robustness", help="embedding cache folder")
+    ap.add_argument("--workers", type=int, default=2, help="processes computing embeddings")
+    ap.add_argument("--model", default="default", help="model whose encoder embeds the clips")
+    ap.add_argument("--json", default="bench/results/robustness.json", help="write the figures here")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads fitting the heads")
+    args = ap.parse_args(argv)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from emovox.evaluation.robustness import CONDITIONS, EVAL_SEED, corpus_clips, embed_condition, speaker_groups
+    from emovox.recipes.robust import fold_heads, training_embeddings
+
+    t0 = time.time()
+    records, y, classes = corpus_clips()
+    groups = speaker_groups(records, y)
+    paths = [r.path for r in records]
+    log(f"{len(records)} clips, {len({r.speaker_key for r in records})} speakers, classes {classes}")
+    train_sets = training_embeddings(paths, groups, cache_dir=args.cache, model=args.model, workers=args.workers,
+                                     log=log)
+    conditions = {c: embed_condition(paths, groups, tag=c, factory="emovox.evaluation.robustness.eval_factory",
+                                     seed=EVAL_SEED, cache_dir=args.cache, model=args.model, workers=args.workers,
+                                     extra={"condition": c}, log=log) for c in CONDITIONS}
+    results: dict = {"protocol": "3 speaker-disjoint folds over ravdess, emodb, emovo, turev (the model card's); "
+                                 "7-way UAR over all 4,217 held-out clips",
+                     "conditions": CONDITIONS, "recipes": {}}
+    for name, sets in (("clean head", train_sets[:1]), ("robust head", train_sets)):
+        log(f"{name}: fitting 3 fold heads on {len(sets)} set(s) of embeddings")
+        heads = fold_heads(sets, y, groups, n_classes=len(classes))
+        entry = score_conditions(name, heads, groups, y, conditions, classes)
+        entry["loco"] = leave_one_corpus_out(sets, y, classes, records, conditions, robust=len(sets) > 1)
+        results["recipes"][name] = entry
+    results["gate"] = {c: dict(zip(("no_speech", "too_little_speech"), map(lambda v: round(v, 4),
+                                                                              gate_outcomes(e.vad))))
+                       for c, e in conditions.items()}
+    results["elapsed_s"] = round(time.time() - t0, 1)
+    print_table(results)
+    if args.json:
+        from emovox.fileio import atomic_write_text
+
+        os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
+        atomic_write_text(args.json, json.dumps(results, indent=1) + "\n")
+        print(f"\nfigures: {args.json}")
+    return 0
+
+
+def print_table(results: dict) -> None:
+    clean_head, robust = results["recipes"]["clean head"], results["recipes"]["robust head"]
+    print("\n| condition | UAR, clean head | UAR, robust head | accuracy | classes changed vs clean | "
+          "labels changed (with unknown) | refused as no speech | too little speech |")
+    print("|---|---|---|---|---|---|---|---|")
+    for c in results["conditions"]:
+        a, b, g = clean_head[c], robust[c], results["gate"][c]
+        print(f"| {c} | {a['uar']:.3f} | **{b['uar']:.3f}** | {b['accuracy']:.3f} | {b['class_changed']:.1%} "
+              f"(clean head {a['class_changed']:.1%}) | {b['label_changed']:.1%} | {g['no_speech']:.2%} | "
+              f"{g['too_little_speech']:.2%} |")
+    print("\nleave one corpus out (4 shared classes, UAR):")
+    print("| recipe | condition | " + " | ".join(k for k in robust["loco"]["clean"]) + " |")
+    print("|---|---|" + "---|" * len(robust["loco"]["clean"]))
+    for name, entry in results["recipes"].items():
+        for c in ("clean", "telephone"):
+            row = entry["loco"][c]
+            print(f"| {name} | {c} | " + " | ".join(f"{v:.3f}" for v in row.values()) + " |")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

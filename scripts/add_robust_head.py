@@ -1,0 +1,236 @@
+"""Give a Whisper-backed artifact (by default the shipped one) the channel-robust head of issue 16.
+
+One command, from the repository root (corpora read from ``../shared/corpora``)::
+
+    OMP_NUM_THREADS=1 .venv/bin/python scripts/add_robust_head.py
+
+Steps (embeddings cached in ``--cache``, shared with ``bench/robustness.py``):
+
+1. The embedding of every clip of the four corpora (``emovox7``) as recorded
+   and of :data:`emovox.recipes.robust.N_COPIES` degraded copies of it
+   (telephone calls, the full degradation chain, noisy places), through the
+   artifact's ONNX ``embedding`` output and the product preprocessing.
+2. :func:`emovox.recipes.robust.fold_heads` on the build's 3 speaker-disjoint
+   folds: out-of-fold logits of every clip and every copy (held-out speakers).
+3. Temperature and rejection threshold fitted on those out-of-fold logits,
+   clean and degraded together (the audio the product meets); the card's
+   per-corpus figures from the clean ones.
+4. The head fitted on every clip and copy replaces the artifact's linear head
+   (the encoder, its float16 weights and the speaker-adaptation head are
+   unchanged); the ONNX graph is re-exported reading its weights from
+   ``model.safetensors`` and checked against torch on corpus clips.
+5. ``config["robustness"]``: what the model was measured on (the warnings of
+   :func:`emovox.inference.gate.quality_warnings` use it) and, when
+   ``bench/results/robustness.json`` and ``bench/results/nonspeech.json``
+   exist, their figures; for the shipped model, the card's sections.
+
+``scripts/build_whisper_default.py`` runs this at its end (after the
+speaker-adaptation head). ``--card-only`` refreshes step 5 after the benchmarks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import add_speaker_adaptation as adaptation  # noqa: E402
+import build_whisper_default as build  # noqa: E402
+
+ROBUSTNESS_JSON = build.REPO / "bench" / "results" / "robustness.json"
+NONSPEECH_JSON = build.REPO / "bench" / "results" / "nonspeech.json"
+#: What the robustness benchmark measures; the answer warns outside it.
+MEASURED = {"narrowband": True, "min_snr_db": 5.0, "max_rt60_s": 0.8, "clipping": False,
+            "codecs": ["G.711 mu-law", "AMR-NB 5.9 kbit/s", "G.723.1 6.3 kbit/s"]}
+CARD_HEADING = "## Real-world audio: speech gate, quality flags, channels and noise"
+
+
+def fit(artifact: Path, cache: Path, workers: int) -> tuple[dict, object, dict]:
+    """Steps 1-3: the final head, its calibration and the clean out-of-fold figures."""
+    from emovox.evaluation.robustness import corpus_clips, speaker_groups
+    from emovox.inference.calibration import calibrate
+    from emovox.recipes.robust import C, N_COPIES, fit_robust_head, fold_heads, fold_logits, training_embeddings
+
+    records, y, classes = corpus_clips()
+    groups = speaker_groups(records, y)
+    sets = training_embeddings([r.path for r in records], groups, cache_dir=cache, model=str(artifact),
+                               workers=workers, log=build.log)
+    heads = fold_heads(sets, y, groups, n_classes=len(classes))
+    oof = [fold_logits(heads, groups, e) for e in sets]
+    calibration = calibrate(np.concatenate(oof), np.concatenate([y] * len(oof)))
+    figures = build.per_corpus(records, y, oof[0], classes)
+    build.log(f"out-of-fold clean UAR {figures['all']['uar']:.3f}; calibration on clean + {N_COPIES} copies: "
+              f"T {calibration.temperature:.3f}, threshold {calibration.threshold:.3f}")
+    final = fit_robust_head(sets, y, n_classes=len(classes))
+    recipe = {"recipe": "robust", "module": "emovox.recipes.robust", "C": C, "copies": N_COPIES,
+              "rows": int(len(y) * len(sets)),
+              "copy_chains": {"1": "telephone_chain", "2-5": "degradation_chain", "6-7": "noise_chain"}}
+    return {"figures": figures, "recipe": recipe, "calibration": calibration}, final, {"n": len(y)}
+
+
+def install(artifact: Path, result: dict, final) -> None:
+    """Step 4: the new head into the artifact (safetensors + shared-weight ONNX), checked against torch."""
+    from emovox.export.onnx import export_onnx, share_weights
+    from emovox.inference import load_model
+    from emovox.models.artifact import load_artifact, save_artifact
+    from emovox.models.whisper_classifier import HeadFit
+    from emovox.models.whisper_encoder import half_encoders
+
+    model, config = load_artifact(artifact)
+    layers = tuple(config["architecture"]["params"]["layers"])
+    model.set_head(HeadFit(layers=layers, C=final.C, mean=final.mean.astype(np.float32),
+                           scale=final.scale.astype(np.float32), coef=final.coef.astype(np.float32),
+                           intercept=final.intercept.astype(np.float32), inner_uar=float("nan")))
+    calibration = result["calibration"]
+    config["calibration"] = {**calibration.to_config()["calibration"],
+                             "fitted_on": "out-of-fold logits of the 3 fold models (held-out speakers), on the "
+                                          "clips as recorded and their degraded copies"}
+    config["threshold"] = calibration.to_config()["threshold"]
+    config["metrics"]["speaker_independent"] = result["figures"]
+    for stale in ("speaker_independent_onnx_int8", "int8_vs_float32", "inner_cv"):
+        config["metrics"].pop(stale, None)
+    config["training"]["head_recipe"] = result["recipe"]
+    half_encoders(model)
+    with tempfile.TemporaryDirectory(dir=artifact.parent) as tmp:
+        staging = Path(tmp) / "artifact"
+        save_artifact(staging, model, config)
+        export_onnx(staging, staging, half_weights=True)
+        build.log(f"model.onnx shares {share_weights(staging) / 1e6:.1f} MB of weights with model.safetensors")
+        for extra in ("adapt.safetensors", "LICENSE-whisper.txt"):
+            if (artifact / extra).is_file():
+                shutil.copy2(artifact / extra, staging / extra)
+        records = build.records()[0]
+        sample = [records[i].path for i in np.linspace(0, len(records) - 1, 24).astype(int)]
+        a = load_model(staging, backend="torch", num_threads=1).probabilities([build.clip(p) for p in sample])
+        b = load_model(staging, backend="onnx", num_threads=1).probabilities([build.clip(p) for p in sample])
+        if float(np.abs(a - b).max()) > 1e-4:
+            raise SystemExit(f"the ONNX graph disagrees with torch by {np.abs(a - b).max():.2e}")
+        config = json.loads((staging / "config.json").read_text())
+        config["metrics"]["shipped_onnx_vs_torch"] = {"n": len(sample), "max_prob_diff": float(np.abs(a - b).max()),
+                                                      "argmax": float(np.mean(a.argmax(1) == b.argmax(1)))}
+        config["files"] = {p.name: {"bytes": p.stat().st_size} for p in staging.iterdir() if p.name != "config.json"}
+        (staging / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+        backup = artifact.with_name(artifact.name + ".previous")
+        if backup.exists():
+            shutil.rmtree(backup)
+        os.replace(artifact, backup)
+        shutil.copytree(staging, artifact)
+        shutil.rmtree(backup)
+    for p in artifact.iterdir():
+        os.chmod(p, 0o644)
+
+
+def robustness_section(artifact: Path) -> dict:
+    """Step 5: ``config["robustness"]`` from the benchmarks' JSON (when present); the card's sections."""
+    from emovox.fileio import atomic_write_text
+    from emovox.inference.gate import MIN_EMOTION_S, NO_SPEECH_S, SPEECH_PROBABILITY
+
+    config = json.loads((artifact / "config.json").read_text())
+    section = {"measured": MEASURED, "gate": {"speech_probability": SPEECH_PROBABILITY, "no_speech_s": NO_SPEECH_S,
+                                              "min_emotion_s": MIN_EMOTION_S}}
+    if ROBUSTNESS_JSON.is_file():
+        bench = json.loads(ROBUSTNESS_JSON.read_text())
+        section["conditions"] = {c: {**bench["recipes"]["robust head"][c], **bench["gate"][c]}
+                                 for c in bench["conditions"]}
+        section["loco"] = bench["recipes"]["robust head"]["loco"]
+        section["clean_head_conditions"] = {c: bench["recipes"]["clean head"][c]["uar"] for c in bench["conditions"]}
+    if NONSPEECH_JSON.is_file():
+        section["nonspeech"] = json.loads(NONSPEECH_JSON.read_text())["models"].get("default")
+    config["robustness"] = section
+    atomic_write_text(artifact / "config.json", json.dumps(config, indent=2, sort_keys=True) + "\n")
+    if artifact.resolve() == build.OUT.resolve():
+        card = build.model_card(config, config["task"]["labels"], config["architecture"]["params"]["encoder"]
+                                ["n_layers"])
+        atomic_write_text(build.REPO / "docs" / "model_card.md", card)
+        if "adaptation" in config:
+            adaptation.write_card_section(adaptation.card_section(config["adaptation"],
+                                                                  config["metrics"]["speaker_independent"]))
+        write_card_section(card_text(config))
+    return section
+
+
+def card_text(config: dict) -> str:
+    """The model card's section on real-world audio."""
+    section = config["robustness"]
+    gate = section["gate"]
+    rows = ""
+    if "conditions" in section:
+        rows = "\n".join(
+            f"| {c} | {section['clean_head_conditions'][c]:.3f} | **{v['uar']:.3f}** | {v['class_changed']:.1%} | "
+            f"{v['no_speech']:.2%} |" for c, v in section["conditions"].items())
+        rows = ("| condition | UAR, head trained on clean clips | UAR, this model's recipe | classes changed vs "
+                "clean | refused as no speech |\n|---|---|---|---|---|\n" + rows + "\n")
+        loco = section["loco"]
+        rows += (f"\nUnseen corpus (leave one corpus out, 4 shared classes, mean of 4): clean "
+                 f"{loco['clean']['mean']:.3f}, telephone {loco['telephone']['mean']:.3f}.\n")
+    ns = section.get("nonspeech")
+    ns_text = (f"On an evaluation set of {ns and 'synthetic'} non-speech (19 kinds, 5 never used for tuning) "
+               f"{ns['non_speech_given_an_emotion']:.1%} of clips get an emotion; of the 4,217 corpus clips "
+               f"{ns['speech_refused_as_no_speech']:.2%} are refused as no speech "
+               f"(`bench/nonspeech.py`).\n" if ns else "")
+    return f"""{CARD_HEADING}
+
+The head is trained on every clip as recorded and on {config['training']['head_recipe']['copies']} degraded
+copies of it (`emovox.recipes.robust`: telephone calls through G.711, G.726 and
+AMR-NB; Opus and MP3 at low bit rates; babble of other training speakers,
+coloured noise and music at 0-25 dB SNR; simulated rooms with RT60 0.2-1.0 s;
+gain and clipping). Every input first passes a speech gate (Silero VAD,
+frames with speech probability >= {gate['speech_probability']}): under {gate['no_speech_s']} s of speech the answer
+is `no_speech`, under {gate['min_emotion_s']} s `unknown` (too little speech). Every answer
+carries its speech seconds and quality flags (narrowband, clipping, low
+SNR, low level) and says when the input lies outside what was measured
+below (noisier than 5 dB SNR, clipped, very quiet).
+
+Held-out speakers, same 3 folds, 7-way UAR over all 4,217 clips; noise and
+rooms from banks and seeds never used in training (`bench/robustness.py`,
+`docs/robustness.md`):
+
+{rows}
+{ns_text}
+"""
+
+
+def write_card_section(text: str) -> None:
+    """Insert or replace the section in ``docs/model_card.md`` (before the limits)."""
+    from emovox.fileio import atomic_write_text
+
+    path = build.REPO / "docs" / "model_card.md"
+    card = path.read_text()
+    if CARD_HEADING in card:
+        start = card.index(CARD_HEADING)
+        end = card.index("\n## ", start + len(CARD_HEADING)) + 1
+        card = card[:start] + text + card[end:]
+    else:
+        anchor = card.index("## Intended use and known limits")
+        card = card[:anchor] + text + card[anchor:]
+    atomic_write_text(path, card)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--artifact", type=Path, default=build.OUT)
+    parser.add_argument("--cache", type=Path, default=Path("/tmp/emovox-robustness"))
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--card-only", action="store_true", help="only step 5 (after the benchmarks)")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    import torch
+
+    torch.set_num_threads(2)
+    if not args.card_only:
+        result, final, _ = fit(args.artifact, args.cache, args.workers)
+        install(args.artifact, result, final)
+    section = robustness_section(args.artifact)
+    print(json.dumps({k: v for k, v in section.items() if k in ("measured", "gate")}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
