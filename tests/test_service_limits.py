@@ -243,6 +243,16 @@ def test_serve_command_errors_are_one_line(tmp_path):
     assert r.returncode == 2 and "hop_s" in r.stderr
 
 
+def test_serve_help_says_only_healthz_is_open_under_api_keys():
+    """Issue 19: the help said the probes and the page were open; only /healthz is (docs/service.md)."""
+    r = _emovox("serve", "--help")
+    text = " ".join(r.stdout.split())
+    assert r.returncode == 0 and "every route but /healthz" in text and "/readyz" in text
+    assert "probes and the page" not in text
+    for option in ("--max-header-kb", "--header-timeout-s", "--max-connections", "--drain-s"):
+        assert option in text
+
+
 @pytest.mark.skipif(not CLIP.is_file(), reason=f"corpus file {CLIP} is absent")
 def test_serve_command_serves_until_interrupted():
     from emovox.service.testing import free_port

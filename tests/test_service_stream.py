@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import time
 
 import numpy as np
 import pytest
@@ -217,6 +218,8 @@ def test_bad_start_messages(ws_url, start, code, close):
 @pytest.mark.parametrize("frame, code, close", [
     (b"\x00\x01\x02", "bad_frame", 1007),
     ('{"type": "pause"}', "bad_message", 1008),
+    ("not json", "bad_message", 1008),  # issue 19: was reported as bad_start
+    ("[1, 2]", "bad_message", 1008),
 ])
 def test_bad_frames_after_start(ws_url, frame, code, close):
     msgs, got = run(_session(ws_url, {"format": "pcm16", "sample_rate_hz": 16000}, [frame], end=False))
@@ -230,6 +233,28 @@ def test_nan_samples_and_garbage_container(ws_url):
     assert msgs[-1]["error"]["code"] == "bad_frame" and got == 1007
     msgs, got = run(_session(ws_url, {"format": "webm"}, [b"definitely not webm" * 10], end=False))
     assert msgs[-1]["error"]["code"] == "invalid_audio" and got == 1007
+
+
+@pytest.mark.parametrize("garbage", [
+    b"OggS" + np.random.default_rng(0).bytes(4996),                               # magic, then noise
+    (b"OggS" + np.random.default_rng(1).bytes(496)) * 10,                         # page-like noise
+    b"OggS\x00\x02" + bytes(20) + b"\x01\x13OpusHead" + bytes(11) + bytes(4900),  # a page with a wrong CRC
+])
+def test_a_5_kb_garbage_ogg_stream_is_refused_at_once(ws_url, garbage):
+    """Issue 19: it waited for the 30 s idle time-out; now the first page is checked as it arrives."""
+    t0 = time.monotonic()
+    msgs, code = run(asyncio.wait_for(_session(ws_url, {"format": "ogg"}, [garbage], end=False), 10))
+    assert msgs[-1]["type"] == "error" and msgs[-1]["error"]["code"] == "invalid_audio" and code == 1007
+    assert "not valid ogg" in msgs[-1]["error"]["message"]
+    assert time.monotonic() - t0 < 3.0
+
+
+def test_a_10_mb_frame_gets_the_error_frame_then_1009(ws_url):
+    """Issue 19: the WebSocket layer closed with 1009 but sent no error frame; the frame is never read."""
+    msgs, code = run(_session(ws_url, {"format": "pcm16", "sample_rate_hz": 16000}, [bytes(10 * 2**20)],
+                              end=False))
+    assert [m["type"] for m in msgs] == ["ready", "error"] and code == 1009
+    assert msgs[1]["error"]["code"] == "frame_too_large" and "1048576 bytes" in msgs[1]["error"]["message"]
 
 
 def test_end_without_audio_and_client_close(ws_url, predictor):

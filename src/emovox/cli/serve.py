@@ -2,7 +2,7 @@
 
 Nothing else has to run: ``emovox serve`` loads the model, binds the port
 (a port in use is one clear line, exit 2) and serves ``http://HOST:PORT/``
-until Ctrl-C. See ``docs/service.md``.
+until Ctrl-C (SIGTERM drains first: see :mod:`emovox.service.server`). See ``docs/service.md``.
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ def register(subparsers) -> None:
     p.add_argument("--threads", type=int, default=1, metavar="N",
                    help="CPU threads per model call (default: 1; requests and streams run in parallel)")
     p.add_argument("--api-key-file", metavar="FILE",
-                   help="require an API key (one per line in FILE) on every route but the probes and the page")
+                   help="require an API key (one per line in FILE) on every route but /healthz: /readyz, "
+                        "/metrics, the page and the stream too (see docs/service.md)")
     lim = p.add_argument_group("limits")
     lim.add_argument("--max-upload-mb", type=float, metavar="MB", default=25.0, help="largest request body, MiB (default: 25)")
     lim.add_argument("--max-audio-s", type=float, metavar="S", default=600.0, help="longest recording per file, s (default: 600)")
@@ -43,11 +44,22 @@ def register(subparsers) -> None:
     lim.add_argument("--max-streams", type=int, metavar="N", default=32, help="WebSocket streams at once (default: 32)")
     lim.add_argument("--stream-idle-s", type=float, metavar="S", default=30.0, help="close a silent stream after S s (default: 30)")
     lim.add_argument("--stream-max-s", type=float, metavar="S", default=3600.0, help="longest stream, s (default: 3600)")
+    lim.add_argument("--max-header-kb", type=float, metavar="KB", default=32.0,
+                     help="largest request line + headers, KiB; more get 431 (default: 32)")
+    lim.add_argument("--header-timeout-s", type=float, metavar="S", default=10.0,
+                     help="time a request may take to send its headers; more get 408 (default: 10)")
+    lim.add_argument("--max-connections", type=int, metavar="N", default=1000,
+                     help="open connections at most; over it the longest-idle one is closed, or the new one "
+                          "gets 503 (default: 1000, lowered to what the descriptor limit allows)")
+    lim.add_argument("--drain-s", type=float, metavar="S", default=20.0,
+                     help="on SIGTERM, time in-flight requests and streams get to finish (default: 20)")
     st = p.add_argument_group("streams")
     st.add_argument("--window-s", type=float, metavar="S", default=3.0, help="default stream window, s (default: 3)")
     st.add_argument("--hop-s", type=float, metavar="S", default=0.5, help="default stream hop, s (default: 0.5)")
     st.add_argument("--vad", choices=("auto", "silero", "webrtc", "off"), default="auto",
                     help="voice activity detector of streams")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="worker processes sharing the port, each with its own model and limits (default: 1)")
     p.add_argument("--log-level", choices=("critical", "error", "warning", "info", "debug"), default="info")
     p.set_defaults(func=handle)
 
@@ -75,9 +87,10 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def handle(args: argparse.Namespace) -> int:
+def _app(args: argparse.Namespace):
+    """``(app, limits, predictor, keys)`` from the options (loads the model; one line per bad option)."""
     try:
-        import uvicorn
+        import uvicorn  # noqa: F401 -- only to check it is installed
         from emovox.service.app import StreamDefaults, create_app
     except ImportError as error:
         raise ConfigError(f"emovox serve needs {error.name or 'the service extra'}: {_HINT}") from None
@@ -89,30 +102,69 @@ def handle(args: argparse.Namespace) -> int:
     limits = Limits(max_upload_mb=args.max_upload_mb, max_audio_s=args.max_audio_s,
                     max_batch_files=args.max_batch_files, max_concurrent_requests=args.max_concurrent,
                     max_streams=args.max_streams, stream_idle_timeout_s=args.stream_idle_s,
-                    stream_max_duration_s=args.stream_max_s)
+                    stream_max_duration_s=args.stream_max_s, max_header_kb=args.max_header_kb,
+                    header_timeout_s=args.header_timeout_s, max_connections=args.max_connections,
+                    drain_s=args.drain_s)
     keys = load_api_keys(args.api_key_file) if args.api_key_file else None
     predictor = load_model(args.model, backend=args.backend, num_threads=args.threads)
     stream = StreamDefaults(window_s=args.window_s, hop_s=args.hop_s, vad=args.vad)
     StreamEngine(predictor, window_s=stream.window_s, hop_s=stream.hop_s, vad=stream.vad)  # validates
-    app = create_app(predictor, limits=limits, api_keys=keys, stream=stream)
-    sock = _bind(args.host, args.port)
-    host, port = sock.getsockname()[:2]
-    shown = f"[{host}]" if ":" in host else host
-    print(f"emovox: serving on http://{shown}:{port}/ (model {predictor.info.config.get('architecture', {}).get('name', '?')}, "
-          f"backend {getattr(predictor.backend, 'name', args.backend)}"
-          f"{', API keys required' if keys else ''}); Ctrl-C stops", file=sys.stderr, flush=True)
-    # keep-alive well beyond common client pool expiries (httpx: 5 s), so a client never
-    # reuses a connection at the moment the server closes it
-    config = uvicorn.Config(app, log_level=args.log_level, ws_max_size=limits.max_frame_bytes + 4096,
-                            timeout_keep_alive=20, timeout_graceful_shutdown=5, server_header=False)
-    from emovox.service.auth import redact_keys_in_logs
+    return create_app(predictor, limits=limits, api_keys=keys, stream=stream), limits, predictor, keys
 
+
+def _serve(app, limits, sock, log_level: str) -> None:
+    """Run the server on the listening ``sock`` until stopped (Ctrl-C stops, SIGTERM drains)."""
+    from emovox.service.auth import redact_keys_in_logs
+    from emovox.service.server import EmovoxServer, server_config
+
+    config = server_config(app, limits=limits, log_level=log_level)
     redact_keys_in_logs()  # uvicorn logs WebSocket paths with their ?api_key=
-    server = uvicorn.Server(config)
+    server = EmovoxServer(config)
     try:
         server.run(sockets=[sock])
     except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it shut down on: the normal way to stop
         pass
+
+
+def serve_worker(args: argparse.Namespace, sock: socket.socket) -> None:
+    """One worker process of ``--workers N``: its own model and server on the shared socket."""
+    import os
+    import signal
+    import threading
+    import time
+
+    os.setpgid(0, 0)  # Ctrl-C reaches the supervisor only, which stops the workers once
+    supervisor = os.getppid()
+
+    def orphaned() -> None:  # the supervisor was killed (SIGKILL): drain and exit rather than linger
+        while os.getppid() == supervisor:
+            time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=orphaned, name="emovox-supervisor-watch", daemon=True).start()
+    app, limits, _, _ = _app(args)
+    _serve(app, limits, sock, args.log_level)
+
+
+def handle(args: argparse.Namespace) -> int:
+    if args.workers < 1:
+        raise ConfigError(f"--workers {args.workers}: must be at least 1")
+    app, limits, predictor, keys = _app(args)  # every option checked before binding (and in the parent)
+    sock = _bind(args.host, args.port)
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    workers = f", {args.workers} worker processes" if args.workers > 1 else ""
+    print(f"emovox: serving on http://{shown}:{port}/ (model {predictor.info.config.get('architecture', {}).get('name', '?')}, "
+          f"backend {getattr(predictor.backend, 'name', args.backend)}"
+          f"{', API keys required' if keys else ''}{workers}); Ctrl-C stops, SIGTERM drains",
+          file=sys.stderr, flush=True)
+    try:
+        if args.workers > 1:
+            from emovox.service.workers import run_workers
+
+            del app, predictor  # each worker loads its own
+            return run_workers(serve_worker, args, sock, n=args.workers, drain_s=limits.drain_s)
+        _serve(app, limits, sock, args.log_level)
     finally:
         sock.close()
     print("emovox: server stopped", file=sys.stderr)

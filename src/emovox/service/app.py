@@ -42,6 +42,7 @@ except ImportError as _error:  # pragma: no cover - depends on the environment
 from emovox.service.auth import ApiKeys, authorize_http
 from emovox.service.errors import ServiceError, error_body, install_error_handlers, status_of
 from emovox.service.limits import CapacityGate, Limits, read_body
+from emovox.service.memory import MemoryReturner
 from emovox.service.metrics import Metrics, MetricsMiddleware
 
 __all__ = ["create_app", "ServiceState", "StreamDefaults"]
@@ -96,6 +97,9 @@ class ServiceState:
     backend_name: str = ""
     requests_gate: CapacityGate = field(init=False)
     streams_gate: CapacityGate = field(init=False)
+    draining: bool = field(init=False, default=False)
+    memory: MemoryReturner = field(init=False, default_factory=MemoryReturner)
+    _drain_future: Any = field(init=False, default=None)
     _timeline_pool: "queue.SimpleQueue" = field(init=False, default_factory=queue.SimpleQueue)
     _upload_limiter: Any = field(init=False, default=None)
 
@@ -112,6 +116,29 @@ class ServiceState:
             raise ServiceError(503, "not_ready", message,
                                headers={"Retry-After": str(self.limits.retry_after_s)})
         return self.predictor
+
+    def refuse_if_draining(self) -> None:
+        """503 ``draining`` once the server is shutting down (SIGTERM): new work goes elsewhere."""
+        if self.draining:
+            raise ServiceError(503, "draining", "the server is shutting down: retry, another instance will answer",
+                               headers={"Retry-After": str(self.limits.retry_after_s), "Connection": "close"})
+
+    def begin_drain(self) -> None:
+        """Refuse new work from now on and wake the streams in progress (they end with their last events)."""
+        self.draining = True
+        if self._drain_future is not None and not self._drain_future.done():
+            self._drain_future.set_result(None)
+
+    def drain_future(self):
+        """A future of the event loop, done once the server drains (what streams wait on beside their frames)."""
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        if self._drain_future is None or self._drain_future.get_loop() is not loop:  # one app, a new server
+            self._drain_future = loop.create_future()
+            if self.draining:
+                self._drain_future.set_result(None)
+        return self._drain_future
 
     async def run_prediction(self, fn, *args, **kwargs):
         """Run an upload's model work on a worker thread, at most one per CPU core at a time.
@@ -317,9 +344,11 @@ def create_app(predictor=None, *, model_dir: str | None = None, backend: str = "
 
     @app.head("/readyz", include_in_schema=False)
     @app.get("/readyz", response_model=schemas.ReadyOut, summary="readiness: the model is loaded",
-             responses={503: {"model": schemas.ErrorBody, "description": "model not loaded (yet)"}})
+             responses={503: {"model": schemas.ErrorBody,
+                              "description": "model not loaded (yet), or the server is draining"}})
     async def readyz():
         state.ready_predictor()
+        state.refuse_if_draining()
         return {"status": "ready", "model": model_name(state.predictor)}
 
     @app.get("/metrics", summary="Prometheus metrics", response_class=Response,
@@ -358,6 +387,7 @@ def create_app(predictor=None, *, model_dir: str | None = None, backend: str = "
               summary="emotion of one recording", responses=schemas.ERROR_RESPONSES)
     async def predict(request: Request,
                       timeline: bool = Query(False, description="analyse as a timeline of speech segments")):
+        state.refuse_if_draining()
         with state.requests_gate.slot():
             state.ready_predictor()
             body = await _body(request)
@@ -371,6 +401,8 @@ def create_app(predictor=None, *, model_dir: str | None = None, backend: str = "
             except EmovoxError:
                 state.metrics.predictions.labels("error").inc()
                 raise
+            finally:
+                state.memory.activity_ended()  # the decoded audio is freed: give it back once traffic pauses
             state.metrics.predictions.labels("ok").inc()
             return result
 
@@ -381,6 +413,7 @@ def create_app(predictor=None, *, model_dir: str | None = None, backend: str = "
                          415: {"model": schemas.ErrorBody, "description": "the body is not multipart/form-data"}})
     async def predict_batch(request: Request,
                             timeline: bool = Query(False, description="analyse each file as a timeline")):
+        state.refuse_if_draining()
         with state.requests_gate.slot():
             state.ready_predictor()
             body = await _body(request)
@@ -403,6 +436,7 @@ def create_app(predictor=None, *, model_dir: str | None = None, backend: str = "
                         raise
                     state.metrics.predictions.labels("error").inc()
                     results.append({"file": name, **error_body(error.code, error.message)})
+            state.memory.activity_ended()
             return {"results": results}
 
     # ------------------------------------------------------------------ streaming

@@ -47,6 +47,15 @@ class Limits:
         Largest WebSocket message, KiB.
     retry_after_s : int
         Value of ``Retry-After`` on 503.
+    max_header_kb : float
+        Largest request line plus headers, KiB (more: 431, before the app runs).
+    header_timeout_s : float
+        Longest time from a request's first byte to the end of its headers (more: 408).
+    max_connections : int
+        Open connections at most; a new one over the cap closes the longest-idle one,
+        or gets 503 when none is idle (see :mod:`emovox.service.http_guard`).
+    drain_s : float
+        On SIGTERM, longest time in-flight requests and streams get to finish.
     """
 
     max_upload_mb: float = 25.0
@@ -59,13 +68,18 @@ class Limits:
     stream_max_duration_s: float = 3600.0
     max_frame_kb: float = 1024.0
     retry_after_s: int = 1
+    max_header_kb: float = 32.0
+    header_timeout_s: float = 10.0
+    max_connections: int = 1000
+    drain_s: float = 20.0
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
             if isinstance(value, bool) or not isinstance(value, (int, float)) \
                     or not math.isfinite(value) or value <= 0:
                 raise ConfigError(f"limit {name}={value!r} must be a positive number")
-        for name in ("max_batch_files", "max_concurrent_requests", "max_streams", "retry_after_s"):
+        for name in ("max_batch_files", "max_concurrent_requests", "max_streams", "retry_after_s",
+                     "max_connections"):
             if int(getattr(self, name)) != getattr(self, name):
                 raise ConfigError(f"limit {name}={getattr(self, name)!r} must be a whole number")
 
@@ -76,6 +90,10 @@ class Limits:
     @property
     def max_frame_bytes(self) -> int:
         return int(self.max_frame_kb * 1024)
+
+    @property
+    def max_header_bytes(self) -> int:
+        return int(self.max_header_kb * 1024)
 
     def to_dict(self) -> dict:
         return asdict(self)

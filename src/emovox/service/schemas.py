@@ -179,5 +179,5 @@ ERROR_RESPONSES = {
     408: _err("the body took too long to arrive"),
     413: _err("body larger than --max-upload-mb, audio longer than --max-audio-s, or too many files"),
     422: _err("undecodable, empty or too short audio (the audio gate's message), or a bad parameter"),
-    503: _err("too many concurrent requests or model not loaded yet (see Retry-After)"),
+    503: _err("too many concurrent requests, model not loaded yet, or the server is draining (see Retry-After)"),
 }

@@ -124,7 +124,8 @@ def _bad_start(message: str) -> ProtocolError:
     return ProtocolError("bad_start", message, close_code=CLOSE_POLICY)
 
 
-def _json_object(text: Any, what: str) -> dict:
+def _json_object(text: Any, what: str, code: str = "bad_start") -> dict:
+    bad = _bad_start if code == "bad_start" else (lambda message: ProtocolError(code, message))
     if isinstance(text, (bytes, bytearray, memoryview)):
         raise ProtocolError(
             "expected_text", f"the {what} must be a JSON text frame, got a binary frame: "
@@ -132,16 +133,16 @@ def _json_object(text: Any, what: str) -> dict:
             close_code=CLOSE_UNSUPPORTED,
         )
     if not isinstance(text, str):
-        raise _bad_start(f"the {what} must be a JSON text message, got {type(text).__name__}")
+        raise bad(f"the {what} must be a JSON text message, got {type(text).__name__}")
     if len(text) > MAX_START_CHARS:
-        raise _bad_start(f"the {what} is {len(text)} characters long (at most {MAX_START_CHARS})")
+        raise bad(f"the {what} is {len(text)} characters long (at most {MAX_START_CHARS})")
     try:
         value = json.loads(text)
     except (ValueError, RecursionError):
-        raise _bad_start(f"the {what} is not valid JSON: send an object such as "
-                         '{"format": "pcm16", "sample_rate_hz": 16000}') from None
+        example = '{"format": "pcm16", "sample_rate_hz": 16000}' if code == "bad_start" else '{"type": "end"}'
+        raise bad(f"the {what} is not valid JSON: send an object such as {example}") from None
     if not isinstance(value, dict):
-        raise _bad_start(f"the {what} must be a JSON object, got {type(value).__name__}")
+        raise bad(f"the {what} must be a JSON object, got {type(value).__name__}")
     return value
 
 
@@ -205,7 +206,7 @@ def parse_start_message(text: Any) -> StreamStart:
 
 def parse_control_message(text: Any) -> str:
     """Validate a text message after the start; returns its type (only ``"end"`` exists)."""
-    msg = _json_object(text, "control message")
+    msg = _json_object(text, "control message", code="bad_message")
     kind = msg.get("type")
     if kind != "end":
         raise ProtocolError(
@@ -260,5 +261,9 @@ def error_message(code: str, message: str) -> dict:
     return {"type": "error", "error": {"code": code, "message": message}}
 
 
-def end_message(*, audio_s: float, events: int) -> dict:
-    return {"type": "end", "audio_s": round(float(audio_s), 3), "events": int(events)}
+def end_message(*, audio_s: float, events: int, reason: str | None = None) -> dict:
+    """The last message of a stream; ``reason`` is ``"server_shutdown"`` when the server ended it."""
+    message = {"type": "end", "audio_s": round(float(audio_s), 3), "events": int(events)}
+    if reason is not None:
+        message["reason"] = reason
+    return message

@@ -15,9 +15,11 @@ import json
 import logging
 import time
 
-from emovox.errors import AudioError, ConfigError, EmovoxError
+from emovox.errors import AudioError, ConfigError, EmovoxError, UnsupportedAudioError
+from emovox.service.container_head import ContainerHead
 from emovox.service.stream_protocol import (
-    CLOSE_INTERNAL, CLOSE_INVALID_DATA, CLOSE_NORMAL, CLOSE_POLICY, CLOSE_TOO_BIG, CLOSE_TRY_AGAIN,
+    CLOSE_GOING_AWAY, CLOSE_INTERNAL, CLOSE_INVALID_DATA, CLOSE_NORMAL, CLOSE_POLICY, CLOSE_TOO_BIG,
+    CLOSE_TRY_AGAIN,
     ProtocolError, StreamStart, decode_samples, end_message, error_message, event_message,
     parse_control_message, parse_start_message, ready_message,
 )
@@ -27,8 +29,20 @@ __all__ = ["run_stream"]
 log = logging.getLogger("emovox.service")
 
 
+#: Container bytes a stream may send without any audio coming out of the decoder.
+MAX_CONTAINER_BYTES_WITHOUT_AUDIO = 256 * 1024
+
+
 class _Closed(Exception):
-    """The client disconnected."""
+    """The client disconnected (or the WebSocket layer closed the connection: ``code``)."""
+
+    def __init__(self, code: int | None = None) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+class _Draining(Exception):
+    """The server is shutting down (SIGTERM): end the stream with what it has."""
 
 
 class _Session:
@@ -38,6 +52,7 @@ class _Session:
         self.start = start
         self.engine = engine
         self.decoder = decoder
+        self.head = ContainerHead(start.format) if decoder is not None else None
         self.audio_s = 0.0
         self.events = 0
 
@@ -48,6 +63,12 @@ class _Session:
             self.audio_s += y.size / self.start.sample_rate_hz
             events = self.engine.feed(y, self.start.sample_rate_hz)
         else:
+            if not self.head.done:
+                self.head.feed(data)  # garbage after the magic is refused here, not waited on
+            if self.decoder.samples_out == 0 and self.decoder.bytes_in + len(data) > MAX_CONTAINER_BYTES_WITHOUT_AUDIO:
+                raise UnsupportedAudioError(
+                    f"{self.decoder.bytes_in + len(data)} bytes of {self.start.format} without any audio: send "
+                    "the recorder's chunks exactly as MediaRecorder produces them")
             for y, rate in self.decoder.feed(data):
                 self.audio_s += y.size / rate
                 events += self.engine.feed(y, rate)
@@ -98,10 +119,23 @@ async def _fail(websocket, code: str, message: str, close_code: int) -> None:
         pass
 
 
-async def _receive(websocket, timeout_s: float) -> dict:
-    message = await asyncio.wait_for(websocket.receive(), timeout_s)
+async def _receive(websocket, timeout_s: float, drain) -> dict:
+    """The next message; ``asyncio.TimeoutError`` after ``timeout_s``, ``_Draining`` once ``drain`` is done."""
+    if drain.done():
+        raise _Draining()
+    receiving = asyncio.ensure_future(websocket.receive())
+    try:
+        await asyncio.wait((receiving, drain), timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if not receiving.done():
+            receiving.cancel()
+    if not receiving.done() or receiving.cancelled():
+        if drain.done():
+            raise _Draining()
+        raise asyncio.TimeoutError()
+    message = receiving.result()
     if message["type"] == "websocket.disconnect":
-        raise _Closed()
+        raise _Closed(message.get("code"))
     return message
 
 
@@ -116,6 +150,11 @@ async def run_stream(websocket, state) -> None:
         metrics.streams.labels("unauthorized").inc()
         await _fail(websocket, "unauthorized", "a valid API key is required: send it as ?api_key=KEY, "
                     "'Authorization: Bearer KEY' or 'X-API-Key: KEY'", CLOSE_POLICY)
+        return
+    if state.draining:
+        metrics.streams.labels("draining").inc()
+        await _fail(websocket, "draining", "the server is shutting down: retry, another instance will answer",
+                    CLOSE_TRY_AGAIN)
         return
     if state.predictor is None:
         metrics.streams.labels("not_ready").inc()
@@ -132,12 +171,13 @@ async def run_stream(websocket, state) -> None:
     outcome = "error"
     started = time.monotonic()
     deadline = started + limits.stream_max_duration_s
+    drain = state.drain_future()
 
     async def next_message() -> dict:
         remaining = deadline - time.monotonic()
         timeout = min(limits.stream_idle_timeout_s, remaining)
         try:
-            return await _receive(websocket, max(0.0, timeout))
+            return await _receive(websocket, max(0.0, timeout), drain)
         except asyncio.TimeoutError:
             if remaining <= limits.stream_idle_timeout_s:
                 raise ProtocolError("stream_too_long", f"the stream reached its limit of "
@@ -175,8 +215,11 @@ async def run_stream(websocket, state) -> None:
             for event in events:
                 await _send(websocket, event_message(event))
             metrics.stream_events.inc(len(events))
-    except _Closed:
-        outcome = "client_closed"
+    except _Draining:
+        outcome = await _end_for_shutdown(websocket, session)
+    except _Closed as closed:
+        # 1009: the WebSocket layer refused an oversized frame (its error frame is already sent)
+        outcome = "frame_too_large" if closed.code == CLOSE_TOO_BIG else "client_closed"
     except ProtocolError as error:
         outcome = error.code
         await _fail(websocket, error.code, error.message, error.close_code)
@@ -192,8 +235,35 @@ async def run_stream(websocket, state) -> None:
         await _fail(websocket, "internal_error", "the server failed unexpectedly; the error was logged",
                     CLOSE_INTERNAL)
     finally:
-        if session is not None and outcome != "ok":
+        if session is not None and outcome not in ("ok", "drained"):
             await run_in_threadpool(session.abort)
         state.streams_gate.release()
+        state.memory.activity_ended()  # the engine's detector session and buffers are freed
         metrics.streams_active.dec()
         metrics.streams.labels(outcome).inc()
+
+
+async def _end_for_shutdown(websocket, session: _Session | None) -> str:
+    """End a stream because the server drains: its last events, an end message, close 1001."""
+    from starlette.concurrency import run_in_threadpool
+
+    if session is None:  # not started yet: nothing to finish
+        await _fail(websocket, "draining", "the server is shutting down: retry, another instance will answer",
+                    CLOSE_TRY_AGAIN)
+        return "draining"
+    try:
+        events = await run_in_threadpool(session.finish)
+    except Exception as error:  # noqa: BLE001 -- e.g. a container stream that held no audio yet
+        log.info("a stream ended by the drain had no tail: %s", error)
+        events = []
+    try:
+        for event in events:
+            await _send(websocket, event_message(event))
+        await _send(websocket, end_message(audio_s=session.audio_s, events=session.events,
+                                           reason="server_shutdown"))
+        await websocket.close(code=CLOSE_GOING_AWAY, reason="server_shutdown")
+    except _Closed:
+        return "client_closed"
+    except Exception:  # noqa: BLE001 -- the client may be gone
+        return "client_closed"
+    return "drained"
