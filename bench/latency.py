@@ -1,7 +1,8 @@
 """Single-clip latency: emovox ``predict(path)``, default model beside the CNN and the seed-style pipeline, same run.
 
-Prints per-clip wall time (decode + resample + model, p50/p95/mean) for the
-default model (the Whisper-backed one: its shipped ONNX file, a float32 ONNX
+Prints per-clip wall time (decode + resample + speech gate + quality flags +
+model, p50/p95/mean) for the default model (and the same without the speech
+gate, ``gate=False``, to show its cost) (the Whisper-backed one: its shipped ONNX file, a float32 ONNX
 export of it for reference, and torch), the small CNN (``cnn``: ONNX float32,
 int8, torch), and the seed-style pipeline S3 used (``librosa.load`` at 22.05 kHz, 2.5 s from 0.6 s,
 ZCR + RMS + 20 MFCC x 108 frames = 2376 values, a standard scaler, the S3
@@ -258,6 +259,10 @@ def main() -> None:
         m = load_model(d, backend=backend, num_threads=args.threads)
         m.predict(files[0])  # warm-up
         pipes[name] = m.predict
+        if name == runs[0][0]:  # the cost of the speech gate and quality flags, same model without them
+            ungated = load_model(d, backend=backend, num_threads=args.threads, gate=False)
+            ungated.predict(files[0])
+            pipes[f"{name}, no gate"] = ungated.predict
     seed = SeedPipeline(args.threads)
     seed.predict_file(files[0])
     pipes["seed-style S3"] = seed.predict_file

@@ -14,18 +14,22 @@ clips the speech gate refuses (``no_speech``) or answers ``unknown`` for too
 little speech. Then leave-one-corpus-out (4 shared classes, train on three
 corpora, test on the fourth) clean and under the telephone channel.
 
-Two recipes are compared in the same run, on the same embeddings:
+Three designs are compared in the same run (``--designs shipped`` runs the last only):
 
-- ``clean head``: the head trained on the clips as recorded (the recipe of the
+- ``before``: the head trained on the clips as recorded, full band (the
   default model before issue 16);
-- ``robust head``: :mod:`emovox.recipes.robust` (clips plus degraded copies),
-  the shipped recipe.
+- ``robust, full band``: :mod:`emovox.recipes.robust` (clips plus degraded
+  copies) on full-band input;
+- ``shipped``: the same recipe behind the shipped model's telephone-band
+  input (``preprocessing.band_limit_hz = 8000``: every input, wideband or
+  not, reaches the encoder through an 8 kHz channel).
 
-Embeddings come from the shipped model's ONNX ``embedding`` output through the
-product preprocessing and are cached in ``--cache`` (the first run takes about
-an hour on 2 cores; later runs a few minutes).
+Embeddings come from the model's ONNX ``embedding`` output through the
+product preprocessing (the full-band designs use a copy of the shipped
+artifact without its band limit) and are cached in ``--cache``: the first
+run takes about two hours on 2 cores, later runs a few minutes.
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/robustness.py [--cache /tmp/emovox-robustness] [--workers 2]
+    OMP_NUM_THREADS=1 .venv/bin/python bench/robustness.py [--designs all|shipped] [--cache DIR] [--workers 2]
 """
 
 from __future__ import annotations
@@ -106,11 +110,33 @@ def leave_one_corpus_out(embeddings, y, classes, records, conditions, *, robust:
     return {"classes": list(shared), **out}
 
 
+def wideband_copy(model: str, folder: str) -> str:
+    """``model`` itself if it takes full-band input, else a copy of it in ``folder`` without the band limit."""
+    import shutil
+    from pathlib import Path
+
+    from emovox.inference.predictor import resolve_model_dir
+
+    source = resolve_model_dir(model)
+    config = json.loads((source / "config.json").read_text())
+    if not (config.get("preprocessing") or {}).get("band_limit_hz"):
+        return model
+    target = Path(folder)
+    target.mkdir(parents=True, exist_ok=True)
+    for name in ("model.onnx", "model.safetensors"):
+        if not (target / name).is_file() or (target / name).stat().st_size != (source / name).stat().st_size:
+            shutil.copy2(source / name, target / name)
+    config["preprocessing"]["band_limit_hz"] = None
+    (target / "config.json").write_text(json.dumps(config, indent=2))
+    return str(target)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cache", default="/tmp/emovox-robustness", help="embedding cache folder")
     ap.add_argument("--workers", type=int, default=2, help="processes computing embeddings")
-    ap.add_argument("--model", default="default", help="model whose encoder embeds the clips")
+    ap.add_argument("--model", default="default", help="the shipped model (its encoder embeds the clips)")
+    ap.add_argument("--designs", choices=("all", "shipped"), default="all")
     ap.add_argument("--json", default="bench/results/robustness.json", help="write the figures here")
     ap.add_argument("--threads", type=int, default=2, help="torch threads fitting the heads")
     args = ap.parse_args(argv)
@@ -126,20 +152,31 @@ def main(argv=None) -> int:
     groups = speaker_groups(records, y)
     paths = [r.path for r in records]
     log(f"{len(records)} clips, {len({r.speaker_key for r in records})} speakers, classes {classes}")
-    train_sets = training_embeddings(paths, groups, cache_dir=args.cache, model=args.model, workers=args.workers,
-                                     log=log)
-    conditions = {c: embed_condition(paths, groups, tag=c, factory="emovox.evaluation.robustness.eval_factory",
-                                     seed=EVAL_SEED, cache_dir=args.cache, model=args.model, workers=args.workers,
-                                     extra={"condition": c}, log=log) for c in CONDITIONS}
+    wide = wideband_copy(args.model, os.path.join(args.cache, "wideband-model"))
+    designs = {"shipped": (args.model, True)}
+    if args.designs == "all":
+        designs = {"before": (wide, False), "robust, full band": (wide, True), **designs}
     results: dict = {"protocol": "3 speaker-disjoint folds over ravdess, emodb, emovo, turev (the model card's); "
                                  "7-way UAR over all 4,217 held-out clips",
-                     "conditions": CONDITIONS, "recipes": {}}
-    for name, sets in (("clean head", train_sets[:1]), ("robust head", train_sets)):
+                     "conditions": CONDITIONS, "designs": {}}
+    embedded: dict = {}
+    for name, (model, robust) in designs.items():
+        if model not in embedded:
+            train_sets = training_embeddings(paths, groups, cache_dir=args.cache, model=model,
+                                             workers=args.workers, log=log)
+            conditions = {c: embed_condition(paths, groups, tag=c, factory="emovox.evaluation.robustness.eval_factory",
+                                             seed=EVAL_SEED, cache_dir=args.cache, model=model,
+                                             workers=args.workers, extra={"condition": c}, log=log)
+                          for c in CONDITIONS}
+            embedded[model] = (train_sets, conditions)
+        train_sets, conditions = embedded[model]
+        sets = train_sets if robust else train_sets[:1]
         log(f"{name}: fitting 3 fold heads on {len(sets)} set(s) of embeddings")
         heads = fold_heads(sets, y, groups, n_classes=len(classes))
         entry = score_conditions(name, heads, groups, y, conditions, classes)
-        entry["loco"] = leave_one_corpus_out(sets, y, classes, records, conditions, robust=len(sets) > 1)
-        results["recipes"][name] = entry
+        entry["loco"] = leave_one_corpus_out(sets, y, classes, records, conditions, robust=robust)
+        results["designs"][name] = entry
+    conditions = embedded[args.model][1]
     results["gate"] = {c: dict(zip(("no_speech", "too_little_speech"), map(lambda v: round(v, 4),
                                                                               gate_outcomes(e.vad))))
                        for c, e in conditions.items()}
@@ -155,19 +192,23 @@ def main(argv=None) -> int:
 
 
 def print_table(results: dict) -> None:
-    clean_head, robust = results["recipes"]["clean head"], results["recipes"]["robust head"]
-    print("\n| condition | UAR, clean head | UAR, robust head | accuracy | classes changed vs clean | "
+    designs = results["designs"]
+    shipped = designs["shipped"]
+    names = list(designs)
+    print("\n| condition | " + " | ".join(f"UAR, {n}" for n in names) + " | accuracy | classes changed vs clean | "
           "labels changed (with unknown) | refused as no speech | too little speech |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|" + "---|" * len(names) + "---|---|---|---|---|")
     for c in results["conditions"]:
-        a, b, g = clean_head[c], robust[c], results["gate"][c]
-        print(f"| {c} | {a['uar']:.3f} | **{b['uar']:.3f}** | {b['accuracy']:.3f} | {b['class_changed']:.1%} "
-              f"(clean head {a['class_changed']:.1%}) | {b['label_changed']:.1%} | {g['no_speech']:.2%} | "
+        s, g = shipped[c], results["gate"][c]
+        changed = " / ".join(f"{designs[n][c]['class_changed']:.1%}" for n in names)
+        print(f"| {c} | " + " | ".join(f"{designs[n][c]['uar']:.3f}" for n in names)
+              + f" | {s['accuracy']:.3f} | {changed} | {s['label_changed']:.1%} | {g['no_speech']:.2%} | "
               f"{g['too_little_speech']:.2%} |")
+    print("(classes changed: " + " / ".join(names) + ")")
     print("\nleave one corpus out (4 shared classes, UAR):")
-    print("| recipe | condition | " + " | ".join(k for k in robust["loco"]["clean"]) + " |")
-    print("|---|---|" + "---|" * len(robust["loco"]["clean"]))
-    for name, entry in results["recipes"].items():
+    print("| design | condition | " + " | ".join(k for k in shipped["loco"]["clean"]) + " |")
+    print("|---|---|" + "---|" * len(shipped["loco"]["clean"]))
+    for name, entry in designs.items():
         for c in ("clean", "telephone"):
             row = entry["loco"][c]
             print(f"| {name} | {c} | " + " | ".join(f"{v:.3f}" for v in row.values()) + " |")

@@ -57,3 +57,26 @@ def test_fold_heads_never_see_their_test_group_and_copies_follow_their_clip():
     np.testing.assert_allclose(again.coef, heads[0].coef, atol=1e-6)
     logits = fold_logits(heads, groups, x)
     assert logits.shape == (len(y), 3) and np.mean(logits.argmax(1) == y) > 0.9
+
+
+def test_band_limit_removes_the_upper_band_and_keeps_length():
+    from emovox.audio.effects import band_limit
+
+    rng = np.random.default_rng(0)
+    y = rng.standard_normal(16000).astype(np.float32) * 0.1
+    out = band_limit(y, sample_rate_hz=16000, rate_hz=8000)
+    spec = np.abs(np.fft.rfft(out)) ** 2
+    f = np.fft.rfftfreq(out.size, 1 / 16000)
+    assert out.shape == y.shape and spec[f > 4300].sum() < 1e-4 * spec[f < 3500].sum()
+    assert band_limit(y, sample_rate_hz=8000, rate_hz=8000) is not None
+
+
+def test_band_limit_preprocessing_is_validated_and_applied(tmp_path):
+    from emovox.errors import ModelError
+    from emovox.inference.backends import ModelInfo
+
+    base = {"task": {"labels": ["a", "b"], "sample_rate_hz": 16000}}
+    assert ModelInfo.from_config({**base, "preprocessing": {"band_limit_hz": 8000}}).band_limit_hz == 8000
+    for bad in (True, 16000, 500, "8000"):
+        with pytest.raises(ModelError, match="band_limit_hz"):
+            ModelInfo.from_config({**base, "preprocessing": {"band_limit_hz": bad}})

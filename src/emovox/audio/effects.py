@@ -21,6 +21,20 @@ RESAMPLE_QUALITY = "HQ"
 TARGET_LUFS = -23.0
 
 
+def band_limit(y: np.ndarray, *, sample_rate_hz: int, rate_hz: int = 8000) -> np.ndarray:
+    """``y`` ``(n,)`` through a ``rate_hz`` channel: resampled down and back up, length kept.
+
+    Removes everything above ``rate_hz / 2`` as a telephone line does (8 kHz:
+    above 4 kHz), so wideband and narrowband inputs reach a model alike.
+    """
+    y = np.asarray(y, dtype=np.float32)
+    if rate_hz >= sample_rate_hz or y.size == 0:
+        return y
+    back = resample(resample(y, orig_hz=sample_rate_hz, target_hz=rate_hz), orig_hz=rate_hz,
+                    target_hz=sample_rate_hz)
+    return back[: y.size] if back.size >= y.size else np.pad(back, (0, y.size - back.size))
+
+
 def resample(y: np.ndarray, *, orig_hz: float, target_hz: float) -> np.ndarray:
     """Resample with soxr (HQ, linear phase).
 

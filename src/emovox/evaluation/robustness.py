@@ -308,8 +308,12 @@ def embedding_id(model: str) -> str:
     config = read_config(resolve_model_dir(model))
     encoder = (config.get("training") or {}).get("encoder") or {}
     params = (config.get("architecture") or {}).get("params") or {}
-    return json.dumps({"encoder": encoder.get("sha256"), "layers": params.get("layers"),
-                       "arch": (config.get("architecture") or {}).get("name")}, sort_keys=True)
+    pre = {k: v for k, v in (config.get("preprocessing") or {}).items() if v not in (None, False)}
+    identity = {"encoder": encoder.get("sha256"), "layers": params.get("layers"),
+                "arch": (config.get("architecture") or {}).get("name")}
+    if pre.get("band_limit_hz"):  # a preprocessing that changes the embeddings
+        identity["band_limit_hz"] = pre["band_limit_hz"]
+    return json.dumps(identity, sort_keys=True)
 
 
 def load_embedded(files: Sequence[str]) -> Embedded:

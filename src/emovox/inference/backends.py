@@ -107,6 +107,9 @@ class ModelInfo:
         Trim leading/trailing silence of a clip before predicting (as in training).
     normalize : str or None
         ``None``, ``"peak"`` or ``"loudness"``, as in training.
+    band_limit_hz : int or None
+        Every input is passed through a channel of this sample rate first
+        (8000: nothing above 4 kHz reaches the model), as in training.
     config : dict
         The full config, for provenance.
     """
@@ -119,6 +122,7 @@ class ModelInfo:
     crop: str = "center"
     trim_silence: bool = False
     normalize: str | None = None
+    band_limit_hz: int | None = None
     config: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -170,9 +174,13 @@ class ModelInfo:
         trim = pre.get("trim_silence", False)
         if not isinstance(trim, bool):
             raise ModelError(f"preprocessing.trim_silence={_short(trim)}: expected true or false")
+        band = pre.get("band_limit_hz")
+        if band is not None and (isinstance(band, bool) or not isinstance(band, int) or not 1000 <= band < rate):
+            raise ModelError(f"preprocessing.band_limit_hz={_short(band)}: expected null or a whole number of Hz "
+                             f"in [1000, {int(rate)})")
         return cls(labels=labels, sample_rate_hz=int(rate), clip_s=clip_s, temperature=temperature,
                    threshold=threshold, crop=crop, trim_silence=trim,
-                   normalize=normalize, config=dict(config))
+                   normalize=normalize, band_limit_hz=band, config=dict(config))
 
 
 #: Bounds on what a model config may declare (a config is untrusted input).

@@ -350,7 +350,12 @@ class Predictor:
             raise ConfigError("sample_rate applies to arrays only: a file or bytes carries its own rate")
         return load_audio(source, sample_rate_hz=sr)
 
-    def _normalize(self, y: np.ndarray) -> np.ndarray:
+    def _condition(self, y: np.ndarray) -> np.ndarray:
+        """The artifact's per-window input conditioning: band limit, then normalisation (as in training)."""
+        if self.info.band_limit_hz:
+            from emovox.audio.effects import band_limit
+
+            y = band_limit(y, sample_rate_hz=self.sample_rate_hz, rate_hz=self.info.band_limit_hz)
         if self.info.normalize == "peak":
             from emovox.audio import normalize_peak
 
@@ -362,12 +367,12 @@ class Predictor:
         return y
 
     def _prepare(self, y: np.ndarray) -> np.ndarray:
-        """The model's preprocessing of a whole clip: silence trim, normalisation."""
+        """The model's preprocessing of a whole clip: silence trim, band limit, normalisation."""
         if self.info.trim_silence:
             from emovox.audio import trim_for_model
 
             y = trim_for_model(y, sample_rate_hz=self.sample_rate_hz)
-        return self._normalize(y)
+        return self._condition(y)
 
     def _fit(self, y: np.ndarray) -> np.ndarray:
         """One window as the model takes it: fixed length, or at least the minimum length."""
@@ -553,7 +558,7 @@ class Predictor:
                 return
             starts = window_starts(y.size, window=window, hop=hop)
             for (a, b), st in zip(window_spans(starts, window=window, n_samples=y.size), starts):
-                queue.append(self._fit(self._normalize(y[st:st + window])))
+                queue.append(self._fit(self._condition(y[st:st + window])))
                 spans.append(((s + a) / sr, (s + b) / sr))
 
         def run(force: bool = False) -> None:
