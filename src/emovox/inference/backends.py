@@ -299,6 +299,9 @@ class OnnxBackend:
             )
         options = ort.SessionOptions()
         options.log_severity_level = 3
+        # the CPU arena never shrinks: after a burst of streams or uploads the process would keep its peak
+        # (docs/service.md); without it a 3 s clip costs the same
+        options.enable_cpu_mem_arena = False
         if num_threads:
             options.intra_op_num_threads = int(num_threads)
             options.inter_op_num_threads = 1

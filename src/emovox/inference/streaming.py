@@ -36,7 +36,7 @@ threads may share one :class:`Predictor`: it is stateless for
 :meth:`Predictor.probabilities`, ONNX Runtime's ``InferenceSession.run`` is
 thread-safe, and the torch backend runs an eval-mode module under
 ``torch.inference_mode`` (no state written). Each engine has its own voice
-activity detector (and Silero session).
+activity detector state (the Silero session itself is shared).
 """
 
 from __future__ import annotations
@@ -226,7 +226,7 @@ class StreamEngine:
                 )
             from emovox.audio.vad import get_vad
 
-            self._detector = get_vad(vad)  # one detector (and Silero session) per engine
+            self._detector = get_vad(vad)  # one detector state per engine (the Silero session is shared)
             self._detector.reset()
             self.vad = "silero" if type(self._detector).__name__ == "SileroVAD" else "webrtc"
             frame = self._detector.frame_samples
