@@ -192,6 +192,7 @@ def test_headers_over_the_limit_get_431_json_before_the_api_key_check(predictor)
 
 
 def test_slow_headers_get_408_and_silent_connections_are_closed(predictor, caplog):
+    caplog.set_level(logging.WARNING, logger="emovox.service")
     with _serve(predictor, header_timeout_s=0.5) as url:
         port = _port(url)
         with socket.create_connection(("127.0.0.1", port), timeout=5) as slow, \

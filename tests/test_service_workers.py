@@ -49,6 +49,27 @@ def _wait_ready(url: str, proc, n_ok: int = 5, timeout_s: float = 120) -> None:
         time.sleep(0.1)
 
 
+def _connections_held(url: str, port: int, workers: list) -> list[int]:
+    """Open 16 concurrent keep-alive connections; how many of them each worker holds."""
+    clients = [httpx.Client(timeout=10) for _ in range(16)]
+    barrier = threading.Barrier(16)
+
+    def hit(c):
+        barrier.wait()
+        assert c.get(url + "/healthz").status_code == 200
+
+    threads = [threading.Thread(target=hit, args=(c,)) for c in clients]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    holders = [sum(1 for c in w.net_connections("tcp") if c.status == psutil.CONN_ESTABLISHED and c.laddr.port == port)
+               for w in workers]
+    for c in clients:
+        c.close()
+    return holders
+
+
 @pytest.mark.skipif(not CLIP.is_file(), reason=f"corpus file {CLIP} is absent")
 def test_two_workers_share_the_port_restart_and_drain(tmp_path):
     from emovox.service.testing import free_port
@@ -66,24 +87,7 @@ def test_two_workers_share_the_port_restart_and_drain(tmp_path):
         workers = _workers(supervisor)
         assert len(workers) == 2
         # 16 concurrent keep-alive clients: the kernel hands connections to both workers
-        clients = [httpx.Client(timeout=10) for _ in range(16)]
-        holders = []
-        barrier = threading.Barrier(16)
-
-        def hit(c):
-            barrier.wait()
-            assert c.get(url + "/healthz").status_code == 200
-
-        threads = [threading.Thread(target=hit, args=(c,)) for c in clients]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        for w in workers:
-            holders.append(sum(1 for c in w.net_connections("tcp")
-                               if c.status == psutil.CONN_ESTABLISHED and c.laddr.port == port))
-        for c in clients:
-            c.close()
+        holders = _connections_held(url, port, workers)
         assert sum(holders) == 16 and min(holders) >= 1, holders
         with open(CLIP, "rb") as fh:
             r = httpx.post(url + "/v1/predict", files={"file": ("clip.flac", fh)}, timeout=60)
@@ -99,7 +103,10 @@ def test_two_workers_share_the_port_restart_and_drain(tmp_path):
                 break
             assert time.monotonic() < deadline, "the dead worker was not restarted"
             time.sleep(0.2)
-        _wait_ready(url, proc)
+        # /readyz is answered by the survivor meanwhile: wait until the new worker takes connections
+        while min(_connections_held(url, port, now)) == 0:
+            assert time.monotonic() < deadline + 60, "the restarted worker never took a connection"
+            time.sleep(0.5)
         proc.send_signal(signal.SIGTERM)
         proc.wait(40)
     finally:
