@@ -88,7 +88,7 @@ def main() -> None:
 
     # reference: offline timeline of one loop, same window/hop/detector
     c0, w0 = cpu_s(proc), time.perf_counter()
-    timeline = model.predict_timeline(loop, window_s=3.0, hop_s=0.5, vad="auto")
+    timeline = model.predict_timeline(loop, sample_rate=sr, window_s=3.0, hop_s=0.5, vad="auto")
     ref_cpu, ref_wall = cpu_s(proc) - c0, time.perf_counter() - w0
     loops_per_hour = 3600 / (loop.size / sr)
     print(f"reference predict_timeline of one loop: {ref_cpu:.2f} CPU s, {ref_wall:.2f} s wall, "

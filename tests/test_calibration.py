@@ -118,11 +118,11 @@ def test_calibrate_artifact_uses_the_inference_path_and_updates_the_config(tmp_p
     art = make_artifact(tmp_path / "art")
     clips = [bursts(seed=s, n=1)[0] for s in range(6)]
     labels = [LABELS[i % len(LABELS)] for i in range(6)]
-    result = calibrate_artifact(art, clips, labels, backend="torch")
+    result = calibrate_artifact(art, clips, labels, backend="torch", sample_rate=16000)
     config = json.loads((art / "config.json").read_text())
     assert config["calibration"]["temperature"] == pytest.approx(result.temperature, rel=1e-5)
     assert config["threshold"] == pytest.approx(result.threshold, rel=1e-5)
     model = load_model(art, backend="torch")
     assert model.temperature == pytest.approx(result.temperature, rel=1e-5)
     with pytest.raises(ConfigError, match="not a class"):
-        calibrate_artifact(art, clips[:1], ["bored"], backend="torch")
+        calibrate_artifact(art, clips[:1], ["bored"], backend="torch", sample_rate=16000)

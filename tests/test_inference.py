@@ -72,7 +72,7 @@ def _check_prediction(p: Prediction, *, end_s: float):
 def test_array_file_bytes_and_file_object_give_the_same_prediction(model, clip, tmp_path):
     path = tmp_path / "clip.wav"
     sf.write(path, clip, SR, subtype="FLOAT")
-    p_array = model.predict(clip)
+    p_array = model.predict(clip, sample_rate=SR)
     _check_prediction(p_array, end_s=clip.size / SR)
     for source in (str(path), path, path.read_bytes(), io.BytesIO(path.read_bytes())):
         p = model.predict(source)
@@ -84,7 +84,7 @@ def test_array_file_bytes_and_file_object_give_the_same_prediction(model, clip, 
 def test_array_at_another_rate_is_resampled(model, clip):
     import soxr
 
-    p16 = model.predict(clip)
+    p16 = model.predict(clip, sample_rate=SR)
     p8 = model.predict(soxr.resample(clip, SR, 8000).astype(np.float32), sample_rate=8000)
     assert p8.end_s == pytest.approx(p16.end_s, abs=1e-3)
     assert max(abs(p8.scores[k] - p16.scores[k]) for k in LABELS) < 0.1
@@ -93,9 +93,9 @@ def test_array_at_another_rate_is_resampled(model, clip):
 def test_batch_equals_single_and_long_clips_are_windowed(model, clip):
     rng = np.random.default_rng(0)
     clips = [clip, clip[:SR], (0.05 * rng.standard_normal(SR * 10)).astype(np.float32)]
-    batch = model.predict_batch(clips)
+    batch = model.predict_batch(clips, sample_rate=SR)
     for c, p in zip(clips, batch):
-        single = model.predict(c)
+        single = model.predict(c, sample_rate=SR)
         assert single.scores == pytest.approx(p.scores, abs=1e-5)
     assert batch[2].end_s == pytest.approx(10.0)
 
@@ -111,30 +111,30 @@ def test_variable_length_model_gets_the_trimmed_clip_at_its_own_length(tmp_path,
     m = load_model(art, backend="torch")
     assert not m.info.fixed_length and m.info.trim_silence
     padded = np.concatenate([np.zeros(SR, np.float32), clip, np.zeros(SR // 2, np.float32)])
-    p = m.predict(padded)
+    p = m.predict(padded, sample_rate=SR)
     assert p.end_s == pytest.approx(padded.size / SR)
     module, _ = load_artifact(art)
     with torch.no_grad():
         want = softmax(module(torch.from_numpy(trim_silence(padded, sample_rate_hz=SR))[None]).numpy())[0]
     np.testing.assert_allclose([p.scores[k] for k in LABELS], want, atol=1e-5)
     # windows of a timeline are fed unpadded, short ones at least 0.5 s long
-    t = m.predict_timeline(bursts(seed=0, n=2)[0], vad="webrtc")
+    t = m.predict_timeline(bursts(seed=0, n=2)[0], sample_rate=SR, vad="webrtc")
     assert len(t.segments) >= 2
 
 
 def test_min_confidence_turns_low_confidence_into_unknown(artifact, clip):
     strict = load_model(artifact, backend="torch", min_confidence=1.0)
-    p = strict.predict(clip)
+    p = strict.predict(clip, sample_rate=SR)
     assert p.label == "unknown"
     assert p.top_class in LABELS and p.confidence < 1.0
     lax = load_model(artifact, backend="torch", min_confidence=0.0)
-    assert lax.predict(clip).label == p.top_class
+    assert lax.predict(clip, sample_rate=SR).label == p.top_class
 
 
 def test_artifact_temperature_and_threshold_are_applied(tmp_path, clip, model):
     hot = load_model(make_artifact(tmp_path / "hot", temperature=50.0, threshold=0.9),
                      backend="torch")
-    p, p_raw = hot.predict(clip), model.predict(clip)
+    p, p_raw = hot.predict(clip, sample_rate=SR), model.predict(clip, sample_rate=SR)
     assert p.top_class == p_raw.top_class
     assert p.confidence < p_raw.confidence and p.confidence < 0.3  # T=50: nearly uniform
     assert p.label == "unknown"
@@ -156,7 +156,7 @@ def test_errors_are_emovox_errors(model, artifact, tmp_path, monkeypatch):
     with pytest.raises(AudioError):
         model.predict(b"this is not audio at all")
     with pytest.raises(AudioError, match="mono"):
-        model.predict(np.zeros((2, SR), np.float32))
+        model.predict(np.zeros((2, SR), np.float32), sample_rate=SR)
     with pytest.raises(ConfigError, match="arrays only"):
         model.predict(b"RIFF", sample_rate=8000)
     bad = tmp_path / "features"
@@ -197,12 +197,12 @@ def test_timeline_finds_the_bursts_of_a_long_file(model, tmp_path):
     png = plot_timeline(t, tmp_path / "plots" / "timeline.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # the same from an array, and from bytes
-    t2 = model.predict_timeline(y, vad="webrtc")
+    t2 = model.predict_timeline(y, sample_rate=SR, vad="webrtc")
     assert [(a.start_s, a.end_s) for a in t2.segments] == [(a.start_s, a.end_s) for a in t.segments]
 
 
 def test_timeline_of_silence_is_empty_and_no_speech(model):
-    t = model.predict_timeline(np.zeros(SR * 8, np.float32), vad="webrtc")
+    t = model.predict_timeline(np.zeros(SR * 8, np.float32), sample_rate=SR, vad="webrtc")
     assert t.segments == () and t.dominant == "no_speech"
     assert t.summary["reason"] == "no_speech" and t.summary["no_speech_share"] == 1.0
     overall = t.overall()

@@ -54,10 +54,10 @@ def test_onnx_probabilities_match_torch_on_synthetic_clips(exported):
     rng = np.random.default_rng(0)
     sources = [bursts(seed=1, n=1)[0], (0.1 * rng.standard_normal(SR * 2)).astype(np.float32)]
     for src in sources:
-        a, b = torch_model.predict(src), onnx_model.predict(src)
+        a, b = torch_model.predict(src, sample_rate=SR), onnx_model.predict(src, sample_rate=SR)
         assert a.label == b.label
         assert max(abs(a.scores[k] - b.scores[k]) for k in LABELS) < 1e-4
-    gated = load_model(onnx_dir, backend="onnx").predict(sources[1])
+    gated = load_model(onnx_dir, backend="onnx").predict(sources[1], sample_rate=SR)
     assert (gated.label, gated.scores) == ("no_speech", {})
     # variable batch size and length through the dynamic axes
     x = (0.1 * rng.standard_normal((3, SR * 2))).astype(np.float32)
@@ -80,7 +80,7 @@ def test_int8_export_loads_and_stays_close(exported, tmp_path):
     int8 = load_model(tmp_path, backend="onnx")
     fp32 = load_model(onnx_dir, backend="onnx")
     y = bursts(seed=2, n=1)[0]
-    p, q = int8.predict(y), fp32.predict(y)
+    p, q = int8.predict(y, sample_rate=SR), fp32.predict(y, sample_rate=SR)
     assert set(p.scores) == set(LABELS)
     assert max(abs(p.scores[k] - q.scores[k]) for k in LABELS) < 0.05
 
@@ -132,5 +132,5 @@ def test_variable_length_model_exports_with_a_dynamic_length(tmp_path):
     # the gate off: the synthetic burst is too little speech for it, and this checks the model's parity
     a, b = load_model(art, backend="torch", gate=False), load_model(art, backend="onnx", gate=False)
     y = bursts(seed=6, n=1)[0][: int(1.3 * SR)]
-    p, q = a.predict(y), b.predict(y)
+    p, q = a.predict(y, sample_rate=SR), b.predict(y, sample_rate=SR)
     assert max(abs(p.scores[k] - q.scores[k]) for k in LABELS) < 1e-4

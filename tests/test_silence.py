@@ -31,7 +31,7 @@ def cnn():
                                     np.random.default_rng(0).normal(0, 1e-4, 2 * SR).astype(np.float32)],
                          ids=["digital-zero", "tiny-dc", "noise-floor"])
 def test_pure_silence_is_no_speech(cnn, signal):
-    p = cnn.predict(signal)
+    p = cnn.predict(signal, sample_rate=SR)
     assert p.label == "no_speech" and p.reason == "no_speech"
     assert p.scores == {} and p.confidence == 0.0 and p.speech_s == 0.0
     assert "low_level" in p.flags
@@ -45,7 +45,7 @@ def test_quiet_real_speech_keeps_an_emotion():
     quiet = y / np.max(np.abs(y)) * 10 ** (-30 / 20)  # peak -30 dBFS: quiet, audible
     p = never_reject.predict(quiet, sample_rate=sr)
     assert p.is_emotion and p.speech_s > 0.5
-    assert never_reject.predict(np.zeros(SR, np.float32)).label == "no_speech"
+    assert never_reject.predict(np.zeros(SR, np.float32), sample_rate=SR).label == "no_speech"
 
 
 def test_silent_file_through_the_cli_is_no_speech(tmp_path):

@@ -169,7 +169,7 @@ def test_speech_windows_use_the_file_predictions_calibration_and_threshold(model
     y = read(RAVDESS_CLIP)[: int(2.8 * SR)]
     # vad off, smoothing off, one window spanning the whole clip: the closing event is predict()
     last = run(model, y, vad="off", smoothing=1, window_s=3.0, hop_s=0.5)[-1]
-    p = model.predict(y)
+    p = model.predict(y, sample_rate=SR)
     assert (last.start_s, last.end_s) == (0.0, pytest.approx(y.size / SR))
     assert last.label == p.label
     assert last.confidence == pytest.approx(p.confidence, abs=1e-5)
@@ -294,7 +294,8 @@ def test_fixed_length_model_and_torch_backend(tmp_path):
     assert len(events) == 8 and all(e.speech for e in events)
     assert_same(run(fixed, y, vad="off", window_s=2.0, hop_s=0.5, chunks=[777] * 83), events)
     wide = run(fixed, y, vad="off", window_s=8.0, hop_s=2.0, smoothing=1)  # windows > clip: averaged
-    p = load_model(art, backend="torch", gate=False).predict(y)  # noise: the gate would answer no_speech
+    # noise: the gate would answer no_speech
+    p = load_model(art, backend="torch", gate=False).predict(y, sample_rate=SR)
     assert wide[-1].confidence == pytest.approx(p.confidence, abs=1e-5)
 
 

@@ -211,14 +211,16 @@ class ContainerStreamDecoder:
         except AudioError as error:
             self._error = error
         except DECODE_ERRORS as error:
-            text = str(error).splitlines()[0][:160] if str(error) else type(error).__name__
             where = "after decoding some audio" if self.samples_out else "before any audio"
             self._error = UnsupportedAudioError(
-                f"the {name} could not be decoded {where} ({text}): send {self.format} chunks exactly "
-                "as MediaRecorder produces them, starting with the first"
+                f"the {name} could not be decoded {where} (its data is not {self.format} audio or is damaged): "
+                f"send {self.format} chunks exactly as MediaRecorder produces them, starting with the first"
             )
+            self._error.__cause__ = error  # the decoder's own message, for logs and debugging
         except Exception as error:  # noqa: BLE001 -- a decoder thread must never die silently
-            self._error = UnsupportedAudioError(f"the {name} could not be decoded ({type(error).__name__})")
+            self._error = UnsupportedAudioError(f"the {name} could not be decoded: send {self.format} chunks "
+                                                "exactly as MediaRecorder produces them")
+            self._error.__cause__ = error
         finally:
             self._done = True
             self._pipe.notify()

@@ -7,9 +7,13 @@ Two back ends, tried in this order:
 * **PyAV** (FFmpeg) for WebM/Matroska, MP4/M4A, ADTS AAC and anything
   libsndfile cannot open, and as a fallback when libsndfile fails.
 
-Every library exception is turned into an :mod:`emovox.errors` class here;
-the decision between "not audio" and "truncated" rests on whether the first
-bytes looked like a known container (see :func:`~.source.sniff_container`).
+Every library exception is turned into an :mod:`emovox.errors` class here,
+with a message in words (``"clip.wav: not an audio file or an unsupported
+format"``, ``"clip.flac: the file ends early: ..."``); the library's own
+exception, whose text is an internal (``[Errno 1094995529] Invalid data found
+when processing input``), is kept as its ``__cause__``. The decision between
+"not audio" and "truncated" rests on whether the first bytes looked like a
+known container (see :func:`~.source.sniff_container`).
 """
 
 from __future__ import annotations
@@ -247,7 +251,7 @@ def iter_pyav(src: AudioSource) -> Iterator[tuple[np.ndarray, int]]:
         raise
     except DECODE_ERRORS as exc:
         if n_decoded:
-            raise truncated(src, f"decoding failed after {n_decoded} samples: {_short(exc)}") from exc
+            raise truncated(src, f"decoding stopped after {n_decoded / rate:.2f} s") from exc
         raise _ffmpeg_error(src, exc) from exc
     if declared is not None and rate and _declares_length(src):
         got_s = n_decoded / rate
@@ -298,11 +302,8 @@ def frame_to_array(frame: av.AudioFrame) -> np.ndarray:
 
 def _audio_stream(container, src: AudioSource):
     """The first audio stream of an open PyAV container."""
-    if not container.streams.audio:
-        raise UnsupportedAudioError(
-            f"input {src.name!r} is not audio in a supported format (FFmpeg reads it as "
-            f"{container.format.name!r}, without an audio stream): pass WAV, FLAC, Ogg, MP3, WebM/Opus or M4A/AAC"
-        )
+    if not container.streams.audio:  # a video without sound says so; text or an image just "not audio"
+        raise not_audio(src, "it holds no audio stream" if src.container is not None else None)
     return container.streams.audio[0]
 
 
@@ -315,17 +316,20 @@ def _declared_duration_s(container, stream) -> float | None:
     return None
 
 
-def _ffmpeg_error(src: AudioSource, exc: BaseException) -> AudioError:
-    """Map an FFmpeg failure before any sample was decoded."""
-    if src.container is not None:
-        return truncated(src, _short(exc))
+def not_audio(src: AudioSource, detail: str | None = None) -> UnsupportedAudioError:
+    """The one-line error for input that is not audio emovox can decode: ``NAME: not an audio file or ...``."""
     return UnsupportedAudioError(
-        f"input {src.name!r} is not audio in a supported format ({_short(exc)}): "
+        f"{src.name}: not an audio file or an unsupported format{f' ({detail})' if detail else ''}: "
         "pass WAV, FLAC, Ogg, MP3, WebM/Opus or M4A/AAC"
     )
 
 
-def _short(exc: BaseException) -> str:
-    """One-line summary of a library exception."""
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return text[:160]
+def _ffmpeg_error(src: AudioSource, exc: BaseException) -> AudioError:
+    """Map an FFmpeg failure before any sample was decoded (the caller chains ``exc`` as the cause).
+
+    A file that starts like a known container but yields no audio is cut
+    off or damaged; anything else is not audio emovox can read.
+    """
+    if src.container is not None:
+        return truncated(src, "no audio could be decoded from it")
+    return not_audio(src)

@@ -43,9 +43,13 @@ def check_integrity(src: AudioSource) -> None:
 
 
 def truncated(src: AudioSource, detail: str) -> TruncatedAudioError:
-    """Build the one-line truncation error for ``src``."""
+    """Build the one-line truncation error for ``src``: ``NAME: the file ends early: ... (detail); what to do``.
+
+    ``detail`` says in words what was found (``"decoding stopped after 1.52 s"``),
+    never a decoder's internal message (that stays the ``__cause__``).
+    """
     return TruncatedAudioError(
-        f"{src.kind} input {src.name!r} is truncated or corrupt ({detail}): "
+        f"{src.name}: the file ends early: a truncated or damaged {src.kind} file ({detail}); "
         "re-export or re-download the complete file"
     )
 

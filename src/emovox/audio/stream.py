@@ -120,7 +120,7 @@ def _soundfile_chunks(src: AudioSource, fh: sf.SoundFile) -> Iterator[tuple[np.n
             try:
                 data = fh.read(_READ_FRAMES, dtype="float32", always_2d=True)
             except DECODE_ERRORS as exc:
-                raise truncated(src, f"decoding failed after {n_read} frames: {exc}") from exc
+                raise truncated(src, f"decoding stopped after {n_read / rate:.2f} s") from exc
             if data.shape[0] == 0:
                 break
             n_read += data.shape[0]

@@ -1,1 +1,31 @@
 """The ``emovox`` command line: thin wrappers over the library."""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["plain_help"]
+
+_ROLE = re.compile(r":[a-z]+:`(~?)([^`]+)`")  # :func:`x`, :class:`~a.B`
+_LITERAL = re.compile(r"``([^`]+)``")
+
+
+def _role(match: re.Match) -> str:
+    tilde, target = match.groups()
+    return target.rsplit(".", 1)[-1] if tilde else target
+
+
+def plain_help(text: str) -> str:
+    """A reST docstring as plain text for ``--help``: no ````literals````, roles or ``::`` markers.
+
+    ``:func:`~a.b``` becomes ``b``, ````x```` becomes ``x``, a line ending in
+    ``::`` ends in ``:`` and a line that is only ``::`` goes (the indented
+    block below it stays indented).
+    """
+    text = _LITERAL.sub(r"\1", _ROLE.sub(_role, text))
+    lines: list[str] = []
+    for line in text.splitlines():
+        if line.strip() == "::" or not line.strip() and lines and not lines[-1].strip():
+            continue  # the marker, and the second of two blank lines it leaves
+        lines.append(line[:-1] if line.endswith("::") else line)
+    return "\n".join(lines).strip("\n") + "\n"

@@ -19,6 +19,7 @@ import argparse
 import json
 import sys
 
+from emovox.cli import plain_help
 from emovox.corpora import (
     CORPORA,
     corpus_names,
@@ -35,7 +36,7 @@ from emovox.labels import scheme_names
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "corpus", help="list corpora, count their labels and speakers, write manifests",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=plain_help(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="corpus_command", metavar="ACTION", required=True)
 

@@ -62,7 +62,8 @@ def register(subparsers) -> None:
     parser.add_argument("--jobs", type=int, default=1, metavar="N", help="feature extraction workers (default 1)")
     parser.add_argument("--with-random", action="store_true",
                         help="also report a random stratified split (speakers leak) for comparison")
-    parser.add_argument("--quiet", action="store_true", help="no per-fold progress on stderr")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no per-fold progress on stderr (progress bars show only on a terminal)")
     parser.set_defaults(func=handler)
 
 
@@ -111,14 +112,15 @@ def handler(args: argparse.Namespace) -> int:
         n_jobs=args.jobs,
     )
     progress = None if args.quiet else _progress
+    bars = progress is not None and sys.stderr.isatty()  # a log gets the fold lines, never bar frames
     out = Path(args.out)
-    result = evaluate(spec, progress=progress)
+    result = evaluate(spec, progress=progress, progress_bars=bars)
     paths = write_report(result, out)
     print(format_summary(result))
     if args.with_random and spec.protocol != "random":
         # Same data as the honest run: under cross-corpus, training and test corpora pooled.
         pooled = replace(spec, protocol="random", corpora=spec.corpora + spec.test_corpus, test_corpus=())
-        random_result = evaluate(pooled, progress=progress)
+        random_result = evaluate(pooled, progress=progress, progress_bars=bars)
         write_report(random_result, out / "random-split")
         print()
         print(format_summary(random_result))

@@ -32,7 +32,15 @@ Output (stdout, or ``--output FILE`` written atomically):
   speech_s, reason, flags, p_<label>..., error`` (``flags`` the raised quality
   flags joined by ``;``; empty ``p_`` cells for ``no_speech``); one row per
   prediction, a timeline as its overall row (``segment`` empty) and one row
-  per segment (numbered from 0; their flags are the recording's).
+  per segment (numbered from 0; their flags are the recording's);
+- ``--timeline --format srt|vtt|audacity|elan``: each timeline as SubRip or
+  WebVTT subtitles, an Audacity label track or an ELAN document
+  (:mod:`emovox.export.timeline_formats`; one cue per merged segment, its text
+  the label, confidence and reason). One input: stdout, or ``-o FILE``. Several
+  inputs: ``-o DIR/`` (an existing folder or a path ending in ``/``), one file
+  per input named after it (``DIR/<input stem>.srt``; ``.vtt``, ``.txt``,
+  ``.eaf``; ``stdin.srt`` for ``-``; a repeated stem gets ``-2``, ``-3``).
+  Every file is written atomically, and only for an input that succeeded.
 """
 
 from __future__ import annotations
@@ -72,7 +80,9 @@ def register(subparsers) -> None:
                "  cat clip.mp3 | emovox predict - --json\n"
                "  emovox predict clip.wav --fast        # the small CNN (about 10x faster)\n"
                "  emovox predict call.wav --adapt speaker_clips/   # adapted to one speaker\n"
-               "  emovox predict meeting.m4a --timeline-png meeting.png",
+               "  emovox predict meeting.m4a --timeline-png meeting.png\n"
+               "  emovox predict interview.mp3 --timeline --format srt -o interview.srt   # subtitles\n"
+               "  emovox predict sessions/ --timeline --format elan -o annotations/      # one .eaf per file",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT",
@@ -101,6 +111,11 @@ def register(subparsers) -> None:
                         "folder or glob; repeatable; at least 5 clips, about 20 recommended). The model then "
                         "predicts with its speaker-adapted head (default model only)")
     p.add_argument("--timeline", action="store_true", help="analyse every input as a timeline")
+    p.add_argument("--format", metavar="FORMAT", dest="export_format",
+                   help="with --timeline: write each timeline as srt (SubRip subtitles), vtt (WebVTT), audacity "
+                        "(Audacity label track, tab-separated) or elan (ELAN .eaf document) instead of the table; "
+                        "one cue per merged segment: label, confidence, reason. One input: stdout or -o FILE; "
+                        "several: -o DIR/ (one file per input, named after it)")
     p.add_argument("--auto-timeline-s", type=float, default=6.0, metavar="S",
                    help="inputs longer than this are analysed as a timeline (default: 6)")
     p.add_argument("--timeline-png", metavar="PATH",
@@ -109,7 +124,9 @@ def register(subparsers) -> None:
     p.add_argument("--hop-s", type=float, default=None, help="timeline hop in seconds (default: half a window)")
     p.add_argument("--vad", choices=("auto", "silero", "webrtc"), default="auto",
                    help="voice activity detector for timelines")
-    p.add_argument("-o", "--output", metavar="FILE", help="write the output here (atomically)")
+    p.add_argument("-o", "--output", metavar="FILE",
+                   help="write the output here (atomically); with --format and several inputs a folder "
+                        "(existing, or ending in /)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.add_argument("--threads", type=int, default=None, help="CPU threads of the model")
     p.set_defaults(func=handle)
@@ -238,6 +255,15 @@ class _AtomicOutput:
             self._tmp = None
 
 
+def _error_text(name: str, error: Exception) -> str:
+    """An input's error without the input's name when the message starts with it (the output names it already)."""
+    text = str(error)
+    for prefix in (f"{name}: ", "<bytes>: "):  # stdin is decoded from bytes
+        if text.startswith(prefix):
+            return text[len(prefix):]
+    return text
+
+
 def _flags_text(flags) -> str:
     """Raised quality flags as a compact ``[narrowband, low_snr]`` (empty when none)."""
     return f"[{', '.join(flags)}]" if flags else ""
@@ -312,13 +338,87 @@ class _Writer:
 
     def error(self, name: str, error: Exception) -> None:
         if self.mode == "json":
-            self._json({"file": name, "error": str(error)})
+            self._json({"file": name, "error": _error_text(name, error)})
         elif self.mode == "csv":
-            self.csv.writerow([name, "", "", "", "", "", "", "", "", *[""] * len(self.labels), str(error)])
+            self.csv.writerow([name, "", "", "", "", "", "", "", "", *[""] * len(self.labels),
+                               _error_text(name, error)])
 
     def close(self) -> None:
         if self.mode == "json":
             self.fh.write("\n]\n")
+
+
+class _ExportWriter:
+    """``--format``: each timeline as subtitles, labels or an ELAN document (see the module docstring).
+
+    ``folder`` set: one file per input inside it; ``path`` set: the one input's
+    file; neither: the text goes to ``fh`` (stdout). Files are written
+    atomically once their timeline is complete, so a failed input leaves none.
+    """
+
+    def __init__(self, fmt: str, fh: TextIO, *, path: str | None = None, folder: str | None = None) -> None:
+        from emovox.export.timeline_formats import get_format
+
+        self.format = get_format(fmt)
+        self.fh, self.path, self.folder = fh, path, folder
+        self._taken: set[str] = set()
+
+    def _target(self, name: str) -> str | None:
+        if self.folder is None:
+            return self.path
+        stem = "stdin" if name == "<stdin>" else Path(name).stem or "audio"
+        candidate, n = stem, 1
+        while candidate in self._taken:  # a/x.wav and b/x.wav: x.srt and x-2.srt
+            n += 1
+            candidate = f"{stem}-{n}"
+        self._taken.add(candidate)
+        return str(Path(self.folder) / f"{candidate}{self.format.extension}")
+
+    def timeline(self, name: str, t) -> None:
+        from emovox.export.timeline_formats import render_timeline
+        from emovox.fileio import atomic_write_text
+
+        target = self._target(name)
+        media = None if name == "<stdin>" else os.path.abspath(name)
+        text = render_timeline(t, self.format.name, title=Path(name).name, media=media, path=target)
+        if target is None:
+            self.fh.write(text)
+            return
+        try:
+            atomic_write_text(target, text)
+        except OSError as error:
+            raise _output_error(target, error) from None
+
+    def prediction(self, name: str, p) -> None:  # pragma: no cover - --format requires --timeline
+        raise ConfigError("--format needs --timeline")
+
+    def error(self, name: str, error: Exception) -> None:
+        pass  # the 'emovox: error:' line on stderr says it; no file is written for this input
+
+    def close(self) -> None:
+        pass
+
+
+def _export_target(args: argparse.Namespace, n_inputs: int) -> tuple[str | None, str | None]:
+    """``(file, folder)`` that ``--format`` writes to (both ``None``: stdout); usage errors raise ConfigError."""
+    from emovox.export.timeline_formats import FORMATS, format_choices
+
+    fmt = args.export_format
+    if fmt not in FORMATS:
+        raise ConfigError(f"--format {fmt!r} is unknown: use {format_choices()}")
+    if not args.timeline:
+        raise ConfigError(f"--format {fmt} writes a timeline: add --timeline")
+    for flag, given in (("--json", args.json), ("--csv", args.csv)):
+        if given:
+            raise ConfigError(f"--format {fmt} and {flag} are two outputs: choose one")
+    out = args.output
+    if out is not None and (os.path.isdir(out) or out.endswith(("/", os.sep))):
+        return None, out
+    if n_inputs > 1:
+        where = f"-o {out} is a file" if out else "stdout would mix them"
+        raise ConfigError(f"--format {fmt} writes one file per input and {n_inputs} inputs were given ({where}): "
+                          "name an output folder with -o DIR/")
+    return out, None
 
 
 def _png_path(base: str, name: str, many: bool) -> str:
@@ -331,7 +431,14 @@ def _png_path(base: str, name: str, many: bool) -> str:
 
 # ---------------------------------------------------------------------- handler
 def adapt_to_speaker(model, paths: list[str], *, quiet: bool = False) -> int:
-    """``--adapt``: adapt ``model`` to the speaker of the recordings under ``paths`` (any error: exit 2)."""
+    """``--adapt``: adapt ``model`` to the speaker of the recordings under ``paths`` (any error: exit 2).
+
+    Says on stderr what it did, in one line (``-q``: nothing): how many clips
+    and seconds of audio the adapted head rests on, as a warning under the
+    recommended number of clips. On a terminal a status line shows while the
+    clips are decoded and embedded (several seconds); the result or an error
+    replaces it, so the output stays one line either way.
+    """
     from emovox.inference.adaptation import RECOMMENDED_CLIPS
 
     sources = []
@@ -341,10 +448,22 @@ def adapt_to_speaker(model, paths: list[str], *, quiet: bool = False) -> int:
         if source == STDIN:
             raise ConfigError("--adapt takes files, folders or globs, not '-' (stdin)")
         sources.append(source)
-    n = model.adapt(sources)
-    if n < RECOMMENDED_CLIPS and not quiet:
-        print(f"emovox: warning: adapted to the speaker from {n} clips; about {RECOMMENDED_CLIPS} give "
-              "reliable results", file=sys.stderr)
+    status = not quiet and sys.stderr.isatty()
+    if status:
+        print(f"emovox: adapting to the speaker of {len(sources)} recording{'s' if len(sources) != 1 else ''} "
+              "(decoding and embedding each clip)…", end="", file=sys.stderr, flush=True)
+    try:
+        n = model.adapt(sources)
+    finally:
+        if status:
+            print("\r\033[K", end="", file=sys.stderr, flush=True)  # erase the status line
+    if quiet:
+        return n
+    done = f"adapted to the speaker from {n} clips ({model.adapted_audio_s:.1f} s of audio)"
+    if n < RECOMMENDED_CLIPS:
+        print(f"emovox: warning: {done}; about {RECOMMENDED_CLIPS} give reliable results", file=sys.stderr)
+    else:
+        print(f"emovox: {done}: predictions use the speaker-adapted head", file=sys.stderr)
     return n
 
 
@@ -365,7 +484,11 @@ def handle(args: argparse.Namespace) -> int:
     if args.window_s is not None and args.hop_s is not None and args.hop_s > args.window_s:
         raise ConfigError(f"--hop-s {args.hop_s} is longer than --window-s {args.window_s}: "
                           "windows would leave gaps")
-    for flag, path in (("-o", args.output), ("--timeline-png", args.timeline_png)):
+    items = list(expand_inputs(args.inputs))
+    export_file = export_folder = None
+    if args.export_format is not None:
+        export_file, export_folder = _export_target(args, len(items))
+    for flag, path in (("-o", None if args.export_format else args.output), ("--timeline-png", args.timeline_png)):
         if path and os.path.isdir(path):
             raise ConfigError(f"{flag} {path} is a folder: give a file path")
     from emovox.inference.predictor import FAST_MODEL
@@ -375,10 +498,13 @@ def handle(args: argparse.Namespace) -> int:
                        num_threads=args.threads)
     if args.adapt:
         adapt_to_speaker(model, args.adapt, quiet=args.quiet)
-    items = list(expand_inputs(args.inputs))
     mode = "json" if args.json else "csv" if args.csv else "table"
-    out = _AtomicOutput(args.output)
-    writer = _Writer(out.fh, model.labels, mode=mode, top_k=args.top_k)
+    if args.export_format is not None:  # files are written per input; only stdout is kept open
+        out = _AtomicOutput(None)
+        writer = _ExportWriter(args.export_format, out.fh, path=export_file, folder=export_folder)
+    else:
+        out = _AtomicOutput(args.output)
+        writer = _Writer(out.fh, model.labels, mode=mode, top_k=args.top_k)
     failed = 0
     n_timelines = sum(1 for _, s in items if not isinstance(s, Exception)) if args.timeline_png else 0
 
@@ -391,7 +517,7 @@ def handle(args: argparse.Namespace) -> int:
         nonlocal failed
         failed += 1
         bar.clear()
-        print(f"emovox: error: {name}: {error}", file=sys.stderr)
+        print(f"emovox: error: {name}: {_error_text(name, error)}", file=sys.stderr)
         writer.error(name, error)
 
     pending: list[tuple[str, Any]] = []  # short clips, scored in batches

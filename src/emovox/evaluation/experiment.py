@@ -265,6 +265,14 @@ def run_experiment(
 # From corpora to a result: what `emovox evaluate` runs.
 
 
+#: Settings of :class:`EvaluationSpec` that only some protocols use: name -> those protocols.
+PROTOCOL_SETTINGS: dict[str, tuple[str, ...]] = {
+    "folds": ("speaker-kfold",),
+    "test_fraction": ("random",),
+    "test_corpus": ("cross-corpus",),
+}
+
+
 @dataclass(frozen=True)
 class EvaluationSpec:
     """Everything that defines one evaluation run (serialised into the result).
@@ -316,9 +324,19 @@ class EvaluationSpec:
     n_jobs: int = 1
 
     def to_dict(self) -> dict:
+        """The settings as JSON-ready values, without those the protocol does not use.
+
+        ``folds`` is kept only for ``speaker-kfold``, ``test_fraction`` only for
+        ``random`` and ``test_corpus`` only for ``cross-corpus`` (see
+        :data:`PROTOCOL_SETTINGS`): a LOSO report listing ``folds: 6`` would
+        describe a setting that played no part.
+        """
         data = asdict(self)
         data["corpora"] = list(self.corpora)
         data["test_corpus"] = list(self.test_corpus)
+        for key, protocols in PROTOCOL_SETTINGS.items():
+            if self.protocol not in protocols:
+                del data[key]
         return data
 
 
@@ -461,8 +479,15 @@ def load_corpus_entry(entry: str, corpora_root: "str | os.PathLike[str] | None" 
     return load_corpus(name, root / folder)
 
 
-def evaluate(spec: EvaluationSpec, *, progress: Callable[[int, int, str], None] | None = None) -> dict:
-    """Run one evaluation end to end; return the result dict (see :func:`run_experiment`)."""
+def evaluate(spec: EvaluationSpec, *, progress: Callable[[int, int, str], None] | None = None,
+             progress_bars: bool | None = None) -> dict:
+    """Run one evaluation end to end; return the result dict (see :func:`run_experiment`).
+
+    ``progress(fold_number, n_folds, fold_name)`` is called before each fold;
+    ``progress_bars`` shows a tqdm bar on stderr while features are extracted
+    (default: when ``progress`` is given). ``emovox evaluate`` turns the bars
+    off when stderr is not a terminal, so logs hold no bar frames.
+    """
     if spec.protocol not in PROTOCOLS:
         raise ConfigError(f"unknown protocol {spec.protocol!r}: expected one of {', '.join(PROTOCOLS)}")
     if spec.protocol == "cross-corpus" and not spec.test_corpus:
@@ -503,7 +528,8 @@ def evaluate(spec: EvaluationSpec, *, progress: Callable[[int, int, str], None] 
 
         cache = Path(spec.cache_dir) if spec.cache_dir else default_cache_dir()
         X = featurize_records(records, model.feature_set, sample_rate_hz=16000, cache_dir=cache,
-                              n_jobs=spec.n_jobs, progress=progress is not None)
+                              n_jobs=spec.n_jobs,
+                              progress=progress is not None if progress_bars is None else progress_bars)
     config = {**spec.to_dict(), "model_config": model.to_dict(), "dropped_classes": dropped}
     return run_experiment(splits, model.fit_predict, y=y, classes=classes,
                           speakers=[r.speaker_key for r in records], X=X, records=records,

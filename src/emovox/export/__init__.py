@@ -1,4 +1,5 @@
-"""Export of model artifacts to other runtimes (ONNX, optionally int8)."""
+"""Exports: model artifacts to other runtimes (ONNX, optionally int8), and timelines to subtitle and
+annotation formats (:mod:`emovox.export.timeline_formats`: SRT, WebVTT, Audacity labels, ELAN)."""
 
 from __future__ import annotations
 

@@ -244,7 +244,8 @@ def write_calibration(artifact_dir: str | os.PathLike, result: CalibrationResult
 
 
 def calibrate_artifact(artifact_dir: str | os.PathLike, sources, labels, *,
-                       keep_fraction: float = 0.90, backend: str = "auto") -> CalibrationResult:
+                       keep_fraction: float = 0.90, backend: str = "auto",
+                       sample_rate: int | None = None) -> CalibrationResult:
     """Calibrate a saved model on held-out clips through the inference path, and store the result.
 
     The logits come from :class:`~emovox.inference.Predictor` exactly as
@@ -257,7 +258,7 @@ def calibrate_artifact(artifact_dir: str | os.PathLike, sources, labels, *,
     artifact_dir : str or PathLike
         Model artifact; its ``config.json`` is updated atomically.
     sources : sequence
-        Held-out clips (paths, bytes or arrays at the model's rate), from
+        Held-out clips (paths, bytes, or arrays at ``sample_rate`` Hz), from
         speakers the model was not trained on.
     labels : sequence of str or int
         Class name (one of the model's labels) or class index of each clip.
@@ -265,6 +266,8 @@ def calibrate_artifact(artifact_dir: str | os.PathLike, sources, labels, *,
         See :func:`rejection_threshold`.
     backend : str
         Backend used to compute the logits.
+    sample_rate : int or None
+        Rate of array sources in Hz (required for arrays, as in :meth:`Predictor.predict`).
     """
     from emovox.inference.predictor import load_model
 
@@ -281,7 +284,7 @@ def calibrate_artifact(artifact_dir: str | os.PathLike, sources, labels, *,
     if len(sources) != len(y):
         raise ConfigError(f"got {len(sources)} clips and {len(y)} labels: give one label per clip")
     logits = np.stack([
-        model.logits(model._clip_windows(model._prepare(model.load(src)))).mean(axis=0)
+        model.logits(model._clip_windows(model._prepare(model.load(src, sample_rate=sample_rate)))).mean(axis=0)
         for src in sources
     ])
     result = calibrate(logits, np.asarray(y, dtype=np.int64), keep_fraction=keep_fraction)

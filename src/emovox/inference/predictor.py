@@ -200,6 +200,7 @@ class Predictor:
         self.batch_size = int(batch_size)
         self.adaptation = adaptation
         self._speaker_offset: np.ndarray | None = None
+        self._adapted_audio_s = 0.0
         self._detectors: dict[str, object] = {}
         self.gate = SpeechGate() if gate is True else (gate or None)
         #: What the model was measured on (the artifact's ``robustness.measured``), for the warnings.
@@ -218,6 +219,11 @@ class Predictor:
     def adapted(self) -> bool:
         """Whether predictions use the speaker-adapted head (after :meth:`adapt`)."""
         return self._speaker_offset is not None
+
+    @property
+    def adapted_audio_s(self) -> float:
+        """Seconds of audio (after the silence trim) the last :meth:`adapt` used; 0 when not adapted."""
+        return self._adapted_audio_s if self.adapted else 0.0
 
     @property
     def temperature(self) -> float:
@@ -300,12 +306,13 @@ class Predictor:
         """
         if not sources:
             self._speaker_offset = None
+            self._adapted_audio_s = 0.0
             return 0
         if self.adaptation is None or not getattr(self.backend, "has_embeddings", False):
             raise ModelError("this model has no speaker adaptation: --adapt works with the default model "
                              "(and artifacts written by scripts/add_speaker_adaptation.py)")
         segment = int(SEGMENT_S * self.sample_rate_hz)
-        clips = []
+        clips, n_samples = [], 0
         for i, source in enumerate(sources):
             try:
                 y = self._prepare(self.load(source, sample_rate=sample_rate))
@@ -315,21 +322,32 @@ class Predictor:
                 raise kind(f"adaptation clip {what}: {error}") from None
             pieces = [y] if y.size <= 2 * segment else [y[s:s + segment] for s in range(0, y.size - segment + 1,
                                                                                           segment)]
-            clips += [self._fit(p) for p in pieces if np.any(np.abs(p) >= SILENCE_PEAK)]
+            audible = [p for p in pieces if np.any(np.abs(p) >= SILENCE_PEAK)]
+            clips += [self._fit(p) for p in audible]
+            n_samples += sum(p.size for p in audible)
         embeddings = [self.backend.embeddings(clip[None])[0] for clip in clips]
         self._speaker_offset = self.adaptation.offset(np.stack(embeddings) if embeddings else
                                                       np.zeros((0, self.adaptation.n_features)))
+        self._adapted_audio_s = n_samples / self.sample_rate_hz
         return len(clips)
 
     def load(self, source: Any, *, sample_rate: int | None = None) -> np.ndarray:
         """Any accepted input as float32 mono ``(n,)`` at the model's rate (untrimmed).
 
         ``source`` is a path, ``bytes``, a binary file object, or an array of
-        samples at ``sample_rate`` Hz (the model's rate when ``None``).
+        samples at ``sample_rate`` Hz. An array must come with its rate (a
+        48 kHz clip read as 16 kHz would last three times as long and sound an
+        octave and a half low): without one it is a :class:`ConfigError`.
         """
         from emovox.audio import load_audio, resample, validate_signal
+        from emovox.audio.validate import check_sample_rate
 
         sr = self.sample_rate_hz
+        if _is_array(source) and sample_rate is None:
+            raise ConfigError(
+                f"an array of samples carries no sample rate: pass it in Hz, e.g. "
+                f"predict(y, sample_rate=48000) (the model resamples to its {sr} Hz)"
+            )
         if _is_array(source):
             raw = np.asarray(source)
             if np.issubdtype(raw.dtype, np.integer):  # PCM integers: scale to [-1, 1)
@@ -342,7 +360,7 @@ class Predictor:
                 raise AudioError(
                     f"a signal must be mono (n,), got shape {y.shape}: average the channels first"
                 )
-            rate = sr if sample_rate is None else int(sample_rate)
+            rate = int(check_sample_rate(sample_rate, "sample_rate"))
             if rate != sr:
                 y = resample(y, orig_hz=rate, target_hz=sr)
             return validate_signal(np.asarray(y, np.float32), sr)
@@ -398,6 +416,9 @@ class Predictor:
 
     def predict(self, source: Any, *, sample_rate: int | None = None) -> Prediction:
         """Emotion of one clip (path, bytes, file object or array).
+
+        ``sample_rate`` (Hz) is required for an array and refused for the
+        others, which carry their own rate.
 
         Returns
         -------
@@ -517,7 +538,7 @@ class Predictor:
         ----------
         source : path, bytes, file object or np.ndarray [shape=(n,)]
         sample_rate : int or None
-            Rate of an array source.
+            Rate of an array source in Hz (required for arrays).
         window_s, hop_s : float or None
             Analysis window (default: the model's clip length for fixed-length
             models, 3 s for models taking any length) and hop (default: half

@@ -4,7 +4,9 @@ Routes (see ``docs/service.md``):
 
 - ``GET /`` -- the web page (``static/``: no CDN, every asset served here);
 - ``POST /v1/predict`` -- one file (multipart field ``file`` or the raw
-  body), ``?timeline=true`` for a timeline; ``POST /v1/predict/batch`` --
+  body), ``?timeline=true`` for a timeline, ``&format=srt|vtt|audacity|elan``
+  for that timeline as subtitles, labels or an ELAN document (the text, with
+  its media type and a ``Content-Disposition`` file name); ``POST /v1/predict/batch`` --
   several files, a result or an error per file;
 - ``GET /v1/model``, ``/healthz``, ``/readyz``, ``/metrics``;
 - ``WebSocket /v1/stream`` -- live audio in, events out
@@ -26,9 +28,11 @@ import re
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Optional
+from urllib.parse import quote
 
 from emovox.errors import ConfigError, EmovoxError
+from emovox.export.timeline_formats import FORMATS, render_timeline
 
 try:  # route signatures need these names at module level (FastAPI reads the annotations)
     from fastapi import FastAPI, Query, Request, WebSocket
@@ -195,6 +199,18 @@ def _named_bytes(data: bytes, name: str) -> io.BytesIO:
     return bio
 
 
+def _check_duration(state: ServiceState, data: bytes, name: str) -> None:
+    """413 ``audio_too_long`` past ``max_audio_s``; an undecodable upload raises its AudioError."""
+    from emovox.audio import audio_duration_s
+
+    duration_s = audio_duration_s(_named_bytes(data, name))
+    limit = state.limits.max_audio_s
+    if duration_s > limit:
+        raise ServiceError(413, "audio_too_long",
+                           f"{name!r} lasts {duration_s:.1f} s, longer than the limit of {limit:g} s: "
+                           "cut it into shorter parts or use `emovox predict` locally")
+
+
 def predict_bytes(state: ServiceState, data: bytes, name: str, *, timeline: bool) -> dict:
     """One file's prediction dict (runs on a worker thread).
 
@@ -210,20 +226,39 @@ def predict_bytes(state: ServiceState, data: bytes, name: str, *, timeline: bool
     EmovoxError
         Undecodable, empty or too short audio (422).
     """
-    from emovox.audio import audio_duration_s
-
     predictor = state.ready_predictor()
-    duration_s = audio_duration_s(_named_bytes(data, name))
-    limit = state.limits.max_audio_s
-    if duration_s > limit:
-        raise ServiceError(413, "audio_too_long",
-                           f"{name!r} lasts {duration_s:.1f} s, longer than the limit of {limit:g} s: "
-                           "cut it into shorter parts or use `emovox predict` locally")
+    _check_duration(state, data, name)
     head = {"file": name, "model": model_name(predictor)}
     if timeline:
         t = state.timeline_predict(_named_bytes(data, name))
         return {**head, **t.overall().to_dict(), "timeline": t.to_dict()}
     return {**head, **predictor.predict(_named_bytes(data, name)).to_dict()}
+
+
+#: ``format`` of ``/v1/predict``: a timeline export (:data:`emovox.export.timeline_formats.FORMATS`).
+ExportFormat = Literal[tuple(FORMATS)]  # type: ignore[valid-type]
+#: The 200 answers of ``/v1/predict`` besides JSON, for the published schema.
+_EXPORT_CONTENT = {f"{fmt.media_type}": {"schema": {"type": "string"}} for fmt in FORMATS.values()}
+
+
+def content_disposition(filename: str) -> str:
+    """``attachment`` with ``filename`` as ASCII (others replaced) and as RFC 5987 UTF-8 (``filename*``)."""
+    ascii_name = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in filename)
+    return f'attachment; filename="{ascii_name}"; filename*=UTF-8\'\'{quote(filename, safe="")}'
+
+
+def export_bytes(state: ServiceState, data: bytes, name: str, *, fmt: str) -> tuple[str, str, str]:
+    """One file's timeline in export format ``fmt`` (runs on a worker thread).
+
+    Returns ``(text, media type, file name)``: the file name is the upload's
+    stem with the format's extension (``interview.srt``). Errors as
+    :func:`predict_bytes`.
+    """
+    spec = FORMATS[fmt]
+    _check_duration(state, data, name)
+    t = state.timeline_predict(_named_bytes(data, name))
+    text = render_timeline(t, fmt, title=name, media=name)  # the upload's bare name: never a server path
+    return text, f"{spec.media_type}; charset=utf-8", f"{Path(name).stem or 'upload'}{spec.extension}"
 
 
 async def _files_of(request, body: bytes, *, max_files: int) -> list[tuple[str, bytes]]:
@@ -384,10 +419,19 @@ def create_app(predictor=None, *, model_dir: str | None = None, backend: str = "
 
     @app.post("/v1/predict", response_model=schemas.PredictionOut, openapi_extra=_RAW_BODY_DOC,
               response_model_exclude_unset=True,
-              summary="emotion of one recording", responses=schemas.ERROR_RESPONSES)
+              summary="emotion of one recording",
+              responses={200: {"content": _EXPORT_CONTENT,
+                               "description": "the prediction as JSON, or with format= the timeline as text"},
+                         **schemas.ERROR_RESPONSES})
     async def predict(request: Request,
-                      timeline: bool = Query(False, description="analyse as a timeline of speech segments")):
+                      timeline: bool = Query(False, description="analyse as a timeline of speech segments"),
+                      format: Optional[ExportFormat] = Query(  # noqa: A002 - the query parameter's name
+                          None, description="with timeline=true: the timeline as srt (SubRip), vtt (WebVTT), "
+                                            "audacity (label track) or elan (EAF 3.0) text instead of JSON")):
         state.refuse_if_draining()
+        if format is not None and not timeline:
+            raise ServiceError(422, "invalid_parameter",
+                               f"format={format} exports a timeline: add timeline=true")
         with state.requests_gate.slot():
             state.ready_predictor()
             body = await _body(request)
@@ -397,7 +441,13 @@ def create_app(predictor=None, *, model_dir: str | None = None, backend: str = "
                                    "or as the raw request body")
             name, data = files[0]
             try:
-                result = await state.run_prediction(predict_bytes, state, data, name, timeline=timeline)
+                if format is not None:
+                    text, media_type, filename = await state.run_prediction(export_bytes, state, data, name,
+                                                                            fmt=format)
+                    result = Response(text, media_type=media_type,
+                                      headers={"Content-Disposition": content_disposition(filename)})
+                else:
+                    result = await state.run_prediction(predict_bytes, state, data, name, timeline=timeline)
             except EmovoxError:
                 state.metrics.predictions.labels("error").inc()
                 raise
