@@ -120,6 +120,10 @@ def test_the_cli_and_the_service_show_words_not_internals(model, tmp_path, capsy
         assert r.status_code == 422
         assert r.json()["error"]["message"] == ("notes.txt: not an audio file or an unsupported format: "
                                                 "pass WAV, FLAC, Ogg, MP3, WebM/Opus or M4A/AAC")
+        # a request without the audio says so, not "file object 'upload' holds no bytes"
+        for r in (client.post("/v1/predict"), client.post("/v1/predict", data={"other": "field"})):
+            assert r.status_code == 422 and r.json()["error"]["code"] == "missing_file", r.text
+            assert "multipart field 'file'" in r.json()["error"]["message"]
 
 
 def test_a_broken_live_container_stream_is_described_in_words():

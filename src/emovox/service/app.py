@@ -267,9 +267,11 @@ async def _files_of(request, body: bytes, *, max_files: int) -> list[tuple[str, 
     from starlette.exceptions import HTTPException
     from starlette.requests import Request
 
-    ctype = request.headers.get("content-type", "")
-    if not ctype.lower().startswith("multipart/form-data"):
-        return [("upload", body)]
+    ctype = request.headers.get("content-type", "").lower()
+    if ctype.startswith("application/x-www-form-urlencoded"):
+        return []  # a form without a file field: "missing_file"
+    if not ctype.startswith("multipart/form-data"):
+        return [("upload", body)] if body else []  # no body: "missing_file", not an empty recording
     sent = False
 
     async def replay():
