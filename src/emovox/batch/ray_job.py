@@ -39,12 +39,13 @@ class BatchError(EmovoxError):
     """A batch job stopped part-way (a worker died, the cluster went away); a re-run resumes it."""
 
 
-def _import_ray():
+def _import_ray(*, data: bool = True, hint: str = RAY_HINT):
     try:
         import ray
-        import ray.data  # noqa: F401
+        if data:
+            import ray.data  # noqa: F401
     except ImportError:
-        raise ConfigError(RAY_HINT) from None
+        raise ConfigError(hint) from None
     return ray
 
 
@@ -69,7 +70,8 @@ def _check_reachable(address: str, *, timeout_s: float = 5.0) -> None:
         ) from None
 
 
-def start_ray(*, address: str | None = None, num_cpus: int | None = None) -> float:
+def start_ray(*, address: str | None = None, num_cpus: int | None = None, data: bool = True,
+              hint: str = RAY_HINT) -> float:
     """Start embedded Ray (or connect to ``address``), quietly; returns the seconds it took.
 
     Parameters
@@ -78,6 +80,11 @@ def start_ray(*, address: str | None = None, num_cpus: int | None = None) -> flo
         An existing cluster; ``None`` starts a local one in this process.
     num_cpus : int or None
         CPUs of the local cluster (default: all of this machine's).
+    data : bool
+        Import and quieten Ray Data (``emovox batch``); ``emovox serve --ray``
+        needs only Ray core and Ray Serve.
+    hint : str
+        The one-line error when Ray (or Ray Data) is not installed.
     """
     if ray_running():
         return 0.0
@@ -98,7 +105,7 @@ def start_ray(*, address: str | None = None, num_cpus: int | None = None) -> flo
                 del os.environ["RAY_AUTH_MODE"]
     if address is not None:
         _check_reachable(address)
-    ray = _import_ray()
+    ray = _import_ray(data=data, hint=hint)
     logging.getLogger("ray").setLevel(logging.WARNING)
     options = dict(log_to_driver=False, logging_level=logging.WARNING, configure_logging=True)
     try:
@@ -112,6 +119,8 @@ def start_ray(*, address: str | None = None, num_cpus: int | None = None) -> flo
             raise
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ConfigError(f"cannot connect to the Ray cluster at --address {address!r}: {first}") from None
+    if not data:
+        return time.perf_counter() - t0
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False

@@ -2,7 +2,10 @@
 
 Nothing else has to run: ``emovox serve`` loads the model, binds the port
 (a port in use is one clear line, exit 2) and serves ``http://HOST:PORT/``
-until Ctrl-C (SIGTERM drains first: see :mod:`emovox.service.server`). See ``docs/service.md``.
+until Ctrl-C (SIGTERM drains first: see :mod:`emovox.service.server`).
+``--workers N`` runs N processes on the port (:mod:`emovox.service.workers`);
+``--ray`` runs the same app as Ray Serve replicas (:mod:`emovox.service.ray_serve`).
+See ``docs/service.md``.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ def register(subparsers) -> None:
                     "over a WebSocket (/v1/stream) and a web page at /, on an embedded uvicorn.",
         epilog="examples:\n  emovox serve                      # http://127.0.0.1:8000/\n"
                "  emovox serve --host 0.0.0.0 --port 9000 --api-key-file keys.txt\n"
+               "  emovox serve --ray --replicas 2    # two Ray Serve replicas on embedded Ray\n"
+               "  emovox serve --ray --min-replicas 1 --max-replicas 8 --address auto --host 0.0.0.0\n"
                "  curl -F file=@clip.wav http://127.0.0.1:8000/v1/predict",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -60,6 +65,18 @@ def register(subparsers) -> None:
                     help="voice activity detector of streams")
     p.add_argument("--workers", type=int, default=1, metavar="N",
                    help="worker processes sharing the port, each with its own model and limits (default: 1)")
+    ray = p.add_argument_group("Ray Serve (see 'On a Ray cluster' in docs/service.md)")
+    ray.add_argument("--ray", action="store_true",
+                     help="serve the same app as Ray Serve replicas behind Ray's HTTP proxy "
+                          "(pip install 'emovox[serve-ray]'); the header and connection limits do not apply")
+    ray.add_argument("--replicas", type=int, metavar="N",
+                     help="replicas, each with its own model and limits (default: 1)")
+    ray.add_argument("--min-replicas", type=int, metavar="N",
+                     help="autoscale between --min-replicas and --max-replicas")
+    ray.add_argument("--max-replicas", type=int, metavar="N",
+                     help="autoscale between --min-replicas and --max-replicas")
+    ray.add_argument("--address", metavar="ADDR",
+                     help="join this Ray cluster ('auto', 'ray://head:10001'; default: start Ray embedded)")
     p.add_argument("--log-level", choices=("critical", "error", "warning", "info", "debug"), default="info")
     p.set_defaults(func=handle)
 
@@ -146,18 +163,89 @@ def serve_worker(args: argparse.Namespace, sock: socket.socket) -> None:
     _serve(app, limits, sock, args.log_level)
 
 
+#: Options of the connection layer (``http_guard``) that Ray Serve's own HTTP proxy replaces.
+_GUARD_OPTIONS = (("--max-header-kb", "max_header_kb"), ("--header-timeout-s", "header_timeout_s"),
+                  ("--max-connections", "max_connections"))
+
+
+def _check_ray_options(args: argparse.Namespace):
+    """The replica scaling of ``--ray`` (``None`` without it); one line for options that do not combine."""
+    from emovox.service.limits import Limits
+
+    ray_only = [flag for flag, value in (("--replicas", args.replicas), ("--min-replicas", args.min_replicas),
+                                         ("--max-replicas", args.max_replicas), ("--address", args.address))
+                if value is not None]
+    if not args.ray:
+        if ray_only:
+            raise ConfigError(f"{ray_only[0]} needs --ray (Ray Serve replicas); without it use --workers N")
+        return None
+    if args.workers != 1:
+        raise ConfigError(f"--ray and --workers {args.workers} do not combine: Ray Serve runs the processes, "
+                          "use --replicas N")
+    for flag, name in _GUARD_OPTIONS:
+        if getattr(args, name) != getattr(Limits, name):
+            raise ConfigError(f"{flag} does not apply with --ray: Ray Serve's own HTTP proxy reads the requests "
+                              "(put a reverse proxy such as deploy/nginx in front to bound headers and connections)")
+    if args.address is not None and args.port == 0:
+        raise ConfigError("--port 0 needs embedded Ray: on a cluster (--address) give the port the proxies listen on")
+    from emovox.service.ray_serve import Scaling
+
+    if args.replicas is None and args.min_replicas is None and args.max_replicas is None:
+        return Scaling(replicas=1)
+    return Scaling(replicas=args.replicas, min_replicas=args.min_replicas, max_replicas=args.max_replicas)
+
+
+def _serve_ray(args: argparse.Namespace, scaling, limits, served: str) -> int:
+    """``--ray``: the app as Ray Serve replicas until SIGTERM (drain) or SIGINT (stop)."""
+    import os
+
+    from emovox.service.ray_serve import ReplicaSpec, model_reference, serve_on_ray
+
+    port = args.port
+    if args.address is None:  # the proxy runs on this machine: a port in use is one line, as without Ray
+        sock = _bind(args.host, args.port)
+        port = sock.getsockname()[1]
+        sock.close()
+    spec = ReplicaSpec(model=model_reference(args.model), backend=args.backend, threads=args.threads,
+                       limits=limits.to_dict(),
+                       stream={"window_s": args.window_s, "hop_s": args.hop_s, "vad": args.vad},
+                       api_key_file=os.path.abspath(args.api_key_file) if args.api_key_file else None,
+                       log_level=args.log_level)
+    where = f"Ray cluster at {args.address}" if args.address else "embedded Ray"
+    line = _serving_line(args.host, port, f"{served}, {scaling.describe()}, {where}")
+
+    def ready() -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    status = serve_on_ray(spec, scaling, host=args.host, port=port, address=args.address, on_ready=ready)
+    print("emovox: server stopped", file=sys.stderr)
+    return status
+
+
+def _served(args: argparse.Namespace, predictor, keys) -> str:
+    """What is served, for the start-up line: model, backend, whether keys are required."""
+    return (f"model {predictor.info.config.get('architecture', {}).get('name', '?')}, "
+            f"backend {getattr(predictor.backend, 'name', args.backend)}{', API keys required' if keys else ''}")
+
+
+def _serving_line(host: str, port: int, what: str) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return f"emovox: serving on http://{shown}:{port}/ ({what}); Ctrl-C stops, SIGTERM drains"
+
+
 def handle(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise ConfigError(f"--workers {args.workers}: must be at least 1")
+    scaling = _check_ray_options(args)
     app, limits, predictor, keys = _app(args)  # every option checked before binding (and in the parent)
+    served = _served(args, predictor, keys)
+    if scaling is not None:
+        del app, predictor  # each replica loads its own
+        return _serve_ray(args, scaling, limits, served)
     sock = _bind(args.host, args.port)
     host, port = sock.getsockname()[:2]
-    shown = f"[{host}]" if ":" in host else host
     workers = f", {args.workers} worker processes" if args.workers > 1 else ""
-    print(f"emovox: serving on http://{shown}:{port}/ (model {predictor.info.config.get('architecture', {}).get('name', '?')}, "
-          f"backend {getattr(predictor.backend, 'name', args.backend)}"
-          f"{', API keys required' if keys else ''}{workers}); Ctrl-C stops, SIGTERM drains",
-          file=sys.stderr, flush=True)
+    print(_serving_line(host, port, served + workers), file=sys.stderr, flush=True)
     try:
         if args.workers > 1:
             from emovox.service.workers import run_workers
