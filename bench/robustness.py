@@ -139,13 +139,15 @@ def main(argv=None) -> int:
     ap.add_argument("--designs", choices=("all", "shipped"), default="all")
     ap.add_argument("--json", default="bench/results/robustness.json", help="write the figures here")
     ap.add_argument("--threads", type=int, default=2, help="torch threads fitting the heads")
+    ap.add_argument("--copies", type=int, default=None, help="degraded copies per training clip "
+                    "(default: the recipe's N_COPIES)")
     args = ap.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import torch
 
     torch.set_num_threads(args.threads)
     from emovox.evaluation.robustness import CONDITIONS, EVAL_SEED, corpus_clips, embed_condition, speaker_groups
-    from emovox.recipes.robust import fold_heads, training_embeddings
+    from emovox.recipes.robust import N_COPIES, fold_heads, training_embeddings
 
     t0 = time.time()
     records, y, classes = corpus_clips()
@@ -158,12 +160,12 @@ def main(argv=None) -> int:
         designs = {"before": (wide, False), "robust, full band": (wide, True), **designs}
     results: dict = {"protocol": "3 speaker-disjoint folds over ravdess, emodb, emovo, turev (the model card's); "
                                  "7-way UAR over all 4,217 held-out clips",
-                     "conditions": CONDITIONS, "designs": {}}
+                     "copies": args.copies or N_COPIES, "conditions": CONDITIONS, "designs": {}}
     embedded: dict = {}
     for name, (model, robust) in designs.items():
         if model not in embedded:
             train_sets = training_embeddings(paths, groups, cache_dir=args.cache, model=model,
-                                             workers=args.workers, log=log)
+                                             workers=args.workers, copies=args.copies or N_COPIES, log=log)
             conditions = {c: embed_condition(paths, groups, tag=c, factory="emovox.evaluation.robustness.eval_factory",
                                              seed=EVAL_SEED, cache_dir=args.cache, model=model,
                                              workers=args.workers, extra={"condition": c}, log=log)

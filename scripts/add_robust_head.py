@@ -6,6 +6,8 @@ One command, from the repository root (corpora read from ``../shared/corpora``):
 
 Steps (embeddings cached in ``--cache``, shared with ``bench/robustness.py``):
 
+0. ``preprocessing.band_limit_hz = 8000``: every input reaches the encoder
+   through a telephone band (the design ``docs/robustness.md`` chose).
 1. The embedding of every clip of the four corpora (``emovox7``) as recorded
    and of :data:`emovox.recipes.robust.N_COPIES` degraded copies of it
    (telephone calls, the full degradation chain, noisy places), through the
@@ -16,16 +18,17 @@ Steps (embeddings cached in ``--cache``, shared with ``bench/robustness.py``):
    clean and degraded together (the audio the product meets); the card's
    per-corpus figures from the clean ones.
 4. The head fitted on every clip and copy replaces the artifact's linear head
-   (the encoder, its float16 weights and the speaker-adaptation head are
-   unchanged); the ONNX graph is re-exported reading its weights from
+   (the encoder and its float16 weights are unchanged; a speaker-adaptation
+   head is refitted afterwards on the band-limited embeddings by
+   ``scripts/add_speaker_adaptation.py``); the ONNX graph is re-exported reading its weights from
    ``model.safetensors`` and checked against torch on corpus clips.
 5. ``config["robustness"]``: what the model was measured on (the warnings of
    :func:`emovox.inference.gate.quality_warnings` use it) and, when
    ``bench/results/robustness.json`` and ``bench/results/nonspeech.json``
    exist, their figures; for the shipped model, the card's sections.
 
-``scripts/build_whisper_default.py`` runs this at its end (after the
-speaker-adaptation head). ``--card-only`` refreshes step 5 after the benchmarks.
+``scripts/build_whisper_default.py`` runs this as its step 5, before the
+speaker-adaptation head. ``--card-only`` refreshes step 5 after the benchmarks.
 """
 
 from __future__ import annotations
@@ -49,7 +52,23 @@ NONSPEECH_JSON = build.REPO / "bench" / "results" / "nonspeech.json"
 #: What the robustness benchmark measures; the answer warns outside it.
 MEASURED = {"narrowband": True, "min_snr_db": 5.0, "max_rt60_s": 0.8, "clipping": False,
             "codecs": ["G.711 mu-law", "AMR-NB 5.9 kbit/s", "G.723.1 6.3 kbit/s"]}
+#: The input band of the shipped design (``docs/robustness.md``: why telephone band for every input).
+BAND_LIMIT_HZ = 8000
 CARD_HEADING = "## Real-world audio: speech gate, quality flags, channels and noise"
+
+
+def set_band_limit(artifact: Path) -> None:
+    """Step 0: the telephone-band design: ``preprocessing.band_limit_hz`` (every input through an 8 kHz channel).
+
+    Set before the embeddings are computed, since it changes them (the
+    embedding cache is keyed by it).
+    """
+    from emovox.fileio import atomic_write_text
+
+    config = json.loads((artifact / "config.json").read_text())
+    if config["preprocessing"].get("band_limit_hz") != BAND_LIMIT_HZ:
+        config["preprocessing"]["band_limit_hz"] = BAND_LIMIT_HZ
+        atomic_write_text(artifact / "config.json", json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
 def fit(artifact: Path, cache: Path, workers: int) -> tuple[dict, object, dict]:
@@ -176,7 +195,7 @@ def card_text(config: dict) -> str:
         rows += (f"\nUnseen corpus (leave one corpus out, 4 shared classes, mean of 4): clean "
                  f"{loco['clean']['mean']:.3f}, telephone {loco['telephone']['mean']:.3f}.\n")
     ns = section.get("nonspeech")
-    ns_text = (f"On an evaluation set of {ns and 'synthetic'} non-speech (19 kinds, 5 never used for tuning) "
+    ns_text = (f"On an evaluation set of synthetic non-speech (19 kinds, 5 never used for tuning) "
                f"{ns['non_speech_given_an_emotion']:.1%} of clips get an emotion; of the 4,217 corpus clips "
                f"{ns['speech_refused_as_no_speech']:.2%} are refused as no speech "
                f"(`bench/nonspeech.py`).\n" if ns else "")
@@ -234,8 +253,11 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(2)
     if not args.card_only:
+        set_band_limit(args.artifact)
         result, final, _ = fit(args.artifact, args.cache, args.workers)
         install(args.artifact, result, final)
+        if (args.artifact / "adapt.safetensors").is_file():  # its embeddings changed with the band: refit it
+            adaptation.run(args.artifact, args.cache / "adapt")
     section = robustness_section(args.artifact)
     print(json.dumps({k: v for k, v in section.items() if k in ("measured", "gate")}, indent=1))
     return 0

@@ -27,14 +27,16 @@ What it does (finished steps are reused from ``--workdir`` when re-run):
    ``model.safetensors`` itself, one copy for both backends); parity of the
    shipped files on real clips; config, model card (``docs/model_card.md``),
    figures and the Whisper MIT notice written into the package.
-5. **adapt**: the speaker-adaptation head (``--adapt``) fitted on the same
-   folds and added to the artifact (``scripts/add_speaker_adaptation.py``).
-6. **robust**: the head replaced by the channel-robust recipe (the clips plus
-   degraded copies: telephone, codecs, noise, rooms), recalibrated on
-   held-out speakers' clean and degraded clips, with the card's real-world
-   section (``scripts/add_robust_head.py``; the figures come from
-   ``bench/robustness.py`` and ``bench/nonspeech.py``, run after it, then
-   ``scripts/add_robust_head.py --card-only``).
+5. **robust**: every input through a telephone band
+   (``preprocessing.band_limit_hz``) and the head replaced by the
+   channel-robust recipe (the clips plus degraded copies: telephone, codecs,
+   noise, rooms), recalibrated on held-out speakers' clean and degraded clips,
+   with the card's real-world section (``scripts/add_robust_head.py``; the
+   figures come from ``bench/robustness.py`` and ``bench/nonspeech.py``, run
+   after it, then ``scripts/add_robust_head.py --card-only``).
+6. **adapt**: the speaker-adaptation head (``--adapt``) fitted on the same
+   folds and the band-limited input, added to the artifact
+   (``scripts/add_speaker_adaptation.py``).
 
 Recipes (``--head``): ``linear`` is the ``whisper-linear`` recipe of
 :mod:`emovox.recipes.whisper` (standardised mean+std of hidden states ``0..K``,
@@ -592,13 +594,14 @@ def main(argv=None) -> int:
                       cache_dir=args.cache_dir, int8=args.onnx != "fp16")
     config = ship(kept, y, classes, workdir, encoder_dir, full_dir, args.out, head=args.head, depth=args.depth,
                   cache_dir=args.cache_dir, folds=folds, precision=args.onnx)
-    import add_speaker_adaptation  # step 5: the --adapt head, on the same folds
+    import add_robust_head  # step 5: the telephone-band design and the channel-robust head (issue 16)
 
-    add_speaker_adaptation.run(args.out, args.workdir / "adapt")
-    import add_robust_head  # step 6: the channel-robust head (issue 16)
-
+    add_robust_head.set_band_limit(args.out)
     result, final, _ = add_robust_head.fit(args.out, Path("/tmp/emovox-robustness"), workers=2)
     add_robust_head.install(args.out, result, final)
+    import add_speaker_adaptation  # step 6: the --adapt head, on the same folds and the band-limited input
+
+    add_speaker_adaptation.run(args.out, args.workdir / "adapt")
     add_robust_head.robustness_section(args.out)
     print(json.dumps({k: config["metrics"].get(k) for k in ("speaker_independent", "int8_vs_float32",
                                                               "shipped_onnx_vs_torch")}, indent=1))

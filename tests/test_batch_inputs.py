@@ -128,10 +128,14 @@ def test_score_files_rows_schema_and_error_rows(tree, model_dir):
              str(tree / "gone.wav")]
     table = score_files(predictor, [10, 11, 12, 13], paths)
     assert table.schema == result_schema(LABELS)
-    assert table.schema.names == ["input_index", "path", "start_s", "end_s", "label", "confidence", "speech_s",
-                                  "reason", "flags", *[f"score_{k}" for k in LABELS], "error"]
+    assert table.schema.names == ["file", "input_index", "kind", "segment", "start_s", "end_s", "label",
+                                  "confidence", "speech_s", "reason", "flags", *[f"score_{k}" for k in LABELS],
+                                  "model", "model_version", "error"]
     rows = table.to_pylist()
     assert [r["input_index"] for r in rows] == [10, 11, 12, 13]
+    assert [r["file"] for r in rows] == paths and {r["kind"] for r in rows} == {"file"}
+    assert {(r["model"], r["model_version"]) for r in rows} == {(predictor.model_name, predictor.model_version)}
+    assert all(r["segment"] is None for r in rows)
     good, bad, remote, gone = rows
     assert good["error"] is None and remote["error"] is None
     assert good["end_s"] == pytest.approx(2.0, abs=1e-3) and good["start_s"] == 0.0
@@ -159,18 +163,24 @@ def test_score_files_timeline_rows(model_dir, tmp_path):
     table = score_files(predictor, [0, 1], [str(tmp_path / "long.flac"), str(tmp_path / "silent.wav")],
                         timeline=True)
     rows = table.to_pylist()
-    segs = [r for r in rows if r["input_index"] == 0]
-    want = predictor.predict_timeline(str(tmp_path / "long.flac")).segments
-    assert len(want) >= 1 and len(segs) == len(want)  # one row per speech segment
-    recording_flags = ";".join(predictor.predict_timeline(str(tmp_path / "long.flac")).overall().flags)
+    head, *segs = [r for r in rows if r["input_index"] == 0]
+    timeline = predictor.predict_timeline(str(tmp_path / "long.flac"))
+    want = timeline.segments
+    # the recording's own row (its overall answer), then one row per speech segment
+    assert (head["kind"], head["segment"], head["label"]) == ("file", None, timeline.overall().label)
+    assert (head["start_s"], head["end_s"]) == (0.0, round(timeline.duration_s, 3))
+    assert len(want) >= 1 and len(segs) == len(want)
+    assert [(r["kind"], r["segment"]) for r in segs] == [("segment", i) for i in range(len(want))]
+    recording_flags = ";".join(timeline.overall().flags)
     for row, seg in zip(segs, want):
         assert (row["start_s"], row["end_s"], row["label"]) == (round(seg.start_s, 3), round(seg.end_s, 3), seg.label)
         assert row["confidence"] == pytest.approx(seg.confidence) and row["error"] is None
         assert (row["speech_s"], row["reason"]) == (round(seg.speech_s, 3), seg.reason)
         assert row["flags"] == recording_flags  # a segment carries its recording's quality flags
     assert all(r["end_s"] > r["start_s"] for r in segs)
-    # a recording without speech is an answer, not an error: one no_speech row spanning it
+    # a recording without speech is an answer, not an error: its file row says no_speech, no segments follow
     [silent] = [r for r in rows if r["input_index"] == 1]
+    assert silent["kind"] == "file"
     assert silent["error"] is None
     assert (silent["label"], silent["reason"], silent["confidence"], silent["speech_s"]) == \
         ("no_speech", "no_speech", 0.0, 0.0)
@@ -223,8 +233,9 @@ def test_job_record_round_trip_and_differences(tmp_path):
     assert _spec(paths, timeline=True, model_id="y").differences(spec) == ["model_id", "timeline"]
 
 
-def test_a_folder_of_the_earlier_format_is_read_but_not_resumed(tree, model_dir, tmp_path, capsys):
-    """emovox-batch/1 parts (without speech_s, reason, flags) stay readable; a run refuses to add new parts."""
+@pytest.mark.parametrize("old_format", ["emovox-batch/1", "emovox-batch/2"])
+def test_a_folder_of_the_earlier_format_is_read_but_not_resumed(old_format, tree, model_dir, tmp_path, capsys):
+    """Parts of an earlier format (other columns) stay readable; a run refuses to add new parts."""
     import json
 
     import pyarrow as pa
@@ -236,7 +247,7 @@ def test_a_folder_of_the_earlier_format_is_read_but_not_resumed(tree, model_dir,
     (out_dir / "parquet").mkdir(parents=True)
     pq.write_table(pa.table({"path": paths}), out_dir / "_inputs.parquet")
     old_spec = {"n_inputs": 1, "digest": inputs_digest(paths), "shard_size": 256, "model": "m", "model_id": "x",
-                "labels": list(LABELS), "timeline": False, "min_confidence": None, "format": "emovox-batch/1"}
+                "labels": list(LABELS), "timeline": False, "min_confidence": None, "format": old_format}
     (out_dir / "_job.json").write_text(json.dumps(old_spec))
     old_columns = {"input_index": [0], "path": paths, "start_s": [0.0], "end_s": [2.0], "label": ["sad"],
                    "confidence": [0.7], **{f"score_{k}": [0.7 if k == "sad" else 0.1] for k in LABELS},
@@ -245,7 +256,7 @@ def test_a_folder_of_the_earlier_format_is_read_but_not_resumed(tree, model_dir,
     assert read_results(out_dir).column("label").to_pylist() == ["sad"]
     assert main(["batch", *paths, "--out", str(out_dir), "--model", str(model_dir), "-q"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "holds a job of an earlier emovox (emovox-batch/1" in err[0]
+    assert len(err) == 1 and f"holds a job of an earlier emovox ({old_format}" in err[0]
     assert "use a new --out" in err[0]
     assert sorted(p.name for p in (out_dir / "parquet").iterdir()) == ["part-00000.parquet"]  # untouched
 

@@ -102,11 +102,12 @@ def test_kill_9_then_resume_gives_exactly_one_row_per_input(tmp_path):
     table = pq.read_table(parts)
     index = table.column("input_index").to_pylist()
     assert len(index) == N_INPUTS and sorted(index) == list(range(N_INPUTS))  # none lost, none doubled
-    by_index = dict(zip(index, table.column("path").to_pylist()))
+    by_index = dict(zip(index, table.column("file").to_pylist()))
     assert [by_index[i] for i in range(N_INPUTS)] == paths
     assert table.column("error").null_count == N_INPUTS
     # both runs wrote the same columns: the speech gate's fields on every row
-    assert table.schema.names[6:9] == ["speech_s", "reason", "flags"]
+    assert table.schema.names[8:11] == ["speech_s", "reason", "flags"]
+    assert set(table.column("kind").to_pylist()) == {"file"} and table.column("model").null_count == 0
     assert table.column("speech_s").null_count == 0 and table.column("flags").null_count == 0
     assert {pq.read_schema(p) for p in parts.glob("part-*.parquet")} == {table.schema}
     assert not [p for p in out.rglob("*") if p.name.startswith(".") or p.suffix == ".tmp"]

@@ -78,18 +78,19 @@ def test_parts_csv_error_rows_and_summary(ray_session, model_dir, clips, tmp_pat
     assert pq.read_table(out / "parquet").num_rows == 8  # plain pyarrow reads the folder too
     rows = table.to_pylist()
     assert [r["input_index"] for r in rows] == list(range(8))
-    assert [os.path.basename(r["path"]) for r in rows] == sorted(p.name for p in clips.iterdir())
+    assert [os.path.basename(r["file"]) for r in rows] == sorted(p.name for p in clips.iterdir())
+    assert {(r["kind"], r["model"]) for r in rows} == {("file", model_dir.name)}
     bad = [r for r in rows if r["error"]]
-    assert len(bad) == 1 and bad[0]["path"].endswith("clip3-corrupt.wav") and bad[0]["label"] is None
+    assert len(bad) == 1 and bad[0]["file"].endswith("clip3-corrupt.wav") and bad[0]["label"] is None
     # the scores are exactly what the predictor gives in-process
     predictor = load_model(model_dir, backend="onnx")
     for r in rows:
         if not r["error"]:
-            p = predictor.predict(r["path"])
+            p = predictor.predict(r["file"])
             assert r["label"] == p.label and r["confidence"] == pytest.approx(p.confidence, abs=1e-6)
             assert (r["speech_s"], r["reason"], r["flags"]) == (round(p.speech_s, 3), p.reason, ";".join(p.flags))
             assert r["end_s"] == pytest.approx(2.0, abs=1e-3)
-    [tone] = [r for r in rows if r["path"].endswith("clip6-tone.flac")]
+    [tone] = [r for r in rows if r["file"].endswith("clip6-tone.flac")]
     assert (tone["label"], tone["reason"], tone["error"]) == ("no_speech", "no_speech", None)
     assert all(tone[f"score_{k}"] is None for k in LABELS)
     assert sum(r["label"] == "no_speech" for r in rows) == 1  # the speech clips reach the model
@@ -98,7 +99,7 @@ def test_parts_csv_error_rows_and_summary(ray_session, model_dir, clips, tmp_pat
         got = list(csv.DictReader(fh))
     assert list(got[0]) == table.schema.names
     assert [int(g["input_index"]) for g in got] == [3, 4, 5]
-    assert [g["path"] for g in got] == [r["path"] for r in rows[3:6]]
+    assert [g["file"] for g in got] == [r["file"] for r in rows[3:6]]
     with open(out / "csv" / "part-00002.csv", newline="") as fh:
         [*_, tone_csv] = list(csv.DictReader(fh))
     assert tone_csv["label"] == "no_speech" and all(tone_csv[f"score_{k}"] == "" for k in LABELS)
@@ -116,13 +117,18 @@ def test_timeline_rows_per_segment(ray_session, model_dir, tmp_path, capsys):
     assert rc == 0 and len(err.strip().splitlines()) == 1  # quiet: the summary only
     assert ", 0 failed, " in err  # a recording without speech is an answer, not a failure
     rows = read_results(out).to_pylist()
-    want = load_model(model_dir, backend="onnx").predict_timeline(str(tmp_path / "long.flac")).segments
-    segs = [r for r in rows if r["input_index"] == 0]
+    timeline = load_model(model_dir, backend="onnx").predict_timeline(str(tmp_path / "long.flac"))
+    want = timeline.segments
+    head, *segs = [r for r in rows if r["input_index"] == 0]
+    assert (head["kind"], head["label"], head["end_s"]) == ("file", timeline.overall().label,
+                                                            round(timeline.duration_s, 3))
+    assert [r["kind"] for r in segs] == ["segment"] * len(segs)
     assert len(segs) == len(want) >= 1
     assert [(r["start_s"], r["end_s"]) for r in segs] == [(round(s.start_s, 3), round(s.end_s, 3)) for s in want]
     assert [(r["speech_s"], r["reason"]) for r in segs] == [(round(s.speech_s, 3), s.reason) for s in want]
-    [silent] = [r for r in rows if r["input_index"] == 1]
-    assert (silent["label"], silent["reason"], silent["error"]) == ("no_speech", "no_speech", None)
+    [silent] = [r for r in rows if r["input_index"] == 1]  # no speech: the file row only
+    assert (silent["kind"], silent["label"], silent["reason"], silent["error"]) == \
+        ("file", "no_speech", "no_speech", None)
     assert (silent["start_s"], silent["end_s"]) == (0.0, 1.0)
 
 
@@ -137,7 +143,8 @@ def test_real_corpus_glob_with_shipped_model(ray_session, tmp_path, capsys):
     table = read_results(out)
     labels = load_model("cnn", backend="onnx").labels
     assert table.num_rows == 12  # 4 neutral + 8 angry clips of actor 1
-    assert table.schema.names[9:-1] == [f"score_{k}" for k in labels]
+    assert table.schema.names[11:-3] == [f"score_{k}" for k in labels]
+    assert set(table.column("model").to_pylist()) == {"cnn"}
     assert set(table.column("label").to_pylist()) <= set(labels) | {"unknown"}  # every clip holds speech
     assert all(s > NO_SPEECH_S for s in table.column("speech_s").to_pylist())
     assert table.column("error").null_count == 12

@@ -26,7 +26,8 @@ from emovox.inference.gate import NO_SPEECH_S
 CLIP = default_corpora_root() / "ravdess/Audio_Speech_Actors_01-24/Actor_01/03-01-05-02-01-01-01.flac"
 DURATION_S = 4.104125  # of CLIP
 EMOVOX = [sys.executable, "-m", "emovox.cli.main"]
-KEYS = {"t", "start_s", "end_s", "speech", "label", "confidence", "scores", "speech_s", "reason", "quality"}
+KEYS = {"t", "start_s", "end_s", "speech", "label", "confidence", "scores", "speech_s", "reason", "quality",
+        "model", "model_version"}
 #: Synthetic speech shipped with emovox (always present).
 HELLO = Path(emovox.__file__).parent / "examples" / "hello.flac"
 
@@ -47,6 +48,7 @@ def json_events(stdout: str) -> list[dict]:
     events = [json.loads(line) for line in stdout.splitlines()]
     for e in events:
         assert set(e) == KEYS
+        assert e["model"] in ("default", "cnn") and e["model_version"]  # the model that answered, on every line
         assert 0 <= e["speech_s"] <= e["end_s"] - e["start_s"] + 0.05
         assert e["quality"] is None or isinstance(e["quality"]["flags"], list)
         if e["speech"]:

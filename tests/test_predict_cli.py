@@ -30,8 +30,8 @@ from test_vad import SR, bursts
 #: Synthetic speech shipped with emovox (eSpeak NG, 16 kHz, 5.4 s): always present.
 HELLO = Path(emovox.__file__).parent / "examples" / "hello.flac"
 RAVDESS_CLIP = default_corpora_root() / "ravdess/Audio_Speech_Actors_01-24/Actor_01/03-01-05-02-01-01-01.flac"
-CSV_HEADER = ["file", "segment", "start_s", "end_s", "label", "confidence", "speech_s", "reason", "flags",
-              *[f"p_{k}" for k in LABELS], "error"]
+CSV_HEADER = ["file", "input_index", "kind", "segment", "start_s", "end_s", "label", "confidence", "speech_s",
+              "reason", "flags", *[f"score_{k}" for k in LABELS], "model", "model_version", "error"]
 NON_ANSWERS = ("unknown", "no_speech")
 
 
@@ -83,8 +83,9 @@ def test_json_records_have_the_prediction_shape_and_top_k(model_dir, audio, caps
                       str(audio / "a.wav")], capsys)
     assert rc == 0
     [record] = json.loads(out)
-    assert list(record) == ["file", "start_s", "end_s", "label", "confidence", "scores", "speech_s", "reason",
-                            "quality", "warnings"]
+    assert list(record) == ["file", "model", "model_version", "start_s", "end_s", "label", "confidence", "scores",
+                            "speech_s", "reason", "quality", "warnings"]
+    assert record["model"] == model_dir.name and record["model_version"]
     assert len(record["scores"]) == 2
     assert record["end_s"] == pytest.approx(3.0, abs=1e-3)
     assert 0 <= record["speech_s"] <= record["end_s"]
@@ -99,15 +100,17 @@ def test_csv_has_one_row_per_prediction_and_all_scores(model_dir, audio, capsys)
     rows = list(csv.DictReader(io.StringIO(out)))
     files = {r["file"] for r in rows}
     assert files == {str(audio / "sub" / "b.flac"), str(audio / "long.flac")}
-    # the long file is a timeline: an overall row plus one row per segment (every one, not merged)
+    # the long file is a timeline: its file row, then one segment row per segment (every one, not merged)
     long_rows = [r for r in rows if r["file"].endswith("long.flac")]
-    assert long_rows[0]["segment"] == "" and len(long_rows) >= 5
+    assert (long_rows[0]["kind"], long_rows[0]["segment"]) == ("file", "") and len(long_rows) >= 5
+    assert [r["kind"] for r in long_rows[1:]] == ["segment"] * (len(long_rows) - 1)
     assert [r["segment"] for r in long_rows[1:]] == [str(i) for i in range(len(long_rows) - 1)]
+    assert [r["input_index"] for r in rows if r["kind"] == "file"] == ["0", "1"]
     for r in rows:
         if r["label"] == "no_speech":
-            assert all(r[f"p_{k}"] == "" for k in LABELS)
+            assert all(r[f"score_{k}"] == "" for k in LABELS)
         else:
-            assert sum(float(r[f"p_{k}"]) for k in LABELS) == pytest.approx(1.0, abs=1e-3)
+            assert sum(float(r[f"score_{k}"]) for k in LABELS) == pytest.approx(1.0, abs=1e-3)
         assert 0 <= float(r["speech_s"]) <= float(r["end_s"]) - float(r["start_s"]) + 0.1  # a frame over
         assert (r["reason"] == "") == (r["label"] in LABELS)
 
@@ -196,9 +199,10 @@ def test_tone_and_noise_answer_no_speech_in_every_format(model_dir, non_speech, 
     rows = list(csv.DictReader(io.StringIO(out)))
     assert [r["file"] for r in rows] == files
     for r in rows:
-        assert (r["label"], r["reason"], r["error"], r["segment"]) == ("no_speech", "no_speech", "", "")
+        assert (r["label"], r["reason"], r["error"], r["kind"], r["segment"]) == \
+            ("no_speech", "no_speech", "", "file", "")
         assert float(r["confidence"]) == 0.0 and float(r["speech_s"]) < NO_SPEECH_S
-        assert [r[f"p_{k}"] for k in LABELS] == [""] * len(LABELS)  # no scores: the model did not run
+        assert [r[f"score_{k}"] for k in LABELS] == [""] * len(LABELS)  # no scores: the model did not run
     rc, out, err = run(["predict", "--model", str(model_dir), *files], capsys)
     assert rc == 0, err
     for line, name in zip(out.splitlines()[1:], files):
@@ -213,7 +217,7 @@ def test_tone_and_noise_answer_no_speech_in_every_format(model_dir, non_speech, 
     assert lines[-1] == f"  = {files[1]}: no_speech (no speech was found in 3.0 s)"
     rc, out, _ = run(["predict", "--model", str(model_dir), "--timeline", "--csv", files[1]], capsys)
     [row] = list(csv.DictReader(io.StringIO(out)))
-    assert row["label"] == "no_speech" and row["p_neutral"] == ""
+    assert row["label"] == "no_speech" and row["score_neutral"] == "" and row["kind"] == "file"
 
 
 NARROWBAND_SOURCES = [

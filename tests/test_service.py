@@ -42,8 +42,9 @@ def client(predictor):
         yield c
 
 
-def _model_name(predictor) -> str:
-    return predictor.info.config["architecture"]["name"]
+def _model(predictor) -> dict:
+    """What every answer says of the model: its name and version."""
+    return {"model": predictor.model_name, "model_version": predictor.model_version}
 
 
 def _wav(y: np.ndarray, sr: int = 16000) -> bytes:
@@ -67,7 +68,8 @@ def _error(response, status: int, code: str | None = None) -> str:
 # ---------------------------------------------------------------------- probes, model, metrics
 def test_healthz_readyz(client):
     assert client.get("/healthz").json() == {"status": "ok"}
-    assert client.get("/readyz").json()["status"] == "ready"
+    assert client.get("/readyz").json() == {"status": "ready", "model": "default",
+                                            "model_version": client.get("/v1/model").json()["version"]}
     assert client.head("/healthz").status_code == 200 and client.head("/readyz").status_code == 200
 
 
@@ -79,6 +81,8 @@ def test_model_endpoint(client, predictor):
     assert m["stream"] == {"window_s": 3.0, "hop_s": 0.5, "vad": "auto"}
     assert m["gate"] == {"no_speech_s": gate.NO_SPEECH_S, "min_emotion_s": gate.MIN_EMOTION_S}
     assert m["limits"]["max_upload_mb"] == 25.0
+    assert (m["name"], m["version"]) == (predictor.model_name, predictor.model_version) == ("default", m["version"])
+    assert m["architecture"] == predictor.info.config["architecture"]["name"]
 
 
 def test_openapi_published_and_no_cdn_docs(client):
@@ -104,7 +108,7 @@ def test_predict_multipart_equals_library(client, predictor):
     expected = predictor.predict(CLIP).to_dict()
     r = client.post("/v1/predict", files={"file": ("clip.flac", CLIP.read_bytes(), "audio/flac")})
     assert r.status_code == 200
-    assert r.json() == {"file": "clip.flac", "model": _model_name(predictor), **expected}
+    assert r.json() == {"file": "clip.flac", **_model(predictor), **expected}
     assert r.json()["label"] not in ("no_speech", "unknown") and r.json()["reason"] is None
     assert r.json()["speech_s"] > 1.0 and r.json()["quality"]["flags"] == [] and r.json()["warnings"] == []
 
@@ -118,7 +122,7 @@ def test_predict_raw_body_and_timeline(client, predictor):
     expected = predictor.predict_timeline(CLIP)
     assert t["timeline"] == expected.to_dict()
     assert {k: v for k, v in t.items() if k != "timeline"} == {
-        "file": "upload", "model": _model_name(predictor), **expected.overall().to_dict()}
+        "file": "upload", **_model(predictor), **expected.overall().to_dict()}
 
 
 @needs_corpus
@@ -128,7 +132,7 @@ def test_batch_gives_result_or_error_per_file(client, predictor):
     r = client.post("/v1/predict/batch", files=files)
     assert r.status_code == 200
     a, b, c = r.json()["results"]
-    assert a == {"file": "a.flac", "model": _model_name(predictor), **predictor.predict(CLIP).to_dict()}
+    assert a == {"file": "a.flac", **_model(predictor), **predictor.predict(CLIP).to_dict()}
     assert b["file"] == "b.wav" and b["error"]["code"] == "invalid_audio"  # base name only
     assert c["error"]["code"] == "invalid_audio" and "shorter than" in c["error"]["message"]
 
@@ -235,7 +239,7 @@ def test_schemas_cover_every_key_the_library_gives():
 
     keys = set(Prediction("a", 1.0, {"a": 1.0}).to_dict())
     assert set(Segment.model_fields) == keys
-    assert set(PredictionOut.model_fields) == keys | {"file", "model", "timeline"}
+    assert set(PredictionOut.model_fields) == keys | {"file", "model", "model_version", "timeline"}
     assert set(SummaryOut.model_fields) == set(summarize([], ["a"], duration_s=1.0))
     assert set(StreamEventOut.model_fields) == set(StreamEvent(0.5, 0.0, 0.5, False, "no_speech", 0.0).to_dict()) | {
         "type"}
@@ -247,8 +251,8 @@ def test_schemas_cover_every_key_the_library_gives():
 def test_undecodable_and_empty_audio_is_422_with_the_gate_message(client):
     msg = _error(client.post("/v1/predict", files={"file": ("x.mp3", b"\x00garbage" * 100)}), 422, "invalid_audio")
     assert msg.startswith("x.mp3: not an audio file or an unsupported format")
-    msg = _error(client.post("/v1/predict", content=b""), 422, "invalid_audio")
-    assert "no bytes" in msg
+    msg = _error(client.post("/v1/predict", content=b""), 422, "missing_file")  # no body: no audio was sent
+    assert "no audio" in msg
     _error(client.post("/v1/predict", content=_wav(np.zeros(160, np.float32))), 422, "invalid_audio")
 
 

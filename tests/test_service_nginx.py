@@ -143,6 +143,30 @@ def test_predictions_and_streams_over_tls(stack):
     assert got[0] == "ready" and got[-1] == "end" and "event" in got and code == 1000
 
 
+def test_a_streamed_timeline_passes_nginx_line_by_line(stack, tmp_path):
+    """``stream=true`` through the recipe: nginx forwards the first line long before the last one
+    (the answer says ``X-Accel-Buffering: no``), and the lines end with the answer."""
+    import io
+
+    import soundfile as sf
+
+    from test_progress import emodb_recording
+
+    buf = io.BytesIO()
+    sf.write(buf, emodb_recording(), 16000, format="FLAC")
+    arrivals = []
+    with httpx.Client(verify=ssl.create_default_context(cafile=stack["cert"]), timeout=120) as client:
+        with client.stream("POST", stack["url"] + "/v1/predict?timeline=true&stream=true",
+                           files={"file": ("meeting.flac", buf.getvalue())}) as r:
+            assert r.status_code == 200 and r.headers["content-type"] == "application/x-ndjson"
+            for line in r.iter_lines():
+                if line:
+                    arrivals.append((time.monotonic(), json.loads(line)))
+    kinds = [m["type"] for _, m in arrivals]
+    assert kinds[0] == "start" and kinds[-1] == "result" and "segment" in kinds
+    assert arrivals[-1][0] - arrivals[0][0] > 0.2  # the lines came as they were computed, not in one piece
+
+
 def test_nginx_refuses_huge_headers_and_idle_connections_do_not_starve_it(stack):
     t0 = time.monotonic()
     context = ssl.create_default_context(cafile=stack["cert"])

@@ -106,8 +106,9 @@ def test_the_cli_and_the_service_show_words_not_internals(model, tmp_path, capsy
                                "(decoding stopped after ")
     assert len(lines) == 2 and "Errno" not in err and "hello.flac" in out
     rc, out, _ = run(["predict", str(junk), "--json", "-q", "--threads", "1"], capsys)
-    assert json.loads(out) == [{"file": str(junk), "error": "not an audio file or an unsupported format: "
-                                                           "pass WAV, FLAC, Ogg, MP3, WebM/Opus or M4A/AAC"}]
+    assert json.loads(out) == [{"file": str(junk), "model": "default", "model_version": model.model_version,
+                                "error": "not an audio file or an unsupported format: "
+                                         "pass WAV, FLAC, Ogg, MP3, WebM/Opus or M4A/AAC"}]
 
     pytest.importorskip("fastapi")
     pytest.importorskip("httpx")

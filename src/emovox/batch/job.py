@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Sequence, TextIO
 
 from emovox.batch.inputs import expand_inputs
-from emovox.batch.parts import JobSpec, OutputDir, inputs_digest
+from emovox.batch.parts import JOB_FILE, JobSpec, OutputDir, inputs_digest
 from emovox.errors import ConfigError, ModelError
 
 __all__ = ["run_batch", "BatchSummary", "DEFAULT_SHARD_SIZE"]
@@ -222,6 +222,9 @@ def run_batch(inputs: Sequence[str], *, out_dir: str | os.PathLike, lists: Seque
                        model=model_name, model_id=model_id, labels=labels, timeline=bool(timeline),
                        min_confidence=None if min_confidence is None else float(min_confidence))
         if recorded is None:
+            if out.has_parts():  # parts without a job file: not this job's; they would count as done
+                raise ConfigError(f"{str(out_dir)!r} holds part files but no {JOB_FILE}: they are not this "
+                                  "job's; use a new --out")
             out.write_job(spec, paths)
         elif diffs := recorded.differences(spec):
             named = [_SETTING_NAMES.get(d, d) for d in diffs]
@@ -229,6 +232,7 @@ def run_batch(inputs: Sequence[str], *, out_dir: str | os.PathLike, lists: Seque
                 f"{str(out_dir)!r} holds a job with other {', '.join(named)}: give the same inputs "
                 f"and options to resume it (or none: emovox batch --out {out_dir}), or use a new --out"
             )
+        out.check_parts(spec)  # every part already there has this format's columns: none is mixed in
         done = out.done_shards(spec)
         n_done_before = sum(spec.shard_range(k)[1] - spec.shard_range(k)[0] for k in done)
         failed_before = _count_failed(out, sorted(done))

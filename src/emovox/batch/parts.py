@@ -16,9 +16,15 @@ at, a re-run with the same ``DIR`` ends with exactly one row per input
 (per segment with ``--timeline``): none lost, none doubled. Readers that
 skip ``_``/``.`` names (pyarrow, pandas, Spark) see only parts.
 
-Format ``emovox-batch/2`` added the ``speech_s``, ``reason`` and ``flags``
-columns; a folder of ``emovox-batch/1`` (older parts without them) is still
-read by :func:`read_results`, but a run refuses to add parts to it.
+The rows are emovox's one result record (:mod:`emovox.inference.records`),
+the rows of ``emovox predict --csv``. Format ``emovox-batch/3`` took that
+record (``file`` for ``path``, ``kind``, ``segment``, ``model``,
+``model_version``; a ``--timeline`` input's ``file`` row before its
+segments); ``emovox-batch/2`` had added ``speech_s``, ``reason`` and
+``flags``. A folder of an earlier format is still read by
+:func:`read_results`, but a run refuses to add parts to it, and a run also
+checks that every part already there has this format's columns, so one
+folder never mixes the two.
 """
 
 from __future__ import annotations
@@ -36,9 +42,9 @@ from emovox.fileio import atomic_output, atomic_write_bytes, atomic_write_text
 
 __all__ = ["FORMAT", "JobSpec", "OutputDir", "inputs_digest", "result_schema", "read_results"]
 
-FORMAT = "emovox-batch/2"
+FORMAT = "emovox-batch/3"
 #: Earlier formats: readable, never resumed (their parts have other columns).
-OLD_FORMATS = ("emovox-batch/1",)
+OLD_FORMATS = ("emovox-batch/1", "emovox-batch/2")
 JOB_FILE = "_job.json"
 INPUTS_FILE = "_inputs.parquet"
 LOCK_FILE = "_job.lock"
@@ -56,25 +62,29 @@ def inputs_digest(paths: Sequence[str]) -> str:
 
 
 def result_schema(labels: Sequence[str]):
-    """Arrow schema of a part.
+    """Arrow schema of a part: the columns of :func:`emovox.inference.records.result_columns`.
 
-    Columns ``input_index, path, start_s, end_s, label, confidence, speech_s,
-    reason, flags, score_<label>..., error``: ``label`` an emotion,
-    ``"unknown"`` or ``"no_speech"``; ``speech_s`` the seconds of speech the
-    answer rests on; ``reason`` why there is no emotion (null when there is
-    one); ``flags`` the raised quality flags joined by ``;`` (``""`` when none);
-    ``score_<label>`` the calibrated probabilities (null for ``no_speech``).
-    A row whose input failed holds only ``input_index``, ``path`` and ``error``.
+    ``file, input_index, kind, segment, start_s, end_s, label, confidence,
+    speech_s, reason, flags, score_<label>..., model, model_version, error``:
+    ``kind`` ``file`` (an input's answer) or ``segment`` (one segment of a
+    ``--timeline`` input, numbered by ``segment``); ``label`` an emotion,
+    ``"unknown"``, ``"no_speech"`` (or ``"mixed"`` for a timeline's ``file``
+    row); ``speech_s`` the seconds of speech the answer rests on; ``reason``
+    why there is no emotion (null when there is one); ``flags`` the raised
+    quality flags joined by ``;`` (``""`` when none); ``score_<label>`` the
+    calibrated probabilities (null for ``no_speech``); ``model`` and
+    ``model_version`` the model that answered. A row whose input failed holds
+    only ``file``, ``input_index``, ``kind``, the model and ``error``.
     """
     import pyarrow as pa
 
-    return pa.schema(
-        [("input_index", pa.int64()), ("path", pa.string()), ("start_s", pa.float64()),
-         ("end_s", pa.float64()), ("label", pa.string()), ("confidence", pa.float64()),
-         ("speech_s", pa.float64()), ("reason", pa.string()), ("flags", pa.string())]
-        + [(f"score_{k}", pa.float64()) for k in labels]
-        + [("error", pa.string())]
-    )
+    from emovox.inference.records import result_columns
+
+    types = {"input_index": pa.int64(), "segment": pa.int64()}
+    floats = {"start_s", "end_s", "confidence", "speech_s"}
+    return pa.schema([(name, types.get(name) or (pa.float64() if name in floats or name.startswith("score_")
+                                                  else pa.string()))
+                      for name in result_columns(labels)])
 
 
 class _OldJob(Exception):
@@ -199,8 +209,8 @@ class OutputDir:
             return JobSpec(**data)
         except _OldJob:
             raise ConfigError(
-                f"{str(self.path)!r} holds a job of an earlier emovox ({fmt}: parts without the speech_s, "
-                "reason and flags columns); read_results still reads it, but it cannot be resumed: use a new --out"
+                f"{str(self.path)!r} holds a job of an earlier emovox ({fmt}: parts with other columns than "
+                f"{FORMAT}); read_results still reads it, but it cannot be resumed: use a new --out"
             ) from None
         except (OSError, ValueError, TypeError) as error:
             raise ConfigError(
@@ -242,19 +252,53 @@ class OutputDir:
         names = {p.name for p in (self.path / PARQUET_DIR).glob("part-*.parquet")}
         return {k for k in range(spec.n_shards) if self.part_path(k).name in names}
 
+    def check_parts(self, spec: JobSpec) -> None:
+        """Refuse a folder whose parts are not all of this job's format (they would mix with new ones).
+
+        Each part's schema (its Parquet footer, a few hundred bytes) must be
+        :func:`result_schema` of the job's labels; a part beyond the job's
+        shards, or parts in a folder that records no job, mean the folder
+        holds something else.
+        """
+        import pyarrow.parquet as pq
+
+        want = result_schema(spec.labels)
+        for path in sorted((self.path / PARQUET_DIR).glob("part-*.parquet")):
+            try:
+                shard = int(path.stem.split("-", 1)[1])
+                schema = pq.read_schema(path)
+            except (ValueError, OSError) as error:
+                raise ConfigError(f"{str(path)!r} is not a part this job wrote ({error}): use a new --out") from None
+            if shard >= spec.n_shards:
+                raise ConfigError(f"{str(path)!r} lies beyond the {spec.n_shards} shards of the job in "
+                                  f"{str(self.path)!r}: the folder holds another job's parts; use a new --out")
+            if not schema.equals(want, check_metadata=False):
+                raise ConfigError(
+                    f"{str(path)!r} has other columns than {FORMAT} ({', '.join(schema.names[:4])}, ...): the "
+                    f"folder mixes parts of another emovox or another job; use a new --out")
+
+    def has_parts(self) -> bool:
+        """Whether any part file exists (a folder without a job file must have none)."""
+        return any((self.path / PARQUET_DIR).glob("part-*.parquet"))
+
     def write_part(self, shard: int, parquet_bytes: bytes) -> None:
         """Write a shard's Parquet part atomically."""
         atomic_write_bytes(self.part_path(shard), parquet_bytes)
 
     def write_csv(self, shard: int) -> None:
-        """Write a shard's CSV part atomically from its Parquet part."""
-        import pyarrow.csv as pacsv
+        """Write a shard's CSV part atomically from its Parquet part (as ``emovox predict --csv`` writes rows)."""
         import pyarrow.parquet as pq
 
+        from emovox.inference.records import CsvRows, result_columns
+
         table = pq.read_table(self.part_path(shard))
+        labels = [name[len("score_"):] for name in table.schema.names if name.startswith("score_")]
+        if table.schema.names != result_columns(labels):
+            raise ConfigError(f"{str(self.part_path(shard))!r} has other columns than {FORMAT}: use a new --out")
         self.csv_path(shard).parent.mkdir(exist_ok=True)
         with atomic_output(self.csv_path(shard)) as tmp:
-            pacsv.write_csv(table, tmp)
+            with open(tmp, "w", encoding="utf-8", newline="") as fh:
+                CsvRows(fh, labels).write_all(table.to_pylist())
 
     def missing_csv(self, spec: JobSpec) -> list[int]:
         """Done shards without a CSV part (a job re-run with ``--csv``, or killed between the two)."""

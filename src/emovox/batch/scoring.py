@@ -1,10 +1,11 @@
 """Score one shard of inputs with a :class:`~emovox.inference.Predictor` into a result table.
 
 This is the work of one Ray actor call, with no Ray in it (so it is tested and
-benchmarked on its own). A file that cannot be read or decoded gets a row with
-its error message and nulls elsewhere; the shard goes on. A file without
-speech is an answer, not an error: its row says ``no_speech`` (null scores),
-with ``--timeline`` too (one row spanning the recording).
+benchmarked on its own). The rows are :mod:`emovox.inference.records`, the
+rows of ``emovox predict --csv``. A file that cannot be read or decoded gets
+a row with its error message and nulls elsewhere; the shard goes on. A file
+without speech is an answer, not an error: its row says ``no_speech`` (null
+scores), with ``--timeline`` too (its ``file`` row, no segments).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Sequence
 
 from emovox.batch.inputs import open_source
 from emovox.batch.parts import result_schema
+from emovox.inference.records import error_row, prediction_row, timeline_rows
 
 __all__ = ["score_files", "table_to_parquet_bytes"]
 
@@ -24,35 +26,28 @@ def _error_text(error: BaseException) -> str:
 
 
 class _Rows:
-    """Column lists of a result table."""
+    """The rows of a result table (:mod:`emovox.inference.records`), gathered as columns."""
 
-    def __init__(self, labels: Sequence[str]) -> None:
+    def __init__(self, labels: Sequence[str], model: tuple[str, str]) -> None:
         self.labels = tuple(labels)
+        self.model = model
         self.cols: dict[str, list] = {name: [] for name in result_schema(self.labels).names}
 
-    def prediction(self, index: int, path: str, p, *, flags: Sequence[str] | None = None) -> None:
-        """One answer; ``flags`` overrides the prediction's own (a timeline segment gets its recording's)."""
-        c = self.cols
-        c["input_index"].append(index)
-        c["path"].append(path)
-        c["start_s"].append(round(float(p.start_s), 3))
-        c["end_s"].append(round(float(p.end_s), 3))
-        c["label"].append(p.label)
-        c["confidence"].append(float(p.confidence))
-        c["speech_s"].append(round(float(p.speech_s), 3))
-        c["reason"].append(p.reason)
-        c["flags"].append(";".join(p.flags if flags is None else flags))
-        for k in self.labels:
-            v = p.scores.get(k)
-            c[f"score_{k}"].append(None if v is None else float(v))
-        c["error"].append(None)
+    def _add(self, row: dict) -> None:
+        for name, values in self.cols.items():
+            values.append(row[name])
+
+    def prediction(self, index: int, path: str, p) -> None:
+        """One clip's answer: a ``file`` row."""
+        self._add(prediction_row(p, labels=self.labels, file=path, input_index=index, model=self.model))
+
+    def timeline(self, index: int, path: str, t) -> None:
+        """A recording's ``file`` row, then one ``segment`` row per segment."""
+        for row in timeline_rows(t, labels=self.labels, file=path, input_index=index, model=self.model):
+            self._add(row)
 
     def error(self, index: int, path: str, message: str) -> None:
-        for name, values in self.cols.items():
-            values.append(None)
-        self.cols["input_index"][-1] = index
-        self.cols["path"][-1] = path
-        self.cols["error"][-1] = message
+        self._add(error_row(labels=self.labels, file=path, input_index=index, message=message, model=self.model))
 
     def table(self):
         import pyarrow as pa
@@ -73,10 +68,11 @@ def score_files(predictor, indices: Sequence[int], paths: Sequence[str], *,
     paths : sequence of str
         Local paths or URIs (remote files are read here, as bytes).
     timeline : bool
-        One row per speech segment (:meth:`Predictor.predict_timeline`),
-        flagged with its recording's quality flags, instead of one per file
-        (:meth:`Predictor.iter_predict`); a recording without speech gets
-        one ``no_speech`` row spanning it.
+        Each input as a timeline (:meth:`Predictor.predict_timeline`): its
+        ``file`` row (the overall answer) and one ``segment`` row per speech
+        segment, flagged with its recording's quality flags; a recording
+        without speech has only its ``file`` row (``no_speech``). Without it,
+        one ``file`` row per input (:meth:`Predictor.iter_predict`).
     chunk : int or None
         Files read ahead and predicted together (default: the predictor's
         batch size); bounds the memory held by remote files' bytes.
@@ -86,7 +82,7 @@ def score_files(predictor, indices: Sequence[int], paths: Sequence[str], *,
     pyarrow.Table
         :func:`~emovox.batch.parts.result_schema` of the predictor's labels.
     """
-    rows = _Rows(predictor.labels)
+    rows = _Rows(predictor.labels, (predictor.model_name, predictor.model_version))
     step = max(1, int(chunk or predictor.batch_size))
     for lo in range(0, len(paths), step):
         group = list(zip(indices[lo:lo + step], paths[lo:lo + step]))
@@ -134,11 +130,7 @@ def _timeline_rows(rows: _Rows, predictor, index: int, path: str, source) -> Non
     except Exception as error:  # noqa: BLE001 - the file's error goes into its row
         rows.error(index, path, _error_text(error))
         return
-    overall = t.overall()
-    if not t.segments:  # no speech: one row for the whole recording
-        rows.prediction(index, path, overall)
-    for seg in t.segments:
-        rows.prediction(index, path, seg, flags=overall.flags)
+    rows.timeline(index, path, t)
 
 
 def table_to_parquet_bytes(table) -> bytes:

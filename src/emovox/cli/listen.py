@@ -8,10 +8,11 @@ emits one event for the last window (default 3 s). Output on stdout: one line
 per event (``t s  label  confidence  speech S s  top-3 scores``, then the
 reason of a non-answer in brackets and the window's raised quality flags in
 square brackets; ``no_speech`` windows say ``(no speech)``); ``--json`` one
-JSON object per line (flushed at once), :meth:`StreamEvent.to_dict`: ``{t,
-start_s, end_s, speech, label, confidence, scores, speech_s, reason,
-quality}``; on a terminal, live probability bars redrawn in place (``--plain``
-for lines).
+JSON object per line (flushed at once), :meth:`StreamEvent.to_dict` and the
+model that answered: ``{t, start_s, end_s, speech, label, confidence, scores,
+speech_s, reason, quality, model, model_version}``; on a terminal, live
+probability bars redrawn in place (``--plain`` for lines). ``--fast`` (or
+``--model cnn``) runs the small CNN, as for ``emovox predict``.
 
 Exit codes: 0 done (end of file, ``--duration-s`` reached); 2 usage error, no
 input device, unsupported rate, a device that stops delivering audio; 130
@@ -29,6 +30,7 @@ from typing import Iterator, TextIO
 
 import numpy as np
 
+from emovox.cli import add_model_choice
 from emovox.errors import AudioError, ConfigError
 
 #: Seconds of audio per block read from the microphone or the file.
@@ -48,7 +50,8 @@ def register(subparsers) -> None:
         epilog="exit codes: 0 done; 2 usage error, no input device, unsupported rate or a device "
                "that stopped; 130 interrupted (Ctrl-C; the stream is flushed first).\n"
                "examples:\n  emovox listen\n  emovox listen --json --duration-s 60 > events.jsonl\n"
-               "  emovox listen --input clip.wav --realtime\n  emovox listen --list-devices",
+               "  emovox listen --input clip.wav --realtime\n"
+               "  emovox listen --input clip.wav --fast --json   # the small CNN\n  emovox listen --list-devices",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--input", metavar="FILE", help="stream this audio file instead of the microphone")
@@ -57,9 +60,7 @@ def register(subparsers) -> None:
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="one JSON object per event and line")
     out.add_argument("--plain", action="store_true", help="one text line per event even on a terminal")
-    p.add_argument("--model", metavar="NAME_OR_DIR",
-                   help="model artifact folder or shipped model name (default: the bundled default "
-                        "model; 'cnn', where shipped, is the lightest)")
+    add_model_choice(p)
     p.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto",
                    help="inference engine (default: onnx when the artifact has model.onnx)")
     p.add_argument("--window-s", type=float, default=3.0, help="analysis window in seconds (default 3)")
@@ -244,12 +245,13 @@ def _notes(e) -> str:
 class _Lines:
     """One line per event: JSON or text."""
 
-    def __init__(self, fh: TextIO, *, as_json: bool) -> None:
+    def __init__(self, fh: TextIO, *, as_json: bool, model: tuple[str, str] = ("", "")) -> None:
         self.fh, self.as_json = fh, as_json
+        self.model = {"model": model[0], "model_version": model[1]}
 
     def event(self, e) -> None:
         if self.as_json:
-            self.fh.write(json.dumps(e.to_dict()) + "\n")
+            self.fh.write(json.dumps({**e.to_dict(), **self.model}) + "\n")
         else:
             head = f"{e.t:8.1f} s  {e.label:<10} {e.confidence:.2f}  speech {e.speech_s:3.1f} s"
             if e.speech:
@@ -322,8 +324,10 @@ def handle(args: argparse.Namespace) -> int:
     from emovox.inference import load_model
     from emovox.inference.streaming import StreamEngine
 
-    model = load_model(args.model, backend=args.backend, min_confidence=args.min_confidence,
-                       num_threads=args.threads)
+    from emovox.inference.predictor import FAST_MODEL
+
+    model = load_model(FAST_MODEL if args.fast else args.model, backend=args.backend,
+                       min_confidence=args.min_confidence, num_threads=args.threads)
     if args.adapt:
         from emovox.cli.predict import adapt_to_speaker
 
@@ -332,7 +336,7 @@ def handle(args: argparse.Namespace) -> int:
                           smoothing=args.smoothing)
     tty = sys.stdout.isatty()
     show = _Bars(sys.stdout, model.labels) if tty and not (args.json or args.plain) \
-        else _Lines(sys.stdout, as_json=args.json)
+        else _Lines(sys.stdout, as_json=args.json, model=(model.model_name, model.model_version))
     if args.input:
         blocks = file_blocks(args.input, model.sample_rate_hz, realtime=args.realtime)
     else:

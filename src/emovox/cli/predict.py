@@ -24,15 +24,20 @@ Output (stdout, or ``--output FILE`` written atomically):
   merged segments (adjacent agreeing segments joined, ``└ N``) and a summary
   line ``= FILE: angry (62% of confident speech; sad 30%); unknown 12% of
   speech; no speech 35% of 42.0 s``;
-- ``--json``: a list of ``{file, start_s, end_s, label, confidence, scores,
-  speech_s, reason, quality, warnings}`` (:meth:`Prediction.to_dict`),
-  timelines adding ``timeline: {duration_s, summary, quality, warnings,
-  segments, merged}``; failures ``{file, error}``;
-- ``--csv``: the header ``file, segment, start_s, end_s, label, confidence,
-  speech_s, reason, flags, p_<label>..., error`` (``flags`` the raised quality
-  flags joined by ``;``; empty ``p_`` cells for ``no_speech``); one row per
-  prediction, a timeline as its overall row (``segment`` empty) and one row
-  per segment (numbered from 0; their flags are the recording's);
+- ``--json``: a list of ``{file, model, model_version, start_s, end_s, label,
+  confidence, scores, speech_s, reason, quality, warnings}``
+  (:meth:`Prediction.to_dict` after the input and the model's name and
+  version), timelines adding ``timeline: {duration_s, summary, quality,
+  warnings, segments, merged}``; failures ``{file, model, model_version, error}``;
+- ``--csv``: the result rows of :mod:`emovox.inference.records`, the same
+  columns as ``emovox batch --csv``: ``file, input_index, kind, segment,
+  start_s, end_s, label, confidence, speech_s, reason, flags,
+  score_<label>..., model, model_version, error`` (``flags`` the raised
+  quality flags joined by ``;``; empty ``score_`` cells for ``no_speech``);
+  ``kind`` is ``file`` for an input's answer (a clip's prediction, a
+  timeline's overall answer, an input that failed) and ``segment`` for each
+  segment of a timeline (``segment`` numbered from 0; their flags are the
+  recording's), which follow their ``file`` row;
 - ``--timeline --format srt|vtt|audacity|elan``: each timeline as SubRip or
   WebVTT subtitles, an Audacity label track or an ELAN document
   (:mod:`emovox.export.timeline_formats`; one cue per merged segment, its text
@@ -41,12 +46,17 @@ Output (stdout, or ``--output FILE`` written atomically):
   per input named after it (``DIR/<input stem>.srt``; ``.vtt``, ``.txt``,
   ``.eaf``; ``stdin.srt`` for ``-``; a repeated stem gets ``-2``, ``-3``).
   Every file is written atomically, and only for an input that succeeded.
+
+Progress goes to stderr, and only when stderr is a terminal (never into a log
+or a pipe; ``-q`` turns it off): a long recording (a timeline) gets a
+one-line bar of its audio seconds, fed by ``predict_timeline(progress=)``;
+several inputs get a bar counting them, with the current recording's seconds
+beside it.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import glob
 import json
 import os
@@ -56,6 +66,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, TextIO
 
+from emovox.cli import add_model_choice
 from emovox.errors import ConfigError, EmovoxError
 from emovox.fileio import file_mode
 
@@ -87,21 +98,18 @@ def register(subparsers) -> None:
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="audio file, folder (recursive), glob pattern, or - for stdin")
-    choice = p.add_mutually_exclusive_group()
-    choice.add_argument("--model", metavar="DIR|NAME",
-                        help="model artifact folder, or a shipped model's name: 'default' (the accurate "
-                             "Whisper-backed model, used when no option is given) or 'cnn' (small and fast)")
-    choice.add_argument("--fast", action="store_true",
-                        help="use the small, fast CNN shipped with emovox (same as --model cnn)")
+    add_model_choice(p)
     p.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto",
                    help="inference engine (default: onnx when the artifact has model.onnx)")
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true",
-                     help="JSON output: a list of {file, start_s, end_s, label, confidence, scores, speech_s, "
-                          "reason, quality, warnings}, timelines with 'timeline'")
+                     help="JSON output: a list of {file, model, model_version, start_s, end_s, label, confidence, "
+                          "scores, speech_s, reason, quality, warnings}, timelines with 'timeline'")
     fmt.add_argument("--csv", action="store_true",
-                     help="CSV output: file, segment, start_s, end_s, label, confidence, speech_s, reason, "
-                          "flags (';'-joined), p_<label>..., error; one row per prediction or segment")
+                     help="CSV output, the columns of 'emovox batch --csv': file, input_index, kind (file or "
+                          "segment), segment, start_s, end_s, label, confidence, speech_s, reason, flags "
+                          "(';'-joined), score_<label>..., model, model_version, error; one row per input, "
+                          "then one per segment of a timeline")
     p.add_argument("--top-k", type=int, default=None, metavar="K",
                    help="scores shown per prediction (default: 3 in the table, all in JSON/CSV)")
     p.add_argument("--min-confidence", type=float, default=None, metavar="P",
@@ -127,7 +135,8 @@ def register(subparsers) -> None:
     p.add_argument("-o", "--output", metavar="FILE",
                    help="write the output here (atomically); with --format and several inputs a folder "
                         "(existing, or ending in /)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="no progress bar (bars are drawn only when stderr is a terminal)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads of the model")
     p.set_defaults(func=handle)
 
@@ -275,13 +284,14 @@ class _Writer:
     TABLE_HEADER = (f"{'file':40}  {'start_s':>8}  {'end_s':>8}  {'speech_s':>8}  {'label':10}  {'conf':>5}  "
                     "scores\n")
 
-    def __init__(self, fh: TextIO, labels: tuple[str, ...], *, mode: str, top_k: int | None) -> None:
-        self.fh, self.labels, self.mode, self.top_k = fh, labels, mode, top_k
+    def __init__(self, fh: TextIO, labels: tuple[str, ...], *, mode: str, top_k: int | None,
+                 model: tuple[str, str] = ("", "")) -> None:
+        self.fh, self.labels, self.mode, self.top_k, self.model = fh, labels, mode, top_k, model
         self.first = True
         if mode == "csv":
-            self.csv = csv.writer(fh, lineterminator="\n")
-            self.csv.writerow(["file", "segment", "start_s", "end_s", "label", "confidence", "speech_s", "reason",
-                               "flags", *[f"p_{k}" for k in labels], "error"])
+            from emovox.inference.records import CsvRows
+
+            self.csv = CsvRows(fh, labels)
         elif mode == "json":
             fh.write("[")
         else:
@@ -289,11 +299,6 @@ class _Writer:
 
     def _row(self, name: str, seg: str, p, *, flags: tuple[str, ...] | None = None, warnings: bool = True) -> None:
         flags = p.flags if flags is None else flags
-        if self.mode == "csv":
-            scores = [f"{p.scores[k]:.4f}" if k in p.scores else "" for k in self.labels]
-            self.csv.writerow([name, seg, f"{p.start_s:.3f}", f"{p.end_s:.3f}", p.label, f"{p.confidence:.4f}",
-                               f"{p.speech_s:.3f}", p.reason or "", ";".join(flags), *scores, ""])
-            return
         k = self.top_k or 3
         scores = " ".join(f"{lab}={v:.2f}" for lab, v in p.top_k(k)) or "-"
         notes = [scores]
@@ -314,34 +319,45 @@ class _Writer:
         self.fh.write(("\n" if self.first else ",\n") + json.dumps(obj, ensure_ascii=False))
         self.first = False
 
-    def prediction(self, name: str, p) -> None:
+    def _head(self, name: str) -> dict:
+        return {"file": name, "model": self.model[0], "model_version": self.model[1]}
+
+    def prediction(self, name: str, p, *, index: int | None = None) -> None:
         if self.mode == "json":
-            self._json({"file": name, **p.to_dict(top_k=self.top_k)})
+            self._json({**self._head(name), **p.to_dict(top_k=self.top_k)})
+        elif self.mode == "csv":
+            from emovox.inference.records import prediction_row
+
+            self.csv.write(prediction_row(p, labels=self.labels, file=name, input_index=index, model=self.model))
         else:
             self._row(name, "", p)
 
-    def timeline(self, name: str, t) -> None:
-        overall = t.overall()
+    def timeline(self, name: str, t, *, index: int | None = None) -> None:
         if self.mode == "json":
-            self._json({"file": name, **overall.to_dict(top_k=self.top_k),
+            self._json({**self._head(name), **t.overall().to_dict(top_k=self.top_k),
                         "timeline": t.to_dict(top_k=self.top_k)})
             return
-        self._row(name, "", overall)
-        # the table shows what a reader follows (merged segments); CSV keeps every segment
-        segments = t.merged() if self.mode == "table" else t.segments
-        for i, seg in enumerate(segments):
-            self._row(name, str(i), seg, flags=overall.flags if self.mode == "csv" else (), warnings=False)
-        if self.mode == "table":
-            from emovox.inference.timeline import summary_text
+        if self.mode == "csv":  # CSV keeps every segment, after the recording's own row
+            from emovox.inference.records import timeline_rows
 
-            self.fh.write(f"  = {name}: {summary_text(t.summary)}\n")
+            self.csv.write_all(timeline_rows(t, labels=self.labels, file=name, input_index=index,
+                                             model=self.model))
+            return
+        self._row(name, "", t.overall())
+        for i, seg in enumerate(t.merged()):  # the table shows what a reader follows: merged segments
+            self._row(name, str(i), seg, flags=(), warnings=False)
+        from emovox.inference.timeline import summary_text
 
-    def error(self, name: str, error: Exception) -> None:
+        self.fh.write(f"  = {name}: {summary_text(t.summary)}\n")
+
+    def error(self, name: str, error: Exception, *, index: int | None = None) -> None:
         if self.mode == "json":
-            self._json({"file": name, "error": _error_text(name, error)})
+            self._json({**self._head(name), "error": _error_text(name, error)})
         elif self.mode == "csv":
-            self.csv.writerow([name, "", "", "", "", "", "", "", "", *[""] * len(self.labels),
-                               _error_text(name, error)])
+            from emovox.inference.records import error_row
+
+            self.csv.write(error_row(labels=self.labels, file=name, input_index=index,
+                                     message=_error_text(name, error), model=self.model))
 
     def close(self) -> None:
         if self.mode == "json":
@@ -374,7 +390,7 @@ class _ExportWriter:
         self._taken.add(candidate)
         return str(Path(self.folder) / f"{candidate}{self.format.extension}")
 
-    def timeline(self, name: str, t) -> None:
+    def timeline(self, name: str, t, *, index: int | None = None) -> None:
         from emovox.export.timeline_formats import render_timeline
         from emovox.fileio import atomic_write_text
 
@@ -389,10 +405,10 @@ class _ExportWriter:
         except OSError as error:
             raise _output_error(target, error) from None
 
-    def prediction(self, name: str, p) -> None:  # pragma: no cover - --format requires --timeline
-        raise ConfigError("--format needs --timeline")
+    def prediction(self, name: str, p, *, index: int | None = None) -> None:  # pragma: no cover
+        raise ConfigError("--format needs --timeline")  # --format requires --timeline
 
-    def error(self, name: str, error: Exception) -> None:
+    def error(self, name: str, error: Exception, *, index: int | None = None) -> None:
         pass  # the 'emovox: error:' line on stderr says it; no file is written for this input
 
     def close(self) -> None:
@@ -504,35 +520,38 @@ def handle(args: argparse.Namespace) -> int:
         writer = _ExportWriter(args.export_format, out.fh, path=export_file, folder=export_folder)
     else:
         out = _AtomicOutput(args.output)
-        writer = _Writer(out.fh, model.labels, mode=mode, top_k=args.top_k)
+        writer = _Writer(out.fh, model.labels, mode=mode, top_k=args.top_k,
+                         model=(model.model_name, model.model_version))
     failed = 0
     n_timelines = sum(1 for _, s in items if not isinstance(s, Exception)) if args.timeline_png else 0
 
     from tqdm import tqdm
 
-    bar = tqdm(total=len(items), unit="file", file=sys.stderr, leave=False,
-               disable=args.quiet or len(items) < 2 or not sys.stderr.isatty())
+    from emovox.cli.progress import audio_progress, bars_wanted
 
-    def fail(name: str, error: Exception) -> None:
+    bars = bars_wanted(quiet=args.quiet)
+    bar = tqdm(total=len(items), unit="file", file=sys.stderr, leave=False, disable=not bars or len(items) < 2)
+
+    def fail(index: int, name: str, error: Exception) -> None:
         nonlocal failed
         failed += 1
         bar.clear()
         print(f"emovox: error: {name}: {_error_text(name, error)}", file=sys.stderr)
-        writer.error(name, error)
+        writer.error(name, error, index=index)
 
-    pending: list[tuple[str, Any]] = []  # short clips, scored in batches
+    pending: list[tuple[int, str, Any]] = []  # short clips, scored in batches
 
     def flush() -> None:
-        for (name, _), (_, result) in zip(pending, model.iter_predict([s for _, s in pending])):
+        for (index, name, _), (_, result) in zip(pending, model.iter_predict([s for _, _, s in pending])):
             if isinstance(result, Exception):
-                fail(name, result)
+                fail(index, name, result)
             else:
-                writer.prediction(name, result)
+                writer.prediction(name, result, index=index)
             bar.update(1)
         pending.clear()
 
     try:
-        for name, source in items:
+        for index, (name, source) in enumerate(items):
             bar.set_postfix_str(Path(name).name[-30:], refresh=False)
             try:
                 if isinstance(source, Exception):
@@ -546,14 +565,17 @@ def handle(args: argparse.Namespace) -> int:
 
                     long = audio_duration_s(source) > args.auto_timeline_s
                 if not long:
-                    pending.append((name, source))
+                    pending.append((index, name, source))
                     if len(pending) >= model.batch_size:
                         flush()
                     continue
                 flush()
-                t = model.predict_timeline(source, window_s=args.window_s, hop_s=args.hop_s,
-                                           vad=args.vad)
-                writer.timeline(name, t)
+                # a long recording: its own bar of audio seconds (or the files bar's postfix), on a terminal only
+                with audio_progress(Path(name).name, enabled=bars,
+                                    files_bar=bar if not bar.disable else None) as progress:
+                    t = model.predict_timeline(source, window_s=args.window_s, hop_s=args.hop_s,
+                                               vad=args.vad, progress=progress)
+                writer.timeline(name, t, index=index)
                 if args.timeline_png:
                     from emovox.inference.timeline import plot_timeline
 
@@ -566,10 +588,10 @@ def handle(args: argparse.Namespace) -> int:
                 raise
             except EmovoxError as error:
                 flush()
-                fail(name, error)
+                fail(index, name, error)
             except OSError as error:
                 flush()
-                fail(name, ConfigError(f"cannot read: {error.strerror or error}"))
+                fail(index, name, ConfigError(f"cannot read: {error.strerror or error}"))
             bar.update(1)
         flush()
         writer.close()

@@ -14,6 +14,7 @@ import argparse
 import socket
 import sys
 
+from emovox.cli import add_model_choice
 from emovox.errors import ConfigError
 
 _HINT = "pip install 'emovox[service]'"
@@ -33,7 +34,7 @@ def register(subparsers) -> None:
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0 picks a free one)")
-    p.add_argument("--model", metavar="DIR", help="model artifact folder or shipped model name (default: the bundled model)")
+    add_model_choice(p)
     p.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto", help="inference engine")
     p.add_argument("--threads", type=int, default=1, metavar="N",
                    help="CPU threads per model call (default: 1; requests and streams run in parallel)")
@@ -236,6 +237,10 @@ def _serving_line(host: str, port: int, what: str) -> str:
 def handle(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise ConfigError(f"--workers {args.workers}: must be at least 1")
+    if args.fast:  # one place: the in-process app, the --workers processes and the Ray replicas
+        from emovox.inference.predictor import FAST_MODEL
+
+        args.model = FAST_MODEL
     scaling = _check_ray_options(args)
     app, limits, predictor, keys = _app(args)  # every option checked before binding (and in the parent)
     served = _served(args, predictor, keys)

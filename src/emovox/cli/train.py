@@ -6,6 +6,8 @@ Examples::
     emovox train --recipe s3 --corpus ravdess --corpus ravdess-song --folds 6 --fold 0 --out runs/s3-f0
     emovox train --config train.json            # same keys as the long options
     emovox train --config train.json --resume   # continue after a crash / kill -9
+    emovox train --recipe default --corpus csv:mine.csv --out runs/mine   # the bundled encoder, your labels
+    emovox train --recipe default --corpus emodb --copies 2 --out runs/emodb
     emovox train --recipe whisper-linear --backbone ~/whisper-base --corpus ravdess --out runs/wl
     emovox train --recipe tiny --corpus emodb --out runs/t2 --nproc 2      # 2 processes (torchrun, DDP)
     torchrun --standalone --nproc_per_node=2 -m emovox.cli.main train --recipe tiny --corpus emodb --out runs/t2
@@ -20,6 +22,12 @@ options). Options given on the command line win over the file.
 ``--nproc N`` (N > 1) starts ``torchrun --standalone --nproc_per_node=N`` on
 this same command (see ``docs/distributed.md``); under torchrun only rank 0
 prints and writes.
+
+Closed-form recipes (``default``, ``whisper-linear``: a head fitted in one go
+on a frozen encoder, :attr:`emovox.training.recipes.Recipe.fit`) take their
+own settings (``--copies``, ``--folds``, ``--backbone``, ``--seed``,
+``--threads``) and no epoch options; ``default`` writes ``OUT/model``,
+``OUT/report.md`` and ``OUT/summary.json`` (``docs/your_own_data.md``).
 """
 
 from __future__ import annotations
@@ -36,18 +44,22 @@ from emovox.errors import ConfigError
 #: Keys a --config file may hold (besides "train").
 CONFIG_KEYS = ("recipe", "corpus", "corpora_root", "arch", "arch_params", "scheme", "epochs", "batch_size",
                "lr", "folds", "fold", "out", "seed", "threads", "clip_s", "limit", "progress", "backbone",
-               "nproc")
-#: The frozen-encoder recipe: no epochs, a head fitted in closed form (see emovox.recipes.whisper).
-WHISPER_RECIPE = "whisper-linear"
+               "copies", "nproc")
+#: Options of the engine's gradient training; a closed-form recipe refuses those it does not declare as settings.
+ENGINE_OPTIONS = ("arch", "arch_params", "epochs", "batch_size", "lr", "clip_s", "folds", "fold")
+#: Options that only some closed-form recipes take (refused for the others, naming those that do).
+RECIPE_OPTIONS = ("backbone", "copies")
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "train",
-        help="train a neural model from a recipe; writes an artifact, logs and curves",
-        description="Train a neural model (recipe = input pipeline + architecture + training config) "
+        help="train a model from a recipe; writes an artifact, logs and curves",
+        description="Train a model (recipe = input pipeline + architecture + training config) "
                     "and save a model artifact, per-epoch logs and curves. Validation uses training "
-                    "speakers only; --folds/--fold hold out test speakers.",
+                    "speakers only; --folds/--fold hold out test speakers. Closed-form recipes fit a head "
+                    "on a frozen encoder instead: --recipe default fits the bundled model's head to your "
+                    "labelled clips (--corpus csv:mine.csv) with held-out-speaker figures and calibration.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--config", metavar="FILE.json", help="JSON file of options (flags win over it)")
@@ -63,11 +75,15 @@ def register(subparsers) -> None:
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--lr", type=float)
     parser.add_argument("--clip-s", type=float, help="input length in seconds")
-    parser.add_argument("--folds", type=int, help="speaker k-fold: number of folds")
+    parser.add_argument("--folds", type=int, help="speaker k-fold: number of folds (default recipe: the held-out "
+                        "folds of its figures; default leave-one-speaker-out up to 12 speakers, else 5)")
     parser.add_argument("--fold", type=int, help="speaker k-fold: which fold to hold out (0-based)")
     parser.add_argument("--limit", type=int, metavar="N", help="use at most N clips (seeded pick; smoke tests)")
     parser.add_argument("--backbone", metavar="DIR",
-                        help=f"{WHISPER_RECIPE}: Whisper encoder folder from scripts/import_whisper_ct2.py")
+                        help="whisper-linear: Whisper encoder folder from scripts/import_whisper_ct2.py")
+    parser.add_argument("--copies", type=int, metavar="N",
+                        help="default: N degraded copies of each clip in training (telephone, noise, rooms; "
+                             "default 0)")
     parser.add_argument("--out", metavar="DIR", help="output folder (artifact in DIR/model)")
     parser.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
     parser.add_argument("--seed", type=int)
@@ -141,8 +157,6 @@ def handler(args: argparse.Namespace) -> int:
     if args.list_recipes:
         for name in recipe_names():
             print(f"{name}\t{get_recipe(name).description}")
-        print(f"{WHISPER_RECIPE}\tfrozen Whisper encoder (--backbone DIR), pooled hidden states, "
-              "logistic-regression head chosen by inner speaker CV")
         return 0
     options, train_overrides = _options(args)
     if not options.get("out"):
@@ -151,13 +165,13 @@ def handler(args: argparse.Namespace) -> int:
         raise ConfigError("no training data: pass --corpus NAME (repeatable) or 'corpus' in --config")
 
     nproc = _nproc(options.get("nproc"))
-    if options.get("recipe") == WHISPER_RECIPE:
-        if nproc > 1:
-            raise ConfigError(f"--recipe {WHISPER_RECIPE} fits its head in closed form on one process: drop --nproc")
-        return _train_whisper(options, args)
-    if options.get("backbone"):
-        raise ConfigError(f"--backbone is only used by --recipe {WHISPER_RECIPE}")
     recipe = get_recipe(options.get("recipe", "tiny"))
+    for key in RECIPE_OPTIONS:
+        if options.get(key) is not None and key not in recipe.settings:
+            owners = [name for name in recipe_names() if key in get_recipe(name).settings]
+            raise ConfigError(f"--{key} is only used by --recipe {' or '.join(owners) or '(none)'}")
+    if recipe.closed_form:
+        return _train_closed_form(recipe, options, train_overrides, args, nproc=nproc)
     for key in ("epochs", "batch_size", "lr", "seed", "threads", "progress"):
         if key in options:
             train_overrides[key] = options[key]
@@ -254,46 +268,26 @@ def _argv_without_nproc(args: argparse.Namespace) -> list[str]:
     return argv
 
 
-def _train_whisper(options: dict, args: argparse.Namespace) -> int:
-    """``--recipe whisper-linear``: pool the frozen encoder's states, fit the head, save the artifact."""
-    unused = sorted(k for k in ("arch", "arch_params", "epochs", "batch_size", "lr", "clip_s", "folds", "fold")
-                    if options.get(k) is not None) + (["resume"] if args.resume else [])
+def _train_closed_form(recipe, options: dict, train_overrides: dict, args: argparse.Namespace, *, nproc: int) -> int:
+    """A recipe fitted in closed form (``default``, ``whisper-linear``): its settings, its fit, its lines."""
+    if nproc > 1:
+        raise ConfigError(f"--recipe {recipe.name} fits its head in closed form on one process: drop --nproc")
+    unused = [k for k in ENGINE_OPTIONS if options.get(k) is not None and k not in recipe.settings]
+    unused = ["--" + k.replace("_", "-") for k in unused + (["resume"] if args.resume else [])]
+    unused += ["'train' in --config"] if train_overrides else []
     if unused:
-        raise ConfigError(f"--recipe {WHISPER_RECIPE} fits its head in closed form on all the given data; "
-                          f"drop {', '.join('--' + k.replace('_', '-') for k in unused)}")
-    if not options.get("backbone"):
-        raise ConfigError(f"--recipe {WHISPER_RECIPE} needs --backbone DIR (a Whisper encoder folder written by "
-                          "scripts/import_whisper_ct2.py)")
-    import torch
-
-    from emovox.evaluation.experiment import default_cache_dir
-    from emovox.recipes.whisper import train_whisper_model
-
-    torch.set_num_threads(int(options.get("threads") or 2))
-    seed = int(options.get("seed") or 0)
+        raise ConfigError(f"--recipe {recipe.name} fits its head in closed form on all the given data; "
+                          f"drop {', '.join(unused)}")
+    settings = {k: options[k] for k in recipe.settings if options.get(k) is not None}
     records = _load_records(list(options["corpus"]), corpora_root=options.get("corpora_root"))
     if options.get("limit") is not None:
-        records = _limit(records, int(options["limit"]), seed)
-    bar = None
-    if options.get("progress", True):
-        from tqdm.auto import tqdm
+        records = _limit(records, int(options["limit"]), int(settings.get("seed") or 0))
 
-        bar = tqdm(total=len(records), desc="encoder features", unit="clip", leave=False)
+    from emovox.training.run import run_recipe
 
-    def progress(done: int, total: int) -> None:
-        if bar is not None:
-            bar.total = total  # the clips the label scheme keeps
-            bar.update(done - bar.n)
-
-    out = Path(options["out"]) / "model"
-    try:
-        summary = train_whisper_model(records, options["backbone"], out, scheme=options.get("scheme") or "native",
-                                      cache_dir=default_cache_dir(), seed=seed, progress=progress)
-    finally:
-        if bar is not None:
-            bar.close()
-    print(f"trained {WHISPER_RECIPE} on {summary['n_train']} clips: layers {summary['layers']}, C {summary['C']:g}; "
-          f"inner speaker-CV UAR {summary['inner_cv_uar']:.3f}; temperature {summary['temperature']:.3f}")
+    summary = run_recipe(recipe, records, out_dir=options["out"], scheme=options.get("scheme"), settings=settings)
+    for line in summary["lines"]:
+        print(line)
     print(f"artifact: {summary['artifact']}")
     sys.stdout.flush()
     return 0

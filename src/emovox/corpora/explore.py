@@ -35,11 +35,13 @@ def _save(fig, path: Path) -> Path:
 
 
 def plot_class_distribution(counts: dict[str, int], path: str | Path, *, title: str) -> Path:
-    """Bar chart of clips per class."""
+    """Bar chart of clips per class, each bar in its emotion's colour (:mod:`emovox.palette`)."""
+    from emovox.palette import colour_of
+
     fig = _figure(max(4.0, 0.8 * len(counts) + 1.5), 3.5)
     ax = fig.subplots()
     names = list(counts)
-    bars = ax.bar(names, [counts[n] for n in names], color="tab:blue")
+    bars = ax.bar(names, [counts[n] for n in names], color=[colour_of(n) for n in names])
     ax.bar_label(bars, fontsize=8)
     ax.set_ylabel("clips")
     ax.set_title(title)

@@ -107,12 +107,15 @@ def plot_per_class_recall(
     -------
     Path
     """
+    from emovox.palette import colour_of
+
     plt = _pyplot()
     n = len(classes)
     values = np.array([np.nan if r is None else float(r) for r in recalls])
     fig, ax = plt.subplots(figsize=(max(4.0, 0.7 * n + 2.0), 3.6))
-    try:
-        ax.bar(range(n), np.nan_to_num(values), color="#4C72B0")
+    try:  # each class in its emotion's colour, as in the timeline PNG and the web page
+        ax.bar(range(n), np.nan_to_num(values), color=[colour_of(c) for c in classes], edgecolor="#333333",
+               linewidth=0.5)
         for i, v in enumerate(values):
             ax.text(i, (0 if np.isnan(v) else v) + 0.02, "n/a" if np.isnan(v) else f"{v:.2f}",
                     ha="center", fontsize=8)

@@ -19,6 +19,10 @@ Protocols
     One random, label-stratified split that ignores speakers. It leaks the
     speaker into the test set; use it only to compare with systems that report
     such figures (see ``DESIGN.md``, "Honest evaluation").
+:func:`stratified_kfold`
+    ``k`` label-stratified folds over samples, ignoring speakers: for data
+    without speaker labels (or of one speaker), where nothing better exists.
+    Not speaker-independent.
 :func:`speaker_validation_split`
     A validation set carved out of the *training* speakers of one split, for
     early stopping / model selection without touching the test speakers.
@@ -42,6 +46,7 @@ __all__ = [
     "random_stratified",
     "speaker_kfold",
     "speaker_validation_split",
+    "stratified_kfold",
 ]
 
 #: Protocol names understood by the experiment runner and the CLI.
@@ -299,6 +304,40 @@ def random_stratified(
     mask[test_idx] = True
     index = np.arange(len(labels))
     return [Split("random", index[~mask], index[mask])]
+
+
+def stratified_kfold(labels: Sequence, *, k: int, seed: int | np.random.Generator | None = 0) -> list[Split]:
+    """``k`` folds over samples, each class dealt round the folds in a random order; speakers ignored.
+
+    .. warning:: Not speaker-independent: a speaker's samples land in several
+       folds. Use it only where the speakers are unknown (or there is one).
+
+    Parameters
+    ----------
+    labels : sequence [shape=(n,)]
+        Class of each sample.
+    k : int
+        Number of folds, ``2 <= k <= n``.
+    seed : int or numpy.random.Generator
+
+    Returns
+    -------
+    list of Split
+        ``k`` splits named ``fold-1`` … ``fold-k``; every sample is in exactly
+        one test set; class counts per fold differ by at most one.
+    """
+    labels = _as_strings(labels, "labels")
+    if not isinstance(k, (int, np.integer)) or not 2 <= k <= len(labels):
+        raise ConfigError(f"stratified k-fold needs 2 <= k <= {len(labels)} (the samples), got {k!r}")
+    rng = _rng(seed)
+    fold_of = np.empty(len(labels), dtype=np.int64)
+    offset = 0
+    for value in sorted(set(labels)):
+        members = rng.permutation(np.flatnonzero(labels == value))
+        fold_of[members] = (offset + np.arange(members.size)) % k
+        offset += members.size  # the next class starts where this one stopped: fold sizes stay even
+    index = np.arange(len(labels))
+    return [Split(f"fold-{f + 1}", index[fold_of != f], index[fold_of == f]) for f in range(k)]
 
 
 def speaker_validation_split(

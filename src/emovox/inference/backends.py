@@ -20,6 +20,8 @@ output), which speaker adaptation needs; ``has_embeddings`` says whether it can.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import math
 import os
@@ -32,7 +34,7 @@ import numpy as np
 from emovox.errors import ConfigError, ModelError
 from emovox.fileio import check_inside
 
-__all__ = ["Backend", "ModelInfo", "TorchBackend", "OnnxBackend", "read_config",
+__all__ = ["Backend", "ModelInfo", "TorchBackend", "OnnxBackend", "read_config", "model_version",
            "BACKENDS", "ONNX_FILE", "WEIGHTS_FILE", "CONFIG_FILE"]
 
 BACKENDS = ("auto", "torch", "onnx")
@@ -110,6 +112,11 @@ class ModelInfo:
     band_limit_hz : int or None
         Every input is passed through a channel of this sample rate first
         (8000: nothing above 4 kHz reaches the model), as in training.
+    name : str or None
+        The model's name in every answer (``model``): a shipped model's name
+        (``"default"``, ``"cnn"``) or the artifact folder's name, set by
+        :func:`~emovox.inference.load_model`; ``None`` falls back to the
+        architecture's name (:attr:`model_name`).
     config : dict
         The full config, for provenance.
     """
@@ -123,6 +130,7 @@ class ModelInfo:
     trim_silence: bool = False
     normalize: str | None = None
     band_limit_hz: int | None = None
+    name: str | None = None
     config: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -133,6 +141,16 @@ class ModelInfo:
     def fixed_length(self) -> bool:
         """Whether inputs must be exactly :attr:`n_samples` long."""
         return self.crop != "none"
+
+    @property
+    def model_name(self) -> str:
+        """What answers call the model (``model``): :attr:`name`, else the architecture's name."""
+        return self.name or str((self.config.get("architecture") or {}).get("name") or "model")
+
+    @functools.cached_property
+    def model_version(self) -> str:
+        """What answers give as the model's version (``model_version``): :func:`model_version` of the config."""
+        return model_version(self.config)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "ModelInfo":
@@ -181,6 +199,23 @@ class ModelInfo:
         return cls(labels=labels, sample_rate_hz=int(rate), clip_s=clip_s, temperature=temperature,
                    threshold=threshold, crop=crop, trim_silence=trim,
                    normalize=normalize, band_limit_hz=band, config=dict(config))
+
+
+def model_version(config: Mapping[str, Any]) -> str:
+    """A model's version: the day it was built and a fingerprint of its config, ``"2026-12-03+1a2b3c4d"``.
+
+    The fingerprint is the first 8 hex digits of the SHA-256 of the config as
+    canonical JSON (sorted keys), so any change that alters answers (weights
+    rebuilt, recalibrated, a new threshold or adaptation head, all of which
+    rewrite ``config.json``) gives a new version, while the same artifact
+    gives the same version on every machine. Without ``created_utc`` only
+    the fingerprint.
+    """
+    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:8]
+    created = config.get("created_utc")
+    day = created[:10] if isinstance(created, str) and len(created) >= 10 else ""
+    return f"{day}+{digest}" if day else digest
 
 
 #: Bounds on what a model config may declare (a config is untrusted input).

@@ -21,11 +21,12 @@ decoded block by block so memory stays bounded.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections import deque
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -37,10 +38,10 @@ from emovox.inference.backends import (
 from emovox.inference.calibration import softmax
 from emovox.inference.gate import SPEECH_PROBABILITY, SpeechCheck, SpeechGate, quality_warnings
 from emovox.inference.results import Prediction, Timeline, no_speech_prediction, prediction_from_probs
-from emovox.inference.timeline import smooth_probabilities, window_spans, window_starts
+from emovox.inference.timeline import window_spans, window_starts
 
 __all__ = ["Predictor", "load_model", "default_model_dir", "pretrained_dir", "shipped_models",
-           "resolve_model_dir", "DEFAULT_MODEL", "FAST_MODEL"]
+           "resolve_model_dir", "DEFAULT_MODEL", "FAST_MODEL", "PROGRESS_STEP_S", "ProgressCallback"]
 
 #: Name of the model :func:`load_model` loads when given no path.
 DEFAULT_MODEL = "default"
@@ -57,6 +58,10 @@ _TIMELINE_WINDOW_S = 3.0
 _MIN_WINDOW_S = 0.5
 #: A segment whose peak is under this (-60 dBFS) holds no audible sound: :meth:`Predictor.adapt` skips it.
 SILENCE_PEAK = 10 ** (-60 / 20)
+#: :meth:`Predictor.predict_timeline` reports progress after at most this many seconds of audio.
+PROGRESS_STEP_S = 2.0
+#: ``progress(done_s, total_s)``: seconds of audio analysed, and the recording's length (``None``: unknown).
+ProgressCallback = Callable[[float, "float | None"], None]
 
 
 def pretrained_dir() -> Path:
@@ -214,6 +219,16 @@ class Predictor:
     @property
     def sample_rate_hz(self) -> int:
         return self.info.sample_rate_hz
+
+    @property
+    def model_name(self) -> str:
+        """The model's name in every answer (``model``): ``"default"``, ``"cnn"`` or the artifact folder's name."""
+        return self.info.model_name
+
+    @property
+    def model_version(self) -> str:
+        """The model's version in every answer (``model_version``): build day and config fingerprint."""
+        return self.info.model_version
 
     @property
     def adapted(self) -> bool:
@@ -523,7 +538,8 @@ class Predictor:
     def predict_timeline(self, source: Any, *, sample_rate: int | None = None,
                          window_s: float | None = None, hop_s: float | None = None,
                          smoothing: int = 3, max_gap_s: float = 1.0, vad: str | object = "auto",
-                         block_s: float = 30.0) -> Timeline:
+                         block_s: float = 30.0, progress: ProgressCallback | None = None,
+                         on_segment: Callable[[int, Prediction], None] | None = None) -> Timeline:
         """Emotion over time of a (long) recording.
 
         The recording is decoded block by block; voice activity detection
@@ -551,8 +567,31 @@ class Predictor:
             ``"auto"`` (Silero, else WebRTC), ``"silero"`` or ``"webrtc"``.
         block_s : float
             Decoding block length; memory holds about one block plus one turn.
+        progress : callable or None
+            ``progress(done_s, total_s)``, in seconds of audio: ``done_s`` is
+            how much of the recording has been read and passed through voice
+            activity detection (the model's work on it follows within a few
+            windows), ``total_s`` its length from the container's header, or
+            ``None`` where it cannot be known beforehand (a file object that
+            cannot seek, such as a pipe). Called on this thread: once with
+            ``(0, total_s)`` before any work, after every :data:`PROGRESS_STEP_S`
+            seconds of audio at most, and last with ``(duration_s,
+            duration_s)`` once the timeline is complete (``duration_s`` as
+            decoded, which may differ slightly from the header's figure).
+            ``done_s`` never decreases and never exceeds a known ``total_s``.
+            An exception it raises stops the analysis and propagates (a
+            caller's way to cancel).
+        on_segment : callable or None
+            ``on_segment(index, segment)`` with each :class:`Prediction` of
+            :attr:`Timeline.segments` as soon as it is final (its smoothing
+            neighbours classified), in time order, on this thread: partial
+            results of a long recording. Exceptions propagate as for
+            ``progress``.
+
+        Results do not depend on ``block_s``, ``progress`` or ``on_segment``.
         """
         from emovox.audio.vad import StreamingVAD
+        from emovox.inference.timeline import SmoothingStream
 
         sr = self.sample_rate_hz
         default_window_s = self.info.clip_s if self.info.fixed_length else _TIMELINE_WINDOW_S
@@ -560,18 +599,23 @@ class Predictor:
         hop = int(round(((window / sr) / 2 if hop_s is None else hop_s) * sr))
         if window <= 0 or hop <= 0 or hop > window:
             raise ConfigError(f"hop_s={hop / sr} must lie in (0, window_s={window / sr}]")
+        smoother = SmoothingStream(size=smoothing, max_gap_s=max_gap_s)
         if isinstance(vad, str):  # one detector per kind, reused (reset per recording)
             from emovox.audio.vad import get_vad
 
             if vad not in self._detectors:
                 self._detectors[vad] = get_vad(vad)
             vad = self._detectors[vad]
+        blocks = self._blocks(source, sample_rate, block_s)  # refuses an array without its rate first
+        total_s = self._duration_for_progress(source, sample_rate) if progress is not None else None
+        if progress is not None:
+            progress(0.0, total_s)
         recorder = _RecordingDetector(vad)
         stream = StreamingVAD(sample_rate_hz=sr, vad=recorder)
         buf = _Buffer()
         spans: list[tuple[float, float]] = []
-        probs: list[np.ndarray] = []
         queue: list[np.ndarray] = []
+        segments: list[Prediction] = []
 
         def add_segment(s: int, e: int) -> None:
             y = buf.get(s, e)
@@ -582,34 +626,71 @@ class Predictor:
                 queue.append(self._fit(self._condition(y[st:st + window])))
                 spans.append(((s + a) / sr, (s + b) / sr))
 
+        def emit(end: bool = False) -> None:
+            """Segments whose smoothing neighbours and speech frames are all known."""
+            limit = None
+            if not end:  # a segment's speech time needs the detector's frames up to its end
+                seen_s = recorder.seconds_seen
+                limit = smoother.n_final
+                while limit < len(smoother) and spans[limit][1] <= seen_s:
+                    limit += 1
+            for i, row in smoother.pop_final(end=end, limit=limit):
+                a, b = spans[i]
+                speech_s = recorder.speech_seconds(a, b)
+                verdict = self.gate.verdict(speech_s) if self.gate is not None else None
+                segments.append(prediction_from_probs(row, self.labels, threshold=self.threshold, start_s=a,
+                                                      end_s=b, speech_s=speech_s, gate=verdict))
+                if on_segment is not None:
+                    on_segment(i, segments[-1])
+
         def run(force: bool = False) -> None:
             if queue and (force or len(queue) >= self.batch_size):
-                probs.append(self.probabilities(queue))
+                smoother.add(self.probabilities(queue), spans[len(smoother):])
                 queue.clear()
+                emit()
 
-        for block in self._blocks(source, sample_rate, block_s):
-            block = np.asarray(block, np.float32).reshape(-1)
-            buf.append(block)
-            for s, e in stream.push(block):
-                add_segment(s, e)
-                run()
-            buf.drop_before(stream.keep_from)
+        step = max(1, int(PROGRESS_STEP_S * sr))
+        for decoded in blocks:
+            decoded = np.asarray(decoded, np.float32).reshape(-1)
+            # fed in pieces of PROGRESS_STEP_S at most: the same segments, more frequent progress
+            for i in range(0, decoded.size, step):
+                block = decoded[i:i + step]
+                buf.append(block)
+                for s, e in stream.push(block):
+                    add_segment(s, e)
+                    run()
+                buf.drop_before(stream.keep_from)
+                if progress is not None:
+                    done_s = stream.total_samples / sr
+                    progress(min(done_s, total_s) if total_s is not None else done_s, total_s)
         for s, e in stream.finish():
             add_segment(s, e)
         run(force=True)
+        emit(end=True)
         duration_s = stream.total_samples / sr
         quality = recorder.meter.result()
         warnings = quality_warnings(quality, self.measured)
-        if not spans:
-            return Timeline((), duration_s, self.labels, self.threshold, quality, warnings)
-        p = smooth_probabilities(np.concatenate(probs), spans, size=smoothing, max_gap_s=max_gap_s)
-        segments = []
-        for row, (a, b) in zip(p, spans):
-            speech_s = recorder.speech_seconds(a, b)
-            verdict = self.gate.verdict(speech_s) if self.gate is not None else None
-            segments.append(prediction_from_probs(row, self.labels, threshold=self.threshold, start_s=a, end_s=b,
-                                                  speech_s=speech_s, gate=verdict))
-        return Timeline(tuple(segments), duration_s, self.labels, self.threshold, quality, warnings)
+        timeline = Timeline(tuple(segments), duration_s, self.labels, self.threshold, quality, warnings)
+        if progress is not None:
+            progress(duration_s, duration_s)
+        return timeline
+
+    def _duration_for_progress(self, source: Any, sample_rate: int | None) -> float | None:
+        """A recording's length in seconds before decoding it (``None`` for a file object that cannot seek)."""
+        if _is_array(source):
+            return float(np.asarray(source).reshape(-1).size / sample_rate)
+        from emovox.audio import audio_duration_s
+
+        if isinstance(source, (str, os.PathLike, bytes, bytearray, memoryview)):
+            return float(audio_duration_s(source))
+        seekable = getattr(source, "seekable", None)
+        if seekable is None or not seekable():
+            return None
+        position = source.tell()
+        try:
+            return float(audio_duration_s(source))
+        finally:
+            source.seek(position)
 
 
 class _RecordingDetector:
@@ -626,28 +707,45 @@ class _RecordingDetector:
         self.frame_samples = detector.frame_samples
         self.sample_rate_hz = getattr(detector, "sample_rate_hz", 16000)
         self.meter = QualityMeter()
-        self.probs: list[np.ndarray] = []
+        self._probs = np.zeros(1024, np.float32)  # grown by doubling: one copy per doubling, not per call
+        self._n = 0
 
     def reset(self) -> None:
         from emovox.audio.quality import QualityMeter
 
         self.detector.reset()
         self.meter = QualityMeter()
-        self.probs = []
+        self._n = 0
 
     def probabilities(self, y: np.ndarray, *, final: bool = False) -> np.ndarray:
         p = self.detector.probabilities(y, final=final)
         self.meter.update(y, p if self.frame_samples == 512 else None)
-        self.probs.append(np.asarray(p, np.float32))
+        p32 = np.asarray(p, np.float32).reshape(-1)
+        if self._n + p32.size > self._probs.size:
+            grown = np.zeros(max(2 * self._probs.size, self._n + p32.size), np.float32)
+            grown[:self._n] = self._probs[:self._n]
+            self._probs = grown
+        self._probs[self._n:self._n + p32.size] = p32
+        self._n += p32.size
         return p
 
+    @property
+    def seconds_seen(self) -> float:
+        """Seconds of the recording whose frames have a speech probability so far."""
+        return self._n * self.frame_samples / self.sample_rate_hz
+
     def speech_seconds(self, start_s: float, end_s: float) -> float:
-        """Seconds of speech frames (probability >= 0.5) starting in ``[start_s, end_s)``."""
+        """Seconds of speech frames (probability >= :data:`SPEECH_PROBABILITY`) starting in ``[start_s, end_s)``."""
         frame_s = self.frame_samples / self.sample_rate_hz
-        probs = np.concatenate(self.probs) if len(self.probs) != 1 else self.probs[0]
-        self.probs = [probs]
+        probs = self._probs[:self._n]
         lo, hi = int(np.ceil(start_s / frame_s - 1e-9)), int(np.ceil(end_s / frame_s - 1e-9))
         return float(np.count_nonzero(probs[lo:hi] >= SPEECH_PROBABILITY) * frame_s)
+
+
+def _artifact_name(model_dir: Path) -> str:
+    """A shipped model's name (``"default"``, ``"cnn"``), else the artifact folder's own name."""
+    folder = Path(os.path.abspath(model_dir))
+    return folder.name or str(model_dir)
 
 
 def load_model(path: str | os.PathLike | None = None, *, backend: str = "auto",
@@ -677,7 +775,7 @@ def load_model(path: str | os.PathLike | None = None, *, backend: str = "auto",
     """
     check_backend(backend)
     model_dir = resolve_model_dir(path)
-    info = ModelInfo.from_config(read_config(model_dir))
+    info = dataclasses.replace(ModelInfo.from_config(read_config(model_dir)), name=_artifact_name(model_dir))
     if backend == "auto":
         has_onnx = (model_dir / ONNX_FILE).is_file()
         try:

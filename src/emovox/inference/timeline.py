@@ -21,7 +21,8 @@ from emovox.errors import ConfigError
 from emovox.fileio import atomic_write_png
 from emovox.inference.results import NO_SPEECH, NON_ANSWERS, UNKNOWN, Timeline
 
-__all__ = ["window_starts", "window_spans", "smooth_probabilities", "plot_timeline", "summary_text"]
+__all__ = ["window_starts", "window_spans", "smooth_probabilities", "SmoothingStream", "plot_timeline",
+           "summary_text"]
 
 
 def window_starts(n_samples: int, *, window: int, hop: int) -> np.ndarray:
@@ -84,6 +85,64 @@ def smooth_probabilities(probs: np.ndarray, spans_s: Sequence[tuple[float, float
     return out
 
 
+class SmoothingStream:
+    """:func:`smooth_probabilities` row by row, as windows are classified.
+
+    Rows come in time order through :meth:`add`; :meth:`pop_final` returns
+    the rows whose smoothed value can no longer change, i.e. those followed by
+    ``size // 2`` rows (all of them once ``end=True``). Every row popped equals
+    the same row of :func:`smooth_probabilities` over all the rows, to the
+    last bit: the same neighbours are averaged in the same order (groups split
+    by pauses are decided by the gaps between rows, which never change once
+    the rows are known).
+
+    Parameters
+    ----------
+    size : int
+        Odd window of rows averaged (1 = no smoothing).
+    max_gap_s : float
+        Rows separated by a longer pause are not neighbours.
+    """
+
+    def __init__(self, *, size: int = 3, max_gap_s: float = 1.0) -> None:
+        if size < 1 or size % 2 == 0:
+            raise ConfigError(f"smoothing size={size!r} must be a positive odd number")
+        self.size, self.max_gap_s = int(size), float(max_gap_s)
+        self._rows: list[np.ndarray] = []
+        self._spans: list[tuple[float, float]] = []
+        self.n_final = 0
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def add(self, probs: np.ndarray, spans_s: Sequence[tuple[float, float]]) -> None:
+        """Append rows ``(n, n_classes)`` with their time spans (in time order, after the earlier rows)."""
+        probs = np.asarray(probs)
+        if len(probs) != len(spans_s):
+            raise ConfigError(f"{len(probs)} rows of probabilities for {len(spans_s)} spans")
+        self._rows.extend(probs)
+        self._spans.extend(spans_s)
+
+    def pop_final(self, *, end: bool = False, limit: int | None = None) -> list[tuple[int, np.ndarray]]:
+        """``(row index, smoothed row)`` of the rows that became final since the last call, in order.
+
+        ``end`` says no row follows; ``limit`` holds back rows from that index on.
+        """
+        half = self.size // 2
+        n = len(self._rows)
+        upto = n if end else n - half
+        if limit is not None:
+            upto = min(upto, limit)
+        if upto <= self.n_final:
+            return []
+        lo, hi = max(0, self.n_final - half), min(n, upto + half)
+        block = smooth_probabilities(np.stack(self._rows[lo:hi]), self._spans[lo:hi], size=self.size,
+                                     max_gap_s=self.max_gap_s)
+        out = [(i, block[i - lo]) for i in range(self.n_final, upto)]
+        self.n_final = upto
+        return out
+
+
 def summary_text(summary: dict) -> str:
     """One line describing a timeline's :attr:`~emovox.inference.results.Timeline.summary` by its shares.
 
@@ -113,19 +172,20 @@ def plot_timeline(timeline: Timeline, path: str | os.PathLike, *, title: str | N
 
     Top panel: each segment's class probabilities stacked over its span, the
     rejection threshold dashed. Bottom: the label of each merged segment
-    (:meth:`Timeline.merged`), ``unknown`` in grey; stretches without speech
-    (and segments the speech gate called ``no_speech``) are left blank. The
-    bottom title is :func:`summary_text` of the summary.
+    (:meth:`Timeline.merged`); stretches without speech (and segments the
+    speech gate called ``no_speech``) are left blank. Colours are
+    :mod:`emovox.palette`'s, the web page's (``unknown`` light grey; no emotion
+    is grey). The bottom title is :func:`summary_text` of the summary.
     """
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
+    from emovox.palette import palette_for, rgb
+
     labels = list(timeline.labels)
-    cmap = plt.get_cmap("tab10")
-    colours = {k: cmap(i % 10) for i, k in enumerate(labels)}
-    colours[UNKNOWN] = (0.6, 0.6, 0.6, 1.0)
+    colours = {k: rgb(c) for k, c in palette_for(labels).items() if k != NO_SPEECH}
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(12, 4.5), sharex=True,
                                    gridspec_kw={"height_ratios": [3, 1]})
     for seg in timeline.segments:

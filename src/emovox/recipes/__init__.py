@@ -1,10 +1,13 @@
-"""Named recipes: the seed replicas (``s0`` ... ``s4``) and the flagship.
+"""Named recipes: the seed replicas (``s0`` ... ``s4``), the flagship and the Whisper heads.
 
 Importing this package registers the seed recipes with
 :mod:`emovox.training.recipes` (so ``emovox train --recipe s3`` finds them)
 and their input pipelines as feature sets ``seed-s0`` ... ``seed-s4``
-(see :mod:`emovox.recipes.seeds`), and the ``flagship`` recipe
-(:mod:`emovox.recipes.flagship`, which registers itself on import).
+(see :mod:`emovox.recipes.seeds`), the ``flagship`` recipe
+(:mod:`emovox.recipes.flagship`), and the closed-form heads on a frozen
+Whisper encoder: ``default`` (the shipped encoder, your data:
+:mod:`emovox.recipes.default_head`) and ``whisper-linear`` (an encoder folder
+given by ``--backbone``: :mod:`emovox.recipes.whisper`); each registers itself on import.
 """
 
 from __future__ import annotations
@@ -22,17 +25,18 @@ from emovox.recipes.seeds import (
 register_seed_recipes()
 
 
-def _import_flagship() -> None:
+def _import_recipes() -> None:
     import importlib
 
-    try:
-        importlib.import_module("emovox.recipes.flagship")
-    except ModuleNotFoundError as error:  # partial install: the flagship module is absent
-        if error.name != "emovox.recipes.flagship":
-            raise
+    for name in ("emovox.recipes.flagship", "emovox.recipes.default_head", "emovox.recipes.whisper"):
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as error:  # partial install: the module is absent
+            if error.name != name:
+                raise
 
 
-_import_flagship()
+_import_recipes()
 
 __all__ = [
     "SEED_RECIPES",

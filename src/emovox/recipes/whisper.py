@@ -300,3 +300,43 @@ def adapt_to_speaker(model, paths: Sequence[str | os.PathLike] | None) -> int:
     with torch.inference_mode():
         model.set_speaker_offset(clips or None)
     return len(clips)
+
+
+# ---------------------------------------------------------------------- the registered recipe
+def fit_recipe(records: Sequence, *, out_dir: str | os.PathLike, scheme: str, settings: dict) -> dict:
+    """The ``fit`` of recipe ``whisper-linear``: :func:`train_whisper_model` on the ``--backbone`` encoder."""
+    from emovox.evaluation.experiment import default_cache_dir
+    from emovox.recipes.default_embeddings import clip_progress
+
+    if not settings.get("backbone"):
+        raise ConfigError("--recipe whisper-linear needs --backbone DIR (a Whisper encoder folder written by "
+                          "scripts/import_whisper_ct2.py); --recipe default uses the encoder shipped with emovox")
+    torch.set_num_threads(int(settings.get("threads") or 2))
+    with clip_progress(len(records), enabled=bool(settings.get("progress", True)),
+                       desc="encoder features") as progress:
+        summary = train_whisper_model(records, settings["backbone"], Path(out_dir) / "model", scheme=scheme,
+                                      cache_dir=default_cache_dir(), seed=int(settings.get("seed") or 0),
+                                      progress=progress)
+    summary["lines"] = [f"trained whisper-linear on {summary['n_train']} clips: layers {summary['layers']}, "
+                        f"C {summary['C']:g}; inner speaker-CV UAR {summary['inner_cv_uar']:.3f}; "
+                        f"temperature {summary['temperature']:.3f}"]
+    return summary
+
+
+def build_recipe():
+    """The registered ``whisper-linear`` recipe (closed form: :func:`fit_recipe`)."""
+    from emovox.training.recipes import Recipe
+
+    return Recipe(name="whisper-linear", arch="whisper-linear", label_scheme="native", trim_silence=True,
+                  fit=fit_recipe, settings={"backbone": None, "seed": 0, "threads": 2, "progress": True},
+                  description="frozen Whisper encoder (--backbone DIR), pooled hidden states, logistic-regression "
+                              "head chosen by inner speaker CV")
+
+
+def _register() -> None:
+    from emovox.training.recipes import register_recipe
+
+    register_recipe("whisper-linear", build_recipe)
+
+
+_register()

@@ -6,9 +6,13 @@ Routes (see ``docs/service.md``):
 - ``POST /v1/predict`` -- one file (multipart field ``file`` or the raw
   body), ``?timeline=true`` for a timeline, ``&format=srt|vtt|audacity|elan``
   for that timeline as subtitles, labels or an ELAN document (the text, with
-  its media type and a ``Content-Disposition`` file name); ``POST /v1/predict/batch`` --
-  several files, a result or an error per file;
-- ``GET /v1/model``, ``/healthz``, ``/readyz``, ``/metrics``;
+  its media type and a ``Content-Disposition`` file name), ``&stream=true``
+  for the timeline as JSON lines while it is computed (progress, each
+  segment, then the answer: :mod:`emovox.service.ndjson`);
+  ``POST /v1/predict/batch`` -- several files, a result or an error per file;
+  every JSON answer names the model (``model``, ``model_version``);
+- ``GET /v1/model`` (with the colour of each label, ``palette``), ``/healthz``,
+  ``/readyz``, ``/metrics``;
 - ``WebSocket /v1/stream`` -- live audio in, events out
   (:mod:`emovox.service.stream_protocol`, :mod:`emovox.service.stream_session`).
 
@@ -33,6 +37,7 @@ from urllib.parse import quote
 
 from emovox.errors import ConfigError, EmovoxError
 from emovox.export.timeline_formats import FORMATS, render_timeline
+from emovox.palette import palette_for
 
 try:  # route signatures need these names at module level (FastAPI reads the annotations)
     from fastapi import FastAPI, Query, Request, WebSocket
@@ -43,6 +48,7 @@ try:  # route signatures need these names at module level (FastAPI reads the ann
 except ImportError as _error:  # pragma: no cover - depends on the environment
     raise ConfigError(f"the service needs FastAPI ({_error.name} is missing): "
                       "pip install 'emovox[service]'") from None
+from emovox.service import ndjson
 from emovox.service.auth import ApiKeys, authorize_http
 from emovox.service.errors import ServiceError, error_body, install_error_handlers, status_of
 from emovox.service.limits import CapacityGate, Limits, read_body
@@ -160,7 +166,11 @@ class ServiceState:
                                               limiter=self._upload_limiter)
 
     def timeline_predict(self, source, **kwargs):
-        """``predict_timeline`` on a predictor of its own (its VAD is not shared across threads)."""
+        """``predict_timeline`` on a predictor of its own (its VAD is not shared across threads).
+
+        ``kwargs`` go to :meth:`~emovox.inference.Predictor.predict_timeline`
+        (``progress``, ``on_segment``).
+        """
         from emovox.inference import Predictor
 
         base = self.ready_predictor()
@@ -177,8 +187,13 @@ class ServiceState:
 
 # ---------------------------------------------------------------------- helpers
 def model_name(predictor) -> str | None:
-    """The served model's architecture name (what ``/readyz`` and every prediction report)."""
+    """The served model's architecture name (``architecture`` of ``GET /v1/model``)."""
     return (predictor.info.config.get("architecture") or {}).get("name")
+
+
+def model_head(predictor) -> dict:
+    """``{model, model_version}``: the model that answered, as every answer names it."""
+    return {"model": predictor.model_name, "model_version": predictor.model_version}
 
 
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
@@ -199,8 +214,9 @@ def _named_bytes(data: bytes, name: str) -> io.BytesIO:
     return bio
 
 
-def _check_duration(state: ServiceState, data: bytes, name: str) -> None:
-    """413 ``audio_too_long`` past ``max_audio_s``; an undecodable upload raises its AudioError."""
+def _check_duration(state: ServiceState, data: bytes, name: str) -> float:
+    """The upload's duration in seconds; 413 ``audio_too_long`` past ``max_audio_s``; an undecodable
+    upload raises its AudioError."""
     from emovox.audio import audio_duration_s
 
     duration_s = audio_duration_s(_named_bytes(data, name))
@@ -209,15 +225,18 @@ def _check_duration(state: ServiceState, data: bytes, name: str) -> None:
         raise ServiceError(413, "audio_too_long",
                            f"{name!r} lasts {duration_s:.1f} s, longer than the limit of {limit:g} s: "
                            "cut it into shorter parts or use `emovox predict` locally")
+    return duration_s
 
 
-def predict_bytes(state: ServiceState, data: bytes, name: str, *, timeline: bool) -> dict:
+def predict_bytes(state: ServiceState, data: bytes, name: str, *, timeline: bool, checked: bool = False,
+                  progress=None, on_segment=None) -> dict:
     """One file's prediction dict (runs on a worker thread).
 
-    ``{file, model, **Prediction.to_dict()}``, plus ``timeline``
+    ``{file, model, model_version, **Prediction.to_dict()}``, plus ``timeline``
     (``Timeline.to_dict()``) when asked, the top level then being
     ``Timeline.overall()``. Audio without speech is a prediction too
-    (label ``no_speech``), not an error.
+    (label ``no_speech``), not an error. ``checked``: the duration was checked
+    already; ``progress`` and ``on_segment`` go to ``predict_timeline``.
 
     Raises
     ------
@@ -227,10 +246,11 @@ def predict_bytes(state: ServiceState, data: bytes, name: str, *, timeline: bool
         Undecodable, empty or too short audio (422).
     """
     predictor = state.ready_predictor()
-    _check_duration(state, data, name)
-    head = {"file": name, "model": model_name(predictor)}
+    if not checked:
+        _check_duration(state, data, name)
+    head = {"file": name, **model_head(predictor)}
     if timeline:
-        t = state.timeline_predict(_named_bytes(data, name))
+        t = state.timeline_predict(_named_bytes(data, name), progress=progress, on_segment=on_segment)
         return {**head, **t.overall().to_dict(), "timeline": t.to_dict()}
     return {**head, **predictor.predict(_named_bytes(data, name)).to_dict()}
 
@@ -239,6 +259,9 @@ def predict_bytes(state: ServiceState, data: bytes, name: str, *, timeline: bool
 ExportFormat = Literal[tuple(FORMATS)]  # type: ignore[valid-type]
 #: The 200 answers of ``/v1/predict`` besides JSON, for the published schema.
 _EXPORT_CONTENT = {f"{fmt.media_type}": {"schema": {"type": "string"}} for fmt in FORMATS.values()}
+_EXPORT_CONTENT[ndjson.MEDIA_TYPE] = {"schema": {
+    "type": "string", "description": "with stream=true: one JSON object per line, `type` start, then progress "
+                                     "and segment lines, then result (the JSON answer) or error"}}
 
 
 def content_disposition(filename: str) -> str:
@@ -386,7 +409,7 @@ def create_app(predictor=None, *, model_dir: str | None = None, backend: str = "
     async def readyz():
         state.ready_predictor()
         state.refuse_if_draining()
-        return {"status": "ready", "model": model_name(state.predictor)}
+        return {"status": "ready", **model_head(state.predictor)}
 
     @app.get("/metrics", summary="Prometheus metrics", response_class=Response,
              responses={200: {"content": {"text/plain": {}}}})
@@ -401,6 +424,7 @@ def create_app(predictor=None, *, model_dir: str | None = None, backend: str = "
         config = p.info.config
         gate = getattr(p, "gate", None)
         return {
+            "name": p.model_name, "version": p.model_version, "palette": palette_for(p.labels),
             "labels": list(p.labels), "sample_rate_hz": p.sample_rate_hz, "threshold": p.threshold,
             "temperature": p.temperature, "backend": state.backend_name, "emovox_version": __version__,
             "architecture": model_name(p),
@@ -429,12 +453,25 @@ def create_app(predictor=None, *, model_dir: str | None = None, backend: str = "
                       timeline: bool = Query(False, description="analyse as a timeline of speech segments"),
                       format: Optional[ExportFormat] = Query(  # noqa: A002 - the query parameter's name
                           None, description="with timeline=true: the timeline as srt (SubRip), vtt (WebVTT), "
-                                            "audacity (label track) or elan (EAF 3.0) text instead of JSON")):
+                                            "audacity (label track) or elan (EAF 3.0) text instead of JSON"),
+                      stream: bool = Query(False, description="with timeline=true: answer application/x-ndjson, "
+                                                              "one JSON line per progress step and segment as it "
+                                                              "is computed, then the JSON answer as the last line")):
         state.refuse_if_draining()
         if format is not None and not timeline:
             raise ServiceError(422, "invalid_parameter",
                                f"format={format} exports a timeline: add timeline=true")
-        with state.requests_gate.slot():
+        if stream and not timeline:
+            raise ServiceError(422, "invalid_parameter",
+                               "stream=true sends a timeline's segments as they are computed: add timeline=true")
+        if stream and format is not None:
+            raise ServiceError(422, "invalid_parameter",
+                               f"stream=true answers JSON lines and format={format} a text file: choose one")
+        gate = state.requests_gate
+        if not gate.try_acquire():
+            raise gate.busy_error()
+        streaming = False  # once the streamed answer starts, it releases the slot itself
+        try:
             state.ready_predictor()
             body = await _body(request)
             files = await _files_of(request, body, max_files=1)
@@ -443,6 +480,10 @@ def create_app(predictor=None, *, model_dir: str | None = None, backend: str = "
                                    "or as the raw request body")
             name, data = files[0]
             try:
+                if stream:
+                    result = await _streamed_timeline(name, data)
+                    streaming = True
+                    return result
                 if format is not None:
                     text, media_type, filename = await state.run_prediction(export_bytes, state, data, name,
                                                                             fmt=format)
@@ -454,9 +495,39 @@ def create_app(predictor=None, *, model_dir: str | None = None, backend: str = "
                 state.metrics.predictions.labels("error").inc()
                 raise
             finally:
-                state.memory.activity_ended()  # the decoded audio is freed: give it back once traffic pauses
+                if not streaming:
+                    state.memory.activity_ended()  # the decoded audio is freed: give it back once traffic pauses
             state.metrics.predictions.labels("ok").inc()
             return result
+        finally:
+            if not streaming:
+                gate.release()
+
+    async def _streamed_timeline(name: str, data: bytes):
+        """``stream=true``: the checks first (a normal error status), then the lines (:mod:`.ndjson`)."""
+        predictor = state.ready_predictor()
+        duration_s = await state.run_prediction(_check_duration, state, data, name)  # 413 / 422 before any line
+        if not duration_s > 0:  # what decoding would find at once: refused with a status, not a line
+            from emovox.errors import EmptyAudioError
+
+            raise EmptyAudioError(f"audio input {name!r} contains no samples: pass a recording with sound in it")
+
+        def work(**callbacks) -> dict:
+            return predict_bytes(state, data, name, timeline=True, checked=True, **callbacks)
+
+        def run_work(fn, **kwargs):
+            return state.run_prediction(fn, **kwargs)
+
+        @ndjson.once
+        def on_end(outcome: str) -> None:
+            state.requests_gate.release()
+            state.metrics.predictions.labels(outcome).inc()
+            state.memory.activity_ended()
+
+        start = ndjson.start_line(file=name, duration_s=duration_s, labels=predictor.labels,
+                                  **model_head(predictor))
+        return ndjson.NdjsonResponse(ndjson.timeline_lines(start=start, work=work, run_work=run_work,
+                                                           on_end=on_end), on_end=on_end)
 
     @app.post("/v1/predict/batch", response_model=schemas.BatchOut, openapi_extra=_BATCH_BODY_DOC,
               response_model_exclude_unset=True,

@@ -1,10 +1,14 @@
 """Response shapes of the HTTP API and the stream's events, for the published OpenAPI schema.
 
 They describe what :meth:`Prediction.to_dict`, :meth:`Timeline.to_dict` and
-:meth:`StreamEvent.to_dict` produce (the one prediction shape of emovox);
-routes return those dicts. Reason codes and quality flags are enumerated
-from their sources (:data:`emovox.inference.results.REASONS`,
-:data:`emovox.audio.quality.FLAG_NAMES`).
+:meth:`StreamEvent.to_dict` produce (the one prediction shape of emovox, whose
+flat form is :mod:`emovox.inference.records`), with the model that answered
+(``model``, ``model_version``); routes return those dicts. The ``Stream*Line``
+models are the lines of ``/v1/predict?timeline=true&stream=true``
+(:mod:`emovox.service.ndjson`): OpenAPI cannot type a line-delimited body, so
+they document the lines here and the tests validate every line against them.
+Reason codes and quality flags are enumerated from their sources
+(:data:`emovox.inference.results.REASONS`, :data:`emovox.audio.quality.FLAG_NAMES`).
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from emovox.audio.quality import FLAG_NAMES
 from emovox.inference.results import REASONS
 
 __all__ = ["ErrorBody", "QualityOut", "Segment", "SummaryOut", "TimelineOut", "PredictionOut", "BatchOut",
-           "StreamEventOut", "ModelOut", "HealthOut", "ReadyOut", "ERROR_RESPONSES"]
+           "StreamEventOut", "ModelOut", "HealthOut", "ReadyOut", "ERROR_RESPONSES", "StreamStartLine",
+           "StreamProgressLine", "StreamSegmentLine", "StreamResultLine", "StreamErrorLine"]
 
 #: A reason code (why there is no emotion), as an enum in the schema.
 Reason = Literal[tuple(REASONS)]  # type: ignore[valid-type]
@@ -102,13 +107,19 @@ class TimelineOut(BaseModel):
     merged: List[MergedSegment] = Field(description="adjacent segments that agree, merged for display")
 
 
+_MODEL = "name of the model that answered ('default', 'cnn' or its artifact folder's name; name of GET /v1/model)"
+_MODEL_VERSION = ("version of the model that answered: the day it was built and a fingerprint of its config, "
+                  "e.g. '2026-12-03+1a2b3c4d' (version of GET /v1/model)")
+
+
 class _Upload(BaseModel):
     file: str = Field(description="the uploaded file's name ('upload' for a raw body)")
-    model: Optional[str] = Field(None, description="architecture of the model that answered (as GET /v1/model)")
+    model: Optional[str] = Field(None, description=_MODEL)
+    model_version: Optional[str] = Field(None, description=_MODEL_VERSION)
 
 
 class PredictionOut(Segment, _Upload):
-    """A recording's prediction: ``{file, model}`` and a :class:`Segment` spanning the whole recording."""
+    """A recording's prediction: ``{file, model, model_version}`` and a :class:`Segment` spanning the recording."""
 
     label: str = Field(description=_LABEL + "; with ?timeline=true the summary's label (also 'mixed')")
     timeline: Optional[TimelineOut] = Field(None, description="present with ?timeline=true")
@@ -117,6 +128,45 @@ class PredictionOut(Segment, _Upload):
 class FileError(BaseModel):
     file: str
     error: ErrorDetail
+
+
+class StreamStartLine(BaseModel):
+    """First line of ``POST /v1/predict?timeline=true&stream=true`` (``application/x-ndjson``)."""
+
+    type: Literal["start"]
+    file: str
+    model: str = Field(description=_MODEL)
+    model_version: str = Field(description=_MODEL_VERSION)
+    duration_s: float = Field(description="the recording's length from its header")
+    labels: List[str]
+
+
+class StreamProgressLine(BaseModel):
+    """Progress of a streamed timeline, in seconds of audio."""
+
+    type: Literal["progress"]
+    done_s: float = Field(description="seconds of the recording analysed so far (never decreases)")
+    total_s: Optional[float] = Field(description="the recording's length (the last progress line has done_s == "
+                                                 "total_s, the length as decoded)")
+
+
+class StreamSegmentLine(Segment):
+    """One timeline segment, sent once final (the same as ``timeline.segments[segment]`` of the result)."""
+
+    type: Literal["segment"]
+    segment: int = Field(description="the segment's number, from 0, in time order")
+
+
+class StreamResultLine(PredictionOut):
+    """Last line of a streamed timeline that succeeded: the JSON answer of the same request without stream=true."""
+
+    type: Literal["result"]
+
+
+class StreamErrorLine(ErrorBody):
+    """Last line of a streamed timeline that failed after the answer started (the status says 200)."""
+
+    type: Literal["error"]
 
 
 class BatchOut(BaseModel):
@@ -141,6 +191,11 @@ class StreamEventOut(BaseModel):
 
 
 class ModelOut(BaseModel):
+    name: Optional[str] = Field(None, description=_MODEL)
+    version: Optional[str] = Field(None, description=_MODEL_VERSION)
+    palette: Dict[str, str] = Field(
+        {}, description="'#RRGGBB' colour of each label and of unknown, mixed and no_speech (emovox.palette: "
+                        "Okabe-Ito, colour-blind safe), the colours of the timeline PNG")
     labels: List[str]
     sample_rate_hz: int
     threshold: float
@@ -165,7 +220,8 @@ class HealthOut(BaseModel):
 
 class ReadyOut(BaseModel):
     status: str
-    model: Optional[str] = None
+    model: Optional[str] = Field(None, description=_MODEL)
+    model_version: Optional[str] = Field(None, description=_MODEL_VERSION)
 
 
 def _err(description: str) -> dict:

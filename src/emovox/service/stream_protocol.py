@@ -12,7 +12,8 @@ A client opens ``/v1/stream`` and:
 
    optionally with ``"window_s"`` and ``"hop_s"`` (analysis window and hop,
    seconds) and ``"type": "start"``;
-2. receives ``{"type": "ready", ...}``;
+2. receives ``{"type": "ready", ...}`` (window, hop, labels, threshold, limits
+   and the model every event comes from: ``model``, ``model_version``);
 3. sends **binary** frames of audio; the server answers with
    ``{"type": "event", t, start_s, end_s, speech, label, confidence, scores,
    speech_s, reason, quality}`` text frames as the analysis advances
@@ -242,11 +243,13 @@ def decode_samples(data: bytes, start: StreamStart) -> np.ndarray:
 
 # ---------------------------------------------------------------------- server messages
 def ready_message(start: StreamStart, *, window_s: float, hop_s: float, labels, threshold: float,
-                  idle_timeout_s: float, max_duration_s: float, max_frame_bytes: int) -> dict:
-    """The server's answer to a valid start message."""
+                  idle_timeout_s: float, max_duration_s: float, max_frame_bytes: int,
+                  model: str | None = None, model_version: str | None = None) -> dict:
+    """The server's answer to a valid start message; it names the model every event of the stream comes from."""
     return {
         "type": "ready", "format": start.format, "sample_rate_hz": start.sample_rate_hz,
         "window_s": window_s, "hop_s": hop_s, "labels": list(labels), "threshold": round(float(threshold), 4),
+        "model": model, "model_version": model_version,
         "limits": {"idle_timeout_s": idle_timeout_s, "max_duration_s": max_duration_s,
                    "max_frame_bytes": max_frame_bytes},
     }

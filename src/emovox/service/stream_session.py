@@ -192,6 +192,7 @@ async def run_stream(websocket, state) -> None:
         await _send(websocket, ready_message(
             start, window_s=session.engine.window_s, hop_s=session.engine.hop_s,
             labels=state.predictor.labels, threshold=state.predictor.threshold,
+            model=state.predictor.model_name, model_version=state.predictor.model_version,
             idle_timeout_s=limits.stream_idle_timeout_s, max_duration_s=limits.stream_max_duration_s,
             max_frame_bytes=limits.max_frame_bytes))
         while True:

@@ -2,9 +2,15 @@
 
 A recipe builder is a function ``builder() -> Recipe`` registered under a
 name with :func:`register_recipe`; ``emovox train --recipe NAME`` looks it up
-with :func:`get_recipe`. The seed replicas and the flagship register theirs
-in :mod:`emovox.recipes` (imported on first lookup, like the built-in "tiny"
+with :func:`get_recipe`. The seed replicas, the flagship and the heads on a
+frozen Whisper encoder (``default``, ``whisper-linear``) register theirs in
+:mod:`emovox.recipes` (imported on first lookup, like the built-in "tiny"
 debug recipe in :mod:`emovox.training.tiny`).
+
+Two kinds of recipe run through :func:`emovox.training.run.run_recipe`:
+gradient-trained ones (the engine's epochs, this module's ``train``
+settings) and closed-form ones, whose :attr:`Recipe.fit` fits a head on
+frozen embeddings in one go (no epochs; their own :attr:`Recipe.settings`).
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ Augment = Callable[..., Any]
 #: ``make_datasets(train_waveforms, train_labels, val_waveforms, val_labels, *, seed)
 #: -> (train_dataset, val_dataset, preprocessing)``; see :attr:`Recipe.make_datasets`.
 MakeDatasets = Callable[..., tuple[Any, Any, dict]]
+#: ``fit(records, *, out_dir, scheme, settings) -> summary``; see :attr:`Recipe.fit`.
+Fit = Callable[..., dict]
 
 #: Modules imported (if present) before a recipe lookup.
 RECIPE_MODULES: tuple[str, ...] = ("emovox.training.tiny", "emovox.recipes")
@@ -74,6 +82,23 @@ class Recipe:
         ``"normalization"``: ``None`` or :func:`~emovox.training.pipeline.fit_normalization`
         statistics), so test clips and ``evaluate_artifact`` get the same
         inputs. Not serialised; the artifact records its name.
+    fit : callable or None
+        A closed-form recipe (a head fitted in one go on a frozen encoder's
+        embeddings, no epochs)::
+
+            fit(records, *, out_dir, scheme, settings) -> summary
+
+        writes the artifact in ``out_dir/model`` and anything else it reports
+        under ``out_dir``, and returns a JSON-able summary with at least
+        ``artifact`` and ``lines`` (what ``emovox train`` prints). When set,
+        :func:`~emovox.training.run.run_recipe` calls it instead of the
+        engine, and ``train``, ``arch_params``, ``clip_s``, the hooks above
+        are unused.
+    settings : dict
+        A closed-form recipe's own options and their defaults (e.g.
+        ``{"copies": 0, "folds": None, "seed": 0, "threads": 2, "progress": True}``);
+        ``emovox train`` passes the command-line options of the same names and
+        refuses them for recipes that do not declare them.
     description : str
     """
 
@@ -92,10 +117,17 @@ class Recipe:
     wave_augment: Augment | None = None
     spec_augment: Augment | None = None
     make_datasets: MakeDatasets | None = None
+    fit: Fit | None = None
+    settings: dict = field(default_factory=dict)
     description: str = ""
 
     def with_changes(self, **changes: Any) -> "Recipe":
         return replace(self, **changes)
+
+    @property
+    def closed_form(self) -> bool:
+        """Whether the recipe fits its head in closed form (:attr:`fit`) rather than by the engine's epochs."""
+        return self.fit is not None
 
     def to_dict(self) -> dict:
         """JSON-able description (augmentation hooks by name only)."""
@@ -115,6 +147,7 @@ class Recipe:
             "wave_augment": _hook_name(self.wave_augment),
             "spec_augment": _hook_name(self.spec_augment),
             "make_datasets": _hook_name(self.make_datasets),
+            **({"fit": _hook_name(self.fit), "settings": dict(self.settings)} if self.fit is not None else {}),
             "description": self.description,
         }
 

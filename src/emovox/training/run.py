@@ -56,8 +56,13 @@ ARTIFACT_SUBDIR = "model"
 
 def run_recipe(recipe: Recipe, records: Sequence, *, out_dir: str | os.PathLike,
                scheme: str | None = None, folds: int | None = None, fold: int = 0,
-               resume: bool = False, callbacks: Sequence[Callback] = ()) -> dict:
+               resume: bool = False, callbacks: Sequence[Callback] = (), settings: dict | None = None) -> dict:
     """Train ``recipe`` on ``records`` and save everything under ``out_dir``.
+
+    A closed-form recipe (:attr:`Recipe.fit`, e.g. ``default``) is fitted by
+    its own ``fit`` with :attr:`Recipe.settings` updated by ``settings``; the
+    engine's options (``folds``/``fold``, ``resume``, ``callbacks``) do not
+    apply to it (its ``settings`` may have its own ``folds``).
 
     Parameters
     ----------
@@ -79,6 +84,12 @@ def run_recipe(recipe: Recipe, records: Sequence, *, out_dir: str | os.PathLike,
         non-writer process under torchrun: ``{"writer": False, "rank": r,
         "best_epoch": ...}`` (nothing written, no test evaluation).
     """
+    if recipe.fit is not None:
+        return _run_closed_form(recipe, records, out_dir=Path(out_dir), scheme=scheme, folds=folds, fold=fold,
+                                resume=resume, callbacks=callbacks, settings=settings)
+    if settings:
+        raise ConfigError(f"recipe {recipe.name!r} is trained by the engine: its options are TrainConfig fields, "
+                          f"not settings {sorted(settings)}")
     ctx = init_distributed()
     out_dir = Path(out_dir)
     cfg = recipe.train
@@ -187,6 +198,28 @@ def run_recipe(recipe: Recipe, records: Sequence, *, out_dir: str | os.PathLike,
     if ctx.enabled:
         summary["processes"] = ctx.world_size
     atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def _run_closed_form(recipe: Recipe, records: Sequence, *, out_dir: Path, scheme: str | None, folds: int | None,
+                     fold: int, resume: bool, callbacks: Sequence[Callback], settings: dict | None) -> dict:
+    """:attr:`Recipe.fit` with the recipe's settings updated by ``settings`` (unknown ones refused)."""
+    merged = dict(recipe.settings)
+    given = dict(settings or {})
+    if folds is not None:
+        given.setdefault("folds", folds)
+    unknown = sorted(set(given) - set(merged))
+    if unknown:
+        raise ConfigError(f"recipe {recipe.name!r} takes the settings {sorted(merged) or 'none'}, "
+                          f"not {unknown}")
+    if fold or resume or callbacks:
+        raise ConfigError(f"recipe {recipe.name!r} fits its head in closed form in one go: "
+                          "no held-out --fold, --resume or epoch callbacks")
+    merged.update(given)
+    summary = recipe.fit(list(records), out_dir=out_dir, scheme=scheme or recipe.label_scheme, settings=merged)
+    for key in ("artifact", "lines"):
+        if key not in summary:
+            raise ConfigError(f"recipe {recipe.name!r}: its fit returned no {key!r} (a bug in the recipe)")
     return summary
 
 

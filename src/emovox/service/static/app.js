@@ -66,8 +66,9 @@ async function loadModel() {
     state.threshold = m.threshold;
     state.hopS = (m.stream && m.stream.hop_s) || 0.5;
     state.gate = m.gate || null;
-    $("model-info").textContent =
-      `${m.architecture || "model"} · ${m.labels.length} emotions · ${m.backend} · unknown under ${pct(m.threshold)}`;
+    Object.assign(COLORS, m.palette || {});  // emovox.palette: the same colours as the PNGs
+    $("model-info").textContent = `${m.name || m.architecture || "model"} ${m.version || ""} · ` +
+      `${m.labels.length} emotions · ${m.backend} · unknown under ${pct(m.threshold)}`;
     buildBars();
     buildLegend();
   } catch (e) {
