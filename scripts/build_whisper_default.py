@@ -431,9 +431,12 @@ def model_card(config: dict, classes, depth: int) -> str:
     tr = config["training"]
     rows = "\n".join(
         f"| {n} | {LANGUAGES.get(n, 'all')} | {f['n']} | {f['speakers']} | {f['classes']} | {f['uar']:.3f} | "
-        f"{f['accuracy']:.3f} | {f['uar_own_classes']:.3f} | {f['accuracy_own_classes']:.3f} | "
-        f"{fig8[n]['uar'] if fig8 else float('nan'):.3f} |"
+        f"{f['accuracy']:.3f} | {f['uar_own_classes']:.3f} | {f['accuracy_own_classes']:.3f} |"
+        + (f" {fig8[n]['uar']:.3f} |" if fig8 else "")
         for n, f in fig.items())
+    int8_column = (" UAR int8 ONNX |", "---|") if fig8 else ("", "")
+    int8_note = (" The last column is the\n7-way UAR of an int8 ONNX export of the same fold models (not shipped "
+                 "unless\nthe precision below says int8)." if fig8 else "")
     data = "\n".join(f"| {n} | {d['language']} | {d['clips']} | {d['speakers']} | {d['licence']} |"
                      for n, d in tr["data_card"].items())
     files = "\n".join(f"| {k} | {v['bytes'] / 1e6:.1f} MB |" for k, v in sorted(config["files"].items()))
@@ -443,7 +446,7 @@ def model_card(config: dict, classes, depth: int) -> str:
                  f"{agree['label_with_unknown']:.1%}, mean largest probability difference "
                  f"{agree['max_prob_diff_mean']:.3f}; out-of-fold UAR {fig8['all']['uar']:.3f} against "
                  f"{fig['all']['uar']:.3f} (int8 ships only with at least {INT8_MIN_AGREEMENT:.0%} agreement "
-                 f"and at most {INT8_MAX_UAR_LOSS} UAR lost)." if agree else "int8 was not evaluated.")
+                 f"and at most {INT8_MAX_UAR_LOSS} UAR lost)." if agree else "int8 was not evaluated for this head.")
     head = ("standardised mean and standard deviation over frames of hidden states "
             f"{', '.join(map(str, tr.get('layers', [])))}, balanced multinomial logistic regression "
             f"(C = {tr.get('C')}, chosen among {tr.get('Cs')} by a 4-fold speaker CV inside the training data)"
@@ -499,12 +502,10 @@ predicted by the fold model that never heard its speaker, through the whole
 module and the product preprocessing. Scored on the 7-class label set (a
 corpus without a class has no clips of it; UAR averages over the classes
 present). "Own classes" restricts the answer to the classes that corpus has;
-the 7-way figure is what a user of the model gets. The last column is the
-7-way UAR of an int8 ONNX export of the same fold models (not shipped unless
-the precision below says int8).
+the 7-way figure is what a user of the model gets.{int8_note}
 
-| corpus | language | clips | speakers | classes | UAR (7-way) | accuracy (7-way) | UAR (own classes) | accuracy (own classes) | UAR int8 ONNX |
-|---|---|---|---|---|---|---|---|---|---|
+| corpus | language | clips | speakers | classes | UAR (7-way) | accuracy (7-way) | UAR (own classes) | accuracy (own classes) |{int8_column[0]}
+|---|---|---|---|---|---|---|---|---|{int8_column[1]}
 {rows}
 
 The CNN (`cnn`) on the same folds: UAR 0.517 (7-way, all corpora).
