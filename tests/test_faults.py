@@ -51,6 +51,8 @@ def _files(folder: Path) -> list[str]:
 
 def _start(args, *, fsize: int | None = None, cwd=None) -> subprocess.Popen:
     def limit() -> None:
+        # Ctrl-C as from a terminal even when the suite runs as a background job (which ignores SIGINT)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
         if fsize is not None:
             resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
 

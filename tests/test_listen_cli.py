@@ -138,7 +138,9 @@ def test_terminal_gets_bars_redrawn_in_place():
 def test_ctrl_c_flushes_and_exits_130():
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([*EMOVOX, "listen", "--input", str(CLIP), "--realtime", "--json"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            # Ctrl-C as from a terminal even when the suite runs as a background job
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     first = proc.stdout.readline()  # the 0.5 s event: streaming has started
     time.sleep(1.3)
     proc.send_signal(signal.SIGINT)
