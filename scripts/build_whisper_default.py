@@ -534,9 +534,11 @@ Shipped ONNX against shipped torch on
 {m['shipped_onnx_vs_torch']['n']} corpus clips: arg-max agreement
 {m['shipped_onnx_vs_torch']['argmax']:.1%}, labels {m['shipped_onnx_vs_torch']['label_with_unknown']:.1%}.
 
-Speed: about 29 ms of one CPU core per 3 s clip on the ONNX path (decode
-included; the CNN: 2.8 ms), about 35 recordings per CPU-second in batch, and a
-fresh `emovox predict` process answers in 0.5 s of CPU (149 MB peak): figures
+Speed: about 41 ms of one CPU core per 3 s clip on the ONNX path (decode,
+speech gate, quality flags and band limit included; 34 ms without the gate;
+the CNN: 9 ms in the same run, `docs/robustness.md`), about 35 recordings per CPU-second in batch, and a
+fresh `emovox predict` process answers in 0.5 s of CPU (149 MB peak; these two
+measured before the speech gate and band limit): figures
 and commands (`bench/latency.py`, `bench/throughput.py`, `bench/cold_start.py`,
 each beside the CNN in the same run; `bench/package_size.py`) in
 `docs/accurate_model_shipping.md`.
