@@ -8,6 +8,10 @@ recording (the summary by shares), then starts live capture from
 Chromium's fake microphone (fed a real corpus clip as a WAV file) and checks
 that stream events arrive and the probability bars move, once with 16-bit
 PCM from the AudioWorklet and once with MediaRecorder WebM/Opus chunks.
+A ~10 s recording goes through the streamed (NDJSON) path with a progress
+bar, then offers its downloads (JSON, CSV equal to ``emovox predict --csv``,
+SRT and WebVTT from the server, PNG), a player its segments seek, and a
+failing upload after it clears the result.
 With API keys on, the page signs in by ``/?api_key=KEY`` or its form and then
 works (upload, live stream) by the HttpOnly session cookie alone.
 """
@@ -395,3 +399,102 @@ def test_with_api_keys_the_page_works_by_the_session_cookie(keyed_server, browse
     browser.find_element("css selector", "form button[type=submit]").click()
     _wait(lambda: len(_bars(browser)) == n_labels, what="the page after the sign-in form")
     assert browser.current_url == keyed_server + "/"
+
+
+def _page_blob(driver, fmt: str):
+    """``emovox.exportBlob(fmt)`` in the page (what the download buttons save): [type, size, text]."""
+    return driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "emovox.exportBlob(arguments[0]).then(async (b) => done([b.type, b.size, b.type.startsWith('image/') ? '' : "
+        "await b.text()]), (e) => done(['error', 0, e.message]));", fmt)
+
+
+def test_long_upload_streams_progress_then_offers_downloads_player_and_segments(server, browser, model, n_labels,
+                                                                                 tmp_path):
+    from emovox.audio import load_audio
+    from emovox.inference.records import result_columns
+
+    pause = np.zeros(16000, np.float32)
+    parts = [pause]
+    for n in ("03a01Wa.flac", "03a02Wb.flac", "03a01Fa.flac"):
+        parts += [load_audio(_clip(n)), pause]
+    path = _write_wav(tmp_path / "three clips.wav", np.concatenate(parts))
+    expected = model.predict_timeline(path)
+    assert expected.duration_s > 6 and len(expected.segments) >= 2
+    browser.set_script_timeout(30)
+    _upload(browser, server, path, n_labels)
+    assert browser.find_element("id", "result-card").get_attribute("data-via") == "stream"  # the NDJSON result line
+    progress = browser.find_element("id", "file-progress")
+    assert progress.get_attribute("data-seen") == "1" and not progress.is_displayed()  # shown, then gone
+    assert _shown(browser)["label"] == expected.overall().label
+
+    canvas = browser.find_element("id", "timeline")
+    assert canvas.get_attribute("role") == "img"
+    top = max(expected.summary["emotion_share"], key=expected.summary["emotion_share"].get)
+    assert f"{top} " in canvas.get_attribute("aria-label") and "% of confident speech" in canvas.get_attribute("aria-label")
+
+    buttons = {b.get_attribute("data-format"): b for b in browser.find_elements("css selector", "#downloads button")}
+    assert set(buttons) == {"json", "csv", "srt", "vtt", "png"} and all(b.is_displayed() for b in buttons.values())
+    assert buttons["srt"].text == "Subtitles (SRT)" and buttons["png"].tag_name == "button"  # keyboard: real buttons
+    kind, _, srt = _page_blob(browser, "srt")
+    assert srt.startswith("1\n") or srt.startswith("1\r\n"), srt[:80]
+    assert "-->" in srt and expected.segments[0].label in srt
+    assert _page_blob(browser, "vtt")[2].startswith("WEBVTT")
+    import json
+
+    answer = json.loads(_page_blob(browser, "json")[2])
+    assert answer["label"] == expected.overall().label and "type" not in answer
+    assert len(answer["timeline"]["segments"]) == len(expected.segments)
+    csv_lines = _page_blob(browser, "csv")[2].splitlines()
+    assert csv_lines[0] == ",".join(result_columns(model.labels))
+    assert len(csv_lines) == 2 + len(expected.segments)  # the header, the file row, one row per segment
+    assert csv_lines[1].startswith(f"three clips.wav,0,file,,0.000,{expected.duration_s:.3f},{expected.overall().label},")
+    assert all(",segment," in line for line in csv_lines[2:])
+    import io
+
+    from emovox.inference.records import CsvRows, timeline_rows
+
+    cli = io.StringIO()  # what `emovox predict --csv` writes for the same recording
+    CsvRows(cli, model.labels).write_all(timeline_rows(expected, labels=model.labels, file="three clips.wav",
+                                                       input_index=0,
+                                                       model=(answer["model"], answer["model_version"])))
+    assert csv_lines == cli.getvalue().splitlines()
+    kind, size, _ = _page_blob(browser, "png")
+    assert kind == "image/png" and size > 1000
+    from selenium.webdriver.common.keys import Keys
+
+    browser.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "deny"})  # nothing saved to disk
+    buttons["json"].send_keys(Keys.ENTER)  # the keyboard starts a download; it is named after the upload
+    _wait(lambda: browser.find_element("id", "downloads").get_attribute("data-last") == "three clips.json",
+          what="the JSON download")
+    assert buttons["json"].value_of_css_property("outline-width") == "3px"  # the focus ring of style.css
+
+    # the segment list seeks the player; the timeline draws its position
+    _wait(lambda: browser.execute_script("return document.getElementById('player').readyState >= 1"),
+          what="the player's metadata")
+    segs = browser.find_elements("css selector", "#segments button.segment")
+    assert len(segs) == len(expected.segments)
+    segs[1].click()
+    t = browser.execute_script("const a = document.getElementById('player'); a.pause(); return a.currentTime")
+    assert t == pytest.approx(expected.segments[1].start_s, abs=0.5)
+
+    # a failing upload clears the previous result instead of leaving it under the error
+    bad = tmp_path / "notes.wav"
+    bad.write_bytes(b"this is not audio at all" * 20)
+    browser.find_element("id", "file-input").send_keys(str(bad))
+    status = browser.find_element("id", "file-status")
+    _wait(lambda: "error" in (status.get_attribute("class") or ""), what="an error message")
+    assert "notes.wav" in status.text
+    shown = _shown(browser)
+    assert (shown["state"], shown["label"], shown["text"]) == ("empty", "", "—")
+    for box in ("timeline-wrap", "downloads", "player-wrap", "summary"):
+        assert not browser.find_element("id", box).is_displayed(), box
+    assert set(_bars(browser).values()) == {0.0}
+
+
+def test_live_format_choices_are_in_plain_words(server, browser, n_labels):
+    browser.get(server + "/")
+    options = {o.get_attribute("value"): o.text
+               for o in browser.find_elements("css selector", "#live-format option")}
+    assert set(options) == {"pcm16", "webm"}
+    assert not any(jargon in text for text in options.values() for jargon in ("PCM", "WebM", "Opus"))

@@ -22,6 +22,7 @@ const state = {
   labels: [], threshold: 0, hopS: 0.5, gate: null,
   live: null,          // {ws, ctx, stream, node, recorder, events: [], count}
   fileTimeline: null,  // {duration_s, segments}
+  file: null,          // the analysed upload: {file, stem, url (object URL for the player), result}
 };
 
 function color(label) {
@@ -302,7 +303,7 @@ function drawSpans(c, t0, t1, spans) {
   }
 }
 
-function drawFileTimeline() {
+function drawFileTimeline({ cursor = true } = {}) {
   const t = state.fileTimeline;
   if (!t) return;
   $("timeline-wrap").hidden = false;
@@ -321,12 +322,32 @@ function drawFileTimeline() {
   }
   if (t.duration_s > at) spans.push({ start: at, end: t.duration_s, speech: false });
   drawSpans(c, 0, t.duration_s, spans);
+  const player = $("player");
+  if (cursor && state.file && state.file.result && player.currentSrc && t.duration_s > 0) {  // the playing position
+    const x = c.pad.l + Math.min(1, player.currentTime / t.duration_s) * (c.w - c.pad.l - c.pad.r);
+    c.g.strokeStyle = "#1d2433"; c.g.lineWidth = 2;
+    c.g.beginPath(); c.g.moveTo(x, c.pad.t); c.g.lineTo(x, c.h - c.pad.b); c.g.stroke();
+  }
+  $("timeline").setAttribute("aria-label", timelineText(t));
+}
+
+// The timeline in words, for the canvas's aria-label.
+function timelineText(t) {
+  const s = t.summary;
+  if (!s) return `Timeline being analysed: ${t.segments.length} speech segments so far.`;
+  if (!s.speech_s) return `Timeline: no speech in ${secs(s.duration_s)}.`;
+  const shares = Object.entries(s.emotion_share || {}).sort((a, b) => b[1] - a[1])
+    .map(([k, v], i) => `${k} ${Math.round(100 * v)}%` + (i === 0 ? " of confident speech" : ""));
+  return `Timeline of ${secs(t.duration_s)}, ${t.segments.length} speech segments: ` +
+    (shares.length ? shares.join(", ") : "no confident emotion") +
+    `; unknown ${Math.round(100 * s.unknown_share)}% of speech; no speech ${Math.round(100 * s.no_speech_share)}% of the recording.`;
 }
 
 function drawLiveTimeline() {
   const live = state.live;
   if (!live) return;
   $("timeline-wrap").hidden = false;
+  $("timeline").setAttribute("aria-label", "Live timeline of the last 30 s");
   $("timeline-title").textContent = `Live: the last ${LIVE_WINDOW_S} s (height: confidence; bottom strip: no speech)`;
   const now = live.events.length ? live.events[live.events.length - 1].t : 0;
   const t1 = Math.max(now, LIVE_WINDOW_S), t0 = t1 - LIVE_WINDOW_S;
@@ -351,31 +372,242 @@ function durationOf(file) {
   });
 }
 
+function fileStem(name) { return String(name || "recording").replace(/\.[^.]*$/, "") || "recording"; }
+
+// Forget the shown file result: a new error must not stand under an old answer.
+function clearResult() {
+  const card = $("result-card");
+  card.dataset.state = "empty";
+  delete card.dataset.via;
+  const el = $("result-label");
+  el.dataset.label = ""; el.dataset.reason = ""; el.style.color = "";
+  $("result-label-text").textContent = "—";
+  $("result-source").textContent = "No result yet";
+  $("result-confidence").textContent = "";
+  $("result-speech").textContent = "";
+  showQuality(null, []);
+  showShares(null);
+  $("bars-title").textContent = "Calibrated probability per emotion";
+  updateBars(null);
+  state.fileTimeline = null;
+  $("timeline-wrap").hidden = true;
+  $("player-wrap").hidden = true;
+  $("segments").innerHTML = "";
+  $("downloads").hidden = true;
+  if (state.file) state.file.result = null;
+}
+
+function hideProgress() { $("file-progress").hidden = true; }
+
+function showProgress(done, total) {
+  const bar = $("file-progress");
+  bar.hidden = false;
+  bar.max = Math.max(total, 1e-6);
+  bar.value = Math.min(done, total);
+  bar.dataset.seen = "1";
+}
+
+// Read an NDJSON body line by line as it arrives.
+async function readLines(response, onLine) {
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let buf = "";
+  const flush = () => {
+    let i;
+    while ((i = buf.indexOf("\n")) >= 0) {
+      const line = buf.slice(0, i).trim();
+      buf = buf.slice(i + 1);
+      if (line) onLine(JSON.parse(line));
+    }
+  };
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buf += decoder.decode(value, { stream: true });
+    flush();
+  }
+  buf += decoder.decode() + "\n";
+  flush();
+}
+
+function showFileResult(p, via) {
+  $("result-main").setAttribute("aria-live", "polite");
+  showResult(p, { source: `${p.file} · ${p.end_s.toFixed(1)} s`, summary: p.timeline ? p.timeline.summary : null });
+  $("result-card").dataset.via = via;
+  if (p.type === "result") { p = { ...p }; delete p.type; }  // the same answer as without stream=true
+  state.file.result = p;
+  if (p.timeline && p.timeline.segments.length) {
+    state.fileTimeline = p.timeline;
+    drawFileTimeline();
+  } else {
+    state.fileTimeline = null;
+    $("timeline-wrap").hidden = true;
+  }
+  buildSegmentList(p.timeline ? p.timeline.segments : []);
+  $("player-wrap").hidden = false;
+  for (const b of $("downloads").querySelectorAll("button[data-timeline]")) b.hidden = !p.timeline;
+  $("downloads").hidden = false;
+}
+
+function buildSegmentList(segments) {
+  const list = $("segments");
+  list.innerHTML = "";
+  segments.forEach((s, i) => {
+    const li = document.createElement("li");
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = "segment";
+    b.dataset.segment = String(i);
+    b.dataset.start = String(s.start_s);
+    b.style.setProperty("--c", color(s.label));
+    b.textContent = `${s.start_s.toFixed(1)}–${s.end_s.toFixed(1)} s · ${s.label === "no_speech" ? "no speech" : s.label}` +
+      ` · ${pct(s.confidence)}`;
+    b.setAttribute("aria-label", `Play from ${s.start_s.toFixed(1)} s: ${s.label}, confidence ${pct(s.confidence)}`);
+    b.addEventListener("click", () => {
+      const player = $("player");
+      player.currentTime = s.start_s;
+      const played = player.play();
+      if (played && played.catch) played.catch(() => {});
+      drawFileTimeline();
+    });
+    li.appendChild(b);
+    list.appendChild(li);
+  });
+}
+
 async function analyseFile(file) {
   if (!file) return;
   if (state.live) stopLive();
   setStatus("file-status", `Analysing ${file.name}…`);
+  hideProgress();
+  $("file-progress").removeAttribute("data-seen");
+  if (state.file && state.file.url) URL.revokeObjectURL(state.file.url);
+  const current = { file, stem: fileStem(file.name), url: URL.createObjectURL(file), result: null };
+  state.file = current;
+  const player = $("player");
+  player.pause();
+  player.src = current.url;
   const duration = await durationOf(file);
   const timeline = duration !== null && duration > 6;
   const form = new FormData();
   form.append("file", file, file.name);
+  const fail = (text) => {
+    if (state.file !== current) return;
+    hideProgress();
+    clearResult();
+    setStatus("file-status", text, true);
+  };
   try {
-    const r = await fetch("/v1/predict" + (timeline ? "?timeline=true" : ""),
+    const r = await fetch("/v1/predict" + (timeline ? "?timeline=true&stream=true" : ""),
       { method: "POST", body: form, credentials: "same-origin" });
-    if (!r.ok) { setStatus("file-status", `${file.name}: ${await errorText(r)}`, true); return; }
-    const p = await r.json();
-    $("result-main").setAttribute("aria-live", "polite");
-    showResult(p, { source: `${p.file} · ${p.end_s.toFixed(1)} s`, summary: p.timeline ? p.timeline.summary : null });
-    if (p.timeline && p.timeline.segments.length) {
-      state.fileTimeline = p.timeline;
-      drawFileTimeline();
-    } else {
-      state.fileTimeline = null;
-      $("timeline-wrap").hidden = true;
+    if (!r.ok) { fail(`${file.name}: ${await errorText(r)}`); return; }
+    if (!timeline) {
+      const p = await r.json();
+      if (state.file !== current) return;
+      showFileResult(p, "json");
+      setStatus("file-status", `Done: ${p.file}.`);
+      return;
     }
-    setStatus("file-status", `Done: ${p.file}.`);
+    let last = null;
+    const partial = { duration_s: duration, segments: [] };
+    await readLines(r, (line) => {
+      if (state.file !== current) return;
+      if (line.type === "start") {
+        clearResult();  // the new recording's partial timeline replaces the old result
+        partial.duration_s = line.duration_s;
+        showProgress(0, line.duration_s);
+      } else if (line.type === "progress") {
+        showProgress(line.done_s, line.total_s);
+        setStatus("file-status", `Analysing ${file.name}… ${line.done_s.toFixed(0)} of ${line.total_s.toFixed(0)} s`);
+      } else if (line.type === "segment") {
+        partial.segments.push(line);
+        state.fileTimeline = partial;
+        drawFileTimeline({ cursor: false });
+      } else if (line.type === "result" || line.type === "error") {
+        last = line;
+      }
+    });
+    if (state.file !== current) return;
+    if (last && last.type === "result") {
+      hideProgress();
+      showFileResult(last, "stream");
+      setStatus("file-status", `Done: ${last.file}.`);
+    } else {
+      fail(`${file.name}: ` + (last ? last.error.message : "the answer was cut off; please try again."));
+    }
   } catch (e) {
-    setStatus("file-status", "The server could not be reached: " + e.message, true);
+    fail("The server could not be reached: " + e.message);
+  }
+}
+
+// ------------------------------------------------------------------ downloads
+function csvCell(column, value) {
+  if (value === null || value === undefined) return "";
+  let text;
+  if (typeof value === "number" && !["input_index", "segment"].includes(column)) {
+    text = value.toFixed(["start_s", "end_s", "speech_s"].includes(column) ? 3 : 4);
+  } else {
+    text = String(value);
+  }
+  return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+// The rows of `emovox predict --csv` (emovox.inference.records): a file row, then one per segment.
+function resultCsv(p) {
+  const labels = state.labels.length ? state.labels : Object.keys(p.scores || {});
+  const columns = ["file", "input_index", "kind", "segment", "start_s", "end_s", "label", "confidence", "speech_s",
+    "reason", "flags", ...labels.map((k) => "score_" + k), "model", "model_version", "error"];
+  const flags = (p.quality && p.quality.flags) || [];
+  const row = (r, kind, segment) => {
+    const out = { file: p.file, input_index: 0, kind, segment, start_s: r.start_s, end_s: r.end_s, label: r.label,
+      confidence: r.confidence, speech_s: r.speech_s, reason: r.reason, flags: flags.join(";"),
+      model: p.model, model_version: p.model_version, error: null };
+    for (const k of labels) out["score_" + k] = r.scores && k in r.scores ? r.scores[k] : null;
+    return columns.map((c) => csvCell(c, out[c])).join(",");
+  };
+  const lines = [columns.join(","), row(p, "file", null)];
+  ((p.timeline && p.timeline.segments) || []).forEach((s, i) => lines.push(row(s, "segment", i)));
+  return lines.join("\n") + "\n";
+}
+
+// The file result as a Blob in `format` (json, csv, srt, vtt, png); srt and vtt are written by the server.
+async function exportBlob(format) {
+  const f = state.file;
+  if (!f || !f.result) throw new Error("no result to download");
+  if (format === "json") return new Blob([JSON.stringify(f.result, null, 2)], { type: "application/json" });
+  if (format === "csv") return new Blob([resultCsv(f.result)], { type: "text/csv" });
+  if (format === "png") {
+    drawFileTimeline({ cursor: false });
+    const blob = await new Promise((resolve) => $("timeline").toBlob(resolve, "image/png"));
+    drawFileTimeline();
+    return blob;
+  }
+  const form = new FormData();
+  form.append("file", f.file, f.file.name);
+  const r = await fetch(`/v1/predict?timeline=true&format=${encodeURIComponent(format)}`,
+    { method: "POST", body: form, credentials: "same-origin" });
+  if (!r.ok) throw new Error(await errorText(r));
+  return await r.blob();
+}
+
+async function download(format, button) {
+  const f = state.file;
+  if (!f) return;
+  button.disabled = true;
+  try {
+    const blob = await exportBlob(format);
+    const a = document.createElement("a");
+    a.href = URL.createObjectURL(blob);
+    a.download = `${f.stem}.${format}`;
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+    $("downloads").dataset.last = a.download;
+  } catch (e) {
+    setStatus("file-status", `Download failed: ${e.message}`, true);
+  } finally {
+    button.disabled = false;
   }
 }
 
@@ -402,6 +634,10 @@ async function startLive() {
   state.live = live;
   $("result-main").setAttribute("aria-live", "off");  // an update every hop would drown a screen reader
   state.fileTimeline = null;
+  $("player").pause();  // the live answer replaces the file's: no player, segments or downloads of it
+  $("player-wrap").hidden = true;
+  $("downloads").hidden = true;
+  if (state.file) state.file.result = null;
   let start;
   if (format === "pcm16") {
     live.ctx = new AudioContext();
@@ -538,6 +774,13 @@ function init() {
   drop.addEventListener("drop", (e) => analyseFile(e.dataTransfer.files[0]));
   $("live-start").addEventListener("click", startLive);
   $("live-stop").addEventListener("click", stopLive);
+  for (const b of $("downloads").querySelectorAll("button[data-format]")) {
+    b.addEventListener("click", () => download(b.dataset.format, b));
+  }
+  const player = $("player");
+  for (const ev of ["timeupdate", "seeked"]) {
+    player.addEventListener(ev, () => { if (!state.live && state.file && state.file.result) drawFileTimeline(); });
+  }
   localStorage.removeItem("emovox.apiKey");  // older versions kept a key here; the cookie replaced it
   window.addEventListener("resize", () => (state.live ? drawLiveTimeline() : drawFileTimeline()));
   if (!navigator.mediaDevices || !window.WebSocket) {
@@ -547,4 +790,5 @@ function init() {
   loadModel();
 }
 
+window.emovox = { exportBlob, resultCsv };  // for scripts and the browser tests
 init();
