@@ -12,6 +12,10 @@ A ~10 s recording goes through the streamed (NDJSON) path with a progress
 bar, then offers its downloads (JSON, CSV equal to ``emovox predict --csv``,
 SRT and WebVTT from the server, PNG), a player its segments seek, and a
 failing upload after it clears the result.
+Three files chosen (and two dropped) at once get a result each; a live
+session gets its summary and JSON/CSV downloads after Stop; a one-minute
+timeline zooms and pans, and its tick labels never overlap; a narrow window
+scrolls the result into view.
 With API keys on, the page signs in by ``/?api_key=KEY`` or its form and then
 works (upload, live stream) by the HttpOnly session cookie alone.
 """
@@ -498,3 +502,195 @@ def test_live_format_choices_are_in_plain_words(server, browser, n_labels):
                for o in browser.find_elements("css selector", "#live-format option")}
     assert set(options) == {"pcm16", "webm"}
     assert not any(jargon in text for text in options.values() for jargon in ("PCM", "WebM", "Opus"))
+
+
+def test_several_files_at_once_get_a_result_each(server, browser, model, n_labels, tmp_path):
+    """Three files chosen together: analysed one after another, one entry each, each selectable."""
+    import json
+
+    tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(2 * 16000) / 16000)).astype(np.float32)
+    paths = [_clip("03a01Wa.flac"), _write_wav(tmp_path / "tone.wav", tone), _clip("03a02Wb.flac")]
+    expected = [model.predict(p).label for p in paths]
+    browser.get(server + "/")
+    _wait(lambda: len(_bars(browser)) == n_labels, what="bars")
+    browser.find_element("id", "file-input").send_keys("\n".join(str(p) for p in paths))
+    status = browser.find_element("id", "file-status")
+    _wait(lambda: "Done: 3 of 3 files" in status.text, timeout_s=40, what="the three results")
+    entries = browser.find_elements("css selector", "#file-list button.file-entry")
+    assert browser.find_element("id", "file-list").is_displayed() and len(entries) == 3
+    assert [e.get_attribute("data-state") for e in entries] == ["done"] * 3
+    assert [e.get_attribute("data-label") for e in entries] == expected
+    assert [f["label"] for f in browser.execute_script("return emovox.files()")] == expected
+    assert [e.text.split("\n")[0] for e in entries] == [p.name for p in paths]
+    for i in (1, 0, 2):  # each entry shows its own card, player and downloads
+        entries[i].click()
+        _wait(lambda: browser.find_element("id", "result-label").get_attribute("data-label") == expected[i],
+              what=f"the card of {paths[i].name}")
+        assert entries[i].get_attribute("aria-pressed") == "true"
+        assert sum(e.get_attribute("aria-pressed") == "true" for e in entries) == 1
+        assert paths[i].name in browser.find_element("id", "result-source").get_attribute("textContent")
+        answer = json.loads(_page_blob(browser, "json")[2])
+        assert answer["file"] == paths[i].name and answer["label"] == expected[i]
+        assert browser.find_element("id", "downloads").is_displayed()
+        src = browser.execute_script("return document.getElementById('player').src")
+        assert src.startswith("blob:")
+
+    # a single file afterwards: no list, the card alone (as before)
+    browser.find_element("id", "file-input").send_keys(str(paths[0]))
+    _wait(lambda: f"Done: {paths[0].name}." in status.text, what="the single result")
+    assert not browser.find_element("id", "file-list").is_displayed()
+
+
+def test_dropping_several_files_analyses_each(server, browser, n_labels):
+    browser.get(server + "/")
+    _wait(lambda: len(_bars(browser)) == n_labels, what="bars")
+    browser.execute_script("""
+        const wav = (f0) => {                          // 1 s of a tone as a 16-bit WAV
+          const sr = 16000, n = sr, buf = new ArrayBuffer(44 + 2 * n), v = new DataView(buf);
+          const put = (o, s) => [...s].forEach((c, i) => v.setUint8(o + i, c.charCodeAt(0)));
+          put(0, "RIFF"); v.setUint32(4, 36 + 2 * n, true); put(8, "WAVEfmt ");
+          v.setUint32(16, 16, true); v.setUint16(20, 1, true); v.setUint16(22, 1, true);
+          v.setUint32(24, sr, true); v.setUint32(28, 2 * sr, true); v.setUint16(32, 2, true);
+          v.setUint16(34, 16, true); put(36, "data"); v.setUint32(40, 2 * n, true);
+          for (let i = 0; i < n; i++) v.setInt16(44 + 2 * i, 8000 * Math.sin(2 * Math.PI * f0 * i / sr), true);
+          return buf;
+        };
+        const dt = new DataTransfer();
+        for (const f0 of [300, 500]) dt.items.add(new File([wav(f0)], `tone${f0}.wav`, { type: "audio/wav" }));
+        document.getElementById("drop-zone").dispatchEvent(new DragEvent("drop", { dataTransfer: dt, bubbles: true }));
+    """)
+    _wait(lambda: "Done: 2 of 2 files" in browser.find_element("id", "file-status").text, what="both results")
+    files = browser.execute_script("return emovox.files()")
+    assert [(f["name"], f["label"]) for f in files] == [("tone300.wav", "no_speech"), ("tone500.wav", "no_speech")]
+
+
+def test_live_session_summary_and_download_after_stop(server, browser, n_labels):
+    import json
+
+    browser.get(server + "/")
+    _wait(lambda: len(_bars(browser)) == n_labels, what="bars")
+    browser.find_element("id", "live-start").click()
+    status = browser.find_element("id", "live-status")
+    _wait(lambda: int(status.get_attribute("data-events") or 0) >= 1, timeout_s=25, what="stream events")
+    time.sleep(3)
+    assert not browser.find_element("id", "session-downloads").is_displayed()  # not while listening
+    browser.find_element("id", "live-stop").click()
+    _wait(lambda: "Stopped" in status.text, what="the end of the stream")
+    card = browser.find_element("id", "result-card")
+    _wait(lambda: card.get_attribute("data-via") == "session", what="the session summary")
+    summary = browser.find_element("id", "summary")
+    assert summary.is_displayed() and summary.get_attribute("data-kind") == "session"
+    assert "Live session" in browser.find_element("id", "result-source").get_attribute("textContent")
+    shares = {li.get_attribute("data-share"): float(li.get_attribute("data-p"))
+              for li in browser.find_elements("css selector", "#shares li")}
+    assert "unknown" in shares and "no_speech" in shares
+    emotions = {k: v for k, v in shares.items() if k not in ("unknown", "no_speech")}
+    assert not emotions or sum(emotions.values()) == pytest.approx(1.0, abs=1e-6)
+    assert re.search(r"of speech in \d+\.\d s", browser.find_element("id", "result-speech").text)
+    assert browser.find_element("id", "session-downloads").is_displayed()
+    text = browser.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "Promise.resolve().then(() => emovox.exportSession(arguments[0]).text()).then(done, (e) => done('error ' + e));",
+        "json")
+    session = json.loads(text)
+    n_events = int(status.get_attribute("data-events"))
+    assert len(session["events"]) == n_events >= 4
+    assert all(e["type"] == "event" and "label" in e for e in session["events"])
+    s = session["summary"]
+    assert s["duration_s"] == pytest.approx(session["events"][-1]["t"], abs=1.0) and s["duration_s"] >= 2
+    assert 0 <= s["speech_s"] <= s["duration_s"] + 1e-6 and s["speech_s"] > 0  # the fake mic plays speech
+    assert s["emotion_share"] == pytest.approx({k: v for k, v in emotions.items()})
+    assert s["unknown_share"] == pytest.approx(shares["unknown"]) and s["no_speech_share"] == pytest.approx(shares["no_speech"])
+    assert session["model"]
+    csv_text = browser.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "Promise.resolve().then(() => emovox.exportSession('csv').text()).then(done, (e) => done('error ' + e));")
+    import csv
+    import io
+
+    rows = list(csv.DictReader(io.StringIO(csv_text)))
+    assert len(rows) == n_events and rows[0]["label"] == session["events"][0]["label"]
+    assert float(rows[-1]["t"]) == pytest.approx(session["events"][-1]["t"], abs=1e-3)
+
+
+def _long_wav(path: Path, seconds: float) -> Path:
+    from emovox.audio import load_audio
+
+    pause = np.zeros(8000, np.float32)
+    parts, total = [], 0
+    names = ("03a01Wa.flac", "03a02Wb.flac", "03a01Fa.flac", "03a01Nc.flac")
+    while total < seconds * 16000:
+        y = load_audio(_clip(names[len(parts) // 2 % len(names)]))
+        parts += [y, pause]
+        total += len(y) + len(pause)
+    return _write_wav(path, np.concatenate(parts))
+
+
+def _ticks_apart(driver):
+    ticks = driver.execute_script("return emovox.ticks()")
+    assert len(ticks) >= 2, ticks
+    for a, b in zip(ticks, ticks[1:]):  # no label drawn over the previous one
+        assert b["left"] - a["left"] >= a["width"], (a, b)
+    return ticks
+
+
+def test_long_timeline_zooms_pans_and_its_tick_labels_never_collide(server, browser, n_labels, tmp_path):
+    path = _long_wav(tmp_path / "minute.wav", 60)
+    browser.set_script_timeout(30)
+    _upload(browser, server, path, n_labels)
+    canvas = browser.find_element("id", "timeline")
+    duration = browser.execute_script("return emovox.view()")[1]
+    assert duration > 55
+    assert float(canvas.get_attribute("data-view-start")) == 0
+    assert float(canvas.get_attribute("data-view-end")) == pytest.approx(duration, abs=1e-3)
+    assert browser.find_element("id", "zoom").is_displayed()
+    whole = _ticks_apart(browser)
+    browser.find_element("id", "zoom-in").click()
+    browser.find_element("id", "zoom-in").click()
+    v0, v1 = browser.execute_script("return emovox.view()")
+    assert v1 - v0 == pytest.approx(duration / 4, rel=1e-3)  # the visible window shrank
+    assert float(canvas.get_attribute("data-view-end")) - float(canvas.get_attribute("data-view-start")) < duration / 3
+    zoomed = _ticks_apart(browser)
+    assert zoomed[1]["t"] - zoomed[0]["t"] < whole[1]["t"] - whole[0]["t"]  # finer ticks
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    ActionChains(browser).move_to_element(canvas).click_and_hold().move_by_offset(-200, 0).release().perform()
+    d0, d1 = browser.execute_script("return emovox.view()")
+    assert d0 > v0 + 1 and d1 - d0 == pytest.approx(v1 - v0, rel=1e-3)  # dragged sideways: later audio
+    pan = browser.find_element("id", "timeline-pan")
+    assert pan.is_enabled()
+    browser.execute_script("const p = arguments[0]; p.value = '1000'; p.dispatchEvent(new Event('input'))", pan)
+    w0, w1 = browser.execute_script("return emovox.view()")
+    assert w1 == pytest.approx(duration, abs=1e-3) and w1 - w0 == pytest.approx(v1 - v0, rel=1e-3)  # panned right
+    browser.find_element("id", "zoom-reset").click()
+    assert browser.execute_script("return emovox.view()") == pytest.approx([0, duration], abs=1e-3)
+    assert not pan.is_enabled()
+    for width in (1200, 520):  # a narrow window: fewer labels, still apart
+        browser.set_window_size(width, 1000)
+        _wait(lambda: browser.execute_script("return document.getElementById('timeline').clientWidth") < width,
+              what="the resize")
+        browser.execute_script("window.dispatchEvent(new Event('resize'))")
+        _ticks_apart(browser)
+        for span in (duration / 7, duration / 33):
+            browser.execute_script("emovox.setView(3.3, arguments[0])", span)
+            _ticks_apart(browser)
+        browser.execute_script("emovox.setView(0, Infinity)")
+    browser.set_window_size(1200, 1000)
+
+
+def test_on_a_narrow_screen_the_result_scrolls_into_view(server, browser, n_labels):
+    clip = _clip("03a01Wa.flac")
+    browser.set_window_size(400, 900)
+    try:
+        browser.get(server + "/")
+        _wait(lambda: len(_bars(browser)) == n_labels, what="bars")
+        before = browser.execute_script(
+            "return [document.getElementById('result-card').getBoundingClientRect().top, innerHeight]")
+        assert before[0] > 0.4 * before[1]  # the card starts below the fold's upper part
+        browser.find_element("id", "file-input").send_keys(str(clip))
+        _wait(lambda: "Done" in browser.find_element("id", "file-status").text, what="the upload result")
+        _wait(lambda: browser.execute_script(
+            "const r = document.getElementById('result-card').getBoundingClientRect();"
+            "return scrollY > 0 && r.top >= -1 && r.top < innerHeight / 4"), what="the result in view")
+    finally:
+        browser.set_window_size(1200, 1000)

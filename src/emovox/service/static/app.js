@@ -22,7 +22,11 @@ const state = {
   labels: [], threshold: 0, hopS: 0.5, gate: null,
   live: null,          // {ws, ctx, stream, node, recorder, events: [], count}
   fileTimeline: null,  // {duration_s, segments}
-  file: null,          // the analysed upload: {file, stem, url (object URL for the player), result}
+  file: null,          // the selected upload: an entry of state.batch
+  batch: null,         // the files chosen together: {entries: [{file, stem, url, result, via, error, partial}], pinned}
+  view: null,          // the visible window of the file timeline when zoomed: {t0, t1}
+  ticks: [],           // the x-axis labels as drawn: [{t, x, left, width, text}]
+  session: null,       // the last live session after Stop: {summary, events, ...}
 };
 
 function color(label) {
@@ -255,7 +259,7 @@ function prepareCanvas() {
   const g = canvas.getContext("2d");
   g.setTransform(dpr, 0, 0, dpr, 0, 0);
   g.clearRect(0, 0, w, h);
-  return { g, w, h, pad: { l: 34, r: 10, t: 10, b: 22 } };
+  return { g, w, h, canvas, pad: { l: 34, r: 10, t: 10, b: 22 } };
 }
 
 function drawAxes(c, t0, t1) {
@@ -268,13 +272,28 @@ function drawAxes(c, t0, t1) {
     g.beginPath(); g.moveTo(pad.l, y); g.lineTo(w - pad.r, y); g.stroke();
     g.fillText(Math.round(p * 100) + "%", 2, y + 4);
   }
-  const span = Math.max(t1 - t0, 1e-6);
-  const step = [0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600].find((s) => span / s <= 10) || 600;
-  for (let t = Math.ceil(t0 / step) * step; t <= t1 + 1e-9; t += step) {
-    const x = pad.l + ((t - t0) / span) * (w - pad.l - pad.r);
-    const text = (step < 1 ? t.toFixed(1) : Math.round(t)) + " s";
-    g.fillText(text, Math.min(x - 8, w - pad.r - g.measureText(text).width), h - 6);
+  // tick spacing from the pixel width: at least 50 px (and the widest label) per label, so labels never collide
+  const span = Math.max(t1 - t0, 1e-6), pw = w - pad.l - pad.r;
+  const fmt = (t, step) => (step < 1 ? t.toFixed(1) : String(Math.round(t))) + " s";
+  const widest = Math.max(g.measureText(fmt(t0, 0.1)).width, g.measureText(fmt(t1, 0.1)).width);
+  const minPx = Math.max(50, widest + 12);
+  const steps = [0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200];
+  const step = steps.find((s) => (s / span) * pw >= minPx) || steps[steps.length - 1];
+  const ticks = [];
+  let right = -Infinity;
+  const first = Math.ceil(t0 / step - 1e-9);
+  for (let i = first; i * step <= t1 + 1e-9; i++) {
+    const t = i * step, x = pad.l + ((t - t0) / span) * pw;
+    const text = fmt(t, step), tw = g.measureText(text).width;
+    const left = Math.max(2, Math.min(x - tw / 2, w - pad.r - tw));
+    if (left < right + 6) continue;  // never over the previous label (the last one is pushed in from the edge)
+    g.fillText(text, left, h - 6);
+    g.beginPath(); g.moveTo(x, h - pad.b); g.lineTo(x, h - pad.b + 3); g.stroke();
+    ticks.push({ t, x, left, width: tw, text });
+    right = left + tw;
   }
+  state.ticks = ticks;
+  c.canvas.dataset.ticks = String(ticks.length);
   if (state.threshold > 0) {
     const y = pad.t + ph * (1 - state.threshold);
     g.setLineDash([4, 4]); g.strokeStyle = "#b0b4c3";
@@ -310,8 +329,12 @@ function drawFileTimeline({ cursor = true } = {}) {
   $("timeline-title").textContent =
     `Timeline of the recording: ${t.segments.length} speech segments over ${t.duration_s.toFixed(1)} s ` +
     "(height: confidence; bottom strip: no speech)";
+  const [v0, v1] = viewOf(t);
   const c = prepareCanvas();
-  drawAxes(c, 0, t.duration_s);
+  c.canvas.dataset.viewStart = v0.toFixed(3);
+  c.canvas.dataset.viewEnd = v1.toFixed(3);
+  $("zoom").hidden = false;
+  drawAxes(c, v0, v1);
   const spans = [];
   let at = 0;
   for (const s of t.segments) {
@@ -321,14 +344,75 @@ function drawFileTimeline({ cursor = true } = {}) {
     at = Math.max(at, s.end_s);
   }
   if (t.duration_s > at) spans.push({ start: at, end: t.duration_s, speech: false });
-  drawSpans(c, 0, t.duration_s, spans);
+  drawSpans(c, v0, v1, spans);
   const player = $("player");
-  if (cursor && state.file && state.file.result && player.currentSrc && t.duration_s > 0) {  // the playing position
-    const x = c.pad.l + Math.min(1, player.currentTime / t.duration_s) * (c.w - c.pad.l - c.pad.r);
+  if (cursor && state.file && state.file.result && player.currentSrc && t.duration_s > 0 &&
+      player.currentTime >= v0 && player.currentTime <= v1) {  // the playing position
+    const x = c.pad.l + ((player.currentTime - v0) / Math.max(v1 - v0, 1e-6)) * (c.w - c.pad.l - c.pad.r);
     c.g.strokeStyle = "#1d2433"; c.g.lineWidth = 2;
     c.g.beginPath(); c.g.moveTo(x, c.pad.t); c.g.lineTo(x, c.h - c.pad.b); c.g.stroke();
   }
   $("timeline").setAttribute("aria-label", timelineText(t));
+}
+
+// ------------------------------------------------------------------ zoom
+// The visible window [t0, t1] of the file timeline: the whole recording, or state.view when zoomed.
+function viewOf(t) {
+  const d = Math.max(t.duration_s, 1e-6);
+  if (!state.view) return [0, d];
+  const span = Math.min(d, state.view.t1 - state.view.t0), t0 = Math.max(0, Math.min(state.view.t0, d - span));
+  return [t0, t0 + span];
+}
+
+function setView(t0, span) {
+  const t = state.fileTimeline;
+  if (!t) return;
+  const d = t.duration_s;
+  span = Math.max(Math.min(d, 1), Math.min(d, span));
+  t0 = Math.max(0, Math.min(t0, d - span));
+  state.view = span >= d - 1e-9 ? null : { t0, t1: t0 + span };
+  syncZoom(d);
+  $("timeline").classList.toggle("zoomed", !!state.view);
+  drawFileTimeline();
+}
+
+function syncZoom(d) {
+  const v = state.view, pan = $("timeline-pan");
+  pan.disabled = !v;
+  pan.value = v && d > v.t1 - v.t0 ? String(Math.round((1000 * v.t0) / (d - (v.t1 - v.t0)))) : "0";
+  $("zoom-out").disabled = $("zoom-reset").disabled = !v;
+}
+
+function resetZoom() {
+  state.view = null;
+  $("timeline").classList.remove("zoomed");
+  syncZoom(0);
+}
+
+function panTo(value) {
+  const t = state.fileTimeline;
+  if (!t || !state.view) return;
+  const span = state.view.t1 - state.view.t0;
+  setView((Number(value) / 1000) * (t.duration_s - span), span);
+}
+
+function zoom(factor) {
+  const t = state.fileTimeline;
+  if (!t) return;
+  const [v0, v1] = viewOf(t);
+  const player = $("player");
+  const playing = state.file && state.file.result && player.currentSrc && player.currentTime > v0 && player.currentTime < v1;
+  const centre = playing ? player.currentTime : (v0 + v1) / 2;  // zoom around the playing position
+  const span = (v1 - v0) * factor;
+  setView(centre - span / 2, span);
+}
+
+// Keep the playing position in the visible window.
+function followCursor() {
+  const t = state.fileTimeline;
+  if (!t || !state.view) return;
+  const now = $("player").currentTime, [v0, v1] = viewOf(t);
+  if (now < v0 || now > v1) setView(now - 0.1 * (v1 - v0), v1 - v0);
 }
 
 // The timeline in words, for the canvas's aria-label.
@@ -347,6 +431,7 @@ function drawLiveTimeline() {
   const live = state.live;
   if (!live) return;
   $("timeline-wrap").hidden = false;
+  $("zoom").hidden = true;
   $("timeline").setAttribute("aria-label", "Live timeline of the last 30 s");
   $("timeline-title").textContent = `Live: the last ${LIVE_WINDOW_S} s (height: confidence; bottom strip: no speech)`;
   const now = live.events.length ? live.events[live.events.length - 1].t : 0;
@@ -394,7 +479,10 @@ function clearResult() {
   $("player-wrap").hidden = true;
   $("segments").innerHTML = "";
   $("downloads").hidden = true;
-  if (state.file) state.file.result = null;
+  $("session-downloads").hidden = true;
+  delete $("summary").dataset.kind;
+  resetZoom();
+  $("zoom").hidden = true;
 }
 
 function hideProgress() { $("file-progress").hidden = true; }
@@ -434,8 +522,9 @@ function showFileResult(p, via) {
   $("result-main").setAttribute("aria-live", "polite");
   showResult(p, { source: `${p.file} · ${p.end_s.toFixed(1)} s`, summary: p.timeline ? p.timeline.summary : null });
   $("result-card").dataset.via = via;
-  if (p.type === "result") { p = { ...p }; delete p.type; }  // the same answer as without stream=true
-  state.file.result = p;
+  $("session-downloads").hidden = true;
+  delete $("summary").dataset.kind;
+  resetZoom();
   if (p.timeline && p.timeline.segments.length) {
     state.fileTimeline = p.timeline;
     drawFileTimeline();
@@ -468,6 +557,7 @@ function buildSegmentList(segments) {
       player.currentTime = s.start_s;
       const played = player.play();
       if (played && played.catch) played.catch(() => {});
+      followCursor();
       drawFileTimeline();
     });
     li.appendChild(b);
@@ -475,63 +565,173 @@ function buildSegmentList(segments) {
   });
 }
 
-async function analyseFile(file) {
-  if (!file) return;
+// On a narrow screen the result card lies under the inputs: bring it into view when a result arrives.
+function revealResult() {
+  if (!window.matchMedia("(max-width: 760px)").matches) return;
+  const card = $("result-card"), top = card.getBoundingClientRect().top;
+  if (top < 0 || top > window.innerHeight * 0.4) card.scrollIntoView({ behavior: "smooth", block: "start" });
+}
+
+// ------------------------------------------------------------------ several files
+// Files chosen or dropped together are analysed one after another; each gets an entry in the list,
+// which shows its result card (player and downloads included) when chosen.
+function analyseFiles(fileList) {
+  const files = Array.from(fileList || []);
+  if (!files.length) return;
   if (state.live) stopLive();
-  setStatus("file-status", `Analysing ${file.name}…`);
-  hideProgress();
-  $("file-progress").removeAttribute("data-seen");
-  if (state.file && state.file.url) URL.revokeObjectURL(state.file.url);
-  const current = { file, stem: fileStem(file.name), url: URL.createObjectURL(file), result: null };
-  state.file = current;
+  if (state.batch) for (const e of state.batch.entries) URL.revokeObjectURL(e.url);
+  const batch = {
+    pinned: false,
+    entries: files.map((file, index) => ({ file, index, stem: fileStem(file.name), url: URL.createObjectURL(file),
+      status: "queued", result: null, via: null, error: null, partial: null })),
+  };
+  state.batch = batch;
+  buildFileList(batch);
+  runBatch(batch);
+}
+
+async function runBatch(batch) {
+  for (const entry of batch.entries) {
+    if (state.batch !== batch) return;
+    await analyseFile(entry, batch);
+  }
+  const n = batch.entries.length;
+  if (state.batch !== batch || n < 2) return;
+  const ok = batch.entries.filter((e) => e.result).length;
+  setStatus("file-status", `Done: ${ok} of ${n} files analysed; choose one in the list to see its result.`, ok < n);
+}
+
+function buildFileList(batch) {
+  const list = $("file-list");
+  list.innerHTML = "";
+  list.hidden = batch.entries.length < 2;  // one file: its card alone, as before
+  for (const entry of batch.entries) {
+    const li = document.createElement("li");
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = "file-entry";
+    b.dataset.index = String(entry.index);
+    b.innerHTML = `<span class="file-name"></span><span class="file-state"></span>`;
+    b.querySelector(".file-name").textContent = entry.file.name;
+    b.addEventListener("click", () => {
+      if (state.batch !== batch) return;
+      batch.pinned = true;
+      selectEntry(entry);
+    });
+    entry.button = b;
+    li.appendChild(b);
+    list.appendChild(li);
+    updateEntry(entry);
+  }
+}
+
+function updateEntry(entry) {
+  const b = entry.button;
+  if (!b) return;
+  const r = entry.result;
+  b.dataset.state = entry.status;
+  b.dataset.label = r ? r.label : "";
+  b.style.setProperty("--c", r ? (r.label === "unknown" || r.label === "no_speech" ? COLORS[r.label] : color(r.label)) : "");
+  let text = { queued: "waiting", analysing: "analysing…" }[entry.status] || "";
+  if (r) text = (r.label === "no_speech" ? "no speech" : r.label) + (r.confidence ? ` · ${pct(r.confidence)}` : "");
+  if (entry.status === "error") text = "error";
+  b.querySelector(".file-state").textContent = text;
+  b.title = entry.error || "";
+  b.setAttribute("aria-pressed", String(state.file === entry));
+}
+
+// Show an entry's result (or its partial timeline while it is analysed) in the card.
+function selectEntry(entry) {
+  if (state.live) stopLive();
+  state.file = entry;
   const player = $("player");
   player.pause();
-  player.src = current.url;
+  if (player.src !== entry.url) player.src = entry.url;
+  if (state.batch) for (const e of state.batch.entries) updateEntry(e);
+  if (entry.result) {
+    showFileResult(entry.result, entry.via);
+  } else {
+    clearResult();
+    if (entry.partial && entry.partial.segments.length) {
+      state.fileTimeline = entry.partial;
+      drawFileTimeline({ cursor: false });
+    }
+  }
+}
+
+async function analyseFile(entry, batch) {
+  const file = entry.file;
+  const n = batch.entries.length, of = n > 1 ? ` (${entry.index + 1} of ${n})` : "";
+  const alive = () => state.batch === batch;
+  const shown = () => alive() && state.file === entry;
+  entry.status = "analysing";
+  if (!batch.pinned) selectEntry(entry);  // the card follows the file being analysed until one is chosen
+  updateEntry(entry);
+  setStatus("file-status", `Analysing ${file.name}…${of}`);
+  hideProgress();
+  $("file-progress").removeAttribute("data-seen");
   const duration = await durationOf(file);
   const timeline = duration !== null && duration > 6;
   const form = new FormData();
   form.append("file", file, file.name);
   const fail = (text) => {
-    if (state.file !== current) return;
+    entry.status = "error";
+    entry.error = text;
+    entry.partial = null;
+    updateEntry(entry);
+    if (!alive()) return;
     hideProgress();
-    clearResult();
+    if (shown()) clearResult();
     setStatus("file-status", text, true);
+  };
+  const finish = (p, via) => {
+    if (p.type === "result") { p = { ...p }; delete p.type; }  // the same answer as without stream=true
+    entry.result = p;
+    entry.via = via;
+    entry.status = "done";
+    entry.partial = null;
+    updateEntry(entry);
+    if (!alive()) return;
+    if (shown()) {
+      showFileResult(p, via);
+      revealResult();
+    }
+    setStatus("file-status", `Done: ${p.file}.${of}`);
   };
   try {
     const r = await fetch("/v1/predict" + (timeline ? "?timeline=true&stream=true" : ""),
       { method: "POST", body: form, credentials: "same-origin" });
     if (!r.ok) { fail(`${file.name}: ${await errorText(r)}`); return; }
     if (!timeline) {
-      const p = await r.json();
-      if (state.file !== current) return;
-      showFileResult(p, "json");
-      setStatus("file-status", `Done: ${p.file}.`);
+      finish(await r.json(), "json");
       return;
     }
     let last = null;
     const partial = { duration_s: duration, segments: [] };
+    entry.partial = partial;
     await readLines(r, (line) => {
-      if (state.file !== current) return;
+      if (!alive()) return;
       if (line.type === "start") {
-        clearResult();  // the new recording's partial timeline replaces the old result
+        if (shown()) clearResult();  // the new recording's partial timeline replaces the old result
         partial.duration_s = line.duration_s;
         showProgress(0, line.duration_s);
       } else if (line.type === "progress") {
         showProgress(line.done_s, line.total_s);
-        setStatus("file-status", `Analysing ${file.name}… ${line.done_s.toFixed(0)} of ${line.total_s.toFixed(0)} s`);
+        setStatus("file-status", `Analysing ${file.name}…${of} ${line.done_s.toFixed(0)} of ${line.total_s.toFixed(0)} s`);
       } else if (line.type === "segment") {
         partial.segments.push(line);
-        state.fileTimeline = partial;
-        drawFileTimeline({ cursor: false });
+        if (shown()) {
+          state.fileTimeline = partial;
+          drawFileTimeline({ cursor: false });
+        }
       } else if (line.type === "result" || line.type === "error") {
         last = line;
       }
     });
-    if (state.file !== current) return;
+    if (!alive()) return;
     if (last && last.type === "result") {
       hideProgress();
-      showFileResult(last, "stream");
-      setStatus("file-status", `Done: ${last.file}.`);
+      finish(last, "stream");
     } else {
       fail(`${file.name}: ` + (last ? last.error.message : "the answer was cut off; please try again."));
     }
@@ -545,7 +745,7 @@ function csvCell(column, value) {
   if (value === null || value === undefined) return "";
   let text;
   if (typeof value === "number" && !["input_index", "segment"].includes(column)) {
-    text = value.toFixed(["start_s", "end_s", "speech_s"].includes(column) ? 3 : 4);
+    text = value.toFixed(["t", "start_s", "end_s", "speech_s", "duration_s"].includes(column) ? 3 : 4);
   } else {
     text = String(value);
   }
@@ -590,15 +790,94 @@ async function exportBlob(format) {
   return await r.blob();
 }
 
+// ------------------------------------------------------------------ live session summary
+// A live session's summary from its events: each event stands for the audio since the previous one
+// (one hop), of which the share speech_s / window is speech; its label says whether that speech got a
+// confident emotion. The same fields as a timeline's summary.
+function sessionSummary(events, audioS) {
+  let prev = 0, speech = 0, confident = 0, unknown = 0, weight = 0;
+  const per = {}, conf = {}, scores = {};
+  for (const e of events) {
+    const d = Math.max(0, e.t - prev);
+    prev = Math.max(prev, e.t);
+    const span = Math.max(1e-6, (e.end_s || 0) - (e.start_s || 0));
+    const f = e.speech && e.label !== "no_speech" ? Math.min(1, (e.speech_s || 0) / span) : 0;
+    const sp = d * f;
+    if (!(sp > 0)) continue;
+    speech += sp;
+    if (e.label === "unknown" || e.label === "mixed") {
+      unknown += sp;
+    } else {
+      confident += sp;
+      per[e.label] = (per[e.label] || 0) + sp;
+      conf[e.label] = (conf[e.label] || 0) + sp * (e.confidence || 0);
+    }
+    for (const [k, v] of Object.entries(e.scores || {})) scores[k] = (scores[k] || 0) + sp * v;
+    weight += sp;
+  }
+  const duration = Math.max(prev, audioS || 0);
+  const share = Object.entries(per).sort((a, b) => b[1] - a[1]).map(([k, v]) => [k, v / confident]);
+  for (const k of Object.keys(scores)) scores[k] /= weight || 1;
+  const top = share.length ? share[0][0] : null;
+  const s = {
+    duration_s: duration, speech_s: speech, confident_s: confident,
+    confident_share: speech ? confident / speech : 0, unknown_share: speech ? unknown / speech : 0,
+    no_speech_share: duration ? Math.max(0, 1 - speech / duration) : 1,
+    emotion_share: Object.fromEntries(share), events: events.length,
+  };
+  if (!speech) Object.assign(s, { label: "no_speech", reason: "no_speech", confidence: 0, detail: "no speech" });
+  else if (!top) Object.assign(s, { label: "unknown", reason: "no_confident_speech", confidence: 0,
+    detail: "no stretch of the session's speech got a confident emotion" });
+  else Object.assign(s, { label: top, reason: null, confidence: conf[top] / per[top],
+    detail: `${top} in ${Math.round(100 * share[0][1])}% of the confident speech` });
+  s.scores = s.label === "no_speech" ? {} : scores;
+  return s;
+}
+
+function showSession(live, end) {
+  const s = sessionSummary(live.all, end && end.audio_s);
+  state.session = { type: "live_session", model: live.model || null, model_version: live.modelVersion || null,
+    format: live.format, hop_s: live.hopS, duration_s: s.duration_s,
+    summary: Object.fromEntries(Object.entries(s).filter(([k]) => k !== "scores" && k !== "events")),
+    scores: s.scores, events: live.all };
+  if (state.file) return;  // a file chosen since Stop keeps the card; the session stays downloadable by script
+  showResult({ label: s.label, confidence: s.confidence, scores: s.scores, reason: s.reason, speech_s: s.speech_s },
+    { source: `Live session · ${secs(s.duration_s)} · ${live.all.length} updates`, summary: s });
+  $("result-card").dataset.via = "session";
+  $("summary").dataset.kind = "session";
+  $("session-downloads").hidden = false;
+  revealResult();
+}
+
+// The live session as a Blob: JSON (summary and events) or CSV (one row per event).
+function exportSession(format) {
+  const s = state.session;
+  if (!s) throw new Error("no live session to download");
+  if (format === "json") return new Blob([JSON.stringify(s, null, 2)], { type: "application/json" });
+  const labels = state.labels.length ? state.labels : Object.keys(s.scores || {});
+  const columns = ["t", "start_s", "end_s", "speech", "label", "confidence", "speech_s", "reason", "flags",
+    ...labels.map((k) => "score_" + k), "model", "model_version"];
+  const lines = [columns.join(",")];
+  for (const e of s.events) {
+    const out = { ...e, speech: e.speech ? "true" : "false", flags: ((e.quality && e.quality.flags) || []).join(";"),
+      model: s.model, model_version: s.model_version };
+    for (const k of labels) out["score_" + k] = e.scores && k in e.scores ? e.scores[k] : null;
+    lines.push(columns.map((c) => csvCell(c, out[c])).join(","));
+  }
+  return new Blob([lines.join("\n") + "\n"], { type: "text/csv" });
+}
+
 async function download(format, button) {
+  const session = format.startsWith("session-");
   const f = state.file;
-  if (!f) return;
+  if (!session && !f) return;
   button.disabled = true;
   try {
-    const blob = await exportBlob(format);
+    const ext = format.replace("session-", "");
+    const blob = session ? exportSession(ext) : await exportBlob(format);
     const a = document.createElement("a");
     a.href = URL.createObjectURL(blob);
-    a.download = `${f.stem}.${format}`;
+    a.download = session ? `emovox-live-session.${ext}` : `${f.stem}.${format}`;
     document.body.appendChild(a);
     a.click();
     a.remove();
@@ -630,14 +909,21 @@ async function startLive() {
     $("live-start").disabled = false;
     return;
   }
-  const live = { stream, events: [], count: 0, hopS: state.hopS, format, ended: false };
+  const live = { stream, events: [], all: [], count: 0, hopS: state.hopS, format, ended: false };
   state.live = live;
+  state.session = null;
+  if (state.batch) state.batch.pinned = true;  // a file finishing meanwhile does not replace the live card
+  state.file = null;
+  if (state.batch) for (const e of state.batch.entries) updateEntry(e);
+  $("session-downloads").hidden = true;
+  $("summary").hidden = true;
+  delete $("summary").dataset.kind;
+  delete $("result-card").dataset.via;
   $("result-main").setAttribute("aria-live", "off");  // an update every hop would drown a screen reader
   state.fileTimeline = null;
   $("player").pause();  // the live answer replaces the file's: no player, segments or downloads of it
   $("player-wrap").hidden = true;
   $("downloads").hidden = true;
-  if (state.file) state.file.result = null;
   let start;
   if (format === "pcm16") {
     live.ctx = new AudioContext();
@@ -709,6 +995,8 @@ async function beginCapture(live) {
 function onLiveMessage(live, msg) {
   if (msg.type === "ready") {
     live.hopS = msg.hop_s;
+    live.model = msg.model;
+    live.modelVersion = msg.model_version;
     setStatus("live-status", "Listening… speak now.");
     beginCapture(live).catch((e) => {
       setStatus("live-status", "Audio capture failed: " + e.message, true);
@@ -717,6 +1005,7 @@ function onLiveMessage(live, msg) {
   } else if (msg.type === "event") {
     live.count += 1;
     live.events.push(msg);
+    live.all.push(msg);  // the whole session, for its summary after Stop
     while (live.events.length && live.events[0].t < msg.t - LIVE_WINDOW_S - 5) live.events.shift();
     const el = $("live-status");
     el.dataset.events = String(live.count);
@@ -728,6 +1017,7 @@ function onLiveMessage(live, msg) {
     setStatus("live-status", msg.error.message, true);
   } else if (msg.type === "end") {
     setStatus("live-status", `Stopped: ${msg.audio_s.toFixed(1)} s analysed, ${msg.events} updates.`);
+    if (live.all.length) showSession(live, msg);
   }
 }
 
@@ -764,23 +1054,48 @@ function stopLive() {
 // ------------------------------------------------------------------ wiring
 function init() {
   const drop = $("drop-zone");
-  $("file-input").addEventListener("change", (e) => analyseFile(e.target.files[0]));
+  $("file-input").addEventListener("change", (e) => {
+    analyseFiles(e.target.files);
+    e.target.value = "";  // the next choice starts afresh (and the same file can be chosen again)
+  });
   for (const ev of ["dragenter", "dragover"]) {
     drop.addEventListener(ev, (e) => { e.preventDefault(); drop.classList.add("over"); });
   }
   for (const ev of ["dragleave", "drop"]) {
     drop.addEventListener(ev, (e) => { e.preventDefault(); drop.classList.remove("over"); });
   }
-  drop.addEventListener("drop", (e) => analyseFile(e.dataTransfer.files[0]));
+  drop.addEventListener("drop", (e) => analyseFiles(e.dataTransfer.files));
   $("live-start").addEventListener("click", startLive);
   $("live-stop").addEventListener("click", stopLive);
-  for (const b of $("downloads").querySelectorAll("button[data-format]")) {
+  for (const b of document.querySelectorAll("#downloads button[data-format], #session-downloads button[data-format]")) {
     b.addEventListener("click", () => download(b.dataset.format, b));
   }
   const player = $("player");
   for (const ev of ["timeupdate", "seeked"]) {
-    player.addEventListener(ev, () => { if (!state.live && state.file && state.file.result) drawFileTimeline(); });
+    player.addEventListener(ev, () => {
+      if (state.live || !state.file || !state.file.result) return;
+      followCursor();
+      drawFileTimeline();
+    });
   }
+  $("zoom-in").addEventListener("click", () => zoom(0.5));
+  $("zoom-out").addEventListener("click", () => zoom(2));
+  $("zoom-reset").addEventListener("click", () => setView(0, Infinity));
+  $("timeline-pan").addEventListener("input", (e) => panTo(e.target.value));
+  // a zoomed timeline also pans by dragging it sideways
+  const canvas = $("timeline");
+  let drag = null;
+  canvas.addEventListener("pointerdown", (e) => {
+    if (state.live || !state.view || !state.fileTimeline) return;
+    drag = { x: e.clientX, t0: state.view.t0, span: state.view.t1 - state.view.t0 };
+    canvas.setPointerCapture(e.pointerId);
+  });
+  canvas.addEventListener("pointermove", (e) => {
+    if (!drag) return;
+    const pw = Math.max(1, canvas.clientWidth - 44);
+    setView(drag.t0 - ((e.clientX - drag.x) / pw) * drag.span, drag.span);
+  });
+  for (const ev of ["pointerup", "pointercancel"]) canvas.addEventListener(ev, () => { drag = null; });
   localStorage.removeItem("emovox.apiKey");  // older versions kept a key here; the cookie replaced it
   window.addEventListener("resize", () => (state.live ? drawLiveTimeline() : drawFileTimeline()));
   if (!navigator.mediaDevices || !window.WebSocket) {
@@ -790,5 +1105,11 @@ function init() {
   loadModel();
 }
 
-window.emovox = { exportBlob, resultCsv };  // for scripts and the browser tests
+window.emovox = {  // for scripts and the browser tests
+  exportBlob, resultCsv, exportSession, zoom, setView,
+  view: () => (state.fileTimeline ? viewOf(state.fileTimeline) : null),
+  ticks: () => state.ticks.map((t) => ({ ...t })),
+  files: () => (state.batch ? state.batch.entries.map((e) => ({ name: e.file.name, status: e.status,
+    label: e.result ? e.result.label : null, error: e.error })) : []),
+};  // for scripts and the browser tests
 init();
