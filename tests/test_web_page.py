@@ -481,6 +481,21 @@ def test_long_upload_streams_progress_then_offers_downloads_player_and_segments(
     segs[1].click()
     t = browser.execute_script("const a = document.getElementById('player'); a.pause(); return a.currentTime")
     assert t == pytest.approx(expected.segments[1].start_s, abs=0.5)
+    # hovering or tapping a segment on the chart says what it is; a tap plays from it
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    canvas = browser.find_element("id", "timeline")
+    seg = expected.segments[2]
+    v0, v1 = (float(canvas.get_attribute(k)) for k in ("data-view-start", "data-view-end"))
+    width = canvas.size["width"]
+    x = 34 + ((seg.start_s + seg.end_s) / 2 - v0) / (v1 - v0) * (width - 44) - width / 2
+    ActionChains(browser).move_to_element_with_offset(canvas, int(x), 0).perform()
+    _wait(lambda: canvas.get_attribute("title").startswith(seg.label), what="the hover text")
+    ActionChains(browser).move_to_element_with_offset(canvas, int(x), 0).click().perform()
+    detail = browser.find_element("id", "timeline-detail").text
+    assert detail.startswith(seg.label) and f"{seg.start_s:.1f}" in detail, detail
+    t = browser.execute_script("const a = document.getElementById('player'); a.pause(); return a.currentTime")
+    assert t == pytest.approx(seg.start_s, abs=0.5)
 
     # a failing upload clears the previous result instead of leaving it under the error
     bad = tmp_path / "notes.wav"

@@ -355,6 +355,24 @@ function drawFileTimeline({ cursor = true } = {}) {
   $("timeline").setAttribute("aria-label", timelineText(t));
 }
 
+// The file timeline's segment under a pointer at clientX (null between segments), and it in words.
+function segmentAt(canvas, clientX) {
+  const t = state.fileTimeline;
+  if (!t) return null;
+  const [v0, v1] = viewOf(t);
+  const r = canvas.getBoundingClientRect(), pad = { l: 34, r: 10 };
+  const x = (clientX - r.left - pad.l) / Math.max(1, r.width - pad.l - pad.r);
+  if (x < 0 || x > 1) return null;
+  const at = v0 + x * (v1 - v0);
+  return t.segments.find((s) => s.start_s <= at && at <= s.end_s) || null;
+}
+
+function segmentText(s) {
+  const what = s.label === "no_speech" ? "no speech" : s.label;
+  return `${what}, confidence ${pct(s.confidence)}, ${s.start_s.toFixed(1)}–${s.end_s.toFixed(1)} s` +
+    (s.reason && s.label !== s.reason ? ` (${REASON_TEXT[s.reason] || s.reason})` : "");
+}
+
 // ------------------------------------------------------------------ zoom
 // The visible window [t0, t1] of the file timeline: the whole recording, or state.view when zoomed.
 function viewOf(t) {
@@ -461,6 +479,7 @@ function fileStem(name) { return String(name || "recording").replace(/\.[^.]*$/,
 
 // Forget the shown file result: a new error must not stand under an old answer.
 function clearResult() {
+  $("timeline-detail").textContent = "";
   const card = $("result-card");
   card.dataset.state = "empty";
   delete card.dataset.via;
@@ -519,6 +538,7 @@ async function readLines(response, onLine) {
 }
 
 function showFileResult(p, via) {
+  $("timeline-detail").textContent = "";
   $("result-main").setAttribute("aria-live", "polite");
   showResult(p, { source: `${p.file} · ${p.end_s.toFixed(1)} s`, summary: p.timeline ? p.timeline.summary : null });
   $("result-card").dataset.via = via;
@@ -1091,11 +1111,29 @@ function init() {
     canvas.setPointerCapture(e.pointerId);
   });
   canvas.addEventListener("pointermove", (e) => {
-    if (!drag) return;
+    if (!drag) {  // hover: the segment under the pointer, in words
+      const s = segmentAt(canvas, e.clientX);
+      canvas.title = s ? segmentText(s) : "";
+      return;
+    }
     const pw = Math.max(1, canvas.clientWidth - 44);
+    if (Math.abs(e.clientX - drag.x) > 3) drag.moved = true;
     setView(drag.t0 - ((e.clientX - drag.x) / pw) * drag.span, drag.span);
   });
-  for (const ev of ["pointerup", "pointercancel"]) canvas.addEventListener(ev, () => { drag = null; });
+  canvas.addEventListener("click", (e) => {  // a tap (not a drag): say what the segment is and play from it
+    if (state.live || !state.fileTimeline || (drag && drag.moved)) return;
+    const s = segmentAt(canvas, e.clientX);
+    if (!s) return;
+    $("timeline-detail").textContent = segmentText(s);
+    const player = $("player");
+    if (player.currentSrc) {
+      player.currentTime = s.start_s;
+      const played = player.play();
+      if (played && played.catch) played.catch(() => {});
+      drawFileTimeline();
+    }
+  });
+  for (const ev of ["pointerup", "pointercancel"]) canvas.addEventListener(ev, () => { setTimeout(() => { drag = null; }, 0); });
   localStorage.removeItem("emovox.apiKey");  // older versions kept a key here; the cookie replaced it
   window.addEventListener("resize", () => (state.live ? drawLiveTimeline() : drawFileTimeline()));
   if (!navigator.mediaDevices || !window.WebSocket) {
