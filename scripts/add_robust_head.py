@@ -226,19 +226,8 @@ rooms from banks and seeds never used in training (`bench/robustness.py`,
 
 
 def write_card_section(text: str) -> None:
-    """Insert or replace the section in ``docs/model_card.md`` (before the limits)."""
-    from emovox.fileio import atomic_write_text
-
-    path = build.REPO / "docs" / "model_card.md"
-    card = path.read_text()
-    if CARD_HEADING in card:
-        start = card.index(CARD_HEADING)
-        end = card.index("\n## ", start + len(CARD_HEADING)) + 1
-        card = card[:start] + text + card[end:]
-    else:
-        anchor = card.index("## Intended use and known limits")
-        card = card[:anchor] + text + card[anchor:]
-    atomic_write_text(path, card)
+    """Insert or replace this script's section of ``docs/model_card.md``."""
+    build.replace_card_section(CARD_HEADING, text)
 
 
 def main(argv=None) -> int:

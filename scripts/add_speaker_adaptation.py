@@ -105,7 +105,6 @@ def parity(artifact: Path, kept) -> float:
     return float(np.abs(a - b).max())
 
 
-CARD = build.REPO / "docs" / "model_card.md"
 CARD_HEADING = "## Speaker adaptation (`--adapt`)"
 
 
@@ -135,18 +134,8 @@ calibration (T = {section['temperature']:.3f}, threshold {section['threshold']:.
 
 
 def write_card_section(text: str) -> None:
-    """Insert or replace the section in ``docs/model_card.md`` (before the limits)."""
-    from emovox.fileio import atomic_write_text
-
-    card = CARD.read_text()
-    if CARD_HEADING in card:
-        start = card.index(CARD_HEADING)
-        end = card.index("\n## ", start + len(CARD_HEADING)) + 1
-        card = card[:start] + text + card[end:]
-    else:
-        anchor = card.index("## Intended use and known limits")
-        card = card[:anchor] + text + card[anchor:]
-    atomic_write_text(CARD, card)
+    """Insert or replace this script's section of ``docs/model_card.md``."""
+    build.replace_card_section(CARD_HEADING, text)
 
 
 def run(artifact: Path, workdir: Path) -> dict:

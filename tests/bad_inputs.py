@@ -26,6 +26,7 @@ import numpy as np
 import soundfile as sf
 
 from emovox.testing import encode_audio, speech_like
+from emovox.service.container_head import ogg_crc32
 
 SR = 16000
 
@@ -75,28 +76,7 @@ def wav_header(*, channels: int, rate: int, bits: int, data_bytes: int, fmt_tag:
             + b"data" + struct.pack("<I", data_bytes))
 
 
-# ---------------------------------------------------------------- Ogg CRC (to patch headers validly)
-def _ogg_crc_table() -> list[int]:
-    table = []
-    for i in range(256):
-        r = i << 24
-        for _ in range(8):
-            r = ((r << 1) ^ 0x04C11DB7) if r & 0x80000000 else (r << 1)
-        table.append(r & 0xFFFFFFFF)
-    return table
-
-
-_OGG_TABLE = _ogg_crc_table()
-
-
-def ogg_crc(page: bytes) -> int:
-    """CRC-32 of an Ogg page (polynomial 0x04C11DB7, not reflected, initial 0)."""
-    crc = 0
-    for byte in page:
-        crc = ((crc << 8) & 0xFFFFFFFF) ^ _OGG_TABLE[((crc >> 24) & 0xFF) ^ byte]
-    return crc
-
-
+# ---------------------------------------------------------------- Ogg pages (patched with a valid CRC)
 def patch_ogg(data: bytes, offset: int, new: bytes) -> bytes:
     """Overwrite bytes at ``offset`` of the first Ogg page and fix that page's CRC."""
     assert data[:4] == b"OggS"
@@ -105,7 +85,7 @@ def patch_ogg(data: bytes, offset: int, new: bytes) -> bytes:
     page = bytearray(data[:page_len])
     page[offset : offset + len(new)] = new
     page[22:26] = b"\x00\x00\x00\x00"
-    page[22:26] = struct.pack("<I", ogg_crc(bytes(page)))
+    page[22:26] = struct.pack("<I", ogg_crc32(bytes(page)))
     return bytes(page) + data[page_len:]
 
 
