@@ -30,7 +30,7 @@ from emovox.augment.base import Compose, OneOf, check_rng
 from emovox.augment.channel import ALL_CODECS, TELEPHONE_CODECS, Channel
 from emovox.augment.noise import BackgroundNoise
 from emovox.augment.room import RoomReverb, measured_rt60_s, room_impulse_response
-from emovox.augment.synth import MUSIC_KINDS, generate
+from emovox.augment.synth import generate
 from emovox.augment.waveform import Gain, HardClip
 from emovox.errors import ConfigError
 
@@ -104,35 +104,33 @@ def degradation_chain(*, babble: Sequence[np.ndarray] | None = None, sounds: Seq
     (:func:`sound_bank` of music and hum) and ``rirs`` (:func:`rir_bank`) are
     the in-memory banks; without ``rirs`` rooms are simulated per call (slow).
     """
-    backgrounds = [BackgroundNoise(snr_db=(0.0, 25.0), colors=("white", "pink", "brown"))]
-    weights = [1.0]
-    if babble:
-        backgrounds.append(BackgroundNoise(snr_db=(0.0, 25.0), noises=tuple(babble)))
-        weights.append(2.0)
-    if sounds:
-        backgrounds.append(BackgroundNoise(snr_db=(5.0, 25.0), noises=tuple(sounds)))
-        weights.append(1.0)
     return Compose((
         (RoomReverb(rt60_s=(0.2, 1.0), rirs=None if rirs is None else tuple(rirs)), 0.35),
-        (OneOf(tuple(backgrounds), p=1.0, weights=tuple(weights)), 0.6),
+        (_background(babble, sounds, snr_db=(0.0, 25.0), sounds_snr_db=(5.0, 25.0), babble_weight=2.0), 0.6),
         (HardClip(drive_db=(1.0, 12.0)), 0.1),
         (Channel(codecs=tuple(codecs), bitrate_bps=(6000, 32000)), 0.5),
         (Gain(gain_db=(-20.0, 6.0), clip=True), 1.0),
     ))
 
 
-def noise_chain(*, babble: Sequence[np.ndarray] | None = None, sounds: Sequence[np.ndarray] | None = None) -> Compose:
-    """A noisy place: babble (most of the time), coloured noise or music at 0-15 dB SNR, a channel 30 % of the time."""
-    backgrounds = [BackgroundNoise(snr_db=(0.0, 15.0), colors=("white", "pink", "brown"))]
+def _background(babble, sounds, *, snr_db: tuple[float, float], sounds_snr_db: tuple[float, float],
+                babble_weight: float) -> OneOf:
+    """One background per call: coloured noise (weight 1), babble (``babble_weight``) or music/hum (weight 1), dB SNR."""
+    backgrounds = [BackgroundNoise(snr_db=snr_db, colors=("white", "pink", "brown"))]
     weights = [1.0]
     if babble:
-        backgrounds.append(BackgroundNoise(snr_db=(0.0, 15.0), noises=tuple(babble)))
-        weights.append(3.0)
+        backgrounds.append(BackgroundNoise(snr_db=snr_db, noises=tuple(babble)))
+        weights.append(babble_weight)
     if sounds:
-        backgrounds.append(BackgroundNoise(snr_db=(0.0, 15.0), noises=tuple(sounds)))
+        backgrounds.append(BackgroundNoise(snr_db=sounds_snr_db, noises=tuple(sounds)))
         weights.append(1.0)
+    return OneOf(tuple(backgrounds), p=1.0, weights=tuple(weights))
+
+
+def noise_chain(*, babble: Sequence[np.ndarray] | None = None, sounds: Sequence[np.ndarray] | None = None) -> Compose:
+    """A noisy place: babble (most of the time), coloured noise or music at 0-15 dB SNR, a channel 30 % of the time."""
     return Compose((
-        (OneOf(tuple(backgrounds), p=1.0, weights=tuple(weights)), 1.0),
+        (_background(babble, sounds, snr_db=(0.0, 15.0), sounds_snr_db=(0.0, 15.0), babble_weight=3.0), 1.0),
         (Channel(codecs=ALL_CODECS, bitrate_bps=(6000, 32000)), 0.3),
         (Gain(gain_db=(-20.0, 6.0), clip=True), 1.0),
     ))
