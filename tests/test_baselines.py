@@ -1,4 +1,4 @@
-"""Classical SVM baselines on synthetic features: fit per fold, no test leakage."""
+"""The legacy SVM baselines (svm-egemaps / svm-mfcc) on synthetic features: fit per fold, no test leakage."""
 
 from __future__ import annotations
 
@@ -7,7 +7,11 @@ import pytest
 
 from emovox.errors import ConfigError
 from emovox.evaluation import FoldData, leave_one_speaker_out, resolve_model, run_experiment
-from emovox.models.classical import CLASSICAL_MODELS, SvmBaseline, make_classical
+from emovox.models.classifiers import LEGACY_MODELS, Classifier, make_classifier
+
+
+def make_classical(name, **options):
+    return make_classifier(name, **options)
 
 CLASSES = ("angry", "happy", "neutral", "sad")
 
@@ -28,14 +32,15 @@ def _task(seed=0, n_speakers=6, per_class=8, d=12):
 
 
 def test_registry_names_and_feature_sets():
-    assert CLASSICAL_MODELS == {"svm-egemaps": "egemaps", "svm-mfcc": "mfcc-functionals"}
+    assert LEGACY_MODELS == {"svm-egemaps": ("svm-rbf", "egemaps"), "svm-mfcc": ("svm-rbf", "mfcc-functionals")}
     model = resolve_model("svm-mfcc", seed=3)
-    assert isinstance(model, SvmBaseline) and model.feature_set == "mfcc-functionals" and model.seed == 3
-    assert model.to_dict()["class_weight"] == "balanced"
+    assert isinstance(model, Classifier) and model.feature_set == "mfcc-functionals" and model.seed == 3
+    assert model.name == "svm-rbf" and model.to_dict()["name"] == "svm-mfcc"
+    assert model.to_dict()["class_weight"].startswith("balanced")
     with pytest.raises(ConfigError, match="unknown model 'svm-nope'"):
         resolve_model("svm-nope")
-    with pytest.raises(ConfigError, match="unknown classical model"):
-        make_classical("cnn")
+    with pytest.raises(ConfigError, match="unknown classifier 'cnn'"):
+        make_classical("cnn", features="egemaps")
 
 
 @pytest.mark.parametrize("tune", [False, True])
@@ -48,7 +53,7 @@ def test_svm_loso_learns_a_separable_task(tune):
     info = result["folds"][0]["model"]
     assert {"C", "gamma"} <= set(info)
     if tune:
-        assert "inner_uar" in info and info["C"] in model.c_grid
+        assert "inner_uar" in info and info["C"] in model.grid["C"]
 
 
 def test_scaler_is_fitted_on_training_fold_only():

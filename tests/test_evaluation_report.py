@@ -82,19 +82,21 @@ def test_write_report_files_are_valid_and_atomic(tmp_path):
                             speakers=speakers, X=X, protocol="loso",
                             config={"model": "centroid", "corpora": ["toy"]})
     paths = write_report(result, tmp_path / "out")
-    assert set(paths) == {"json", "markdown", "confusion", "recall"}
+    assert set(paths) == {"json", "markdown", "confusion", "recall", "intervals"}
     loaded = json.loads(paths["json"].read_text())
     assert loaded["pooled"]["uar"] == pytest.approx(result["pooled"]["uar"])
     assert loaded["config"]["model"] == "centroid"
-    for key in ("confusion", "recall"):
+    for key in ("confusion", "recall", "intervals"):
         assert paths[key].read_bytes()[:8] == PNG_MAGIC
     text = paths["markdown"].read_text()
     assert "Speaker-independent" in text and "| UAR | accuracy |" in text
-    assert "confusion.png" in text and "per_class_recall.png" in text
+    assert "confusion.png" in text and "per_class_recall.png" in text and "uar_intervals.png" in text
+    assert "95 % CI (speaker bootstrap)" in text
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
-        "confusion.png", "per_class_recall.png", "report.md", "result.json"]  # no temporary files left
+        "confusion.png", "per_class_recall.png", "report.md", "result.json",
+        "uar_intervals.png"]  # no temporary files left
     write_report(result, tmp_path / "out")  # rewriting replaces in place
-    assert len(list((tmp_path / "out").iterdir())) == 4
+    assert len(list((tmp_path / "out").iterdir())) == 5
 
 
 def test_report_handles_class_absent_from_everything(tmp_path):

@@ -205,10 +205,10 @@ def test_egemaps_gives_88_finite_values():
 def test_egemaps_missing_opensmile_gives_install_hint(monkeypatch):
     from emovox.features import egemaps
 
-    egemaps._smile.cache_clear()
+    egemaps.smile.cache_clear()
     monkeypatch.setitem(sys.modules, "opensmile", None)  # makes `import opensmile` fail
     try:
         with pytest.raises(FeatureError, match=r'pip install "emovox\[egemaps\]"'):
             extract_features("egemaps", _speechlike(), sample_rate_hz=SR)
     finally:
-        egemaps._smile.cache_clear()
+        egemaps.smile.cache_clear()

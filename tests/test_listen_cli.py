@@ -182,6 +182,20 @@ def _empty_home(tmp_path: Path) -> dict:
     return {"HOME": str(home)}
 
 
+def needs_portaudio() -> None:
+    """Skip with a one-line reason where sounddevice or Debian's libportaudio2 is missing.
+
+    ``pytest.importorskip`` is not enough: without the shared library the import raises
+    ``OSError`` ("PortAudio library not found"), not ``ImportError``.
+    """
+    try:
+        import sounddevice  # noqa: F401
+    except ImportError:
+        pytest.skip("sounddevice is not installed (pip install 'emovox[live]')")
+    except OSError:
+        pytest.skip("PortAudio is missing: install Debian's libportaudio2")
+
+
 def _no_input_device(env: dict) -> bool:
     code = "import sounddevice as sd; print(sum(d['max_input_channels'] > 0 for d in sd.query_devices()))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -190,7 +204,7 @@ def _no_input_device(env: dict) -> bool:
 
 
 def test_no_input_device_is_one_line_and_exit_2(tmp_path):
-    pytest.importorskip("sounddevice")
+    needs_portaudio()
     env = _empty_home(tmp_path)
     if not _no_input_device(env):
         pytest.skip("this machine has an audio input device")
@@ -208,7 +222,7 @@ def test_microphone_path_through_a_real_portaudio_device(tmp_path):
     The plugin has no clock (it delivers as fast as it is read), so ``--duration-s`` stops at
     the clip's end; the events must equal those of the same clip through ``--input``.
     """
-    pytest.importorskip("sounddevice")
+    needs_portaudio()
     import soundfile as sf
 
     y, sr = sf.read(str(CLIP), dtype="float32")
@@ -257,7 +271,7 @@ def test_a_device_that_stops_delivering_audio_is_one_line_and_exit_2(tmp_path):
     device's would: the stall watchdog ends the command with one line and exit 2 after
     printing the events of the audio it got, and the process does not hang on the stuck stream.
     """
-    pytest.importorskip("sounddevice")
+    needs_portaudio()
     fifo = tmp_path / "capture.fifo"
     os.mkfifo(fifo)
     env = _empty_home(tmp_path)

@@ -4,6 +4,8 @@ Examples::
 
     emovox evaluate --corpus ravdess --model svm-egemaps --protocol loso --out runs/ravdess-egemaps
     emovox evaluate --corpus emodb --model svm-mfcc --protocol speaker-kfold --folds 5 --out runs/x
+    emovox evaluate --corpus emodb --features egemaps --model gbt --protocol loso --out runs/emodb-gbt
+    emovox evaluate --corpus emodb --features file:my_features.csv --model linear --tune --out runs/mine
     emovox evaluate --corpus csv:my_manifest.csv --model svm-egemaps --protocol loso --out runs/mine
     emovox evaluate --corpus ravdess --corpus emodb --test-corpus emovo --scheme six-calm-merged \\
         --model svm-egemaps --protocol cross-corpus --out runs/cc
@@ -41,7 +43,15 @@ def register(subparsers) -> None:
     parser.add_argument("--corpora-root", metavar="DIR",
                         help="folder holding the corpora (default: $EMOVOX_CORPORA or ../shared/corpora)")
     parser.add_argument("--model", required=True, metavar="MODEL",
-                        help="svm-egemaps or svm-mfcc (classical baselines), or a saved model folder")
+                        help="a classifier with --features: linear (logreg), svm-linear, svm-rbf, mlp, gbt, rf, "
+                             "knn; or svm-egemaps / svm-mfcc (svm-rbf on their own features); or a saved model folder")
+    parser.add_argument("--features", metavar="NAME",
+                        help="feature set the model reads (egemaps, compare, mfcc-functionals, classic, "
+                             "whisper-base, file:PATH of your own CSV/NPZ); required by the classifiers, "
+                             "svm-egemaps / svm-mfcc read their own")
+    parser.add_argument("--target", default="emotion", metavar="NAME",
+                        help="what to predict: emotion (default), gender, corpus, intensity, or a column "
+                             "of a csv: corpus; numeric targets are regressed (CCC, MAE)")
     parser.add_argument("--protocol", default="loso", metavar="NAME",
                         help="loso (default), speaker-kfold, cross-corpus, or random (speakers leak)")
     parser.add_argument("--folds", type=int, default=6, metavar="K", help="folds of speaker-kfold (default 6)")
@@ -56,7 +66,8 @@ def register(subparsers) -> None:
                         help="feature cache (default: $EMOVOX_CACHE/features or ~/.cache/emovox/features)")
     parser.add_argument("--seed", type=int, default=0, help="seed of fold assignment and inner splits")
     parser.add_argument("--tune", action="store_true",
-                        help="tune SVM C/gamma per fold by inner speaker-disjoint CV on training speakers")
+                        help="tune the classifier's hyper-parameters per fold (small grid) by inner "
+                             "speaker-disjoint CV on the training speakers only")
     parser.add_argument("--max-speakers", type=int, metavar="N",
                         help="use only the first N speakers of each corpus (quick runs)")
     parser.add_argument("--jobs", type=int, default=1, metavar="N", help="feature extraction workers (default 1)")
@@ -85,9 +96,9 @@ def _register_artifact_models() -> None:
 def handler(args: argparse.Namespace) -> int:
     from emovox.evaluation.experiment import EvaluationSpec, evaluate
     from emovox.evaluation.report import format_summary, write_report
-    from emovox.models.classical import CLASSICAL_MODELS
+    from emovox.models.classifiers import is_classifier
 
-    if args.model not in CLASSICAL_MODELS:
+    if not is_classifier(args.model):
         _register_artifact_models()
 
     if args.folds < 2:
@@ -110,6 +121,8 @@ def handler(args: argparse.Namespace) -> int:
         corpora_root=args.corpora_root,
         cache_dir=args.cache_dir,
         n_jobs=args.jobs,
+        features=args.features,
+        target=args.target,
     )
     progress = None if args.quiet else _progress
     bars = progress is not None and sys.stderr.isatty()  # a log gets the fold lines, never bar frames

@@ -26,6 +26,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "corpus",
     "features",
     "evaluate",
+    "compare",
+    "run",
     "train",
     "explore",
     "export",

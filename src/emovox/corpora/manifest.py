@@ -226,3 +226,54 @@ def write_manifest(records: Iterable[Record], path: os.PathLike | str) -> Path:
             "pass a writable path in an existing folder"
         ) from None
     return out
+
+
+def read_manifest_column(root: os.PathLike | str, column: str) -> dict[str, str]:
+    """One column of a CSV manifest, keyed by each row's resolved audio path.
+
+    For targets and extra attributes beyond the :class:`Record` fields
+    (``arousal``, ``valence``, a score): the keys are the absolute paths
+    :func:`load_csv` gives its records (``Record.path``), so
+    ``values[record.path]`` is that record's cell.
+
+    Parameters
+    ----------
+    root : path
+        The CSV file, or a folder holding exactly one ``.csv`` file.
+    column : str
+        Header name (surrounding spaces ignored).
+
+    Returns
+    -------
+    dict of str -> str
+        Path -> stripped cell text (``""`` for an empty cell), rows without a
+        path left out.
+
+    Raises
+    ------
+    ConfigError
+        The manifest has no such column; the message lists its columns.
+    CorpusError
+        The manifest cannot be read.
+    """
+    manifest = _manifest_file(root)
+    base = manifest.parent
+    values: dict[str, str] = {}
+    try:
+        with open(manifest, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            columns = [c.strip() for c in reader.fieldnames or []]
+            if column.strip() not in columns:
+                raise ConfigError(f"csv: {str(manifest)!r} has no column {column!r}: its columns are "
+                                  f"{', '.join(columns) or '(none)'}")
+            reader.fieldnames = columns
+            for row in reader:
+                text = (row.get("path") or "").strip()
+                if not text:
+                    continue
+                path = Path(os.path.expanduser(text))
+                path = Path(os.path.abspath(path if path.is_absolute() else base / path))
+                values[str(path)] = (row.get(column.strip()) or "").strip()
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise CorpusError(f"csv: cannot read {str(manifest)!r}: {error}") from None
+    return values

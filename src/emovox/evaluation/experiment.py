@@ -5,9 +5,8 @@ Two levels:
 :func:`run_experiment`
     The generic core. It takes the splits and a ``fit_predict(train, test)``
     callable and knows nothing about models: anything that can be trained on
-    one :class:`FoldData` and predict another plugs in (the classical SVMs of
-    :mod:`emovox.models.classical` today, a neural trainer or a saved model
-    artifact later).
+    one :class:`FoldData` and predict another plugs in (the classifiers of
+    :mod:`emovox.models.classifiers`, a saved model artifact, ...).
 :func:`evaluate`
     What ``emovox evaluate`` runs: loads corpora, applies a label scheme,
     builds the protocol's splits, extracts features through the features
@@ -19,7 +18,8 @@ Extension point for other models
 :func:`resolve_model` turns the ``--model`` string into an object with
 ``name``, ``feature_set`` (a :data:`emovox.features.FEATURE_SETS` name, or
 ``None`` when the model reads ``FoldData.records`` itself), ``fit_predict``
-and ``to_dict()``. Built-in names are the classical baselines; other code
+and ``to_dict()``. Built-in names are the classifiers (on the ``--features``
+feature set) and the legacy ``svm-egemaps`` / ``svm-mfcc``; other code
 (e.g. neural model artifacts, ``emovox evaluate --model runs/my-model``) adds
 support with :func:`register_model_resolver`, a function ``str -> model or
 None``.
@@ -55,11 +55,15 @@ __all__ = [
     "FoldOutput",
     "default_cache_dir",
     "evaluate",
+    "keep_first_speakers",
+    "load_corpus_entry",
+    "load_entries",
     "make_splits",
     "prepare_labels",
     "register_model_resolver",
     "resolve_model",
     "run_experiment",
+    "spec_features",
 ]
 
 
@@ -186,7 +190,10 @@ def run_experiment(
         train and test), ``classes``, ``n_samples``, ``folds`` (name, sizes,
         test speakers, speaker overlap, seconds, model info, metrics),
         ``summary`` (mean ± std over folds), ``pooled`` (metrics of all test
-        predictions together) and ``predictions`` (one dict per tested sample).
+        predictions together), ``predictions`` (one dict per tested sample;
+        with ``gender`` when records are known) and ``intervals`` (95 %
+        speaker-level bootstrap intervals of the pooled UAR and accuracy,
+        :func:`emovox.evaluation.uncertainty.result_intervals`).
     """
     classes = tuple(str(c) for c in classes)
     y = np.asarray(y, dtype=np.int64)
@@ -239,12 +246,15 @@ def run_experiment(
                 "predicted": classes[output.predicted[row]],
             }
             if records is not None:
-                entry = {"path": str(records[i].path), "corpus": records[i].corpus, **entry}
+                entry = {"path": str(records[i].path), "corpus": records[i].corpus, **entry,
+                         "gender": getattr(records[i], "gender", None)}
             if output.scores is not None:
                 entry["scores"] = {c: float(s) for c, s in zip(classes, output.scores[row])}
             predictions.append(entry)
         all_true.append(truth)
         all_pred.append(output.predicted)
+
+    from emovox.evaluation.uncertainty import result_intervals
 
     return {
         "emovox_version": __version__,
@@ -258,6 +268,8 @@ def run_experiment(
         "summary": summarize_folds([f["metrics"] for f in folds]),
         "pooled": compute_metrics(np.concatenate(all_true), np.concatenate(all_pred), classes=classes),
         "predictions": predictions,
+        # 95 % speaker-level bootstrap intervals of the pooled UAR and accuracy
+        "intervals": result_intervals({"predictions": predictions}),
     }
 
 
@@ -307,6 +319,15 @@ class EvaluationSpec:
         Feature cache; ``None``: :func:`default_cache_dir`.
     n_jobs : int
         Feature extraction workers.
+    features : str or None
+        Feature set the model reads (a :data:`emovox.features.FEATURE_SETS` name
+        or another name the workbench resolves); ``None``: the model's own
+        (``svm-egemaps`` reads ``egemaps``).
+    target : str
+        What is predicted: ``"emotion"`` (the label scheme's classes), another
+        record attribute (``"gender"``, ``"corpus"``, ``"intensity"``) or a
+        column of a CSV corpus; numeric targets are regressed
+        (:mod:`emovox.evaluation.targets`).
     """
 
     corpora: tuple[str, ...]
@@ -322,6 +343,8 @@ class EvaluationSpec:
     corpora_root: str | None = None
     cache_dir: str | None = None
     n_jobs: int = 1
+    features: str | None = None
+    target: str = "emotion"
 
     def to_dict(self) -> dict:
         """The settings as JSON-ready values, without those the protocol does not use.
@@ -355,22 +378,51 @@ def register_model_resolver(resolver: Callable[[str], Any]) -> Callable[[str], A
     return resolver
 
 
-def resolve_model(model: str, *, seed: int = 0, tune: bool = False) -> EvaluableModel:
-    """The model object for a ``--model`` value (a baseline name or a resolver's)."""
-    from emovox.models.classical import CLASSICAL_MODELS, make_classical
+def resolve_model(model: str, *, seed: int = 0, tune: bool = False, features: str | None = None) -> EvaluableModel:
+    """The model object for a ``--model`` value, reading the ``--features`` feature set.
 
-    if model in CLASSICAL_MODELS:
-        return make_classical(model, seed=seed, tune=tune)
+    Parameters
+    ----------
+    model : str
+        A classifier of :mod:`emovox.models.classifiers` (``linear``/``logreg``,
+        ``svm-linear``, ``svm-rbf``, ``mlp``, ``gbt``, ``rf``, ``knn``), a legacy
+        name (``svm-egemaps``, ``svm-mfcc``: ``svm-rbf`` on their own feature
+        set), or anything a registered resolver accepts (a saved model folder).
+    seed : int
+    tune : bool
+        Classifiers: pick hyper-parameters per fold by inner speaker-disjoint CV.
+    features : str, optional
+        Feature set name (:func:`emovox.features.get_feature_set`); required
+        by the classifiers, refused by models that read their own input.
+
+    Raises
+    ------
+    ConfigError
+        Unknown model or feature set, a classifier without ``features``, or
+        ``features`` given to a model that reads its own input.
+    """
+    from emovox.models.classifiers import LEGACY_MODELS, classifier_names, is_classifier, make_classifier
+
+    if is_classifier(model):
+        classifier = make_classifier(model, features=features, seed=seed, tune=tune)
+        from emovox.features import get_feature_set
+
+        get_feature_set(classifier.feature_set)  # an unknown set or a bad file: fail before any corpus is read
+        return classifier
     for resolver in _RESOLVERS:
         found = resolver(model)
         if found is not None:
+            if features is not None:
+                raise ConfigError(f"model {model!r} reads its own input ({found.feature_set or 'audio'}): "
+                                  f"drop --features {features}, or pick a classifier ({', '.join(classifier_names())})")
             return found
+    known = f"{', '.join(classifier_names())} (with --features NAME), {', '.join(LEGACY_MODELS)}, or a saved model folder"
     if Path(model).is_dir():
         raise ConfigError(
             f"model folder {model!r} is not a model artifact emovox can load (config.json + "
-            f"model.safetensors, as emovox train writes); or use one of {', '.join(CLASSICAL_MODELS)}"
+            f"model.safetensors, as emovox train writes); or use one of {known}"
         )
-    raise ConfigError(f"unknown model {model!r}: expected one of {', '.join(CLASSICAL_MODELS)}")
+    raise ConfigError(f"unknown model {model!r}: expected one of {known}")
 
 
 def default_cache_dir() -> Path:
@@ -428,30 +480,52 @@ def make_splits(
     raise ConfigError(f"unknown protocol {protocol!r}: expected one of {', '.join(PROTOCOLS)}")
 
 
-def _load(spec: EvaluationSpec) -> tuple[list, tuple[str, ...], tuple[str, ...]]:
-    """Records of every corpus entry, and the corpus names of the training / test entries.
+def keep_first_speakers(records: Sequence, max_speakers: int | None) -> list:
+    """The records of the first ``max_speakers`` speakers (sorted ids) of one corpus; all when ``None``."""
+    if max_speakers is None:
+        return list(records)
+    keep = set(sorted({r.speaker for r in records})[:max_speakers])
+    return [r for r in records if r.speaker in keep]
+
+
+def load_entries(spec: EvaluationSpec) -> tuple[list[tuple[str, list]], tuple[str, ...], tuple[str, ...]]:
+    """The records of every corpus entry, and the corpus names of the training / test entries.
 
     An entry is a corpus name (read from its folder under the corpora root) or
     ``LAYOUT:PATH``: a corpus in a given folder (``ravdess:/data/RAVDESS``), a
     CSV manifest (``csv:/data/mine.csv``) or a folder-per-label tree
     (``folder:/data/mine``), so a user's own data is evaluated the same way.
+
+    Returns
+    -------
+    loaded : list of (entry, list of Record)
+        Each entry once, in ``corpora`` then ``test_corpus`` order, cut to
+        ``max_speakers``.
+    train, test : tuple of str
+        Corpus names on the training / test side (``test`` empty unless cross-corpus).
     """
     entries = list(dict.fromkeys([*spec.corpora, *spec.test_corpus]))  # each corpus once
     names: dict[str, set[str]] = {}
-    records = []
+    loaded = []
     for entry in entries:
-        loaded = load_corpus_entry(entry, spec.corpora_root)
-        if spec.max_speakers is not None:
-            keep = sorted({r.speaker for r in loaded})[: spec.max_speakers]
-            loaded = [r for r in loaded if r.speaker in keep]
-        names[entry] = {r.corpus for r in loaded}
-        records.extend(loaded)
+        records = keep_first_speakers(load_corpus_entry(entry, spec.corpora_root), spec.max_speakers)
+        names[entry] = {r.corpus for r in records}
+        loaded.append((entry, records))
     train = tuple(sorted(set().union(*(names[e] for e in spec.corpora))))
     test = tuple(sorted(set().union(*(names[e] for e in spec.test_corpus)))) if spec.test_corpus else ()
     if set(train) & set(test):
         raise ConfigError(f"cross-corpus: corpus {sorted(set(train) & set(test))[0]!r} is on both the training "
                           "and the test side; give it to --corpus or --test-corpus, not both")
-    return records, train, test
+    return loaded, train, test
+
+
+def spec_features(records: Sequence, feature_set, spec: EvaluationSpec, *, progress_bars: bool = False) -> np.ndarray:
+    """Features ``(n, d)`` of ``records`` through the spec's disk cache (16 kHz input)."""
+    from emovox.features import featurize_records
+
+    cache = Path(spec.cache_dir) if spec.cache_dir else default_cache_dir()
+    return featurize_records(records, feature_set, sample_rate_hz=16000, cache_dir=cache, n_jobs=spec.n_jobs,
+                             progress=progress_bars)
 
 
 def load_corpus_entry(entry: str, corpora_root: "str | os.PathLike[str] | None" = None) -> list:
@@ -490,6 +564,10 @@ def evaluate(spec: EvaluationSpec, *, progress: Callable[[int, int, str], None] 
     """
     if spec.protocol not in PROTOCOLS:
         raise ConfigError(f"unknown protocol {spec.protocol!r}: expected one of {', '.join(PROTOCOLS)}")
+    if spec.target != "emotion":
+        from emovox.evaluation.targets import evaluate_target
+
+        return evaluate_target(spec, progress=progress, progress_bars=progress_bars)
     if spec.protocol == "cross-corpus" and not spec.test_corpus:
         raise ConfigError("--protocol cross-corpus needs --test-corpus NAME (the corpus to test on)")
     if spec.protocol != "cross-corpus" and spec.test_corpus:
@@ -497,9 +575,9 @@ def evaluate(spec: EvaluationSpec, *, progress: Callable[[int, int, str], None] 
     from emovox.labels import resolve_scheme
 
     resolve_scheme(spec.scheme)  # fail on a bad scheme before any corpus is read
-    model = resolve_model(spec.model, seed=spec.seed, tune=spec.tune)
-    loaded, train_names, test_names = _load(spec)
-    records, y, classes = prepare_labels(loaded, spec.scheme)
+    model = resolve_model(spec.model, seed=spec.seed, tune=spec.tune, features=spec.features)
+    loaded, train_names, test_names = load_entries(spec)
+    records, y, classes = prepare_labels([r for _, entry in loaded for r in entry], spec.scheme)
 
     dropped: list[str] = []
     if spec.protocol == "cross-corpus":
@@ -524,12 +602,8 @@ def evaluate(spec: EvaluationSpec, *, progress: Callable[[int, int, str], None] 
                          test_fraction=spec.test_fraction)
     X = None
     if model.feature_set is not None:
-        from emovox.features import featurize_records
-
-        cache = Path(spec.cache_dir) if spec.cache_dir else default_cache_dir()
-        X = featurize_records(records, model.feature_set, sample_rate_hz=16000, cache_dir=cache,
-                              n_jobs=spec.n_jobs,
-                              progress=progress is not None if progress_bars is None else progress_bars)
+        X = spec_features(records, model.feature_set, spec,
+                          progress_bars=progress is not None if progress_bars is None else progress_bars)
     config = {**spec.to_dict(), "model_config": model.to_dict(), "dropped_classes": dropped}
     return run_experiment(splits, model.fit_predict, y=y, classes=classes,
                           speakers=[r.speaker_key for r in records], X=X, records=records,

@@ -23,6 +23,7 @@ scikit-learn's ``zero_division=0``).
 
 from __future__ import annotations
 
+import math
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -159,26 +160,35 @@ def compute_metrics(y_true, y_pred, *, classes: Sequence[str]) -> dict:
     return result
 
 
-def summarize_folds(fold_metrics: Sequence[Mapping]) -> dict:
-    """Mean and standard deviation of the scalar metrics over folds.
+def summarize_folds(fold_metrics: Sequence[Mapping], names: Sequence[str] = SUMMARY_METRICS) -> dict:
+    """Mean and standard deviation of scalar metrics over folds.
 
     Parameters
     ----------
     fold_metrics : sequence of dict
-        Outputs of :func:`compute_metrics`, one per fold.
+        Outputs of :func:`compute_metrics` (or of
+        :func:`emovox.evaluation.regression_metrics.compute_regression_metrics`), one per fold.
+    names : sequence of str
+        The metrics to summarise (default :data:`SUMMARY_METRICS`).
 
     Returns
     -------
     dict
-        ``metric -> {"mean", "std", "min", "max", "n_folds"}`` for each of
-        :data:`SUMMARY_METRICS`; ``std`` is the sample standard deviation
-        (``ddof=1``), 0 for a single fold.
+        ``metric -> {"mean", "std", "min", "max", "n_folds"}``; ``std`` is the
+        sample standard deviation (``ddof=1``), 0 for a single fold. A fold
+        where a metric is undefined (``None`` or NaN, e.g. Pearson r of a
+        constant prediction) is left out of that metric and of its
+        ``n_folds``; a metric defined in no fold has NaN entries.
     """
     if not fold_metrics:
         raise ConfigError("no folds to summarise")
     summary = {}
-    for name in SUMMARY_METRICS:
-        values = np.array([float(m[name]) for m in fold_metrics])
+    for name in names:
+        values = np.array([float(m[name]) for m in fold_metrics if m.get(name) is not None])
+        values = values[np.isfinite(values)]
+        if values.size == 0:
+            summary[name] = {"mean": math.nan, "std": math.nan, "min": math.nan, "max": math.nan, "n_folds": 0}
+            continue
         summary[name] = {
             "mean": float(values.mean()),
             "std": float(values.std(ddof=1)) if values.size > 1 else 0.0,

@@ -15,7 +15,7 @@ import numpy as np
 
 from emovox.fileio import atomic_write_png
 
-__all__ = ["plot_confusion", "plot_per_class_recall"]
+__all__ = ["plot_confusion", "plot_metric_intervals", "plot_per_class_recall"]
 
 
 def _pyplot():
@@ -127,6 +127,71 @@ def plot_per_class_recall(
         ax.set_ylim(0.0, 1.1)
         ax.set_ylabel("recall")
         ax.set_title(title)
+        return _save_atomic(fig, Path(path))
+    finally:
+        plt.close(fig)
+
+
+def plot_metric_intervals(
+    rows: Sequence[tuple[str, float, float | None, float | None]],
+    path: str | os.PathLike,
+    *,
+    metric: str = "uar",
+    title: str | None = None,
+    chance: float | None = None,
+    level: float = 0.95,
+) -> Path:
+    """Forest plot: one estimate with its interval per row (runs, groups, models).
+
+    Parameters
+    ----------
+    rows : sequence of (name, estimate, low, high)
+        Drawn top to bottom in the given order; ``low``/``high`` ``None`` (no
+        interval, e.g. a single speaker) draws the point alone.
+    path : path-like
+        Output PNG.
+    metric : str
+        Axis label (``"uar"`` -> ``UAR``).
+    title : str, optional
+    chance : float, optional
+        Drawn as a dotted vertical line (e.g. ``1 / n_classes`` for UAR).
+    level : float
+        Coverage of the intervals, for the axis label.
+
+    Returns
+    -------
+    Path
+    """
+    from emovox.errors import ConfigError
+
+    if not rows:
+        raise ConfigError("plot_metric_intervals needs at least one (name, estimate, low, high) row")
+    plt = _pyplot()
+    names = [str(r[0]) for r in rows]
+    estimates = np.array([float(r[1]) for r in rows])
+    lows = np.array([np.nan if r[2] is None else float(r[2]) for r in rows])
+    highs = np.array([np.nan if r[3] is None else float(r[3]) for r in rows])
+    y = np.arange(len(rows))[::-1]
+    label = {"uar": "UAR", "accuracy": "accuracy"}.get(metric, metric)
+    fig, ax = plt.subplots(figsize=(6.4, 0.45 * len(rows) + 1.4))
+    try:
+        has = ~np.isnan(lows) & ~np.isnan(highs)
+        ax.errorbar(estimates[has], y[has], xerr=[estimates[has] - lows[has], highs[has] - estimates[has]],
+                    fmt="o", color="#4C72B0", ecolor="#4C72B0", capsize=4, markersize=6)
+        ax.plot(estimates[~has], y[~has], "o", color="#4C72B0", markerfacecolor="white")
+        for yi, est, lo, hi in zip(y, estimates, lows, highs):
+            text = f"{est:.3f}" if np.isnan(lo) else f"{est:.3f} [{lo:.3f}, {hi:.3f}]"
+            ax.annotate(text, (1.0, yi), xycoords=("axes fraction", "data"), xytext=(6, 0),
+                        textcoords="offset points", va="center", fontsize=8)
+        if chance is not None:
+            ax.axvline(chance, color="grey", linestyle=":", linewidth=1, label=f"chance {chance:.3f}")
+            ax.legend(loc="lower left", fontsize=8)
+        ax.set_yticks(y, labels=names)
+        ax.set_ylim(-0.7, len(rows) - 0.3)
+        ax.set_xlabel(f"{label} ({100 * level:g} % CI, speaker bootstrap)")
+        ax.grid(axis="x", alpha=0.3)
+        if title:
+            ax.set_title(title)
         return _save_atomic(fig, Path(path))
     finally:
         plt.close(fig)

@@ -16,6 +16,14 @@ Files written to ``out_dir``:
     Pooled confusion matrix, normalised by row, counts annotated.
 ``per_class_recall.png``
     Pooled per-class recall with the UAR line.
+``uar_intervals.png``
+    Forest plot: pooled UAR and, where a result has more than one gender or
+    corpus, each group's UAR, with 95 % speaker-level bootstrap intervals.
+
+Intervals come from the result's ``intervals`` (:func:`run_experiment` adds
+them), or are computed from its predictions for results written before that.
+A regression result (``"task": "regression"``) is handed to
+:mod:`emovox.evaluation.regression_report`.
 """
 
 from __future__ import annotations
@@ -74,36 +82,93 @@ def _pm(summary: Mapping, name: str) -> str:
     return f"{entry['mean']:.3f} ± {entry['std']:.3f}"
 
 
-def _title(result: Mapping) -> str:
+def run_title(result: Mapping) -> str:
+    """One line naming a result: model, feature set, target, corpora and protocol."""
     config = result.get("config", {})
     corpora = "+".join(config.get("corpora", [])) or "?"
     if config.get("test_corpus"):
         corpora += " -> " + "+".join(config["test_corpus"])
-    return f"{config.get('model', 'model')} on {corpora}, protocol {result.get('protocol', '?')}"
+    model = config.get("model", "model")
+    features = config.get("features") or (config.get("model_config") or {}).get("feature_set")
+    if features:
+        model += f" on {features}"
+    target = result.get("target") or config.get("target") or "emotion"
+    what = "" if target == "emotion" else f" predicting {target}"
+    if result.get("task") == "regression":
+        what += " (regression)"
+    return f"{model}{what}, {corpora}, protocol {result.get('protocol', '?')}"
+
+
+def _intervals(result: Mapping) -> dict | None:
+    """The result's UAR/accuracy intervals; computed from its predictions when it predates them."""
+    if result.get("intervals"):
+        return result["intervals"]
+    if not result.get("predictions"):
+        return None
+    from emovox.evaluation.uncertainty import result_intervals
+
+    return result_intervals(result)
+
+
+def _ci(interval: Mapping) -> str:
+    """``[0.581, 0.668]``, or ``n/a`` without an interval (one speaker)."""
+    if interval.get("low") is None or interval.get("high") is None:
+        return "n/a"
+    return f"[{interval['low']:.3f}, {interval['high']:.3f}]"
+
+
+def _ci_line(intervals: Mapping) -> str:
+    """``UAR 0.627 [0.581, 0.668], accuracy … (95 % CI, speaker bootstrap; N speakers, B resamples)``."""
+    from emovox.evaluation.uncertainty import FEW_SPEAKERS
+
+    uar, acc = intervals["uar"], intervals["accuracy"]
+    rough = "; few speakers, so the interval is rough" if uar["n_clusters"] < FEW_SPEAKERS else ""
+    return (f"UAR {uar['estimate']:.3f} {_ci(uar)}, accuracy {acc['estimate']:.3f} {_ci(acc)} "
+            f"({100 * uar['level']:g} % CI, speaker bootstrap; {uar['n_clusters']} speakers, "
+            f"{uar['n_boot']} resamples{rough})")
 
 
 def format_summary(result: Mapping) -> str:
-    """A short plain-text table: UAR first, accuracy beside; fold mean ± std and pooled."""
+    """A short plain-text table: UAR first, accuracy beside; fold mean ± std, pooled and its 95 % CI."""
+    if result.get("task") == "regression":
+        from emovox.evaluation.regression_report import format_summary as regression_summary
+
+        return regression_summary(result)
     summary, pooled = result["summary"], result["pooled"]
     n_folds = summary["uar"]["n_folds"]
     label = f"{result.get('protocol', '?')} ({n_folds} fold{'s' if n_folds != 1 else ''})"
     if not result.get("speaker_independent", False):
         label += " [speakers leak: for comparison only]"
     lines = [
-        _title(result),
+        run_title(result),
         f"{'':24s} {'UAR':>15s} {'accuracy':>15s} {'macro F1':>15s}",
         f"{'mean ± std over folds':24s} {_pm(summary, 'uar'):>15s} {_pm(summary, 'accuracy'):>15s} "
         f"{_pm(summary, 'macro_f1'):>15s}",
         f"{'pooled':24s} {pooled['uar']:>15.3f} {pooled['accuracy']:>15.3f} {pooled['macro_f1']:>15.3f}",
         f"{label}; {pooled['n']} test samples, {len(result['classes'])} classes",
     ]
+    intervals = _intervals(result)
+    if intervals:
+        lines.append(f"pooled {_ci_line(intervals)}")
     return "\n".join(lines)
 
 
-def _markdown(result: Mapping, figures: Mapping[str, str]) -> str:
+def _group_section(by: str, rows: list[dict]) -> list[str]:
+    """``## By gender`` table: clips, speakers, UAR and accuracy with intervals."""
+    out = ["", f"## By {by} (pooled predictions; 95 % CI, speaker bootstrap)", "",
+           f"| {by} | clips | speakers | UAR | accuracy |", "|---|---|---|---|---|"]
+    for row in rows:
+        iv = row["intervals"]
+        out.append(f"| {row['group']} | {row['n_clips']} | {row['n_speakers']} | {row['uar']:.3f} "
+                   f"{_ci(iv['uar'])} | {row['accuracy']:.3f} {_ci(iv['accuracy'])} |")
+    return out
+
+
+def _markdown(result: Mapping, figures: Mapping[str, str], intervals: Mapping | None = None,
+              groups: Mapping[str, list] | None = None) -> str:
     config = result.get("config", {})
     summary, pooled, classes = result["summary"], result["pooled"], list(result["classes"])
-    out = [f"# {_title(result)}", ""]
+    out = [f"# {run_title(result)}", ""]
     if result.get("speaker_independent"):
         out.append("Speaker-independent: no speaker is in both the training and the test set of any fold.")
     else:
@@ -127,6 +192,20 @@ def _markdown(result: Mapping, figures: Mapping[str, str]) -> str:
         f"{_pm(summary, 'weighted_f1')} |",
         f"| pooled | {pooled['uar']:.3f} | {pooled['accuracy']:.3f} | {pooled['macro_f1']:.3f} | "
         f"{pooled['macro_f2']:.3f} | {pooled['weighted_f1']:.3f} |",
+    ]
+    if intervals:
+        out += [
+            f"| pooled, {100 * intervals['uar']['level']:g} % CI (speaker bootstrap) | "
+            f"{_ci(intervals['uar'])} | {_ci(intervals['accuracy'])} | | | |",
+            "",
+            f"Pooled {_ci_line(intervals)}. Speakers are resampled with replacement, all their clips "
+            "with them, so the interval shows how much the figure depends on which speakers were tested.",
+        ]
+    for by, rows in (groups or {}).items():
+        out += _group_section(by, rows)
+    if "intervals" in figures:
+        out += ["", f"![UAR with 95 % intervals]({figures['intervals']})"]
+    out += [
         "",
         "## Folds",
         "",
@@ -171,7 +250,7 @@ def _markdown(result: Mapping, figures: Mapping[str, str]) -> str:
 
 
 def write_report(result: Mapping, out_dir: str | os.PathLike) -> dict[str, Path]:
-    """Write ``result.json``, ``report.md``, ``confusion.png`` and ``per_class_recall.png``.
+    """Write ``result.json``, ``report.md``, ``confusion.png``, ``per_class_recall.png`` and ``uar_intervals.png``.
 
     Parameters
     ----------
@@ -183,9 +262,16 @@ def write_report(result: Mapping, out_dir: str | os.PathLike) -> dict[str, Path]
     Returns
     -------
     dict
-        ``{"json", "markdown", "confusion", "recall"}`` -> written paths.
+        ``{"json", "markdown", "confusion", "recall", "intervals"}`` -> written paths
+        (``"intervals"`` only when the result has per-sample predictions).
+        A regression result: what
+        :func:`emovox.evaluation.regression_report.write_report` returns.
     """
-    from emovox.evaluation.plots import plot_confusion, plot_per_class_recall
+    if result.get("task") == "regression":
+        from emovox.evaluation.regression_report import write_report as write_regression_report
+
+        return write_regression_report(result, out_dir)
+    from emovox.evaluation.plots import plot_confusion, plot_metric_intervals, plot_per_class_recall
 
     for key in ("classes", "folds", "summary", "pooled"):
         if key not in result:
@@ -197,7 +283,7 @@ def write_report(result: Mapping, out_dir: str | os.PathLike) -> dict[str, Path]
         raise ConfigError(f"cannot create output folder {str(out)!r}: {error.strerror}") from None
     classes = list(result["classes"])
     pooled = result["pooled"]
-    title = _title(result)
+    title = run_title(result)
     paths = {
         "confusion": plot_confusion(pooled["confusion"], classes, out / "confusion.png",
                                     title=f"{title}\npooled, row-normalised"),
@@ -206,8 +292,24 @@ def write_report(result: Mapping, out_dir: str | os.PathLike) -> dict[str, Path]
             uar=pooled["uar"], title=f"{title}\npooled per-class recall",
         ),
     }
+    figures = {"confusion": "confusion.png", "recall": "per_class_recall.png"}
+    intervals = _intervals(result)
+    groups: dict[str, list] = {}
+    if intervals:
+        from emovox.evaluation.groups import group_metrics
+
+        for by in ("gender", "corpus"):  # bias checks: only where there is more than one group
+            rows = group_metrics(result, by)
+            if len(rows) > 1:
+                groups[by] = rows
+        uar = intervals["uar"]
+        forest = [("pooled", uar["estimate"], uar["low"], uar["high"])]
+        forest += [(f"{by}: {r['group']}", r["uar"], r["intervals"]["uar"]["low"], r["intervals"]["uar"]["high"])
+                   for by, rows in groups.items() for r in rows]
+        paths["intervals"] = plot_metric_intervals(forest, out / "uar_intervals.png", metric="uar",
+                                                   title=f"{title}\npooled UAR", chance=1.0 / len(classes),
+                                                   level=uar["level"])
+        figures["intervals"] = "uar_intervals.png"
     paths["json"] = write_atomic(out / "result.json", to_json(result))
-    paths["markdown"] = write_atomic(
-        out / "report.md", _markdown(result, {"confusion": "confusion.png", "recall": "per_class_recall.png"})
-    )
+    paths["markdown"] = write_atomic(out / "report.md", _markdown(result, figures, intervals, groups))
     return paths

@@ -1,8 +1,9 @@
-"""eGeMAPS v02 functionals (88 values) through openSMILE — an optional extra.
+"""openSMILE functionals — eGeMAPS v02 (88 values) here, ComParE 2016 in :mod:`.compare` — an optional extra.
 
 Needs the ``opensmile`` package (``pip install "emovox[egemaps]"``); it is
 imported on first use, and a missing install raises
 :class:`~emovox.errors.FeatureError` with that hint.
+:func:`opensmile_functionals` is the one call both feature sets go through.
 """
 
 from __future__ import annotations
@@ -15,25 +16,44 @@ from emovox.errors import FeatureError
 from emovox.features.checks import check_finite, check_signal
 
 N_EGEMAPS = 88
-INSTALL_HINT = 'eGeMAPS needs the optional openSMILE package; install it with: pip install "emovox[egemaps]"'
+INSTALL_HINT = '{what} needs the optional openSMILE package; install it with: pip install "emovox[egemaps]"'
 MIN_DURATION_S = 0.1
 
 
-def _opensmile():
+def _opensmile(what: str = "eGeMAPS"):
     try:
         import opensmile
     except ImportError as exc:
-        raise FeatureError(INSTALL_HINT) from exc
+        raise FeatureError(INSTALL_HINT.format(what=what)) from exc
     return opensmile
 
 
-@lru_cache(maxsize=1)
-def _smile():
-    opensmile = _opensmile()
+@lru_cache(maxsize=None)
+def smile(feature_set: str = "eGeMAPSv02", what: str = "eGeMAPS"):
+    """The openSMILE extractor of a ``opensmile.FeatureSet`` name, at the functionals level (built once)."""
+    opensmile = _opensmile(what)
     return opensmile.Smile(
-        feature_set=opensmile.FeatureSet.eGeMAPSv02,
+        feature_set=getattr(opensmile.FeatureSet, feature_set),
         feature_level=opensmile.FeatureLevel.Functionals,
     )
+
+
+def opensmile_functionals(y: np.ndarray, sample_rate_hz: int, *, feature_set: str, n_values: int,
+                          name: str, what: str) -> np.ndarray:
+    """Functionals ``(n_values,)`` float32 of one clip by an openSMILE feature set.
+
+    ``name`` is emovox's feature-set name and ``what`` the set's display name,
+    both for messages. Raises :class:`FeatureError` when openSMILE is missing,
+    the clip is shorter than :data:`MIN_DURATION_S`, or a value is not finite.
+    """
+    y = check_signal(y, sample_rate_hz, what=f"feature set {name!r}")
+    check_signal(y, sample_rate_hz, min_samples=int(np.ceil(MIN_DURATION_S * sample_rate_hz)),
+                 what=f"feature set {name!r} ({MIN_DURATION_S} s)")
+    values = smile(feature_set, what).process_signal(y, int(sample_rate_hz)).to_numpy(dtype=np.float64)
+    if values.shape != (1, n_values):
+        raise FeatureError(f"openSMILE returned shape {values.shape}, expected (1, {n_values}); "
+                           "check the opensmile version")
+    return check_finite(values[0].astype(np.float32), f"{what} (openSMILE)")
 
 
 def opensmile_version() -> str:
@@ -43,7 +63,7 @@ def opensmile_version() -> str:
 
 def egemaps_names() -> list[str]:
     """The 88 eGeMAPS v02 functional names, in output order."""
-    return list(_smile().feature_names)
+    return list(smile().feature_names)
 
 
 def egemaps(y: np.ndarray, *, sample_rate_hz: int) -> np.ndarray:
@@ -66,11 +86,5 @@ def egemaps(y: np.ndarray, *, sample_rate_hz: int) -> np.ndarray:
         openSMILE is not installed, the clip is too short, or openSMILE
         returns non-finite values.
     """
-    y = check_signal(y, sample_rate_hz, what="feature set 'egemaps'")
-    check_signal(y, sample_rate_hz, min_samples=int(np.ceil(MIN_DURATION_S * sample_rate_hz)),
-                 what=f"feature set 'egemaps' ({MIN_DURATION_S} s)")
-    smile = _smile()
-    values = smile.process_signal(y, int(sample_rate_hz)).to_numpy(dtype=np.float64)
-    if values.shape != (1, N_EGEMAPS):
-        raise FeatureError(f"openSMILE returned shape {values.shape}, expected (1, {N_EGEMAPS}); check the opensmile version")
-    return check_finite(values[0].astype(np.float32), "eGeMAPS (openSMILE)")
+    return opensmile_functionals(y, sample_rate_hz, feature_set="eGeMAPSv02", n_values=N_EGEMAPS, name="egemaps",
+                                 what="eGeMAPS")

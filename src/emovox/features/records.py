@@ -86,7 +86,9 @@ def featurize_records(
     records : iterable of Record (or paths)
         Anything with a ``.path``; plain paths work too.
     feature_set : str or FeatureSet
-        Registered name (``"classic"``, ``"mfcc-functionals"``, ``"egemaps"``) or a set.
+        Registered name (``"classic"``, ``"mfcc-functionals"``, ``"egemaps"``,
+        ``"compare"``, ``"whisper-base"``), ``"file:PATH"`` (rows of a user's
+        file looked up by path: no audio is read, nothing is cached) or a set.
     sample_rate_hz : int
         Rate the audio is loaded (resampled) at.
     cache_dir : path, optional
@@ -108,6 +110,9 @@ def featurize_records(
         raise FeatureError("no records to featurize; pass at least one record")
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or not (n_jobs >= 1 or n_jobs == -1):
         raise ConfigError(f"n_jobs={n_jobs!r} must be a positive integer or -1 (all CPUs)")
+    lookup = getattr(fs, "lookup", None)
+    if lookup is not None:  # features read from a user's file (file:PATH): looked up by path, no audio read
+        return lookup(paths)
     workers = (os.cpu_count() or 1) if n_jobs == -1 else n_jobs
     config = features_config(fs, sample_rate_hz=sample_rate_hz)
     if workers > 1 and not _picklable(fs):

@@ -12,6 +12,20 @@ A :class:`FeatureSet` is a name, an extractor ``f(y, *, sample_rate_hz, **params
     spectral contrast (7) — 61 rows — by the same 8 functionals: 488 values.
 ``"egemaps"``
     openSMILE eGeMAPS v02 functionals: 88 values (optional extra).
+``"compare"``
+    openSMILE ComParE 2016 functionals: 6,373 values (same optional extra).
+``"whisper-base"``
+    The frozen Whisper base encoder of the shipped default model: mean and std
+    over frames of hidden states 0..4, 5,120 values (needs torch). Defined in
+    the models layer (:mod:`emovox.models.embedding_features`) and registered
+    lazily through :data:`LAZY_FEATURE_SETS`, so the features layer imports no
+    model code.
+``"file:PATH"``
+    Features a user computed elsewhere, looked up by clip path in a CSV or NPZ
+    (:mod:`emovox.features.imported`).
+
+Every name resolves through :func:`get_feature_set`, whatever was imported
+before (lazy entries are imported on first lookup).
 
 ``FeatureSet.config()`` is the full, JSON-able description (name, parameters,
 :data:`FEATURES_VERSION`, library versions) that feature caches and model
@@ -57,6 +71,12 @@ def _egemaps(y: np.ndarray, *, sample_rate_hz: int) -> np.ndarray:
     from emovox.features.egemaps import egemaps
 
     return egemaps(y, sample_rate_hz=sample_rate_hz)
+
+
+def _compare(y: np.ndarray, *, sample_rate_hz: int) -> np.ndarray:
+    from emovox.features.compare import compare
+
+    return compare(y, sample_rate_hz=sample_rate_hz)
 
 
 def _librosa_versions() -> dict[str, str]:
@@ -132,32 +152,63 @@ FEATURE_SETS: dict[str, FeatureSet] = {
                    _librosa_versions),
         FeatureSet("egemaps", _egemaps, {}, "openSMILE eGeMAPS v02 functionals (88 values; needs emovox[egemaps])",
                    _opensmile_versions),
+        FeatureSet("compare", _compare, {}, "openSMILE ComParE 2016 functionals (6,373 values; needs emovox[egemaps])",
+                   _opensmile_versions),
     )
 }
 
+#: Feature sets defined elsewhere, imported on first lookup: name -> ``"module:function"``, the function
+#: returning the :class:`FeatureSet` (how a set defined above this layer is listed without importing it).
+LAZY_FEATURE_SETS: dict[str, str] = {
+    "whisper-base": "emovox.models.embedding_features:whisper_base_feature_set",
+}
+#: Prefix of the feature sets read from a user's file (``file:/data/feats.csv``).
+FILE_PREFIX = "file:"
+
 
 def feature_set_names() -> list[str]:
-    """Names of the registered feature sets."""
-    return sorted(FEATURE_SETS)
+    """Names of the registered feature sets, lazy ones included (``file:PATH`` is not listed)."""
+    return sorted({*FEATURE_SETS, *LAZY_FEATURE_SETS})
+
+
+def _load_lazy(name: str) -> FeatureSet:
+    import importlib
+
+    module, _, function = LAZY_FEATURE_SETS[name].partition(":")
+    feature_set = getattr(importlib.import_module(module), function)()
+    if feature_set.name != name:
+        raise ConfigError(f"{LAZY_FEATURE_SETS[name]} returned feature set {feature_set.name!r}, expected {name!r}")
+    FEATURE_SETS.setdefault(name, feature_set)
+    return FEATURE_SETS[name]
 
 
 def get_feature_set(name: "str | FeatureSet") -> FeatureSet:
-    """Look a feature set up by name (a :class:`FeatureSet` is returned as is)."""
+    """Look a feature set up by name (a :class:`FeatureSet` is returned as is).
+
+    ``"file:PATH"`` reads a user's features file (:func:`emovox.features.imported.imported_feature_set`).
+    """
     if isinstance(name, FeatureSet):
         return name
+    if isinstance(name, str) and name.startswith(FILE_PREFIX):
+        from emovox.features.imported import imported_feature_set
+
+        return imported_feature_set(name[len(FILE_PREFIX):])
     try:
         return FEATURE_SETS[name]
     except (KeyError, TypeError):
+        if isinstance(name, str) and name in LAZY_FEATURE_SETS:
+            return _load_lazy(name)
         text = str(name).lower()
-        close = [n for n in sorted(FEATURE_SETS) if text and text in n] or difflib.get_close_matches(
-            text, FEATURE_SETS, n=1)
+        names = feature_set_names()
+        close = [n for n in names if text and text in n] or difflib.get_close_matches(text, names, n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
-        raise ConfigError(f"unknown feature set {name!r}; {hint}known: {', '.join(feature_set_names())}") from None
+        raise ConfigError(f"unknown feature set {name!r}; {hint}known: {', '.join(names)}, "
+                          f"or {FILE_PREFIX}PATH (a CSV/NPZ of your own)") from None
 
 
 def register_feature_set(feature_set: FeatureSet, *, overwrite: bool = False) -> None:
     """Add a feature set to :data:`FEATURE_SETS` (``overwrite=True`` to replace one)."""
-    if feature_set.name in FEATURE_SETS and not overwrite:
+    if (feature_set.name in FEATURE_SETS or feature_set.name in LAZY_FEATURE_SETS) and not overwrite:
         raise ConfigError(f"feature set {feature_set.name!r} is already registered; pass overwrite=True to replace it")
     FEATURE_SETS[feature_set.name] = feature_set
 
@@ -188,5 +239,5 @@ def extract_features(name: "str | FeatureSet", y: np.ndarray, *, sample_rate_hz:
     return get_feature_set(name)(y, sample_rate_hz=sample_rate_hz)
 
 
-__all__ = ["FEATURES_VERSION", "FEATURE_SETS", "FeatureSet", "extract_features",
+__all__ = ["FEATURES_VERSION", "FEATURE_SETS", "FILE_PREFIX", "LAZY_FEATURE_SETS", "FeatureSet", "extract_features",
            "feature_set_names", "get_feature_set", "register_feature_set"]
