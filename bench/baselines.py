@@ -57,16 +57,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-random", action="store_true")
     args = parser.parse_args(argv)
 
-    header = ("| corpus | model | protocol | folds | UAR mean ± std | UAR pooled | "
-              "accuracy mean ± std | accuracy pooled | random split UAR / acc (leaks speakers) |")
+    header = (
+        "| corpus | model | protocol | folds | UAR mean ± std | UAR pooled | "
+        "accuracy mean ± std | accuracy pooled | random split UAR / acc (leaks speakers) |"
+    )
     rows = [header, "|" + "---|" * 9]
     random_done: dict[tuple[str, str], dict] = {}
     started = time.perf_counter()
     for model in args.models:
         for label, corpus, scheme, protocol, folds in SETUPS:
-            spec = EvaluationSpec(corpora=(corpus,), model=model, protocol=protocol, scheme=scheme,
-                                  folds=folds, seed=0, tune=args.tune, corpora_root=args.corpora_root,
-                                  cache_dir=args.cache_dir, n_jobs=args.jobs)
+            spec = EvaluationSpec(
+                corpora=(corpus,),
+                model=model,
+                protocol=protocol,
+                scheme=scheme,
+                folds=folds,
+                seed=0,
+                tune=args.tune,
+                corpora_root=args.corpora_root,
+                cache_dir=args.cache_dir,
+                n_jobs=args.jobs,
+            )
             t0 = time.perf_counter()
             result = evaluate(spec)
             name = f"{corpus}-{model}-{protocol}"
@@ -85,8 +96,12 @@ def main(argv: list[str] | None = None) -> int:
                 f"| {label} | {model} | {protocol} | {len(result['folds'])} | {_pm(result, 'uar')} | "
                 f"{p['uar']:.3f} | {_pm(result, 'accuracy')} | {p['accuracy']:.3f} | {random_text} |"
             )
-            print(f"[{time.perf_counter() - t0:6.1f} s] {name}: UAR {p['uar']:.3f} pooled, "
-                  f"{_pm(result, 'uar')} over folds", file=sys.stderr, flush=True)
+            print(
+                f"[{time.perf_counter() - t0:6.1f} s] {name}: UAR {p['uar']:.3f} pooled, "
+                f"{_pm(result, 'uar')} over folds",
+                file=sys.stderr,
+                flush=True,
+            )
     print("\n".join(rows))
     print(f"\n({time.perf_counter() - started:.0f} s; reports under {args.out})")
     return 0

@@ -79,7 +79,7 @@ class CpuMeter:
         while not self._stop.wait(0.2):
             self._sample()
 
-    def __enter__(self) -> "CpuMeter":
+    def __enter__(self) -> CpuMeter:
         self._base: dict[int, tuple[float, float]] = {}
         self._sample()
         self._base = dict(self._seen)
@@ -114,7 +114,7 @@ def in_process(model: str, paths: list[str], processes: int) -> float:
     """Wall seconds to score ``paths`` in ``processes`` spawned processes (contiguous parts)."""
     ctx = mp.get_context("spawn")
     step = -(-len(paths) // processes)
-    chunks = [(model, paths[i:i + step]) for i in range(0, len(paths), step)]
+    chunks = [(model, paths[i : i + step]) for i in range(0, len(paths), step)]
     t0 = time.perf_counter()
     with ctx.Pool(processes) as pool:
         pool.map(_score_in_process, chunks)
@@ -129,8 +129,16 @@ def on_ray(model: str, paths: list[str], workers: int, shard_size: int):
     listing = out / "inputs.txt"
     listing.write_text("\n".join(paths) + "\n")
     try:
-        summary = run_batch([], lists=[str(listing)], out_dir=out / "scores", model=model, workers=workers,
-                            shard_size=shard_size, quiet=True, keep_ray=True)
+        summary = run_batch(
+            [],
+            lists=[str(listing)],
+            out_dir=out / "scores",
+            model=model,
+            workers=workers,
+            shard_size=shard_size,
+            quiet=True,
+            keep_ray=True,
+        )
         if summary.n_failed or read_results(out / "scores").num_rows != len(paths):
             raise RuntimeError(f"Ray job lost or failed rows: {summary.line()}")
         return summary
@@ -150,13 +158,17 @@ def main(argv: list[str] | None = None) -> int:
     from emovox.batch.ray_job import start_ray, stop_ray
     from emovox.corpora import default_corpora_root
 
-    clips = sorted(str(p) for p in (default_corpora_root() / "ravdess" / "Audio_Speech_Actors_01-24").glob("Actor_*/*.flac"))
+    clips = sorted(
+        str(p) for p in (default_corpora_root() / "ravdess" / "Audio_Speech_Actors_01-24").glob("Actor_*/*.flac")
+    )
     if not clips:
         print("RAVDESS not found under the corpora root", file=sys.stderr)
         return 2
     paths = [clips[i % len(clips)] for i in range(args.files)]
-    print(f"# batch throughput: {len(paths)} files (RAVDESS {len(clips)} clips repeated), model {args.model!r}, "
-          f"ONNX, 1 thread per process, {os.cpu_count()} CPUs")
+    print(
+        f"# batch throughput: {len(paths)} files (RAVDESS {len(clips)} clips repeated), model {args.model!r}, "
+        f"ONNX, 1 thread per process, {os.cpu_count()} CPUs"
+    )
     print(f"# load before: {_load()}")
 
     t_init = start_ray(num_cpus=os.cpu_count())
@@ -179,38 +191,52 @@ def main(argv: list[str] | None = None) -> int:
                 results[name] = seconds
                 if not isinstance(got, float):
                     steady[name], first_part[name] = got.steady_clips_per_s, got.first_part_s
-            print(f"  {name:24s} {seconds:7.1f} s  {len(paths) / seconds:7.1f} clips/s  "
-                  f"CPU {meter.seconds:6.1f} s ({1000 * meter.seconds / len(paths):.2f} ms/clip)  "
-                  f"[{_load().split('load average: ')[-1]}]", flush=True)
+            print(
+                f"  {name:24s} {seconds:7.1f} s  {len(paths) / seconds:7.1f} clips/s  "
+                f"CPU {meter.seconds:6.1f} s ({1000 * meter.seconds / len(paths):.2f} ms/clip)  "
+                f"[{_load().split('load average: ')[-1]}]",
+                flush=True,
+            )
     stop_ray()
 
     rate = {k: len(paths) / v for k, v in results.items()}
     print()
-    print("| variant | seconds | clips/s | vs in-process, same processes | after the first part, clips/s "
-          "| CPU ms/clip (all processes) |")
+    print(
+        "| variant | seconds | clips/s | vs in-process, same processes | after the first part, clips/s "
+        "| CPU ms/clip (all processes) |"
+    )
     print("|---|---:|---:|---:|---:|---:|")
     for k, v in results.items():
         ref = rate["in-process, 2 processes"] if "2 " in k else rate["in-process, 1 process"]
         after = f"{steady[k]:.1f}" if k in steady else ""
-        print(f"| {k} | {v:.1f} | {rate[k]:.1f} | {rate[k] / ref:.2f}x | {after} | "
-              f"{1000 * cpu[k] / len(paths):.2f} |")
-    print(f"CPU per clip, Ray 2 workers / in-process 2 processes: "
-          f"{cpu['Ray, 2 workers'] / cpu['in-process, 2 processes']:.2f} (the overhead Ray adds, load-independent)")
+        print(f"| {k} | {v:.1f} | {rate[k]:.1f} | {rate[k] / ref:.2f}x | {after} | {1000 * cpu[k] / len(paths):.2f} |")
+    print(
+        f"CPU per clip, Ray 2 workers / in-process 2 processes: "
+        f"{cpu['Ray, 2 workers'] / cpu['in-process, 2 processes']:.2f} (the overhead Ray adds, load-independent)"
+    )
     print()
-    print(f"Ray start-up: ray.init {t_init:.1f} s (once per job, not in the times above); first part "
-          f"written after {first_part['Ray, 1 worker']:.1f} s (1 worker) / {first_part['Ray, 2 workers']:.1f} s "
-          f"(2 workers): the actor pool coming up and one shard of {args.shard_size}")
+    print(
+        f"Ray start-up: ray.init {t_init:.1f} s (once per job, not in the times above); first part "
+        f"written after {first_part['Ray, 1 worker']:.1f} s (1 worker) / {first_part['Ray, 2 workers']:.1f} s "
+        f"(2 workers): the actor pool coming up and one shard of {args.shard_size}"
+    )
     scale = rate["Ray, 2 workers"] / rate["Ray, 1 worker"]
     within = rate["Ray, 2 workers"] / rate["in-process, 2 processes"]
-    print(f"Ray 2 workers / 1 worker: {scale:.2f}x (target >= 1.6x); "
-          f"Ray 2 workers / in-process 2 processes: {within:.2f} (target >= 0.80)")
+    print(
+        f"Ray 2 workers / 1 worker: {scale:.2f}x (target >= 1.6x); "
+        f"Ray 2 workers / in-process 2 processes: {within:.2f} (target >= 0.80)"
+    )
     per_worker = steady["Ray, 1 worker"]
     eff = steady["Ray, 2 workers"] / (2 * per_worker)
-    print(f"Per worker after start-up: {per_worker:.1f} clips/s; 2 workers: {steady['Ray, 2 workers']:.1f} "
-          f"clips/s (parallel efficiency {eff:.2f})")
-    print(f"Scaling law: F files on N machines of W workers (one per core) take about "
-          f"{t_init:.0f} s + {first_part['Ray, 2 workers']:.0f} s + F / (N * W * {per_worker:.0f} * e) s, "
-          f"e the parallel efficiency ({eff:.2f} at W = 2 on this machine)")
+    print(
+        f"Per worker after start-up: {per_worker:.1f} clips/s; 2 workers: {steady['Ray, 2 workers']:.1f} "
+        f"clips/s (parallel efficiency {eff:.2f})"
+    )
+    print(
+        f"Scaling law: F files on N machines of W workers (one per core) take about "
+        f"{t_init:.0f} s + {first_part['Ray, 2 workers']:.0f} s + F / (N * W * {per_worker:.0f} * e) s, "
+        f"e the parallel efficiency ({eff:.2f} at W = 2 on this machine)"
+    )
     print(f"# load after: {_load()}")
     return 0
 

@@ -31,13 +31,11 @@ import argparse
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from latency import bench_model_dir, cut_clips, load_avg, ravdess_files  # noqa: E402
-
 
 # A small launcher process starts each measured process and reports its rusage. Linux folds
 # the RSS a process had before exec into its ru_maxrss, so a child forked straight from this
@@ -67,7 +65,13 @@ def timed(cmd: list[str], repeats: int) -> tuple[float, float, float, float, str
             cpus.append(cpu)
             hwm = max(hwm, maxrss_kb / 1024)
             out = p.stdout
-    return statistics.median(walls), min(walls), statistics.median(cpus), hwm, out.strip().splitlines()[-1] if out.strip() else ""
+    return (
+        statistics.median(walls),
+        min(walls),
+        statistics.median(cpus),
+        hwm,
+        out.strip().splitlines()[-1] if out.strip() else "",
+    )
 
 
 def main() -> None:
@@ -89,25 +93,51 @@ def main() -> None:
     variants = {
         "emovox predict --backend onnx": [emovox_cli, "predict", clip, "--backend", "onnx", *model_arg],
         "emovox predict --backend torch": [emovox_cli, "predict", clip, "--backend", "torch", *model_arg],
-        "API load_model(onnx).predict": [py, "-c", (
-            f"from emovox.inference import load_model; "
-            f"print(load_model({None if bundled else str(model_dir)!r}, backend='onnx').predict({clip!r}).label)")],
-        "seed-style S3 (librosa+torch)": [py, "-c", (
-            f"import sys; sys.path.insert(0, {bench!r}); from latency import SeedPipeline; "
-            f"print(SeedPipeline(1).predict_file({clip!r}))")],
+        "API load_model(onnx).predict": [
+            py,
+            "-c",
+            (
+                f"from emovox.inference import load_model; "
+                f"print(load_model({None if bundled else str(model_dir)!r}, backend='onnx').predict({clip!r}).label)"
+            ),
+        ],
+        "seed-style S3 (librosa+torch)": [
+            py,
+            "-c",
+            (
+                f"import sys; sys.path.insert(0, {bench!r}); from latency import SeedPipeline; "
+                f"print(SeedPipeline(1).predict_file({clip!r}))"
+            ),
+        ],
     }
     if args.compare != "none":
         variants[f"emovox predict --model {args.compare} (onnx)"] = [
-            emovox_cli, "predict", clip, "--backend", "onnx", "--model", args.compare]
+            emovox_cli,
+            "predict",
+            clip,
+            "--backend",
+            "onnx",
+            "--model",
+            args.compare,
+        ]
         variants[f"emovox predict --model {args.compare} (torch)"] = [
-            emovox_cli, "predict", clip, "--backend", "torch", "--model", args.compare]
+            emovox_cli,
+            "predict",
+            clip,
+            "--backend",
+            "torch",
+            "--model",
+            args.compare,
+        ]
     results = {}
     for name, cmd in variants.items():
         before = load_avg()
         wall, best, cpu, hwm, out = timed(cmd, args.repeats)
         shown = " ".join(out.split())[-60:]
         results[name] = wall
-        print(f"  {name:32s} {wall:6.2f} s (min {best:.2f}; CPU {cpu:.2f} s)   peak RSS {hwm:6.0f} MB   [{before}]   -> {shown}")
+        print(
+            f"  {name:32s} {wall:6.2f} s (min {best:.2f}; CPU {cpu:.2f} s)   peak RSS {hwm:6.0f} MB   [{before}]   -> {shown}"
+        )
     seed = results["seed-style S3 (librosa+torch)"]
     for name in [n for n in variants if not n.startswith("seed")]:
         print(f"  ratio seed-style / {name}: {seed / results[name]:.2f}x")

@@ -42,17 +42,31 @@ def _floats(text: str) -> list[float]:
 
 
 def add_head_arguments(ap: argparse.ArgumentParser) -> None:
-    ap.add_argument("--backbone", type=Path, default=Path("/tmp/emovox-whisper/base"),
-                    help="Whisper encoder folder from scripts/import_whisper_ct2.py")
+    ap.add_argument(
+        "--backbone",
+        type=Path,
+        default=Path("/tmp/emovox-whisper/base"),
+        help="Whisper encoder folder from scripts/import_whisper_ct2.py",
+    )
     ap.add_argument("--cache", type=Path, default=Path("/tmp/emovox-whisper/cache"), help="pooled-feature cache")
     ap.add_argument("--head", choices=("linear", "weighted", "mlp"), default="linear")
     ap.add_argument("--layers", type=_ints, default=[0, 1, 2, 3, 4, 5, 6], help="hidden states the head reads")
     ap.add_argument("--cs", type=_floats, default=[1e-3], help="linear: C candidates (several: inner speaker CV)")
-    ap.add_argument("--augment", type=int, default=0, choices=(0, 1, 2),
-                    help="augmented copies of each training clip (1 noise, 2 + pitch)")
-    ap.add_argument("--adapt", type=int, default=None, metavar="K",
-                    help="speaker-adaptive normalisation: each test speaker centred on K random unlabelled clips "
-                         "of their own (0 = all); reported separately, never the headline")
+    ap.add_argument(
+        "--augment",
+        type=int,
+        default=0,
+        choices=(0, 1, 2),
+        help="augmented copies of each training clip (1 noise, 2 + pitch)",
+    )
+    ap.add_argument(
+        "--adapt",
+        type=int,
+        default=None,
+        metavar="K",
+        help="speaker-adaptive normalisation: each test speaker centred on K random unlabelled clips "
+        "of their own (0 = all); reported separately, never the headline",
+    )
     ap.add_argument("--seed", type=int, default=0)
 
 
@@ -66,10 +80,13 @@ def features(records, args):
 
     t0 = time.time()
     pooled = pooled_features(records, args.backbone, cache_dir=args.cache)
-    copies = [pooled_features(records, args.backbone, cache_dir=args.cache, augment=t, seed=args.seed)
-              for t in augment_transforms(args.augment)]
-    print(f"  features of {len(records)} clips (+{len(copies)} augmented copies) in {time.time() - t0:.0f} s",
-          flush=True)
+    copies = [
+        pooled_features(records, args.backbone, cache_dir=args.cache, augment=t, seed=args.seed)
+        for t in augment_transforms(args.augment)
+    ]
+    print(
+        f"  features of {len(records)} clips (+{len(copies)} augmented copies) in {time.time() - t0:.0f} s", flush=True
+    )
     return pooled, copies
 
 
@@ -84,9 +101,18 @@ def fit_predict(args, pooled, copies, y, speakers, train_idx, test_idx, n_classe
         x_train = speaker_centred(x_train, speakers[train_idx])
         aug = [speaker_centred(a, speakers[train_idx]) for a in aug]
         x_test = speaker_centred(x_test, speakers[test_idx], k=args.adapt or None, seed=draw)
-    fit = fit_head(x_train, y[train_idx], list(speakers[train_idx]), n_classes=n_classes, head=args.head,
-                   layers=args.layers, head_options=head_options(args), augmented=aug, inner_cv=False,
-                   seed=args.seed)
+    fit = fit_head(
+        x_train,
+        y[train_idx],
+        list(speakers[train_idx]),
+        n_classes=n_classes,
+        head=args.head,
+        layers=args.layers,
+        head_options=head_options(args),
+        augmented=aug,
+        inner_cv=False,
+        seed=args.seed,
+    )
     return fit.logits(x_test).argmax(1)
 
 
@@ -130,27 +156,35 @@ def main(argv=None) -> int:
         row = {"held": held, "uar": m["uar"], "acc": m["accuracy"], "n": len(split.test_idx), "s": time.time() - t0}
         if args.in_corpus:
             inside = np.flatnonzero(corpora == held)
-            folds = speaker_kfold(list(speakers[inside]), k=min(6, len(set(speakers[inside]))), seed=0,
-                                  labels=y[inside])
+            folds = speaker_kfold(
+                list(speakers[inside]), k=min(6, len(set(speakers[inside]))), seed=0, labels=y[inside]
+            )
             uars = []
             for fold in folds:
-                p = fit_predict(args, pooled, copies, y, speakers, inside[fold.train_idx], inside[fold.test_idx],
-                                len(classes))
+                p = fit_predict(
+                    args, pooled, copies, y, speakers, inside[fold.train_idx], inside[fold.test_idx], len(classes)
+                )
                 uars.append(compute_metrics(y[inside[fold.test_idx]], p, classes=classes)["uar"])
             row["in_corpus"] = float(np.mean(uars))
         rows.append(row)
         print(f"  {split.name}: UAR {m['uar']:.3f} acc {m['accuracy']:.3f} ({row['s']:.0f} s)", flush=True)
     print()
     print(f"leave one corpus out, {len(classes)} shared classes ({', '.join(classes)}); {describe(args)}")
-    print("| held-out corpus | clips | UAR | accuracy |" + (" in-corpus UAR (held-out speakers) |" if args.in_corpus
-                                                           else ""))
+    print(
+        "| held-out corpus | clips | UAR | accuracy |"
+        + (" in-corpus UAR (held-out speakers) |" if args.in_corpus else "")
+    )
     print("|---|---|---|---|" + ("---|" if args.in_corpus else ""))
     for r in rows:
-        print(f"| {r['held']} | {r['n']} | {r['uar']:.3f} | {r['acc']:.3f} |"
-              + (f" {r['in_corpus']:.3f} |" if args.in_corpus else ""))
+        print(
+            f"| {r['held']} | {r['n']} | {r['uar']:.3f} | {r['acc']:.3f} |"
+            + (f" {r['in_corpus']:.3f} |" if args.in_corpus else "")
+        )
     u, a = np.array([r["uar"] for r in rows]), np.array([r["acc"] for r in rows])
-    print(f"| **mean** | | **{u.mean():.3f} ± {u.std(ddof=1):.3f}** | {a.mean():.3f} |"
-          + (f" {np.mean([r['in_corpus'] for r in rows]):.3f} |" if args.in_corpus else ""))
+    print(
+        f"| **mean** | | **{u.mean():.3f} ± {u.std(ddof=1):.3f}** | {a.mean():.3f} |"
+        + (f" {np.mean([r['in_corpus'] for r in rows]):.3f} |" if args.in_corpus else "")
+    )
     return 0
 
 

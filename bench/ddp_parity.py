@@ -33,9 +33,12 @@ def run(name: str, args: list[str], out: Path) -> dict:
     load_before = os.getloadavg()[0]
     cpu_before = _children_cpu_s()
     started = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "emovox.cli.main", "train", *args, "--out", str(out),
-                           "--no-progress"], capture_output=True, text=True,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    proc = subprocess.run(
+        [sys.executable, "-m", "emovox.cli.main", "train", *args, "--out", str(out), "--no-progress"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     wall_s = time.perf_counter() - started
     if proc.returncode != 0:
         sys.exit(f"{name} failed:\n{proc.stderr[-2000:]}")
@@ -53,10 +56,16 @@ def _children_cpu_s() -> float:
 def read(name: str, out: Path, *, wall_s: float, load: str) -> dict:
     summary = json.loads((out / "summary.json").read_text())
     log = json.loads((out / "log.json").read_text())
-    return {"run": name, "val_uar": summary["metrics"]["validation"]["val_uar"],
-            "best_epoch": summary["metrics"]["best_epoch"],
-            "test_uar": (summary["metrics"].get("test") or {}).get("uar"),
-            "train_s": sum(r["time_s"] for r in log), "wall_s": wall_s, "cpu_s": float("nan"), "load": load}
+    return {
+        "run": name,
+        "val_uar": summary["metrics"]["validation"]["val_uar"],
+        "best_epoch": summary["metrics"]["best_epoch"],
+        "test_uar": (summary["metrics"].get("test") or {}).get("uar"),
+        "train_s": sum(r["time_s"] for r in log),
+        "wall_s": wall_s,
+        "cpu_s": float("nan"),
+        "load": load,
+    }
 
 
 def main() -> None:
@@ -69,21 +78,36 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--extra-seeds", default="1", help="comma-separated seeds of extra 1-process runs")
     parser.add_argument("--nproc", type=int, default=2)
-    parser.add_argument("--no-two-threads", action="store_true",
-                        help="skip the 1-process 2-thread run (slow when the cores are busy)")
+    parser.add_argument(
+        "--no-two-threads", action="store_true", help="skip the 1-process 2-thread run (slow when the cores are busy)"
+    )
     parser.add_argument("--start", type=int, default=0, help="first run of the plan (re-uses earlier run folders)")
     parser.add_argument("--out", required=True, help="folder for the runs (must not hold them yet)")
     args = parser.parse_args()
     root = Path(args.out)
-    common = ["--recipe", args.recipe, "--corpus", args.corpus, "--folds", str(args.folds), "--fold", str(args.fold),
-              "--epochs", str(args.epochs)]
+    common = [
+        "--recipe",
+        args.recipe,
+        "--corpus",
+        args.corpus,
+        "--folds",
+        str(args.folds),
+        "--fold",
+        str(args.fold),
+        "--epochs",
+        str(args.epochs),
+    ]
     plan = [(f"1 process, 1 thread, seed {args.seed}", ["--threads", "1", "--seed", str(args.seed)])]
     if not args.no_two_threads:
         plan.append((f"1 process, 2 threads, seed {args.seed}", ["--threads", "2", "--seed", str(args.seed)]))
     seeds = [args.seed] + [int(s) for s in args.extra_seeds.split(",") if s.strip()]
     for seed in seeds:
-        plan.append((f"{args.nproc} processes x 1 thread, seed {seed}",
-                     ["--threads", str(args.nproc), "--nproc", str(args.nproc), "--seed", str(seed)]))
+        plan.append(
+            (
+                f"{args.nproc} processes x 1 thread, seed {seed}",
+                ["--threads", str(args.nproc), "--nproc", str(args.nproc), "--seed", str(seed)],
+            )
+        )
         if seed != args.seed:
             plan.append((f"1 process, 1 thread, seed {seed}", ["--threads", "1", "--seed", str(seed)]))
     rows = []
@@ -94,16 +118,21 @@ def main() -> None:
         rows.append(run(name, common + extra, root / f"run{i}"))
         print(f"done: {name}", file=sys.stderr, flush=True)
     ref = rows[0]
-    print(f"# {args.recipe} on {args.corpus}, fold {args.fold}/{args.folds}, {args.epochs} epochs, "
-          f"{os.cpu_count()} cores")
-    print("| run | val UAR (best epoch) | test UAR | training s (x ref) | wall s (x ref) | CPU s, all processes "
-          "(x ref) | load avg |")
+    print(
+        f"# {args.recipe} on {args.corpus}, fold {args.fold}/{args.folds}, {args.epochs} epochs, {os.cpu_count()} cores"
+    )
+    print(
+        "| run | val UAR (best epoch) | test UAR | training s (x ref) | wall s (x ref) | CPU s, all processes "
+        "(x ref) | load avg |"
+    )
     print("|---|---|---|---|---|---|---|")
     for r in rows:
         test = "-" if r["test_uar"] is None else f"{r['test_uar']:.3f}"
-        print(f"| {r['run']} | {r['val_uar']:.3f} ({r['best_epoch']}) | {test} | {r['train_s']:.0f} "
-              f"({r['train_s'] / ref['train_s']:.2f}) | {r['wall_s']:.0f} ({r['wall_s'] / ref['wall_s']:.2f}) "
-              f"| {r['cpu_s']:.0f} ({r['cpu_s'] / ref['cpu_s']:.2f}) | {r['load']} |")
+        print(
+            f"| {r['run']} | {r['val_uar']:.3f} ({r['best_epoch']}) | {test} | {r['train_s']:.0f} "
+            f"({r['train_s'] / ref['train_s']:.2f}) | {r['wall_s']:.0f} ({r['wall_s'] / ref['wall_s']:.2f}) "
+            f"| {r['cpu_s']:.0f} ({r['cpu_s'] / ref['cpu_s']:.2f}) | {r['load']} |"
+        )
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ def main() -> None:
 
     torch.set_num_threads(1)
     import build_whisper_default as build
+
     from emovox.evaluation import compute_metrics
     from emovox.models.whisper_classifier import fit_linear_head
     from emovox.recipes.whisper import pooled_features
@@ -49,15 +50,33 @@ def main() -> None:
         oof = np.zeros((len(y), len(classes)))
         for split in build.splits(kept, y):
             tr = split.train_idx
-            fit = fit_linear_head(x[tr], y[tr], [speakers[i] for i in tr], n_classes=len(classes),
-                                  layer_sets=[tuple(range(k + 1))], Cs=build.LINEAR_CS)
+            fit = fit_linear_head(
+                x[tr],
+                y[tr],
+                [speakers[i] for i in tr],
+                n_classes=len(classes),
+                layer_sets=[tuple(range(k + 1))],
+                Cs=build.LINEAR_CS,
+            )
             oof[split.test_idx] = fit.logits(x[split.test_idx])
         m = compute_metrics(y, oof.argmax(1), classes=list(classes))
-        per = {c: round(compute_metrics(y[corpus == c], oof[corpus == c].argmax(1), classes=list(classes))["uar"], 3)
-               for c in build.CORPORA}
-        print(json.dumps({"states": f"0..{k}", "blocks": k, "uar": round(m["uar"], 4),
-                          "accuracy": round(m["accuracy"], 4), **per, "seconds": round(time.time() - t0)}),
-              flush=True)
+        per = {
+            c: round(compute_metrics(y[corpus == c], oof[corpus == c].argmax(1), classes=list(classes))["uar"], 3)
+            for c in build.CORPORA
+        }
+        print(
+            json.dumps(
+                {
+                    "states": f"0..{k}",
+                    "blocks": k,
+                    "uar": round(m["uar"], 4),
+                    "accuracy": round(m["accuracy"], 4),
+                    **per,
+                    "seconds": round(time.time() - t0),
+                }
+            ),
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -54,26 +54,34 @@ def main(argv=None) -> int:
     rows = []
     for split in splits:
         t0 = time.time()
-        pred[split.test_idx] = fit_predict(args, pooled, copies, y, speakers, split.train_idx, split.test_idx,
-                                           len(classes))
+        pred[split.test_idx] = fit_predict(
+            args, pooled, copies, y, speakers, split.train_idx, split.test_idx, len(classes)
+        )
         m = compute_metrics(y[split.test_idx], pred[split.test_idx], classes=classes)
         rows.append((m["uar"], m["accuracy"]))
-        print(f"  {split.name} ({len(set(speakers[split.test_idx]))} speakers): UAR {m['uar']:.3f} "
-              f"acc {m['accuracy']:.3f} ({time.time() - t0:.0f} s)", flush=True)
+        print(
+            f"  {split.name} ({len(set(speakers[split.test_idx]))} speakers): UAR {m['uar']:.3f} "
+            f"acc {m['accuracy']:.3f} ({time.time() - t0:.0f} s)",
+            flush=True,
+        )
     u, a = np.array(rows).T
     print()
     print(f"default recipe, emovox7 over {args.corpora}, {args.folds} speaker-disjoint folds; {describe(args)}")
     print("| scope | clips | UAR | accuracy |")
     print("|---|---|---|---|")
-    print(f"| **all corpora (mean ± std over folds)** | {len(y)} | **{u.mean():.3f} ± {u.std(ddof=1):.3f}** | "
-          f"{a.mean():.3f} ± {a.std(ddof=1):.3f} |")
+    print(
+        f"| **all corpora (mean ± std over folds)** | {len(y)} | **{u.mean():.3f} ± {u.std(ddof=1):.3f}** | "
+        f"{a.mean():.3f} ± {a.std(ddof=1):.3f} |"
+    )
     for c in args.corpora.split(","):
         mask = corpora == c
         present = [k for k in classes if np.any(y[mask] == classes.index(k))]
         m = compute_metrics(y[mask], pred[mask], classes=classes)
         recall = [np.mean(pred[mask][y[mask] == classes.index(k)] == classes.index(k)) for k in present]
-        print(f"| {c} (its {len(present)} classes, pooled over folds) | {int(mask.sum())} | {np.mean(recall):.3f} | "
-              f"{m['accuracy']:.3f} |")
+        print(
+            f"| {c} (its {len(present)} classes, pooled over folds) | {int(mask.sum())} | {np.mean(recall):.3f} | "
+            f"{m['accuracy']:.3f} |"
+        )
     return 0
 
 

@@ -131,11 +131,14 @@ def main(argv: list[str] | None = None) -> int:
     files.sort(key=lambda f: sf.info(f).frames / sf.info(f).samplerate)
     batches = [files[i : i + args.batch_size] for i in range(0, len(files), args.batch_size)]
     print(f"files: {len(files)} from {args.corpus_dir.resolve()}")
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load average "
-          f"{os.getloadavg()[0]:.1f} at start; torch {torch.__version__} threads={args.threads}; librosa {librosa.__version__}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load average "
+        f"{os.getloadavg()[0]:.1f} at start; torch {torch.__version__} threads={args.threads}; librosa {librosa.__version__}"
+    )
     frontends = {
-        stft: MfccFrontend(sr, n_mfcc=args.n_mfcc, n_fft=args.n_fft, hop_length=args.hop_length,
-                           n_mels=args.n_mels, stft=stft)
+        stft: MfccFrontend(
+            sr, n_mfcc=args.n_mfcc, n_fft=args.n_fft, hop_length=args.hop_length, n_mels=args.n_mels, stft=stft
+        )
         for stft in ("fft", "conv")
     }
 
@@ -163,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     # slower than on its own, which no real feature extraction run sees).
     t_load = t_feat = t_decode = 0.0
     t_api = {1: 0.0, 2: 0.0}
-    t_front = {stft: 0.0 for stft in frontends}
+    t_front = dict.fromkeys(frontends, 0.0)
     audio_s = 0.0
     for k in range(0, len(batches), args.segment):
         segment = batches[k : k + args.segment]
@@ -204,10 +207,14 @@ def main(argv: list[str] | None = None) -> int:
     n = len(files)
     t_a = t_load + t_feat
     rate_a, rate_af = n / t_a, n / t_feat
-    print(f"audio: {audio_s:.0f} s in {n} clips (mean {audio_s / n:.2f} s); load average "
-          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} at end")
-    print(f"front end: MfccFrontend n_fft={args.n_fft} hop={args.hop_length} n_mels={args.n_mels} "
-          f"n_mfcc={args.n_mfcc} batch={args.batch_size}; segment {args.segment} batches")
+    print(
+        f"audio: {audio_s:.0f} s in {n} clips (mean {audio_s / n:.2f} s); load average "
+        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} at end"
+    )
+    print(
+        f"front end: MfccFrontend n_fft={args.n_fft} hop={args.hop_length} n_mels={args.n_mels} "
+        f"n_mfcc={args.n_mfcc} batch={args.batch_size}; segment {args.segment} batches"
+    )
     print()
     w = 58
     print(f"{'pipeline':<{w}} {'seconds':>8} {'clips/s':>9} {'x (a)':>7}")
@@ -215,19 +222,28 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'  (a) librosa per file: load + features, 1 core':<{w}} {t_a:8.2f} {rate_a:9.1f} {1.0:7.1f}")
     for stft, t in t_front.items():
         secs = t + t_decode
-        print(f"{f'  (b) decode + front end stft={stft}, 1 core':<{w}} {secs:8.2f} {n / secs:9.1f} {(n / secs) / rate_a:7.1f}")
+        print(
+            f"{f'  (b) decode + front end stft={stft}, 1 core':<{w}} {secs:8.2f} {n / secs:9.1f} {(n / secs) / rate_a:7.1f}"
+        )
     for workers, t in t_api.items():
-        label = (f"  (c) FrontendPool, {workers} worker processes, 2 cores" if workers > 1
-                 else "  (c) FrontendPool, in process + decoding thread, 2 cores")
+        label = (
+            f"  (c) FrontendPool, {workers} worker processes, 2 cores"
+            if workers > 1
+            else "  (c) FrontendPool, in process + decoding thread, 2 cores"
+        )
         print(f"{label:<{w}} {t:8.2f} {n / t:9.1f} {(n / t) / rate_a:7.1f}")
     print(f"      (c) pool start-up (not in the figures above): {startup_s:.1f} s")
     for workers, t in t_whole.items():
-        label = f"  (c') all files in one call, {'2 worker processes' if workers > 1 else 'in process'} (not interleaved)"
+        label = (
+            f"  (c') all files in one call, {'2 worker processes' if workers > 1 else 'in process'} (not interleaved)"
+        )
         print(f"{label:<{w}} {t:8.2f} {n / t:9.1f} {(n / t) / rate_a:7.1f}")
     print("(ii) decoding excluded on both sides (clips in memory)")
     print(f"{'  (a) librosa features on in-memory arrays, 1 core':<{w}} {t_feat:8.2f} {rate_af:9.1f} {1.0:7.1f}")
     for stft, t in t_front.items():
-        print(f"{f'  (b) front end stft={stft} on in-memory batches, 1 core':<{w}} {t:8.2f} {n / t:9.1f} {(n / t) / rate_af:7.1f}")
+        print(
+            f"{f'  (b) front end stft={stft} on in-memory batches, 1 core':<{w}} {t:8.2f} {n / t:9.1f} {(n / t) / rate_af:7.1f}"
+        )
     print("decoding alone")
     print(f"{'  librosa.load (part of (a))':<{w}} {t_load:8.2f} {n / t_load:9.1f}")
     print(f"{'  soundfile decode (part of (b))':<{w}} {t_decode:8.2f} {n / t_decode:9.1f}")

@@ -122,15 +122,21 @@ def _whisper_fold_trainer(corpus: str, records, args):
 
     t0 = time.time()
     pooled = pooled_features(records, args.backbone, cache_dir=args.cache)
-    print(f"  {corpus}: encoder features of {len(records)} clips in {time.time() - t0:.0f} s (cached after the "
-          "first run)", flush=True)
+    print(
+        f"  {corpus}: encoder features of {len(records)} clips in {time.time() - t0:.0f} s (cached after the "
+        "first run)",
+        flush=True,
+    )
     speakers = np.array([r.speaker_key for r in records])
     extra = _extra_rows(corpus, args)
-    copies = [pooled_features(records, args.backbone, cache_dir=args.cache, augment=t)
-              for t in AUGMENTS[: args.augment]]
+    copies = [
+        pooled_features(records, args.backbone, cache_dir=args.cache, augment=t) for t in AUGMENTS[: args.augment]
+    ]
     if copies:
-        print(f"  {corpus}: {len(copies)} augmented copies of every training clip ({time.time() - t0:.0f} s so far)",
-              flush=True)
+        print(
+            f"  {corpus}: {len(copies)} augmented copies of every training clip ({time.time() - t0:.0f} s so far)",
+            flush=True,
+        )
 
     def train_predict(train_idx, test_idx, labels, n_classes):
         x_train, aug, x_test, ext = pooled[train_idx], [c[train_idx] for c in copies], pooled[test_idx], extra
@@ -141,9 +147,18 @@ def _whisper_fold_trainer(corpus: str, records, args):
             if ext is not None:
                 ext = (speaker_centred(ext[0], ext[2]), ext[1])
         options = {"Cs": tuple(args.cs)} if args.cs and args.head == "linear" else {}
-        fit = fit_head(x_train, labels[train_idx], list(speakers[train_idx]), n_classes=n_classes, head=args.head,
-                       layers=args.layers, head_options=options, augmented=aug,
-                       extra=None if ext is None else ext[:2], inner_cv=False)
+        fit = fit_head(
+            x_train,
+            labels[train_idx],
+            list(speakers[train_idx]),
+            n_classes=n_classes,
+            head=args.head,
+            layers=args.layers,
+            head_options=options,
+            augmented=aug,
+            extra=None if ext is None else ext[:2],
+            inner_cv=False,
+        )
         return fit.logits(x_test).argmax(1)
 
     return train_predict
@@ -160,8 +175,9 @@ def _run(corpus: str, args) -> dict:
     recipe = FlagshipRecipe()
     if args.quick:  # a few clips per class, 2 epochs, one fold
         rng = np.random.default_rng(0)
-        keep = np.sort(np.concatenate([rng.choice(np.flatnonzero(labels == c), 12, replace=False)
-                                       for c in range(len(classes))]))
+        keep = np.sort(
+            np.concatenate([rng.choice(np.flatnonzero(labels == c), 12, replace=False) for c in range(len(classes))])
+        )
         records = [records[i] for i in keep]
         labels = labels[keep]
         recipe = FlagshipRecipe(epochs=2, batch_size=16)
@@ -173,6 +189,7 @@ def _run(corpus: str, args) -> dict:
         def train_predict(train_idx, test_idx, labels, n_classes):
             model = train_flagship([feats[i] for i in train_idx], labels[train_idx], n_classes, recipe)
             return predict_logits(model, [feats[i] for i in test_idx]).argmax(1)
+
     folds, rand = _splits(corpus, records, labels)
     if args.quick:
         folds = folds[:1]
@@ -184,19 +201,29 @@ def _run(corpus: str, args) -> dict:
         train_s = time.time() - t0
         y = labels[split.test_idx]
         recall = [np.mean(pred[y == c] == c) for c in range(len(classes)) if np.any(y == c)]
-        row = {"split": split.name, "random": is_random, "uar": float(np.mean(recall)),
-               "acc": float(np.mean(pred == y)), "train_s": train_s}
+        row = {
+            "split": split.name,
+            "random": is_random,
+            "uar": float(np.mean(recall)),
+            "acc": float(np.mean(pred == y)),
+            "train_s": train_s,
+        }
         rows.append(row)
-        print(f"  {corpus} {split.name}: UAR {row['uar']:.3f} acc {row['acc']:.3f} train {train_s:.0f} s",
-              flush=True)
+        print(f"  {corpus} {split.name}: UAR {row['uar']:.3f} acc {row['acc']:.3f} train {train_s:.0f} s", flush=True)
     fold_rows = [r for r in rows if not r["random"]]
     u = np.array([r["uar"] for r in fold_rows])
     a = np.array([r["acc"] for r in fold_rows])
     rand_row = next((r for r in rows if r["random"]), None)
-    return {"corpus": corpus, "protocol": PROTOCOLS[corpus][1], "n_classes": len(classes),
-            "uar": (u.mean(), u.std()), "acc": (a.mean(), a.std()), "n_folds": len(fold_rows),
-            "random_uar": None if rand_row is None else rand_row["uar"],
-            "train_s": float(np.mean([r["train_s"] for r in fold_rows]))}
+    return {
+        "corpus": corpus,
+        "protocol": PROTOCOLS[corpus][1],
+        "n_classes": len(classes),
+        "uar": (u.mean(), u.std()),
+        "acc": (a.mean(), a.std()),
+        "n_folds": len(fold_rows),
+        "random_uar": None if rand_row is None else rand_row["uar"],
+        "train_s": float(np.mean([r["train_s"] for r in fold_rows])),
+    }
 
 
 def main(argv=None) -> int:
@@ -207,43 +234,77 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--model", choices=("cnn", "whisper"), default="cnn")
     ap.add_argument("--backbone", type=Path, help="whisper: encoder folder from scripts/import_whisper_ct2.py")
-    ap.add_argument("--augment", type=int, default=0, choices=(0, 1, 2),
-                    help="whisper: add 1 (noise 10-30 dB SNR) or 2 (+ pitch +-2 semitones) augmented copies of "
-                         "each training clip")
-    ap.add_argument("--head", choices=("linear", "weighted", "mlp"), default="linear",
-                    help="whisper: head (see emovox.recipes.whisper.fit_head)")
-    ap.add_argument("--layers", type=lambda t: [int(i) for i in t.split(",")], default=None,
-                    help="whisper: hidden states the head reads (default: the linear head chooses by inner CV "
-                         "among each state alone and all)")
-    ap.add_argument("--cs", type=lambda t: [float(i) for i in t.split(",")], default=None,
-                    help="whisper linear head: C candidates (default 0.001,0.01,0.1,1; one C with --layers: "
-                         "no inner CV)")
-    ap.add_argument("--adapt", type=int, default=None, metavar="K",
-                    help="whisper: speaker-adaptive normalisation, each test speaker centred on K random "
-                         "unlabelled clips of their own (0 = all); a separate figure, never the headline")
+    ap.add_argument(
+        "--augment",
+        type=int,
+        default=0,
+        choices=(0, 1, 2),
+        help="whisper: add 1 (noise 10-30 dB SNR) or 2 (+ pitch +-2 semitones) augmented copies of each training clip",
+    )
+    ap.add_argument(
+        "--head",
+        choices=("linear", "weighted", "mlp"),
+        default="linear",
+        help="whisper: head (see emovox.recipes.whisper.fit_head)",
+    )
+    ap.add_argument(
+        "--layers",
+        type=lambda t: [int(i) for i in t.split(",")],
+        default=None,
+        help="whisper: hidden states the head reads (default: the linear head chooses by inner CV "
+        "among each state alone and all)",
+    )
+    ap.add_argument(
+        "--cs",
+        type=lambda t: [float(i) for i in t.split(",")],
+        default=None,
+        help="whisper linear head: C candidates (default 0.001,0.01,0.1,1; one C with --layers: no inner CV)",
+    )
+    ap.add_argument(
+        "--adapt",
+        type=int,
+        default=None,
+        metavar="K",
+        help="whisper: speaker-adaptive normalisation, each test speaker centred on K random "
+        "unlabelled clips of their own (0 = all); a separate figure, never the headline",
+    )
     ap.add_argument("--cache", type=Path, default=CACHE / "whisper", help="whisper: pooled-feature cache")
-    ap.add_argument("--extra", default="", metavar="C1,C2",
-                    help="whisper: corpora added to every training set (clips of the target's classes; "
-                         "validation and test stay on the target corpus)")
+    ap.add_argument(
+        "--extra",
+        default="",
+        metavar="C1,C2",
+        help="whisper: corpora added to every training set (clips of the target's classes; "
+        "validation and test stay on the target corpus)",
+    )
     args = ap.parse_args(argv)
     if args.model == "whisper" and not args.backbone:
         ap.error("--model whisper needs --backbone DIR")
     torch.set_num_threads(args.threads)
     results = [_run(c, args) for c in args.corpora.split(",")]
     print()
-    print(f"model: {args.model}" + (f" ({args.backbone})" if args.model == "whisper" else "")
-          + (f", training sets + {args.extra}" if args.extra else "")
-          + (f", {args.augment} augmented copies per training clip" if args.augment else "")
-          + (f", head {args.head}" + (f" on states {args.layers}" if args.layers else "")
-             + (f", C {args.cs}" if args.cs else "") if args.model == "whisper" else "")
-          + (f", SPEAKER-ADAPTIVE (--adapt {args.adapt or 'all'})" if args.adapt is not None else ""))
+    print(
+        f"model: {args.model}"
+        + (f" ({args.backbone})" if args.model == "whisper" else "")
+        + (f", training sets + {args.extra}" if args.extra else "")
+        + (f", {args.augment} augmented copies per training clip" if args.augment else "")
+        + (
+            f", head {args.head}"
+            + (f" on states {args.layers}" if args.layers else "")
+            + (f", C {args.cs}" if args.cs else "")
+            if args.model == "whisper"
+            else ""
+        )
+        + (f", SPEAKER-ADAPTIVE (--adapt {args.adapt or 'all'})" if args.adapt is not None else "")
+    )
     print("| corpus | classes | protocol | UAR (mean ± std) | accuracy | random split UAR | train s/fold |")
     print("|---|---|---|---|---|---|---|")
     for r in results:
         rnd = "—" if r["random_uar"] is None else f"{r['random_uar']:.3f}"
-        print(f"| {r['corpus']} | {r['n_classes']} | {r['protocol']} ({r['n_folds']} folds) | "
-              f"{r['uar'][0]:.3f} ± {r['uar'][1]:.3f} | {r['acc'][0]:.3f} ± {r['acc'][1]:.3f} | {rnd} | "
-              f"{r['train_s']:.0f} |")
+        print(
+            f"| {r['corpus']} | {r['n_classes']} | {r['protocol']} ({r['n_folds']} folds) | "
+            f"{r['uar'][0]:.3f} ± {r['uar'][1]:.3f} | {r['acc'][0]:.3f} ± {r['acc'][1]:.3f} | {rnd} | "
+            f"{r['train_s']:.0f} |"
+        )
     return 0
 
 

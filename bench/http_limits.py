@@ -47,7 +47,7 @@ def run_inline_server(kind: str, port: int) -> None:
     from emovox.service.app import create_app
 
     app = create_app(load_model(num_threads=1))
-    options = dict(log_level="warning", timeout_keep_alive=20, server_header=False, ws_max_size=1 << 20)
+    options = {"log_level": "warning", "timeout_keep_alive": 20, "server_header": False, "ws_max_size": 1 << 20}
     if kind == "h11":
         options.update(http="h11", h11_max_incomplete_event_size=32768)
     elif kind == "limit-concurrency":
@@ -125,8 +125,12 @@ def rate(port: int, pid: int, n: int) -> str:
     out = []
     for what, request, count in [
         ("GET /healthz", b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", n),
-        ("POST /v1/predict (2 s WAV)", b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: audio/wav\r\n"
-         b"Content-Length: " + str(len(wav)).encode() + b"\r\n\r\n" + wav, max(1, n // 10)),
+        (
+            "POST /v1/predict (2 s WAV)",
+            b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: audio/wav\r\n"
+            b"Content-Length: " + str(len(wav)).encode() + b"\r\n\r\n" + wav,
+            max(1, n // 10),
+        ),
     ]:
         with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
             f = s.makefile("rb")
@@ -160,8 +164,12 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--server", choices=SERVERS, default="emovox")
     ap.add_argument("--attack", choices=("headers", "slow", "both", "none"), default="both")
-    ap.add_argument("--rate-requests", type=int, default=0,
-                    help="also time this many keep-alive GET /healthz and a tenth as many 2 s uploads")
+    ap.add_argument(
+        "--rate-requests",
+        type=int,
+        default=0,
+        help="also time this many keep-alive GET /healthz and a tenth as many 2 s uploads",
+    )
     ap.add_argument("--header-mib", type=float, default=100.0)
     ap.add_argument("--parallel", type=int, default=4)
     ap.add_argument("--slow", type=int, default=1100)
@@ -174,11 +182,15 @@ def main(argv=None) -> int:
         run_inline_server(args.inline, args.port)
         return 0
 
-    from emovox.service.testing import (
-        closed_by_server, free_port, healthz_latency_s, open_slow_connections, send_huge_header,
-    )
-
     import resource
+
+    from emovox.service.testing import (
+        closed_by_server,
+        free_port,
+        healthz_latency_s,
+        open_slow_connections,
+        send_huge_header,
+    )
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < args.slow + 200:  # the bench itself holds the slow connections
@@ -196,8 +208,10 @@ def main(argv=None) -> int:
             healthz_latency_s(port)
         time.sleep(1.0)
         idle = rss_mb(proc.pid)
-        print(f"server {args.server!r} pid {proc.pid} on 127.0.0.1:{port}, {args.nofile} descriptors; "
-              f"load average {os.getloadavg()[0]:.2f}; idle RSS {idle:.0f} MB")
+        print(
+            f"server {args.server!r} pid {proc.pid} on 127.0.0.1:{port}, {args.nofile} descriptors; "
+            f"load average {os.getloadavg()[0]:.2f}; idle RSS {idle:.0f} MB"
+        )
 
         if args.rate_requests:
             print(rate(port, proc.pid, args.rate_requests))
@@ -206,8 +220,12 @@ def main(argv=None) -> int:
             watch = Watch(port, proc.pid)
             results: list[dict] = []
             t0 = time.monotonic()
-            senders = [threading.Thread(target=lambda: results.append(
-                send_huge_header(port, int(args.header_mib * 2**20), timeout_s=120.0))) for _ in range(args.parallel)]
+            senders = [
+                threading.Thread(
+                    target=lambda: results.append(send_huge_header(port, int(args.header_mib * 2**20), timeout_s=120.0))
+                )
+                for _ in range(args.parallel)
+            ]
             for t in senders:
                 t.start()
             for t in senders:
@@ -217,9 +235,11 @@ def main(argv=None) -> int:
             watch.stop()
             statuses = sorted(r["status"] for r in results)
             sent = [r["sent"] / 2**20 for r in results]
-            print(f"huge headers: {args.parallel} x {args.header_mib:g} MiB in {took:.1f} s: answers {statuses} "
-                  f"(0 = none), MiB the server let in before closing {[round(s, 1) for s in sent]}; "
-                  f"{watch.summary()}, after {rss_mb(proc.pid):.0f} MB (idle {idle:.0f} MB)")
+            print(
+                f"huge headers: {args.parallel} x {args.header_mib:g} MiB in {took:.1f} s: answers {statuses} "
+                f"(0 = none), MiB the server let in before closing {[round(s, 1) for s in sent]}; "
+                f"{watch.summary()}, after {rss_mb(proc.pid):.0f} MB (idle {idle:.0f} MB)"
+            )
 
         if args.attack in ("slow", "both"):
             watch = Watch(port, proc.pid)
@@ -233,10 +253,12 @@ def main(argv=None) -> int:
                 s.close()
             time.sleep(1.0)
             after = healthz_latency_s(port)
-            print(f"slow headers: {len(socks)}/{args.slow} connections opened in {opened:.1f} s, held "
-                  f"{args.hold_s:g} s, {closed} closed by the server by then; {watch.summary()}, after "
-                  f"{rss_mb(proc.pid):.0f} MB; /healthz after release "
-                  f"{'%.0f ms' % (after * 1000) if after is not None else 'failed'}")
+            print(
+                f"slow headers: {len(socks)}/{args.slow} connections opened in {opened:.1f} s, held "
+                f"{args.hold_s:g} s, {closed} closed by the server by then; {watch.summary()}, after "
+                f"{rss_mb(proc.pid):.0f} MB; /healthz after release "
+                f"{'%.0f ms' % (after * 1000) if after is not None else 'failed'}"
+            )
     finally:
         proc.terminate()
         try:

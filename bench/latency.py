@@ -71,10 +71,16 @@ def variants(model_dir: Path, prefix: str) -> list[tuple[str, Path, str]]:
     precision = shipped_precision(model_dir)
     if precision:
         fp32 = fp32_dir(model_dir)
-        return [(f"{prefix} onnx shipped", model_dir, "onnx"), (f"{prefix} onnx fp32", fp32, "onnx"),
-                (f"{prefix} torch", model_dir, "torch")]
-    return [(f"{prefix} onnx fp32", model_dir, "onnx"), (f"{prefix} onnx int8", int8_dir(model_dir), "onnx"),
-            (f"{prefix} torch", model_dir, "torch")]
+        return [
+            (f"{prefix} onnx shipped", model_dir, "onnx"),
+            (f"{prefix} onnx fp32", fp32, "onnx"),
+            (f"{prefix} torch", model_dir, "torch"),
+        ]
+    return [
+        (f"{prefix} onnx fp32", model_dir, "onnx"),
+        (f"{prefix} onnx int8", int8_dir(model_dir), "onnx"),
+        (f"{prefix} torch", model_dir, "torch"),
+    ]
 
 
 def fp32_dir(model_dir: Path) -> Path:
@@ -123,7 +129,10 @@ def bench_model_dir(model: str | None) -> tuple[Path, str]:
         fp32_dir(d)
         return d, what
     int8 = int8_dir(d)
-    if not (int8 / "model.onnx").is_file() or (int8 / "model.onnx").stat().st_mtime < (d / "model.onnx").stat().st_mtime:
+    if (
+        not (int8 / "model.onnx").is_file()
+        or (int8 / "model.onnx").stat().st_mtime < (d / "model.onnx").stat().st_mtime
+    ):
         from emovox.export import export_onnx
 
         export_onnx(d, int8, quantize=True)
@@ -190,11 +199,16 @@ class _S3StandIn:  # pragma: no cover - only when emovox.models.seeds is absent
 
         layers, c = [], 1
         for c_out, k in ((512, 5), (512, 5), (256, 5), (256, 3), (128, 3)):
-            layers += [nn.Conv1d(c, c_out, k, padding=k // 2), nn.ReLU(), nn.BatchNorm1d(c_out),
-                       nn.MaxPool1d(5 if k == 5 else 3, 2, padding=1)]
+            layers += [
+                nn.Conv1d(c, c_out, k, padding=k // 2),
+                nn.ReLU(),
+                nn.BatchNorm1d(c_out),
+                nn.MaxPool1d(5 if k == 5 else 3, 2, padding=1),
+            ]
             c = c_out
-        return nn.Sequential(nn.Unflatten(1, (1, 2376)), *layers, nn.Flatten(), nn.LazyLinear(512),
-                             nn.ReLU(), nn.Linear(512, 8))
+        return nn.Sequential(
+            nn.Unflatten(1, (1, 2376)), *layers, nn.Flatten(), nn.LazyLinear(512), nn.ReLU(), nn.Linear(512, 8)
+        )
 
 
 def load_avg() -> str:
@@ -217,7 +231,7 @@ def cut_clips(files: list[str], clip_s: float) -> list[str]:
             y = y.mean(axis=1)
             n = int(round(clip_s * sr))
             start = max(0, (y.size - n) // 2)
-            sf.write(str(dst), y[start:start + n], sr, subtype="PCM_16")
+            sf.write(str(dst), y[start : start + n], sr, subtype="PCM_16")
         out.append(str(dst))
     return out
 
@@ -233,8 +247,7 @@ def main() -> None:
     ap.add_argument("--compare", default="cnn", help="second model timed in the same run ('none': skip)")
     ap.add_argument("--clips", type=int, default=40)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--clip-s", type=float, default=3.0,
-                    help="cut each clip to its central S seconds (0: whole files)")
+    ap.add_argument("--clip-s", type=float, default=3.0, help="cut each clip to its central S seconds (0: whole files)")
     args = ap.parse_args()
     import soundfile as sf
 
@@ -248,9 +261,11 @@ def main() -> None:
     if args.clip_s > 0:
         files = cut_clips(files, args.clip_s)
     dur = np.mean([sf.info(f).duration for f in files])
-    print(f"latency over {len(files)} RAVDESS clips (mean {dur:.2f} s, {Path(files[0]).suffix}), "
-          f"{args.threads} thread(s); model: {what}; shipped ONNX precision: "
-          f"{shipped_precision(model_dir) or 'float32'}")
+    print(
+        f"latency over {len(files)} RAVDESS clips (mean {dur:.2f} s, {Path(files[0]).suffix}), "
+        f"{args.threads} thread(s); model: {what}; shipped ONNX precision: "
+        f"{shipped_precision(model_dir) or 'float32'}"
+    )
     print(f"start: {load_avg()}")
     from emovox.inference import load_model
 

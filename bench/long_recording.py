@@ -46,7 +46,6 @@ def vm_hwm_mb() -> float:
 def build_long_file(path: Path, minutes: float, seed: int = 0) -> Path:
     """Concatenate RAVDESS clips (all actors, shuffled) with 0.5-3 s silences up to ``minutes``."""
     import soundfile as sf
-
     from latency import ravdess_files
 
     if path.is_file() and abs(sf.info(str(path)).duration - minutes * 60) < 1:
@@ -79,27 +78,37 @@ def run_emovox(path: str, model_dir: str, backend: str, threads: int | None) -> 
     t1 = time.perf_counter()
     tl = m.predict_timeline(path)
     t2 = time.perf_counter()
-    return {"load_s": t1 - t0, "wall_s": t2 - t1, "duration_s": tl.duration_s,
-            "segments": len(tl.segments), "speech_s": tl.summary["speech_s"],
-            "dominant": tl.summary["dominant"], "peak_rss_mb": vm_hwm_mb(),
-            "torch_imported": "torch" in sys.modules}
+    return {
+        "load_s": t1 - t0,
+        "wall_s": t2 - t1,
+        "duration_s": tl.duration_s,
+        "segments": len(tl.segments),
+        "speech_s": tl.summary["speech_s"],
+        "dominant": tl.summary["dominant"],
+        "peak_rss_mb": vm_hwm_mb(),
+        "torch_imported": "torch" in sys.modules,
+    }
 
 
 def run_seed(path: str, minutes: float, threads: int) -> dict:
     import librosa
-
     from latency import SeedPipeline
 
     seed = SeedPipeline(threads)
     t0 = time.perf_counter()
     y, sr = librosa.load(path, sr=seed.sample_rate_hz, duration=minutes * 60)
     win = int(2.5 * sr)
-    feats = [seed.features(y[i:i + win]) for i in range(0, y.size - win + 1, win)]
+    feats = [seed.features(y[i : i + win]) for i in range(0, y.size - win + 1, win)]
     for i in range(0, len(feats), 32):
-        seed.logits(np.stack(feats[i:i + 32]))
+        seed.logits(np.stack(feats[i : i + 32]))
     wall = time.perf_counter() - t0
-    return {"wall_s": wall, "duration_s": y.size / sr, "windows": len(feats),
-            "peak_rss_mb": vm_hwm_mb(), "what": seed.what}
+    return {
+        "wall_s": wall,
+        "duration_s": y.size / sr,
+        "windows": len(feats),
+        "peak_rss_mb": vm_hwm_mb(),
+        "what": seed.what,
+    }
 
 
 def main() -> None:
@@ -130,8 +139,20 @@ def main() -> None:
     print(f"model: {what}; backend {args.backend}; threads {args.threads or 'default'}")
 
     def child(kind: str) -> dict:
-        cmd = [sys.executable, __file__, "--child", kind, "--file", str(path), "--model-dir",
-               str(model_dir), "--backend", args.backend, "--seed-minutes", str(args.seed_minutes)]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--child",
+            kind,
+            "--file",
+            str(path),
+            "--model-dir",
+            str(model_dir),
+            "--backend",
+            args.backend,
+            "--seed-minutes",
+            str(args.seed_minutes),
+        ]
         if args.threads:
             cmd += ["--threads", str(args.threads)]
         out = subprocess.run(cmd, capture_output=True, text=True, check=True)
@@ -140,19 +161,23 @@ def main() -> None:
     print(f"before emovox: {load_avg()}")
     e = child("emovox")
     rtf_e = e["duration_s"] / e["wall_s"]
-    print(f"emovox timeline : {e['duration_s'] / 60:.1f} min audio in {e['wall_s']:.1f} s "
-          f"-> {rtf_e:.0f}x real time; peak RSS {e['peak_rss_mb']:.0f} MB; "
-          f"{e['segments']} segments, speech {e['speech_s'] / 60:.1f} min, dominant {e['dominant']}; "
-          f"model load {e['load_s']:.2f} s; torch imported: {e['torch_imported']}")
+    print(
+        f"emovox timeline : {e['duration_s'] / 60:.1f} min audio in {e['wall_s']:.1f} s "
+        f"-> {rtf_e:.0f}x real time; peak RSS {e['peak_rss_mb']:.0f} MB; "
+        f"{e['segments']} segments, speech {e['speech_s'] / 60:.1f} min, dominant {e['dominant']}; "
+        f"model load {e['load_s']:.2f} s; torch imported: {e['torch_imported']}"
+    )
     if args.no_seed:
         print(f"end: {load_avg()}")
         return
     print(f"before seed-style: {load_avg()}")
     s = child("seed")
     rtf_s = s["duration_s"] / s["wall_s"]
-    print(f"seed-style      : {s['duration_s'] / 60:.1f} min audio in {s['wall_s']:.1f} s "
-          f"-> {rtf_s:.0f}x real time; peak RSS {s['peak_rss_mb']:.0f} MB "
-          f"(whole file in memory; grows with length); {s['windows']} windows [{s['what']}]")
+    print(
+        f"seed-style      : {s['duration_s'] / 60:.1f} min audio in {s['wall_s']:.1f} s "
+        f"-> {rtf_s:.0f}x real time; peak RSS {s['peak_rss_mb']:.0f} MB "
+        f"(whole file in memory; grows with length); {s['windows']} windows [{s['what']}]"
+    )
     print(f"ratio (real-time factor emovox / seed-style): {rtf_e / rtf_s:.1f}x")
     print(f"end: {load_avg()}")
 

@@ -48,11 +48,19 @@ def main(argv=None) -> int:
     t0 = time.time()
     clips = nonspeech_set("eval", per_kind=args.per_kind)
     records = [] if args.no_corpora else corpus_clips()[0]
-    print(f"{len(clips)} non-speech clips ({len({c.kind for c in clips})} kinds, "
-          f"{sum(c.telephone for c in clips)} through a telephone codec), {len(records)} corpus clips; "
-          f"gate: no_speech under {NO_SPEECH_S} s of speech, unknown under {MIN_EMOTION_S} s", flush=True)
-    results: dict = {"non_speech_clips": len(clips), "corpus_clips": len(records),
-                     "no_speech_s": NO_SPEECH_S, "min_emotion_s": MIN_EMOTION_S, "models": {}}
+    print(
+        f"{len(clips)} non-speech clips ({len({c.kind for c in clips})} kinds, "
+        f"{sum(c.telephone for c in clips)} through a telephone codec), {len(records)} corpus clips; "
+        f"gate: no_speech under {NO_SPEECH_S} s of speech, unknown under {MIN_EMOTION_S} s",
+        flush=True,
+    )
+    results: dict = {
+        "non_speech_clips": len(clips),
+        "corpus_clips": len(records),
+        "no_speech_s": NO_SPEECH_S,
+        "min_emotion_s": MIN_EMOTION_S,
+        "models": {},
+    }
     for name in args.models.split(","):
         for gated in (True, False):
             model = load_model(name, backend="onnx", num_threads=1, gate=gated)
@@ -62,10 +70,13 @@ def main(argv=None) -> int:
                 p = model.predict(clip.y, sample_rate=SR)
                 by_kind[clip.kind].append(p.is_emotion)
             emotion = [v for vs in by_kind.values() for v in vs]
-            entry = {"non_speech_given_an_emotion": round(float(np.mean(emotion)), 4),
-                     "held_out_kinds_given_an_emotion": round(float(np.mean(
-                         [v for k in HELD_OUT_KINDS for v in by_kind[k]])), 4),
-                     "by_kind": {k: round(float(np.mean(v)), 3) for k, v in by_kind.items()}}
+            entry = {
+                "non_speech_given_an_emotion": round(float(np.mean(emotion)), 4),
+                "held_out_kinds_given_an_emotion": round(
+                    float(np.mean([v for k in HELD_OUT_KINDS for v in by_kind[k]])), 4
+                ),
+                "by_kind": {k: round(float(np.mean(v)), 3) for k, v in by_kind.items()},
+            }
             if records and gated:
                 answers: Counter = Counter()
                 by_corpus: dict[str, Counter] = defaultdict(Counter)
@@ -77,14 +88,19 @@ def main(argv=None) -> int:
                 n = len(records)
                 entry["speech_refused_as_no_speech"] = round(answers["no_speech"] / n, 4)
                 entry["speech_too_little_speech"] = round(answers["too_little_speech"] / n, 4)
-                entry["speech_by_corpus"] = {c: {k: round(v / sum(cnt.values()), 4) for k, v in cnt.items()}
-                                             for c, cnt in by_corpus.items()}
+                entry["speech_by_corpus"] = {
+                    c: {k: round(v / sum(cnt.values()), 4) for k, v in cnt.items()} for c, cnt in by_corpus.items()
+                }
             results["models"][tag] = entry
-            line = f"{tag:22s} non-speech given an emotion {entry['non_speech_given_an_emotion']:6.1%} " \
-                   f"(held-out kinds {entry['held_out_kinds_given_an_emotion']:.1%})"
+            line = (
+                f"{tag:22s} non-speech given an emotion {entry['non_speech_given_an_emotion']:6.1%} "
+                f"(held-out kinds {entry['held_out_kinds_given_an_emotion']:.1%})"
+            )
             if "speech_refused_as_no_speech" in entry:
-                line += f"; speech refused as no speech {entry['speech_refused_as_no_speech']:.2%}, " \
-                        f"unknown for too little speech {entry['speech_too_little_speech']:.2%}"
+                line += (
+                    f"; speech refused as no speech {entry['speech_refused_as_no_speech']:.2%}, "
+                    f"unknown for too little speech {entry['speech_too_little_speech']:.2%}"
+                )
             print(line, flush=True)
     print("\nby kind (share given an emotion, gated default model first):")
     tags = list(results["models"])

@@ -74,9 +74,13 @@ def main() -> None:
     train = subset(TRAIN, True)
     recipe = FlagshipRecipe(epochs=args.epochs)
     t0 = time.time()
-    model = train_flagship(logmel_of(frontend, [waves[r.path] for r in train]),
-                           np.array([scheme.index_of(r.emotion) for r in train]), len(classes), recipe,
-                           log=lambda s: print("  " + s, flush=True))
+    model = train_flagship(
+        logmel_of(frontend, [waves[r.path] for r in train]),
+        np.array([scheme.index_of(r.emotion) for r in train]),
+        len(classes),
+        recipe,
+        log=lambda s: print("  " + s, flush=True),
+    )
     print(f"trained on {len(train)} clips of actors 01-14 in {time.time() - t0:.0f} s", flush=True)
 
     # calibration on held-out speakers 15-18
@@ -86,16 +90,24 @@ def main() -> None:
     result = calibrate(z_known, y_known, keep_fraction=0.90)
     z_unknown = predict_logits(model, logmel_of(model, [waves[r.path] for r in cal_unknown]))
     t_s4 = s4_threshold(softmax(z_unknown, temperature=result.temperature).max(axis=1))
-    print(f"calibration (actors 15-18, {len(cal_known)} known clips): T = {result.temperature:.3f}, "
-          f"ECE {result.ece_before:.3f} -> {result.ece_after:.3f}, accuracy {result.accuracy:.3f}; "
-          f"threshold (emovox rule) {result.threshold:.3f}; S4 rule {t_s4:.3f}", flush=True)
+    print(
+        f"calibration (actors 15-18, {len(cal_known)} known clips): T = {result.temperature:.3f}, "
+        f"ECE {result.ece_before:.3f} -> {result.ece_after:.3f}, accuracy {result.accuracy:.3f}; "
+        f"threshold (emovox rule) {result.threshold:.3f}; S4 rule {t_s4:.3f}",
+        flush=True,
+    )
 
     spec = TaskSpec(labels=classes, sample_rate_hz=16000, clip_s=recipe.crop_frames / 100.0)
     config = make_config(
-        spec, "flagship", {},
+        spec,
+        "flagship",
+        {},
         preprocessing={"sample_rate_hz": 16000, "crop": "none", "trim_silence": True, "normalize": None},
-        training={"recipe": recipe.to_dict(), "scheme": scheme.name,
-                  "speakers": {"train": sorted(TRAIN), "calibration": sorted(CALIB), "test": sorted(TEST)}},
+        training={
+            "recipe": recipe.to_dict(),
+            "scheme": scheme.name,
+            "speakers": {"train": sorted(TRAIN), "calibration": sorted(CALIB), "test": sorted(TEST)},
+        },
     )
     art = save_artifact(out / "model", model, config)
     write_calibration(art, result)
@@ -109,23 +121,38 @@ def main() -> None:
     ck = np.array([p.confidence for p in pk])
     cu = np.array([p.confidence for p in pu])
     correct = np.array([p.top_class == scheme.class_of(r.emotion) for p, r in zip(pk, test_known)])
-    report = {"classes": list(classes), "unseen": list(UNSEEN), "epochs": args.epochs,
-              "n_train": len(train), "n_test_known": len(pk), "n_test_unknown": len(pu),
-              "test_accuracy_known": float(correct.mean()),
-              "calibration": result.to_config()["calibration"], "thresholds": {}}
-    print(f"test actors 19-24: {len(pk)} known-class clips (accuracy {correct.mean():.3f}), "
-          f"{len(pu)} sad/surprised clips", flush=True)
+    report = {
+        "classes": list(classes),
+        "unseen": list(UNSEEN),
+        "epochs": args.epochs,
+        "n_train": len(train),
+        "n_test_known": len(pk),
+        "n_test_unknown": len(pu),
+        "test_accuracy_known": float(correct.mean()),
+        "calibration": result.to_config()["calibration"],
+        "thresholds": {},
+    }
+    print(
+        f"test actors 19-24: {len(pk)} known-class clips (accuracy {correct.mean():.3f}), "
+        f"{len(pu)} sad/surprised clips",
+        flush=True,
+    )
     for name, t in (("emovox rule (keep 90% correct)", result.threshold), ("S4 rule", t_s4)):
         kept = ck >= t
-        row = {"threshold": t, "unknown_rejected": float(np.mean(cu < t)),
-               "known_kept": float(kept.mean()),
-               "accuracy_on_kept": float(correct[kept].mean()) if kept.any() else None,
-               "correct_known_kept": float(np.mean(ck[correct] >= t)) if correct.any() else None}
+        row = {
+            "threshold": t,
+            "unknown_rejected": float(np.mean(cu < t)),
+            "known_kept": float(kept.mean()),
+            "accuracy_on_kept": float(correct[kept].mean()) if kept.any() else None,
+            "correct_known_kept": float(np.mean(ck[correct] >= t)) if correct.any() else None,
+        }
         report["thresholds"][name] = row
-        print(f"  {name:31s} t={t:.3f}: sad/surprised rejected {row['unknown_rejected']:.1%}, "
-              f"known kept {row['known_kept']:.1%} (accuracy on kept "
-              f"{row['accuracy_on_kept'] if row['accuracy_on_kept'] is None else round(row['accuracy_on_kept'], 3)}), "
-              f"correct known kept {row['correct_known_kept']:.1%}")
+        print(
+            f"  {name:31s} t={t:.3f}: sad/surprised rejected {row['unknown_rejected']:.1%}, "
+            f"known kept {row['known_kept']:.1%} (accuracy on kept "
+            f"{row['accuracy_on_kept'] if row['accuracy_on_kept'] is None else round(row['accuracy_on_kept'], 3)}), "
+            f"correct known kept {row['correct_known_kept']:.1%}"
+        )
 
     import matplotlib
 

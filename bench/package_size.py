@@ -27,8 +27,21 @@ def main() -> None:
     args = ap.parse_args()
     if args.out.exists():
         shutil.rmtree(args.out)
-    subprocess.run([sys.executable, "-m", "pip", "wheel", str(REPO), "--no-deps", "--no-build-isolation",
-                    "-q", "-w", str(args.out)], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            str(REPO),
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(args.out),
+        ],
+        check=True,
+    )
     wheel = next(args.out.glob("emovox-*.whl"))
     size_mb = wheel.stat().st_size / 1e6
     models: dict[str, list[int]] = {}
@@ -41,8 +54,10 @@ def main() -> None:
                 entry[0] += info.file_size
                 entry[1] += info.compress_size
         unpacked = sum(i.file_size for i in infos) / 1e6
-    print(f"{wheel.name}: {size_mb:.1f} MB on disk ({unpacked:.1f} MB unpacked); budget {BUDGET_MB:.0f} MB: "
-          f"{'within' if size_mb <= BUDGET_MB and unpacked <= BUDGET_MB else 'OVER'}")
+    print(
+        f"{wheel.name}: {size_mb:.1f} MB on disk ({unpacked:.1f} MB unpacked); budget {BUDGET_MB:.0f} MB: "
+        f"{'within' if size_mb <= BUDGET_MB and unpacked <= BUDGET_MB else 'OVER'}"
+    )
     for name, (raw, packed) in sorted(models.items()):
         print(f"  pretrained/{name}: {raw / 1e6:.1f} MB unpacked, {packed / 1e6:.1f} MB in the wheel")
 

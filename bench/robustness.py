@@ -60,8 +60,10 @@ def gate_outcomes(vad_probs) -> tuple[float, float]:
     from emovox.inference.gate import gate_verdict, speech_seconds
 
     verdicts = [gate_verdict(speech_seconds(p)) for p in vad_probs]
-    return (float(np.mean([v == "no_speech" for v in verdicts])),
-            float(np.mean([v == "too_little_speech" for v in verdicts])))
+    return (
+        float(np.mean([v == "no_speech" for v in verdicts])),
+        float(np.mean([v == "too_little_speech" for v in verdicts])),
+    )
 
 
 def score_conditions(name: str, heads, groups, y, conditions: dict, classes) -> dict:
@@ -78,10 +80,13 @@ def score_conditions(name: str, heads, groups, y, conditions: dict, classes) -> 
     for c, z in logits.items():
         m = compute_metrics(y, z.argmax(axis=1), classes=list(classes))
         label = labels_with_unknown(z, calibration.temperature, calibration.threshold)
-        out[c] = {"uar": round(float(m["uar"]), 4), "accuracy": round(float(m["accuracy"]), 4),
-                  "class_changed": round(float(np.mean(z.argmax(axis=1) != clean_class)), 4),
-                  "label_changed": round(float(np.mean(label != clean_label)), 4),
-                  "unknown": round(float(np.mean(label == -1)), 4)}
+        out[c] = {
+            "uar": round(float(m["uar"]), 4),
+            "accuracy": round(float(m["accuracy"]), 4),
+            "class_changed": round(float(np.mean(z.argmax(axis=1) != clean_class)), 4),
+            "label_changed": round(float(np.mean(label != clean_label)), 4),
+            "unknown": round(float(np.mean(label == -1)), 4),
+        }
         log(f"{name}: {c}: {out[c]}")
     return out
 
@@ -139,8 +144,9 @@ def main(argv=None) -> int:
     ap.add_argument("--designs", choices=("all", "shipped"), default="all")
     ap.add_argument("--json", default="bench/results/robustness.json", help="write the figures here")
     ap.add_argument("--threads", type=int, default=2, help="torch threads fitting the heads")
-    ap.add_argument("--copies", type=int, default=None, help="degraded copies per training clip "
-                    "(default: the recipe's N_COPIES)")
+    ap.add_argument(
+        "--copies", type=int, default=None, help="degraded copies per training clip (default: the recipe's N_COPIES)"
+    )
     args = ap.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import torch
@@ -158,18 +164,40 @@ def main(argv=None) -> int:
     designs = {"shipped": (args.model, True)}
     if args.designs == "all":
         designs = {"before": (wide, False), "robust, full band": (wide, True), **designs}
-    results: dict = {"protocol": "3 speaker-disjoint folds over ravdess, emodb, emovo, turev (the model card's); "
-                                 "7-way UAR over all 4,217 held-out clips",
-                     "copies": args.copies or N_COPIES, "conditions": CONDITIONS, "designs": {}}
+    results: dict = {
+        "protocol": "3 speaker-disjoint folds over ravdess, emodb, emovo, turev (the model card's); "
+        "7-way UAR over all 4,217 held-out clips",
+        "copies": args.copies or N_COPIES,
+        "conditions": CONDITIONS,
+        "designs": {},
+    }
     embedded: dict = {}
     for name, (model, robust) in designs.items():
         if model not in embedded:
-            train_sets = training_embeddings(paths, groups, cache_dir=args.cache, model=model,
-                                             workers=args.workers, copies=args.copies or N_COPIES, log=log)
-            conditions = {c: embed_condition(paths, groups, tag=c, factory="emovox.evaluation.robustness.eval_factory",
-                                             seed=EVAL_SEED, cache_dir=args.cache, model=model,
-                                             workers=args.workers, extra={"condition": c}, log=log)
-                          for c in CONDITIONS}
+            train_sets = training_embeddings(
+                paths,
+                groups,
+                cache_dir=args.cache,
+                model=model,
+                workers=args.workers,
+                copies=args.copies or N_COPIES,
+                log=log,
+            )
+            conditions = {
+                c: embed_condition(
+                    paths,
+                    groups,
+                    tag=c,
+                    factory="emovox.evaluation.robustness.eval_factory",
+                    seed=EVAL_SEED,
+                    cache_dir=args.cache,
+                    model=model,
+                    workers=args.workers,
+                    extra={"condition": c},
+                    log=log,
+                )
+                for c in CONDITIONS
+            }
             embedded[model] = (train_sets, conditions)
         train_sets, conditions = embedded[model]
         sets = train_sets if robust else train_sets[:1]
@@ -179,9 +207,10 @@ def main(argv=None) -> int:
         entry["loco"] = leave_one_corpus_out(sets, y, classes, records, conditions, robust=robust)
         results["designs"][name] = entry
     conditions = embedded[args.model][1]
-    results["gate"] = {c: dict(zip(("no_speech", "too_little_speech"), map(lambda v: round(v, 4),
-                                                                              gate_outcomes(e.vad))))
-                       for c, e in conditions.items()}
+    results["gate"] = {
+        c: dict(zip(("no_speech", "too_little_speech"), (round(v, 4) for v in gate_outcomes(e.vad))))
+        for c, e in conditions.items()
+    }
     results["elapsed_s"] = round(time.time() - t0, 1)
     print_table(results)
     if args.json:
@@ -197,15 +226,20 @@ def print_table(results: dict) -> None:
     designs = results["designs"]
     shipped = designs["shipped"]
     names = list(designs)
-    print("\n| condition | " + " | ".join(f"UAR, {n}" for n in names) + " | accuracy | classes changed vs clean | "
-          "labels changed (with unknown) | refused as no speech | too little speech |")
+    print(
+        "\n| condition | " + " | ".join(f"UAR, {n}" for n in names) + " | accuracy | classes changed vs clean | "
+        "labels changed (with unknown) | refused as no speech | too little speech |"
+    )
     print("|---|" + "---|" * len(names) + "---|---|---|---|---|")
     for c in results["conditions"]:
         s, g = shipped[c], results["gate"][c]
         changed = " / ".join(f"{designs[n][c]['class_changed']:.1%}" for n in names)
-        print(f"| {c} | " + " | ".join(f"{designs[n][c]['uar']:.3f}" for n in names)
-              + f" | {s['accuracy']:.3f} | {changed} | {s['label_changed']:.1%} | {g['no_speech']:.2%} | "
-              f"{g['too_little_speech']:.2%} |")
+        print(
+            f"| {c} | "
+            + " | ".join(f"{designs[n][c]['uar']:.3f}" for n in names)
+            + f" | {s['accuracy']:.3f} | {changed} | {s['label_changed']:.1%} | {g['no_speech']:.2%} | "
+            f"{g['too_little_speech']:.2%} |"
+        )
     print("(classes changed: " + " / ".join(names) + ")")
     print("\nleave one corpus out (4 shared classes, UAR):")
     print("| design | condition | " + " | ".join(k for k in shipped["loco"]["clean"]) + " |")

@@ -46,8 +46,7 @@ from emovox.training.pipeline import apply_normalization, load_waveforms
 #: Epochs in --quick mode (early stopping still applies).
 QUICK_EPOCHS = {"s0": 200, "s1": 6, "s2": 10, "s3": 6, "s4": 20}
 #: Corpora per recipe that exist here (the seeds' others are not available).
-CORPORA = {"s0": ("ravdess", "emodb"), "s1": ("ravdess",), "s2": ("ravdess",), "s3": ("ravdess",),
-           "s4": ("ravdess",)}
+CORPORA = {"s0": ("ravdess", "emodb"), "s1": ("ravdess",), "s2": ("ravdess",), "s3": ("ravdess",), "s4": ("ravdess",)}
 SPEAKER_FOLDS = {"ravdess": 6, "emodb": 5}
 
 
@@ -83,8 +82,14 @@ def run_split(recipe, split, *, waves, clean, labels, speakers, classes, protoco
         inner = speaker_validation_split(speakers, tr, fraction=recipe.val_fraction, seed=seed, labels=labels)
         fit_idx, val_idx = inner.train_idx, inner.test_idx
     train_ds, val_ds, preprocessing = recipe.make_datasets(
-        [waves[i] for i in fit_idx], labels[fit_idx], [waves[i] for i in val_idx], labels[val_idx], seed=seed,
-        train_features=clean[fit_idx], val_features=clean[val_idx])
+        [waves[i] for i in fit_idx],
+        labels[fit_idx],
+        [waves[i] for i in val_idx],
+        labels[val_idx],
+        seed=seed,
+        train_features=clean[fit_idx],
+        val_features=clean[val_idx],
+    )
     x_test = apply_normalization(clean[te].reshape(len(te), -1), preprocessing["normalization"])
     config = recipe.train.replace(epochs=epochs, seed=seed, threads=threads, progress=False)
     seed_everything(seed, threads=threads)
@@ -94,9 +99,17 @@ def run_split(recipe, split, *, waves, clean, labels, speakers, classes, protoco
         result = train_model(model, train_ds, val_ds, config, out_dir=tmp, n_classes=len(classes), plot=False)
     logits = predict_logits(model, x_test, batch_size=64)
     uar, acc = uar_accuracy(labels[te], logits.argmax(axis=1))
-    return {"split": split.name, "n_train": int(len(fit_idx)), "n_val": int(len(val_idx)), "n_test": int(len(te)),
-            "accuracy": acc, "uar": uar, "epochs_run": len(result.history), "best_epoch": result.best_epoch,
-            "train_s": round(time.perf_counter() - started, 1)}
+    return {
+        "split": split.name,
+        "n_train": int(len(fit_idx)),
+        "n_val": int(len(val_idx)),
+        "n_test": int(len(te)),
+        "accuracy": acc,
+        "uar": uar,
+        "epochs_run": len(result.history),
+        "best_epoch": result.best_epoch,
+        "train_s": round(time.perf_counter() - started, 1),
+    }
 
 
 def run_recipe(name, *, quick, protocols, folds, epochs, seed, threads, cache_dir, log, limit=None):
@@ -115,8 +128,10 @@ def run_recipe(name, *, quick, protocols, folds, epochs, seed, threads, cache_di
         genders = [r.gender or "?" for r in records]
         t0 = time.perf_counter()
         waves, clean = _features(recipe, corpus, records, cache_dir)
-        log(f"[{name}/{corpus}] {len(records)} clips, {len(classes)} classes, features {clean.shape[1:]} "
-            f"in {time.perf_counter() - t0:.0f} s")
+        log(
+            f"[{name}/{corpus}] {len(records)} clips, {len(classes)} classes, features {clean.shape[1:]} "
+            f"in {time.perf_counter() - t0:.0f} s"
+        )
         n_epochs = epochs or (QUICK_EPOCHS[name] if quick else recipe.train.epochs)
         for protocol in protocols:
             if protocol == "random":
@@ -127,26 +142,52 @@ def run_recipe(name, *, quick, protocols, folds, epochs, seed, threads, cache_di
             splits = splits[: (1 if quick else folds or len(splits))]
             results = []
             for split in splits:
-                res = run_split(recipe, split, waves=waves, clean=clean, labels=labels, speakers=speakers,
-                                classes=classes, protocol=protocol, epochs=n_epochs, seed=seed, threads=threads)
-                log(f"[{name}/{corpus}/{protocol}/{split.name}] acc {res['accuracy']:.3f} uar {res['uar']:.3f} "
-                    f"({res['epochs_run']} epochs, best {res['best_epoch']}, {res['train_s']} s)")
+                res = run_split(
+                    recipe,
+                    split,
+                    waves=waves,
+                    clean=clean,
+                    labels=labels,
+                    speakers=speakers,
+                    classes=classes,
+                    protocol=protocol,
+                    epochs=n_epochs,
+                    seed=seed,
+                    threads=threads,
+                )
+                log(
+                    f"[{name}/{corpus}/{protocol}/{split.name}] acc {res['accuracy']:.3f} uar {res['uar']:.3f} "
+                    f"({res['epochs_run']} epochs, best {res['best_epoch']}, {res['train_s']} s)"
+                )
                 results.append(res)
-            rows.append({"recipe": name, "corpus": corpus, "protocol": protocol, "classes": classes,
-                         "folds": results, "accuracy": float(np.mean([r["accuracy"] for r in results])),
-                         "uar": float(np.mean([r["uar"] for r in results])), "epochs": n_epochs,
-                         "reported": dict(recipe.reported)})
+            rows.append(
+                {
+                    "recipe": name,
+                    "corpus": corpus,
+                    "protocol": protocol,
+                    "classes": classes,
+                    "folds": results,
+                    "accuracy": float(np.mean([r["accuracy"] for r in results])),
+                    "uar": float(np.mean([r["uar"] for r in results])),
+                    "epochs": n_epochs,
+                    "reported": dict(recipe.reported),
+                }
+            )
     return rows
 
 
 def table(rows) -> str:
-    lines = ["| recipe | corpus | protocol | folds | max epochs | accuracy | UAR | seed reported |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| recipe | corpus | protocol | folds | max epochs | accuracy | UAR | seed reported |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         rep = r["reported"]
-        lines.append(f"| {r['recipe']} | {r['corpus']} | {r['protocol']} | {len(r['folds'])} | {r['epochs']} | "
-                     f"{r['accuracy']:.3f} | {r['uar']:.3f} | {rep.get('value', float('nan')):.3f} "
-                     f"{rep.get('metric', '')} ({rep.get('split', '')}; {rep.get('n_classes', '?')} classes) |")
+        lines.append(
+            f"| {r['recipe']} | {r['corpus']} | {r['protocol']} | {len(r['folds'])} | {r['epochs']} | "
+            f"{r['accuracy']:.3f} | {r['uar']:.3f} | {rep.get('value', float('nan')):.3f} "
+            f"{rep.get('metric', '')} ({rep.get('split', '')}; {rep.get('n_classes', '?')} classes) |"
+        )
     return "\n".join(lines)
 
 
@@ -169,9 +210,18 @@ def main(argv=None) -> int:
 
     all_rows = []
     for name in args.recipes:
-        rows = run_recipe(name, quick=args.quick, protocols=args.protocols, folds=args.folds, epochs=args.epochs,
-                          seed=args.seed, threads=args.threads, cache_dir=args.out / "cache", log=log,
-                          limit=args.limit)
+        rows = run_recipe(
+            name,
+            quick=args.quick,
+            protocols=args.protocols,
+            folds=args.folds,
+            epochs=args.epochs,
+            seed=args.seed,
+            threads=args.threads,
+            cache_dir=args.out / "cache",
+            log=log,
+            limit=args.limit,
+        )
         all_rows += rows
         mode = "quick" if args.quick else "full"
         (args.out / f"{name}-{mode}.json").write_text(json.dumps(rows, indent=2) + "\n")

@@ -49,8 +49,18 @@ def corpus_clips(n: int) -> list[tuple[str, bytes, np.ndarray]]:
 
 def start_server(port: int, threads: int) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "emovox.cli.main", "serve", "--port", str(port), "--threads", str(threads),
-           "--log-level", "warning"]  # default limits: 32 concurrent requests, 32 streams
+    cmd = [
+        sys.executable,
+        "-m",
+        "emovox.cli.main",
+        "serve",
+        "--port",
+        str(port),
+        "--threads",
+        str(threads),
+        "--log-level",
+        "warning",
+    ]  # default limits: 32 concurrent requests, 32 streams
     return subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
 
 
@@ -106,7 +116,7 @@ async def stream(ws_url, clip, frame_samples: int = 1600) -> tuple[float, float,
 
         task = asyncio.create_task(reader())
         for i in range(0, pcm.size, frame_samples):
-            await ws.send(pcm[i:i + frame_samples].tobytes())
+            await ws.send(pcm[i : i + frame_samples].tobytes())
         await ws.send(json.dumps({"type": "end"}))
         await task
         if end is None or ws.close_code != 1000:
@@ -145,7 +155,7 @@ async def paced_stream(ws_url, clips, duration_s: float, frame_s: float = 0.1) -
         for i in range(n_frames):
             lo = (i * frame) % (pcm.size - frame)
             sent_at.append(((i + 1) * frame, time.perf_counter()))
-            await ws.send(pcm[lo:lo + frame].tobytes())
+            await ws.send(pcm[lo : lo + frame].tobytes())
             await asyncio.sleep(max(0.0, start + (i + 1) * frame_s - time.perf_counter()))
         await ws.send(json.dumps({"type": "end"}))
         await task
@@ -162,10 +172,12 @@ async def load(url: str, clips, *, clients: int, duration_s: float, stream_fract
     events = [0]
     errors: list[str] = []
     stop = time.perf_counter() + duration_s
-    limits = httpx.Limits(max_connections=clients * 2, max_keepalive_connections=clients * 2,
-                          keepalive_expiry=5.0)  # shorter than the server's 20 s keep-alive
+    limits = httpx.Limits(
+        max_connections=clients * 2, max_keepalive_connections=clients * 2, keepalive_expiry=5.0
+    )  # shorter than the server's 20 s keep-alive
 
     async with httpx.AsyncClient(limits=limits, timeout=120) as client:
+
         async def worker(k: int) -> None:
             rng = np.random.default_rng(seed + k)
             while time.perf_counter() < stop:
@@ -184,8 +196,14 @@ async def load(url: str, clips, *, clients: int, duration_s: float, stream_fract
         t0 = time.perf_counter()
         await asyncio.gather(*(worker(k) for k in range(clients)))
         wall = time.perf_counter() - t0
-    return {"wall_s": wall, "uploads": up_lat, "streams": st_lat, "stream_audio_s": audio_s[0],
-            "events": events[0], "errors": errors}
+    return {
+        "wall_s": wall,
+        "uploads": up_lat,
+        "streams": st_lat,
+        "stream_audio_s": audio_s[0],
+        "events": events[0],
+        "errors": errors,
+    }
 
 
 def pct(x, q) -> float:
@@ -216,26 +234,32 @@ def main() -> None:
     try:
         wait_ready(url, proc)
         server = psutil.Process(proc.pid)
-        print(f"server pid {proc.pid} on {url}; {len(clips)} EMO-DB clips "
-              f"({np.mean([c[2].size for c in clips]) / 16000:.2f} s mean); "
-              f"load average {os.getloadavg()[0]:.2f}; {os.cpu_count()} cores")
+        print(
+            f"server pid {proc.pid} on {url}; {len(clips)} EMO-DB clips "
+            f"({np.mean([c[2].size for c in clips]) / 16000:.2f} s mean); "
+            f"load average {os.getloadavg()[0]:.2f}; {os.cpu_count()} cores"
+        )
         # warm-up: one upload and one stream
         asyncio.run(load(url, clips[:2], clients=2, duration_s=1.0, stream_fraction=0.5, seed=99))
         ws_url = url.replace("http://", "ws://") + "/v1/stream"
         idle_lat = asyncio.run(paced_stream(ws_url, clips, args.ref_s))
-        print(f"reference (1 real-time stream, {args.ref_s:.0f} s): event latency p50 {1000 * pct(idle_lat, 50):.0f} ms, "
-              f"p99 {1000 * pct(idle_lat, 99):.0f} ms over {len(idle_lat)} events (from sending the frame that "
-              "completes a hop to receiving its event)")
+        print(
+            f"reference (1 real-time stream, {args.ref_s:.0f} s): event latency p50 {1000 * pct(idle_lat, 50):.0f} ms, "
+            f"p99 {1000 * pct(idle_lat, 99):.0f} ms over {len(idle_lat)} events (from sending the frame that "
+            "completes a hop to receiving its event)"
+        )
         rss_before = server.memory_info().rss
         c0 = server.cpu_times()
         ref = asyncio.run(load(url, clips, clients=1, duration_s=args.ref_s, stream_fraction=0.0, seed=1))
         c1 = server.cpu_times()
         ref_p50 = pct(ref["uploads"], 50)
         ref_cpu_ms = 1000 * ((c1.user + c1.system) - (c0.user + c0.system)) / max(1, len(ref["uploads"]))
-        print(f"reference (1 client, uploads only, {ref['wall_s']:.1f} s): {len(ref['uploads'])} uploads, "
-              f"{len(ref['uploads']) / ref['wall_s']:.1f} req/s, p50 {1000 * ref_p50:.0f} ms, "
-              f"p99 {1000 * pct(ref['uploads'], 99):.0f} ms, errors {len(ref['errors'])}; "
-              f"server CPU {ref_cpu_ms:.1f} ms per upload")
+        print(
+            f"reference (1 client, uploads only, {ref['wall_s']:.1f} s): {len(ref['uploads'])} uploads, "
+            f"{len(ref['uploads']) / ref['wall_s']:.1f} req/s, p50 {1000 * ref_p50:.0f} ms, "
+            f"p99 {1000 * pct(ref['uploads'], 99):.0f} ms, errors {len(ref['errors'])}; "
+            f"server CPU {ref_cpu_ms:.1f} ms per upload"
+        )
 
         peak = [rss_before]
 
@@ -248,9 +272,16 @@ def main() -> None:
             stop_evt = asyncio.Event()
             sampler = asyncio.create_task(sample_rss(stop_evt))
             result, paced = await asyncio.gather(
-                load(url, clips, clients=args.clients, duration_s=args.duration_s,
-                     stream_fraction=args.stream_fraction, seed=args.seed),
-                paced_stream(ws_url, clips, args.duration_s - 1.0))
+                load(
+                    url,
+                    clips,
+                    clients=args.clients,
+                    duration_s=args.duration_s,
+                    stream_fraction=args.stream_fraction,
+                    seed=args.seed,
+                ),
+                paced_stream(ws_url, clips, args.duration_s - 1.0),
+            )
             stop_evt.set()
             await sampler
             result["paced"] = paced
@@ -267,22 +298,32 @@ def main() -> None:
             wall = res["wall_s"]
             server_cpu = (cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)
             client_cpu = (me1.user + me1.system) - (me0.user + me0.system)
-            print(f"load round {round_} ({args.clients} clients, {args.stream_fraction:.0%} streams, {wall:.1f} s): "
-                  f"{(n_up + n_st) / wall:.1f} requests/s ({n_up} uploads, {n_st} streams), "
-                  f"errors {len(res['errors'])}")
-            print(f"  uploads: {n_up / wall:.1f}/s, p50 {1000 * pct(res['uploads'], 50):.0f} ms, "
-                  f"p99 {1000 * pct(res['uploads'], 99):.0f} ms  "
-                  f"(p50 = {pct(res['uploads'], 50) / ref_p50:.1f}x the idle reference)")
-            print(f"  streams: {n_st / wall:.2f}/s, whole-stream p50 {1000 * pct(res['streams'], 50):.0f} ms, "
-                  f"p99 {1000 * pct(res['streams'], 99):.0f} ms; {res['stream_audio_s']:.0f} s of audio "
-                  f"({res['stream_audio_s'] / wall:.1f} s per s), {res['events']} events")
-            print(f"  one more client streaming at real time: event latency p50 {1000 * pct(res['paced'], 50):.0f} ms, "
-                  f"p99 {1000 * pct(res['paced'], 99):.0f} ms over {len(res['paced'])} events "
-                  f"(idle: p50 {1000 * pct(idle_lat, 50):.0f} ms)")
-            print(f"  CPU: server {server_cpu / wall:.2f} cores ({1000 * server_cpu / max(1, n_up + n_st):.1f} ms "
-                  f"per request), clients {client_cpu / wall:.2f} cores; "
-                  f"server RSS before {rss_before / 2**20:.0f} MB, peak {peak[0] / 2**20:.0f} MB, "
-                  f"after {rss_after / 2**20:.0f} MB")
+            print(
+                f"load round {round_} ({args.clients} clients, {args.stream_fraction:.0%} streams, {wall:.1f} s): "
+                f"{(n_up + n_st) / wall:.1f} requests/s ({n_up} uploads, {n_st} streams), "
+                f"errors {len(res['errors'])}"
+            )
+            print(
+                f"  uploads: {n_up / wall:.1f}/s, p50 {1000 * pct(res['uploads'], 50):.0f} ms, "
+                f"p99 {1000 * pct(res['uploads'], 99):.0f} ms  "
+                f"(p50 = {pct(res['uploads'], 50) / ref_p50:.1f}x the idle reference)"
+            )
+            print(
+                f"  streams: {n_st / wall:.2f}/s, whole-stream p50 {1000 * pct(res['streams'], 50):.0f} ms, "
+                f"p99 {1000 * pct(res['streams'], 99):.0f} ms; {res['stream_audio_s']:.0f} s of audio "
+                f"({res['stream_audio_s'] / wall:.1f} s per s), {res['events']} events"
+            )
+            print(
+                f"  one more client streaming at real time: event latency p50 {1000 * pct(res['paced'], 50):.0f} ms, "
+                f"p99 {1000 * pct(res['paced'], 99):.0f} ms over {len(res['paced'])} events "
+                f"(idle: p50 {1000 * pct(idle_lat, 50):.0f} ms)"
+            )
+            print(
+                f"  CPU: server {server_cpu / wall:.2f} cores ({1000 * server_cpu / max(1, n_up + n_st):.1f} ms "
+                f"per request), clients {client_cpu / wall:.2f} cores; "
+                f"server RSS before {rss_before / 2**20:.0f} MB, peak {peak[0] / 2**20:.0f} MB, "
+                f"after {rss_after / 2**20:.0f} MB"
+            )
             for e in res["errors"][:5]:
                 print("  error:", e)
         print(f"load average at end {os.getloadavg()[0]:.2f}")

@@ -54,10 +54,24 @@ def make_clips(n: int) -> list[tuple[str, bytes]]:
 
 def start_server(kind: str, n: int, port: int) -> subprocess.Popen:
     flag = ["--ray", "--replicas", str(n)] if kind == "ray" else ["--workers", str(n)]
-    return subprocess.Popen([sys.executable, "-m", "emovox.cli.main", "serve", "--port", str(port), *flag,
-                             "--log-level", "warning", "--max-concurrent", "64"],
-                            env={**os.environ, "OMP_NUM_THREADS": "1"}, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "emovox.cli.main",
+            "serve",
+            "--port",
+            str(port),
+            *flag,
+            "--log-level",
+            "warning",
+            "--max-concurrent",
+            "64",
+        ],
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
 
 
 def wait_ready(url: str, proc: subprocess.Popen, *, n_ok: int, timeout_s: float = 240.0) -> None:
@@ -149,10 +163,13 @@ def measure(kind: str, n: int, clips, *, clients: int, requests: int, max_s: flo
         rate = len(latencies) / wall
         what = f"{n} Ray Serve replica(s)" if kind == "ray" else f"{n} worker(s)"
         p50, p99 = (np.percentile(latencies, q) * 1000 for q in (50, 99)) if latencies else (float("nan"),) * 2
-        print(f"{what}: {rate:.1f} uploads/s ({len(latencies)} in {wall:.1f} s), p50 {p50:.0f} ms, "
-              f"p99 {p99:.0f} ms, errors {errors}; server CPU {used / wall:.2f} cores "
-              f"({used / max(1, len(latencies)) * 1000:.1f} ms per upload); ready after {start_s:.1f} s; "
-              f"load average {os.getloadavg()[0]:.2f}", flush=True)
+        print(
+            f"{what}: {rate:.1f} uploads/s ({len(latencies)} in {wall:.1f} s), p50 {p50:.0f} ms, "
+            f"p99 {p99:.0f} ms, errors {errors}; server CPU {used / wall:.2f} cores "
+            f"({used / max(1, len(latencies)) * 1000:.1f} ms per upload); ready after {start_s:.1f} s; "
+            f"load average {os.getloadavg()[0]:.2f}",
+            flush=True,
+        )
         return rate
     finally:
         stop_server(proc, tree)
@@ -163,20 +180,28 @@ def main(argv=None) -> int:
     ap.add_argument("--clients", type=int, default=8, help="concurrent clients (default: 8)")
     ap.add_argument("--requests", type=int, default=200, help="uploads per setting (default: 200)")
     ap.add_argument("--max-s", type=float, default=120.0, help="time bound per setting, s (default: 120)")
-    ap.add_argument("--settings", nargs="+", default=["ray:1", "ray:2", "workers:1", "workers:2"],
-                    help="KIND:N with KIND ray or workers (default: ray:1 ray:2 workers:1 workers:2)")
+    ap.add_argument(
+        "--settings",
+        nargs="+",
+        default=["ray:1", "ray:2", "workers:1", "workers:2"],
+        help="KIND:N with KIND ray or workers (default: ray:1 ray:2 workers:1 workers:2)",
+    )
     args = ap.parse_args(argv)
     clips = make_clips(24)
-    print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}; {args.clients} clients, "
-          f"{args.requests} uploads of {len(clips)} {CLIP_S:g} s EMO-DB clips per setting "
-          f"(at most {args.max_s:g} s)", flush=True)
+    print(
+        f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}; {args.clients} clients, "
+        f"{args.requests} uploads of {len(clips)} {CLIP_S:g} s EMO-DB clips per setting "
+        f"(at most {args.max_s:g} s)",
+        flush=True,
+    )
     rates = {}
     for setting in args.settings:
         kind, _, n = setting.partition(":")
         if kind not in ("ray", "workers") or not n.isdigit():
             sys.exit(f"--settings {setting!r}: write ray:N or workers:N")
-        rates[(kind, int(n))] = measure(kind, int(n), clips, clients=args.clients, requests=args.requests,
-                                        max_s=args.max_s)
+        rates[(kind, int(n))] = measure(
+            kind, int(n), clips, clients=args.clients, requests=args.requests, max_s=args.max_s
+        )
     for kind, name in (("ray", "replicas"), ("workers", "workers")):
         if (kind, 1) in rates and (kind, 2) in rates:
             print(f"throughput ratio 2 {name} / 1: {rates[(kind, 2)] / rates[(kind, 1)]:.2f}")

@@ -46,9 +46,23 @@ def main(argv=None) -> int:
     clips = [(load_audio(p) * 32767).astype("<i2") for p in files]
     port = free_port()
     env = {**os.environ, "OMP_NUM_THREADS": "1", **dict(e.split("=", 1) for e in args.env)}
-    proc = subprocess.Popen([sys.executable, "-m", "emovox.cli.main", "serve", "--port", str(port),
-                             "--log-level", "warning", "--max-streams", str(args.concurrent)],
-                            env=env, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "emovox.cli.main",
+            "serve",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--max-streams",
+            str(args.concurrent),
+        ],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     server = psutil.Process(proc.pid)
 
     def rss() -> float:
@@ -64,7 +78,7 @@ def main(argv=None) -> int:
             await ws.send(json.dumps({"format": "pcm16", "sample_rate_hz": 16000}))
             await ws.recv()
             for i in range(0, pcm.size, 1600):
-                await ws.send(pcm[i:i + 1600].tobytes())
+                await ws.send(pcm[i : i + 1600].tobytes())
             await ws.send(json.dumps({"type": "end"}))
             async for m in ws:
                 got.append(json.loads(m)["type"])
@@ -83,8 +97,10 @@ def main(argv=None) -> int:
         asyncio.run(one(clips[0]))  # warm-up: first model calls, one engine
         time.sleep(1.0)
         idle = rss()
-        print(f"emovox serve pid {proc.pid}, env {args.env or 'default'}; load average "
-              f"{os.getloadavg()[0]:.2f}; idle RSS (after one warm-up stream) {idle:.0f} MB")
+        print(
+            f"emovox serve pid {proc.pid}, env {args.env or 'default'}; load average "
+            f"{os.getloadavg()[0]:.2f}; idle RSS (after one warm-up stream) {idle:.0f} MB"
+        )
         peak = [idle]
         stop = threading.Event()
 
@@ -101,14 +117,18 @@ def main(argv=None) -> int:
             if w == 0:
                 print(f"  wave 1 ({args.concurrent} streams at once): peak {peak[0]:.0f} MB, after {rss():.0f} MB")
             if (w + 1) % args.report_every == 0:
-                print(f"  after {(w + 1) * args.concurrent} streams ({time.monotonic() - t0:.0f} s): "
-                      f"RSS {rss():.0f} MB, peak so far {peak[0]:.0f} MB")
+                print(
+                    f"  after {(w + 1) * args.concurrent} streams ({time.monotonic() - t0:.0f} s): "
+                    f"RSS {rss():.0f} MB, peak so far {peak[0]:.0f} MB"
+                )
         stop.set()
         sampler.join()
         time.sleep(args.idle_s)
-        print(f"{args.waves * args.concurrent} streams, {errors} errors; RSS idle {idle:.0f} MB, peak "
-              f"{peak[0]:.0f} MB, {args.idle_s:g} s after the last stream {rss():.0f} MB "
-              f"(+{rss() - idle:.0f} MB over idle)")
+        print(
+            f"{args.waves * args.concurrent} streams, {errors} errors; RSS idle {idle:.0f} MB, peak "
+            f"{peak[0]:.0f} MB, {args.idle_s:g} s after the last stream {rss():.0f} MB "
+            f"(+{rss() - idle:.0f} MB over idle)"
+        )
     finally:
         proc.terminate()
         try:

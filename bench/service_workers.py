@@ -31,9 +31,24 @@ def run(n_workers: int, clips: list[tuple[str, bytes]], *, clients: int, duratio
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([sys.executable, "-m", "emovox.cli.main", "serve", "--port", str(port),
-                             "--workers", str(n_workers), "--log-level", "warning", "--max-concurrent", "64"],
-                            env={**os.environ, "OMP_NUM_THREADS": "1"}, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "emovox.cli.main",
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(n_workers),
+            "--log-level",
+            "warning",
+            "--max-concurrent",
+            "64",
+        ],
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        stderr=subprocess.DEVNULL,
+    )
     try:
         ok_in_row, deadline = 0, time.monotonic() + 180
         while ok_in_row < 10 * n_workers:
@@ -72,10 +87,13 @@ def run(n_workers: int, clips: list[tuple[str, bytes]], *, clients: int, duratio
         asyncio.run(load())
         wall, used = time.monotonic() - t0, cpu() - cpu0
         rate = len(latencies) / wall
-        print(f"{n_workers} worker(s): {rate:.1f} uploads/s ({len(latencies)} in {wall:.1f} s), p50 "
-              f"{np.median(latencies) * 1000:.0f} ms, p99 {np.percentile(latencies, 99) * 1000:.0f} ms, errors "
-              f"{errors}; server CPU {used / wall:.2f} cores ({used / max(1, len(latencies)) * 1000:.1f} ms per "
-              f"upload); load average {os.getloadavg()[0]:.2f}", flush=True)
+        print(
+            f"{n_workers} worker(s): {rate:.1f} uploads/s ({len(latencies)} in {wall:.1f} s), p50 "
+            f"{np.median(latencies) * 1000:.0f} ms, p99 {np.percentile(latencies, 99) * 1000:.0f} ms, errors "
+            f"{errors}; server CPU {used / wall:.2f} cores ({used / max(1, len(latencies)) * 1000:.1f} ms per "
+            f"upload); load average {os.getloadavg()[0]:.2f}",
+            flush=True,
+        )
         return rate
     finally:
         proc.terminate()
@@ -97,8 +115,10 @@ def main(argv=None) -> int:
     if not files:
         sys.exit("no EMO-DB files under the corpora root: set EMOVOX_CORPORA")
     clips = [(p.name, p.read_bytes()) for p in files]
-    print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}; {args.clients} clients uploading "
-          f"{len(clips)} EMO-DB clips for {args.duration_s:g} s per setting")
+    print(
+        f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}; {args.clients} clients uploading "
+        f"{len(clips)} EMO-DB clips for {args.duration_s:g} s per setting"
+    )
     rates = {n: run(n, clips, clients=args.clients, duration_s=args.duration_s) for n in args.workers}
     most = max(args.workers)
     if 1 in rates and most != 1:

@@ -58,11 +58,14 @@ def percentiles(ms: list[float]) -> str:
     if not ms:
         return "n/a"
     a = np.asarray(ms)
-    return f"p50 {np.percentile(a, 50):6.2f} ms  p95 {np.percentile(a, 95):6.2f} ms  max {a.max():6.2f} ms  (n={a.size})"
+    return (
+        f"p50 {np.percentile(a, 50):6.2f} ms  p95 {np.percentile(a, 95):6.2f} ms  max {a.max():6.2f} ms  (n={a.size})"
+    )
 
 
-def bench(name: str | None, backend: str, y: np.ndarray, *, chunk_s: float, realtime: bool,
-          hop_s: float, window_s: float) -> None:
+def bench(
+    name: str | None, backend: str, y: np.ndarray, *, chunk_s: float, realtime: bool, hop_s: float, window_s: float
+) -> None:
     from emovox.inference import load_model
     from emovox.inference.streaming import StreamEngine
 
@@ -71,12 +74,12 @@ def bench(name: str | None, backend: str, y: np.ndarray, *, chunk_s: float, real
     engine = StreamEngine(model, window_s=window_s, hop_s=hop_s)
     chunk = int(round(chunk_s * sr))
     # reference: the plain model call on one window of the same speech (after warm-up)
-    window = y[:int(window_s * sr)]
+    window = y[: int(window_s * sr)]
     for _ in range(3):
         model.probabilities([window])
     ref, ref_cpu = [], []
     for i in range(30):
-        w = y[i * sr // 2:i * sr // 2 + int(window_s * sr)]
+        w = y[i * sr // 2 : i * sr // 2 + int(window_s * sr)]
         c0, t0 = time.process_time(), time.perf_counter()
         model.probabilities([w])
         ref.append(1000 * (time.perf_counter() - t0))
@@ -90,7 +93,7 @@ def bench(name: str | None, backend: str, y: np.ndarray, *, chunk_s: float, real
             if delay > 0:
                 time.sleep(delay)
         c0, t0 = time.process_time(), time.perf_counter()
-        events = engine.feed(y[i:i + chunk], sr)
+        events = engine.feed(y[i : i + chunk], sr)
         ms, cpu_ms = 1000 * (time.perf_counter() - t0), 1000 * (time.process_time() - c0)
         if not events:
             quiet.append(ms)
@@ -102,29 +105,38 @@ def bench(name: str | None, backend: str, y: np.ndarray, *, chunk_s: float, real
     p50_speech = float(np.percentile(speech, 50)) if speech else float("nan")
     p50_ref = float(np.percentile(ref, 50))
     info = model.info
-    print(f"\nmodel {name or 'default'} ({model.backend.name}, {info.config.get('architecture', {}).get('name', '?')}, "
-          f"{'fixed ' + format(info.clip_s, 'g') + ' s' if info.fixed_length else 'variable-length'} input), "
-          f"VAD {engine.vad}; {y.size / sr:.0f} s of speech clips in {chunk_s:g} s chunks, "
-          f"{'real pace' if realtime else 'simulated (back to back)'}; window {window_s:g} s, hop {hop_s:g} s")
+    print(
+        f"\nmodel {name or 'default'} ({model.backend.name}, {info.config.get('architecture', {}).get('name', '?')}, "
+        f"{'fixed ' + format(info.clip_s, 'g') + ' s' if info.fixed_length else 'variable-length'} input), "
+        f"VAD {engine.vad}; {y.size / sr:.0f} s of speech clips in {chunk_s:g} s chunks, "
+        f"{'real pace' if realtime else 'simulated (back to back)'}; window {window_s:g} s, hop {hop_s:g} s"
+    )
     print(f"  event latency beyond the hop, speech window : {percentiles(speech)}")
     print(f"  event latency beyond the hop, no speech     : {percentiles(silence)}")
     print(f"  chunks without an event (VAD + buffering)   : {percentiles(quiet)}")
     print(f"  reference Predictor.probabilities, 1 window : {percentiles(ref)}")
     print(f"  CPU time of a speech event (process)        : {percentiles(speech_cpu)}")
     print(f"  CPU time of the reference call              : {percentiles(ref_cpu)}")
-    print(f"  ratio speech-event p50 / reference p50      : {p50_speech / p50_ref:.2f} wall, "
-          f"{np.percentile(speech_cpu, 50) / max(1e-9, np.percentile(ref_cpu, 50)):.2f} CPU")
+    print(
+        f"  ratio speech-event p50 / reference p50      : {p50_speech / p50_ref:.2f} wall, "
+        f"{np.percentile(speech_cpu, 50) / max(1e-9, np.percentile(ref_cpu, 50)):.2f} CPU"
+    )
     cpu_ok = "meets" if np.percentile(speech_cpu, 95) <= 50 else "MISSES"
     wall_ok = "meets" if np.percentile(speech, 95) <= 50 else "misses"
-    print(f"  target <= 50 ms of compute beyond the hop   : {cpu_ok} (CPU p95); wall p95 {wall_ok} "
-          f"at load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(
+        f"  target <= 50 ms of compute beyond the hop   : {cpu_ok} (CPU p95); wall p95 {wall_ok} "
+        f"at load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", action="append", default=None,
-                        help="model folder or shipped name (repeatable; default: the default model, "
-                             "and 'cnn' when shipped)")
+    parser.add_argument(
+        "--model",
+        action="append",
+        default=None,
+        help="model folder or shipped name (repeatable; default: the default model, and 'cnn' when shipped)",
+    )
     parser.add_argument("--backend", default="onnx", choices=("auto", "onnx", "torch"))
     parser.add_argument("--seconds", type=float, default=120.0, help="seconds of speech fed")
     parser.add_argument("--chunk-s", type=float, default=0.1)
@@ -140,15 +152,16 @@ def main() -> None:
         shipped = getattr(predictor, "shipped_models", lambda: ())()
         if "cnn" in shipped:
             names.append("cnn")
-    print(f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, load average "
-          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(
+        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, load average "
+        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
     y = corpus_speech(args.seconds)
     for name in names:
         backend = args.backend
         if backend == "onnx" and not _has_onnx(name):
             backend = "auto"
-        bench(name, backend, y, chunk_s=args.chunk_s, realtime=args.realtime, hop_s=args.hop_s,
-              window_s=args.window_s)
+        bench(name, backend, y, chunk_s=args.chunk_s, realtime=args.realtime, hop_s=args.hop_s, window_s=args.window_s)
     print(f"\nload average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 

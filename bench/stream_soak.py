@@ -71,32 +71,38 @@ def main() -> None:
     parser.add_argument("--report-min", type=float, default=5.0)
     args = parser.parse_args()
     import psutil
+    from stream_latency import _has_onnx
 
     from emovox.inference import load_model
     from emovox.inference.streaming import StreamEngine
-    from stream_latency import _has_onnx
 
     proc = psutil.Process()
     backend = args.backend if args.backend != "onnx" or _has_onnx(args.model) else "auto"
     model = load_model(args.model, backend=backend, num_threads=1)
     loop = speech_loop(args.loop_min)
     sr = model.sample_rate_hz
-    print(f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, load average "
-          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    print(f"model {args.model or 'default'} ({model.backend.name}); loop of {loop.size / sr / 60:.1f} min "
-          f"of corpus speech and pauses, repeated to {args.hours:g} h, chunks of {args.chunk_s:g} s")
+    print(
+        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, load average "
+        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
+    print(
+        f"model {args.model or 'default'} ({model.backend.name}); loop of {loop.size / sr / 60:.1f} min "
+        f"of corpus speech and pauses, repeated to {args.hours:g} h, chunks of {args.chunk_s:g} s"
+    )
 
     # reference: offline timeline of one loop, same window/hop/detector
     c0, w0 = cpu_s(proc), time.perf_counter()
     timeline = model.predict_timeline(loop, sample_rate=sr, window_s=3.0, hop_s=0.5, vad="auto")
     ref_cpu, ref_wall = cpu_s(proc) - c0, time.perf_counter() - w0
     loops_per_hour = 3600 / (loop.size / sr)
-    print(f"reference predict_timeline of one loop: {ref_cpu:.2f} CPU s, {ref_wall:.2f} s wall, "
-          f"{len(timeline.segments)} windows -> {ref_cpu * loops_per_hour:.1f} CPU s per audio hour")
+    print(
+        f"reference predict_timeline of one loop: {ref_cpu:.2f} CPU s, {ref_wall:.2f} s wall, "
+        f"{len(timeline.segments)} windows -> {ref_cpu * loops_per_hour:.1f} CPU s per audio hour"
+    )
 
     # reference 2: the model alone on every 3 s window every 0.5 s of the loop (no VAD, no trim)
     hop, win = sr // 2, 3 * sr
-    windows = [loop[i:i + win] for i in range(0, loop.size - win + 1, hop)]
+    windows = [loop[i : i + win] for i in range(0, loop.size - win + 1, hop)]
     c0 = cpu_s(proc)
     for w in windows:
         model.probabilities([w])
@@ -114,27 +120,36 @@ def main() -> None:
     c0, w0 = cpu_s(proc), time.perf_counter()
     while fed < total:
         pos = fed % loop.size
-        piece = loop[pos:pos + min(chunk, total - fed)]
+        piece = loop[pos : pos + min(chunk, total - fed)]
         for e in engine.feed(piece, sr):
             events += 1
             speech += e.speech
         fed += piece.size
         if fed >= next_report or fed >= total:
             rss.append(proc.memory_info().rss)
-            print(f"{fed / sr / 60:9.0f}  {rss[-1] / 2**20:7.1f}  {cpu_s(proc) - c0:7.1f}  "
-                  f"{time.perf_counter() - w0:7.1f}  {engine.buffer_bytes:10d} B", flush=True)
+            print(
+                f"{fed / sr / 60:9.0f}  {rss[-1] / 2**20:7.1f}  {cpu_s(proc) - c0:7.1f}  "
+                f"{time.perf_counter() - w0:7.1f}  {engine.buffer_bytes:10d} B",
+                flush=True,
+            )
             next_report += report
     events += len(engine.close())
     cpu, wall = cpu_s(proc) - c0, time.perf_counter() - w0
     hours = fed / sr / 3600
-    print(f"\n{hours:.2f} h of audio: {events} events ({speech / max(1, events):.0%} speech), "
-          f"{cpu:.1f} CPU s ({cpu / hours:.1f} CPU s per audio hour), {wall:.1f} s wall "
-          f"({fed / sr / wall:.0f}x real time)")
-    print(f"RSS: start {rss[0] / 2**20:.1f} MB, after {args.report_min:g} min {rss[1] / 2**20:.1f} MB, "
-          f"end {rss[-1] / 2**20:.1f} MB, max {max(rss) / 2**20:.1f} MB; "
-          f"growth after the first report {(rss[-1] - rss[1]) / 2**20:+.1f} MB")
-    print(f"ratio streaming / offline timeline CPU per audio hour: {cpu / hours / (ref_cpu * loops_per_hour):.2f} "
-          "(the timeline classifies each speech segment once, the stream every hop)")
+    print(
+        f"\n{hours:.2f} h of audio: {events} events ({speech / max(1, events):.0%} speech), "
+        f"{cpu:.1f} CPU s ({cpu / hours:.1f} CPU s per audio hour), {wall:.1f} s wall "
+        f"({fed / sr / wall:.0f}x real time)"
+    )
+    print(
+        f"RSS: start {rss[0] / 2**20:.1f} MB, after {args.report_min:g} min {rss[1] / 2**20:.1f} MB, "
+        f"end {rss[-1] / 2**20:.1f} MB, max {max(rss) / 2**20:.1f} MB; "
+        f"growth after the first report {(rss[-1] - rss[1]) / 2**20:+.1f} MB"
+    )
+    print(
+        f"ratio streaming / offline timeline CPU per audio hour: {cpu / hours / (ref_cpu * loops_per_hour):.2f} "
+        "(the timeline classifies each speech segment once, the stream every hop)"
+    )
     print(f"ratio streaming / model alone on every window: {cpu / hours / model_cpu:.2f}")
     print(f"load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 

@@ -55,7 +55,6 @@ def _worker(kind: str, model_dir: str, files: list[str], batch_size: int, barrie
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     if kind == "seed":
         import librosa
-
         from latency import SeedPipeline
 
         seed = SeedPipeline(1)
@@ -68,7 +67,7 @@ def _worker(kind: str, model_dir: str, files: list[str], batch_size: int, barrie
             feats.append(seed.features(y))
         out = []
         for i in range(0, len(feats), 32):
-            out.extend(int(k) for k in seed.logits(np.stack(feats[i:i + 32])).argmax(axis=1))
+            out.extend(int(k) for k in seed.logits(np.stack(feats[i : i + 32])).argmax(axis=1))
         queue.put((idx, out, time.process_time() - c0))
         return
     from emovox.inference import load_model
@@ -83,15 +82,16 @@ def _worker(kind: str, model_dir: str, files: list[str], batch_size: int, barrie
     queue.put((idx, out, time.process_time() - c0))
 
 
-def run_pool(kind: str, model_dir: str, files: list[str], workers: int,
-             batch_size: int) -> tuple[float, float, list]:
+def run_pool(kind: str, model_dir: str, files: list[str], workers: int, batch_size: int) -> tuple[float, float, list]:
     """Wall time (barrier to last answer), CPU seconds of all workers, predictions in file order."""
     ctx = mp.get_context("spawn")
     barrier = ctx.Barrier(workers + 1)
     queue = ctx.Queue()
     shares = [files[i::workers] for i in range(workers)]
-    procs = [ctx.Process(target=_worker, args=(kind, model_dir, shares[i], batch_size, barrier, queue, i))
-             for i in range(workers)]
+    procs = [
+        ctx.Process(target=_worker, args=(kind, model_dir, shares[i], batch_size, barrier, queue, i))
+        for i in range(workers)
+    ]
     for p in procs:
         p.start()
     barrier.wait(timeout=300)
@@ -133,8 +133,10 @@ def main() -> None:
         runs = [r for r in runs if r[2] != "torch"]
     files = ravdess_files(args.clips or None, actors=args.actors)
     counts = [int(w) for w in args.workers.split(",")]
-    print(f"throughput over {len(files)} RAVDESS clips (decoding included); model: {what}; "
-          f"batch {args.batch_size}; workers {counts}, one thread each; {os.cpu_count()} CPUs")
+    print(
+        f"throughput over {len(files)} RAVDESS clips (decoding included); model: {what}; "
+        f"batch {args.batch_size}; workers {counts}, one thread each; {os.cpu_count()} CPUs"
+    )
     if not args.no_seed:
         runs.append(("seed-style S3", "", "seed"))
     results = {}
@@ -143,26 +145,32 @@ def main() -> None:
             before = load_avg()
             wall, cpu, preds = run_pool(kind, d, files, w, args.batch_size)
             results[(name, w)] = (wall, preds)
-            print(f"  {name:20s} {w} worker(s): {len(files) / wall:7.1f} clips/s ({wall:6.1f} s); "
-                  f"CPU {cpu:6.1f} s = {len(files) / cpu:6.1f} clips per CPU-second, "
-                  f"{cpu / wall:.2f} cores obtained   [{before} before, {load_avg()[13:]} after]")
+            print(
+                f"  {name:20s} {w} worker(s): {len(files) / wall:7.1f} clips/s ({wall:6.1f} s); "
+                f"CPU {cpu:6.1f} s = {len(files) / cpu:6.1f} clips per CPU-second, "
+                f"{cpu / wall:.2f} cores obtained   [{before} before, {load_avg()[13:]} after]"
+            )
         if len(counts) > 1:
             w1, wn = counts[0], counts[-1]
-            print(f"  {name:20s} scaling {wn} vs {w1} worker(s): "
-                  f"{results[(name, w1)][0] / results[(name, wn)][0]:.2f}x")
+            print(
+                f"  {name:20s} scaling {wn} vs {w1} worker(s): {results[(name, w1)][0] / results[(name, wn)][0]:.2f}x"
+            )
     if not args.no_seed:
-        print("  (seed-style S3: " + SeedPipeline.__doc__.splitlines()[0].strip() + " S3 replica untrained: speed only)")
+        print(
+            "  (seed-style S3: " + SeedPipeline.__doc__.splitlines()[0].strip() + " S3 replica untrained: speed only)"
+        )
         for w in counts:
             seed_wall = results[("seed-style S3", w)][0]
             for name, _, kind in runs:
                 if kind != "seed":
-                    print(f"  ratio emovox {name} / seed-style, {w} worker(s) each: "
-                          f"{seed_wall / results[(name, w)][0]:.2f}x")
+                    print(
+                        f"  ratio emovox {name} / seed-style, {w} worker(s) each: "
+                        f"{seed_wall / results[(name, w)][0]:.2f}x"
+                    )
     if args.compare != "none":
         a, b = runs[0][0], f"{args.compare} onnx fp32"
         for w in counts:
-            print(f"  ratio {b} / {a} clips per second, {w} worker(s): "
-                  f"{results[(a, w)][0] / results[(b, w)][0]:.1f}x")
+            print(f"  ratio {b} / {a} clips per second, {w} worker(s): {results[(a, w)][0] / results[(b, w)][0]:.1f}x")
 
     if args.int8:
         from emovox.corpora import load_corpus
@@ -174,8 +182,10 @@ def main() -> None:
         truth = {r.path: mapping.get(r.emotion, r.emotion) for r in load_corpus("ravdess")}
         w1 = counts[0]
         if (f"{prefix} onnx int8", w1) not in results:
-            sys.exit("--int8 compares a float32 model with its int8 export: give --model of a float32 model "
-                     "(e.g. --model cnn); the default model's int8 agreement is in its model card")
+            sys.exit(
+                "--int8 compares a float32 model with its int8 export: give --model of a float32 model "
+                "(e.g. --model cnn); the default model's int8 agreement is in its model card"
+            )
         p32 = results[(f"{prefix} onnx fp32", w1)][1]
         p8 = results[(f"{prefix} onnx int8", w1)][1]
         y = [truth.get(f, truth.get(str(Path(f).resolve()))) for f in files]
@@ -183,8 +193,9 @@ def main() -> None:
 
         def acc_uar(preds):
             hits = [preds[i][0] == y[i] for i in keep]
-            recalls = [np.mean([preds[i][0] == c for i in keep if y[i] == c])
-                       for c in labels if any(y[i] == c for i in keep)]
+            recalls = [
+                np.mean([preds[i][0] == c for i in keep if y[i] == c]) for c in labels if any(y[i] == c for i in keep)
+            ]
             return float(np.mean(hits)), float(np.mean(recalls))
 
         a32, u32 = acc_uar(p32)
@@ -193,10 +204,12 @@ def main() -> None:
         dmax = max(abs(p32[i][1][k] - p8[i][1][k]) for i in keep for k in labels)
         size32 = (model_dir / "model.onnx").stat().st_size / 1e6
         size8 = (int8_dir(model_dir) / "model.onnx").stat().st_size / 1e6
-        print(f"int8 vs fp32 on {len(keep)} labelled clips (labels mapped by the model's scheme): "
-              f"accuracy {a32:.3f} -> {a8:.3f} ({a8 - a32:+.3f}), UAR {u32:.3f} -> {u8:.3f} "
-              f"({u8 - u32:+.3f}); top class agrees on {agree:.1%}; max probability change {dmax:.3f}; "
-              f"model.onnx {size32:.2f} -> {size8:.2f} MB")
+        print(
+            f"int8 vs fp32 on {len(keep)} labelled clips (labels mapped by the model's scheme): "
+            f"accuracy {a32:.3f} -> {a8:.3f} ({a8 - a32:+.3f}), UAR {u32:.3f} -> {u8:.3f} "
+            f"({u8 - u32:+.3f}); top class agrees on {agree:.1%}; max probability change {dmax:.3f}; "
+            f"model.onnx {size32:.2f} -> {size8:.2f} MB"
+        )
 
 
 if __name__ == "__main__":

@@ -42,16 +42,21 @@ def main(argv=None) -> int:
     print("|---|---|---|---|---|---|")
     for r in summary["rows"]:
         seconds = "" if r["seconds"] is None else f"{r['seconds']:.0f}"
-        print(f"| {r['data']} | {r['run']} | {r['value']:.3f} [{r['low']:.3f}, {r['high']:.3f}] | "
-              f"{r['second_value']:.3f} [{r['second_low']:.3f}, {r['second_high']:.3f}] | "
-              f"{r['fold_mean']:.3f} ± {r['fold_std']:.3f} | {seconds} |")
+        print(
+            f"| {r['data']} | {r['run']} | {r['value']:.3f} [{r['low']:.3f}, {r['high']:.3f}] | "
+            f"{r['second_value']:.3f} [{r['second_low']:.3f}, {r['second_high']:.3f}] | "
+            f"{r['fold_mean']:.3f} ± {r['fold_std']:.3f} | {seconds} |"
+        )
     for c in summary["comparisons"]:
-        print(f"{c['data']}: {c['b']} − {c['a']} = {c['difference']:+.3f} UAR "
-              f"[{c['low']:.3f}, {c['high']:.3f}], p = {c['p_value']:.3g}")
+        print(
+            f"{c['data']}: {c['b']} − {c['a']} = {c['difference']:+.3f} UAR "
+            f"[{c['low']:.3f}, {c['high']:.3f}], p = {c['p_value']:.3g}"
+        )
     print(f"total {time.perf_counter() - started:.0f} s; table {Path(args.out) / 'results.md'}")
     if args.json:
-        Path(args.json).write_text(json.dumps({"rows": summary["rows"], "comparisons": summary["comparisons"]},
-                                              indent=1) + "\n")
+        Path(args.json).write_text(
+            json.dumps({"rows": summary["rows"], "comparisons": summary["comparisons"]}, indent=1) + "\n"
+        )
     return 0
 
 

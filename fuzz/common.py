@@ -32,8 +32,7 @@ def replay(test_one_input, paths) -> int:
     """Call ``test_one_input`` on each file (or every file under each folder); returns the count."""
     n = 0
     for path in paths:
-        files = [path] if os.path.isfile(path) else sorted(
-            os.path.join(d, f) for d, _, fs in os.walk(path) for f in fs)
+        files = [path] if os.path.isfile(path) else sorted(os.path.join(d, f) for d, _, fs in os.walk(path) for f in fs)
         for name in files:
             with open(name, "rb") as fh:
                 test_one_input(fh.read())

@@ -24,9 +24,9 @@ from __future__ import annotations
 import math
 import os
 import tempfile
+from pathlib import Path
 
 import atheris
-
 import common  # noqa: F401
 
 with atheris.instrument_imports(include=["emovox"]):
@@ -41,7 +41,7 @@ torch.set_num_threads(1)
 SEPARATOR = b"\n--emovox-weights--\n"
 _DIR = tempfile.mkdtemp(prefix="emovox-fuzz-artifact-")
 _SEED_WEIGHTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "seed_weights.safetensors")
-_DEFAULT_WEIGHTS = open(_SEED_WEIGHTS, "rb").read() if os.path.exists(_SEED_WEIGHTS) else b""
+_DEFAULT_WEIGHTS = Path(_SEED_WEIGHTS).read_bytes() if os.path.exists(_SEED_WEIGHTS) else b""
 
 
 def test_one_input(data: bytes) -> None:

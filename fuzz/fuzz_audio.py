@@ -11,10 +11,7 @@ multi-GB allocation (run with ``-timeout`` and ``-rss_limit_mb``).
 
 from __future__ import annotations
 
-import sys
-
 import atheris
-
 import common  # noqa: F401  (sets OMP_NUM_THREADS before numpy loads)
 
 with atheris.instrument_imports(include=["emovox"]):

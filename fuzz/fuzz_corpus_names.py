@@ -16,7 +16,6 @@ import os
 import tempfile
 
 import atheris
-
 import common  # noqa: F401
 
 with atheris.instrument_imports(include=["emovox"]):

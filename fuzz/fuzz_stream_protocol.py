@@ -20,7 +20,6 @@ from __future__ import annotations
 import math
 
 import atheris
-
 import common  # noqa: F401
 
 with atheris.instrument_imports(include=["emovox"]):
@@ -35,7 +34,7 @@ with atheris.instrument_imports(include=["emovox"]):
 FRAME_SEPARATOR = b"\n\x00"
 
 
-def _check_error(error: "sp.ProtocolError") -> None:
+def _check_error(error: sp.ProtocolError) -> None:
     assert error.code and isinstance(error.code, str)
     assert error.message and "\n" not in error.message, error.message
     assert len(error.message) < 8192

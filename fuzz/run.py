@@ -39,13 +39,13 @@ def _available(name: str) -> bool:
         return True
     try:
         import importlib.util
+
         return importlib.util.find_spec("emovox.service.stream_protocol") is not None
     except ImportError:
         return False
 
 
-def run_harness(name: str, *, seconds: float, workdir: Path, rss_limit_mb: int, timeout_s: int,
-                python: str) -> dict:
+def run_harness(name: str, *, seconds: float, workdir: Path, rss_limit_mb: int, timeout_s: int, python: str) -> dict:
     """Fuzz one harness for ``seconds`` (restarting after crashes); returns its figures."""
     base = workdir / name
     corpus, crashes = base / "corpus", base / "crashes"
@@ -58,48 +58,84 @@ def run_harness(name: str, *, seconds: float, workdir: Path, rss_limit_mb: int, 
     with open(log_path, "a", encoding="utf-8") as log:
         while (left := deadline - time.monotonic()) > 1:
             before = set(crashes.iterdir())
-            cmd = [python, str(HERE / f"fuzz_{name}.py"), str(corpus), str(HERE / "seeds" / name),
-                   f"-max_total_time={max(1, int(left))}", f"-rss_limit_mb={rss_limit_mb}",
-                   f"-timeout={timeout_s}", f"-artifact_prefix={crashes}/", "-print_final_stats=1"]
+            cmd = [
+                python,
+                str(HERE / f"fuzz_{name}.py"),
+                str(corpus),
+                str(HERE / "seeds" / name),
+                f"-max_total_time={max(1, int(left))}",
+                f"-rss_limit_mb={rss_limit_mb}",
+                f"-timeout={timeout_s}",
+                f"-artifact_prefix={crashes}/",
+                "-print_final_stats=1",
+            ]
             log.write(f"$ {' '.join(cmd)}\n")
             log.flush()
-            proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                  text=True, errors="replace", cwd=HERE)
+            proc = subprocess.run(
+                cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace", cwd=HERE
+            )
             log.write(proc.stdout)
             run_execs, lines = 0, proc.stdout.splitlines()
             for line in lines:
                 if m := _STATS.match(line):
                     run_execs = max(run_execs, int(m.group(1)))
                     cov, ft, corp = max(cov, int(m.group(2))), max(ft, int(m.group(3))), int(m.group(4))
-                elif m := _DONE.match(line):
-                    run_execs = max(run_execs, int(m.group(1)))
-                elif m := re.match(r"^stat::number_of_executed_units: (\d+)", line):
+                elif (m := _DONE.match(line)) or (m := re.match(r"^stat::number_of_executed_units: (\d+)", line)):
                     run_execs = max(run_execs, int(m.group(1)))
             execs += run_execs
             new = sorted(set(crashes.iterdir()) - before)
             if proc.returncode == 0:
                 break
-            error = next((l for l in lines if re.match(r"^\w*(Error|Exception|Timeout)\b", l)
-                          or "ERROR: libFuzzer" in l), f"exit {proc.returncode}")
+            error = next(
+                (
+                    line
+                    for line in lines
+                    if re.match(r"^\w*(Error|Exception|Timeout)\b", line) or "ERROR: libFuzzer" in line
+                ),
+                f"exit {proc.returncode}",
+            )
             found.append({"input": [str(p) for p in new], "error": error.strip()[:300]})
             restarts += 1
             if restarts > 50:
                 break
-    return {"harness": name, "seconds": round(seconds), "executions": execs, "cov": cov, "ft": ft,
-            "corpus": corp, "crashes": found, "log": str(log_path)}
+    return {
+        "harness": name,
+        "seconds": round(seconds),
+        "executions": execs,
+        "cov": cov,
+        "ft": ft,
+        "corpus": corp,
+        "crashes": found,
+        "log": str(log_path),
+    }
 
 
 def replay(name: str, *, workdir: Path, python: str) -> dict:
     """Run every corpus and crash input of a harness once (regression check, no mutation)."""
     inputs = [HERE / "seeds" / name, HERE / "crashes"]
     inputs += [d for d in (workdir / name / "corpus", workdir / name / "crashes") if d.is_dir()]
-    files = [str(p) for d in inputs if d.is_dir() for p in sorted(d.iterdir())
-             if p.is_file() and (d != HERE / "crashes" or p.name.startswith(name + "-"))]
-    proc = subprocess.run([python, str(HERE / f"fuzz_{name}.py"), "-runs=0", *files],
-                          env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, errors="replace", cwd=HERE)
-    return {"harness": name, "inputs": len(files), "ok": proc.returncode == 0,
-            "output": proc.stdout[-2000:] if proc.returncode else ""}
+    files = [
+        str(p)
+        for d in inputs
+        if d.is_dir()
+        for p in sorted(d.iterdir())
+        if p.is_file() and (d != HERE / "crashes" or p.name.startswith(name + "-"))
+    ]
+    proc = subprocess.run(
+        [python, str(HERE / f"fuzz_{name}.py"), "-runs=0", *files],
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+        cwd=HERE,
+    )
+    return {
+        "harness": name,
+        "inputs": len(files),
+        "ok": proc.returncode == 0,
+        "output": proc.stdout[-2000:] if proc.returncode else "",
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,17 +163,32 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if all(r["ok"] for r in results) else 1
     started = time.time()
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        results = list(pool.map(lambda n: run_harness(
-            n, seconds=args.seconds, workdir=workdir, rss_limit_mb=args.rss_limit_mb,
-            timeout_s=args.timeout_s, python=python), names))
-    summary = {"started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
-               "wall_s": round(time.time() - started), "results": results}
+        results = list(
+            pool.map(
+                lambda n: run_harness(
+                    n,
+                    seconds=args.seconds,
+                    workdir=workdir,
+                    rss_limit_mb=args.rss_limit_mb,
+                    timeout_s=args.timeout_s,
+                    python=python,
+                ),
+                names,
+            )
+        )
+    summary = {
+        "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        "wall_s": round(time.time() - started),
+        "results": results,
+    }
     out = Path(args.summary) if args.summary else workdir / "summary.json"
     out.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     print(f"{'harness':16} {'seconds':>7} {'executions':>11} {'cov':>5} {'ft':>6} {'corpus':>6}  crashes")
     for r in results:
-        print(f"{r['harness']:16} {r['seconds']:7d} {r['executions']:11d} {r['cov']:5d} {r['ft']:6d} "
-              f"{r['corpus']:6d}  {len(r['crashes'])}")
+        print(
+            f"{r['harness']:16} {r['seconds']:7d} {r['executions']:11d} {r['cov']:5d} {r['ft']:6d} "
+            f"{r['corpus']:6d}  {len(r['crashes'])}"
+        )
         kinds: dict[str, list[str]] = {}
         for c in r["crashes"]:
             kinds.setdefault(re.sub(r"'.*'", "'...'", c["error"]), []).extend(c["input"])

@@ -69,7 +69,7 @@ MANIFESTS = [
     "path,label,speaker,emotion,gender,language,intensity,sentence,corpus\n"
     "a.wav,joy,s1,happy,f,en,high,hello,mine\nb.flac,other,s2,,m,de,,,\n",
     "label;path;speaker\nanger;a.wav;1\n",
-    "\ufeffpath,label,speaker\n\"a.wav\",\"fear\",\"x\"\n",
+    '\ufeffpath,label,speaker\n"a.wav","fear","x"\n',
 ]
 
 
@@ -81,8 +81,11 @@ def name_seeds(out: Path) -> None:
 
 
 LABEL_SPECS = [
-    "seven", "four", "neutral=neutral,calm=neutral,happy=happy,sad=-",
-    "angry=negative,sad=negative,happy=positive,neutral=neutral", "anger=angry,fear=-",
+    "seven",
+    "four",
+    "neutral=neutral,calm=neutral,happy=happy,sad=-",
+    "angry=negative,sad=negative,happy=positive,neutral=neutral",
+    "anger=angry,fear=-",
 ]
 LABEL_JSON = [
     {"classes": ["neg", "pos"], "mapping": {"angry": "neg", "happy": "pos", "sad": None}},
@@ -115,9 +118,14 @@ def artifact_seeds(out: Path) -> bytes:
     torch.manual_seed(0)
     spec = TaskSpec(labels=("neutral", "happy", "angry"), sample_rate_hz=16000, clip_s=0.5)
     model = build_model("tiny-cnn", spec, channels=2, n_mels=8)
-    config = make_config(spec, "tiny-cnn", {"channels": 2, "n_mels": 8},
-                         preprocessing={"normalize": "peak", "crop": "center"},
-                         calibration={"temperature": 1.5}, threshold=0.2)
+    config = make_config(
+        spec,
+        "tiny-cnn",
+        {"channels": 2, "n_mels": 8},
+        preprocessing={"normalize": "peak", "crop": "center"},
+        calibration={"temperature": 1.5},
+        threshold=0.2,
+    )
     with tempfile.TemporaryDirectory() as tmp:
         folder = save_artifact(Path(tmp) / "a", model, config)
         cfg = (folder / "config.json").read_bytes()
@@ -169,13 +177,21 @@ def stream_seeds(out: Path) -> None:
         FORMATS = ()
     docs = STREAM + [{"format": f, "sample_rate_hz": 16000} for f in FORMATS]
     for i, doc in enumerate(docs):
-        _write(out, f"start-{i:02d}.bin", b"\x01" + json.dumps(doc).encode() + b"\n\x00\x00\x01\x00\x02\x00\x00\x80\x3f")
+        _write(
+            out, f"start-{i:02d}.bin", b"\x01" + json.dumps(doc).encode() + b"\n\x00\x00\x01\x00\x02\x00\x00\x80\x3f"
+        )
     from emovox.testing import encode_audio, speech_like
 
     y = speech_like(0.3, sample_rate_hz=16000, seed=2)
     for fmt, key in (("webm", "webm-opus"), ("ogg", "ogg-opus")):
-        _write(out, f"container-{fmt}.bin",
-               b"\x01" + json.dumps({"format": fmt}).encode() + b"\n\x00" + encode_audio(y, sample_rate_hz=16000, format=key))
+        _write(
+            out,
+            f"container-{fmt}.bin",
+            b"\x01"
+            + json.dumps({"format": fmt}).encode()
+            + b"\n\x00"
+            + encode_audio(y, sample_rate_hz=16000, format=key),
+        )
 
 
 def main() -> None:

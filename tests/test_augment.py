@@ -74,8 +74,7 @@ def test_waveform_transforms_replay_with_same_generator_state(t):
     assert np.all(np.isfinite(a))
 
 
-@pytest.mark.parametrize("t", WAVE_TRANSFORMS + [FrequencyMask(), TimeMask(), Mixup(alpha=0.3)],
-                         ids=lambda t: t.name)
+@pytest.mark.parametrize("t", WAVE_TRANSFORMS + [FrequencyMask(), TimeMask(), Mixup(alpha=0.3)], ids=lambda t: t.name)
 def test_config_round_trips_through_json(t):
     data = json.loads(json.dumps(t.to_dict()))
     assert transform_from_dict(data) == t
@@ -105,33 +104,37 @@ def test_compose_probability_is_respected_on_average():
 
 
 def test_augmentation_from_config_list_builds_a_compose():
-    chain = augmentation_from_config([{"type": "gain", "gain_db": [-3, 3]},
-                                      {"p": 0.5, "transform": {"type": "gaussian_noise", "snr_db": [10, 20]}}])
+    chain = augmentation_from_config(
+        [{"type": "gain", "gain_db": [-3, 3]}, {"p": 0.5, "transform": {"type": "gaussian_noise", "snr_db": [10, 20]}}]
+    )
     assert isinstance(chain, Compose) and [p for _, p in chain.steps] == [1.0, 0.5]
     assert augmentation_from_config(None) is None
 
 
 # ----------------------------------------------------------------------------- validation errors
-@pytest.mark.parametrize("make, match", [
-    (lambda: GaussianNoise(snr_db=(30, 10)), r"snr_db range \(30, 10\) is reversed: give \(low, high\)"),
-    (lambda: GaussianNoise(snr_db=(10, 500)), r"snr_db range .* is outside \[-30, 100\]"),
-    (lambda: GaussianNoise(snr_db="loud"), r"snr_db 'loud' is not a range"),
-    (lambda: BackgroundNoise(colors=("purple",)), r"color 'purple' is not one of"),
-    (lambda: PitchShift(semitones=(-20, 0)), r"semitones range .* outside \[-12, 12\]"),
-    (lambda: PitchShift(method="rubberband"), r"method 'rubberband' is not one of"),
-    (lambda: TimeStretch(rate=(1.5, 0.5)), r"rate range \(1.5, 0.5\) is reversed"),
-    (lambda: TimeStretch(rate=(0, 1)), r"rate range .* outside \[0.25, 4\]"),
-    (lambda: TimeShift(mode="wrap"), r"mode 'wrap' is not one of 'roll', 'zero'"),
-    (lambda: Gain(gain_db=(6, -6)), r"gain_db range \(6, -6\) is reversed"),
-    (lambda: TimeMask(width=(10, 2)), r"time_mask width range \(10, 2\) is reversed"),
-    (lambda: FrequencyMask(width=(1.5, 3)), r"must be whole numbers of bins"),
-    (lambda: FrequencyMask(n_masks=-1), r"n_masks -1 is outside"),
-    (lambda: Mixup(alpha=0), r"mixup alpha 0 is outside \(0, 100\]"),
-    (lambda: Compose([(Gain(), 1.5)]), r"compose step 0 probability 1.5 is outside \[0, 1\]"),
-    (lambda: Compose([Gain(), TimeMask()]), r"mixes spectrogram and waveform transforms"),
-    (lambda: OneOf(()), r"one_of needs at least one transform"),
-    (lambda: MedianBalancer(strategy="max"), r"strategy 'max' is not one of"),
-])
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: GaussianNoise(snr_db=(30, 10)), r"snr_db range \(30, 10\) is reversed: give \(low, high\)"),
+        (lambda: GaussianNoise(snr_db=(10, 500)), r"snr_db range .* is outside \[-30, 100\]"),
+        (lambda: GaussianNoise(snr_db="loud"), r"snr_db 'loud' is not a range"),
+        (lambda: BackgroundNoise(colors=("purple",)), r"color 'purple' is not one of"),
+        (lambda: PitchShift(semitones=(-20, 0)), r"semitones range .* outside \[-12, 12\]"),
+        (lambda: PitchShift(method="rubberband"), r"method 'rubberband' is not one of"),
+        (lambda: TimeStretch(rate=(1.5, 0.5)), r"rate range \(1.5, 0.5\) is reversed"),
+        (lambda: TimeStretch(rate=(0, 1)), r"rate range .* outside \[0.25, 4\]"),
+        (lambda: TimeShift(mode="wrap"), r"mode 'wrap' is not one of 'roll', 'zero'"),
+        (lambda: Gain(gain_db=(6, -6)), r"gain_db range \(6, -6\) is reversed"),
+        (lambda: TimeMask(width=(10, 2)), r"time_mask width range \(10, 2\) is reversed"),
+        (lambda: FrequencyMask(width=(1.5, 3)), r"must be whole numbers of bins"),
+        (lambda: FrequencyMask(n_masks=-1), r"n_masks -1 is outside"),
+        (lambda: Mixup(alpha=0), r"mixup alpha 0 is outside \(0, 100\]"),
+        (lambda: Compose([(Gain(), 1.5)]), r"compose step 0 probability 1.5 is outside \[0, 1\]"),
+        (lambda: Compose([Gain(), TimeMask()]), r"mixes spectrogram and waveform transforms"),
+        (lambda: OneOf(()), r"one_of needs at least one transform"),
+        (lambda: MedianBalancer(strategy="max"), r"strategy 'max' is not one of"),
+    ],
+)
 def test_invalid_parameters_raise_config_error(make, match):
     with pytest.raises(ConfigError, match=match):
         make()
@@ -160,9 +163,15 @@ def test_call_time_errors():
 
 
 # ----------------------------------------------------------------------------- measured properties
-@pytest.mark.parametrize("t", [GaussianNoise(snr_db=(12, 12)),
-                               BackgroundNoise(snr_db=(12, 12), colors=("pink",)),
-                               BackgroundNoise(snr_db=(12, 12), colors=("brown",))], ids=["gauss", "pink", "brown"])
+@pytest.mark.parametrize(
+    "t",
+    [
+        GaussianNoise(snr_db=(12, 12)),
+        BackgroundNoise(snr_db=(12, 12), colors=("pink",)),
+        BackgroundNoise(snr_db=(12, 12), colors=("brown",)),
+    ],
+    ids=["gauss", "pink", "brown"],
+)
 def test_noise_is_added_at_the_requested_snr(t):
     y = sine(300, seconds=2.0)
     out = t(y, sample_rate_hz=SR, rng=np.random.default_rng(3))
@@ -306,8 +315,13 @@ def test_mask_fill_mean():
 
 # ----------------------------------------------------------------------------- mixup
 @settings(max_examples=25, deadline=None)
-@given(batch=st.integers(1, 16), n_classes=st.integers(2, 9), alpha=st.floats(0.05, 2.0),
-       per_example=st.booleans(), seed=st.integers(0, 10_000))
+@given(
+    batch=st.integers(1, 16),
+    n_classes=st.integers(2, 9),
+    alpha=st.floats(0.05, 2.0),
+    per_example=st.booleans(),
+    seed=st.integers(0, 10_000),
+)
 def test_mixup_soft_labels_sum_to_one(batch, n_classes, alpha, per_example, seed):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((batch, 3, 7)).astype(np.float32)
@@ -336,8 +350,8 @@ def test_median_balancing_counts():
     idx, extra = median_balanced_indices(labels, rng=np.random.default_rng(0))
     counts = np.bincount(labels[idx])
     assert counts.tolist() == [10, 6, 6, 6, 8]
-    np.testing.assert_array_equal(idx[:labels.size], np.arange(labels.size))
-    assert extra.sum() == 3 + 5 and not extra[:labels.size].any()
+    np.testing.assert_array_equal(idx[: labels.size], np.arange(labels.size))
+    assert extra.sum() == 3 + 5 and not extra[: labels.size].any()
     idx2, _ = median_balanced_indices(labels, rng=np.random.default_rng(0))
     np.testing.assert_array_equal(idx, idx2)
 

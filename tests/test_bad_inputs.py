@@ -118,8 +118,9 @@ def test_predict_json():
     result = _predict("--json")
     failed = _check_errors(result)
     entries = json.loads(result.stdout)
-    assert [e["file"] for e in entries] == [str(c.path) for c in CASES if c.name != "directory-named-like-a-file"] \
-        or len(entries) == len(CASES)
+    assert [e["file"] for e in entries] == [
+        str(c.path) for c in CASES if c.name != "directory-named-like-a-file"
+    ] or len(entries) == len(CASES)
     for entry in entries:
         if entry["file"] in failed:
             _one_line(entry["error"])
@@ -199,8 +200,10 @@ def test_features_cli_process_one_bad_file_among_good(tmp_path):
     """The real process: exit 2, one line, no output and no temporary left behind."""
     good = [str(c.path) for c in CASES if c.expect == "ok"][:4]
     out = tmp_path / "out.safetensors"
-    result = run_cli(["features", *good, str(BY_NAME["truncated-flac"].path), "--set", "mfcc-functionals",
-                      "--out", out, "-q"], timeout_s=300)
+    result = run_cli(
+        ["features", *good, str(BY_NAME["truncated-flac"].path), "--set", "mfcc-functionals", "--out", out, "-q"],
+        timeout_s=300,
+    )
     assert result.returncode == 2 and len(result.error_lines) == 1, result.stderr
     assert "truncated.flac" in result.error_lines[0]
     assert list(tmp_path.iterdir()) == []
@@ -210,13 +213,19 @@ def test_features_cli_process_one_bad_file_among_good(tmp_path):
 # ------------------------------------------------------------------ corpus loaders
 def _folder_corpus(tmp_path: Path) -> Path:
     root = tmp_path / "mine"
-    for label, case in (("angry", "truncated-wav"), ("angry", "8khz"), ("happy", "png"), ("happy", "clipping"),
-                        ("sad", "nan-float-wav"), ("sad", "dc-offset")):
+    for label, case in (
+        ("angry", "truncated-wav"),
+        ("angry", "8khz"),
+        ("happy", "png"),
+        ("happy", "clipping"),
+        ("sad", "nan-float-wav"),
+        ("sad", "dc-offset"),
+    ):
         (root / label).mkdir(parents=True, exist_ok=True)
         shutil.copy(BY_NAME[case].path, root / label / BY_NAME[case].path.name)
-    os.symlink("..", root / "sad" / "up")           # a loop back to the corpus root
+    os.symlink("..", root / "sad" / "up")  # a loop back to the corpus root
     os.symlink(str(root), root / "happy" / "again")  # and an absolute one
-    (root / "angry" / "folder.wav").mkdir()          # a folder named like a file
+    (root / "angry" / "folder.wav").mkdir()  # a folder named like a file
     os.symlink("nowhere.wav", root / "angry" / "dangling.wav")
     return root
 
@@ -228,7 +237,7 @@ def test_folder_corpus_with_bad_files_loops_and_links(tmp_path, capsys):
     root = _folder_corpus(tmp_path)
     records = load_corpus("folder", root)
     paths = sorted(Path(r.path).name for r in records)
-    assert len(paths) == len(set(r.path for r in records)), "a file listed twice"
+    assert len(paths) == len({r.path for r in records}), "a file listed twice"
     assert "clipping.wav" in paths and "truncated.wav" in paths
     out = tmp_path / "f.safetensors"
     code = main(["features", "--corpus", f"folder:{root}", "--set", "mfcc-functionals", "--out", str(out), "-q"])
@@ -247,8 +256,12 @@ def test_csv_manifest_naming_bad_paths(tmp_path):
     from emovox.corpora.manifest import load_csv
     from emovox.errors import CorpusError
 
-    for target in (BY_NAME["symlink-loop"].path, BY_NAME["directory-named-like-a-file"].path,
-                   tmp_path / ("x" * 300 + ".wav"), tmp_path / "missing.wav"):
+    for target in (
+        BY_NAME["symlink-loop"].path,
+        BY_NAME["directory-named-like-a-file"].path,
+        tmp_path / ("x" * 300 + ".wav"),
+        tmp_path / "missing.wav",
+    ):
         manifest = tmp_path / "m.csv"
         manifest.write_text(f"path,label,speaker\n{target},angry,s1\n")
         with pytest.raises(CorpusError) as info:
@@ -388,8 +401,10 @@ def test_service_answers_every_corpus_file_with_a_result_or_a_json_4xx():
             if not case.path.is_file():
                 continue  # links that loop and folders cannot be uploaded
             data = case.path.read_bytes()
-            for response in (client.post("/v1/predict", files={"file": (case.path.name, data)}),
-                             client.post("/v1/predict", content=data)):
+            for response in (
+                client.post("/v1/predict", files={"file": (case.path.name, data)}),
+                client.post("/v1/predict", content=data),
+            ):
                 if response.status_code == 200:
                     assert case.expect in ("ok", "either"), (case.name, response.text)
                     assert response.json()["label"]

@@ -13,6 +13,7 @@ from emovox.models.classifiers import LEGACY_MODELS, Classifier, make_classifier
 def make_classical(name, **options):
     return make_classifier(name, **options)
 
+
 CLASSES = ("angry", "happy", "neutral", "sad")
 
 
@@ -47,8 +48,16 @@ def test_registry_names_and_feature_sets():
 def test_svm_loso_learns_a_separable_task(tune):
     X, y, speakers = _task()
     model = make_classical("svm-mfcc", tune=tune)
-    result = run_experiment(leave_one_speaker_out(speakers), model.fit_predict, y=y, classes=CLASSES,
-                            speakers=speakers, X=X, protocol="loso", config=model.to_dict())
+    result = run_experiment(
+        leave_one_speaker_out(speakers),
+        model.fit_predict,
+        y=y,
+        classes=CLASSES,
+        speakers=speakers,
+        X=X,
+        protocol="loso",
+        config=model.to_dict(),
+    )
     assert result["pooled"]["uar"] > 0.9
     info = result["folds"][0]["model"]
     assert {"C", "gamma"} <= set(info)
@@ -63,8 +72,7 @@ def test_scaler_is_fitted_on_training_fold_only():
     model = make_classical("svm-mfcc")
 
     def side(idx, X_, labels):
-        return FoldData(X=X_[idx], y=y[idx] if labels else None, records=None, speakers=speakers[idx],
-                        classes=CLASSES)
+        return FoldData(X=X_[idx], y=y[idx] if labels else None, records=None, speakers=speakers[idx], classes=CLASSES)
 
     base = model.fit_predict(side(split.train_idx, X, True), side(split.test_idx, X, False)).predicted
     shifted = X.copy()
@@ -78,8 +86,9 @@ def test_non_finite_features_are_imputed_from_training_means():
     X[::7, 3] = np.nan
     X[5, 4] = np.inf
     model = make_classical("svm-mfcc")
-    result = run_experiment(leave_one_speaker_out(speakers), model.fit_predict, y=y, classes=CLASSES,
-                            speakers=speakers, X=X)
+    result = run_experiment(
+        leave_one_speaker_out(speakers), model.fit_predict, y=y, classes=CLASSES, speakers=speakers, X=X
+    )
     assert result["pooled"]["uar"] > 0.9
 
 
@@ -88,5 +97,6 @@ def test_single_class_training_fold_is_a_clear_error():
     y = np.zeros(len(X), dtype=int)
     model = make_classical("svm-mfcc")
     with pytest.raises(ConfigError, match="single class"):
-        run_experiment(leave_one_speaker_out(speakers)[:1], model.fit_predict, y=y, classes=CLASSES,
-                       speakers=speakers, X=X)
+        run_experiment(
+            leave_one_speaker_out(speakers)[:1], model.fit_predict, y=y, classes=CLASSES, speakers=speakers, X=X
+        )

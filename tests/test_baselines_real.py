@@ -19,8 +19,7 @@ CORPORA = default_corpora_root()
 @pytest.mark.skipif(not (CORPORA / "ravdess").is_dir(), reason=f"no RAVDESS under {CORPORA}")
 def test_ravdess_egemaps_svm_loso_anchor():
     pytest.importorskip("opensmile")
-    result = evaluate(EvaluationSpec(corpora=("ravdess",), model="svm-egemaps", protocol="loso",
-                                     scheme="ravdess8"))
+    result = evaluate(EvaluationSpec(corpora=("ravdess",), model="svm-egemaps", protocol="loso", scheme="ravdess8"))
     assert result["speaker_independent"] and len(result["folds"]) == 24
     # Literature and our own measurement (0.498): about 0.50 UAR.
     assert 0.45 <= result["pooled"]["uar"] <= 0.56

@@ -12,6 +12,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import soundfile as sf
+from test_inference import LABELS, make_artifact
+from test_vad import SR, bursts
 
 import emovox
 from emovox.audio import load_audio, resample
@@ -22,9 +24,6 @@ from emovox.batch.scoring import table_to_parquet_bytes
 from emovox.cli.main import main
 from emovox.errors import ConfigError
 from emovox.export import export_onnx
-
-from test_inference import LABELS, make_artifact
-from test_vad import SR, bursts
 
 #: Synthetic speech shipped with emovox (always present).
 HELLO = os.path.join(os.path.dirname(emovox.__file__), "examples", "hello.flac")
@@ -55,8 +54,7 @@ def tree(tmp_path_factory):
 def test_folder_is_recursive_sorted_and_skips_non_audio(tree):
     got = expand_inputs([str(tree)])
     assert got == sorted(got)
-    assert [os.path.relpath(p, tree) for p in got] == [
-        "a.wav", "sub/b.flac", "sub/corrupt.wav", "sub/deeper/c.flac"]
+    assert [os.path.relpath(p, tree) for p in got] == ["a.wav", "sub/b.flac", "sub/corrupt.wav", "sub/deeper/c.flac"]
     assert all(os.path.isabs(p) for p in got)
 
 
@@ -113,8 +111,7 @@ def test_file_uris_through_pyarrow_fs(tree):
     uri = f"file://{tree}"
     assert expand_inputs([f"{uri}/sub/b.flac"]) == [f"{uri}/sub/b.flac"]
     assert expand_inputs([f"{uri}/**/*.flac"]) == [f"{uri}/sub/b.flac", f"{uri}/sub/deeper/c.flac"]
-    assert expand_inputs([f"{uri}/sub"]) == [f"{uri}/sub/b.flac", f"{uri}/sub/corrupt.wav",
-                                             f"{uri}/sub/deeper/c.flac"]
+    assert expand_inputs([f"{uri}/sub"]) == [f"{uri}/sub/b.flac", f"{uri}/sub/corrupt.wav", f"{uri}/sub/deeper/c.flac"]
     with pytest.raises(ConfigError, match="1 input not found"):
         expand_inputs([f"{uri}/nothing.wav"])
 
@@ -124,13 +121,31 @@ def test_score_files_rows_schema_and_error_rows(tree, model_dir):
     from emovox.inference import load_model
 
     predictor = load_model(model_dir, backend="onnx", num_threads=1)
-    paths = [str(tree / "a.wav"), str(tree / "sub" / "corrupt.wav"), f"file://{tree}/sub/b.flac",
-             str(tree / "gone.wav")]
+    paths = [
+        str(tree / "a.wav"),
+        str(tree / "sub" / "corrupt.wav"),
+        f"file://{tree}/sub/b.flac",
+        str(tree / "gone.wav"),
+    ]
     table = score_files(predictor, [10, 11, 12, 13], paths)
     assert table.schema == result_schema(LABELS)
-    assert table.schema.names == ["file", "input_index", "kind", "segment", "start_s", "end_s", "label",
-                                  "confidence", "speech_s", "reason", "flags", *[f"score_{k}" for k in LABELS],
-                                  "model", "model_version", "error"]
+    assert table.schema.names == [
+        "file",
+        "input_index",
+        "kind",
+        "segment",
+        "start_s",
+        "end_s",
+        "label",
+        "confidence",
+        "speech_s",
+        "reason",
+        "flags",
+        *[f"score_{k}" for k in LABELS],
+        "model",
+        "model_version",
+        "error",
+    ]
     rows = table.to_pylist()
     assert [r["input_index"] for r in rows] == [10, 11, 12, 13]
     assert [r["file"] for r in rows] == paths and {r["kind"] for r in rows} == {"file"}
@@ -160,8 +175,7 @@ def test_score_files_timeline_rows(model_dir, tmp_path):
     sf.write(tmp_path / "long.flac", long, SR)
     sf.write(tmp_path / "silent.wav", np.zeros(2 * SR, np.float32), SR)
     predictor = load_model(model_dir, backend="onnx", num_threads=1)
-    table = score_files(predictor, [0, 1], [str(tmp_path / "long.flac"), str(tmp_path / "silent.wav")],
-                        timeline=True)
+    table = score_files(predictor, [0, 1], [str(tmp_path / "long.flac"), str(tmp_path / "silent.wav")], timeline=True)
     rows = table.to_pylist()
     head, *segs = [r for r in rows if r["input_index"] == 0]
     timeline = predictor.predict_timeline(str(tmp_path / "long.flac"))
@@ -182,8 +196,12 @@ def test_score_files_timeline_rows(model_dir, tmp_path):
     [silent] = [r for r in rows if r["input_index"] == 1]
     assert silent["kind"] == "file"
     assert silent["error"] is None
-    assert (silent["label"], silent["reason"], silent["confidence"], silent["speech_s"]) == \
-        ("no_speech", "no_speech", 0.0, 0.0)
+    assert (silent["label"], silent["reason"], silent["confidence"], silent["speech_s"]) == (
+        "no_speech",
+        "no_speech",
+        0.0,
+        0.0,
+    )
     assert (silent["start_s"], silent["end_s"]) == (0.0, 2.0)
     assert all(silent[f"score_{k}"] is None for k in LABELS)
 
@@ -216,8 +234,14 @@ def test_score_files_no_speech_and_narrowband_rows(model_dir, tmp_path):
 
 # ---------------------------------------------------------------------- output folder
 def _spec(paths, **kw):
-    base = dict(n_inputs=len(paths), digest=inputs_digest(paths), shard_size=2, model="m",
-                model_id="x", labels=list(LABELS))
+    base = {
+        "n_inputs": len(paths),
+        "digest": inputs_digest(paths),
+        "shard_size": 2,
+        "model": "m",
+        "model_id": "x",
+        "labels": list(LABELS),
+    }
     return JobSpec(**{**base, **kw})
 
 
@@ -246,12 +270,28 @@ def test_a_folder_of_the_earlier_format_is_read_but_not_resumed(old_format, tree
     out_dir = tmp_path / "old"
     (out_dir / "parquet").mkdir(parents=True)
     pq.write_table(pa.table({"path": paths}), out_dir / "_inputs.parquet")
-    old_spec = {"n_inputs": 1, "digest": inputs_digest(paths), "shard_size": 256, "model": "m", "model_id": "x",
-                "labels": list(LABELS), "timeline": False, "min_confidence": None, "format": old_format}
+    old_spec = {
+        "n_inputs": 1,
+        "digest": inputs_digest(paths),
+        "shard_size": 256,
+        "model": "m",
+        "model_id": "x",
+        "labels": list(LABELS),
+        "timeline": False,
+        "min_confidence": None,
+        "format": old_format,
+    }
     (out_dir / "_job.json").write_text(json.dumps(old_spec))
-    old_columns = {"input_index": [0], "path": paths, "start_s": [0.0], "end_s": [2.0], "label": ["sad"],
-                   "confidence": [0.7], **{f"score_{k}": [0.7 if k == "sad" else 0.1] for k in LABELS},
-                   "error": pa.array([None], pa.string())}
+    old_columns = {
+        "input_index": [0],
+        "path": paths,
+        "start_s": [0.0],
+        "end_s": [2.0],
+        "label": ["sad"],
+        "confidence": [0.7],
+        **{f"score_{k}": [0.7 if k == "sad" else 0.1] for k in LABELS},
+        "error": pa.array([None], pa.string()),
+    }
     pq.write_table(pa.table(old_columns), out_dir / "parquet" / "part-00000.parquet")
     assert read_results(out_dir).column("label").to_pylist() == ["sad"]
     assert main(["batch", *paths, "--out", str(out_dir), "--model", str(model_dir), "-q"]) == 2
@@ -285,8 +325,7 @@ def test_finished_job_resumes_without_ray(tree, model_dir, tmp_path, capsys):
     from emovox.batch.job import _model_identity
 
     _, name, model_id, labels = _model_identity(model_dir)
-    spec = JobSpec(n_inputs=3, digest=inputs_digest(paths), shard_size=2, model=name, model_id=model_id,
-                   labels=labels)
+    spec = JobSpec(n_inputs=3, digest=inputs_digest(paths), shard_size=2, model=name, model_id=model_id, labels=labels)
     predictor = load_model(model_dir, backend="onnx")
     with OutputDir(out_dir) as out:
         out.write_job(spec, paths)
@@ -306,13 +345,16 @@ def test_finished_job_resumes_without_ray(tree, model_dir, tmp_path, capsys):
     assert sorted(table.column("input_index").to_pylist()) == [0, 1, 2]
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--workers", "0"], "--workers 0: must be at least 1"),
-    (["--threads-per-worker", "0"], "--threads-per-worker 0: must be at least 1"),
-    (["--shard-size", "-3"], "--shard-size -3: must be at least 1"),
-    (["--min-confidence", "1.5"], r"--min-confidence 1.5: must lie in \[0, 1\]"),
-    (["--model", "/nonexistent/model"], "does not exist"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--workers", "0"], "--workers 0: must be at least 1"),
+        (["--threads-per-worker", "0"], "--threads-per-worker 0: must be at least 1"),
+        (["--shard-size", "-3"], "--shard-size -3: must be at least 1"),
+        (["--min-confidence", "1.5"], r"--min-confidence 1.5: must lie in \[0, 1\]"),
+        (["--model", "/nonexistent/model"], "does not exist"),
+    ],
+)
 def test_bad_arguments_exit_2_with_one_line(argv, message, tree, tmp_path, capsys):
     rc = main(["batch", str(tree / "a.wav"), "--out", str(tmp_path / "o"), *argv])
     err = capsys.readouterr().err
@@ -336,8 +378,12 @@ def test_missing_inputs_and_mismatched_job_exit_2(tree, model_dir, tmp_path, cap
 
     _, name, model_id, labels = _model_identity(model_dir)
     with OutputDir(out_dir) as out:
-        out.write_job(JobSpec(n_inputs=1, digest=inputs_digest(paths), shard_size=256, model=name,
-                              model_id=model_id, labels=labels), paths)
+        out.write_job(
+            JobSpec(
+                n_inputs=1, digest=inputs_digest(paths), shard_size=256, model=name, model_id=model_id, labels=labels
+            ),
+            paths,
+        )
     assert main(["batch", str(tree / "sub" / "b.flac"), "--out", str(out_dir), "--model", str(model_dir)]) == 2
     assert "holds a job with other inputs" in capsys.readouterr().err
     assert main(["batch", *paths, "--out", str(out_dir), "--model", str(model_dir), "--timeline"]) == 2
@@ -353,9 +399,19 @@ def test_unreachable_cluster_address_is_one_line(tree, model_dir, tmp_path, caps
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    rc = main(["batch", str(tree / "a.wav"), "--out", str(tmp_path / "o"), "--model", str(model_dir),
-               "--address", f"127.0.0.1:{port}", "-q"])
+    rc = main(
+        [
+            "batch",
+            str(tree / "a.wav"),
+            "--out",
+            str(tmp_path / "o"),
+            "--model",
+            str(model_dir),
+            "--address",
+            f"127.0.0.1:{port}",
+            "-q",
+        ]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1
     assert f"cannot reach the Ray cluster at --address '127.0.0.1:{port}'" in err[0]
-

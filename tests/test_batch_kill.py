@@ -67,13 +67,25 @@ def test_kill_9_then_resume_gives_exactly_one_row_per_input(tmp_path):
     listing.write_text("\n".join(paths) + "\n")
     out = tmp_path / "scores"
     parts = out / "parquet"
-    cmd = [EMOVOX, "batch", f"@{listing}", "--out", str(out), "--model", "cnn", "--shard-size", str(SHARD),
-           "--workers", "1", "--batch-size", "1"]
+    cmd = [
+        EMOVOX,
+        "batch",
+        f"@{listing}",
+        "--out",
+        str(out),
+        "--model",
+        "cnn",
+        "--shard-size",
+        str(SHARD),
+        "--workers",
+        "1",
+        "--batch-size",
+        "1",
+    ]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     n_shards = N_INPUTS // SHARD
 
-    first = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE)
+    first = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     tree: set = set()
     deadline = time.monotonic() + 120  # Ray start-up on a loaded machine
     done = 0

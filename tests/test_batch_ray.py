@@ -16,6 +16,9 @@ import soundfile as sf
 
 pytest.importorskip("ray.data")
 
+from test_inference import LABELS, make_artifact
+from test_vad import SR, bursts
+
 import emovox
 from emovox.audio import load_audio
 from emovox.batch import read_results, result_schema
@@ -25,9 +28,6 @@ from emovox.corpora import default_corpora_root
 from emovox.export import export_onnx
 from emovox.inference import load_model
 from emovox.inference.gate import NO_SPEECH_S
-
-from test_inference import LABELS, make_artifact
-from test_vad import SR, bursts
 
 #: Synthetic speech shipped with emovox (always present).
 HELLO = os.path.join(os.path.dirname(emovox.__file__), "examples", "hello.flac")
@@ -55,7 +55,7 @@ def clips(tmp_path_factory):
     speech = load_audio(HELLO)
     for i in range(6):
         start = int(i * 0.5 * SR)
-        sf.write(d / f"clip{i}.flac", speech[start:start + 2 * SR], SR)
+        sf.write(d / f"clip{i}.flac", speech[start : start + 2 * SR], SR)
     t = np.arange(2 * SR) / SR
     sf.write(d / "clip6-tone.flac", (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), SR)
     (d / "clip3-corrupt.wav").write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt " + b"\x00" * 7)
@@ -64,8 +64,21 @@ def clips(tmp_path_factory):
 
 def test_parts_csv_error_rows_and_summary(ray_session, model_dir, clips, tmp_path, capsys):
     out = tmp_path / "scores"
-    rc = main(["batch", str(clips), "--out", str(out), "--model", str(model_dir), "--csv",
-               "--shard-size", "3", "--workers", "2"])
+    rc = main(
+        [
+            "batch",
+            str(clips),
+            "--out",
+            str(out),
+            "--model",
+            str(model_dir),
+            "--csv",
+            "--shard-size",
+            "3",
+            "--workers",
+            "2",
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 1  # the corrupt file failed; the others are scored
     assert "emovox batch: 8/8 files (100 %)" in err  # progress
@@ -103,7 +116,7 @@ def test_parts_csv_error_rows_and_summary(ray_session, model_dir, clips, tmp_pat
     with open(out / "csv" / "part-00002.csv", newline="") as fh:
         [*_, tone_csv] = list(csv.DictReader(fh))
     assert tone_csv["label"] == "no_speech" and all(tone_csv[f"score_{k}"] == "" for k in LABELS)
-    assert not [p for p in out.rglob(".*.tmp")]
+    assert not list(out.rglob(".*.tmp"))
 
 
 def test_timeline_rows_per_segment(ray_session, model_dir, tmp_path, capsys):
@@ -111,8 +124,19 @@ def test_timeline_rows_per_segment(ray_session, model_dir, tmp_path, capsys):
     sf.write(tmp_path / "long.flac", long, SR)
     sf.write(tmp_path / "silence.wav", np.zeros(SR, np.float32), SR)
     out = tmp_path / "tl"
-    rc = main(["batch", str(tmp_path / "long.flac"), str(tmp_path / "silence.wav"), "--out", str(out),
-               "--model", str(model_dir), "--timeline", "-q"])
+    rc = main(
+        [
+            "batch",
+            str(tmp_path / "long.flac"),
+            str(tmp_path / "silence.wav"),
+            "--out",
+            str(out),
+            "--model",
+            str(model_dir),
+            "--timeline",
+            "-q",
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 0 and len(err.strip().splitlines()) == 1  # quiet: the summary only
     assert ", 0 failed, " in err  # a recording without speech is an answer, not a failure
@@ -120,15 +144,22 @@ def test_timeline_rows_per_segment(ray_session, model_dir, tmp_path, capsys):
     timeline = load_model(model_dir, backend="onnx").predict_timeline(str(tmp_path / "long.flac"))
     want = timeline.segments
     head, *segs = [r for r in rows if r["input_index"] == 0]
-    assert (head["kind"], head["label"], head["end_s"]) == ("file", timeline.overall().label,
-                                                            round(timeline.duration_s, 3))
+    assert (head["kind"], head["label"], head["end_s"]) == (
+        "file",
+        timeline.overall().label,
+        round(timeline.duration_s, 3),
+    )
     assert [r["kind"] for r in segs] == ["segment"] * len(segs)
     assert len(segs) == len(want) >= 1
     assert [(r["start_s"], r["end_s"]) for r in segs] == [(round(s.start_s, 3), round(s.end_s, 3)) for s in want]
     assert [(r["speech_s"], r["reason"]) for r in segs] == [(round(s.speech_s, 3), s.reason) for s in want]
     [silent] = [r for r in rows if r["input_index"] == 1]  # no speech: the file row only
-    assert (silent["kind"], silent["label"], silent["reason"], silent["error"]) == \
-        ("file", "no_speech", "no_speech", None)
+    assert (silent["kind"], silent["label"], silent["reason"], silent["error"]) == (
+        "file",
+        "no_speech",
+        "no_speech",
+        None,
+    )
     assert (silent["start_s"], silent["end_s"]) == (0.0, 1.0)
 
 
@@ -137,8 +168,21 @@ def test_real_corpus_glob_with_shipped_model(ray_session, tmp_path, capsys):
     """A glob over real RAVDESS clips, the shipped small CNN by name, two threads for one worker."""
     root = default_corpora_root() / "ravdess" / "Audio_Speech_Actors_01-24"
     out = tmp_path / "ravdess"
-    rc = main(["batch", f"{root}/Actor_01/03-01-0[15]-*.flac", "--out", str(out), "--model", "cnn",
-               "--workers", "1", "--threads-per-worker", "2", "-q"])
+    rc = main(
+        [
+            "batch",
+            f"{root}/Actor_01/03-01-0[15]-*.flac",
+            "--out",
+            str(out),
+            "--model",
+            "cnn",
+            "--workers",
+            "1",
+            "--threads-per-worker",
+            "2",
+            "-q",
+        ]
+    )
     assert rc == 0, capsys.readouterr().err
     table = read_results(out)
     labels = load_model("cnn", backend="onnx").labels

@@ -54,8 +54,8 @@ def test_torch_and_onnx_backends_agree_on_the_bundled_model():
 
 def test_cli_predicts_the_example_with_onnx_without_importing_torch():
     code = (
-        "import sys; from emovox.cli.main import main; rc = main(['predict', '--fast', '--json', '-q', %r]); "
-        "assert 'torch' not in sys.modules, 'torch was imported'; sys.exit(rc)" % str(EXAMPLE)
+        f"import sys; from emovox.cli.main import main; rc = main(['predict', '--fast', '--json', '-q', {str(EXAMPLE)!r}]); "
+        "assert 'torch' not in sys.modules, 'torch was imported'; sys.exit(rc)"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr

@@ -44,8 +44,7 @@ def test_calibration_lowers_ece_and_nll_and_keeps_the_argmax():
     assert result.ece_after < result.ece_before / 2
     assert result.nll_after < result.nll_before
     assert result.temperature > 2.0
-    assert np.array_equal(softmax(logits).argmax(1),
-                          softmax(logits, temperature=result.temperature).argmax(1))
+    assert np.array_equal(softmax(logits).argmax(1), softmax(logits, temperature=result.temperature).argmax(1))
 
 
 def test_ece_is_small_for_calibrated_probabilities_and_large_for_overconfident():
@@ -61,8 +60,7 @@ def test_nll_matches_a_direct_computation():
 
 
 @settings(max_examples=50, deadline=None)
-@given(conf=st.lists(st.floats(0.0, 1.0), min_size=1, max_size=200),
-       keep=st.floats(0.05, 1.0), seed=st.integers(0, 10))
+@given(conf=st.lists(st.floats(0.0, 1.0), min_size=1, max_size=200), keep=st.floats(0.05, 1.0), seed=st.integers(0, 10))
 def test_rejection_threshold_keeps_the_stated_fraction_of_correct_predictions(conf, keep, seed):
     conf = np.array(conf)
     correct = np.random.default_rng(seed).random(conf.size) < 0.7
@@ -90,9 +88,15 @@ def test_invalid_inputs_raise_config_errors():
 
 
 def test_write_calibration_stores_temperature_ece_and_threshold(tmp_path):
-    (tmp_path / "config.json").write_text(json.dumps(
-        {"task": {"labels": ["a", "b", "c"], "sample_rate_hz": 16000, "clip_s": 3.0},
-         "calibration": {"temperature": None}, "threshold": None}))
+    (tmp_path / "config.json").write_text(
+        json.dumps(
+            {
+                "task": {"labels": ["a", "b", "c"], "sample_rate_hz": 16000, "clip_s": 3.0},
+                "calibration": {"temperature": None},
+                "threshold": None,
+            }
+        )
+    )
     logits, labels = _synthetic(3000, 3, 2.5, seed=5)
     result = calibrate(logits, labels, keep_fraction=0.9)
     write_calibration(tmp_path, result)

@@ -43,10 +43,10 @@ def _task(seed=0, n_speakers=6, per_class=8, d=12):
 
 def _sides(X, y, speakers, split, X_test=None):
     X_test = X if X_test is None else X_test
-    train = FoldData(X=X[split.train_idx], y=y[split.train_idx], records=None,
-                     speakers=speakers[split.train_idx], classes=CLASSES)
-    test = FoldData(X=X_test[split.test_idx], y=None, records=None, speakers=speakers[split.test_idx],
-                    classes=CLASSES)
+    train = FoldData(
+        X=X[split.train_idx], y=y[split.train_idx], records=None, speakers=speakers[split.train_idx], classes=CLASSES
+    )
+    test = FoldData(X=X_test[split.test_idx], y=None, records=None, speakers=speakers[split.test_idx], classes=CLASSES)
     return train, test
 
 
@@ -63,8 +63,9 @@ def test_each_classifier_learns_and_returns_probabilities(name):
     X, y, speakers = _task()
     model = resolve_model(name, features="egemaps", seed=1)
     splits = speaker_kfold(speakers, k=3, seed=0, labels=y)
-    result = run_experiment(splits, model.fit_predict, y=y, classes=CLASSES, speakers=speakers, X=X,
-                            config=model.to_dict())
+    result = run_experiment(
+        splits, model.fit_predict, y=y, classes=CLASSES, speakers=speakers, X=X, config=model.to_dict()
+    )
     assert result["speaker_independent"]
     assert result["pooled"]["uar"] > 0.85, (name, result["pooled"]["uar"])  # chance: 0.25
     scores = np.array([[p["scores"][c] for c in CLASSES] for p in result["predictions"]])
@@ -88,6 +89,7 @@ def test_svm_egemaps_alias_equals_a_direct_scikit_learn_svm():
 
         def scale(A, mean=mean, std=std):  # emovox's scaler stores float32
             return ((A - mean) / std).astype(np.float32).astype(np.float64)
+
         direct = SVC(kernel="rbf", C=1.0, gamma="scale", class_weight="balanced").fit(scale(train.X), train.y)
         np.testing.assert_array_equal(out.predicted, direct.predict(scale(test.X)))
         assert out.info["C"] == 1.0 and out.info["gamma"] == "scale"

@@ -43,8 +43,7 @@ def test_predict_output_path_that_is_a_folder_is_a_usage_error(flag, tmp_path, c
 def test_export_to_an_existing_file_is_a_model_error(tmp_path, capsys):
     target = tmp_path / "file"
     target.write_text("keep me")
-    assert main(["export", str(emovox.inference.default_model_dir()), "--format", "onnx",
-                 "--out", str(target)]) == 2
+    assert main(["export", str(emovox.inference.default_model_dir()), "--format", "onnx", "--out", str(target)]) == 2
     assert "is a file: give a folder" in capsys.readouterr().err
     assert target.read_text() == "keep me"
 
@@ -54,10 +53,10 @@ def test_trim_for_model_keeps_the_clip_when_too_little_would_remain():
     rng = np.random.default_rng(0)
     quiet = np.zeros(sr * 2, np.float32)
     burst = quiet.copy()
-    burst[sr: sr + sr // 10] = rng.standard_normal(sr // 10).astype(np.float32)  # 0.1 s of sound
+    burst[sr : sr + sr // 10] = rng.standard_normal(sr // 10).astype(np.float32)  # 0.1 s of sound
     assert trim_for_model(burst, sample_rate_hz=sr).size == burst.size  # 0.1 s < 0.5 s: untouched
     speech = quiet.copy()
-    speech[sr // 2: sr // 2 + sr] = rng.standard_normal(sr).astype(np.float32)  # 1 s of sound
+    speech[sr // 2 : sr // 2 + sr] = rng.standard_normal(sr).astype(np.float32)  # 1 s of sound
     trimmed = trim_for_model(speech, sample_rate_hz=sr)
     assert sr <= trimmed.size < speech.size
 
@@ -104,7 +103,7 @@ def test_wav_whose_data_size_was_left_at_zero_still_decodes(tmp_path):
     sf.write(path, y, 16000, subtype="PCM_16")
     raw = bytearray(path.read_bytes())
     at = raw.index(b"data") + 4
-    raw[at:at + 4] = (0).to_bytes(4, "little")
+    raw[at : at + 4] = (0).to_bytes(4, "little")
     path.write_bytes(bytes(raw))
     out = emovox.audio.load_audio(path)
     assert abs(out.size - 16000) <= 160

@@ -40,6 +40,7 @@ def _centroid(use):
     def fit_predict(train, test):
         centres = np.stack([train.X[train.y == c][:, use].mean(axis=0) for c in range(3)])
         return ((test.X[:, None, use] - centres[None]) ** 2).sum(-1).argmin(axis=1)
+
     return fit_predict
 
 
@@ -54,7 +55,7 @@ def runs(tmp_path_factory):
     """A: centroid on one feature (weak); B: centroid on both (strong); same clips."""
     root = tmp_path_factory.mktemp("runs")
     X, y, speakers, records = _data()
-    common = dict(y=y, classes=CLASSES, speakers=speakers, X=X, records=records, protocol="loso")
+    common = {"y": y, "classes": CLASSES, "speakers": speakers, "X": X, "records": records, "protocol": "loso"}
     a = run_experiment(leave_one_speaker_out(speakers), _centroid([0]), config={"model": "weak"}, **common)
     b = run_experiment(leave_one_speaker_out(speakers), _centroid([0, 1]), config={"model": "strong"}, **common)
     return _write(root / "weak", a), _write(root / "strong", b), a, b
@@ -83,12 +84,18 @@ def test_compare_json_agrees_with_paired_difference(runs, capsys):
     assert answer["matched_by"] == "path" and answer["n_clips"] == 120 and answer["n_speakers"] == 10
     assert answer["a"]["estimate"] == pytest.approx(a["pooled"]["uar"])
     assert diff["estimate"] == pytest.approx(b["pooled"]["uar"] - a["pooled"]["uar"])
-    expected = paired_difference("uar", [p["true"] for p in a["predictions"]],
-                                 [p["predicted"] for p in a["predictions"]],
-                                 [p["predicted"] for p in b["predictions"]],
-                                 [p["speaker"] for p in a["predictions"]], n_boot=500, seed=3)
+    expected = paired_difference(
+        "uar",
+        [p["true"] for p in a["predictions"]],
+        [p["predicted"] for p in a["predictions"]],
+        [p["predicted"] for p in b["predictions"]],
+        [p["speaker"] for p in a["predictions"]],
+        n_boot=500,
+        seed=3,
+    )
     assert (diff["low"], diff["high"], diff["p_value"]) == pytest.approx(
-        (expected["low"], expected["high"], expected["p_value"]))
+        (expected["low"], expected["high"], expected["p_value"])
+    )
     assert diff["n_permutations"] == 500 and diff["low"] > 0 and diff["p_value"] < 0.05  # B is truly better
     # accuracy, and the same run against itself: no difference, p = 1
     assert main(["compare", str(weak), str(weak), "--json", "--metric", "accuracy", "--n-boot", "200"]) == 0
@@ -121,7 +128,10 @@ def test_compare_different_clip_sets_and_intersect(runs, tmp_path, capsys):
 
 def test_compare_by_position_when_no_paths(runs, tmp_path, capsys):
     weak, strong, a, b = runs
-    strip = lambda r: dict(r, predictions=[{k: v for k, v in p.items() if k != "path"} for p in r["predictions"]])
+
+    def strip(r):
+        return dict(r, predictions=[{k: v for k, v in p.items() if k != "path"} for p in r["predictions"]])
+
     _write(tmp_path / "a", strip(a))
     _write(tmp_path / "b", strip(b))
     assert main(["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--n-boot", "200"]) == 0
@@ -169,8 +179,20 @@ def test_compare_help_has_an_example(capsys):
 def test_compare_two_real_runs(tmp_path, capsys):
     """Two real EMO-DB runs (3 speakers): the SVM as is and tuned by inner CV, compared clip by clip."""
     cache = tmp_path / "cache"
-    base = ["evaluate", "--corpus", "emodb", "--max-speakers", "3", "--model", "svm-mfcc", "--protocol", "loso",
-            "--cache-dir", str(cache), "--quiet"]
+    base = [
+        "evaluate",
+        "--corpus",
+        "emodb",
+        "--max-speakers",
+        "3",
+        "--model",
+        "svm-mfcc",
+        "--protocol",
+        "loso",
+        "--cache-dir",
+        str(cache),
+        "--quiet",
+    ]
     assert main([*base, "--out", str(tmp_path / "plain")]) == 0
     assert main([*base, "--tune", "--out", str(tmp_path / "tuned")]) == 0
     capsys.readouterr()

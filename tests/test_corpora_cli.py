@@ -34,21 +34,32 @@ def test_stats_table(tmp_path, capsys):
 
 
 def test_stats_json_with_scheme(tmp_path, capsys):
-    code = main(["corpus", "stats", str(make_emodb(tmp_path)), "--corpus", "emodb",
-                 "--scheme", "seven", "--json"])
+    code = main(["corpus", "stats", str(make_emodb(tmp_path)), "--corpus", "emodb", "--scheme", "seven", "--json"])
     assert code == 0
     stats = json.loads(capsys.readouterr().out)
     assert stats["corpus"] == "emodb" and stats["scheme"] == "seven"
     assert stats["n_records"] == 4 and stats["n_dropped"] == 1  # boredom dropped
     assert stats["per_class"] == {"happy": 2, "angry": 2}
     assert stats["per_speaker"]["emodb/08"] == {
-        "gender": "female", "total": 2, "per_class": {"happy": 1, "angry": 1},
+        "gender": "female",
+        "total": 2,
+        "per_class": {"happy": 1, "angry": 1},
     }
 
 
 def test_stats_inline_scheme(tmp_path, capsys):
-    main(["corpus", "stats", str(make_emodb(tmp_path)), "--corpus", "emodb",
-          "--scheme", "happy=pos,angry=neg,boredom=neg", "--json"])
+    main(
+        [
+            "corpus",
+            "stats",
+            str(make_emodb(tmp_path)),
+            "--corpus",
+            "emodb",
+            "--scheme",
+            "happy=pos,angry=neg,boredom=neg",
+            "--json",
+        ]
+    )
     assert json.loads(capsys.readouterr().out)["per_class"] == {"pos": 2, "neg": 3}
 
 
@@ -113,8 +124,20 @@ def test_stats_folder_corpus_with_options(tmp_path, capsys):
         path = tmp_path / label / name
         path.parent.mkdir(parents=True, exist_ok=True)
         sf.write(path, np.zeros(160, dtype=np.float32), 16000)
-    code = main(["corpus", "stats", str(tmp_path), "--corpus", "folder", "--json",
-                 "--label-map", "joy=happy", "--speaker-regex", r"^(s\d)_"])
+    code = main(
+        [
+            "corpus",
+            "stats",
+            str(tmp_path),
+            "--corpus",
+            "folder",
+            "--json",
+            "--label-map",
+            "joy=happy",
+            "--speaker-regex",
+            r"^(s\d)_",
+        ]
+    )
     assert code == 0
     stats = json.loads(capsys.readouterr().out)
     assert stats["per_class"] == {"happy": 2, "sad": 1}

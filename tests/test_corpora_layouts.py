@@ -37,6 +37,7 @@ def add_strays(folder: Path) -> None:
 
 # --------------------------------------------------------------------- CREMA-D
 
+
 def make_crema_d(root: Path, *, demographics: bool = True) -> Path:
     audio = root / "AudioWAV"
     for actor in ("1001", "1002", "1091"):
@@ -57,16 +58,22 @@ def make_crema_d(root: Path, *, demographics: bool = True) -> Path:
 def test_crema_d_with_demographics(tmp_path):
     records = load_corpus("crema-d", make_crema_d(tmp_path))
     assert len(records) == 3 * 2 * 6
-    assert Counter(r.emotion for r in records) == {
-        e: 6 for e in ("angry", "disgust", "fearful", "happy", "neutral", "sad")
-    }
+    assert Counter(r.emotion for r in records) == dict.fromkeys(
+        ("angry", "disgust", "fearful", "happy", "neutral", "sad"), 6
+    )
     genders = {r.speaker: r.gender for r in records}
     assert genders == {"1001": "male", "1002": "female", "1091": None}  # 1091 not in the CSV
     first = records[0]
     assert first == Record(
-        path=str(tmp_path / "AudioWAV" / "1001_DFA_ANG_XX.wav"), corpus="crema-d",
-        speaker="1001", label="ANG", emotion="angry", language="en", gender="male",
-        intensity="XX", sentence="DFA",
+        path=str(tmp_path / "AudioWAV" / "1001_DFA_ANG_XX.wav"),
+        corpus="crema-d",
+        speaker="1001",
+        label="ANG",
+        emotion="angry",
+        language="en",
+        gender="male",
+        intensity="XX",
+        sentence="DFA",
     )
     assert {r.intensity for r in records} == {"XX", "HI", "MD"}
 
@@ -92,10 +99,8 @@ def test_crema_d_bad_emotion_code_names_file(tmp_path):
 # --------------------------------------------------------------------- TESS
 
 TESS_FOLDERS = {  # real TESS copies spell their folders inconsistently
-    "OAF": ("OAF_angry", "OAF_disgust", "OAF_Fear", "OAF_happy", "OAF_neutral",
-            "OAF_Pleasant_surprise", "OAF_Sad"),
-    "YAF": ("YAF_angry", "YAF_disgust", "YAF_fear", "YAF_happy", "YAF_neutral",
-            "YAF_pleasant_surprised", "YAF_sad"),
+    "OAF": ("OAF_angry", "OAF_disgust", "OAF_Fear", "OAF_happy", "OAF_neutral", "OAF_Pleasant_surprise", "OAF_Sad"),
+    "YAF": ("YAF_angry", "YAF_disgust", "YAF_fear", "YAF_happy", "YAF_neutral", "YAF_pleasant_surprised", "YAF_sad"),
 }
 TESS_CODES = ("angry", "disgust", "fear", "happy", "neutral", "ps", "sad")
 
@@ -132,8 +137,15 @@ def test_tess_unknown_speaker_and_emotion(tmp_path):
 
 # --------------------------------------------------------------------- SAVEE
 
-SAVEE_CODES = {"a": "angry", "d": "disgust", "f": "fearful", "h": "happy",
-               "n": "neutral", "sa": "sad", "su": "surprised"}
+SAVEE_CODES = {
+    "a": "angry",
+    "d": "disgust",
+    "f": "fearful",
+    "h": "happy",
+    "n": "neutral",
+    "sa": "sad",
+    "su": "surprised",
+}
 
 
 @pytest.mark.parametrize("layout", ["flat", "per-speaker"])
@@ -142,13 +154,16 @@ def test_savee_layouts(tmp_path, layout):
         for code in SAVEE_CODES:
             for n in (1, 2, 15):
                 name = f"{code}{n:02d}.wav"
-                path = tmp_path / "ALL" / f"{speaker}_{name}" if layout == "flat" else (
-                    tmp_path / "AudioData" / speaker / name)
+                path = (
+                    tmp_path / "ALL" / f"{speaker}_{name}"
+                    if layout == "flat"
+                    else (tmp_path / "AudioData" / speaker / name)
+                )
                 touch_wav(path, sample_rate_hz=44100)
     add_strays(tmp_path)
     records = load_corpus("savee", tmp_path)
     assert len(records) == 4 * 7 * 3
-    assert Counter(r.speaker for r in records) == {s: 21 for s in ("DC", "JE", "JK", "KL")}
+    assert Counter(r.speaker for r in records) == dict.fromkeys(("DC", "JE", "JK", "KL"), 21)
     assert {r.gender for r in records} == {"male"}
     for code, emotion in SAVEE_CODES.items():
         assert {r.emotion for r in records if r.label == code} == {emotion}
@@ -159,8 +174,12 @@ def test_savee_layouts(tmp_path, layout):
 
 @pytest.mark.parametrize(
     "name, detail",
-    [("DC_s01.wav", "emotion code 's'"), ("DC_sx01.wav", "emotion code 'sx'"),
-     ("DC_a1.wav", "expected SAVEE"), ("XY_a01.wav", "speaker XY")],
+    [
+        ("DC_s01.wav", "emotion code 's'"),
+        ("DC_sx01.wav", "emotion code 'sx'"),
+        ("DC_a1.wav", "expected SAVEE"),
+        ("XY_a01.wav", "speaker XY"),
+    ],
 )
 def test_savee_bad_names(tmp_path, name, detail):
     touch_wav(tmp_path / name)
@@ -176,6 +195,7 @@ def test_savee_no_prefix_outside_speaker_folder(tmp_path):
 
 # --------------------------------------------------------------------- RAVDESS
 
+
 def ravdess_name(channel: int, emotion: int, intensity: int, actor: int) -> str:
     return f"03-{channel:02d}-{emotion:02d}-{intensity:02d}-01-01-{actor:02d}.wav"
 
@@ -183,11 +203,18 @@ def ravdess_name(channel: int, emotion: int, intensity: int, actor: int) -> str:
 def make_ravdess_combined(root: Path) -> Path:
     for actor in (1, 2):
         for emotion in range(1, 9):
-            touch_wav(root / "Audio_Speech_Actors_01-24" / f"Actor_{actor:02d}"
-                      / ravdess_name(1, emotion, 1, actor), sample_rate_hz=48000)
+            touch_wav(
+                root / "Audio_Speech_Actors_01-24" / f"Actor_{actor:02d}" / ravdess_name(1, emotion, 1, actor),
+                sample_rate_hz=48000,
+            )
         for emotion in range(1, 7):
-            touch_wav(root / "Audio_Song_Actors_01-24" / f"Actor_{actor:02d}"
-                      / ravdess_name(2, emotion, 2 if emotion > 1 else 1, actor), sample_rate_hz=48000)
+            touch_wav(
+                root
+                / "Audio_Song_Actors_01-24"
+                / f"Actor_{actor:02d}"
+                / ravdess_name(2, emotion, 2 if emotion > 1 else 1, actor),
+                sample_rate_hz=48000,
+            )
     add_strays(root)
     return root
 
@@ -213,10 +240,12 @@ def test_ravdess_song_folder_as_speech_says_which_corpus(tmp_path):
 
 @pytest.mark.parametrize(
     "name, detail",
-    [("03-01-09-01-01-01-01.wav", "emotion code 09"),
-     ("01-01-01-01-01-01-01.wav", "modality 01"),
-     ("03-01-01-01-01-01.wav", "expected RAVDESS names"),
-     ("03-01-01-01-01-01-02.wav", "actor 02 filed under Actor_01")],
+    [
+        ("03-01-09-01-01-01-01.wav", "emotion code 09"),
+        ("01-01-01-01-01-01-01.wav", "modality 01"),
+        ("03-01-01-01-01-01.wav", "expected RAVDESS names"),
+        ("03-01-01-01-01-01-02.wav", "actor 02 filed under Actor_01"),
+    ],
 )
 def test_ravdess_bad_names(tmp_path, name, detail):
     touch_wav(tmp_path / "Actor_01" / name)
@@ -232,6 +261,7 @@ def test_ravdess_bad_vocal_channel_option(tmp_path):
 
 # --------------------------------------------------------------------- EMO-DB, EMOVO, TurEV-DB
 
+
 def test_emodb_wav_and_flac_any_rate(tmp_path):
     touch_wav(tmp_path / "wav" / "03a01Fa.wav", sample_rate_hz=16000)
     touch_wav(tmp_path / "wav" / "08b10Lc.flac", sample_rate_hz=22050)
@@ -239,7 +269,8 @@ def test_emodb_wav_and_flac_any_rate(tmp_path):
     (tmp_path / "wav" / "03a01Fa.wav.txt").write_text("not audio: ignored")
     records = load_corpus("emodb", tmp_path)
     assert [(r.speaker, r.gender, r.emotion, r.sentence) for r in records] == [
-        ("03", "male", "happy", "a01"), ("08", "female", "boredom", "b10"),
+        ("03", "male", "happy", "a01"),
+        ("08", "female", "boredom", "b10"),
         ("09", "female", "sad", "b03"),
     ]
 
@@ -255,7 +286,8 @@ def test_emovo(tmp_path):
     touch_wav(tmp_path / "f1" / "gio-f1-b1.wav")
     records = load_corpus("emovo", tmp_path)
     assert [(r.speaker, r.gender, r.emotion, r.label, r.language) for r in records] == [
-        ("f1", "female", "happy", "gio", "it"), ("m2", "male", "surprised", "sor", "it"),
+        ("f1", "female", "happy", "gio", "it"),
+        ("m2", "male", "surprised", "sor", "it"),
     ]
 
 
@@ -265,7 +297,8 @@ def test_turev_layout_and_mismatched_code(tmp_path):
     touch_wav(source / "Sad" / "7895_hl_ogul1.wav")
     records = load_corpus("turev", tmp_path)
     assert [(r.speaker, r.label, r.emotion, r.sentence) for r in records] == [
-        ("1234", "Calm", "calm", "acik"), ("7895", "Sad", "sad", "ogul1"),
+        ("1234", "Calm", "calm", "acik"),
+        ("7895", "Sad", "sad", "ogul1"),
     ]
     assert load_corpus("turev", source) == records
     touch_wav(source / "Happy" / "1234_kz_beste.wav")
@@ -281,13 +314,29 @@ def test_turev_file_outside_label_folder(tmp_path):
 
 # --------------------------------------------------------------------- registry
 
+
 def test_corpus_names_and_default_dirs(tmp_path, monkeypatch):
-    assert corpus_names() == ["ravdess", "ravdess-song", "crema-d", "tess", "savee",
-                              "emodb", "emovo", "turev", "csv", "folder"]
+    assert corpus_names() == [
+        "ravdess",
+        "ravdess-song",
+        "crema-d",
+        "tess",
+        "savee",
+        "emodb",
+        "emovo",
+        "turev",
+        "csv",
+        "folder",
+    ]
     monkeypatch.setenv("EMOVOX_CORPORA", str(tmp_path))
     assert default_corpora_root() == tmp_path
-    expected = {"ravdess": "ravdess", "ravdess-song": "ravdess-song-excerpt",
-                "emodb": "emodb", "emovo": "emovo", "turev": "turev-db"}
+    expected = {
+        "ravdess": "ravdess",
+        "ravdess-song": "ravdess-song-excerpt",
+        "emodb": "emodb",
+        "emovo": "emovo",
+        "turev": "turev-db",
+    }
     for name, folder in expected.items():
         assert default_corpus_dir(name) == tmp_path / folder
     assert default_corpus_dir("csv") is None and default_corpus_dir("folder") is None

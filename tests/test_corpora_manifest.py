@@ -26,6 +26,7 @@ def touch_wav(path: Path, *, sample_rate_hz: int = 8000) -> Path:
 
 # --------------------------------------------------------------------- CSV
 
+
 def test_csv_relative_paths_genders_and_mapping(tmp_path):
     touch_wav(tmp_path / "clips" / "a.wav")
     touch_wav(tmp_path / "clips" / "b.flac")
@@ -110,23 +111,36 @@ def record_lists(draw, folder: Path):
     for name in files:
         path = folder / f"{name}.wav"
         path.touch()  # loaders never decode; existence is all the CSV loader checks
-        records.append(Record(
-            path=str(path),
-            corpus=draw(st.sampled_from(["csv", "mine", "ravdess"])),
-            speaker=draw(_names),
-            label=draw(_names),
-            emotion=draw(st.sampled_from(EMOTIONS)),
-            language=draw(st.sampled_from(["en", "de", "und"])),
-            gender=draw(st.sampled_from([None, "female", "male"])),
-            intensity=draw(st.none() | _names),
-            sentence=draw(st.none() | _names),
-        ))
+        records.append(
+            Record(
+                path=str(path),
+                corpus=draw(st.sampled_from(["csv", "mine", "ravdess"])),
+                speaker=draw(_names),
+                label=draw(_names),
+                emotion=draw(st.sampled_from(EMOTIONS)),
+                language=draw(st.sampled_from(["en", "de", "und"])),
+                gender=draw(st.sampled_from([None, "female", "male"])),
+                intensity=draw(st.none() | _names),
+                sentence=draw(st.none() | _names),
+            )
+        )
     return sorted(records, key=lambda r: r.path)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(data=st.data(), scheme=st.sampled_from(["native", "ravdess8", "seven", "six-calm-merged",
-                                               "six-no-sad-surprised", "calm=neutral,neutral=neutral,sad=low"]))
+@given(
+    data=st.data(),
+    scheme=st.sampled_from(
+        [
+            "native",
+            "ravdess8",
+            "seven",
+            "six-calm-merged",
+            "six-no-sad-surprised",
+            "calm=neutral,neutral=neutral,sad=low",
+        ]
+    ),
+)
 def test_manifest_round_trip_and_scheme(tmp_path_factory, data, scheme):
     folder = tmp_path_factory.mktemp("rt")
     records = data.draw(record_lists(folder))
@@ -142,16 +156,17 @@ def test_manifest_round_trip_and_scheme(tmp_path_factory, data, scheme):
 
 # --------------------------------------------------------------------- folder per label
 
+
 def test_folder_per_label(tmp_path):
     touch_wav(tmp_path / "Anger" / "spk1" / "x.wav")
     touch_wav(tmp_path / "happy" / "spk2_y.flac")
     touch_wav(tmp_path / "happy" / "spk1_z.ogg")
     touch_wav(tmp_path / "other" / "spk1_w.wav")
     (tmp_path / "happy" / "notes.txt").write_text("ignored")
-    records = load_corpus("folder", tmp_path, mapping="other=-",
-                          speaker_regex=r"^(?P<speaker>spk\d+)")
+    records = load_corpus("folder", tmp_path, mapping="other=-", speaker_regex=r"^(?P<speaker>spk\d+)")
     assert [(r.label, r.emotion, r.speaker, Path(r.path).suffix) for r in records] == [
-        ("Anger", "angry", "spk1", ".wav"), ("happy", "happy", "spk1", ".ogg"),
+        ("Anger", "angry", "spk1", ".wav"),
+        ("happy", "happy", "spk1", ".ogg"),
         ("happy", "happy", "spk2", ".flac"),
     ]
     assert {r.corpus for r in records} == {"folder"} and {r.language for r in records} == {"und"}

@@ -40,8 +40,14 @@ def test_ravdess_counts(ravdess):
         assert r.gender == ("male" if int(r.speaker) % 2 else "female")
     per_emotion = Counter(r.emotion for r in ravdess)
     assert per_emotion == {
-        "neutral": 96, "calm": 192, "happy": 192, "sad": 192,
-        "angry": 192, "fearful": 192, "disgust": 192, "surprised": 192,
+        "neutral": 96,
+        "calm": 192,
+        "happy": 192,
+        "sad": 192,
+        "angry": 192,
+        "fearful": 192,
+        "disgust": 192,
+        "surprised": 192,
     }
     assert not any(r.emotion == "neutral" and r.intensity == "strong" for r in ravdess)
     assert {r.corpus for r in ravdess} == {"ravdess"}
@@ -72,8 +78,13 @@ def test_emodb_counts():
     assert len(emodb) == 535
     assert sorted({r.speaker for r in emodb}) == ["03", "08", "09", "10", "11", "12", "13", "14", "15", "16"]
     assert Counter(r.emotion for r in emodb) == {
-        "angry": 127, "boredom": 81, "disgust": 46, "fearful": 69,
-        "happy": 71, "sad": 62, "neutral": 79,
+        "angry": 127,
+        "boredom": 81,
+        "disgust": 46,
+        "fearful": 69,
+        "happy": 71,
+        "sad": 62,
+        "neutral": 79,
     }
     genders = {r.speaker: r.gender for r in emodb}
     assert {s for s, g in genders.items() if g == "male"} == {"03", "10", "11", "12", "15"}
@@ -87,10 +98,16 @@ def test_emodb_counts():
 def test_emovo_counts():
     emovo = _load("emovo")
     assert len(emovo) == 588
-    assert Counter(r.speaker for r in emovo) == {s: 98 for s in ("f1", "f2", "f3", "m1", "m2", "m3")}
+    assert Counter(r.speaker for r in emovo) == dict.fromkeys(("f1", "f2", "f3", "m1", "m2", "m3"), 98)
     assert set(Counter(r.emotion for r in emovo).values()) == {84}
     assert {r.emotion for r in emovo} == {
-        "disgust", "happy", "fearful", "angry", "surprised", "sad", "neutral",
+        "disgust",
+        "happy",
+        "fearful",
+        "angry",
+        "surprised",
+        "sad",
+        "neutral",
     }
     assert all(r.gender == ("female" if r.speaker[0] == "f" else "male") for r in emovo)
     assert len({r.sentence for r in emovo}) == 14

@@ -48,8 +48,12 @@ def torch_model():
 def test_shipped_artifact_is_complete_small_and_carries_the_whisper_licence():
     directory = default_model_dir()
     config = json.loads((directory / "config.json").read_text())
-    assert {p.name for p in directory.iterdir()} >= {"config.json", "model.safetensors", "model.onnx",
-                                                     "LICENSE-whisper.txt"}
+    assert {p.name for p in directory.iterdir()} >= {
+        "config.json",
+        "model.safetensors",
+        "model.onnx",
+        "LICENSE-whisper.txt",
+    }
     licence = (directory / "LICENSE-whisper.txt").read_text()
     assert "MIT License" in licence and "Copyright (c) 2022 OpenAI" in licence
     assert config["architecture"]["name"].startswith("whisper")
@@ -77,7 +81,8 @@ def test_shipped_artifact_is_complete_small_and_carries_the_whisper_licence():
         graph = onnx.load(str(directory / "model.onnx"), load_external_data=False).graph
         external = [i for i in graph.initializer if i.data_location == onnx.TensorProto.EXTERNAL]
         assert external and {e.value for i in external for e in i.external_data if e.key == "location"} == {
-            "model.safetensors"}
+            "model.safetensors"
+        }
         assert (directory / "model.onnx").stat().st_size < 5_000_000
     # both shipped models together stay well under the 60 MB package budget
     total = sum(p.stat().st_size for p in pretrained_dir().rglob("*") if p.is_file())
@@ -193,8 +198,12 @@ def test_float16_weights_shared_between_safetensors_and_onnx(tmp_path):
     encoder = {"n_mels": 80, "d_model": 64, "n_heads": 2, "n_layers": 2, "n_ctx": 1500, "final_layer_norm": False}
     model = WhisperEmotionClassifier(3, encoder=encoder, layers=(0, 1, 2)).eval()
     spec = TaskSpec(labels=("a", "b", "c"), sample_rate_hz=16000, clip_s=1.0, input_kind="waveform")
-    config = make_config(spec, "whisper-linear", {"encoder": encoder, "layers": [0, 1, 2]},
-                         preprocessing={"crop": "none", "trim_silence": False, "normalize": None})
+    config = make_config(
+        spec,
+        "whisper-linear",
+        {"encoder": encoder, "layers": [0, 1, 2]},
+        preprocessing={"crop": "none", "trim_silence": False, "normalize": None},
+    )
     save_artifact(tmp_path, half_encoders(model), config)
     export_onnx(tmp_path, tmp_path, half_weights=True)
     unshared = (tmp_path / "model.onnx").stat().st_size

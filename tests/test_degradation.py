@@ -90,11 +90,12 @@ def test_rooms_reach_their_reverberation_time_and_keep_level_and_length():
     y = _voiced(1.0)
     wet = reverberate(y, bank[0])
     assert wet.shape == y.shape
-    assert np.sqrt(np.mean(wet ** 2)) == pytest.approx(np.sqrt(np.mean(y ** 2)), rel=1e-3)
+    assert np.sqrt(np.mean(wet**2)) == pytest.approx(np.sqrt(np.mean(y**2)), rel=1e-3)
     t = RoomReverb(rirs=bank)
     assert t.to_dict() == {"type": "room_reverb", "rt60_s": [0.2, 1.0]}
-    np.testing.assert_array_equal(t(y, sample_rate_hz=SR, rng=np.random.default_rng(1)),
-                                  t(y, sample_rate_hz=SR, rng=np.random.default_rng(1)))
+    np.testing.assert_array_equal(
+        t(y, sample_rate_hz=SR, rng=np.random.default_rng(1)), t(y, sample_rate_hz=SR, rng=np.random.default_rng(1))
+    )
 
 
 def test_hard_clip_flattens_the_tops_and_keeps_the_peak():
@@ -109,7 +110,7 @@ def test_babble_is_a_level_matched_mix_of_the_given_talkers():
     talkers = [_voiced(0.7, seed=s) for s in range(4)]
     bank = babble_bank(talkers, n_items=3, duration_s=2.0, rng=np.random.default_rng(0))
     assert len(bank) == 3 and all(b.shape == (2 * SR,) for b in bank)
-    assert all(np.sqrt(np.mean(b ** 2)) == pytest.approx(0.1, rel=1e-3) for b in bank)
+    assert all(np.sqrt(np.mean(b**2)) == pytest.approx(0.1, rel=1e-3) for b in bank)
     with pytest.raises(ConfigError, match="at least 2"):
         babble_bank([np.zeros(100, np.float32)], rng=np.random.default_rng(0))
 
@@ -117,11 +118,18 @@ def test_babble_is_a_level_matched_mix_of_the_given_talkers():
 def test_the_chains_are_replayable_and_keep_shape():
     rng = np.random.default_rng(2)
     talkers = [_voiced(0.7, seed=s) for s in range(3)]
-    chain = degradation_chain(babble=babble_bank(talkers, n_items=2, rng=rng),
-                              sounds=sound_bank(["music", "hum"], n_items=2, duration_s=2.0, rng=rng),
-                              rirs=rir_bank((0.2, 0.5), n_items=2, rng=rng))
-    assert isinstance(chain, Compose) and [type(t).__name__ for t, _ in chain.steps] == \
-        ["RoomReverb", "OneOf", "HardClip", "Channel", "Gain"]
+    chain = degradation_chain(
+        babble=babble_bank(talkers, n_items=2, rng=rng),
+        sounds=sound_bank(["music", "hum"], n_items=2, duration_s=2.0, rng=rng),
+        rirs=rir_bank((0.2, 0.5), n_items=2, rng=rng),
+    )
+    assert isinstance(chain, Compose) and [type(t).__name__ for t, _ in chain.steps] == [
+        "RoomReverb",
+        "OneOf",
+        "HardClip",
+        "Channel",
+        "Gain",
+    ]
     y = _voiced(1.0)
     for seed in range(6):
         a = chain(y, sample_rate_hz=SR, rng=np.random.default_rng(seed))

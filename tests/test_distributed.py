@@ -31,6 +31,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from safetensors.numpy import load_file
+from test_training_cli import make_ravdess
 from torch.utils.data import DataLoader, RandomSampler
 
 from emovox.cli.main import main
@@ -46,12 +47,10 @@ from emovox.training.distributed import (
     threads_per_process,
 )
 
-from test_training_cli import make_ravdess
-
 # Runs a command under torchrun. Mode "cli": emovox's CLI; every rank but 0 gets an audit hook
 # that fails the run on any write under the folders given in EMOVOX_TEST_GUARD.
 # Mode "parity": the engine on a synthetic feature task (see parity_task below).
-DRIVER = r'''
+DRIVER = r"""
 import os, sys
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 guarded = [os.path.realpath(p) for p in os.environ.get("EMOVOX_TEST_GUARD", "").split(os.pathsep) if p]
@@ -85,7 +84,7 @@ if mode == "cli":
 sys.path.insert(0, os.environ["EMOVOX_TEST_DIR"])
 from test_distributed import parity_task
 parity_task(sys.argv[2])
-'''
+"""
 
 
 def parity_task(out_dir: str):
@@ -105,9 +104,19 @@ def parity_task(out_dir: str):
     val_labels = np.repeat([0, 1, 2], 5)
     xv = centres[val_labels] + 0.9 * rng.normal(size=(15, 8)).astype(np.float32)
     spec = TaskSpec(labels=("a", "b", "c"), input_kind="features", feature="toy", feature_dims=(8,))
-    config = TrainConfig(epochs=4, batch_size=8, lr=1e-2, class_weights="balanced", label_smoothing=0.1,
-                         balanced_sampling=True, scheduler="none", early_stop_patience=None, threads=2,
-                         progress=False, seed=5)
+    config = TrainConfig(
+        epochs=4,
+        batch_size=8,
+        lr=1e-2,
+        class_weights="balanced",
+        label_smoothing=0.1,
+        balanced_sampling=True,
+        scheduler="none",
+        early_stop_patience=None,
+        threads=2,
+        progress=False,
+        seed=5,
+    )
     seed_everything(config.seed, threads=1)
     model = build_model("tiny-mlp", spec, hidden=16, dropout=0.0)
     train_model(model, ArrayDataset(x, labels), ArrayDataset(xv, val_labels), config, out_dir=out_dir, plot=False)
@@ -115,12 +124,28 @@ def parity_task(out_dir: str):
 
 
 def torchrun(args: list[str], *, nproc: int = 2, guard: tuple[Path, ...] = (), **popen) -> subprocess.Popen:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0",
-           "EMOVOX_TEST_GUARD": os.pathsep.join(str(p) for p in guard),
-           "EMOVOX_TEST_DIR": str(Path(__file__).parent)}
-    return subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone",
-                             f"--nproc_per_node={nproc}", str(_driver()), *args],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen)
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "PYTHONHASHSEED": "0",
+        "EMOVOX_TEST_GUARD": os.pathsep.join(str(p) for p in guard),
+        "EMOVOX_TEST_DIR": str(Path(__file__).parent),
+    }
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc_per_node={nproc}",
+            str(_driver()),
+            *args,
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        **popen,
+    )
 
 
 _DRIVER_PATH: list[Path] = []
@@ -155,15 +180,36 @@ def corpus(tmp_path_factory) -> Path:
     root = make_ravdess(tmp_path_factory.mktemp("ravdess") / "corpus")
     # every per-process random stream and every synced buffer in play: dropout, BatchNorm,
     # mixup, EMA, balanced sampling (odd epoch length: padding), label smoothing
-    (root.parent / "train.json").write_text(json.dumps({"train": {
-        "mixup_alpha": 0.2, "ema_decay": 0.9, "balanced_sampling": True, "label_smoothing": 0.05}}))
+    (root.parent / "train.json").write_text(
+        json.dumps(
+            {"train": {"mixup_alpha": 0.2, "ema_decay": 0.9, "balanced_sampling": True, "label_smoothing": 0.05}}
+        )
+    )
     return root
 
 
 def cli_args(corpus: Path, out: Path, *extra: str) -> list[str]:
-    return ["train", "--config", str(corpus.parent / "train.json"), "--recipe", "tiny",
-            "--corpus", f"ravdess={corpus}", "--out", str(out), "--no-progress",
-            "--threads", "1", "--epochs", EPOCHS, "--folds", "3", "--fold", "1", *extra]
+    return [
+        "train",
+        "--config",
+        str(corpus.parent / "train.json"),
+        "--recipe",
+        "tiny",
+        "--corpus",
+        f"ravdess={corpus}",
+        "--out",
+        str(out),
+        "--no-progress",
+        "--threads",
+        "1",
+        "--epochs",
+        EPOCHS,
+        "--folds",
+        "3",
+        "--fold",
+        "1",
+        *extra,
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -191,8 +237,13 @@ class _Keys(torch.utils.data.Dataset):
 
 
 @settings(max_examples=60, deadline=None)
-@given(n=st.integers(1, 60), world=st.integers(1, 4), per_rank=st.integers(1, 6), balanced=st.booleans(),
-       seed=st.integers(0, 1000))
+@given(
+    n=st.integers(1, 60),
+    world=st.integers(1, 4),
+    per_rank=st.integers(1, 6),
+    balanced=st.booleans(),
+    seed=st.integers(0, 1000),
+)
 def test_shards_cover_the_single_process_batches_exactly_once_per_epoch(n, world, per_rank, balanced, seed):
     labels = np.random.default_rng(seed).integers(0, 3, size=n)
     batch = world * per_rank
@@ -221,8 +272,16 @@ def test_shards_cover_the_single_process_batches_exactly_once_per_epoch(n, world
 
 def test_helpers_and_their_errors():
     assert context_from_env({}) == DistContext()
-    ctx = context_from_env({"WORLD_SIZE": "2", "RANK": "1", "LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "2",
-                            "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29500"})
+    ctx = context_from_env(
+        {
+            "WORLD_SIZE": "2",
+            "RANK": "1",
+            "LOCAL_RANK": "1",
+            "LOCAL_WORLD_SIZE": "2",
+            "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": "29500",
+        }
+    )
     assert ctx.enabled and not ctx.is_writer and (ctx.rank, ctx.world_size) == (1, 2)
     with pytest.raises(ConfigError, match="MASTER_ADDR, MASTER_PORT unset: start distributed training with torchrun"):
         context_from_env({"WORLD_SIZE": "2", "RANK": "0"})
@@ -260,8 +319,16 @@ def test_global_batch_loss_is_the_weighted_mean_and_padding_weighs_nothing(weigh
     padded_y = torch.cat([y, y[:1]])
     real = torch.tensor([True] * 7 + [False])
     padded_perm = None if perm is None else torch.cat([perm, torch.tensor([7])])
-    loss, share, n_real = global_batch_loss(padded_logits, padded_y, real, ctx=DistContext(), weights=weights,
-                                            label_smoothing=smoothing, perm=padded_perm, lam=lam)
+    loss, share, n_real = global_batch_loss(
+        padded_logits,
+        padded_y,
+        real,
+        ctx=DistContext(),
+        weights=weights,
+        label_smoothing=smoothing,
+        perm=padded_perm,
+        lam=lam,
+    )
     assert float(loss) == pytest.approx(float(want), rel=1e-6) and share == pytest.approx(float(want), rel=1e-6)
     assert n_real == 7
 
@@ -287,8 +354,16 @@ def test_two_processes_write_one_artifact_and_log_from_rank_0(two_process_run):
     out, printed = two_process_run
     assert printed.count("artifact:") == 1 and "val UAR" in printed  # rank 0 prints, rank 1 does not
     names = sorted(str(p.relative_to(out)) for p in out.rglob("*"))
-    assert names == ["checkpoint.safetensors", "curves.png", "log.csv", "log.json", "model",
-                     "model/config.json", "model/model.safetensors", "summary.json"]
+    assert names == [
+        "checkpoint.safetensors",
+        "curves.png",
+        "log.csv",
+        "log.json",
+        "model",
+        "model/config.json",
+        "model/model.safetensors",
+        "summary.json",
+    ]
     log = json.loads((out / "log.json").read_text())
     assert [r["epoch"] for r in log] == list(range(1, int(EPOCHS) + 1))
     summary = json.loads((out / "summary.json").read_text())
@@ -298,8 +373,7 @@ def test_two_processes_write_one_artifact_and_log_from_rank_0(two_process_run):
     assert summary["metrics"]["validation"]["val_uar"] >= 0.6  # it learned the pitch-separable task
 
 
-def test_kill_9_of_torchrun_then_resume_on_two_processes_is_bit_identical(two_process_run, corpus, tmp_path,
-                                                                          capsys):
+def test_kill_9_of_torchrun_then_resume_on_two_processes_is_bit_identical(two_process_run, corpus, tmp_path, capsys):
     straight, _ = two_process_run
     out = tmp_path / "killed"
     victim = torchrun(["cli", *cli_args(corpus, out)], guard=(out, corpus))
@@ -333,8 +407,12 @@ def test_kill_9_of_torchrun_then_resume_on_two_processes_is_bit_identical(two_pr
     assert "written by a run on 2 process(es), this one has 1" in capsys.readouterr().err
 
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
-    resumed = subprocess.run([sys.executable, "-m", "emovox.cli.main", *cli_args(corpus, out, "--resume", "--nproc", "2")],
-                             capture_output=True, env=env, timeout=180)
+    resumed = subprocess.run(
+        [sys.executable, "-m", "emovox.cli.main", *cli_args(corpus, out, "--resume", "--nproc", "2")],
+        capture_output=True,
+        env=env,
+        timeout=180,
+    )
     assert resumed.returncode == 0, resumed.stderr.decode()[-3000:]
     assert resumed.stdout.decode().count("artifact:") == 1
     assert strip(json.loads((out / "log.json").read_text())) == strip(json.loads((straight / "log.json").read_text()))
@@ -343,8 +421,10 @@ def test_kill_9_of_torchrun_then_resume_on_two_processes_is_bit_identical(two_pr
     assert a.keys() == b.keys()
     for key in a:
         assert np.array_equal(a[key], b[key]), key
-    assert json.loads((out / "summary.json").read_text())["metrics"] == \
-        json.loads((straight / "summary.json").read_text())["metrics"]
+    assert (
+        json.loads((out / "summary.json").read_text())["metrics"]
+        == json.loads((straight / "summary.json").read_text())["metrics"]
+    )
 
 
 def _state(pid: int) -> str:

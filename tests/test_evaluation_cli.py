@@ -24,8 +24,22 @@ def cache_dir(tmp_path_factory):
 @needs_emodb
 def test_evaluate_emodb_three_speakers_svm_mfcc(tmp_path, capsys, cache_dir):
     out = tmp_path / "run"
-    argv = ["evaluate", "--corpus", "emodb", "--max-speakers", "3", "--model", "svm-mfcc",
-            "--protocol", "loso", "--out", str(out), "--cache-dir", str(cache_dir), "--quiet"]
+    argv = [
+        "evaluate",
+        "--corpus",
+        "emodb",
+        "--max-speakers",
+        "3",
+        "--model",
+        "svm-mfcc",
+        "--protocol",
+        "loso",
+        "--out",
+        str(out),
+        "--cache-dir",
+        str(cache_dir),
+        "--quiet",
+    ]
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "UAR" in printed and "pooled" in printed and "report.md" in printed
@@ -44,9 +58,25 @@ def test_evaluate_emodb_three_speakers_svm_mfcc(tmp_path, capsys, cache_dir):
 @pytest.mark.corpora
 @needs_emodb
 def test_evaluate_with_random_prints_both_and_flags_the_leak(tmp_path, capsys, cache_dir):
-    argv = ["evaluate", "--corpus", "emodb", "--max-speakers", "2", "--model", "svm-mfcc",
-            "--protocol", "speaker-kfold", "--folds", "2", "--with-random", "--out", str(tmp_path / "r"),
-            "--cache-dir", str(cache_dir), "--quiet"]
+    argv = [
+        "evaluate",
+        "--corpus",
+        "emodb",
+        "--max-speakers",
+        "2",
+        "--model",
+        "svm-mfcc",
+        "--protocol",
+        "speaker-kfold",
+        "--folds",
+        "2",
+        "--with-random",
+        "--out",
+        str(tmp_path / "r"),
+        "--cache-dir",
+        str(cache_dir),
+        "--quiet",
+    ]
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "speaker-kfold (2 folds)" in printed and "speakers leak" in printed
@@ -67,8 +97,7 @@ def test_evaluate_with_random_prints_both_and_flags_the_leak(tmp_path, capsys, c
 )
 def test_evaluate_errors_exit_2_with_one_line(tmp_path, capsys, extra, message):
     corpus = [] if "--corpus" in extra else ["--corpus", "emodb"]
-    code = main(["evaluate", *corpus, *extra, "--out", str(tmp_path / "x"), "--quiet",
-                 "--corpora-root", str(CORPORA)])
+    code = main(["evaluate", *corpus, *extra, "--out", str(tmp_path / "x"), "--quiet", "--corpora-root", str(CORPORA)])
     err = capsys.readouterr().err
     assert code == 2
     assert err.count("\n") == 1 and err.startswith("emovox: error: ") and message in err, err
@@ -104,11 +133,24 @@ def majority_resolver(monkeypatch):
 
 
 @pytest.mark.corpora
-@pytest.mark.skipif(not (CORPORA / "emovo").is_dir() or not (CORPORA / "emodb").is_dir(),
-                    reason=f"no EMO-DB or EMOVO under {CORPORA}")
+@pytest.mark.skipif(
+    not (CORPORA / "emovo").is_dir() or not (CORPORA / "emodb").is_dir(), reason=f"no EMO-DB or EMOVO under {CORPORA}"
+)
 def test_cross_corpus_through_a_registered_model_keeps_shared_classes(tmp_path, capsys, majority_resolver):
-    argv = ["evaluate", "--corpus", "emodb", "--test-corpus", "emovo", "--model", "majority",
-            "--protocol", "cross-corpus", "--out", str(tmp_path), "--quiet"]
+    argv = [
+        "evaluate",
+        "--corpus",
+        "emodb",
+        "--test-corpus",
+        "emovo",
+        "--model",
+        "majority",
+        "--protocol",
+        "cross-corpus",
+        "--out",
+        str(tmp_path),
+        "--quiet",
+    ]
     assert main(argv) == 0
     result = json.loads((tmp_path / "result.json").read_text())
     # EMO-DB has boredom, EMOVO surprised: neither can be both trained on and tested.
@@ -141,8 +183,20 @@ def own_corpus(tmp_path):
 
 def test_evaluate_takes_a_users_own_csv_manifest(tmp_path, capsys, own_corpus):
     out = tmp_path / "run"
-    argv = ["evaluate", "--corpus", f"csv:{own_corpus}", "--model", "svm-mfcc", "--protocol", "loso",
-            "--out", str(out), "--cache-dir", str(tmp_path / "cache"), "--quiet"]
+    argv = [
+        "evaluate",
+        "--corpus",
+        f"csv:{own_corpus}",
+        "--model",
+        "svm-mfcc",
+        "--protocol",
+        "loso",
+        "--out",
+        str(out),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--quiet",
+    ]
     assert main(argv) == 0, capsys.readouterr().err
     result = json.loads((out / "result.json").read_text())
     assert [f["name"] for f in result["folds"]] == [f"csv/spk{i}" for i in range(4)]
@@ -152,10 +206,24 @@ def test_evaluate_takes_a_users_own_csv_manifest(tmp_path, capsys, own_corpus):
 
 @pytest.mark.corpora
 @needs_emodb
-def test_cross_corpus_onto_own_data_and_the_random_split_pools_both_sides(tmp_path, capsys, own_corpus,
-                                                                          majority_resolver):
-    argv = ["evaluate", "--corpus", "emodb", "--test-corpus", f"csv:{own_corpus}", "--model", "majority",
-            "--protocol", "cross-corpus", "--with-random", "--out", str(tmp_path / "cc"), "--quiet"]
+def test_cross_corpus_onto_own_data_and_the_random_split_pools_both_sides(
+    tmp_path, capsys, own_corpus, majority_resolver
+):
+    argv = [
+        "evaluate",
+        "--corpus",
+        "emodb",
+        "--test-corpus",
+        f"csv:{own_corpus}",
+        "--model",
+        "majority",
+        "--protocol",
+        "cross-corpus",
+        "--with-random",
+        "--out",
+        str(tmp_path / "cc"),
+        "--quiet",
+    ]
     assert main(argv) == 0, capsys.readouterr().err
     result = json.loads((tmp_path / "cc" / "result.json").read_text())
     assert result["folds"][0]["name"] == "emodb->csv" and result["classes"] == ["happy", "sad"]
@@ -163,12 +231,15 @@ def test_cross_corpus_onto_own_data_and_the_random_split_pools_both_sides(tmp_pa
     assert {p["corpus"] for p in pooled["predictions"]} == {"emodb", "csv"}  # test corpus not dropped
 
 
-@pytest.mark.parametrize("corpus, message", [
-    ("csv", "corpus 'csv' needs its path: write csv:PATH"),
-    ("csv:", "has an empty path"),
-    ("atlantis:/x", "unknown corpus 'atlantis:/x'"),
-    ("csv:/nowhere/mine.csv", "csv manifest '/nowhere/mine.csv' does not exist"),
-])
+@pytest.mark.parametrize(
+    "corpus, message",
+    [
+        ("csv", "corpus 'csv' needs its path: write csv:PATH"),
+        ("csv:", "has an empty path"),
+        ("atlantis:/x", "unknown corpus 'atlantis:/x'"),
+        ("csv:/nowhere/mine.csv", "csv manifest '/nowhere/mine.csv' does not exist"),
+    ],
+)
 def test_corpus_paths_errors_exit_2_with_one_line(tmp_path, capsys, corpus, message):
     code = main(["evaluate", "--corpus", corpus, "--model", "svm-mfcc", "--out", str(tmp_path / "x"), "--quiet"])
     err = capsys.readouterr().err

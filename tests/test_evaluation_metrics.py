@@ -34,7 +34,7 @@ def test_metrics_match_sklearn(data):
     m = compute_metrics(y_true, y_pred, classes=classes)
     present = sorted(set(y_true.tolist()))  # UAR / macro over classes present in the truth
     all_labels = list(range(n_classes))
-    kw = dict(zero_division=0)
+    kw = {"zero_division": 0}
     assert m["accuracy"] == pytest.approx(skm.accuracy_score(y_true, y_pred))
     assert m["uar"] == pytest.approx(skm.recall_score(y_true, y_pred, labels=present, average="macro", **kw))
     with warnings.catch_warnings():  # sklearn warns when predictions hold classes absent from the truth
@@ -42,12 +42,13 @@ def test_metrics_match_sklearn(data):
         assert m["uar"] == pytest.approx(skm.balanced_accuracy_score(y_true, y_pred))
     for avg, labels in (("macro", present), ("weighted", all_labels)):
         assert m[f"{avg}_precision"] == pytest.approx(
-            skm.precision_score(y_true, y_pred, labels=labels, average=avg, **kw))
-        assert m[f"{avg}_recall"] == pytest.approx(
-            skm.recall_score(y_true, y_pred, labels=labels, average=avg, **kw))
+            skm.precision_score(y_true, y_pred, labels=labels, average=avg, **kw)
+        )
+        assert m[f"{avg}_recall"] == pytest.approx(skm.recall_score(y_true, y_pred, labels=labels, average=avg, **kw))
         assert m[f"{avg}_f1"] == pytest.approx(skm.f1_score(y_true, y_pred, labels=labels, average=avg, **kw))
         assert m[f"{avg}_f2"] == pytest.approx(
-            skm.fbeta_score(y_true, y_pred, beta=2, labels=labels, average=avg, **kw))
+            skm.fbeta_score(y_true, y_pred, beta=2, labels=labels, average=avg, **kw)
+        )
     assert m["confusion"] == skm.confusion_matrix(y_true, y_pred, labels=all_labels).tolist()
     recall = skm.recall_score(y_true, y_pred, labels=all_labels, average=None, **kw)
     for i, c in enumerate(classes):

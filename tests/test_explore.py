@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from emovox.cli.main import main
+from emovox.corpora.explore import explore_records
 from emovox.errors import CorpusError
 from emovox.testing import speech_like, write_audio
-from emovox.corpora.explore import explore_records
 
 EMOTIONS = {"01": "neutral", "03": "happy", "05": "angry"}
 
@@ -20,8 +20,11 @@ def corpus(tmp_path):
         folder.mkdir(parents=True)
         for i, code in enumerate(EMOTIONS):
             for statement in ("01", "02") if code == "05" else ("01",):
-                write_audio(folder / f"03-01-{code}-01-{statement}-01-{actor:02d}.wav",
-                            speech_like(0.5, f0_hz=120 + 60 * i, seed=actor * 10 + i), sample_rate_hz=16000)
+                write_audio(
+                    folder / f"03-01-{code}-01-{statement}-01-{actor:02d}.wav",
+                    speech_like(0.5, f0_hz=120 + 60 * i, seed=actor * 10 + i),
+                    sample_rate_hz=16000,
+                )
     return root
 
 
@@ -55,9 +58,11 @@ def test_explore_runs_without_torch(corpus, tmp_path):
     import sys
 
     out = tmp_path / "explore"
-    code = ("import sys; sys.modules['torch'] = None\n"  # any 'import torch' now raises ImportError
-            "from emovox.cli.main import main\n"
-            f"sys.exit(main(['explore', {str(corpus)!r}, '--corpus', 'ravdess', '--out', {str(out)!r}]))")
+    code = (
+        "import sys; sys.modules['torch'] = None\n"  # any 'import torch' now raises ImportError
+        "from emovox.cli.main import main\n"
+        f"sys.exit(main(['explore', {str(corpus)!r}, '--corpus', 'ravdess', '--out', {str(out)!r}]))"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert (out / "class_distribution.png").exists()
@@ -74,9 +79,29 @@ CORPORA = default_corpora_root()
 
 def test_explore_features_writes_projections_importance_and_index(corpus, tmp_path, capsys):
     out = tmp_path / "space"
-    argv = ["explore", "--corpus", f"ravdess:{corpus}", "--features", "mfcc-functionals",
-            "--projection", "pca,tsne", "--color", "emotion,speaker", "--importance", "--model", "linear",
-            "--folds", "2", "--repeats", "2", "--cache-dir", str(tmp_path / "cache"), "--out", str(out), "--quiet"]
+    argv = [
+        "explore",
+        "--corpus",
+        f"ravdess:{corpus}",
+        "--features",
+        "mfcc-functionals",
+        "--projection",
+        "pca,tsne",
+        "--color",
+        "emotion,speaker",
+        "--importance",
+        "--model",
+        "linear",
+        "--folds",
+        "2",
+        "--repeats",
+        "2",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--out",
+        str(out),
+        "--quiet",
+    ]
     assert main(argv) == 0
     assert "index.md" in capsys.readouterr().out
     pngs = {f"projection_{m}_{k}.png" for m in ("pca", "tsne") for k in ("emotion", "speaker")}
@@ -98,13 +123,16 @@ def test_explore_features_writes_projections_importance_and_index(corpus, tmp_pa
     assert len(list((tmp_path / "cache").rglob("*.npy"))) == len(distinct), "features went through the disk cache"
 
 
-@pytest.mark.parametrize("extra, message", [
-    (["--importance"], "--importance explores a feature space: add --features"),
-    (["--features", "mfcc-functionals", "--projection", "isomap"], "unknown projection 'isomap'"),
-    (["--features", "mfcc-functionals", "--color", "gender"], "unknown colouring 'gender'"),
-    (["--corpus", "emodb"], "one corpus at a time"),
-    (["--features", "no-such-set"], "unknown feature set"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--importance"], "--importance explores a feature space: add --features"),
+        (["--features", "mfcc-functionals", "--projection", "isomap"], "unknown projection 'isomap'"),
+        (["--features", "mfcc-functionals", "--color", "gender"], "unknown colouring 'gender'"),
+        (["--corpus", "emodb"], "one corpus at a time"),
+        (["--features", "no-such-set"], "unknown feature set"),
+    ],
+)
 def test_explore_feature_errors_exit_2_with_one_line(corpus, tmp_path, capsys, extra, message):
     argv = ["explore", str(corpus), "--corpus", "ravdess", "--out", str(tmp_path / "o"), *extra]
     assert main(argv) == 2
@@ -116,9 +144,25 @@ def test_explore_feature_errors_exit_2_with_one_line(corpus, tmp_path, capsys, e
 @pytest.mark.skipif(not (CORPORA / "emodb").is_dir(), reason=f"no EMO-DB under {CORPORA}")
 def test_explore_emodb_feature_space_two_speakers(tmp_path, capsys):
     out = tmp_path / "emodb"
-    argv = ["explore", "--corpus", "emodb", "--max-speakers", "2", "--features", "mfcc-functionals",
-            "--importance", "--folds", "2", "--repeats", "1", "--cache-dir", str(tmp_path / "cache"),
-            "--out", str(out), "--quiet"]
+    argv = [
+        "explore",
+        "--corpus",
+        "emodb",
+        "--max-speakers",
+        "2",
+        "--features",
+        "mfcc-functionals",
+        "--importance",
+        "--folds",
+        "2",
+        "--repeats",
+        "1",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--out",
+        str(out),
+        "--quiet",
+    ]
     assert main(argv) == 0
     names = {p.name for p in out.iterdir()}
     assert {f"projection_{m}_{k}.png" for m in ("pca", "tsne") for k in ("emotion", "speaker", "corpus")} <= names

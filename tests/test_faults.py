@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import resource
-import shutil
 import signal
 import subprocess
 import sys
@@ -29,7 +28,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bad_inputs import CLI, SR, model_args, speech, wav_bytes  # noqa: E402
+from bad_inputs import CLI, model_args, speech, wav_bytes  # noqa: E402
 
 N_FILES = 240
 
@@ -56,9 +55,15 @@ def _start(args, *, fsize: int | None = None, cwd=None) -> subprocess.Popen:
         if fsize is not None:
             resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
 
-    return subprocess.Popen([sys.executable, *CLI, *map(str, args)], cwd=cwd, preexec_fn=limit,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    return subprocess.Popen(
+        [sys.executable, *CLI, *map(str, args)],
+        cwd=cwd,
+        preexec_fn=limit,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
 
 
 def _finish(proc: subprocess.Popen, timeout_s: float = 300) -> tuple[int, str, str]:
@@ -67,7 +72,7 @@ def _finish(proc: subprocess.Popen, timeout_s: float = 300) -> tuple[int, str, s
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.communicate()
-        raise AssertionError(f"hung: killed after {timeout_s} s")
+        raise AssertionError(f"hung: killed after {timeout_s} s") from None
     return proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
 
 
@@ -157,8 +162,7 @@ def test_full_disk_predict_output(many, tmp_path, fmt):
     out = tmp_path / "scores.out"
     out.write_bytes(OLD)
     flags = [] if fmt == "table" else [fmt]
-    code, _, err = _finish(_start(["predict", *model_args(), "-q", *flags, "-o", out, *_files(many)[:60]],
-                                  fsize=2000))
+    code, _, err = _finish(_start(["predict", *model_args(), "-q", *flags, "-o", out, *_files(many)[:60]], fsize=2000))
     _full_disk_check(code, err, tmp_path, out, ["scores.out"])
 
 
@@ -166,10 +170,13 @@ def test_full_disk_predict_stdout(many, tmp_path):
     """stdout redirected to a file on a full disk: one line (it used to be blamed on an input file)."""
     target = tmp_path / "redirected.txt"
     with open(target, "wb") as fh:
-        proc = subprocess.Popen([sys.executable, *CLI, "predict", *model_args(), "-q", "--json",
-                                 *_files(many)[:60]], stdout=fh, stderr=subprocess.PIPE,
-                                preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (2000, 2000)),
-                                env={**os.environ, "OMP_NUM_THREADS": "1"})
+        proc = subprocess.Popen(
+            [sys.executable, *CLI, "predict", *model_args(), "-q", "--json", *_files(many)[:60]],
+            stdout=fh,
+            stderr=subprocess.PIPE,
+            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (2000, 2000)),
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+        )
         _, err = proc.communicate(timeout=300)
     lines = err.decode().strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1, err.decode()[-3000:]
@@ -179,8 +186,9 @@ def test_full_disk_predict_stdout(many, tmp_path):
 def test_full_disk_timeline_png(many, tmp_path):
     png = tmp_path / "timeline.png"
     png.write_bytes(OLD)
-    code, _, err = _finish(_start(["predict", *model_args(), "-q", "--timeline", "--timeline-png", png,
-                                   _files(many)[0]], fsize=4000))
+    code, _, err = _finish(
+        _start(["predict", *model_args(), "-q", "--timeline", "--timeline-png", png, _files(many)[0]], fsize=4000)
+    )
     _full_disk_check(code, err, tmp_path, png, ["timeline.png"])
 
 
@@ -188,8 +196,9 @@ def test_full_disk_timeline_png(many, tmp_path):
 def test_full_disk_features(many, tmp_path, feature_set):
     out = tmp_path / "f.safetensors"
     out.write_bytes(OLD)
-    code, _, err = _finish(_start(["features", *_files(many)[:20], "--set", feature_set, "--out", out, "-q"],
-                                  fsize=3000))
+    code, _, err = _finish(
+        _start(["features", *_files(many)[:20], "--set", feature_set, "--out", out, "-q"], fsize=3000)
+    )
     _full_disk_check(code, err, tmp_path, out, ["f.safetensors"])
 
 
@@ -205,8 +214,26 @@ def test_full_disk_training(ravdess, tmp_path):
     """The checkpoint write fails: one line (it was an OSError traceback), the run folder holds
     only complete files."""
     run = tmp_path / "run"
-    code, _, err = _finish(_start(["train", "--recipe", "tiny", "--corpus", f"ravdess={ravdess}", "--out", run,
-                                   "--no-progress", "--threads", "1", "--epochs", "2"], fsize=30000), 600)
+    code, _, err = _finish(
+        _start(
+            [
+                "train",
+                "--recipe",
+                "tiny",
+                "--corpus",
+                f"ravdess={ravdess}",
+                "--out",
+                run,
+                "--no-progress",
+                "--threads",
+                "1",
+                "--epochs",
+                "2",
+            ],
+            fsize=30000,
+        ),
+        600,
+    )
     lines = [line for line in err.splitlines() if line.strip()]
     assert code == 2 and len(lines) == 1 and "cannot write" in lines[0] and "File too large" in lines[0], err
     for name in run.iterdir():
@@ -220,11 +247,14 @@ def test_full_disk_training(ravdess, tmp_path):
 def tiny_tmpfs(tmp_path):
     mount = tmp_path / "tmpfs"
     mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)], capture_output=True, text=True
+    )
     if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip() or 'not permitted'}); "
-                    "the RLIMIT_FSIZE tests cover the same paths")
+        pytest.skip(
+            f"cannot mount a tmpfs here ({done.stderr.strip() or 'not permitted'}); "
+            "the RLIMIT_FSIZE tests cover the same paths"
+        )
     try:
         yield mount
     finally:
@@ -248,8 +278,7 @@ def test_full_tmpfs_predict_and_features(many, tiny_tmpfs):
     old_features = tiny_tmpfs / "f.safetensors"
     old_features.write_bytes(OLD)
     _fill(tiny_tmpfs, leave_bytes=4096)
-    code, _, err = _finish(_start(["predict", *model_args(), "-q", "--json", "-o", old_scores,
-                                   *_files(many)[:100]]))
+    code, _, err = _finish(_start(["predict", *model_args(), "-q", "--json", "-o", old_scores, *_files(many)[:100]]))
     _full_disk_check(code, err, tiny_tmpfs, old_scores, [".filler", "f.safetensors", "scores.json"])
     code, _, err = _finish(_start(["features", *_files(many)[:40], "--set", "logmel", "--out", old_features, "-q"]))
     _full_disk_check(code, err, tiny_tmpfs, old_features, [".filler", "f.safetensors", "scores.json"])
@@ -257,10 +286,25 @@ def test_full_tmpfs_predict_and_features(many, tiny_tmpfs):
 
 # ------------------------------------------------------------------ a closed pipe
 def test_predict_piped_into_head_exits_quietly(many):
-    command = " ".join([sys.executable, *[f"'{a}'" for a in CLI], "predict", *model_args(), "-q", "--json",
-                        *[f"'{f}'" for f in _files(many)], "| head -1"])
-    done = subprocess.run(["bash", "-c", f"set -o pipefail; {command}; echo \"rc=${{PIPESTATUS[0]}}\" >&2"],
-                          capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    command = " ".join(
+        [
+            sys.executable,
+            *[f"'{a}'" for a in CLI],
+            "predict",
+            *model_args(),
+            "-q",
+            "--json",
+            *[f"'{f}'" for f in _files(many)],
+            "| head -1",
+        ]
+    )
+    done = subprocess.run(
+        ["bash", "-c", f'set -o pipefail; {command}; echo "rc=${{PIPESTATUS[0]}}" >&2'],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert done.stdout == "[\n"
     assert done.stderr.strip() == "rc=0", done.stderr[-3000:]
 
@@ -307,8 +351,22 @@ def test_sigint_during_features(many, tmp_path, feature_set):
 @pytest.mark.timeout(600)
 def test_sigint_during_training(ravdess, tmp_path):
     run = tmp_path / "run"
-    proc = _start(["train", "--recipe", "tiny", "--corpus", f"ravdess={ravdess}", "--out", run,
-                   "--no-progress", "--threads", "1", "--epochs", "200"])
+    proc = _start(
+        [
+            "train",
+            "--recipe",
+            "tiny",
+            "--corpus",
+            f"ravdess={ravdess}",
+            "--out",
+            run,
+            "--no-progress",
+            "--threads",
+            "1",
+            "--epochs",
+            "200",
+        ]
+    )
     _wait_for(lambda: (run / "log.json").is_file(), proc, timeout_s=300)
     _interrupted(proc)
     assert not (run / "model").exists()

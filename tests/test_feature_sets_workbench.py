@@ -28,9 +28,11 @@ def _hello():
 
 def test_names_are_listed_without_importing_models_or_torch():
     """The registry lists and resolves every name whatever was imported before (fresh process)."""
-    code = ("import sys; from emovox.features import feature_set_names, get_feature_set; "
-            "names = feature_set_names(); fs = get_feature_set('whisper-base'); "
-            "print(names, fs.name, 'torch' in sys.modules, 'emovox.models.artifact' in sys.modules)")
+    code = (
+        "import sys; from emovox.features import feature_set_names, get_feature_set; "
+        "names = feature_set_names(); fs = get_feature_set('whisper-base'); "
+        "print(names, fs.name, 'torch' in sys.modules, 'emovox.models.artifact' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "'compare'" in out and "'whisper-base'" in out and out.strip().endswith("whisper-base False False")
     assert {"compare", "egemaps", "whisper-base"} <= set(feature_set_names())
@@ -58,7 +60,7 @@ def test_whisper_base_is_the_default_heads_embedding_and_is_cached(tmp_path):
         expected = module.embedding(torch.from_numpy(y)[None]).numpy()[0]
     np.testing.assert_allclose(x, expected, rtol=1e-4, atol=1e-4)
     last_mean = get_feature_set("whisper-base").with_params(layers=(4,), stats=("mean",))(y, sample_rate_hz=16000)
-    np.testing.assert_allclose(last_mean, x[4 * 1024: 4 * 1024 + 512], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(last_mean, x[4 * 1024 : 4 * 1024 + 512], rtol=1e-5, atol=1e-5)
     rows = featurize_records([HELLO], "whisper-base", cache_dir=tmp_path)
     assert rows.shape == (1, 5120) and len(list(tmp_path.rglob("*.npy"))) == 1
     np.testing.assert_array_equal(featurize_records([HELLO], "whisper-base", cache_dir=tmp_path), rows)
@@ -98,14 +100,17 @@ def test_npz_round_trip(tmp_path, clips):
     np.testing.assert_array_equal(featurize_records(clips[::-1], f"file:{npz}"), X[::-1])
 
 
-@pytest.mark.parametrize("text, message", [
-    ("path,f1\naudio/c0.wav,1\naudio/c1.wav,2\n", r"1 of 3 clips are not in .*feats.csv \(first: .*c2.wav\)"),
-    ("path,f1,emotion\naudio/c0.wav,1,happy\n", r"column 'emotion' is not numeric \(line 2: 'happy'\)"),
-    ("name,f1\naudio/c0.wav,1\n", "needs a header with a 'path' column"),
-    ("path,f1\naudio/c0.wav,1\n./audio/c0.wav,2\n", "twice"),
-    ("path,f1\naudio/c0.wav,nan\n", "non-finite value in column 'f1'"),
-    ("path\naudio/c0.wav\n", "no feature columns"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("path,f1\naudio/c0.wav,1\naudio/c1.wav,2\n", r"1 of 3 clips are not in .*feats.csv \(first: .*c2.wav\)"),
+        ("path,f1,emotion\naudio/c0.wav,1,happy\n", r"column 'emotion' is not numeric \(line 2: 'happy'\)"),
+        ("name,f1\naudio/c0.wav,1\n", "needs a header with a 'path' column"),
+        ("path,f1\naudio/c0.wav,1\n./audio/c0.wav,2\n", "twice"),
+        ("path,f1\naudio/c0.wav,nan\n", "non-finite value in column 'f1'"),
+        ("path\naudio/c0.wav\n", "no feature columns"),
+    ],
+)
 def test_csv_errors_are_one_line(tmp_path, clips, text, message):
     csv = tmp_path / "feats.csv"
     csv.write_text(text)
@@ -141,8 +146,21 @@ def test_evaluate_cli_on_a_users_feature_file(tmp_path, capsys):
     (tmp_path / "mine.csv").write_text("\n".join(manifest) + "\n")
     (tmp_path / "feats.csv").write_text("\n".join(feats) + "\n")
     out = tmp_path / "run"
-    argv = ["evaluate", "--corpus", f"csv:{tmp_path / 'mine.csv'}", "--features", f"file:{tmp_path / 'feats.csv'}",
-            "--model", "logreg", "--tune", "--out", str(out), "--cache-dir", str(tmp_path / "cache"), "--quiet"]
+    argv = [
+        "evaluate",
+        "--corpus",
+        f"csv:{tmp_path / 'mine.csv'}",
+        "--features",
+        f"file:{tmp_path / 'feats.csv'}",
+        "--model",
+        "logreg",
+        "--tune",
+        "--out",
+        str(out),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--quiet",
+    ]
     assert main(argv) == 0, capsys.readouterr().err
     result = json.loads((out / "result.json").read_text())
     assert result["config"]["features"] == f"file:{tmp_path / 'feats.csv'}"
@@ -162,8 +180,24 @@ def test_cli_classifier_without_features_exits_2(tmp_path, capsys):
 def test_cli_gbt_on_egemaps_writes_the_model_config(tmp_path, capsys):
     pytest.importorskip("opensmile")
     out = tmp_path / "run"
-    argv = ["evaluate", "--corpus", "emodb", "--max-speakers", "2", "--features", "egemaps", "--model", "gbt",
-            "--protocol", "loso", "--out", str(out), "--cache-dir", str(tmp_path / "cache"), "--quiet"]
+    argv = [
+        "evaluate",
+        "--corpus",
+        "emodb",
+        "--max-speakers",
+        "2",
+        "--features",
+        "egemaps",
+        "--model",
+        "gbt",
+        "--protocol",
+        "loso",
+        "--out",
+        str(out),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--quiet",
+    ]
     assert main(argv) == 0, capsys.readouterr().err
     result = json.loads((out / "result.json").read_text())
     config = result["config"]["model_config"]

@@ -16,13 +16,13 @@ from emovox.features import (
     DEFAULT_STATS,
     FEATURE_SETS,
     StandardScaler,
+    classic,
     extract_features,
     feature_set_names,
     functional_names,
     functionals,
     get_feature_set,
 )
-from emovox.features import classic
 
 SR = 16000
 
@@ -38,6 +38,7 @@ def _speechlike(n: int = SR, seed: int = 0) -> np.ndarray:
 
 
 # -- classic frame features ---------------------------------------------------
+
 
 def test_classic_frame_feature_shapes_and_dtypes():
     y = _speechlike()
@@ -88,6 +89,7 @@ def test_classic_errors():
 
 # -- functionals ----------------------------------------------------------------
 
+
 def test_functionals_values_and_layout():
     x = np.array([[1.0, 2.0, 3.0, 4.0], [5.0, 5.0, 5.0, 5.0]])
     out = functionals(x, stats=("mean", "std", "min", "max", "p50", "range", "slope"))
@@ -108,6 +110,7 @@ def test_functionals_errors():
 
 
 # -- named feature sets -----------------------------------------------------------
+
 
 @pytest.mark.parametrize(("name", "dim"), [("mfcc-functionals", 960), ("classic", 488)])
 def test_feature_sets_shape_dtype_finite(name, dim):
@@ -139,7 +142,11 @@ def test_registry_names_errors_and_variants():
 )
 def test_feature_sets_finite_or_clear_error(sample_rate_hz, n, silent, seed):
     """Very short clips give finite features or a FeatureError, never NaN."""
-    y = np.zeros(n, dtype=np.float32) if silent else np.random.default_rng(seed).uniform(-0.5, 0.5, n).astype(np.float32)
+    y = (
+        np.zeros(n, dtype=np.float32)
+        if silent
+        else np.random.default_rng(seed).uniform(-0.5, 0.5, n).astype(np.float32)
+    )
     for name in ("mfcc-functionals", "classic"):
         try:
             out = extract_features(name, y, sample_rate_hz=sample_rate_hz)
@@ -151,6 +158,7 @@ def test_feature_sets_finite_or_clear_error(sample_rate_hz, n, silent, seed):
 
 
 # -- scaling ------------------------------------------------------------------------
+
 
 def test_scaler_uses_train_statistics_only():
     rng = np.random.default_rng(0)
@@ -190,6 +198,7 @@ def test_scaler_errors():
 
 
 # -- eGeMAPS --------------------------------------------------------------------------
+
 
 def test_egemaps_gives_88_finite_values():
     pytest.importorskip("opensmile")

@@ -21,14 +21,17 @@ def _tone(n: int, seed: int) -> np.ndarray:
     return (0.3 * np.sin(2 * np.pi * f0 * t * (1 + t)) + 0.01 * rng.standard_normal(n)).astype(np.float32)
 
 
-@pytest.mark.parametrize("kwargs", [
-    {},
-    {"n_mels": 40, "n_fft": 256, "hop_length": 128},
-    {"n_mels": 128, "n_fft": 2048, "hop_length": 512},
-    {"n_mels": 80, "n_fft": 400, "f_min_hz": 50.0, "f_max_hz": 7000.0, "log": "log"},
-    {"n_mels": 64, "n_fft": 1024, "sample_rate_hz": 22050, "pad_mode": "reflect"},
-    {"n_mels": 64, "n_fft": 512, "win_length": 400},
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"n_mels": 40, "n_fft": 256, "hop_length": 128},
+        {"n_mels": 128, "n_fft": 2048, "hop_length": 512},
+        {"n_mels": 80, "n_fft": 400, "f_min_hz": 50.0, "f_max_hz": 7000.0, "log": "log"},
+        {"n_mels": 64, "n_fft": 1024, "sample_rate_hz": 22050, "pad_mode": "reflect"},
+        {"n_mels": 64, "n_fft": 512, "win_length": 400},
+    ],
+)
 def test_banded_fft_mel_equals_the_dense_product(kwargs):
     fe = LogMelFrontend(**kwargs)
     y = torch.from_numpy(np.stack([_tone(20000, 0), _tone(20000, 1)]))

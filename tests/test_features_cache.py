@@ -11,8 +11,8 @@ import soundfile as sf
 
 from emovox.errors import ConfigError, FeatureError
 from emovox.features import FeatureSet, features_config, featurize_records, get_feature_set
-from emovox.features.cache import FeatureCache, cache_key, file_fingerprint
 from emovox.features import records as records_mod
+from emovox.features.cache import FeatureCache, cache_key, file_fingerprint
 
 SR = 16000
 

@@ -58,25 +58,32 @@ def test_utterance_set_from_a_csv_corpus_keeps_speakers_and_labels(clips, tmp_pa
         for i, path in enumerate(clips):
             writer.writerow([str(path), ["happy", "sad"][i % 2], f"spk{i // 2}"])
     out = tmp_path / "functionals.safetensors"
-    assert main(["features", "--corpus", f"csv:{manifest}", "--set", "mfcc-functionals", "--out", str(out),
-                 "-q"]) == 0
+    assert main(["features", "--corpus", f"csv:{manifest}", "--set", "mfcc-functionals", "--out", str(out), "-q"]) == 0
     f = read_features(out)
     assert f.kind == "utterance" and f.features.shape == (4, 960) and f.offsets is None
     assert [(item["speaker"], item["emotion"]) for item in f.items] == [
-        ("spk0", "happy"), ("spk0", "sad"), ("spk1", "happy"), ("spk1", "sad")]
-    np.testing.assert_allclose(f.features, featurize_records([str(p) for p in clips], "mfcc-functionals"),
-                               rtol=1e-6, atol=1e-6)
+        ("spk0", "happy"),
+        ("spk0", "sad"),
+        ("spk1", "happy"),
+        ("spk1", "sad"),
+    ]
+    np.testing.assert_allclose(
+        f.features, featurize_records([str(p) for p in clips], "mfcc-functionals"), rtol=1e-6, atol=1e-6
+    )
     np.testing.assert_array_equal(f.clip(2), f.features[2])
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["features", "--set", "mfcc", "--out", "x.safetensors"], "no inputs"),
-    (["features", "nowhere.wav", "--set", "mfcc", "--out", "x.safetensors"], "no such file 'nowhere.wav'"),
-    (["features", "a.wav", "--set", "spectro", "--out", "x.safetensors"], "unknown feature set 'spectro'"),
-    (["features", "a.wav", "--set", "mfcc", "--workers", "0", "--out", "x.safetensors"], "--workers must be"),
-    (["features", "--corpus", "mystery", "--set", "mfcc", "--out", "x.safetensors"], "unknown corpus 'mystery'"),
-    (["features", "-", "--set", "mfcc", "--out", "x.safetensors"], "not standard input"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["features", "--set", "mfcc", "--out", "x.safetensors"], "no inputs"),
+        (["features", "nowhere.wav", "--set", "mfcc", "--out", "x.safetensors"], "no such file 'nowhere.wav'"),
+        (["features", "a.wav", "--set", "spectro", "--out", "x.safetensors"], "unknown feature set 'spectro'"),
+        (["features", "a.wav", "--set", "mfcc", "--workers", "0", "--out", "x.safetensors"], "--workers must be"),
+        (["features", "--corpus", "mystery", "--set", "mfcc", "--out", "x.safetensors"], "unknown corpus 'mystery'"),
+        (["features", "-", "--set", "mfcc", "--out", "x.safetensors"], "not standard input"),
+    ],
+)
 def test_bad_options_exit_2_with_one_line(argv, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "a.wav").write_bytes(b"")
@@ -136,8 +143,25 @@ def test_store_round_trip_and_refusals(tmp_path):
 @pytest.mark.skipif(not (CORPORA / "emodb").is_dir(), reason="needs ../shared/corpora/emodb")
 def test_real_corpus_logmel_with_two_workers(tmp_path):
     out = tmp_path / "emodb.safetensors"
-    assert main(["features", "--corpus", "emodb", "--set", "logmel", "--limit", "12", "--workers", "2",
-                 "--out", str(out), "-q"]) == 0
+    assert (
+        main(
+            [
+                "features",
+                "--corpus",
+                "emodb",
+                "--set",
+                "logmel",
+                "--limit",
+                "12",
+                "--workers",
+                "2",
+                "--out",
+                str(out),
+                "-q",
+            ]
+        )
+        == 0
+    )
     f = read_features(out)
     assert len(f.items) == 12 and {item["corpus"] for item in f.items} == {"emodb"}
     assert all(f.clip(i).shape[0] == 64 and np.isfinite(f.clip(i)).all() for i in range(12))

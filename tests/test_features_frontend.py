@@ -37,9 +37,12 @@ def assert_db_close(out: np.ndarray, ref: np.ndarray) -> None:
     top = ref >= ref.max(axis=(-2, -1), keepdims=True) - 60.0
     assert err[top].max() < DB_TOL_TOP60, err[top].max()
 
+
 RAVDESS_DIR = os.path.join(
     os.environ.get("EMOVOX_CORPORA", os.path.join(os.path.dirname(__file__), "..", "..", "shared", "corpora")),
-    "ravdess", "Audio_Speech_Actors_01-24", "Actor_01",
+    "ravdess",
+    "Audio_Speech_Actors_01-24",
+    "Actor_01",
 )
 
 
@@ -89,10 +92,11 @@ def test_logmel_matches_librosa_on_ravdess(stft, pad_mode):
 @pytest.mark.parametrize("stft", ["conv", "fft"])
 def test_logmel_and_mfcc_match_librosa_on_synthetic(kind, stft):
     y = _synthetic(kind, sr=22050, n=11025)
-    kw = dict(n_fft=1024, hop_length=256, n_mels=80, f_min_hz=50.0, f_max_hz=8000.0)
+    kw = {"n_fft": 1024, "hop_length": 256, "n_mels": 80, "f_min_hz": 50.0, "f_max_hz": 8000.0}
     fe = LogMelFrontend(22050, stft=stft, **kw)
-    ref = librosa.power_to_db(librosa.feature.melspectrogram(y=y, sr=22050, n_fft=1024, hop_length=256, n_mels=80,
-                                                             fmin=50.0, fmax=8000.0))
+    ref = librosa.power_to_db(
+        librosa.feature.melspectrogram(y=y, sr=22050, n_fft=1024, hop_length=256, n_mels=80, fmin=50.0, fmax=8000.0)
+    )
     with torch.inference_mode():
         out = fe(torch.from_numpy(y)[None])[0].numpy()
         mf = MfccFrontend(22050, n_mfcc=20, stft=stft, **kw)(torch.from_numpy(y)[None])[0].numpy()
@@ -150,16 +154,24 @@ def test_numpy_frontend_matches_librosa():
     assert log_mel_batch(batch, sample_rate_hz=sr).shape == (2, 64, 101)
 
 
-@pytest.mark.parametrize("sr,n_fft,n_mels,fmin,fmax", [
-    (16000, 512, 64, 0.0, None), (16000, 400, 64, 20.0, 8000.0), (22050, 2048, 128, 0.0, None),
-    (8000, 256, 40, 50.0, 3800.0), (44100, 1024, 80, 0.0, 7000.0), (16000, 256, 128, 0.0, None),
-])
+@pytest.mark.parametrize(
+    "sr,n_fft,n_mels,fmin,fmax",
+    [
+        (16000, 512, 64, 0.0, None),
+        (16000, 400, 64, 20.0, 8000.0),
+        (22050, 2048, 128, 0.0, None),
+        (8000, 256, 40, 50.0, 3800.0),
+        (44100, 1024, 80, 0.0, 7000.0),
+        (16000, 256, 128, 0.0, None),
+    ],
+)
 def test_mel_filterbank_equals_librosa_without_importing_it(sr, n_fft, n_mels, fmin, fmax):
     cfg = LogMelConfig(sample_rate_hz=sr, n_fft=n_fft, n_mels=n_mels, f_min_hz=fmin, f_max_hz=fmax)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # librosa warns about empty filters (last case)
-        ref = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax, htk=False,
-                                  norm="slaney", dtype=np.float64)
+        ref = librosa.filters.mel(
+            sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax, htk=False, norm="slaney", dtype=np.float64
+        )
     got = cfg.mel_filterbank()
     assert got.shape == ref.shape == (n_mels, n_fft // 2 + 1)
     np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-15)
@@ -169,8 +181,10 @@ def test_building_a_front_end_does_not_import_scipy_signal():
     import subprocess
     import sys
 
-    code = ("import sys; from emovox.features.frontend import MfccFrontend; MfccFrontend(16000); "
-            "print('scipy.signal' in sys.modules)")
+    code = (
+        "import sys; from emovox.features.frontend import MfccFrontend; MfccFrontend(16000); "
+        "print('scipy.signal' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -186,8 +200,9 @@ def test_win_length_shorter_than_n_fft_matches_librosa():
     y = _synthetic("chirp")
     with torch.inference_mode():
         out = LogMelFrontend(16000, n_fft=512, win_length=400, hop_length=160)(torch.from_numpy(y)).numpy()
-    ref = librosa.power_to_db(librosa.feature.melspectrogram(y=y, sr=16000, n_fft=512, win_length=400,
-                                                             hop_length=160, n_mels=64))
+    ref = librosa.power_to_db(
+        librosa.feature.melspectrogram(y=y, sr=16000, n_fft=512, win_length=400, hop_length=160, n_mels=64)
+    )
     assert_db_close(out, ref)
 
 
@@ -259,8 +274,16 @@ def test_conv_frontend_exports_to_onnx():
     f = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(fe, (torch.zeros(2, 16000),), f, input_names=["y"], output_names=["logmel"],
-                          dynamic_axes={"y": {0: "batch", 1: "n"}}, dynamo=False, opset_version=17)
+        torch.onnx.export(
+            fe,
+            (torch.zeros(2, 16000),),
+            f,
+            input_names=["y"],
+            output_names=["logmel"],
+            dynamic_axes={"y": {0: "batch", 1: "n"}},
+            dynamo=False,
+            opset_version=17,
+        )
     sess = ort.InferenceSession(f.getvalue())
     y = torch.from_numpy(np.stack([_synthetic("chirp", n=24000)] * 3))
     out = sess.run(None, {"y": y.numpy()})[0]

@@ -81,9 +81,14 @@ def test_onnx_export_dynamic_batch_and_length_matches_torch(tmp_path):
     model = build_flagship(8).eval()
     path = tmp_path / "flagship.onnx"
     torch.onnx.export(
-        model, (_waves(2, 32000),), str(path), input_names=["waveform"], output_names=["logits"],
+        model,
+        (_waves(2, 32000),),
+        str(path),
+        input_names=["waveform"],
+        output_names=["logits"],
         dynamic_axes={"waveform": {0: "batch", 1: "samples"}, "logits": {0: "batch"}},
-        opset_version=17, dynamo=False,
+        opset_version=17,
+        dynamo=False,
     )
     onnx.checker.check_model(onnx.load(str(path)))
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -130,8 +135,13 @@ def test_train_flagship_tiny_end_to_end():
             x[32:] += np.linspace(0, 3, 60, dtype=np.float32)
         logmels.append(x)
         labels.append(i % 2)
-    recipe = FlagshipRecipe(epochs=2, batch_size=8, crop_frames=40, mixup_alpha=0.0,
-                            model={"channels": (8, 16, 16, 16), "stem_channels": 8, "embed_dim": 16})
+    recipe = FlagshipRecipe(
+        epochs=2,
+        batch_size=8,
+        crop_frames=40,
+        mixup_alpha=0.0,
+        model={"channels": (8, 16, 16, 16), "stem_channels": 8, "embed_dim": 16},
+    )
     model = train_flagship(logmels, np.array(labels), 2, recipe)
     logits = predict_logits(model, logmels[:4])
     assert logits.shape == (4, 2)

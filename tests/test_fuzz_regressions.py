@@ -88,7 +88,8 @@ def test_paths_too_long_for_the_file_system_are_clear_errors(tmp_path):
 # ------------------------------------------------------------------ artifact harness
 def _config(**changes) -> dict:
     config = {
-        "format_version": "1.0", "package_version": "0.1.0",
+        "format_version": "1.0",
+        "package_version": "0.1.0",
         "task": {"labels": ["neutral", "happy"], "sample_rate_hz": 16000, "clip_s": 1.0},
         "architecture": {"name": "tiny-cnn", "params": {"channels": 2, "n_mels": 8}},
     }
@@ -96,24 +97,27 @@ def _config(**changes) -> dict:
     return config
 
 
-@pytest.mark.parametrize("changes, match", [
-    ({"calibration": [1.5]}, "calibration"),
-    ({"calibration": {"temperature": "hot"}}, "temperature"),
-    ({"calibration": {"temperature": -1}}, "temperature"),
-    ({"threshold": "0.5"}, "threshold"),
-    ({"threshold": {"v": 1}}, "threshold"),
-    ({"preprocessing": "peak"}, "preprocessing"),
-    ({"preprocessing": {"crop": ["center"]}}, "crop"),
-    ({"preprocessing": {"normalize": {}}}, "normalize"),
-    ({"preprocessing": {"trim_silence": "yes"}}, "trim_silence"),
-    ({"task": {"labels": ["a", "b"], "sample_rate_hz": "16k"}}, "sample_rate_hz"),
-    ({"task": {"labels": ["a", "b"], "sample_rate_hz": 1e300}}, "sample_rate_hz"),
-    ({"task": {"labels": ["a", "b"], "clip_s": 1e12}}, "clip_s"),
-    ({"task": {"labels": ["a", "b"], "clip_s": 0}}, "clip_s"),
-    ({"task": {"labels": "ab"}}, "labels"),
-    ({"task": {"labels": [1, 2]}}, "labels"),
-    ({"task": {"labels": ["a", "a"]}}, "labels"),
-])
+@pytest.mark.parametrize(
+    "changes, match",
+    [
+        ({"calibration": [1.5]}, "calibration"),
+        ({"calibration": {"temperature": "hot"}}, "temperature"),
+        ({"calibration": {"temperature": -1}}, "temperature"),
+        ({"threshold": "0.5"}, "threshold"),
+        ({"threshold": {"v": 1}}, "threshold"),
+        ({"preprocessing": "peak"}, "preprocessing"),
+        ({"preprocessing": {"crop": ["center"]}}, "crop"),
+        ({"preprocessing": {"normalize": {}}}, "normalize"),
+        ({"preprocessing": {"trim_silence": "yes"}}, "trim_silence"),
+        ({"task": {"labels": ["a", "b"], "sample_rate_hz": "16k"}}, "sample_rate_hz"),
+        ({"task": {"labels": ["a", "b"], "sample_rate_hz": 1e300}}, "sample_rate_hz"),
+        ({"task": {"labels": ["a", "b"], "clip_s": 1e12}}, "clip_s"),
+        ({"task": {"labels": ["a", "b"], "clip_s": 0}}, "clip_s"),
+        ({"task": {"labels": "ab"}}, "labels"),
+        ({"task": {"labels": [1, 2]}}, "labels"),
+        ({"task": {"labels": ["a", "a"]}}, "labels"),
+    ],
+)
 def test_model_config_field_of_wrong_type(changes, match):
     """ModelInfo.from_config called .get on a list / float() on any value: AttributeError, ValueError."""
     from emovox.inference.backends import ModelInfo
@@ -142,13 +146,16 @@ def _edit_config(folder: Path, edit) -> None:
     path.write_text(json.dumps(config))
 
 
-@pytest.mark.parametrize("name, edit, match", [
-    ("calibration-list", lambda c: c.update(calibration=[1]), "calibration"),
-    ("params-list", lambda c: c["architecture"].update(params=[1, 2]), "params"),
-    ("params-wrong-type", lambda c: c["architecture"]["params"].update(channels="many"), "cannot be built"),
-    ("params-negative", lambda c: c["architecture"]["params"].update(channels=-3), "cannot be built|rejected"),
-    ("threshold-string", lambda c: c.update(threshold="high"), "threshold"),
-])
+@pytest.mark.parametrize(
+    "name, edit, match",
+    [
+        ("calibration-list", lambda c: c.update(calibration=[1]), "calibration"),
+        ("params-list", lambda c: c["architecture"].update(params=[1, 2]), "params"),
+        ("params-wrong-type", lambda c: c["architecture"]["params"].update(channels="many"), "cannot be built"),
+        ("params-negative", lambda c: c["architecture"]["params"].update(channels=-3), "cannot be built|rejected"),
+        ("threshold-string", lambda c: c.update(threshold="high"), "threshold"),
+    ],
+)
 def test_artifact_config_of_wrong_type_is_a_model_error(tmp_path, name, edit, match):
     """load_artifact let TypeError/ValueError/RuntimeError of the builders and dict() escape."""
     from emovox.models.artifact import load_artifact
@@ -174,12 +181,15 @@ def test_artifact_declaring_a_huge_model_is_refused_before_allocating(tmp_path):
     assert time.perf_counter() - started < 20
 
 
-@pytest.mark.parametrize("header_patch", [
-    {"shape": [1 << 40, 1 << 20]},
-    {"dtype": "Q17"},
-    {"data_offsets": [0, 1 << 50]},
-    {"shape": [-1]},
-])
+@pytest.mark.parametrize(
+    "header_patch",
+    [
+        {"shape": [1 << 40, 1 << 20]},
+        {"dtype": "Q17"},
+        {"data_offsets": [0, 1 << 50]},
+        {"shape": [-1]},
+    ],
+)
 def test_safetensors_header_lies_is_a_model_error(tmp_path, header_patch):
     """Hostile safetensors headers: huge shapes, unknown dtype, offsets past the end, negative sizes."""
     import struct
@@ -214,9 +224,14 @@ def test_saved_crash_inputs_pass_their_harness():
         harness = next(h for h in HARNESSES if f.name.startswith(h + "-"))
         by_harness.setdefault(harness, []).append(str(f))
     for harness, inputs in by_harness.items():
-        proc = subprocess.run([sys.executable, str(FUZZ / f"fuzz_{harness}.py"), "-runs=0", *inputs],
-                              cwd=FUZZ, capture_output=True, text=True, timeout=240,
-                              env={**os.environ, "OMP_NUM_THREADS": "1"})
+        proc = subprocess.run(
+            [sys.executable, str(FUZZ / f"fuzz_{harness}.py"), "-runs=0", *inputs],
+            cwd=FUZZ,
+            capture_output=True,
+            text=True,
+            timeout=240,
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+        )
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
 
@@ -230,9 +245,25 @@ def test_short_fuzz_pass(harness, tmp_path):
         pytest.skip("emovox.service.stream_protocol not built")
     seconds = int(os.environ.get("EMOVOX_FUZZ_SECONDS", "4"))
     proc = subprocess.run(
-        [sys.executable, str(FUZZ / "run.py"), harness, "--seconds", str(seconds), "--jobs", "1",
-         "--workdir", str(tmp_path), "--rss-limit-mb", "2048", "--timeout-s", "30"],
-        capture_output=True, text=True, timeout=seconds + 300, env={**os.environ, "OMP_NUM_THREADS": "1"},
+        [
+            sys.executable,
+            str(FUZZ / "run.py"),
+            harness,
+            "--seconds",
+            str(seconds),
+            "--jobs",
+            "1",
+            "--workdir",
+            str(tmp_path),
+            "--rss-limit-mb",
+            "2048",
+            "--timeout-s",
+            "30",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
     )
     summary = json.loads((tmp_path / "summary.json").read_text())
     result = summary["results"][0]
@@ -244,7 +275,17 @@ def test_corpus_entry_tilde_unknown_user(capsys):
     """Same bug as the label spec, in `--corpus LAYOUT:~unknown-user/...` (evaluate, features, train)."""
     from emovox.cli.main import main
 
-    code = main(["features", "--corpus", "folder:~nosuchuser/data", "--set", "mfcc-functionals",
-                 "--out", "/nonexistent-dir/x.safetensors", "-q"])
+    code = main(
+        [
+            "features",
+            "--corpus",
+            "folder:~nosuchuser/data",
+            "--set",
+            "mfcc-functionals",
+            "--out",
+            "/nonexistent-dir/x.safetensors",
+            "-q",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1 and "nosuchuser" in err, err

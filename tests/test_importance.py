@@ -36,8 +36,9 @@ def test_finds_the_one_informative_feature_and_ranks_it_first():
     X, y, speakers = speaker_data()
     names = [f"noise_{i}" for i in range(6)]
     names[2] = "signal"
-    result = permutation_importance(X, y, speakers, classes=CLASSES, model=linear(), names=names,
-                                    folds=4, n_repeats=3, seed=0)
+    result = permutation_importance(
+        X, y, speakers, classes=CLASSES, model=linear(), names=names, folds=4, n_repeats=3, seed=0
+    )
     top, *rest = result.rows
     assert top["feature"] == "signal" and top["n"] == 4 * 3
     assert top["mean_drop"] > 0.25, "shuffling the only informative feature must hurt UAR a lot"
@@ -76,22 +77,28 @@ def test_folds_are_speaker_disjoint_and_chunking_changes_nothing():
         assert not train_speakers & test_speakers
         assert rows == 60 * (1 + 6 * 2)  # unshuffled rows + 6 features x 2 shuffles, stacked
     assert set().union(*(c[1] for c in spy.calls)) == set(speakers), "every speaker tested once"
-    chunked = permutation_importance(X, y, speakers, classes=CLASSES, model=SpyModel(), folds=3, n_repeats=2,
-                                     seed=1, max_cells=60 * 6 * 4)
+    chunked = permutation_importance(
+        X, y, speakers, classes=CLASSES, model=SpyModel(), folds=3, n_repeats=2, seed=1, max_cells=60 * 6 * 4
+    )
     assert chunked.config["fits"] > 3
-    assert [(r["feature"], round(r["mean_drop"], 12)) for r in chunked.rows] == \
-        [(r["feature"], round(r["mean_drop"], 12)) for r in whole.rows]
+    assert [(r["feature"], round(r["mean_drop"], 12)) for r in chunked.rows] == [
+        (r["feature"], round(r["mean_drop"], 12)) for r in whole.rows
+    ]
 
 
 def test_groups_shuffle_a_descriptor_together(tmp_path):
     X, y, speakers = speaker_data(d=4, informative=1)
-    names = ["loudness_sma3_amean", "F0semitoneFrom27.5Hz_sma3nz_amean",
-             "F0semitoneFrom27.5Hz_sma3nz_stddevNorm", "loudness_sma3_stddevNorm"]
-    result = permutation_importance(X, y, speakers, classes=CLASSES, model=linear(), names=names, group=True,
-                                    folds=2, n_repeats=2)
+    names = [
+        "loudness_sma3_amean",
+        "F0semitoneFrom27.5Hz_sma3nz_amean",
+        "F0semitoneFrom27.5Hz_sma3nz_stddevNorm",
+        "loudness_sma3_stddevNorm",
+    ]
+    result = permutation_importance(
+        X, y, speakers, classes=CLASSES, model=linear(), names=names, group=True, folds=2, n_repeats=2
+    )
     assert [r["feature"] for r in result.rows][0] == "F0semitoneFrom27.5Hz_sma3nz"
-    assert {r["feature"]: r["n_columns"] for r in result.rows} == {"F0semitoneFrom27.5Hz_sma3nz": 2,
-                                                                    "loudness_sma3": 2}
+    assert {r["feature"]: r["n_columns"] for r in result.rows} == {"F0semitoneFrom27.5Hz_sma3nz": 2, "loudness_sma3": 2}
     path = plot_importance(result, tmp_path / "imp.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     result.write_csv(tmp_path / "imp.csv")
@@ -135,5 +142,8 @@ def test_opensmile_names_and_groups():
     groups = feature_groups(names)
     assert groups[0] == groups[9] == "F0semitoneFrom27.5Hz_sma3nz"
     assert "equivalentSoundLevel_dBp" in groups  # a name without a descriptor is its own group
-    assert feature_groups(["mfcc_sma_de[3]_lpc0", "mfcc_sma[3]_quartile1", "d_mfcc_3_p90"]) == \
-        ["mfcc_sma_de[3]", "mfcc_sma[3]", "d_mfcc_3"]
+    assert feature_groups(["mfcc_sma_de[3]_lpc0", "mfcc_sma[3]_quartile1", "d_mfcc_3_p90"]) == [
+        "mfcc_sma_de[3]",
+        "mfcc_sma[3]",
+        "d_mfcc_3",
+    ]

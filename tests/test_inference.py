@@ -10,13 +10,12 @@ import pytest
 import soundfile as sf
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_vad import SR, bursts
 
 from emovox.errors import AudioError, ConfigError, ModelError
 from emovox.inference import Prediction, Timeline, load_model
 from emovox.inference.results import summarize
 from emovox.inference.timeline import plot_timeline, smooth_probabilities, window_spans, window_starts
-
-from test_vad import SR, bursts
 
 LABELS = ("neutral", "happy", "sad", "angry")
 
@@ -35,8 +34,14 @@ def make_artifact(path, *, seed: int = 0, threshold=None, temperature=None, prep
     model = build_model("flagship", spec, **params).eval()
     with torch.no_grad():  # make the untrained head decisive enough to see calibration act
         model.head.weight.mul_(20.0)
-    config = make_config(spec, "flagship", params, preprocessing=preprocessing or {},
-                         calibration={"temperature": temperature}, threshold=threshold)
+    config = make_config(
+        spec,
+        "flagship",
+        params,
+        preprocessing=preprocessing or {},
+        calibration={"temperature": temperature},
+        threshold=threshold,
+    )
     return save_artifact(path, model, config)
 
 
@@ -52,7 +57,7 @@ def model(artifact):
 
 @pytest.fixture(scope="module")
 def clip():
-    return bursts(seed=5, n=1)[0][:SR * 4]
+    return bursts(seed=5, n=1)[0][: SR * 4]
 
 
 def _check_prediction(p: Prediction, *, end_s: float):
@@ -63,8 +68,7 @@ def _check_prediction(p: Prediction, *, end_s: float):
     assert p.label in LABELS or p.label == "unknown"
     assert p.start_s == 0.0 and p.end_s == pytest.approx(end_s, abs=1e-3)
     d = p.to_dict()
-    assert list(d) == ["start_s", "end_s", "label", "confidence", "scores", "speech_s", "reason", "quality",
-                       "warnings"]
+    assert list(d) == ["start_s", "end_s", "label", "confidence", "scores", "speech_s", "reason", "quality", "warnings"]
     assert 0 < d["speech_s"] <= end_s and set(d["quality"]) >= {"flags", "bandwidth_hz", "snr_db"}
     json.dumps(d)
 
@@ -132,8 +136,7 @@ def test_min_confidence_turns_low_confidence_into_unknown(artifact, clip):
 
 
 def test_artifact_temperature_and_threshold_are_applied(tmp_path, clip, model):
-    hot = load_model(make_artifact(tmp_path / "hot", temperature=50.0, threshold=0.9),
-                     backend="torch")
+    hot = load_model(make_artifact(tmp_path / "hot", temperature=50.0, threshold=0.9), backend="torch")
     p, p_raw = hot.predict(clip, sample_rate=SR), model.predict(clip, sample_rate=SR)
     assert p.top_class == p_raw.top_class
     assert p.confidence < p_raw.confidence and p.confidence < 0.3  # T=50: nearly uniform
@@ -161,8 +164,9 @@ def test_errors_are_emovox_errors(model, artifact, tmp_path, monkeypatch):
         model.predict(b"RIFF", sample_rate=8000)
     bad = tmp_path / "features"
     bad.mkdir()
-    (bad / "config.json").write_text(json.dumps({"task": {
-        "labels": ["a", "b"], "input_kind": "features", "feature": "mfcc", "feature_dims": [40]}}))
+    (bad / "config.json").write_text(
+        json.dumps({"task": {"labels": ["a", "b"], "input_kind": "features", "feature": "mfcc", "feature_dims": [40]}})
+    )
     with pytest.raises(ModelError, match="input_kind='features'"):
         load_model(bad)
 
@@ -177,8 +181,7 @@ def test_timeline_finds_the_bursts_of_a_long_file(model, tmp_path):
     for seg in t.segments:  # every segment lies in a burst
         assert any(a - 0.3 <= seg.start_s < seg.end_s <= b + 0.3 for a, b in truth), seg
     for a, b in truth:  # every burst is covered
-        covered = sum(min(b, s.end_s) - max(a, s.start_s) for s in t.segments
-                      if s.end_s > a and s.start_s < b)
+        covered = sum(min(b, s.end_s) - max(a, s.start_s) for s in t.segments if s.end_s > a and s.start_s < b)
         assert covered > 0.9 * (b - a)
     # the 4.5 s burst is longer than a 3 s window: several consecutive segments
     assert sum(1 for s in t.segments if truth[3][0] - 0.3 <= s.start_s <= truth[3][1]) >= 2
@@ -250,10 +253,17 @@ def test_summary_describes_shares_of_speech_time():
 def test_a_long_recording_with_confident_segments_is_not_headlined_unknown():
     """Regression (issue 16): 10 of 11 confident, mostly angry segments were summarised as ``unknown``."""
     labels = ("angry", "happy", "sad")
-    segs = [Prediction("angry" if i % 5 else "sad", 0.5, {"angry": 0.5, "happy": 0.2, "sad": 0.3}, 4.0 * i,
-                       4.0 * i + 3.5, 3.5) for i in range(10)]
-    segs.append(Prediction("unknown", 0.35, {"angry": 0.35, "happy": 0.33, "sad": 0.32}, 40.0, 42.0, 2.0,
-                           reason="low_confidence"))
+    segs = [
+        Prediction(
+            "angry" if i % 5 else "sad", 0.5, {"angry": 0.5, "happy": 0.2, "sad": 0.3}, 4.0 * i, 4.0 * i + 3.5, 3.5
+        )
+        for i in range(10)
+    ]
+    segs.append(
+        Prediction(
+            "unknown", 0.35, {"angry": 0.35, "happy": 0.33, "sad": 0.32}, 40.0, 42.0, 2.0, reason="low_confidence"
+        )
+    )
     t = Timeline(tuple(segs), 42.0, labels, threshold=0.45)
     assert t.dominant == "angry"
     assert t.summary["emotion_share"]["angry"] == pytest.approx(0.8)
@@ -264,8 +274,10 @@ def test_a_long_recording_with_confident_segments_is_not_headlined_unknown():
 
 def test_summary_says_mixed_unknown_or_no_speech_with_a_reason():
     labels = ("angry", "sad")
-    tie = [Prediction("angry", 0.8, {"angry": 0.8, "sad": 0.2}, 0, 2, 2.0),
-           Prediction("sad", 0.8, {"angry": 0.2, "sad": 0.8}, 2, 3.9, 1.9)]
+    tie = [
+        Prediction("angry", 0.8, {"angry": 0.8, "sad": 0.2}, 0, 2, 2.0),
+        Prediction("sad", 0.8, {"angry": 0.2, "sad": 0.8}, 2, 3.9, 1.9),
+    ]
     s = summarize(tie, labels)
     assert s["label"] == "mixed" and s["reason"] == "mixed" and "angry" in s["detail"]
     unsure = [Prediction("unknown", 0.4, {"angry": 0.4, "sad": 0.6}, 0, 3, 3.0, reason="low_confidence")]
@@ -282,10 +294,12 @@ def test_merged_segments_join_agreeing_neighbours():
     from emovox.inference.results import merge_segments
 
     labels = ("angry", "sad")
-    segs = [Prediction("angry", 0.6, {"angry": 0.6, "sad": 0.4}, 0, 1, 1.0),
-            Prediction("angry", 0.8, {"angry": 0.8, "sad": 0.2}, 1, 3, 2.0),
-            Prediction("sad", 0.7, {"angry": 0.3, "sad": 0.7}, 3, 4, 1.0),
-            Prediction("sad", 0.7, {"angry": 0.3, "sad": 0.7}, 9, 10, 1.0)]  # after a 5 s pause: separate
+    segs = [
+        Prediction("angry", 0.6, {"angry": 0.6, "sad": 0.4}, 0, 1, 1.0),
+        Prediction("angry", 0.8, {"angry": 0.8, "sad": 0.2}, 1, 3, 2.0),
+        Prediction("sad", 0.7, {"angry": 0.3, "sad": 0.7}, 3, 4, 1.0),
+        Prediction("sad", 0.7, {"angry": 0.3, "sad": 0.7}, 9, 10, 1.0),
+    ]  # after a 5 s pause: separate
     merged = merge_segments(segs, max_gap_s=1.0)
     assert [(m.label, m.start_s, m.end_s) for m in merged] == [("angry", 0, 3), ("sad", 3, 4), ("sad", 9, 10)]
     assert merged[0].confidence == pytest.approx((0.6 + 0.8 * 2) / 3)

@@ -27,13 +27,13 @@ from emovox.labels import (
 
 
 def rec(emotion: str, name: str = "a") -> Record:
-    return Record(path=f"/x/{name}.wav", corpus="t", speaker="s", label=emotion,
-                  emotion=emotion, language="en")
+    return Record(path=f"/x/{name}.wav", corpus="t", speaker="s", label=emotion, emotion=emotion, language="en")
 
 
 def test_named_schemes():
     assert scheme_names() == sorted(
-        ["emovox7", "native", "ravdess8", "seven", "six-calm-merged", "six-no-sad-surprised"])
+        ["emovox7", "native", "ravdess8", "seven", "six-calm-merged", "six-no-sad-surprised"]
+    )
     product = get_scheme("emovox7")
     assert product.classes == ("neutral", "happy", "sad", "angry", "fearful", "disgust", "surprised")
     assert product.class_of("calm") == "neutral" and not product.keeps("boredom")

@@ -26,8 +26,20 @@ from emovox.inference.gate import NO_SPEECH_S
 CLIP = default_corpora_root() / "ravdess/Audio_Speech_Actors_01-24/Actor_01/03-01-05-02-01-01-01.flac"
 DURATION_S = 4.104125  # of CLIP
 EMOVOX = [sys.executable, "-m", "emovox.cli.main"]
-KEYS = {"t", "start_s", "end_s", "speech", "label", "confidence", "scores", "speech_s", "reason", "quality",
-        "model", "model_version"}
+KEYS = {
+    "t",
+    "start_s",
+    "end_s",
+    "speech",
+    "label",
+    "confidence",
+    "scores",
+    "speech_s",
+    "reason",
+    "quality",
+    "model",
+    "model_version",
+}
 #: Synthetic speech shipped with emovox (always present).
 HELLO = Path(emovox.__file__).parent / "examples" / "hello.flac"
 
@@ -39,8 +51,9 @@ needs_clip = pytest.mark.skipif(not CLIP.is_file(), reason=f"no RAVDESS clip at 
 
 def listen(*args, env=None, timeout=120, **kwargs) -> subprocess.CompletedProcess:
     environ = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
-    return subprocess.run([*EMOVOX, "listen", *args], capture_output=True, text=True,
-                          timeout=timeout, env=environ, **kwargs)
+    return subprocess.run(
+        [*EMOVOX, "listen", *args], capture_output=True, text=True, timeout=timeout, env=environ, **kwargs
+    )
 
 
 def json_events(stdout: str) -> list[dict]:
@@ -64,8 +77,11 @@ def json_events(stdout: str) -> list[dict]:
 
 def one_line_error(result: subprocess.CompletedProcess, match: str) -> None:
     assert result.returncode == 2, result.stderr
-    lines = [line for line in result.stderr.splitlines()  # the start-up note aside
-             if line.strip() and not line.startswith("emovox: listening on ")]
+    lines = [
+        line
+        for line in result.stderr.splitlines()  # the start-up note aside
+        if line.strip() and not line.startswith("emovox: listening on ")
+    ]
     assert len(lines) == 1 and lines[0].startswith("emovox: error: "), result.stderr
     assert match in lines[0]
     assert "Traceback" not in result.stderr
@@ -90,8 +106,22 @@ def test_realtime_file_prints_one_json_line_per_hop_at_real_pace():
 @needs_clip
 @pytest.mark.corpora
 def test_human_lines_options_and_duration_limit():
-    result = listen("--input", str(CLIP), "--hop-s", "1", "--window-s", "2", "--duration-s", "3.2",
-                    "--vad", "webrtc", "--min-confidence", "0.99", "--smoothing", "1")
+    result = listen(
+        "--input",
+        str(CLIP),
+        "--hop-s",
+        "1",
+        "--window-s",
+        "2",
+        "--duration-s",
+        "3.2",
+        "--vad",
+        "webrtc",
+        "--min-confidence",
+        "0.99",
+        "--smoothing",
+        "1",
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert len(lines) == 4  # 1, 2, 3 s and the 3.2 s tail
@@ -112,8 +142,7 @@ def test_human_lines_options_and_duration_limit():
 def test_terminal_gets_bars_redrawn_in_place():
     main, sub = pty.openpty()
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([*EMOVOX, "listen", "--input", str(CLIP)], stdout=sub,
-                            stderr=subprocess.PIPE, env=env)
+    proc = subprocess.Popen([*EMOVOX, "listen", "--input", str(CLIP)], stdout=sub, stderr=subprocess.PIPE, env=env)
     os.close(sub)
     out = b""
     while True:
@@ -137,10 +166,15 @@ def test_terminal_gets_bars_redrawn_in_place():
 @pytest.mark.corpora
 def test_ctrl_c_flushes_and_exits_130():
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([*EMOVOX, "listen", "--input", str(CLIP), "--realtime", "--json"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            # Ctrl-C as from a terminal even when the suite runs as a background job
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = subprocess.Popen(
+        [*EMOVOX, "listen", "--input", str(CLIP), "--realtime", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        # Ctrl-C as from a terminal even when the suite runs as a background job
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     first = proc.stdout.readline()  # the 0.5 s event: streaming has started
     time.sleep(1.3)
     proc.send_signal(signal.SIGINT)
@@ -198,8 +232,7 @@ def needs_portaudio() -> None:
 
 def _no_input_device(env: dict) -> bool:
     code = "import sounddevice as sd; print(sum(d['max_input_channels'] > 0 for d in sd.query_devices()))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env={**os.environ, **env})
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, **env})
     return out.returncode == 0 and out.stdout.strip() == "0"
 
 
@@ -230,8 +263,8 @@ def test_microphone_path_through_a_real_portaudio_device(tmp_path):
     raw.write_bytes(y.astype("<f4").tobytes())
     env = _empty_home(tmp_path)
     Path(env["HOME"], ".asoundrc").write_text(
-        'pcm.!default {\n  type file\n  slave.pcm "null"\n  file "/dev/null"\n'
-        f'  infile "{raw}"\n  format "raw"\n}}\n')
+        f'pcm.!default {{\n  type file\n  slave.pcm "null"\n  file "/dev/null"\n  infile "{raw}"\n  format "raw"\n}}\n'
+    )
     listed = listen("--list-devices", env=env)
     if listed.returncode != 0 or "default" not in listed.stdout:
         pytest.skip(f"ALSA's file plugin is not available here: {listed.stdout}{listed.stderr}")
@@ -243,17 +276,20 @@ def test_microphone_path_through_a_real_portaudio_device(tmp_path):
 
 
 # --------------------------------------------------------------------------- usage errors
-@pytest.mark.parametrize("args,match", [
-    (["--realtime"], "--realtime applies to --input FILE"),
-    (["--input", "/nonexistent/clip.wav"], "no such file"),
-    (["--input", "x.wav", "--device", "1"], "--device and --sample-rate apply to the microphone"),
-    (["--duration-s", "0"], "--duration-s 0.0: must be a positive number"),
-    (["--sample-rate", "10"], "--sample-rate 10: expected 1000 to 384000 Hz"),
-    (["--hop-s", "5", "--input", str(CLIP)], "hop_s=5 must not exceed window_s=3"),
-    (["--window-s", "0.1", "--input", str(CLIP)], "window_s=0.1 must be in [0.5, 30]"),
-    (["--threads", "0"], "--threads 0: must be at least 1"),
-    (["--model", "/nonexistent/model", "--input", str(CLIP)], "does not exist"),
-])
+@pytest.mark.parametrize(
+    "args,match",
+    [
+        (["--realtime"], "--realtime applies to --input FILE"),
+        (["--input", "/nonexistent/clip.wav"], "no such file"),
+        (["--input", "x.wav", "--device", "1"], "--device and --sample-rate apply to the microphone"),
+        (["--duration-s", "0"], "--duration-s 0.0: must be a positive number"),
+        (["--sample-rate", "10"], "--sample-rate 10: expected 1000 to 384000 Hz"),
+        (["--hop-s", "5", "--input", str(CLIP)], "hop_s=5 must not exceed window_s=3"),
+        (["--window-s", "0.1", "--input", str(CLIP)], "window_s=0.1 must be in [0.5, 30]"),
+        (["--threads", "0"], "--threads 0: must be at least 1"),
+        (["--model", "/nonexistent/model", "--input", str(CLIP)], "does not exist"),
+    ],
+)
 def test_bad_arguments_are_one_line_and_exit_2(args, match):
     one_line_error(listen(*args), match)
 
@@ -276,8 +312,8 @@ def test_a_device_that_stops_delivering_audio_is_one_line_and_exit_2(tmp_path):
     os.mkfifo(fifo)
     env = _empty_home(tmp_path)
     Path(env["HOME"], ".asoundrc").write_text(
-        'pcm.!default {\n  type file\n  slave.pcm "null"\n  file "/dev/null"\n'
-        f'  infile "{fifo}"\n  format "raw"\n}}\n')
+        f'pcm.!default {{\n  type file\n  slave.pcm "null"\n  file "/dev/null"\n  infile "{fifo}"\n  format "raw"\n}}\n'
+    )
     fd = os.open(fifo, os.O_RDWR)  # a writer that never closes: reads block, no EOF
     try:
         os.write(fd, np.zeros(8000, "<f4").tobytes())  # 0.5 s of silence, then nothing

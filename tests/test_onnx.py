@@ -10,14 +10,13 @@ import sys
 import numpy as np
 import pytest
 import soundfile as sf
+from test_inference import LABELS, make_artifact
+from test_vad import SR, bursts
 
 from emovox.cli.main import main
 from emovox.errors import ModelError
 from emovox.export import export_onnx
 from emovox.inference import load_model
-
-from test_inference import LABELS, make_artifact
-from test_vad import SR, bursts
 
 
 def _ravdess_clips(n: int = 4) -> list[str]:
@@ -41,8 +40,7 @@ def exported(tmp_path_factory):
 def test_export_writes_model_onnx_and_the_same_config(exported):
     art, onnx_dir, path = exported
     assert path == onnx_dir / "model.onnx" and path.stat().st_size > 10_000
-    assert json.loads((onnx_dir / "config.json").read_text()) == json.loads(
-        (art / "config.json").read_text())
+    assert json.loads((onnx_dir / "config.json").read_text()) == json.loads((art / "config.json").read_text())
     assert not [p for p in onnx_dir.iterdir() if p.name.startswith(".")]  # no temporaries left
 
 
@@ -61,8 +59,7 @@ def test_onnx_probabilities_match_torch_on_synthetic_clips(exported):
     assert (gated.label, gated.scores) == ("no_speech", {})
     # variable batch size and length through the dynamic axes
     x = (0.1 * rng.standard_normal((3, SR * 2))).astype(np.float32)
-    np.testing.assert_allclose(onnx_model.backend.logits(x), torch_model.backend.logits(x),
-                               atol=1e-3, rtol=1e-4)
+    np.testing.assert_allclose(onnx_model.backend.logits(x), torch_model.backend.logits(x), atol=1e-3, rtol=1e-4)
 
 
 @pytest.mark.skipif(not _ravdess_clips(), reason="RAVDESS corpus not available")
@@ -119,8 +116,7 @@ bad = sorted(m for m in sys.modules if m == "torch" or m.startswith("torch."))
 assert not bad, bad[:5]
 """
     env = dict(os.environ, PYTHONWARNINGS="ignore")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                         env=env)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
     assert out.returncode == 0, out.stderr[-2000:]
     record = json.loads(out.stdout)[0]
     assert {"file", "start_s", "end_s", "label", "confidence", "scores", "timeline"} <= set(record)

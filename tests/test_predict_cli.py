@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from test_inference import LABELS, make_artifact
+from test_vad import SR, bursts
 
 import emovox
 from emovox.audio import load_audio, resample
@@ -24,14 +26,26 @@ from emovox.inference import Prediction, Timeline
 from emovox.inference.gate import NO_SPEECH_S
 from emovox.inference.timeline import plot_timeline, summary_text
 
-from test_inference import LABELS, make_artifact
-from test_vad import SR, bursts
-
 #: Synthetic speech shipped with emovox (eSpeak NG, 16 kHz, 5.4 s): always present.
 HELLO = Path(emovox.__file__).parent / "examples" / "hello.flac"
 RAVDESS_CLIP = default_corpora_root() / "ravdess/Audio_Speech_Actors_01-24/Actor_01/03-01-05-02-01-01-01.flac"
-CSV_HEADER = ["file", "input_index", "kind", "segment", "start_s", "end_s", "label", "confidence", "speech_s",
-              "reason", "flags", *[f"score_{k}" for k in LABELS], "model", "model_version", "error"]
+CSV_HEADER = [
+    "file",
+    "input_index",
+    "kind",
+    "segment",
+    "start_s",
+    "end_s",
+    "label",
+    "confidence",
+    "speech_s",
+    "reason",
+    "flags",
+    *[f"score_{k}" for k in LABELS],
+    "model",
+    "model_version",
+    "error",
+]
 NON_ANSWERS = ("unknown", "no_speech")
 
 
@@ -64,8 +78,9 @@ def run(argv, capsys):
 
 
 def test_folder_with_a_corrupt_file_predicts_the_good_ones_and_exits_1(model_dir, audio, capsys):
-    rc, out, err = run(["predict", "--model", str(model_dir), "--json", "-q", str(audio / "sub"),
-                        str(audio / "a.wav")], capsys)
+    rc, out, err = run(
+        ["predict", "--model", str(model_dir), "--json", "-q", str(audio / "sub"), str(audio / "a.wav")], capsys
+    )
     assert rc == 1
     records = json.loads(out)
     by_file = {r["file"]: r for r in records}
@@ -79,12 +94,23 @@ def test_folder_with_a_corrupt_file_predicts_the_good_ones_and_exits_1(model_dir
 
 
 def test_json_records_have_the_prediction_shape_and_top_k(model_dir, audio, capsys):
-    rc, out, _ = run(["predict", "--model", str(model_dir), "--json", "--top-k", "2",
-                      str(audio / "a.wav")], capsys)
+    rc, out, _ = run(["predict", "--model", str(model_dir), "--json", "--top-k", "2", str(audio / "a.wav")], capsys)
     assert rc == 0
     [record] = json.loads(out)
-    assert list(record) == ["file", "model", "model_version", "start_s", "end_s", "label", "confidence", "scores",
-                            "speech_s", "reason", "quality", "warnings"]
+    assert list(record) == [
+        "file",
+        "model",
+        "model_version",
+        "start_s",
+        "end_s",
+        "label",
+        "confidence",
+        "scores",
+        "speech_s",
+        "reason",
+        "quality",
+        "warnings",
+    ]
     assert record["model"] == model_dir.name and record["model_version"]
     assert len(record["scores"]) == 2
     assert record["end_s"] == pytest.approx(3.0, abs=1e-3)
@@ -93,8 +119,9 @@ def test_json_records_have_the_prediction_shape_and_top_k(model_dir, audio, caps
 
 
 def test_csv_has_one_row_per_prediction_and_all_scores(model_dir, audio, capsys):
-    rc, out, _ = run(["predict", "--model", str(model_dir), "--csv", "--vad", "webrtc",
-                      str(audio / "**" / "*.flac")], capsys)
+    rc, out, _ = run(
+        ["predict", "--model", str(model_dir), "--csv", "--vad", "webrtc", str(audio / "**" / "*.flac")], capsys
+    )
     assert rc == 0
     assert out.splitlines()[0].split(",") == CSV_HEADER
     rows = list(csv.DictReader(io.StringIO(out)))
@@ -130,9 +157,22 @@ def test_table_and_stdin(model_dir, audio, capsys, monkeypatch):
 def test_long_file_becomes_a_timeline_with_png_and_atomic_output(model_dir, audio, tmp_path, capsys):
     out_json = tmp_path / "out" / "result.json"
     png = tmp_path / "tl.png"
-    rc, out, err = run(["predict", "--model", str(model_dir), "--json", "--vad", "webrtc",
-                        "-o", str(out_json), "--timeline-png", str(png), str(audio / "long.flac")],
-                       capsys)
+    rc, out, err = run(
+        [
+            "predict",
+            "--model",
+            str(model_dir),
+            "--json",
+            "--vad",
+            "webrtc",
+            "-o",
+            str(out_json),
+            "--timeline-png",
+            str(png),
+            str(audio / "long.flac"),
+        ],
+        capsys,
+    )
     assert rc == 0, err
     assert out == ""
     [record] = json.loads(out_json.read_text())
@@ -140,8 +180,9 @@ def test_long_file_becomes_a_timeline_with_png_and_atomic_output(model_dir, audi
     assert record["end_s"] == pytest.approx(timeline["duration_s"])
     assert record["label"] == timeline["summary"]["label"] in (*LABELS, "mixed", *NON_ANSWERS)
     assert len(timeline["segments"]) >= 4
-    assert {"start_s", "end_s", "label", "confidence", "scores", "speech_s", "reason", "quality",
-            "warnings"} == set(timeline["segments"][0])
+    assert {"start_s", "end_s", "label", "confidence", "scores", "speech_s", "reason", "quality", "warnings"} == set(
+        timeline["segments"][0]
+    )
     assert 1 <= len(timeline["merged"]) <= len(timeline["segments"])
     assert png.read_bytes()[:4] == b"\x89PNG"
     assert [p.name for p in out_json.parent.iterdir()] == ["result.json"]
@@ -164,8 +205,18 @@ def test_usage_and_model_errors_exit_2_without_writing_output(audio, tmp_path, c
 
 
 def test_missing_inputs_are_per_file_errors(model_dir, audio, capsys):
-    rc, out, err = run(["predict", "--model", str(model_dir), "--json", str(audio / "a.wav"),
-                        str(audio / "nope.wav"), str(audio / "*.mp3")], capsys)
+    rc, out, err = run(
+        [
+            "predict",
+            "--model",
+            str(model_dir),
+            "--json",
+            str(audio / "a.wav"),
+            str(audio / "nope.wav"),
+            str(audio / "*.mp3"),
+        ],
+        capsys,
+    )
     assert rc == 1
     records = json.loads(out)
     assert [("error" in r) for r in records] == [False, True, True]
@@ -190,8 +241,12 @@ def test_tone_and_noise_answer_no_speech_in_every_format(model_dir, non_speech, 
     rc, out, err = run(["predict", "--model", str(model_dir), "--json", *files], capsys)
     assert rc == 0, err
     for record in json.loads(out):
-        assert (record["label"], record["confidence"], record["scores"], record["reason"]) == \
-            ("no_speech", 0.0, {}, "no_speech")
+        assert (record["label"], record["confidence"], record["scores"], record["reason"]) == (
+            "no_speech",
+            0.0,
+            {},
+            "no_speech",
+        )
         assert record["speech_s"] < NO_SPEECH_S and record["quality"] is not None
     rc, out, err = run(["predict", "--model", str(model_dir), "--csv", *files], capsys)
     assert rc == 0, err
@@ -199,8 +254,13 @@ def test_tone_and_noise_answer_no_speech_in_every_format(model_dir, non_speech, 
     rows = list(csv.DictReader(io.StringIO(out)))
     assert [r["file"] for r in rows] == files
     for r in rows:
-        assert (r["label"], r["reason"], r["error"], r["kind"], r["segment"]) == \
-            ("no_speech", "no_speech", "", "file", "")
+        assert (r["label"], r["reason"], r["error"], r["kind"], r["segment"]) == (
+            "no_speech",
+            "no_speech",
+            "",
+            "file",
+            "",
+        )
         assert float(r["confidence"]) == 0.0 and float(r["speech_s"]) < NO_SPEECH_S
         assert [r[f"score_{k}"] for k in LABELS] == [""] * len(LABELS)  # no scores: the model did not run
     rc, out, err = run(["predict", "--model", str(model_dir), *files], capsys)
@@ -222,9 +282,14 @@ def test_tone_and_noise_answer_no_speech_in_every_format(model_dir, non_speech, 
 
 NARROWBAND_SOURCES = [
     pytest.param(HELLO, id="hello-synthetic"),
-    pytest.param(RAVDESS_CLIP, id="ravdess", marks=[
-        pytest.mark.skipif(not RAVDESS_CLIP.is_file(), reason=f"no RAVDESS clip at {RAVDESS_CLIP}"),
-        pytest.mark.corpora]),
+    pytest.param(
+        RAVDESS_CLIP,
+        id="ravdess",
+        marks=[
+            pytest.mark.skipif(not RAVDESS_CLIP.is_file(), reason=f"no RAVDESS clip at {RAVDESS_CLIP}"),
+            pytest.mark.corpora,
+        ],
+    ),
 ]
 
 
@@ -277,7 +342,7 @@ def test_timeline_table_shows_merged_segments_and_describes_shares(model_dir, tm
         assert float(line.split()[2]) == pytest.approx(m["start_s"], abs=0.01)
         assert line.split()[5] == m["label"]
     assert lines[-1].startswith(f"  = {path}: ")
-    text = lines[-1][len(f"  = {path}: "):]
+    text = lines[-1][len(f"  = {path}: ") :]
     assert text == summary_text(summary)
     assert text.endswith(f"no speech {summary['no_speech_share']:.0%} of {summary['duration_s']:.1f} s")
     label = summary["label"]
@@ -292,17 +357,20 @@ def test_summary_text_words_every_kind_of_summary():
     labels = ("angry", "happy", "sad")
 
     def seg(label, start, end, reason=None):
-        scores = {k: (0.8 if k == label else 0.1) for k in labels} if label in labels else \
-            {k: 1 / 3 for k in labels}
+        scores = {k: (0.8 if k == label else 0.1) for k in labels} if label in labels else dict.fromkeys(labels, 1 / 3)
         return Prediction(label, max(scores.values()), scores, start, end, end - start, reason)
 
-    leading = Timeline((seg("angry", 0, 5), seg("sad", 5, 7), seg("happy", 7, 8),
-                        seg("unknown", 8, 9, "low_confidence")), 12.0, labels)
-    assert summary_text(leading.summary) == \
-        "angry (62% of confident speech; sad 25%, happy 12%); unknown 11% of speech; no speech 25% of 12.0 s"
+    leading = Timeline(
+        (seg("angry", 0, 5), seg("sad", 5, 7), seg("happy", 7, 8), seg("unknown", 8, 9, "low_confidence")), 12.0, labels
+    )
+    assert (
+        summary_text(leading.summary)
+        == "angry (62% of confident speech; sad 25%, happy 12%); unknown 11% of speech; no speech 25% of 12.0 s"
+    )
     mixed = Timeline((seg("angry", 0, 2), seg("sad", 2, 4)), 4.0, labels)
-    assert summary_text(mixed.summary) == (f"mixed ({mixed.summary['detail']}); unknown 0% of speech; "
-                                           "no speech 0% of 4.0 s")
+    assert summary_text(mixed.summary) == (
+        f"mixed ({mixed.summary['detail']}); unknown 0% of speech; no speech 0% of 4.0 s"
+    )
     unsure = Timeline((seg("unknown", 1, 3, "low_confidence"),), 4.0, labels)
     assert summary_text(unsure.summary) == f"unknown ({unsure.summary['detail']}); no speech 50% of 4.0 s"
     assert summary_text(Timeline((), 8.0, labels).summary) == "no_speech (no speech was found in 8.0 s)"
@@ -311,9 +379,11 @@ def test_summary_text_words_every_kind_of_summary():
 def test_timeline_plot_leaves_no_speech_blank_and_titles_the_shares(tmp_path):
     """A segment the gate called ``no_speech`` has no colour of its own (it used to raise KeyError)."""
     labels = ("angry", "sad")
-    segs = (Prediction("angry", 0.8, {"angry": 0.8, "sad": 0.2}, 0.0, 2.0, 2.0),
-            Prediction("no_speech", 0.6, {"angry": 0.6, "sad": 0.4}, 2.5, 3.0, 0.0, "no_speech"),
-            Prediction("unknown", 0.5, {"angry": 0.5, "sad": 0.5}, 3.0, 4.0, 1.0, "low_confidence"))
+    segs = (
+        Prediction("angry", 0.8, {"angry": 0.8, "sad": 0.2}, 0.0, 2.0, 2.0),
+        Prediction("no_speech", 0.6, {"angry": 0.6, "sad": 0.4}, 2.5, 3.0, 0.0, "no_speech"),
+        Prediction("unknown", 0.5, {"angry": 0.5, "sad": 0.5}, 3.0, 4.0, 1.0, "low_confidence"),
+    )
     t = Timeline(segs, 6.0, labels, threshold=0.55)
     png = plot_timeline(t, tmp_path / "t.png", title="t.wav")
     assert png.read_bytes()[:4] == b"\x89PNG"

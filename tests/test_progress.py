@@ -8,8 +8,8 @@ The service's streamed timeline is tested in ``test_service_progress.py``.
 from __future__ import annotations
 
 import fcntl
-import json
 import io
+import json
 import os
 import pty
 import struct
@@ -83,8 +83,7 @@ def _check_calls(calls, *, total_s, duration_s):
 def test_progress_is_monotonic_in_audio_seconds_and_ends_at_the_total(model, long_flac):
     calls, progress = _recorder()
     segments: list = []
-    t = model.predict_timeline(str(long_flac), progress=progress,
-                               on_segment=lambda i, seg: segments.append((i, seg)))
+    t = model.predict_timeline(str(long_flac), progress=progress, on_segment=lambda i, seg: segments.append((i, seg)))
     total_s = sf.info(long_flac).duration
     _check_calls(calls, total_s=total_s, duration_s=t.duration_s)
     assert t.duration_s == pytest.approx(total_s, abs=1e-3) and total_s > 30
@@ -155,8 +154,12 @@ def test_an_exception_in_the_callback_stops_the_analysis_and_propagates(model, l
 
 
 @settings(max_examples=60, deadline=None)
-@given(n=st.integers(0, 30), size=st.sampled_from([1, 3, 5]), seed=st.integers(0, 2 ** 16),
-       chunks=st.lists(st.integers(1, 7), min_size=1, max_size=10))
+@given(
+    n=st.integers(0, 30),
+    size=st.sampled_from([1, 3, 5]),
+    seed=st.integers(0, 2**16),
+    chunks=st.lists(st.integers(1, 7), min_size=1, max_size=10),
+)
 def test_smoothing_stream_equals_smoothing_all_rows_at_once(n, size, seed, chunks):
     """Rows smoothed as they arrive are bit for bit the rows smoothed at the end (pauses split groups)."""
     rng = np.random.default_rng(seed)
@@ -169,7 +172,7 @@ def test_smoothing_stream_equals_smoothing_all_rows_at_once(n, size, seed, chunk
     i, k = 0, 0
     while i < n:
         step = chunks[k % len(chunks)]
-        stream.add(probs[i:i + step], spans[i:i + step])
+        stream.add(probs[i : i + step], spans[i : i + step])
         i += step
         k += 1
         got += stream.pop_final()
@@ -209,8 +212,9 @@ def _on_a_terminal(args: list[str], *, columns: int = 110) -> tuple[int, str, st
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "emovox.cli.main", *args], stdout=subprocess.PIPE,
-                            stderr=slave, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "emovox.cli.main", *args], stdout=subprocess.PIPE, stderr=slave, env=env
+    )
     os.close(slave)
     out, _ = proc.communicate(timeout=300)
     reader.join(10)

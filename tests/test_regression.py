@@ -58,8 +58,10 @@ def test_ccc_edge_cases():
 
 
 def test_summary_skips_undefined_folds():
-    folds = [compute_regression_metrics([0.0, 1.0, 2.0], [0.0, 1.0, 2.0]),
-             compute_regression_metrics([0.0, 1.0, 2.0], [1.0, 1.0, 1.0])]
+    folds = [
+        compute_regression_metrics([0.0, 1.0, 2.0], [0.0, 1.0, 2.0]),
+        compute_regression_metrics([0.0, 1.0, 2.0], [1.0, 1.0, 1.0]),
+    ]
     summary = summarize_regression_folds(folds)
     assert summary["ccc"]["mean"] == pytest.approx(0.5) and summary["ccc"]["n_folds"] == 2
     assert summary["pearson_r"]["n_folds"] == 1 and summary["pearson_r"]["mean"] == pytest.approx(1.0)
@@ -88,8 +90,7 @@ def test_each_regressor_learns_a_known_relation_under_speaker_folds(name):
     X, y, speakers = _synthetic()
     splits = speaker_kfold(speakers, k=4, seed=0, labels=target_bins(y))
     model = make_regressor(name, features="synthetic", seed=0)
-    result = run_regression(splits, model.fit_predict, y=y, speakers=speakers, X=X, target="y",
-                            intervals=False)
+    result = run_regression(splits, model.fit_predict, y=y, speakers=speakers, X=X, target="y", intervals=False)
     assert result["speaker_independent"] is True
     assert result["pooled"]["ccc"] > 0.8, (name, result["pooled"])
     assert result["pooled"]["mae"] < 0.5
@@ -121,8 +122,14 @@ def test_non_finite_features_are_guarded_and_target_scale_is_kept():
     X[3, 1] = np.nan
     X[50, 0] = np.inf
     y = 100.0 * y  # the unit of the target is kept: predictions come back in it
-    result = run_regression(leave_one_speaker_out(speakers), make_regressor("linear", features="s").fit_predict,
-                            y=y, speakers=speakers, X=X, intervals=False)
+    result = run_regression(
+        leave_one_speaker_out(speakers),
+        make_regressor("linear", features="s").fit_predict,
+        y=y,
+        speakers=speakers,
+        X=X,
+        intervals=False,
+    )
     predicted = np.array([p["predicted"] for p in result["predictions"]])
     assert np.isfinite(predicted).all() and 200 < predicted.mean() < 400
     assert result["pooled"]["ccc"] > 0.8
@@ -142,12 +149,21 @@ def test_regressor_names_and_errors():
 
 def test_runner_result_and_report(tmp_path):
     from emovox.evaluation.regression_report import format_summary, write_report
-    from emovox.evaluation.report import format_summary as any_summary, write_report as any_report
+    from emovox.evaluation.report import format_summary as any_summary
+    from emovox.evaluation.report import write_report as any_report
 
     X, y, speakers = _synthetic(n_speakers=6, per_speaker=10)
     splits = speaker_kfold(speakers, k=3, seed=0, labels=target_bins(y))
-    result = run_regression(splits, make_regressor("linear", features="s").fit_predict, y=y, speakers=speakers,
-                            X=X, target="arousal", protocol="speaker-kfold", config={"model": "linear"})
+    result = run_regression(
+        splits,
+        make_regressor("linear", features="s").fit_predict,
+        y=y,
+        speakers=speakers,
+        X=X,
+        target="arousal",
+        protocol="speaker-kfold",
+        config={"model": "linear"},
+    )
     assert result["task"] == "regression" and result["target"] == "arousal" and result["n_samples"] == 60
     assert list(result["summary"])[:2] == ["ccc", "mae"]
     assert {"fold", "speaker", "true", "predicted"} <= set(result["predictions"][0])

@@ -14,17 +14,17 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+from test_progress import EMODB, SR, emodb_recording
 
 import emovox
 from emovox.cli.main import main
 from emovox.inference.records import KINDS, result_columns
 from emovox.palette import PALETTE, palette_for, rgb
-
-from test_progress import EMODB, SR, emodb_recording
 
 needs_emodb = pytest.mark.skipif(not EMODB.is_dir(), reason=f"no EMO-DB at {EMODB}")
 
@@ -68,15 +68,17 @@ def test_predict_csv_and_batch_csv_have_the_same_header_and_rows(inputs, fast, t
     assert main(["predict", *inputs, "--fast", "--csv", "--timeline", "-q"]) == 0
     predict_header, predict_rows = _csv_rows(capsys.readouterr().out)
     out = tmp_path / "scores"
-    assert main(["batch", *inputs, "--out", str(out), "--fast", "--csv", "--timeline", "--workers", "1",
-                 "-q"]) == 0  # --fast: the same small CNN as predict's
+    assert (
+        main(["batch", *inputs, "--out", str(out), "--fast", "--csv", "--timeline", "--workers", "1", "-q"]) == 0
+    )  # --fast: the same small CNN as predict's
     capsys.readouterr()
     with open(out / "csv" / "part-00000.csv", newline="", encoding="utf-8") as fh:
         batch_header, batch_rows = _csv_rows(fh.read())
     # byte for byte the same header: the one result record
     assert predict_header == batch_header == ",".join(result_columns(fast.labels))
-    assert predict_header.startswith("file,input_index,kind,segment,start_s,end_s,label,confidence,speech_s,"
-                                     "reason,flags,score_neutral,")
+    assert predict_header.startswith(
+        "file,input_index,kind,segment,start_s,end_s,label,confidence,speech_s,reason,flags,score_neutral,"
+    )
     assert predict_header.endswith(",score_surprised,model,model_version,error")
     _same_rows(predict_rows, batch_rows)
     # one kind per row, documented: each input's file row, then its segments
@@ -84,8 +86,9 @@ def test_predict_csv_and_batch_csv_have_the_same_header_and_rows(inputs, fast, t
     files = [r for r in predict_rows if r["kind"] == "file"]
     assert [(r["file"], r["input_index"]) for r in files] == [(p, str(i)) for i, p in enumerate(inputs)]
     meeting = [r for r in predict_rows if r["file"] == inputs[2]]
-    assert meeting[0]["kind"] == "file" and [r["segment"] for r in meeting[1:]] == [str(i) for i in
-                                                                                  range(len(meeting) - 1)]
+    assert meeting[0]["kind"] == "file" and [r["segment"] for r in meeting[1:]] == [
+        str(i) for i in range(len(meeting) - 1)
+    ]
     assert len(meeting) > 10
     # the Parquet part holds the same columns, typed
     import pyarrow.parquet as pq
@@ -108,14 +111,16 @@ def test_a_folder_never_mixes_parts_of_two_formats(inputs, fast, tmp_path, capsy
 
     out = tmp_path / "mixed"
     _, name, model_id, labels = _model_identity("cnn")
-    spec = JobSpec(n_inputs=3, digest=inputs_digest(inputs), shard_size=2, model=name, model_id=model_id,
-                   labels=labels)
+    spec = JobSpec(n_inputs=3, digest=inputs_digest(inputs), shard_size=2, model=name, model_id=model_id, labels=labels)
     with OutputDir(out) as folder:
         folder.write_job(spec, inputs)
     old = {"input_index": [0, 1], "path": inputs[:2], "label": ["sad", "angry"]}  # format 2's names
     pq.write_table(pa.table(old), out / "parquet" / "part-00000.parquet")
-    with pytest.raises(ConfigError, match=r"part-00000\.parquet' has other columns than emovox-batch/3 "
-                                          r"\(input_index, path, label, \.\.\.\): the folder mixes parts"):
+    with pytest.raises(
+        ConfigError,
+        match=r"part-00000\.parquet' has other columns than emovox-batch/3 "
+        r"\(input_index, path, label, \.\.\.\): the folder mixes parts",
+    ):
         run_batch(inputs, out_dir=out, model="cnn")
     assert sorted(p.name for p in (out / "parquet").iterdir()) == ["part-00000.parquet"]
     # parts but no job file: not this job's
@@ -146,7 +151,7 @@ def test_model_name_and_version_are_in_every_answer(inputs, fast, capsys):
     _, rows = _csv_rows(capsys.readouterr().out)
     assert rows and all({k: r[k] for k in want} == want for r in rows)
     # the service: predictions, batch entries, readiness, the model, the stream's ready message
-    data = open(inputs[0], "rb").read()
+    data = Path(inputs[0]).read_bytes()
     with TestClient(create_app(fast)) as client:
         for url in ("/v1/predict", "/v1/predict?timeline=true"):
             answer = client.post(url, files={"file": ("a.flac", data)}).json()
@@ -167,17 +172,22 @@ def test_model_name_and_version_are_in_every_answer(inputs, fast, capsys):
 def test_fast_and_model_on_listen_and_batch(inputs, fast, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cli = [sys.executable, "-m", "emovox.cli.main"]
-    result = subprocess.run([*cli, "listen", "--input", inputs[0], "--fast", "--json"], capture_output=True,
-                            text=True, timeout=120, env=env)
+    result = subprocess.run(
+        [*cli, "listen", "--input", inputs[0], "--fast", "--json"], capture_output=True, text=True, timeout=120, env=env
+    )
     assert result.returncode == 0, result.stderr
     events = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(events) >= 3 and all((e["model"], e["model_version"]) == ("cnn", fast.model_version) for e in events)
     assert {e["label"] for e in events} <= {*fast.labels, "unknown", "no_speech"}
     assert all(set(e["scores"]) == set(fast.labels) for e in events if e["speech"])
-    for command in (["listen", "--input", inputs[0]], ["batch", inputs[0], "--out", str(tmp_path / "x")],
-                    ["predict", inputs[0]]):
-        both = subprocess.run([*cli, *command, "--fast", "--model", "default"], capture_output=True, text=True,
-                              timeout=60, env=env)
+    for command in (
+        ["listen", "--input", inputs[0]],
+        ["batch", inputs[0], "--out", str(tmp_path / "x")],
+        ["predict", inputs[0]],
+    ):
+        both = subprocess.run(
+            [*cli, *command, "--fast", "--model", "default"], capture_output=True, text=True, timeout=60, env=env
+        )
         assert both.returncode == 2 and "--model: not allowed with argument --fast" in both.stderr, both.stderr
     assert not (tmp_path / "x").exists()
 
@@ -185,12 +195,9 @@ def test_fast_and_model_on_listen_and_batch(inputs, fast, tmp_path):
 # ---------------------------------------------------------------------- one colour per emotion
 #: Colour-vision deficiency simulation, full severity (Machado, Oliveira & Fernandes 2009), on linear RGB.
 CVD = {
-    "deuteranopia": [[0.367322, 0.860646, -0.227968], [0.280085, 0.672501, 0.047413],
-                     [-0.011820, 0.042940, 0.968881]],
-    "protanopia": [[0.152286, 1.052583, -0.204868], [0.114503, 0.786281, 0.099216],
-                   [-0.003882, -0.048116, 1.051998]],
-    "tritanopia": [[1.255528, -0.076749, -0.178779], [-0.078411, 0.930809, 0.147602],
-                   [0.004733, 0.691367, 0.303900]],
+    "deuteranopia": [[0.367322, 0.860646, -0.227968], [0.280085, 0.672501, 0.047413], [-0.011820, 0.042940, 0.968881]],
+    "protanopia": [[0.152286, 1.052583, -0.204868], [0.114503, 0.786281, 0.099216], [-0.003882, -0.048116, 1.051998]],
+    "tritanopia": [[1.255528, -0.076749, -0.178779], [-0.078411, 0.930809, 0.147602], [0.004733, 0.691367, 0.303900]],
     "typical": np.eye(3).tolist(),
 }
 
@@ -235,13 +242,15 @@ def test_the_png_and_the_page_draw_with_the_same_colours(fast, tmp_path):
     with TestClient(create_app(fast)) as client:
         page_palette = client.get("/v1/model").json()["palette"]
     assert page_palette == palette_for(fast.labels)
-    assert list(page_palette)[:len(fast.labels)] == list(fast.labels)
+    assert list(page_palette)[: len(fast.labels)] == list(fast.labels)
     assert {"unknown", "mixed", "no_speech"} <= set(page_palette)
     labels = fast.labels
     one = {k: 1.0 if k == "angry" else 0.0 for k in labels}
-    segs = (Prediction("angry", 1.0, one, 0.0, 4.0, 4.0),
-            Prediction("unknown", 0.4, {k: 1 / len(labels) for k in labels}, 4.0, 8.0, 4.0, "low_confidence"),
-            Prediction("sad", 0.9, {k: 1.0 if k == "sad" else 0.0 for k in labels}, 8.0, 12.0, 4.0))
+    segs = (
+        Prediction("angry", 1.0, one, 0.0, 4.0, 4.0),
+        Prediction("unknown", 0.4, {k: 1 / len(labels) for k in labels}, 4.0, 8.0, 4.0, "low_confidence"),
+        Prediction("sad", 0.9, {k: 1.0 if k == "sad" else 0.0 for k in labels}, 8.0, 12.0, 4.0),
+    )
     png = plot_timeline(Timeline(segs, 12.0, labels, threshold=0.3), tmp_path / "t.png")
     pixels = imread(png)[..., :3].reshape(-1, 3)
 

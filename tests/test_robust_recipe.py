@@ -29,8 +29,7 @@ def test_solver_matches_scikit_learn():
     ref = LogisticRegression(C=0.05, class_weight="balanced", max_iter=5000, tol=1e-8).fit(xs, y)
     ours = fit.logits(x)
     theirs = xs @ ref.coef_.T + ref.intercept_
-    np.testing.assert_allclose(ours - ours.mean(1, keepdims=True), theirs - theirs.mean(1, keepdims=True),
-                               atol=2e-3)
+    np.testing.assert_allclose(ours - ours.mean(1, keepdims=True), theirs - theirs.mean(1, keepdims=True), atol=2e-3)
 
 
 def test_an_absent_class_is_never_predicted_and_bad_input_is_refused():

@@ -102,7 +102,8 @@ def test_package_source_has_no_pickle_eval_or_unsafe_loads():
 def test_the_scan_catches_what_it_looks_for(tmp_path):
     """The scanner itself: every pattern is reported, safe forms are not."""
     sample = tmp_path / "sample.py"
-    sample.write_text(textwrap.dedent("""
+    sample.write_text(
+        textwrap.dedent("""
         import pickle
         from joblib import load
         import torch, numpy as np, yaml, subprocess
@@ -118,7 +119,11 @@ def test_the_scan_catches_what_it_looks_for(tmp_path):
         torch.jit.load("m.pt")
         subprocess.run("ls", shell=True)
         text = "pickle.loads(eval(x))"              # a string: safe
-    """).replace("from joblib", "from joblib").replace("\n        ", "\n"), encoding="utf-8")
+    """)
+        .replace("from joblib", "from joblib")
+        .replace("\n        ", "\n"),
+        encoding="utf-8",
+    )
     global ROOT
     saved, ROOT = ROOT, tmp_path
     try:
@@ -127,9 +132,16 @@ def test_the_scan_catches_what_it_looks_for(tmp_path):
         ROOT = saved
     whats = [f.split(": ", 1)[1] for f in found]
     assert whats == [
-        "import pickle", "from joblib import ...", "torch.load without weights_only=True",
-        "torch.load without weights_only=True", "numpy.load(allow_pickle=True)", "yaml.load without SafeLoader",
-        "eval()", "exec()", "torch.jit.load (runs serialized code)", "subprocess.run(shell=True)",
+        "import pickle",
+        "from joblib import ...",
+        "torch.load without weights_only=True",
+        "torch.load without weights_only=True",
+        "numpy.load(allow_pickle=True)",
+        "yaml.load without SafeLoader",
+        "eval()",
+        "exec()",
+        "torch.jit.load (runs serialized code)",
+        "subprocess.run(shell=True)",
     ], whats
 
 
@@ -144,8 +156,11 @@ HOSTILE_FIELDS = {
     "files": {"onnx": "{secret}/model.onnx", "weights": "../secret/model.safetensors"},
 }
 HOSTILE_SECTIONS = {
-    "preprocessing": {"vad_model": "{secret}/secret.txt", "noise_profile": "../secret/secret.txt",
-                      "normalization": {"path": "{secret}/secret.txt"}},
+    "preprocessing": {
+        "vad_model": "{secret}/secret.txt",
+        "noise_profile": "../secret/secret.txt",
+        "normalization": {"path": "{secret}/secret.txt"},
+    },
     "training": {"data": {"manifest": "{secret}/secret.txt"}, "output": "{secret}/written"},
     "calibration": {"temperature": 1.2, "file": "{secret}/secret.txt"},
 }
@@ -181,8 +196,11 @@ def lab(tmp_path_factory):
 
         torch.manual_seed(0)
         spec = TaskSpec(labels=("neutral", "happy", "angry"), sample_rate_hz=16000, clip_s=0.5)
-        good = save_artifact(base / "good", build_model("tiny-cnn", spec, channels=2, n_mels=8),
-                             make_config(spec, "tiny-cnn", {"channels": 2, "n_mels": 8}))
+        good = save_artifact(
+            base / "good",
+            build_model("tiny-cnn", spec, channels=2, n_mels=8),
+            make_config(spec, "tiny-cnn", {"channels": 2, "n_mels": 8}),
+        )
         export_onnx(good, good)
     shutil.copy(good / "model.onnx", secret / "model.onnx")
     shutil.copy(good / "model.safetensors", secret / "model.safetensors")
@@ -201,8 +219,11 @@ def lab(tmp_path_factory):
     params = base / "hostile-params"
     shutil.copytree(good, params)
     cfg = json.loads(json.dumps(config))
-    cfg["architecture"]["params"] = {**cfg["architecture"]["params"], "encoder_dir": str(secret),
-                                     "weights_path": "../secret/model.safetensors"}
+    cfg["architecture"]["params"] = {
+        **cfg["architecture"]["params"],
+        "encoder_dir": str(secret),
+        "weights_path": "../secret/model.safetensors",
+    }
     (params / "config.json").write_text(json.dumps(cfg))
     variants["hostile-params"] = params
 
@@ -258,14 +279,27 @@ sys.stdout.write(json.dumps({"results": results, "log": log}))
 
 
 def _run_traced(jobs, workdir: Path) -> tuple[dict, list, str]:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1",
-           "PYTHONPATH": str(Path(__file__).parent)}
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONPATH": str(Path(__file__).parent),
+    }
     cmd = [sys.executable, "-c", _CHILD, json.dumps(jobs)]
     trace = workdir / "strace.txt"
     strace = shutil.which("strace")
     if strace:
-        cmd = [strace, "-f", "-qq", "-e", "trace=open,openat,openat2,creat,rename,renameat,renameat2,unlink,"
-               "unlinkat,mkdir,mkdirat,symlink,symlinkat,truncate", "-o", str(trace), *cmd]
+        cmd = [
+            strace,
+            "-f",
+            "-qq",
+            "-e",
+            "trace=open,openat,openat2,creat,rename,renameat,renameat2,unlink,"
+            "unlinkat,mkdir,mkdirat,symlink,symlinkat,truncate",
+            "-o",
+            str(trace),
+            *cmd,
+        ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, cwd=workdir)
     if strace and done.returncode != 0 and "ptrace" in done.stderr:
         pytest.skip(f"strace cannot trace here: {done.stderr.strip()[:200]}")
@@ -276,8 +310,11 @@ def _run_traced(jobs, workdir: Path) -> tuple[dict, list, str]:
 
 @pytest.mark.timeout(900)
 def test_artifact_cannot_make_emovox_read_or_write_outside_its_folder(lab, tmp_path):
-    jobs = [[name, str(folder), backend, str(lab["audio"])]
-            for name, folder in {"good": lab["good"], **lab["variants"]}.items() for backend in ("onnx", "torch")]
+    jobs = [
+        [name, str(folder), backend, str(lab["audio"])]
+        for name, folder in {"good": lab["good"], **lab["variants"]}.items()
+        for backend in ("onnx", "torch")
+    ]
     results, log, strace = _run_traced(jobs, tmp_path)
     secret = str(lab["secret"])
 

@@ -30,11 +30,15 @@ torch.set_num_threads(1)
 
 
 # ----------------------------------------------------------------------------- parameter counts
-@pytest.mark.parametrize("model, total, trainable, non_trainable", [
-    (S0MfccCNN(8), 87_944, 87_944, 0),
-    (S1Conv1D(7), 12_600_039, 12_598_823, 1_216),
-    (S3Conv1D(8), 7_193_736, 7_189_384, 4_352),
-], ids=["S0", "S1", "S3"])
+@pytest.mark.parametrize(
+    "model, total, trainable, non_trainable",
+    [
+        (S0MfccCNN(8), 87_944, 87_944, 0),
+        (S1Conv1D(7), 12_600_039, 12_598_823, 1_216),
+        (S3Conv1D(8), 7_193_736, 7_189_384, 4_352),
+    ],
+    ids=["S0", "S1", "S3"],
+)
 def test_keras_comparable_parameter_counts_match_the_seed_summaries(model, total, trainable, non_trainable):
     assert keras_param_count(model) == {"total": total, "trainable": trainable, "non_trainable": non_trainable}
 
@@ -127,7 +131,7 @@ def test_short_clips_are_zero_padded_at_the_end_like_the_seeds():
     natural = frame_features(y, sample_rate_hz=22050, n_mfcc=20)
     assert x.shape == (2376,) and natural.size < 2376
     np.testing.assert_array_equal(x[: natural.size], natural)
-    assert not x[natural.size:].any()
+    assert not x[natural.size :].any()
 
 
 @pytest.mark.parametrize("name", ["s0", "s1", "s2", "s3", "s4"])
@@ -174,8 +178,16 @@ def test_recipes_are_registered_for_the_cli():
         assert get_feature_set(f"seed-{name}").name == f"seed-{name}"
 
 
-@pytest.mark.parametrize("name, scheme", [("s0", "ravdess8"), ("s1", "seven"), ("s2", "six-calm-merged"),
-                                          ("s3", "ravdess8"), ("s4", "six-no-sad-surprised")])
+@pytest.mark.parametrize(
+    "name, scheme",
+    [
+        ("s0", "ravdess8"),
+        ("s1", "seven"),
+        ("s2", "six-calm-merged"),
+        ("s3", "ravdess8"),
+        ("s4", "six-no-sad-surprised"),
+    ],
+)
 def test_label_schemes_and_serialisation(name, scheme):
     r = seed_recipe(name)
     assert r.label_scheme == scheme
@@ -239,8 +251,9 @@ def test_a_replica_trains_with_the_engine(tmp_path):
     x = rng.standard_normal((48, 40)).astype(np.float32) + labels[:, None] * 2.0
     model = S0MfccCNN(2)
     cfg = recipe.train.replace(epochs=3, threads=1)
-    result = train_model(model, ArrayDataset(x, labels), ArrayDataset(x, labels), cfg,
-                         out_dir=tmp_path, n_classes=2, plot=False)
+    result = train_model(
+        model, ArrayDataset(x, labels), ArrayDataset(x, labels), cfg, out_dir=tmp_path, n_classes=2, plot=False
+    )
     assert len(result.history) == 3 and result.best_record["val_accuracy"] > 0.8
 
 
@@ -268,8 +281,13 @@ def test_image_replicas_accept_the_flattened_feature_set_vectors(name):
     v = extract_features(f"seed-{name}", _noise(3.5, inp.sample_rate_hz), sample_rate_hz=inp.sample_rate_hz)
     assert v.shape == (math.prod(inp.dims),)
     labels = get_scheme(recipe.label_scheme).classes
-    spec = TaskSpec(labels=labels, sample_rate_hz=inp.sample_rate_hz, input_kind="features",
-                    feature=f"seed-{name}", feature_dims=v.shape)
+    spec = TaskSpec(
+        labels=labels,
+        sample_rate_hz=inp.sample_rate_hz,
+        input_kind="features",
+        feature=f"seed-{name}",
+        feature_dims=v.shape,
+    )
     model = build_model(recipe.architecture, spec).eval()
     assert model(torch.from_numpy(np.stack([v, v]))).shape == (2, len(labels))
 

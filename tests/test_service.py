@@ -68,8 +68,11 @@ def _error(response, status: int, code: str | None = None) -> str:
 # ---------------------------------------------------------------------- probes, model, metrics
 def test_healthz_readyz(client):
     assert client.get("/healthz").json() == {"status": "ok"}
-    assert client.get("/readyz").json() == {"status": "ready", "model": "default",
-                                            "model_version": client.get("/v1/model").json()["version"]}
+    assert client.get("/readyz").json() == {
+        "status": "ready",
+        "model": "default",
+        "model_version": client.get("/v1/model").json()["version"],
+    }
     assert client.head("/healthz").status_code == 200 and client.head("/readyz").status_code == 200
 
 
@@ -122,13 +125,19 @@ def test_predict_raw_body_and_timeline(client, predictor):
     expected = predictor.predict_timeline(CLIP)
     assert t["timeline"] == expected.to_dict()
     assert {k: v for k, v in t.items() if k != "timeline"} == {
-        "file": "upload", **_model(predictor), **expected.overall().to_dict()}
+        "file": "upload",
+        **_model(predictor),
+        **expected.overall().to_dict(),
+    }
 
 
 @needs_corpus
 def test_batch_gives_result_or_error_per_file(client, predictor):
-    files = [("files", ("a.flac", CLIP.read_bytes())), ("files", ("/etc/secret/b.wav", b"not audio" * 50)),
-             ("files", ("c.wav", _wav(np.zeros(80, np.float32))))]
+    files = [
+        ("files", ("a.flac", CLIP.read_bytes())),
+        ("files", ("/etc/secret/b.wav", b"not audio" * 50)),
+        ("files", ("c.wav", _wav(np.zeros(80, np.float32)))),
+    ]
     r = client.post("/v1/predict/batch", files=files)
     assert r.status_code == 200
     a, b, c = r.json()["results"]
@@ -144,8 +153,11 @@ def _tone(seconds: float = 2.0, sr: int = 16000) -> np.ndarray:
 @pytest.mark.parametrize("kind", ["tone", "white_noise", "digital_silence"])
 @pytest.mark.parametrize("timeline", [False, True])
 def test_non_speech_is_answered_no_speech_not_an_error(client, kind, timeline):
-    y = {"tone": _tone(), "white_noise": np.random.default_rng(7).normal(0, 0.1, 32000).astype(np.float32),
-         "digital_silence": np.zeros(32000, np.float32)}[kind]
+    y = {
+        "tone": _tone(),
+        "white_noise": np.random.default_rng(7).normal(0, 0.1, 32000).astype(np.float32),
+        "digital_silence": np.zeros(32000, np.float32),
+    }[kind]
     r = client.post("/v1/predict" + ("?timeline=true" if timeline else ""), files={"file": (f"{kind}.wav", _wav(y))})
     assert r.status_code == 200, r.text
     p = r.json()
@@ -191,7 +203,7 @@ def test_too_little_speech_is_unknown_with_its_reason(client, predictor):
     start = int(np.flatnonzero(predictor.check_speech(y).probs >= 0.5)[0]) * 512
     keep_s = (gate.NO_SPEECH_S + gate.MIN_EMOTION_S) / 2  # between the two thresholds
     pause = np.zeros(8000, np.float32)
-    short = np.concatenate([pause, y[start:start + int(keep_s * 16000)], pause])
+    short = np.concatenate([pause, y[start : start + int(keep_s * 16000)], pause])
     p = client.post("/v1/predict", files={"file": ("short.wav", _wav(short))}).json()
     assert (p["label"], p["reason"]) == ("unknown", "too_little_speech")
     assert gate.NO_SPEECH_S <= p["speech_s"] < gate.MIN_EMOTION_S
@@ -242,7 +254,8 @@ def test_schemas_cover_every_key_the_library_gives():
     assert set(PredictionOut.model_fields) == keys | {"file", "model", "model_version", "timeline"}
     assert set(SummaryOut.model_fields) == set(summarize([], ["a"], duration_s=1.0))
     assert set(StreamEventOut.model_fields) == set(StreamEvent(0.5, 0.0, 0.5, False, "no_speech", 0.0).to_dict()) | {
-        "type"}
+        "type"
+    }
     timeline = Timeline((Prediction("a", 1.0, {"a": 1.0}, 0.0, 1.0),), 2.0, ("a",)).to_dict()
     assert set(TimelineOut.model_fields) == set(timeline)
     assert set(MergedSegment.model_fields) == set(timeline["merged"][0])
@@ -267,11 +280,18 @@ def test_framework_errors_use_the_one_body(client):
     _error(client.delete("/v1/predict"), 405, "method_not_allowed")
     _error(client.post("/v1/predict?timeline=perhaps", content=b"x"), 422, "invalid_parameter")
     _error(client.post("/v1/predict", data={"note": "text only"}, files={"x": ("", b"")}), 422)
-    _error(client.post("/v1/predict", files=[("file", ("a.wav", b"12")), ("file", ("b.wav", b"34"))]),
-           413, "too_many_files")
+    _error(
+        client.post("/v1/predict", files=[("file", ("a.wav", b"12")), ("file", ("b.wav", b"34"))]),
+        413,
+        "too_many_files",
+    )
     _error(client.post("/v1/predict/batch", content=b"abc"), 415, "unsupported_media_type")
-    _error(client.post("/v1/predict/batch", data={"note": "no files"},
-                       headers={"content-type": "multipart/form-data; boundary=x"}), 400)
+    _error(
+        client.post(
+            "/v1/predict/batch", data={"note": "no files"}, headers={"content-type": "multipart/form-data; boundary=x"}
+        ),
+        400,
+    )
 
 
 def test_metrics_count_requests_by_route_and_status(client):

@@ -69,8 +69,12 @@ def _wav(seconds: float = 0.5) -> bytes:
 
 
 def _is_unauthorized_json(r) -> bool:
-    return (r.status_code == 401 and r.headers["content-type"].startswith("application/json")
-            and r.json()["error"]["code"] == "unauthorized" and r.headers["www-authenticate"] == "Bearer")
+    return (
+        r.status_code == 401
+        and r.headers["content-type"].startswith("application/json")
+        and r.json()["error"]["code"] == "unauthorized"
+        and r.headers["www-authenticate"] == "Bearer"
+    )
 
 
 def _http_routes(app) -> list[tuple[str, str]]:
@@ -82,8 +86,12 @@ def _http_routes(app) -> list[tuple[str, str]]:
         if isinstance(route, Route) and route.methods:
             found |= {(m, route.path) for m in route.methods}
         elif isinstance(route, Mount):
-            found |= {("GET", route.path + "/app.js"), ("GET", route.path + "/style.css"),
-                      ("GET", route.path + "/signin.html"), ("GET", route.path + "/no-such-file")}
+            found |= {
+                ("GET", route.path + "/app.js"),
+                ("GET", route.path + "/style.css"),
+                ("GET", route.path + "/signin.html"),
+                ("GET", route.path + "/no-such-file"),
+            }
     found |= {("GET", "/favicon.ico"), ("GET", "/no/such/route"), ("POST", "/"), ("DELETE", "/v1/model")}
     return sorted(found)
 
@@ -179,8 +187,9 @@ def test_the_cookie_opens_the_page_assets_fetches_and_stream(url, token):
         r = client.post("/v1/predict", content=_wav(), headers={"Origin": url})
         assert r.status_code == 200 and r.json()["label"]
         # a page on another origin (e.g. another port of the same host) cannot use the cookie
-        assert _is_unauthorized_json(client.post("/v1/predict", content=_wav(),
-                                                  headers={"Origin": "http://127.0.0.1:1"}))
+        assert _is_unauthorized_json(
+            client.post("/v1/predict", content=_wav(), headers={"Origin": "http://127.0.0.1:1"})
+        )
     msg, code = asyncio.run(_ws(url, headers={**cookie, "Origin": url}))
     assert msg["type"] == "ready" and code == 1000
     msg, code = asyncio.run(_ws(url, headers={**cookie, "Origin": "http://evil.example"}))

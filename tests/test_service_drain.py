@@ -37,9 +37,12 @@ def _start(*args: str) -> tuple[subprocess.Popen, str]:
     from emovox.service.testing import free_port, healthz_latency_s
 
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "emovox.cli.main", "serve", "--port", str(port),
-                             "--log-level", "info", *args], stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "emovox.cli.main", "serve", "--port", str(port), "--log-level", "info", *args],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
     while True:
@@ -67,7 +70,7 @@ def _trickled(data: bytes, *, seconds: float, started: threading.Event):
     """The upload's body, sent in 20 pieces over ``seconds`` (so it is in flight when SIGTERM comes)."""
     step = max(1, len(data) // 20)
     for i in range(0, len(data), step):
-        yield data[i:i + step]
+        yield data[i : i + step]
         started.set()
         time.sleep(seconds / 20)
 
@@ -112,7 +115,7 @@ def test_sigterm_drains_under_load():
             try:
                 i = 0
                 while not reader.done():
-                    await ws.send(pcm[i:i + 1600].tobytes())
+                    await ws.send(pcm[i : i + 1600].tobytes())
                     i = (i + 1600) % (pcm.size - 1600)
                     await asyncio.sleep(0.05)
             except websockets.ConnectionClosed:
@@ -172,7 +175,7 @@ def test_sigterm_drains_under_load():
     # the upload in flight at SIGTERM was answered
     assert in_flight["r"].status_code == 200 and in_flight["r"].json()["label"]
     # every other upload: 200 before, 503 draining after, then the server is gone; nothing else
-    assert {s for s in upload_statuses} <= {(200, None), (503, "draining"), ("gone", None)}, upload_statuses
+    assert set(upload_statuses) <= {(200, None), (503, "draining"), ("gone", None)}, upload_statuses
     assert (200, None) in upload_statuses and (503, "draining") in upload_statuses
     # the streams: their events, then the last events and the end, close 1001
     assert len(stream_results) == 2

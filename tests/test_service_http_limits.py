@@ -28,7 +28,12 @@ psutil = pytest.importorskip("psutil")
 websockets = pytest.importorskip("websockets")
 
 from emovox.service.testing import (  # noqa: E402
-    closed_by_server, free_port, healthz_latency_s, open_slow_connections, raw_request, send_huge_header,
+    closed_by_server,
+    free_port,
+    healthz_latency_s,
+    open_slow_connections,
+    raw_request,
+    send_huge_header,
 )
 
 KEY = "k3y-for-tests-0123456789"
@@ -110,13 +115,18 @@ class _Watch:
 @pytest.fixture(scope="module")
 def serve_process():
     """``emovox serve`` with 1,024 descriptors; yields ``(port, pid, idle RSS MB)``."""
+
     def limit():
         resource.setrlimit(resource.RLIMIT_NOFILE, (SERVER_FDS, SERVER_FDS))
 
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "emovox.cli.main", "serve", "--port", str(port),
-                             "--log-level", "warning"], preexec_fn=limit, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "emovox.cli.main", "serve", "--port", str(port), "--log-level", "warning"],
+        preexec_fn=limit,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     try:
         deadline = time.monotonic() + 90
         while healthz_latency_s(port, timeout_s=2.0) is None:
@@ -140,8 +150,7 @@ def test_four_parallel_100_mib_headers_are_refused_at_once(serve_process):
     port, pid, idle_mb = serve_process
     watch = _Watch(port, pid)
     results = []
-    senders = [threading.Thread(target=lambda: results.append(send_huge_header(port, 100 * 2**20)))
-               for _ in range(4)]
+    senders = [threading.Thread(target=lambda: results.append(send_huge_header(port, 100 * 2**20))) for _ in range(4)]
     for t in senders:
         t.start()
     for t in senders:
@@ -195,8 +204,10 @@ def test_slow_headers_get_408_and_silent_connections_are_closed(predictor, caplo
     caplog.set_level(logging.WARNING, logger="emovox.service")
     with _serve(predictor, header_timeout_s=0.5) as url:
         port = _port(url)
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as slow, \
-                socket.create_connection(("127.0.0.1", port), timeout=5) as silent:
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=5) as slow,
+            socket.create_connection(("127.0.0.1", port), timeout=5) as silent,
+        ):
             slow.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
             t0 = time.monotonic()
             answer = _response(slow)
@@ -235,7 +246,8 @@ def test_the_connection_cap_sheds_idle_connections_then_refuses_with_503(predict
                 assert json.loads(await busy.recv())["type"] == "ready"
                 # a third connection closes the idle one and is served
                 status, _ = await asyncio.to_thread(
-                    raw_request, port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    raw_request, port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                )
                 assert status == 200
                 assert closed_by_server([idle]) == 1
                 async with websockets.connect(ws_url) as busy2:
@@ -269,7 +281,9 @@ def test_ordinary_traffic_passes_the_guard(predictor):
                 got += chunk
         # a body larger than the header budget after headers in the same write
         body = b"x" * 100_000
-        request = (b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: audio/wav\r\n"
-                   b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+        request = (
+            b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: audio/wav\r\n"
+            b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+        )
         status, answer = raw_request(port, request)
         assert status == 422 and json.loads(answer)["error"]["code"] == "invalid_audio"

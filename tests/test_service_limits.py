@@ -92,8 +92,9 @@ def test_upload_size_and_duration_limits(predictor):
         assert len(sent) < 200 or r.status_code == 413
         r = httpx.post(url + "/v1/predict", content=_wav(1.5))
         assert r.status_code == 413 and _code(r) == "audio_too_long" and "1.5 s" in r.json()["error"]["message"]
-        r = httpx.post(url + "/v1/predict/batch", files=[("files", ("long.wav", _wav(1.5))),
-                                                         ("files", ("ok.wav", _wav(0.8)))])
+        r = httpx.post(
+            url + "/v1/predict/batch", files=[("files", ("long.wav", _wav(1.5))), ("files", ("ok.wav", _wav(0.8)))]
+        )
         long, ok = r.json()["results"]
         assert long["error"]["code"] == "audio_too_long"
         assert ok["label"] == "no_speech" and ok["end_s"] == 0.8  # a tone: answered, not refused
@@ -108,6 +109,7 @@ def test_too_many_batch_files(predictor):
 
 def test_slow_body_times_out_with_408(predictor):
     with _serve(predictor, body_timeout_s=0.5) as url:
+
         def slow():
             yield b"RIFF"
             time.sleep(1.2)
@@ -127,8 +129,9 @@ def test_concurrent_requests_over_the_limit_get_503_retry_after(predictor):
             release.wait(10)
             yield _wav(0.5)[100:]
 
-        t = threading.Thread(target=lambda: first.update(
-            r=httpx.post(url + "/v1/predict", content=held_body(), timeout=20)))
+        t = threading.Thread(
+            target=lambda: first.update(r=httpx.post(url + "/v1/predict", content=held_body(), timeout=20))
+        )
         t.start()
         time.sleep(0.5)  # the first request now holds the only slot while its body arrives
         r = httpx.post(url + "/v1/predict", content=_wav(0.5))
@@ -201,11 +204,14 @@ def test_api_keys(predictor, tmp_path):
         assert msg["type"] == "ready"
 
 
-@pytest.mark.parametrize("text, match", [
-    ("", "holds no key"),
-    ("short\n", "at least 16 characters"),
-    ("has a space in it!!\n", "at least 16 characters"),
-])
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("", "holds no key"),
+        ("short\n", "at least 16 characters"),
+        ("has a space in it!!\n", "at least 16 characters"),
+    ],
+)
 def test_bad_key_files(tmp_path, text, match):
     from emovox.errors import ConfigError
     from emovox.service.auth import load_api_keys
@@ -221,8 +227,9 @@ def test_bad_key_files(tmp_path, text, match):
 # ---------------------------------------------------------------------- the command
 def _emovox(*args, timeout=60):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "emovox.cli.main", *args], capture_output=True, text=True,
-                          timeout=timeout, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "emovox.cli.main", *args], capture_output=True, text=True, timeout=timeout, env=env
+    )
 
 
 def test_serve_command_errors_are_one_line(tmp_path):
@@ -234,7 +241,8 @@ def test_serve_command_errors_are_one_line(tmp_path):
         port = busy.getsockname()[1]
         r = _emovox("serve", "--port", str(port))
     assert r.returncode == 2 and r.stderr.strip().splitlines() == [
-        f"emovox: error: port {port} on 127.0.0.1 is already in use: pick another with --port"]
+        f"emovox: error: port {port} on 127.0.0.1 is already in use: pick another with --port"
+    ]
     r = _emovox("serve", "--port", "0", "--api-key-file", str(tmp_path / "none.txt"))
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "does not exist" in r.stderr
     r = _emovox("serve", "--max-upload-mb", "-1")
@@ -259,9 +267,23 @@ def test_serve_command_serves_until_interrupted():
 
     port = free_port()
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "emovox.cli.main", "serve", "--port", str(port),
-                             "--threads", "1", "--log-level", "warning"],
-                            stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "emovox.cli.main",
+            "serve",
+            "--port",
+            str(port),
+            "--threads",
+            "1",
+            "--log-level",
+            "warning",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         line = proc.stderr.readline()
         assert f"serving on http://127.0.0.1:{port}/" in line
@@ -288,10 +310,17 @@ def test_serve_command_serves_until_interrupted():
 
 
 def test_serve_without_the_service_extra_gives_the_install_hint():
-    code = ("import sys; sys.modules['uvicorn'] = None; sys.modules['fastapi'] = None\n"
-            "from emovox.cli.main import main; sys.exit(main(['serve']))")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+    code = (
+        "import sys; sys.modules['uvicorn'] = None; sys.modules['fastapi'] = None\n"
+        "from emovox.cli.main import main; sys.exit(main(['serve']))"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert r.returncode == 2 and "pip install 'emovox[service]'" in r.stderr and "Traceback" not in r.stderr
 
 
@@ -332,9 +361,23 @@ def test_serve_with_keys_never_logs_a_key(tmp_path):
 
     (tmp_path / "keys.txt").write_text(KEY + "\n")
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "emovox.cli.main", "serve", "--port", str(port),
-                             "--api-key-file", str(tmp_path / "keys.txt"), "--log-level", "info"],
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "emovox.cli.main",
+            "serve",
+            "--port",
+            str(port),
+            "--api-key-file",
+            str(tmp_path / "keys.txt"),
+            "--log-level",
+            "info",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     try:
         assert "API keys required" in proc.stderr.readline()
         url = f"http://127.0.0.1:{port}"

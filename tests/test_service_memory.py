@@ -12,7 +12,6 @@ import asyncio
 import json
 import subprocess
 import sys
-import threading
 import time
 
 import numpy as np

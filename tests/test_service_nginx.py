@@ -57,9 +57,23 @@ def render(recipe: str, *, https: int, http: int, upstreams: list[int], cert: Pa
 
 
 def _start_emovox(port: int) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "emovox.cli.main", "serve", "--port", str(port),
-                             "--log-level", "warning", "--drain-s", "10"], stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "emovox.cli.main",
+            "serve",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--drain-s",
+            "10",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -68,13 +82,33 @@ def stack(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("nginx")
     cert, key = tmp / "cert.pem", tmp / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     ports = [free_port() for _ in range(4)]
     https, http, upstreams = ports[0], ports[1], ports[2:]
-    (tmp / "emovox.conf").write_text(render(RECIPE.read_text(), https=https, http=http, upstreams=upstreams,
-                                            cert=cert, key=key))
+    (tmp / "emovox.conf").write_text(
+        render(RECIPE.read_text(), https=https, http=http, upstreams=upstreams, cert=cert, key=key)
+    )
     user = "user root;\n" if os.geteuid() == 0 else ""  # workers must write the temp folders below
     (tmp / "nginx.conf").write_text(f"""{user}worker_processes 1;
 worker_rlimit_nofile 8192;
@@ -91,16 +125,23 @@ http {{
     check = subprocess.run([NGINX, "-t", "-p", str(tmp), "-c", str(tmp / "nginx.conf")], capture_output=True, text=True)
     assert check.returncode == 0, check.stderr
     backends = [_start_emovox(p) for p in upstreams]
-    nginx = subprocess.Popen([NGINX, "-p", str(tmp), "-c", str(tmp / "nginx.conf"), "-g", "daemon off;"],
-                             stderr=subprocess.PIPE, text=True)
+    nginx = subprocess.Popen(
+        [NGINX, "-p", str(tmp), "-c", str(tmp / "nginx.conf"), "-g", "daemon off;"], stderr=subprocess.PIPE, text=True
+    )
     try:
         deadline = time.monotonic() + 120
         for p, port in zip(backends, upstreams):
             while healthz_latency_s(port, timeout_s=2.0) is None:
                 assert p.poll() is None and time.monotonic() < deadline, "emovox serve did not start"
                 time.sleep(0.2)
-        yield {"url": f"https://127.0.0.1:{https}", "http": http, "https": https, "cert": str(cert),
-               "backends": backends, "tmp": tmp}
+        yield {
+            "url": f"https://127.0.0.1:{https}",
+            "http": http,
+            "https": https,
+            "cert": str(cert),
+            "backends": backends,
+            "tmp": tmp,
+        }
     finally:
         nginx.send_signal(signal.SIGQUIT)
         for p in backends:
@@ -133,7 +174,7 @@ def test_predictions_and_streams_over_tls(stack):
         async with websockets.connect(stack["url"].replace("https", "wss") + "/v1/stream", ssl=context) as ws:
             await ws.send(json.dumps({"format": "pcm16", "sample_rate_hz": 16000}))
             for i in range(0, pcm.size, 1600):
-                await ws.send(pcm[i:i + 1600].tobytes())
+                await ws.send(pcm[i : i + 1600].tobytes())
             await ws.send(json.dumps({"type": "end"}))
             async for m in ws:
                 got.append(json.loads(m)["type"])
@@ -149,15 +190,17 @@ def test_a_streamed_timeline_passes_nginx_line_by_line(stack, tmp_path):
     import io
 
     import soundfile as sf
-
     from test_progress import emodb_recording
 
     buf = io.BytesIO()
     sf.write(buf, emodb_recording(), 16000, format="FLAC")
     arrivals = []
     with httpx.Client(verify=ssl.create_default_context(cafile=stack["cert"]), timeout=120) as client:
-        with client.stream("POST", stack["url"] + "/v1/predict?timeline=true&stream=true",
-                           files={"file": ("meeting.flac", buf.getvalue())}) as r:
+        with client.stream(
+            "POST",
+            stack["url"] + "/v1/predict?timeline=true&stream=true",
+            files={"file": ("meeting.flac", buf.getvalue())},
+        ) as r:
             assert r.status_code == 200 and r.headers["content-type"] == "application/x-ndjson"
             for line in r.iter_lines():
                 if line:
@@ -170,8 +213,10 @@ def test_a_streamed_timeline_passes_nginx_line_by_line(stack, tmp_path):
 def test_nginx_refuses_huge_headers_and_idle_connections_do_not_starve_it(stack):
     t0 = time.monotonic()
     context = ssl.create_default_context(cafile=stack["cert"])
-    with socket.create_connection(("127.0.0.1", stack["https"]), timeout=10) as raw, \
-            context.wrap_socket(raw, server_hostname="localhost") as s:
+    with (
+        socket.create_connection(("127.0.0.1", stack["https"]), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname="localhost") as s,
+    ):
         s.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Big: ")
         try:
             for _ in range(100):  # up to 100 MiB: nginx stops reading after 8 KiB

@@ -18,22 +18,31 @@ import soundfile as sf
 pytest.importorskip("fastapi")
 httpx = pytest.importorskip("httpx")
 
+from test_progress import EMODB, SR, emodb_recording
+
 import emovox
 from emovox.service.app import create_app
 from emovox.service.limits import Limits
 from emovox.service.ndjson import MEDIA_TYPE
 from emovox.service.schemas import (
-    StreamErrorLine, StreamProgressLine, StreamResultLine, StreamSegmentLine, StreamStartLine,
+    StreamErrorLine,
+    StreamProgressLine,
+    StreamResultLine,
+    StreamSegmentLine,
+    StreamStartLine,
 )
 from emovox.service.testing import serve_in_thread
-
-from test_progress import EMODB, SR, emodb_recording
 
 pytestmark = pytest.mark.skipif(not EMODB.is_dir(), reason=f"no EMO-DB at {EMODB}")
 
 STREAM = "/v1/predict?timeline=true&stream=true"
-LINE_MODELS = {"start": StreamStartLine, "progress": StreamProgressLine, "segment": StreamSegmentLine,
-               "result": StreamResultLine, "error": StreamErrorLine}
+LINE_MODELS = {
+    "start": StreamStartLine,
+    "progress": StreamProgressLine,
+    "segment": StreamSegmentLine,
+    "result": StreamResultLine,
+    "error": StreamErrorLine,
+}
 
 
 @pytest.fixture(scope="module")
@@ -74,9 +83,14 @@ def test_streamed_lines_end_with_the_same_answer_as_without_stream(client, predi
     plain = client.post("/v1/predict?timeline=true", files={"file": ("meeting.flac", meeting)}).json()
     start, *middle, result = lines
     total_s = sf.info(io.BytesIO(meeting)).duration
-    assert start == {"type": "start", "file": "meeting.flac", "model": "default",
-                     "model_version": predictor.model_version, "duration_s": round(total_s, 3),
-                     "labels": list(predictor.labels)}
+    assert start == {
+        "type": "start",
+        "file": "meeting.flac",
+        "model": "default",
+        "model_version": predictor.model_version,
+        "duration_s": round(total_s, 3),
+        "labels": list(predictor.labels),
+    }
     # the last line is the answer of the same request without stream=true
     assert result.pop("type") == "result" and result == plain
     assert result["model"] == "default" and result["model_version"] == predictor.model_version
@@ -176,7 +190,7 @@ def test_a_file_damaged_mid_way_ends_the_stream_with_a_json_error_line(client, m
     then one error line saying what is wrong, never a cut body or a 500."""
     damaged = bytearray(meeting)
     at = int(len(damaged) * 0.85)
-    damaged[at:at + 4000] = np.random.default_rng(0).integers(0, 256, 4000, dtype=np.uint8).tobytes()
+    damaged[at : at + 4000] = np.random.default_rng(0).integers(0, 256, 4000, dtype=np.uint8).tobytes()
     with client.stream("POST", STREAM, files={"file": ("meeting.flac", bytes(damaged))}) as r:
         assert r.status_code == 200
         lines = parse_lines("".join(r.iter_text()))

@@ -10,43 +10,61 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from emovox.service.stream_protocol import (
-    CLOSE_INVALID_DATA, CLOSE_POLICY, CLOSE_UNSUPPORTED, FORMATS, ProtocolError, StreamStart,
-    decode_samples, end_message, error_message, event_message, parse_control_message,
-    parse_start_message, ready_message,
+    CLOSE_INVALID_DATA,
+    CLOSE_POLICY,
+    CLOSE_UNSUPPORTED,
+    FORMATS,
+    ProtocolError,
+    StreamStart,
+    decode_samples,
+    end_message,
+    error_message,
+    event_message,
+    parse_control_message,
+    parse_start_message,
+    ready_message,
 )
 
 
-@pytest.mark.parametrize("text, expected", [
-    ('{"format": "pcm16", "sample_rate_hz": 16000}', StreamStart("pcm16", 16000)),
-    ('{"type": "start", "format": "f32", "sample_rate_hz": 48000.0, "hop_s": 0.25}',
-     StreamStart("f32", 48000, None, 0.25)),
-    ('{"format": "webm"}', StreamStart("webm")),
-    ('{"format": "ogg", "window_s": 2, "hop_s": 1}', StreamStart("ogg", None, 2.0, 1.0)),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ('{"format": "pcm16", "sample_rate_hz": 16000}', StreamStart("pcm16", 16000)),
+        (
+            '{"type": "start", "format": "f32", "sample_rate_hz": 48000.0, "hop_s": 0.25}',
+            StreamStart("f32", 48000, None, 0.25),
+        ),
+        ('{"format": "webm"}', StreamStart("webm")),
+        ('{"format": "ogg", "window_s": 2, "hop_s": 1}', StreamStart("ogg", None, 2.0, 1.0)),
+    ],
+)
 def test_valid_start_messages(text, expected):
     assert parse_start_message(text) == expected
 
 
-@pytest.mark.parametrize("text, match", [
-    ("", "not valid JSON"),
-    ("[1, 2]", "must be a JSON object"),
-    ('{"format": "pcm16", "sample_rate_hz": 16000, "extra": 1}', "unknown key"),
-    ('{"type": "end"}', "must be a start message"),
-    ('{"format": "wav"}', "not supported"),
-    ('{"format": "pcm16"}', "needs an integer sample_rate_hz"),
-    ('{"format": "pcm16", "sample_rate_hz": "16000"}', "needs an integer"),
-    ('{"format": "pcm16", "sample_rate_hz": true}', "needs an integer"),
-    ('{"format": "pcm16", "sample_rate_hz": 16000.5}', "needs an integer"),
-    ('{"format": "pcm16", "sample_rate_hz": 1e309}', "needs an integer"),
-    ('{"format": "pcm16", "sample_rate_hz": 400000}', "outside"),
-    ('{"format": "webm", "sample_rate_hz": 48000}', "carries its own sample rate"),
-    ('{"format": "webm", "window_s": -1}', r"must lie in \(0, 60\]"),
-    ('{"format": "webm", "window_s": NaN}', r"must lie in \(0, 60\]"),
-    ('{"format": "webm", "hop_s": "0.5"}', "number of seconds"),
-    ('{"format": "webm", "window_s": 1, "hop_s": 2}', "must not exceed"),
-    ("x" * 5000, "at most"),
-    ("[" * 100000, "at most"),
-])
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("", "not valid JSON"),
+        ("[1, 2]", "must be a JSON object"),
+        ('{"format": "pcm16", "sample_rate_hz": 16000, "extra": 1}', "unknown key"),
+        ('{"type": "end"}', "must be a start message"),
+        ('{"format": "wav"}', "not supported"),
+        ('{"format": "pcm16"}', "needs an integer sample_rate_hz"),
+        ('{"format": "pcm16", "sample_rate_hz": "16000"}', "needs an integer"),
+        ('{"format": "pcm16", "sample_rate_hz": true}', "needs an integer"),
+        ('{"format": "pcm16", "sample_rate_hz": 16000.5}', "needs an integer"),
+        ('{"format": "pcm16", "sample_rate_hz": 1e309}', "needs an integer"),
+        ('{"format": "pcm16", "sample_rate_hz": 400000}', "outside"),
+        ('{"format": "webm", "sample_rate_hz": 48000}', "carries its own sample rate"),
+        ('{"format": "webm", "window_s": -1}', r"must lie in \(0, 60\]"),
+        ('{"format": "webm", "window_s": NaN}', r"must lie in \(0, 60\]"),
+        ('{"format": "webm", "hop_s": "0.5"}', "number of seconds"),
+        ('{"format": "webm", "window_s": 1, "hop_s": 2}', "must not exceed"),
+        ("x" * 5000, "at most"),
+        ("[" * 100000, "at most"),
+    ],
+)
 def test_invalid_start_messages(text, match):
     with pytest.raises(ProtocolError, match=match) as info:
         parse_start_message(text)
@@ -82,9 +100,21 @@ def test_decode_samples():
 
 def test_server_messages_are_json_ready():
     start = StreamStart("pcm16", 16000)
-    msgs = [ready_message(start, window_s=3.0, hop_s=0.5, labels=("a", "b"), threshold=0.3,
-                          idle_timeout_s=30, max_duration_s=3600, max_frame_bytes=1024),
-            event_message({"t": 0.5, "label": "a"}), error_message("x", "y"), end_message(audio_s=1.23456, events=3)]
+    msgs = [
+        ready_message(
+            start,
+            window_s=3.0,
+            hop_s=0.5,
+            labels=("a", "b"),
+            threshold=0.3,
+            idle_timeout_s=30,
+            max_duration_s=3600,
+            max_frame_bytes=1024,
+        ),
+        event_message({"t": 0.5, "label": "a"}),
+        error_message("x", "y"),
+        end_message(audio_s=1.23456, events=3),
+    ]
     for m in msgs:
         assert json.loads(json.dumps(m))["type"] in {"ready", "event", "error", "end"}
     assert msgs[1] == {"type": "event", "t": 0.5, "label": "a"}
@@ -98,13 +128,17 @@ def test_event_messages_have_the_published_shape():
 
     quality = Quality(7800.0, 0.0, None, -31.0, False, False, False, False)
     silent = StreamEvent(1.0, 0.0, 1.0, False, "no_speech", 0.0, {}, 0.0, "no_speech", quality)
-    short = StreamEvent(1.5, 0.0, 1.5, True, "unknown", 0.6, {"a": 0.6, "b": 0.4}, 0.19, "too_little_speech",
-                        quality)
+    short = StreamEvent(1.5, 0.0, 1.5, True, "unknown", 0.6, {"a": 0.6, "b": 0.4}, 0.19, "too_little_speech", quality)
     for event in (silent, short):
         message = json.loads(json.dumps(event_message(event.to_dict())))
         assert StreamEventOut.model_validate(message).model_dump() == message
-    assert event_message(silent.to_dict())["quality"] == {"flags": [], "bandwidth_hz": 7800.0, "clipped_share": 0.0,
-                                                        "snr_db": None, "level_dbfs": -31.0}
+    assert event_message(silent.to_dict())["quality"] == {
+        "flags": [],
+        "bandwidth_hz": 7800.0,
+        "clipped_share": 0.0,
+        "snr_db": None,
+        "level_dbfs": -31.0,
+    }
 
 
 json_values = st.recursive(
@@ -112,15 +146,22 @@ json_values = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=5),
     max_leaves=12,
 )
-start_like = st.fixed_dictionaries({}, optional={
-    "type": st.sampled_from(["start", "end", 1, None]), "format": st.sampled_from([*FORMATS, "mp3", 7]),
-    "sample_rate_hz": json_values | st.integers(0, 300000), "window_s": json_values, "hop_s": json_values,
-})
+start_like = st.fixed_dictionaries(
+    {},
+    optional={
+        "type": st.sampled_from(["start", "end", 1, None]),
+        "format": st.sampled_from([*FORMATS, "mp3", 7]),
+        "sample_rate_hz": json_values | st.integers(0, 300000),
+        "window_s": json_values,
+        "hop_s": json_values,
+    },
+)
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.one_of(json_values.map(json.dumps), start_like.map(json.dumps), st.text(max_size=200),
-                 st.binary(max_size=50)))
+@given(
+    st.one_of(json_values.map(json.dumps), start_like.map(json.dumps), st.text(max_size=200), st.binary(max_size=50))
+)
 def test_any_input_parses_or_raises_protocol_error(text):
     try:
         start = parse_start_message(text)

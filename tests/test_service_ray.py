@@ -19,7 +19,6 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import pytest
 
 from emovox.corpora import default_corpora_root
@@ -35,14 +34,17 @@ KEY = "ray-test-key-0123456789abcdef"
 AUTH = {"X-API-Key": KEY}
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--ray", "--workers", "2"], "--ray and --workers 2 do not combine"),
-    (["--replicas", "2"], "--replicas needs --ray"),
-    (["--address", "auto"], "--address needs --ray"),
-    (["--ray", "--replicas", "2", "--max-replicas", "3"], "either --replicas N or --min-replicas/--max-replicas"),
-    (["--ray", "--min-replicas", "3", "--max-replicas", "2"], "--min-replicas 3 is more than --max-replicas 2"),
-    (["--ray", "--max-header-kb", "64"], "--max-header-kb does not apply with --ray"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--ray", "--workers", "2"], "--ray and --workers 2 do not combine"),
+        (["--replicas", "2"], "--replicas needs --ray"),
+        (["--address", "auto"], "--address needs --ray"),
+        (["--ray", "--replicas", "2", "--max-replicas", "3"], "either --replicas N or --min-replicas/--max-replicas"),
+        (["--ray", "--min-replicas", "3", "--max-replicas", "2"], "--min-replicas 3 is more than --max-replicas 2"),
+        (["--ray", "--max-header-kb", "64"], "--max-header-kb does not apply with --ray"),
+    ],
+)
 def test_options_that_do_not_combine_are_one_line(argv, message, capsys):
     from emovox.cli.main import main
 
@@ -70,8 +72,10 @@ def _wait_ready(url: str, proc, log, timeout_s: float = 120.0) -> None:
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            if "emovox: serving on" in log.read_text() and \
-                    httpx.get(url + "/readyz", headers=AUTH, timeout=5).status_code == 200:
+            if (
+                "emovox: serving on" in log.read_text()
+                and httpx.get(url + "/readyz", headers=AUTH, timeout=5).status_code == 200
+            ):
                 return
         except httpx.TransportError:
             pass
@@ -114,9 +118,26 @@ def test_two_replicas_serve_the_same_api_and_drain_on_sigterm(tmp_path):
     url = f"http://127.0.0.1:{port}"
     log = tmp_path / "serve.log"
     with open(log, "w") as fh:  # a file, not a pipe: Ray processes outliving a failed test cannot block it
-        proc = subprocess.Popen([sys.executable, "-m", "emovox.cli.main", "serve", "--ray", "--replicas", "2",
-                                 "--port", str(port), "--api-key-file", str(keys), "--log-level", "warning"],
-                                stderr=fh, env={**os.environ, "OMP_NUM_THREADS": "1"}, start_new_session=True)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "emovox.cli.main",
+                "serve",
+                "--ray",
+                "--replicas",
+                "2",
+                "--port",
+                str(port),
+                "--api-key-file",
+                str(keys),
+                "--log-level",
+                "warning",
+            ],
+            stderr=fh,
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+            start_new_session=True,
+        )
     ray_processes: dict[int, object] = {}
     try:
         predictor = load_model(num_threads=1)  # while the server starts
@@ -144,7 +165,7 @@ def test_two_replicas_serve_the_same_api_and_drain_on_sigterm(tmp_path):
         # a stream end to end: the events of an engine fed the same audio
         speech = load_audio(CLIP, sample_rate_hz=16000)
         pcm = (speech * 32767).astype("<i2")
-        frames = [pcm[i:i + 1600].tobytes() for i in range(0, pcm.size, 1600)]
+        frames = [pcm[i : i + 1600].tobytes() for i in range(0, pcm.size, 1600)]
         ws_url = url.replace("http://", "ws://") + "/v1/stream"
         msgs, code = asyncio.run(_stream(ws_url, frames, end=True))
         engine = StreamEngine(predictor)
@@ -154,8 +175,9 @@ def test_two_replicas_serve_the_same_api_and_drain_on_sigterm(tmp_path):
         assert events == want and msgs[-1]["events"] == len(want)
 
         # SIGTERM drains: a stream in progress gets its last events and server_shutdown, close 1001
-        msgs, code = asyncio.run(_stream(ws_url, frames, end=False,
-                                         after_frames=lambda: os.kill(proc.pid, signal.SIGTERM)))
+        msgs, code = asyncio.run(
+            _stream(ws_url, frames, end=False, after_frames=lambda: os.kill(proc.pid, signal.SIGTERM))
+        )
         assert code == 1001, (code, msgs[-1])
         assert msgs[-1]["type"] == "end" and msgs[-1].get("reason") == "server_shutdown", msgs[-1]
         assert [m for m in msgs if m["type"] == "event"], "no events before the end"
@@ -191,9 +213,24 @@ def test_overload_is_the_apps_503_and_ctrl_c_stops(tmp_path):
     url = f"http://127.0.0.1:{port}"
     log = tmp_path / "serve.log"
     with open(log, "w") as fh:
-        proc = subprocess.Popen([sys.executable, "-m", "emovox.cli.main", "serve", "--ray", "--port", str(port),
-                                 "--max-concurrent", "1", "--log-level", "warning"],
-                                stderr=fh, env={**os.environ, "OMP_NUM_THREADS": "1"}, start_new_session=True)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "emovox.cli.main",
+                "serve",
+                "--ray",
+                "--port",
+                str(port),
+                "--max-concurrent",
+                "1",
+                "--log-level",
+                "warning",
+            ],
+            stderr=fh,
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+            start_new_session=True,
+        )
     ray_processes: list = []
     try:
         _wait_ready(url, proc, log)

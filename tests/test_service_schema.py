@@ -43,9 +43,27 @@ def test_schemathesis_finds_no_server_error(server, tmp_path):
     exe = Path(sys.executable).with_name("schemathesis")
     cmd = [str(exe)] if exe.exists() else [shutil.which("schemathesis") or "schemathesis"]
     r = subprocess.run(
-        [*cmd, "run", f"{server}/openapi.json", "--checks", CHECKS, "--max-examples", "25", "--workers", "1",
-         "--seed", "1", "--generation-database", "none", "--suppress-health-check", "all"],
-        capture_output=True, text=True, timeout=240, cwd=tmp_path,
+        [
+            *cmd,
+            "run",
+            f"{server}/openapi.json",
+            "--checks",
+            CHECKS,
+            "--max-examples",
+            "25",
+            "--workers",
+            "1",
+            "--seed",
+            "1",
+            "--generation-database",
+            "none",
+            "--suppress-health-check",
+            "all",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=tmp_path,
         env={**os.environ, "OMP_NUM_THREADS": "1", "NO_COLOR": "1"},
     )
     tail = "\n".join(r.stdout.splitlines()[-40:])
@@ -98,6 +116,9 @@ def test_real_predictions_match_the_published_schema(server):
             assert r.status_code == 200, r.text
             errors = [e.message for e in single.iter_errors(r.json())]
             assert not errors, (name, timeline, errors)
-        r = httpx.post(f"{server}/v1/predict/batch?timeline={timeline}",
-                       files=[("files", b) for b in bodies] + [("files", ("bad.wav", b"no audio" * 40))], timeout=60)
+        r = httpx.post(
+            f"{server}/v1/predict/batch?timeline={timeline}",
+            files=[("files", b) for b in bodies] + [("files", ("bad.wav", b"no audio" * 40))],
+            timeout=60,
+        )
         assert r.status_code == 200 and not [e.message for e in batch.iter_errors(r.json())]

@@ -66,7 +66,7 @@ def encode(y: np.ndarray, sr: int, fmt: str) -> bytes:
         resampler = av.AudioResampler(format="s16", layout="mono", rate=48000)
         pcm = (np.clip(y, -1, 1) * 32767).astype(np.int16)
         for i in range(0, pcm.size, sr // 10):
-            frame = av.AudioFrame.from_ndarray(pcm[None, i:i + sr // 10], format="s16", layout="mono")
+            frame = av.AudioFrame.from_ndarray(pcm[None, i : i + sr // 10], format="s16", layout="mono")
             frame.sample_rate = sr
             for f in resampler.resample(frame):
                 out.mux(stream.encode(f))
@@ -113,7 +113,7 @@ def test_pcm16_stream_equals_the_engine(ws_url, predictor, speech):
     from emovox.inference.streaming import StreamEngine
 
     pcm = (speech * 32767).astype("<i2")
-    frames = [pcm[i:i + 1600].tobytes() for i in range(0, pcm.size, 1600)]
+    frames = [pcm[i : i + 1600].tobytes() for i in range(0, pcm.size, 1600)]
     msgs, code = run(_session(ws_url, {"format": "pcm16", "sample_rate_hz": 16000}, frames))
     assert code == 1000
     ready, *rest = msgs
@@ -131,13 +131,18 @@ def test_pcm16_stream_equals_the_engine(ws_url, predictor, speech):
 
 def test_a_tone_streams_no_speech_events(ws_url):
     tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(3 * 16000) / 16000) * 32767).astype("<i2")
-    frames = [tone[i:i + 1600].tobytes() for i in range(0, tone.size, 1600)]
+    frames = [tone[i : i + 1600].tobytes() for i in range(0, tone.size, 1600)]
     msgs, code = run(_session(ws_url, {"format": "pcm16", "sample_rate_hz": 16000}, frames))
     events = _events(msgs)
     assert code == 1000 and len(events) == 6
     for e in events:
         assert (e["speech"], e["label"], e["reason"], e["scores"], e["confidence"]) == (
-            False, "no_speech", "no_speech", {}, 0.0)
+            False,
+            "no_speech",
+            "no_speech",
+            {},
+            0.0,
+        )
         assert e["speech_s"] < NO_SPEECH_S and "flags" in e["quality"]
 
 
@@ -145,9 +150,10 @@ def test_f32_at_48k_with_custom_hop(ws_url, speech):
     from emovox.audio import resample
 
     y = resample(speech, orig_hz=16000, target_hz=48000).astype("<f4")
-    frames = [y[i:i + 4800].tobytes() for i in range(0, y.size, 4800)]
-    msgs, code = run(_session(ws_url, {"format": "f32", "sample_rate_hz": 48000, "window_s": 2.0, "hop_s": 0.25},
-                              frames))
+    frames = [y[i : i + 4800].tobytes() for i in range(0, y.size, 4800)]
+    msgs, code = run(
+        _session(ws_url, {"format": "f32", "sample_rate_hz": 48000, "window_s": 2.0, "hop_s": 0.25}, frames)
+    )
     assert code == 1000 and msgs[0]["window_s"] == 2.0 and msgs[0]["hop_s"] == 0.25
     events = _events(msgs)
     assert len(events) == int(np.ceil(speech.size / 16000 / 0.25))
@@ -163,7 +169,7 @@ def test_f32_at_48k_with_custom_hop(ws_url, speech):
 @pytest.mark.parametrize("fmt", ["webm", "ogg"])
 def test_container_chunks_as_mediarecorder_sends_them(ws_url, speech, fmt):
     data = encode(speech, 16000, fmt)
-    frames = [data[i:i + 700] for i in range(0, len(data), 700)]
+    frames = [data[i : i + 700] for i in range(0, len(data), 700)]
     msgs, code = run(_session(ws_url, {"format": fmt}, frames))
     assert code == 1000, msgs[-1]
     assert msgs[-1]["type"] == "end" and msgs[-1]["audio_s"] == pytest.approx(speech.size / 16000, abs=0.03)
@@ -177,7 +183,7 @@ def test_container_decoder_is_incremental(speech):
     dec = ContainerStreamDecoder(format="webm")
     before_close = 0
     for i in range(0, len(data), 500):
-        before_close += sum(y.size for y, rate in dec.feed(data[i:i + 500]))
+        before_close += sum(y.size for y, rate in dec.feed(data[i : i + 500]))
     after = sum(y.size for y, rate in dec.close())
     total_s = (before_close + after) / 48000
     assert total_s == pytest.approx(speech.size / 16000, abs=0.03)
@@ -199,28 +205,34 @@ def test_container_decoder_refuses_garbage_at_once():
 
 
 # ---------------------------------------------------------------------- protocol errors
-@pytest.mark.parametrize("start, code, close", [
-    (b"\x00\x01binary", "expected_text", 1003),
-    ("not json", "bad_start", 1008),
-    ('{"format": "pcm16"}', "bad_start", 1008),
-    ('{"format": "pcm16", "sample_rate_hz": 1000}', "bad_start", 1008),
-    ('{"format": "mp3"}', "bad_start", 1008),
-    ('{"format": "webm", "sample_rate_hz": 48000}', "bad_start", 1008),
-    ('{"format": "pcm16", "sample_rate_hz": 16000, "window_s": 0.2}', "bad_start", 1008),
-    ('{"format": "pcm16", "sample_rate_hz": 16000, "hop_s": 0.01}', "bad_start", 1008),
-])
+@pytest.mark.parametrize(
+    "start, code, close",
+    [
+        (b"\x00\x01binary", "expected_text", 1003),
+        ("not json", "bad_start", 1008),
+        ('{"format": "pcm16"}', "bad_start", 1008),
+        ('{"format": "pcm16", "sample_rate_hz": 1000}', "bad_start", 1008),
+        ('{"format": "mp3"}', "bad_start", 1008),
+        ('{"format": "webm", "sample_rate_hz": 48000}', "bad_start", 1008),
+        ('{"format": "pcm16", "sample_rate_hz": 16000, "window_s": 0.2}', "bad_start", 1008),
+        ('{"format": "pcm16", "sample_rate_hz": 16000, "hop_s": 0.01}', "bad_start", 1008),
+    ],
+)
 def test_bad_start_messages(ws_url, start, code, close):
     msgs, got = run(_session(ws_url, start, []))
     assert msgs == [msgs[0]] and msgs[0]["type"] == "error" and msgs[0]["error"]["code"] == code
     assert got == close
 
 
-@pytest.mark.parametrize("frame, code, close", [
-    (b"\x00\x01\x02", "bad_frame", 1007),
-    ('{"type": "pause"}', "bad_message", 1008),
-    ("not json", "bad_message", 1008),  # issue 19: was reported as bad_start
-    ("[1, 2]", "bad_message", 1008),
-])
+@pytest.mark.parametrize(
+    "frame, code, close",
+    [
+        (b"\x00\x01\x02", "bad_frame", 1007),
+        ('{"type": "pause"}', "bad_message", 1008),
+        ("not json", "bad_message", 1008),  # issue 19: was reported as bad_start
+        ("[1, 2]", "bad_message", 1008),
+    ],
+)
 def test_bad_frames_after_start(ws_url, frame, code, close):
     msgs, got = run(_session(ws_url, {"format": "pcm16", "sample_rate_hz": 16000}, [frame], end=False))
     assert [m["type"] for m in msgs] == ["ready", "error"] and msgs[1]["error"]["code"] == code
@@ -235,11 +247,14 @@ def test_nan_samples_and_garbage_container(ws_url):
     assert msgs[-1]["error"]["code"] == "invalid_audio" and got == 1007
 
 
-@pytest.mark.parametrize("garbage", [
-    b"OggS" + np.random.default_rng(0).bytes(4996),                               # magic, then noise
-    (b"OggS" + np.random.default_rng(1).bytes(496)) * 10,                         # page-like noise
-    b"OggS\x00\x02" + bytes(20) + b"\x01\x13OpusHead" + bytes(11) + bytes(4900),  # a page with a wrong CRC
-])
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        b"OggS" + np.random.default_rng(0).bytes(4996),  # magic, then noise
+        (b"OggS" + np.random.default_rng(1).bytes(496)) * 10,  # page-like noise
+        b"OggS\x00\x02" + bytes(20) + b"\x01\x13OpusHead" + bytes(11) + bytes(4900),  # a page with a wrong CRC
+    ],
+)
 def test_a_5_kb_garbage_ogg_stream_is_refused_at_once(ws_url, garbage):
     """Issue 19: it waited for the 30 s idle time-out; now the first page is checked as it arrives."""
     t0 = time.monotonic()
@@ -251,8 +266,7 @@ def test_a_5_kb_garbage_ogg_stream_is_refused_at_once(ws_url, garbage):
 
 def test_a_10_mb_frame_gets_the_error_frame_then_1009(ws_url):
     """Issue 19: the WebSocket layer closed with 1009 but sent no error frame; the frame is never read."""
-    msgs, code = run(_session(ws_url, {"format": "pcm16", "sample_rate_hz": 16000}, [bytes(10 * 2**20)],
-                              end=False))
+    msgs, code = run(_session(ws_url, {"format": "pcm16", "sample_rate_hz": 16000}, [bytes(10 * 2**20)], end=False))
     assert [m["type"] for m in msgs] == ["ready", "error"] and code == 1009
     assert msgs[1]["error"]["code"] == "frame_too_large" and "1048576 bytes" in msgs[1]["error"]["message"]
 

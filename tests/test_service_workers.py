@@ -63,8 +63,10 @@ def _connections_held(url: str, port: int, workers: list) -> list[int]:
         t.start()
     for t in threads:
         t.join()
-    holders = [sum(1 for c in w.net_connections("tcp") if c.status == psutil.CONN_ESTABLISHED and c.laddr.port == port)
-               for w in workers]
+    holders = [
+        sum(1 for c in w.net_connections("tcp") if c.status == psutil.CONN_ESTABLISHED and c.laddr.port == port)
+        for w in workers
+    ]
     for c in clients:
         c.close()
     return holders
@@ -78,9 +80,22 @@ def test_two_workers_share_the_port_restart_and_drain(tmp_path):
     url = f"http://127.0.0.1:{port}"
     log = tmp_path / "serve.log"
     with open(log, "w") as fh:  # a file, not a pipe: workers outliving a failed test cannot block it
-        proc = subprocess.Popen([sys.executable, "-m", "emovox.cli.main", "serve", "--port", str(port),
-                                 "--workers", "2", "--log-level", "warning"], stderr=fh,
-                                env={**os.environ, "OMP_NUM_THREADS": "1"})
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "emovox.cli.main",
+                "serve",
+                "--port",
+                str(port),
+                "--workers",
+                "2",
+                "--log-level",
+                "warning",
+            ],
+            stderr=fh,
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+        )
     supervisor = psutil.Process(proc.pid)
     try:
         _wait_ready(url, proc)

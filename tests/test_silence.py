@@ -27,9 +27,15 @@ def cnn():
     return emovox.load_model("cnn", num_threads=1)
 
 
-@pytest.mark.parametrize("signal", [np.zeros(SR, np.float32), np.full(SR, 1e-4, np.float32),
-                                    np.random.default_rng(0).normal(0, 1e-4, 2 * SR).astype(np.float32)],
-                         ids=["digital-zero", "tiny-dc", "noise-floor"])
+@pytest.mark.parametrize(
+    "signal",
+    [
+        np.zeros(SR, np.float32),
+        np.full(SR, 1e-4, np.float32),
+        np.random.default_rng(0).normal(0, 1e-4, 2 * SR).astype(np.float32),
+    ],
+    ids=["digital-zero", "tiny-dc", "noise-floor"],
+)
 def test_pure_silence_is_no_speech(cnn, signal):
     p = cnn.predict(signal, sample_rate=SR)
     assert p.label == "no_speech" and p.reason == "no_speech"
@@ -51,8 +57,12 @@ def test_quiet_real_speech_keeps_an_emotion():
 def test_silent_file_through_the_cli_is_no_speech(tmp_path):
     path = tmp_path / "silence.wav"
     sf.write(path, np.zeros(SR, np.float32), SR)
-    out = subprocess.run([sys.executable, "-m", "emovox.cli.main", "predict", "--fast", "--json", str(path)],
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "emovox.cli.main", "predict", "--fast", "--json", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     row = json.loads(out.stdout)[0]
     assert row["label"] == "no_speech" and row["reason"] == "no_speech" and row["speech_s"] == 0.0

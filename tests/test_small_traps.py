@@ -40,11 +40,18 @@ def model():
 # ---------------------------------------------------------------------- 1. arrays need their rate
 def test_an_array_without_its_sample_rate_is_one_clear_error(model):
     y = emovox.audio.load_audio(HELLO, sample_rate_hz=48000)
-    for call in (lambda: model.predict(y), lambda: model.predict_batch([y]),
-                 lambda: model.predict_timeline(y), lambda: model.clip_embedding(y),
-                 lambda: model.adapt([y] * 5)):
-        with pytest.raises(ConfigError, match=r"an array of samples carries no sample rate: pass it in Hz, e\.g\. "
-                                              r"predict\(y, sample_rate=48000\)"):
+    for call in (
+        lambda: model.predict(y),
+        lambda: model.predict_batch([y]),
+        lambda: model.predict_timeline(y),
+        lambda: model.clip_embedding(y),
+        lambda: model.adapt([y] * 5),
+    ):
+        with pytest.raises(
+            ConfigError,
+            match=r"an array of samples carries no sample rate: pass it in Hz, e\.g\. "
+            r"predict\(y, sample_rate=48000\)",
+        ):
             call()
     ((_, error),) = list(model.iter_predict([y]))  # a batch reports it per input
     assert isinstance(error, ConfigError) and "sample_rate" in str(error)
@@ -62,16 +69,23 @@ def _flac_bytes() -> bytes:
     return HELLO.read_bytes()
 
 
-@pytest.mark.parametrize("data, failed", [(b"this is a text file, not a recording\n" * 40, True),
-                                          (bytes(range(256)) * 8, True),
-                                          (b"\x89PNG\r\n\x1a\n" + bytes(500), False)], ids=["text", "bytes", "png"])
+@pytest.mark.parametrize(
+    "data, failed",
+    [
+        (b"this is a text file, not a recording\n" * 40, True),
+        (bytes(range(256)) * 8, True),
+        (b"\x89PNG\r\n\x1a\n" + bytes(500), False),
+    ],
+    ids=["text", "bytes", "png"],
+)
 def test_not_audio_says_so_in_words_and_keeps_the_decoder_error_as_cause(data, failed, tmp_path):
     path = tmp_path / "notes.wav"
     path.write_bytes(data)
     with pytest.raises(UnsupportedAudioError) as info:
         emovox.audio.load_audio(path)
-    assert str(info.value) == (f"{path}: not an audio file or an unsupported format: "
-                               "pass WAV, FLAC, Ogg, MP3, WebM/Opus or M4A/AAC")
+    assert str(info.value) == (
+        f"{path}: not an audio file or an unsupported format: pass WAV, FLAC, Ogg, MP3, WebM/Opus or M4A/AAC"
+    )
     # FFmpeg's own error, for debugging (an image opens fine: it just holds no audio)
     assert (info.value.__cause__ is not None) == failed
     with pytest.raises(UnsupportedAudioError, match=r"^<bytes>: not an audio file"):
@@ -100,15 +114,23 @@ def test_the_cli_and_the_service_show_words_not_internals(model, tmp_path, capsy
     rc, out, err = run(["predict", str(junk), str(cut), str(HELLO), "-q", "--threads", "1"], capsys)
     assert rc == 1
     lines = err.splitlines()
-    assert lines[0] == (f"emovox: error: {junk}: not an audio file or an unsupported format: "
-                        "pass WAV, FLAC, Ogg, MP3, WebM/Opus or M4A/AAC")  # the name once, not twice
-    assert lines[1].startswith(f"emovox: error: {cut}: the file ends early: a truncated or damaged FLAC file "
-                               "(decoding stopped after ")
+    assert lines[0] == (
+        f"emovox: error: {junk}: not an audio file or an unsupported format: "
+        "pass WAV, FLAC, Ogg, MP3, WebM/Opus or M4A/AAC"
+    )  # the name once, not twice
+    assert lines[1].startswith(
+        f"emovox: error: {cut}: the file ends early: a truncated or damaged FLAC file (decoding stopped after "
+    )
     assert len(lines) == 2 and "Errno" not in err and "hello.flac" in out
     rc, out, _ = run(["predict", str(junk), "--json", "-q", "--threads", "1"], capsys)
-    assert json.loads(out) == [{"file": str(junk), "model": "default", "model_version": model.model_version,
-                                "error": "not an audio file or an unsupported format: "
-                                         "pass WAV, FLAC, Ogg, MP3, WebM/Opus or M4A/AAC"}]
+    assert json.loads(out) == [
+        {
+            "file": str(junk),
+            "model": "default",
+            "model_version": model.model_version,
+            "error": "not an audio file or an unsupported format: pass WAV, FLAC, Ogg, MP3, WebM/Opus or M4A/AAC",
+        }
+    ]
 
     pytest.importorskip("fastapi")
     pytest.importorskip("httpx")
@@ -119,8 +141,9 @@ def test_the_cli_and_the_service_show_words_not_internals(model, tmp_path, capsy
     with TestClient(create_app(model)) as client:
         r = client.post("/v1/predict", files={"file": ("notes.txt", b"hello, just text\n" * 30)})
         assert r.status_code == 422
-        assert r.json()["error"]["message"] == ("notes.txt: not an audio file or an unsupported format: "
-                                                "pass WAV, FLAC, Ogg, MP3, WebM/Opus or M4A/AAC")
+        assert r.json()["error"]["message"] == (
+            "notes.txt: not an audio file or an unsupported format: pass WAV, FLAC, Ogg, MP3, WebM/Opus or M4A/AAC"
+        )
         # a request without the audio says so, not "file object 'upload' holds no bytes"
         for r in (client.post("/v1/predict"), client.post("/v1/predict", data={"other": "field"})):
             assert r.status_code == 422 and r.json()["error"]["code"] == "missing_file", r.text
@@ -162,8 +185,10 @@ def test_every_help_text_is_plain_without_rest_markup():
     assert {"emovox corpus", "emovox corpus stats", "emovox evaluate", "emovox predict"} <= set(seen)
     corpus = dict(_parsers(build_parser()))["emovox corpus"].format_help()
     assert "emovox corpus: inspect corpora." in corpus and "DIR defaults to" in corpus
-    assert plain_help("See :func:`~emovox.audio.load_audio` and ``x=1``::\n\n    code\n") == \
-        "See load_audio and x=1:\n\n    code\n"
+    assert (
+        plain_help("See :func:`~emovox.audio.load_audio` and ``x=1``::\n\n    code\n")
+        == "See load_audio and x=1:\n\n    code\n"
+    )
 
 
 # ---------------------------------------------------------------------- 4 and 5. evaluate
@@ -178,16 +203,27 @@ def own_corpus(tmp_path_factory):
         for k, label in enumerate(("happy", "sad")):
             for take in range(2):
                 y = speech_like(0.6, f0_hz=110 + 90 * k, seed=100 * speaker + 10 * k + take)
-                path = write_audio(root / f"s{speaker}_{label}_{take}.wav", (0.8 if k == 0 else 0.2) * y,
-                                   sample_rate_hz=16000)
+                path = write_audio(
+                    root / f"s{speaker}_{label}_{take}.wav", (0.8 if k == 0 else 0.2) * y, sample_rate_hz=16000
+                )
                 rows.append(f"{path},{label},spk{speaker}")
     (root / "mine.csv").write_text("\n".join(rows) + "\n")
     return root / "mine.csv"
 
 
 def _evaluate(own_corpus, out: Path, *extra: str) -> list[str]:
-    return ["evaluate", "--corpus", f"csv:{own_corpus}", "--model", "svm-mfcc", "--out", str(out),
-            "--cache-dir", str(out.parent / "cache"), *extra]
+    return [
+        "evaluate",
+        "--corpus",
+        f"csv:{own_corpus}",
+        "--model",
+        "svm-mfcc",
+        "--out",
+        str(out),
+        "--cache-dir",
+        str(out.parent / "cache"),
+        *extra,
+    ]
 
 
 def test_evaluate_writes_fold_lines_but_no_bars_into_a_log(own_corpus, tmp_path, capsys, monkeypatch):
@@ -212,12 +248,21 @@ def test_report_lists_only_the_settings_of_its_protocol(own_corpus, tmp_path, ca
     loso = _configuration(tmp_path / "loso" / "report.md")
     assert loso["protocol"] == '`"loso"`' and not {"folds", "test_fraction", "test_corpus"} & set(loso)
     assert "folds" not in json.loads((tmp_path / "loso" / "result.json").read_text())["config"]
-    assert run(_evaluate(own_corpus, tmp_path / "kfold", "--protocol", "speaker-kfold", "--folds", "2", "--quiet"),
-               capsys)[0] == 0
+    assert (
+        run(
+            _evaluate(own_corpus, tmp_path / "kfold", "--protocol", "speaker-kfold", "--folds", "2", "--quiet"), capsys
+        )[0]
+        == 0
+    )
     kfold = _configuration(tmp_path / "kfold" / "report.md")
     assert kfold["folds"] == "`2`" and not {"test_fraction", "test_corpus"} & set(kfold)
-    assert run(_evaluate(own_corpus, tmp_path / "random", "--protocol", "random", "--test-fraction", "0.25",
-                         "--quiet"), capsys)[0] == 0
+    assert (
+        run(
+            _evaluate(own_corpus, tmp_path / "random", "--protocol", "random", "--test-fraction", "0.25", "--quiet"),
+            capsys,
+        )[0]
+        == 0
+    )
     rand = _configuration(tmp_path / "random" / "report.md")
     assert rand["test_fraction"] == "`0.25`" and not {"folds", "test_corpus"} & set(rand)
 
@@ -252,7 +297,7 @@ def test_adapt_says_in_one_line_what_it_did(tmp_path, capsys, monkeypatch):
 
 def test_adapted_audio_seconds_are_reported_by_the_predictor(model):
     y = emovox.audio.load_audio(HELLO, sample_rate_hz=16000)
-    clips = [y[i * 16000:(i + 1) * 16000] for i in range(5)]
+    clips = [y[i * 16000 : (i + 1) * 16000] for i in range(5)]
     assert model.adapt(clips, sample_rate=16000) == 5
     try:
         assert model.adapted and 3.0 < model.adapted_audio_s <= 5.0  # 5 s, trimmed of silence

@@ -29,8 +29,13 @@ TINY = WhisperEncoderConfig(n_mels=80, d_model=32, n_heads=2, n_layers=2, n_ctx=
 
 def _folds(speakers, k):
     names = sorted(set(speakers))
-    return [SimpleNamespace(train_idx=np.flatnonzero([s not in names[f::k] for s in speakers]),
-                            test_idx=np.flatnonzero([s in names[f::k] for s in speakers])) for f in range(k)]
+    return [
+        SimpleNamespace(
+            train_idx=np.flatnonzero([s not in names[f::k] for s in speakers]),
+            test_idx=np.flatnonzero([s in names[f::k] for s in speakers]),
+        )
+        for f in range(k)
+    ]
 
 
 def _speakers_with_offsets(n_speakers=12, per_class=10, d=6, seed=0):
@@ -52,8 +57,17 @@ def _speakers_with_offsets(n_speakers=12, per_class=10, d=6, seed=0):
 def test_adapted_head_removes_the_speaker_offset_and_is_calibrated():
     x, y, speakers = _speakers_with_offsets()
     folds = _folds(speakers, 3)
-    fit = fit_speaker_adaptation(x, y, speakers, n_classes=2, splits=folds, C=1.0, k=MIN_CLIPS, draws=2,
-                                 groups=["a" if s < "s5" else "b" for s in speakers])
+    fit = fit_speaker_adaptation(
+        x,
+        y,
+        speakers,
+        n_classes=2,
+        splits=folds,
+        C=1.0,
+        k=MIN_CLIPS,
+        draws=2,
+        groups=["a" if s < "s5" else "b" for s in speakers],
+    )
     held = fit.section["heldout"]
     assert held["uar"] > 0.8 and held["k"] == MIN_CLIPS and set(held["per_group"]) == {"a", "b"}
     assert fit.section["temperature"] > 0 and 0 <= fit.section["threshold"] <= 1
@@ -66,15 +80,22 @@ def test_adapted_head_removes_the_speaker_offset_and_is_calibrated():
         plain.append(((x[split.test_idx] - mean) / scale @ coef.T + b).argmax(1) == y[split.test_idx])
     assert np.mean(np.concatenate(plain)) < held["accuracy"] - 0.1
 
-    head = AdaptationHead(fit.mean.astype(np.float64), fit.scale.astype(np.float64), fit.weight.astype(np.float64),
-                          fit.bias.astype(np.float64), 1.0, 0.0, {})
+    head = AdaptationHead(
+        fit.mean.astype(np.float64),
+        fit.scale.astype(np.float64),
+        fit.weight.astype(np.float64),
+        fit.bias.astype(np.float64),
+        1.0,
+        0.0,
+        {},
+    )
     own = np.flatnonzero(np.array(speakers) == "s0")
     offset = head.offset(x[own])
     np.testing.assert_allclose(offset, x[own].mean(axis=0))
     expected = ((x[own] - offset - fit.mean) / fit.scale) @ fit.weight.T + fit.bias
     np.testing.assert_allclose(head.logits(x[own], offset), expected, rtol=1e-5, atol=1e-5)
     with pytest.raises(ConfigError, match=f"at least {MIN_CLIPS} clips"):
-        head.offset(x[own[:MIN_CLIPS - 1]])
+        head.offset(x[own[: MIN_CLIPS - 1]])
     with pytest.raises(ModelError, match="do not fit"):
         head.logits(x[own][:, :3], offset)
 
@@ -98,14 +119,35 @@ def adapted_model(tmp_path_factory):
     for speaker in range(4):
         for k, label in enumerate(("sad", "angry")):
             for take in range(4):
-                y = speech_like(0.6 + 0.1 * take, f0_hz=90 + 40 * speaker + 120 * k, seed=50 * speaker + 10 * k + take,
-                                amplitude=0.15 + 0.6 * k)
+                y = speech_like(
+                    0.6 + 0.1 * take,
+                    f0_hz=90 + 40 * speaker + 120 * k,
+                    seed=50 * speaker + 10 * k + take,
+                    amplitude=0.15 + 0.6 * k,
+                )
                 path = write_audio(root / "clips" / f"s{speaker}_{label}_{take}.wav", y, sample_rate_hz=16000)
                 rows.append(f"{path},{label},spk{speaker}")
                 clips.setdefault(speaker, []).append(path)
     (root / "mine.csv").write_text("\n".join(rows) + "\n")
-    assert main(["train", "--recipe", "whisper-linear", "--backbone", str(encoder_dir), "--corpus",
-                 f"csv={root / 'mine.csv'}", "--out", str(root / "run"), "--no-progress", "--threads", "1"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--recipe",
+                "whisper-linear",
+                "--backbone",
+                str(encoder_dir),
+                "--corpus",
+                f"csv={root / 'mine.csv'}",
+                "--out",
+                str(root / "run"),
+                "--no-progress",
+                "--threads",
+                "1",
+            ]
+        )
+        == 0
+    )
     model_dir = root / "run" / "model"
     assert main(["export", str(model_dir), "--format", "onnx"]) == 0
     predictor = load_model(model_dir, backend="onnx")
@@ -114,8 +156,10 @@ def adapted_model(tmp_path_factory):
     x = np.stack([predictor.clip_embedding(p) for p in paths])
     y = np.array([0 if "_sad_" in p.name else 1 for p in paths])
     speakers = [p.name.split("_")[0] for p in paths]
-    add_adaptation(model_dir, fit_speaker_adaptation(x, y, speakers, n_classes=2, splits=_folds(speakers, 2),
-                                                     C=1.0, k=MIN_CLIPS, draws=1))
+    add_adaptation(
+        model_dir,
+        fit_speaker_adaptation(x, y, speakers, n_classes=2, splits=_folds(speakers, 2), C=1.0, k=MIN_CLIPS, draws=1),
+    )
     return SimpleNamespace(dir=model_dir, clips=clips)
 
 
@@ -158,9 +202,15 @@ def test_adapt_errors_are_one_clear_line(adapted_model, tmp_path):
         load_model("cnn").adapt(adapted_model.clips[0])
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"temperature": "hot"}, "adaptation.temperature"), ({"threshold": 2.0}, "threshold"),
-    ({"temperature": -1.0}, "temperature"), (None, "config.json")])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"temperature": "hot"}, "adaptation.temperature"),
+        ({"threshold": 2.0}, "threshold"),
+        ({"temperature": -1.0}, "temperature"),
+        (None, "config.json"),
+    ],
+)
 def test_a_corrupted_adaptation_config_is_one_model_error(adapted_model, tmp_path, capsys, change, message):
     import shutil
 
@@ -184,20 +234,43 @@ def test_cli_predict_and_listen_adapt(adapted_model, capsys):
     folder = adapted_model.clips[1][0].parent
     clip = str(adapted_model.clips[1][0])
     own = [str(p) for p in adapted_model.clips[1][1:]]
-    assert main(["predict", clip, "--model", str(adapted_model.dir), "--json", *sum((["--adapt", p] for p in own),
-                                                                                    [])]) == 0
+    assert (
+        main(["predict", clip, "--model", str(adapted_model.dir), "--json", *sum((["--adapt", p] for p in own), [])])
+        == 0
+    )
     out, err = capsys.readouterr()
     assert json.loads(out)[0]["label"] in ("sad", "angry", "unknown")
     assert "adapted to the speaker from 7 clips" in err
     assert main(["predict", clip, "--model", str(adapted_model.dir), "--adapt", str(folder / "s1_*.wav"), "-q"]) == 0
     assert capsys.readouterr().err == ""
-    assert main(["listen", "--input", clip, "--model", str(adapted_model.dir), "--json", "--vad", "off",
-                 "--window-s", "0.5", "--hop-s", "0.25", "--adapt", str(folder / "s1_*.wav")]) == 0
+    assert (
+        main(
+            [
+                "listen",
+                "--input",
+                clip,
+                "--model",
+                str(adapted_model.dir),
+                "--json",
+                "--vad",
+                "off",
+                "--window-s",
+                "0.5",
+                "--hop-s",
+                "0.25",
+                "--adapt",
+                str(folder / "s1_*.wav"),
+            ]
+        )
+        == 0
+    )
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
     assert lines and all("scores" in e for e in lines)
-    for argv, message in ((["--adapt", str(folder / "nothing*.wav")], "matches no files"),
-                          (["--adapt", own[0]], f"at least {MIN_CLIPS} clips"),
-                          (["--adapt", "-"], "not '-'")):
+    for argv, message in (
+        (["--adapt", str(folder / "nothing*.wav")], "matches no files"),
+        (["--adapt", own[0]], f"at least {MIN_CLIPS} clips"),
+        (["--adapt", "-"], "not '-'"),
+    ):
         assert main(["predict", clip, "--model", str(adapted_model.dir), *argv]) == 2
         err = capsys.readouterr().err.strip()
         assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err

@@ -29,10 +29,10 @@ RAVDESS_SAD = CORPORA / "ravdess/Audio_Speech_Actors_01-24/Actor_02/03-01-04-02-
 EMODB_CLIP = CORPORA / "emodb/wav/03a01Wa.flac"
 KEYS = {"t", "start_s", "end_s", "speech", "label", "confidence", "scores", "speech_s", "reason", "quality"}
 
-needs_model = pytest.mark.skipif(not (default_model_dir() / "config.json").is_file(),
-                                 reason="no bundled model")
-needs_corpora = pytest.mark.skipif(not RAVDESS_CLIP.is_file() or not EMODB_CLIP.is_file(),
-                                   reason=f"RAVDESS/EMO-DB clips not under {CORPORA}")
+needs_model = pytest.mark.skipif(not (default_model_dir() / "config.json").is_file(), reason="no bundled model")
+needs_corpora = pytest.mark.skipif(
+    not RAVDESS_CLIP.is_file() or not EMODB_CLIP.is_file(), reason=f"RAVDESS/EMO-DB clips not under {CORPORA}"
+)
 
 
 def read(path) -> np.ndarray:
@@ -73,7 +73,7 @@ def run(model, y, sr=SR, chunks=None, **options) -> list[StreamEvent]:
     sizes = [y.shape[0]] if chunks is None else chunks
     i = 0
     for size in sizes:
-        events += engine.feed(y[i:i + size], sr)
+        events += engine.feed(y[i : i + size], sr)
         i += size
     assert i >= y.shape[0], "chunk sizes must cover the signal"
     events += engine.close()
@@ -85,7 +85,8 @@ def assert_same(a: list[StreamEvent], b: list[StreamEvent], *, atol: float = 1e-
     assert len(a) == len(b)
     for x, y in zip(a, b):
         assert (x.t, x.start_s, x.end_s, x.speech, x.label) == pytest.approx(
-            (y.t, y.start_s, y.end_s, y.speech, y.label))
+            (y.t, y.start_s, y.end_s, y.speech, y.label)
+        )
         assert x.confidence == pytest.approx(y.confidence, abs=atol)
         assert x.scores.keys() == y.scores.keys()
         for k in x.scores:
@@ -106,19 +107,21 @@ def test_events_do_not_depend_on_chunk_sizes(fast):
     assert any(e.speech for e in whole) and any(not e.speech for e in whole)
     rng = np.random.default_rng(0)
     random_sizes = list(rng.integers(0, 9000, size=y.size // 2000))
-    for sizes in ([1] * y.size, [160] * (y.size // 160 + 1), [4000] * (y.size // 4000 + 1),
-                  random_sizes + [y.size]):
+    for sizes in ([1] * y.size, [160] * (y.size // 160 + 1), [4000] * (y.size // 4000 + 1), random_sizes + [y.size]):
         assert_same(run(fast, y, chunks=sizes), whole)
 
 
 @needs_model
 @settings(max_examples=12, deadline=None)
-@given(cuts=st.lists(st.integers(0, 2 * SR), max_size=12),
-       rate=st.sampled_from([16000, 22050, 44100]), hop_s=st.sampled_from([0.25, 0.5, 1.0]))
+@given(
+    cuts=st.lists(st.integers(0, 2 * SR), max_size=12),
+    rate=st.sampled_from([16000, 22050, 44100]),
+    hop_s=st.sampled_from([0.25, 0.5, 1.0]),
+)
 def test_any_split_of_the_stream_gives_the_same_events(fast, cuts, rate, hop_s):
     rng = np.random.default_rng(len(cuts))
     y = (0.2 * rng.standard_normal(2 * rate)).astype(np.float32)
-    y[rate // 2:rate] = 0.0  # a pause: the WebRTC detector sees speech, then none, then speech
+    y[rate // 2 : rate] = 0.0  # a pause: the WebRTC detector sees speech, then none, then speech
     bounds = sorted(c * rate // SR for c in cuts)
     sizes = np.diff([0, *bounds, y.size]).tolist()
     options = {"vad": "webrtc", "hop_s": hop_s, "window_s": 1.0}
@@ -209,8 +212,16 @@ def test_silence_gives_events_without_speech(fast):
         for e in events:
             d = e.to_dict()
             assert {k: d[k] for k in KEYS - {"quality"}} == {
-                "t": e.t, "start_s": e.start_s, "end_s": e.end_s, "speech": False, "label": "no_speech",
-                "confidence": 0.0, "scores": {}, "speech_s": 0.0, "reason": "no_speech"}
+                "t": e.t,
+                "start_s": e.start_s,
+                "end_s": e.end_s,
+                "speech": False,
+                "label": "no_speech",
+                "confidence": 0.0,
+                "scores": {},
+                "speech_s": 0.0,
+                "reason": "no_speech",
+            }
             assert "low_level" in d["quality"]["flags"]
 
 
@@ -267,7 +278,7 @@ def test_memory_stays_bounded_over_ten_minutes(fast):
         sizes, speech = [], 0
         for i in range(200):  # 10 minutes in 0.25 s .. 3 s chunks
             for j in range(0, block.size, 4000 * (1 + i % 12)):
-                speech += sum(e.speech for e in engine.feed(block[j:j + 4000 * (1 + i % 12)], SR))
+                speech += sum(e.speech for e in engine.feed(block[j : j + 4000 * (1 + i % 12)], SR))
                 assert engine.buffer_s <= engine.max_buffer_s
             if i in (20, 199):
                 sizes.append(tracemalloc.get_traced_memory()[0])
@@ -345,22 +356,25 @@ def test_engines_on_threads_share_one_torch_predictor():
 
 # --------------------------------------------------------------------------- errors
 @needs_model
-@pytest.mark.parametrize("options,match", [
-    ({"window_s": 0.2}, r"window_s=0.2 must be in \[0.5, 30\]"),
-    ({"window_s": 31}, r"window_s=31 must be in \[0.5, 30\]"),
-    ({"window_s": float("nan")}, r"window_s=nan must be a number"),
-    ({"window_s": "3"}, r"window_s='3' must be a number"),
-    ({"hop_s": 0.05}, r"hop_s=0.05 must be >= 0.1"),
-    ({"hop_s": -1}, r"hop_s=-1 must be >= 0.1"),
-    ({"hop_s": True}, r"hop_s=True must be a number"),
-    ({"hop_s": 2.0, "window_s": 1.5}, r"hop_s=2 must not exceed window_s=1.5"),
-    ({"max_buffer_s": 2.0}, r"max_buffer_s=2.0 must be in \[3, 3600\]"),
-    ({"smoothing": 0}, r"smoothing=0 must be an integer"),
-    ({"smoothing": 2.5}, r"smoothing=2.5 must be an integer"),
-    ({"vad": "bogus"}, r"vad='bogus' is unknown: expected one of auto, silero, webrtc, off"),
-    ({"vad_threshold": 1.0}, r"vad_threshold=1.0 must lie in \(0, 1\)"),
-    ({"min_speech_s": 4.0}, r"min_speech_s=4.0 must be in \[0, 3\]"),
-])
+@pytest.mark.parametrize(
+    "options,match",
+    [
+        ({"window_s": 0.2}, r"window_s=0.2 must be in \[0.5, 30\]"),
+        ({"window_s": 31}, r"window_s=31 must be in \[0.5, 30\]"),
+        ({"window_s": float("nan")}, r"window_s=nan must be a number"),
+        ({"window_s": "3"}, r"window_s='3' must be a number"),
+        ({"hop_s": 0.05}, r"hop_s=0.05 must be >= 0.1"),
+        ({"hop_s": -1}, r"hop_s=-1 must be >= 0.1"),
+        ({"hop_s": True}, r"hop_s=True must be a number"),
+        ({"hop_s": 2.0, "window_s": 1.5}, r"hop_s=2 must not exceed window_s=1.5"),
+        ({"max_buffer_s": 2.0}, r"max_buffer_s=2.0 must be in \[3, 3600\]"),
+        ({"smoothing": 0}, r"smoothing=0 must be an integer"),
+        ({"smoothing": 2.5}, r"smoothing=2.5 must be an integer"),
+        ({"vad": "bogus"}, r"vad='bogus' is unknown: expected one of auto, silero, webrtc, off"),
+        ({"vad_threshold": 1.0}, r"vad_threshold=1.0 must lie in \(0, 1\)"),
+        ({"min_speech_s": 4.0}, r"min_speech_s=4.0 must be in \[0, 3\]"),
+    ],
+)
 def test_bad_options_raise_config_errors(fast, options, match):
     with pytest.raises(ConfigError, match=match):
         StreamEngine(fast, **options)
@@ -393,7 +407,7 @@ def test_chunk_resampler_equals_one_shot_resampling():
     r = ChunkResampler(target_hz=SR)
     out, i = [], 0
     for size in rng.integers(1, 3000, size=200):
-        out.append(r.push(x[i:i + size], 44100))
+        out.append(r.push(x[i : i + size], 44100))
         i += size
     out.append(r.push(x[i:], 44100))
     out.append(r.flush())

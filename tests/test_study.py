@@ -83,9 +83,12 @@ def test_a_small_study_writes_one_table_with_intervals_a_comparison_a_fusion_and
 
     rows = list(csv.DictReader((out / "results.csv").open()))
     assert [(r["data"], r["run"], r["kind"]) for r in rows] == [
-        ("mine", "mfcc-functionals/linear/seed0", "run"), ("mine", "mfcc-functionals/knn/seed0", "run"),
-        ("mine3", "mfcc-functionals/linear/seed0", "run"), ("mine3", "mfcc-functionals/knn/seed0", "run"),
-        ("mine", "both", "fusion")]
+        ("mine", "mfcc-functionals/linear/seed0", "run"),
+        ("mine", "mfcc-functionals/knn/seed0", "run"),
+        ("mine3", "mfcc-functionals/linear/seed0", "run"),
+        ("mine3", "mfcc-functionals/knn/seed0", "run"),
+        ("mine", "both", "fusion"),
+    ]
     for row in rows:
         value, low, high = float(row["value"]), float(row["low"]), float(row["high"])
         assert 0 <= low <= value <= high <= 1  # an interval around each figure
@@ -107,8 +110,12 @@ def test_a_small_study_writes_one_table_with_intervals_a_comparison_a_fusion_and
     assert "Best two:" in table and "p = " in table and "(fusion)" in table
     summary = json.loads((out / "study.json").read_text())
     assert {c["data"] for c in summary["comparisons"]} == {"mine", "mine3"}
-    for name in ("comparison-mine.png", "comparison-mine3.png", "explore/mine/mfcc-functionals/projection_pca_emotion.png",
-                 "explore/mine3/mfcc-functionals/projection_pca_speaker.png"):
+    for name in (
+        "comparison-mine.png",
+        "comparison-mine3.png",
+        "explore/mine/mfcc-functionals/projection_pca_emotion.png",
+        "explore/mine3/mfcc-functionals/projection_pca_speaker.png",
+    ):
         assert (out / name).stat().st_size > 1000, name
     assert "projection_pca_emotion.png" in (out / "explore/mine/mfcc-functionals/index.md").read_text()
     assert "explore/mine/mfcc-functionals/index.md" in table
@@ -125,8 +132,14 @@ def test_dry_run_lists_the_grid_and_runs_nothing(tmp_path, corpus, capsys):
 
 def _run_cli(args, **kwargs):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-m", "emovox.cli.main", *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+    return subprocess.Popen(
+        [sys.executable, "-m", "emovox.cli.main", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,
+    )
 
 
 def test_a_killed_study_resumes_where_it_stopped_with_the_same_table(tmp_path, corpus):
@@ -154,8 +167,9 @@ def test_a_killed_study_resumes_where_it_stopped_with_the_same_table(tmp_path, c
     fresh = tmp_path / "fresh"
     assert main(["run", str(study_file), "--out", str(fresh), "--quiet"]) == 0
     again = list(csv.DictReader((fresh / "results.csv").open()))
-    assert [(r["run"], r["value"], r["low"], r["high"]) for r in rows] == \
-        [(r["run"], r["value"], r["low"], r["high"]) for r in again]
+    assert [(r["run"], r["value"], r["low"], r["high"]) for r in rows] == [
+        (r["run"], r["value"], r["low"], r["high"]) for r in again
+    ]
 
     # A changed setting in the file is run again, not read back.
     study_file.write_text(study_file.read_text().replace("folds = 3", "folds = 2"))
@@ -166,25 +180,46 @@ def test_a_killed_study_resumes_where_it_stopped_with_the_same_table(tmp_path, c
     assert "mine/mfcc-functionals/linear/seed0: done before" in log
 
 
-@pytest.mark.parametrize("text, message", [
-    ('features = ["egemaps"]\nmodels = ["linear"]\n', "at least one [[data]]"),
-    ('featurs = ["egemaps"]\n', "did you mean 'features'"),
-    ('features = ["egemaps"]\nmodels = ["linear"]\n[[data]]\nname = "x"\ncorpora = ["emodb"]\nprotocol = "lso"\n',
-     "unknown protocol 'lso'"),
-    ('features = ["egemaps"]\nmodels = ["linear"]\n[[data]]\nname = "x"\ncorpora = ["emodb"]\nfolds = 1\n',
-     "'folds' must be an integer ≥ 2"),
-    ('features = ["egemaps"]\nmodels = ["linear", "knn"]\n[[data]]\nname = "x"\ncorpora = ["emodb"]\n'
-     '[[fusion]]\nname = "f"\ndata = "x"\nmembers = ["egemaps/linear", "egemaps/knnn"]\n', "did you mean 'egemaps/knn/seed0'"),
-    ('features = ["egemaps"]\nmodels = ["linear", "knn"]\n[[data]]\nname = "x"\ncorpora = ["emodb"]\n'
-     '[[fusion]]\nname = "f"\ndata = "y"\nmembers = ["egemaps/linear", "egemaps/knn"]\n', "unknown data set 'y'"),
-    ('features = ["egemaps"]\nmodels = ["linear"]\n[[data]]\nname = "x"\ncorpora = ["emodb"]\n'
-     '[explore]\nprojections = ["pcb"]\n', "unknown projection 'pcb'"),
-    ('features = "egemaps\n', "not valid TOML"),
-    ('features = ["egemaps"]\nmodels = ["knnn"]\n[[data]]\nname = "x"\ncorpora = ["emodb"]\n', "unknown model 'knnn'"),
-    ('features = ["egemap"]\nmodels = ["knn"]\n[[data]]\nname = "x"\ncorpora = ["emodb"]\n', "egemap"),
-    ('[[grid]]\nfeatures = ["egemaps"]\nmodel = ["knn"]\n[[data]]\nname = "x"\ncorpora = ["emodb"]\n',
-     "[[grid]] #1: unknown key 'model'"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('features = ["egemaps"]\nmodels = ["linear"]\n', "at least one [[data]]"),
+        ('featurs = ["egemaps"]\n', "did you mean 'features'"),
+        (
+            'features = ["egemaps"]\nmodels = ["linear"]\n[[data]]\nname = "x"\ncorpora = ["emodb"]\nprotocol = "lso"\n',
+            "unknown protocol 'lso'",
+        ),
+        (
+            'features = ["egemaps"]\nmodels = ["linear"]\n[[data]]\nname = "x"\ncorpora = ["emodb"]\nfolds = 1\n',
+            "'folds' must be an integer ≥ 2",
+        ),
+        (
+            'features = ["egemaps"]\nmodels = ["linear", "knn"]\n[[data]]\nname = "x"\ncorpora = ["emodb"]\n'
+            '[[fusion]]\nname = "f"\ndata = "x"\nmembers = ["egemaps/linear", "egemaps/knnn"]\n',
+            "did you mean 'egemaps/knn/seed0'",
+        ),
+        (
+            'features = ["egemaps"]\nmodels = ["linear", "knn"]\n[[data]]\nname = "x"\ncorpora = ["emodb"]\n'
+            '[[fusion]]\nname = "f"\ndata = "y"\nmembers = ["egemaps/linear", "egemaps/knn"]\n',
+            "unknown data set 'y'",
+        ),
+        (
+            'features = ["egemaps"]\nmodels = ["linear"]\n[[data]]\nname = "x"\ncorpora = ["emodb"]\n'
+            '[explore]\nprojections = ["pcb"]\n',
+            "unknown projection 'pcb'",
+        ),
+        ('features = "egemaps\n', "not valid TOML"),
+        (
+            'features = ["egemaps"]\nmodels = ["knnn"]\n[[data]]\nname = "x"\ncorpora = ["emodb"]\n',
+            "unknown model 'knnn'",
+        ),
+        ('features = ["egemap"]\nmodels = ["knn"]\n[[data]]\nname = "x"\ncorpora = ["emodb"]\n', "egemap"),
+        (
+            '[[grid]]\nfeatures = ["egemaps"]\nmodel = ["knn"]\n[[data]]\nname = "x"\ncorpora = ["emodb"]\n',
+            "[[grid]] #1: unknown key 'model'",
+        ),
+    ],
+)
 def test_a_bad_study_file_is_one_line_and_exit_2(tmp_path, capsys, text, message):
     study_file = tmp_path / "study.toml"
     study_file.write_text(text)
@@ -207,14 +242,18 @@ def test_missing_study_file_and_an_out_path_that_is_a_file(tmp_path, capsys):
 def test_relative_corpora_root_is_relative_to_the_study_file(tmp_path):
     (tmp_path / "sub").mkdir()
     path = tmp_path / "sub" / "s.toml"
-    path.write_text('corpora_root = "../data"\nfeatures = ["egemaps"]\nmodels = ["linear"]\n'
-                    '[[data]]\nname = "x"\ncorpora = ["emodb"]\n')
+    path.write_text(
+        'corpora_root = "../data"\nfeatures = ["egemaps"]\nmodels = ["linear"]\n'
+        '[[data]]\nname = "x"\ncorpora = ["emodb"]\n'
+    )
     assert load_study(path).corpora_root == str((tmp_path / "data").resolve())
 
 
 def test_grid_order_and_fusion_member_names():
-    study = parse_study({"features": ["a", "b"], "models": ["m"], "seeds": [0, 1],
-                         "data": [{"name": "d", "corpora": ["emodb"]}]}, check=False)
+    study = parse_study(
+        {"features": ["a", "b"], "models": ["m"], "seeds": [0, 1], "data": [{"name": "d", "corpora": ["emodb"]}]},
+        check=False,
+    )
     assert [r.run_id for r in study.runs()] == ["d/a/m/seed0", "d/a/m/seed1", "d/b/m/seed0", "d/b/m/seed1"]
     assert study.find_run("d", "b/m").member == "b/m/seed0"
     assert study.find_run("d", "a/m/seed1").seed == 1
@@ -223,13 +262,20 @@ def test_grid_order_and_fusion_member_names():
 
 
 def test_grid_tables_add_cells_each_once():
-    study = parse_study({"features": ["a"], "models": ["m", "n"],
-                         "grid": [{"features": ["b"], "models": ["m"]}, {"features": ["a"], "models": ["m"]}],
-                         "data": [{"name": "d", "corpora": ["emodb"]}]}, check=False)
+    study = parse_study(
+        {
+            "features": ["a"],
+            "models": ["m", "n"],
+            "grid": [{"features": ["b"], "models": ["m"]}, {"features": ["a"], "models": ["m"]}],
+            "data": [{"name": "d", "corpora": ["emodb"]}],
+        },
+        check=False,
+    )
     assert study.cells == (("a", "m"), ("a", "n"), ("b", "m"))
     assert study.features == ("a", "b")
-    only_grids = parse_study({"grid": [{"features": ["b"], "models": ["m"]}],
-                              "data": [{"name": "d", "corpora": ["emodb"]}]}, check=False)
+    only_grids = parse_study(
+        {"grid": [{"features": ["b"], "models": ["m"]}], "data": [{"name": "d", "corpora": ["emodb"]}]}, check=False
+    )
     assert [r.run_id for r in only_grids.runs()] == ["d/b/m/seed0"]
 
 
@@ -239,13 +285,30 @@ def test_grid_tables_add_cells_each_once():
 
 def _result(scores: np.ndarray, truth: list[str], *, classes=("a", "b"), paths=None) -> dict:
     paths = paths or [f"/clip{i}.wav" for i in range(len(truth))]
-    predictions = [{"path": p, "fold": f"f{i % 2}", "speaker": f"s{i % 4}", "true": t,
-                    "predicted": classes[int(np.argmax(s))], "scores": dict(zip(classes, map(float, s)))}
-                   for i, (p, t, s) in enumerate(zip(paths, truth, scores))]
-    folds = [{"name": f"f{k}", "n_train": 4, "n_test": len(truth) // 2, "test_speakers": [], "speaker_overlap": []}
-             for k in range(2)]
-    return {"classes": list(classes), "predictions": predictions, "folds": folds, "protocol": "loso",
-            "speaker_independent": True, "config": {"model": "x"}, "n_samples": len(truth)}
+    predictions = [
+        {
+            "path": p,
+            "fold": f"f{i % 2}",
+            "speaker": f"s{i % 4}",
+            "true": t,
+            "predicted": classes[int(np.argmax(s))],
+            "scores": dict(zip(classes, map(float, s))),
+        }
+        for i, (p, t, s) in enumerate(zip(paths, truth, scores))
+    ]
+    folds = [
+        {"name": f"f{k}", "n_train": 4, "n_test": len(truth) // 2, "test_speakers": [], "speaker_overlap": []}
+        for k in range(2)
+    ]
+    return {
+        "classes": list(classes),
+        "predictions": predictions,
+        "folds": folds,
+        "protocol": "loso",
+        "speaker_independent": True,
+        "config": {"model": "x"},
+        "n_samples": len(truth),
+    }
 
 
 def test_fusion_averages_probabilities_and_can_beat_each_member():
@@ -269,11 +332,14 @@ def compute(result) -> float:
     return float(np.mean([p["true"] == p["predicted"] for p in result["predictions"]]))
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda r: r["predictions"][0].pop("scores"), "stored no class scores"),
-    (lambda r: r["predictions"][0].update(path="/other.wav"), "tested other clips"),
-    (lambda r: r.update(classes=["b", "a"]), "with the same label scheme"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda r: r["predictions"][0].pop("scores"), "stored no class scores"),
+        (lambda r: r["predictions"][0].update(path="/other.wav"), "tested other clips"),
+        (lambda r: r.update(classes=["b", "a"]), "with the same label scheme"),
+    ],
+)
 def test_fusion_refuses_runs_it_cannot_fuse(change, message):
     truth = ["a", "b", "a", "b"]
     r1 = _result(np.full((4, 2), 0.5), truth)
@@ -283,12 +349,15 @@ def test_fusion_refuses_runs_it_cannot_fuse(change, message):
         fuse_results([r1, r2])
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"method": "max"}, "unknown fusion method"),
-    ({"method": "weighted"}, "needs one weight per run"),
-    ({"method": "weighted", "weights": [1, -1]}, "non-negative"),
-    ({"weights": [1, 1]}, "takes no weights"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"method": "max"}, "unknown fusion method"),
+        ({"method": "weighted"}, "needs one weight per run"),
+        ({"method": "weighted", "weights": [1, -1]}, "non-negative"),
+        ({"weights": [1, 1]}, "takes no weights"),
+    ],
+)
 def test_fusion_settings_errors(kwargs, message):
     r = _result(np.full((4, 2), 0.5), ["a", "b", "a", "b"])
     with pytest.raises(ConfigError, match=message):

@@ -20,8 +20,16 @@ AROUSAL = {"angry": 0.9, "fearful": 0.8, "happy": 0.7, "disgust": 0.5, "neutral"
 
 
 def _record(path: str, corpus: str, intensity: str | None, speaker: str = "01") -> Record:
-    return Record(path=path, corpus=corpus, speaker=speaker, label="x", emotion="angry", language="en",
-                  gender="female", intensity=intensity)
+    return Record(
+        path=path,
+        corpus=corpus,
+        speaker=speaker,
+        label="x",
+        emotion="angry",
+        language="en",
+        gender="female",
+        intensity=intensity,
+    )
 
 
 def test_intensity_levels_of_each_corpus():
@@ -45,8 +53,9 @@ def test_csv_column_numeric_or_categorical(tmp_path):
         (tmp_path / name).write_bytes(b"")
         audio.append(str(tmp_path / name))
     manifest = tmp_path / "m.csv"
-    manifest.write_text("path,label,speaker,valence,mood\na.wav,angry,1,-0.5,up\nb.wav,angry,2,NA,down\n"
-                        "c.wav,angry,3,0.25,\n")
+    manifest.write_text(
+        "path,label,speaker,valence,mood\na.wav,angry,1,-0.5,up\nb.wav,angry,2,NA,down\nc.wav,angry,3,0.25,\n"
+    )
     assert read_manifest_column(manifest, "valence") == {audio[0]: "-0.5", audio[1]: "NA", audio[2]: "0.25"}
     records = [_record(p, "csv", None, speaker=str(i)) for i, p in enumerate(audio)]
     entry = [(f"csv:{manifest}", records)]
@@ -83,16 +92,29 @@ def emodb_csv(tmp_path_factory):
 
 
 def _evaluate(argv, out, cache_dir):
-    return main(["evaluate", *argv, "--out", str(out), "--cache-dir", str(cache_dir), "--quiet",
-                 "--corpora-root", str(CORPORA)])
+    return main(
+        ["evaluate", *argv, "--out", str(out), "--cache-dir", str(cache_dir), "--quiet", "--corpora-root", str(CORPORA)]
+    )
 
 
 @pytest.mark.corpora
 @needs_emodb
 def test_csv_numeric_column_is_regressed_end_to_end(tmp_path, capsys, cache_dir, emodb_csv):
     out = tmp_path / "arousal"
-    argv = ["--corpus", f"csv:{emodb_csv}", "--target", "arousal", "--features", "mfcc-functionals",
-            "--model", "linear", "--protocol", "speaker-kfold", "--folds", "3"]
+    argv = [
+        "--corpus",
+        f"csv:{emodb_csv}",
+        "--target",
+        "arousal",
+        "--features",
+        "mfcc-functionals",
+        "--model",
+        "linear",
+        "--protocol",
+        "speaker-kfold",
+        "--folds",
+        "3",
+    ]
     assert _evaluate(argv, out, cache_dir) == 0
     printed = capsys.readouterr().out
     assert "CCC" in printed.splitlines()[1] and "MAE" in printed and "speaker bootstrap" in printed
@@ -112,8 +134,22 @@ def test_csv_numeric_column_is_regressed_end_to_end(tmp_path, capsys, cache_dir,
 @needs_emodb
 def test_gender_is_classified_with_a_uar(tmp_path, capsys, cache_dir):
     out = tmp_path / "gender"
-    argv = ["--corpus", "emodb", "--max-speakers", "4", "--target", "gender", "--features", "mfcc-functionals",
-            "--model", "linear", "--protocol", "speaker-kfold", "--folds", "2"]
+    argv = [
+        "--corpus",
+        "emodb",
+        "--max-speakers",
+        "4",
+        "--target",
+        "gender",
+        "--features",
+        "mfcc-functionals",
+        "--model",
+        "linear",
+        "--protocol",
+        "speaker-kfold",
+        "--folds",
+        "2",
+    ]
     assert _evaluate(argv, out, cache_dir) == 0
     assert "UAR" in capsys.readouterr().out
     result = json.loads((out / "result.json").read_text())

@@ -20,7 +20,13 @@ import soundfile as sf
 from emovox.cli.main import main
 from emovox.corpora import default_corpora_root
 from emovox.export.timeline_formats import (
-    FORMATS, cue_text, render_timeline, to_audacity, to_eaf, to_srt, to_vtt,
+    FORMATS,
+    cue_text,
+    render_timeline,
+    to_audacity,
+    to_eaf,
+    to_srt,
+    to_vtt,
 )
 from emovox.inference import Prediction, Timeline
 
@@ -29,8 +35,9 @@ webvtt = pytest.importorskip("webvtt")
 
 ACTOR = default_corpora_root() / "ravdess" / "Audio_Speech_Actors_01-24" / "Actor_01"
 CLIPS = ("03-01-05-02-01-01-01.flac", "03-01-04-02-01-01-01.flac", "03-01-03-02-01-01-01.flac")
-needs_corpus = pytest.mark.skipif(not all((ACTOR / c).is_file() for c in CLIPS),
-                                  reason=f"RAVDESS clips under {ACTOR} are absent")
+needs_corpus = pytest.mark.skipif(
+    not all((ACTOR / c).is_file() for c in CLIPS), reason=f"RAVDESS clips under {ACTOR} are absent"
+)
 LABELS = ("neutral", "happy", "sad", "angry", "fearful", "disgust", "surprised")
 
 
@@ -72,32 +79,42 @@ def _expected(t: Timeline) -> list[tuple[int, int, str]]:
 def test_cue_text_says_label_confidence_and_the_reason_of_a_non_answer():
     scores = {"angry": 0.82, "sad": 0.18}
     assert cue_text(Prediction("angry", 0.82, scores, 0.0, 3.0, 2.5)) == "angry 0.82"
-    assert cue_text(Prediction("unknown", 0.414, scores, 0, 3, 2.5, "low_confidence")) == \
-        "unknown 0.41 (low confidence)"
-    assert cue_text(Prediction("unknown", 0.6, scores, 0, 3, 0.3, "too_little_speech")) == \
-        "unknown 0.60 (too little speech)"
+    assert (
+        cue_text(Prediction("unknown", 0.414, scores, 0, 3, 2.5, "low_confidence")) == "unknown 0.41 (low confidence)"
+    )
+    assert (
+        cue_text(Prediction("unknown", 0.6, scores, 0, 3, 0.3, "too_little_speech"))
+        == "unknown 0.60 (too little speech)"
+    )
     assert cue_text(Prediction("no_speech", 0.0, {}, 0, 3, 0.0, "no_speech")) == "no_speech (no speech found)"
 
 
 def _synthetic() -> Timeline:
     """Segments of every kind, a label needing escapes, a recording past one hour."""
     a = {"angry": 0.7, "sad <&> calm": 0.3}
-    segs = (Prediction("angry", 0.7, a, 0.5, 2.0, 1.4),
-            Prediction("angry", 0.7, a, 2.0, 3.5, 1.4),  # merged with the first
-            Prediction("unknown", 0.4, a, 5.0, 8.0, 2.8, "low_confidence"),
-            Prediction("no_speech", 0.0, {}, 8.0, 9.0, 0.1, "no_speech"),
-            Prediction("sad <&> calm", 0.8, {"angry": 0.2, "sad <&> calm": 0.8}, 3723.25, 3725.5, 2.0))
+    segs = (
+        Prediction("angry", 0.7, a, 0.5, 2.0, 1.4),
+        Prediction("angry", 0.7, a, 2.0, 3.5, 1.4),  # merged with the first
+        Prediction("unknown", 0.4, a, 5.0, 8.0, 2.8, "low_confidence"),
+        Prediction("no_speech", 0.0, {}, 8.0, 9.0, 0.1, "no_speech"),
+        Prediction("sad <&> calm", 0.8, {"angry": 0.2, "sad <&> calm": 0.8}, 3723.25, 3725.5, 2.0),
+    )
     return Timeline(segs, 3730.0, ("angry", "sad <&> calm"))
 
 
 def test_every_format_reads_back_the_merged_segments_of_a_synthetic_timeline():
     t = _synthetic()
-    want = [(500, 3500, "angry 0.70"), (5000, 8000, "unknown 0.40 (low confidence)"),
-            (8000, 9000, "no_speech (no speech found)"), (3723250, 3725500, "sad <&> calm 0.80")]
+    want = [
+        (500, 3500, "angry 0.70"),
+        (5000, 8000, "unknown 0.40 (low confidence)"),
+        (8000, 9000, "no_speech (no speech found)"),
+        (3723250, 3725500, "sad <&> calm 0.80"),
+    ]
     assert _expected(t) == want
     subs = list(srt.parse(to_srt(t)))
     assert [(s.index, s.start, s.end, s.content) for s in subs] == [
-        (i, timedelta(milliseconds=a), timedelta(milliseconds=b), text) for i, (a, b, text) in enumerate(want, 1)]
+        (i, timedelta(milliseconds=a), timedelta(milliseconds=b), text) for i, (a, b, text) in enumerate(want, 1)
+    ]
     assert "01:02:03,250 --> 01:02:05,500" in to_srt(t)
     vtt = to_vtt(t, title="x.wav")
     captions = webvtt.from_string(vtt).captions
@@ -214,8 +231,9 @@ def _run(argv, capsys):
 @needs_corpus
 def test_cli_writes_each_format_to_one_file_or_stdout(timeline, recording, tmp_path, capsys):
     target = tmp_path / "subs" / "talk.srt"
-    rc, out, err = _run(["predict", str(recording), "--timeline", "--format", "srt", "-o", str(target),
-                         "--threads", "1"], capsys)
+    rc, out, err = _run(
+        ["predict", str(recording), "--timeline", "--format", "srt", "-o", str(target), "--threads", "1"], capsys
+    )
     assert rc == 0 and out == "" and err == ""
     assert list(srt.parse(target.read_text())) == list(srt.parse(to_srt(timeline)))
     assert [p.name for p in target.parent.iterdir()] == ["talk.srt"]  # no temporary file left
@@ -231,31 +249,65 @@ def test_cli_several_inputs_write_one_file_each_into_a_folder(timeline, recordin
     junk = tmp_path / "junk.wav"
     junk.write_bytes(b"not audio at all " * 50)
     out_dir = tmp_path / "eaf"
-    rc, out, err = _run(["predict", str(recording), str(other), str(junk), "--timeline", "--format", "elan",
-                         "-o", f"{out_dir}/", "--threads", "1", "-q"], capsys)
+    rc, out, err = _run(
+        [
+            "predict",
+            str(recording),
+            str(other),
+            str(junk),
+            "--timeline",
+            "--format",
+            "elan",
+            "-o",
+            f"{out_dir}/",
+            "--threads",
+            "1",
+            "-q",
+        ],
+        capsys,
+    )
     assert rc == 1 and out == ""
-    assert err.splitlines() == [f"emovox: error: {junk}: not an audio file or an unsupported format: "
-                                "pass WAV, FLAC, Ogg, MP3, WebM/Opus or M4A/AAC"]
+    assert err.splitlines() == [
+        f"emovox: error: {junk}: not an audio file or an unsupported format: "
+        "pass WAV, FLAC, Ogg, MP3, WebM/Opus or M4A/AAC"
+    ]
     assert sorted(p.name for p in out_dir.iterdir()) == ["three clips-2.eaf", "three clips.eaf"]  # none for junk
     for name, media in (("three clips.eaf", recording), ("three clips-2.eaf", other)):
         root = ET.fromstring((out_dir / name).read_text())
         assert root.find("HEADER/MEDIA_DESCRIPTOR").get("MEDIA_URL") == media.as_uri()
         values = [a.text for a in root.iter("ANNOTATION_VALUE")]
         assert values == [t for _, _, t in _expected(timeline)]
-    rc, _, _ = _run(["predict", str(recording), "--timeline", "--format", "audacity", "-o", str(tmp_path / "lab") + "/",
-                     "--threads", "1"], capsys)
+    rc, _, _ = _run(
+        [
+            "predict",
+            str(recording),
+            "--timeline",
+            "--format",
+            "audacity",
+            "-o",
+            str(tmp_path / "lab") + "/",
+            "--threads",
+            "1",
+        ],
+        capsys,
+    )
     rows = list(csv.reader((tmp_path / "lab" / "three clips.txt").open(), delimiter="\t"))
     assert rc == 0 and len(rows) == len(_expected(timeline))
 
 
-@pytest.mark.parametrize("extra, message", [
-    (["--format", "srt"], "--format srt writes a timeline: add --timeline"),
-    (["--timeline", "--format", "docx"], "--format 'docx' is unknown: use srt, vtt, audacity or elan"),
-    (["--timeline", "--format", "vtt", "--csv"], "--format vtt and --csv are two outputs: choose one"),
-    (["--timeline", "--format", "srt", "EXTRA"], "2 inputs were given (stdout would mix them): name an output "
-                                                 "folder with -o DIR/"),
-    (["--timeline", "--format", "srt", "EXTRA", "-o", "OUT"], "2 inputs were given (-o OUT is a file)"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--format", "srt"], "--format srt writes a timeline: add --timeline"),
+        (["--timeline", "--format", "docx"], "--format 'docx' is unknown: use srt, vtt, audacity or elan"),
+        (["--timeline", "--format", "vtt", "--csv"], "--format vtt and --csv are two outputs: choose one"),
+        (
+            ["--timeline", "--format", "srt", "EXTRA"],
+            "2 inputs were given (stdout would mix them): name an output folder with -o DIR/",
+        ),
+        (["--timeline", "--format", "srt", "EXTRA", "-o", "OUT"], "2 inputs were given (-o OUT is a file)"),
+    ],
+)
 def test_cli_bad_combinations_are_one_line_exit_2_and_write_nothing(extra, message, tmp_path, capsys, monkeypatch):
     import emovox.inference
 
@@ -277,8 +329,9 @@ def test_cli_a_failing_single_input_leaves_no_file(tmp_path, capsys):
     cut = tmp_path / "cut.flac"
     cut.write_bytes((ACTOR / CLIPS[0]).read_bytes()[:20000])
     target = tmp_path / "cut.srt"
-    rc, out, err = _run(["predict", str(cut), "--timeline", "--format", "srt", "-o", str(target), "--threads", "1"],
-                        capsys)
+    rc, out, err = _run(
+        ["predict", str(cut), "--timeline", "--format", "srt", "-o", str(target), "--threads", "1"], capsys
+    )
     assert rc == 1 and not target.exists() and "the file ends early" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.flac"]
 
@@ -297,16 +350,22 @@ def client(model):
 
 
 @needs_corpus
-@pytest.mark.parametrize("fmt, media_type, filename", [
-    ("srt", "application/x-subrip", "three clips.srt"), ("vtt", "text/vtt", "three clips.vtt"),
-    ("audacity", "text/plain", "three clips.txt"), ("elan", "application/xml", "three clips.eaf")])
-def test_service_returns_the_export_with_its_type_and_file_name(client, timeline, recording, fmt, media_type,
-                                                                filename):
+@pytest.mark.parametrize(
+    "fmt, media_type, filename",
+    [
+        ("srt", "application/x-subrip", "three clips.srt"),
+        ("vtt", "text/vtt", "three clips.vtt"),
+        ("audacity", "text/plain", "three clips.txt"),
+        ("elan", "application/xml", "three clips.eaf"),
+    ],
+)
+def test_service_returns_the_export_with_its_type_and_file_name(client, timeline, recording, fmt, media_type, filename):
     r = client.post(f"/v1/predict?timeline=true&format={fmt}", files={"file": (recording.name, recording.read_bytes())})
     assert r.status_code == 200, r.text
     assert r.headers["content-type"] == f"{media_type}; charset=utf-8"
-    assert r.headers["content-disposition"] == (f'attachment; filename="{filename}"; '
-                                                f"filename*=UTF-8''{filename.replace(' ', '%20')}")
+    assert r.headers["content-disposition"] == (
+        f"attachment; filename=\"{filename}\"; filename*=UTF-8''{filename.replace(' ', '%20')}"
+    )
     want = _expected(timeline)
     if fmt == "srt":
         got = [(ms(s.start.total_seconds()), ms(s.end.total_seconds()), s.content) for s in srt.parse(r.text)]
@@ -317,15 +376,19 @@ def test_service_returns_the_export_with_its_type_and_file_name(client, timeline
     else:
         root = ET.fromstring(r.text)
         slots = {s.get("TIME_SLOT_ID"): int(s.get("TIME_VALUE")) for s in root.iter("TIME_SLOT")}
-        got = [(slots[a.get("TIME_SLOT_REF1")], slots[a.get("TIME_SLOT_REF2")], a.findtext("ANNOTATION_VALUE"))
-               for a in root.iter("ALIGNABLE_ANNOTATION")]
+        got = [
+            (slots[a.get("TIME_SLOT_REF1")], slots[a.get("TIME_SLOT_REF2")], a.findtext("ANNOTATION_VALUE"))
+            for a in root.iter("ALIGNABLE_ANNOTATION")
+        ]
         assert root.find("HEADER/MEDIA_DESCRIPTOR").get("MEDIA_URL") == "./three%20clips.wav"  # no server path
     assert got == want
 
 
 def test_service_refuses_a_bad_format_in_the_error_shape(client):
-    for query, message in (("timeline=true&format=docx", "format: Input should be 'srt', 'vtt', 'audacity' or 'elan'"),
-                           ("format=srt", "format=srt exports a timeline: add timeline=true")):
+    for query, message in (
+        ("timeline=true&format=docx", "format: Input should be 'srt', 'vtt', 'audacity' or 'elan'"),
+        ("format=srt", "format=srt exports a timeline: add timeline=true"),
+    ):
         r = client.post(f"/v1/predict?{query}", content=b"RIFF")
         assert r.status_code == 422 and r.json() == {"error": {"code": "invalid_parameter", "message": message}}
     schema = client.get("/openapi.json").json()["paths"]["/v1/predict"]["post"]

@@ -53,8 +53,14 @@ def corpus(tmp_path_factory) -> tuple[Path, list[dict]]:
     for record in _emodb_records():
         key = (record.speaker, record.emotion)
         if record.speaker in SPEAKERS and record.emotion in EMOTIONS and len(cells[key]) < PER_CELL:
-            cells[key].append({"path": record.path, "label": EMOTIONS[record.emotion], "speaker": record.speaker,
-                               "emotion": record.emotion})
+            cells[key].append(
+                {
+                    "path": record.path,
+                    "label": EMOTIONS[record.emotion],
+                    "speaker": record.speaker,
+                    "emotion": record.emotion,
+                }
+            )
     rows = [row for key in sorted(cells) for row in cells[key]]
     assert len(rows) == len(SPEAKERS) * len(EMOTIONS) * PER_CELL
     folder = tmp_path_factory.mktemp("mine")
@@ -67,8 +73,20 @@ def trained(corpus, tmp_path_factory) -> tuple[Path, str]:
     out = tmp_path_factory.mktemp("run") / "mine"
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        code = main(["train", "--recipe", "default", "--corpus", f"csv:{manifest}", "--out", str(out),
-                     "--no-progress", "--threads", "1"])
+        code = main(
+            [
+                "train",
+                "--recipe",
+                "default",
+                "--corpus",
+                f"csv:{manifest}",
+                "--out",
+                str(out),
+                "--no-progress",
+                "--threads",
+                "1",
+            ]
+        )
     assert code == 0
     return out, printed.getvalue()
 
@@ -78,8 +96,12 @@ def test_the_run_reports_speaker_independent_figures_and_writes_an_artifact_of_t
     assert "leave-one-speaker-out over 3 speakers" in printed
     assert "UAR" in printed and "accuracy" in printed and f"artifact: {out / 'model'}" in printed
     model = out / "model"
-    assert {p.name for p in model.iterdir()} == {"config.json", "model.safetensors", "model.onnx",
-                                                 "LICENSE-whisper.txt"}
+    assert {p.name for p in model.iterdir()} == {
+        "config.json",
+        "model.safetensors",
+        "model.onnx",
+        "LICENSE-whisper.txt",
+    }
     assert not [p for p in out.rglob("*") if p.suffix in (".pkl", ".pickle", ".pt", ".joblib")]
     config = json.loads((model / "config.json").read_text())
     assert config["task"]["labels"] == LABELS
@@ -213,18 +235,22 @@ def test_held_out_logits_score_every_clip_and_copy_with_a_head_that_never_saw_it
     assert not np.allclose(again.logits[~rows, 0], held.logits[~rows, 0])  # speaker 1 trains the others' heads
 
 
-@pytest.mark.parametrize("columns, edit, message", [
-    (("path", "label"), None, "lacks column(s) speaker"),
-    (("path", "label", "speaker"), lambda rows: rows[0].update(path="/nowhere/gone.wav"), "does not exist"),
-    (("path", "label", "speaker"), lambda rows: [r.update(label="sad") for r in rows], "a model needs at least 2"),
-])
+@pytest.mark.parametrize(
+    "columns, edit, message",
+    [
+        (("path", "label"), None, "lacks column(s) speaker"),
+        (("path", "label", "speaker"), lambda rows: rows[0].update(path="/nowhere/gone.wav"), "does not exist"),
+        (("path", "label", "speaker"), lambda rows: [r.update(label="sad") for r in rows], "a model needs at least 2"),
+    ],
+)
 def test_a_bad_csv_is_one_line_and_exit_2(corpus, tmp_path, capsys, columns, edit, message):
     rows = [dict(row) for row in corpus[1]]
     if edit:
         edit(rows)
     manifest = _write_csv(tmp_path / "bad.csv", rows, columns)
-    code = main(["train", "--recipe", "default", "--corpus", f"csv:{manifest}", "--out", str(tmp_path / "o"),
-                 "--no-progress"])
+    code = main(
+        ["train", "--recipe", "default", "--corpus", f"csv:{manifest}", "--out", str(tmp_path / "o"), "--no-progress"]
+    )
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and message in err, err
     assert not (tmp_path / "o" / "model").exists()
@@ -236,19 +262,23 @@ def test_a_file_that_is_not_audio_is_named_in_one_line(corpus, tmp_path, capsys)
     junk.write_text("not audio at all\n")
     rows[4]["path"] = str(junk)
     manifest = _write_csv(tmp_path / "mine.csv", rows)
-    code = main(["train", "--recipe", "default", "--corpus", f"csv:{manifest}", "--out", str(tmp_path / "o"),
-                 "--no-progress"])
+    code = main(
+        ["train", "--recipe", "default", "--corpus", f"csv:{manifest}", "--out", str(tmp_path / "o"), "--no-progress"]
+    )
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "notes.wav" in err and "not an audio file" in err, err
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--recipe", "default", "--epochs", "3"], "drop --epochs"),
-    (["--recipe", "default", "--nproc", "2"], "drop --nproc"),
-    (["--recipe", "default", "--copies", "99"], "at most 14"),
-    (["--recipe", "tiny", "--copies", "2"], "--copies is only used by --recipe default"),
-    (["--recipe", "default", "--backbone", "/x"], "--backbone is only used by --recipe whisper-linear"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--recipe", "default", "--epochs", "3"], "drop --epochs"),
+        (["--recipe", "default", "--nproc", "2"], "drop --nproc"),
+        (["--recipe", "default", "--copies", "99"], "at most 14"),
+        (["--recipe", "tiny", "--copies", "2"], "--copies is only used by --recipe default"),
+        (["--recipe", "default", "--backbone", "/x"], "--backbone is only used by --recipe whisper-linear"),
+    ],
+)
 def test_recipe_options_are_checked(corpus, tmp_path, capsys, argv, message):
     code = main(["train", *argv, "--corpus", f"csv:{corpus[0]}", "--out", str(tmp_path / "o"), "--no-progress"])
     err = capsys.readouterr().err

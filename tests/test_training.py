@@ -63,7 +63,7 @@ def datasets(seed: int = 0, n_train: int = 8, n_val: int = 4):
 
 
 def quick_config(**changes) -> TrainConfig:
-    base = dict(epochs=3, batch_size=8, lr=3e-3, progress=False, early_stop_patience=None, threads=2)
+    base = {"epochs": 3, "batch_size": 8, "lr": 3e-3, "progress": False, "early_stop_patience": None, "threads": 2}
     base.update(changes)
     return TrainConfig(**base)
 
@@ -75,8 +75,15 @@ def tiny_model(seed: int = 0):
 
 # --------------------------------------------------------------------------- config
 def test_config_round_trips_through_json(tmp_path):
-    config = TrainConfig(epochs=5, optimizer="adamw", scheduler="cosine", warmup_epochs=2,
-                         class_weights=[1.0, 2.0, 0.5], mixup_alpha=0.2, early_stop_patience=None)
+    config = TrainConfig(
+        epochs=5,
+        optimizer="adamw",
+        scheduler="cosine",
+        warmup_epochs=2,
+        class_weights=[1.0, 2.0, 0.5],
+        mixup_alpha=0.2,
+        early_stop_patience=None,
+    )
     path = tmp_path / "train.json"
     config.to_json(path)
     assert TrainConfig.from_json(path) == config
@@ -126,8 +133,12 @@ def test_cosine_schedule_warms_up_then_decays_to_min_lr():
 
 # --------------------------------------------------------------------------- data
 @settings(max_examples=60, deadline=None)
-@given(n=st.integers(1, 300), length=st.integers(1, 200), crop=st.sampled_from(["center", "start", "random"]),
-       seed=st.integers(0, 2**31))
+@given(
+    n=st.integers(1, 300),
+    length=st.integers(1, 200),
+    crop=st.sampled_from(["center", "start", "random"]),
+    seed=st.integers(0, 2**31),
+)
 def test_fix_length_always_gives_the_length_and_keeps_a_contiguous_piece(n, length, crop, seed):
     x = np.arange(1, n + 1, dtype=np.float32)[None, :].repeat(2, axis=0)
     y = fix_length(x, length, crop=crop, rng=np.random.default_rng(seed))
@@ -240,7 +251,7 @@ def test_engine_learns_a_separable_task_and_writes_logs_and_curves(tmp_path):
     assert json.loads((tmp_path / "log.json").read_text())[0]["epoch"] == 1
     assert (tmp_path / "log.csv").read_text().splitlines()[0].startswith("epoch,train_loss")
     # the model holds the best weights at the end
-    best = {k: v for k, v in result.best_state.items()}
+    best = dict(result.best_state.items())
     assert all(torch.equal(v, best[k]) for k, v in model.state_dict().items())
 
 
@@ -270,19 +281,30 @@ def test_augmentation_hooks_see_training_batches_only(tmp_path):
         return f
 
     config = quick_config(epochs=2, mixup_alpha=0.4, balanced_sampling=True, label_smoothing=0.1)
-    train_model(tiny_model(), train, val, config, out_dir=tmp_path, wave_augment=wave, spec_augment=spec,
-                plot=False)
+    train_model(tiny_model(), train, val, config, out_dir=tmp_path, wave_augment=wave, spec_augment=spec, plot=False)
     assert seen["wave"] == seen["spec"] == 2 * len(train)
 
 
 def test_engine_errors(tmp_path):
     train, val = datasets(n_train=2, n_val=1)
     with pytest.raises(ConfigError, match="spec_augment needs a model with features"):
-        train_model(torch.nn.Sequential(torch.nn.Linear(SPEC.n_samples, 3)), train, val, quick_config(),
-                    out_dir=tmp_path / "x", spec_augment=lambda f, g: f)
+        train_model(
+            torch.nn.Sequential(torch.nn.Linear(SPEC.n_samples, 3)),
+            train,
+            val,
+            quick_config(),
+            out_dir=tmp_path / "x",
+            spec_augment=lambda f, g: f,
+        )
     with pytest.raises(ConfigError, match="wave_augment returned shape"):
-        train_model(tiny_model(), train, val, quick_config(epochs=1), out_dir=tmp_path / "y",
-                    wave_augment=lambda x, g: x[:, :10])
+        train_model(
+            tiny_model(),
+            train,
+            val,
+            quick_config(epochs=1),
+            out_dir=tmp_path / "y",
+            wave_augment=lambda x, g: x[:, :10],
+        )
     train_model(tiny_model(), train, val, quick_config(epochs=1), out_dir=tmp_path / "z", plot=False)
     with pytest.raises(ConfigError, match="already holds a run: pass resume=True"):
         train_model(tiny_model(), train, val, quick_config(epochs=1), out_dir=tmp_path / "z")
@@ -301,8 +323,17 @@ class _StopAfter(Callback):
 
 def test_resume_in_process_is_bit_identical(tmp_path):
     """Interrupt after epoch 2 of 4 (all features on), resume, compare with a straight run."""
-    config = quick_config(epochs=4, scheduler="cosine", warmup_epochs=1, mixup_alpha=0.3, balanced_sampling=True,
-                          optimizer="adamw", weight_decay=0.01, label_smoothing=0.1, ema_decay=0.9)
+    config = quick_config(
+        epochs=4,
+        scheduler="cosine",
+        warmup_epochs=1,
+        mixup_alpha=0.3,
+        balanced_sampling=True,
+        optimizer="adamw",
+        weight_decay=0.01,
+        label_smoothing=0.1,
+        ema_decay=0.9,
+    )
 
     def wave(x, rng):
         return x * rng.uniform(0.5, 1.5, size=(len(x), 1)).astype(np.float32)
@@ -310,8 +341,9 @@ def test_resume_in_process_is_bit_identical(tmp_path):
     def run(out, callbacks=(), resume=False):
         train, val = datasets()
         model = tiny_model()
-        return model, train_model(model, train, val, config, out_dir=out, wave_augment=wave,
-                                  callbacks=callbacks, resume=resume, plot=False)
+        return model, train_model(
+            model, train, val, config, out_dir=out, wave_augment=wave, callbacks=callbacks, resume=resume, plot=False
+        )
 
     straight_model, straight = run(tmp_path / "straight")
     with pytest.raises(KeyboardInterrupt):
@@ -358,8 +390,8 @@ def test_engine_with_ema_validates_keeps_and_returns_the_averaged_weights(tmp_pa
     result = train_model(model, train, val, quick_config(epochs=3, ema_decay=0.9), out_dir=tmp_path, plot=False)
     tensors, meta = load_checkpoint(tmp_path / "checkpoint.safetensors")
     assert meta["ema_steps"] == 3 * math.ceil(len(train) / 8)  # one update per optimiser step
-    last_ema = {k[len("ema."):]: v for k, v in tensors.items() if k.startswith("ema.")}
-    raw = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+    last_ema = {k[len("ema.") :]: v for k, v in tensors.items() if k.startswith("ema.")}
+    raw = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
     assert set(last_ema) == set(raw) == set(model.state_dict())
     assert any(not torch.equal(last_ema[k], raw[k]) for k in raw)  # the average is not the last step
     for key, value in model.state_dict().items():  # the returned model holds the best averaged weights
@@ -429,8 +461,14 @@ def test_task_spec_validation(kwargs, match):
 
 
 def test_task_spec_round_trip_and_mismatch():
-    spec = TaskSpec(labels=("a", "b"), sample_rate_hz=8000, clip_s=2, input_kind="features",
-                    feature="mfcc-functionals", feature_dims=[40])
+    spec = TaskSpec(
+        labels=("a", "b"),
+        sample_rate_hz=8000,
+        clip_s=2,
+        input_kind="features",
+        feature="mfcc-functionals",
+        feature_dims=[40],
+    )
     assert TaskSpec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
     assert spec.input_shape == (40,) and SPEC.input_shape == (8000,)
     with pytest.raises(ModelError, match="labels: \\('a', 'b'\\) != \\('b', 'a'\\)"):

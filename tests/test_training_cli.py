@@ -30,8 +30,9 @@ def make_ravdess(root: Path, *, actors: int = 6, duration_s: float = 0.8) -> Pat
                 for repetition in ("01", "02"):
                     seed = int(f"{actor}{emotion}{statement}{repetition}")
                     y = speech_like(duration_s, f0_hz=f0 * (1 + 0.03 * (actor % 3)), seed=seed)
-                    write_audio(folder / f"03-01-{emotion}-01-{statement}-{repetition}-{actor:02d}.wav", y,
-                                sample_rate_hz=16000)
+                    write_audio(
+                        folder / f"03-01-{emotion}-01-{statement}-{repetition}-{actor:02d}.wav", y, sample_rate_hz=16000
+                    )
     return root
 
 
@@ -41,8 +42,19 @@ def corpus(tmp_path_factory) -> Path:
 
 
 def train_args(corpus: Path, out: Path, *extra: str) -> list[str]:
-    return ["train", "--recipe", "tiny", "--corpus", f"ravdess={corpus}", "--out", str(out),
-            "--no-progress", "--threads", "1", *extra]
+    return [
+        "train",
+        "--recipe",
+        "tiny",
+        "--corpus",
+        f"ravdess={corpus}",
+        "--out",
+        str(out),
+        "--no-progress",
+        "--threads",
+        "1",
+        *extra,
+    ]
 
 
 def test_tiny_recipe_trains_from_the_cli_and_writes_an_artifact(corpus, tmp_path, capsys):
@@ -50,8 +62,15 @@ def test_tiny_recipe_trains_from_the_cli_and_writes_an_artifact(corpus, tmp_path
     assert main(train_args(corpus, out, "--epochs", "4", "--folds", "3", "--fold", "1")) == 0
     printed = capsys.readouterr().out
     assert "val UAR" in printed and "test UAR" in printed
-    for name in ("log.json", "log.csv", "curves.png", "checkpoint.safetensors", "summary.json",
-                 "model/model.safetensors", "model/config.json"):
+    for name in (
+        "log.json",
+        "log.csv",
+        "curves.png",
+        "checkpoint.safetensors",
+        "summary.json",
+        "model/model.safetensors",
+        "model/config.json",
+    ):
         assert (out / name).is_file(), name
     config = json.loads((out / "model" / "config.json").read_text())
     assert config["task"]["labels"] == ["neutral", "happy", "angry"]
@@ -69,8 +88,18 @@ def test_tiny_recipe_trains_from_the_cli_and_writes_an_artifact(corpus, tmp_path
 
 def test_config_file_and_flags(corpus, tmp_path):
     cfg = tmp_path / "train.json"
-    cfg.write_text(json.dumps({"recipe": "tiny", "corpus": f"ravdess:{corpus}", "out": str(tmp_path / "run"),
-                               "epochs": 1, "train": {"batch_size": 8, "progress": False}, "limit": 30}))
+    cfg.write_text(
+        json.dumps(
+            {
+                "recipe": "tiny",
+                "corpus": f"ravdess:{corpus}",
+                "out": str(tmp_path / "run"),
+                "epochs": 1,
+                "train": {"batch_size": 8, "progress": False},
+                "limit": 30,
+            }
+        )
+    )
     assert main(["train", "--config", str(cfg), "--seed", "3"]) == 0
     saved = json.loads((tmp_path / "run" / "model" / "config.json").read_text())["training"]
     assert saved["config"]["batch_size"] == 8 and saved["config"]["seed"] == 3
@@ -102,8 +131,13 @@ def test_list_recipes(capsys):
 
 def _run_cli(args: list[str], **kwargs) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
-    return subprocess.Popen([sys.executable, "-m", "emovox.cli.main", *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
+    return subprocess.Popen(
+        [sys.executable, "-m", "emovox.cli.main", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        **kwargs,
+    )
 
 
 def test_kill_9_then_resume_ends_bit_identical_to_an_uninterrupted_run(corpus, tmp_path):
@@ -146,7 +180,8 @@ def test_kill_9_then_resume_ends_bit_identical_to_an_uninterrupted_run(corpus, t
         return [{k: v for k, v in r.items() if k != "time_s"} for r in history]
 
     assert strip(json.loads((straight / "log.json").read_text())) == strip(
-        json.loads((killed / "log.json").read_text()))
+        json.loads((killed / "log.json").read_text())
+    )
     summary_a = json.loads((straight / "summary.json").read_text())
     summary_b = json.loads((killed / "summary.json").read_text())
     assert summary_a["metrics"] == summary_b["metrics"]
@@ -160,9 +195,16 @@ def test_feature_recipe_normalises_with_training_statistics_and_evaluates_identi
     from emovox.training.recipes import Recipe
     from emovox.training.run import run_recipe
 
-    recipe = Recipe(name="mlp-test", arch="tiny-mlp", arch_params={"hidden": 16},
-                    train=TrainConfig(epochs=3, batch_size=8, progress=False, early_stop_patience=None),
-                    input_kind="features", feature="mfcc-functionals", clip_s=0.8, val_fraction=0.3)
+    recipe = Recipe(
+        name="mlp-test",
+        arch="tiny-mlp",
+        arch_params={"hidden": 16},
+        train=TrainConfig(epochs=3, batch_size=8, progress=False, early_stop_patience=None),
+        input_kind="features",
+        feature="mfcc-functionals",
+        clip_s=0.8,
+        val_fraction=0.3,
+    )
     records = load_corpus("ravdess", corpus)
     summary = run_recipe(recipe, records, out_dir=tmp_path / "run", folds=3, fold=0)
     model, config = load_artifact(summary["artifact"])
@@ -197,7 +239,8 @@ class CountingAugmentation:
 
 @pytest.mark.parametrize("name", ["s0", "s1"])
 def test_cli_trained_seed_replica_uses_its_own_scaling_and_augments_training_draws_only(
-        name, corpus, tmp_path, monkeypatch):
+    name, corpus, tmp_path, monkeypatch
+):
     """``emovox train --recipe sN`` = the bench's pipeline: the seed's scaling, augmentation of training
     clips only (each exactly once per epoch), and an artifact that evaluates to the recorded test figure."""
     from emovox.cli.train import _limit
@@ -213,9 +256,33 @@ def test_cli_trained_seed_replica_uses_its_own_scaling_and_augments_training_dra
         counter = CountingAugmentation(original.augmentation)
         monkeypatch.setitem(seeds.SEED_RECIPES, name, lambda: original.with_changes(augmentation=counter))
     out = tmp_path / "run"
-    assert main(["train", "--recipe", name, "--corpus", f"ravdess={corpus}", "--out", str(out), "--limit", "40",
-                 "--epochs", "1", "--folds", "3", "--fold", "0", "--seed", "0", "--threads", "1",
-                 "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--recipe",
+                name,
+                "--corpus",
+                f"ravdess={corpus}",
+                "--out",
+                str(out),
+                "--limit",
+                "40",
+                "--epochs",
+                "1",
+                "--folds",
+                "3",
+                "--fold",
+                "0",
+                "--seed",
+                "0",
+                "--threads",
+                "1",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     summary = json.loads((out / "summary.json").read_text())
     config = json.loads((out / "model" / "config.json").read_text())
     pre, task = config["preprocessing"], config["task"]

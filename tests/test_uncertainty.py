@@ -127,8 +127,9 @@ def test_paired_p_values_uniform_under_null_small_when_b_is_better():
     assert better["a"]["estimate"] == pytest.approx(_uar(t, a)) and better["b"]["estimate"] == pytest.approx(_uar(t, b))
     assert better["n_permutations"] == 2000 and not better["exact"]
     assert better["p_value"] >= 1 / 2001  # +1 correction: never 0
-    assert paired_difference("uar", t, a, b, s, n_boot=300, seed=4) == paired_difference("uar", t, a, b, s,
-                                                                                        n_boot=300, seed=4)
+    assert paired_difference("uar", t, a, b, s, n_boot=300, seed=4) == paired_difference(
+        "uar", t, a, b, s, n_boot=300, seed=4
+    )
 
 
 def test_exact_permutation_test_by_brute_force():
@@ -152,22 +153,30 @@ def test_generic_metric_for_regression_and_single_speaker():
     speakers = np.repeat(np.arange(20), 10)
     truth = rng.normal(size=200)
     pred = truth + rng.normal(0, 0.5, 200) + rng.normal(0, 0.5, 20)[speakers]
-    mae = lambda t, p: float(np.mean(np.abs(t - p)))
+
+    def mae(t, p):
+        return float(np.mean(np.abs(t - p)))
+
     interval = bootstrap_interval(mae, truth, pred, speakers, n_boot=300)
     assert interval["low"] < mae(truth, pred) == interval["estimate"] < interval["high"]
     one = bootstrap_interval("uar", [0, 1, 1], [0, 1, 0], ["x", "x", "x"])
     assert one["low"] is None and one["high"] is None and one["n_clusters"] == 1 and one["estimate"] == 0.75
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda: bootstrap_interval("f1-ish", [0, 1], [0, 1], [0, 1]), "unknown metric 'f1-ish'"),
-    (lambda: bootstrap_interval("uar", [0, 1, 1], [0, 1], [0, 1, 1]), "one length"),
-    (lambda: bootstrap_interval("uar", [0, 1], [0, 1], [0, 1], level=95), "level must be between 0 and 1"),
-    (lambda: paired_difference("uar", [0, 1], [0, 1], [1, 1], [0, 1], n_boot=0), "n_boot must be at least 1"),
-    (lambda: result_intervals({"predictions": []}), "no 'predictions'"),
-    (lambda: group_metrics({"predictions": [{"speaker": "a", "true": "x", "predicted": "x"}]}, "age"),
-     "unknown grouping 'age'"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: bootstrap_interval("f1-ish", [0, 1], [0, 1], [0, 1]), "unknown metric 'f1-ish'"),
+        (lambda: bootstrap_interval("uar", [0, 1, 1], [0, 1], [0, 1, 1]), "one length"),
+        (lambda: bootstrap_interval("uar", [0, 1], [0, 1], [0, 1], level=95), "level must be between 0 and 1"),
+        (lambda: paired_difference("uar", [0, 1], [0, 1], [1, 1], [0, 1], n_boot=0), "n_boot must be at least 1"),
+        (lambda: result_intervals({"predictions": []}), "no 'predictions'"),
+        (
+            lambda: group_metrics({"predictions": [{"speaker": "a", "true": "x", "predicted": "x"}]}, "age"),
+            "unknown grouping 'age'",
+        ),
+    ],
+)
 def test_bad_input_is_a_config_error(call, message):
     with pytest.raises(ConfigError, match=message):
         call()
@@ -187,15 +196,26 @@ def _run():
     speakers = np.repeat([f"{'a' if s < 6 else 'b'}/{s}" for s in range(8)], 12)
     y = np.tile(np.arange(3), 32)
     X = np.array([[0, 0], [3, 0], [0, 3]], float)[y] + rng.normal(0, 1.2, (96, 2))
-    records = [_Clip(f"/c/{i}.wav", spk.split("/")[0], "female" if int(spk[2]) < 4 else "male")
-               for i, spk in enumerate(speakers)]
+    records = [
+        _Clip(f"/c/{i}.wav", spk.split("/")[0], "female" if int(spk[2]) < 4 else "male")
+        for i, spk in enumerate(speakers)
+    ]
 
     def centroid(train, test):
         centres = np.stack([train.X[train.y == c].mean(axis=0) for c in range(3)])
         return ((test.X[:, None] - centres[None]) ** 2).sum(-1).argmin(axis=1)
 
-    return run_experiment(leave_one_speaker_out(speakers), centroid, y=y, classes=classes, speakers=speakers,
-                          X=X, records=records, protocol="loso", config={"model": "centroid", "corpora": ["toy"]})
+    return run_experiment(
+        leave_one_speaker_out(speakers),
+        centroid,
+        y=y,
+        classes=classes,
+        speakers=speakers,
+        X=X,
+        records=records,
+        protocol="loso",
+        config={"model": "centroid", "corpora": ["toy"]},
+    )
 
 
 def test_every_result_carries_intervals_and_groups_are_right(tmp_path):
@@ -211,8 +231,9 @@ def test_every_result_carries_intervals_and_groups_are_right(tmp_path):
     assert [g["group"] for g in by_gender] == ["female", "male"]
     female = [p for p in result["predictions"] if p["gender"] == "female"]
     idx = {c: i for i, c in enumerate(result["classes"])}
-    expected = compute_metrics([idx[p["true"]] for p in female], [idx[p["predicted"]] for p in female],
-                               classes=result["classes"])
+    expected = compute_metrics(
+        [idx[p["true"]] for p in female], [idx[p["predicted"]] for p in female], classes=result["classes"]
+    )
     assert by_gender[0]["n_clips"] == 48 and by_gender[0]["n_speakers"] == 4
     assert by_gender[0]["uar"] == pytest.approx(expected["uar"])
     assert by_gender[0]["accuracy"] == pytest.approx(expected["accuracy"])
@@ -260,8 +281,9 @@ def test_regression_results_are_handed_to_regression_report(tmp_path, monkeypatc
 def test_plot_metric_intervals(tmp_path):
     from emovox.evaluation.plots import plot_metric_intervals
 
-    path = plot_metric_intervals([("svm", 0.62, 0.58, 0.67), ("mlp", 0.65, None, None)], tmp_path / "f.png",
-                                 metric="uar", chance=0.25)
+    path = plot_metric_intervals(
+        [("svm", 0.62, 0.58, 0.67), ("mlp", 0.65, None, None)], tmp_path / "f.png", metric="uar", chance=0.25
+    )
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ConfigError, match="at least one"):
         plot_metric_intervals([], tmp_path / "g.png")

@@ -56,7 +56,8 @@ def bursts(seed: int = 0, n: int = 4):
 
 def _matches(found, truth, tol_s=0.3):
     return len(found) == len(truth) and all(
-        abs(a - ta) < tol_s and abs(b - tb) < tol_s for (a, b), (ta, tb) in zip(found, truth))
+        abs(a - ta) < tol_s and abs(b - tb) < tol_s for (a, b), (ta, tb) in zip(found, truth)
+    )
 
 
 def test_webrtc_finds_the_bursts():
@@ -72,10 +73,17 @@ def test_silence_and_noise_have_no_speech():
     assert speech_segments(np.zeros(0, np.float32), vad="silero") == []
 
 
-RAVDESS = sorted(glob.glob(os.path.join(
-    os.environ.get("EMOVOX_CORPORA", os.path.join(os.path.dirname(__file__), "..", "..", "shared",
-                                                  "corpora")),
-    "ravdess", "Audio_Speech_Actors_01-24", "Actor_01", "*.flac")))
+RAVDESS = sorted(
+    glob.glob(
+        os.path.join(
+            os.environ.get("EMOVOX_CORPORA", os.path.join(os.path.dirname(__file__), "..", "..", "shared", "corpora")),
+            "ravdess",
+            "Audio_Speech_Actors_01-24",
+            "Actor_01",
+            "*.flac",
+        )
+    )
+)
 
 
 @pytest.mark.skipif(not RAVDESS, reason="RAVDESS corpus not available")
@@ -108,11 +116,20 @@ def test_segments_do_not_depend_on_the_block_size(block_s):
 
 
 def test_segmenter_hysteresis_minimum_durations_and_max_speech():
-    seg = Segmenter(frame_samples=160, sample_rate_hz=16000, min_speech_s=0.1, min_silence_s=0.05,
-                    pad_s=0.0, max_speech_s=1.0)
-    probs = np.array([0.0] * 10 + [0.9] * 30 + [0.4] * 3 + [0.9] * 10 + [0.1] * 10  # one turn
-                     + [0.9] * 5 + [0.0] * 20  # 50 ms blip: too short, dropped
-                     + [0.9] * 150, np.float32)  # 1.5 s turn: split at max_speech_s
+    seg = Segmenter(
+        frame_samples=160, sample_rate_hz=16000, min_speech_s=0.1, min_silence_s=0.05, pad_s=0.0, max_speech_s=1.0
+    )
+    probs = np.array(
+        [0.0] * 10
+        + [0.9] * 30
+        + [0.4] * 3
+        + [0.9] * 10
+        + [0.1] * 10  # one turn
+        + [0.9] * 5
+        + [0.0] * 20  # 50 ms blip: too short, dropped
+        + [0.9] * 150,
+        np.float32,
+    )  # 1.5 s turn: split at max_speech_s
     out = seg.push(probs) + seg.finish(probs.size * 160)
     assert out[0] == (10 * 160, 53 * 160)
     assert len(out) == 3
@@ -129,11 +146,13 @@ def test_unknown_detector_and_wrong_rate_are_config_errors():
 
 def test_silero_runs_without_torch():
     assert silero_model_path() is not None
-    code = ("import sys, numpy as np\n"
-            "from emovox.audio.vad import SileroVAD\n"
-            "p = SileroVAD().probabilities(np.zeros(16000, np.float32))\n"
-            "assert p.shape == (31,), p.shape\n"
-            "assert 'torch' not in sys.modules and 'silero_vad.utils_vad' not in sys.modules\n")
+    code = (
+        "import sys, numpy as np\n"
+        "from emovox.audio.vad import SileroVAD\n"
+        "p = SileroVAD().probabilities(np.zeros(16000, np.float32))\n"
+        "assert p.shape == (31,), p.shape\n"
+        "assert 'torch' not in sys.modules and 'silero_vad.utils_vad' not in sys.modules\n"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 

@@ -104,12 +104,22 @@ def _chromium(mic_wav: Path, tmp_path_factory):
 
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--no-first-run", "--window-size=1200,1000",
-                "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-                f"--use-file-for-fake-audio-capture={mic_wav}", "--autoplay-policy=no-user-gesture-required",
-                f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--window-size=1200,1000",
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={mic_wav}",
+        "--autoplay-policy=no-user-gesture-required",
+        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
+    ):
         opts.add_argument(arg)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
     driver.set_page_load_timeout(30)
@@ -142,8 +152,10 @@ def _upload(driver, server, path, n_labels):
     driver.get(server + "/")
     _wait(lambda: len(_bars(driver)) == n_labels, what="bars")
     driver.find_element("id", "file-input").send_keys(str(path))
-    _wait(lambda: f"Done: {Path(path).name}" in driver.find_element("id", "file-status").text,
-          what=f"the result of {Path(path).name}")
+    _wait(
+        lambda: f"Done: {Path(path).name}" in driver.find_element("id", "file-status").text,
+        what=f"the result of {Path(path).name}",
+    )
 
 
 def _shown(driver) -> dict:
@@ -151,13 +163,15 @@ def _shown(driver) -> dict:
     el = driver.find_element("id", "result-label")
     return {
         "state": driver.find_element("id", "result-card").get_attribute("data-state"),
-        "label": el.get_attribute("data-label"), "reason": el.get_attribute("data-reason"),
+        "label": el.get_attribute("data-label"),
+        "reason": el.get_attribute("data-reason"),
         "text": driver.find_element("id", "result-label-text").get_attribute("textContent"),
         "color": el.value_of_css_property("color"),
         "line": driver.find_element("id", "result-confidence").text,
         "speech": driver.find_element("id", "result-speech").text,
-        "badges": {b.get_attribute("data-flag"): b.text
-                   for b in driver.find_elements("css selector", "#result-quality .badge")},
+        "badges": {
+            b.get_attribute("data-flag"): b.text for b in driver.find_elements("css selector", "#result-quality .badge")
+        },
         "warnings": [w.text for w in driver.find_elements("css selector", "#result-warnings li")],
     }
 
@@ -173,7 +187,8 @@ def test_page_serves_only_local_assets(server, browser, n_labels):
     browser.get(server + "/")
     _wait(lambda: len(_bars(browser)) == n_labels, what="the model's labels as bars")
     urls = browser.execute_script(
-        "return performance.getEntriesByType('resource').map(e => e.name).concat([location.href])")
+        "return performance.getEntriesByType('resource').map(e => e.name).concat([location.href])"
+    )
     assert urls and all(u.startswith(server) for u in urls), urls
     assert "emotions" in browser.find_element("id", "model-info").text
 
@@ -223,7 +238,7 @@ def test_too_little_speech_shows_unknown_with_its_reason(server, browser, model,
     start = int(np.flatnonzero(model.check_speech(y).probs >= 0.5)[0]) * 512
     keep = int((NO_SPEECH_S + MIN_EMOTION_S) / 2 * 16000)  # between the gate's two thresholds
     pause = np.zeros(8000, np.float32)
-    path = _write_wav(tmp_path / "short.wav", np.concatenate([pause, y[start:start + keep], pause]))
+    path = _write_wav(tmp_path / "short.wav", np.concatenate([pause, y[start : start + keep], pause]))
     expected = model.predict(path)
     assert expected.reason == "too_little_speech"
     _upload(browser, server, path, n_labels)
@@ -233,8 +248,7 @@ def test_too_little_speech_shows_unknown_with_its_reason(server, browser, model,
     assert sum(_bars(browser).values()) == pytest.approx(1.0, abs=0.01)  # the guess is still shown
 
 
-def test_narrowband_and_clipped_audio_show_quality_badges_and_the_warning(server, browser, model, tmp_path,
-                                                                         n_labels):
+def test_narrowband_and_clipped_audio_show_quality_badges_and_the_warning(server, browser, model, tmp_path, n_labels):
     from emovox.audio import load_audio
 
     phone = _write_wav(tmp_path / "phone.wav", load_audio(_clip("03a01Wa.flac"), sample_rate_hz=8000), 8000)
@@ -339,15 +353,18 @@ def test_long_file_gets_a_timeline_chart(server, browser, model, n_labels, tmp_p
     assert summary["detail"].lower() in shown["line"].lower()
     assert f"{summary['speech_s']:.1f} s of speech in {expected.duration_s:.1f} s" in shown["speech"]
     assert browser.find_element("id", "summary").is_displayed()
-    shares = {li.get_attribute("data-share"): float(li.get_attribute("data-p"))
-              for li in browser.find_elements("css selector", "#shares li")}
+    shares = {
+        li.get_attribute("data-share"): float(li.get_attribute("data-p"))
+        for li in browser.find_elements("css selector", "#shares li")
+    }
     assert {k: shares[k] for k in summary["emotion_share"]} == pytest.approx(summary["emotion_share"])
     assert shares["unknown"] == pytest.approx(summary["unknown_share"])
     assert shares["no_speech"] == pytest.approx(summary["no_speech_share"]) and shares["no_speech"] > 0.1
     painted = browser.execute_script(
         "const c = document.getElementById('timeline'); const d = c.getContext('2d')"
         ".getImageData(0, 0, c.width, c.height).data; let n = 0;"
-        "for (let i = 0; i < d.length; i += 4) if (d[i + 3] > 0) n++; return n;")
+        "for (let i = 0; i < d.length; i += 4) if (d[i + 3] > 0) n++; return n;"
+    )
     assert painted > 1000  # the chart was drawn
 
 
@@ -367,7 +384,9 @@ def test_dropping_a_file_analyses_it(server, browser, n_labels):
         dt.items.add(new File([buf], "dropped.wav", { type: "audio/wav" }));
         document.getElementById("drop-zone").dispatchEvent(new DragEvent("drop", { dataTransfer: dt, bubbles: true }));
     """)
-    _wait(lambda: "Done: dropped.wav" in browser.find_element("id", "file-status").text, what="the dropped file's result")
+    _wait(
+        lambda: "Done: dropped.wav" in browser.find_element("id", "file-status").text, what="the dropped file's result"
+    )
     assert _shown(browser)["label"] == "no_speech"  # a gliding tone is not speech
 
 
@@ -410,11 +429,14 @@ def _page_blob(driver, fmt: str):
     return driver.execute_async_script(
         "const done = arguments[arguments.length - 1];"
         "emovox.exportBlob(arguments[0]).then(async (b) => done([b.type, b.size, b.type.startsWith('image/') ? '' : "
-        "await b.text()]), (e) => done(['error', 0, e.message]));", fmt)
+        "await b.text()]), (e) => done(['error', 0, e.message]));",
+        fmt,
+    )
 
 
-def test_long_upload_streams_progress_then_offers_downloads_player_and_segments(server, browser, model, n_labels,
-                                                                                 tmp_path):
+def test_long_upload_streams_progress_then_offers_downloads_player_and_segments(
+    server, browser, model, n_labels, tmp_path
+):
     from emovox.audio import load_audio
     from emovox.inference.records import result_columns
 
@@ -435,13 +457,15 @@ def test_long_upload_streams_progress_then_offers_downloads_player_and_segments(
     canvas = browser.find_element("id", "timeline")
     assert canvas.get_attribute("role") == "img"
     top = max(expected.summary["emotion_share"], key=expected.summary["emotion_share"].get)
-    assert f"{top} " in canvas.get_attribute("aria-label") and "% of confident speech" in canvas.get_attribute("aria-label")
+    assert f"{top} " in canvas.get_attribute("aria-label") and "% of confident speech" in canvas.get_attribute(
+        "aria-label"
+    )
 
     buttons = {b.get_attribute("data-format"): b for b in browser.find_elements("css selector", "#downloads button")}
     assert set(buttons) == {"json", "csv", "srt", "vtt", "png"} and all(b.is_displayed() for b in buttons.values())
     assert buttons["srt"].text == "Subtitles (SRT)" and buttons["png"].tag_name == "button"  # keyboard: real buttons
     kind, _, srt = _page_blob(browser, "srt")
-    assert srt.startswith("1\n") or srt.startswith("1\r\n"), srt[:80]
+    assert srt.startswith(("1\n", "1\r\n")), srt[:80]
     assert "-->" in srt and expected.segments[0].label in srt
     assert _page_blob(browser, "vtt")[2].startswith("WEBVTT")
     import json
@@ -452,16 +476,24 @@ def test_long_upload_streams_progress_then_offers_downloads_player_and_segments(
     csv_lines = _page_blob(browser, "csv")[2].splitlines()
     assert csv_lines[0] == ",".join(result_columns(model.labels))
     assert len(csv_lines) == 2 + len(expected.segments)  # the header, the file row, one row per segment
-    assert csv_lines[1].startswith(f"three clips.wav,0,file,,0.000,{expected.duration_s:.3f},{expected.overall().label},")
+    assert csv_lines[1].startswith(
+        f"three clips.wav,0,file,,0.000,{expected.duration_s:.3f},{expected.overall().label},"
+    )
     assert all(",segment," in line for line in csv_lines[2:])
     import io
 
     from emovox.inference.records import CsvRows, timeline_rows
 
     cli = io.StringIO()  # what `emovox predict --csv` writes for the same recording
-    CsvRows(cli, model.labels).write_all(timeline_rows(expected, labels=model.labels, file="three clips.wav",
-                                                       input_index=0,
-                                                       model=(answer["model"], answer["model_version"])))
+    CsvRows(cli, model.labels).write_all(
+        timeline_rows(
+            expected,
+            labels=model.labels,
+            file="three clips.wav",
+            input_index=0,
+            model=(answer["model"], answer["model_version"]),
+        )
+    )
     assert csv_lines == cli.getvalue().splitlines()
     kind, size, _ = _page_blob(browser, "png")
     assert kind == "image/png" and size > 1000
@@ -469,13 +501,17 @@ def test_long_upload_streams_progress_then_offers_downloads_player_and_segments(
 
     browser.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "deny"})  # nothing saved to disk
     buttons["json"].send_keys(Keys.ENTER)  # the keyboard starts a download; it is named after the upload
-    _wait(lambda: browser.find_element("id", "downloads").get_attribute("data-last") == "three clips.json",
-          what="the JSON download")
+    _wait(
+        lambda: browser.find_element("id", "downloads").get_attribute("data-last") == "three clips.json",
+        what="the JSON download",
+    )
     assert buttons["json"].value_of_css_property("outline-width") == "3px"  # the focus ring of style.css
 
     # the segment list seeks the player; the timeline draws its position
-    _wait(lambda: browser.execute_script("return document.getElementById('player').readyState >= 1"),
-          what="the player's metadata")
+    _wait(
+        lambda: browser.execute_script("return document.getElementById('player').readyState >= 1"),
+        what="the player's metadata",
+    )
     segs = browser.find_elements("css selector", "#segments button.segment")
     assert len(segs) == len(expected.segments)
     segs[1].click()
@@ -513,8 +549,7 @@ def test_long_upload_streams_progress_then_offers_downloads_player_and_segments(
 
 def test_live_format_choices_are_in_plain_words(server, browser, n_labels):
     browser.get(server + "/")
-    options = {o.get_attribute("value"): o.text
-               for o in browser.find_elements("css selector", "#live-format option")}
+    options = {o.get_attribute("value"): o.text for o in browser.find_elements("css selector", "#live-format option")}
     assert set(options) == {"pcm16", "webm"}
     assert not any(jargon in text for text in options.values() for jargon in ("PCM", "WebM", "Opus"))
 
@@ -539,8 +574,10 @@ def test_several_files_at_once_get_a_result_each(server, browser, model, n_label
     assert [e.text.split("\n")[0] for e in entries] == [p.name for p in paths]
     for i in (1, 0, 2):  # each entry shows its own card, player and downloads
         entries[i].click()
-        _wait(lambda: browser.find_element("id", "result-label").get_attribute("data-label") == expected[i],
-              what=f"the card of {paths[i].name}")
+        _wait(
+            lambda: browser.find_element("id", "result-label").get_attribute("data-label") == expected[i],  # noqa: B023 - called at once, inside the loop
+            what=f"the card of {paths[i].name}",
+        )
         assert entries[i].get_attribute("aria-pressed") == "true"
         assert sum(e.get_attribute("aria-pressed") == "true" for e in entries) == 1
         assert paths[i].name in browser.find_element("id", "result-source").get_attribute("textContent")
@@ -596,8 +633,10 @@ def test_live_session_summary_and_download_after_stop(server, browser, n_labels)
     summary = browser.find_element("id", "summary")
     assert summary.is_displayed() and summary.get_attribute("data-kind") == "session"
     assert "Live session" in browser.find_element("id", "result-source").get_attribute("textContent")
-    shares = {li.get_attribute("data-share"): float(li.get_attribute("data-p"))
-              for li in browser.find_elements("css selector", "#shares li")}
+    shares = {
+        li.get_attribute("data-share"): float(li.get_attribute("data-p"))
+        for li in browser.find_elements("css selector", "#shares li")
+    }
     assert "unknown" in shares and "no_speech" in shares
     emotions = {k: v for k, v in shares.items() if k not in ("unknown", "no_speech")}
     assert not emotions or sum(emotions.values()) == pytest.approx(1.0, abs=1e-6)
@@ -606,7 +645,8 @@ def test_live_session_summary_and_download_after_stop(server, browser, n_labels)
     text = browser.execute_async_script(
         "const done = arguments[arguments.length - 1];"
         "Promise.resolve().then(() => emovox.exportSession(arguments[0]).text()).then(done, (e) => done('error ' + e));",
-        "json")
+        "json",
+    )
     session = json.loads(text)
     n_events = int(status.get_attribute("data-events"))
     assert len(session["events"]) == n_events >= 4
@@ -614,12 +654,15 @@ def test_live_session_summary_and_download_after_stop(server, browser, n_labels)
     s = session["summary"]
     assert s["duration_s"] == pytest.approx(session["events"][-1]["t"], abs=1.0) and s["duration_s"] >= 2
     assert 0 <= s["speech_s"] <= s["duration_s"] + 1e-6 and s["speech_s"] > 0  # the fake mic plays speech
-    assert s["emotion_share"] == pytest.approx({k: v for k, v in emotions.items()})
-    assert s["unknown_share"] == pytest.approx(shares["unknown"]) and s["no_speech_share"] == pytest.approx(shares["no_speech"])
+    assert s["emotion_share"] == pytest.approx(dict(emotions.items()))
+    assert s["unknown_share"] == pytest.approx(shares["unknown"]) and s["no_speech_share"] == pytest.approx(
+        shares["no_speech"]
+    )
     assert session["model"]
     csv_text = browser.execute_async_script(
         "const done = arguments[arguments.length - 1];"
-        "Promise.resolve().then(() => emovox.exportSession('csv').text()).then(done, (e) => done('error ' + e));")
+        "Promise.resolve().then(() => emovox.exportSession('csv').text()).then(done, (e) => done('error ' + e));"
+    )
     import csv
     import io
 
@@ -682,8 +725,10 @@ def test_long_timeline_zooms_pans_and_its_tick_labels_never_collide(server, brow
     assert not pan.is_enabled()
     for width in (1200, 520):  # a narrow window: fewer labels, still apart
         browser.set_window_size(width, 1000)
-        _wait(lambda: browser.execute_script("return document.getElementById('timeline').clientWidth") < width,
-              what="the resize")
+        _wait(
+            lambda: browser.execute_script("return document.getElementById('timeline').clientWidth") < width,  # noqa: B023 - called at once, inside the loop
+            what="the resize",
+        )
         browser.execute_script("window.dispatchEvent(new Event('resize'))")
         _ticks_apart(browser)
         for span in (duration / 7, duration / 33):
@@ -700,12 +745,17 @@ def test_on_a_narrow_screen_the_result_scrolls_into_view(server, browser, n_labe
         browser.get(server + "/")
         _wait(lambda: len(_bars(browser)) == n_labels, what="bars")
         before = browser.execute_script(
-            "return [document.getElementById('result-card').getBoundingClientRect().top, innerHeight]")
+            "return [document.getElementById('result-card').getBoundingClientRect().top, innerHeight]"
+        )
         assert before[0] > 0.4 * before[1]  # the card starts below the fold's upper part
         browser.find_element("id", "file-input").send_keys(str(clip))
         _wait(lambda: "Done" in browser.find_element("id", "file-status").text, what="the upload result")
-        _wait(lambda: browser.execute_script(
-            "const r = document.getElementById('result-card').getBoundingClientRect();"
-            "return scrollY > 0 && r.top >= -1 && r.top < innerHeight / 4"), what="the result in view")
+        _wait(
+            lambda: browser.execute_script(
+                "const r = document.getElementById('result-card').getBoundingClientRect();"
+                "return scrollY > 0 && r.top >= -1 && r.top < innerHeight / 4"
+            ),
+            what="the result in view",
+        )
     finally:
         browser.set_window_size(1200, 1000)

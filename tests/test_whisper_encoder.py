@@ -6,6 +6,7 @@ write it in the CTranslate2 binary format and import it with
 encoder with the NumPy reference on a RAVDESS clip; it runs only when an
 imported model exists ($EMOVOX_WHISPER_DIR or /tmp/emovox-whisper/base).
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -39,9 +40,15 @@ def tiny_weights(seed: int = 0) -> dict[str, np.ndarray]:
     def r(*shape, scale=0.2):
         return (rng.standard_normal(shape) * scale).astype(np.float16).astype(np.float32)
 
-    w = {"conv1.weight": r(d, m, 3), "conv1.bias": r(d), "conv2.weight": r(d, d, 3, scale=0.05), "conv2.bias": r(d),
-         "embed_positions": sinusoids(TINY["n_ctx"], d).numpy().astype(np.float16).astype(np.float32),
-         "layer_norm.weight": 1 + r(d), "layer_norm.bias": r(d)}
+    w = {
+        "conv1.weight": r(d, m, 3),
+        "conv1.bias": r(d),
+        "conv2.weight": r(d, d, 3, scale=0.05),
+        "conv2.bias": r(d),
+        "embed_positions": sinusoids(TINY["n_ctx"], d).numpy().astype(np.float16).astype(np.float32),
+        "layer_norm.weight": 1 + r(d),
+        "layer_norm.bias": r(d),
+    }
     for i in range(L):
         p = f"layers.{i}."
         for ln in ("self_attn_layer_norm", "final_layer_norm"):
@@ -57,21 +64,30 @@ def tiny_weights(seed: int = 0) -> dict[str, np.ndarray]:
 
 def to_ct2_variables(w: dict[str, np.ndarray], *, key_bias: np.ndarray) -> dict[str, np.ndarray]:
     """HF names -> CT2 names (fused qkv; ``key_bias`` in the k slot), float16, plus a decoder variable."""
-    v = {"encoder/conv1/weight": w["conv1.weight"], "encoder/conv1/bias": w["conv1.bias"],
-         "encoder/conv2/weight": w["conv2.weight"], "encoder/conv2/bias": w["conv2.bias"],
-         "encoder/position_encodings/encodings": w["embed_positions"],
-         "encoder/layer_norm/gamma": w["layer_norm.weight"], "encoder/layer_norm/beta": w["layer_norm.bias"]}
+    v = {
+        "encoder/conv1/weight": w["conv1.weight"],
+        "encoder/conv1/bias": w["conv1.bias"],
+        "encoder/conv2/weight": w["conv2.weight"],
+        "encoder/conv2/bias": w["conv2.bias"],
+        "encoder/position_encodings/encodings": w["embed_positions"],
+        "encoder/layer_norm/gamma": w["layer_norm.weight"],
+        "encoder/layer_norm/beta": w["layer_norm.bias"],
+    }
     for i in range(TINY["n_layers"]):
         p, c = f"layers.{i}.", f"encoder/layer_{i}/"
         a = p + "self_attn."
         v[c + "self_attention/linear_0/weight"] = np.concatenate([w[a + f"{x}_proj.weight"] for x in "qkv"])
         v[c + "self_attention/linear_0/bias"] = np.concatenate([w[a + "q_proj.bias"], key_bias, w[a + "v_proj.bias"]])
         v[c + "self_attention/linear_1/weight"], v[c + "self_attention/linear_1/bias"] = (
-            w[a + "out_proj.weight"], w[a + "out_proj.bias"])
+            w[a + "out_proj.weight"],
+            w[a + "out_proj.bias"],
+        )
         v[c + "self_attention/layer_norm/gamma"] = w[p + "self_attn_layer_norm.weight"]
         v[c + "self_attention/layer_norm/beta"] = w[p + "self_attn_layer_norm.bias"]
         v[c + "ffn/layer_norm/gamma"], v[c + "ffn/layer_norm/beta"] = (
-            w[p + "final_layer_norm.weight"], w[p + "final_layer_norm.bias"])
+            w[p + "final_layer_norm.weight"],
+            w[p + "final_layer_norm.bias"],
+        )
         for j, fc in ((0, "fc1"), (1, "fc2")):
             v[c + f"ffn/linear_{j}/weight"], v[c + f"ffn/linear_{j}/bias"] = w[p + fc + ".weight"], w[p + fc + ".bias"]
     v = {k: a.astype(np.float16) for k, a in v.items()}
@@ -90,8 +106,13 @@ def write_ct2(path: Path, variables: dict[str, np.ndarray]) -> None:
 
     out = [struct.pack("<I", 6), s("WhisperSpec"), struct.pack("<II", 3, len(variables))]
     for name, a in variables.items():
-        out += [s(name), struct.pack("<B", a.ndim), struct.pack(f"<{a.ndim}I", *a.shape),
-                struct.pack("<BI", ids[a.dtype], a.nbytes), a.tobytes()]
+        out += [
+            s(name),
+            struct.pack("<B", a.ndim),
+            struct.pack(f"<{a.ndim}I", *a.shape),
+            struct.pack("<BI", ids[a.dtype], a.nbytes),
+            a.tobytes(),
+        ]
     out.append(struct.pack("<I", 0))
     path.write_bytes(b"".join(out))
 
@@ -106,15 +127,23 @@ def np_encoder(w: dict[str, np.ndarray], mel: np.ndarray, n_heads: int) -> list[
     def conv(x, weight, bias, stride):  # x (C, T), padding 1
         xp = np.pad(x, ((0, 0), (1, 1)))
         n_out = (xp.shape[1] - 3) // stride + 1
-        return np.stack([np.einsum("ck,ock->o", xp[:, t * stride:t * stride + 3], weight) for t in range(n_out)], 1) \
+        return (
+            np.stack([np.einsum("ck,ock->o", xp[:, t * stride : t * stride + 3], weight) for t in range(n_out)], 1)
             + bias[:, None]
+        )
 
     def ln(x, g, b):
         mu, var = x.mean(-1, keepdims=True), x.var(-1, keepdims=True)
         return (x - mu) / np.sqrt(var + 1e-5) * g + b
 
-    x = gelu(conv(gelu(conv(mel.astype(np.float64), w["conv1.weight"], w["conv1.bias"], 1)),
-                  w["conv2.weight"], w["conv2.bias"], 2)).T
+    x = gelu(
+        conv(
+            gelu(conv(mel.astype(np.float64), w["conv1.weight"], w["conv1.bias"], 1)),
+            w["conv2.weight"],
+            w["conv2.bias"],
+            2,
+        )
+    ).T
     x = x + w["embed_positions"][: len(x)]
     states, d = [x], x.shape[1]
     hd = d // n_heads
@@ -189,7 +218,7 @@ def test_matches_numpy_reference(tiny):
     """All hidden states equal the NumPy reference, which uses the (random) key bias the import dropped."""
     w, ct2, folder = tiny
     d, ct2_vars = TINY["d_model"], importer.read_ct2(ct2 / "model.bin")[2]
-    key_bias = [ct2_vars[f"encoder/layer_{i}/self_attention/linear_0/bias"][d:2 * d] for i in range(2)]
+    key_bias = [ct2_vars[f"encoder/layer_{i}/self_attention/linear_0/bias"][d : 2 * d] for i in range(2)]
     assert min(np.abs(b).max() for b in key_bias) > 0.5  # the bias the import dropped was not zero
     with_bias = dict(w, **{f"layers.{i}.self_attn.k_proj.bias": key_bias[i] for i in range(2)})
     mel = np.random.default_rng(2).uniform(-1.0, 1.5, (TINY["n_mels"], 37)).astype(np.float32)
@@ -203,8 +232,9 @@ def test_matches_numpy_reference(tiny):
 def test_positional_table_is_whispers_sinusoids():
     table = sinusoids(1500, 512).numpy()
     assert table.shape == (1500, 512)
-    np.testing.assert_allclose(table[:, :256], np.sin(np.arange(1500)[:, None] * np.exp(
-        -np.log(10000) / 255 * np.arange(256))), atol=1e-5)
+    np.testing.assert_allclose(
+        table[:, :256], np.sin(np.arange(1500)[:, None] * np.exp(-np.log(10000) / 255 * np.arange(256))), atol=1e-5
+    )
     np.testing.assert_allclose(table[0, 256:], 1.0)
 
 
@@ -271,11 +301,13 @@ def test_import_from_pieces_in_several_folders_equals_the_whole_file(tiny, tmp_p
     for k in range(3):
         folder = tmp_path / f"wheel{k + 1}"
         folder.mkdir()
-        (folder / f"model.bin.part{k + 1}").write_bytes(data[cuts[k]:cuts[k + 1]])
+        (folder / f"model.bin.part{k + 1}").write_bytes(data[cuts[k] : cuts[k + 1]])
     out = importer.convert([tmp_path / "wheel3", tmp_path / "wheel1", tmp_path / "wheel2"], tmp_path / "out")
     assert (out / "model.safetensors").read_bytes() == (whole / "model.safetensors").read_bytes()
-    assert json.loads((out / "config.json").read_text())["source"]["model_bin_sha256"] == \
-        json.loads((whole / "config.json").read_text())["source"]["model_bin_sha256"]
+    assert (
+        json.loads((out / "config.json").read_text())["source"]["model_bin_sha256"]
+        == json.loads((whole / "config.json").read_text())["source"]["model_bin_sha256"]
+    )
 
 
 def _real_model_dir() -> Path | None:
@@ -286,8 +318,9 @@ def _real_model_dir() -> Path | None:
 
 
 @pytest.mark.corpora
-@pytest.mark.skipif(_real_model_dir() is None,
-                    reason="no imported Whisper model in $EMOVOX_WHISPER_DIR or /tmp/emovox-whisper/base")
+@pytest.mark.skipif(
+    _real_model_dir() is None, reason="no imported Whisper model in $EMOVOX_WHISPER_DIR or /tmp/emovox-whisper/base"
+)
 def test_real_encoder_on_ravdess_clip():
     from safetensors.numpy import load_file
 

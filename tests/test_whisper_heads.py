@@ -18,7 +18,10 @@ from emovox.models.artifact import load_artifact
 from emovox.models.whisper_classifier import fit_linear_head, pool_hidden_states
 from emovox.models.whisper_encoder import WhisperEncoder, WhisperEncoderConfig, WhisperLogMel
 from emovox.models.whisper_heads import (
-    PooledHead, WhisperHeadClassifier, fit_pooled_head, speaker_centred,
+    PooledHead,
+    WhisperHeadClassifier,
+    fit_pooled_head,
+    speaker_centred,
 )
 from emovox.recipes.whisper import adapt_to_speaker, pooled_features, train_whisper_model
 from emovox.testing import speech_like, write_audio, write_tiny_whisper_encoder
@@ -40,8 +43,9 @@ def records(tmp_path_factory):
     for speaker in range(4):
         for k, label in enumerate(("sad", "angry")):
             for take in range(3):
-                y = speech_like(0.6 + 0.1 * take, f0_hz=100 + 120 * k, seed=50 * speaker + 10 * k + take,
-                                amplitude=0.15 + 0.6 * k)
+                y = speech_like(
+                    0.6 + 0.1 * take, f0_hz=100 + 120 * k, seed=50 * speaker + 10 * k + take, amplitude=0.15 + 0.6 * k
+                )
                 path = write_audio(root / f"s{speaker}_{label}_{take}.wav", y, sample_rate_hz=16000)
                 rows.append(f"{path},{label},spk{speaker}")
     (root / "mine.csv").write_text("\n".join(rows) + "\n")
@@ -60,8 +64,9 @@ def _toy(n=96, n_states=3, d=4, seed=0):
 @pytest.mark.parametrize("kind", ["weighted", "mlp"])
 def test_pooled_head_learns_and_keeps_out_of_fold_logits(kind):
     pooled, y, speakers = _toy()
-    fit = fit_pooled_head(pooled, y, speakers, n_classes=3, kind=kind, hidden=16, epoch_grid=(5, 60), n_members=2,
-                          lr=1e-2)
+    fit = fit_pooled_head(
+        pooled, y, speakers, n_classes=3, kind=kind, hidden=16, epoch_grid=(5, 60), n_members=2, lr=1e-2
+    )
     assert fit.epochs in (5, 60) and set(fit.inner_uar_by_epochs) == {5, 60}
     assert fit.inner_uar > 0.7 and fit.oof_logits.shape == (len(y), 3)  # chance: 0.33
     assert (fit.oof_logits.argmax(1) == y).mean() > 0.7
@@ -72,8 +77,9 @@ def test_pooled_head_learns_and_keeps_out_of_fold_logits(kind):
         assert head.layer_weights().shape == (2, 3) and (head.layer_weights().argmax(1) == 1).all()
     # a class absent from the training rows still has a logit column
     keep = y != 2
-    partial = fit_pooled_head(pooled[keep], y[keep], np.array(speakers)[keep], n_classes=3, kind=kind,
-                              hidden=8, epoch_grid=(5,))
+    partial = fit_pooled_head(
+        pooled[keep], y[keep], np.array(speakers)[keep], n_classes=3, kind=kind, hidden=8, epoch_grid=(5,)
+    )
     assert partial.logits(pooled).shape == (len(y), 3)
 
 
@@ -129,8 +135,16 @@ def test_truncated_model_reads_the_same_states_as_the_full_encoder(encoder_dir, 
 def test_train_whisper_model_saves_a_calibrated_truncated_artifact(encoder_dir, records, tmp_path, head, adapt):
     options = {"Cs": (0.1,)} if head == "linear" else {"hidden": 8, "epoch_grid": (5, 10)}
     layers = None if (head == "linear" and not adapt) else (0, 1)
-    summary = train_whisper_model(records, encoder_dir, tmp_path / "m", head=head, layers=layers,
-                                  head_options=options, adapt=adapt, cache_dir=tmp_path / "cache")
+    summary = train_whisper_model(
+        records,
+        encoder_dir,
+        tmp_path / "m",
+        head=head,
+        layers=layers,
+        head_options=options,
+        adapt=adapt,
+        cache_dir=tmp_path / "cache",
+    )
     config = json.loads((tmp_path / "m" / "config.json").read_text())
     assert summary["classes"] == ["sad", "angry"] and summary["temperature"] > 0
     assert config["calibration"]["temperature"] == pytest.approx(summary["temperature"], rel=1e-4)
@@ -165,8 +179,7 @@ def test_train_whisper_model_rejects_a_bad_head_or_layer(encoder_dir, records, t
     with pytest.raises(ConfigError, match="head="):
         train_whisper_model(records, encoder_dir, tmp_path / "m", head="attention")
     with pytest.raises(ConfigError, match="hidden states 0..3"):
-        train_whisper_model(records, encoder_dir, tmp_path / "m", head="mlp", layers=(7,),
-                            cache_dir=tmp_path / "cache")
+        train_whisper_model(records, encoder_dir, tmp_path / "m", head="mlp", layers=(7,), cache_dir=tmp_path / "cache")
 
 
 @pytest.mark.parametrize("head", ["mlp", "linear"])
@@ -175,8 +188,15 @@ def test_whisper_head_artifact_exports_to_onnx_with_parity(encoder_dir, records,
     from emovox.export.onnx import export_onnx
 
     options = {"Cs": (0.1,)} if head == "linear" else {"hidden": 8, "epoch_grid": (5,)}
-    train_whisper_model(records, encoder_dir, tmp_path / "m", head=head, layers=(0, 2), head_options=options,
-                        cache_dir=tmp_path / "cache")
+    train_whisper_model(
+        records,
+        encoder_dir,
+        tmp_path / "m",
+        head=head,
+        layers=(0, 2),
+        head_options=options,
+        cache_dir=tmp_path / "cache",
+    )
     onnx_dir = export_onnx(tmp_path / "m", tmp_path / "onnx")  # checks torch/ONNX parity itself
     import onnxruntime as ort
 

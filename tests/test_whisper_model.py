@@ -35,8 +35,12 @@ def manifest(tmp_path_factory):
     for speaker in range(4):
         for k, label in enumerate(("sad", "angry")):
             for take in range(3):
-                y = speech_like(0.6 + 0.1 * take + 0.1 * k, f0_hz=100 + 120 * k, seed=50 * speaker + 10 * k + take,
-                                amplitude=0.15 + 0.6 * k)
+                y = speech_like(
+                    0.6 + 0.1 * take + 0.1 * k,
+                    f0_hz=100 + 120 * k,
+                    seed=50 * speaker + 10 * k + take,
+                    amplitude=0.15 + 0.6 * k,
+                )
                 path = write_audio(root / f"s{speaker}_{label}_{take}.wav", y, sample_rate_hz=16000)
                 rows.append(f"{path},{label},spk{speaker}")
     (root / "mine.csv").write_text("\n".join(rows) + "\n")
@@ -59,8 +63,9 @@ def test_head_selection_finds_the_informative_layer_and_keeps_out_of_fold_logits
     extra_y = np.repeat([0, 1], 20)
     extra_x = rng.normal(size=(40, n_states, 2, d))
     extra_x[:, 1, 0, 0] += 3.0 * extra_y
-    with_extra = fit_linear_head(pooled, y, speakers, n_classes=2, Cs=(0.1,), layer_sets=[(1,)],
-                                 extra=(extra_x, extra_y))
+    with_extra = fit_linear_head(
+        pooled, y, speakers, n_classes=2, Cs=(0.1,), layer_sets=[(1,)], extra=(extra_x, extra_y)
+    )
     assert with_extra.oof_logits.shape == (n, 2) and not np.allclose(with_extra.coef, fit.coef)
     # Augmented copies are aligned with the rows and only ever join training sets.
     copy = pooled + 0.1 * rng.normal(size=pooled.shape)
@@ -75,8 +80,22 @@ def test_head_selection_finds_the_informative_layer_and_keeps_out_of_fold_logits
 def test_train_predict_and_evaluate_through_the_product_path(encoder_dir, manifest, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("EMOVOX_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "run"
-    code = main(["train", "--recipe", "whisper-linear", "--backbone", str(encoder_dir), "--corpus", f"csv={manifest}",
-                 "--out", str(out), "--no-progress", "--threads", "1"])
+    code = main(
+        [
+            "train",
+            "--recipe",
+            "whisper-linear",
+            "--backbone",
+            str(encoder_dir),
+            "--corpus",
+            f"csv={manifest}",
+            "--out",
+            str(out),
+            "--no-progress",
+            "--threads",
+            "1",
+        ]
+    )
     printed = capsys.readouterr().out
     assert code == 0 and "inner speaker-CV UAR" in printed
     config = json.loads((out / "model" / "config.json").read_text())
@@ -98,8 +117,9 @@ def test_train_predict_and_evaluate_through_the_product_path(encoder_dir, manife
     pooled = pooled_features([clip], encoder_dir)
     x = (torch.from_numpy(flatten_layers(pooled, module.layers)).float() - module.feature_mean) / module.feature_scale
     expected = module.head(x).detach().numpy()
-    np.testing.assert_allclose(predictor.logits([predictor._prepare(predictor.load(clip))]), expected,
-                               rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        predictor.logits([predictor._prepare(predictor.load(clip))]), expected, rtol=1e-4, atol=1e-4
+    )
 
     assert main(["predict", str(clip), "--model", str(out / "model"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)[0]["label"] in ("sad", "angry", "unknown")
@@ -113,8 +133,11 @@ def test_train_predict_and_evaluate_through_the_product_path(encoder_dir, manife
 
     rows = evaluate_artifact(out / "model", [clip, manifest.parent / "s1_sad_0.wav"])
     assert [r["label"] in ("sad", "angry") for r in rows] == [True, True]
-    np.testing.assert_allclose(np.log(rows[0]["scores"]["angry"] / rows[0]["scores"]["sad"]),
-                               (expected[0, 1] - expected[0, 0]) / config["calibration"]["temperature"], rtol=1e-3)
+    np.testing.assert_allclose(
+        np.log(rows[0]["scores"]["angry"] / rows[0]["scores"]["sad"]),
+        (expected[0, 1] - expected[0, 0]) / config["calibration"]["temperature"],
+        rtol=1e-3,
+    )
 
 
 def test_augmented_features_are_reproducible_and_differ_from_the_clean_ones(encoder_dir, manifest, tmp_path):
@@ -131,21 +154,36 @@ def test_augmented_features_are_reproducible_and_differ_from_the_clean_ones(enco
     assert len(list((tmp_path / "c").rglob("*.npy"))) == 4  # clean and noisy cached apart
 
 
-@pytest.mark.parametrize("extra, message", [
-    ([], "needs --backbone DIR"),
-    (["--backbone", "/nowhere/whisper"], "does not exist"),
-    (["--backbone", "/nowhere", "--epochs", "3"], "drop --epochs"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ([], "needs --backbone DIR"),
+        (["--backbone", "/nowhere/whisper"], "does not exist"),
+        (["--backbone", "/nowhere", "--epochs", "3"], "drop --epochs"),
+    ],
+)
 def test_whisper_recipe_errors_exit_2_with_one_line(manifest, tmp_path, capsys, extra, message):
-    code = main(["train", "--recipe", "whisper-linear", "--corpus", f"csv={manifest}", "--out", str(tmp_path / "o"),
-                 "--no-progress", *extra])
+    code = main(
+        [
+            "train",
+            "--recipe",
+            "whisper-linear",
+            "--corpus",
+            f"csv={manifest}",
+            "--out",
+            str(tmp_path / "o"),
+            "--no-progress",
+            *extra,
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and message in err, err
 
 
 def test_backbone_without_the_whisper_recipe_is_refused(manifest, tmp_path, capsys):
-    code = main(["train", "--recipe", "tiny", "--backbone", "/x", "--corpus", f"csv={manifest}",
-                 "--out", str(tmp_path / "o")])
+    code = main(
+        ["train", "--recipe", "tiny", "--backbone", "/x", "--corpus", f"csv={manifest}", "--out", str(tmp_path / "o")]
+    )
     assert code == 2 and "--backbone is only used by --recipe whisper-linear" in capsys.readouterr().err
 
 

@@ -5,6 +5,7 @@ Writes /tmp/emovox-flagship/<corpus>.npz with:
   wave_<i>: float32 waveform (untrimmed), logmel_<i>, logmel_trim_<i>
 Usage: .venv/bin/python experiments/flagship/cache.py
 """
+
 from __future__ import annotations
 
 import json
@@ -19,12 +20,26 @@ import torch
 ROOT = Path(os.environ.get("EMOVOX_CORPORA", "/work/shared/corpora"))
 OUT = Path("/tmp/emovox-flagship")
 
-RAV = {"01": "neutral", "02": "calm", "03": "happy", "04": "sad", "05": "angry",
-       "06": "fearful", "07": "disgust", "08": "surprised"}
-EMODB = {"W": "angry", "L": "boredom", "E": "disgust", "A": "fearful", "F": "happy",
-         "T": "sad", "N": "neutral"}
-EMOVO = {"dis": "disgust", "gio": "happy", "pau": "fearful", "rab": "angry",
-         "sor": "surprised", "tri": "sad", "neu": "neutral"}
+RAV = {
+    "01": "neutral",
+    "02": "calm",
+    "03": "happy",
+    "04": "sad",
+    "05": "angry",
+    "06": "fearful",
+    "07": "disgust",
+    "08": "surprised",
+}
+EMODB = {"W": "angry", "L": "boredom", "E": "disgust", "A": "fearful", "F": "happy", "T": "sad", "N": "neutral"}
+EMOVO = {
+    "dis": "disgust",
+    "gio": "happy",
+    "pau": "fearful",
+    "rab": "angry",
+    "sor": "surprised",
+    "tri": "sad",
+    "neu": "neutral",
+}
 TUREV = {"Angry": "angry", "Calm": "calm", "Happy": "happy", "Sad": "sad"}
 
 
@@ -33,17 +48,17 @@ def list_corpus(name: str) -> list[dict]:
     if name == "ravdess":
         for p in sorted((ROOT / "ravdess/Audio_Speech_Actors_01-24").glob("Actor_*/*.flac")):
             f = p.stem.split("-")
-            recs.append(dict(path=str(p), speaker=f[6], emotion=RAV[f[2]], intensity=f[3]))
+            recs.append({"path": str(p), "speaker": f[6], "emotion": RAV[f[2]], "intensity": f[3]})
     elif name == "emodb":
         for p in sorted((ROOT / "emodb/wav").glob("*.flac")):
-            recs.append(dict(path=str(p), speaker=p.stem[:2], emotion=EMODB[p.stem[5]]))
+            recs.append({"path": str(p), "speaker": p.stem[:2], "emotion": EMODB[p.stem[5]]})
     elif name == "emovo":
         for p in sorted((ROOT / "emovo").glob("*/*.flac")):
             e, s, _ = p.stem.split("-")
-            recs.append(dict(path=str(p), speaker=s, emotion=EMOVO[e]))
+            recs.append({"path": str(p), "speaker": s, "emotion": EMOVO[e]})
     elif name == "turev":
         for p in sorted((ROOT / "turev-db/Sound Source").glob("*/*.flac")):
-            recs.append(dict(path=str(p), speaker=p.stem.split("_")[0], emotion=TUREV[p.parent.name]))
+            recs.append({"path": str(p), "speaker": p.stem.split("_")[0], "emotion": TUREV[p.parent.name]})
     for r in recs:
         r["corpus"] = name
     return recs
@@ -54,12 +69,14 @@ def load(path: str) -> np.ndarray:
     y = y.mean(axis=1)
     if sr != 16000:
         import soxr
+
         y = soxr.resample(y, sr, 16000).astype(np.float32)
     return y
 
 
 def main() -> None:
     import librosa
+
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
     from emovox.models.flagship import FlagshipConfig, make_frontend
 

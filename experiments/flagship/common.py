@@ -3,6 +3,7 @@
 The cache is written by ``experiments/flagship/cache.py`` (decode once, trim
 silence with librosa ``top_db=35``, log-mel via the model's own front end).
 """
+
 from __future__ import annotations
 
 import json
@@ -54,7 +55,7 @@ def folds(corpus: str, meta: list[dict]) -> list[tuple[str, np.ndarray, np.ndarr
         a = spk.astype(int)
         for k in range(6):
             test = (a >= 4 * k + 1) & (a <= 4 * k + 4)
-            out.append((f"actors{4*k+1:02d}-{4*k+4:02d}", np.where(~test)[0], np.where(test)[0]))
+            out.append((f"actors{4 * k + 1:02d}-{4 * k + 4:02d}", np.where(~test)[0], np.where(test)[0]))
     else:
         for s in sorted(set(spk)):
             out.append((f"spk{s}", np.where(spk != s)[0], np.where(spk == s)[0]))
@@ -72,12 +73,13 @@ def dev_split(meta: list[dict]) -> tuple[str, np.ndarray, np.ndarray]:
 
 def random_split(labels: np.ndarray, *, test_fraction: float = 0.2, seed: int = 0):
     from sklearn.model_selection import train_test_split
+
     idx = np.arange(len(labels))
     tr, te = train_test_split(idx, test_size=test_fraction, stratify=labels, random_state=seed)
     return ("random80-20", np.sort(tr), np.sort(te))
 
 
 def metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
-    from sklearn.metrics import balanced_accuracy_score, accuracy_score
-    return {"uar": float(balanced_accuracy_score(y_true, y_pred)),
-            "acc": float(accuracy_score(y_true, y_pred))}
+    from sklearn.metrics import accuracy_score, balanced_accuracy_score
+
+    return {"uar": float(balanced_accuracy_score(y_true, y_pred)), "acc": float(accuracy_score(y_true, y_pred))}

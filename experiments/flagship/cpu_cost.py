@@ -5,6 +5,7 @@ per clip do not (much), and bound the idle throughput: clips/s on 2 cores
 ~= 2 / (decode + inference CPU seconds per clip).
 .venv/bin/python experiments/flagship/cpu_cost.py
 """
+
 from __future__ import annotations
 
 import os
@@ -33,9 +34,16 @@ def main() -> None:
     dec = (time.process_time() - c) / len(files)
     model = build_flagship(8).eval()
     path = Path(tempfile.mkdtemp()) / "flagship.onnx"
-    torch.onnx.export(model, (torch.zeros(1, 48000),), str(path), input_names=["waveform"],
-                      output_names=["logits"], opset_version=17, dynamo=False,
-                      dynamic_axes={"waveform": {0: "batch", 1: "samples"}, "logits": {0: "batch"}})
+    torch.onnx.export(
+        model,
+        (torch.zeros(1, 48000),),
+        str(path),
+        input_names=["waveform"],
+        output_names=["logits"],
+        opset_version=17,
+        dynamo=False,
+        dynamic_axes={"waveform": {0: "batch", 1: "samples"}, "logits": {0: "batch"}},
+    )
     so = ort.SessionOptions()
     so.intra_op_num_threads = 1
     so.inter_op_num_threads = 1
@@ -44,11 +52,11 @@ def main() -> None:
     sess.run(None, {"waveform": X[:1]})
     c = time.process_time()
     for i in range(len(X)):
-        sess.run(None, {"waveform": X[i:i + 1]})
+        sess.run(None, {"waveform": X[i : i + 1]})
     one = (time.process_time() - c) / len(X)
     c = time.process_time()
     for i in range(0, len(X), 16):
-        sess.run(None, {"waveform": X[i:i + 16]})
+        sess.run(None, {"waveform": X[i : i + 16]})
     b16 = (time.process_time() - c) / len(X)
     print(f"decode FLAC (RAVDESS, ~3.7 s clips): {dec * 1e3:.2f} ms CPU/clip")
     print(f"ONNX 3 s clip, batch 1: {one * 1e3:.2f} ms CPU/clip; batch 16: {b16 * 1e3:.2f} ms CPU/clip")

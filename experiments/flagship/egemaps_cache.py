@@ -3,6 +3,7 @@
 Writes /tmp/emovox-flagship/egemaps_<corpus>.npy (n, 88).
 .venv/bin/python experiments/flagship/egemaps_cache.py ravdess emodb emovo
 """
+
 from __future__ import annotations
 
 import json
@@ -10,13 +11,13 @@ import sys
 
 import numpy as np
 import opensmile
-
 from common import CACHE
 
 
 def main(corpora) -> None:
-    smile = opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02,
-                            feature_level=opensmile.FeatureLevel.Functionals)
+    smile = opensmile.Smile(
+        feature_set=opensmile.FeatureSet.eGeMAPSv02, feature_level=opensmile.FeatureLevel.Functionals
+    )
     for c in corpora:
         out = CACHE / f"egemaps_{c}.npy"
         if out.exists():

@@ -7,15 +7,15 @@ speakers; its class probabilities are averaged with the flagship's softmax
 
 .venv/bin/python experiments/flagship/fusion.py --tag v2 --corpus ravdess
 """
+
 from __future__ import annotations
 
 import argparse
 
 import numpy as np
+from common import CACHE, CLASSES, folds, load_cached, metrics
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
-
-from common import CACHE, CLASSES, folds, load_cached, metrics
 
 
 def softmax(z):
@@ -29,8 +29,11 @@ def main() -> None:
     ap.add_argument("--tag", default="v2")
     ap.add_argument("--corpus", default="ravdess")
     ap.add_argument("--weight", type=float, default=0.5, help="weight of the flagship probabilities")
-    ap.add_argument("--ensemble-with", default="", help="another tag whose softmax is averaged in first "
-                    "(an ensemble of two flagships, equal weights)")
+    ap.add_argument(
+        "--ensemble-with",
+        default="",
+        help="another tag whose softmax is averaged in first (an ensemble of two flagships, equal weights)",
+    )
     args = ap.parse_args()
     meta, _ = load_cached(args.corpus)
     X = np.load(CACHE / f"egemaps_{args.corpus}.npy")
@@ -55,7 +58,9 @@ def main() -> None:
     for k, rs in res.items():
         u = np.array([r["uar"] for r in rs])
         a = np.array([r["acc"] for r in rs])
-        print(f"{args.tag}{'+' + args.ensemble_with if args.ensemble_with else ''} {args.corpus} {k:11s} folds={len(rs)} UAR {u.mean():.4f}±{u.std():.4f} acc {a.mean():.4f}±{a.std():.4f}")
+        print(
+            f"{args.tag}{'+' + args.ensemble_with if args.ensemble_with else ''} {args.corpus} {k:11s} folds={len(rs)} UAR {u.mean():.4f}±{u.std():.4f} acc {a.mean():.4f}±{a.std():.4f}"
+        )
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ Prints: parameters, ONNX file size, ONNX single-thread latency for a 3 s clip
 including FLAC decoding of real RAVDESS files (batches of 16 clips cut/padded to 3 s).
 The machine is shared: the load average is printed beside the figures.
 """
+
 from __future__ import annotations
 
 import os
@@ -26,9 +27,16 @@ def main() -> None:
     model = build_flagship(8).eval()
     n_params = sum(p.numel() for p in model.parameters())
     tmp = Path(tempfile.mkdtemp()) / "flagship.onnx"
-    torch.onnx.export(model, (torch.zeros(1, 48000),), str(tmp), input_names=["waveform"],
-                      output_names=["logits"], opset_version=17, dynamo=False,
-                      dynamic_axes={"waveform": {0: "batch", 1: "samples"}, "logits": {0: "batch"}})
+    torch.onnx.export(
+        model,
+        (torch.zeros(1, 48000),),
+        str(tmp),
+        input_names=["waveform"],
+        output_names=["logits"],
+        opset_version=17,
+        dynamo=False,
+        dynamic_axes={"waveform": {0: "batch", 1: "samples"}, "logits": {0: "batch"}},
+    )
     print(f"params {n_params}  float32 {n_params * 4 / 1e6:.2f} MB  onnx {tmp.stat().st_size / 1e6:.2f} MB")
     x = np.random.default_rng(0).standard_normal((1, 48000)).astype(np.float32) * 0.1
     so = ort.SessionOptions()

@@ -10,6 +10,7 @@ Also logs the pre-trained model alone on each fold (zero-shot cross-corpus).
 
 .venv/bin/python experiments/flagship/pretrain_ft.py --target emovo --tag pt-ft
 """
+
 from __future__ import annotations
 
 import argparse
@@ -58,8 +59,13 @@ def main(argv=None) -> int:
             m, f = load_cached(c)
             feats += f
             ys += [UNION.index(r["emotion"]) for r in m]
-        model = train_flagship(feats, np.array(ys), len(UNION), FlagshipRecipe(epochs=args.pre_epochs),
-                               log=lambda s: print("  [pre]", s, flush=True))
+        model = train_flagship(
+            feats,
+            np.array(ys),
+            len(UNION),
+            FlagshipRecipe(epochs=args.pre_epochs),
+            log=lambda s: print("  [pre]", s, flush=True),
+        )
         state = model.state_dict()
         torch.save(state, pre_path)
         pre_s = time.time() - t0
@@ -72,6 +78,7 @@ def main(argv=None) -> int:
     todo = allf if args.folds == "all" else [allf[int(k)] for k in args.folds.split(",")]
     ft = FlagshipRecipe(epochs=args.ft_epochs, lr=args.ft_lr)
     from emovox.models.flagship import FlagshipConfig, FlagshipNet
+
     pre_model = FlagshipNet(FlagshipConfig(n_classes=len(UNION)))
     pre_model.load_state_dict(state)
     pre_model.eval()
@@ -79,22 +86,36 @@ def main(argv=None) -> int:
     for name, tr, te in todo:
         zs = metrics(y_t[te], predict_logits(pre_model, [feats[i] for i in te])[:, cols].argmax(1))
         t1 = time.time()
-        model = train_flagship([feats[i] for i in tr], y_union[tr], len(UNION), ft,
-                               init_state={k: v.clone() for k, v in state.items()})
+        model = train_flagship(
+            [feats[i] for i in tr], y_union[tr], len(UNION), ft, init_state={k: v.clone() for k, v in state.items()}
+        )
         train_s = time.time() - t1
         logits = predict_logits(model, [feats[i] for i in te])[:, cols]
         np.save(CACHE / "logits" / f"{args.tag}_{args.target}_{name}.npy", logits)
         m = metrics(y_t[te], logits.argmax(1))
-        rec = {"tag": args.tag, "corpus": args.target, "fold": name, **m, "uar_zero_shot": zs["uar"],
-               "train_s": round(train_s, 1), "pretrain_s": pre_s, "pretrained_on": others,
-               "ft_epochs": args.ft_epochs, "ft_lr": args.ft_lr, "pre_epochs": args.pre_epochs,
-               "time": time.strftime("%H:%M:%S")}
+        rec = {
+            "tag": args.tag,
+            "corpus": args.target,
+            "fold": name,
+            **m,
+            "uar_zero_shot": zs["uar"],
+            "train_s": round(train_s, 1),
+            "pretrain_s": pre_s,
+            "pretrained_on": others,
+            "ft_epochs": args.ft_epochs,
+            "ft_lr": args.ft_lr,
+            "pre_epochs": args.pre_epochs,
+            "time": time.strftime("%H:%M:%S"),
+        }
         _log(rec)
         res.append(rec)
     u = np.array([r["uar"] for r in res])
     z = np.array([r["uar_zero_shot"] for r in res])
-    print(f"SUMMARY {args.tag} {args.target} folds={len(res)} UAR {u.mean():.4f}±{u.std():.4f} "
-          f"zero-shot {z.mean():.4f} ft s/fold {np.mean([r['train_s'] for r in res]):.0f}", flush=True)
+    print(
+        f"SUMMARY {args.tag} {args.target} folds={len(res)} UAR {u.mean():.4f}±{u.std():.4f} "
+        f"zero-shot {z.mean():.4f} ft s/fold {np.mean([r['train_s'] for r in res]):.0f}",
+        flush=True,
+    )
     return 0
 
 

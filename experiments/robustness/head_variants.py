@@ -55,13 +55,24 @@ def main() -> int:
     records, y, classes = corpus_clips()
     groups = speaker_groups(records, y)
     paths = [r.path for r in records]
-    quiet = dict(log=lambda _: None)
+    quiet = {"log": lambda _: None}
 
     def embedded(model):
         train = training_embeddings(paths, groups, cache_dir=args.cache, model=model, **quiet)
-        conds = {c: embed_condition(paths, groups, tag=c, factory="emovox.evaluation.robustness.eval_factory",
-                                    seed=EVAL_SEED, cache_dir=args.cache, model=model,
-                                    extra={"condition": c}, **quiet).embeddings for c in CONDITIONS}
+        conds = {
+            c: embed_condition(
+                paths,
+                groups,
+                tag=c,
+                factory="emovox.evaluation.robustness.eval_factory",
+                seed=EVAL_SEED,
+                cache_dir=args.cache,
+                model=model,
+                extra={"condition": c},
+                **quiet,
+            ).embeddings
+            for c in CONDITIONS
+        }
         return train, conds
 
     wide_train, wide = embedded(wideband_copy("default", os.path.join(args.cache, "wideband-model")))
@@ -84,8 +95,10 @@ def main() -> int:
 
     def report(name, predictions):
         clean = predictions["clean"]
-        cells = {c: (compute_metrics(y, p, classes=list(classes))["uar"], float(np.mean(p != clean)))
-                 for c, p in predictions.items()}
+        cells = {
+            c: (compute_metrics(y, p, classes=list(classes))["uar"], float(np.mean(p != clean)))
+            for c, p in predictions.items()
+        }
         print(f"{name:34s} " + " ".join(f"{c}={u:.3f}/{ch:.2f}" for c, (u, ch) in cells.items()), flush=True)
         return cells
 
@@ -108,14 +121,22 @@ def main() -> int:
     for r in (20, 60):
         run(f"full band, NAP r={r}", wide_train, wide, transform=nap(wide_train, groups, r))
     narrow_head = fold_scorers(narrow_train)
-    flagged = {c: oof(narrow_head if c in NARROWBAND else full, (narrow if c in NARROWBAND else wide)[c])
-               for c in CONDITIONS}
+    flagged = {
+        c: oof(narrow_head if c in NARROWBAND else full, (narrow if c in NARROWBAND else wide)[c]) for c in CONDITIONS
+    }
     results["narrowband head by flag"] = report("narrowband head by flag", flagged)
     run("mixed band (full + telephone sets)", wide_train + narrow_train, wide)
     run("telephone band (shipped)", narrow_train, narrow)
     out = Path(args.cache) / "head_variants.json"
-    out.write_text(json.dumps({k: {c: {"uar": round(u, 4), "class_changed": round(ch, 4)} for c, (u, ch) in v.items()}
-                               for k, v in results.items()}, indent=1))
+    out.write_text(
+        json.dumps(
+            {
+                k: {c: {"uar": round(u, 4), "class_changed": round(ch, 4)} for c, (u, ch) in v.items()}
+                for k, v in results.items()
+            },
+            indent=1,
+        )
+    )
     print(f"figures: {out}")
     return 0
 
@@ -127,8 +148,11 @@ def nap(train_sets, groups, r: int):
     bases = {}
 
     def transform(x, rows):
-        g = int(np.flatnonzero([np.array_equal(rows, groups != k) or np.array_equal(rows, groups == k)
-                                for k in range(3)])[0])
+        g = int(
+            np.flatnonzero([np.array_equal(rows, groups != k) or np.array_equal(rows, groups == k) for k in range(3)])[
+                0
+            ]
+        )
         if g not in bases:
             train = groups != g
             mean = np.concatenate([s[train] for s in train_sets]).mean(axis=0)

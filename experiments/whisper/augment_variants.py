@@ -119,7 +119,7 @@ class Formant(_Aug):
         mag = spec.abs().clamp_min(1e-9)
         logmag = mag.log()
         ceps = torch.fft.irfft(logmag, n=self.n_fft, dim=0)
-        ceps[self.n_ceps:self.n_fft - self.n_ceps + 1] = 0.0
+        ceps[self.n_ceps : self.n_fft - self.n_ceps + 1] = 0.0
         env = torch.fft.rfft(ceps, n=self.n_fft, dim=0).real  # log envelope (bins, frames)
         bins = env.shape[0]
         src = torch.arange(bins, dtype=torch.float64) / a  # new envelope at f = old envelope at f / a
@@ -138,12 +138,14 @@ class Vtlp(_Aug):
     factor: tuple = (0.85, 1.15)
 
     def __call__(self, y, *, sample_rate_hz, rng, **_):
-        from emovox.augment.waveform import _fix_length, _n_fft_for
         import librosa
 
+        from emovox.augment.waveform import _fix_length, _n_fft_for
+
         a = float(rng.uniform(*self.factor))
-        out = librosa.effects.pitch_shift(y, sr=sample_rate_hz, n_steps=12 * np.log2(a), n_fft=_n_fft_for(len(y)),
-                                          res_type="soxr_hq")
+        out = librosa.effects.pitch_shift(
+            y, sr=sample_rate_hz, n_steps=12 * np.log2(a), n_fft=_n_fft_for(len(y)), res_type="soxr_hq"
+        )
         return _fix_length(np.asarray(out, np.float32), len(y))
 
 
@@ -161,7 +163,7 @@ class Reverb(_Aug):
         t = np.arange(n) / sample_rate_hz
         tail = rng.standard_normal(n) * np.exp(-6.9078 * t / rt60)  # -60 dB at rt60
         tail[0] = 0.0
-        tail *= 10 ** (-drr / 20) / np.sqrt(np.sum(tail ** 2))  # tail energy relative to the direct path (1)
+        tail *= 10 ** (-drr / 20) / np.sqrt(np.sum(tail**2))  # tail energy relative to the direct path (1)
         rir = tail
         rir[0] = 1.0
         out = fftconvolve(y.astype(np.float64), rir)[: len(y)]
@@ -207,7 +209,7 @@ class Codec(_Aug):
             out, _ = sf.read(dst, dtype="float32")
         # mp3 adds encoder delay (~1105 samples at 16 kHz incl. decoder): align by cross-correlation over 3000 lags
         lag = _best_lag(y, out, 3000)
-        out = out[lag: lag + len(y)]
+        out = out[lag : lag + len(y)]
         return np.pad(out, (0, len(y) - len(out))).astype(np.float32)
 
 
@@ -215,7 +217,7 @@ def _best_lag(y, out, max_lag):
     n = min(len(y), len(out) - max_lag, 16000)
     if n <= 0:
         return 0
-    scores = [float(np.dot(y[:n], out[k: k + n])) for k in range(0, max_lag, 1)]
+    scores = [float(np.dot(y[:n], out[k : k + n])) for k in range(0, max_lag, 1)]
     return int(np.argmax(scores))
 
 
@@ -229,7 +231,9 @@ def encoder4() -> Path:
 
     if not (ENCODER4 / "config.json").exists():
         enc = truncate_encoder(load_whisper_encoder(pooled_data.ENCODER), 4)
-        save_whisper_encoder(ENCODER4, enc.state_dict(), enc.config, metadata={"truncated_from": str(pooled_data.ENCODER)})
+        save_whisper_encoder(
+            ENCODER4, enc.state_dict(), enc.config, metadata={"truncated_from": str(pooled_data.ENCODER)}
+        )
     return ENCODER4
 
 
@@ -268,6 +272,7 @@ def load_copy(variant: str) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------- evaluation
 def evaluate(protocol: str, variant_sets: list[list[str]], tag: str = "") -> list[dict]:
     import heads
+
     from emovox.evaluation import compute_metrics
     from emovox.recipes.whisper import fit_head
 
@@ -283,17 +288,39 @@ def evaluate(protocol: str, variant_sets: list[list[str]], tag: str = "") -> lis
         for split in splits:
             t0 = time.time()
             tr, te = split.train_idx, split.test_idx
-            fit = fit_head(x[tr], y[tr], list(sub.speaker[tr]), n_classes=len(classes), layers=LAYERS,
-                           head_options={"Cs": (C,)}, augmented=[copies[v][tr] for v in vs], inner_cv=False)
+            fit = fit_head(
+                x[tr],
+                y[tr],
+                list(sub.speaker[tr]),
+                n_classes=len(classes),
+                layers=LAYERS,
+                head_options={"Cs": (C,)},
+                augmented=[copies[v][tr] for v in vs],
+                inner_cv=False,
+            )
             pred = fit.logits(x[te]).argmax(1)
             m = compute_metrics(y[te], pred, classes=list(classes))
-            per_corpus = {c: compute_metrics(y[te][sub.corpus[te] == c], pred[sub.corpus[te] == c],
-                                             classes=list(classes))["uar"] for c in sorted(set(sub.corpus[te]))}
-            rows.append({"fold": split.name, "uar": float(m["uar"]), "acc": float(m["accuracy"]),
-                         "per_corpus": per_corpus, "pred": pred.tolist(), "test_idx": te.tolist(),
-                         "n_train": int(len(tr) * (1 + len(vs))), "s": time.time() - t0})
-            print(f"  {protocol} {'+'.join(vs) or 'baseline'} {split.name}: UAR {m['uar']:.3f} "
-                  f"acc {m['accuracy']:.3f} {rows[-1]['s']:.0f} s", flush=True)
+            per_corpus = {
+                c: compute_metrics(y[te][sub.corpus[te] == c], pred[sub.corpus[te] == c], classes=list(classes))["uar"]
+                for c in sorted(set(sub.corpus[te]))
+            }
+            rows.append(
+                {
+                    "fold": split.name,
+                    "uar": float(m["uar"]),
+                    "acc": float(m["accuracy"]),
+                    "per_corpus": per_corpus,
+                    "pred": pred.tolist(),
+                    "test_idx": te.tolist(),
+                    "n_train": int(len(tr) * (1 + len(vs))),
+                    "s": time.time() - t0,
+                }
+            )
+            print(
+                f"  {protocol} {'+'.join(vs) or 'baseline'} {split.name}: UAR {m['uar']:.3f} "
+                f"acc {m['accuracy']:.3f} {rows[-1]['s']:.0f} s",
+                flush=True,
+            )
         # per-corpus UAR over the corpus's clips pooled over folds
         pooled = {}
         for c in sorted(set(sub.corpus)):
@@ -305,13 +332,27 @@ def evaluate(protocol: str, variant_sets: list[list[str]], tag: str = "") -> lis
         a = np.array([r["acc"] for r in rows])
         for r in rows:
             del r["pred"], r["test_idx"]
-        res = {"protocol": protocol, "copies": vs, "layers": list(LAYERS), "C": C, "uar": float(u.mean()),
-               "uar_std": float(u.std(ddof=1)), "acc": float(a.mean()), "per_corpus_pooled": pooled, "folds": rows,
-               "cpu_s": time.process_time() - t_cpu, "tag": tag, "when": time.strftime("%H:%M")}
+        res = {
+            "protocol": protocol,
+            "copies": vs,
+            "layers": list(LAYERS),
+            "C": C,
+            "uar": float(u.mean()),
+            "uar_std": float(u.std(ddof=1)),
+            "acc": float(a.mean()),
+            "per_corpus_pooled": pooled,
+            "folds": rows,
+            "cpu_s": time.process_time() - t_cpu,
+            "tag": tag,
+            "when": time.strftime("%H:%M"),
+        }
         with open(RESULTS, "a") as handle:
             handle.write(json.dumps(res) + "\n")
-        print(f"{protocol} {'+'.join(vs) or 'baseline'}: UAR {res['uar']:.3f} ± {res['uar_std']:.3f} "
-              f"acc {res['acc']:.3f} per corpus {json.dumps({k: round(v, 3) for k, v in pooled.items()})}", flush=True)
+        print(
+            f"{protocol} {'+'.join(vs) or 'baseline'}: UAR {res['uar']:.3f} ± {res['uar_std']:.3f} "
+            f"acc {res['acc']:.3f} per corpus {json.dumps({k: round(v, 3) for k, v in pooled.items()})}",
+            flush=True,
+        )
         out.append(res)
     return out
 
@@ -323,8 +364,10 @@ def table() -> None:
         r = json.loads(line)
         pc = " ".join(f"{k[:3]} {v:.3f}" for k, v in r["per_corpus_pooled"].items())
         pf = " ".join(f"{f['uar']:.3f}" for f in r["folds"])
-        print(f"| {r['protocol']} | {'+'.join(r['copies']) or 'none'} | {r['uar']:.3f} ± {r['uar_std']:.3f} | "
-              f"{r['acc']:.3f} | {pc} | {pf} | {r['cpu_s']:.0f} |")
+        print(
+            f"| {r['protocol']} | {'+'.join(r['copies']) or 'none'} | {r['uar']:.3f} ± {r['uar_std']:.3f} | "
+            f"{r['acc']:.3f} | {pc} | {pf} | {r['cpu_s']:.0f} |"
+        )
 
 
 def main(argv=None) -> int:

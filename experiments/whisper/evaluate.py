@@ -26,6 +26,7 @@ OMP_NUM_THREADS=1 .venv/bin/python experiments/whisper/evaluate.py --corpus emod
 OMP_NUM_THREADS=1 .venv/bin/python experiments/whisper/evaluate.py --corpus emodb --layers last
 OMP_NUM_THREADS=1 .venv/bin/python experiments/whisper/evaluate.py --table   # summaries so far
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,7 +44,12 @@ from sklearn.linear_model import LogisticRegression  # noqa: E402
 
 from emovox.corpora import load_corpus  # noqa: E402
 from emovox.evaluation import (  # noqa: E402
-    Split, compute_metrics, leave_one_speaker_out, random_stratified, speaker_kfold, summarize_folds,
+    Split,
+    compute_metrics,
+    leave_one_speaker_out,
+    random_stratified,
+    speaker_kfold,
+    summarize_folds,
 )
 from emovox.evaluation.experiment import prepare_labels  # noqa: E402
 from emovox.features.scaling import StandardScaler  # noqa: E402
@@ -55,8 +61,9 @@ C_GRID = (1e-3, 1e-2, 1e-1, 1.0)
 INNER_FOLDS = 4
 
 
-def load_features(corpus: str, model: str, *, trim: bool, pad_30s: bool = False
-                  ) -> tuple[np.ndarray, list, np.ndarray, tuple]:
+def load_features(
+    corpus: str, model: str, *, trim: bool, pad_30s: bool = False
+) -> tuple[np.ndarray, list, np.ndarray, tuple]:
     """Pooled features ``(n, n_states, 2, d)``, the emovox records, class ids and class names."""
     stem = ROOT / "features" / f"{model}_{corpus}_{'trim' if trim else 'full'}{'_pad30' if pad_30s else ''}"
     x = np.load(f"{stem}.npy")
@@ -127,18 +134,30 @@ def extra_training_rows(corpora: list[str], model: str, classes: tuple, *, trim:
     return np.concatenate(xs), np.concatenate(ys)
 
 
-def select(x: np.ndarray, y: np.ndarray, speakers: list, candidates: dict, classes: tuple,
-           extra: tuple[np.ndarray, np.ndarray]) -> tuple[str, float, float]:
+def select(
+    x: np.ndarray, y: np.ndarray, speakers: list, candidates: dict, classes: tuple, extra: tuple[np.ndarray, np.ndarray]
+) -> tuple[str, float, float]:
     """Best (layer set, C) by mean UAR over an inner speaker k-fold of these (training) rows."""
     inner = speaker_kfold(speakers, k=min(INNER_FOLDS, len(set(speakers))), seed=0, labels=y)
     best = ("", 0.0, -1.0)
     for name, layers in candidates.items():
         xs, xe = flat(x, layers), flat(extra[0], layers)
         for c in C_GRID:
-            uar = np.mean([compute_metrics(y[s.test_idx], fit_predict(np.concatenate([xs[s.train_idx], xe]),
-                                                                        np.concatenate([y[s.train_idx], extra[1]]),
-                                                                        xs[s.test_idx], c), classes=classes)["uar"]
-                           for s in inner])
+            uar = np.mean(
+                [
+                    compute_metrics(
+                        y[s.test_idx],
+                        fit_predict(
+                            np.concatenate([xs[s.train_idx], xe]),
+                            np.concatenate([y[s.train_idx], extra[1]]),
+                            xs[s.test_idx],
+                            c,
+                        ),
+                        classes=classes,
+                    )["uar"]
+                    for s in inner
+                ]
+            )
             if uar > best[2]:
                 best = (name, c, float(uar))
     return best
@@ -153,12 +172,25 @@ def run_split(split: Split, x, y, records, candidates, classes, extra) -> tuple[
     tr, te = split.train_idx, split.test_idx
     name, c, inner_uar = select(x[tr], y[tr], [records[i].speaker_key for i in tr], candidates, classes, extra)
     layers = candidates[name]
-    pred = fit_predict(np.concatenate([flat(x[tr], layers), flat(extra[0], layers)]),
-                       np.concatenate([y[tr], extra[1]]), flat(x[te], layers), c)
+    pred = fit_predict(
+        np.concatenate([flat(x[tr], layers), flat(extra[0], layers)]),
+        np.concatenate([y[tr], extra[1]]),
+        flat(x[te], layers),
+        c,
+    )
     m = compute_metrics(y[te], pred, classes=classes)
-    row = {"fold": split.name, "uar": m["uar"], "accuracy": m["accuracy"], "macro_f1": m["macro_f1"],
-           "layers": name, "C": c, "inner_uar": inner_uar, "train_s": round(time.perf_counter() - t0, 2),
-           "n_train": int(len(tr) + len(extra[1])), "n_test": int(len(te))}
+    row = {
+        "fold": split.name,
+        "uar": m["uar"],
+        "accuracy": m["accuracy"],
+        "macro_f1": m["macro_f1"],
+        "layers": name,
+        "C": c,
+        "inner_uar": inner_uar,
+        "train_s": round(time.perf_counter() - t0, 2),
+        "n_train": int(len(tr) + len(extra[1])),
+        "n_test": int(len(te)),
+    }
     return row, m
 
 
@@ -170,15 +202,19 @@ def append(record: dict) -> None:
 
 def print_table(rows: list[dict]) -> None:
     """One line per summary: configuration, UAR mean ± std (ddof=1), accuracy, random split, per-fold UAR."""
-    print(f"{'model':11} {'corpus':8} {'+train':13} {'layers':6} {'trim':5} {'spkN':5} {'folds':>5}  "
-          f"{'UAR mean±std':12}  {'acc':5}  {'random UAR/acc':14}  {'s/fold':>6}  per-fold UAR | chosen layers:C")
+    print(
+        f"{'model':11} {'corpus':8} {'+train':13} {'layers':6} {'trim':5} {'spkN':5} {'folds':>5}  "
+        f"{'UAR mean±std':12}  {'acc':5}  {'random UAR/acc':14}  {'s/fold':>6}  per-fold UAR | chosen layers:C"
+    )
     for r in rows:
         rnd = f"{r['random']['uar']:.3f}/{r['random']['accuracy']:.3f}" if r.get("random") else "-"
         extra = ",".join(r.get("extra", [])) or "-"
-        print(f"{r['model']:11} {r['corpus']:8} {extra:13} {r['layer_spec']:6} {str(r['trim']):5} "
-              f"{str(r.get('speaker_norm', False)):5} {r['n_folds']:>5}  {r['uar_mean']:.3f}±{r['uar_std']:.3f}  "
-              f"{r['acc_mean']:.3f}  {rnd:14}  {r['train_s_per_fold']:>6.1f}  "
-              f"{' '.join(f'{u:.2f}' for u in r['per_fold_uar'])} | {r['chosen']}")
+        print(
+            f"{r['model']:11} {r['corpus']:8} {extra:13} {r['layer_spec']:6} {str(r['trim']):5} "
+            f"{str(r.get('speaker_norm', False)):5} {r['n_folds']:>5}  {r['uar_mean']:.3f}±{r['uar_std']:.3f}  "
+            f"{r['acc_mean']:.3f}  {rnd:14}  {r['train_s_per_fold']:>6.1f}  "
+            f"{' '.join(f'{u:.2f}' for u in r['per_fold_uar'])} | {r['chosen']}"
+        )
 
 
 def main(argv=None) -> int:
@@ -190,15 +226,27 @@ def main(argv=None) -> int:
     ap.add_argument("--no-random", action="store_true", help="skip the random-split comparison")
     ap.add_argument("--pad30", action="store_true", help="use the features extracted with --pad-30s")
     ap.add_argument("--extra", default="", help="comma list of corpora added to every training set")
-    ap.add_argument("--speaker-norm", action="store_true",
-                    help="per-speaker standardisation, test speakers included (transductive; supplementary)")
+    ap.add_argument(
+        "--speaker-norm",
+        action="store_true",
+        help="per-speaker standardisation, test speakers included (transductive; supplementary)",
+    )
     ap.add_argument("--table", action="store_true", help="print the latest summary per configuration and exit")
     args = ap.parse_args(argv)
     if args.table:
         rows = [json.loads(line) for line in RESULTS.read_text().splitlines()] if RESULTS.exists() else []
-        latest = {(r["model"], r["corpus"], r["layer_spec"], r["trim"], r.get("speaker_norm", False),
-                   tuple(r.get("extra", ()))): r
-                  for r in rows if r["kind"] == "summary"}
+        latest = {
+            (
+                r["model"],
+                r["corpus"],
+                r["layer_spec"],
+                r["trim"],
+                r.get("speaker_norm", False),
+                tuple(r.get("extra", ())),
+            ): r
+            for r in rows
+            if r["kind"] == "summary"
+        }
         print_table(list(latest.values()))
         return 0
     if args.corpus is None:
@@ -211,12 +259,23 @@ def main(argv=None) -> int:
     extra_corpora = [c for c in args.extra.split(",") if c]
     if extra_corpora and (args.speaker_norm or args.pad30):
         ap.error("--extra does not combine with --speaker-norm or --pad30")
-    extra = (extra_training_rows(extra_corpora, args.model, classes, trim=trim) if extra_corpora
-             else (np.zeros((0, *x.shape[1:]), x.dtype), np.zeros(0, np.int64)))
-    tag = {"model": args.model + ("+pad30" if args.pad30 else ""), "corpus": args.corpus, "layer_spec": args.layers,
-           "trim": trim, "speaker_norm": args.speaker_norm, "extra": extra_corpora}
-    print(f"{args.model} {args.corpus}: {x.shape} classes {classes}; candidates {list(candidates)} x C {C_GRID}",
-          flush=True)
+    extra = (
+        extra_training_rows(extra_corpora, args.model, classes, trim=trim)
+        if extra_corpora
+        else (np.zeros((0, *x.shape[1:]), x.dtype), np.zeros(0, np.int64))
+    )
+    tag = {
+        "model": args.model + ("+pad30" if args.pad30 else ""),
+        "corpus": args.corpus,
+        "layer_spec": args.layers,
+        "trim": trim,
+        "speaker_norm": args.speaker_norm,
+        "extra": extra_corpora,
+    }
+    print(
+        f"{args.model} {args.corpus}: {x.shape} classes {classes}; candidates {list(candidates)} x C {C_GRID}",
+        flush=True,
+    )
     folds, fold_metrics = [], []
     for split in outer_splits(args.corpus, records):
         row, m = run_split(split, x, y, records, candidates, classes, extra)
@@ -226,16 +285,25 @@ def main(argv=None) -> int:
         print("  " + json.dumps(folds[-1]), flush=True)
     random = None
     if not args.no_random:
-        random, _ = run_split(random_stratified(y, test_fraction=0.2, seed=0)[0], x, y, records, candidates, classes,
-                              extra)
+        random, _ = run_split(
+            random_stratified(y, test_fraction=0.2, seed=0)[0], x, y, records, candidates, classes, extra
+        )
         print("  random: " + json.dumps(random), flush=True)
     summary = summarize_folds(fold_metrics)  # std with ddof=1
-    row = {"kind": "summary", **tag, "n_folds": len(folds), "uar_mean": summary["uar"]["mean"],
-           "uar_std": summary["uar"]["std"], "acc_mean": summary["accuracy"]["mean"],
-           "acc_std": summary["accuracy"]["std"], "per_fold_uar": [round(f["uar"], 4) for f in folds],
-           "chosen": dict(Counter(f"{f['layers']}:{f['C']:g}" for f in folds)),
-           "train_s_per_fold": float(np.mean([f["train_s"] for f in folds])), "random": random,
-           "time": time.strftime("%H:%M:%S")}
+    row = {
+        "kind": "summary",
+        **tag,
+        "n_folds": len(folds),
+        "uar_mean": summary["uar"]["mean"],
+        "uar_std": summary["uar"]["std"],
+        "acc_mean": summary["accuracy"]["mean"],
+        "acc_std": summary["accuracy"]["std"],
+        "per_fold_uar": [round(f["uar"], 4) for f in folds],
+        "chosen": dict(Counter(f"{f['layers']}:{f['C']:g}" for f in folds)),
+        "train_s_per_fold": float(np.mean([f["train_s"] for f in folds])),
+        "random": random,
+        "time": time.strftime("%H:%M:%S"),
+    }
     append(row)
     print_table([row])
     return 0

@@ -17,6 +17,7 @@ Usage
 OMP_NUM_THREADS=1 .venv/bin/python experiments/whisper/extract.py --corpus emodb
 OMP_NUM_THREADS=1 .venv/bin/python experiments/whisper/extract.py --corpus emodb --model /tmp/emovox-whisper/tiny.en
 """
+
 from __future__ import annotations
 
 import argparse
@@ -76,20 +77,32 @@ def main(argv=None) -> int:
         feats.append(pooled_states(y, frontend, encoder, pad_30s=args.pad_30s))
         t2 = time.perf_counter()
         load_s, encode_s, audio_s = load_s + t1 - t0, encode_s + t2 - t1, audio_s + len(y) / SAMPLE_RATE_HZ
-        meta.append({"path": r.path, "speaker": r.speaker, "emotion": r.emotion, "gender": r.gender,
-                     "seconds": round(len(y) / SAMPLE_RATE_HZ, 4)})
+        meta.append(
+            {
+                "path": r.path,
+                "speaker": r.speaker,
+                "emotion": r.emotion,
+                "gender": r.gender,
+                "seconds": round(len(y) / SAMPLE_RATE_HZ, 4),
+            }
+        )
         if (i + 1) % 200 == 0:
             print(f"  {i + 1}/{len(records)} encode {1000 * encode_s / (i + 1):.0f} ms/clip", flush=True)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp.npy")
     np.save(tmp, np.stack(feats).astype(np.float32))
     os.replace(tmp, out)
-    out.with_suffix(".json").write_text(json.dumps({"model": str(args.model), "corpus": args.corpus, "trim": trim,
-                                                    "pad_30s": args.pad_30s, "records": meta}))
+    out.with_suffix(".json").write_text(
+        json.dumps(
+            {"model": str(args.model), "corpus": args.corpus, "trim": trim, "pad_30s": args.pad_30s, "records": meta}
+        )
+    )
     n = len(records)
-    print(f"{out.name}: {n} clips, {audio_s / n:.2f} s audio/clip; load+trim {1000 * load_s / n:.1f} ms/clip, "
-          f"log-mel+encoder {1000 * encode_s / n:.1f} ms/clip ({encode_s / audio_s:.3f} s per audio s), 1 thread",
-          flush=True)
+    print(
+        f"{out.name}: {n} clips, {audio_s / n:.2f} s audio/clip; load+trim {1000 * load_s / n:.1f} ms/clip, "
+        f"log-mel+encoder {1000 * encode_s / n:.1f} ms/clip ({encode_s / audio_s:.3f} s per audio s), 1 thread",
+        flush=True,
+    )
     return 0
 
 

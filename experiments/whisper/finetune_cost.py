@@ -29,15 +29,19 @@ def main() -> int:
     encoder = load_whisper_encoder("/tmp/emovox-whisper/base")
     front = WhisperLogMel(80)
     records = load_corpus("ravdess")[::97][:8]
-    clips = [torch.from_numpy(trim_for_model(load_audio(r.path, sample_rate_hz=16000), sample_rate_hz=16000))[None]
-             for r in records]
+    clips = [
+        torch.from_numpy(trim_for_model(load_audio(r.path, sample_rate_hz=16000), sample_rate_hz=16000))[None]
+        for r in records
+    ]
     seconds = float(np.mean([c.shape[1] / 16000 for c in clips]))
     with torch.inference_mode():
         t0, c0 = time.perf_counter(), time.process_time()
         states = [encoder(front(c)) for c in clips]
         frozen, frozen_cpu = ((time.perf_counter() - t0) / len(clips), (time.process_time() - c0) / len(clips))
-    print(f"clips: mean {seconds:.2f} s; frozen forward (log-mel + 6 blocks): {1000 * frozen:.0f} ms wall, "
-          f"{1000 * frozen_cpu:.0f} ms CPU per clip")
+    print(
+        f"clips: mean {seconds:.2f} s; frozen forward (log-mel + 6 blocks): {1000 * frozen:.0f} ms wall, "
+        f"{1000 * frozen_cpu:.0f} ms CPU per clip"
+    )
     for k in (1, 2):
         blocks = [encoder.layers[i] for i in range(6 - k, 6)]
         params = [p for b in blocks for p in b.parameters()] + list(encoder.layer_norm.parameters())
@@ -64,10 +68,12 @@ def main() -> int:
         # RAVDESS protocol: 6 outer folds x (4 inner folds + final) fits, 1200 training clips, 10 epochs
         ravdess_h = step * 1200 * 10 * 6 * 5 / 3600
         all7_h = step * 3200 * 10 * 6 * 5 / 3600
-        print(f"fine-tune top {k} block(s): {1000 * step:.0f} ms CPU ({1000 * wall:.0f} ms wall) per clip per "
-              f"step; one epoch of 1200 RAVDESS "
-              f"clips {step * 1200 / 60:.1f} min; RAVDESS 6 folds x 5 fits x 10 epochs {ravdess_h:.0f} h; "
-              f"emovox7 four-corpus protocol (3200 clips) {all7_h:.0f} h (CPU time, one thread)")
+        print(
+            f"fine-tune top {k} block(s): {1000 * step:.0f} ms CPU ({1000 * wall:.0f} ms wall) per clip per "
+            f"step; one epoch of 1200 RAVDESS "
+            f"clips {step * 1200 / 60:.1f} min; RAVDESS 6 folds x 5 fits x 10 epochs {ravdess_h:.0f} h; "
+            f"emovox7 four-corpus protocol (3200 clips) {all7_h:.0f} h (CPU time, one thread)"
+        )
     return 0
 
 

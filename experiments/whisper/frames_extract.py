@@ -58,8 +58,11 @@ def main() -> int:
         records = load_corpus(corpus)
         chunks, offsets = [], [0]
         for r in records:
-            assert ref["corpus"][row] == r.corpus and ref["speaker"][row] == r.speaker_key \
-                and ref["emotion"][row] == r.emotion, (row, r)
+            assert (
+                ref["corpus"][row] == r.corpus
+                and ref["speaker"][row] == r.speaker_key
+                and ref["emotion"][row] == r.emotion
+            ), (row, r)
             y = trim_for_model(load_audio(str(r.path), sample_rate_hz=16000), sample_rate_hz=16000)
             with torch.inference_mode():
                 states = encoder(frontend(torch.from_numpy(y[: 30 * 16000])[None]))
@@ -68,8 +71,10 @@ def main() -> int:
             worst32 = max(worst32, float(np.abs(pooled - ref["x"][row, :N_STATES]).max()))
             h16 = h.numpy().astype(np.float16)
             p16 = np.stack([h16.astype(np.float32).mean(0), h16.astype(np.float32).std(0)], axis=1)
-            worst16 = max(worst16, float((np.abs(p16 - ref["x"][row, :N_STATES]) /
-                                          (1e-3 + np.abs(ref["x"][row, :N_STATES]))).max()))
+            worst16 = max(
+                worst16,
+                float((np.abs(p16 - ref["x"][row, :N_STATES]) / (1e-3 + np.abs(ref["x"][row, :N_STATES]))).max()),
+            )
             chunks.append(h16)
             offsets.append(offsets[-1] + len(h16))
             row += 1
@@ -80,12 +85,21 @@ def main() -> int:
         mm[:] = arr
         mm.flush()
         del mm, arr, chunks
-        (OUT / f"{corpus}.json").write_text(json.dumps({
-            "offsets": offsets, "corpus": [r.corpus for r in records], "speaker": [r.speaker_key for r in records],
-            "emotion": [r.emotion for r in records]}))
-        print(f"{corpus}: {len(records)} clips, {offsets[-1]} frames, {time.process_time() - t0:.0f} CPU s; "
-              f"max |pooled fp32 - pooled_plain| {worst32:.2e}, max rel. err of fp16-frame pooling {worst16:.2e}",
-              flush=True)
+        (OUT / f"{corpus}.json").write_text(
+            json.dumps(
+                {
+                    "offsets": offsets,
+                    "corpus": [r.corpus for r in records],
+                    "speaker": [r.speaker_key for r in records],
+                    "emotion": [r.emotion for r in records],
+                }
+            )
+        )
+        print(
+            f"{corpus}: {len(records)} clips, {offsets[-1]} frames, {time.process_time() - t0:.0f} CPU s; "
+            f"max |pooled fp32 - pooled_plain| {worst32:.2e}, max rel. err of fp16-frame pooling {worst16:.2e}",
+            flush=True,
+        )
     assert row == len(ref["x"]), (row, len(ref["x"]))
     return 0
 

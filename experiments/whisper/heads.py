@@ -78,8 +78,10 @@ def protocol_rows(name: str, data: pooled_data.PooledData):
         sub = data.subset(mask)
         from emovox.evaluation import cross_corpus
 
-        splits = [cross_corpus(list(sub.corpus), train=[c for c in pooled_data.CORPORA if c != held],
-                               test=held)[0] for held in pooled_data.CORPORA]
+        splits = [
+            cross_corpus(list(sub.corpus), train=[c for c in pooled_data.CORPORA if c != held], test=held)[0]
+            for held in pooled_data.CORPORA
+        ]
     else:
         raise SystemExit(f"unknown protocol {name}")
     y = np.array([classes.index(mapping[e]) for e in data.subset(mask).emotion])
@@ -93,10 +95,25 @@ def fit_head(args, x, y, speakers, n_classes, extra, augmented, seed):
     if args.head == "linear":
         options = {"Cs": tuple(args.cs)}
     else:
-        options = {"hidden": args.hidden, "dropout": args.dropout, "n_members": args.members,
-                   "epoch_grid": tuple(args.epochs)}
-    return library_fit(x, y, speakers, n_classes=n_classes, head=args.head, layers=args.layers,
-                       head_options=options, augmented=augmented, extra=extra, inner_cv=False, seed=seed)
+        options = {
+            "hidden": args.hidden,
+            "dropout": args.dropout,
+            "n_members": args.members,
+            "epoch_grid": tuple(args.epochs),
+        }
+    return library_fit(
+        x,
+        y,
+        speakers,
+        n_classes=n_classes,
+        head=args.head,
+        layers=args.layers,
+        head_options=options,
+        augmented=augmented,
+        extra=extra,
+        inner_cv=False,
+        seed=seed,
+    )
 
 
 def run(args) -> dict:
@@ -120,16 +137,27 @@ def run(args) -> dict:
         aug = [speaker_centred(a, sub.speaker) for a in aug]
         ex_x = speaker_centred(ex_x, ex.speaker) if len(ex_x) else ex_x
     rows = []
-    for f, split in enumerate(splits):
+    for _f, split in enumerate(splits):
         t0 = time.time()
         tr, te = split.train_idx, split.test_idx
         xtr = x_train_view[tr] if args.adapt is not None else x[tr]
-        fit = fit_head(args, xtr, y[tr], list(sub.speaker[tr]), len(classes),
-                       (ex_x, ey) if len(ey) else None, [a[tr] for a in aug], args.seed)
+        fit = fit_head(
+            args,
+            xtr,
+            y[tr],
+            list(sub.speaker[tr]),
+            len(classes),
+            (ex_x, ey) if len(ey) else None,
+            [a[tr] for a in aug],
+            args.seed,
+        )
         uars = []
         for draw in range(args.draws if args.adapt else 1):
-            xte = x[te] if args.adapt is None else speaker_centred(x[te], sub.speaker[te], k=args.adapt or None,
-                                                                    seed=draw)
+            xte = (
+                x[te]
+                if args.adapt is None
+                else speaker_centred(x[te], sub.speaker[te], k=args.adapt or None, seed=draw)
+            )
             pred = fit.logits(xte).argmax(1)
             m = compute_metrics(y[te], pred, classes=list(classes))
             uars.append((m["uar"], m["accuracy"]))
@@ -138,21 +166,46 @@ def run(args) -> dict:
         for c in sorted(set(sub.corpus[te])):
             cm = sub.corpus[te] == c
             per_corpus[c] = compute_metrics(y[te][cm], pred[cm], classes=list(classes))["uar"]
-        row = {"fold": split.name, "uar": float(uar), "acc": float(acc), "inner_uar": float(fit.inner_uar),
-               "choice": {"layers": list(fit.layers), **({"C": fit.C} if hasattr(fit, "C") else
-                                                         {"epochs": fit.epochs})},
-               "per_corpus": per_corpus, "n_train": int(len(tr) * (1 + len(aug)) + len(ey)), "s": time.time() - t0}
+        row = {
+            "fold": split.name,
+            "uar": float(uar),
+            "acc": float(acc),
+            "inner_uar": float(fit.inner_uar),
+            "choice": {"layers": list(fit.layers), **({"C": fit.C} if hasattr(fit, "C") else {"epochs": fit.epochs})},
+            "per_corpus": per_corpus,
+            "n_train": int(len(tr) * (1 + len(aug)) + len(ey)),
+            "s": time.time() - t0,
+        }
         rows.append(row)
-        print(f"  {args.protocol} {split.name}: UAR {uar:.3f} acc {acc:.3f} inner {fit.inner_uar:.3f} "
-              f"{row['choice']} {row['s']:.0f} s", flush=True)
+        print(
+            f"  {args.protocol} {split.name}: UAR {uar:.3f} acc {acc:.3f} inner {fit.inner_uar:.3f} "
+            f"{row['choice']} {row['s']:.0f} s",
+            flush=True,
+        )
     u = np.array([r["uar"] for r in rows])
     a = np.array([r["acc"] for r in rows])
-    result = {"protocol": args.protocol, "head": args.head, "layers": args.layers, "cs": args.cs, "hidden": args.hidden,
-              "dropout": args.dropout, "members": args.members, "extra": args.extra, "augment": args.augment,
-              "adapt": args.adapt, "seed": args.seed, "n_classes": len(classes),
-              "uar": float(u.mean()), "uar_std": float(u.std(ddof=1)), "acc": float(a.mean()),
-              "acc_std": float(a.std(ddof=1)), "inner_uar": float(np.mean([r["inner_uar"] for r in rows])),
-              "folds": rows, "tag": args.tag, "when": time.strftime("%H:%M")}
+    result = {
+        "protocol": args.protocol,
+        "head": args.head,
+        "layers": args.layers,
+        "cs": args.cs,
+        "hidden": args.hidden,
+        "dropout": args.dropout,
+        "members": args.members,
+        "extra": args.extra,
+        "augment": args.augment,
+        "adapt": args.adapt,
+        "seed": args.seed,
+        "n_classes": len(classes),
+        "uar": float(u.mean()),
+        "uar_std": float(u.std(ddof=1)),
+        "acc": float(a.mean()),
+        "acc_std": float(a.std(ddof=1)),
+        "inner_uar": float(np.mean([r["inner_uar"] for r in rows])),
+        "folds": rows,
+        "tag": args.tag,
+        "when": time.strftime("%H:%M"),
+    }
     with open(RESULTS, "a") as handle:
         handle.write(json.dumps(result) + "\n")
     return result
@@ -179,8 +232,10 @@ def table() -> None:
     for line in RESULTS.read_text().splitlines():
         r = json.loads(line)
         per_fold = " ".join(f"{f['uar']:.2f}" for f in r["folds"])
-        print(f"| {r['protocol']} | {describe(r)} | {r['uar']:.3f} ± {r['uar_std']:.3f} | {r['acc']:.3f} | "
-              f"{r['inner_uar']:.3f} | {per_fold} |")
+        print(
+            f"| {r['protocol']} | {describe(r)} | {r['uar']:.3f} ± {r['uar_std']:.3f} | {r['acc']:.3f} | "
+            f"{r['inner_uar']:.3f} | {per_fold} |"
+        )
 
 
 def main(argv=None) -> int:
@@ -188,8 +243,12 @@ def main(argv=None) -> int:
     ap.add_argument("--protocol", choices=(*NATIVE, "all7", "loco"))
     ap.add_argument("--head", choices=("linear", "weighted", "mlp"), default="weighted")
     ap.add_argument("--layers", type=lambda s: [int(i) for i in s.split(",")], default=None)
-    ap.add_argument("--cs", type=lambda s: [float(i) for i in s.split(",")], default=[1e-3, 1e-2, 1e-1, 1.0],
-                    help="linear: candidate C values")
+    ap.add_argument(
+        "--cs",
+        type=lambda s: [float(i) for i in s.split(",")],
+        default=[1e-3, 1e-2, 1e-1, 1.0],
+        help="linear: candidate C values",
+    )
     ap.add_argument("--hidden", type=int, default=256)
     ap.add_argument("--dropout", type=float, default=0.3)
     ap.add_argument("--members", type=int, default=1)
@@ -207,8 +266,10 @@ def main(argv=None) -> int:
         return 0
     torch.set_num_threads(1)
     r = run(args)
-    print(f"{r['protocol']} {describe(r)}: UAR {r['uar']:.3f} ± {r['uar_std']:.3f} acc {r['acc']:.3f} "
-          f"inner {r['inner_uar']:.3f}")
+    print(
+        f"{r['protocol']} {describe(r)}: UAR {r['uar']:.3f} ± {r['uar_std']:.3f} acc {r['acc']:.3f} "
+        f"inner {r['inner_uar']:.3f}"
+    )
     return 0
 
 

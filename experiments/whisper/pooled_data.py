@@ -32,7 +32,7 @@ class PooledData:
     gender: np.ndarray
     actor: np.ndarray  # the corpus's own speaker id
 
-    def subset(self, mask: np.ndarray) -> "PooledData":
+    def subset(self, mask: np.ndarray) -> PooledData:
         return PooledData(*(getattr(self, f)[mask] for f in ("x", "corpus", "speaker", "emotion", "gender", "actor")))
 
 
@@ -54,9 +54,14 @@ def load(variant: str = "plain") -> PooledData:
     records = [r for c in CORPORA for r in load_corpus(c)]
     augment = None if variant == "plain" else augment_transform(variant)
     x = pooled_features(records, ENCODER, cache_dir=CACHE, augment=augment)
-    data = PooledData(x, np.array([r.corpus for r in records]), np.array([r.speaker_key for r in records]),
-                      np.array([r.emotion for r in records]), np.array([str(r.gender) for r in records]),
-                      np.array([r.speaker for r in records]))
+    data = PooledData(
+        x,
+        np.array([r.corpus for r in records]),
+        np.array([r.speaker_key for r in records]),
+        np.array([r.emotion for r in records]),
+        np.array([str(r.gender) for r in records]),
+        np.array([r.speaker for r in records]),
+    )
     OUT.mkdir(parents=True, exist_ok=True)
     np.savez(path, **{f: getattr(data, f) for f in ("x", "corpus", "speaker", "emotion", "gender", "actor")})
     return data

@@ -162,6 +162,7 @@ def v_base(x4, y, meta, K, ctx):
 def make_transform_variant(transform, C=C0):
     def fit(x4, y, meta, K, ctx):
         return Linear(transform, *lr_fit(transform(x4), y, C, K))
+
     return fit
 
 
@@ -175,11 +176,13 @@ def make_weight_variant(kind, transform=t_plain):
             cell = np.array([f"{c}|{k}" for c, k in zip(meta["corpus"], y)])
             w = balanced_weights(np.zeros(len(y), int), cell)
         return Linear(transform, *lr_fit(transform(x4), y, C0, K, sample_weight=w, class_weight=None))
+
     return fit
 
 
 def make_pc_variant(scale_too=False, label_balanced=False, groups="corpus"):
     """Train rows normalised per corpus (or speaker); test rows by the global training statistics."""
+
     def fit(x4, y, meta, K, ctx):
         x = flat(x4)
         g_mean, g_scale = standardiser(x)
@@ -204,6 +207,7 @@ def make_pc_variant(scale_too=False, label_balanced=False, groups="corpus"):
         intercept = np.full(K, -1e4)
         coef[clf.classes_], intercept[clf.classes_] = clf.coef_, clf.intercept_
         return Linear(t_plain, g_mean, g_scale, coef, intercept)
+
     return fit
 
 
@@ -227,8 +231,9 @@ def v_lda(x4, y, meta, K, ctx):
     x = flat(x4)
     mean, scale = standardiser(x)
     present = np.unique(y)
-    lda = LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto",
-                                     priors=np.full(len(present), 1 / len(present))).fit((x - mean) / scale, y)
+    lda = LinearDiscriminantAnalysis(
+        solver="lsqr", shrinkage="auto", priors=np.full(len(present), 1 / len(present))
+    ).fit((x - mean) / scale, y)
     coef = np.zeros((K, x.shape[1]))
     intercept = np.full(K, -1e4)
     coef[lda.classes_], intercept[lda.classes_] = lda.coef_, lda.intercept_
@@ -329,14 +334,16 @@ def _rbf(C, x4, y, meta, K):
 
     x = flat(x4)
     mean, scale = standardiser(x)
-    clf = SVC(C=C, kernel="rbf", gamma="scale", class_weight="balanced",
-              decision_function_shape="ovr").fit((x - mean) / scale, y)
+    clf = SVC(C=C, kernel="rbf", gamma="scale", class_weight="balanced", decision_function_shape="ovr").fit(
+        (x - mean) / scale, y
+    )
 
     def logits(xt):
         d = clf.decision_function((flat(xt) - mean) / scale)
         out = np.full((len(xt), K), -1e4)
         out[:, clf.classes_] = d
         return out
+
     return Fn(logits)
 
 
@@ -386,16 +393,35 @@ def run(protocol, layers, variant, data):
         model = VARIANTS[variant](x[tr], y[tr], meta, K, ctx)
         p = model.logits(x[te]).argmax(1)
         pred[te] = p
-        rows.append({"fold": split.name, "uar": uar(y[te], p, K), "acc": float(np.mean(p == y[te])),
-                     "cpu_s": time.process_time() - t0})
-        print(f"  {protocol} L{''.join(map(str, layers))} {variant} {split.name}: UAR {rows[-1]['uar']:.3f} "
-              f"({rows[-1]['cpu_s']:.0f} s)", flush=True)
+        rows.append(
+            {
+                "fold": split.name,
+                "uar": uar(y[te], p, K),
+                "acc": float(np.mean(p == y[te])),
+                "cpu_s": time.process_time() - t0,
+            }
+        )
+        print(
+            f"  {protocol} L{''.join(map(str, layers))} {variant} {split.name}: UAR {rows[-1]['uar']:.3f} "
+            f"({rows[-1]['cpu_s']:.0f} s)",
+            flush=True,
+        )
     u = np.array([r["uar"] for r in rows])
     a = np.array([r["acc"] for r in rows])
     per_corpus = {c: uar(y[sub.corpus == c], pred[sub.corpus == c], K) for c in sorted(set(sub.corpus))}
-    res = {"protocol": protocol, "layers": list(layers), "variant": variant, "uar": float(u.mean()),
-           "uar_std": float(u.std(ddof=1)), "acc": float(a.mean()), "folds": rows, "per_corpus": per_corpus,
-           "choices": ctx.get("choices", []), "cpu_s": time.process_time() - t_all, "when": time.strftime("%H:%M")}
+    res = {
+        "protocol": protocol,
+        "layers": list(layers),
+        "variant": variant,
+        "uar": float(u.mean()),
+        "uar_std": float(u.std(ddof=1)),
+        "acc": float(a.mean()),
+        "folds": rows,
+        "per_corpus": per_corpus,
+        "choices": ctx.get("choices", []),
+        "cpu_s": time.process_time() - t_all,
+        "when": time.strftime("%H:%M"),
+    }
     OUT.mkdir(parents=True, exist_ok=True)
     with open(RESULTS, "a") as fh:
         fh.write(json.dumps(res) + "\n")
@@ -409,10 +435,16 @@ def table(path=RESULTS):
     for line in Path(path).read_text().splitlines():
         r = json.loads(line)
         pf = " ".join(f"{f['uar']:.3f}" for f in r["folds"])
-        pc = " ".join(f"{c[:4]} {v:.3f}" for c, v in r["per_corpus"].items()) if r["protocol"] in ("all7", "loco") else ""
+        pc = (
+            " ".join(f"{c[:4]} {v:.3f}" for c, v in r["per_corpus"].items())
+            if r["protocol"] in ("all7", "loco")
+            else ""
+        )
         ch = " ".join(c["chosen"] for c in r["choices"])
-        print(f"| {r['protocol']} | {min(r['layers'])}..{max(r['layers'])} | {r['variant']}{' [' + ch + ']' if ch else ''}"
-              f" | {r['uar']:.3f} ± {r['uar_std']:.3f} | {r['acc']:.3f} | {pf} | {pc} | {r['cpu_s']:.0f} |")
+        print(
+            f"| {r['protocol']} | {min(r['layers'])}..{max(r['layers'])} | {r['variant']}{' [' + ch + ']' if ch else ''}"
+            f" | {r['uar']:.3f} ± {r['uar_std']:.3f} | {r['acc']:.3f} | {pf} | {pc} | {r['cpu_s']:.0f} |"
+        )
 
 
 def main(argv=None):
@@ -439,9 +471,12 @@ def main(argv=None):
     data = pooled_data.load()
     for v in args.variants.split(","):
         r = run(args.protocol, layers, v, data)
-        print(f"{r['protocol']} L{min(layers)}..{max(layers)} {v}: UAR {r['uar']:.3f} ± {r['uar_std']:.3f} "
-              f"acc {r['acc']:.3f} {json.dumps({k: round(v, 3) for k, v in r['per_corpus'].items()})} "
-              f"{r['cpu_s']:.0f} s", flush=True)
+        print(
+            f"{r['protocol']} L{min(layers)}..{max(layers)} {v}: UAR {r['uar']:.3f} ± {r['uar_std']:.3f} "
+            f"acc {r['acc']:.3f} {json.dumps({k: round(v, 3) for k, v in r['per_corpus'].items()})} "
+            f"{r['cpu_s']:.0f} s",
+            flush=True,
+        )
     return 0
 
 

@@ -23,7 +23,6 @@ from emovox.errors import (  # noqa: E402
 )
 
 
-
 def load_model(path=None, **options):
     """Load a model for prediction; with no ``path``, the bundled default model.
 

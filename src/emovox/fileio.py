@@ -13,14 +13,24 @@ import io
 import os
 import re
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from emovox.errors import EmovoxError
 
-__all__ = ["atomic_output", "atomic_write_bytes", "atomic_write_text", "atomic_write_png", "fsync_dir", "file_mode",
-           "as_os_error", "WriteError", "resolves_inside", "check_inside"]
+__all__ = [
+    "atomic_output",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "atomic_write_png",
+    "fsync_dir",
+    "file_mode",
+    "as_os_error",
+    "WriteError",
+    "resolves_inside",
+    "check_inside",
+]
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
@@ -84,10 +94,16 @@ def _write_error(path: Path, error: BaseException) -> OSError:
         return error
     reason = as_os_error(error)
     strerror = reason.strerror or str(reason)
-    hint = ("free some space or choose another path" if reason.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
-            else "choose a writable path")
-    return WriteError(reason.errno, strerror,
-                      f"cannot write {str(path)!r}: {strerror}; {hint} (a file already there is left as it was)")
+    hint = (
+        "free some space or choose another path"
+        if reason.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+        else "choose a writable path"
+    )
+    return WriteError(
+        reason.errno,
+        strerror,
+        f"cannot write {str(path)!r}: {strerror}; {hint} (a file already there is left as it was)",
+    )
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -48,9 +49,7 @@ MIXED = "mixed"
 def check_emotion(emotion: str) -> str:
     """Return ``emotion`` if it is canonical, else raise :class:`ConfigError`."""
     if emotion not in EMOTIONS:
-        raise ConfigError(
-            f"unknown emotion {emotion!r}: expected one of {', '.join(EMOTIONS)}"
-        )
+        raise ConfigError(f"unknown emotion {emotion!r}: expected one of {', '.join(EMOTIONS)}")
     return emotion
 
 
@@ -84,7 +83,7 @@ class LabelScheme:
                 )
 
     @classmethod
-    def from_mapping(cls, name: str, mapping: Mapping[str, str | None]) -> "LabelScheme":
+    def from_mapping(cls, name: str, mapping: Mapping[str, str | None]) -> LabelScheme:
         """Build a scheme whose classes are the distinct targets, in first-seen order."""
         classes: list[str] = []
         for target in mapping.values():
@@ -108,7 +107,7 @@ class LabelScheme:
         return {"name": self.name, "classes": list(self.classes), "mapping": dict(self.mapping)}
 
     @classmethod
-    def from_dict(cls, data: Mapping) -> "LabelScheme":
+    def from_dict(cls, data: Mapping) -> LabelScheme:
         return cls(name=data["name"], classes=tuple(data["classes"]), mapping=dict(data["mapping"]))
 
 
@@ -137,8 +136,7 @@ RAVDESS8 = register_scheme(
 SEVEN = register_scheme(
     LabelScheme.from_mapping(
         "seven",
-        {**_identity(("neutral", "happy", "sad", "angry", "fearful", "disgust", "surprised")),
-         "calm": "neutral"},
+        {**_identity(("neutral", "happy", "sad", "angry", "fearful", "disgust", "surprised")), "calm": "neutral"},
     )
 )
 #: Six classes, calm merged into neutral, surprised dropped (S2 on CREMA-D's label set).
@@ -164,8 +162,11 @@ SIX_NO_SAD_SURPRISED = register_scheme(
 EMOVOX7 = register_scheme(
     LabelScheme.from_mapping(
         "emovox7",
-        {**_identity(("neutral", "happy", "sad", "angry", "fearful", "disgust", "surprised")),
-         "calm": "neutral", "boredom": None},
+        {
+            **_identity(("neutral", "happy", "sad", "angry", "fearful", "disgust", "surprised")),
+            "calm": "neutral",
+            "boredom": None,
+        },
     )
 )
 
@@ -175,9 +176,7 @@ def get_scheme(name: str) -> LabelScheme:
     try:
         return _SCHEMES[name]
     except KeyError:
-        raise ConfigError(
-            f"unknown label scheme {name!r}: expected one of {', '.join(sorted(_SCHEMES))}"
-        ) from None
+        raise ConfigError(f"unknown label scheme {name!r}: expected one of {', '.join(sorted(_SCHEMES))}") from None
 
 
 def scheme_names() -> list[str]:
@@ -274,12 +273,10 @@ def load_mapping(spec: str | Mapping[str, str | None]) -> dict[str, str | None]:
     path = Path(os.path.expanduser(spec))  # Path.expanduser raises on '~unknown-user'
     if os.path.isfile(path):  # Path.is_file raises on names over 255 bytes
         return _json_mapping(_read_json(path), spec)
-    raise ConfigError(
-        f"mapping {spec!r} is neither 'a=b,c=-' pairs nor an existing JSON file"
-    )
+    raise ConfigError(f"mapping {spec!r} is neither 'a=b,c=-' pairs nor an existing JSON file")
 
 
-def resolve_scheme(spec: "str | LabelScheme | Mapping[str, str | None]") -> LabelScheme:
+def resolve_scheme(spec: str | LabelScheme | Mapping[str, str | None]) -> LabelScheme:
     """A label scheme from a name, an inline mapping, a JSON file or a dict.
 
     Parameters
@@ -324,7 +321,7 @@ def resolve_scheme(spec: "str | LabelScheme | Mapping[str, str | None]") -> Labe
 
 
 def apply_scheme(
-    records: Iterable[Any], scheme: "str | LabelScheme | Mapping[str, str | None]"
+    records: Iterable[Any], scheme: str | LabelScheme | Mapping[str, str | None]
 ) -> tuple[list[Any], np.ndarray]:
     """Keep the records a scheme keeps and give each its class index.
 

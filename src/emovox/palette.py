@@ -38,7 +38,7 @@ colours too.
 from __future__ import annotations
 
 import hashlib
-from typing import Iterable
+from collections.abc import Iterable
 
 from emovox.labels import MIXED, NO_SPEECH, UNKNOWN
 
@@ -83,4 +83,4 @@ def palette_for(labels: Iterable[str]) -> dict[str, str]:
 def rgb(colour: str) -> tuple[float, float, float]:
     """``#RRGGBB`` as an ``(r, g, b)`` tuple in [0, 1] (what matplotlib takes)."""
     h = colour.lstrip("#")
-    return tuple(int(h[i:i + 2], 16) / 255.0 for i in (0, 2, 4))  # type: ignore[return-value]
+    return tuple(int(h[i : i + 2], 16) / 255.0 for i in (0, 2, 4))  # type: ignore[return-value]

@@ -10,15 +10,17 @@ that ``get("name")`` works without importing them by hand. Used by
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from emovox.errors import ConfigError
 
 
 def _same_definition(old: Any, new: Any) -> bool:
     """Same qualified name in the same module (a module imported twice)."""
-    return getattr(old, "__qualname__", None) == getattr(new, "__qualname__", None) \
-        and getattr(old, "__module__", None) == getattr(new, "__module__", None)
+    return getattr(old, "__qualname__", None) == getattr(new, "__qualname__", None) and getattr(
+        old, "__module__", None
+    ) == getattr(new, "__module__", None)
 
 
 class Registry:
@@ -39,8 +41,14 @@ class Registry:
         the one source of truth, even when a test swaps it for a copy.
     """
 
-    def __init__(self, kind: str, *, lookup_error: type[Exception], modules: tuple[str, ...],
-                 entries: Callable[[], dict[str, Any]]) -> None:
+    def __init__(
+        self,
+        kind: str,
+        *,
+        lookup_error: type[Exception],
+        modules: tuple[str, ...],
+        entries: Callable[[], dict[str, Any]],
+    ) -> None:
         self.kind = kind
         self.lookup_error = lookup_error
         self.modules = modules

@@ -45,8 +45,12 @@ PYAV_FORMATS: dict[str, tuple[str, str, str, tuple[int, ...] | None]] = {
     "mp3": (".mp3", "mp3", "libmp3lame", (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)),
     "webm-opus": (".webm", "webm", "libopus", (8000, 12000, 16000, 24000, 48000)),
     "ogg-opus": (".opus", "ogg", "libopus", (8000, 12000, 16000, 24000, 48000)),
-    "m4a-aac": (".m4a", "ipod", "aac", (7350, 8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000,
-                                        64000, 88200, 96000)),
+    "m4a-aac": (
+        ".m4a",
+        "ipod",
+        "aac",
+        (7350, 8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000, 64000, 88200, 96000),
+    ),
 }
 
 #: Every format key :func:`write_all_formats` writes.
@@ -252,9 +256,7 @@ def _encode_pyav(y: np.ndarray, sample_rate_hz: int, muxer: str, encoder: str, r
     with av.open(buf, mode="w", format=muxer) as container:
         stream = container.add_stream(encoder, rate=rate)
         stream.layout = layout
-        frame = av.AudioFrame.from_ndarray(
-            np.ascontiguousarray(y.T).reshape(1, -1), format="flt", layout=layout
-        )
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(y.T).reshape(1, -1), format="flt", layout=layout)
         frame.sample_rate = rate
         for packet in stream.encode(frame):
             container.mux(packet)
@@ -275,5 +277,6 @@ def write_tiny_whisper_encoder(folder: str | os.PathLike, config, *, seed: int =
     from emovox.models.whisper_encoder import WhisperEncoder, save_whisper_encoder
 
     torch.manual_seed(seed)
-    return save_whisper_encoder(Path(folder), WhisperEncoder(config).state_dict(), config,
-                                metadata={"source": "random, tests"})
+    return save_whisper_encoder(
+        Path(folder), WhisperEncoder(config).state_dict(), config, metadata={"source": "random, tests"}
+    )

@@ -44,10 +44,8 @@ CODECS: dict[str, CodecSpec] = {
     "mulaw": CodecSpec("pcm_mulaw", 8000, "wav"),  # G.711 mu-law, 64 kbit/s
     "alaw": CodecSpec("pcm_alaw", 8000, "wav"),  # G.711 A-law, 64 kbit/s
     "g726": CodecSpec("g726", 8000, "wav", (16000, 24000, 32000, 40000)),  # ADPCM
-    "amr_nb": CodecSpec("libopencore_amrnb", 8000, "amr",
-                        (4750, 5150, 5900, 6700, 7400, 7950, 10200, 12200)),
-    "opus": CodecSpec("libopus", 16000, "ogg", tuple(range(6000, 24001, 1000)),
-                      options=(("application", "voip"),)),
+    "amr_nb": CodecSpec("libopencore_amrnb", 8000, "amr", (4750, 5150, 5900, 6700, 7400, 7950, 10200, 12200)),
+    "opus": CodecSpec("libopus", 16000, "ogg", tuple(range(6000, 24001, 1000)), options=(("application", "voip"),)),
     "mp3": CodecSpec("libmp3lame", 16000, "mp3", (8000, 16000, 24000, 32000, 48000, 64000), "s16p"),
     "g723_1": CodecSpec("g723_1", 8000, "g723_1", (6300,)),
 }
@@ -59,13 +57,13 @@ def _bitrate(spec: CodecSpec, name: str, bitrate_bps: int | None) -> int | None:
     if bitrate_bps is None:
         return spec.bitrates_bps[len(spec.bitrates_bps) // 2]
     if int(bitrate_bps) not in spec.bitrates_bps:
-        raise ConfigError(f"codec {name!r} takes bit rates {', '.join(map(str, spec.bitrates_bps))} bit/s, "
-                          f"not {bitrate_bps!r}")
+        raise ConfigError(
+            f"codec {name!r} takes bit rates {', '.join(map(str, spec.bitrates_bps))} bit/s, not {bitrate_bps!r}"
+        )
     return int(bitrate_bps)
 
 
-def telephone_band(y: np.ndarray, *, sample_rate_hz: int, low_hz: float = 300.0,
-                   high_hz: float = 3400.0) -> np.ndarray:
+def telephone_band(y: np.ndarray, *, sample_rate_hz: int, low_hz: float = 300.0, high_hz: float = 3400.0) -> np.ndarray:
     """Band-limit ``y`` ``(n,)`` to a telephone channel's 300-3400 Hz (4th-order Butterworth band-pass).
 
     Returns float32 ``(n,)`` at the same rate. ``high_hz`` must lie under the Nyquist frequency.
@@ -105,8 +103,11 @@ def codec_roundtrip(y: np.ndarray, *, sample_rate_hz: int, codec: str, bitrate_b
     bitrate = _bitrate(spec, codec, bitrate_bps)
     x = np.asarray(y, np.float32).reshape(-1)
     n = x.size
-    low = resample(x, orig_hz=sample_rate_hz, target_hz=spec.sample_rate_hz) if sample_rate_hz != spec.sample_rate_hz \
+    low = (
+        resample(x, orig_hz=sample_rate_hz, target_hz=spec.sample_rate_hz)
+        if sample_rate_hz != spec.sample_rate_hz
         else x
+    )
     pcm = (np.clip(low, -1.0, 32767 / 32768) * 32768).astype(np.int16)
     import io
 
@@ -119,7 +120,7 @@ def codec_roundtrip(y: np.ndarray, *, sample_rate_hz: int, codec: str, bitrate_b
             stream.codec_context.options = {**stream.codec_context.options, key: value}
         frame_size = stream.codec_context.frame_size or 1024
         for start in range(0, pcm.size, frame_size):
-            chunk = pcm[start:start + frame_size]
+            chunk = pcm[start : start + frame_size]
             frame = av.AudioFrame.from_ndarray(chunk[None, :], format="s16", layout="mono")
             frame.sample_rate = spec.sample_rate_hz
             if spec.sample_format != "s16":
@@ -134,8 +135,9 @@ def codec_roundtrip(y: np.ndarray, *, sample_rate_hz: int, codec: str, bitrate_b
         for frame in inp.decode(audio=0):
             a = frame.to_ndarray()
             a = a.astype(np.float32) / 32768.0 if a.dtype == np.int16 else a.astype(np.float32)
-            decoded.append(a.mean(axis=0) if a.ndim == 2 and a.shape[0] > 1 and frame.format.is_planar
-                           else a.reshape(-1))
+            decoded.append(
+                a.mean(axis=0) if a.ndim == 2 and a.shape[0] > 1 and frame.format.is_planar else a.reshape(-1)
+            )
         rate = inp.streams.audio[0].rate
     out_low = np.concatenate(decoded) if decoded else np.zeros(0, np.float32)
     back = resample(out_low, orig_hz=rate, target_hz=sample_rate_hz) if rate != sample_rate_hz else out_low
@@ -151,8 +153,9 @@ def _convert(frame, fmt: str):
     return frames[0] if len(frames) == 1 else frames[0]
 
 
-def _align(decoded: np.ndarray, reference: np.ndarray, n: int, max_lag_s: float = 0.1,
-           sample_rate_hz: int = 16000) -> np.ndarray:
+def _align(
+    decoded: np.ndarray, reference: np.ndarray, n: int, max_lag_s: float = 0.1, sample_rate_hz: int = 16000
+) -> np.ndarray:
     """``decoded`` shifted by the lag in [-``max_lag_s``, ``max_lag_s``] that best matches ``reference``, cut/padded to ``n``.
 
     Encoders add delay (priming samples) and some decoders drop it, so the
@@ -163,11 +166,13 @@ def _align(decoded: np.ndarray, reference: np.ndarray, n: int, max_lag_s: float 
     m = min(decoded.size, reference.size)
     if m > 0 and np.any(reference[:m]) and np.any(decoded[:m]):
         size = int(2 ** np.ceil(np.log2(decoded.size + reference.size)))
-        corr = np.fft.irfft(np.fft.rfft(decoded.astype(np.float64), size)
-                            * np.conj(np.fft.rfft(reference.astype(np.float64), size)), size)
+        corr = np.fft.irfft(
+            np.fft.rfft(decoded.astype(np.float64), size) * np.conj(np.fft.rfft(reference.astype(np.float64), size)),
+            size,
+        )
         lags = np.concatenate([np.arange(0, max_lag + 1), np.arange(-max_lag, 0)])
         lag = int(lags[int(np.argmax(corr[lags]))])
-    out = decoded[lag:lag + n] if lag >= 0 else np.concatenate([np.zeros(-lag, np.float32), decoded[:n + lag]])
+    out = decoded[lag : lag + n] if lag >= 0 else np.concatenate([np.zeros(-lag, np.float32), decoded[: n + lag]])
     if out.size < n:
         out = np.pad(out, (0, n - out.size))
     return np.ascontiguousarray(out, dtype=np.float32)

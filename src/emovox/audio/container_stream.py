@@ -18,7 +18,7 @@ yet taken.
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -109,8 +109,7 @@ class ContainerStreamDecoder:
     def __init__(self, *, format: str = "webm", wait_s: float = 5.0) -> None:
         if format not in CONTAINER_STREAM_FORMATS:
             raise UnsupportedAudioError(
-                f"container format {format!r} cannot be streamed: use one of "
-                f"{', '.join(CONTAINER_STREAM_FORMATS)}"
+                f"container format {format!r} cannot be streamed: use one of {', '.join(CONTAINER_STREAM_FORMATS)}"
             )
         self.format = format
         self.wait_s = float(wait_s)
@@ -162,7 +161,7 @@ class ContainerStreamDecoder:
         magic = _MAGIC[self.format]
         if len(self._head) >= len(magic):
             return
-        self._head = (self._head + data)[:len(magic)]
+        self._head = (self._head + data)[: len(magic)]
         if not magic.startswith(self._head):
             self._error = UnsupportedAudioError(
                 f"the {self.format} stream does not start like {self.format} (first bytes "
@@ -188,9 +187,14 @@ class ContainerStreamDecoder:
 
         name = f"{self.format} stream"
         try:
-            with av.open(self._pipe, mode="r", format=CONTAINER_STREAM_FORMATS[self.format],
-                         metadata_errors="ignore", buffer_size=4096,
-                         options={"probesize": "4096", "analyzeduration": "0"}) as container:
+            with av.open(
+                self._pipe,
+                mode="r",
+                format=CONTAINER_STREAM_FORMATS[self.format],
+                metadata_errors="ignore",
+                buffer_size=4096,
+                options={"probesize": "4096", "analyzeduration": "0"},
+            ) as container:
                 if not container.streams.audio:
                     raise UnsupportedAudioError(f"the {name} has no audio track: record audio")
                 stream = container.streams.audio[0]
@@ -218,8 +222,9 @@ class ContainerStreamDecoder:
             )
             self._error.__cause__ = error  # the decoder's own message, for logs and debugging
         except Exception as error:  # noqa: BLE001 -- a decoder thread must never die silently
-            self._error = UnsupportedAudioError(f"the {name} could not be decoded: send {self.format} chunks "
-                                                "exactly as MediaRecorder produces them")
+            self._error = UnsupportedAudioError(
+                f"the {name} could not be decoded: send {self.format} chunks exactly as MediaRecorder produces them"
+            )
             self._error.__cause__ = error
         finally:
             self._done = True

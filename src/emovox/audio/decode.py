@@ -18,7 +18,7 @@ known container (see :func:`~.source.sniff_container`).
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import av
 import av.error
@@ -168,7 +168,7 @@ def _decode(src: AudioSource) -> tuple[np.ndarray, int]:
         src.rewind()
     chunks: list[np.ndarray] = []
     rate = 0
-    for block, rate in iter_pyav(src):
+    for block, rate in iter_pyav(src):  # noqa: B007 - the last block's rate is the stream's
         chunks.append(block)
     if not chunks:
         raise EmptyAudioError(f"{src.kind} input {src.name!r} contains no samples: pass a recording with sound in it")
@@ -297,7 +297,9 @@ def frame_to_array(frame: av.AudioFrame) -> np.ndarray:
         return (arr.astype(np.float64) * (1 / 9223372036854775808)).astype(np.float32)
     if arr.dtype == np.uint8:
         return (arr.astype(np.float32) - 128.0) * np.float32(1 / 128)
-    raise UnsupportedAudioError(f"decoded sample format {frame.format.name!r} is not supported: convert the file to WAV")
+    raise UnsupportedAudioError(
+        f"decoded sample format {frame.format.name!r} is not supported: convert the file to WAV"
+    )
 
 
 def _audio_stream(container, src: AudioSource):

@@ -69,9 +69,7 @@ def spectral_gate(
     if not 0 < noise_fraction <= 1:
         raise ConfigError(f"noise_fraction must be in (0, 1], got {noise_fraction!r}")
     if n_std < 0 or smooth_hz < 0 or smooth_s < 0:
-        raise ConfigError(
-            f"n_std, smooth_hz and smooth_s must be >= 0, got {n_std!r}, {smooth_hz!r}, {smooth_s!r}"
-        )
+        raise ConfigError(f"n_std, smooth_hz and smooth_s must be >= 0, got {n_std!r}, {smooth_hz!r}, {smooth_s!r}")
     from scipy import ndimage, signal  # slow to import (~1 s): only when denoising
 
     y = np.asarray(y, dtype=np.float32)

@@ -30,8 +30,7 @@ def band_limit(y: np.ndarray, *, sample_rate_hz: int, rate_hz: int = 8000) -> np
     y = np.asarray(y, dtype=np.float32)
     if rate_hz >= sample_rate_hz or y.size == 0:
         return y
-    back = resample(resample(y, orig_hz=sample_rate_hz, target_hz=rate_hz), orig_hz=rate_hz,
-                    target_hz=sample_rate_hz)
+    back = resample(resample(y, orig_hz=sample_rate_hz, target_hz=rate_hz), orig_hz=rate_hz, target_hz=sample_rate_hz)
     return back[: y.size] if back.size >= y.size else np.pad(back, (0, y.size - back.size))
 
 
@@ -121,8 +120,14 @@ def _k_weighting_sos(sample_rate_hz: float) -> np.ndarray:
     vh = 10 ** (gain_db / 20)
     vb = vh**0.4996667741545416
     a0 = 1 + k / q + k * k
-    shelf = [(vh + vb * k / q + k * k) / a0, 2 * (k * k - vh) / a0, (vh - vb * k / q + k * k) / a0,
-             1.0, 2 * (k * k - 1) / a0, (1 - k / q + k * k) / a0]
+    shelf = [
+        (vh + vb * k / q + k * k) / a0,
+        2 * (k * k - vh) / a0,
+        (vh - vb * k / q + k * k) / a0,
+        1.0,
+        2 * (k * k - 1) / a0,
+        (1 - k / q + k * k) / a0,
+    ]
     f0, q = 38.13547087602444, 0.5003270373238773
     k = np.tan(np.pi * f0 / sample_rate_hz)
     a0 = 1 + k / q + k * k

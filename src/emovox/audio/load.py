@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from emovox.audio import effects
 from emovox.audio.decode import decode_audio
 from emovox.audio.denoise import spectral_gate
-from emovox.audio import effects
 from emovox.audio.source import Source
 from emovox.audio.validate import check_non_negative, check_sample_rate, validate_signal
 from emovox.errors import ConfigError, TooShortError
@@ -91,7 +91,6 @@ def load_audio(
     elif normalize == "loudness":
         y = effects.normalize_loudness(y, sample_rate_hz=target_hz)
     return validate_signal(y, target_hz, min_duration_s=min_duration_s, name=_name(source))
-
 
 
 def _name(source: Source) -> str:

@@ -33,8 +33,17 @@ import numpy as np
 
 from emovox.errors import ConfigError
 
-__all__ = ["Quality", "QualityMeter", "assess_quality", "FRAME_SAMPLES", "NARROWBAND_HZ", "CLIPPING_SHARE",
-           "LOW_SNR_DB", "LOW_LEVEL_DBFS", "FLAG_NAMES"]
+__all__ = [
+    "Quality",
+    "QualityMeter",
+    "assess_quality",
+    "FRAME_SAMPLES",
+    "NARROWBAND_HZ",
+    "CLIPPING_SHARE",
+    "LOW_SNR_DB",
+    "LOW_LEVEL_DBFS",
+    "FLAG_NAMES",
+]
 
 SAMPLE_RATE_HZ = 16000
 #: Analysis frame: the Silero VAD frame (32 ms at 16 kHz), so each frame has one speech probability.
@@ -89,12 +98,17 @@ class Quality:
 
     def to_dict(self) -> dict:
         """JSON-ready: the raised ``flags`` and every measured figure (rounded)."""
+
         def num(v, digits=1):
             return None if v is None or not np.isfinite(v) else round(float(v), digits)
 
-        return {"flags": list(self.flags), "bandwidth_hz": num(self.bandwidth_hz, 0),
-                "clipped_share": round(float(self.clipped_share), 5), "snr_db": num(self.snr_db),
-                "level_dbfs": num(self.level_dbfs)}
+        return {
+            "flags": list(self.flags),
+            "bandwidth_hz": num(self.bandwidth_hz, 0),
+            "clipped_share": round(float(self.clipped_share), 5),
+            "snr_db": num(self.snr_db),
+            "level_dbfs": num(self.level_dbfs),
+        }
 
 
 class QualityMeter:
@@ -132,7 +146,7 @@ class QualityMeter:
             self._count_flat(block)
         x = np.concatenate([self._rest, block])
         n_frames = x.size // FRAME_SAMPLES
-        self._rest = x[n_frames * FRAME_SAMPLES:].copy()
+        self._rest = x[n_frames * FRAME_SAMPLES :].copy()
         if n_frames == 0:
             return
         frames = x[: n_frames * FRAME_SAMPLES].reshape(n_frames, FRAME_SAMPLES)
@@ -189,7 +203,10 @@ class QualityMeter:
             snr = float(10 * np.log10(max(power - noise, power * 1e-6) / max(noise, 1e-16)))
             snr = min(snr, 100.0)
         return Quality(
-            bandwidth_hz=bandwidth, clipped_share=float(clipped_share), snr_db=snr, level_dbfs=float(level),
+            bandwidth_hz=bandwidth,
+            clipped_share=float(clipped_share),
+            snr_db=snr,
+            level_dbfs=float(level),
             narrowband=bool(np.isfinite(bandwidth) and bandwidth <= NARROWBAND_HZ),
             clipping=bool(clipped_share > CLIPPING_SHARE),
             low_snr=bool(snr is not None and snr < LOW_SNR_DB),
@@ -215,8 +232,9 @@ def _percentile_db(histogram: np.ndarray, q: float) -> float:
     return float(_DB_BINS[min(k, histogram.size - 1)])
 
 
-def assess_quality(y: np.ndarray, *, speech_probs: np.ndarray | None = None,
-                   sample_rate_hz: int = SAMPLE_RATE_HZ) -> Quality:
+def assess_quality(
+    y: np.ndarray, *, speech_probs: np.ndarray | None = None, sample_rate_hz: int = SAMPLE_RATE_HZ
+) -> Quality:
     """Quality of one clip ``(n,)`` at 16 kHz; ``speech_probs`` are its VAD frame probabilities (512-sample frames)."""
     meter = QualityMeter(sample_rate_hz=sample_rate_hz)
     meter.update(y, speech_probs)

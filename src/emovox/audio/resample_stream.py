@@ -52,9 +52,7 @@ def chunk_to_mono(samples: object) -> np.ndarray:
     if y.ndim == 2:
         y = y.mean(axis=1, dtype=np.float32) if y.shape[1] != 1 else y[:, 0]
     elif y.ndim != 1:
-        raise AudioError(
-            f"an audio chunk must be shaped (n,) or (n, channels), got shape {x.shape}"
-        )
+        raise AudioError(f"an audio chunk must be shaped (n,) or (n, channels), got shape {x.shape}")
     if y.size and not np.isfinite(y).all():
         raise InvalidSamplesError("the audio chunk contains NaN or infinite samples")
     return np.ascontiguousarray(y, dtype=np.float32)
@@ -87,14 +85,12 @@ class ChunkResampler:
         rate = check_sample_rate(sample_rate_hz, "sample_rate_hz")
         if not MIN_RATE_HZ <= rate <= MAX_RATE_HZ:
             raise ConfigError(
-                f"sample_rate_hz={sample_rate_hz!r} is out of range: expected {MIN_RATE_HZ} to "
-                f"{MAX_RATE_HZ} Hz"
+                f"sample_rate_hz={sample_rate_hz!r} is out of range: expected {MIN_RATE_HZ} to {MAX_RATE_HZ} Hz"
             )
         if self.rate_hz is None:
             self.rate_hz = rate
             if not math.isclose(rate, self.target_hz):
-                self._soxr = soxr.ResampleStream(rate, self.target_hz, 1, dtype="float32",
-                                                 quality=RESAMPLE_QUALITY)
+                self._soxr = soxr.ResampleStream(rate, self.target_hz, 1, dtype="float32", quality=RESAMPLE_QUALITY)
         elif rate != self.rate_hz:
             raise ConfigError(
                 f"sample_rate_hz changed from {self.rate_hz:g} to {rate:g} Hz mid-stream: "

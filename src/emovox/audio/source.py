@@ -60,7 +60,7 @@ class AudioSource:
     """
 
     name: str
-    target: Union[str, IO[bytes]]
+    target: str | IO[bytes]
     head: bytes
     size: int
     container: str | None
@@ -156,9 +156,7 @@ def open_source(source: Source) -> AudioSource:
         except FileNotFoundError as exc:
             raise AudioError(f"audio file {path!r} does not exist: check the path") from exc
         except OSError as exc:
-            raise AudioError(
-                f"cannot read audio file {path!r} ({exc.strerror or exc}): check its permissions"
-            ) from exc
+            raise AudioError(f"cannot read audio file {path!r} ({exc.strerror or exc}): check its permissions") from exc
         if info.st_size == 0:
             raise EmptyAudioError(f"audio file {path!r} is empty (0 bytes): pass a non-empty recording")
         return AudioSource(path, path, head, info.st_size, sniff_container(head))
@@ -191,6 +189,4 @@ def open_source(source: Source) -> AudioSource:
             raise EmptyAudioError(f"file object {name!r} holds no bytes: pass a non-empty recording")
         return AudioSource(name, target, bytes(head), size, sniff_container(bytes(head)))
 
-    raise AudioError(
-        f"cannot read audio from a {type(source).__name__}: pass a path, bytes or a binary file object"
-    )
+    raise AudioError(f"cannot read audio from a {type(source).__name__}: pass a path, bytes or a binary file object")

@@ -8,7 +8,7 @@ whole file) and yields fixed-size blocks.
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import soundfile as sf
@@ -127,4 +127,3 @@ def _soundfile_chunks(src: AudioSource, fh: sf.SoundFile) -> Iterator[tuple[np.n
             yield data.T, rate
     if declared - n_read > max(0.05 * rate, 0.02 * declared):
         raise truncated(src, f"decoded {n_read} of the {declared} frames its header declares")
-

@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import importlib.util
 import threading
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -110,9 +110,7 @@ class SileroVAD:
         try:
             import onnxruntime  # noqa: F401
         except ImportError:
-            raise ConfigError(
-                "Silero VAD needs onnxruntime: pip install onnxruntime, or use vad='webrtc'"
-            ) from None
+            raise ConfigError("Silero VAD needs onnxruntime: pip install onnxruntime, or use vad='webrtc'") from None
         self._session = _shared_session(str(path), int(num_threads))
         self.max_frames = int(max_frames)
         self.reset()
@@ -135,20 +133,19 @@ class SileroVAD:
             pad = self.frame_samples - x.size % self.frame_samples
             x = np.concatenate([x, np.zeros(pad, np.float32)])
             n += 1
-        self._rest = x[n * self.frame_samples:].copy()
+        self._rest = x[n * self.frame_samples :].copy()
         out = []
         for first in range(0, n, self.max_frames):
             m = min(self.max_frames, n - first)
-            frames = x[first * self.frame_samples:(first + m) * self.frame_samples].reshape(m, -1)
+            frames = x[first * self.frame_samples : (first + m) * self.frame_samples].reshape(m, -1)
             ctx = np.empty((m, self._context), np.float32)
             ctx[0] = self._prev
             if m > 1:
-                ctx[1:] = frames[:-1, -self._context:]
-            self._prev = frames[-1, -self._context:].copy()
+                ctx[1:] = frames[:-1, -self._context :]
+            self._prev = frames[-1, -self._context :].copy()
             probs, self._h, self._c = self._session.run(
                 ["speech_probs", "hn", "cn"],
-                {"input": np.ascontiguousarray(np.concatenate([ctx, frames], axis=1)),
-                 "h": self._h, "c": self._c},
+                {"input": np.ascontiguousarray(np.concatenate([ctx, frames], axis=1)), "h": self._h, "c": self._c},
             )
             out.append(np.asarray(probs, np.float32).reshape(-1))
         return np.concatenate(out) if out else np.zeros(0, np.float32)
@@ -186,14 +183,13 @@ class WebRtcVAD:
         x = np.concatenate([self._rest, np.asarray(y, np.float32).reshape(-1)])
         n = x.size // self.frame_samples
         if final and x.size % self.frame_samples:
-            x = np.concatenate([x, np.zeros(self.frame_samples - x.size % self.frame_samples,
-                                            np.float32)])
+            x = np.concatenate([x, np.zeros(self.frame_samples - x.size % self.frame_samples, np.float32)])
             n += 1
-        self._rest = x[n * self.frame_samples:].copy()
+        self._rest = x[n * self.frame_samples :].copy()
         pcm = (np.clip(x[: n * self.frame_samples], -1.0, 1.0) * 32767).astype("<i2").tobytes()
         step = 2 * self.frame_samples
         return np.array(
-            [self._vad.is_speech(pcm[i * step:(i + 1) * step], self.sample_rate_hz) for i in range(n)],
+            [self._vad.is_speech(pcm[i * step : (i + 1) * step], self.sample_rate_hz) for i in range(n)],
             dtype=np.float32,
         )
 
@@ -229,9 +225,17 @@ class Segmenter:
         than ``max_speech_s`` is split (at its last pause if it has one).
     """
 
-    def __init__(self, *, frame_samples: int, sample_rate_hz: int = 16000, threshold: float = 0.5,
-                 min_speech_s: float = 0.25, min_silence_s: float = 0.1, pad_s: float = 0.03,
-                 max_speech_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        *,
+        frame_samples: int,
+        sample_rate_hz: int = 16000,
+        threshold: float = 0.5,
+        min_speech_s: float = 0.25,
+        min_silence_s: float = 0.1,
+        pad_s: float = 0.03,
+        max_speech_s: float = 30.0,
+    ) -> None:
         if not 0.0 < threshold < 1.0:
             raise ConfigError(f"threshold={threshold!r} must lie in (0, 1)")
         if max_speech_s <= 2 * min_silence_s:
@@ -315,20 +319,32 @@ class StreamingVAD:
     still start at: audio before it may be discarded.
     """
 
-    def __init__(self, *, sample_rate_hz: int = 16000, vad: str | object = "auto",
-                 threshold: float = 0.5, min_speech_s: float = 0.25, min_silence_s: float = 0.1,
-                 pad_s: float = 0.03, max_speech_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        *,
+        sample_rate_hz: int = 16000,
+        vad: str | object = "auto",
+        threshold: float = 0.5,
+        min_speech_s: float = 0.25,
+        min_silence_s: float = 0.1,
+        pad_s: float = 0.03,
+        max_speech_s: float = 30.0,
+    ) -> None:
         if sample_rate_hz != 16000:
             raise ConfigError(
-                f"sample_rate_hz={sample_rate_hz!r}: voice activity detection runs at 16000 Hz; "
-                "resample first"
+                f"sample_rate_hz={sample_rate_hz!r}: voice activity detection runs at 16000 Hz; resample first"
             )
         self.detector = get_vad(vad) if isinstance(vad, str) else vad
         self.detector.reset()
         self.segmenter = Segmenter(
-            frame_samples=self.detector.frame_samples, sample_rate_hz=sample_rate_hz,
-            threshold=threshold, min_speech_s=min_speech_s, min_silence_s=min_silence_s,
-            pad_s=pad_s, max_speech_s=max_speech_s)
+            frame_samples=self.detector.frame_samples,
+            sample_rate_hz=sample_rate_hz,
+            threshold=threshold,
+            min_speech_s=min_speech_s,
+            min_silence_s=min_silence_s,
+            pad_s=pad_s,
+            max_speech_s=max_speech_s,
+        )
         self.total_samples = 0
 
     def push(self, block: np.ndarray) -> list[tuple[int, int]]:
@@ -351,11 +367,17 @@ class StreamingVAD:
         return max(0, min(candidates))
 
 
-def iter_speech_segments(blocks: Iterable[np.ndarray], *, sample_rate_hz: int = 16000,
-                         vad: str | object = "auto", threshold: float = 0.5,
-                         min_speech_s: float = 0.25, min_silence_s: float = 0.1,
-                         pad_s: float = 0.03, max_speech_s: float = 30.0,
-                         ) -> Iterator[tuple[float, float]]:
+def iter_speech_segments(
+    blocks: Iterable[np.ndarray],
+    *,
+    sample_rate_hz: int = 16000,
+    vad: str | object = "auto",
+    threshold: float = 0.5,
+    min_speech_s: float = 0.25,
+    min_silence_s: float = 0.1,
+    pad_s: float = 0.03,
+    max_speech_s: float = 30.0,
+) -> Iterator[tuple[float, float]]:
     """Speech segments ``(start_s, end_s)`` of a streamed 16 kHz mono signal, in order.
 
     Parameters
@@ -371,9 +393,15 @@ def iter_speech_segments(blocks: Iterable[np.ndarray], *, sample_rate_hz: int = 
     threshold, min_speech_s, min_silence_s, pad_s, max_speech_s
         See :class:`Segmenter`.
     """
-    stream = StreamingVAD(sample_rate_hz=sample_rate_hz, vad=vad, threshold=threshold,
-                          min_speech_s=min_speech_s, min_silence_s=min_silence_s, pad_s=pad_s,
-                          max_speech_s=max_speech_s)
+    stream = StreamingVAD(
+        sample_rate_hz=sample_rate_hz,
+        vad=vad,
+        threshold=threshold,
+        min_speech_s=min_speech_s,
+        min_silence_s=min_silence_s,
+        pad_s=pad_s,
+        max_speech_s=max_speech_s,
+    )
     for block in blocks:
         for s, e in stream.push(block):
             yield s / sample_rate_hz, e / sample_rate_hz
@@ -381,13 +409,14 @@ def iter_speech_segments(blocks: Iterable[np.ndarray], *, sample_rate_hz: int = 
         yield s / sample_rate_hz, e / sample_rate_hz
 
 
-def speech_segments(y: np.ndarray, *, sample_rate_hz: int = 16000, block_s: float = 30.0,
-                    **options) -> list[tuple[float, float]]:
+def speech_segments(
+    y: np.ndarray, *, sample_rate_hz: int = 16000, block_s: float = 30.0, **options
+) -> list[tuple[float, float]]:
     """Speech segments ``(start_s, end_s)`` of an in-memory signal ``(n,)``.
 
     Options are those of :func:`iter_speech_segments`.
     """
     x = np.asarray(y, np.float32).reshape(-1)
     step = max(1, int(block_s * sample_rate_hz))
-    blocks = (x[i:i + step] for i in range(0, x.size, step))
+    blocks = (x[i : i + step] for i in range(0, x.size, step))
     return list(iter_speech_segments(blocks, sample_rate_hz=sample_rate_hz, **options))

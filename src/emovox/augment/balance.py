@@ -56,7 +56,7 @@ def median_balanced_indices(labels, *, rng: np.random.Generator) -> tuple[np.nda
     extra_idx = np.concatenate(extra).astype(np.int64) if extra else np.zeros(0, dtype=np.int64)
     indices = np.concatenate([np.arange(labels.size, dtype=np.int64), extra_idx])
     is_extra = np.zeros(indices.size, dtype=bool)
-    is_extra[labels.size:] = True
+    is_extra[labels.size :] = True
     return indices, is_extra
 
 
@@ -80,5 +80,5 @@ class MedianBalancer:
         return {"type": self.name, "strategy": self.strategy}
 
     @classmethod
-    def from_dict(cls, data) -> "MedianBalancer":
+    def from_dict(cls, data) -> MedianBalancer:
         return cls(strategy=data.get("strategy", "median"))

@@ -24,18 +24,19 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 
 from emovox.errors import ConfigError
 
 #: name -> transform class, filled by :func:`register_transform`.
-TRANSFORMS: dict[str, type["Transform"]] = {}
+TRANSFORMS: dict[str, type[Transform]] = {}
 
 
-def register_transform(cls: type["Transform"]) -> type["Transform"]:
+def register_transform(cls: type[Transform]) -> type[Transform]:
     """Class decorator: make ``cls`` constructible from ``{"type": cls.name, ...}``."""
     TRANSFORMS[cls.name] = cls
     return cls
@@ -66,9 +67,7 @@ def check_range(
     if not (math.isfinite(low) and math.isfinite(high)):
         raise ConfigError(f"{name} range ({low:g}, {high:g}) is not finite: give finite numbers")
     if low > high:
-        raise ConfigError(
-            f"{name} range ({value[0]!r}, {value[1]!r}) is reversed: give (low, high) with low <= high"
-        )
+        raise ConfigError(f"{name} range ({value[0]!r}, {value[1]!r}) is reversed: give (low, high) with low <= high")
     if low < lo or high > hi:
         raise ConfigError(
             f"{name} range ({low:g}, {high:g}) is outside [{lo:g}, {hi:g}]{unit and ' ' + unit}: "
@@ -77,8 +76,9 @@ def check_range(
     return (low, high)
 
 
-def check_number(name: str, value: Any, *, lo: float = -math.inf, hi: float = math.inf,
-                 integer: bool = False, lo_open: bool = False) -> Any:
+def check_number(
+    name: str, value: Any, *, lo: float = -math.inf, hi: float = math.inf, integer: bool = False, lo_open: bool = False
+) -> Any:
     """Validate one number within ``[lo, hi]`` (``(lo, hi]`` with ``lo_open``)."""
     ok_type = isinstance(value, (int, np.integer)) if integer else isinstance(value, (int, float, np.number))
     if isinstance(value, bool) or not ok_type:
@@ -101,8 +101,7 @@ def check_rng(rng: Any) -> np.random.Generator:
     """Require an explicit ``numpy.random.Generator`` (no global randomness)."""
     if not isinstance(rng, np.random.Generator):
         raise ConfigError(
-            f"rng must be a numpy.random.Generator, got {type(rng).__name__}: "
-            f"pass rng=numpy.random.default_rng(seed)"
+            f"rng must be a numpy.random.Generator, got {type(rng).__name__}: pass rng=numpy.random.default_rng(seed)"
         )
     return rng
 
@@ -159,7 +158,7 @@ class Transform:
         return out
 
     @classmethod
-    def from_dict(cls, data: Mapping) -> "Transform":
+    def from_dict(cls, data: Mapping) -> Transform:
         return transform_from_dict(data)
 
 
@@ -174,9 +173,7 @@ def transform_from_dict(data: Mapping) -> Transform:
         raise ConfigError(f"augmentation config {data!r} has no 'type': give {{'type': name, ...}}")
     kind = data["type"]
     if kind not in TRANSFORMS:
-        raise ConfigError(
-            f"unknown augmentation {kind!r}: expected one of {', '.join(sorted(TRANSFORMS))}"
-        )
+        raise ConfigError(f"unknown augmentation {kind!r}: expected one of {', '.join(sorted(TRANSFORMS))}")
     cls = TRANSFORMS[kind]
     params = {k: v for k, v in data.items() if k != "type"}
     if hasattr(cls, "_from_params"):
@@ -185,8 +182,7 @@ def transform_from_dict(data: Mapping) -> Transform:
     unknown = sorted(set(params) - names)
     if unknown:
         raise ConfigError(
-            f"augmentation {kind!r} has no option(s) {', '.join(unknown)}: "
-            f"valid options are {', '.join(sorted(names))}"
+            f"augmentation {kind!r} has no option(s) {', '.join(unknown)}: valid options are {', '.join(sorted(names))}"
         )
     params = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
     return cls(**params)
@@ -257,7 +253,7 @@ class Compose(Transform):
         return {"type": self.name, "steps": [{"p": p, "transform": t.to_dict()} for t, p in self.steps]}
 
     @classmethod
-    def _from_params(cls, params: Mapping) -> "Compose":
+    def _from_params(cls, params: Mapping) -> Compose:
         steps = params.get("steps", [])
         return cls(tuple((transform_from_dict(s["transform"]), s.get("p", 1.0)) for s in steps))
 
@@ -316,7 +312,7 @@ class OneOf(Transform):
         }
 
     @classmethod
-    def _from_params(cls, params: Mapping) -> "OneOf":
+    def _from_params(cls, params: Mapping) -> OneOf:
         ts = tuple(transform_from_dict(t) for t in params.get("transforms", []))
         return cls(ts, p=params.get("p", 1.0), weights=params.get("weights"))
 
@@ -343,10 +339,12 @@ def augmentation_from_config(config: Mapping | Sequence | None) -> Transform | N
         return None
     if isinstance(config, Mapping):
         return transform_from_dict(config)
-    return Compose(tuple(
-        (transform_from_dict(s["transform"]), s.get("p", 1.0)) if "transform" in s else transform_from_dict(s)
-        for s in config
-    ))
+    return Compose(
+        tuple(
+            (transform_from_dict(s["transform"]), s.get("p", 1.0)) if "transform" in s else transform_from_dict(s)
+            for s in config
+        )
+    )
 
 
 def engine_hook(transform: Transform, *, sample_rate_hz: int | None = None):

@@ -22,7 +22,7 @@ heard again in a test.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -37,9 +37,15 @@ from emovox.errors import ConfigError
 __all__ = ["degradation_chain", "telephone_chain", "noise_chain", "babble_bank", "sound_bank", "rir_bank"]
 
 
-def babble_bank(clips: Sequence[np.ndarray], *, n_items: int = 64, duration_s: float = 8.0,
-                talkers: tuple[int, int] = (3, 7), sample_rate_hz: int = 16000,
-                rng: np.random.Generator) -> list[np.ndarray]:
+def babble_bank(
+    clips: Sequence[np.ndarray],
+    *,
+    n_items: int = 64,
+    duration_s: float = 8.0,
+    talkers: tuple[int, int] = (3, 7),
+    sample_rate_hz: int = 16000,
+    rng: np.random.Generator,
+) -> list[np.ndarray]:
     """``n_items`` babble tracks ``(duration_s * rate,)``: each the sum of 3-7 level-matched talkers.
 
     ``clips`` are speech clips (float32 at ``sample_rate_hz``) of the speakers
@@ -58,22 +64,36 @@ def babble_bank(clips: Sequence[np.ndarray], *, n_items: int = 64, duration_s: f
             clip = pool[int(rng.integers(len(pool)))]
             looped = np.tile(clip, int(np.ceil(n / clip.size)) + 1)
             start = int(rng.integers(0, clip.size))
-            piece = looped[start:start + n].astype(np.float64)
-            track += piece / (np.sqrt(np.mean(piece ** 2)) + 1e-9) * rng.uniform(0.5, 1.0)
-        bank.append((track / (np.sqrt(np.mean(track ** 2)) + 1e-9) * 0.1).astype(np.float32))
+            piece = looped[start : start + n].astype(np.float64)
+            track += piece / (np.sqrt(np.mean(piece**2)) + 1e-9) * rng.uniform(0.5, 1.0)
+        bank.append((track / (np.sqrt(np.mean(track**2)) + 1e-9) * 0.1).astype(np.float32))
     return bank
 
 
-def sound_bank(kinds: Sequence[str], *, n_items: int = 32, duration_s: float = 8.0, sample_rate_hz: int = 16000,
-               rng: np.random.Generator) -> list[np.ndarray]:
+def sound_bank(
+    kinds: Sequence[str],
+    *,
+    n_items: int = 32,
+    duration_s: float = 8.0,
+    sample_rate_hz: int = 16000,
+    rng: np.random.Generator,
+) -> list[np.ndarray]:
     """``n_items`` synthetic sounds (:mod:`emovox.augment.synth`), kinds drawn uniformly from ``kinds``."""
     check_rng(rng)
-    return [generate(kinds[int(rng.integers(len(kinds)))], duration_s, sample_rate_hz=sample_rate_hz, rng=rng)
-            for _ in range(int(n_items))]
+    return [
+        generate(kinds[int(rng.integers(len(kinds)))], duration_s, sample_rate_hz=sample_rate_hz, rng=rng)
+        for _ in range(int(n_items))
+    ]
 
 
-def rir_bank(rt60_s: tuple[float, float], *, n_items: int = 48, sample_rate_hz: int = 16000,
-             rng: np.random.Generator, tolerance: float | None = None) -> list[np.ndarray]:
+def rir_bank(
+    rt60_s: tuple[float, float],
+    *,
+    n_items: int = 48,
+    sample_rate_hz: int = 16000,
+    rng: np.random.Generator,
+    tolerance: float | None = None,
+) -> list[np.ndarray]:
     """``n_items`` simulated room impulse responses with RT60 drawn from ``rt60_s``.
 
     With ``tolerance`` (e.g. 0.1) only rooms whose *measured* RT60
@@ -96,25 +116,33 @@ def rir_bank(rt60_s: tuple[float, float], *, n_items: int = 48, sample_rate_hz: 
     return bank
 
 
-def degradation_chain(*, babble: Sequence[np.ndarray] | None = None, sounds: Sequence[np.ndarray] | None = None,
-                      rirs: Sequence[np.ndarray] | None = None, codecs: Sequence[str] = ALL_CODECS) -> Compose:
+def degradation_chain(
+    *,
+    babble: Sequence[np.ndarray] | None = None,
+    sounds: Sequence[np.ndarray] | None = None,
+    rirs: Sequence[np.ndarray] | None = None,
+    codecs: Sequence[str] = ALL_CODECS,
+) -> Compose:
     """The training chain (module docstring). Banks default to sources that need no material.
 
     ``babble`` (:func:`babble_bank` of training speakers), ``sounds``
     (:func:`sound_bank` of music and hum) and ``rirs`` (:func:`rir_bank`) are
     the in-memory banks; without ``rirs`` rooms are simulated per call (slow).
     """
-    return Compose((
-        (RoomReverb(rt60_s=(0.2, 1.0), rirs=None if rirs is None else tuple(rirs)), 0.35),
-        (_background(babble, sounds, snr_db=(0.0, 25.0), sounds_snr_db=(5.0, 25.0), babble_weight=2.0), 0.6),
-        (HardClip(drive_db=(1.0, 12.0)), 0.1),
-        (Channel(codecs=tuple(codecs), bitrate_bps=(6000, 32000)), 0.5),
-        (Gain(gain_db=(-20.0, 6.0), clip=True), 1.0),
-    ))
+    return Compose(
+        (
+            (RoomReverb(rt60_s=(0.2, 1.0), rirs=None if rirs is None else tuple(rirs)), 0.35),
+            (_background(babble, sounds, snr_db=(0.0, 25.0), sounds_snr_db=(5.0, 25.0), babble_weight=2.0), 0.6),
+            (HardClip(drive_db=(1.0, 12.0)), 0.1),
+            (Channel(codecs=tuple(codecs), bitrate_bps=(6000, 32000)), 0.5),
+            (Gain(gain_db=(-20.0, 6.0), clip=True), 1.0),
+        )
+    )
 
 
-def _background(babble, sounds, *, snr_db: tuple[float, float], sounds_snr_db: tuple[float, float],
-                babble_weight: float) -> OneOf:
+def _background(
+    babble, sounds, *, snr_db: tuple[float, float], sounds_snr_db: tuple[float, float], babble_weight: float
+) -> OneOf:
     """One background per call: coloured noise (weight 1), babble (``babble_weight``) or music/hum (weight 1), dB SNR."""
     backgrounds = [BackgroundNoise(snr_db=snr_db, colors=("white", "pink", "brown"))]
     weights = [1.0]
@@ -129,26 +157,31 @@ def _background(babble, sounds, *, snr_db: tuple[float, float], sounds_snr_db: t
 
 def noise_chain(*, babble: Sequence[np.ndarray] | None = None, sounds: Sequence[np.ndarray] | None = None) -> Compose:
     """A noisy place: babble (most of the time), coloured noise or music at 0-15 dB SNR, a channel 30 % of the time."""
-    return Compose((
-        (_background(babble, sounds, snr_db=(0.0, 15.0), sounds_snr_db=(0.0, 15.0), babble_weight=3.0), 1.0),
-        (Channel(codecs=ALL_CODECS, bitrate_bps=(6000, 32000)), 0.3),
-        (Gain(gain_db=(-20.0, 6.0), clip=True), 1.0),
-    ))
+    return Compose(
+        (
+            (_background(babble, sounds, snr_db=(0.0, 15.0), sounds_snr_db=(0.0, 15.0), babble_weight=3.0), 1.0),
+            (Channel(codecs=ALL_CODECS, bitrate_bps=(6000, 32000)), 0.3),
+            (Gain(gain_db=(-20.0, 6.0), clip=True), 1.0),
+        )
+    )
 
 
 def telephone_chain(*, babble: Sequence[np.ndarray] | None = None) -> Compose:
     """A call: light noise (a third of the time, 10-30 dB) then the telephone band and an 8 kHz codec."""
     noise = BackgroundNoise(snr_db=(10.0, 30.0), noises=None if not babble else tuple(babble))
-    return Compose((
-        (noise, 1 / 3),
-        (Channel(codecs=TELEPHONE_CODECS, bitrate_bps=(4750, 32000)), 1.0),
-        (Gain(gain_db=(-12.0, 6.0), clip=True), 1.0),
-    ))
+    return Compose(
+        (
+            (noise, 1 / 3),
+            (Channel(codecs=TELEPHONE_CODECS, bitrate_bps=(4750, 32000)), 1.0),
+            (Gain(gain_db=(-12.0, 6.0), clip=True), 1.0),
+        )
+    )
 
 
 def describe(chain: Compose) -> dict:
     """The chain's JSON description (banks are runtime data: described by their sizes)."""
     out = chain.to_dict()
-    out["banks"] = {type(t).__name__: len(getattr(t, "noises", None) or getattr(t, "rirs", None) or ())
-                    for t, _ in chain.steps}
+    out["banks"] = {
+        type(t).__name__: len(getattr(t, "noises", None) or getattr(t, "rirs", None) or ()) for t, _ in chain.steps
+    }
     return out

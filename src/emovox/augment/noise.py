@@ -9,9 +9,10 @@ the requested SNR against silence.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, Sequence
+from typing import ClassVar
 
 import numpy as np
 
@@ -163,10 +164,8 @@ class BackgroundNoise(Transform):
     snr_db: tuple = (5.0, 25.0)
     noise_dir: str | None = None
     colors: tuple = ("white", "pink", "brown")
-    noises: Sequence[np.ndarray] | None = field(default=None, compare=False, repr=False,
-                                                metadata={"runtime": True})
-    _cache: dict = field(default_factory=dict, init=False, compare=False, repr=False,
-                         metadata={"runtime": True})
+    noises: Sequence[np.ndarray] | None = field(default=None, compare=False, repr=False, metadata={"runtime": True})
+    _cache: dict = field(default_factory=dict, init=False, compare=False, repr=False, metadata={"runtime": True})
 
     def __post_init__(self) -> None:
         _set(self, "snr_db", check_snr_db(self.snr_db))
@@ -208,5 +207,5 @@ class BackgroundNoise(Transform):
             if clip.shape[0] < n:
                 clip = np.tile(clip, int(np.ceil(n / clip.shape[0])) + 1)
             start = int(rng.integers(0, clip.shape[0] - n + 1))
-            noise = clip[start:start + n]
+            noise = clip[start : start + n]
         return mix_at_snr(y, noise, snr)

@@ -12,13 +12,21 @@ input's length and RMS.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar, Sequence
+from typing import ClassVar
 
 import numpy as np
 
-from emovox.augment.base import Transform, _set, check_range, check_rng, check_waveform, check_waveform_and_rng, \
-    register_transform
+from emovox.augment.base import (
+    Transform,
+    _set,
+    check_range,
+    check_rng,
+    check_waveform,
+    check_waveform_and_rng,
+    register_transform,
+)
 from emovox.errors import ConfigError
 
 __all__ = ["RoomReverb", "room_impulse_response", "measured_rt60_s", "reverberate"]
@@ -52,8 +60,8 @@ def room_impulse_response(rt60_s: float, *, sample_rate_hz: int = 16000, rng: np
         room.add_microphone(mic)
         room.compute_rir()
         h = np.asarray(room.rir[0][0], np.float64)
-        h = h[max(0, int(np.argmax(np.abs(h))) - 16):]  # start just before the direct path
-        return (h / np.sqrt(np.sum(h ** 2))).astype(np.float32)
+        h = h[max(0, int(np.argmax(np.abs(h))) - 16) :]  # start just before the direct path
+        return (h / np.sqrt(np.sum(h**2))).astype(np.float32)
     raise ConfigError(f"no room of at most 10 x 8 x 4 m reaches RT60 = {rt60_s} s: choose a shorter RT60")
 
 
@@ -73,7 +81,7 @@ def reverberate(y: np.ndarray, h: np.ndarray) -> np.ndarray:
 
     y = np.asarray(y, np.float32)
     wet = fftconvolve(y.astype(np.float64), np.asarray(h, np.float64))[: y.size]
-    rms_in, rms_out = float(np.sqrt(np.mean(y.astype(np.float64) ** 2))), float(np.sqrt(np.mean(wet ** 2)))
+    rms_in, rms_out = float(np.sqrt(np.mean(y.astype(np.float64) ** 2))), float(np.sqrt(np.mean(wet**2)))
     return (wet * (rms_in / rms_out) if rms_out > 0 else wet).astype(np.float32)
 
 

@@ -85,9 +85,9 @@ class _Mask(Transform):
                 w = min(_draw_int(rng, *self.width), size)
                 start = _draw_int(rng, 0, size - w)
                 if self.axis == -1:
-                    item[..., start:start + w] = value
+                    item[..., start : start + w] = value
                 else:
-                    item[..., start:start + w, :] = value
+                    item[..., start : start + w, :] = value
         return out
 
 

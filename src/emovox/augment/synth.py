@@ -14,7 +14,7 @@ with RMS about 0.1 (the caller sets the level) and draws every parameter from
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -63,8 +63,9 @@ def chord(n: int, *, sample_rate_hz: int, rng: np.random.Generator) -> np.ndarra
     y = np.zeros(n)
     for start in range(0, n, max(1, period)):
         m = n - start
-        y[start:] += sum(_note(m, sample_rate_hz, root * 2 ** (i / 12), rng=rng, decay=rng.uniform(0.5, 3))
-                         for i in intervals)
+        y[start:] += sum(
+            _note(m, sample_rate_hz, root * 2 ** (i / 12), rng=rng, decay=rng.uniform(0.5, 3)) for i in intervals
+        )
     return _level(y)
 
 
@@ -77,7 +78,7 @@ def melody(n: int, *, sample_rate_hz: int, rng: np.random.Generator) -> np.ndarr
         length = int(rng.choice([0.125, 0.25, 0.25, 0.5, 0.75]) * sample_rate_hz * rng.uniform(0.8, 1.3))
         f0 = base * 2 ** (scale[rng.integers(len(scale))] / 12)
         note = _note(min(length * 2, n - pos), sample_rate_hz, f0, rng=rng, decay=rng.uniform(1, 6))
-        y[pos:pos + note.size] += note
+        y[pos : pos + note.size] += note
         pos += max(1, length)
     return _level(y)
 
@@ -100,7 +101,7 @@ def drums(n: int, *, sample_rate_hz: int, rng: np.random.Generator) -> np.ndarra
             hit = np.diff(rng.standard_normal(m + 1)) * np.exp(-t * 80) * 0.4
         else:
             continue
-        y[start:start + m] += hit
+        y[start : start + m] += hit
     return _level(y)
 
 
@@ -154,7 +155,7 @@ def dtmf(n: int, *, sample_rate_hz: int, rng: np.random.Generator) -> np.ndarray
     while pos < n:
         m = min(n - pos, int(rng.uniform(0.06, 0.2) * sample_rate_hz))
         t = _t(m, sample_rate_hz)
-        y[pos:pos + m] = np.sin(2 * np.pi * rng.choice(low) * t) + np.sin(2 * np.pi * rng.choice(high) * t)
+        y[pos : pos + m] = np.sin(2 * np.pi * rng.choice(low) * t) + np.sin(2 * np.pi * rng.choice(high) * t)
         pos += m + int(rng.uniform(0.05, 0.3) * sample_rate_hz)
     return _level(y)
 
@@ -183,8 +184,9 @@ def fan(n: int, *, sample_rate_hz: int, rng: np.random.Generator) -> np.ndarray:
 def traffic(n: int, *, sample_rate_hz: int, rng: np.random.Generator) -> np.ndarray:
     """Road noise: brown noise whose level swells and falls as vehicles pass."""
     t = _t(n, sample_rate_hz)
-    swell = 0.3 + sum(np.exp(-((t - c) / rng.uniform(0.5, 2.0)) ** 2)
-                      for c in rng.uniform(0, max(t[-1], 0.1), rng.integers(1, 5)))
+    swell = 0.3 + sum(
+        np.exp(-(((t - c) / rng.uniform(0.5, 2.0)) ** 2)) for c in rng.uniform(0, max(t[-1], 0.1), rng.integers(1, 5))
+    )
     return _level(colored_noise(n, color="brown", rng=rng) * swell)
 
 
@@ -198,7 +200,7 @@ def applause(n: int, *, sample_rate_hz: int, rng: np.random.Generator) -> np.nda
     burst = int(0.01 * sample_rate_hz)
     shape = np.exp(-np.arange(burst) / (0.002 * sample_rate_hz))
     for s in rng.integers(0, max(1, n - burst), count):
-        y[s:s + burst] += rng.uniform(0.2, 1.0) * shape * rng.standard_normal(burst)
+        y[s : s + burst] += rng.uniform(0.2, 1.0) * shape * rng.standard_normal(burst)
     lo = rng.uniform(300, 1500)
     sos = butter(2, [lo, min(lo * 6, sample_rate_hz / 2 - 100)], btype="bandpass", fs=sample_rate_hz, output="sos")
     return _level(sosfilt(sos, y))
@@ -212,7 +214,7 @@ def typing(n: int, *, sample_rate_hz: int, rng: np.random.Generator) -> np.ndarr
     t = _t(m, sample_rate_hz)
     while pos < n - m:
         f = rng.uniform(1500, 5000)
-        y[pos:pos + m] += rng.uniform(0.3, 1.0) * np.sin(2 * np.pi * f * t) * np.exp(-t * rng.uniform(200, 600))
+        y[pos : pos + m] += rng.uniform(0.3, 1.0) * np.sin(2 * np.pi * f * t) * np.exp(-t * rng.uniform(200, 600))
         pos += int(rng.exponential(0.15) * sample_rate_hz) + m
     return _level(y)
 
@@ -224,8 +226,8 @@ def chirps(n: int, *, sample_rate_hz: int, rng: np.random.Generator) -> np.ndarr
         m = min(n - pos, int(rng.uniform(0.03, 0.15) * sample_rate_hz))
         t = _t(m, sample_rate_hz)
         f0, f1 = rng.uniform(2000, 6000, 2).clip(max=sample_rate_hz / 2 - 200)
-        phase = 2 * np.pi * (f0 * t + (f1 - f0) * t ** 2 / (2 * max(t[-1], 1e-3)))
-        y[pos:pos + m] += np.sin(phase) * np.hanning(m)
+        phase = 2 * np.pi * (f0 * t + (f1 - f0) * t**2 / (2 * max(t[-1], 1e-3)))
+        y[pos : pos + m] += np.sin(phase) * np.hanning(m)
         pos += m + int(rng.exponential(0.2) * sample_rate_hz)
     return _level(y + 1e-3 * rng.standard_normal(n))
 
@@ -239,10 +241,25 @@ def beeps(n: int, *, sample_rate_hz: int, rng: np.random.Generator) -> np.ndarra
 
 
 GENERATORS: dict[str, Generator] = {
-    "tone": tone, "chord": chord, "melody": melody, "drums": drums, "music": music,
-    "white": _colour("white"), "pink": _colour("pink"), "brown": _colour("brown"),
-    "hum": hum, "clicks": clicks, "sweep": sweep, "dtmf": dtmf, "ringback": ringback,
-    "fan": fan, "traffic": traffic, "applause": applause, "typing": typing, "chirps": chirps, "beeps": beeps,
+    "tone": tone,
+    "chord": chord,
+    "melody": melody,
+    "drums": drums,
+    "music": music,
+    "white": _colour("white"),
+    "pink": _colour("pink"),
+    "brown": _colour("brown"),
+    "hum": hum,
+    "clicks": clicks,
+    "sweep": sweep,
+    "dtmf": dtmf,
+    "ringback": ringback,
+    "fan": fan,
+    "traffic": traffic,
+    "applause": applause,
+    "typing": typing,
+    "chirps": chirps,
+    "beeps": beeps,
 }
 #: The kinds used as music-like background noise.
 MUSIC_KINDS = ("chord", "melody", "drums", "music")

@@ -253,8 +253,7 @@ def _benchmark() -> None:  # pragma: no cover - manual measurement helper
     sr = 16000
     rng = np.random.default_rng(0)
     y = (0.1 * rng.standard_normal(3 * sr)).astype(np.float32)
-    for t in (PitchShift(method="resample"), PitchShift(method="librosa"), TimeStretch(),
-              TimeShift(), Gain()):
+    for t in (PitchShift(method="resample"), PitchShift(method="librosa"), TimeStretch(), TimeShift(), Gain()):
         t(y, sample_rate_hz=sr, rng=rng)
         t0 = time.perf_counter()
         for _ in range(10):

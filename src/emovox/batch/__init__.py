@@ -19,5 +19,12 @@ from emovox.batch.job import DEFAULT_SHARD_SIZE, BatchSummary, run_batch
 from emovox.batch.parts import read_results, result_schema
 from emovox.batch.scoring import score_files
 
-__all__ = ["run_batch", "BatchSummary", "DEFAULT_SHARD_SIZE", "expand_inputs", "read_results",
-           "result_schema", "score_files"]
+__all__ = [
+    "run_batch",
+    "BatchSummary",
+    "DEFAULT_SHARD_SIZE",
+    "expand_inputs",
+    "read_results",
+    "result_schema",
+    "score_files",
+]

@@ -27,8 +27,8 @@ import glob
 import io
 import os
 import re
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from emovox.errors import ConfigError
 
@@ -36,7 +36,25 @@ __all__ = ["AUDIO_EXTENSIONS", "expand_inputs", "is_uri", "read_list", "read_man
 
 #: Extensions collected from folders (any format the audio layer decodes).
 AUDIO_EXTENSIONS = frozenset(
-    ".wav .flac .mp3 .ogg .oga .opus .m4a .aac .mp4 .webm .wma .aiff .aif .au .caf .mka .amr".split()
+    [
+        ".wav",
+        ".flac",
+        ".mp3",
+        ".ogg",
+        ".oga",
+        ".opus",
+        ".m4a",
+        ".aac",
+        ".mp4",
+        ".webm",
+        ".wma",
+        ".aiff",
+        ".aif",
+        ".au",
+        ".caf",
+        ".mka",
+        ".amr",
+    ]
 )
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _GLOB_CHARS = "*?["
@@ -93,7 +111,7 @@ def _expand_uri(uri: str) -> list[str] | None:
         head = re.split(r"[*?\[]", uri, maxsplit=1)[0]
         base_uri = head.rsplit("/", 1)[0] if "/" in head.split("://", 1)[1] else head
         filesystem, base = _filesystem(base_uri)
-        pattern = base + uri[len(base_uri):]  # the pattern in the filesystem's own path form
+        pattern = base + uri[len(base_uri) :]  # the pattern in the filesystem's own path form
         regex = _glob_regex(pattern)
         try:
             infos = filesystem.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True))
@@ -141,7 +159,7 @@ def _glob_regex(pattern: str) -> re.Pattern:
                 out.append(re.escape("["))
                 i += 1
             else:
-                out.append(fnmatch.translate(pattern[i:j + 1])[4:-3])  # the bracket class alone
+                out.append(fnmatch.translate(pattern[i : j + 1])[4:-3])  # the bracket class alone
                 i = j + 1
         else:
             out.append(re.escape(pattern[i]))
@@ -224,9 +242,7 @@ def _expand_local(item: str) -> list[str] | None:
     """Files a local item names, absolute; None when it names nothing."""
     expanded = os.path.expanduser(item)
     if os.path.isdir(expanded):
-        found = sorted(
-            str(p.absolute()) for p in Path(expanded).rglob("*") if p.is_file() and _is_audio(p.name)
-        )
+        found = sorted(str(p.absolute()) for p in Path(expanded).rglob("*") if p.is_file() and _is_audio(p.name))
         if not found:
             raise ConfigError(f"folder {item!r} holds no audio files ({', '.join(sorted(AUDIO_EXTENSIONS)[:6])}, ...)")
         return found

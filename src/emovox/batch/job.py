@@ -11,8 +11,9 @@ import hashlib
 import os
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence, TextIO
+from typing import TextIO
 
 from emovox.batch.inputs import expand_inputs
 from emovox.batch.parts import JOB_FILE, JobSpec, OutputDir, inputs_digest
@@ -21,8 +22,13 @@ from emovox.errors import ConfigError, ModelError
 __all__ = ["run_batch", "BatchSummary", "DEFAULT_SHARD_SIZE"]
 
 #: How a differing job setting is named to the user.
-_SETTING_NAMES = {"model_id": "model", "labels": "model labels", "shard_size": "--shard-size",
-                  "timeline": "--timeline", "min_confidence": "--min-confidence"}
+_SETTING_NAMES = {
+    "model_id": "model",
+    "labels": "model labels",
+    "shard_size": "--shard-size",
+    "timeline": "--timeline",
+    "min_confidence": "--min-confidence",
+}
 
 #: Inputs per part file by default: ~1 MB parts, a few seconds of work per actor call.
 DEFAULT_SHARD_SIZE = 256
@@ -80,9 +86,11 @@ class BatchSummary:
 
     def line(self) -> str:
         resumed = f", {self.n_done_before} done before" if self.n_done_before else ""
-        return (f"emovox batch: {self.n_inputs} files{resumed}, {self.n_failed} failed, "
-                f"{self.seconds:.1f} s (Ray start-up {self.ray_start_s:.1f} s), "
-                f"{self.clips_per_s:.1f} clips/s -> {self.out_dir}")
+        return (
+            f"emovox batch: {self.n_inputs} files{resumed}, {self.n_failed} failed, "
+            f"{self.seconds:.1f} s (Ray start-up {self.ray_start_s:.1f} s), "
+            f"{self.clips_per_s:.1f} clips/s -> {self.out_dir}"
+        )
 
 
 class _Progress:
@@ -106,8 +114,10 @@ class _Progress:
             return
         self.last = now
         rate = self.scored / max(now - self.t0, 1e-9)
-        text = (f"emovox batch: {self.done}/{self.total} files ({100 * self.done / self.total:.0f} %), "
-                f"{rate:.1f} clips/s, {self.failed} failed")
+        text = (
+            f"emovox batch: {self.done}/{self.total} files ({100 * self.done / self.total:.0f} %), "
+            f"{rate:.1f} clips/s, {self.failed} failed"
+        )
         self.stream.write(f"\r{text}\033[K" if self.tty else text + "\n")
         self.stream.flush()
 
@@ -124,7 +134,7 @@ def _model_identity(model: str | os.PathLike | None) -> tuple[str | None, str, s
     folder = resolve_model_dir(None if model is None else str(model)).absolute()
     # A shipped model ("default", "cnn") travels by name: each node loads its own copy.
     shipped = folder.parent == pretrained_dir().absolute()
-    name = (folder.name if shipped else str(folder))
+    name = folder.name if shipped else str(folder)
     info = ModelInfo.from_config(read_config(folder))
     if not (folder / ONNX_FILE).is_file():
         raise ModelError(
@@ -139,8 +149,12 @@ def _model_identity(model: str | os.PathLike | None) -> tuple[str | None, str, s
 
 
 def _check_options(*, workers, threads_per_worker, batch_size, shard_size, min_confidence) -> None:
-    for flag, value in (("--workers", workers), ("--threads-per-worker", threads_per_worker),
-                        ("--batch-size", batch_size), ("--shard-size", shard_size)):
+    for flag, value in (
+        ("--workers", workers),
+        ("--threads-per-worker", threads_per_worker),
+        ("--batch-size", batch_size),
+        ("--shard-size", shard_size),
+    ):
         if value is not None and int(value) < 1:
             raise ConfigError(f"{flag} {value}: must be at least 1")
     if min_confidence is not None and not 0.0 <= float(min_confidence) <= 1.0:
@@ -158,12 +172,24 @@ def _count_failed(out: OutputDir, shards: Sequence[int]) -> int:
     return failed
 
 
-def run_batch(inputs: Sequence[str], *, out_dir: str | os.PathLike, lists: Sequence[str] = (),
-              model: str | os.PathLike | None = None, csv: bool = False, timeline: bool = False,
-              workers: int | None = None, threads_per_worker: int = 1, address: str | None = None,
-              batch_size: int = 8, min_confidence: float | None = None,
-              shard_size: int | None = None, quiet: bool = False,
-              progress: TextIO | None = None, keep_ray: bool = False) -> BatchSummary:
+def run_batch(
+    inputs: Sequence[str],
+    *,
+    out_dir: str | os.PathLike,
+    lists: Sequence[str] = (),
+    model: str | os.PathLike | None = None,
+    csv: bool = False,
+    timeline: bool = False,
+    workers: int | None = None,
+    threads_per_worker: int = 1,
+    address: str | None = None,
+    batch_size: int = 8,
+    min_confidence: float | None = None,
+    shard_size: int | None = None,
+    quiet: bool = False,
+    progress: TextIO | None = None,
+    keep_ray: bool = False,
+) -> BatchSummary:
     """Score every input into part files under ``out_dir``; resume what a previous run left.
 
     Parameters
@@ -206,8 +232,13 @@ def run_batch(inputs: Sequence[str], *, out_dir: str | os.PathLike, lists: Seque
         this call started is shut down (one already running is left alone).
     """
     t0 = time.perf_counter()
-    _check_options(workers=workers, threads_per_worker=threads_per_worker, batch_size=batch_size,
-                   shard_size=shard_size, min_confidence=min_confidence)
+    _check_options(
+        workers=workers,
+        threads_per_worker=threads_per_worker,
+        batch_size=batch_size,
+        shard_size=shard_size,
+        min_confidence=min_confidence,
+    )
     model_dir, model_name, model_id, labels = _model_identity(model)
     with OutputDir(out_dir) as out:
         recorded = out.read_spec()
@@ -218,13 +249,21 @@ def run_batch(inputs: Sequence[str], *, out_dir: str | os.PathLike, lists: Seque
         else:
             raise ConfigError(f"no inputs given and {str(out_dir)!r} holds no job to finish: give INPUT...")
         size = shard_size or (recorded.shard_size if recorded else DEFAULT_SHARD_SIZE)
-        spec = JobSpec(n_inputs=len(paths), digest=inputs_digest(paths), shard_size=int(size),
-                       model=model_name, model_id=model_id, labels=labels, timeline=bool(timeline),
-                       min_confidence=None if min_confidence is None else float(min_confidence))
+        spec = JobSpec(
+            n_inputs=len(paths),
+            digest=inputs_digest(paths),
+            shard_size=int(size),
+            model=model_name,
+            model_id=model_id,
+            labels=labels,
+            timeline=bool(timeline),
+            min_confidence=None if min_confidence is None else float(min_confidence),
+        )
         if recorded is None:
             if out.has_parts():  # parts without a job file: not this job's; they would count as done
-                raise ConfigError(f"{str(out_dir)!r} holds part files but no {JOB_FILE}: they are not this "
-                                  "job's; use a new --out")
+                raise ConfigError(
+                    f"{str(out_dir)!r} holds part files but no {JOB_FILE}: they are not this job's; use a new --out"
+                )
             out.write_job(spec, paths)
         elif diffs := recorded.differences(spec):
             named = [_SETTING_NAMES.get(d, d) for d in diffs]
@@ -239,8 +278,11 @@ def run_batch(inputs: Sequence[str], *, out_dir: str | os.PathLike, lists: Seque
         if csv:
             for k in out.missing_csv(spec):
                 out.write_csv(k)
-        pending = [(k, spec.shard_range(k)[0], paths[slice(*spec.shard_range(k))])
-                   for k in range(spec.n_shards) if k not in done]
+        pending = [
+            (k, spec.shard_range(k)[0], paths[slice(*spec.shard_range(k))])
+            for k in range(spec.n_shards)
+            if k not in done
+        ]
         bar = _Progress(spec.n_inputs, n_done_before, stream=progress, quiet=quiet)
         n_rows = 0
         ray_start_s = 0.0
@@ -263,9 +305,16 @@ def run_batch(inputs: Sequence[str], *, out_dir: str | os.PathLike, lists: Seque
             ray_start_s = ray_job.start_ray(address=address)
             try:
                 n_workers = workers or max(1, ray_job.cluster_cpus() // threads_per_worker)
-                ray_job.run_shards(pending, model_dir=model_dir, workers=min(n_workers, len(pending)),
-                                   threads_per_worker=threads_per_worker, min_confidence=min_confidence,
-                                   batch_size=batch_size, timeline=timeline, on_result=on_result)
+                ray_job.run_shards(
+                    pending,
+                    model_dir=model_dir,
+                    workers=min(n_workers, len(pending)),
+                    threads_per_worker=threads_per_worker,
+                    min_confidence=min_confidence,
+                    batch_size=batch_size,
+                    timeline=timeline,
+                    on_result=on_result,
+                )
             finally:
                 bar.close()
                 if started_here and not keep_ray:
@@ -273,8 +322,15 @@ def run_batch(inputs: Sequence[str], *, out_dir: str | os.PathLike, lists: Seque
         missing = set(range(spec.n_shards)) - out.done_shards(spec)
         if missing:  # pragma: no cover - every pending shard returns or Ray raised
             raise ConfigError(f"{len(missing)} shards were not written: run the same command again")
-    return BatchSummary(n_inputs=spec.n_inputs, n_done_before=n_done_before,
-                        n_scored=spec.n_inputs - n_done_before, n_failed=failed_before + bar.failed,
-                        n_rows=n_rows, seconds=time.perf_counter() - t0, ray_start_s=ray_start_s,
-                        out_dir=str(out_dir), first_part_s=first[0][0] if first else 0.0,
-                        first_part_files=first[0][1] if first else 0)
+    return BatchSummary(
+        n_inputs=spec.n_inputs,
+        n_done_before=n_done_before,
+        n_scored=spec.n_inputs - n_done_before,
+        n_failed=failed_before + bar.failed,
+        n_rows=n_rows,
+        seconds=time.perf_counter() - t0,
+        ray_start_s=ray_start_s,
+        out_dir=str(out_dir),
+        first_part_s=first[0][0] if first else 0.0,
+        first_part_files=first[0][1] if first else 0,
+    )

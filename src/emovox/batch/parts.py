@@ -33,9 +33,9 @@ import fcntl
 import hashlib
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 from emovox.errors import ConfigError
 from emovox.fileio import atomic_output, atomic_write_bytes, atomic_write_text
@@ -82,9 +82,12 @@ def result_schema(labels: Sequence[str]):
 
     types = {"input_index": pa.int64(), "segment": pa.int64()}
     floats = {"start_s", "end_s", "confidence", "speech_s"}
-    return pa.schema([(name, types.get(name) or (pa.float64() if name in floats or name.startswith("score_")
-                                                  else pa.string()))
-                      for name in result_columns(labels)])
+    return pa.schema(
+        [
+            (name, types.get(name) or (pa.float64() if name in floats or name.startswith("score_") else pa.string()))
+            for name in result_columns(labels)
+        ]
+    )
 
 
 class _OldJob(Exception):
@@ -134,7 +137,7 @@ class JobSpec:
         start = shard * self.shard_size
         return start, min(start + self.shard_size, self.n_inputs)
 
-    def differences(self, other: "JobSpec") -> list[str]:
+    def differences(self, other: JobSpec) -> list[str]:
         """Names of the settings where ``other`` differs (``inputs`` for the list)."""
         out = []
         if (self.n_inputs, self.digest) != (other.n_inputs, other.digest):
@@ -158,7 +161,7 @@ class OutputDir:
         self._lock_fd: int | None = None
 
     # ------------------------------------------------------------------ lock
-    def __enter__(self) -> "OutputDir":
+    def __enter__(self) -> OutputDir:
         if self.path.exists() and not self.path.is_dir():
             raise ConfigError(f"--out {str(self.path)!r} is a file: give a folder for the part files")
         try:
@@ -213,9 +216,7 @@ class OutputDir:
                 f"{FORMAT}); read_results still reads it, but it cannot be resumed: use a new --out"
             ) from None
         except (OSError, ValueError, TypeError) as error:
-            raise ConfigError(
-                f"{str(path)!r} is not an emovox batch job file ({error}): use another --out"
-            ) from None
+            raise ConfigError(f"{str(path)!r} is not an emovox batch job file ({error}): use another --out") from None
 
     def read_inputs(self, spec: JobSpec) -> list[str]:
         """The recorded input list, checked against ``spec``'s count and digest."""
@@ -270,12 +271,15 @@ class OutputDir:
             except (ValueError, OSError) as error:
                 raise ConfigError(f"{str(path)!r} is not a part this job wrote ({error}): use a new --out") from None
             if shard >= spec.n_shards:
-                raise ConfigError(f"{str(path)!r} lies beyond the {spec.n_shards} shards of the job in "
-                                  f"{str(self.path)!r}: the folder holds another job's parts; use a new --out")
+                raise ConfigError(
+                    f"{str(path)!r} lies beyond the {spec.n_shards} shards of the job in "
+                    f"{str(self.path)!r}: the folder holds another job's parts; use a new --out"
+                )
             if not schema.equals(want, check_metadata=False):
                 raise ConfigError(
                     f"{str(path)!r} has other columns than {FORMAT} ({', '.join(schema.names[:4])}, ...): the "
-                    f"folder mixes parts of another emovox or another job; use a new --out")
+                    f"folder mixes parts of another emovox or another job; use a new --out"
+                )
 
     def has_parts(self) -> bool:
         """Whether any part file exists (a folder without a job file must have none)."""
@@ -292,7 +296,7 @@ class OutputDir:
         from emovox.inference.records import CsvRows, result_columns
 
         table = pq.read_table(self.part_path(shard))
-        labels = [name[len("score_"):] for name in table.schema.names if name.startswith("score_")]
+        labels = [name[len("score_") :] for name in table.schema.names if name.startswith("score_")]
         if table.schema.names != result_columns(labels):
             raise ConfigError(f"{str(self.part_path(shard))!r} has other columns than {FORMAT}: use a new --out")
         self.csv_path(shard).parent.mkdir(exist_ok=True)

@@ -22,13 +22,21 @@ import re
 import sys
 import time
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 from emovox.errors import ConfigError, EmovoxError
 
-__all__ = ["BatchError", "ShardScorer", "start_ray", "stop_ray", "ray_running", "run_shards",
-           "cluster_cpus", "RAY_HINT"]
+__all__ = [
+    "BatchError",
+    "ShardScorer",
+    "start_ray",
+    "stop_ray",
+    "ray_running",
+    "run_shards",
+    "cluster_cpus",
+    "RAY_HINT",
+]
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -42,6 +50,7 @@ class BatchError(EmovoxError):
 def _import_ray(*, data: bool = True, hint: str = RAY_HINT):
     try:
         import ray
+
         if data:
             import ray.data  # noqa: F401
     except ImportError:
@@ -70,8 +79,9 @@ def _check_reachable(address: str, *, timeout_s: float = 5.0) -> None:
         ) from None
 
 
-def start_ray(*, address: str | None = None, num_cpus: int | None = None, data: bool = True,
-              hint: str = RAY_HINT) -> float:
+def start_ray(
+    *, address: str | None = None, num_cpus: int | None = None, data: bool = True, hint: str = RAY_HINT
+) -> float:
     """Start embedded Ray (or connect to ``address``), quietly; returns the seconds it took.
 
     Parameters
@@ -107,11 +117,10 @@ def start_ray(*, address: str | None = None, num_cpus: int | None = None, data: 
         _check_reachable(address)
     ray = _import_ray(data=data, hint=hint)
     logging.getLogger("ray").setLevel(logging.WARNING)
-    options = dict(log_to_driver=False, logging_level=logging.WARNING, configure_logging=True)
+    options = {"log_to_driver": False, "logging_level": logging.WARNING, "configure_logging": True}
     try:
         if address is None:
-            ray.init(num_cpus=int(num_cpus or os.cpu_count() or 1), include_dashboard=False,
-                     **options)
+            ray.init(num_cpus=int(num_cpus or os.cpu_count() or 1), include_dashboard=False, **options)
         else:
             ray.init(address=address, **options)
     except (ConnectionError, ValueError, RuntimeError) as error:
@@ -172,12 +181,14 @@ class ShardScorer:
         One row per speech segment.
     """
 
-    def __init__(self, *, model_dir: str | None, num_threads: int, min_confidence: float | None,
-                 batch_size: int, timeline: bool) -> None:
+    def __init__(
+        self, *, model_dir: str | None, num_threads: int, min_confidence: float | None, batch_size: int, timeline: bool
+    ) -> None:
         from emovox.inference import load_model
 
-        self.predictor = load_model(model_dir, backend="onnx", num_threads=num_threads,
-                                    min_confidence=min_confidence, batch_size=batch_size)
+        self.predictor = load_model(
+            model_dir, backend="onnx", num_threads=num_threads, min_confidence=min_confidence, batch_size=batch_size
+        )
         self.timeline = timeline
 
     def __call__(self, batch: dict) -> dict:
@@ -188,8 +199,11 @@ class ShardScorer:
             paths = [str(p) for p in paths]
             indices = range(int(start), int(start) + len(paths))
             table = score_files(self.predictor, indices, paths, timeline=self.timeline)
-            failed = {i for i, e in zip(table.column("input_index").to_pylist(),
-                                        table.column("error").to_pylist()) if e is not None}
+            failed = {
+                i
+                for i, e in zip(table.column("input_index").to_pylist(), table.column("error").to_pylist())
+                if e is not None
+            }
             out["shard"].append(int(shard))
             out["n_files"].append(len(paths))
             out["n_failed"].append(len(failed))
@@ -209,9 +223,17 @@ class ShardResult:
     parquet: bytes
 
 
-def run_shards(shards: Sequence[tuple[int, int, list[str]]], *, model_dir: str | None, workers: int,
-               threads_per_worker: int, min_confidence: float | None, batch_size: int,
-               timeline: bool, on_result: Callable[[ShardResult], None]) -> None:
+def run_shards(
+    shards: Sequence[tuple[int, int, list[str]]],
+    *,
+    model_dir: str | None,
+    workers: int,
+    threads_per_worker: int,
+    min_confidence: float | None,
+    batch_size: int,
+    timeline: bool,
+    on_result: Callable[[ShardResult], None],
+) -> None:
     """Score ``(shard, start, paths)`` items on an actor pool; ``on_result`` gets each shard as it finishes.
 
     Ray must be started (:func:`start_ray`). Shards finish in any order.
@@ -221,13 +243,19 @@ def run_shards(shards: Sequence[tuple[int, int, list[str]]], *, model_dir: str |
     ray = _import_ray()
     items = [{"shard": k, "start": start, "paths": list(paths)} for k, start, paths in shards]
     ds = ray.data.from_items(items, override_num_blocks=len(items))
-    options = dict(
-        fn_constructor_kwargs=dict(model_dir=model_dir, num_threads=threads_per_worker,
-                                   min_confidence=min_confidence, batch_size=batch_size,
-                                   timeline=timeline),
-        batch_size=1, batch_format="numpy", num_cpus=threads_per_worker,
-        compute=ray.data.ActorPoolStrategy(size=workers),
-    )
+    options = {
+        "fn_constructor_kwargs": {
+            "model_dir": model_dir,
+            "num_threads": threads_per_worker,
+            "min_confidence": min_confidence,
+            "batch_size": batch_size,
+            "timeline": timeline,
+        },
+        "batch_size": 1,
+        "batch_format": "numpy",
+        "num_cpus": threads_per_worker,
+        "compute": ray.data.ActorPoolStrategy(size=workers),
+    }
     with warnings.catch_warnings():
         # A dead actor is not restarted: the job stops with an error and a re-run
         # resumes it. (Ray's default, endless restarts, would loop on a file that
@@ -239,9 +267,15 @@ def run_shards(shards: Sequence[tuple[int, int, list[str]]], *, model_dir: str |
             ds = ds.map_batches(ShardScorer, **options)
     try:
         for row in ds.iter_rows():
-            on_result(ShardResult(shard=int(row["shard"]), n_files=int(row["n_files"]),
-                                  n_failed=int(row["n_failed"]), n_rows=int(row["n_rows"]),
-                                  parquet=bytes(row["parquet"])))
+            on_result(
+                ShardResult(
+                    shard=int(row["shard"]),
+                    n_files=int(row["n_files"]),
+                    n_failed=int(row["n_failed"]),
+                    n_rows=int(row["n_rows"]),
+                    parquet=bytes(row["parquet"]),
+                )
+            )
     except ray.exceptions.RayError as error:
         cause = getattr(error, "cause", None) or error
         if isinstance(cause, EmovoxError):

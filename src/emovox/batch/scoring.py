@@ -11,7 +11,7 @@ scores), with ``--timeline`` too (its ``file`` row, no segments).
 from __future__ import annotations
 
 import io
-from typing import Sequence
+from collections.abc import Sequence
 
 from emovox.batch.inputs import open_source
 from emovox.batch.parts import result_schema
@@ -55,8 +55,9 @@ class _Rows:
         return pa.table(self.cols, schema=result_schema(self.labels))
 
 
-def score_files(predictor, indices: Sequence[int], paths: Sequence[str], *,
-                timeline: bool = False, chunk: int | None = None):
+def score_files(
+    predictor, indices: Sequence[int], paths: Sequence[str], *, timeline: bool = False, chunk: int | None = None
+):
     """Result rows of some inputs, in input order.
 
     Parameters
@@ -85,9 +86,9 @@ def score_files(predictor, indices: Sequence[int], paths: Sequence[str], *,
     rows = _Rows(predictor.labels, (predictor.model_name, predictor.model_version))
     step = max(1, int(chunk or predictor.batch_size))
     for lo in range(0, len(paths), step):
-        group = list(zip(indices[lo:lo + step], paths[lo:lo + step]))
+        group = list(zip(indices[lo : lo + step], paths[lo : lo + step]))
         sources = []
-        for index, path in group:
+        for _index, path in group:
             try:
                 sources.append(open_source(path))
             except Exception as error:  # noqa: BLE001 - any read failure becomes the row's error

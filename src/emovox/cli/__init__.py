@@ -37,8 +37,12 @@ def add_model_choice(parser, *, needs: str = "") -> None:
     ``needs`` qualifies the artifact folder (e.g. ``" with model.onnx"``).
     """
     choice = parser.add_mutually_exclusive_group()
-    choice.add_argument("--model", metavar="DIR|NAME",
-                        help=f"model artifact folder{needs}, or a shipped model's name: 'default' (the accurate "
-                             "Whisper-backed model, used when no option is given) or 'cnn' (small and fast)")
-    choice.add_argument("--fast", action="store_true",
-                        help="use the small, fast CNN shipped with emovox (same as --model cnn)")
+    choice.add_argument(
+        "--model",
+        metavar="DIR|NAME",
+        help=f"model artifact folder{needs}, or a shipped model's name: 'default' (the accurate "
+        "Whisper-backed model, used when no option is given) or 'cnn' (small and fast)",
+    )
+    choice.add_argument(
+        "--fast", action="store_true", help="use the small, fast CNN shipped with emovox (same as --model cnn)"
+    )

@@ -35,21 +35,22 @@ from emovox.labels import scheme_names
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "corpus", help="list corpora, count their labels and speakers, write manifests",
-        description=plain_help(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter,
+        "corpus",
+        help="list corpora, count their labels and speakers, write manifests",
+        description=plain_help(__doc__),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="corpus_command", metavar="ACTION", required=True)
 
-    listing = commands.add_parser(
-        "list", help="known corpora, their default folders, present or not"
-    )
+    listing = commands.add_parser("list", help="known corpora, their default folders, present or not")
     listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
     listing.set_defaults(func=run_list)
 
     stats = commands.add_parser("stats", help="counts per label and per speaker")
     _add_source(stats)
     stats.add_argument(
-        "--scheme", help=f"label scheme: one of {', '.join(scheme_names())}, "
+        "--scheme",
+        help=f"label scheme: one of {', '.join(scheme_names())}, "
         "an inline mapping 'a=x,b=x,c=-' or a JSON file (default: canonical emotions)",
     )
     stats.add_argument("--json", action="store_true", help="print JSON instead of tables")
@@ -62,19 +63,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _add_source(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("dir", nargs="?", metavar="DIR",
-                        help="corpus folder (manifest file for csv); "
-                        "default: its folder under the corpora root")
-    parser.add_argument("--corpus", required=True, choices=corpus_names(), metavar="NAME",
-                        help=f"corpus layout: {', '.join(corpus_names())}")
-    parser.add_argument("--label-map", metavar="MAP",
-                        help="csv/folder: label -> canonical emotion, "
-                        "'joy=happy,other=-' or a JSON file")
-    parser.add_argument("--speaker-regex", metavar="RE",
-                        help="folder: regex finding the speaker in each file's path "
-                        "below its label folder")
-    parser.add_argument("--vocal-channel", choices=("speech", "song", "both"),
-                        help="ravdess: which vocal channel to load (default speech)")
+    parser.add_argument(
+        "dir",
+        nargs="?",
+        metavar="DIR",
+        help="corpus folder (manifest file for csv); default: its folder under the corpora root",
+    )
+    parser.add_argument(
+        "--corpus",
+        required=True,
+        choices=corpus_names(),
+        metavar="NAME",
+        help=f"corpus layout: {', '.join(corpus_names())}",
+    )
+    parser.add_argument(
+        "--label-map", metavar="MAP", help="csv/folder: label -> canonical emotion, 'joy=happy,other=-' or a JSON file"
+    )
+    parser.add_argument(
+        "--speaker-regex",
+        metavar="RE",
+        help="folder: regex finding the speaker in each file's path below its label folder",
+    )
+    parser.add_argument(
+        "--vocal-channel",
+        choices=("speech", "song", "both"),
+        help="ravdess: which vocal channel to load (default speech)",
+    )
 
 
 def _load(args: argparse.Namespace) -> list:
@@ -92,12 +106,14 @@ def run_list(args: argparse.Namespace) -> int:
     rows = []
     for name, info in CORPORA.items():
         folder = default_corpus_dir(name)
-        rows.append({
-            "name": name,
-            "title": info.title,
-            "default_dir": None if folder is None else str(folder),
-            "present": folder is not None and folder.is_dir(),
-        })
+        rows.append(
+            {
+                "name": name,
+                "title": info.title,
+                "default_dir": None if folder is None else str(folder),
+                "present": folder is not None and folder.is_dir(),
+            }
+        )
     if args.json:
         json.dump({"root": str(root), "corpora": rows}, sys.stdout, indent=2)
         print()

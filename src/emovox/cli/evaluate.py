@@ -32,49 +32,91 @@ def register(subparsers) -> None:
         "evaluate",
         help="evaluate a model speaker-independently (UAR first) and write a report",
         description="Train and test a model under an evaluation protocol (speaker-independent\n"
-                    "by default) and write result.json, report.md and plots to --out.",
+        "by default) and write result.json, report.md and plots to --out.",
         epilog="examples:\n" + __doc__.split("Examples::\n\n")[1].split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--corpus", action="append", required=True, metavar="NAME",
-                        help="corpus to evaluate on (repeatable); with cross-corpus: to train on. "
-                             "NAME or LAYOUT:PATH for data elsewhere or your own: ravdess:/data/RAVDESS, "
-                             "csv:/data/mine.csv (columns path,label,speaker), folder:/data/mine (one folder per label)")
-    parser.add_argument("--corpora-root", metavar="DIR",
-                        help="folder holding the corpora (default: $EMOVOX_CORPORA or ../shared/corpora)")
-    parser.add_argument("--model", required=True, metavar="MODEL",
-                        help="a classifier with --features: linear (logreg), svm-linear, svm-rbf, mlp, gbt, rf, "
-                             "knn; or svm-egemaps / svm-mfcc (svm-rbf on their own features); or a saved model folder")
-    parser.add_argument("--features", metavar="NAME",
-                        help="feature set the model reads (egemaps, compare, mfcc-functionals, classic, "
-                             "whisper-base, file:PATH of your own CSV/NPZ); required by the classifiers, "
-                             "svm-egemaps / svm-mfcc read their own")
-    parser.add_argument("--target", default="emotion", metavar="NAME",
-                        help="what to predict: emotion (default), gender, corpus, intensity, or a column "
-                             "of a csv: corpus; numeric targets are regressed (CCC, MAE)")
-    parser.add_argument("--protocol", default="loso", metavar="NAME",
-                        help="loso (default), speaker-kfold, cross-corpus, or random (speakers leak)")
+    parser.add_argument(
+        "--corpus",
+        action="append",
+        required=True,
+        metavar="NAME",
+        help="corpus to evaluate on (repeatable); with cross-corpus: to train on. "
+        "NAME or LAYOUT:PATH for data elsewhere or your own: ravdess:/data/RAVDESS, "
+        "csv:/data/mine.csv (columns path,label,speaker), folder:/data/mine (one folder per label)",
+    )
+    parser.add_argument(
+        "--corpora-root",
+        metavar="DIR",
+        help="folder holding the corpora (default: $EMOVOX_CORPORA or ../shared/corpora)",
+    )
+    parser.add_argument(
+        "--model",
+        required=True,
+        metavar="MODEL",
+        help="a classifier with --features: linear (logreg), svm-linear, svm-rbf, mlp, gbt, rf, "
+        "knn; or svm-egemaps / svm-mfcc (svm-rbf on their own features); or a saved model folder",
+    )
+    parser.add_argument(
+        "--features",
+        metavar="NAME",
+        help="feature set the model reads (egemaps, compare, mfcc-functionals, classic, "
+        "whisper-base, file:PATH of your own CSV/NPZ); required by the classifiers, "
+        "svm-egemaps / svm-mfcc read their own",
+    )
+    parser.add_argument(
+        "--target",
+        default="emotion",
+        metavar="NAME",
+        help="what to predict: emotion (default), gender, corpus, intensity, or a column "
+        "of a csv: corpus; numeric targets are regressed (CCC, MAE)",
+    )
+    parser.add_argument(
+        "--protocol",
+        default="loso",
+        metavar="NAME",
+        help="loso (default), speaker-kfold, cross-corpus, or random (speakers leak)",
+    )
     parser.add_argument("--folds", type=int, default=6, metavar="K", help="folds of speaker-kfold (default 6)")
-    parser.add_argument("--scheme", default="native", metavar="NAME",
-                        help="label scheme: native (each corpus's own classes), ravdess8, seven, ...")
-    parser.add_argument("--test-corpus", action="append", default=[], metavar="NAME",
-                        help="cross-corpus: corpus to test on (repeatable)")
-    parser.add_argument("--test-fraction", type=float, default=0.2, metavar="F",
-                        help="random: test share per class (default 0.2)")
+    parser.add_argument(
+        "--scheme",
+        default="native",
+        metavar="NAME",
+        help="label scheme: native (each corpus's own classes), ravdess8, seven, ...",
+    )
+    parser.add_argument(
+        "--test-corpus",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="cross-corpus: corpus to test on (repeatable)",
+    )
+    parser.add_argument(
+        "--test-fraction", type=float, default=0.2, metavar="F", help="random: test share per class (default 0.2)"
+    )
     parser.add_argument("--out", required=True, metavar="DIR", help="folder for result.json, report.md and PNGs")
-    parser.add_argument("--cache-dir", metavar="DIR",
-                        help="feature cache (default: $EMOVOX_CACHE/features or ~/.cache/emovox/features)")
+    parser.add_argument(
+        "--cache-dir", metavar="DIR", help="feature cache (default: $EMOVOX_CACHE/features or ~/.cache/emovox/features)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of fold assignment and inner splits")
-    parser.add_argument("--tune", action="store_true",
-                        help="tune the classifier's hyper-parameters per fold (small grid) by inner "
-                             "speaker-disjoint CV on the training speakers only")
-    parser.add_argument("--max-speakers", type=int, metavar="N",
-                        help="use only the first N speakers of each corpus (quick runs)")
+    parser.add_argument(
+        "--tune",
+        action="store_true",
+        help="tune the classifier's hyper-parameters per fold (small grid) by inner "
+        "speaker-disjoint CV on the training speakers only",
+    )
+    parser.add_argument(
+        "--max-speakers", type=int, metavar="N", help="use only the first N speakers of each corpus (quick runs)"
+    )
     parser.add_argument("--jobs", type=int, default=1, metavar="N", help="feature extraction workers (default 1)")
-    parser.add_argument("--with-random", action="store_true",
-                        help="also report a random stratified split (speakers leak) for comparison")
-    parser.add_argument("--quiet", action="store_true",
-                        help="no per-fold progress on stderr (progress bars show only on a terminal)")
+    parser.add_argument(
+        "--with-random",
+        action="store_true",
+        help="also report a random stratified split (speakers leak) for comparison",
+    )
+    parser.add_argument(
+        "--quiet", action="store_true", help="no per-fold progress on stderr (progress bars show only on a terminal)"
+    )
     parser.set_defaults(func=handler)
 
 

@@ -29,46 +29,70 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "explore",
         help="plot a corpus (class distribution, waveforms, spectrograms) or its feature space "
-             "(projections, permutation importance)",
+        "(projections, permutation importance)",
         description="Write PNG plots of a corpus and an index.md linking them. Without --features: class "
-                    "distribution and one waveform and spectrogram per emotion. With --features NAME: 2-D "
-                    "projections of the feature vectors and, with --importance, speaker-independent "
-                    "permutation feature importance (importance.csv and a bar plot).",
+        "distribution and one waveform and spectrogram per emotion. With --features NAME: 2-D "
+        "projections of the feature vectors and, with --importance, speaker-independent "
+        "permutation feature importance (importance.csv and a bar plot).",
         epilog="examples:\n" + __doc__.split("Examples::\n\n")[1].split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("dir", nargs="?", metavar="DIR",
-                        help="corpus folder (default: the corpus's folder under the corpora root)")
-    parser.add_argument("--corpus", action="append", required=True, metavar="NAME",
-                        help="corpus loader name, e.g. ravdess; with --features repeatable, NAME or LAYOUT:PATH "
-                             "(csv:/data/mine.csv, folder:/data/mine) as in emovox evaluate")
+    parser.add_argument(
+        "dir", nargs="?", metavar="DIR", help="corpus folder (default: the corpus's folder under the corpora root)"
+    )
+    parser.add_argument(
+        "--corpus",
+        action="append",
+        required=True,
+        metavar="NAME",
+        help="corpus loader name, e.g. ravdess; with --features repeatable, NAME or LAYOUT:PATH "
+        "(csv:/data/mine.csv, folder:/data/mine) as in emovox evaluate",
+    )
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="which clip shows each emotion; seed of projections, folds and shuffles")
-    parser.add_argument("--max-speakers", type=int, metavar="N",
-                        help="use only the first N speakers of each corpus (quick runs)")
-    parser.add_argument("--corpora-root", metavar="DIR",
-                        help="folder holding the corpora (default: $EMOVOX_CORPORA or ../shared/corpora)")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="which clip shows each emotion; seed of projections, folds and shuffles"
+    )
+    parser.add_argument(
+        "--max-speakers", type=int, metavar="N", help="use only the first N speakers of each corpus (quick runs)"
+    )
+    parser.add_argument(
+        "--corpora-root",
+        metavar="DIR",
+        help="folder holding the corpora (default: $EMOVOX_CORPORA or ../shared/corpora)",
+    )
     features = parser.add_argument_group("feature space (with --features)")
-    features.add_argument("--features", metavar="NAME",
-                          help="feature set to explore: egemaps, compare, mfcc-functionals, classic, ...")
-    features.add_argument("--projection", metavar="LIST",
-                          help=f"comma-separated: pca, tsne, umap (umap needs emovox[explore]); "
-                               f"default {DEFAULT_PROJECTIONS}")
-    features.add_argument("--color", metavar="LIST",
-                          help="colour points by: emotion, speaker, corpus (comma-separated; default all)")
-    features.add_argument("--scheme", default="native", metavar="NAME",
-                          help="label scheme for the emotion colours and importance (default native)")
-    features.add_argument("--importance", action="store_true",
-                          help="permutation feature importance over speaker folds (UAR drop)")
-    features.add_argument("--model", metavar="MODEL",
-                          help=f"classifier for --importance (default {DEFAULT_MODEL}): linear, svm-linear, "
-                               "svm-rbf, mlp, gbt, rf, knn")
+    features.add_argument(
+        "--features", metavar="NAME", help="feature set to explore: egemaps, compare, mfcc-functionals, classic, ..."
+    )
+    features.add_argument(
+        "--projection",
+        metavar="LIST",
+        help=f"comma-separated: pca, tsne, umap (umap needs emovox[explore]); default {DEFAULT_PROJECTIONS}",
+    )
+    features.add_argument(
+        "--color", metavar="LIST", help="colour points by: emotion, speaker, corpus (comma-separated; default all)"
+    )
+    features.add_argument(
+        "--scheme",
+        default="native",
+        metavar="NAME",
+        help="label scheme for the emotion colours and importance (default native)",
+    )
+    features.add_argument(
+        "--importance", action="store_true", help="permutation feature importance over speaker folds (UAR drop)"
+    )
+    features.add_argument(
+        "--model",
+        metavar="MODEL",
+        help=f"classifier for --importance (default {DEFAULT_MODEL}): linear, svm-linear, svm-rbf, mlp, gbt, rf, knn",
+    )
     features.add_argument("--folds", type=int, default=5, metavar="K", help="speaker folds of --importance (default 5)")
-    features.add_argument("--repeats", type=int, default=5, metavar="N",
-                          help="shuffles per feature and fold (default 5)")
-    features.add_argument("--cache-dir", metavar="DIR",
-                          help="feature cache (default: $EMOVOX_CACHE/features or ~/.cache/emovox/features)")
+    features.add_argument(
+        "--repeats", type=int, default=5, metavar="N", help="shuffles per feature and fold (default 5)"
+    )
+    features.add_argument(
+        "--cache-dir", metavar="DIR", help="feature cache (default: $EMOVOX_CACHE/features or ~/.cache/emovox/features)"
+    )
     features.add_argument("--jobs", type=int, default=1, metavar="N", help="feature extraction workers (default 1)")
     features.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     parser.set_defaults(func=handler)
@@ -146,13 +170,31 @@ def _explore_features(args: argparse.Namespace) -> int:
     feature_set = get_feature_set(args.features)
     cache = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
     log(f"features {feature_set.name}: {len(records)} clips")
-    X = featurize_records(records, feature_set, sample_rate_hz=16000, cache_dir=cache, n_jobs=args.jobs,
-                          progress=not args.quiet and sys.stderr.isatty())
+    X = featurize_records(
+        records,
+        feature_set,
+        sample_rate_hz=16000,
+        cache_dir=cache,
+        n_jobs=args.jobs,
+        progress=not args.quiet and sys.stderr.isatty(),
+    )
     names = feature_names(feature_set, X.shape[1])
-    index = write_feature_space(X, records, y, classes, args.out, feature_set=feature_set.name, names=names,
-                                methods=methods, colors=colors,
-                                importance_model=(args.model or DEFAULT_MODEL) if args.importance else None,
-                                folds=args.folds, repeats=args.repeats, seed=args.seed, scheme=args.scheme,
-                                log=log)
+    index = write_feature_space(
+        X,
+        records,
+        y,
+        classes,
+        args.out,
+        feature_set=feature_set.name,
+        names=names,
+        methods=methods,
+        colors=colors,
+        importance_model=(args.model or DEFAULT_MODEL) if args.importance else None,
+        folds=args.folds,
+        repeats=args.repeats,
+        seed=args.seed,
+        scheme=args.scheme,
+        log=log,
+    )
     print(f"wrote {index}")
     return 0

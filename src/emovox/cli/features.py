@@ -34,22 +34,32 @@ def register(subparsers) -> None:
         "features",
         help="extract features (MFCC, log-mel, classic functionals, eGeMAPS) of many files into one file",
         description="Extract features of audio files, folders or corpora into one safetensors feature file "
-                    "(read it with emovox.features.store.read_features).",
+        "(read it with emovox.features.store.read_features).",
     )
     p.add_argument("inputs", nargs="*", metavar="INPUT", help="audio files, folders or glob patterns")
-    p.add_argument("--corpus", action="append", default=[], metavar="NAME",
-                   help="a corpus (repeatable): NAME (from the corpora root) or LAYOUT:PATH, e.g. "
-                        "ravdess:/data/RAVDESS, csv:/data/mine.csv, folder:/data/mine; adds speakers and labels")
+    p.add_argument(
+        "--corpus",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a corpus (repeatable): NAME (from the corpora root) or LAYOUT:PATH, e.g. "
+        "ravdess:/data/RAVDESS, csv:/data/mine.csv, folder:/data/mine; adds speakers and labels",
+    )
     p.add_argument("--corpora-root", metavar="DIR", help="where corpus folders live (default: ../shared/corpora)")
-    p.add_argument("--set", required=True, metavar="SET",
-                   help="feature set: classic, mfcc-functionals, egemaps (one vector per clip), "
-                        "logmel, mfcc (one matrix per clip), or a registered set")
+    p.add_argument(
+        "--set",
+        required=True,
+        metavar="SET",
+        help="feature set: classic, mfcc-functionals, egemaps (one vector per clip), "
+        "logmel, mfcc (one matrix per clip), or a registered set",
+    )
     p.add_argument("--out", required=True, metavar="FILE", help="feature file to write (.safetensors)")
     p.add_argument("--sample-rate", type=int, default=16000, metavar="HZ", help="decode at this rate (default 16000)")
     p.add_argument("--n-mels", type=int, default=64, help="logmel/mfcc: mel bands (default 64)")
     p.add_argument("--n-mfcc", type=int, default=40, help="mfcc: coefficients (default 40)")
-    p.add_argument("--workers", type=int, default=1,
-                   help="worker processes (default 1: one process, decoding on a second thread)")
+    p.add_argument(
+        "--workers", type=int, default=1, help="worker processes (default 1: one process, decoding on a second thread)"
+    )
     p.add_argument("--cache-dir", metavar="DIR", help="utterance sets: reuse features cached here")
     p.add_argument("--limit", type=int, metavar="N", help="only the first N clips (quick runs)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -78,10 +88,16 @@ def handle(args: argparse.Namespace) -> int:
     if args.set in FRAME_SETS:
         features, config = _frame_features(paths, args)
     else:
-        from emovox.features import featurize_records, features_config
+        from emovox.features import features_config, featurize_records
 
-        features = featurize_records(paths, args.set, sample_rate_hz=args.sample_rate, cache_dir=args.cache_dir,
-                                     n_jobs=args.workers, progress=not args.quiet)
+        features = featurize_records(
+            paths,
+            args.set,
+            sample_rate_hz=args.sample_rate,
+            cache_dir=args.cache_dir,
+            n_jobs=args.workers,
+            progress=not args.quiet,
+        )
         config = features_config(args.set, sample_rate_hz=args.sample_rate)
     from emovox.features.store import write_features
 
@@ -91,8 +107,10 @@ def handle(args: argparse.Namespace) -> int:
         raise ConfigError(f"cannot write {args.out!r}: {error.strerror or error}; choose a writable path") from None
     seconds = time.perf_counter() - started
     dim = features.shape[1] if args.set not in FRAME_SETS else (features[0].shape[0] if features else 0)
-    print(f"wrote {args.set} features of {len(items)} clips ({dim} per {'frame' if args.set in FRAME_SETS else 'clip'}) "
-          f"to {out} in {seconds:.1f} s ({len(items) / max(seconds, 1e-9):.0f} clips/s)")
+    print(
+        f"wrote {args.set} features of {len(items)} clips ({dim} per {'frame' if args.set in FRAME_SETS else 'clip'}) "
+        f"to {out} in {seconds:.1f} s ({len(items) / max(seconds, 1e-9):.0f} clips/s)"
+    )
     return 0
 
 
@@ -112,8 +130,9 @@ def _items(args: argparse.Namespace) -> list[dict]:
 
         for entry in args.corpus:
             for r in load_corpus_entry(entry, args.corpora_root):
-                items.append({"path": r.path, "corpus": r.corpus, "speaker": r.speaker,
-                              "label": r.label, "emotion": r.emotion})
+                items.append(
+                    {"path": r.path, "corpus": r.corpus, "speaker": r.speaker, "label": r.label, "emotion": r.emotion}
+                )
     return items
 
 
@@ -131,8 +150,17 @@ def _frame_features(paths: list[str], args: argparse.Namespace) -> tuple[list, d
     else:
         frontend = LogMelFrontend(args.sample_rate, n_mels=args.n_mels)
     with FrontendPool(frontend, workers=args.workers) as pool:
-        features = list(tqdm(pool.features(paths), total=len(paths), unit="clip", desc=args.set,
-                             disable=args.quiet or not sys.stderr.isatty()))
-    config = {"features": {"name": args.set, "frontend": type(frontend).__name__, **frontend.config()},
-              "audio": {"loader": "emovox.audio.load_audio", "sample_rate_hz": args.sample_rate}}
+        features = list(
+            tqdm(
+                pool.features(paths),
+                total=len(paths),
+                unit="clip",
+                desc=args.set,
+                disable=args.quiet or not sys.stderr.isatty(),
+            )
+        )
+    config = {
+        "features": {"name": args.set, "frontend": type(frontend).__name__, **frontend.config()},
+        "audio": {"loader": "emovox.audio.load_audio", "sample_rate_hz": args.sample_rate},
+    }
     return features, config

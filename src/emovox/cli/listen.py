@@ -26,7 +26,8 @@ import json
 import queue
 import sys
 import time
-from typing import Iterator, TextIO
+from collections.abc import Iterator
+from typing import TextIO
 
 import numpy as np
 
@@ -44,42 +45,67 @@ INSTALL_HINT = "pip install 'emovox[live]'"
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "listen", help="classify live audio (microphone or a file) every hop",
+        "listen",
+        help="classify live audio (microphone or a file) every hop",
         description="Classify the emotion of live audio: the microphone (PortAudio) or --input FILE, "
-                    "one event per hop over the last window.",
+        "one event per hop over the last window.",
         epilog="exit codes: 0 done; 2 usage error, no input device, unsupported rate or a device "
-               "that stopped; 130 interrupted (Ctrl-C; the stream is flushed first).\n"
-               "examples:\n  emovox listen\n  emovox listen --json --duration-s 60 > events.jsonl\n"
-               "  emovox listen --input clip.wav --realtime\n"
-               "  emovox listen --input clip.wav --fast --json   # the small CNN\n  emovox listen --list-devices",
+        "that stopped; 130 interrupted (Ctrl-C; the stream is flushed first).\n"
+        "examples:\n  emovox listen\n  emovox listen --json --duration-s 60 > events.jsonl\n"
+        "  emovox listen --input clip.wav --realtime\n"
+        "  emovox listen --input clip.wav --fast --json   # the small CNN\n  emovox listen --list-devices",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--input", metavar="FILE", help="stream this audio file instead of the microphone")
-    p.add_argument("--realtime", action="store_true",
-                   help="with --input: feed the file at its real pace (default: as fast as possible)")
+    p.add_argument(
+        "--realtime",
+        action="store_true",
+        help="with --input: feed the file at its real pace (default: as fast as possible)",
+    )
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="one JSON object per event and line")
     out.add_argument("--plain", action="store_true", help="one text line per event even on a terminal")
     add_model_choice(p)
-    p.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto",
-                   help="inference engine (default: onnx when the artifact has model.onnx)")
+    p.add_argument(
+        "--backend",
+        choices=("auto", "torch", "onnx"),
+        default="auto",
+        help="inference engine (default: onnx when the artifact has model.onnx)",
+    )
     p.add_argument("--window-s", type=float, default=3.0, help="analysis window in seconds (default 3)")
     p.add_argument("--hop-s", type=float, default=0.5, help="one event every HOP seconds (default 0.5)")
-    p.add_argument("--smoothing", type=int, default=3,
-                   help="average over this many consecutive speech windows (default 3; 1 = off)")
-    p.add_argument("--vad", choices=("auto", "silero", "webrtc", "off"), default="auto",
-                   help="voice activity detector (off: every window is classified)")
-    p.add_argument("--adapt", action="append", metavar="PATH",
-                   help="speaker adaptation: unlabelled recordings of the speaker (file, folder or glob; "
-                        "repeatable; at least 5 clips, about 20 recommended; default model only)")
-    p.add_argument("--min-confidence", type=float, default=None, metavar="P",
-                   help="answer 'unknown' under this calibrated confidence (default: the model's threshold)")
+    p.add_argument(
+        "--smoothing",
+        type=int,
+        default=3,
+        help="average over this many consecutive speech windows (default 3; 1 = off)",
+    )
+    p.add_argument(
+        "--vad",
+        choices=("auto", "silero", "webrtc", "off"),
+        default="auto",
+        help="voice activity detector (off: every window is classified)",
+    )
+    p.add_argument(
+        "--adapt",
+        action="append",
+        metavar="PATH",
+        help="speaker adaptation: unlabelled recordings of the speaker (file, folder or glob; "
+        "repeatable; at least 5 clips, about 20 recommended; default model only)",
+    )
+    p.add_argument(
+        "--min-confidence",
+        type=float,
+        default=None,
+        metavar="P",
+        help="answer 'unknown' under this calibrated confidence (default: the model's threshold)",
+    )
     p.add_argument("--device", metavar="ID", help="input device index or name (see --list-devices)")
-    p.add_argument("--sample-rate", type=int, default=None, metavar="HZ",
-                   help="microphone rate (default: the device's own)")
+    p.add_argument(
+        "--sample-rate", type=int, default=None, metavar="HZ", help="microphone rate (default: the device's own)"
+    )
     p.add_argument("--list-devices", action="store_true", help="list audio input devices and exit")
-    p.add_argument("--duration-s", type=float, default=None, metavar="S",
-                   help="stop after S seconds of audio")
+    p.add_argument("--duration-s", type=float, default=None, metavar="S", help="stop after S seconds of audio")
     p.add_argument("--threads", type=int, default=1, help="CPU threads of the model (default 1)")
     p.set_defaults(func=handle)
 
@@ -91,8 +117,10 @@ def _sounddevice():
     except ImportError:
         raise ConfigError(f"the microphone needs sounddevice: {INSTALL_HINT}") from None
     except OSError as error:  # sounddevice imports, but libportaudio is missing
-        raise ConfigError(f"PortAudio is not available ({error}): install it "
-                          "(Debian/Ubuntu: apt-get install libportaudio2), or use --input FILE") from None
+        raise ConfigError(
+            f"PortAudio is not available ({error}): install it "
+            "(Debian/Ubuntu: apt-get install libportaudio2), or use --input FILE"
+        ) from None
     return sd
 
 
@@ -119,13 +147,16 @@ def list_devices(fh: TextIO) -> int:
         return 0
     for i, d in inputs:
         mark = "*" if i == default_in else " "
-        fh.write(f"{mark}{i:3d}  {d['name']}  ({d['max_input_channels']} ch, "
-                 f"{d['default_samplerate']:g} Hz)\n")
+        fh.write(f"{mark}{i:3d}  {d['name']}  ({d['max_input_channels']} ch, {d['default_samplerate']:g} Hz)\n")
     return 0
 
 
-def microphone_blocks(device, sample_rate_hz: int | None, *, block_s: float = BLOCK_S,
-                      ) -> Iterator[tuple[np.ndarray, int]]:
+def microphone_blocks(
+    device,
+    sample_rate_hz: int | None,
+    *,
+    block_s: float = BLOCK_S,
+) -> Iterator[tuple[np.ndarray, int]]:
     """``(block (n,) float32, rate)`` from a PortAudio input device until the caller stops.
 
     Raises :class:`AudioError` (one line) when there is no input device, the
@@ -165,9 +196,15 @@ def microphone_blocks(device, sample_rate_hz: int | None, *, block_s: float = BL
             pass
 
     try:
-        stream = sd.InputStream(device=device, samplerate=rate, channels=1, dtype="float32",
-                                blocksize=max(1, int(rate * block_s)), callback=callback,
-                                finished_callback=finished)
+        stream = sd.InputStream(
+            device=device,
+            samplerate=rate,
+            channels=1,
+            dtype="float32",
+            blocksize=max(1, int(rate * block_s)),
+            callback=callback,
+            finished_callback=finished,
+        )
         stream.start()
     except (sd.PortAudioError, ValueError) as error:
         raise AudioError(f"cannot open {info['name']!r} at {rate} Hz: {_short(error)}") from None
@@ -177,16 +214,20 @@ def microphone_blocks(device, sample_rate_hz: int | None, *, block_s: float = BL
             try:
                 block = blocks.get(timeout=STALL_S)
             except queue.Empty:
-                raise AudioError(f"{info['name']!r} delivered no audio for {STALL_S:g} s: "
-                                 "was it disconnected?") from None
+                raise AudioError(
+                    f"{info['name']!r} delivered no audio for {STALL_S:g} s: was it disconnected?"
+                ) from None
             if block is None:
                 raise AudioError(f"{info['name']!r} stopped delivering audio: was it disconnected?")
             yield block, rate
     finally:
         _close_stream(stream, sd)
         if dropped:
-            print(f"emovox: warning: {dropped} audio blocks dropped (the model ran slower than "
-                  "real time: try --hop-s 1 or a faster --model)", file=sys.stderr)
+            print(
+                f"emovox: warning: {dropped} audio blocks dropped (the model ran slower than "
+                "real time: try --hop-s 1 or a faster --model)",
+                file=sys.stderr,
+            )
 
 
 def _close_stream(stream, sd, *, timeout_s: float = 2.0) -> None:
@@ -195,6 +236,7 @@ def _close_stream(stream, sd, *, timeout_s: float = 2.0) -> None:
     A device that stopped mid-read can block ``abort`` (and PortAudio's exit
     handler) until it returns; the stream is then left to the process exit.
     """
+
     def close():
         try:
             stream.abort()
@@ -215,8 +257,9 @@ def _close_stream(stream, sd, *, timeout_s: float = 2.0) -> None:
             atexit.unregister(handler)
 
 
-def file_blocks(path: str, sample_rate_hz: int, *, realtime: bool,
-                block_s: float = BLOCK_S) -> Iterator[tuple[np.ndarray, int]]:
+def file_blocks(
+    path: str, sample_rate_hz: int, *, realtime: bool, block_s: float = BLOCK_S
+) -> Iterator[tuple[np.ndarray, int]]:
     """``(block, rate)`` of a decoded file, paced at its real speed when ``realtime``."""
     from emovox.audio import stream_audio
 
@@ -322,21 +365,26 @@ def handle(args: argparse.Namespace) -> int:
         return list_devices(sys.stdout)
     _check_args(args)
     from emovox.inference import load_model
+    from emovox.inference.predictor import FAST_MODEL
     from emovox.inference.streaming import StreamEngine
 
-    from emovox.inference.predictor import FAST_MODEL
-
-    model = load_model(FAST_MODEL if args.fast else args.model, backend=args.backend,
-                       min_confidence=args.min_confidence, num_threads=args.threads)
+    model = load_model(
+        FAST_MODEL if args.fast else args.model,
+        backend=args.backend,
+        min_confidence=args.min_confidence,
+        num_threads=args.threads,
+    )
     if args.adapt:
         from emovox.cli.predict import adapt_to_speaker
 
         adapt_to_speaker(model, args.adapt)
-    engine = StreamEngine(model, window_s=args.window_s, hop_s=args.hop_s, vad=args.vad,
-                          smoothing=args.smoothing)
+    engine = StreamEngine(model, window_s=args.window_s, hop_s=args.hop_s, vad=args.vad, smoothing=args.smoothing)
     tty = sys.stdout.isatty()
-    show = _Bars(sys.stdout, model.labels) if tty and not (args.json or args.plain) \
+    show = (
+        _Bars(sys.stdout, model.labels)
+        if tty and not (args.json or args.plain)
         else _Lines(sys.stdout, as_json=args.json, model=(model.model_name, model.model_version))
+    )
     if args.input:
         blocks = file_blocks(args.input, model.sample_rate_hz, realtime=args.realtime)
     else:
@@ -346,7 +394,7 @@ def handle(args: argparse.Namespace) -> int:
         for block, rate in blocks:
             if limit is not None:
                 left = int(round((limit - engine.seconds_fed) * rate))
-                block = block[:max(0, left)]
+                block = block[: max(0, left)]
             for event in engine.feed(block, rate):
                 show.event(event)
             if limit is not None and engine.seconds_fed >= limit - 1e-9:

@@ -12,7 +12,7 @@ import argparse
 import importlib
 import os
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from emovox import __version__
 from emovox.errors import EmovoxError
@@ -50,7 +50,6 @@ def build_parser() -> argparse.ArgumentParser:
             raise
         module.register(subparsers)
     return parser
-
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -62,9 +62,10 @@ import json
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, TextIO
+from typing import Any, TextIO
 
 from emovox.cli import add_model_choice
 from emovox.errors import ConfigError, EmovoxError
@@ -72,71 +73,130 @@ from emovox.fileio import file_mode
 
 #: Extensions collected from folders (any format the audio layer decodes).
 AUDIO_EXTENSIONS = frozenset(
-    ".wav .flac .mp3 .ogg .oga .opus .m4a .aac .mp4 .webm .wma .aiff .aif .au .caf .mka .amr".split()
+    [
+        ".wav",
+        ".flac",
+        ".mp3",
+        ".ogg",
+        ".oga",
+        ".opus",
+        ".m4a",
+        ".aac",
+        ".mp4",
+        ".webm",
+        ".wma",
+        ".aiff",
+        ".aif",
+        ".au",
+        ".caf",
+        ".mka",
+        ".amr",
+    ]
 )
 STDIN = "-"
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "predict", help="predict the emotion of audio files, folders, globs or stdin",
+        "predict",
+        help="predict the emotion of audio files, folders, globs or stdin",
         description="Predict the emotion of audio files, folders (recursive), glob patterns or stdin (-).\n"
-                    "Recordings longer than --auto-timeline-s become a timeline. An input without speech\n"
-                    "is answered no_speech; too little speech or a low confidence is unknown (with its\n"
-                    "reason); quality flags (narrowband, clipping, low_snr, low_level) and warnings come\n"
-                    "with every answer.",
+        "Recordings longer than --auto-timeline-s become a timeline. An input without speech\n"
+        "is answered no_speech; too little speech or a low confidence is unknown (with its\n"
+        "reason); quality flags (narrowband, clipping, low_snr, low_level) and warnings come\n"
+        "with every answer.",
         epilog="exit codes: 0 all inputs predicted; 1 some input failed (one 'emovox: error: FILE: "
-               "reason' line each, the others are still predicted); 2 usage or model error.\n"
-               "examples:\n  emovox predict clip.wav\n  emovox predict calls/ --csv -o scores.csv\n"
-               "  cat clip.mp3 | emovox predict - --json\n"
-               "  emovox predict clip.wav --fast        # the small CNN (about 10x faster)\n"
-               "  emovox predict call.wav --adapt speaker_clips/   # adapted to one speaker\n"
-               "  emovox predict meeting.m4a --timeline-png meeting.png\n"
-               "  emovox predict interview.mp3 --timeline --format srt -o interview.srt   # subtitles\n"
-               "  emovox predict sessions/ --timeline --format elan -o annotations/      # one .eaf per file",
+        "reason' line each, the others are still predicted); 2 usage or model error.\n"
+        "examples:\n  emovox predict clip.wav\n  emovox predict calls/ --csv -o scores.csv\n"
+        "  cat clip.mp3 | emovox predict - --json\n"
+        "  emovox predict clip.wav --fast        # the small CNN (about 10x faster)\n"
+        "  emovox predict call.wav --adapt speaker_clips/   # adapted to one speaker\n"
+        "  emovox predict meeting.m4a --timeline-png meeting.png\n"
+        "  emovox predict interview.mp3 --timeline --format srt -o interview.srt   # subtitles\n"
+        "  emovox predict sessions/ --timeline --format elan -o annotations/      # one .eaf per file",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("inputs", nargs="+", metavar="INPUT",
-                   help="audio file, folder (recursive), glob pattern, or - for stdin")
+    p.add_argument(
+        "inputs", nargs="+", metavar="INPUT", help="audio file, folder (recursive), glob pattern, or - for stdin"
+    )
     add_model_choice(p)
-    p.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto",
-                   help="inference engine (default: onnx when the artifact has model.onnx)")
+    p.add_argument(
+        "--backend",
+        choices=("auto", "torch", "onnx"),
+        default="auto",
+        help="inference engine (default: onnx when the artifact has model.onnx)",
+    )
     fmt = p.add_mutually_exclusive_group()
-    fmt.add_argument("--json", action="store_true",
-                     help="JSON output: a list of {file, model, model_version, start_s, end_s, label, confidence, "
-                          "scores, speech_s, reason, quality, warnings}, timelines with 'timeline'")
-    fmt.add_argument("--csv", action="store_true",
-                     help="CSV output, the columns of 'emovox batch --csv': file, input_index, kind (file or "
-                          "segment), segment, start_s, end_s, label, confidence, speech_s, reason, flags "
-                          "(';'-joined), score_<label>..., model, model_version, error; one row per input, "
-                          "then one per segment of a timeline")
-    p.add_argument("--top-k", type=int, default=None, metavar="K",
-                   help="scores shown per prediction (default: 3 in the table, all in JSON/CSV)")
-    p.add_argument("--min-confidence", type=float, default=None, metavar="P",
-                   help="answer 'unknown' under this calibrated confidence (default: the model's threshold)")
-    p.add_argument("--adapt", action="append", metavar="PATH",
-                   help="speaker adaptation: unlabelled recordings of the one speaker of all INPUTs (file, "
-                        "folder or glob; repeatable; at least 5 clips, about 20 recommended). The model then "
-                        "predicts with its speaker-adapted head (default model only)")
+    fmt.add_argument(
+        "--json",
+        action="store_true",
+        help="JSON output: a list of {file, model, model_version, start_s, end_s, label, confidence, "
+        "scores, speech_s, reason, quality, warnings}, timelines with 'timeline'",
+    )
+    fmt.add_argument(
+        "--csv",
+        action="store_true",
+        help="CSV output, the columns of 'emovox batch --csv': file, input_index, kind (file or "
+        "segment), segment, start_s, end_s, label, confidence, speech_s, reason, flags "
+        "(';'-joined), score_<label>..., model, model_version, error; one row per input, "
+        "then one per segment of a timeline",
+    )
+    p.add_argument(
+        "--top-k",
+        type=int,
+        default=None,
+        metavar="K",
+        help="scores shown per prediction (default: 3 in the table, all in JSON/CSV)",
+    )
+    p.add_argument(
+        "--min-confidence",
+        type=float,
+        default=None,
+        metavar="P",
+        help="answer 'unknown' under this calibrated confidence (default: the model's threshold)",
+    )
+    p.add_argument(
+        "--adapt",
+        action="append",
+        metavar="PATH",
+        help="speaker adaptation: unlabelled recordings of the one speaker of all INPUTs (file, "
+        "folder or glob; repeatable; at least 5 clips, about 20 recommended). The model then "
+        "predicts with its speaker-adapted head (default model only)",
+    )
     p.add_argument("--timeline", action="store_true", help="analyse every input as a timeline")
-    p.add_argument("--format", metavar="FORMAT", dest="export_format",
-                   help="with --timeline: write each timeline as srt (SubRip subtitles), vtt (WebVTT), audacity "
-                        "(Audacity label track, tab-separated) or elan (ELAN .eaf document) instead of the table; "
-                        "one cue per merged segment: label, confidence, reason. One input: stdout or -o FILE; "
-                        "several: -o DIR/ (one file per input, named after it)")
-    p.add_argument("--auto-timeline-s", type=float, default=6.0, metavar="S",
-                   help="inputs longer than this are analysed as a timeline (default: 6)")
-    p.add_argument("--timeline-png", metavar="PATH",
-                   help="plot timelines to PATH (several: PATH-stem-<input>.png)")
-    p.add_argument("--window-s", type=float, default=None, help="timeline window in seconds (default: the model's clip, or 3 s)")
+    p.add_argument(
+        "--format",
+        metavar="FORMAT",
+        dest="export_format",
+        help="with --timeline: write each timeline as srt (SubRip subtitles), vtt (WebVTT), audacity "
+        "(Audacity label track, tab-separated) or elan (ELAN .eaf document) instead of the table; "
+        "one cue per merged segment: label, confidence, reason. One input: stdout or -o FILE; "
+        "several: -o DIR/ (one file per input, named after it)",
+    )
+    p.add_argument(
+        "--auto-timeline-s",
+        type=float,
+        default=6.0,
+        metavar="S",
+        help="inputs longer than this are analysed as a timeline (default: 6)",
+    )
+    p.add_argument("--timeline-png", metavar="PATH", help="plot timelines to PATH (several: PATH-stem-<input>.png)")
+    p.add_argument(
+        "--window-s", type=float, default=None, help="timeline window in seconds (default: the model's clip, or 3 s)"
+    )
     p.add_argument("--hop-s", type=float, default=None, help="timeline hop in seconds (default: half a window)")
-    p.add_argument("--vad", choices=("auto", "silero", "webrtc"), default="auto",
-                   help="voice activity detector for timelines")
-    p.add_argument("-o", "--output", metavar="FILE",
-                   help="write the output here (atomically); with --format and several inputs a folder "
-                        "(existing, or ending in /)")
-    p.add_argument("-q", "--quiet", action="store_true",
-                   help="no progress bar (bars are drawn only when stderr is a terminal)")
+    p.add_argument(
+        "--vad", choices=("auto", "silero", "webrtc"), default="auto", help="voice activity detector for timelines"
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="write the output here (atomically); with --format and several inputs a folder (existing, or ending in /)",
+    )
+    p.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress bar (bars are drawn only when stderr is a terminal)"
+    )
     p.add_argument("--threads", type=int, default=None, help="CPU threads of the model")
     p.set_defaults(func=handle)
 
@@ -152,12 +212,15 @@ def expand_inputs(inputs: list[str]) -> Iterator[tuple[str, Any]]:
             yield "<stdin>", STDIN
         elif os.path.isdir(item):
             found = sorted(
-                str(p) for p in Path(item).rglob("*")
-                if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS
+                str(p) for p in Path(item).rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS
             )
             if not found:
-                yield item, ConfigError(f"folder {item!r} holds no audio files "
-                                        f"({', '.join(sorted(AUDIO_EXTENSIONS)[:6])}, ...)")
+                yield (
+                    item,
+                    ConfigError(
+                        f"folder {item!r} holds no audio files ({', '.join(sorted(AUDIO_EXTENSIONS)[:6])}, ...)"
+                    ),
+                )
             for f in found:
                 yield f, f
         elif any(c in item for c in "*?[") and not os.path.exists(item):
@@ -168,8 +231,13 @@ def expand_inputs(inputs: list[str]) -> Iterator[tuple[str, Any]]:
                 yield m, m
         elif not os.path.exists(item):
             if os.path.islink(item):  # exists() follows links: a dangling or looping link is not "missing"
-                yield item, ConfigError(f"{item!r} is a symbolic link that loops or points to nothing "
-                                        f"({os.readlink(item)!r}): fix or remove the link")
+                yield (
+                    item,
+                    ConfigError(
+                        f"{item!r} is a symbolic link that loops or points to nothing "
+                        f"({os.readlink(item)!r}): fix or remove the link"
+                    ),
+                )
             else:
                 yield item, ConfigError(f"no such file {item!r}")
         else:
@@ -185,8 +253,10 @@ def _output_error(path: str, error: OSError) -> OutputError:
     reason = error.strerror or str(error)
     if path == "<stdout>":
         return OutputError(f"cannot write standard output: {reason}; the output is incomplete")
-    return OutputError(f"cannot write {path!r}: {reason}; free some space or choose another path "
-                       "(an existing file there is left as it was)")
+    return OutputError(
+        f"cannot write {path!r}: {reason}; free some space or choose another path "
+        "(an existing file there is left as it was)"
+    )
 
 
 class _GuardedFile:
@@ -269,7 +339,7 @@ def _error_text(name: str, error: Exception) -> str:
     text = str(error)
     for prefix in (f"{name}: ", "<bytes>: "):  # stdin is decoded from bytes
         if text.startswith(prefix):
-            return text[len(prefix):]
+            return text[len(prefix) :]
     return text
 
 
@@ -281,11 +351,11 @@ def _flags_text(flags) -> str:
 class _Writer:
     """Writes predictions, timelines and errors as a table, JSON or CSV (see the module docstring)."""
 
-    TABLE_HEADER = (f"{'file':40}  {'start_s':>8}  {'end_s':>8}  {'speech_s':>8}  {'label':10}  {'conf':>5}  "
-                    "scores\n")
+    TABLE_HEADER = f"{'file':40}  {'start_s':>8}  {'end_s':>8}  {'speech_s':>8}  {'label':10}  {'conf':>5}  scores\n"
 
-    def __init__(self, fh: TextIO, labels: tuple[str, ...], *, mode: str, top_k: int | None,
-                 model: tuple[str, str] = ("", "")) -> None:
+    def __init__(
+        self, fh: TextIO, labels: tuple[str, ...], *, mode: str, top_k: int | None, model: tuple[str, str] = ("", "")
+    ) -> None:
         self.fh, self.labels, self.mode, self.top_k, self.model = fh, labels, mode, top_k, model
         self.first = True
         if mode == "csv":
@@ -309,8 +379,10 @@ class _Writer:
         shown = name if len(name) <= 40 else "…" + name[-39:]
         if seg:
             shown = f"  └ {seg}"
-        self.fh.write(f"{shown:40}  {p.start_s:8.2f}  {p.end_s:8.2f}  {p.speech_s:8.2f}  {p.label:10}  "
-                      f"{p.confidence:5.2f}  {' '.join(notes)}\n")
+        self.fh.write(
+            f"{shown:40}  {p.start_s:8.2f}  {p.end_s:8.2f}  {p.speech_s:8.2f}  {p.label:10}  "
+            f"{p.confidence:5.2f}  {' '.join(notes)}\n"
+        )
         if warnings:
             for sentence in p.warnings:
                 self.fh.write(f"    warning: {sentence}\n")
@@ -334,14 +406,14 @@ class _Writer:
 
     def timeline(self, name: str, t, *, index: int | None = None) -> None:
         if self.mode == "json":
-            self._json({**self._head(name), **t.overall().to_dict(top_k=self.top_k),
-                        "timeline": t.to_dict(top_k=self.top_k)})
+            self._json(
+                {**self._head(name), **t.overall().to_dict(top_k=self.top_k), "timeline": t.to_dict(top_k=self.top_k)}
+            )
             return
         if self.mode == "csv":  # CSV keeps every segment, after the recording's own row
             from emovox.inference.records import timeline_rows
 
-            self.csv.write_all(timeline_rows(t, labels=self.labels, file=name, input_index=index,
-                                             model=self.model))
+            self.csv.write_all(timeline_rows(t, labels=self.labels, file=name, input_index=index, model=self.model))
             return
         self._row(name, "", t.overall())
         for i, seg in enumerate(t.merged()):  # the table shows what a reader follows: merged segments
@@ -356,8 +428,11 @@ class _Writer:
         elif self.mode == "csv":
             from emovox.inference.records import error_row
 
-            self.csv.write(error_row(labels=self.labels, file=name, input_index=index,
-                                     message=_error_text(name, error), model=self.model))
+            self.csv.write(
+                error_row(
+                    labels=self.labels, file=name, input_index=index, message=_error_text(name, error), model=self.model
+                )
+            )
 
     def close(self) -> None:
         if self.mode == "json":
@@ -432,8 +507,10 @@ def _export_target(args: argparse.Namespace, n_inputs: int) -> tuple[str | None,
         return None, out
     if n_inputs > 1:
         where = f"-o {out} is a file" if out else "stdout would mix them"
-        raise ConfigError(f"--format {fmt} writes one file per input and {n_inputs} inputs were given ({where}): "
-                          "name an output folder with -o DIR/")
+        raise ConfigError(
+            f"--format {fmt} writes one file per input and {n_inputs} inputs were given ({where}): "
+            "name an output folder with -o DIR/"
+        )
     return out, None
 
 
@@ -458,7 +535,7 @@ def adapt_to_speaker(model, paths: list[str], *, quiet: bool = False) -> int:
     from emovox.inference.adaptation import RECOMMENDED_CLIPS
 
     sources = []
-    for name, source in expand_inputs(paths):
+    for _name, source in expand_inputs(paths):
         if isinstance(source, Exception):
             raise ConfigError(f"--adapt: {source}")
         if source == STDIN:
@@ -466,8 +543,13 @@ def adapt_to_speaker(model, paths: list[str], *, quiet: bool = False) -> int:
         sources.append(source)
     status = not quiet and sys.stderr.isatty()
     if status:
-        print(f"emovox: adapting to the speaker of {len(sources)} recording{'s' if len(sources) != 1 else ''} "
-              "(decoding and embedding each clip)…", end="", file=sys.stderr, flush=True)
+        print(
+            f"emovox: adapting to the speaker of {len(sources)} recording{'s' if len(sources) != 1 else ''} "
+            "(decoding and embedding each clip)…",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
     try:
         n = model.adapt(sources)
     finally:
@@ -498,8 +580,7 @@ def handle(args: argparse.Namespace) -> int:
         if value is not None and value <= 0:
             raise ConfigError(f"{flag} {value}: must be a positive number of seconds")
     if args.window_s is not None and args.hop_s is not None and args.hop_s > args.window_s:
-        raise ConfigError(f"--hop-s {args.hop_s} is longer than --window-s {args.window_s}: "
-                          "windows would leave gaps")
+        raise ConfigError(f"--hop-s {args.hop_s} is longer than --window-s {args.window_s}: windows would leave gaps")
     items = list(expand_inputs(args.inputs))
     export_file = export_folder = None
     if args.export_format is not None:
@@ -509,9 +590,12 @@ def handle(args: argparse.Namespace) -> int:
             raise ConfigError(f"{flag} {path} is a folder: give a file path")
     from emovox.inference.predictor import FAST_MODEL
 
-    model = load_model(FAST_MODEL if args.fast else args.model, backend=args.backend,
-                       min_confidence=args.min_confidence,
-                       num_threads=args.threads)
+    model = load_model(
+        FAST_MODEL if args.fast else args.model,
+        backend=args.backend,
+        min_confidence=args.min_confidence,
+        num_threads=args.threads,
+    )
     if args.adapt:
         adapt_to_speaker(model, args.adapt, quiet=args.quiet)
     mode = "json" if args.json else "csv" if args.csv else "table"
@@ -520,8 +604,9 @@ def handle(args: argparse.Namespace) -> int:
         writer = _ExportWriter(args.export_format, out.fh, path=export_file, folder=export_folder)
     else:
         out = _AtomicOutput(args.output)
-        writer = _Writer(out.fh, model.labels, mode=mode, top_k=args.top_k,
-                         model=(model.model_name, model.model_version))
+        writer = _Writer(
+            out.fh, model.labels, mode=mode, top_k=args.top_k, model=(model.model_name, model.model_version)
+        )
     failed = 0
     n_timelines = sum(1 for _, s in items if not isinstance(s, Exception)) if args.timeline_png else 0
 
@@ -571,10 +656,12 @@ def handle(args: argparse.Namespace) -> int:
                     continue
                 flush()
                 # a long recording: its own bar of audio seconds (or the files bar's postfix), on a terminal only
-                with audio_progress(Path(name).name, enabled=bars,
-                                    files_bar=bar if not bar.disable else None) as progress:
-                    t = model.predict_timeline(source, window_s=args.window_s, hop_s=args.hop_s,
-                                               vad=args.vad, progress=progress)
+                with audio_progress(
+                    Path(name).name, enabled=bars, files_bar=bar if not bar.disable else None
+                ) as progress:
+                    t = model.predict_timeline(
+                        source, window_s=args.window_s, hop_s=args.hop_s, vad=args.vad, progress=progress
+                    )
                 writer.timeline(name, t, index=index)
                 if args.timeline_png:
                     from emovox.inference.timeline import plot_timeline

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator, TextIO
+from typing import TextIO
 
 __all__ = ["bars_wanted", "audio_progress", "clock", "REDRAW_S"]
 
@@ -67,10 +68,19 @@ def audio_progress(name: str, *, enabled: bool, files_bar=None, stream: TextIO |
             return
         figures = f"{clock(done_s)}/{clock(total_s)}" if total_s else clock(done_s)
         if bar is None:
-            layout = ("{desc} of audio {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]" if total_s
-                      else "{desc} of audio [{elapsed}]")
-            bar = tqdm(total=total_s, desc=f"{short}: {figures}", file=stream, leave=False, dynamic_ncols=True,
-                       bar_format=layout)
+            layout = (
+                "{desc} of audio {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]"
+                if total_s
+                else "{desc} of audio [{elapsed}]"
+            )
+            bar = tqdm(
+                total=total_s,
+                desc=f"{short}: {figures}",
+                file=stream,
+                leave=False,
+                dynamic_ncols=True,
+                bar_format=layout,
+            )
         if total_s and bar.total != total_s:  # the decoded length replaces the header's at the end
             bar.total = total_s
         bar.set_description_str(f"{short}: {figures}", refresh=False)

@@ -22,14 +22,16 @@ def register(subparsers) -> None:
         "run",
         help="run a study file (corpora × features × models × seeds) into one table with intervals",
         description="Run every evaluation a study file describes (resumable), its fusions and maps, and write\n"
-                    "results.md / results.csv with 95 % speaker-bootstrap intervals and comparison plots.",
-        epilog="examples:\n" + __doc__.split("Examples::\n\n")[1].split("\n\n")[0]
-               + "\n\nstudy file format: see docs/workbench.md",
+        "results.md / results.csv with 95 % speaker-bootstrap intervals and comparison plots.",
+        epilog="examples:\n"
+        + __doc__.split("Examples::\n\n")[1].split("\n\n")[0]
+        + "\n\nstudy file format: see docs/workbench.md",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("study", metavar="STUDY.toml", help="the study file")
-    parser.add_argument("--out", metavar="DIR",
-                        help="folder for the results (default: runs/NAME, NAME from the study file)")
+    parser.add_argument(
+        "--out", metavar="DIR", help="folder for the results (default: runs/NAME, NAME from the study file)"
+    )
     parser.add_argument("--dry-run", action="store_true", help="check the file and list the runs; run nothing")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     parser.set_defaults(func=handler)

@@ -22,62 +22,121 @@ _HINT = "pip install 'emovox[service]'"
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "serve", help="serve the REST/WebSocket API and the web page",
+        "serve",
+        help="serve the REST/WebSocket API and the web page",
         description="Serve predictions over HTTP (POST /v1/predict, /v1/predict/batch), live streams "
-                    "over a WebSocket (/v1/stream) and a web page at /, on an embedded uvicorn.",
+        "over a WebSocket (/v1/stream) and a web page at /, on an embedded uvicorn.",
         epilog="examples:\n  emovox serve                      # http://127.0.0.1:8000/\n"
-               "  emovox serve --host 0.0.0.0 --port 9000 --api-key-file keys.txt\n"
-               "  emovox serve --ray --replicas 2    # two Ray Serve replicas on embedded Ray\n"
-               "  emovox serve --ray --min-replicas 1 --max-replicas 8 --address auto --host 0.0.0.0\n"
-               "  curl -F file=@clip.wav http://127.0.0.1:8000/v1/predict",
+        "  emovox serve --host 0.0.0.0 --port 9000 --api-key-file keys.txt\n"
+        "  emovox serve --ray --replicas 2    # two Ray Serve replicas on embedded Ray\n"
+        "  emovox serve --ray --min-replicas 1 --max-replicas 8 --address auto --host 0.0.0.0\n"
+        "  curl -F file=@clip.wav http://127.0.0.1:8000/v1/predict",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0 picks a free one)")
     add_model_choice(p)
     p.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto", help="inference engine")
-    p.add_argument("--threads", type=int, default=1, metavar="N",
-                   help="CPU threads per model call (default: 1; requests and streams run in parallel)")
-    p.add_argument("--api-key-file", metavar="FILE",
-                   help="require an API key (one per line in FILE) on every route but /healthz: /readyz, "
-                        "/metrics, the page and the stream too (see docs/service.md)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        metavar="N",
+        help="CPU threads per model call (default: 1; requests and streams run in parallel)",
+    )
+    p.add_argument(
+        "--api-key-file",
+        metavar="FILE",
+        help="require an API key (one per line in FILE) on every route but /healthz: /readyz, "
+        "/metrics, the page and the stream too (see docs/service.md)",
+    )
     lim = p.add_argument_group("limits")
-    lim.add_argument("--max-upload-mb", type=float, metavar="MB", default=25.0, help="largest request body, MiB (default: 25)")
-    lim.add_argument("--max-audio-s", type=float, metavar="S", default=600.0, help="longest recording per file, s (default: 600)")
-    lim.add_argument("--max-batch-files", type=int, metavar="N", default=16, help="files per batch request (default: 16)")
-    lim.add_argument("--max-concurrent", type=int, metavar="N", default=32,
-                     help="prediction requests at once; more get 503 + Retry-After (default: 32)")
+    lim.add_argument(
+        "--max-upload-mb", type=float, metavar="MB", default=25.0, help="largest request body, MiB (default: 25)"
+    )
+    lim.add_argument(
+        "--max-audio-s", type=float, metavar="S", default=600.0, help="longest recording per file, s (default: 600)"
+    )
+    lim.add_argument(
+        "--max-batch-files", type=int, metavar="N", default=16, help="files per batch request (default: 16)"
+    )
+    lim.add_argument(
+        "--max-concurrent",
+        type=int,
+        metavar="N",
+        default=32,
+        help="prediction requests at once; more get 503 + Retry-After (default: 32)",
+    )
     lim.add_argument("--max-streams", type=int, metavar="N", default=32, help="WebSocket streams at once (default: 32)")
-    lim.add_argument("--stream-idle-s", type=float, metavar="S", default=30.0, help="close a silent stream after S s (default: 30)")
-    lim.add_argument("--stream-max-s", type=float, metavar="S", default=3600.0, help="longest stream, s (default: 3600)")
-    lim.add_argument("--max-header-kb", type=float, metavar="KB", default=32.0,
-                     help="largest request line + headers, KiB; more get 431 (default: 32)")
-    lim.add_argument("--header-timeout-s", type=float, metavar="S", default=10.0,
-                     help="time a request may take to send its headers; more get 408 (default: 10)")
-    lim.add_argument("--max-connections", type=int, metavar="N", default=1000,
-                     help="open connections at most; over it the longest-idle one is closed, or the new one "
-                          "gets 503 (default: 1000, lowered to what the descriptor limit allows)")
-    lim.add_argument("--drain-s", type=float, metavar="S", default=20.0,
-                     help="on SIGTERM, time in-flight requests and streams get to finish (default: 20)")
+    lim.add_argument(
+        "--stream-idle-s", type=float, metavar="S", default=30.0, help="close a silent stream after S s (default: 30)"
+    )
+    lim.add_argument(
+        "--stream-max-s", type=float, metavar="S", default=3600.0, help="longest stream, s (default: 3600)"
+    )
+    lim.add_argument(
+        "--max-header-kb",
+        type=float,
+        metavar="KB",
+        default=32.0,
+        help="largest request line + headers, KiB; more get 431 (default: 32)",
+    )
+    lim.add_argument(
+        "--header-timeout-s",
+        type=float,
+        metavar="S",
+        default=10.0,
+        help="time a request may take to send its headers; more get 408 (default: 10)",
+    )
+    lim.add_argument(
+        "--max-connections",
+        type=int,
+        metavar="N",
+        default=1000,
+        help="open connections at most; over it the longest-idle one is closed, or the new one "
+        "gets 503 (default: 1000, lowered to what the descriptor limit allows)",
+    )
+    lim.add_argument(
+        "--drain-s",
+        type=float,
+        metavar="S",
+        default=20.0,
+        help="on SIGTERM, time in-flight requests and streams get to finish (default: 20)",
+    )
     st = p.add_argument_group("streams")
     st.add_argument("--window-s", type=float, metavar="S", default=3.0, help="default stream window, s (default: 3)")
     st.add_argument("--hop-s", type=float, metavar="S", default=0.5, help="default stream hop, s (default: 0.5)")
-    st.add_argument("--vad", choices=("auto", "silero", "webrtc", "off"), default="auto",
-                    help="voice activity detector of streams")
-    p.add_argument("--workers", type=int, default=1, metavar="N",
-                   help="worker processes sharing the port, each with its own model and limits (default: 1)")
+    st.add_argument(
+        "--vad", choices=("auto", "silero", "webrtc", "off"), default="auto", help="voice activity detector of streams"
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="worker processes sharing the port, each with its own model and limits (default: 1)",
+    )
     ray = p.add_argument_group("Ray Serve (see 'On a Ray cluster' in docs/service.md)")
-    ray.add_argument("--ray", action="store_true",
-                     help="serve the same app as Ray Serve replicas behind Ray's HTTP proxy "
-                          "(pip install 'emovox[serve-ray]'); the header and connection limits do not apply")
-    ray.add_argument("--replicas", type=int, metavar="N",
-                     help="replicas, each with its own model and limits (default: 1)")
-    ray.add_argument("--min-replicas", type=int, metavar="N",
-                     help="autoscale between --min-replicas and --max-replicas")
-    ray.add_argument("--max-replicas", type=int, metavar="N",
-                     help="autoscale between --min-replicas and --max-replicas")
-    ray.add_argument("--address", metavar="ADDR",
-                     help="join this Ray cluster ('auto', 'ray://head:10001'; default: start Ray embedded)")
+    ray.add_argument(
+        "--ray",
+        action="store_true",
+        help="serve the same app as Ray Serve replicas behind Ray's HTTP proxy "
+        "(pip install 'emovox[serve-ray]'); the header and connection limits do not apply",
+    )
+    ray.add_argument(
+        "--replicas", type=int, metavar="N", help="replicas, each with its own model and limits (default: 1)"
+    )
+    ray.add_argument(
+        "--min-replicas", type=int, metavar="N", help="autoscale between --min-replicas and --max-replicas"
+    )
+    ray.add_argument(
+        "--max-replicas", type=int, metavar="N", help="autoscale between --min-replicas and --max-replicas"
+    )
+    ray.add_argument(
+        "--address",
+        metavar="ADDR",
+        help="join this Ray cluster ('auto', 'ray://head:10001'; default: start Ray embedded)",
+    )
     p.add_argument("--log-level", choices=("critical", "error", "warning", "info", "debug"), default="info")
     p.set_defaults(func=handle)
 
@@ -109,6 +168,7 @@ def _app(args: argparse.Namespace):
     """``(app, limits, predictor, keys)`` from the options (loads the model; one line per bad option)."""
     try:
         import uvicorn  # noqa: F401 -- only to check it is installed
+
         from emovox.service.app import StreamDefaults, create_app
     except ImportError as error:
         raise ConfigError(f"emovox serve needs {error.name or 'the service extra'}: {_HINT}") from None
@@ -117,12 +177,19 @@ def _app(args: argparse.Namespace):
     from emovox.service.auth import load_api_keys
     from emovox.service.limits import Limits
 
-    limits = Limits(max_upload_mb=args.max_upload_mb, max_audio_s=args.max_audio_s,
-                    max_batch_files=args.max_batch_files, max_concurrent_requests=args.max_concurrent,
-                    max_streams=args.max_streams, stream_idle_timeout_s=args.stream_idle_s,
-                    stream_max_duration_s=args.stream_max_s, max_header_kb=args.max_header_kb,
-                    header_timeout_s=args.header_timeout_s, max_connections=args.max_connections,
-                    drain_s=args.drain_s)
+    limits = Limits(
+        max_upload_mb=args.max_upload_mb,
+        max_audio_s=args.max_audio_s,
+        max_batch_files=args.max_batch_files,
+        max_concurrent_requests=args.max_concurrent,
+        max_streams=args.max_streams,
+        stream_idle_timeout_s=args.stream_idle_s,
+        stream_max_duration_s=args.stream_max_s,
+        max_header_kb=args.max_header_kb,
+        header_timeout_s=args.header_timeout_s,
+        max_connections=args.max_connections,
+        drain_s=args.drain_s,
+    )
     keys = load_api_keys(args.api_key_file) if args.api_key_file else None
     predictor = load_model(args.model, backend=args.backend, num_threads=args.threads)
     stream = StreamDefaults(window_s=args.window_s, hop_s=args.hop_s, vad=args.vad)
@@ -165,28 +232,41 @@ def serve_worker(args: argparse.Namespace, sock: socket.socket) -> None:
 
 
 #: Options of the connection layer (``http_guard``) that Ray Serve's own HTTP proxy replaces.
-_GUARD_OPTIONS = (("--max-header-kb", "max_header_kb"), ("--header-timeout-s", "header_timeout_s"),
-                  ("--max-connections", "max_connections"))
+_GUARD_OPTIONS = (
+    ("--max-header-kb", "max_header_kb"),
+    ("--header-timeout-s", "header_timeout_s"),
+    ("--max-connections", "max_connections"),
+)
 
 
 def _check_ray_options(args: argparse.Namespace):
     """The replica scaling of ``--ray`` (``None`` without it); one line for options that do not combine."""
     from emovox.service.limits import Limits
 
-    ray_only = [flag for flag, value in (("--replicas", args.replicas), ("--min-replicas", args.min_replicas),
-                                         ("--max-replicas", args.max_replicas), ("--address", args.address))
-                if value is not None]
+    ray_only = [
+        flag
+        for flag, value in (
+            ("--replicas", args.replicas),
+            ("--min-replicas", args.min_replicas),
+            ("--max-replicas", args.max_replicas),
+            ("--address", args.address),
+        )
+        if value is not None
+    ]
     if not args.ray:
         if ray_only:
             raise ConfigError(f"{ray_only[0]} needs --ray (Ray Serve replicas); without it use --workers N")
         return None
     if args.workers != 1:
-        raise ConfigError(f"--ray and --workers {args.workers} do not combine: Ray Serve runs the processes, "
-                          "use --replicas N")
+        raise ConfigError(
+            f"--ray and --workers {args.workers} do not combine: Ray Serve runs the processes, use --replicas N"
+        )
     for flag, name in _GUARD_OPTIONS:
         if getattr(args, name) != getattr(Limits, name):
-            raise ConfigError(f"{flag} does not apply with --ray: Ray Serve's own HTTP proxy reads the requests "
-                              "(put a reverse proxy such as deploy/nginx in front to bound headers and connections)")
+            raise ConfigError(
+                f"{flag} does not apply with --ray: Ray Serve's own HTTP proxy reads the requests "
+                "(put a reverse proxy such as deploy/nginx in front to bound headers and connections)"
+            )
     if args.address is not None and args.port == 0:
         raise ConfigError("--port 0 needs embedded Ray: on a cluster (--address) give the port the proxies listen on")
     from emovox.service.ray_serve import Scaling
@@ -207,11 +287,15 @@ def _serve_ray(args: argparse.Namespace, scaling, limits, served: str) -> int:
         sock = _bind(args.host, args.port)
         port = sock.getsockname()[1]
         sock.close()
-    spec = ReplicaSpec(model=model_reference(args.model), backend=args.backend, threads=args.threads,
-                       limits=limits.to_dict(),
-                       stream={"window_s": args.window_s, "hop_s": args.hop_s, "vad": args.vad},
-                       api_key_file=os.path.abspath(args.api_key_file) if args.api_key_file else None,
-                       log_level=args.log_level)
+    spec = ReplicaSpec(
+        model=model_reference(args.model),
+        backend=args.backend,
+        threads=args.threads,
+        limits=limits.to_dict(),
+        stream={"window_s": args.window_s, "hop_s": args.hop_s, "vad": args.vad},
+        api_key_file=os.path.abspath(args.api_key_file) if args.api_key_file else None,
+        log_level=args.log_level,
+    )
     where = f"Ray cluster at {args.address}" if args.address else "embedded Ray"
     line = _serving_line(args.host, port, f"{served}, {scaling.describe()}, {where}")
 
@@ -225,8 +309,10 @@ def _serve_ray(args: argparse.Namespace, scaling, limits, served: str) -> int:
 
 def _served(args: argparse.Namespace, predictor, keys) -> str:
     """What is served, for the start-up line: model, backend, whether keys are required."""
-    return (f"model {predictor.info.config.get('architecture', {}).get('name', '?')}, "
-            f"backend {getattr(predictor.backend, 'name', args.backend)}{', API keys required' if keys else ''}")
+    return (
+        f"model {predictor.info.config.get('architecture', {}).get('name', '?')}, "
+        f"backend {getattr(predictor.backend, 'name', args.backend)}{', API keys required' if keys else ''}"
+    )
 
 
 def _serving_line(host: str, port: int, what: str) -> str:

@@ -42,9 +42,28 @@ from pathlib import Path
 from emovox.errors import ConfigError
 
 #: Keys a --config file may hold (besides "train").
-CONFIG_KEYS = ("recipe", "corpus", "corpora_root", "arch", "arch_params", "scheme", "epochs", "batch_size",
-               "lr", "folds", "fold", "out", "seed", "threads", "clip_s", "limit", "progress", "backbone",
-               "copies", "nproc")
+CONFIG_KEYS = (
+    "recipe",
+    "corpus",
+    "corpora_root",
+    "arch",
+    "arch_params",
+    "scheme",
+    "epochs",
+    "batch_size",
+    "lr",
+    "folds",
+    "fold",
+    "out",
+    "seed",
+    "threads",
+    "clip_s",
+    "limit",
+    "progress",
+    "backbone",
+    "copies",
+    "nproc",
+)
 #: Options of the engine's gradient training; a closed-form recipe refuses those it does not declare as settings.
 ENGINE_OPTIONS = ("arch", "arch_params", "epochs", "batch_size", "lr", "clip_s", "folds", "fold")
 #: Options that only some closed-form recipes take (refused for the others, naming those that do).
@@ -56,18 +75,22 @@ def register(subparsers) -> None:
         "train",
         help="train a model from a recipe; writes an artifact, logs and curves",
         description="Train a model (recipe = input pipeline + architecture + training config) "
-                    "and save a model artifact, per-epoch logs and curves. Validation uses training "
-                    "speakers only; --folds/--fold hold out test speakers. Closed-form recipes fit a head "
-                    "on a frozen encoder instead: --recipe default fits the bundled model's head to your "
-                    "labelled clips (--corpus csv:mine.csv) with held-out-speaker figures and calibration.",
+        "and save a model artifact, per-epoch logs and curves. Validation uses training "
+        "speakers only; --folds/--fold hold out test speakers. Closed-form recipes fit a head "
+        "on a frozen encoder instead: --recipe default fits the bundled model's head to your "
+        "labelled clips (--corpus csv:mine.csv) with held-out-speaker figures and calibration.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--config", metavar="FILE.json", help="JSON file of options (flags win over it)")
     parser.add_argument("--recipe", help="recipe name (default: tiny); see --list-recipes")
     parser.add_argument("--list-recipes", action="store_true", help="print recipe names and exit")
-    parser.add_argument("--corpus", action="append", metavar="NAME",
-                        help="corpus to train on (repeatable): NAME, or LAYOUT:PATH as in emovox evaluate "
-                             "(ravdess:/data/RAVDESS, csv:/data/mine.csv, folder:/data/mine); NAME=DIR also works")
+    parser.add_argument(
+        "--corpus",
+        action="append",
+        metavar="NAME",
+        help="corpus to train on (repeatable): NAME, or LAYOUT:PATH as in emovox evaluate "
+        "(ravdess:/data/RAVDESS, csv:/data/mine.csv, folder:/data/mine); NAME=DIR also works",
+    )
     parser.add_argument("--corpora-root", metavar="DIR", help="folder holding the corpora ($EMOVOX_CORPORA)")
     parser.add_argument("--scheme", help="label scheme (default: the recipe's)")
     parser.add_argument("--arch", help="override the recipe's architecture")
@@ -75,25 +98,35 @@ def register(subparsers) -> None:
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--lr", type=float)
     parser.add_argument("--clip-s", type=float, help="input length in seconds")
-    parser.add_argument("--folds", type=int, help="speaker k-fold: number of folds (default recipe: the held-out "
-                        "folds of its figures; default leave-one-speaker-out up to 12 speakers, else 5)")
+    parser.add_argument(
+        "--folds",
+        type=int,
+        help="speaker k-fold: number of folds (default recipe: the held-out "
+        "folds of its figures; default leave-one-speaker-out up to 12 speakers, else 5)",
+    )
     parser.add_argument("--fold", type=int, help="speaker k-fold: which fold to hold out (0-based)")
     parser.add_argument("--limit", type=int, metavar="N", help="use at most N clips (seeded pick; smoke tests)")
-    parser.add_argument("--backbone", metavar="DIR",
-                        help="whisper-linear: Whisper encoder folder from scripts/import_whisper_ct2.py")
-    parser.add_argument("--copies", type=int, metavar="N",
-                        help="default: N degraded copies of each clip in training (telephone, noise, rooms; "
-                             "default 0)")
+    parser.add_argument(
+        "--backbone", metavar="DIR", help="whisper-linear: Whisper encoder folder from scripts/import_whisper_ct2.py"
+    )
+    parser.add_argument(
+        "--copies",
+        type=int,
+        metavar="N",
+        help="default: N degraded copies of each clip in training (telephone, noise, rooms; default 0)",
+    )
     parser.add_argument("--out", metavar="DIR", help="output folder (artifact in DIR/model)")
     parser.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
     parser.add_argument("--seed", type=int)
-    parser.add_argument("--threads", type=int,
-                        help="torch threads (default 2); with --nproc, shared by the processes")
-    parser.add_argument("--nproc", type=int, metavar="N",
-                        help="train on N processes on this machine (starts torchrun; DistributedDataParallel, "
-                             "gloo); --batch-size stays the global batch and must be a multiple of N")
-    parser.add_argument("--no-progress", dest="progress", action="store_false", default=None,
-                        help="no progress bars")
+    parser.add_argument("--threads", type=int, help="torch threads (default 2); with --nproc, shared by the processes")
+    parser.add_argument(
+        "--nproc",
+        type=int,
+        metavar="N",
+        help="train on N processes on this machine (starts torchrun; DistributedDataParallel, "
+        "gloo); --batch-size stays the global batch and must be a multiple of N",
+    )
+    parser.add_argument("--no-progress", dest="progress", action="store_false", default=None, help="no progress bars")
     parser.set_defaults(func=handler)
     global _PARSER
     _PARSER = parser
@@ -116,8 +149,10 @@ def _options(args: argparse.Namespace) -> tuple[dict, dict]:
             raise ConfigError(f"config file {args.config!r} must hold a JSON object")
         unknown = sorted(set(data) - set(CONFIG_KEYS) - {"train"})
         if unknown:
-            raise ConfigError(f"config file {args.config!r} has unknown keys {unknown}: "
-                              f"expected some of {sorted(CONFIG_KEYS + ('train',))}")
+            raise ConfigError(
+                f"config file {args.config!r} has unknown keys {unknown}: "
+                f"expected some of {sorted(CONFIG_KEYS + ('train',))}"
+            )
         train_overrides = dict(data.pop("train", None) or {})
         options.update(data)
     for key in CONFIG_KEYS:
@@ -202,13 +237,22 @@ def handler(args: argparse.Namespace) -> int:
 
     from emovox.training.run import run_recipe
 
-    summary = run_recipe(recipe, records, out_dir=options["out"], scheme=options.get("scheme"),
-                         folds=folds, fold=fold or 0, resume=args.resume)
+    summary = run_recipe(
+        recipe,
+        records,
+        out_dir=options["out"],
+        scheme=options.get("scheme"),
+        folds=folds,
+        fold=fold or 0,
+        resume=args.resume,
+    )
     if summary.get("writer") is False:  # another torchrun process: rank 0 reports
         return 0
     val = summary["metrics"]["validation"]
-    line = (f"trained {summary['recipe']} ({summary['arch']}) on {summary['n_train']} clips; best epoch "
-            f"{summary['metrics']['best_epoch']}: val UAR {val['val_uar']:.3f}, val acc {val['val_accuracy']:.3f}")
+    line = (
+        f"trained {summary['recipe']} ({summary['arch']}) on {summary['n_train']} clips; best epoch "
+        f"{summary['metrics']['best_epoch']}: val UAR {val['val_uar']:.3f}, val acc {val['val_accuracy']:.3f}"
+    )
     test = summary["metrics"].get("test")
     if test:
         line += f"; test UAR {test['uar']:.3f}, test acc {test['accuracy']:.3f}"
@@ -239,8 +283,16 @@ def _launch_torchrun(args: argparse.Namespace, *, nproc: int, batch_size: int, o
     per_rank_batch_size(batch_size, DistContext(world_size=nproc))
     if not args.resume and (Path(out) / CHECKPOINT_NAME).exists():
         raise ConfigError(f"{out!r} already holds a run: pass --resume to continue it, or choose another --out")
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-               "-m", "emovox.cli.main", *_argv_without_nproc(args)]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={nproc}",
+        "-m",
+        "emovox.cli.main",
+        *_argv_without_nproc(args),
+    ]
     env = dict(os.environ)
     env.setdefault("OMP_NUM_THREADS", "1")  # each worker sets its own torch threads (TrainConfig.threads / N)
     try:
@@ -276,8 +328,9 @@ def _train_closed_form(recipe, options: dict, train_overrides: dict, args: argpa
     unused = ["--" + k.replace("_", "-") for k in unused + (["resume"] if args.resume else [])]
     unused += ["'train' in --config"] if train_overrides else []
     if unused:
-        raise ConfigError(f"--recipe {recipe.name} fits its head in closed form on all the given data; "
-                          f"drop {', '.join(unused)}")
+        raise ConfigError(
+            f"--recipe {recipe.name} fits its head in closed form on all the given data; drop {', '.join(unused)}"
+        )
     settings = {k: options[k] for k in recipe.settings if options.get(k) is not None}
     records = _load_records(list(options["corpus"]), corpora_root=options.get("corpora_root"))
     if options.get("limit") is not None:

@@ -43,10 +43,7 @@ def read_demographics(path: os.PathLike | str) -> dict[str, str]:
         with open(path, newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
             if not reader.fieldnames or not {"ActorID", "Sex"} <= set(reader.fieldnames):
-                raise CorpusError(
-                    f"crema-d: {str(path)!r} has columns {reader.fieldnames}: "
-                    "expected ActorID and Sex"
-                )
+                raise CorpusError(f"crema-d: {str(path)!r} has columns {reader.fieldnames}: expected ActorID and Sex")
             for row in reader:
                 sex = (row["Sex"] or "").strip().lower()
                 if sex in ("male", "female"):
@@ -80,9 +77,7 @@ def parse_crema_d(path: os.PathLike | str, genders: dict[str, str] | None = None
     )
 
 
-def load_crema_d(
-    root: os.PathLike | str, *, demographics: os.PathLike | str | None = None
-) -> list[Record]:
+def load_crema_d(root: os.PathLike | str, *, demographics: os.PathLike | str | None = None) -> list[Record]:
     """Load CREMA-D from its folder (the one holding ``AudioWAV``, or ``AudioWAV`` itself).
 
     Parameters

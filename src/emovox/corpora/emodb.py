@@ -28,8 +28,8 @@ LABELS: dict[str, str] = {
 }
 #: Speaker -> gender, from the EMO-DB documentation.
 GENDERS: dict[str, str] = {
-    **{s: "male" for s in ("03", "10", "11", "12", "15")},
-    **{s: "female" for s in ("08", "09", "13", "14", "16")},
+    **dict.fromkeys(("03", "10", "11", "12", "15"), "male"),
+    **dict.fromkeys(("08", "09", "13", "14", "16"), "female"),
 }
 PATTERN = (
     "EMO-DB names SSTTTEV.wav|flac (speaker 2 digits, text like a01, emotion "

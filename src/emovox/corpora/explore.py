@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import io
 from collections import Counter
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 
 from emovox.errors import CorpusError
-from emovox.labels import EMOTIONS
 from emovox.fileio import atomic_write_bytes, atomic_write_text
+from emovox.labels import EMOTIONS
 
 
 def _figure(width: float, height: float):
@@ -72,8 +72,14 @@ def plot_spectrogram(y: np.ndarray, path: str | Path, *, sample_rate_hz: int, ti
     frames = np.lib.stride_tricks.sliding_window_view(pad, win)[::hop] * np.hanning(win)
     power = np.abs(np.fft.rfft(frames, n=n_fft, axis=1)) ** 2
     db = 10 * np.log10(power.T + 1e-10)
-    image = ax.imshow(db, origin="lower", aspect="auto", cmap="magma", vmin=db.max() - 80,
-                      extent=(0, len(frames) * hop / sample_rate_hz, 0, sample_rate_hz / 2000))
+    image = ax.imshow(
+        db,
+        origin="lower",
+        aspect="auto",
+        cmap="magma",
+        vmin=db.max() - 80,
+        extent=(0, len(frames) * hop / sample_rate_hz, 0, sample_rate_hz / 2000),
+    )
     ax.set_xlabel("time (s)")
     ax.set_ylabel("frequency (kHz)")
     ax.set_title(title)
@@ -81,9 +87,15 @@ def plot_spectrogram(y: np.ndarray, path: str | Path, *, sample_rate_hz: int, ti
     return _save(fig, Path(path))
 
 
-def explore_records(records: Sequence, out_dir: str | Path, *, name: str = "corpus",
-                    sample_rate_hz: int = 16000, seed: int = 0,
-                    load: Callable[..., np.ndarray] | None = None) -> Path:
+def explore_records(
+    records: Sequence,
+    out_dir: str | Path,
+    *,
+    name: str = "corpus",
+    sample_rate_hz: int = 16000,
+    seed: int = 0,
+    load: Callable[..., np.ndarray] | None = None,
+) -> Path:
     """Write exploration plots of ``records`` into ``out_dir``; return ``index.md``.
 
     Parameters
@@ -108,12 +120,20 @@ def explore_records(records: Sequence, out_dir: str | Path, *, name: str = "corp
     counts = Counter(r.emotion for r in records)
     ordered = {e: counts[e] for e in EMOTIONS if counts.get(e)}
     speakers = sorted({r.speaker_key for r in records})
-    plot_class_distribution(ordered, out_dir / "class_distribution.png",
-                            title=f"{name}: {len(records)} clips, {len(speakers)} speakers")
+    plot_class_distribution(
+        ordered, out_dir / "class_distribution.png", title=f"{name}: {len(records)} clips, {len(speakers)} speakers"
+    )
     rng = np.random.default_rng(seed)
-    lines = [f"# {name}", "", f"{len(records)} clips, {len(speakers)} speakers, "
-             f"{len(ordered)} emotions.", "", "## Class distribution", "",
-             "| emotion | clips |", "|---|---|"]
+    lines = [
+        f"# {name}",
+        "",
+        f"{len(records)} clips, {len(speakers)} speakers, {len(ordered)} emotions.",
+        "",
+        "## Class distribution",
+        "",
+        "| emotion | clips |",
+        "|---|---|",
+    ]
     lines += [f"| {e} | {n} |" for e, n in ordered.items()]
     lines += ["", "![class distribution](class_distribution.png)", "", "## One example per emotion", ""]
     for emotion in ordered:
@@ -123,7 +143,13 @@ def explore_records(records: Sequence, out_dir: str | Path, *, name: str = "corp
         label = f"{emotion} ({Path(record.path).name}, speaker {record.speaker_key})"
         plot_waveform(y, out_dir / f"waveform_{emotion}.png", sample_rate_hz=sample_rate_hz, title=label)
         plot_spectrogram(y, out_dir / f"spectrogram_{emotion}.png", sample_rate_hz=sample_rate_hz, title=label)
-        lines += [f"### {emotion}", "", f"`{record.path}` — {len(y) / sample_rate_hz:.2f} s", "",
-                  f"![waveform {emotion}](waveform_{emotion}.png)",
-                  f"![spectrogram {emotion}](spectrogram_{emotion}.png)", ""]
+        lines += [
+            f"### {emotion}",
+            "",
+            f"`{record.path}` — {len(y) / sample_rate_hz:.2f} s",
+            "",
+            f"![waveform {emotion}](waveform_{emotion}.png)",
+            f"![spectrogram {emotion}](spectrogram_{emotion}.png)",
+            "",
+        ]
     return atomic_write_text(out_dir / "index.md", "\n".join(lines) + "\n")

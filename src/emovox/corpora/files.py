@@ -10,8 +10,8 @@ an error that names the file and the expected pattern (:func:`name_error`).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from emovox.errors import CorpusError
 
@@ -66,10 +66,7 @@ def find_audio(
             if not name.startswith(".") and name.lower().endswith(keep):
                 found.append(Path(folder) / name)
     if not found:
-        raise CorpusError(
-            f"no {'/'.join(keep)} files under {str(root)!r} for corpus {corpus!r}: "
-            f"expected {pattern}"
-        )
+        raise CorpusError(f"no {'/'.join(keep)} files under {str(root)!r} for corpus {corpus!r}: expected {pattern}")
     return sorted(found, key=str)
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Mapping
+from collections.abc import Mapping
 
 from emovox.corpora.files import MEDIA_SUFFIXES, corpus_dir, find_audio
 from emovox.corpora.manifest import UNDETERMINED, emotion_of, label_mapping
@@ -82,9 +82,7 @@ def load_folder(
     for path in find_audio(folder, corpus, PATTERN, suffixes=MEDIA_SUFFIXES):
         parts = path.relative_to(folder).parts
         if len(parts) < 2:
-            raise CorpusError(
-                f"{corpus}: {str(path)!r} is not inside a label folder: expected {PATTERN}"
-            )
+            raise CorpusError(f"{corpus}: {str(path)!r} is not inside a label folder: expected {PATTERN}")
         label = parts[0]
         known, emotion = emotion_of(label, labels)
         if not known:

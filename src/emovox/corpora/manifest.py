@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import csv
 import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Iterable, Mapping
 
 from emovox.corpora.records import Record
 from emovox.errors import ConfigError, CorpusError
@@ -36,7 +36,15 @@ from emovox.labels import EMOTIONS, canonical_emotion, check_emotion, load_mappi
 
 REQUIRED: tuple[str, ...] = ("path", "label", "speaker")
 COLUMNS: tuple[str, ...] = (
-    "path", "label", "speaker", "emotion", "gender", "language", "intensity", "sentence", "corpus",
+    "path",
+    "label",
+    "speaker",
+    "emotion",
+    "gender",
+    "language",
+    "intensity",
+    "sentence",
+    "corpus",
 )
 _GENDERS = {"f": "female", "female": "female", "w": "female", "m": "male", "male": "male"}
 #: Language of records whose manifest gives none (BCP 47 "undetermined").
@@ -80,8 +88,7 @@ def _manifest_file(root: os.PathLike | str) -> Path:
         candidates = sorted(p for p in path.glob("*.csv") if not p.name.startswith("."))
         if len(candidates) != 1:
             raise CorpusError(
-                f"csv: folder {str(path)!r} holds {len(candidates)} .csv files: "
-                "pass the manifest file itself"
+                f"csv: folder {str(path)!r} holds {len(candidates)} .csv files: pass the manifest file itself"
             )
         return candidates[0]
     if not os.path.isfile(path):
@@ -151,8 +158,13 @@ def load_csv(
 
 
 def _row_record(
-    row: dict, line: int, manifest: Path, base: Path,
-    labels: Mapping[str, str | None], language: str, corpus: str,
+    row: dict,
+    line: int,
+    manifest: Path,
+    base: Path,
+    labels: Mapping[str, str | None],
+    language: str,
+    corpus: str,
 ) -> Record | None:
     where = f"csv: {str(manifest)!r} line {line}"
 
@@ -173,8 +185,7 @@ def _row_record(
             check_emotion(emotion)
         except ConfigError:
             raise CorpusError(
-                f"{where}: emotion {emotion!r} is not canonical: "
-                f"expected one of {', '.join(EMOTIONS)}"
+                f"{where}: emotion {emotion!r} is not canonical: expected one of {', '.join(EMOTIONS)}"
             ) from None
     else:
         known, emotion = emotion_of(label, labels)
@@ -222,8 +233,7 @@ def write_manifest(records: Iterable[Record], path: os.PathLike | str) -> Path:
         except OSError:
             pass
         raise CorpusError(
-            f"cannot write manifest {str(out)!r}: {error.strerror or error}: "
-            "pass a writable path in an existing folder"
+            f"cannot write manifest {str(out)!r}: {error.strerror or error}: pass a writable path in an existing folder"
         ) from None
     return out
 
@@ -264,8 +274,9 @@ def read_manifest_column(root: os.PathLike | str, column: str) -> dict[str, str]
             reader = csv.DictReader(handle)
             columns = [c.strip() for c in reader.fieldnames or []]
             if column.strip() not in columns:
-                raise ConfigError(f"csv: {str(manifest)!r} has no column {column!r}: its columns are "
-                                  f"{', '.join(columns) or '(none)'}")
+                raise ConfigError(
+                    f"csv: {str(manifest)!r} has no column {column!r}: its columns are {', '.join(columns) or '(none)'}"
+                )
             reader.fieldnames = columns
             for row in reader:
                 text = (row.get("path") or "").strip()

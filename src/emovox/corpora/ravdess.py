@@ -96,9 +96,7 @@ def load_ravdess(root: os.PathLike | str, *, vocal_channel: str = "speech") -> l
     """
     wanted = {"speech": ("ravdess",), "song": ("ravdess-song",), "both": tuple(CHANNELS.values())}
     if vocal_channel not in wanted:
-        raise ConfigError(
-            f"unknown RAVDESS vocal_channel {vocal_channel!r}: expected speech, song or both"
-        )
+        raise ConfigError(f"unknown RAVDESS vocal_channel {vocal_channel!r}: expected speech, song or both")
     corpus = "ravdess-song" if vocal_channel == "song" else "ravdess"
     folder = corpus_dir(root, corpus)
     records = [parse_ravdess(path) for path in find_audio(folder, corpus, PATTERN)]

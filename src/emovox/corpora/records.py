@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Optional
 
 from emovox.labels import check_emotion
 
@@ -45,9 +44,9 @@ class Record:
     label: str
     emotion: str
     language: str
-    gender: Optional[str] = None
-    intensity: Optional[str] = None
-    sentence: Optional[str] = None
+    gender: str | None = None
+    intensity: str | None = None
+    sentence: str | None = None
 
     def __post_init__(self) -> None:
         check_emotion(self.emotion)

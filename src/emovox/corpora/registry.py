@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import inspect
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from emovox.corpora.crema_d import load_crema_d
 from emovox.corpora.emodb import load_emodb
@@ -65,9 +66,7 @@ CORPORA: dict[str, CorpusInfo] = {
     info.name: info
     for info in (
         CorpusInfo("ravdess", "RAVDESS speech, English", load_ravdess, "ravdess"),
-        CorpusInfo(
-            "ravdess-song", "RAVDESS song, English", load_ravdess_song, "ravdess-song-excerpt"
-        ),
+        CorpusInfo("ravdess-song", "RAVDESS song, English", load_ravdess_song, "ravdess-song-excerpt"),
         CorpusInfo("crema-d", "CREMA-D, English", load_crema_d, "crema-d"),
         CorpusInfo("tess", "TESS, English", load_tess, "tess"),
         CorpusInfo("savee", "SAVEE, English", load_savee, "savee"),
@@ -90,9 +89,7 @@ def get_corpus_info(name: str) -> CorpusInfo:
     try:
         return CORPORA[name]
     except KeyError:
-        raise CorpusError(
-            f"unknown corpus {name!r}: expected one of {', '.join(CORPORA)}"
-        ) from None
+        raise CorpusError(f"unknown corpus {name!r}: expected one of {', '.join(CORPORA)}") from None
 
 
 def default_corpora_root() -> Path:
@@ -146,10 +143,7 @@ def load_corpus(name: str, root: os.PathLike | str | None = None, **options: Any
     unknown = sorted(set(options) - set(info.options()))
     if unknown:
         accepted = ", ".join(info.options()) or "none"
-        raise ConfigError(
-            f"corpus {name!r} takes no option {', '.join(map(repr, unknown))}: "
-            f"options are {accepted}"
-        )
+        raise ConfigError(f"corpus {name!r} takes no option {', '.join(map(repr, unknown))}: options are {accepted}")
     if root is None:
         root = default_corpus_dir(name)
         if root is None:

@@ -50,9 +50,7 @@ def parse_savee(path: os.PathLike | str) -> Record:
     elif folder in SPEAKERS:
         speaker = folder
     else:
-        raise name_error(
-            p, "savee", PATTERN, f"no speaker prefix and folder {p.parent.name!r} is no speaker"
-        )
+        raise name_error(p, "savee", PATTERN, f"no speaker prefix and folder {p.parent.name!r} is no speaker")
     if speaker not in SPEAKERS:
         raise name_error(p, "savee", PATTERN, f"speaker {speaker}")
     if code not in LABELS:

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from emovox.corpora.records import Record
 from emovox.labels import LabelScheme, apply_scheme, classes_present, resolve_scheme
 
 
-def corpus_stats(
-    records: Sequence[Record], *, scheme: str | LabelScheme | Mapping | None = None
-) -> dict:
+def corpus_stats(records: Sequence[Record], *, scheme: str | LabelScheme | Mapping | None = None) -> dict:
     """Counts per class and per speaker, JSON-ready.
 
     Parameters
@@ -63,9 +61,7 @@ def corpus_stats(
             }
             for key, entry in sorted(per_speaker.items())
         },
-        "genders": dict(
-            sorted(Counter(str(r.gender) if r.gender else "unknown" for r in kept).items())
-        ),
+        "genders": dict(sorted(Counter(str(r.gender) if r.gender else "unknown" for r in kept).items())),
     }
 
 
@@ -73,10 +69,7 @@ def format_stats(stats: dict, *, title: str = "") -> str:
     """A plain-text table of :func:`corpus_stats`: classes, then speakers x classes."""
     classes = stats["classes"]
     lines = []
-    head = (
-        f"{stats['n_records']} recordings, {len(stats['per_speaker'])} speakers, "
-        f"{len(classes)} classes"
-    )
+    head = f"{stats['n_records']} recordings, {len(stats['per_speaker'])} speakers, {len(classes)} classes"
     if stats["scheme"]:
         head += f" (scheme {stats['scheme']}, {stats['n_dropped']} dropped)"
     lines.append(f"{title}: {head}" if title else head)
@@ -93,9 +86,7 @@ def format_stats(stats: dict, *, title: str = "") -> str:
     speakers = stats["per_speaker"]
     sw = max([len("speaker")] + [len(s) for s in speakers])
     cols = [max(len(c), 4) for c in classes]
-    header = f"{'speaker':<{sw}}  {'gender':<7}  {'total':>5}  " + "  ".join(
-        f"{c:>{w}}" for c, w in zip(classes, cols)
-    )
+    header = f"{'speaker':<{sw}}  {'gender':<7}  {'total':>5}  " + "  ".join(f"{c:>{w}}" for c, w in zip(classes, cols))
     lines.append(header.rstrip())
     for key, entry in speakers.items():
         row = f"{key:<{sw}}  {entry['gender'] or '-':<7}  {entry['total']:>5}  " + "  ".join(

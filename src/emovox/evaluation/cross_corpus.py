@@ -15,7 +15,7 @@ For RAVDESS, EMO-DB, EMOVO and TurEV-DB the shared classes are
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -33,8 +33,9 @@ def _merged(emotion: str, merge: Mapping[str, str]) -> str:
     return merge.get(emotion, emotion)
 
 
-def shared_classes(corpora: Sequence[str], emotions: Sequence[str], *,
-                   merge: Mapping[str, str] = DEFAULT_MERGE) -> tuple[str, ...]:
+def shared_classes(
+    corpora: Sequence[str], emotions: Sequence[str], *, merge: Mapping[str, str] = DEFAULT_MERGE
+) -> tuple[str, ...]:
     """Classes present in every corpus, in :data:`~emovox.labels.EMOTIONS` order.
 
     Parameters
@@ -54,13 +55,16 @@ def shared_classes(corpora: Sequence[str], emotions: Sequence[str], *,
         per_corpus[c].add(_merged(e, merge))
     shared = set.intersection(*per_corpus.values())
     if not shared:
-        raise ConfigError(f"corpora {', '.join(names)} share no emotion: "
-                          + "; ".join(f"{c}: {', '.join(sorted(v))}" for c, v in per_corpus.items()))
+        raise ConfigError(
+            f"corpora {', '.join(names)} share no emotion: "
+            + "; ".join(f"{c}: {', '.join(sorted(v))}" for c, v in per_corpus.items())
+        )
     return tuple(e for e in EMOTIONS if e in shared)
 
 
-def shared_scheme(corpora: Sequence[str], emotions: Sequence[str], *,
-                  merge: Mapping[str, str] = DEFAULT_MERGE, name: str = "shared") -> LabelScheme:
+def shared_scheme(
+    corpora: Sequence[str], emotions: Sequence[str], *, merge: Mapping[str, str] = DEFAULT_MERGE, name: str = "shared"
+) -> LabelScheme:
     """A label scheme onto :func:`shared_classes` (merged emotions included, the rest dropped)."""
     classes = shared_classes(corpora, emotions, merge=merge)
     mapping = {e: (_merged(e, merge) if _merged(e, merge) in classes else None) for e in EMOTIONS}
@@ -77,5 +81,7 @@ def leave_one_corpus_out(corpora: Sequence[str]) -> list[Split]:
     if len(names) < 2:
         raise ConfigError(f"leave one corpus out needs at least 2 corpora, got {names}")
     index = np.arange(len(corpora))
-    return [Split(f"{'+'.join(c for c in names if c != held)}->{held}", index[corpora != held],
-                  index[corpora == held]) for held in names]
+    return [
+        Split(f"{'+'.join(c for c in names if c != held)}->{held}", index[corpora != held], index[corpora == held])
+        for held in names
+    ]

@@ -29,10 +29,11 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Mapping, Protocol, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -226,18 +227,22 @@ def run_experiment(
         seconds = time.perf_counter() - started
         truth = y[split.test_idx]
         metrics = compute_metrics(truth, output.predicted, classes=classes)
-        folds.append({
-            "name": split.name,
-            "n_train": int(len(split.train_idx)),
-            "n_test": int(len(split.test_idx)),
-            "n_train_speakers": int(len(set(speakers[split.train_idx]))),
-            "test_speakers": sorted(set(speakers[split.test_idx])),
-            "speaker_overlap": sorted(set(check_speaker_disjoint(split, speakers))
-                                      | set(map(str, output.info.get("speakers_seen_in_training", [])))),
-            "seconds": round(seconds, 3),
-            "model": output.info,
-            "metrics": metrics,
-        })
+        folds.append(
+            {
+                "name": split.name,
+                "n_train": int(len(split.train_idx)),
+                "n_test": int(len(split.test_idx)),
+                "n_train_speakers": int(len(set(speakers[split.train_idx]))),
+                "test_speakers": sorted(set(speakers[split.test_idx])),
+                "speaker_overlap": sorted(
+                    set(check_speaker_disjoint(split, speakers))
+                    | set(map(str, output.info.get("speakers_seen_in_training", [])))
+                ),
+                "seconds": round(seconds, 3),
+                "model": output.info,
+                "metrics": metrics,
+            }
+        )
         for row, i in enumerate(split.test_idx):
             entry = {
                 "fold": split.name,
@@ -246,8 +251,12 @@ def run_experiment(
                 "predicted": classes[output.predicted[row]],
             }
             if records is not None:
-                entry = {"path": str(records[i].path), "corpus": records[i].corpus, **entry,
-                         "gender": getattr(records[i], "gender", None)}
+                entry = {
+                    "path": str(records[i].path),
+                    "corpus": records[i].corpus,
+                    **entry,
+                    "gender": getattr(records[i], "gender", None),
+                }
             if output.scores is not None:
                 entry["scores"] = {c: float(s) for c, s in zip(classes, output.scores[row])}
             predictions.append(entry)
@@ -413,10 +422,14 @@ def resolve_model(model: str, *, seed: int = 0, tune: bool = False, features: st
         found = resolver(model)
         if found is not None:
             if features is not None:
-                raise ConfigError(f"model {model!r} reads its own input ({found.feature_set or 'audio'}): "
-                                  f"drop --features {features}, or pick a classifier ({', '.join(classifier_names())})")
+                raise ConfigError(
+                    f"model {model!r} reads its own input ({found.feature_set or 'audio'}): "
+                    f"drop --features {features}, or pick a classifier ({', '.join(classifier_names())})"
+                )
             return found
-    known = f"{', '.join(classifier_names())} (with --features NAME), {', '.join(LEGACY_MODELS)}, or a saved model folder"
+    known = (
+        f"{', '.join(classifier_names())} (with --features NAME), {', '.join(LEGACY_MODELS)}, or a saved model folder"
+    )
     if Path(model).is_dir():
         raise ConfigError(
             f"model folder {model!r} is not a model artifact emovox can load (config.json + "
@@ -471,8 +484,7 @@ def make_splits(
     if protocol == "loso":
         return leave_one_speaker_out(speakers)
     if protocol == "speaker-kfold":
-        return speaker_kfold(speakers, k=folds, seed=seed, labels=y,
-                             strata=[r.gender or "" for r in records])
+        return speaker_kfold(speakers, k=folds, seed=seed, labels=y, strata=[r.gender or "" for r in records])
     if protocol == "cross-corpus":
         return cross_corpus([r.corpus for r in records], train=tuple(train_corpora), test=tuple(test_corpora))
     if protocol == "random":
@@ -514,8 +526,10 @@ def load_entries(spec: EvaluationSpec) -> tuple[list[tuple[str, list]], tuple[st
     train = tuple(sorted(set().union(*(names[e] for e in spec.corpora))))
     test = tuple(sorted(set().union(*(names[e] for e in spec.test_corpus)))) if spec.test_corpus else ()
     if set(train) & set(test):
-        raise ConfigError(f"cross-corpus: corpus {sorted(set(train) & set(test))[0]!r} is on both the training "
-                          "and the test side; give it to --corpus or --test-corpus, not both")
+        raise ConfigError(
+            f"cross-corpus: corpus {sorted(set(train) & set(test))[0]!r} is on both the training "
+            "and the test side; give it to --corpus or --test-corpus, not both"
+        )
     return loaded, train, test
 
 
@@ -524,11 +538,12 @@ def spec_features(records: Sequence, feature_set, spec: EvaluationSpec, *, progr
     from emovox.features import featurize_records
 
     cache = Path(spec.cache_dir) if spec.cache_dir else default_cache_dir()
-    return featurize_records(records, feature_set, sample_rate_hz=16000, cache_dir=cache, n_jobs=spec.n_jobs,
-                             progress=progress_bars)
+    return featurize_records(
+        records, feature_set, sample_rate_hz=16000, cache_dir=cache, n_jobs=spec.n_jobs, progress=progress_bars
+    )
 
 
-def load_corpus_entry(entry: str, corpora_root: "str | os.PathLike[str] | None" = None) -> list:
+def load_corpus_entry(entry: str, corpora_root: str | os.PathLike[str] | None = None) -> list:
     """Records of one ``--corpus`` entry: ``NAME`` (its folder under the corpora root) or ``LAYOUT:PATH``.
 
     Raises :class:`ConfigError` for an unknown layout or a missing path, and
@@ -539,22 +554,27 @@ def load_corpus_entry(entry: str, corpora_root: "str | os.PathLike[str] | None" 
     known = corpus_names()
     name, sep, path = entry.partition(":")
     if name not in known:
-        raise ConfigError(f"unknown corpus {entry!r}: expected one of {', '.join(known)}, "
-                          "optionally as LAYOUT:PATH (e.g. csv:/data/mine.csv, folder:/data/mine)")
+        raise ConfigError(
+            f"unknown corpus {entry!r}: expected one of {', '.join(known)}, "
+            "optionally as LAYOUT:PATH (e.g. csv:/data/mine.csv, folder:/data/mine)"
+        )
     if sep:
         if not path:
             raise ConfigError(f"corpus {entry!r} has an empty path: write {name}:PATH")
         return load_corpus(name, os.path.expanduser(path))  # Path.expanduser raises on ~unknown-user
     folder = get_corpus_info(name).default_dir
     if folder is None:
-        raise ConfigError(f"corpus {name!r} needs its path: write {name}:PATH "
-                          f"(e.g. --corpus {name}:/data/mine{'.csv' if name == 'csv' else ''})")
+        raise ConfigError(
+            f"corpus {name!r} needs its path: write {name}:PATH "
+            f"(e.g. --corpus {name}:/data/mine{'.csv' if name == 'csv' else ''})"
+        )
     root = Path(corpora_root) if corpora_root is not None else default_corpora_root()
     return load_corpus(name, root / folder)
 
 
-def evaluate(spec: EvaluationSpec, *, progress: Callable[[int, int, str], None] | None = None,
-             progress_bars: bool | None = None) -> dict:
+def evaluate(
+    spec: EvaluationSpec, *, progress: Callable[[int, int, str], None] | None = None, progress_bars: bool | None = None
+) -> dict:
     """Run one evaluation end to end; return the result dict (see :func:`run_experiment`).
 
     ``progress(fold_number, n_folds, fold_name)`` is called before each fold;
@@ -597,14 +617,34 @@ def evaluate(spec: EvaluationSpec, *, progress: Callable[[int, int, str], None] 
         y = np.array([shared.index(classes[y[i]]) for i in keep], dtype=np.int64)
         classes = shared
 
-    splits = make_splits(spec.protocol, records, y, folds=spec.folds, seed=spec.seed,
-                         train_corpora=train_names, test_corpora=test_names,
-                         test_fraction=spec.test_fraction)
+    splits = make_splits(
+        spec.protocol,
+        records,
+        y,
+        folds=spec.folds,
+        seed=spec.seed,
+        train_corpora=train_names,
+        test_corpora=test_names,
+        test_fraction=spec.test_fraction,
+    )
     X = None
     if model.feature_set is not None:
-        X = spec_features(records, model.feature_set, spec,
-                          progress_bars=progress is not None if progress_bars is None else progress_bars)
+        X = spec_features(
+            records,
+            model.feature_set,
+            spec,
+            progress_bars=progress is not None if progress_bars is None else progress_bars,
+        )
     config = {**spec.to_dict(), "model_config": model.to_dict(), "dropped_classes": dropped}
-    return run_experiment(splits, model.fit_predict, y=y, classes=classes,
-                          speakers=[r.speaker_key for r in records], X=X, records=records,
-                          protocol=spec.protocol, config=config, progress=progress)
+    return run_experiment(
+        splits,
+        model.fit_predict,
+        y=y,
+        classes=classes,
+        speakers=[r.speaker_key for r in records],
+        X=X,
+        records=records,
+        protocol=spec.protocol,
+        config=config,
+        progress=progress,
+    )

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -67,17 +67,37 @@ def write_feature_space(
     started = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    labels = {"emotion": [classes[c] for c in y], "speaker": [r.speaker_key for r in records],
-              "corpus": [r.corpus for r in records]}
+    labels = {
+        "emotion": [classes[c] for c in y],
+        "speaker": [r.speaker_key for r in records],
+        "corpus": [r.corpus for r in records],
+    }
     title = f"{'+'.join(sorted(set(labels['corpus'])))} · {feature_set}"
-    lines = [f"# Feature space: {title}", "",
-             f"{len(records)} clips, {len(set(labels['speaker']))} speakers, {len(classes)} classes "
-             f"(scheme {scheme}), {X.shape[1]} features ({feature_set}); seed {seed}.", ""]
+    lines = [
+        f"# Feature space: {title}",
+        "",
+        f"{len(records)} clips, {len(set(labels['speaker']))} speakers, {len(classes)} classes "
+        f"(scheme {scheme}), {X.shape[1]} features ({feature_set}); seed {seed}.",
+        "",
+    ]
     lines += _class_distribution(labels["emotion"], classes, out, title)
     lines += _projections(X, labels, methods, colors, out, title, seed, say)
     if importance_model is not None:
-        lines += _importance(X, y, labels["speaker"], classes, names, feature_set, importance_model,
-                             folds=folds, repeats=repeats, seed=seed, out=out, title=title, log=say)
+        lines += _importance(
+            X,
+            y,
+            labels["speaker"],
+            classes,
+            names,
+            feature_set,
+            importance_model,
+            folds=folds,
+            repeats=repeats,
+            seed=seed,
+            out=out,
+            title=title,
+            log=say,
+        )
     lines += [f"Written in {time.perf_counter() - started:.0f} s.", ""]
     return atomic_write_text(out / "index.md", "\n".join(lines))
 
@@ -87,18 +107,31 @@ def _class_distribution(emotions: list[str], classes, out: Path, title: str) -> 
 
     counts = Counter(emotions)
     plot_class_distribution({c: counts[c] for c in classes}, out / "class_distribution.png", title=title)
-    return ["## Class distribution", "", "| class | clips |", "|---|---|",
-            *[f"| {c} | {counts[c]} |" for c in classes], "", "![class distribution](class_distribution.png)", ""]
+    return [
+        "## Class distribution",
+        "",
+        "| class | clips |",
+        "|---|---|",
+        *[f"| {c} | {counts[c]} |" for c in classes],
+        "",
+        "![class distribution](class_distribution.png)",
+        "",
+    ]
 
 
-def _projections(X, labels: dict, methods: list[str], colors: list[str], out: Path, title: str, seed: int,
-                 log) -> list[str]:
+def _projections(
+    X, labels: dict, methods: list[str], colors: list[str], out: Path, title: str, seed: int, log
+) -> list[str]:
     from emovox.evaluation.projection import plot_projection, project
 
     pretty = {"pca": ("PCA", "PC"), "tsne": ("t-SNE", "t-SNE"), "umap": ("UMAP", "UMAP")}
-    lines = ["## Projections", "",
-             "Features standardised over all clips, then projected to 2-D. A projection shows structure; it "
-             "measures nothing (t-SNE/UMAP distances between clusters mean little).", ""]
+    lines = [
+        "## Projections",
+        "",
+        "Features standardised over all clips, then projected to 2-D. A projection shows structure; it "
+        "measures nothing (t-SNE/UMAP distances between clusters mean little).",
+        "",
+    ]
     for method in methods:
         name, axis = pretty.get(method, (method, method))
         log(f"projection {name}")
@@ -108,36 +141,77 @@ def _projections(X, labels: dict, methods: list[str], colors: list[str], out: Pa
         lines += [f"### {name}", "", f"{seconds:.1f} s.", ""]
         for kind in colors:
             file = f"projection_{method}_{kind}.png"
-            plot_projection(points, labels[kind], out / file, title=f"{title}: {name} by {kind}", kind=kind,
-                            axis_labels=(f"{axis} 1", f"{axis} 2"))
+            plot_projection(
+                points,
+                labels[kind],
+                out / file,
+                title=f"{title}: {name} by {kind}",
+                kind=kind,
+                axis_labels=(f"{axis} 1", f"{axis} 2"),
+            )
             lines.append(f"![{name} by {kind}]({file})")
         lines.append("")
     return lines
 
 
-def _importance(X, y, speakers, classes, names, features: str, model: str, *, folds: int, repeats: int, seed: int,
-                out: Path, title: str, log) -> list[str]:
+def _importance(
+    X,
+    y,
+    speakers,
+    classes,
+    names,
+    features: str,
+    model: str,
+    *,
+    folds: int,
+    repeats: int,
+    seed: int,
+    out: Path,
+    title: str,
+    log,
+) -> list[str]:
     from emovox.evaluation.importance import permutation_importance, plot_importance
 
     tic = time.perf_counter()
     result = permutation_importance(
-        X, y, speakers, classes=classes, model=model, names=names, features=features, folds=folds,
-        n_repeats=repeats, seed=seed,
-        progress=lambda f, k, name: log(f"importance fold {f}/{k}: {name}"))
+        X,
+        y,
+        speakers,
+        classes=classes,
+        model=model,
+        names=names,
+        features=features,
+        folds=folds,
+        n_repeats=repeats,
+        seed=seed,
+        progress=lambda f, k, name: log(f"importance fold {f}/{k}: {name}"),
+    )
     seconds = time.perf_counter() - tic
     result.write_csv(out / "importance.csv")
     plot_importance(result, out / "importance.png", top=TOP_PLOTTED, title=f"{title}: {model}")
     c = result.config
     unit = "feature groups (low-level descriptors)" if c["grouped"] else "features"
-    lines = ["## Permutation importance", "",
-             f"Model `{model}`, {c['folds']} speaker-disjoint folds, {c['n_repeats']} shuffles per feature and "
-             f"fold, {c['n_groups']} {unit}; {c['fits']} fits, {seconds:.0f} s. Unshuffled UAR (mean over folds) "
-             f"{100 * result.baseline_uar:.1f} %. Importance = drop in UAR when a feature is shuffled among the "
-             "test speakers' clips (percentage points, mean ± std over folds × shuffles); correlated features "
-             "share their importance.", "",
-             "| rank | feature | UAR drop (pp) |", "|---|---|---|"]
-    lines += [f"| {i} | `{r['feature']}` | {100 * r['mean_drop']:.2f} ± {100 * r['std_drop']:.2f} |"
-              for i, r in enumerate(result.rows[:TOP_IN_INDEX], start=1)]
-    lines += ["", "All of them: [importance.csv](importance.csv).", "",
-              f"![top {TOP_PLOTTED} features](importance.png)", ""]
+    lines = [
+        "## Permutation importance",
+        "",
+        f"Model `{model}`, {c['folds']} speaker-disjoint folds, {c['n_repeats']} shuffles per feature and "
+        f"fold, {c['n_groups']} {unit}; {c['fits']} fits, {seconds:.0f} s. Unshuffled UAR (mean over folds) "
+        f"{100 * result.baseline_uar:.1f} %. Importance = drop in UAR when a feature is shuffled among the "
+        "test speakers' clips (percentage points, mean ± std over folds × shuffles); correlated features "
+        "share their importance.",
+        "",
+        "| rank | feature | UAR drop (pp) |",
+        "|---|---|---|",
+    ]
+    lines += [
+        f"| {i} | `{r['feature']}` | {100 * r['mean_drop']:.2f} ± {100 * r['std_drop']:.2f} |"
+        for i, r in enumerate(result.rows[:TOP_IN_INDEX], start=1)
+    ]
+    lines += [
+        "",
+        "All of them: [importance.csv](importance.csv).",
+        "",
+        f"![top {TOP_PLOTTED} features](importance.png)",
+        "",
+    ]
     return lines

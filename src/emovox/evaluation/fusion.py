@@ -15,8 +15,8 @@ weights (``method="mean"``) are the honest default.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -42,18 +42,27 @@ def _member_scores(result: Mapping, name: str, order: list[tuple], classes: list
     for position, entry in enumerate(result["predictions"]):
         scores = entry.get("scores")
         if scores is None:
-            raise ConfigError(f"run {name!r} stored no class scores, so it cannot be fused; "
-                              "use a model that gives probabilities (every workbench classifier does)")
+            raise ConfigError(
+                f"run {name!r} stored no class scores, so it cannot be fused; "
+                "use a model that gives probabilities (every workbench classifier does)"
+            )
         rows[_clip_key(entry, position)] = np.array([float(scores[c]) for c in classes])
     missing = [key for key in order if key not in rows]
     if missing or len(rows) != len(order):
-        raise ConfigError(f"run {name!r} tested other clips than the first member "
-                          f"({len(missing)} of {len(order)} missing); fuse runs of the same data and protocol")
+        raise ConfigError(
+            f"run {name!r} tested other clips than the first member "
+            f"({len(missing)} of {len(order)} missing); fuse runs of the same data and protocol"
+        )
     return np.stack([rows[key] for key in order])
 
 
-def fuse_results(results: Sequence[Mapping], *, names: Sequence[str] | None = None, method: str = "mean",
-                 weights: Sequence[float] | None = None) -> dict:
+def fuse_results(
+    results: Sequence[Mapping],
+    *,
+    names: Sequence[str] | None = None,
+    method: str = "mean",
+    weights: Sequence[float] | None = None,
+) -> dict:
     """Fuse runs by the weighted mean of their class scores.
 
     Parameters
@@ -95,8 +104,10 @@ def fuse_results(results: Sequence[Mapping], *, names: Sequence[str] | None = No
     classes = list(first["classes"])
     for name, result in zip(names, results):
         if list(result["classes"]) != classes:
-            raise ConfigError(f"run {name!r} has classes {list(result['classes'])}, the first run {classes}; "
-                              "fuse runs with the same label scheme")
+            raise ConfigError(
+                f"run {name!r} has classes {list(result['classes'])}, the first run {classes}; "
+                "fuse runs with the same label scheme"
+            )
     order = [_clip_key(entry, i) for i, entry in enumerate(first["predictions"])]
     fused = sum(wi * _member_scores(r, n, order, classes) for wi, r, n in zip(w, results, names))
     predicted = fused.argmax(axis=1)
@@ -107,18 +118,24 @@ def fuse_results(results: Sequence[Mapping], *, names: Sequence[str] | None = No
     predictions = []
     for row, entry in enumerate(first["predictions"]):
         kept = {k: v for k, v in entry.items() if k not in ("predicted", "scores")}
-        predictions.append({**kept, "predicted": classes[predicted[row]],
-                            "scores": {c: float(s) for c, s in zip(classes, fused[row])}})
+        predictions.append(
+            {**kept, "predicted": classes[predicted[row]], "scores": {c: float(s) for c, s in zip(classes, fused[row])}}
+        )
     folds = []
     for fold in first["folds"]:
         mask = folds_of == fold["name"]
-        folds.append({**{k: fold[k] for k in ("name", "n_train", "n_test", "test_speakers", "speaker_overlap")
-                         if k in fold},
-                      "model": {"fusion_of": names},
-                      "metrics": compute_metrics(truth[mask], predicted[mask], classes=classes)})
-    config = {**{k: v for k, v in first.get("config", {}).items() if k not in ("model", "model_config", "features")},
-              "model": "fusion", "fusion": {"members": names, "method": method,
-                                            "weights": [round(float(x), 6) for x in w]}}
+        folds.append(
+            {
+                **{k: fold[k] for k in ("name", "n_train", "n_test", "test_speakers", "speaker_overlap") if k in fold},
+                "model": {"fusion_of": names},
+                "metrics": compute_metrics(truth[mask], predicted[mask], classes=classes),
+            }
+        )
+    config = {
+        **{k: v for k, v in first.get("config", {}).items() if k not in ("model", "model_config", "features")},
+        "model": "fusion",
+        "fusion": {"members": names, "method": method, "weights": [round(float(x), 6) for x in w]},
+    }
     result = {
         "emovox_version": __version__,
         "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),

@@ -9,7 +9,8 @@ via :mod:`emovox.evaluation.uncertainty`) and a speaker-level bootstrap interval
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -44,8 +45,9 @@ def _speaker(prediction: Mapping) -> str:
     return str(prediction.get("speaker", "unknown"))
 
 
-def group_metrics(result: Mapping[str, Any], by: str, *, n_boot: int = 2000, level: float = 0.95,
-                  seed: int = 0) -> list[dict]:
+def group_metrics(
+    result: Mapping[str, Any], by: str, *, n_boot: int = 2000, level: float = 0.95, seed: int = 0
+) -> list[dict]:
     """UAR and accuracy of each group of a result's pooled predictions, with intervals.
 
     Parameters
@@ -77,12 +79,14 @@ def group_metrics(result: Mapping[str, Any], by: str, *, n_boot: int = 2000, lev
     for name in sorted(set(groups.tolist())):
         mask = groups == name
         intervals = _intervals_of(truth[mask], pred[mask], speakers[mask], n_boot=n_boot, level=level, seed=seed)
-        rows.append({
-            "group": name,
-            "n_clips": int(mask.sum()),
-            "n_speakers": len(set(speakers[mask].tolist())),
-            "uar": intervals["uar"]["estimate"],
-            "accuracy": intervals["accuracy"]["estimate"],
-            "intervals": intervals,
-        })
+        rows.append(
+            {
+                "group": name,
+                "n_clips": int(mask.sum()),
+                "n_speakers": len(set(speakers[mask].tolist())),
+                "uar": intervals["uar"]["estimate"],
+                "accuracy": intervals["accuracy"]["estimate"],
+                "intervals": intervals,
+            }
+        )
     return rows

@@ -30,9 +30,10 @@ always measured against the very model that predicted them.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -45,7 +46,7 @@ __all__ = ["ImportanceResult", "permutation_importance", "plot_importance", "GRO
 #: Feature sets wider than this are grouped by low-level descriptor by default.
 GROUP_ABOVE = 200
 #: Default bound on the values in one stacked test block (float64: 8 bytes each).
-MAX_CELLS = 2 ** 24
+MAX_CELLS = 2**24
 
 
 @dataclass
@@ -74,12 +75,15 @@ class ImportanceResult:
         """``rank,feature,n_columns,mean_uar_drop,std_uar_drop,n`` lines, most important first."""
         lines = ["rank,feature,n_columns,mean_uar_drop,std_uar_drop,n"]
         for rank, r in enumerate(self.rows, start=1):
-            name = '"' + r["feature"].replace('"', '""') + '"' if ("," in r["feature"] or '"' in r["feature"]) \
+            name = (
+                '"' + r["feature"].replace('"', '""') + '"'
+                if ("," in r["feature"] or '"' in r["feature"])
                 else r["feature"]
+            )
             lines.append(f"{rank},{name},{r['n_columns']},{r['mean_drop']:.6f},{r['std_drop']:.6f},{r['n']}")
         return "\n".join(lines) + "\n"
 
-    def write_csv(self, path: "str | os.PathLike") -> Path:
+    def write_csv(self, path: str | os.PathLike) -> Path:
         return atomic_write_text(Path(path), self.to_csv())
 
 
@@ -103,7 +107,7 @@ def _resolve(model: Any, seed: int, features: str | None) -> Any:
     return resolve_model(model, seed=seed, tune=False)
 
 
-def _groups(names: Sequence[str], group: "bool | str", d: int) -> tuple[list[str], list[np.ndarray]]:
+def _groups(names: Sequence[str], group: bool | str, d: int) -> tuple[list[str], list[np.ndarray]]:
     if group == "auto":
         group = d > GROUP_ABOVE
     if group:
@@ -127,7 +131,7 @@ def permutation_importance(
     model: Any,
     names: Sequence[str] | None = None,
     features: str | None = None,
-    group: "bool | str" = "auto",
+    group: bool | str = "auto",
     folds: int = 5,
     n_repeats: int = 5,
     seed: int = 0,
@@ -192,8 +196,10 @@ def permutation_importance(
     k = min(int(folds), n_speakers)
     model = _resolve(model, seed, features)
     if getattr(model, "feature_set", "") is None:
-        raise ConfigError(f"model {getattr(model, 'name', model)!r} reads audio itself; permutation "
-                          "importance needs a model on feature vectors")
+        raise ConfigError(
+            f"model {getattr(model, 'name', model)!r} reads audio itself; permutation "
+            "importance needs a model on feature vectors"
+        )
     keys, columns = _groups(names, group, d)
     splits = speaker_kfold(speakers, k=k, seed=seed, labels=y)
     rng = np.random.default_rng(seed)
@@ -211,7 +217,7 @@ def permutation_importance(
         per_block = max(1, int(max_cells) // max(1, n_test * d) - 1)
         uars = []
         for start in range(0, len(jobs), per_block):
-            block = jobs[start:start + per_block]
+            block = jobs[start : start + per_block]
             stack = np.empty(((1 + len(block)) * n_test, d))
             stack[:n_test] = X_test
             for j, (g, _) in enumerate(block):
@@ -228,24 +234,41 @@ def permutation_importance(
             base = compute_metrics(y_test, predicted[:n_test], classes=classes)["uar"]
             uars.append(base)
             for j, (g, r) in enumerate(block):
-                part = predicted[(j + 1) * n_test:(j + 2) * n_test]
+                part = predicted[(j + 1) * n_test : (j + 2) * n_test]
                 drops[g, f, r] = base - compute_metrics(y_test, part, classes=classes)["uar"]
         fold_uar.append(float(uars[0]))
     flat = drops.reshape(len(keys), -1)
-    rows = [{"feature": key, "n_columns": int(len(cols)), "mean_drop": float(flat[g].mean()),
-             "std_drop": float(flat[g].std()), "n": int(flat.shape[1])}
-            for g, (key, cols) in enumerate(zip(keys, columns))]
+    rows = [
+        {
+            "feature": key,
+            "n_columns": int(len(cols)),
+            "mean_drop": float(flat[g].mean()),
+            "std_drop": float(flat[g].std()),
+            "n": int(flat.shape[1]),
+        }
+        for g, (key, cols) in enumerate(zip(keys, columns))
+    ]
     rows.sort(key=lambda r: (-r["mean_drop"], r["feature"]))
     to_dict = getattr(model, "to_dict", None)
-    config = {"model": to_dict() if callable(to_dict) else str(getattr(model, "name", model)),
-              "folds": k, "n_repeats": int(n_repeats), "seed": int(seed),
-              "grouped": len(keys) != d, "n_features": d, "n_groups": len(keys), "n_samples": n,
-              "n_speakers": n_speakers, "fits": fits, "metric": "UAR drop (unshuffled - shuffled)"}
+    config = {
+        "model": to_dict() if callable(to_dict) else str(getattr(model, "name", model)),
+        "folds": k,
+        "n_repeats": int(n_repeats),
+        "seed": int(seed),
+        "grouped": len(keys) != d,
+        "n_features": d,
+        "n_groups": len(keys),
+        "n_samples": n,
+        "n_speakers": n_speakers,
+        "fits": fits,
+        "metric": "UAR drop (unshuffled - shuffled)",
+    }
     return ImportanceResult(rows, float(np.mean(fold_uar)), fold_uar, config)
 
 
-def plot_importance(result: ImportanceResult, path: "str | os.PathLike", *, top: int = 20,
-                    title: str = "Permutation importance") -> Path:
+def plot_importance(
+    result: ImportanceResult, path: str | os.PathLike, *, top: int = 20, title: str = "Permutation importance"
+) -> Path:
     """Horizontal bars of the ``top`` UAR drops (percentage points), ± one std; PNG written atomically."""
     import matplotlib
 

@@ -24,7 +24,7 @@ scikit-learn's ``zero_division=0``).
 from __future__ import annotations
 
 import math
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 

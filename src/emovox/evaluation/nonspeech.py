@@ -23,7 +23,16 @@ import numpy as np
 from emovox.augment.synth import GENERATORS, generate
 from emovox.errors import ConfigError
 
-__all__ = ["NonSpeechClip", "nonspeech_set", "nonspeech_clip", "kinds_of", "item_key", "load_item", "HELD_OUT_KINDS", "SETS"]
+__all__ = [
+    "NonSpeechClip",
+    "nonspeech_set",
+    "nonspeech_clip",
+    "kinds_of",
+    "item_key",
+    "load_item",
+    "HELD_OUT_KINDS",
+    "SETS",
+]
 
 #: Kinds only the evaluation set contains (never seen when tuning).
 HELD_OUT_KINDS = ("chirps", "applause", "typing", "beeps", "drums")
@@ -85,8 +94,11 @@ def nonspeech_clip(which: str, kind: str, index: int, *, sample_rate_hz: int = 1
 
 def nonspeech_set(which: str = "eval", *, per_kind: int = 40, sample_rate_hz: int = 16000) -> list[NonSpeechClip]:
     """``per_kind`` clips of every kind of set ``which`` (``"tune"`` or ``"eval"``), in kind order."""
-    return [nonspeech_clip(which, kind, i, sample_rate_hz=sample_rate_hz)
-            for kind in kinds_of(which) for i in range(int(per_kind))]
+    return [
+        nonspeech_clip(which, kind, i, sample_rate_hz=sample_rate_hz)
+        for kind in kinds_of(which)
+        for i in range(int(per_kind))
+    ]
 
 
 def item_key(which: str, kind: str, index: int) -> str:

@@ -8,8 +8,8 @@ Each function writes one PNG atomically (temporary file, then rename).
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -75,8 +75,15 @@ def plot_confusion(
                 continue
             for j in range(n):
                 colour = "white" if norm[i, j] > 0.5 else "black"
-                ax.text(j, i, f"{int(cm[i, j])}\n{100 * norm[i, j]:.0f}%", ha="center",
-                        va="center", fontsize=8, color=colour)
+                ax.text(
+                    j,
+                    i,
+                    f"{int(cm[i, j])}\n{100 * norm[i, j]:.0f}%",
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color=colour,
+                )
         return _save_atomic(fig, Path(path))
     finally:
         plt.close(fig)
@@ -114,11 +121,11 @@ def plot_per_class_recall(
     values = np.array([np.nan if r is None else float(r) for r in recalls])
     fig, ax = plt.subplots(figsize=(max(4.0, 0.7 * n + 2.0), 3.6))
     try:  # each class in its emotion's colour, as in the timeline PNG and the web page
-        ax.bar(range(n), np.nan_to_num(values), color=[colour_of(c) for c in classes], edgecolor="#333333",
-               linewidth=0.5)
+        ax.bar(
+            range(n), np.nan_to_num(values), color=[colour_of(c) for c in classes], edgecolor="#333333", linewidth=0.5
+        )
         for i, v in enumerate(values):
-            ax.text(i, (0 if np.isnan(v) else v) + 0.02, "n/a" if np.isnan(v) else f"{v:.2f}",
-                    ha="center", fontsize=8)
+            ax.text(i, (0 if np.isnan(v) else v) + 0.02, "n/a" if np.isnan(v) else f"{v:.2f}", ha="center", fontsize=8)
         if uar is not None:
             ax.axhline(uar, color="#C44E52", linestyle="--", label=f"UAR {uar:.3f}")
         ax.axhline(1.0 / max(n, 1), color="grey", linestyle=":", linewidth=1, label=f"chance 1/{n}")
@@ -176,13 +183,28 @@ def plot_metric_intervals(
     fig, ax = plt.subplots(figsize=(6.4, 0.45 * len(rows) + 1.4))
     try:
         has = ~np.isnan(lows) & ~np.isnan(highs)
-        ax.errorbar(estimates[has], y[has], xerr=[estimates[has] - lows[has], highs[has] - estimates[has]],
-                    fmt="o", color="#4C72B0", ecolor="#4C72B0", capsize=4, markersize=6)
+        ax.errorbar(
+            estimates[has],
+            y[has],
+            xerr=[estimates[has] - lows[has], highs[has] - estimates[has]],
+            fmt="o",
+            color="#4C72B0",
+            ecolor="#4C72B0",
+            capsize=4,
+            markersize=6,
+        )
         ax.plot(estimates[~has], y[~has], "o", color="#4C72B0", markerfacecolor="white")
         for yi, est, lo, hi in zip(y, estimates, lows, highs):
             text = f"{est:.3f}" if np.isnan(lo) else f"{est:.3f} [{lo:.3f}, {hi:.3f}]"
-            ax.annotate(text, (1.0, yi), xycoords=("axes fraction", "data"), xytext=(6, 0),
-                        textcoords="offset points", va="center", fontsize=8)
+            ax.annotate(
+                text,
+                (1.0, yi),
+                xycoords=("axes fraction", "data"),
+                xytext=(6, 0),
+                textcoords="offset points",
+                va="center",
+                fontsize=8,
+            )
         if chance is not None:
             ax.axvline(chance, color="grey", linestyle=":", linewidth=1, label=f"chance {chance:.3f}")
             ax.legend(loc="lower left", fontsize=8)

@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -33,8 +33,15 @@ from emovox.errors import ConfigError
 from emovox.fileio import atomic_write_png
 from emovox.registry import Registry
 
-__all__ = ["COLOR_KINDS", "LEGEND_LIMIT", "PROJECTIONS", "plot_projection", "project",
-           "projection_names", "standardize"]
+__all__ = [
+    "COLOR_KINDS",
+    "LEGEND_LIMIT",
+    "PROJECTIONS",
+    "plot_projection",
+    "project",
+    "projection_names",
+    "standardize",
+]
 
 #: What points can be coloured by.
 COLOR_KINDS: tuple[str, ...] = ("emotion", "speaker", "corpus")
@@ -93,8 +100,9 @@ def _tsne(X: np.ndarray, seed: int) -> np.ndarray:
     from sklearn.manifold import TSNE
 
     perplexity = float(max(1.0, min(30.0, (len(X) - 1) / 3.0)))
-    return TSNE(n_components=2, perplexity=perplexity, init="pca", learning_rate="auto",
-                random_state=seed).fit_transform(_pre_reduce(X, seed))
+    return TSNE(
+        n_components=2, perplexity=perplexity, init="pca", learning_rate="auto", random_state=seed
+    ).fit_transform(_pre_reduce(X, seed))
 
 
 @PROJECTIONS.register("umap")
@@ -177,8 +185,15 @@ def _ordered_groups(labels: Sequence[str], kind: str) -> list[str]:
     return present
 
 
-def plot_projection(points: np.ndarray, labels: Sequence[str], path: "str | os.PathLike", *,
-                    title: str, kind: str, axis_labels: tuple[str, str] = ("dim 1", "dim 2")) -> Path:
+def plot_projection(
+    points: np.ndarray,
+    labels: Sequence[str],
+    path: str | os.PathLike,
+    *,
+    title: str,
+    kind: str,
+    axis_labels: tuple[str, str] = ("dim 1", "dim 2"),
+) -> Path:
     """Scatter plot of 2-D points coloured by group; written atomically as PNG.
 
     Parameters
@@ -221,14 +236,20 @@ def plot_projection(points: np.ndarray, labels: Sequence[str], path: "str | os.P
     lab = np.asarray(labels, dtype=object)
     for g in groups:  # one (empty-safe) artist per group, for the legend
         ax.scatter([], [], s=30, color=colours[g], label=g)
-    ax.scatter(points[order, 0], points[order, 1], s=size, alpha=0.75, linewidths=0,
-               c=[colours[g] for g in lab[order]])
+    ax.scatter(points[order, 0], points[order, 1], s=size, alpha=0.75, linewidths=0, c=[colours[g] for g in lab[order]])
     suffix = "" if legend else f" ({len(groups)} {kind}s; no legend above {LEGEND_LIMIT})"
     ax.set_title(title + suffix, fontsize=10)
     ax.set_xlabel(axis_labels[0])
     ax.set_ylabel(axis_labels[1])
     ax.tick_params(labelsize=8)
     if legend:
-        ax.legend(title=kind, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, title_fontsize=9,
-                  frameon=False, markerscale=1.0)
+        ax.legend(
+            title=kind,
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+            fontsize=8,
+            title_fontsize=9,
+            frameon=False,
+            markerscale=1.0,
+        )
     return atomic_write_png(Path(path), fig, dpi=110)

@@ -30,8 +30,8 @@ Protocols
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -196,7 +196,8 @@ def speaker_kfold(
     fold_speakers: list[list[str]] = [[] for _ in range(k)]
     fold_counts = np.zeros((k, n_labels))
     for s in order:
-        def cost(f: int) -> tuple:
+
+        def cost(f: int, s: str = s) -> tuple:
             counts = fold_counts[f] + counts_of[s]
             mismatch = float(np.sum((counts / counts.sum() - target) ** 2))
             same_stratum = sum(stratum_of[t] == stratum_of[s] for t in fold_speakers[f])
@@ -251,14 +252,11 @@ def cross_corpus(
     missing = [c for c in (*train, *test) if c not in present]
     if missing:
         raise ConfigError(
-            f"cross-corpus: no samples of corpus {', '.join(missing)}; "
-            f"samples come from {', '.join(sorted(present))}"
+            f"cross-corpus: no samples of corpus {', '.join(missing)}; samples come from {', '.join(sorted(present))}"
         )
     index = np.arange(len(corpora))
     train_idx = index[np.isin(corpora, train)]
-    return [
-        Split(f"{'+'.join(train)}->{name}", train_idx, index[corpora == name]) for name in test
-    ]
+    return [Split(f"{'+'.join(train)}->{name}", train_idx, index[corpora == name]) for name in test]
 
 
 def random_stratified(
@@ -380,9 +378,7 @@ def speaker_validation_split(
     inner = speakers[train_idx]
     n_speakers = len(set(inner))
     if n_speakers < 2:
-        raise ConfigError(
-            f"a speaker-disjoint validation split needs at least 2 training speakers, got {n_speakers}"
-        )
+        raise ConfigError(f"a speaker-disjoint validation split needs at least 2 training speakers, got {n_speakers}")
     k = min(n_speakers, max(2, int(round(1.0 / float(fraction)))))
     inner_labels = None if labels is None else [labels[i] for i in train_idx]
     fold = speaker_kfold(inner, k=k, seed=seed, labels=inner_labels)[0]

@@ -18,8 +18,9 @@ distribution close to the whole without treating every value as a class.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -61,8 +62,7 @@ def target_bins(y: Sequence[float], n_bins: int = 4) -> np.ndarray:
     return np.searchsorted(edges, y, side="right").astype(np.int64)
 
 
-def regression_intervals(result: Mapping, *, n_boot: int = 2000, level: float = 0.95,
-                         seed: int = 0) -> dict:
+def regression_intervals(result: Mapping, *, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> dict:
     """Speaker-level bootstrap intervals of CCC and MAE over a regression result's predictions.
 
     Uses :func:`emovox.evaluation.uncertainty.bootstrap_interval` (speakers
@@ -80,8 +80,10 @@ def regression_intervals(result: Mapping, *, n_boot: int = 2000, level: float = 
     truth = np.array([float(p["true"]) for p in rows])
     predicted = np.array([float(p["predicted"]) for p in rows])
     speakers = np.array([str(p["speaker"]) for p in rows], dtype=object)
-    return {name: bootstrap_interval(metric, truth, predicted, speakers, n_boot=n_boot, level=level, seed=seed)
-            for name, metric in (("ccc", ccc), ("mae", mae))}
+    return {
+        name: bootstrap_interval(metric, truth, predicted, speakers, n_boot=n_boot, level=level, seed=seed)
+        for name, metric in (("ccc", ccc), ("mae", mae))
+    }
 
 
 def _predicted(raw: Any, n_test: int, fold: str) -> tuple[np.ndarray, dict]:
@@ -163,9 +165,13 @@ def run_regression(
     records = tuple(records) if records is not None else None
 
     def side(idx: np.ndarray, with_target: bool) -> FoldData:
-        return FoldData(X=None if X is None else X[idx], y=y[idx] if with_target else None,
-                        records=None if records is None else tuple(records[i] for i in idx),
-                        speakers=speakers[idx], classes=())
+        return FoldData(
+            X=None if X is None else X[idx],
+            y=y[idx] if with_target else None,
+            records=None if records is None else tuple(records[i] for i in idx),
+            speakers=speakers[idx],
+            classes=(),
+        )
 
     folds, predictions, all_true, all_pred = [], [], [], []
     for number, split in enumerate(splits, start=1):
@@ -177,21 +183,29 @@ def run_regression(
         raw = fit_predict(side(split.train_idx, True), side(split.test_idx, False))
         predicted, info = _predicted(raw, len(split.test_idx), split.name)
         truth = y[split.test_idx]
-        folds.append({
-            "name": split.name,
-            "n_train": int(len(split.train_idx)),
-            "n_test": int(len(split.test_idx)),
-            "n_train_speakers": int(len(set(speakers[split.train_idx]))),
-            "test_speakers": sorted(set(speakers[split.test_idx])),
-            "speaker_overlap": sorted(set(check_speaker_disjoint(split, speakers))
-                                      | set(map(str, info.get("speakers_seen_in_training", [])))),
-            "seconds": round(time.perf_counter() - started, 3),
-            "model": info,
-            "metrics": compute_regression_metrics(truth, predicted),
-        })
+        folds.append(
+            {
+                "name": split.name,
+                "n_train": int(len(split.train_idx)),
+                "n_test": int(len(split.test_idx)),
+                "n_train_speakers": int(len(set(speakers[split.train_idx]))),
+                "test_speakers": sorted(set(speakers[split.test_idx])),
+                "speaker_overlap": sorted(
+                    set(check_speaker_disjoint(split, speakers))
+                    | set(map(str, info.get("speakers_seen_in_training", [])))
+                ),
+                "seconds": round(time.perf_counter() - started, 3),
+                "model": info,
+                "metrics": compute_regression_metrics(truth, predicted),
+            }
+        )
         for row, i in enumerate(split.test_idx):
-            entry = {"fold": split.name, "speaker": speakers[i], "true": float(truth[row]),
-                     "predicted": float(predicted[row])}
+            entry = {
+                "fold": split.name,
+                "speaker": speakers[i],
+                "true": float(truth[row]),
+                "predicted": float(predicted[row]),
+            }
             if records is not None:
                 entry = {"path": str(records[i].path), "corpus": records[i].corpus, **entry}
             predictions.append(entry)

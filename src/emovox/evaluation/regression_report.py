@@ -22,8 +22,8 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 
@@ -61,9 +61,11 @@ def _ci_line(intervals: Mapping) -> str:
 
     c, m = intervals["ccc"], intervals["mae"]
     rough = "; few speakers, so the interval is rough" if c["n_clusters"] < FEW_SPEAKERS else ""
-    return (f"CCC {c['estimate']:.3f} {_ci(c)}, MAE {m['estimate']:.3f} {_ci(m)} "
-            f"({100 * c['level']:g} % CI, speaker bootstrap; {c['n_clusters']} speakers, {c['n_boot']} resamples"
-            f"{rough})")
+    return (
+        f"CCC {c['estimate']:.3f} {_ci(c)}, MAE {m['estimate']:.3f} {_ci(m)} "
+        f"({100 * c['level']:g} % CI, speaker bootstrap; {c['n_clusters']} speakers, {c['n_boot']} resamples"
+        f"{rough})"
+    )
 
 
 def format_summary(result: Mapping) -> str:
@@ -93,8 +95,11 @@ def _markdown(result: Mapping, scatter: str) -> str:
     config, summary, pooled = result.get("config", {}), result["summary"], result["pooled"]
     intervals = result.get("intervals")
     out = [f"# {run_title(result)}", ""]
-    out.append("Speaker-independent: no speaker is in both the training and the test set of any fold."
-               if result.get("speaker_independent") else _LEAK_NOTE)
+    out.append(
+        "Speaker-independent: no speaker is in both the training and the test set of any fold."
+        if result.get("speaker_independent")
+        else _LEAK_NOTE
+    )
     out += ["", "## Configuration", ""]
     for key, value in config.items():
         out.append(f"- **{key}**: `{json.dumps(value, ensure_ascii=False, default=str)}`")
@@ -140,14 +145,17 @@ def _markdown(result: Mapping, scatter: str) -> str:
         m = fold["metrics"]
         speakers = fold.get("test_speakers", [])
         shown = ", ".join(speakers[:6]) + (f" (+{len(speakers) - 6})" if len(speakers) > 6 else "")
-        out.append(f"| {fold['name']} | {shown} | {fold['n_train']} / {fold['n_test']} | {_f(m['ccc'])} | "
-                   f"{_f(m['mae'])} | {_f(m['rmse'])} | {_f(m['pearson_r'])} |")
+        out.append(
+            f"| {fold['name']} | {shown} | {fold['n_train']} / {fold['n_test']} | {_f(m['ccc'])} | "
+            f"{_f(m['mae'])} | {_f(m['rmse'])} | {_f(m['pearson_r'])} |"
+        )
     out += ["", f"![predicted against true]({scatter})", ""]
     return "\n".join(out)
 
 
-def plot_predicted_vs_true(truth, predicted, path: str | os.PathLike, *, title: str = "",
-                           target: str = "target", seed: int = 0) -> Path:
+def plot_predicted_vs_true(
+    truth, predicted, path: str | os.PathLike, *, title: str = "", target: str = "target", seed: int = 0
+) -> Path:
     """Scatter of predictions against true values with the identity line.
 
     Parameters
@@ -221,10 +229,16 @@ def write_report(result: Mapping, out_dir: str | os.PathLike) -> dict[str, Path]
         raise ConfigError(f"cannot create output folder {str(out)!r}: {error.strerror}") from None
     rows = result["predictions"]
     pooled = result["pooled"]
-    paths = {"scatter": plot_predicted_vs_true(
-        [r["true"] for r in rows], [r["predicted"] for r in rows], out / "predicted_vs_true.png",
-        title=f"{run_title(result)}\npooled CCC {_f(pooled['ccc'])}, MAE {_f(pooled['mae'])}",
-        target=str(result.get("target", "target")), seed=int(result.get("config", {}).get("seed", 0) or 0))}
+    paths = {
+        "scatter": plot_predicted_vs_true(
+            [r["true"] for r in rows],
+            [r["predicted"] for r in rows],
+            out / "predicted_vs_true.png",
+            title=f"{run_title(result)}\npooled CCC {_f(pooled['ccc'])}, MAE {_f(pooled['mae'])}",
+            target=str(result.get("target", "target")),
+            seed=int(result.get("config", {}).get("seed", 0) or 0),
+        )
+    }
     paths["json"] = atomic_write_text(out / "result.json", to_json(result))
     paths["markdown"] = atomic_write_text(out / "report.md", _markdown(result, "predicted_vs_true.png"))
     return paths

@@ -31,8 +31,8 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 
@@ -123,9 +123,11 @@ def _ci_line(intervals: Mapping) -> str:
 
     uar, acc = intervals["uar"], intervals["accuracy"]
     rough = "; few speakers, so the interval is rough" if uar["n_clusters"] < FEW_SPEAKERS else ""
-    return (f"UAR {uar['estimate']:.3f} {_ci(uar)}, accuracy {acc['estimate']:.3f} {_ci(acc)} "
-            f"({100 * uar['level']:g} % CI, speaker bootstrap; {uar['n_clusters']} speakers, "
-            f"{uar['n_boot']} resamples{rough})")
+    return (
+        f"UAR {uar['estimate']:.3f} {_ci(uar)}, accuracy {acc['estimate']:.3f} {_ci(acc)} "
+        f"({100 * uar['level']:g} % CI, speaker bootstrap; {uar['n_clusters']} speakers, "
+        f"{uar['n_boot']} resamples{rough})"
+    )
 
 
 def format_summary(result: Mapping) -> str:
@@ -155,17 +157,28 @@ def format_summary(result: Mapping) -> str:
 
 def _group_section(by: str, rows: list[dict]) -> list[str]:
     """``## By gender`` table: clips, speakers, UAR and accuracy with intervals."""
-    out = ["", f"## By {by} (pooled predictions; 95 % CI, speaker bootstrap)", "",
-           f"| {by} | clips | speakers | UAR | accuracy |", "|---|---|---|---|---|"]
+    out = [
+        "",
+        f"## By {by} (pooled predictions; 95 % CI, speaker bootstrap)",
+        "",
+        f"| {by} | clips | speakers | UAR | accuracy |",
+        "|---|---|---|---|---|",
+    ]
     for row in rows:
         iv = row["intervals"]
-        out.append(f"| {row['group']} | {row['n_clips']} | {row['n_speakers']} | {row['uar']:.3f} "
-                   f"{_ci(iv['uar'])} | {row['accuracy']:.3f} {_ci(iv['accuracy'])} |")
+        out.append(
+            f"| {row['group']} | {row['n_clips']} | {row['n_speakers']} | {row['uar']:.3f} "
+            f"{_ci(iv['uar'])} | {row['accuracy']:.3f} {_ci(iv['accuracy'])} |"
+        )
     return out
 
 
-def _markdown(result: Mapping, figures: Mapping[str, str], intervals: Mapping | None = None,
-              groups: Mapping[str, list] | None = None) -> str:
+def _markdown(
+    result: Mapping,
+    figures: Mapping[str, str],
+    intervals: Mapping | None = None,
+    groups: Mapping[str, list] | None = None,
+) -> str:
     config = result.get("config", {})
     summary, pooled, classes = result["summary"], result["pooled"], list(result["classes"])
     out = [f"# {run_title(result)}", ""]
@@ -285,11 +298,15 @@ def write_report(result: Mapping, out_dir: str | os.PathLike) -> dict[str, Path]
     pooled = result["pooled"]
     title = run_title(result)
     paths = {
-        "confusion": plot_confusion(pooled["confusion"], classes, out / "confusion.png",
-                                    title=f"{title}\npooled, row-normalised"),
+        "confusion": plot_confusion(
+            pooled["confusion"], classes, out / "confusion.png", title=f"{title}\npooled, row-normalised"
+        ),
         "recall": plot_per_class_recall(
-            [pooled["per_class"][c]["recall"] for c in classes], classes, out / "per_class_recall.png",
-            uar=pooled["uar"], title=f"{title}\npooled per-class recall",
+            [pooled["per_class"][c]["recall"] for c in classes],
+            classes,
+            out / "per_class_recall.png",
+            uar=pooled["uar"],
+            title=f"{title}\npooled per-class recall",
         ),
     }
     figures = {"confusion": "confusion.png", "recall": "per_class_recall.png"}
@@ -304,11 +321,19 @@ def write_report(result: Mapping, out_dir: str | os.PathLike) -> dict[str, Path]
                 groups[by] = rows
         uar = intervals["uar"]
         forest = [("pooled", uar["estimate"], uar["low"], uar["high"])]
-        forest += [(f"{by}: {r['group']}", r["uar"], r["intervals"]["uar"]["low"], r["intervals"]["uar"]["high"])
-                   for by, rows in groups.items() for r in rows]
-        paths["intervals"] = plot_metric_intervals(forest, out / "uar_intervals.png", metric="uar",
-                                                   title=f"{title}\npooled UAR", chance=1.0 / len(classes),
-                                                   level=uar["level"])
+        forest += [
+            (f"{by}: {r['group']}", r["uar"], r["intervals"]["uar"]["low"], r["intervals"]["uar"]["high"])
+            for by, rows in groups.items()
+            for r in rows
+        ]
+        paths["intervals"] = plot_metric_intervals(
+            forest,
+            out / "uar_intervals.png",
+            metric="uar",
+            title=f"{title}\npooled UAR",
+            chance=1.0 / len(classes),
+            level=uar["level"],
+        )
         figures["intervals"] = "uar_intervals.png"
     paths["json"] = write_atomic(out / "result.json", to_json(result))
     paths["markdown"] = write_atomic(out / "report.md", _markdown(result, figures, intervals, groups))

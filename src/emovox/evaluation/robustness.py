@@ -33,16 +33,28 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 
 from emovox.errors import ConfigError
 
-__all__ = ["CONDITIONS", "EVAL_SEED", "TRAIN_SEED", "CORPORA", "SCHEME", "corpus_clips", "speaker_groups",
-           "condition_transform", "embed_condition", "embedding_id", "Embedded", "load_embedded"]
+__all__ = [
+    "CONDITIONS",
+    "EVAL_SEED",
+    "TRAIN_SEED",
+    "CORPORA",
+    "SCHEME",
+    "corpus_clips",
+    "speaker_groups",
+    "condition_transform",
+    "embed_condition",
+    "embedding_id",
+    "Embedded",
+    "load_embedded",
+]
 
 CORPORA = ("ravdess", "emodb", "emovo", "turev")
 SCHEME = "emovox7"
@@ -78,8 +90,9 @@ def speaker_folds(records, y):
     """The model card's 3 speaker-disjoint folds (speakers stratified by corpus, seed 0)."""
     from emovox.evaluation import speaker_kfold
 
-    return speaker_kfold([r.speaker_key for r in records], k=N_FOLDS, seed=0, labels=list(y),
-                         strata=[r.corpus for r in records])
+    return speaker_kfold(
+        [r.speaker_key for r in records], k=N_FOLDS, seed=0, labels=list(y), strata=[r.corpus for r in records]
+    )
 
 
 def speaker_groups(records, y) -> np.ndarray:
@@ -118,9 +131,18 @@ def _seeded(seed: int, name: str) -> np.random.Generator:
     return np.random.default_rng([seed, int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "little")])
 
 
-def build_banks(records, groups: np.ndarray, *, seed: int, babble: bool = False,
-                rooms: dict[str, tuple] | None = None, sounds: dict[str, Sequence[str]] | None = None,
-                clips_per_group: int = 120, n_babble: int = 48, n_rooms: int = 32) -> Banks:
+def build_banks(
+    records,
+    groups: np.ndarray,
+    *,
+    seed: int,
+    babble: bool = False,
+    rooms: dict[str, tuple] | None = None,
+    sounds: dict[str, Sequence[str]] | None = None,
+    clips_per_group: int = 120,
+    n_babble: int = 48,
+    n_rooms: int = 32,
+) -> Banks:
     """Babble per group from ``clips_per_group`` random clips of that group's speakers; rooms; synthetic sounds.
 
     ``rooms`` maps a name to ``(rt60 range, tolerance)`` (:func:`~emovox.augment.degrade.rir_bank`);
@@ -131,15 +153,18 @@ def build_banks(records, groups: np.ndarray, *, seed: int, babble: bool = False,
 
     babble_banks = {}
     if babble:
-        for g in sorted(set(int(v) for v in groups)):
+        for g in sorted({int(v) for v in groups}):
             rng = _seeded(seed, f"babble-{g}")
             members = np.flatnonzero(groups == g)
             chosen = rng.choice(members, size=min(clips_per_group, members.size), replace=False)
             babble_banks[g] = babble_bank([load_clip(records[i].path) for i in chosen], n_items=n_babble, rng=rng)
-    room_banks = {name: rir_bank(rt60, n_items=n_rooms, rng=_seeded(seed, name), tolerance=tol)
-                  for name, (rt60, tol) in (rooms or {}).items()}
-    sound_banks = {name: sound_bank(kinds, n_items=32, rng=_seeded(seed, name))
-                   for name, kinds in (sounds or {}).items()}
+    room_banks = {
+        name: rir_bank(rt60, n_items=n_rooms, rng=_seeded(seed, name), tolerance=tol)
+        for name, (rt60, tol) in (rooms or {}).items()
+    }
+    sound_banks = {
+        name: sound_bank(kinds, n_items=32, rng=_seeded(seed, name)) for name, kinds in (sounds or {}).items()
+    }
     return Banks(babble_banks, room_banks, sound_banks)
 
 
@@ -153,10 +178,14 @@ def eval_banks(records, groups, condition: str | None = None) -> Banks:
     Test-group babble, RT60 0.3 / 0.8 rooms, road noise.
     """
     every = condition is None
-    return build_banks(records, groups, seed=EVAL_SEED,
-                       babble=every or condition.startswith("babble_"),
-                       rooms={k: v for k, v in EVAL_ROOMS.items() if every or k == condition},
-                       sounds={"traffic": ("traffic",)} if every or condition == "traffic_10db" else None)
+    return build_banks(
+        records,
+        groups,
+        seed=EVAL_SEED,
+        babble=every or condition.startswith("babble_"),
+        rooms={k: v for k, v in EVAL_ROOMS.items() if every or k == condition},
+        sounds={"traffic": ("traffic",)} if every or condition == "traffic_10db" else None,
+    )
 
 
 def condition_transform(name: str, banks: Banks | None, group: int):
@@ -232,12 +261,13 @@ def _run_chunk(task: tuple[int, list[tuple[int, str, int]], str]) -> str:
         _WORKER["state"] = _WORKER["make"](spec, None)
     predictor, vad = _WORKER["model"], _WORKER["vad"]
     rows, probs, durations = [], [], []
-    for index, path, group in items:
+    for _index, path, group in items:
         y = load_clip(path)
         transform = _WORKER["make"](spec, (_WORKER["state"], group))
         if transform is not None:
-            y = np.asarray(transform(y, sample_rate_hz=SAMPLE_RATE_HZ,
-                                     rng=clip_rng(spec["seed"], spec["tag"], path)), np.float32)
+            y = np.asarray(
+                transform(y, sample_rate_hz=SAMPLE_RATE_HZ, rng=clip_rng(spec["seed"], spec["tag"], path)), np.float32
+            )
         rows.append(predictor.clip_embedding(y, sample_rate=SAMPLE_RATE_HZ))
         vad.reset()
         probs.append(vad.probabilities(y, final=True).astype(np.float16))
@@ -247,14 +277,30 @@ def _run_chunk(task: tuple[int, list[tuple[int, str, int]], str]) -> str:
 
     with atomic_output(out_path) as tmp:
         with open(tmp, "wb") as handle:
-            np.savez(handle, embeddings=np.stack(rows).astype(np.float32), vad=np.concatenate(probs),
-                     offsets=offsets, duration_s=np.asarray(durations, np.float32))
+            np.savez(
+                handle,
+                embeddings=np.stack(rows).astype(np.float32),
+                vad=np.concatenate(probs),
+                offsets=offsets,
+                duration_s=np.asarray(durations, np.float32),
+            )
     return out_path
 
 
-def embed_condition(paths: Sequence[str], groups: Sequence[int], *, tag: str, factory: str, seed: int,
-                    cache_dir: str | os.PathLike, model: str = "default", workers: int = 2, chunk: int = 150,
-                    extra: dict | None = None, log: Callable[[str], None] = print) -> Embedded:
+def embed_condition(
+    paths: Sequence[str],
+    groups: Sequence[int],
+    *,
+    tag: str,
+    factory: str,
+    seed: int,
+    cache_dir: str | os.PathLike,
+    model: str = "default",
+    workers: int = 2,
+    chunk: int = 150,
+    extra: dict | None = None,
+    log: Callable[[str], None] = print,
+) -> Embedded:
     """Embeddings and VAD probabilities of every clip of ``paths`` under one degradation, cached per chunk.
 
     Parameters
@@ -282,8 +328,9 @@ def embed_condition(paths: Sequence[str], groups: Sequence[int], *, tag: str, fa
     identity = {**spec, "model": embedding_id(model), "paths": list(map(str, paths))}
     key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
     items = [(i, str(p), int(g)) for i, (p, g) in enumerate(zip(paths, groups))]
-    tasks = [(c, items[s:s + chunk], str(folder / f"{key}-{c:04d}.npz"))
-             for c, s in enumerate(range(0, len(items), chunk))]
+    tasks = [
+        (c, items[s : s + chunk], str(folder / f"{key}-{c:04d}.npz")) for c, s in enumerate(range(0, len(items), chunk))
+    ]
     todo = [t for t in tasks if not os.path.exists(t[2])]
     t0 = time.time()
     if todo:
@@ -309,8 +356,11 @@ def embedding_id(model: str) -> str:
     encoder = (config.get("training") or {}).get("encoder") or {}
     params = (config.get("architecture") or {}).get("params") or {}
     pre = {k: v for k, v in (config.get("preprocessing") or {}).items() if v not in (None, False)}
-    identity = {"encoder": encoder.get("sha256"), "layers": params.get("layers"),
-                "arch": (config.get("architecture") or {}).get("name")}
+    identity = {
+        "encoder": encoder.get("sha256"),
+        "layers": params.get("layers"),
+        "arch": (config.get("architecture") or {}).get("name"),
+    }
     if pre.get("band_limit_hz"):  # a preprocessing that changes the embeddings
         identity["band_limit_hz"] = pre["band_limit_hz"]
     return json.dumps(identity, sort_keys=True)

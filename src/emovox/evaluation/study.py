@@ -22,9 +22,9 @@ import csv
 import io
 import json
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from pathlib import Path
-from typing import Callable, Mapping
 
 import numpy as np
 
@@ -35,9 +35,26 @@ from emovox.fileio import atomic_write_text
 __all__ = ["run_study", "run_spec"]
 
 #: Columns of ``results.csv``.
-CSV_COLUMNS = ("data", "run", "kind", "protocol", "metric", "value", "low", "high",
-               "second_metric", "second_value", "second_low", "second_high", "fold_mean", "fold_std",
-               "n_clips", "n_speakers", "speaker_independent", "seconds")
+CSV_COLUMNS = (
+    "data",
+    "run",
+    "kind",
+    "protocol",
+    "metric",
+    "value",
+    "low",
+    "high",
+    "second_metric",
+    "second_value",
+    "second_low",
+    "second_high",
+    "fold_mean",
+    "fold_std",
+    "n_clips",
+    "n_speakers",
+    "speaker_independent",
+    "seconds",
+)
 
 
 def run_spec(study: Study, run: StudyRun):
@@ -46,10 +63,20 @@ def run_spec(study: Study, run: StudyRun):
 
     data = run.data
     return EvaluationSpec(
-        corpora=data.corpora, model=run.model, features=run.features, protocol=data.protocol,
-        scheme=data.scheme, folds=data.folds, test_corpus=data.test_corpora, seed=run.seed, tune=study.tune,
-        max_speakers=data.max_speakers, corpora_root=study.corpora_root, cache_dir=study.cache_dir,
-        n_jobs=study.jobs, target=data.target,
+        corpora=data.corpora,
+        model=run.model,
+        features=run.features,
+        protocol=data.protocol,
+        scheme=data.scheme,
+        folds=data.folds,
+        test_corpus=data.test_corpora,
+        seed=run.seed,
+        tune=study.tune,
+        max_speakers=data.max_speakers,
+        corpora_root=study.corpora_root,
+        cache_dir=study.cache_dir,
+        n_jobs=study.jobs,
+        target=data.target,
     )
 
 
@@ -74,12 +101,20 @@ def _row(data: str, name: str, kind: str, result: Mapping, seconds: float | None
     first, second = _headline(result)
     intervals = result.get("intervals", {})
     summary = result["summary"].get(first, {})
-    row = {"data": data, "run": name, "kind": kind, "protocol": result.get("protocol"), "metric": first,
-           "second_metric": second, "fold_mean": summary.get("mean"), "fold_std": summary.get("std"),
-           "n_clips": len(result.get("predictions", [])),
-           "n_speakers": len({p.get("speaker") for p in result.get("predictions", [])}),
-           "speaker_independent": bool(result.get("speaker_independent")),
-           "seconds": None if seconds is None else round(seconds, 1)}
+    row = {
+        "data": data,
+        "run": name,
+        "kind": kind,
+        "protocol": result.get("protocol"),
+        "metric": first,
+        "second_metric": second,
+        "fold_mean": summary.get("mean"),
+        "fold_std": summary.get("std"),
+        "n_clips": len(result.get("predictions", [])),
+        "n_speakers": len({p.get("speaker") for p in result.get("predictions", [])}),
+        "speaker_independent": bool(result.get("speaker_independent")),
+        "seconds": None if seconds is None else round(seconds, 1),
+    }
     for prefix, metric in (("", first), ("second_", second)):
         interval = intervals.get(metric, {})
         row[f"{prefix}value"] = interval.get("estimate", result["pooled"].get(metric))
@@ -106,34 +141,55 @@ def _explore(study: Study, data: DataSet, features: str, out: Path) -> Path:
     loaded, _, _ = load_entries(spec)
     records, y, classes = prepare_labels([r for _, entry in loaded for r in entry], data.scheme)
     X = spec_features(records, features, spec)
-    return write_feature_space(np.asarray(X), records, y, classes, out, feature_set=features,
-                               methods=study.projections, colors=study.colors, seed=spec.seed, scheme=data.scheme)
+    return write_feature_space(
+        np.asarray(X),
+        records,
+        y,
+        classes,
+        out,
+        feature_set=features,
+        methods=study.projections,
+        colors=study.colors,
+        seed=spec.seed,
+        scheme=data.scheme,
+    )
 
 
 def _markdown(study: Study, rows: list[dict], comparisons: list[dict], maps: dict[str, str]) -> str:
-    out = [f"# Study: {study.name}", "",
-           f"{len(study.runs())} runs ({len(study.data)} data sets × {len(study.cells)} feature-set/model pairs × "
-           f"{len(study.seeds)} seeds) and {len(study.fusions)} fusions. "
-           "Figures are pooled over the test folds with a 95 % interval from a speaker-level bootstrap "
-           "(2,000 resamples); the fold mean ± std is beside them.", ""]
+    out = [
+        f"# Study: {study.name}",
+        "",
+        f"{len(study.runs())} runs ({len(study.data)} data sets × {len(study.cells)} feature-set/model pairs × "
+        f"{len(study.seeds)} seeds) and {len(study.fusions)} fusions. "
+        "Figures are pooled over the test folds with a 95 % interval from a speaker-level bootstrap "
+        "(2,000 resamples); the fold mean ± std is beside them.",
+        "",
+    ]
     for data in study.data:
         mine = sorted((r for r in rows if r["data"] == data.name), key=lambda r: -(r["value"] or -1))
         if not mine:
             continue
         first, second = mine[0]["metric"].upper(), mine[0]["second_metric"]
-        out += [f"## {data.name} ({data.protocol}, {', '.join(data.corpora)}, target {data.target})", "",
-                f"| run | {first} [95 % CI] | {second} [95 % CI] | fold mean ± std | clips | speakers |",
-                "|---|---|---|---|---|---|"]
+        out += [
+            f"## {data.name} ({data.protocol}, {', '.join(data.corpora)}, target {data.target})",
+            "",
+            f"| run | {first} [95 % CI] | {second} [95 % CI] | fold mean ± std | clips | speakers |",
+            "|---|---|---|---|---|---|",
+        ]
         for r in mine:
             flag = "" if r["speaker_independent"] else " ⚠ speakers leak"
             name = f"**{r['run']}** (fusion)" if r["kind"] == "fusion" else r["run"]
-            out.append(f"| {name}{flag} | {_interval_text(r)} | {_interval_text(r, 'second_')} | "
-                       f"{_fmt(r['fold_mean'])} ± {_fmt(r['fold_std'])} | {r['n_clips']} | {r['n_speakers']} |")
+            out.append(
+                f"| {name}{flag} | {_interval_text(r)} | {_interval_text(r, 'second_')} | "
+                f"{_fmt(r['fold_mean'])} ± {_fmt(r['fold_std'])} | {r['n_clips']} | {r['n_speakers']} |"
+            )
         out.append("")
         for c in (c for c in comparisons if c["data"] == data.name):
-            out.append(f"Best two: **{c['b']}** − **{c['a']}** = {c['difference']:+.3f} {c['metric'].upper()} "
-                       f"[{_fmt(c['low'])}, {_fmt(c['high'])}], paired permutation p = {c['p_value']:.3g} "
-                       f"({c['n_clusters']} speakers).")
+            out.append(
+                f"Best two: **{c['b']}** − **{c['a']}** = {c['difference']:+.3f} {c['metric'].upper()} "
+                f"[{_fmt(c['low'])}, {_fmt(c['high'])}], paired permutation p = {c['p_value']:.3g} "
+                f"({c['n_clusters']} speakers)."
+            )
             out.append("")
         out += [f"![{data.name}](comparison-{data.name}.png)", ""]
         for name, index in maps.items():
@@ -152,8 +208,9 @@ def _csv(rows: list[dict]) -> str:
     return buffer.getvalue()
 
 
-def run_study(study: Study, out_dir: str | Path, *, log: Callable[[str], None] | None = None,
-              progress_bars: bool = False) -> dict:
+def run_study(
+    study: Study, out_dir: str | Path, *, log: Callable[[str], None] | None = None, progress_bars: bool = False
+) -> dict:
     """Run (or resume) every run, fusion and map of ``study``; write the table. Returns ``study.json``'s dict."""
     from emovox.evaluation.experiment import evaluate
     from emovox.evaluation.fusion import fuse_results
@@ -186,29 +243,46 @@ def run_study(study: Study, out_dir: str | Path, *, log: Callable[[str], None] |
     for fusion in study.fusions:
         members = [study.find_run(fusion.data, m) for m in fusion.members]
         say(f"fusion {fusion.name}: {' + '.join(m.member for m in members)} ({fusion.method})")
-        fused = fuse_results([results[m.run_id] for m in members], names=[m.member for m in members],
-                             method=fusion.method, weights=fusion.weights)
+        fused = fuse_results(
+            [results[m.run_id] for m in members],
+            names=[m.member for m in members],
+            method=fusion.method,
+            weights=fusion.weights,
+        )
         write_report(fused, out / "fusion" / fusion.data / fusion.name)
         results[f"{fusion.data}/fusion/{fusion.name}"] = fused
         rows.append(_row(fusion.data, fusion.name, "fusion", fused, None))
 
     comparisons = []
     for data in study.data:
-        mine = sorted((r for r in rows if r["data"] == data.name and r["value"] is not None),
-                      key=lambda r: -r["value"])
+        mine = sorted((r for r in rows if r["data"] == data.name and r["value"] is not None), key=lambda r: -r["value"])
         if len(mine) >= 2 and mine[0]["metric"] == "uar":
-            a_key, b_key = (f"{data.name}/{r['run']}" if r["kind"] == "run" else f"{data.name}/fusion/{r['run']}"
-                            for r in (mine[1], mine[0]))
+            a_key, b_key = (
+                f"{data.name}/{r['run']}" if r["kind"] == "run" else f"{data.name}/fusion/{r['run']}"
+                for r in (mine[1], mine[0])
+            )
             paired = compare_results(results[a_key], results[b_key], metric="uar")
             difference = paired["difference"]
-            comparisons.append({"data": data.name, "a": mine[1]["run"], "b": mine[0]["run"], "metric": "uar",
-                                "difference": difference["estimate"], "low": difference["low"],
-                                "high": difference["high"], "p_value": difference["p_value"],
-                                "n_clusters": paired["n_speakers"]})
+            comparisons.append(
+                {
+                    "data": data.name,
+                    "a": mine[1]["run"],
+                    "b": mine[0]["run"],
+                    "metric": "uar",
+                    "difference": difference["estimate"],
+                    "low": difference["low"],
+                    "high": difference["high"],
+                    "p_value": difference["p_value"],
+                    "n_clusters": paired["n_speakers"],
+                }
+            )
         if mine:
-            plot_metric_intervals([(r["run"], r["value"], r["low"], r["high"]) for r in mine],
-                                  out / f"comparison-{data.name}.png", metric=mine[0]["metric"],
-                                  title=f"{study.name}: {data.name} ({data.protocol})")
+            plot_metric_intervals(
+                [(r["run"], r["value"], r["low"], r["high"]) for r in mine],
+                out / f"comparison-{data.name}.png",
+                metric=mine[0]["metric"],
+                title=f"{study.name}: {data.name} ({data.protocol})",
+            )
 
     maps: dict[str, str] = {}
     if study.projections:
@@ -220,8 +294,12 @@ def run_study(study: Study, out_dir: str | Path, *, log: Callable[[str], None] |
 
     atomic_write_text(out / "results.csv", _csv(rows))
     atomic_write_text(out / "results.md", _markdown(study, rows, comparisons, maps))
-    summary = {"study": {**asdict(study), "source": study.source}, "rows": rows, "comparisons": comparisons,
-               "maps": maps}
+    summary = {
+        "study": {**asdict(study), "source": study.source},
+        "rows": rows,
+        "comparisons": comparisons,
+        "maps": maps,
+    }
     atomic_write_text(out / "study.json", to_json(summary))
     return summary
 

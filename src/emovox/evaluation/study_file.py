@@ -45,16 +45,29 @@ from __future__ import annotations
 
 import difflib
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from emovox.errors import ConfigError
 
 __all__ = ["DataSet", "FusionSpec", "Study", "StudyRun", "load_study", "parse_study"]
 
-_TOP_KEYS = ("name", "features", "models", "grid", "seeds", "tune", "data", "fusion", "explore",
-             "corpora_root", "cache_dir", "jobs")
+_TOP_KEYS = (
+    "name",
+    "features",
+    "models",
+    "grid",
+    "seeds",
+    "tune",
+    "data",
+    "fusion",
+    "explore",
+    "corpora_root",
+    "cache_dir",
+    "jobs",
+)
 _GRID_KEYS = ("features", "models")
 _DATA_KEYS = ("name", "corpora", "protocol", "folds", "scheme", "test_corpora", "max_speakers", "target")
 _FUSION_KEYS = ("name", "data", "members", "method", "weights")
@@ -145,17 +158,24 @@ class Study:
                 return run
         known = sorted({r.member for r in self.runs()})
         hint = difflib.get_close_matches(wanted, known, n=1)
-        raise ConfigError(f"fusion member {member!r} is not a run of data set {data!r}"
-                          + (f"; did you mean {hint[0]!r}?" if hint else f"; runs are FEATURES/MODEL[/seedN] "
-                                                                            f"from features × models, e.g. {known[0]!r}"))
+        raise ConfigError(
+            f"fusion member {member!r} is not a run of data set {data!r}"
+            + (
+                f"; did you mean {hint[0]!r}?"
+                if hint
+                else f"; runs are FEATURES/MODEL[/seedN] from features × models, e.g. {known[0]!r}"
+            )
+        )
 
 
 def _unknown_keys(table: Mapping, allowed: tuple[str, ...], where: str) -> None:
     for key in table:
         if key not in allowed:
             hint = difflib.get_close_matches(key, allowed, n=1)
-            raise ConfigError(f"{where}: unknown key {key!r}"
-                              + (f"; did you mean {hint[0]!r}?" if hint else f"; expected one of {', '.join(allowed)}"))
+            raise ConfigError(
+                f"{where}: unknown key {key!r}"
+                + (f"; did you mean {hint[0]!r}?" if hint else f"; expected one of {', '.join(allowed)}")
+            )
 
 
 def _strings(value: Any, key: str, where: str, *, required: bool = True) -> tuple[str, ...]:
@@ -191,8 +211,11 @@ def _data_set(table: Any, index: int) -> DataSet:
         folds=_integer(table.get("folds", 6), "folds", where, minimum=2),
         scheme=str(table.get("scheme", "native")),
         test_corpora=_strings(table.get("test_corpora"), "test_corpora", where, required=False),
-        max_speakers=(None if table.get("max_speakers") is None
-                      else _integer(table["max_speakers"], "max_speakers", where, minimum=1)),
+        max_speakers=(
+            None
+            if table.get("max_speakers") is None
+            else _integer(table["max_speakers"], "max_speakers", where, minimum=1)
+        ),
         target=str(table.get("target", "emotion")),
     )
 
@@ -210,12 +233,18 @@ def _fusion(table: Any, index: int) -> FusionSpec:
         raise ConfigError(f"{where}: fuse at least 2 members, got {list(members)}")
     weights = table.get("weights")
     if weights is not None:
-        if not isinstance(weights, list) or not all(isinstance(w, (int, float)) and not isinstance(w, bool)
-                                                    for w in weights):
+        if not isinstance(weights, list) or not all(
+            isinstance(w, (int, float)) and not isinstance(w, bool) for w in weights
+        ):
             raise ConfigError(f"{where}: 'weights' must be a list of numbers")
         weights = tuple(float(w) for w in weights)
-    return FusionSpec(name=table["name"], data=table["data"], members=members,
-                      method=str(table.get("method", "mean")), weights=weights)
+    return FusionSpec(
+        name=table["name"],
+        data=table["data"],
+        members=members,
+        method=str(table.get("method", "mean")),
+        weights=weights,
+    )
 
 
 def _cells(data: Mapping, where: str) -> tuple[tuple[str, str], ...]:
@@ -238,28 +267,32 @@ def _cells(data: Mapping, where: str) -> tuple[tuple[str, str], ...]:
 def _check_names(study: Study) -> None:
     """Fail on names the library does not know, before any corpus is read."""
     from emovox.evaluation.fusion import FUSION_METHODS
-    from emovox.evaluation.protocols import PROTOCOLS
     from emovox.evaluation.projection import projection_names
+    from emovox.evaluation.protocols import PROTOCOLS
     from emovox.labels import resolve_scheme
 
     for data in study.data:
         if data.protocol not in PROTOCOLS:
-            raise ConfigError(f"data set {data.name!r}: unknown protocol {data.protocol!r}: "
-                              f"expected one of {', '.join(PROTOCOLS)}")
+            raise ConfigError(
+                f"data set {data.name!r}: unknown protocol {data.protocol!r}: expected one of {', '.join(PROTOCOLS)}"
+            )
         if (data.protocol == "cross-corpus") != bool(data.test_corpora):
-            raise ConfigError(f"data set {data.name!r}: 'test_corpora' goes with protocol 'cross-corpus' "
-                              "and only with it")
+            raise ConfigError(
+                f"data set {data.name!r}: 'test_corpora' goes with protocol 'cross-corpus' and only with it"
+            )
         resolve_scheme(data.scheme)
     names = [d.name for d in study.data]
     if len(set(names)) != len(names):
         raise ConfigError(f"two [[data]] tables share a name: {names}")
     for fusion in study.fusions:
         if fusion.data not in names:
-            raise ConfigError(f"fusion {fusion.name!r}: unknown data set {fusion.data!r}; expected one of "
-                              f"{', '.join(names)}")
+            raise ConfigError(
+                f"fusion {fusion.name!r}: unknown data set {fusion.data!r}; expected one of {', '.join(names)}"
+            )
         if fusion.method not in FUSION_METHODS:
-            raise ConfigError(f"fusion {fusion.name!r}: unknown method {fusion.method!r}: expected one of "
-                              f"{', '.join(FUSION_METHODS)}")
+            raise ConfigError(
+                f"fusion {fusion.name!r}: unknown method {fusion.method!r}: expected one of {', '.join(FUSION_METHODS)}"
+            )
         for member in fusion.members:
             study.find_run(fusion.data, member)
     from emovox.evaluation.experiment import resolve_model
@@ -270,8 +303,9 @@ def _check_names(study: Study) -> None:
         raise ConfigError("two [[fusion]] tables of one data set share a name")
     for method in study.projections:
         if method not in projection_names():
-            raise ConfigError(f"[explore]: unknown projection {method!r}: expected one of "
-                              f"{', '.join(projection_names())}")
+            raise ConfigError(
+                f"[explore]: unknown projection {method!r}: expected one of {', '.join(projection_names())}"
+            )
 
 
 def parse_study(data: Mapping, *, source: str | None = None, check: bool = True) -> Study:
@@ -285,8 +319,11 @@ def parse_study(data: Mapping, *, source: str | None = None, check: bool = True)
     if not isinstance(tables, list) or not tables:
         raise ConfigError(f"{where}: add at least one [[data]] table (name, corpora, protocol)")
     seeds = data.get("seeds", [0])
-    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool)
-                                                           for s in seeds):
+    if (
+        not isinstance(seeds, list)
+        or not seeds
+        or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)
+    ):
         raise ConfigError(f"{where}: 'seeds' must be a non-empty list of integers, got {seeds!r}")
     explore = data.get("explore", {})
     if not isinstance(explore, Mapping):

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -123,8 +123,10 @@ def target_values(target: str, loaded: Sequence[tuple[str, list]]) -> tuple[list
                     continue
                 value = INTENSITY_LEVELS.get(text, _number(text))
                 if value is None:
-                    raise ConfigError(f"intensity {text!r} of {entry} is neither a number nor a level "
-                                      f"({', '.join(INTENSITY_LEVELS)}): write it as a number")
+                    raise ConfigError(
+                        f"intensity {text!r} of {entry} is neither a number nor a level "
+                        f"({', '.join(INTENSITY_LEVELS)}): write it as a number"
+                    )
                 values.append(value)
         return values, True
 
@@ -155,43 +157,73 @@ def _bars(progress, progress_bars: bool | None) -> bool:
 
 def _constant_per_speaker(records: list, values: list) -> bool:
     seen: dict[str, object] = {}
-    for r, v in zip(records, values):
-        if seen.setdefault(r.speaker_key, v) != v:
-            return False
-    return True
+    return all(seen.setdefault(r.speaker_key, v) == v for r, v in zip(records, values))
 
 
 def _classification(spec, records, values, dropped, train_names, test_names, progress, progress_bars) -> dict:
     classes = tuple(sorted(set(values)))
     if len(classes) < 2:
-        raise ConfigError(f"target {spec.target!r} has a single class ({', '.join(classes)}) in the data: "
-                          "nothing to classify; add corpora or speakers with other values")
+        raise ConfigError(
+            f"target {spec.target!r} has a single class ({', '.join(classes)}) in the data: "
+            "nothing to classify; add corpora or speakers with other values"
+        )
     y = np.array([classes.index(v) for v in values], dtype=np.int64)
     if spec.protocol == "cross-corpus":
         seen = {values[i] for i, r in enumerate(records) if r.corpus not in test_names}
         unseen = sorted({values[i] for i, r in enumerate(records) if r.corpus in test_names} - seen)
         if unseen:
-            raise ConfigError(f"cross-corpus: {spec.target} {', '.join(unseen)} of the test corpora never occurs "
-                              "in the training corpora, so it cannot be predicted; pick another target or protocol")
+            raise ConfigError(
+                f"cross-corpus: {spec.target} {', '.join(unseen)} of the test corpora never occurs "
+                "in the training corpora, so it cannot be predicted; pick another target or protocol"
+            )
     from emovox.models.classifiers import classifier_names, is_classifier
 
     if not is_classifier(spec.model):  # a saved model predicts the emotions it was trained on, not this target
-        raise ConfigError(f"--target {spec.target} is learnt per fold by a workbench classifier: use --model "
-                          f"{', '.join(classifier_names())} with --features NAME, not {spec.model!r}")
+        raise ConfigError(
+            f"--target {spec.target} is learnt per fold by a workbench classifier: use --model "
+            f"{', '.join(classifier_names())} with --features NAME, not {spec.model!r}"
+        )
     model = resolve_model(spec.model, seed=spec.seed, tune=spec.tune, features=spec.features)
-    splits = make_splits(spec.protocol, records, y, folds=spec.folds, seed=spec.seed,
-                         train_corpora=train_names, test_corpora=test_names, test_fraction=spec.test_fraction)
-    X = None if model.feature_set is None else spec_features(records, model.feature_set, spec,
-                                                             progress_bars=_bars(progress, progress_bars))
+    splits = make_splits(
+        spec.protocol,
+        records,
+        y,
+        folds=spec.folds,
+        seed=spec.seed,
+        train_corpora=train_names,
+        test_corpora=test_names,
+        test_fraction=spec.test_fraction,
+    )
+    X = (
+        None
+        if model.feature_set is None
+        else spec_features(records, model.feature_set, spec, progress_bars=_bars(progress, progress_bars))
+    )
     notes = []
     if spec.protocol == "loso" and _constant_per_speaker(records, values):
-        notes.append(f"{spec.target} is constant within each speaker: every LOSO test fold holds one class, so "
-                     "fold UARs are single-class recalls; read the pooled UAR, or use --protocol speaker-kfold")
-    config = {**spec.to_dict(), "task": "classification", "model_config": model.to_dict(),
-              "dropped_without_target": dropped, "notes": notes}
-    result = run_experiment(splits, model.fit_predict, y=y, classes=classes,
-                            speakers=[r.speaker_key for r in records], X=X, records=records,
-                            protocol=spec.protocol, config=config, progress=progress)
+        notes.append(
+            f"{spec.target} is constant within each speaker: every LOSO test fold holds one class, so "
+            "fold UARs are single-class recalls; read the pooled UAR, or use --protocol speaker-kfold"
+        )
+    config = {
+        **spec.to_dict(),
+        "task": "classification",
+        "model_config": model.to_dict(),
+        "dropped_without_target": dropped,
+        "notes": notes,
+    }
+    result = run_experiment(
+        splits,
+        model.fit_predict,
+        y=y,
+        classes=classes,
+        speakers=[r.speaker_key for r in records],
+        X=X,
+        records=records,
+        protocol=spec.protocol,
+        config=config,
+        progress=progress,
+    )
     return {**result, "task": "classification", "target": spec.target}
 
 
@@ -201,23 +233,49 @@ def _regression(spec, records, values, dropped, train_names, test_names, progres
 
     y = np.asarray(values, dtype=np.float64)
     if len(np.unique(y)) < 2:
-        raise ConfigError(f"target {spec.target!r} takes a single value ({y[0]:g}) in the data: nothing to "
-                          "regress; add corpora or speakers with other values")
+        raise ConfigError(
+            f"target {spec.target!r} takes a single value ({y[0]:g}) in the data: nothing to "
+            "regress; add corpora or speakers with other values"
+        )
     model = make_regressor(spec.model, features=spec.features, seed=spec.seed, tune=spec.tune)
     # Stratify speaker k-fold by a few bins of the target, never by every distinct value.
-    splits = make_splits(spec.protocol, records, target_bins(y), folds=spec.folds, seed=spec.seed,
-                         train_corpora=train_names, test_corpora=test_names, test_fraction=spec.test_fraction)
+    splits = make_splits(
+        spec.protocol,
+        records,
+        target_bins(y),
+        folds=spec.folds,
+        seed=spec.seed,
+        train_corpora=train_names,
+        test_corpora=test_names,
+        test_fraction=spec.test_fraction,
+    )
     X = spec_features(records, model.feature_set, spec, progress_bars=_bars(progress, progress_bars))
-    config = {**spec.to_dict(), "task": "regression", "model_config": model.to_dict(),
-              "dropped_without_target": dropped,
-              "target_range": [float(y.min()), float(y.max())], "target_distinct_values": int(len(np.unique(y)))}
-    return run_regression(splits, model.fit_predict, y=y, speakers=[r.speaker_key for r in records], X=X,
-                          records=records, target=spec.target, protocol=spec.protocol, config=config,
-                          progress=progress, seed=spec.seed)
+    config = {
+        **spec.to_dict(),
+        "task": "regression",
+        "model_config": model.to_dict(),
+        "dropped_without_target": dropped,
+        "target_range": [float(y.min()), float(y.max())],
+        "target_distinct_values": int(len(np.unique(y))),
+    }
+    return run_regression(
+        splits,
+        model.fit_predict,
+        y=y,
+        speakers=[r.speaker_key for r in records],
+        X=X,
+        records=records,
+        target=spec.target,
+        protocol=spec.protocol,
+        config=config,
+        progress=progress,
+        seed=spec.seed,
+    )
 
 
-def evaluate_target(spec, *, progress: Callable[[int, int, str], None] | None = None,
-                    progress_bars: bool | None = None) -> dict:
+def evaluate_target(
+    spec, *, progress: Callable[[int, int, str], None] | None = None, progress_bars: bool | None = None
+) -> dict:
     """Evaluate the prediction of ``spec.target`` (not emotion) under ``spec.protocol``.
 
     Parameters
@@ -265,9 +323,14 @@ def evaluate_target(spec, *, progress: Callable[[int, int, str], None] | None = 
     if not keep:
         where = ", ".join(entry for entry, _ in loaded)
         kind = "numeric " if numeric else ""
-        raise ConfigError(f"target {target!r} has no {kind}values in {where}: "
-                          + ("intensity comes with RAVDESS, CREMA-D and csv: manifests with an intensity column"
-                             if target == "intensity" else "fill the column, or pick another target"))
+        raise ConfigError(
+            f"target {target!r} has no {kind}values in {where}: "
+            + (
+                "intensity comes with RAVDESS, CREMA-D and csv: manifests with an intensity column"
+                if target == "intensity"
+                else "fill the column, or pick another target"
+            )
+        )
     records = [everything[i] for i in keep]
     kept_values = [values[i] for i in keep]
     dropped = len(values) - len(keep)

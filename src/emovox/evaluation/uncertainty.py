@@ -26,7 +26,8 @@ float`` (e.g. CCC of a regression), evaluated once per resample.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -87,13 +88,16 @@ def _prepare(y_true, preds: Sequence, clusters) -> tuple[np.ndarray, list[np.nda
     cluster_codes, uniques = _codes(clusters, "clusters")
     n = len(cluster_codes)
     if y_true.shape != (n,) or any(p.shape != (n,) for p in preds):
-        raise ConfigError(f"y_true, predictions and clusters must be 1-D of one length; got {y_true.shape}, "
-                          f"{[p.shape for p in preds]} and {n} clusters entries")
+        raise ConfigError(
+            f"y_true, predictions and clusters must be 1-D of one length; got {y_true.shape}, "
+            f"{[p.shape for p in preds]} and {n} clusters entries"
+        )
     return y_true, preds, cluster_codes, len(uniques)
 
 
-def _cluster_confusions(y_true: np.ndarray, y_pred: np.ndarray, label_codes: Mapping,
-                        clusters: np.ndarray, n_clusters: int) -> np.ndarray:
+def _cluster_confusions(
+    y_true: np.ndarray, y_pred: np.ndarray, label_codes: Mapping, clusters: np.ndarray, n_clusters: int
+) -> np.ndarray:
     """Per-cluster confusion counts, shape ``(n_clusters, c, c)``."""
     c = len(label_codes)
     t = np.array([label_codes[v] for v in y_true.tolist()], dtype=np.int64)
@@ -127,8 +131,14 @@ def _weights(rng: np.random.Generator, n_boot: int, n_clusters: int) -> np.ndarr
     return rng.multinomial(n_clusters, np.full(n_clusters, 1.0 / n_clusters), size=n_boot).astype(float)
 
 
-def _replicates(metric: str | Metric, y_true: np.ndarray, preds: list[np.ndarray],
-                clusters: np.ndarray, n_clusters: int, weights: np.ndarray) -> list[np.ndarray]:
+def _replicates(
+    metric: str | Metric,
+    y_true: np.ndarray,
+    preds: list[np.ndarray],
+    clusters: np.ndarray,
+    n_clusters: int,
+    weights: np.ndarray,
+) -> list[np.ndarray]:
     """Metric of each prediction array under each resample: ``len(preds)`` arrays of ``(n_boot,)``."""
     fast = _resolve(metric)
     if fast is not None:
@@ -159,14 +169,22 @@ def _percentiles(values: np.ndarray, level: float) -> tuple[float | None, float 
 
 def _interval(estimate: float, values: np.ndarray | None, level: float, n_boot: int, n_clusters: int) -> dict:
     low, high = _percentiles(values, level) if values is not None else (None, None)
-    return {"estimate": estimate, "low": low, "high": high, "level": level, "n_boot": int(n_boot),
-            "n_clusters": int(n_clusters),
-            "method": "speaker (cluster) percentile bootstrap" if values is not None
-            else "none: one speaker, no speaker-level interval"}
+    return {
+        "estimate": estimate,
+        "low": low,
+        "high": high,
+        "level": level,
+        "n_boot": int(n_boot),
+        "n_clusters": int(n_clusters),
+        "method": "speaker (cluster) percentile bootstrap"
+        if values is not None
+        else "none: one speaker, no speaker-level interval",
+    }
 
 
-def bootstrap_interval(metric: str | Metric, y_true, y_pred, clusters, *, n_boot: int = 2000,
-                       level: float = 0.95, seed: int = 0) -> dict:
+def bootstrap_interval(
+    metric: str | Metric, y_true, y_pred, clusters, *, n_boot: int = 2000, level: float = 0.95, seed: int = 0
+) -> dict:
     """Percentile interval of a metric by resampling clusters (speakers) with replacement.
 
     Parameters
@@ -206,8 +224,8 @@ def bootstrap_interval(metric: str | Metric, y_true, y_pred, clusters, *, n_boot
 
 def _swap_patterns(rng: np.random.Generator, n_perm: int, k: int) -> tuple[np.ndarray, bool]:
     """Which clusters swap A and B, shape ``(n, k)``; every pattern when ``2**k <= n_perm`` (exact test)."""
-    if k <= 20 and 2 ** k <= n_perm:
-        patterns = (np.arange(2 ** k)[:, None] >> np.arange(k)[None, :]) & 1
+    if k <= 20 and 2**k <= n_perm:
+        patterns = (np.arange(2**k)[:, None] >> np.arange(k)[None, :]) & 1
         return patterns.astype(float), True
     return rng.integers(0, 2, size=(n_perm, k)).astype(float), False
 
@@ -232,8 +250,18 @@ def _permutation_stats(metric: str | Metric, y_true, pred_a, pred_b, clusters, k
     return stats
 
 
-def paired_difference(metric: str | Metric, y_true, pred_a, pred_b, clusters, *, n_boot: int = 2000,
-                      level: float = 0.95, seed: int = 0, n_permutations: int | None = None) -> dict:
+def paired_difference(
+    metric: str | Metric,
+    y_true,
+    pred_a,
+    pred_b,
+    clusters,
+    *,
+    n_boot: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+    n_permutations: int | None = None,
+) -> dict:
     """Difference ``metric(B) - metric(A)`` of two runs on the same clips: interval and p-value.
 
     Parameters
@@ -283,11 +311,19 @@ def paired_difference(metric: str | Metric, y_true, pred_a, pred_b, clusters, *,
     p_value = extreme / len(swaps) if exact else (1 + extreme) / (1 + len(swaps))
     interval = _interval(difference, diff, level, n_boot, k)
     return {
-        "difference": difference, "low": interval["low"], "high": interval["high"],
-        "p_value": float(min(1.0, p_value)), "n_permutations": len(swaps), "exact": exact,
-        "level": level, "n_boot": int(n_boot), "n_clusters": k,
-        "method": ("paired speaker (cluster) percentile bootstrap; "
-                   f"{'exact' if exact else 'random'} speaker-level paired permutation test"),
+        "difference": difference,
+        "low": interval["low"],
+        "high": interval["high"],
+        "p_value": float(min(1.0, p_value)),
+        "n_permutations": len(swaps),
+        "exact": exact,
+        "level": level,
+        "n_boot": int(n_boot),
+        "n_clusters": k,
+        "method": (
+            "paired speaker (cluster) percentile bootstrap; "
+            f"{'exact' if exact else 'random'} speaker-level paired permutation test"
+        ),
         "a": _interval(est_a, values_a, level, n_boot, k),
         "b": _interval(est_b, values_b, level, n_boot, k),
     }
@@ -299,13 +335,13 @@ def _prediction_arrays(predictions: Sequence[Mapping]) -> tuple[np.ndarray, np.n
         pred = np.array([str(p["predicted"]) for p in predictions], dtype=object)
         speakers = np.array([str(p["speaker"]) for p in predictions], dtype=object)
     except (KeyError, TypeError):
-        raise ConfigError("each prediction needs 'speaker', 'true' and 'predicted': "
-                          "pass a result written by emovox evaluate") from None
+        raise ConfigError(
+            "each prediction needs 'speaker', 'true' and 'predicted': pass a result written by emovox evaluate"
+        ) from None
     return truth, pred, speakers
 
 
-def result_intervals(result: Mapping[str, Any], *, n_boot: int = 2000, level: float = 0.95,
-                     seed: int = 0) -> dict:
+def result_intervals(result: Mapping[str, Any], *, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> dict:
     """UAR and accuracy intervals of a classification result's pooled predictions.
 
     Parameters
@@ -322,16 +358,18 @@ def result_intervals(result: Mapping[str, Any], *, n_boot: int = 2000, level: fl
         ``{"uar": interval, "accuracy": interval}`` (see :func:`bootstrap_interval`).
     """
     if result.get("task") == "regression":
-        raise ConfigError("result_intervals is for classification results; "
-                          "give a regression metric (e.g. CCC) to bootstrap_interval")
+        raise ConfigError(
+            "result_intervals is for classification results; give a regression metric (e.g. CCC) to bootstrap_interval"
+        )
     predictions = result.get("predictions")
     if not predictions:
         raise ConfigError("the result has no 'predictions': pass a result written by emovox evaluate")
     return _intervals_of(*_prediction_arrays(predictions), n_boot=n_boot, level=level, seed=seed)
 
 
-def _intervals_of(truth: np.ndarray, pred: np.ndarray, speakers: np.ndarray, *, n_boot: int, level: float,
-                  seed: int) -> dict:
+def _intervals_of(
+    truth: np.ndarray, pred: np.ndarray, speakers: np.ndarray, *, n_boot: int, level: float, seed: int
+) -> dict:
     """UAR and accuracy intervals of one set of clips, from one set of resamples."""
     _check_level(level, n_boot)
     truth, (pred,), clusters, k = _prepare(truth, [pred], speakers)
@@ -340,8 +378,9 @@ def _intervals_of(truth: np.ndarray, pred: np.ndarray, speakers: np.ndarray, *, 
         return {m: _interval(_estimate(m, truth, pred), None, level, n_boot, k) for m in names}
     weights = _weights(np.random.default_rng(seed), int(n_boot), k)
     labels = np.unique(np.concatenate([truth.astype(str), pred.astype(str)]))
-    cm = _cluster_confusions(truth.astype(str), pred.astype(str), {v: i for i, v in enumerate(labels.tolist())},
-                             clusters, k)
+    cm = _cluster_confusions(
+        truth.astype(str), pred.astype(str), {v: i for i, v in enumerate(labels.tolist())}, clusters, k
+    )
     summed = (weights @ cm.reshape(k, -1)).reshape(len(weights), *cm.shape[1:])
     return {m: _interval(_estimate(m, truth, pred), METRICS.get(m)(summed), level, n_boot, k) for m in names}
 
@@ -366,28 +405,43 @@ def _match(pred_a: Sequence[Mapping], pred_b: Sequence[Mapping], intersect: bool
     paths_a, paths_b = _clip_paths(pred_a, "A"), _clip_paths(pred_b, "B")
     if paths_a is None and paths_b is None:
         if len(pred_a) != len(pred_b):
-            raise ConfigError(f"neither run records clip paths and they tested {len(pred_a)} and {len(pred_b)} "
-                              "clips: cannot match clips")
+            raise ConfigError(
+                f"neither run records clip paths and they tested {len(pred_a)} and {len(pred_b)} "
+                "clips: cannot match clips"
+            )
         return list(range(len(pred_a))), list(range(len(pred_b))), "position", {"only_a": 0, "only_b": 0}
     if paths_a is None or paths_b is None:
-        raise ConfigError(f"run {'A' if paths_a is None else 'B'} records no clip paths and the other does: "
-                          "cannot match clips")
+        raise ConfigError(
+            f"run {'A' if paths_a is None else 'B'} records no clip paths and the other does: cannot match clips"
+        )
     where_b = {p: i for i, p in enumerate(paths_b)}
     idx_a = [i for i, p in enumerate(paths_a) if p in where_b]
     idx_b = [where_b[paths_a[i]] for i in idx_a]
     left = {"only_a": len(paths_a) - len(idx_a), "only_b": len(paths_b) - len(idx_b)}
     if not idx_a:
-        raise ConfigError(f"runs A and B share no clips ({len(paths_a)} and {len(paths_b)} clips, no path in "
-                          "common): compare runs tested on the same data")
+        raise ConfigError(
+            f"runs A and B share no clips ({len(paths_a)} and {len(paths_b)} clips, no path in "
+            "common): compare runs tested on the same data"
+        )
     if (left["only_a"] or left["only_b"]) and not intersect:
-        raise ConfigError(f"runs A and B were tested on different clips ({left['only_a']} only in A, "
-                          f"{left['only_b']} only in B, {len(idx_a)} shared): use --intersect to compare "
-                          "on the shared clips")
+        raise ConfigError(
+            f"runs A and B were tested on different clips ({left['only_a']} only in A, "
+            f"{left['only_b']} only in B, {len(idx_a)} shared): use --intersect to compare "
+            "on the shared clips"
+        )
     return idx_a, idx_b, "path", left
 
 
-def compare_results(result_a: Mapping[str, Any], result_b: Mapping[str, Any], *, metric: str = "uar",
-                    n_boot: int = 2000, level: float = 0.95, seed: int = 0, intersect: bool = False) -> dict:
+def compare_results(
+    result_a: Mapping[str, Any],
+    result_b: Mapping[str, Any],
+    *,
+    metric: str = "uar",
+    n_boot: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+    intersect: bool = False,
+) -> dict:
     """Paired comparison of two classification results on the clips both tested.
 
     Clips are matched by ``path``; by position only when neither result
@@ -417,11 +471,11 @@ def compare_results(result_a: Mapping[str, Any], result_b: Mapping[str, Any], *,
     predictions = []
     for name, result in (("A", result_a), ("B", result_b)):
         if result.get("task") == "regression":
-            raise ConfigError(f"run {name} is a regression result: compare handles classification "
-                              f"({', '.join(METRICS.names())})")
+            raise ConfigError(
+                f"run {name} is a regression result: compare handles classification ({', '.join(METRICS.names())})"
+            )
         if not result.get("predictions"):
-            raise ConfigError(f"run {name} has no per-clip predictions: give a result.json written by "
-                              "emovox evaluate")
+            raise ConfigError(f"run {name} has no per-clip predictions: give a result.json written by emovox evaluate")
         predictions.append(result["predictions"])
     idx_a, idx_b, matched_by, left = _match(predictions[0], predictions[1], intersect)
     truth_a, pred_a, speakers = (a[idx_a] for a in _prediction_arrays(predictions[0]))
@@ -429,10 +483,20 @@ def compare_results(result_a: Mapping[str, Any], result_b: Mapping[str, Any], *,
     differ = np.flatnonzero(truth_a != truth_b)
     if differ.size:
         i = int(differ[0])
-        raise ConfigError(f"the runs label the same clip differently ({truth_a[i]!r} in A, {truth_b[i]!r} in B; "
-                          f"{differ.size} clips): they use different label schemes or targets")
+        raise ConfigError(
+            f"the runs label the same clip differently ({truth_a[i]!r} in A, {truth_b[i]!r} in B; "
+            f"{differ.size} clips): they use different label schemes or targets"
+        )
     paired = paired_difference(metric, truth_a, pred_a, pred_b, speakers, n_boot=n_boot, level=level, seed=seed)
     a, b = paired.pop("a"), paired.pop("b")
     paired["estimate"] = paired.pop("difference")
-    return {"metric": metric, "matched_by": matched_by, "n_clips": len(idx_a),
-            "n_speakers": len(set(speakers.tolist())), **left, "a": a, "b": b, "difference": paired}
+    return {
+        "metric": metric,
+        "matched_by": matched_by,
+        "n_clips": len(idx_a),
+        "n_speakers": len(set(speakers.tolist())),
+        **left,
+        "a": a,
+        "b": b,
+        "difference": paired,
+    }

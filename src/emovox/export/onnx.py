@@ -46,8 +46,7 @@ import numpy as np
 
 from emovox.errors import ModelError
 from emovox.fileio import atomic_output
-from emovox.inference.backends import (CONFIG_FILE, EMBEDDING_OUTPUT, ONNX_FILE, ModelInfo, TorchBackend,
-                                      read_config)
+from emovox.inference.backends import CONFIG_FILE, EMBEDDING_OUTPUT, ONNX_FILE, ModelInfo, TorchBackend, read_config
 from emovox.inference.calibration import softmax
 
 __all__ = ["export_onnx", "share_weights", "OPSET", "PARITY_TOLERANCE"]
@@ -106,8 +105,11 @@ def _quantize(fp32_path: Path, int8_path: Path, *, exclude_prefix: str | None) -
     root.setLevel(logging.ERROR)  # quantize_dynamic logs a pre-processing hint on the root logger
     try:
         quantize_dynamic(
-            str(fp32_path), str(int8_path), weight_type=QuantType.QUInt8,
-            op_types_to_quantize=["MatMul", "Gemm", "Conv"], nodes_to_exclude=excluded,
+            str(fp32_path),
+            str(int8_path),
+            weight_type=QuantType.QUInt8,
+            op_types_to_quantize=["MatMul", "Gemm", "Conv"],
+            nodes_to_exclude=excluded,
             extra_options={"MatMulConstBOnly": True},
         )
     finally:
@@ -131,8 +133,9 @@ def _halve_weights(src: Path, dst: Path, *, min_elements: int = 1024) -> int:
             continue
         half = numpy_helper.from_array(w.astype(np.float16), name=f"{init.name}__fp16")
         kept.append(half)
-        casts.append(helper.make_node("Cast", [half.name], [init.name], to=TensorProto.FLOAT,
-                                      name=f"{init.name}__cast"))
+        casts.append(
+            helper.make_node("Cast", [half.name], [init.name], to=TensorProto.FLOAT, name=f"{init.name}__cast")
+        )
     del graph.initializer[:]
     graph.initializer.extend(kept)
     nodes = casts + list(graph.node)
@@ -147,9 +150,15 @@ def _atomic_copy(src: Path, dst: Path) -> None:
         shutil.copyfile(src, tmp)
 
 
-def export_onnx(artifact_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
-                quantize: bool = False, half_weights: bool = False, opset: int = OPSET,
-                seed: int = 0) -> Path:
+def export_onnx(
+    artifact_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    quantize: bool = False,
+    half_weights: bool = False,
+    opset: int = OPSET,
+    seed: int = 0,
+) -> Path:
     """Export an artifact's model to ``out_dir/model.onnx`` (+ its ``config.json``).
 
     Parameters
@@ -199,8 +208,13 @@ def export_onnx(artifact_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
                 warnings.simplefilter("ignore")
                 outputs = ["logits", EMBEDDING_OUTPUT] if _has_embedding(module) else ["logits"]
                 torch.onnx.export(
-                    _with_embedding(module) if len(outputs) > 1 else module, (torch.from_numpy(check[:1]),),
-                    str(fp32), dynamo=False, input_names=["waveform"], output_names=outputs, opset_version=opset,
+                    _with_embedding(module) if len(outputs) > 1 else module,
+                    (torch.from_numpy(check[:1]),),
+                    str(fp32),
+                    dynamo=False,
+                    input_names=["waveform"],
+                    output_names=outputs,
+                    opset_version=opset,
                     dynamic_axes={"waveform": {0: "batch", 1: "samples"}, **{o: {0: "batch"} for o in outputs}},
                 )
         except Exception as error:  # the exporter raises many types
@@ -213,8 +227,7 @@ def export_onnx(artifact_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         session = ort.InferenceSession(str(fp32), options, providers=["CPUExecutionProvider"])
         checks = [check]
         if not info.fixed_length:  # the model takes any length: check another one too
-            checks.append((0.1 * rng.standard_normal((1, int(0.6 * info.n_samples) + 123))
-                           ).astype(np.float32))
+            checks.append((0.1 * rng.standard_normal((1, int(0.6 * info.n_samples) + 123))).astype(np.float32))
         if half_weights:
             halved = Path(tmp) / "fp16w.onnx"
             _halve_weights(fp32, halved)
@@ -225,8 +238,7 @@ def export_onnx(artifact_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
                 got = softmax(session.run(None, {"waveform": x})[0])
             except Exception as error:  # onnxruntime raises its own types
                 raise ModelError(
-                    f"the exported ONNX model fails on input shape {x.shape}: "
-                    f"{str(error).splitlines()[0]}"
+                    f"the exported ONNX model fails on input shape {x.shape}: {str(error).splitlines()[0]}"
                 ) from None
             with torch.inference_mode():
                 want = softmax(module(torch.from_numpy(x)).numpy())
@@ -284,8 +296,9 @@ def share_weights(artifact_dir: str | os.PathLike, *, min_elements: int = 1024, 
         from onnx import TensorProto, helper, numpy_helper
         from safetensors.numpy import load_file
     except ImportError:
-        raise ModelError("sharing weights needs onnx, onnxruntime and safetensors: "
-                         "pip install 'emovox[onnx]'") from None
+        raise ModelError(
+            "sharing weights needs onnx, onnxruntime and safetensors: pip install 'emovox[onnx]'"
+        ) from None
     directory = Path(artifact_dir)
     onnx_path, weights_path = directory / ONNX_FILE, directory / "model.safetensors"
     base, header = _safetensors_index(weights_path)
@@ -302,24 +315,34 @@ def share_weights(artifact_dir: str | os.PathLike, *, min_elements: int = 1024, 
             value = numpy_helper.to_array(init)
             hit = next(((k, False) for k in by_shape.get(value.shape, ()) if np.array_equal(tensors[k], value)), None)
             if hit is None and value.ndim == 2:
-                hit = next(((k, True) for k in by_shape.get(value.shape[::-1], ())
-                            if np.array_equal(tensors[k].T, value)), None)
+                hit = next(
+                    ((k, True) for k in by_shape.get(value.shape[::-1], ()) if np.array_equal(tensors[k].T, value)),
+                    None,
+                )
         if hit is None:
             kept.append(init)
             continue
         name, transposed = hit
         start, end = header[name]["data_offsets"]
-        ref = TensorProto(name=f"{init.name}__shared" if transposed else init.name, data_type=TensorProto.FLOAT16,
-                          dims=list(tensors[name].shape), data_location=TensorProto.EXTERNAL)
-        for key, value in (("location", weights_path.name), ("offset", str(base + start)),
-                           ("length", str(end - start))):
+        ref = TensorProto(
+            name=f"{init.name}__shared" if transposed else init.name,
+            data_type=TensorProto.FLOAT16,
+            dims=list(tensors[name].shape),
+            data_location=TensorProto.EXTERNAL,
+        )
+        for key, value in (
+            ("location", weights_path.name),
+            ("offset", str(base + start)),
+            ("length", str(end - start)),
+        ):
             entry = ref.external_data.add()
             entry.key, entry.value = key, value
         kept.append(ref)
         shared += end - start
         if transposed:
-            transposes.append(helper.make_node("Transpose", [ref.name], [init.name], perm=[1, 0],
-                                               name=f"{init.name}__transpose"))
+            transposes.append(
+                helper.make_node("Transpose", [ref.name], [init.name], perm=[1, 0], name=f"{init.name}__transpose")
+            )
     if not shared:
         return 0
     del graph.initializer[:]
@@ -338,8 +361,10 @@ def share_weights(artifact_dir: str | os.PathLike, *, min_elements: int = 1024, 
         after = ort.InferenceSession(str(staged), options, providers=["CPUExecutionProvider"])
         got = after.run(None, {after.get_inputs()[0].name: x})[0]
         if not np.allclose(got, want, rtol=0, atol=1e-6):
-            raise ModelError(f"sharing weights changed the ONNX logits (max difference "
-                             f"{float(np.abs(got - want).max()):.2e}): keeping the unshared model.onnx")
+            raise ModelError(
+                f"sharing weights changed the ONNX logits (max difference "
+                f"{float(np.abs(got - want).max()):.2e}): keeping the unshared model.onnx"
+            )
         from emovox.fileio import file_mode
 
         os.chmod(staged, file_mode())

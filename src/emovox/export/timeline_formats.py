@@ -24,17 +24,30 @@ from __future__ import annotations
 
 import os
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 from urllib.parse import quote
 
 from emovox.errors import ConfigError
 from emovox.inference.results import Prediction, Timeline
 
-__all__ = ["Cue", "TimelineFormat", "FORMATS", "cue_text", "timeline_cues", "to_srt", "to_vtt", "to_audacity",
-           "to_eaf", "render_timeline", "get_format", "format_choices"]
+__all__ = [
+    "Cue",
+    "TimelineFormat",
+    "FORMATS",
+    "cue_text",
+    "timeline_cues",
+    "to_srt",
+    "to_vtt",
+    "to_audacity",
+    "to_eaf",
+    "render_timeline",
+    "get_format",
+    "format_choices",
+]
 
 #: Name of the one ELAN tier (and of its linguistic type).
 EAF_TIER = "emotion"
@@ -81,8 +94,11 @@ def timeline_cues(timeline: Timeline, *, max_gap_s: float = 1.0) -> list[Cue]:
     A segment shorter than a millisecond once rounded (none in practice) is
     left out: no format can show it.
     """
-    return [Cue(seg.start_s, seg.end_s, cue_text(seg)) for seg in timeline.merged(max_gap_s=max_gap_s)
-            if _ms(seg.end_s) > _ms(seg.start_s)]
+    return [
+        Cue(seg.start_s, seg.end_s, cue_text(seg))
+        for seg in timeline.merged(max_gap_s=max_gap_s)
+        if _ms(seg.end_s) > _ms(seg.start_s)
+    ]
 
 
 def _clock(seconds: float, *, decimal: str) -> str:
@@ -99,8 +115,10 @@ def to_srt(timeline: Timeline) -> str:
 
     A timeline without speech gives an empty file (no cues).
     """
-    blocks = [f"{i}\n{_clock(c.start_s, decimal=',')} --> {_clock(c.end_s, decimal=',')}\n{c.text}\n"
-              for i, c in enumerate(timeline_cues(timeline), start=1)]
+    blocks = [
+        f"{i}\n{_clock(c.start_s, decimal=',')} --> {_clock(c.end_s, decimal=',')}\n{c.text}\n"
+        for i, c in enumerate(timeline_cues(timeline), start=1)
+    ]
     return "\n".join(blocks)
 
 
@@ -122,15 +140,18 @@ def to_vtt(timeline: Timeline, *, title: str | None = None) -> str:
     note = f"emovox emotion timeline{f' of {title}' if title else ''}: {summary_text(timeline.summary)}"
     lines = ["WEBVTT", "", "NOTE " + " ".join(note.replace("-->", "->").split()), ""]
     for i, c in enumerate(timeline_cues(timeline), start=1):
-        lines += [str(i), f"{_clock(c.start_s, decimal='.')} --> {_clock(c.end_s, decimal='.')}",
-                  _vtt_escape(c.text), ""]
+        lines += [
+            str(i),
+            f"{_clock(c.start_s, decimal='.')} --> {_clock(c.end_s, decimal='.')}",
+            _vtt_escape(c.text),
+            "",
+        ]
     return "\n".join(lines)
 
 
 def to_audacity(timeline: Timeline) -> str:
     """An Audacity label track: one ``start<TAB>end<TAB>text`` line per cue, times in seconds (6 decimals)."""
-    return "".join(f"{c.start_s:.6f}\t{c.end_s:.6f}\t{c.text.replace(chr(9), ' ')}\n"
-                   for c in timeline_cues(timeline))
+    return "".join(f"{c.start_s:.6f}\t{c.end_s:.6f}\t{c.text.replace(chr(9), ' ')}\n" for c in timeline_cues(timeline))
 
 
 def _mime_type(path: str) -> str:
@@ -144,8 +165,14 @@ def _mime_type(path: str) -> str:
     return guessed or "unknown"
 
 
-def to_eaf(timeline: Timeline, *, media: str | os.PathLike | None = None, eaf_path: str | os.PathLike | None = None,
-           author: str = "emovox", date: datetime | None = None) -> str:
+def to_eaf(
+    timeline: Timeline,
+    *,
+    media: str | os.PathLike | None = None,
+    eaf_path: str | os.PathLike | None = None,
+    author: str = "emovox",
+    date: datetime | None = None,
+) -> str:
     """An ELAN annotation document (EAF 3.0): one time-aligned tier ``"emotion"``, one annotation per cue.
 
     ``TIME_ORDER`` holds one ``TIME_SLOT`` per distinct cue boundary, in
@@ -168,11 +195,17 @@ def to_eaf(timeline: Timeline, *, media: str | os.PathLike | None = None, eaf_pa
         The document's ``DATE`` (default: now, UTC).
     """
     stamp = (date or datetime.now(timezone.utc)).isoformat(timespec="seconds")
-    root = ET.Element("ANNOTATION_DOCUMENT", {
-        "AUTHOR": author, "DATE": stamp, "FORMAT": "3.0", "VERSION": "3.0",
-        "xmlns:xsi": "http://www.w3.org/2001/XMLSchema-instance",
-        "xsi:noNamespaceSchemaLocation": "http://www.mpi.nl/tools/elan/EAFv3.0.xsd",
-    })
+    root = ET.Element(
+        "ANNOTATION_DOCUMENT",
+        {
+            "AUTHOR": author,
+            "DATE": stamp,
+            "FORMAT": "3.0",
+            "VERSION": "3.0",
+            "xmlns:xsi": "http://www.w3.org/2001/XMLSchema-instance",
+            "xsi:noNamespaceSchemaLocation": "http://www.mpi.nl/tools/elan/EAFv3.0.xsd",
+        },
+    )
     cues = timeline_cues(timeline)
     header = ET.SubElement(root, "HEADER", {"MEDIA_FILE": "", "TIME_UNITS": "milliseconds"})
     if media is not None:
@@ -195,11 +228,17 @@ def to_eaf(timeline: Timeline, *, media: str | os.PathLike | None = None, eaf_pa
     tier = ET.SubElement(root, "TIER", {"LINGUISTIC_TYPE_REF": EAF_TIER, "TIER_ID": EAF_TIER})
     for i, c in enumerate(cues, start=1):
         annotation = ET.SubElement(tier, "ANNOTATION")
-        aligned = ET.SubElement(annotation, "ALIGNABLE_ANNOTATION", {
-            "ANNOTATION_ID": f"a{i}", "TIME_SLOT_REF1": slots[_ms(c.start_s)], "TIME_SLOT_REF2": slots[_ms(c.end_s)]})
+        aligned = ET.SubElement(
+            annotation,
+            "ALIGNABLE_ANNOTATION",
+            {"ANNOTATION_ID": f"a{i}", "TIME_SLOT_REF1": slots[_ms(c.start_s)], "TIME_SLOT_REF2": slots[_ms(c.end_s)]},
+        )
         ET.SubElement(aligned, "ANNOTATION_VALUE").text = c.text
-    ET.SubElement(root, "LINGUISTIC_TYPE", {"GRAPHIC_REFERENCES": "false", "LINGUISTIC_TYPE_ID": EAF_TIER,
-                                            "TIME_ALIGNABLE": "true"})
+    ET.SubElement(
+        root,
+        "LINGUISTIC_TYPE",
+        {"GRAPHIC_REFERENCES": "false", "LINGUISTIC_TYPE_ID": EAF_TIER, "TIME_ALIGNABLE": "true"},
+    )
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
@@ -218,13 +257,17 @@ class TimelineFormat:
 #: Export formats by name (what ``emovox predict --format`` and ``/v1/predict?format=`` take).
 FORMATS: dict[str, TimelineFormat] = {
     "srt": TimelineFormat("srt", ".srt", "application/x-subrip", lambda t, **_: to_srt(t), "SubRip subtitles"),
-    "vtt": TimelineFormat("vtt", ".vtt", "text/vtt", lambda t, *, title=None, **_: to_vtt(t, title=title),
-                          "WebVTT subtitles"),
-    "audacity": TimelineFormat("audacity", ".txt", "text/plain", lambda t, **_: to_audacity(t),
-                               "Audacity label track"),
-    "elan": TimelineFormat("elan", ".eaf", "application/xml",
-                           lambda t, *, media=None, path=None, **_: to_eaf(t, media=media, eaf_path=path),
-                           "ELAN annotation document (EAF 3.0)"),
+    "vtt": TimelineFormat(
+        "vtt", ".vtt", "text/vtt", lambda t, *, title=None, **_: to_vtt(t, title=title), "WebVTT subtitles"
+    ),
+    "audacity": TimelineFormat("audacity", ".txt", "text/plain", lambda t, **_: to_audacity(t), "Audacity label track"),
+    "elan": TimelineFormat(
+        "elan",
+        ".eaf",
+        "application/xml",
+        lambda t, *, media=None, path=None, **_: to_eaf(t, media=media, eaf_path=path),
+        "ELAN annotation document (EAF 3.0)",
+    ),
 }
 
 
@@ -241,8 +284,14 @@ def get_format(name: str) -> TimelineFormat:
     return FORMATS[name]
 
 
-def render_timeline(timeline: Timeline, name: str, *, title: str | None = None,
-                    media: str | os.PathLike | None = None, path: str | os.PathLike | None = None) -> str:
+def render_timeline(
+    timeline: Timeline,
+    name: str,
+    *,
+    title: str | None = None,
+    media: str | os.PathLike | None = None,
+    path: str | os.PathLike | None = None,
+) -> str:
     """``timeline`` as text in format ``name`` (a key of :data:`FORMATS`).
 
     ``title`` names the recording in a WebVTT note; ``media`` (the recording)

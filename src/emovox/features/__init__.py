@@ -46,7 +46,7 @@ def __getattr__(name: str):
             from emovox.errors import FeatureError
 
             raise FeatureError(
-                f"{name} needs PyTorch; install it with: pip install \"torch==2.13.*\" (see the README)"
+                f'{name} needs PyTorch; install it with: pip install "torch==2.13.*" (see the README)'
             ) from exc
         return getattr(module, name)
     raise AttributeError(f"module 'emovox.features' has no attribute {name!r}")

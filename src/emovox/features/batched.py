@@ -28,8 +28,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -44,7 +44,7 @@ READ_AHEAD = 4  # batches decoded ahead of the front end in the calling process
 
 
 def frontend_features(
-    paths: Iterable["str | os.PathLike[str]"],
+    paths: Iterable[str | os.PathLike[str]],
     frontend: torch.nn.Module,
     *,
     batch_size: int = 1,
@@ -112,10 +112,14 @@ class FrontendPool:
         self._pool: ProcessPoolExecutor | None = None
         if workers > 1:
             spec = (type(frontend).__name__, frontend.config())
-            self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=_start_worker, initargs=(spec,))
+            self._pool = ProcessPoolExecutor(
+                max_workers=workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_start_worker,
+                initargs=(spec,),
+            )
 
-    def features(self, paths: Iterable["str | os.PathLike[str]"]) -> Iterator[np.ndarray]:
+    def features(self, paths: Iterable[str | os.PathLike[str]]) -> Iterator[np.ndarray]:
         """Yield the features of each file, in input order (see :func:`frontend_features`)."""
         batches = _chunks((os.fspath(p) for p in paths), self.batch_size)
         if self._pool is None:
@@ -141,7 +145,7 @@ class FrontendPool:
             self._pool.shutdown(cancel_futures=True)
             self._pool = None
 
-    def __enter__(self) -> "FrontendPool":
+    def __enter__(self) -> FrontendPool:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -28,7 +28,6 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 
@@ -38,7 +37,7 @@ from emovox.fileio import file_mode
 _CHUNK = 1 << 20
 
 
-def file_fingerprint(path: "str | os.PathLike[str]") -> str:
+def file_fingerprint(path: str | os.PathLike[str]) -> str:
     """SHA-256 hex digest of a file's bytes."""
     h = hashlib.sha256()
     try:
@@ -46,7 +45,9 @@ def file_fingerprint(path: "str | os.PathLike[str]") -> str:
             while chunk := f.read(_CHUNK):
                 h.update(chunk)
     except OSError as exc:
-        raise FeatureError(f"cannot read {os.fspath(path)!r} to fingerprint it: {exc.strerror}; check the path") from exc
+        raise FeatureError(
+            f"cannot read {os.fspath(path)!r} to fingerprint it: {exc.strerror}; check the path"
+        ) from exc
     return h.hexdigest()
 
 
@@ -55,7 +56,9 @@ def cache_key(fingerprint: str, config: dict) -> str:
     try:
         blob = json.dumps({"audio": fingerprint, "config": config}, sort_keys=True, separators=(",", ":"))
     except TypeError as exc:
-        raise ConfigError(f"feature config is not JSON-serialisable ({exc}); use plain numbers, strings and lists") from exc
+        raise ConfigError(
+            f"feature config is not JSON-serialisable ({exc}); use plain numbers, strings and lists"
+        ) from exc
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
@@ -68,13 +71,13 @@ class FeatureCache:
         Created on first write.
     """
 
-    def __init__(self, cache_dir: "str | os.PathLike[str]") -> None:
+    def __init__(self, cache_dir: str | os.PathLike[str]) -> None:
         self.root = Path(cache_dir)
 
     def path_for(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.npy"
 
-    def get(self, key: str) -> Optional[np.ndarray]:
+    def get(self, key: str) -> np.ndarray | None:
         """The cached array, or ``None`` on a miss (or an unreadable entry)."""
         path = self.path_for(key)
         try:

@@ -28,11 +28,17 @@ def check_signal(y: object, sample_rate_hz: object, *, min_samples: int = 1, wha
         than ``min_samples`` samples.
     """
     if isinstance(sample_rate_hz, bool) or not isinstance(sample_rate_hz, (int, np.integer)) or sample_rate_hz <= 0:
-        raise FeatureError(f"sample_rate_hz={sample_rate_hz!r} is not a positive integer; pass e.g. sample_rate_hz=16000")
+        raise FeatureError(
+            f"sample_rate_hz={sample_rate_hz!r} is not a positive integer; pass e.g. sample_rate_hz=16000"
+        )
     if not isinstance(y, np.ndarray):
-        raise FeatureError(f"expected a NumPy array of samples, got {type(y).__name__}; load audio with emovox.audio.load_audio")
+        raise FeatureError(
+            f"expected a NumPy array of samples, got {type(y).__name__}; load audio with emovox.audio.load_audio"
+        )
     if y.ndim != 1:
-        raise FeatureError(f"expected mono samples of shape (n,), got shape {y.shape}; mix down with emovox.audio.to_mono")
+        raise FeatureError(
+            f"expected mono samples of shape (n,), got shape {y.shape}; mix down with emovox.audio.to_mono"
+        )
     if not np.issubdtype(y.dtype, np.floating):
         raise FeatureError(f"expected float samples in [-1, 1], got dtype {y.dtype}; convert integers with y / 32768")
     if y.shape[0] < min_samples:

@@ -16,8 +16,8 @@ Nyquist at 8 kHz) is re-raised as ``FeatureError``.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import librosa
 import numpy as np
@@ -60,8 +60,16 @@ def add_deltas(x: np.ndarray, *, width: int = 9) -> np.ndarray:
     return np.concatenate([x, d1, d2], axis=0)
 
 
-def mfcc(y: np.ndarray, *, sample_rate_hz: int, n_mfcc: int = 40, n_mels: int = 128,
-         n_fft: int = N_FFT, hop_length: int = HOP_LENGTH, deltas: bool = False) -> np.ndarray:
+def mfcc(
+    y: np.ndarray,
+    *,
+    sample_rate_hz: int,
+    n_mfcc: int = 40,
+    n_mels: int = 128,
+    n_fft: int = N_FFT,
+    hop_length: int = HOP_LENGTH,
+    deltas: bool = False,
+) -> np.ndarray:
     """MFCC (``librosa.feature.mfcc``), optionally with Δ and ΔΔ.
 
     Returns
@@ -70,14 +78,16 @@ def mfcc(y: np.ndarray, *, sample_rate_hz: int, n_mfcc: int = 40, n_mels: int = 
     """
     y = _gate(y, sample_rate_hz, n_fft, "mfcc")
     with _librosa_errors("mfcc"):
-        m = librosa.feature.mfcc(y=y, sr=sample_rate_hz, n_mfcc=n_mfcc, n_mels=n_mels,
-                                 n_fft=n_fft, hop_length=hop_length)
+        m = librosa.feature.mfcc(
+            y=y, sr=sample_rate_hz, n_mfcc=n_mfcc, n_mels=n_mels, n_fft=n_fft, hop_length=hop_length
+        )
         out = add_deltas(m) if deltas else m
     return check_finite(out.astype(np.float32), "mfcc")
 
 
-def zero_crossing_rate(y: np.ndarray, *, sample_rate_hz: int, n_fft: int = N_FFT,
-                       hop_length: int = HOP_LENGTH) -> np.ndarray:
+def zero_crossing_rate(
+    y: np.ndarray, *, sample_rate_hz: int, n_fft: int = N_FFT, hop_length: int = HOP_LENGTH
+) -> np.ndarray:
     """Fraction of sign changes per frame (``librosa.feature.zero_crossing_rate``), ``(1, frames)``."""
     y = _gate(y, sample_rate_hz, n_fft, "zero_crossing_rate")
     with _librosa_errors("zero_crossing_rate"):
@@ -93,8 +103,15 @@ def rms(y: np.ndarray, *, sample_rate_hz: int, n_fft: int = N_FFT, hop_length: i
     return r.astype(np.float32)
 
 
-def log_mel(y: np.ndarray, *, sample_rate_hz: int, n_mels: int = 128, n_fft: int = N_FFT,
-            hop_length: int = HOP_LENGTH, top_db: float | None = 80.0) -> np.ndarray:
+def log_mel(
+    y: np.ndarray,
+    *,
+    sample_rate_hz: int,
+    n_mels: int = 128,
+    n_fft: int = N_FFT,
+    hop_length: int = HOP_LENGTH,
+    top_db: float | None = 80.0,
+) -> np.ndarray:
     """Log-mel spectrogram in dB (``power_to_db(melspectrogram)``, ``ref=1``), ``(n_mels, frames)``."""
     y = _gate(y, sample_rate_hz, n_fft, "log_mel")
     with _librosa_errors("log_mel"):
@@ -103,8 +120,9 @@ def log_mel(y: np.ndarray, *, sample_rate_hz: int, n_mels: int = 128, n_fft: int
     return check_finite(db.astype(np.float32), "log_mel")
 
 
-def chroma(y: np.ndarray, *, sample_rate_hz: int, n_fft: int = N_FFT, hop_length: int = HOP_LENGTH,
-           tuning: float | None = 0.0) -> np.ndarray:
+def chroma(
+    y: np.ndarray, *, sample_rate_hz: int, n_fft: int = N_FFT, hop_length: int = HOP_LENGTH, tuning: float | None = 0.0
+) -> np.ndarray:
     """Chromagram (``librosa.feature.chroma_stft``), ``(12, frames)``, each frame max-normalised.
 
     ``tuning=0.0`` skips librosa's pitch-tuning estimate (meaningless for
@@ -116,8 +134,9 @@ def chroma(y: np.ndarray, *, sample_rate_hz: int, n_fft: int = N_FFT, hop_length
     return check_finite(c.astype(np.float32), "chroma")
 
 
-def spectral_contrast(y: np.ndarray, *, sample_rate_hz: int, n_fft: int = N_FFT,
-                      hop_length: int = HOP_LENGTH) -> np.ndarray:
+def spectral_contrast(
+    y: np.ndarray, *, sample_rate_hz: int, n_fft: int = N_FFT, hop_length: int = HOP_LENGTH
+) -> np.ndarray:
     """Spectral contrast in dB (``librosa.feature.spectral_contrast``), ``(7, frames)``.
 
     Needs the top octave band (from 12.8 kHz) below Nyquist: 16 kHz works, 8 kHz raises.
@@ -128,8 +147,16 @@ def spectral_contrast(y: np.ndarray, *, sample_rate_hz: int, n_fft: int = N_FFT,
     return check_finite(c.astype(np.float32), "spectral_contrast")
 
 
-def classic_frames(y: np.ndarray, *, sample_rate_hz: int, n_mfcc: int = 40, n_mels: int = 128,
-                   n_fft: int = N_FFT, hop_length: int = HOP_LENGTH, deltas: bool = False) -> dict[str, np.ndarray]:
+def classic_frames(
+    y: np.ndarray,
+    *,
+    sample_rate_hz: int,
+    n_mfcc: int = 40,
+    n_mels: int = 128,
+    n_fft: int = N_FFT,
+    hop_length: int = HOP_LENGTH,
+    deltas: bool = False,
+) -> dict[str, np.ndarray]:
     """All classic frame features from one STFT.
 
     Returns

@@ -8,7 +8,7 @@ imported on first use, and a missing install raises
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -28,7 +28,7 @@ def _opensmile(what: str = "eGeMAPS"):
     return opensmile
 
 
-@lru_cache(maxsize=None)
+@cache
 def smile(feature_set: str = "eGeMAPSv02", what: str = "eGeMAPS"):
     """The openSMILE extractor of a ``opensmile.FeatureSet`` name, at the functionals level (built once)."""
     opensmile = _opensmile(what)
@@ -38,8 +38,9 @@ def smile(feature_set: str = "eGeMAPSv02", what: str = "eGeMAPS"):
     )
 
 
-def opensmile_functionals(y: np.ndarray, sample_rate_hz: int, *, feature_set: str, n_values: int,
-                          name: str, what: str) -> np.ndarray:
+def opensmile_functionals(
+    y: np.ndarray, sample_rate_hz: int, *, feature_set: str, n_values: int, name: str, what: str
+) -> np.ndarray:
     """Functionals ``(n_values,)`` float32 of one clip by an openSMILE feature set.
 
     ``name`` is emovox's feature-set name and ``what`` the set's display name,
@@ -47,12 +48,17 @@ def opensmile_functionals(y: np.ndarray, sample_rate_hz: int, *, feature_set: st
     the clip is shorter than :data:`MIN_DURATION_S`, or a value is not finite.
     """
     y = check_signal(y, sample_rate_hz, what=f"feature set {name!r}")
-    check_signal(y, sample_rate_hz, min_samples=int(np.ceil(MIN_DURATION_S * sample_rate_hz)),
-                 what=f"feature set {name!r} ({MIN_DURATION_S} s)")
+    check_signal(
+        y,
+        sample_rate_hz,
+        min_samples=int(np.ceil(MIN_DURATION_S * sample_rate_hz)),
+        what=f"feature set {name!r} ({MIN_DURATION_S} s)",
+    )
     values = smile(feature_set, what).process_signal(y, int(sample_rate_hz)).to_numpy(dtype=np.float64)
     if values.shape != (1, n_values):
-        raise FeatureError(f"openSMILE returned shape {values.shape}, expected (1, {n_values}); "
-                           "check the opensmile version")
+        raise FeatureError(
+            f"openSMILE returned shape {values.shape}, expected (1, {n_values}); check the opensmile version"
+        )
     return check_finite(values[0].astype(np.float32), f"{what} (openSMILE)")
 
 
@@ -86,5 +92,6 @@ def egemaps(y: np.ndarray, *, sample_rate_hz: int) -> np.ndarray:
         openSMILE is not installed, the clip is too short, or openSMILE
         returns non-finite values.
     """
-    return opensmile_functionals(y, sample_rate_hz, feature_set="eGeMAPSv02", n_values=N_EGEMAPS, name="egemaps",
-                                 what="eGeMAPS")
+    return opensmile_functionals(
+        y, sample_rate_hz, feature_set="eGeMAPSv02", n_values=N_EGEMAPS, name="egemaps", what="eGeMAPS"
+    )

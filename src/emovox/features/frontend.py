@@ -31,8 +31,6 @@ stored as float32), so ``state_dict()`` carries them and the modules move with
 
 from __future__ import annotations
 
-from typing import Optional
-
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -79,21 +77,29 @@ class LogMelFrontend(nn.Module):
         *,
         n_fft: int = 512,
         hop_length: int = 160,
-        win_length: Optional[int] = None,
+        win_length: int | None = None,
         n_mels: int = 64,
         f_min_hz: float = 0.0,
-        f_max_hz: Optional[float] = None,
+        f_max_hz: float | None = None,
         log: str = "db",
-        top_db: Optional[float] = 80.0,
+        top_db: float | None = 80.0,
         amin: float = 1e-10,
         pad_mode: str = "constant",
         stft: str = "fft",
     ) -> None:
         super().__init__()
         self.cfg = LogMelConfig(
-            sample_rate_hz=sample_rate_hz, n_fft=n_fft, hop_length=hop_length,
-            win_length=win_length, n_mels=n_mels, f_min_hz=f_min_hz, f_max_hz=f_max_hz,
-            log=log, top_db=top_db, amin=amin, pad_mode=pad_mode,
+            sample_rate_hz=sample_rate_hz,
+            n_fft=n_fft,
+            hop_length=hop_length,
+            win_length=win_length,
+            n_mels=n_mels,
+            f_min_hz=f_min_hz,
+            f_max_hz=f_max_hz,
+            log=log,
+            top_db=top_db,
+            amin=amin,
+            pad_mode=pad_mode,
         )
         if stft not in STFT_IMPLS:
             raise ConfigError(f"stft={stft!r} is not one of {STFT_IMPLS}")
@@ -116,8 +122,10 @@ class LogMelFrontend(nn.Module):
 
     def extra_repr(self) -> str:
         c = self.cfg
-        return (f"sample_rate_hz={c.sample_rate_hz}, n_fft={c.n_fft}, hop_length={c.hop_length}, "
-                f"n_mels={c.n_mels}, log={c.log!r}, stft={self.stft!r}")
+        return (
+            f"sample_rate_hz={c.sample_rate_hz}, n_fft={c.n_fft}, hop_length={c.hop_length}, "
+            f"n_mels={c.n_mels}, log={c.log!r}, stft={self.stft!r}"
+        )
 
     # -- stages -------------------------------------------------------------
     def power_spectrogram(self, y: torch.Tensor) -> torch.Tensor:
@@ -129,8 +137,13 @@ class LogMelFrontend(nn.Module):
         c = self.cfg
         if self.stft == "fft":
             spec = torch.stft(
-                y, n_fft=c.n_fft, hop_length=c.hop_length, window=self.window, center=True,
-                pad_mode=c.pad_mode, return_complex=True,
+                y,
+                n_fft=c.n_fft,
+                hop_length=c.hop_length,
+                window=self.window,
+                center=True,
+                pad_mode=c.pad_mode,
+                return_complex=True,
             )
             ri = torch.view_as_real(spec)  # (batch, n_freqs, frames, 2); faster than .real / .imag
             return ri[..., 0].square() + ri[..., 1].square()
@@ -170,7 +183,7 @@ class LogMelFrontend(nn.Module):
             return self._mel_of_frames(frames)
         out = torch.empty(batch, n_frames, c.n_mels, dtype=y.dtype)
         for start in range(0, n_frames, block):
-            out[:, start:start + block] = self._mel_of_frames(frames[:, start:start + block])
+            out[:, start : start + block] = self._mel_of_frames(frames[:, start : start + block])
         return out
 
     def _mel_of_frames(self, frames: torch.Tensor) -> torch.Tensor:
@@ -191,8 +204,10 @@ class LogMelFrontend(nn.Module):
         ri = torch.view_as_real(spec)
         ri = ri.square() if ri.requires_grad else ri.square_()  # re², im² per bin
         squares = ri.reshape(batch * n_frames, 2 * c.n_freqs)
-        bands = [squares[:, 2 * lo : 2 * hi] @ getattr(self, f"_mel_band_{i}")
-                 for i, (_, _, lo, hi) in enumerate(self._mel_groups)]
+        bands = [
+            squares[:, 2 * lo : 2 * hi] @ getattr(self, f"_mel_band_{i}")
+            for i, (_, _, lo, hi) in enumerate(self._mel_groups)
+        ]
         return torch.cat(bands, dim=-1).view(batch, n_frames, c.n_mels)
 
     def to_log(self, mel: torch.Tensor) -> torch.Tensor:
@@ -280,8 +295,9 @@ def _mel_groups(mel_fb: np.ndarray, group: int = MEL_GROUP) -> list[tuple[int, i
 def _as_batch(y: torch.Tensor, cfg: LogMelConfig) -> tuple[torch.Tensor, bool]:
     """Check a waveform tensor and return it as float ``(batch, n)``."""
     if not isinstance(y, torch.Tensor):
-        raise FeatureError(f"expected a torch.Tensor of shape (batch, n), got {type(y).__name__}; "
-                           "wrap arrays with torch.from_numpy")
+        raise FeatureError(
+            f"expected a torch.Tensor of shape (batch, n), got {type(y).__name__}; wrap arrays with torch.from_numpy"
+        )
     if y.ndim not in (1, 2):
         raise FeatureError(f"expected a waveform of shape (batch, n) or (n,), got shape {tuple(y.shape)}")
     if not torch.is_floating_point(y):

@@ -21,7 +21,7 @@ One frame is enough (std and slope are then 0); zero frames raise
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

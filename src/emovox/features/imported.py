@@ -38,8 +38,10 @@ PREFIX = "file:"
 
 
 def _from_waveform(y: np.ndarray, *, sample_rate_hz: int, **_: object) -> np.ndarray:
-    raise ConfigError("features read from a file are looked up by the clip's path, not computed from a waveform; "
-                      "use featurize_records with records or paths")
+    raise ConfigError(
+        "features read from a file are looked up by the clip's path, not computed from a waveform; "
+        "use featurize_records with records or paths"
+    )
 
 
 @dataclass(frozen=True)
@@ -75,8 +77,10 @@ class ImportedFeatures(FeatureSet):
         wanted = [_resolve(p) for p in paths]
         missing = [p for p in wanted if p not in index]
         if missing:
-            raise ConfigError(f"{len(missing)} of {len(wanted)} clips are not in {self.params['path']} "
-                              f"(first: {missing[0]}); add a row for each clip (matched by absolute path)")
+            raise ConfigError(
+                f"{len(missing)} of {len(wanted)} clips are not in {self.params['path']} "
+                f"(first: {missing[0]}); add a row for each clip (matched by absolute path)"
+            )
         return self.matrix[[index[p] for p in wanted]]
 
 
@@ -110,8 +114,10 @@ def _read_csv(path: Path) -> tuple[list[str], np.ndarray, list[str]]:
             try:
                 values[r, c] = float(cell)
             except ValueError:
-                raise ConfigError(f"features file {path}: column {name!r} is not numeric (line {r + 2}: {cell!r}); "
-                                  "keep only 'path' and numeric columns") from None
+                raise ConfigError(
+                    f"features file {path}: column {name!r} is not numeric (line {r + 2}: {cell!r}); "
+                    "keep only 'path' and numeric columns"
+                ) from None
     return paths, values, columns
 
 
@@ -119,22 +125,27 @@ def _read_npz(path: Path) -> tuple[list[str], np.ndarray, list[str]]:
     try:
         with np.load(path, allow_pickle=False) as data:
             if "paths" not in data or "X" not in data:
-                raise ConfigError(f"features file {path} needs arrays 'paths' (n,) and 'X' (n, d); "
-                                  f"it has {sorted(data.files)}")
+                raise ConfigError(
+                    f"features file {path} needs arrays 'paths' (n,) and 'X' (n, d); it has {sorted(data.files)}"
+                )
             paths, X = data["paths"], data["X"]
     except ConfigError:
         raise
     except ValueError as error:  # an object array needs pickle: refused
-        raise ConfigError(f"features file {path} holds arrays that need pickle ({error}); store 'paths' as a "
-                          "unicode string array and 'X' as a numeric array") from None
+        raise ConfigError(
+            f"features file {path} holds arrays that need pickle ({error}); store 'paths' as a "
+            "unicode string array and 'X' as a numeric array"
+        ) from None
     except (OSError, EOFError) as error:
         raise ConfigError(f"cannot read features file {path}: {error}; give an .npz from numpy.savez") from None
     if paths.dtype.kind != "U" or paths.ndim != 1:
-        raise ConfigError(f"features file {path}: 'paths' must be a 1-D unicode string array, got {paths.dtype} "
-                          f"{paths.shape}")
+        raise ConfigError(
+            f"features file {path}: 'paths' must be a 1-D unicode string array, got {paths.dtype} {paths.shape}"
+        )
     if X.dtype.kind not in "biuf" or X.ndim != 2 or len(X) != len(paths):
-        raise ConfigError(f"features file {path}: 'X' must be numeric (n, d) with n = {len(paths)} rows, "
-                          f"got {X.dtype} {X.shape}")
+        raise ConfigError(
+            f"features file {path}: 'X' must be numeric (n, d) with n = {len(paths)} rows, got {X.dtype} {X.shape}"
+        )
     return [str(p) for p in paths], X.astype(np.float64), [f"x{i}" for i in range(X.shape[1])]
 
 
@@ -149,17 +160,26 @@ def _load(path: str, mtime_ns: int, size: int) -> ImportedFeatures:
     bad = np.argwhere(~np.isfinite(X))
     if len(bad):
         r, c = bad[0]
-        raise ConfigError(f"features file {file}: non-finite value in column {columns[c]!r} for {paths[r]!r}; "
-                          "fill it or drop the column")
+        raise ConfigError(
+            f"features file {file}: non-finite value in column {columns[c]!r} for {paths[r]!r}; "
+            "fill it or drop the column"
+        )
     resolved = [_resolve(p, file.parent) for p in paths]
     seen: set[str] = set()
     for p in resolved:
         if p in seen:
             raise ConfigError(f"features file {file} lists {p} twice; keep one row per clip")
         seen.add(p)
-    return ImportedFeatures(f"{PREFIX}{file}", _from_waveform, {"path": str(file), "sha256": file_fingerprint(file)},
-                            f"{X.shape[1]} features per clip read from {file}", dict,
-                            paths=tuple(resolved), matrix=X.astype(np.float32), columns=tuple(columns))
+    return ImportedFeatures(
+        f"{PREFIX}{file}",
+        _from_waveform,
+        {"path": str(file), "sha256": file_fingerprint(file)},
+        f"{X.shape[1]} features per clip read from {file}",
+        dict,
+        paths=tuple(resolved),
+        matrix=X.astype(np.float32),
+        columns=tuple(columns),
+    )
 
 
 def imported_feature_set(path: str | os.PathLike) -> ImportedFeatures:

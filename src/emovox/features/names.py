@@ -25,7 +25,7 @@ any other set
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 from emovox.errors import ConfigError
 from emovox.features.functionals import DEFAULT_STATS, check_stats, functional_names
@@ -61,7 +61,7 @@ def _frame_rows(feature_set: str, params: dict) -> list[str]:
     return mfcc + [f"d_{m}" for m in mfcc] + [f"dd_{m}" for m in mfcc]
 
 
-def feature_names(feature_set: "str | object", d: int | None = None) -> list[str]:
+def feature_names(feature_set: str | object, d: int | None = None) -> list[str]:
     """Name of every column of ``feature_set``'s vectors.
 
     Parameters

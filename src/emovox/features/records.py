@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
-from typing import Iterable, Optional
 
 import numpy as np
 
 from emovox.errors import ConfigError, EmovoxError, FeatureError
 from emovox.features.cache import FeatureCache, cache_key, file_fingerprint
 from emovox.features.registry import FeatureSet, get_feature_set
-
 
 #: Longest recording an utterance-level feature set accepts, in seconds. These sets summarise one
 #: utterance, and their spectral analysis holds the whole recording's STFT: an hour took 1.8 GB.
@@ -44,13 +43,13 @@ def _path_of(record: object) -> str:
     return os.fspath(path)
 
 
-def features_config(feature_set: "str | FeatureSet", *, sample_rate_hz: int = 16000) -> dict:
+def features_config(feature_set: str | FeatureSet, *, sample_rate_hz: int = 16000) -> dict:
     """The full config a cached feature depends on: feature set + loading settings."""
     fs = get_feature_set(feature_set)
     return {"features": fs.config(), "audio": {"loader": "emovox.audio.load_audio", "sample_rate_hz": sample_rate_hz}}
 
 
-def _featurize_one(path: str, fs: FeatureSet, sample_rate_hz: int, cache_dir: Optional[str], config: dict) -> np.ndarray:
+def _featurize_one(path: str, fs: FeatureSet, sample_rate_hz: int, cache_dir: str | None, config: dict) -> np.ndarray:
     try:
         cache = key = None
         if cache_dir is not None:
@@ -72,10 +71,10 @@ def _featurize_one(path: str, fs: FeatureSet, sample_rate_hz: int, cache_dir: Op
 
 def featurize_records(
     records: Iterable[object],
-    feature_set: "str | FeatureSet",
+    feature_set: str | FeatureSet,
     *,
     sample_rate_hz: int = 16000,
-    cache_dir: "str | os.PathLike[str] | None" = None,
+    cache_dir: str | os.PathLike[str] | None = None,
     n_jobs: int = 1,
     progress: bool = False,
 ) -> np.ndarray:
@@ -116,11 +115,20 @@ def featurize_records(
     workers = (os.cpu_count() or 1) if n_jobs == -1 else n_jobs
     config = features_config(fs, sample_rate_hz=sample_rate_hz)
     if workers > 1 and not _picklable(fs):
-        warnings.warn(f"feature set {fs.name!r} cannot be sent to worker processes (its extractor is not a "
-                      "module-level function); computing with n_jobs=1", RuntimeWarning, stacklevel=2)
+        warnings.warn(
+            f"feature set {fs.name!r} cannot be sent to worker processes (its extractor is not a "
+            "module-level function); computing with n_jobs=1",
+            RuntimeWarning,
+            stacklevel=2,
+        )
         workers = 1
-    work = partial(_featurize_one, fs=fs, sample_rate_hz=sample_rate_hz,
-                   cache_dir=None if cache_dir is None else os.fspath(cache_dir), config=config)
+    work = partial(
+        _featurize_one,
+        fs=fs,
+        sample_rate_hz=sample_rate_hz,
+        cache_dir=None if cache_dir is None else os.fspath(cache_dir),
+        config=config,
+    )
     if workers == 1 or len(paths) == 1:
         rows = list(_progress(map(work, paths), len(paths), progress))
     else:
@@ -129,7 +137,9 @@ def featurize_records(
             rows = list(_progress(pool.map(work, paths, chunksize=chunksize), len(paths), progress))
     dims = {r.shape for r in rows}
     if len(dims) != 1:
-        raise FeatureError(f"feature vectors differ in shape across records ({sorted(dims)}); the feature set must give (d,)")
+        raise FeatureError(
+            f"feature vectors differ in shape across records ({sorted(dims)}); the feature set must give (d,)"
+        )
     return np.stack(rows).astype(np.float32, copy=False)
 
 

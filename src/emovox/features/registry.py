@@ -35,8 +35,9 @@ artifacts key on; ``with_params`` makes a variant.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -52,17 +53,35 @@ FEATURES_VERSION = "1"
 Extractor = Callable[..., np.ndarray]
 
 
-def _mfcc_functionals(y: np.ndarray, *, sample_rate_hz: int, n_mfcc: int = 40, n_mels: int = 128,
-                      n_fft: int = 2048, hop_length: int = 512, stats=DEFAULT_STATS) -> np.ndarray:
-    m = mfcc(y, sample_rate_hz=sample_rate_hz, n_mfcc=n_mfcc, n_mels=n_mels, n_fft=n_fft,
-             hop_length=hop_length, deltas=True)
+def _mfcc_functionals(
+    y: np.ndarray,
+    *,
+    sample_rate_hz: int,
+    n_mfcc: int = 40,
+    n_mels: int = 128,
+    n_fft: int = 2048,
+    hop_length: int = 512,
+    stats=DEFAULT_STATS,
+) -> np.ndarray:
+    m = mfcc(
+        y, sample_rate_hz=sample_rate_hz, n_mfcc=n_mfcc, n_mels=n_mels, n_fft=n_fft, hop_length=hop_length, deltas=True
+    )
     return functionals(m, stats=stats)
 
 
-def _classic(y: np.ndarray, *, sample_rate_hz: int, n_mfcc: int = 40, n_mels: int = 128,
-             n_fft: int = 2048, hop_length: int = 512, stats=DEFAULT_STATS) -> np.ndarray:
-    frames = classic_frames(y, sample_rate_hz=sample_rate_hz, n_mfcc=n_mfcc, n_mels=n_mels,
-                            n_fft=n_fft, hop_length=hop_length)
+def _classic(
+    y: np.ndarray,
+    *,
+    sample_rate_hz: int,
+    n_mfcc: int = 40,
+    n_mels: int = 128,
+    n_fft: int = 2048,
+    hop_length: int = 512,
+    stats=DEFAULT_STATS,
+) -> np.ndarray:
+    frames = classic_frames(
+        y, sample_rate_hz=sample_rate_hz, n_mfcc=n_mfcc, n_mels=n_mels, n_fft=n_fft, hop_length=hop_length
+    )
     stacked = np.concatenate([frames[k] for k in ("mfcc", "zcr", "rms", "chroma", "contrast")], axis=0)
     return functionals(stacked, stats=stats)
 
@@ -122,7 +141,7 @@ class FeatureSet:
             raise FeatureError(f"feature set {self.name!r} returned shape {out.shape}, expected (d,)")
         return check_finite(out, f"feature set {self.name!r}")
 
-    def with_params(self, **changes: Any) -> "FeatureSet":
+    def with_params(self, **changes: Any) -> FeatureSet:
         """A copy with some parameters changed; unknown names raise :class:`ConfigError`."""
         unknown = sorted(set(changes) - set(self.params))
         if unknown:
@@ -136,24 +155,40 @@ class FeatureSet:
     def config(self) -> dict:
         """Everything the values depend on, JSON-able: name, params, feature and library versions."""
         params = {k: list(v) if isinstance(v, tuple) else v for k, v in sorted(self.params.items())}
-        return {"name": self.name, "params": params, "features_version": FEATURES_VERSION,
-                "libraries": self.versions()}
+        return {"name": self.name, "params": params, "features_version": FEATURES_VERSION, "libraries": self.versions()}
 
 
 FEATURE_SETS: dict[str, FeatureSet] = {
     fs.name: fs
     for fs in (
-        FeatureSet("mfcc-functionals", _mfcc_functionals,
-                   {"n_mfcc": 40, "n_mels": 128, "n_fft": 2048, "hop_length": 512, "stats": DEFAULT_STATS},
-                   "40 MFCC + delta + delta-delta, 8 functionals each (960 values)", _librosa_versions),
-        FeatureSet("classic", _classic,
-                   {"n_mfcc": 40, "n_mels": 128, "n_fft": 2048, "hop_length": 512, "stats": DEFAULT_STATS},
-                   "MFCC + ZCR + RMS + chroma + spectral contrast, 8 functionals each (488 values)",
-                   _librosa_versions),
-        FeatureSet("egemaps", _egemaps, {}, "openSMILE eGeMAPS v02 functionals (88 values; needs emovox[egemaps])",
-                   _opensmile_versions),
-        FeatureSet("compare", _compare, {}, "openSMILE ComParE 2016 functionals (6,373 values; needs emovox[egemaps])",
-                   _opensmile_versions),
+        FeatureSet(
+            "mfcc-functionals",
+            _mfcc_functionals,
+            {"n_mfcc": 40, "n_mels": 128, "n_fft": 2048, "hop_length": 512, "stats": DEFAULT_STATS},
+            "40 MFCC + delta + delta-delta, 8 functionals each (960 values)",
+            _librosa_versions,
+        ),
+        FeatureSet(
+            "classic",
+            _classic,
+            {"n_mfcc": 40, "n_mels": 128, "n_fft": 2048, "hop_length": 512, "stats": DEFAULT_STATS},
+            "MFCC + ZCR + RMS + chroma + spectral contrast, 8 functionals each (488 values)",
+            _librosa_versions,
+        ),
+        FeatureSet(
+            "egemaps",
+            _egemaps,
+            {},
+            "openSMILE eGeMAPS v02 functionals (88 values; needs emovox[egemaps])",
+            _opensmile_versions,
+        ),
+        FeatureSet(
+            "compare",
+            _compare,
+            {},
+            "openSMILE ComParE 2016 functionals (6,373 values; needs emovox[egemaps])",
+            _opensmile_versions,
+        ),
     )
 }
 
@@ -182,7 +217,7 @@ def _load_lazy(name: str) -> FeatureSet:
     return FEATURE_SETS[name]
 
 
-def get_feature_set(name: "str | FeatureSet") -> FeatureSet:
+def get_feature_set(name: str | FeatureSet) -> FeatureSet:
     """Look a feature set up by name (a :class:`FeatureSet` is returned as is).
 
     ``"file:PATH"`` reads a user's features file (:func:`emovox.features.imported.imported_feature_set`).
@@ -192,7 +227,7 @@ def get_feature_set(name: "str | FeatureSet") -> FeatureSet:
     if isinstance(name, str) and name.startswith(FILE_PREFIX):
         from emovox.features.imported import imported_feature_set
 
-        return imported_feature_set(name[len(FILE_PREFIX):])
+        return imported_feature_set(name[len(FILE_PREFIX) :])
     try:
         return FEATURE_SETS[name]
     except (KeyError, TypeError):
@@ -202,8 +237,10 @@ def get_feature_set(name: "str | FeatureSet") -> FeatureSet:
         names = feature_set_names()
         close = [n for n in names if text and text in n] or difflib.get_close_matches(text, names, n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
-        raise ConfigError(f"unknown feature set {name!r}; {hint}known: {', '.join(names)}, "
-                          f"or {FILE_PREFIX}PATH (a CSV/NPZ of your own)") from None
+        raise ConfigError(
+            f"unknown feature set {name!r}; {hint}known: {', '.join(names)}, "
+            f"or {FILE_PREFIX}PATH (a CSV/NPZ of your own)"
+        ) from None
 
 
 def register_feature_set(feature_set: FeatureSet, *, overwrite: bool = False) -> None:
@@ -213,7 +250,7 @@ def register_feature_set(feature_set: FeatureSet, *, overwrite: bool = False) ->
     FEATURE_SETS[feature_set.name] = feature_set
 
 
-def extract_features(name: "str | FeatureSet", y: np.ndarray, *, sample_rate_hz: int) -> np.ndarray:
+def extract_features(name: str | FeatureSet, y: np.ndarray, *, sample_rate_hz: int) -> np.ndarray:
     """Utterance-level features of one clip.
 
     Parameters
@@ -239,5 +276,14 @@ def extract_features(name: "str | FeatureSet", y: np.ndarray, *, sample_rate_hz:
     return get_feature_set(name)(y, sample_rate_hz=sample_rate_hz)
 
 
-__all__ = ["FEATURES_VERSION", "FEATURE_SETS", "FILE_PREFIX", "LAZY_FEATURE_SETS", "FeatureSet", "extract_features",
-           "feature_set_names", "get_feature_set", "register_feature_set"]
+__all__ = [
+    "FEATURES_VERSION",
+    "FEATURE_SETS",
+    "FILE_PREFIX",
+    "LAZY_FEATURE_SETS",
+    "FeatureSet",
+    "extract_features",
+    "feature_set_names",
+    "get_feature_set",
+    "register_feature_set",
+]

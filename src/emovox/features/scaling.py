@@ -36,7 +36,7 @@ class StandardScaler:
     def is_fitted(self) -> bool:
         return self.mean_ is not None
 
-    def fit(self, x: np.ndarray) -> "StandardScaler":
+    def fit(self, x: np.ndarray) -> StandardScaler:
         """Learn column means and standard deviations from ``x`` ``(n, d)`` (training rows only)."""
         x = _check_matrix(x, "fit")
         if x.shape[0] == 0:
@@ -79,7 +79,7 @@ class StandardScaler:
         }
 
     @classmethod
-    def from_dict(cls, data: dict) -> "StandardScaler":
+    def from_dict(cls, data: dict) -> StandardScaler:
         """Rebuild a fitted scaler from :meth:`to_dict` output."""
         if not isinstance(data, dict) or data.get("format") != _FORMAT:
             got = data.get("format") if isinstance(data, dict) else type(data).__name__
@@ -88,10 +88,13 @@ class StandardScaler:
             mean = np.asarray(data["mean"], dtype=np.float64)
             scale = np.asarray(data["scale"], dtype=np.float64)
         except (KeyError, TypeError, ValueError) as error:
-            raise ConfigError(f"saved StandardScaler lacks valid 'mean'/'scale' lists ({error}); "
-                              "re-fit the scaler") from None
+            raise ConfigError(
+                f"saved StandardScaler lacks valid 'mean'/'scale' lists ({error}); re-fit the scaler"
+            ) from None
         if mean.ndim != 1 or mean.shape != scale.shape or not np.all(np.isfinite(mean)) or not np.all(scale > 0):
-            raise ConfigError("saved StandardScaler has inconsistent or invalid 'mean'/'scale' lists; re-fit the scaler")
+            raise ConfigError(
+                "saved StandardScaler has inconsistent or invalid 'mean'/'scale' lists; re-fit the scaler"
+            )
         out = cls()
         out.mean_, out.scale_ = mean, scale
         out.n_samples_seen_ = int(data.get("n_samples_seen", 0))

@@ -29,7 +29,6 @@ Every definition follows librosa 0.11 so that the front ends agree with
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import Optional
 
 import numpy as np
 
@@ -72,12 +71,12 @@ class LogMelConfig:
     sample_rate_hz: int = 16000
     n_fft: int = 512
     hop_length: int = 160
-    win_length: Optional[int] = None
+    win_length: int | None = None
     n_mels: int = 64
     f_min_hz: float = 0.0
-    f_max_hz: Optional[float] = None
+    f_max_hz: float | None = None
     log: str = "db"
-    top_db: Optional[float] = 80.0
+    top_db: float | None = 80.0
     amin: float = 1e-10
     pad_mode: str = "constant"
 
@@ -113,7 +112,7 @@ class LogMelConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "LogMelConfig":
+    def from_dict(cls, data: dict) -> LogMelConfig:
         """Inverse of :meth:`to_dict`; unknown keys raise :class:`ConfigError`."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)

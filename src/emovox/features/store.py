@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -64,11 +64,12 @@ class FeatureFile:
         """Features of clip ``i``: ``(dim,)`` or ``(dim, frames_i)``."""
         if self.offsets is None:
             return self.features[i]
-        return self.features[self.offsets[i]:self.offsets[i + 1]].T
+        return self.features[self.offsets[i] : self.offsets[i + 1]].T
 
 
-def write_features(path: str | os.PathLike, features: np.ndarray | Sequence[np.ndarray], items: Sequence[dict],
-                   config: dict) -> Path:
+def write_features(
+    path: str | os.PathLike, features: np.ndarray | Sequence[np.ndarray], items: Sequence[dict], config: dict
+) -> Path:
     """Write a feature file atomically (a reader never sees half of one).
 
     Parameters
@@ -132,8 +133,9 @@ def read_features(path: str | os.PathLike) -> FeatureFile:
     except (SafetensorError, OSError, ValueError) as error:
         raise ConfigError(f"{str(path)!r} is not a safetensors feature file ({error})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get("kind") not in KINDS:
-        raise ConfigError(f"{str(path)!r} is not an emovox feature file (no {FORMAT!r} header): "
-                          "write one with `emovox features`")
+        raise ConfigError(
+            f"{str(path)!r} is not an emovox feature file (no {FORMAT!r} header): write one with `emovox features`"
+        )
     if meta["kind"] == "utterance":
         return FeatureFile("utterance", meta["items"], meta["config"], tensors["features"])
     return FeatureFile("frames", meta["items"], meta["config"], tensors["frames"], tensors["offsets"])

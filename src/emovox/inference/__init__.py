@@ -9,11 +9,10 @@ import torch (only the torch backend does, when used).
 
 from __future__ import annotations
 
-from emovox.inference.results import Prediction, Timeline
 from emovox.inference.predictor import Predictor, default_model_dir, load_model
+from emovox.inference.results import Prediction, Timeline
 
-__all__ = ["Prediction", "Timeline", "Predictor", "load_model", "default_model_dir",
-           "StreamEngine", "StreamEvent"]
+__all__ = ["Prediction", "Timeline", "Predictor", "load_model", "default_model_dir", "StreamEngine", "StreamEvent"]
 
 
 def __getattr__(name: str):

@@ -23,9 +23,10 @@ path stays torch-free.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -67,8 +68,10 @@ class AdaptationHead:
         """A speaker's offset ``(d,)``: the mean of their clips' embeddings ``(k, d)``."""
         e = self._check(embeddings)
         if len(e) < MIN_CLIPS:
-            raise ConfigError(f"speaker adaptation needs at least {MIN_CLIPS} clips of the speaker "
-                              f"(got {len(e)}); about {RECOMMENDED_CLIPS} are recommended")
+            raise ConfigError(
+                f"speaker adaptation needs at least {MIN_CLIPS} clips of the speaker "
+                f"(got {len(e)}); about {RECOMMENDED_CLIPS} are recommended"
+            )
         return e.mean(axis=0)
 
     def logits(self, embeddings: np.ndarray, offset: np.ndarray) -> np.ndarray:
@@ -79,22 +82,27 @@ class AdaptationHead:
     def _check(self, embeddings: np.ndarray) -> np.ndarray:
         e = np.asarray(embeddings, dtype=np.float64)
         if e.ndim != 2 or e.shape[1] != self.n_features:
-            raise ModelError(f"embeddings of shape {e.shape} do not fit the adapted head's "
-                             f"{self.n_features} features: the artifact's files do not match")
+            raise ModelError(
+                f"embeddings of shape {e.shape} do not fit the adapted head's "
+                f"{self.n_features} features: the artifact's files do not match"
+            )
         return e
 
     @classmethod
-    def from_artifact(cls, model_dir: str | os.PathLike, config: Mapping[str, Any],
-                      n_classes: int) -> "AdaptationHead":
+    def from_artifact(cls, model_dir: str | os.PathLike, config: Mapping[str, Any], n_classes: int) -> AdaptationHead:
         """Read ``adapt.safetensors`` and ``config["adaptation"]`` (:class:`ModelError` if absent or bad)."""
         section = config.get("adaptation")
         path = Path(model_dir) / ADAPT_FILE
         if not path.is_file():
-            raise ModelError("this model has no speaker adaptation (no adapt.safetensors): --adapt works with "
-                             "the default model and artifacts written by scripts/add_speaker_adaptation.py")
+            raise ModelError(
+                "this model has no speaker adaptation (no adapt.safetensors): --adapt works with "
+                "the default model and artifacts written by scripts/add_speaker_adaptation.py"
+            )
         if not isinstance(section, Mapping):
-            raise ModelError(f"{path} has no 'adaptation' object in config.json beside it: rewrite both with "
-                             "scripts/add_speaker_adaptation.py")
+            raise ModelError(
+                f"{path} has no 'adaptation' object in config.json beside it: rewrite both with "
+                "scripts/add_speaker_adaptation.py"
+            )
         try:
             from safetensors.numpy import load_file
 
@@ -107,20 +115,24 @@ class AdaptationHead:
         mean, scale, weight, bias = (np.asarray(tensors[k], dtype=np.float64) for k in _TENSORS)
         d = mean.size
         if scale.shape != (d,) or weight.shape != (n_classes, d) or bias.shape != (n_classes,):
-            raise ModelError(f"{path}: tensors of shapes {mean.shape}, {scale.shape}, {weight.shape}, "
-                             f"{bias.shape} do not form a head over {n_classes} labels")
+            raise ModelError(
+                f"{path}: tensors of shapes {mean.shape}, {scale.shape}, {weight.shape}, "
+                f"{bias.shape} do not form a head over {n_classes} labels"
+            )
         from emovox.inference.backends import _number
 
         temperature = _number(section.get("temperature"), "adaptation.temperature", 1.0)
         threshold = _number(section.get("threshold"), "adaptation.threshold", 0.0)
         if not (temperature > 0 and 0.0 <= threshold <= 1.0):
-            raise ModelError(f"config adaptation: temperature {temperature!r} must be > 0 and threshold "
-                             f"{threshold!r} in [0, 1]")
+            raise ModelError(
+                f"config adaptation: temperature {temperature!r} must be > 0 and threshold {threshold!r} in [0, 1]"
+            )
         return cls(mean, scale, weight, bias, temperature, threshold, dict(section))
 
 
-def write_adaptation(model_dir: str | os.PathLike, mean: np.ndarray, scale: np.ndarray, weight: np.ndarray,
-                     bias: np.ndarray) -> Path:
+def write_adaptation(
+    model_dir: str | os.PathLike, mean: np.ndarray, scale: np.ndarray, weight: np.ndarray, bias: np.ndarray
+) -> Path:
     """Write ``adapt.safetensors`` (float32) atomically; the caller adds ``config["adaptation"]``."""
     from safetensors.numpy import save_file
 

@@ -25,17 +25,28 @@ import hashlib
 import json
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from emovox.errors import ConfigError, ModelError
 from emovox.fileio import check_inside
 
-__all__ = ["Backend", "ModelInfo", "TorchBackend", "OnnxBackend", "read_config", "model_version",
-           "BACKENDS", "ONNX_FILE", "WEIGHTS_FILE", "CONFIG_FILE"]
+__all__ = [
+    "Backend",
+    "ModelInfo",
+    "TorchBackend",
+    "OnnxBackend",
+    "read_config",
+    "model_version",
+    "BACKENDS",
+    "ONNX_FILE",
+    "WEIGHTS_FILE",
+    "CONFIG_FILE",
+]
 
 BACKENDS = ("auto", "torch", "onnx")
 CONFIG_FILE = "config.json"
@@ -65,9 +76,7 @@ def read_config(model_dir: str | os.PathLike) -> dict:
         with open(path, encoding="utf-8") as fh:
             config = json.load(fh)
     except FileNotFoundError:
-        raise ModelError(
-            f"{str(model_dir)!r} has no {CONFIG_FILE}: it is not an emovox model artifact"
-        ) from None
+        raise ModelError(f"{str(model_dir)!r} has no {CONFIG_FILE}: it is not an emovox model artifact") from None
     except (OSError, ValueError) as error:
         raise ModelError(f"cannot read {path}: {error}") from None
     if not isinstance(config, dict):
@@ -153,7 +162,7 @@ class ModelInfo:
         return model_version(self.config)
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> "ModelInfo":
+    def from_config(cls, config: Mapping[str, Any]) -> ModelInfo:
         """Read and check the fields inference needs (:class:`ModelError` naming the bad one)."""
         spec = _spec_of(config)
         kind = spec.get("input_kind", "waveform")
@@ -177,8 +186,9 @@ class ModelInfo:
             raise ModelError(f"threshold={threshold!r} must lie in [0, 1]")
         rate = _number(spec.get("sample_rate_hz"), "task.sample_rate_hz", 16000)
         if rate != int(rate) or not MIN_RATE_HZ <= rate <= MAX_RATE_HZ:
-            raise ModelError(f"task.sample_rate_hz={rate!r} must be a whole number of Hz in "
-                             f"[{MIN_RATE_HZ}, {MAX_RATE_HZ}]")
+            raise ModelError(
+                f"task.sample_rate_hz={rate!r} must be a whole number of Hz in [{MIN_RATE_HZ}, {MAX_RATE_HZ}]"
+            )
         clip_s = _number(spec.get("clip_s"), "task.clip_s", 3.0)
         if not 0 < clip_s <= MAX_CLIP_S:
             raise ModelError(f"task.clip_s={clip_s!r} must lie in (0, {MAX_CLIP_S:g}] seconds")
@@ -194,11 +204,22 @@ class ModelInfo:
             raise ModelError(f"preprocessing.trim_silence={_short(trim)}: expected true or false")
         band = pre.get("band_limit_hz")
         if band is not None and (isinstance(band, bool) or not isinstance(band, int) or not 1000 <= band < rate):
-            raise ModelError(f"preprocessing.band_limit_hz={_short(band)}: expected null or a whole number of Hz "
-                             f"in [1000, {int(rate)})")
-        return cls(labels=labels, sample_rate_hz=int(rate), clip_s=clip_s, temperature=temperature,
-                   threshold=threshold, crop=crop, trim_silence=trim,
-                   normalize=normalize, band_limit_hz=band, config=dict(config))
+            raise ModelError(
+                f"preprocessing.band_limit_hz={_short(band)}: expected null or a whole number of Hz "
+                f"in [1000, {int(rate)})"
+            )
+        return cls(
+            labels=labels,
+            sample_rate_hz=int(rate),
+            clip_s=clip_s,
+            temperature=temperature,
+            threshold=threshold,
+            crop=crop,
+            trim_silence=trim,
+            normalize=normalize,
+            band_limit_hz=band,
+            config=dict(config),
+        )
 
 
 def model_version(config: Mapping[str, Any]) -> str:
@@ -286,8 +307,7 @@ class TorchBackend:
             return self.module.embedding(x).float().numpy()
 
     @classmethod
-    def from_artifact(cls, model_dir: str | os.PathLike, *,
-                      num_threads: int | None = None) -> "TorchBackend":
+    def from_artifact(cls, model_dir: str | os.PathLike, *, num_threads: int | None = None) -> TorchBackend:
         try:
             import torch  # noqa: F401
         except ImportError:
@@ -320,9 +340,7 @@ class OnnxBackend:
         try:
             import onnxruntime as ort
         except ImportError:
-            raise ModelError(
-                "the onnx backend needs onnxruntime: pip install 'emovox[onnx]'"
-            ) from None
+            raise ModelError("the onnx backend needs onnxruntime: pip install 'emovox[onnx]'") from None
         path = Path(path)
         if path.is_dir():
             path = path / ONNX_FILE
@@ -341,8 +359,7 @@ class OnnxBackend:
             options.intra_op_num_threads = int(num_threads)
             options.inter_op_num_threads = 1
         try:
-            self._session = ort.InferenceSession(str(path), options,
-                                                 providers=["CPUExecutionProvider"])
+            self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as error:  # onnxruntime raises its own exception types
             raise ModelError(f"cannot load {path}: {str(error).splitlines()[0]}") from None
         self._input = self._session.get_inputs()[0].name
@@ -360,8 +377,10 @@ class OnnxBackend:
     def embeddings(self, waveforms: np.ndarray) -> np.ndarray:
         """The graph's ``embedding`` output ``(batch, n_features)`` (Whisper-backed exports only)."""
         if not self.has_embeddings:
-            raise ModelError(f"{self.path} has no {EMBEDDING_OUTPUT!r} output: re-export the model with "
-                             "`emovox export` to use speaker adaptation")
+            raise ModelError(
+                f"{self.path} has no {EMBEDDING_OUTPUT!r} output: re-export the model with "
+                "`emovox export` to use speaker adaptation"
+            )
         x = np.ascontiguousarray(waveforms, dtype=np.float32)
         return np.asarray(self._session.run([EMBEDDING_OUTPUT], {self._input: x})[0], dtype=np.float32)
 

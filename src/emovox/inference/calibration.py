@@ -75,12 +75,11 @@ def nll(logits: np.ndarray, labels: np.ndarray, *, temperature: float = 1.0) -> 
     z, y = _check(logits, labels)
     z = z / float(temperature)
     m = z.max(axis=1, keepdims=True)
-    logsumexp = (m[:, 0] + np.log(np.exp(z - m).sum(axis=1)))
+    logsumexp = m[:, 0] + np.log(np.exp(z - m).sum(axis=1))
     return float(np.mean(logsumexp - z[np.arange(len(y)), y]))
 
 
-def fit_temperature(logits: np.ndarray, labels: np.ndarray, *,
-                    bounds: tuple[float, float] = (0.05, 20.0)) -> float:
+def fit_temperature(logits: np.ndarray, labels: np.ndarray, *, bounds: tuple[float, float] = (0.05, 20.0)) -> float:
     """Temperature minimising held-out NLL (L-BFGS-B over ``log T``, analytic gradient).
 
     Parameters
@@ -115,13 +114,11 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray, *,
         return float(loss), np.array([grad])
 
     lo, hi = (math.log(b) for b in bounds)
-    res = minimize(objective, x0=np.array([0.0]), jac=True, method="L-BFGS-B",
-                   bounds=[(lo, hi)])
+    res = minimize(objective, x0=np.array([0.0]), jac=True, method="L-BFGS-B", bounds=[(lo, hi)])
     return float(math.exp(float(res.x[0])))
 
 
-def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, *,
-                               n_bins: int = N_BINS) -> float:
+def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, *, n_bins: int = N_BINS) -> float:
     """ECE: bin-weighted mean |accuracy - confidence| over ``n_bins`` equal-width bins.
 
     Parameters
@@ -144,8 +141,7 @@ def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, *,
     return float(ece)
 
 
-def rejection_threshold(confidences: np.ndarray, correct: np.ndarray, *,
-                        keep_fraction: float = 0.90) -> float:
+def rejection_threshold(confidences: np.ndarray, correct: np.ndarray, *, keep_fraction: float = 0.90) -> float:
     """Largest threshold keeping ``>= keep_fraction`` of the correct predictions.
 
     Parameters
@@ -194,16 +190,14 @@ class CalibrationResult:
                 "n_bins": N_BINS,
                 "n_heldout": self.n_heldout,
                 "heldout_accuracy": round(self.accuracy, 6),
-                "threshold_rule": THRESHOLD_RULE.format(
-                    keep=self.keep_fraction, q=1 - self.keep_fraction),
+                "threshold_rule": THRESHOLD_RULE.format(keep=self.keep_fraction, q=1 - self.keep_fraction),
                 "keep_fraction": self.keep_fraction,
             },
             "threshold": round(self.threshold, 6),
         }
 
 
-def calibrate(logits: np.ndarray, labels: np.ndarray, *,
-              keep_fraction: float = 0.90) -> CalibrationResult:
+def calibrate(logits: np.ndarray, labels: np.ndarray, *, keep_fraction: float = 0.90) -> CalibrationResult:
     """Fit the temperature and the rejection threshold on held-out logits.
 
     Parameters
@@ -243,9 +237,15 @@ def write_calibration(artifact_dir: str | os.PathLike, result: CalibrationResult
     return atomic_write_text(path, json.dumps(config, indent=2) + "\n")
 
 
-def calibrate_artifact(artifact_dir: str | os.PathLike, sources, labels, *,
-                       keep_fraction: float = 0.90, backend: str = "auto",
-                       sample_rate: int | None = None) -> CalibrationResult:
+def calibrate_artifact(
+    artifact_dir: str | os.PathLike,
+    sources,
+    labels,
+    *,
+    keep_fraction: float = 0.90,
+    backend: str = "auto",
+    sample_rate: int | None = None,
+) -> CalibrationResult:
     """Calibrate a saved model on held-out clips through the inference path, and store the result.
 
     The logits come from :class:`~emovox.inference.Predictor` exactly as
@@ -283,10 +283,12 @@ def calibrate_artifact(artifact_dir: str | os.PathLike, sources, labels, *,
     sources = list(sources)
     if len(sources) != len(y):
         raise ConfigError(f"got {len(sources)} clips and {len(y)} labels: give one label per clip")
-    logits = np.stack([
-        model.logits(model._clip_windows(model._prepare(model.load(src, sample_rate=sample_rate)))).mean(axis=0)
-        for src in sources
-    ])
+    logits = np.stack(
+        [
+            model.logits(model._clip_windows(model._prepare(model.load(src, sample_rate=sample_rate)))).mean(axis=0)
+            for src in sources
+        ]
+    )
     result = calibrate(logits, np.asarray(y, dtype=np.int64), keep_fraction=keep_fraction)
     write_calibration(artifact_dir, result)
     return result

@@ -33,8 +33,17 @@ import numpy as np
 
 from emovox.audio.quality import Quality, assess_quality
 
-__all__ = ["SpeechGate", "SpeechCheck", "speech_seconds", "gate_verdict", "quality_warnings", "NO_SPEECH_S",
-           "MIN_EMOTION_S", "SPEECH_PROBABILITY", "FRAME_S"]
+__all__ = [
+    "SpeechGate",
+    "SpeechCheck",
+    "speech_seconds",
+    "gate_verdict",
+    "quality_warnings",
+    "NO_SPEECH_S",
+    "MIN_EMOTION_S",
+    "SPEECH_PROBABILITY",
+    "FRAME_S",
+]
 
 #: A frame is speech when its VAD probability is at least this (0.5 misses shouted and telephone speech).
 SPEECH_PROBABILITY = 0.3
@@ -51,8 +60,9 @@ def speech_seconds(probs: np.ndarray, *, threshold: float = SPEECH_PROBABILITY) 
     return float(np.count_nonzero(np.asarray(probs) >= threshold) * FRAME_S)
 
 
-def gate_verdict(speech_s: float, *, no_speech_s: float = NO_SPEECH_S,
-                 min_emotion_s: float = MIN_EMOTION_S) -> str | None:
+def gate_verdict(
+    speech_s: float, *, no_speech_s: float = NO_SPEECH_S, min_emotion_s: float = MIN_EMOTION_S
+) -> str | None:
     """``"no_speech"``, ``"too_little_speech"`` or ``None`` (enough speech) for ``speech_s`` seconds of speech."""
     if speech_s < no_speech_s:
         return "no_speech"
@@ -82,16 +92,19 @@ class SpeechGate:
         The thresholds (defaults: :data:`NO_SPEECH_S`, :data:`MIN_EMOTION_S`).
     """
 
-    def __init__(self, *, vad: str = "auto", no_speech_s: float = NO_SPEECH_S,
-                 min_emotion_s: float = MIN_EMOTION_S) -> None:
+    def __init__(
+        self, *, vad: str = "auto", no_speech_s: float = NO_SPEECH_S, min_emotion_s: float = MIN_EMOTION_S
+    ) -> None:
         from emovox.audio.vad import VAD_NAMES
         from emovox.errors import ConfigError
 
         if vad not in VAD_NAMES:
             raise ConfigError(f"vad={vad!r} is unknown: expected one of {', '.join(VAD_NAMES)}")
         if not 0 <= no_speech_s <= min_emotion_s:
-            raise ConfigError(f"gate thresholds no_speech_s={no_speech_s!r} <= min_emotion_s={min_emotion_s!r} "
-                              "must be non-negative and ordered")
+            raise ConfigError(
+                f"gate thresholds no_speech_s={no_speech_s!r} <= min_emotion_s={min_emotion_s!r} "
+                "must be non-negative and ordered"
+            )
         self.vad = vad
         self.no_speech_s = float(no_speech_s)
         self.min_emotion_s = float(min_emotion_s)
@@ -140,19 +153,25 @@ def quality_warnings(quality: Quality | None, measured: dict) -> tuple[str, ...]
     out = []
     where = "see the model card"
     if quality.narrowband and not measured.get("narrowband", False):
-        out.append(f"narrowband audio (effective bandwidth {quality.bandwidth_hz / 1000:.1f} kHz, e.g. a telephone "
-                   f"line): this model was measured on wideband speech only; {where}")
+        out.append(
+            f"narrowband audio (effective bandwidth {quality.bandwidth_hz / 1000:.1f} kHz, e.g. a telephone "
+            f"line): this model was measured on wideband speech only; {where}"
+        )
     snr_floor = measured.get("min_snr_db")
     if quality.snr_db is not None and quality.low_snr and (snr_floor is None or quality.snr_db < snr_floor):
         measured_text = f"down to {snr_floor:g} dB" if snr_floor is not None else "on clean speech only"
-        out.append(f"noisy audio (estimated SNR {quality.snr_db:.0f} dB): this model was measured {measured_text}; "
-                   f"{where}")
+        out.append(
+            f"noisy audio (estimated SNR {quality.snr_db:.0f} dB): this model was measured {measured_text}; {where}"
+        )
     if quality.clipping and not measured.get("clipping", False):
-        out.append(f"clipped audio ({quality.clipped_share:.1%} of samples): this model was not measured on "
-                   f"clipped recordings")
+        out.append(
+            f"clipped audio ({quality.clipped_share:.1%} of samples): this model was not measured on clipped recordings"
+        )
     if quality.low_level and not np.isfinite(quality.level_dbfs):
         out.append("the input is digital silence")
     elif quality.low_level:
-        out.append(f"very low level ({quality.level_dbfs:.0f} dBFS): the speech may be too quiet to judge; "
-                   "record closer to the microphone or raise the gain")
+        out.append(
+            f"very low level ({quality.level_dbfs:.0f} dBFS): the speech may be too quiet to judge; "
+            "record closer to the microphone or raise the gain"
+        )
     return tuple(out)

@@ -24,24 +24,41 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
 from emovox.errors import AudioError, ConfigError, EmovoxError, ModelError
 from emovox.inference.adaptation import ADAPT_FILE, SEGMENT_S, AdaptationHead
 from emovox.inference.backends import (
-    ONNX_FILE, WEIGHTS_FILE, ModelInfo, OnnxBackend, TorchBackend, check_backend, read_config,
+    ONNX_FILE,
+    WEIGHTS_FILE,
+    ModelInfo,
+    OnnxBackend,
+    TorchBackend,
+    check_backend,
+    read_config,
 )
 from emovox.inference.calibration import softmax
 from emovox.inference.gate import SPEECH_PROBABILITY, SpeechCheck, SpeechGate, quality_warnings
 from emovox.inference.results import Prediction, Timeline, no_speech_prediction, prediction_from_probs
 from emovox.inference.timeline import window_spans, window_starts
 
-__all__ = ["Predictor", "load_model", "default_model_dir", "pretrained_dir", "shipped_models",
-           "resolve_model_dir", "DEFAULT_MODEL", "FAST_MODEL", "PROGRESS_STEP_S", "ProgressCallback"]
+__all__ = [
+    "Predictor",
+    "load_model",
+    "default_model_dir",
+    "pretrained_dir",
+    "shipped_models",
+    "resolve_model_dir",
+    "DEFAULT_MODEL",
+    "FAST_MODEL",
+    "PROGRESS_STEP_S",
+    "ProgressCallback",
+]
 
 #: Name of the model :func:`load_model` loads when given no path.
 DEFAULT_MODEL = "default"
@@ -129,7 +146,7 @@ def _center_fix(y: np.ndarray, n: int) -> np.ndarray:
         return y
     if m > n:
         start = (m - n) // 2
-        return y[start:start + n]
+        return y[start : start + n]
     before = (n - m) // 2
     return np.pad(y, (before, n - m - before))
 
@@ -151,7 +168,7 @@ class _Buffer:
         for b in self.blocks:
             lo, hi = max(s, pos), min(e, pos + b.size)
             if lo < hi:
-                out.append(b[lo - pos:hi - pos])
+                out.append(b[lo - pos : hi - pos])
             pos += b.size
             if pos >= e:
                 break
@@ -192,9 +209,16 @@ class Predictor:
     :meth:`adapt` changes every later prediction: adapt before sharing a predictor.
     """
 
-    def __init__(self, backend, info: ModelInfo, *, min_confidence: float | None = None,
-                 batch_size: int = 8, adaptation: AdaptationHead | None = None,
-                 gate: SpeechGate | bool = True) -> None:
+    def __init__(
+        self,
+        backend,
+        info: ModelInfo,
+        *,
+        min_confidence: float | None = None,
+        batch_size: int = 8,
+        adaptation: AdaptationHead | None = None,
+        gate: SpeechGate | bool = True,
+    ) -> None:
         if min_confidence is not None and not 0.0 <= float(min_confidence) <= 1.0:
             raise ConfigError(f"min_confidence={min_confidence!r} must lie in [0, 1]")
         if batch_size < 1:
@@ -273,13 +297,13 @@ class Predictor:
         z = np.zeros((n, len(self.labels)), np.float32)
         for idx, x in groups:
             for i in range(0, len(x), self.batch_size):
-                out = self._batch_logits(x[i:i + self.batch_size])
-                if out.shape != (len(x[i:i + self.batch_size]), len(self.labels)):
+                out = self._batch_logits(x[i : i + self.batch_size])
+                if out.shape != (len(x[i : i + self.batch_size]), len(self.labels)):
                     raise ModelError(
                         f"the model returned logits of shape {out.shape} for {len(self.labels)} labels: "
                         "its config and weights do not match"
                     )
-                z[idx[i:i + self.batch_size]] = out
+                z[idx[i : i + self.batch_size]] = out
         return z
 
     def _batch_logits(self, x: np.ndarray) -> np.ndarray:
@@ -324,8 +348,10 @@ class Predictor:
             self._adapted_audio_s = 0.0
             return 0
         if self.adaptation is None or not getattr(self.backend, "has_embeddings", False):
-            raise ModelError("this model has no speaker adaptation: --adapt works with the default model "
-                             "(and artifacts written by scripts/add_speaker_adaptation.py)")
+            raise ModelError(
+                "this model has no speaker adaptation: --adapt works with the default model "
+                "(and artifacts written by scripts/add_speaker_adaptation.py)"
+            )
         segment = int(SEGMENT_S * self.sample_rate_hz)
         clips, n_samples = [], 0
         for i, source in enumerate(sources):
@@ -335,14 +361,16 @@ class Predictor:
                 what = os.fspath(source) if isinstance(source, (str, os.PathLike)) else f"clip {i + 1}"
                 kind = type(error) if isinstance(error, EmovoxError) else AudioError
                 raise kind(f"adaptation clip {what}: {error}") from None
-            pieces = [y] if y.size <= 2 * segment else [y[s:s + segment] for s in range(0, y.size - segment + 1,
-                                                                                          segment)]
+            pieces = (
+                [y] if y.size <= 2 * segment else [y[s : s + segment] for s in range(0, y.size - segment + 1, segment)]
+            )
             audible = [p for p in pieces if np.any(np.abs(p) >= SILENCE_PEAK)]
             clips += [self._fit(p) for p in audible]
             n_samples += sum(p.size for p in audible)
         embeddings = [self.backend.embeddings(clip[None])[0] for clip in clips]
-        self._speaker_offset = self.adaptation.offset(np.stack(embeddings) if embeddings else
-                                                      np.zeros((0, self.adaptation.n_features)))
+        self._speaker_offset = self.adaptation.offset(
+            np.stack(embeddings) if embeddings else np.zeros((0, self.adaptation.n_features))
+        )
         self._adapted_audio_s = n_samples / self.sample_rate_hz
         return len(clips)
 
@@ -372,9 +400,7 @@ class Predictor:
             if y.ndim == 2 and 1 in y.shape:
                 y = y.reshape(-1)
             if y.ndim != 1:
-                raise AudioError(
-                    f"a signal must be mono (n,), got shape {y.shape}: average the channels first"
-                )
+                raise AudioError(f"a signal must be mono (n,), got shape {y.shape}: average the channels first")
             rate = int(check_sample_rate(sample_rate, "sample_rate"))
             if rate != sr:
                 y = resample(y, orig_hz=rate, target_hz=sr)
@@ -427,7 +453,7 @@ class Predictor:
         if y.size <= limit:
             return [self._fit(y)]
         starts = window_starts(y.size, window=n, hop=max(1, n // 2))
-        return [self._fit(y[s:s + n]) for s in starts]
+        return [self._fit(y[s : s + n]) for s in starts]
 
     def predict(self, source: Any, *, sample_rate: int | None = None) -> Prediction:
         """Emotion of one clip (path, bytes, file object or array).
@@ -442,8 +468,7 @@ class Predictor:
         """
         return self.predict_batch([source], sample_rate=sample_rate)[0]
 
-    def predict_batch(self, sources: Sequence[Any], *,
-                      sample_rate: int | None = None) -> list[Prediction]:
+    def predict_batch(self, sources: Sequence[Any], *, sample_rate: int | None = None) -> list[Prediction]:
         """:meth:`predict` for many clips, batched; the first error is raised."""
         out = []
         for _, result in self.iter_predict(sources, sample_rate=sample_rate):
@@ -462,8 +487,12 @@ class Predictor:
             y = resample(y, orig_hz=self.sample_rate_hz, target_hz=16000)
         return self.gate.check(y)
 
-    def iter_predict(self, sources: Iterable[Any], *, sample_rate: int | None = None,
-                     ) -> Iterator[tuple[Any, Prediction | EmovoxError]]:
+    def iter_predict(
+        self,
+        sources: Iterable[Any],
+        *,
+        sample_rate: int | None = None,
+    ) -> Iterator[tuple[Any, Prediction | EmovoxError]]:
         """``(source, Prediction or error)`` per source, in order; errors do not stop the batch.
 
         Every clip passes the speech gate first (:mod:`emovox.inference.gate`):
@@ -482,12 +511,20 @@ class Predictor:
             i = 0
             for src, w, dur, check in pending:
                 if isinstance(w, list):
-                    p = probs[i:i + len(w)].mean(axis=0)
+                    p = probs[i : i + len(w)].mean(axis=0)
                     i += len(w)
                     yield src, self._answer(p, check, start_s=0.0, end_s=dur)
                 elif w is None:
-                    yield src, no_speech_prediction(self.labels, end_s=dur, speech_s=check.speech_s,
-                                                    quality=check.quality, warnings=self._warnings(check))
+                    yield (
+                        src,
+                        no_speech_prediction(
+                            self.labels,
+                            end_s=dur,
+                            speech_s=check.speech_s,
+                            quality=check.quality,
+                            warnings=self._warnings(check),
+                        ),
+                    )
                 else:
                     yield src, w
             pending.clear()
@@ -519,27 +556,44 @@ class Predictor:
         """A clip's prediction from its calibrated probabilities and the gate's findings."""
         if check is None:
             return prediction_from_probs(probs, self.labels, threshold=self.threshold, start_s=start_s, end_s=end_s)
-        return prediction_from_probs(probs, self.labels, threshold=self.threshold, start_s=start_s, end_s=end_s,
-                                     speech_s=check.speech_s, gate=check.verdict, quality=check.quality,
-                                     warnings=self._warnings(check))
+        return prediction_from_probs(
+            probs,
+            self.labels,
+            threshold=self.threshold,
+            start_s=start_s,
+            end_s=end_s,
+            speech_s=check.speech_s,
+            gate=check.verdict,
+            quality=check.quality,
+            warnings=self._warnings(check),
+        )
 
     # ------------------------------------------------------------------ timeline
     def _blocks(self, source: Any, sample_rate: int | None, block_s: float) -> Iterator[np.ndarray]:
         if _is_array(source):
             y = self.load(source, sample_rate=sample_rate)
             step = max(1, int(block_s * self.sample_rate_hz))
-            return (y[i:i + step] for i in range(0, y.size, step))
+            return (y[i : i + step] for i in range(0, y.size, step))
         if sample_rate is not None:
             raise ConfigError("sample_rate applies to arrays only: a file or bytes carries its own rate")
         from emovox.audio import stream_audio
 
         return stream_audio(source, sample_rate_hz=self.sample_rate_hz, block_s=block_s)
 
-    def predict_timeline(self, source: Any, *, sample_rate: int | None = None,
-                         window_s: float | None = None, hop_s: float | None = None,
-                         smoothing: int = 3, max_gap_s: float = 1.0, vad: str | object = "auto",
-                         block_s: float = 30.0, progress: ProgressCallback | None = None,
-                         on_segment: Callable[[int, Prediction], None] | None = None) -> Timeline:
+    def predict_timeline(
+        self,
+        source: Any,
+        *,
+        sample_rate: int | None = None,
+        window_s: float | None = None,
+        hop_s: float | None = None,
+        smoothing: int = 3,
+        max_gap_s: float = 1.0,
+        vad: str | object = "auto",
+        block_s: float = 30.0,
+        progress: ProgressCallback | None = None,
+        on_segment: Callable[[int, Prediction], None] | None = None,
+    ) -> Timeline:
         """Emotion over time of a (long) recording.
 
         The recording is decoded block by block; voice activity detection
@@ -623,7 +677,7 @@ class Predictor:
                 return
             starts = window_starts(y.size, window=window, hop=hop)
             for (a, b), st in zip(window_spans(starts, window=window, n_samples=y.size), starts):
-                queue.append(self._fit(self._condition(y[st:st + window])))
+                queue.append(self._fit(self._condition(y[st : st + window])))
                 spans.append(((s + a) / sr, (s + b) / sr))
 
         def emit(end: bool = False) -> None:
@@ -638,14 +692,17 @@ class Predictor:
                 a, b = spans[i]
                 speech_s = recorder.speech_seconds(a, b)
                 verdict = self.gate.verdict(speech_s) if self.gate is not None else None
-                segments.append(prediction_from_probs(row, self.labels, threshold=self.threshold, start_s=a,
-                                                      end_s=b, speech_s=speech_s, gate=verdict))
+                segments.append(
+                    prediction_from_probs(
+                        row, self.labels, threshold=self.threshold, start_s=a, end_s=b, speech_s=speech_s, gate=verdict
+                    )
+                )
                 if on_segment is not None:
                     on_segment(i, segments[-1])
 
         def run(force: bool = False) -> None:
             if queue and (force or len(queue) >= self.batch_size):
-                smoother.add(self.probabilities(queue), spans[len(smoother):])
+                smoother.add(self.probabilities(queue), spans[len(smoother) :])
                 queue.clear()
                 emit()
 
@@ -654,7 +711,7 @@ class Predictor:
             decoded = np.asarray(decoded, np.float32).reshape(-1)
             # fed in pieces of PROGRESS_STEP_S at most: the same segments, more frequent progress
             for i in range(0, decoded.size, step):
-                block = decoded[i:i + step]
+                block = decoded[i : i + step]
                 buf.append(block)
                 for s, e in stream.push(block):
                     add_segment(s, e)
@@ -723,9 +780,9 @@ class _RecordingDetector:
         p32 = np.asarray(p, np.float32).reshape(-1)
         if self._n + p32.size > self._probs.size:
             grown = np.zeros(max(2 * self._probs.size, self._n + p32.size), np.float32)
-            grown[:self._n] = self._probs[:self._n]
+            grown[: self._n] = self._probs[: self._n]
             self._probs = grown
-        self._probs[self._n:self._n + p32.size] = p32
+        self._probs[self._n : self._n + p32.size] = p32
         self._n += p32.size
         return p
 
@@ -737,7 +794,7 @@ class _RecordingDetector:
     def speech_seconds(self, start_s: float, end_s: float) -> float:
         """Seconds of speech frames (probability >= :data:`SPEECH_PROBABILITY`) starting in ``[start_s, end_s)``."""
         frame_s = self.frame_samples / self.sample_rate_hz
-        probs = self._probs[:self._n]
+        probs = self._probs[: self._n]
         lo, hi = int(np.ceil(start_s / frame_s - 1e-9)), int(np.ceil(end_s / frame_s - 1e-9))
         return float(np.count_nonzero(probs[lo:hi] >= SPEECH_PROBABILITY) * frame_s)
 
@@ -748,9 +805,15 @@ def _artifact_name(model_dir: Path) -> str:
     return folder.name or str(model_dir)
 
 
-def load_model(path: str | os.PathLike | None = None, *, backend: str = "auto",
-               min_confidence: float | None = None, num_threads: int | None = None,
-               batch_size: int = 8, gate: bool = True) -> Predictor:
+def load_model(
+    path: str | os.PathLike | None = None,
+    *,
+    backend: str = "auto",
+    min_confidence: float | None = None,
+    num_threads: int | None = None,
+    batch_size: int = 8,
+    gate: bool = True,
+) -> Predictor:
     """Load a model artifact as a :class:`Predictor`.
 
     Parameters
@@ -787,12 +850,11 @@ def load_model(path: str | os.PathLike | None = None, *, backend: str = "auto",
         engine = OnnxBackend(model_dir / ONNX_FILE, num_threads=num_threads)
     else:
         if not (model_dir / WEIGHTS_FILE).is_file():
-            raise ModelError(
-                f"{str(model_dir)!r} has no {WEIGHTS_FILE} for the torch backend: use backend='onnx'"
-            )
+            raise ModelError(f"{str(model_dir)!r} has no {WEIGHTS_FILE} for the torch backend: use backend='onnx'")
         engine = TorchBackend.from_artifact(model_dir, num_threads=num_threads)
     adaptation = None
     if (model_dir / ADAPT_FILE).is_file() and getattr(engine, "has_embeddings", False):
         adaptation = AdaptationHead.from_artifact(model_dir, info.config, len(info.labels))
-    return Predictor(engine, info, min_confidence=min_confidence, batch_size=batch_size, adaptation=adaptation,
-                     gate=gate)
+    return Predictor(
+        engine, info, min_confidence=min_confidence, batch_size=batch_size, adaptation=adaptation, gate=gate
+    )

@@ -38,10 +38,21 @@ the same way for ``predict`` and ``batch``.
 from __future__ import annotations
 
 import csv
-from typing import Any, Iterable, Sequence, TextIO
+from collections.abc import Iterable, Sequence
+from typing import Any, TextIO
 
-__all__ = ["KINDS", "FILE", "SEGMENT", "result_columns", "score_column", "prediction_row", "error_row",
-           "timeline_rows", "CsvRows", "csv_cell"]
+__all__ = [
+    "KINDS",
+    "FILE",
+    "SEGMENT",
+    "result_columns",
+    "score_column",
+    "prediction_row",
+    "error_row",
+    "timeline_rows",
+    "CsvRows",
+    "csv_cell",
+]
 
 FILE = "file"
 SEGMENT = "segment"
@@ -49,8 +60,19 @@ SEGMENT = "segment"
 KINDS = (FILE, SEGMENT)
 
 #: Columns before the scores, and after them.
-_HEAD = ("file", "input_index", "kind", "segment", "start_s", "end_s", "label", "confidence", "speech_s",
-         "reason", "flags")
+_HEAD = (
+    "file",
+    "input_index",
+    "kind",
+    "segment",
+    "start_s",
+    "end_s",
+    "label",
+    "confidence",
+    "speech_s",
+    "reason",
+    "flags",
+)
 _TAIL = ("model", "model_version", "error")
 #: Columns written with 3 decimals (seconds); scores and confidence get 4.
 _SECONDS = frozenset({"start_s", "end_s", "speech_s"})
@@ -66,9 +88,17 @@ def result_columns(labels: Sequence[str]) -> list[str]:
     return [*_HEAD, *(score_column(k) for k in labels), *_TAIL]
 
 
-def prediction_row(p, *, labels: Sequence[str], file: str, input_index: int | None, model: tuple[str, str],
-                   kind: str = FILE, segment: int | None = None,
-                   flags: Sequence[str] | None = None) -> dict[str, Any]:
+def prediction_row(
+    p,
+    *,
+    labels: Sequence[str],
+    file: str,
+    input_index: int | None,
+    model: tuple[str, str],
+    kind: str = FILE,
+    segment: int | None = None,
+    flags: Sequence[str] | None = None,
+) -> dict[str, Any]:
     """One answer as a row (typed values, ``None`` for nothing).
 
     Parameters
@@ -90,9 +120,16 @@ def prediction_row(p, *, labels: Sequence[str], file: str, input_index: int | No
         Overrides the prediction's own flags (a segment gets its recording's).
     """
     row: dict[str, Any] = {
-        "file": file, "input_index": input_index, "kind": kind, "segment": segment,
-        "start_s": round(float(p.start_s), 3), "end_s": round(float(p.end_s), 3), "label": p.label,
-        "confidence": float(p.confidence), "speech_s": round(float(p.speech_s), 3), "reason": p.reason,
+        "file": file,
+        "input_index": input_index,
+        "kind": kind,
+        "segment": segment,
+        "start_s": round(float(p.start_s), 3),
+        "end_s": round(float(p.end_s), 3),
+        "label": p.label,
+        "confidence": float(p.confidence),
+        "speech_s": round(float(p.speech_s), 3),
+        "reason": p.reason,
         "flags": ";".join(p.flags if flags is None else flags),
     }
     for k in labels:
@@ -102,17 +139,18 @@ def prediction_row(p, *, labels: Sequence[str], file: str, input_index: int | No
     return row
 
 
-def error_row(*, labels: Sequence[str], file: str, input_index: int | None, message: str,
-              model: tuple[str, str]) -> dict[str, Any]:
+def error_row(
+    *, labels: Sequence[str], file: str, input_index: int | None, message: str, model: tuple[str, str]
+) -> dict[str, Any]:
     """The row of an input that could not be analysed: ``kind`` ``file``, the error, nothing else."""
     row = dict.fromkeys(result_columns(labels))
-    row.update(file=file, input_index=input_index, kind=FILE, model=model[0], model_version=model[1],
-               error=message)
+    row.update(file=file, input_index=input_index, kind=FILE, model=model[0], model_version=model[1], error=message)
     return row
 
 
-def timeline_rows(t, *, labels: Sequence[str], file: str, input_index: int | None,
-                  model: tuple[str, str]) -> list[dict[str, Any]]:
+def timeline_rows(
+    t, *, labels: Sequence[str], file: str, input_index: int | None, model: tuple[str, str]
+) -> list[dict[str, Any]]:
     """A timeline's ``file`` row (:meth:`Timeline.overall`) and one ``segment`` row per segment.
 
     Every segment row carries the recording's quality flags (a segment has no
@@ -120,9 +158,19 @@ def timeline_rows(t, *, labels: Sequence[str], file: str, input_index: int | Non
     """
     overall = t.overall()
     rows = [prediction_row(overall, labels=labels, file=file, input_index=input_index, model=model)]
-    rows += [prediction_row(seg, labels=labels, file=file, input_index=input_index, model=model, kind=SEGMENT,
-                            segment=i, flags=overall.flags)
-             for i, seg in enumerate(t.segments)]
+    rows += [
+        prediction_row(
+            seg,
+            labels=labels,
+            file=file,
+            input_index=input_index,
+            model=model,
+            kind=SEGMENT,
+            segment=i,
+            flags=overall.flags,
+        )
+        for i, seg in enumerate(t.segments)
+    ]
     return rows
 
 

@@ -21,15 +21,28 @@ emotion (:func:`summarize`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from emovox.labels import MIXED, NO_SPEECH, UNKNOWN
 
-__all__ = ["Prediction", "Timeline", "UNKNOWN", "NO_SPEECH", "MIXED", "REASONS", "prediction_from_probs",
-           "summarize", "merge_segments", "MIXED_MARGIN", "MIN_CONFIDENT_SHARE", "NON_ANSWERS"]
+__all__ = [
+    "Prediction",
+    "Timeline",
+    "UNKNOWN",
+    "NO_SPEECH",
+    "MIXED",
+    "REASONS",
+    "prediction_from_probs",
+    "summarize",
+    "merge_segments",
+    "MIXED_MARGIN",
+    "MIN_CONFIDENT_SHARE",
+    "NON_ANSWERS",
+]
 
 #: Why a prediction or a summary holds no emotion: code -> meaning.
 REASONS: dict[str, str] = {
@@ -129,9 +142,16 @@ class Prediction:
 
 
 def prediction_from_probs(
-    probs: np.ndarray, labels: Sequence[str], *, threshold: float = 0.0,
-    start_s: float = 0.0, end_s: float = 0.0, speech_s: float | None = None,
-    gate: str | None = None, quality: Any = None, warnings: Sequence[str] = (),
+    probs: np.ndarray,
+    labels: Sequence[str],
+    *,
+    threshold: float = 0.0,
+    start_s: float = 0.0,
+    end_s: float = 0.0,
+    speech_s: float | None = None,
+    gate: str | None = None,
+    quality: Any = None,
+    warnings: Sequence[str] = (),
 ) -> Prediction:
     """Build a :class:`Prediction` from calibrated probabilities ``(n_classes,)``.
 
@@ -163,11 +183,19 @@ def prediction_from_probs(
     )
 
 
-def no_speech_prediction(labels: Sequence[str], *, start_s: float = 0.0, end_s: float = 0.0,
-                         speech_s: float = 0.0, quality: Any = None, warnings: Sequence[str] = ()) -> Prediction:
+def no_speech_prediction(
+    labels: Sequence[str],
+    *,
+    start_s: float = 0.0,
+    end_s: float = 0.0,
+    speech_s: float = 0.0,
+    quality: Any = None,
+    warnings: Sequence[str] = (),
+) -> Prediction:
     """The answer for a span without speech: ``no_speech``, confidence 0, no scores."""
-    return Prediction(NO_SPEECH, 0.0, {}, float(start_s), float(end_s), float(speech_s), "no_speech",
-                      quality, tuple(warnings))
+    return Prediction(
+        NO_SPEECH, 0.0, {}, float(start_s), float(end_s), float(speech_s), "no_speech", quality, tuple(warnings)
+    )
 
 
 def summarize(segments: Sequence[Prediction], labels: Sequence[str], *, duration_s: float | None = None) -> dict:
@@ -199,12 +227,24 @@ def summarize(segments: Sequence[Prediction], labels: Sequence[str], *, duration
     speech_s = float(sum(s.speech_s for s in segs))
     total_s = float(duration_s) if duration_s is not None else max((s.end_s for s in segments), default=0.0)
     no_speech_share = 1.0 - speech_s / total_s if total_s > 0 else 1.0
-    base = {"speech_s": round(speech_s, 3), "duration_s": round(total_s, 3),
-            "no_speech_share": round(min(1.0, max(0.0, no_speech_share)), 4)}
+    base = {
+        "speech_s": round(speech_s, 3),
+        "duration_s": round(total_s, 3),
+        "no_speech_share": round(min(1.0, max(0.0, no_speech_share)), 4),
+    }
     if speech_s <= 0:
-        return {**base, "label": NO_SPEECH, "dominant": NO_SPEECH, "reason": "no_speech",
-                "detail": "no speech was found", "emotion_share": {}, "confident_s": 0.0,
-                "confident_share": 0.0, "unknown_share": 0.0, "distribution": {k: 0.0 for k in labels}}
+        return {
+            **base,
+            "label": NO_SPEECH,
+            "dominant": NO_SPEECH,
+            "reason": "no_speech",
+            "detail": "no speech was found",
+            "emotion_share": {},
+            "confident_s": 0.0,
+            "confident_share": 0.0,
+            "unknown_share": 0.0,
+            "distribution": dict.fromkeys(labels, 0.0),
+        }
     weights = np.array([s.speech_s for s in segs])
     probs = np.array([[s.scores.get(k, 0.0) for k in labels] for s in segs])
     dist = (weights[:, None] * probs).sum(axis=0) / speech_s
@@ -216,23 +256,35 @@ def summarize(segments: Sequence[Prediction], labels: Sequence[str], *, duration
     share = {k: v / confident_s for k, v in sorted(times.items(), key=lambda kv: -kv[1])} if confident_s else {}
     ranked = list(share.items())
     if not ranked:
-        label, reason, detail = UNKNOWN, "no_confident_speech", \
-            f"none of the {speech_s:.1f} s of speech got a confident emotion"
+        label, reason, detail = (
+            UNKNOWN,
+            "no_confident_speech",
+            f"none of the {speech_s:.1f} s of speech got a confident emotion",
+        )
     elif confident_s / speech_s < MIN_CONFIDENT_SHARE:
         label, reason = UNKNOWN, "no_confident_speech"
-        detail = (f"only {confident_s / speech_s:.0%} of the {speech_s:.1f} s of speech got a confident emotion "
-                  f"({ranked[0][0]} in most of it)")
+        detail = (
+            f"only {confident_s / speech_s:.0%} of the {speech_s:.1f} s of speech got a confident emotion "
+            f"({ranked[0][0]} in most of it)"
+        )
     elif len(ranked) > 1 and ranked[0][1] - ranked[1][1] < MIXED_MARGIN:
         label, reason = MIXED, "mixed"
         detail = f"{ranked[0][0]} {ranked[0][1]:.0%} and {ranked[1][0]} {ranked[1][1]:.0%} of the confident speech"
     else:
         label, reason = ranked[0][0], None
         detail = f"{ranked[0][0]} in {ranked[0][1]:.0%} of the confident speech"
-    return {**base, "label": label, "dominant": label, "reason": reason, "detail": detail,
-            "emotion_share": {k: round(v, 4) for k, v in share.items()},
-            "confident_s": round(confident_s, 3), "confident_share": round(confident_s / speech_s, 4),
-            "unknown_share": round(1.0 - confident_s / speech_s, 4),
-            "distribution": {k: round(float(v), 4) for k, v in zip(labels, dist)}}
+    return {
+        **base,
+        "label": label,
+        "dominant": label,
+        "reason": reason,
+        "detail": detail,
+        "emotion_share": {k: round(v, 4) for k, v in share.items()},
+        "confident_s": round(confident_s, 3),
+        "confident_share": round(confident_s / speech_s, 4),
+        "unknown_share": round(1.0 - confident_s / speech_s, 4),
+        "distribution": {k: round(float(v), 4) for k, v in zip(labels, dist)},
+    }
 
 
 def merge_segments(segments: Sequence[Prediction], *, max_gap_s: float = 1.0) -> list[Prediction]:
@@ -248,11 +300,20 @@ def merge_segments(segments: Sequence[Prediction], *, max_gap_s: float = 1.0) ->
         if prev is not None and prev.label == seg.label and seg.start_s - prev.end_s <= max_gap_s:
             a, b = prev.duration_s, seg.duration_s
             w = a + b if a + b > 0 else 1.0
-            scores = {k: (prev.scores.get(k, 0.0) * a + seg.scores.get(k, 0.0) * b) / w
-                      for k in (prev.scores or seg.scores)}
-            out[-1] = Prediction(prev.label, (prev.confidence * a + seg.confidence * b) / w, scores,
-                                 prev.start_s, seg.end_s, prev.speech_s + seg.speech_s, prev.reason,
-                                 prev.quality, prev.warnings)
+            scores = {
+                k: (prev.scores.get(k, 0.0) * a + seg.scores.get(k, 0.0) * b) / w for k in (prev.scores or seg.scores)
+            }
+            out[-1] = Prediction(
+                prev.label,
+                (prev.confidence * a + seg.confidence * b) / w,
+                scores,
+                prev.start_s,
+                seg.end_s,
+                prev.speech_s + seg.speech_s,
+                prev.reason,
+                prev.quality,
+                prev.warnings,
+            )
         else:
             out.append(seg)
     return out
@@ -316,8 +377,17 @@ class Timeline:
         weight = sum(seg.speech_s for seg in chosen)
         confidence = sum(seg.confidence * seg.speech_s for seg in chosen) / weight if weight > 0 else 0.0
         scores = dict(s["distribution"]) if s["speech_s"] > 0 else {}
-        return Prediction(label, float(confidence), scores, 0.0, float(self.duration_s), float(s["speech_s"]),
-                          s["reason"], self.quality, self.warnings)
+        return Prediction(
+            label,
+            float(confidence),
+            scores,
+            0.0,
+            float(self.duration_s),
+            float(s["speech_s"]),
+            s["reason"],
+            self.quality,
+            self.warnings,
+        )
 
     def to_dict(self, *, top_k: int | None = None) -> dict:
         return {
@@ -326,7 +396,14 @@ class Timeline:
             "quality": self.quality.to_dict() if self.quality is not None else None,
             "warnings": list(self.warnings),
             "segments": [s.to_dict(top_k=top_k) for s in self.segments],
-            "merged": [{"start_s": round(m.start_s, 3), "end_s": round(m.end_s, 3), "label": m.label,
-                        "confidence": round(float(m.confidence), 4), "speech_s": round(m.speech_s, 3)}
-                       for m in self.merged()],
+            "merged": [
+                {
+                    "start_s": round(m.start_s, 3),
+                    "end_s": round(m.end_s, 3),
+                    "label": m.label,
+                    "confidence": round(float(m.confidence), 4),
+                    "speech_s": round(m.speech_s, 3),
+                }
+                for m in self.merged()
+            ],
         }

@@ -43,9 +43,9 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from numbers import Real
-from typing import Mapping
 
 import numpy as np
 
@@ -183,9 +183,18 @@ class StreamEngine:
     Not thread-safe: one engine per stream. See the module docstring.
     """
 
-    def __init__(self, predictor, *, window_s: float = 3.0, hop_s: float = 0.5, vad: str = "auto",
-                 smoothing: int = 3, max_buffer_s: float | None = None, min_speech_s: float = MIN_EMOTION_S,
-                 vad_threshold: float = SPEECH_PROBABILITY + 0.15) -> None:
+    def __init__(
+        self,
+        predictor,
+        *,
+        window_s: float = 3.0,
+        hop_s: float = 0.5,
+        vad: str = "auto",
+        smoothing: int = 3,
+        max_buffer_s: float | None = None,
+        min_speech_s: float = MIN_EMOTION_S,
+        vad_threshold: float = SPEECH_PROBABILITY + 0.15,
+    ) -> None:
         window_s = _seconds(window_s, "window_s", lo=MIN_WINDOW_S, hi=MAX_WINDOW_S)
         hop_s = _seconds(hop_s, "hop_s", lo=MIN_HOP_S)
         if hop_s > window_s:
@@ -196,8 +205,7 @@ class StreamEngine:
         min_speech_s = _seconds(min_speech_s, "min_speech_s", lo=0.0, hi=window_s)
         if isinstance(smoothing, bool) or not isinstance(smoothing, int) or not 1 <= smoothing <= 100:
             raise ConfigError(f"smoothing={smoothing!r} must be an integer in [1, 100] (1 = off)")
-        if (isinstance(vad_threshold, bool) or not isinstance(vad_threshold, Real)
-                or not 0.0 < vad_threshold < 1.0):
+        if isinstance(vad_threshold, bool) or not isinstance(vad_threshold, Real) or not 0.0 < vad_threshold < 1.0:
             raise ConfigError(f"vad_threshold={vad_threshold!r} must lie in (0, 1)")
         if vad not in STREAM_VADS:
             raise ConfigError(f"vad={vad!r} is unknown: expected one of {', '.join(STREAM_VADS)}")
@@ -300,7 +308,7 @@ class StreamEngine:
         events = []
         i = 0
         while i < y.size:  # cut at hop boundaries: the VAD and model never see past an event
-            piece = y[i:i + self._next - self._n]
+            piece = y[i : i + self._next - self._n]
             i += piece.size
             self._append(piece)
             if self._detector is not None:
@@ -314,15 +322,15 @@ class StreamEngine:
         cap = self._ring.size  # >= window >= hop >= piece.size
         pos = self._n % cap
         first = min(piece.size, cap - pos)
-        self._ring[pos:pos + first] = piece[:first]
-        self._ring[:piece.size - first] = piece[first:]
+        self._ring[pos : pos + first] = piece[:first]
+        self._ring[: piece.size - first] = piece[first:]
         self._n += piece.size
 
     def _recent(self, n: int) -> np.ndarray:
         """The last ``n`` samples, in order (a copy)."""
         cap = self._ring.size
         lo, hi = (self._n - n) % cap, self._n % cap
-        if 0 < n and lo < hi:
+        if n > 0 and lo < hi:
             return self._ring[lo:hi].copy()
         return np.concatenate([self._ring[lo:], self._ring[:hi]])[:n]
 
@@ -356,27 +364,50 @@ class StreamEngine:
         y = self._recent(end - start)
         if self._detector is None:  # vad="off": every window is speech, not gated
             self._history.append(self._probabilities(y))
-            pred = prediction_from_probs(np.mean(self._history, axis=0), self.predictor.labels,
-                                         threshold=self.predictor.threshold)
-            return StreamEvent(end / sr, start / sr, end / sr, True, pred.label, pred.confidence,
-                               dict(pred.scores), (end - start) / sr, pred.reason, None)
+            pred = prediction_from_probs(
+                np.mean(self._history, axis=0), self.predictor.labels, threshold=self.predictor.threshold
+            )
+            return StreamEvent(
+                end / sr,
+                start / sr,
+                end / sr,
+                True,
+                pred.label,
+                pred.confidence,
+                dict(pred.scores),
+                (end - start) / sr,
+                pred.reason,
+                None,
+            )
         from emovox.audio.quality import assess_quality
 
         flags = self._window_flags(start)
         speech_samples = int(flags.sum()) * self._frame
         # the window's quality, its frames marked by the detector (Silero frames are the meter's 512 samples)
-        quality = assess_quality(y[(-start) % self._frame:],
-                                 speech_probs=flags.astype(np.float32) if self._frame == 512 else None)
+        quality = assess_quality(
+            y[(-start) % self._frame :], speech_probs=flags.astype(np.float32) if self._frame == 512 else None
+        )
         if speech_samples < max(1, self._no_speech):
             self._history.clear()
-            return StreamEvent(end / sr, start / sr, end / sr, False, NO_SPEECH, 0.0, {}, speech_samples / sr,
-                               "no_speech", quality)
+            return StreamEvent(
+                end / sr, start / sr, end / sr, False, NO_SPEECH, 0.0, {}, speech_samples / sr, "no_speech", quality
+            )
         self._history.append(self._probabilities(y))
         p = np.mean(self._history, axis=0)
         verdict = "too_little_speech" if speech_samples < self._min_speech else None
         pred = prediction_from_probs(p, self.predictor.labels, threshold=self.predictor.threshold, gate=verdict)
-        return StreamEvent(end / sr, start / sr, end / sr, True, pred.label, pred.confidence,
-                           dict(pred.scores), speech_samples / sr, pred.reason, quality)
+        return StreamEvent(
+            end / sr,
+            start / sr,
+            end / sr,
+            True,
+            pred.label,
+            pred.confidence,
+            dict(pred.scores),
+            speech_samples / sr,
+            pred.reason,
+            quality,
+        )
 
     def _probabilities(self, y: np.ndarray) -> np.ndarray:
         """Calibrated probabilities of one window, as :meth:`Predictor.predict` computes them."""

@@ -12,8 +12,8 @@ plot title and ``emovox predict`` share).
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -21,8 +21,7 @@ from emovox.errors import ConfigError
 from emovox.fileio import atomic_write_png
 from emovox.inference.results import NO_SPEECH, NON_ANSWERS, UNKNOWN, Timeline
 
-__all__ = ["window_starts", "window_spans", "smooth_probabilities", "SmoothingStream", "plot_timeline",
-           "summary_text"]
+__all__ = ["window_starts", "window_spans", "smooth_probabilities", "SmoothingStream", "plot_timeline", "summary_text"]
 
 
 def window_starts(n_samples: int, *, window: int, hop: int) -> np.ndarray:
@@ -53,8 +52,9 @@ def window_spans(starts: np.ndarray, *, window: int, n_samples: int) -> list[tup
     return list(zip(bounds[:-1], bounds[1:]))
 
 
-def smooth_probabilities(probs: np.ndarray, spans_s: Sequence[tuple[float, float]], *,
-                         size: int = 3, max_gap_s: float = 1.0) -> np.ndarray:
+def smooth_probabilities(
+    probs: np.ndarray, spans_s: Sequence[tuple[float, float]], *, size: int = 3, max_gap_s: float = 1.0
+) -> np.ndarray:
     """Average each row of ``probs`` with its neighbours.
 
     Parameters
@@ -136,8 +136,9 @@ class SmoothingStream:
         if upto <= self.n_final:
             return []
         lo, hi = max(0, self.n_final - half), min(n, upto + half)
-        block = smooth_probabilities(np.stack(self._rows[lo:hi]), self._spans[lo:hi], size=self.size,
-                                     max_gap_s=self.max_gap_s)
+        block = smooth_probabilities(
+            np.stack(self._rows[lo:hi]), self._spans[lo:hi], size=self.size, max_gap_s=self.max_gap_s
+        )
         out = [(i, block[i - lo]) for i in range(self.n_final, upto)]
         self.n_final = upto
         return out
@@ -186,16 +187,14 @@ def plot_timeline(timeline: Timeline, path: str | os.PathLike, *, title: str | N
 
     labels = list(timeline.labels)
     colours = {k: rgb(c) for k, c in palette_for(labels).items() if k != NO_SPEECH}
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(12, 4.5), sharex=True,
-                                   gridspec_kw={"height_ratios": [3, 1]})
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(12, 4.5), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     for seg in timeline.segments:
         if seg.label == NO_SPEECH or not seg.scores:
             continue
         bottom = 0.0
         for k in labels:
             v = float(seg.scores.get(k, 0.0))
-            ax1.bar(seg.start_s, v, width=seg.duration_s, bottom=bottom, align="edge",
-                    color=colours[k], linewidth=0)
+            ax1.bar(seg.start_s, v, width=seg.duration_s, bottom=bottom, align="edge", color=colours[k], linewidth=0)
             bottom += v
     for seg in timeline.merged():
         if seg.label in colours:  # no_speech: blank, like the silences
@@ -205,8 +204,15 @@ def plot_timeline(timeline: Timeline, path: str | os.PathLike, *, title: str | N
     ax1.set_ylabel("probability")
     ax1.set_xlim(0, max(timeline.duration_s, 1e-3))
     handles = [plt.Rectangle((0, 0), 1, 1, color=colours[k]) for k in labels + [UNKNOWN]]
-    ax1.legend(handles, labels + [UNKNOWN], ncol=min(9, len(labels) + 1), fontsize=8,
-               loc="upper center", bbox_to_anchor=(0.5, 1.25), frameon=False)
+    ax1.legend(
+        handles,
+        labels + [UNKNOWN],
+        ncol=min(9, len(labels) + 1),
+        fontsize=8,
+        loc="upper center",
+        bbox_to_anchor=(0.5, 1.25),
+        frameon=False,
+    )
     ax2.set_yticks([])
     ax2.set_xlabel("time (s)")
     ax2.set_title(summary_text(timeline.summary), fontsize=9)

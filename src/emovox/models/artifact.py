@@ -27,8 +27,9 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -60,8 +61,7 @@ def format_version_string() -> str:
     return f"{FORMAT_VERSION[0]}.{FORMAT_VERSION[1]}"
 
 
-def make_config(spec: TaskSpec, arch: str, arch_params: Mapping[str, Any] | None = None,
-                **sections: Any) -> dict:
+def make_config(spec: TaskSpec, arch: str, arch_params: Mapping[str, Any] | None = None, **sections: Any) -> dict:
     """Assemble an artifact config; ``sections`` are any of :data:`OPTIONAL_DEFAULTS`."""
     unknown = sorted(set(sections) - set(OPTIONAL_DEFAULTS))
     if unknown:
@@ -102,8 +102,11 @@ def save_artifact(directory: str | os.PathLike, model: torch.nn.Module, config: 
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".tmp", dir=directory.parent))
     try:
-        save_file(tensors, str(tmp / WEIGHTS_NAME),
-                  metadata={"format": "pt", "emovox_format_version": config["format_version"]})
+        save_file(
+            tensors,
+            str(tmp / WEIGHTS_NAME),
+            metadata={"format": "pt", "emovox_format_version": config["format_version"]},
+        )
         (tmp / CONFIG_NAME).write_text(text + "\n", encoding="utf-8")
         for name in (WEIGHTS_NAME, CONFIG_NAME):
             os.chmod(tmp / name, file_mode())  # safetensors writes 0o600: a service account could not read it
@@ -121,8 +124,10 @@ def save_artifact(directory: str | os.PathLike, model: torch.nn.Module, config: 
         shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(error, (OSError, SafetensorError)):  # e.g. a full disk: one line, the old artifact stays
             reason = as_os_error(error)
-            raise ModelError(f"cannot write the model artifact {str(directory)!r}: {reason.strerror or reason}; "
-                             "free some space or choose another folder") from None
+            raise ModelError(
+                f"cannot write the model artifact {str(directory)!r}: {reason.strerror or reason}; "
+                "free some space or choose another folder"
+            ) from None
         raise
     return directory
 
@@ -150,8 +155,9 @@ def _complete(config: Mapping[str, Any]) -> dict:
     try:
         json.dumps(config, allow_nan=False)
     except (TypeError, ValueError) as error:
-        raise ModelError(f"artifact config is not JSON-serialisable ({error}): use plain numbers, "
-                         "strings, lists and dicts (no NaN)") from None
+        raise ModelError(
+            f"artifact config is not JSON-serialisable ({error}): use plain numbers, strings, lists and dicts (no NaN)"
+        ) from None
     return config
 
 
@@ -164,31 +170,37 @@ def read_config(directory: str | os.PathLike) -> dict:
             f"{WEIGHTS_NAME} and {CONFIG_NAME} (made by 'emovox train')"
         )
     if not directory.is_dir():
-        raise ModelError(f"{str(directory)!r} is a file: a model artifact is a folder with {WEIGHTS_NAME} "
-                         f"and {CONFIG_NAME}")
+        raise ModelError(
+            f"{str(directory)!r} is a file: a model artifact is a folder with {WEIGHTS_NAME} and {CONFIG_NAME}"
+        )
     path = directory / CONFIG_NAME
     check_inside(path, directory)
     if not os.path.isfile(path):
-        raise ModelError(f"model artifact {str(directory)!r} has no {CONFIG_NAME}: it is incomplete; "
-                         "re-export or re-train it")
+        raise ModelError(
+            f"model artifact {str(directory)!r} has no {CONFIG_NAME}: it is incomplete; re-export or re-train it"
+        )
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ModelError(f"{str(path)!r} is not valid JSON ({error}): the artifact is corrupt; "
-                         "re-export or re-train it") from None
+        raise ModelError(
+            f"{str(path)!r} is not valid JSON ({error}): the artifact is corrupt; re-export or re-train it"
+        ) from None
     if not isinstance(config, dict):
         raise ModelError(f"{str(path)!r} must hold a JSON object, got {type(config).__name__}")
     missing = [k for k in REQUIRED_KEYS if k not in config]
     if missing:
-        raise ModelError(f"{str(path)!r} lacks required keys {missing}: it was not written by emovox "
-                         "save_artifact or is damaged")
+        raise ModelError(
+            f"{str(path)!r} lacks required keys {missing}: it was not written by emovox save_artifact or is damaged"
+        )
     _check_format(config, path)
     for key, default in OPTIONAL_DEFAULTS.items():
         if config.get(key) is None:
             config[key] = json.loads(json.dumps(default))
         elif isinstance(default, dict) and not isinstance(config[key], dict):
-            raise ModelError(f"{str(path)!r}: {key!r} must be a JSON object, got {type(config[key]).__name__}: "
-                             "the artifact is damaged; re-export or re-train it")
+            raise ModelError(
+                f"{str(path)!r}: {key!r} must be a JSON object, got {type(config[key]).__name__}: "
+                "the artifact is damaged; re-export or re-train it"
+            )
     threshold = config["threshold"]
     if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, (int, float))):
         raise ModelError(f"{str(path)!r}: 'threshold' must be a number or null, got {type(threshold).__name__}")
@@ -215,8 +227,9 @@ def _check_format(config: Mapping[str, Any], path: Path) -> None:
         )
 
 
-def load_artifact(directory: str | os.PathLike, *, expected_spec: TaskSpec | None = None
-                  ) -> tuple[torch.nn.Module, dict]:
+def load_artifact(
+    directory: str | os.PathLike, *, expected_spec: TaskSpec | None = None
+) -> tuple[torch.nn.Module, dict]:
     """Load an artifact folder written by :func:`save_artifact`.
 
     Parameters
@@ -249,16 +262,16 @@ def load_artifact(directory: str | os.PathLike, *, expected_spec: TaskSpec | Non
             raise ModelError(f"model artifact {str(directory)!r} is for another task: {error}") from None
     arch = config["architecture"]
     if not isinstance(arch, Mapping) or not isinstance(arch.get("name"), str):
-        raise ModelError(f"{str(directory / CONFIG_NAME)!r}: 'architecture' must be "
-                         "{'name': ..., 'params': {...}}")
+        raise ModelError(f"{str(directory / CONFIG_NAME)!r}: 'architecture' must be {{'name': ..., 'params': {{...}}}}")
     params = arch.get("params") or {}
     if not isinstance(params, Mapping):
         raise ModelError(f"{str(directory / CONFIG_NAME)!r}: 'architecture.params' must be a JSON object")
     weights_path = directory / WEIGHTS_NAME
     check_inside(weights_path, directory)
     if not os.path.isfile(weights_path):
-        raise ModelError(f"model artifact {str(directory)!r} has no {WEIGHTS_NAME}: it is incomplete; "
-                         "re-export or re-train it")
+        raise ModelError(
+            f"model artifact {str(directory)!r} has no {WEIGHTS_NAME}: it is incomplete; re-export or re-train it"
+        )
     try:
         with safe_open(str(weights_path), framework="pt") as handle:
             shapes = {k: tuple(handle.get_slice(k).get_shape()) for k in handle.keys()}
@@ -269,8 +282,10 @@ def load_artifact(directory: str | os.PathLike, *, expected_spec: TaskSpec | Non
     except ModelError:
         raise
     except Exception as error:  # safetensors raises private error types
-        raise ModelError(f"{str(weights_path)!r} is not readable safetensors ({_one_line(error)}): "
-                         "the artifact is corrupt; re-export or re-train it") from None
+        raise ModelError(
+            f"{str(weights_path)!r} is not readable safetensors ({_one_line(error)}): "
+            "the artifact is corrupt; re-export or re-train it"
+        ) from None
     model = _build(arch["name"], spec, params, directory, meta=False)
     _check_weights(model, {k: tuple(v.shape) for k, v in tensors.items()}, weights_path)
     model.load_state_dict(tensors, strict=True)
@@ -278,8 +293,9 @@ def load_artifact(directory: str | os.PathLike, *, expected_spec: TaskSpec | Non
     return model, config
 
 
-def _build(name: str, spec: TaskSpec, params: Mapping[str, Any], directory: Path, *,
-           meta: bool) -> torch.nn.Module | None:
+def _build(
+    name: str, spec: TaskSpec, params: Mapping[str, Any], directory: Path, *, meta: bool
+) -> torch.nn.Module | None:
     """Build the architecture a config names; :class:`ModelError` if its parameters are unusable.
 
     ``meta=True`` builds without allocating parameters (``None`` if the
@@ -297,8 +313,10 @@ def _build(name: str, spec: TaskSpec, params: Mapping[str, Any], directory: Path
     except Exception as error:  # the builders' own checks raise many types on hostile values
         if meta and not isinstance(error, (TypeError, ValueError, OverflowError, MemoryError)):
             return None
-        raise ModelError(f"{str(directory / CONFIG_NAME)!r}: architecture {name!r} cannot be built from its "
-                         f"params ({type(error).__name__}: {_one_line(error)}): the config is damaged") from None
+        raise ModelError(
+            f"{str(directory / CONFIG_NAME)!r}: architecture {name!r} cannot be built from its "
+            f"params ({type(error).__name__}: {_one_line(error)}): the config is damaged"
+        ) from None
 
 
 def _one_line(error: BaseException) -> str:

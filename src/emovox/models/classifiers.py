@@ -127,8 +127,10 @@ CLASSIFIERS = Registry("classifier", lookup_error=ConfigError, modules=(), entri
 def _linear(p, *, seed, n_features):
     from sklearn.linear_model import LogisticRegression
 
-    return LogisticRegression(C=p["C"], class_weight="balanced", max_iter=p["max_iter"], random_state=seed), \
-        {"C": p["C"], "max_iter": p["max_iter"]}
+    return LogisticRegression(C=p["C"], class_weight="balanced", max_iter=p["max_iter"], random_state=seed), {
+        "C": p["C"],
+        "max_iter": p["max_iter"],
+    }
 
 
 def _svm(kernel):
@@ -139,6 +141,7 @@ def _svm(kernel):
         if kernel == "rbf":  # gamma_scale: gamma as a multiple of 1/d (1/d = "scale" on standardised features)
             resolved["gamma"] = p["gamma_scale"] / n_features if "gamma_scale" in p else p["gamma"]
         return SVC(kernel=kernel, class_weight="balanced", **resolved), resolved
+
     return build
 
 
@@ -146,16 +149,18 @@ def _mlp(p, *, seed, n_features):
     from sklearn.neural_network import MLPClassifier
 
     resolved = {"hidden_layer_sizes": list(p["hidden_layer_sizes"]), "alpha": p["alpha"], "max_iter": p["max_iter"]}
-    return MLPClassifier(hidden_layer_sizes=tuple(p["hidden_layer_sizes"]), alpha=p["alpha"], max_iter=p["max_iter"],
-                         random_state=seed), resolved
+    return MLPClassifier(
+        hidden_layer_sizes=tuple(p["hidden_layer_sizes"]), alpha=p["alpha"], max_iter=p["max_iter"], random_state=seed
+    ), resolved
 
 
 def _gbt(p, *, seed, n_features):
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     resolved = {k: p[k] for k in ("learning_rate", "max_iter", "max_leaf_nodes")}
-    return HistGradientBoostingClassifier(**resolved, class_weight="balanced", early_stopping=False,
-                                          random_state=seed), resolved
+    return HistGradientBoostingClassifier(
+        **resolved, class_weight="balanced", early_stopping=False, random_state=seed
+    ), resolved
 
 
 def _rf(p, *, seed, n_features):
@@ -173,30 +178,76 @@ def _knn(p, *, seed, n_features):
 
 
 for _spec in (
-    ClassifierSpec("linear", "sklearn.linear_model.LogisticRegression", _linear, {"C": 1.0, "max_iter": 2000},
-                   {"C": (0.001, 0.01, 0.1, 1.0, 10.0)}, "class_weight", "proba",
-                   "multinomial logistic regression"),
-    ClassifierSpec("svm-linear", "sklearn.svm.SVC(kernel='linear')", _svm("linear"), {"C": 1.0},
-                   {"C": (0.001, 0.01, 0.1, 1.0)}, "class_weight", "decision", "linear support-vector machine"),
-    ClassifierSpec("svm-rbf", "sklearn.svm.SVC(kernel='rbf')", _svm("rbf"), {"C": 1.0, "gamma": "scale"},
-                   {"C": (0.1, 1.0, 10.0, 100.0), "gamma_scale": (0.25, 1.0, 4.0)}, "class_weight", "decision",
-                   "RBF support-vector machine (gamma_scale: gamma = gamma_scale / d)"),
-    ClassifierSpec("mlp", "sklearn.neural_network.MLPClassifier", _mlp,
-                   {"hidden_layer_sizes": (128,), "alpha": 0.01, "max_iter": 300},
-                   {"hidden_layer_sizes": ((64,), (256,)), "alpha": (0.001, 0.1)}, "sample_weight", "proba",
-                   "one-hidden-layer perceptron (ReLU, Adam)"),
-    ClassifierSpec("gbt", "sklearn.ensemble.HistGradientBoostingClassifier", _gbt,
-                   {"learning_rate": 0.1, "max_iter": 100, "max_leaf_nodes": 15},
-                   {"learning_rate": (0.05, 0.1), "max_leaf_nodes": (7, 31)}, "class_weight", "proba",
-                   "gradient-boosted trees (histogram)"),
-    ClassifierSpec("rf", "sklearn.ensemble.RandomForestClassifier", _rf,
-                   {"n_estimators": 300, "max_features": "sqrt", "min_samples_leaf": 1},
-                   {"max_features": ("sqrt", 0.2), "min_samples_leaf": (1, 4)}, "class_weight", "proba",
-                   "random forest"),
-    ClassifierSpec("knn", "sklearn.neighbors.KNeighborsClassifier", _knn,
-                   {"n_neighbors": 10, "weights": "distance"},
-                   {"n_neighbors": (5, 10, 20, 40), "weights": ("uniform", "distance")}, "none", "proba",
-                   "k nearest neighbours (Euclidean on standardised features; cannot weight classes)"),
+    ClassifierSpec(
+        "linear",
+        "sklearn.linear_model.LogisticRegression",
+        _linear,
+        {"C": 1.0, "max_iter": 2000},
+        {"C": (0.001, 0.01, 0.1, 1.0, 10.0)},
+        "class_weight",
+        "proba",
+        "multinomial logistic regression",
+    ),
+    ClassifierSpec(
+        "svm-linear",
+        "sklearn.svm.SVC(kernel='linear')",
+        _svm("linear"),
+        {"C": 1.0},
+        {"C": (0.001, 0.01, 0.1, 1.0)},
+        "class_weight",
+        "decision",
+        "linear support-vector machine",
+    ),
+    ClassifierSpec(
+        "svm-rbf",
+        "sklearn.svm.SVC(kernel='rbf')",
+        _svm("rbf"),
+        {"C": 1.0, "gamma": "scale"},
+        {"C": (0.1, 1.0, 10.0, 100.0), "gamma_scale": (0.25, 1.0, 4.0)},
+        "class_weight",
+        "decision",
+        "RBF support-vector machine (gamma_scale: gamma = gamma_scale / d)",
+    ),
+    ClassifierSpec(
+        "mlp",
+        "sklearn.neural_network.MLPClassifier",
+        _mlp,
+        {"hidden_layer_sizes": (128,), "alpha": 0.01, "max_iter": 300},
+        {"hidden_layer_sizes": ((64,), (256,)), "alpha": (0.001, 0.1)},
+        "sample_weight",
+        "proba",
+        "one-hidden-layer perceptron (ReLU, Adam)",
+    ),
+    ClassifierSpec(
+        "gbt",
+        "sklearn.ensemble.HistGradientBoostingClassifier",
+        _gbt,
+        {"learning_rate": 0.1, "max_iter": 100, "max_leaf_nodes": 15},
+        {"learning_rate": (0.05, 0.1), "max_leaf_nodes": (7, 31)},
+        "class_weight",
+        "proba",
+        "gradient-boosted trees (histogram)",
+    ),
+    ClassifierSpec(
+        "rf",
+        "sklearn.ensemble.RandomForestClassifier",
+        _rf,
+        {"n_estimators": 300, "max_features": "sqrt", "min_samples_leaf": 1},
+        {"max_features": ("sqrt", 0.2), "min_samples_leaf": (1, 4)},
+        "class_weight",
+        "proba",
+        "random forest",
+    ),
+    ClassifierSpec(
+        "knn",
+        "sklearn.neighbors.KNeighborsClassifier",
+        _knn,
+        {"n_neighbors": 10, "weights": "distance"},
+        {"n_neighbors": (5, 10, 20, 40), "weights": ("uniform", "distance")},
+        "none",
+        "proba",
+        "k nearest neighbours (Euclidean on standardised features; cannot weight classes)",
+    ),
 ):
     CLASSIFIERS.register(_spec.name, _spec)
 del _spec
@@ -245,7 +296,10 @@ def impute_and_scale(X_train: np.ndarray, X_test: np.ndarray) -> tuple[np.ndarra
         X_train = np.where(np.isfinite(X_train), X_train, fill)
         X_test = np.where(np.isfinite(X_test), X_test, fill)
     scaler = StandardScaler().fit(X_train)
-    as64 = lambda X: np.asarray(scaler.transform(X), dtype=np.float64)
+
+    def as64(X):
+        return np.asarray(scaler.transform(X), dtype=np.float64)
+
     return as64(X_train), as64(X_test)
 
 
@@ -299,26 +353,42 @@ class Classifier:
 
     def weighting(self) -> str:
         """How classes are balanced, in words."""
-        return {"class_weight": "balanced (class_weight='balanced')",
-                "sample_weight": "balanced (sample weights n / (n_classes * n_class) in fit)",
-                "none": "none: kNN cannot weight classes or samples (a majority class can dominate a neighbourhood)",
-                }[self.spec.weighting]
+        return {
+            "class_weight": "balanced (class_weight='balanced')",
+            "sample_weight": "balanced (sample weights n / (n_classes * n_class) in fit)",
+            "none": "none: kNN cannot weight classes or samples (a majority class can dominate a neighbourhood)",
+        }[self.spec.weighting]
 
     def to_dict(self) -> dict:
         """JSON-ready description: name, feature set, estimator, weighting, scaling, scores, parameters or grid."""
         spec = self.spec
-        data: dict[str, Any] = {"name": self.alias or self.name, "classifier": self.name,
-                                "feature_set": self.feature_set, "estimator": spec.estimator,
-                                "class_weight": self.weighting(), "scaling": SCALING,
-                                "scores": ("softmax of the one-vs-rest decision function (label: predict())"
-                                           if spec.scores == "decision" else "predict_proba"),
-                                "seed": self.seed, "tune": self.tune}
+        data: dict[str, Any] = {
+            "name": self.alias or self.name,
+            "classifier": self.name,
+            "feature_set": self.feature_set,
+            "estimator": spec.estimator,
+            "class_weight": self.weighting(),
+            "scaling": SCALING,
+            "scores": (
+                "softmax of the one-vs-rest decision function (label: predict())"
+                if spec.scores == "decision"
+                else "predict_proba"
+            ),
+            "seed": self.seed,
+            "tune": self.tune,
+        }
         if self.tune:
-            data.update(inner_folds=self.inner_folds, grid={k: [_jsonable(v) for v in vs] for k, vs in spec.grid.items()},
-                        fixed={k: _jsonable(v) for k, v in self.params.items()
-                               if k not in spec.grid and f"{k}_scale" not in spec.grid},
-                        selection="inner speaker-disjoint k-fold on the training fold's speakers, by UAR; "
-                                  "first best in grid order; refit on the whole training fold")
+            data.update(
+                inner_folds=self.inner_folds,
+                grid={k: [_jsonable(v) for v in vs] for k, vs in spec.grid.items()},
+                fixed={
+                    k: _jsonable(v)
+                    for k, v in self.params.items()
+                    if k not in spec.grid and f"{k}_scale" not in spec.grid
+                },
+                selection="inner speaker-disjoint k-fold on the training fold's speakers, by UAR; "
+                "first best in grid order; refit on the whole training fold",
+            )
         else:
             data.update({k: _jsonable(v) for k, v in self.params.items()})
         return data
@@ -334,8 +404,10 @@ class Classifier:
             from sklearn.utils.class_weight import compute_sample_weight
 
             if "sample_weight" not in inspect.signature(estimator.fit).parameters:
-                raise ConfigError(f"classifier {self.name!r} needs scikit-learn >= 1.7 (sample weights in "
-                                  "MLPClassifier.fit): pip install -U scikit-learn")
+                raise ConfigError(
+                    f"classifier {self.name!r} needs scikit-learn >= 1.7 (sample weights in "
+                    "MLPClassifier.fit): pip install -U scikit-learn"
+                )
             fit_kw["sample_weight"] = compute_sample_weight("balanced", y)
         with warnings.catch_warnings():
             from sklearn.exceptions import ConvergenceWarning
@@ -426,12 +498,16 @@ class Classifier:
             info["n_support"] = int(estimator.n_support_.sum())
         if hasattr(estimator, "n_iter_") and np.ndim(estimator.n_iter_) == 0:
             info["n_iter"] = int(estimator.n_iter_)
-        return FoldOutput(predicted=np.asarray(estimator.predict(X_test), dtype=np.int64),
-                          scores=self._scores(estimator, X_test, len(train.classes)), info=info)
+        return FoldOutput(
+            predicted=np.asarray(estimator.predict(X_test), dtype=np.int64),
+            scores=self._scores(estimator, X_test, len(train.classes)),
+            info=info,
+        )
 
 
-def make_classifier(name: str, *, features: str | None = None, seed: int = 0, tune: bool = False,
-                    inner_folds: int = 3, **params: Any) -> Classifier:
+def make_classifier(
+    name: str, *, features: str | None = None, seed: int = 0, tune: bool = False, inner_folds: int = 3, **params: Any
+) -> Classifier:
     """A classifier by name on a feature set.
 
     Parameters
@@ -456,19 +532,29 @@ def make_classifier(name: str, *, features: str | None = None, seed: int = 0, tu
     if name in LEGACY_MODELS:
         classifier, own = LEGACY_MODELS[name]
         if features is not None and features != own:
-            raise ConfigError(f"model {name!r} reads {own!r}; for {features!r} write --model {classifier} "
-                              f"--features {features}")
+            raise ConfigError(
+                f"model {name!r} reads {own!r}; for {features!r} write --model {classifier} --features {features}"
+            )
         alias, name, features = name, classifier, own
     elif name in ALIASES:
         alias, name = name, ALIASES[name]
     spec = get_classifier(name)
     if features is None:
-        raise ConfigError(f"model {alias or name!r} needs a feature set: pass --features NAME "
-                          "(e.g. egemaps, compare, mfcc-functionals, whisper-base, file:PATH)")
+        raise ConfigError(
+            f"model {alias or name!r} needs a feature set: pass --features NAME "
+            "(e.g. egemaps, compare, mfcc-functionals, whisper-base, file:PATH)"
+        )
     unknown = sorted(set(params) - set(spec.defaults))
     if unknown:
         raise ConfigError(f"classifier {name!r} has no hyper-parameter(s) {unknown}; it has {sorted(spec.defaults)}")
     if isinstance(inner_folds, bool) or not isinstance(inner_folds, int) or inner_folds < 2:
         raise ConfigError(f"inner_folds={inner_folds!r} must be an integer >= 2")
-    return Classifier(name=name, feature_set=features, params={**spec.defaults, **params}, tune=tune,
-                      inner_folds=inner_folds, seed=seed, alias=alias)
+    return Classifier(
+        name=name,
+        feature_set=features,
+        params={**spec.defaults, **params},
+        tune=tune,
+        inner_folds=inner_folds,
+        seed=seed,
+        alias=alias,
+    )

@@ -72,14 +72,16 @@ def _encoder():
 def _versions() -> dict[str, str]:
     try:
         import torch
+
         torch_version = ".".join(torch.__version__.split(".")[:2])
     except ImportError:
         torch_version = "missing"
     return {"torch": torch_version, "encoder_sha256": _weights_sha256()}
 
 
-def whisper_base_embedding(y: np.ndarray, *, sample_rate_hz: int, layers: Sequence[int] = WHISPER_BASE_LAYERS,
-                           stats: Sequence[str] = STATS) -> np.ndarray:
+def whisper_base_embedding(
+    y: np.ndarray, *, sample_rate_hz: int, layers: Sequence[int] = WHISPER_BASE_LAYERS, stats: Sequence[str] = STATS
+) -> np.ndarray:
     """Mean and std over frames of the frozen Whisper base encoder's hidden states.
 
     Parameters
@@ -107,17 +109,22 @@ def whisper_base_embedding(y: np.ndarray, *, sample_rate_hz: int, layers: Sequen
 
     if sample_rate_hz != 16000:
         raise FeatureError(f"feature set 'whisper-base' needs 16 kHz audio, got {sample_rate_hz} Hz")
-    y = check_signal(y, sample_rate_hz, min_samples=int(MIN_DURATION_S * sample_rate_hz),
-                     what=f"feature set 'whisper-base' ({MIN_DURATION_S} s)")
+    y = check_signal(
+        y,
+        sample_rate_hz,
+        min_samples=int(MIN_DURATION_S * sample_rate_hz),
+        what=f"feature set 'whisper-base' ({MIN_DURATION_S} s)",
+    )
     frontend, encoder, n_states = _encoder()  # FeatureError when torch is missing
     import torch
 
     layers = [int(i) for i in layers]
     if not layers or any(not 0 <= i < n_states for i in layers) or not set(stats) <= set(STATS) or not stats:
-        raise FeatureError(f"whisper-base: layers must be in 0..{n_states - 1} and stats in {list(STATS)}; "
-                           f"got {layers}, {list(stats)}")
+        raise FeatureError(
+            f"whisper-base: layers must be in 0..{n_states - 1} and stats in {list(STATS)}; got {layers}, {list(stats)}"
+        )
     window = int(WINDOW_S * sample_rate_hz)
-    chunks = [y[i:i + window] for i in range(0, len(y), window)]
+    chunks = [y[i : i + window] for i in range(0, len(y), window)]
     if len(chunks) > 1 and len(chunks[-1]) < MIN_DURATION_S * sample_rate_hz:
         chunks = chunks[:-1]  # a tail shorter than 0.1 s adds nothing
     states = []
@@ -136,6 +143,11 @@ def whisper_base_feature_set():
     """The ``"whisper-base"`` :class:`~emovox.features.FeatureSet` (the registry's lazy entry)."""
     from emovox.features.registry import FeatureSet
 
-    return FeatureSet("whisper-base", whisper_base_embedding, {"layers": WHISPER_BASE_LAYERS, "stats": STATS},
-                      "frozen Whisper base encoder of the default model: mean+std over frames of hidden states "
-                      "0..4 (5,120 values; needs torch)", _versions)
+    return FeatureSet(
+        "whisper-base",
+        whisper_base_embedding,
+        {"layers": WHISPER_BASE_LAYERS, "stats": STATS},
+        "frozen Whisper base encoder of the default model: mean+std over frames of hidden states "
+        "0..4 (5,120 values; needs torch)",
+        _versions,
+    )

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -105,7 +104,7 @@ class FlagshipConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "FlagshipConfig":
+    def from_dict(cls, d: dict) -> FlagshipConfig:
         d = dict(d)
         if "channels" in d:
             d["channels"] = tuple(d["channels"])
@@ -121,8 +120,15 @@ def make_frontend(cfg: FlagshipConfig) -> LogMelFrontend:
     win = int(round(cfg.win_s * cfg.sample_rate_hz))
     hop = int(round(cfg.hop_s * cfg.sample_rate_hz))
     return LogMelFrontend(
-        cfg.sample_rate_hz, n_fft=win, hop_length=hop, n_mels=cfg.n_mels,
-        f_min_hz=cfg.fmin_hz, f_max_hz=cfg.fmax_hz, log="log", top_db=None, amin=1e-6,
+        cfg.sample_rate_hz,
+        n_fft=win,
+        hop_length=hop,
+        n_mels=cfg.n_mels,
+        f_min_hz=cfg.fmin_hz,
+        f_max_hz=cfg.fmax_hz,
+        log="log",
+        top_db=None,
+        amin=1e-6,
         stft="conv",
     )
 
@@ -149,9 +155,7 @@ class _ResBlock(nn.Module):
         self.bn2 = nn.BatchNorm2d(c_out)
         self.skip = None
         if c_in != c_out or stride != (1, 1):
-            self.skip = nn.Sequential(
-                nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out)
-            )
+            self.skip = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = F.relu(self.bn1(self.conv1(x)))
@@ -165,9 +169,7 @@ class AttentiveStatsPool(nn.Module):
 
     def __init__(self, channels: int, hidden: int = 64) -> None:
         super().__init__()
-        self.att = nn.Sequential(
-            nn.Conv1d(channels, hidden, 1), nn.Tanh(), nn.Conv1d(hidden, channels, 1)
-        )
+        self.att = nn.Sequential(nn.Conv1d(channels, hidden, 1), nn.Tanh(), nn.Conv1d(hidden, channels, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         w = torch.softmax(self.att(x), dim=-1)
@@ -192,9 +194,9 @@ class FlagshipNet(nn.Module):
         self.norm = UtteranceNorm() if cfg.norm == "utterance" else nn.Identity()
         self.input_bn = nn.BatchNorm2d(1)
         self.stem = nn.Sequential(
-            nn.Conv2d(1, cfg.stem_channels, 3, stride=(2, cfg.stem_time_stride), padding=1,
-                      bias=False),
-            nn.BatchNorm2d(cfg.stem_channels), nn.ReLU(),
+            nn.Conv2d(1, cfg.stem_channels, 3, stride=(2, cfg.stem_time_stride), padding=1, bias=False),
+            nn.BatchNorm2d(cfg.stem_channels),
+            nn.ReLU(),
         )
         stages = []
         c = cfg.stem_channels
@@ -206,7 +208,8 @@ class FlagshipNet(nn.Module):
         f_out = cfg.n_mels // (2 ** (len(cfg.channels) + 1))
         self.proj = nn.Sequential(
             nn.Conv1d(c * f_out, cfg.embed_dim, 1, bias=False),
-            nn.BatchNorm1d(cfg.embed_dim), nn.ReLU(),
+            nn.BatchNorm1d(cfg.embed_dim),
+            nn.ReLU(),
         )
         self.pool = AttentiveStatsPool(cfg.embed_dim)
         self.drop = nn.Dropout(cfg.dropout)
@@ -247,11 +250,8 @@ def flagship_from_spec(spec, **params) -> FlagshipNet:
     ``params`` are :class:`FlagshipConfig` fields (``channels``, ``embed_dim``, ...).
     """
     if getattr(spec, "input_kind", "waveform") != "waveform":
-        raise ConfigError(
-            f"the flagship takes waveforms; got a TaskSpec with input_kind={spec.input_kind!r}"
-        )
-    return FlagshipNet(FlagshipConfig(n_classes=len(spec.labels),
-                                      sample_rate_hz=spec.sample_rate_hz, **params))
+        raise ConfigError(f"the flagship takes waveforms; got a TaskSpec with input_kind={spec.input_kind!r}")
+    return FlagshipNet(FlagshipConfig(n_classes=len(spec.labels), sample_rate_hz=spec.sample_rate_hz, **params))
 
 
 from emovox.models.registry import register_architecture  # noqa: E402

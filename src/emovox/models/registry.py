@@ -12,7 +12,8 @@ known ones (:data:`ARCHITECTURE_MODULES`) on first use, so that
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from emovox.errors import ConfigError, ModelError
 from emovox.models.spec import TaskSpec
@@ -29,8 +30,9 @@ ARCHITECTURE_MODULES: tuple[str, ...] = (
 )
 
 _ARCHITECTURES: dict[str, Builder] = {}
-_REGISTRY = Registry("architecture", lookup_error=ModelError, modules=ARCHITECTURE_MODULES,
-                     entries=lambda: _ARCHITECTURES)
+_REGISTRY = Registry(
+    "architecture", lookup_error=ModelError, modules=ARCHITECTURE_MODULES, entries=lambda: _ARCHITECTURES
+)
 
 
 def register_architecture(name: str, builder: Builder | None = None, *, replace: bool = False):

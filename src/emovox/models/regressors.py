@@ -37,16 +37,23 @@ from __future__ import annotations
 
 import itertools
 import warnings
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 
 from emovox.errors import ConfigError
 from emovox.registry import Registry
 
-__all__ = ["REGRESSORS", "REGRESSOR_ALIASES", "RegressorKind", "WorkbenchRegressor", "make_regressor",
-           "regressor_names"]
+__all__ = [
+    "REGRESSORS",
+    "REGRESSOR_ALIASES",
+    "RegressorKind",
+    "WorkbenchRegressor",
+    "make_regressor",
+    "regressor_names",
+]
 
 
 @dataclass(frozen=True)
@@ -94,22 +101,27 @@ def _svr_rbf(p, seed, d):
 def _mlp(p, seed, d):
     from sklearn.neural_network import MLPRegressor
 
-    return MLPRegressor(hidden_layer_sizes=(p["hidden"],), alpha=p["alpha"], max_iter=p["max_iter"],
-                        random_state=seed)
+    return MLPRegressor(hidden_layer_sizes=(p["hidden"],), alpha=p["alpha"], max_iter=p["max_iter"], random_state=seed)
 
 
 def _gbt(p, seed, d):
     from sklearn.ensemble import HistGradientBoostingRegressor
 
-    return HistGradientBoostingRegressor(learning_rate=p["learning_rate"], max_leaf_nodes=p["max_leaf_nodes"],
-                                         max_iter=p["max_iter"], random_state=seed)
+    return HistGradientBoostingRegressor(
+        learning_rate=p["learning_rate"], max_leaf_nodes=p["max_leaf_nodes"], max_iter=p["max_iter"], random_state=seed
+    )
 
 
 def _rf(p, seed, d):
     from sklearn.ensemble import RandomForestRegressor
 
-    return RandomForestRegressor(n_estimators=p["n_estimators"], min_samples_leaf=p["min_samples_leaf"],
-                                 max_features=p["max_features"], random_state=seed, n_jobs=1)
+    return RandomForestRegressor(
+        n_estimators=p["n_estimators"],
+        min_samples_leaf=p["min_samples_leaf"],
+        max_features=p["max_features"],
+        random_state=seed,
+        n_jobs=1,
+    )
 
 
 def _knn(p, seed, d):
@@ -125,20 +137,36 @@ REGRESSORS = Registry("regressor", lookup_error=ConfigError, modules=(), entries
 
 for _kind in (
     RegressorKind("linear", "Ridge", _ridge, {"alpha": 1.0}, {"alpha": (0.1, 1.0, 10.0, 100.0, 1000.0)}),
-    RegressorKind("svm-linear", "SVR(kernel='linear')", _svr_linear, {"C": 0.1, "epsilon": 0.1},
-                  {"C": (0.01, 0.1, 1.0)}),
-    RegressorKind("svm-rbf", "SVR(kernel='rbf')", _svr_rbf, {"C": 1.0, "gamma_scale": 1.0, "epsilon": 0.1},
-                  {"C": (0.1, 1.0, 10.0), "gamma_scale": (0.25, 1.0, 4.0)}),
-    RegressorKind("mlp", "MLPRegressor", _mlp, {"hidden": 128, "alpha": 1e-2, "max_iter": 400},
-                  {"alpha": (1e-4, 1e-2, 1.0)}),
-    RegressorKind("gbt", "HistGradientBoostingRegressor", _gbt,
-                  {"learning_rate": 0.1, "max_leaf_nodes": 31, "max_iter": 200},
-                  {"learning_rate": (0.05, 0.1), "max_leaf_nodes": (15, 31)}),
-    RegressorKind("rf", "RandomForestRegressor", _rf,
-                  {"n_estimators": 200, "min_samples_leaf": 1, "max_features": 1.0},
-                  {"min_samples_leaf": (1, 5), "max_features": (1.0, "sqrt")}),
-    RegressorKind("knn", "KNeighborsRegressor(weights='distance')", _knn, {"n_neighbors": 10},
-                  {"n_neighbors": (5, 10, 20)}),
+    RegressorKind(
+        "svm-linear", "SVR(kernel='linear')", _svr_linear, {"C": 0.1, "epsilon": 0.1}, {"C": (0.01, 0.1, 1.0)}
+    ),
+    RegressorKind(
+        "svm-rbf",
+        "SVR(kernel='rbf')",
+        _svr_rbf,
+        {"C": 1.0, "gamma_scale": 1.0, "epsilon": 0.1},
+        {"C": (0.1, 1.0, 10.0), "gamma_scale": (0.25, 1.0, 4.0)},
+    ),
+    RegressorKind(
+        "mlp", "MLPRegressor", _mlp, {"hidden": 128, "alpha": 1e-2, "max_iter": 400}, {"alpha": (1e-4, 1e-2, 1.0)}
+    ),
+    RegressorKind(
+        "gbt",
+        "HistGradientBoostingRegressor",
+        _gbt,
+        {"learning_rate": 0.1, "max_leaf_nodes": 31, "max_iter": 200},
+        {"learning_rate": (0.05, 0.1), "max_leaf_nodes": (15, 31)},
+    ),
+    RegressorKind(
+        "rf",
+        "RandomForestRegressor",
+        _rf,
+        {"n_estimators": 200, "min_samples_leaf": 1, "max_features": 1.0},
+        {"min_samples_leaf": (1, 5), "max_features": (1.0, "sqrt")},
+    ),
+    RegressorKind(
+        "knn", "KNeighborsRegressor(weights='distance')", _knn, {"n_neighbors": 10}, {"n_neighbors": (5, 10, 20)}
+    ),
 ):
     REGRESSORS.register(_kind.name, _kind)
 
@@ -185,13 +213,22 @@ class WorkbenchRegressor:
     seed: int = 0
 
     def to_dict(self) -> dict:
-        data = {"name": self.name, "family": self.kind.name, "estimator": self.kind.estimator,
-                "feature_set": self.feature_set, "task": "regression",
-                "scaling": "features and target standardised on the training fold", "tune": self.tune,
-                "params": dict(self.params)}
+        data = {
+            "name": self.name,
+            "family": self.kind.name,
+            "estimator": self.kind.estimator,
+            "feature_set": self.feature_set,
+            "task": "regression",
+            "scaling": "features and target standardised on the training fold",
+            "tune": self.tune,
+            "params": dict(self.params),
+        }
         if self.tune:
-            data.update(inner_folds=self.inner_folds, grid={k: list(v) for k, v in self.kind.grid.items()},
-                        selection="inner speaker-disjoint k-fold on training speakers, by CCC")
+            data.update(
+                inner_folds=self.inner_folds,
+                grid={k: list(v) for k, v in self.kind.grid.items()},
+                selection="inner speaker-disjoint k-fold on training speakers, by CCC",
+            )
         return data
 
     def _fit_predict_arrays(self, X_train, y_train, X_test, params: Mapping[str, Any]) -> np.ndarray:
@@ -215,15 +252,15 @@ class WorkbenchRegressor:
         n_speakers = len(set(speakers))
         if n_speakers < 2:
             raise ConfigError("tuning needs at least 2 training speakers per fold; drop --tune")
-        inner = speaker_kfold(speakers, k=min(self.inner_folds, n_speakers), seed=self.seed,
-                              labels=target_bins(y))
+        inner = speaker_kfold(speakers, k=min(self.inner_folds, n_speakers), seed=self.seed, labels=target_bins(y))
         names = list(self.kind.grid)
         best: tuple[float, dict] = (-np.inf, dict(self.params))
         for values in itertools.product(*(self.kind.grid[n] for n in names)):
             params = {**self.params, **dict(zip(names, values))}
-            scores = [ccc(y[s.test_idx], self._fit_predict_arrays(X[s.train_idx], y[s.train_idx],
-                                                                   X[s.test_idx], params))
-                      for s in inner]
+            scores = [
+                ccc(y[s.test_idx], self._fit_predict_arrays(X[s.train_idx], y[s.train_idx], X[s.test_idx], params))
+                for s in inner
+            ]
             score = float(np.mean(scores))
             if score > best[0] + 1e-12:
                 best = (score, params)
@@ -256,8 +293,9 @@ class WorkbenchRegressor:
         return FoldOutput(predicted=predicted, info=info)
 
 
-def make_regressor(name: str, *, features: str | None = None, seed: int = 0, tune: bool = False,
-                   **params: Any) -> WorkbenchRegressor:
+def make_regressor(
+    name: str, *, features: str | None = None, seed: int = 0, tune: bool = False, **params: Any
+) -> WorkbenchRegressor:
     """A workbench regressor by model name.
 
     Parameters
@@ -280,19 +318,25 @@ def make_regressor(name: str, *, features: str | None = None, seed: int = 0, tun
     """
     family, own = REGRESSOR_ALIASES.get(name, (name, None))
     if own is not None and features is not None and features != own:
-        raise ConfigError(f"model {name!r} reads {own!r}; for {features!r} write --model {family} "
-                          f"--features {features}")
+        raise ConfigError(
+            f"model {name!r} reads {own!r}; for {features!r} write --model {family} --features {features}"
+        )
     if family not in _REGRESSORS:
-        raise ConfigError(f"unknown model {name!r} for a numeric target: expected one of "
-                          f"{', '.join(regressor_names())}")
+        raise ConfigError(
+            f"unknown model {name!r} for a numeric target: expected one of {', '.join(regressor_names())}"
+        )
     kind = REGRESSORS.get(family)
     unknown = sorted(set(params) - set(kind.defaults))
     if unknown:
-        raise ConfigError(f"regressor {family!r} has no parameter(s) {unknown}; its parameters are "
-                          f"{sorted(kind.defaults)}")
+        raise ConfigError(
+            f"regressor {family!r} has no parameter(s) {unknown}; its parameters are {sorted(kind.defaults)}"
+        )
     feature_set = features or own
     if feature_set is None:
-        raise ConfigError(f"model {name!r} needs a feature set: pass --features NAME "
-                          "(e.g. egemaps, compare, mfcc-functionals, whisper-base, file:PATH)")
-    return WorkbenchRegressor(name=name, kind=kind, feature_set=feature_set,
-                              params={**kind.defaults, **params}, tune=tune, seed=seed)
+        raise ConfigError(
+            f"model {name!r} needs a feature set: pass --features NAME "
+            "(e.g. egemaps, compare, mfcc-functionals, whisper-base, file:PATH)"
+        )
+    return WorkbenchRegressor(
+        name=name, kind=kind, feature_set=feature_set, params={**kind.defaults, **params}, tune=tune, seed=seed
+    )

@@ -157,8 +157,13 @@ class S0MfccCNN(nn.Module):
             raise ConfigError(f"n_mfcc={n_mfcc} must be a multiple of 8 (MaxPool(8), valid padding)")
         self.n_mfcc = n_mfcc
         self.features = nn.Sequential(
-            nn.Conv1d(1, 128, 5, padding=2), nn.ReLU(), nn.Dropout(dropout), nn.MaxPool1d(8),
-            nn.Conv1d(128, 128, 5, padding=2), nn.ReLU(), nn.Dropout(dropout),
+            nn.Conv1d(1, 128, 5, padding=2),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.MaxPool1d(8),
+            nn.Conv1d(128, 128, 5, padding=2),
+            nn.ReLU(),
+            nn.Dropout(dropout),
         )
         self.classifier = nn.Linear(128 * (n_mfcc // 8), n_classes)
 
@@ -187,14 +192,20 @@ class S1Conv1D(nn.Module):
         super().__init__()
         self.n_inputs = n_inputs
         self.features = nn.Sequential(
-            *_conv_bn(1, 512, 5), SamePool1d(5, 3, mode="avg"), nn.Dropout(0.6),
+            *_conv_bn(1, 512, 5),
+            SamePool1d(5, 3, mode="avg"),
+            nn.Dropout(0.6),
             *_conv_bn(512, 64, 5),
-            *_conv_bn(64, 32, 5), nn.Dropout(0.3),
+            *_conv_bn(64, 32, 5),
+            nn.Dropout(0.3),
         )
         n = math.ceil(n_inputs / 3)
         self.classifier = nn.Sequential(
-            nn.Linear(n * 32, 256), nn.ReLU(), nn.Dropout(0.37),
-            nn.Linear(256, 128), nn.ReLU(),
+            nn.Linear(n * 32, 256),
+            nn.ReLU(),
+            nn.Dropout(0.37),
+            nn.Linear(256, 128),
+            nn.ReLU(),
             nn.Linear(128, n_classes),
         )
 
@@ -218,20 +229,32 @@ class S3Conv1D(nn.Module):
     def __init__(self, n_classes: int = 8, *, n_inputs: int = 2376) -> None:
         super().__init__()
         self.n_inputs = n_inputs
-        bn = dict(eps=1e-3, momentum=0.01)
+        bn = {"eps": 1e-3, "momentum": 0.01}
         layers: list[nn.Module] = []
-        spec = [(1, 512, 5, 5, False), (512, 512, 5, 5, True), (512, 256, 5, 5, False),
-                (256, 256, 3, 5, True), (256, 128, 3, 3, True)]
+        spec = [
+            (1, 512, 5, 5, False),
+            (512, 512, 5, 5, True),
+            (512, 256, 5, 5, False),
+            (256, 256, 3, 5, True),
+            (256, 128, 3, 3, True),
+        ]
         n = n_inputs
         for c_in, c_out, k, pool, drop in spec:
-            layers += [nn.Conv1d(c_in, c_out, k, padding=k // 2), nn.ReLU(), nn.BatchNorm1d(c_out, **bn),
-                       SamePool1d(pool, 2, mode="max")]
+            layers += [
+                nn.Conv1d(c_in, c_out, k, padding=k // 2),
+                nn.ReLU(),
+                nn.BatchNorm1d(c_out, **bn),
+                SamePool1d(pool, 2, mode="max"),
+            ]
             if drop:
                 layers.append(nn.Dropout(0.2))
             n = math.ceil(n / 2)
         self.features = nn.Sequential(*layers)
         self.classifier = nn.Sequential(
-            nn.Linear(n * 128, 512), nn.ReLU(), nn.BatchNorm1d(512, **bn), nn.Linear(512, n_classes),
+            nn.Linear(n * 128, 512),
+            nn.ReLU(),
+            nn.BatchNorm1d(512, **bn),
+            nn.Linear(512, n_classes),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -251,14 +274,27 @@ class S2MelCNN(nn.Module):
     412,038 Keras parameters (6 classes; 409,600 of them in the dense layer).
     """
 
-    def __init__(self, n_classes: int = 6, *, n_mels: int = 128, n_frames: int = 130,
-                 channels: tuple[int, int] = (32, 64), dropout: float = 0.25) -> None:
+    def __init__(
+        self,
+        n_classes: int = 6,
+        *,
+        n_mels: int = 128,
+        n_frames: int = 130,
+        channels: tuple[int, int] = (32, 64),
+        dropout: float = 0.25,
+    ) -> None:
         super().__init__()
         self.input_dims = (n_mels, n_frames)
         c1, c2 = channels
         self.features = nn.Sequential(
-            nn.Conv2d(1, c1, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout(dropout),
-            nn.Conv2d(c1, c2, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout(dropout),
+            nn.Conv2d(1, c1, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Dropout(dropout),
+            nn.Conv2d(c1, c2, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Dropout(dropout),
         )
         self.classifier = nn.Linear(c2 * (n_mels // 4) * (n_frames // 4), n_classes)
 
@@ -286,10 +322,18 @@ class S4TwoChannelCNN(nn.Module):
         self.input_dims = tuple(input_dims)
         c = self.input_dims[0]
         self.features = nn.Sequential(
-            nn.Conv2d(c, 32, 3), nn.ReLU(), nn.BatchNorm2d(32, eps=1e-3, momentum=0.01), nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 3), nn.ReLU(), nn.Dropout(0.3),
-            nn.Conv2d(64, 128, 3), nn.ReLU(), nn.Dropout(0.4),
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+            nn.Conv2d(c, 32, 3),
+            nn.ReLU(),
+            nn.BatchNorm2d(32, eps=1e-3, momentum=0.01),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3),
+            nn.ReLU(),
+            nn.Dropout(0.3),
+            nn.Conv2d(64, 128, 3),
+            nn.ReLU(),
+            nn.Dropout(0.4),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
         )
         self.classifier = nn.Sequential(nn.Linear(128, 128), nn.ReLU(), nn.Dropout(0.5), nn.Linear(128, n_classes))
 

@@ -40,9 +40,16 @@ class LinearFit:
         return ((np.asarray(x, np.float64) - self.mean) / self.scale) @ self.coef.T + self.intercept
 
 
-def fit_softmax_regression(x: np.ndarray, y: np.ndarray, *, C: float, n_classes: int,
-                           sample_weight: np.ndarray | None = None, max_iter: int = 200,
-                           tolerance: float = 1e-5) -> LinearFit:
+def fit_softmax_regression(
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    C: float,
+    n_classes: int,
+    sample_weight: np.ndarray | None = None,
+    max_iter: int = 200,
+    tolerance: float = 1e-5,
+) -> LinearFit:
     """Fit on rows ``x`` ``(n, d)`` with class ids ``y`` ``(n,)`` in ``0..n_classes - 1``.
 
     Parameters
@@ -77,8 +84,15 @@ def fit_softmax_regression(x: np.ndarray, y: np.ndarray, *, C: float, n_classes:
     absent = torch.from_numpy(~present)
     coef = torch.zeros(n_classes, x.shape[1], requires_grad=True)
     bias = torch.zeros(n_classes, requires_grad=True)
-    optimizer = torch.optim.LBFGS([coef, bias], lr=1.0, max_iter=int(max_iter), tolerance_grad=float(tolerance),
-                                  tolerance_change=1e-9, history_size=20, line_search_fn="strong_wolfe")
+    optimizer = torch.optim.LBFGS(
+        [coef, bias],
+        lr=1.0,
+        max_iter=int(max_iter),
+        tolerance_grad=float(tolerance),
+        tolerance_change=1e-9,
+        history_size=20,
+        line_search_fn="strong_wolfe",
+    )
     penalty = 0.5 / float(C)
 
     def closure():

@@ -9,8 +9,9 @@ from it, every artifact stores it, and loading an artifact checks it.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from emovox.errors import ConfigError, ModelError
 
@@ -50,23 +51,19 @@ class TaskSpec:
     def __post_init__(self) -> None:
         labels = tuple(self.labels)
         object.__setattr__(self, "labels", labels)
-        if len(labels) < 2 or len(set(labels)) != len(labels) or not all(
-            isinstance(x, str) and x for x in labels
-        ):
-            raise ConfigError(
-                f"task labels {list(labels)!r} are invalid: give at least two distinct non-empty names"
-            )
-        if isinstance(self.sample_rate_hz, bool) or not isinstance(self.sample_rate_hz, int) or (
-            self.sample_rate_hz <= 0
+        if len(labels) < 2 or len(set(labels)) != len(labels) or not all(isinstance(x, str) and x for x in labels):
+            raise ConfigError(f"task labels {list(labels)!r} are invalid: give at least two distinct non-empty names")
+        if (
+            isinstance(self.sample_rate_hz, bool)
+            or not isinstance(self.sample_rate_hz, int)
+            or (self.sample_rate_hz <= 0)
         ):
             raise ConfigError(f"sample_rate_hz={self.sample_rate_hz!r} must be a positive integer")
         if not isinstance(self.clip_s, (int, float)) or not math.isfinite(self.clip_s) or self.clip_s <= 0:
             raise ConfigError(f"clip_s={self.clip_s!r} must be a positive number of seconds")
         object.__setattr__(self, "clip_s", float(self.clip_s))
         if self.input_kind not in INPUT_KINDS:
-            raise ConfigError(
-                f"input_kind={self.input_kind!r} is unknown: expected one of {', '.join(INPUT_KINDS)}"
-            )
+            raise ConfigError(f"input_kind={self.input_kind!r} is unknown: expected one of {', '.join(INPUT_KINDS)}")
         if self.input_kind == "features":
             if not self.feature or not self.feature_dims:
                 raise ConfigError(
@@ -108,7 +105,7 @@ class TaskSpec:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "TaskSpec":
+    def from_dict(cls, data: Mapping[str, Any]) -> TaskSpec:
         """Build from :meth:`to_dict` output; errors are :class:`ModelError` naming the key."""
         if not isinstance(data, Mapping):
             raise ModelError(f"task spec must be a JSON object, got {type(data).__name__}")
@@ -119,14 +116,15 @@ class TaskSpec:
         if "labels" not in data:
             raise ModelError("task spec has no 'labels': the artifact does not say which classes it predicts")
         try:
-            return cls(**{k: (tuple(v) if k in ("labels", "feature_dims") and v is not None else v)
-                          for k, v in data.items()})
+            return cls(
+                **{k: (tuple(v) if k in ("labels", "feature_dims") and v is not None else v) for k, v in data.items()}
+            )
         except ConfigError as error:
             raise ModelError(f"invalid task spec: {error}") from None
         except TypeError as error:
             raise ModelError(f"invalid task spec: {error}") from None
 
-    def check_compatible(self, other: "TaskSpec") -> None:
+    def check_compatible(self, other: TaskSpec) -> None:
         """Raise :class:`ModelError` unless ``other`` describes the same task."""
         if self != other:
             diffs = [

@@ -17,8 +17,8 @@ by an inner speaker-disjoint cross-validation on the training speakers only.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -94,7 +94,7 @@ class WhisperEmotionClassifier(nn.Module):
     def forward(self, y: torch.Tensor) -> torch.Tensor:
         return self.classify(self.embedding(y))
 
-    def set_head(self, fit: "HeadFit") -> None:
+    def set_head(self, fit: HeadFit) -> None:
         """Load a fitted scaler and logistic regression (shapes must match ``layers``)."""
         if tuple(fit.layers) != self.layers:
             raise ConfigError(f"head was fitted on layers {list(fit.layers)}, the model uses {list(self.layers)}")
@@ -148,11 +148,19 @@ def _fit(x: np.ndarray, y: np.ndarray, C: float, n_classes: int) -> tuple[np.nda
     return mean, scale, coef, intercept
 
 
-def fit_linear_head(pooled: np.ndarray, y: np.ndarray, speakers: Sequence[str], *, n_classes: int,
-                    layer_sets: Sequence[Sequence[int]] | None = None, Cs: Sequence[float] = C_GRID,
-                    inner_folds: int = 4, seed: int = 0,
-                    extra: tuple[np.ndarray, np.ndarray] | None = None,
-                    augmented: Sequence[np.ndarray] = ()) -> HeadFit:
+def fit_linear_head(
+    pooled: np.ndarray,
+    y: np.ndarray,
+    speakers: Sequence[str],
+    *,
+    n_classes: int,
+    layer_sets: Sequence[Sequence[int]] | None = None,
+    Cs: Sequence[float] = C_GRID,
+    inner_folds: int = 4,
+    seed: int = 0,
+    extra: tuple[np.ndarray, np.ndarray] | None = None,
+    augmented: Sequence[np.ndarray] = (),
+) -> HeadFit:
     """Choose (layer set, ``C``) by inner speaker k-fold on these rows, then fit on all of them.
 
     Parameters
@@ -185,8 +193,10 @@ def fit_linear_head(pooled: np.ndarray, y: np.ndarray, speakers: Sequence[str], 
     if pooled.ndim != 4 or len(pooled) != len(y) or len(speakers) != len(y):
         raise ConfigError(f"pooled features {pooled.shape}, labels {y.shape} and {len(speakers)} speakers disagree")
     if len(set(speakers)) < 2:
-        raise ConfigError(f"the head is chosen by a speaker-disjoint inner CV, which needs at least 2 training "
-                          f"speakers (got {len(set(speakers))}); give each clip its speaker (e.g. a 'speaker' column)")
+        raise ConfigError(
+            f"the head is chosen by a speaker-disjoint inner CV, which needs at least 2 training "
+            f"speakers (got {len(set(speakers))}); give each clip its speaker (e.g. a 'speaker' column)"
+        )
     n_states = pooled.shape[1]
     extra_x, extra_y = (np.zeros((0, *pooled.shape[1:])), np.zeros(0, np.int64)) if extra is None else extra
     candidates = [tuple(s) for s in (layer_sets or [*([i] for i in range(n_states)), range(n_states)])]
@@ -200,20 +210,37 @@ def fit_linear_head(pooled: np.ndarray, y: np.ndarray, speakers: Sequence[str], 
             oof, uars = np.zeros((len(y), n_classes)), []
             for split in inner:
                 tr = split.train_idx
-                mean, scale, coef, intercept = _fit(np.concatenate([x[tr], *(a[tr] for a in xa), xe]),
-                                                    np.concatenate([y[tr]] * (1 + len(xa)) + [extra_y]), C, n_classes)
+                mean, scale, coef, intercept = _fit(
+                    np.concatenate([x[tr], *(a[tr] for a in xa), xe]),
+                    np.concatenate([y[tr]] * (1 + len(xa)) + [extra_y]),
+                    C,
+                    n_classes,
+                )
                 oof[split.test_idx] = (x[split.test_idx] - mean) / scale @ coef.T + intercept
-                uars.append(compute_metrics(y[split.test_idx], oof[split.test_idx].argmax(axis=1),
-                                            classes=[str(k) for k in range(n_classes)])["uar"])
+                uars.append(
+                    compute_metrics(
+                        y[split.test_idx],
+                        oof[split.test_idx].argmax(axis=1),
+                        classes=[str(k) for k in range(n_classes)],
+                    )["uar"]
+                )
             if np.mean(uars) > best_uar:
                 best_uar, best = float(np.mean(uars)), (layers, float(C), float(np.mean(uars)), oof)
     layers, C, inner_uar, oof_logits = best
     rows = [flatten_layers(a, layers) for a in (pooled, *augmented, extra_x)]
-    mean, scale, coef, intercept = _fit(np.concatenate(rows), np.concatenate([y] * (1 + len(augmented)) + [extra_y]),
-                                        C, n_classes)
-    return HeadFit(layers=tuple(layers), C=C, mean=mean.astype(np.float32), scale=scale.astype(np.float32),
-                   coef=coef.astype(np.float32), intercept=intercept.astype(np.float32), inner_uar=inner_uar,
-                   oof_logits=oof_logits)
+    mean, scale, coef, intercept = _fit(
+        np.concatenate(rows), np.concatenate([y] * (1 + len(augmented)) + [extra_y]), C, n_classes
+    )
+    return HeadFit(
+        layers=tuple(layers),
+        C=C,
+        mean=mean.astype(np.float32),
+        scale=scale.astype(np.float32),
+        coef=coef.astype(np.float32),
+        intercept=intercept.astype(np.float32),
+        inner_uar=inner_uar,
+        oof_logits=oof_logits,
+    )
 
 
 def build_whisper_linear(spec, *, encoder: Mapping, layers: Sequence[int]) -> WhisperEmotionClassifier:

@@ -29,20 +29,30 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Mapping
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from emovox.errors import FeatureError, ModelError
-from emovox.fileio import atomic_write_bytes, atomic_write_text
 from emovox.features.frontend import LogMelFrontend
+from emovox.fileio import atomic_write_bytes, atomic_write_text
 
-__all__ = ["WhisperEncoderConfig", "WhisperLogMel", "WhisperEncoder", "sinusoids", "truncate_encoder", "half_encoders",
-           "load_whisper_encoder", "save_whisper_encoder", "WEIGHTS_NAME", "CONFIG_NAME"]
+__all__ = [
+    "WhisperEncoderConfig",
+    "WhisperLogMel",
+    "WhisperEncoder",
+    "sinusoids",
+    "truncate_encoder",
+    "half_encoders",
+    "load_whisper_encoder",
+    "save_whisper_encoder",
+    "WEIGHTS_NAME",
+    "CONFIG_NAME",
+]
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
@@ -80,7 +90,7 @@ class WhisperEncoderConfig:
             raise ModelError(f"d_model={self.d_model} is not a multiple of n_heads={self.n_heads}")
 
     @classmethod
-    def from_dict(cls, data: Mapping, *, source: str = "config") -> "WhisperEncoderConfig":
+    def from_dict(cls, data: Mapping, *, source: str = "config") -> WhisperEncoderConfig:
         """Read the five sizes (and ``final_layer_norm``, default true) from ``data``; other keys are ignored."""
         missing = [f.name for f in fields(cls) if f.name not in data and f.name != "final_layer_norm"]
         if missing:
@@ -115,8 +125,16 @@ class WhisperLogMel(nn.Module):
     def __init__(self, n_mels: int = 80) -> None:
         super().__init__()
         # dB with no top_db clip is 10 * log10(max(mel, 1e-10)): Whisper's log10 times 10
-        self.logmel = LogMelFrontend(SAMPLE_RATE_HZ, n_fft=400, hop_length=HOP_LENGTH, n_mels=n_mels,
-                                     log="db", top_db=None, amin=1e-10, pad_mode="reflect")
+        self.logmel = LogMelFrontend(
+            SAMPLE_RATE_HZ,
+            n_fft=400,
+            hop_length=HOP_LENGTH,
+            n_mels=n_mels,
+            log="db",
+            top_db=None,
+            amin=1e-10,
+            pad_mode="reflect",
+        )
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
         x = self.logmel(y)[..., :-1] / 10.0
@@ -188,11 +206,14 @@ class WhisperEncoder(nn.Module):
         c = self.config
         if not isinstance(mel, torch.Tensor) or mel.ndim != 3 or mel.shape[1] != c.n_mels:
             shape = tuple(mel.shape) if isinstance(mel, torch.Tensor) else type(mel).__name__
-            raise FeatureError(f"expected a log-mel tensor (batch, {c.n_mels}, frames), got {shape}; "
-                               "compute it with WhisperLogMel")
+            raise FeatureError(
+                f"expected a log-mel tensor (batch, {c.n_mels}, frames), got {shape}; compute it with WhisperLogMel"
+            )
         if not 1 <= mel.shape[2] <= 2 * c.n_ctx:
-            raise FeatureError(f"log-mel has {mel.shape[2]} frames, the encoder takes 1..{2 * c.n_ctx} "
-                               f"({2 * c.n_ctx * HOP_LENGTH / SAMPLE_RATE_HZ:g} s); split longer audio")
+            raise FeatureError(
+                f"log-mel has {mel.shape[2]} frames, the encoder takes 1..{2 * c.n_ctx} "
+                f"({2 * c.n_ctx * HOP_LENGTH / SAMPLE_RATE_HZ:g} s); split longer audio"
+            )
         x = F.gelu(self.conv1(mel))
         x = F.gelu(self.conv2(x)).transpose(1, 2)
         x = x + self.embed_positions[: x.shape[1]]  # no padding to 30 s: positions of the clip's own frames
@@ -222,8 +243,14 @@ def truncate_encoder(encoder: WhisperEncoder, n_layers: int) -> WhisperEncoder:
     if isinstance(n_layers, bool) or not isinstance(n_layers, int) or not 1 <= n_layers <= c.n_layers:
         raise ModelError(f"cannot keep {n_layers!r} blocks of an encoder with {c.n_layers}: expected 1..{c.n_layers}")
     whole = n_layers == c.n_layers
-    config = WhisperEncoderConfig(n_mels=c.n_mels, d_model=c.d_model, n_heads=c.n_heads, n_layers=n_layers,
-                                  n_ctx=c.n_ctx, final_layer_norm=c.final_layer_norm and whole)
+    config = WhisperEncoderConfig(
+        n_mels=c.n_mels,
+        d_model=c.d_model,
+        n_heads=c.n_heads,
+        n_layers=n_layers,
+        n_ctx=c.n_ctx,
+        final_layer_norm=c.final_layer_norm and whole,
+    )
     out = WhisperEncoder(config)
     wanted = out.state_dict()
     out.load_state_dict({k: v.detach().clone() for k, v in encoder.state_dict().items() if k in wanted}, strict=True)
@@ -273,19 +300,27 @@ def load_whisper_encoder(path: str | os.PathLike) -> WhisperEncoder:
     expected = model.state_dict()
     missing, extra = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
     if missing or extra:
-        raise ModelError(f"{str(weights)!r} does not match config.json: missing {missing[:3]}, "
-                         f"unexpected {extra[:3]}; {IMPORT_HINT}")
+        raise ModelError(
+            f"{str(weights)!r} does not match config.json: missing {missing[:3]}, unexpected {extra[:3]}; {IMPORT_HINT}"
+        )
     for key, value in expected.items():
         if tensors[key].shape != value.shape:
-            raise ModelError(f"{str(weights)!r}: tensor {key!r} has shape {tuple(tensors[key].shape)} but "
-                             f"config.json {config.to_dict()} expects {tuple(value.shape)}; {IMPORT_HINT}")
+            raise ModelError(
+                f"{str(weights)!r}: tensor {key!r} has shape {tuple(tensors[key].shape)} but "
+                f"config.json {config.to_dict()} expects {tuple(value.shape)}; {IMPORT_HINT}"
+            )
     model.load_state_dict(tensors, strict=True)
     return model.eval().requires_grad_(False)
 
 
-def save_whisper_encoder(directory: str | os.PathLike, state_dict: Mapping[str, torch.Tensor],
-                         config: WhisperEncoderConfig, *, metadata: Mapping | None = None,
-                         dtype: torch.dtype = torch.float16) -> Path:
+def save_whisper_encoder(
+    directory: str | os.PathLike,
+    state_dict: Mapping[str, torch.Tensor],
+    config: WhisperEncoderConfig,
+    *,
+    metadata: Mapping | None = None,
+    dtype: torch.dtype = torch.float16,
+) -> Path:
     """Write ``model.safetensors`` (tensors cast to ``dtype``) and ``config.json`` atomically.
 
     ``state_dict`` must have exactly the names and shapes of ``WhisperEncoder(config)``;
@@ -296,13 +331,17 @@ def save_whisper_encoder(directory: str | os.PathLike, state_dict: Mapping[str, 
 
     directory = Path(directory)
     expected = WhisperEncoder(config).state_dict()
-    bad = sorted(k for k in set(expected) | set(state_dict)
-                 if k not in expected or k not in state_dict or tuple(state_dict[k].shape) != tuple(expected[k].shape))
+    bad = sorted(
+        k
+        for k in set(expected) | set(state_dict)
+        if k not in expected or k not in state_dict or tuple(state_dict[k].shape) != tuple(expected[k].shape)
+    )
     if bad:
         raise ModelError(f"tensors {bad[:3]} are missing, unexpected or mis-shaped for {config.to_dict()}")
     tensors = {k: torch.as_tensor(v).to(dtype).contiguous() for k, v in state_dict.items()}
-    text = json.dumps({**config.to_dict(), "weights_dtype": str(dtype).removeprefix("torch."),
-                       **dict(metadata or {})}, indent=2)
+    text = json.dumps(
+        {**config.to_dict(), "weights_dtype": str(dtype).removeprefix("torch."), **dict(metadata or {})}, indent=2
+    )
     atomic_write_bytes(directory / WEIGHTS_NAME, save(tensors))
     atomic_write_text(directory / CONFIG_NAME, text + "\n")
     return directory

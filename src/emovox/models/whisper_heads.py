@@ -34,8 +34,8 @@ explicitly labelled option, never the default.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -46,8 +46,15 @@ from emovox.errors import ConfigError
 from emovox.models.whisper_classifier import pool_hidden_states
 from emovox.models.whisper_encoder import WhisperEncoder, WhisperEncoderConfig, WhisperLogMel
 
-__all__ = ["HEAD_KINDS", "PooledHead", "PooledHeadFit", "WhisperHeadClassifier", "fit_pooled_head",
-           "speaker_centred", "EPOCH_GRID"]
+__all__ = [
+    "HEAD_KINDS",
+    "PooledHead",
+    "PooledHeadFit",
+    "WhisperHeadClassifier",
+    "fit_pooled_head",
+    "speaker_centred",
+    "EPOCH_GRID",
+]
 
 HEAD_KINDS = ("linear", "weighted", "mlp")
 #: Candidate epoch counts scored by the inner CV of :func:`fit_pooled_head`.
@@ -57,8 +64,9 @@ EPOCH_GRID = (10, 20, 40, 80)
 class _Member(nn.Module):
     """One head: optional softmax layer weights, then Linear -> GELU -> Dropout -> Linear (or one Linear)."""
 
-    def __init__(self, n_layers_in: int, d_model: int, n_classes: int, *, kind: str, hidden: int,
-                 dropout: float) -> None:
+    def __init__(
+        self, n_layers_in: int, d_model: int, n_classes: int, *, kind: str, hidden: int, dropout: float
+    ) -> None:
         super().__init__()
         self.kind = kind
         if kind == "weighted":
@@ -91,8 +99,17 @@ class PooledHead(nn.Module):
     hold the training rows' statistics.
     """
 
-    def __init__(self, n_layers_in: int, d_model: int, n_classes: int, *, kind: str = "weighted",
-                 hidden: int = 256, dropout: float = 0.3, n_members: int = 1) -> None:
+    def __init__(
+        self,
+        n_layers_in: int,
+        d_model: int,
+        n_classes: int,
+        *,
+        kind: str = "weighted",
+        hidden: int = 256,
+        dropout: float = 0.3,
+        n_members: int = 1,
+    ) -> None:
         super().__init__()
         if kind not in HEAD_KINDS:
             raise ConfigError(f"head kind {kind!r} is not one of {', '.join(HEAD_KINDS)}")
@@ -100,8 +117,10 @@ class PooledHead(nn.Module):
             raise ConfigError(f"head sizes hidden={hidden}, n_members={n_members}, dropout={dropout} are invalid")
         self.register_buffer("feature_mean", torch.zeros(n_layers_in, 2, d_model))
         self.register_buffer("feature_scale", torch.ones(n_layers_in, 2, d_model))
-        self.members = nn.ModuleList(_Member(n_layers_in, d_model, n_classes, kind=kind, hidden=hidden,
-                                             dropout=dropout) for _ in range(n_members))
+        self.members = nn.ModuleList(
+            _Member(n_layers_in, d_model, n_classes, kind=kind, hidden=hidden, dropout=dropout)
+            for _ in range(n_members)
+        )
 
     def forward(self, pooled: torch.Tensor) -> torch.Tensor:
         z = (pooled - self.feature_mean) / self.feature_scale
@@ -109,7 +128,7 @@ class PooledHead(nn.Module):
         return logits[0] if len(logits) == 1 else torch.stack(logits).mean(dim=0)
 
     @classmethod
-    def from_linear_fit(cls, fit, d_model: int) -> "PooledHead":
+    def from_linear_fit(cls, fit, d_model: int) -> PooledHead:
         """A ``linear`` head holding a :class:`~emovox.models.whisper_classifier.HeadFit` (scaler + logistic regression)."""
         n_layers_in = len(fit.layers)
         head = cls(n_layers_in, d_model, fit.coef.shape[0], kind="linear")
@@ -126,8 +145,7 @@ class PooledHead(nn.Module):
         return np.array(rows)
 
 
-def speaker_centred(pooled: np.ndarray, speakers: Sequence[str], *, k: int | None = None,
-                    seed: int = 0) -> np.ndarray:
+def speaker_centred(pooled: np.ndarray, speakers: Sequence[str], *, k: int | None = None, seed: int = 0) -> np.ndarray:
     """Subtract from each speaker's rows the mean of ``k`` of that speaker's rows (all of them if ``None``).
 
     ``pooled`` ``(n, ...)`` -> same shape, float32. The ``k`` reference rows
@@ -160,8 +178,7 @@ class PooledHeadFit:
     oof_logits: np.ndarray | None = field(default=None, repr=False)
 
     def module(self) -> PooledHead:
-        head = PooledHead(len(self.layers), int(self.state["feature_mean"].shape[-1]), self.n_classes,
-                          **self.settings)
+        head = PooledHead(len(self.layers), int(self.state["feature_mean"].shape[-1]), self.n_classes, **self.settings)
         head.load_state_dict(self.state)
         return head.eval()
 
@@ -170,8 +187,16 @@ class PooledHeadFit:
         head = self.module()
         rows = np.asarray(pooled)[:, list(self.layers)]
         with torch.inference_mode():
-            return np.concatenate([head(torch.from_numpy(np.ascontiguousarray(rows[i:i + batch], np.float32))).numpy()
-                                   for i in range(0, len(rows), batch)]) if len(rows) else np.zeros((0, 0))
+            return (
+                np.concatenate(
+                    [
+                        head(torch.from_numpy(np.ascontiguousarray(rows[i : i + batch], np.float32))).numpy()
+                        for i in range(0, len(rows), batch)
+                    ]
+                )
+                if len(rows)
+                else np.zeros((0, 0))
+            )
 
 
 def _standardiser(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -181,9 +206,20 @@ def _standardiser(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean.astype(np.float32), scale.astype(np.float32)
 
 
-def _train(x: np.ndarray, y: np.ndarray, n_classes: int, settings: dict, *, epochs: Sequence[int], seed: int,
-           lr: float, weight_decay: float, batch_size: int, val: np.ndarray | None = None,
-           weights: np.ndarray | None = None) -> tuple[PooledHead, dict]:
+def _train(
+    x: np.ndarray,
+    y: np.ndarray,
+    n_classes: int,
+    settings: dict,
+    *,
+    epochs: Sequence[int],
+    seed: int,
+    lr: float,
+    weight_decay: float,
+    batch_size: int,
+    val: np.ndarray | None = None,
+    weights: np.ndarray | None = None,
+) -> tuple[PooledHead, dict]:
     """Train on rows ``x (n, L, 2, d)``; return the head after ``max(epochs)`` and validation logits per epoch count."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -201,8 +237,12 @@ def _train(x: np.ndarray, y: np.ndarray, n_classes: int, settings: dict, *, epoc
     out, total = {}, max(epochs)
     steps = total * int(np.ceil(len(y) / batch_size))
     warmup = max(1, steps // 10)  # linear warm-up over 10 % of the steps, then cosine decay to 0
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: min((i + 1) / warmup, 0.5 * (
-        1 + np.cos(np.pi * min(1.0, max(0, i + 1 - warmup) / max(1, steps - warmup))))))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt,
+        lambda i: min(
+            (i + 1) / warmup, 0.5 * (1 + np.cos(np.pi * min(1.0, max(0, i + 1 - warmup) / max(1, steps - warmup))))
+        ),
+    )
     for epoch in range(1, total + 1):
         head.train()
         for b in np.array_split(rng.permutation(len(y)), max(1, int(np.ceil(len(y) / batch_size)))):
@@ -219,13 +259,26 @@ def _train(x: np.ndarray, y: np.ndarray, n_classes: int, settings: dict, *, epoc
     return head.eval(), out
 
 
-def fit_pooled_head(pooled: np.ndarray, y: np.ndarray, speakers: Sequence[str], *, n_classes: int,
-                    kind: str = "weighted", layers: Sequence[int] | None = None, hidden: int = 256,
-                    dropout: float = 0.3, n_members: int = 1, epoch_grid: Sequence[int] = EPOCH_GRID,
-                    lr: float = 1e-3, weight_decay: float = 1e-2, batch_size: int = 64,
-                    inner_folds: int = 4, seed: int = 0,
-                    extra: tuple[np.ndarray, np.ndarray] | None = None,
-                    augmented: Sequence[np.ndarray] = ()) -> PooledHeadFit:
+def fit_pooled_head(
+    pooled: np.ndarray,
+    y: np.ndarray,
+    speakers: Sequence[str],
+    *,
+    n_classes: int,
+    kind: str = "weighted",
+    layers: Sequence[int] | None = None,
+    hidden: int = 256,
+    dropout: float = 0.3,
+    n_members: int = 1,
+    epoch_grid: Sequence[int] = EPOCH_GRID,
+    lr: float = 1e-3,
+    weight_decay: float = 1e-2,
+    batch_size: int = 64,
+    inner_folds: int = 4,
+    seed: int = 0,
+    extra: tuple[np.ndarray, np.ndarray] | None = None,
+    augmented: Sequence[np.ndarray] = (),
+) -> PooledHeadFit:
     """Choose the epoch count by inner speaker k-fold on these rows, then train on all of them.
 
     Parameters
@@ -261,10 +314,12 @@ def fit_pooled_head(pooled: np.ndarray, y: np.ndarray, speakers: Sequence[str], 
     if pooled.ndim != 4 or len(pooled) != len(y) or len(speakers) != len(y):
         raise ConfigError(f"pooled features {pooled.shape}, labels {y.shape} and {len(speakers)} speakers disagree")
     if len(set(speakers)) < 2:
-        raise ConfigError(f"the head is chosen by a speaker-disjoint inner CV, which needs at least 2 training "
-                          f"speakers (got {len(set(speakers))}); give each clip its speaker (e.g. a 'speaker' column)")
+        raise ConfigError(
+            f"the head is chosen by a speaker-disjoint inner CV, which needs at least 2 training "
+            f"speakers (got {len(set(speakers))}); give each clip its speaker (e.g. a 'speaker' column)"
+        )
     layers = tuple(range(pooled.shape[1])) if layers is None else tuple(int(i) for i in layers)
-    epoch_grid = tuple(sorted(set(int(e) for e in epoch_grid)))
+    epoch_grid = tuple(sorted({int(e) for e in epoch_grid}))
     settings = {"kind": kind, "hidden": int(hidden), "dropout": float(dropout)}
     options = {"lr": lr, "weight_decay": weight_decay, "batch_size": batch_size}
     x = pooled[:, list(layers)]
@@ -279,8 +334,16 @@ def fit_pooled_head(pooled: np.ndarray, y: np.ndarray, speakers: Sequence[str], 
         tr, te = split.train_idx, split.test_idx
         rows = np.concatenate([x[tr], *(a[tr] for a in xa), xe])
         labels = np.concatenate([y[tr]] * (1 + len(xa)) + [ye])
-        _, val = _train(rows, labels, n_classes, {**settings, "n_members": 1}, epochs=epoch_grid, seed=seed + f,
-                        val=x[te], **options)
+        _, val = _train(
+            rows,
+            labels,
+            n_classes,
+            {**settings, "n_members": 1},
+            epochs=epoch_grid,
+            seed=seed + f,
+            val=x[te],
+            **options,
+        )
         for e in epoch_grid:
             oof[e][te] = val[e]
             uars[e].append(compute_metrics(y[te], val[e].argmax(1), classes=classes)["uar"])
@@ -290,8 +353,9 @@ def fit_pooled_head(pooled: np.ndarray, y: np.ndarray, speakers: Sequence[str], 
     labels = np.concatenate([y] * (1 + len(xa)) + [ye])
     members = []
     for m in range(n_members):
-        head, _ = _train(rows, labels, n_classes, {**settings, "n_members": 1}, epochs=(best,),
-                         seed=seed + 1000 + m, **options)
+        head, _ = _train(
+            rows, labels, n_classes, {**settings, "n_members": 1}, epochs=(best,), seed=seed + 1000 + m, **options
+        )
         members.append(head)
     final = PooledHead(len(layers), x.shape[3], n_classes, **settings, n_members=n_members)
     final.feature_mean.copy_(members[0].feature_mean)
@@ -299,8 +363,16 @@ def fit_pooled_head(pooled: np.ndarray, y: np.ndarray, speakers: Sequence[str], 
     for target, source in zip(final.members, members):
         target.load_state_dict(source.members[0].state_dict())
     state = {k: v.detach().clone() for k, v in final.state_dict().items()}
-    return PooledHeadFit(layers=layers, n_classes=n_classes, settings={**settings, "n_members": n_members}, state=state, epochs=best,
-                         inner_uar=by_epochs[best], inner_uar_by_epochs=by_epochs, oof_logits=oof[best])
+    return PooledHeadFit(
+        layers=layers,
+        n_classes=n_classes,
+        settings={**settings, "n_members": n_members},
+        state=state,
+        epochs=best,
+        inner_uar=by_epochs[best],
+        inner_uar_by_epochs=by_epochs,
+        oof_logits=oof[best],
+    )
 
 
 class WhisperHeadClassifier(nn.Module):
@@ -322,8 +394,9 @@ class WhisperHeadClassifier(nn.Module):
     model was trained with ``--adapt``) is subtracted from the pooled statistics.
     """
 
-    def __init__(self, n_classes: int, *, encoder: Mapping, layers: Sequence[int], head: Mapping,
-                 adapt: bool = False) -> None:
+    def __init__(
+        self, n_classes: int, *, encoder: Mapping, layers: Sequence[int], head: Mapping, adapt: bool = False
+    ) -> None:
         super().__init__()
         config = WhisperEncoderConfig.from_dict(encoder, source="architecture params 'encoder'")
         layers = tuple(int(i) for i in layers)
@@ -401,8 +474,9 @@ def _truncated_config(config: WhisperEncoderConfig, depth: int) -> WhisperEncode
     return WhisperEncoderConfig(**values)
 
 
-def build_whisper_head(spec, *, encoder: Mapping, layers: Sequence[int], head: Mapping,
-                       adapt: bool = False) -> WhisperHeadClassifier:
+def build_whisper_head(
+    spec, *, encoder: Mapping, layers: Sequence[int], head: Mapping, adapt: bool = False
+) -> WhisperHeadClassifier:
     """Registry builder (architecture ``"whisper-head"``)."""
     return WhisperHeadClassifier(spec.n_classes, encoder=encoder, layers=layers, head=head, adapt=adapt)
 

@@ -14,8 +14,8 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -36,16 +36,30 @@ def base_model_identity(model: str | os.PathLike = BASE_MODEL) -> dict:
 
     folder = resolve_model_dir(model)
     config = read_config(folder)
-    encoder = ((config.get("training") or {}).get("encoder") or {})
-    return {"model": os.fspath(model), "package_version": config.get("package_version"),
-            "config_sha256": hashlib.sha256((folder / "config.json").read_bytes()).hexdigest(),
-            "encoder_sha256": encoder.get("sha256"), "embedding_id": embedding_id(os.fspath(folder))}
+    encoder = (config.get("training") or {}).get("encoder") or {}
+    return {
+        "model": os.fspath(model),
+        "package_version": config.get("package_version"),
+        "config_sha256": hashlib.sha256((folder / "config.json").read_bytes()).hexdigest(),
+        "encoder_sha256": encoder.get("sha256"),
+        "embedding_id": embedding_id(os.fspath(folder)),
+    }
 
 
-def write_artifact(out_dir: str | os.PathLike, head, *, classes: Sequence[str], calibration,
-                   base: str | os.PathLike = BASE_MODEL, training: dict | None = None, metrics: dict | None = None,
-                   model_card: str | None = None, calibration_note: str | None = None,
-                   carry_files: Sequence[str] = (), carry_config: Sequence[str] = ()) -> Path:
+def write_artifact(
+    out_dir: str | os.PathLike,
+    head,
+    *,
+    classes: Sequence[str],
+    calibration,
+    base: str | os.PathLike = BASE_MODEL,
+    training: dict | None = None,
+    metrics: dict | None = None,
+    model_card: str | None = None,
+    calibration_note: str | None = None,
+    carry_files: Sequence[str] = (),
+    carry_config: Sequence[str] = (),
+) -> Path:
     """Write ``head`` on a copy of ``base``'s encoder as a self-contained artifact folder ``out_dir``.
 
     Parameters
@@ -86,36 +100,60 @@ def write_artifact(out_dir: str | os.PathLike, head, *, classes: Sequence[str], 
     base_dir = resolve_model_dir(base)
     model, config = load_artifact(base_dir)
     if config["architecture"]["name"] != "whisper-linear":
-        raise ModelError(f"base model {os.fspath(base)!r} is a {config['architecture']['name']!r} model: the "
-                         "default recipe needs a 'whisper-linear' one (such as the shipped 'default')")
+        raise ModelError(
+            f"base model {os.fspath(base)!r} is a {config['architecture']['name']!r} model: the "
+            "default recipe needs a 'whisper-linear' one (such as the shipped 'default')"
+        )
     params = dict(config["architecture"]["params"])
     classes = tuple(str(c) for c in classes)
     if head.coef.shape != (len(classes), model.head.in_features):
-        raise ConfigError(f"head of shape {head.coef.shape} does not fit {len(classes)} classes on "
-                          f"{model.head.in_features} features")
+        raise ConfigError(
+            f"head of shape {head.coef.shape} does not fit {len(classes)} classes on {model.head.in_features} features"
+        )
     if (carry_files or carry_config) and list(classes) != list(config["task"]["labels"]):
-        raise ConfigError(f"carry_files/carry_config belong to the base model's labels {config['task']['labels']}, "
-                          f"not {list(classes)}")
+        raise ConfigError(
+            f"carry_files/carry_config belong to the base model's labels {config['task']['labels']}, "
+            f"not {list(classes)}"
+        )
     new = WhisperEmotionClassifier(len(classes), encoder=params["encoder"], layers=params["layers"])
     kept = {k: v for k, v in model.state_dict().items() if not k.startswith(("head.", "feature_"))}
     missing = new.load_state_dict(kept, strict=False).missing_keys
     if sorted(missing) != ["feature_mean", "feature_scale", "head.bias", "head.weight"]:
         raise ModelError(f"base model {os.fspath(base)!r} does not match its architecture (missing {missing})")
     f32 = np.float32
-    new.set_head(HeadFit(layers=tuple(new.layers), C=float(head.C), mean=np.asarray(head.mean, f32),
-                         scale=np.asarray(head.scale, f32), coef=np.asarray(head.coef, f32),
-                         intercept=np.asarray(head.intercept, f32), inner_uar=float("nan")))
+    new.set_head(
+        HeadFit(
+            layers=tuple(new.layers),
+            C=float(head.C),
+            mean=np.asarray(head.mean, f32),
+            scale=np.asarray(head.scale, f32),
+            coef=np.asarray(head.coef, f32),
+            intercept=np.asarray(head.intercept, f32),
+            inner_uar=float("nan"),
+        )
+    )
     half_encoders(new)
     task = config["task"]
-    spec = TaskSpec(labels=classes, sample_rate_hz=int(task["sample_rate_hz"]), clip_s=float(task["clip_s"]),
-                    input_kind="waveform")
+    spec = TaskSpec(
+        labels=classes, sample_rate_hz=int(task["sample_rate_hz"]), clip_s=float(task["clip_s"]), input_kind="waveform"
+    )
     base_training = config.get("training") or {}
-    training = {**(training or {}), "base_model": base_model_identity(base),
-                "encoder": base_training.get("encoder"), "encoder_source": base_training.get("encoder_source"),
-                "layers": list(new.layers)}
-    out = make_config(spec, "whisper-linear", params, preprocessing=dict(config.get("preprocessing") or {}),
-                      training={k: v for k, v in training.items() if v is not None}, metrics=dict(metrics or {}),
-                      **calibration.to_config())
+    training = {
+        **(training or {}),
+        "base_model": base_model_identity(base),
+        "encoder": base_training.get("encoder"),
+        "encoder_source": base_training.get("encoder_source"),
+        "layers": list(new.layers),
+    }
+    out = make_config(
+        spec,
+        "whisper-linear",
+        params,
+        preprocessing=dict(config.get("preprocessing") or {}),
+        training={k: v for k, v in training.items() if v is not None},
+        metrics=dict(metrics or {}),
+        **calibration.to_config(),
+    )
     if calibration_note:
         out["calibration"]["fitted_on"] = calibration_note
     out["onnx"] = {"precision": ONNX_PRECISION}
@@ -137,8 +175,9 @@ def write_artifact(out_dir: str | os.PathLike, head, *, classes: Sequence[str], 
                 shutil.copyfile(base_dir / name, staging / name)
                 os.chmod(staging / name, file_mode())
         written = json.loads((staging / "config.json").read_text(encoding="utf-8"))
-        written["files"] = {p.name: {"bytes": p.stat().st_size} for p in sorted(staging.iterdir())
-                            if p.name != "config.json"}
+        written["files"] = {
+            p.name: {"bytes": p.stat().st_size} for p in sorted(staging.iterdir()) if p.name != "config.json"
+        }
         atomic_write_text(staging / "config.json", json.dumps(written, indent=2, sort_keys=True) + "\n")
         old = staging_root / "previous" if target.exists() else None
         if old is not None:
@@ -158,8 +197,11 @@ def model_card_text(classes: Sequence[str], training: dict, heldout: dict, calib
     """The ``model_card`` of an artifact the ``default`` recipe wrote (markdown)."""
     data = training["data"]
     counts = ", ".join(f"{c} {n}" for c, n in data["class_counts"].items())
-    honest = ("Speaker-independent" if heldout["speaker_independent"]
-              else "**Not speaker-independent** (the data names no speakers, or one)")
+    honest = (
+        "Speaker-independent"
+        if heldout["speaker_independent"]
+        else "**Not speaker-independent** (the data names no speakers, or one)"
+    )
     head = training["head"]
     copies = f" and {head['copies']} degraded copies of each" if head["copies"] else ""
     return f"""# emovox model fitted on your data (recipe `default`)
@@ -167,28 +209,28 @@ def model_card_text(classes: Sequence[str], training: dict, heldout: dict, calib
 Built by `emovox train --recipe default`: the frozen encoder of emovox's
 shipped default model (OpenAI Whisper base, first 4 blocks, float16; MIT
 licence, `LICENSE-whisper.txt`) and a new linear head (balanced softmax
-regression, C = {head['C']:g}) fitted on {data['n_clips']} clips{copies}.
+regression, C = {head["C"]:g}) fitted on {data["n_clips"]} clips{copies}.
 
-**Labels** ({len(classes)}): {', '.join(classes)}. Answers under the calibrated
+**Labels** ({len(classes)}): {", ".join(classes)}. Answers under the calibrated
 confidence {calibration.threshold:.3f} are `unknown`; inputs without speech
 are `no_speech`.
 
-**Training data**: {', '.join(data['corpora'])}; {data['n_speakers']} speaker(s);
+**Training data**: {", ".join(data["corpora"])}; {data["n_speakers"]} speaker(s);
 {counts}. The model inherits the terms of this data.
 
 ## Held-out figures
 
-{honest}: {heldout['protocol']}. UAR {heldout['uar']:.3f}, accuracy
-{heldout['accuracy']:.3f} on {heldout['n']} clips (fold UAR {heldout['fold_uar_mean']:.3f} ±
-{heldout['fold_uar_std']:.3f}). Per-class recall:
-{', '.join(f"{c} {r:.2f}" for c, r in heldout['recall'].items() if r is not None)}.
+{honest}: {heldout["protocol"]}. UAR {heldout["uar"]:.3f}, accuracy
+{heldout["accuracy"]:.3f} on {heldout["n"]} clips (fold UAR {heldout["fold_uar_mean"]:.3f} ±
+{heldout["fold_uar_std"]:.3f}). Per-class recall:
+{", ".join(f"{c} {r:.2f}" for c, r in heldout["recall"].items() if r is not None)}.
 
 ## Calibration
 
 Temperature {calibration.temperature:.3f} fitted on the out-of-fold logits
 (ECE {calibration.ece_before:.3f} -> {calibration.ece_after:.3f}, measured on the
 logits it was fitted on). `unknown` threshold {calibration.threshold:.3f}: the confidence
-that keeps 90% of the correct held-out answers; {heldout['answered_share']:.0%} of the
+that keeps 90% of the correct held-out answers; {heldout["answered_share"]:.0%} of the
 held-out clips are answered.
 
 These figures hold for speakers and recording conditions like those of the

@@ -14,9 +14,9 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -46,9 +46,16 @@ class ClipEmbeddings:
         return self.x.shape[1] - 1
 
 
-def clip_embeddings(paths: Sequence[str | os.PathLike], *, model: str | os.PathLike = BASE_MODEL, copies: int = 0,
-                    seed: int = 0, cache_dir: str | os.PathLike | None = None, num_threads: int | None = None,
-                    progress: Callable[[int, int], None] | None = None) -> ClipEmbeddings:
+def clip_embeddings(
+    paths: Sequence[str | os.PathLike],
+    *,
+    model: str | os.PathLike = BASE_MODEL,
+    copies: int = 0,
+    seed: int = 0,
+    cache_dir: str | os.PathLike | None = None,
+    num_threads: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> ClipEmbeddings:
     """The base model's embedding of every clip and of ``copies`` degraded copies of it.
 
     Parameters
@@ -86,8 +93,10 @@ def clip_embeddings(paths: Sequence[str | os.PathLike], *, model: str | os.PathL
     folder = resolve_model_dir(model)
     predictor = load_model(folder, num_threads=num_threads, gate=False, min_confidence=0.0)
     if not getattr(predictor.backend, "has_embeddings", False):
-        raise ModelError(f"model {os.fspath(model)!r} has no embedding output: the default recipe needs a "
-                         "Whisper-backed base model such as the shipped 'default'")
+        raise ModelError(
+            f"model {os.fspath(model)!r} has no embedding output: the default recipe needs a "
+            "Whisper-backed base model such as the shipped 'default'"
+        )
     rate = predictor.sample_rate_hz
     identity = {"embedding": embedding_id(os.fspath(folder)), "emovox": __version__, "rate_hz": rate}
     cache = FeatureCache(cache_dir) if cache_dir is not None else None
@@ -115,8 +124,9 @@ def clip_embeddings(paths: Sequence[str | os.PathLike], *, model: str | os.PathL
                 if c not in chains:
                     if banks is None and copy_needs_banks(c):
                         banks = synthetic_banks(n_rooms=N_ROOMS)
-                    chains[c] = copy_chain(c, sounds=banks.sounds["music"] if banks else None,
-                                           rirs=banks.rooms["train"] if banks else None)
+                    chains[c] = copy_chain(
+                        c, sounds=banks.sounds["music"] if banks else None, rirs=banks.rooms["train"] if banks else None
+                    )
                 rng = np.random.default_rng([TRAIN_SEED, int(seed), c, int(fingerprint[:15], 16)])
                 clip = np.asarray(chains[c](y, sample_rate_hz=rate, rng=rng), np.float32)
             row = np.asarray(predictor.clip_embedding(clip, sample_rate=rate), np.float32)

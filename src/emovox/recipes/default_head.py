@@ -59,9 +59,9 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -69,9 +69,24 @@ from emovox.errors import ConfigError
 from emovox.recipes.default_artifact import base_model_identity, model_card_text, write_artifact
 from emovox.recipes.default_embeddings import BASE_MODEL, MAX_COPIES, ClipEmbeddings, clip_embeddings, clip_progress
 
-__all__ = ["BASE_MODEL", "LOSO_MAX_SPEAKERS", "SPEAKER_FOLDS", "CLIP_FOLDS", "MAX_COPIES", "ClipEmbeddings",
-           "HeldOutProtocol", "HeldOut", "base_model_identity", "clip_embeddings", "heldout_protocol",
-           "heldout_logits", "write_artifact", "train_default", "fit_recipe", "build_recipe"]
+__all__ = [
+    "BASE_MODEL",
+    "LOSO_MAX_SPEAKERS",
+    "SPEAKER_FOLDS",
+    "CLIP_FOLDS",
+    "MAX_COPIES",
+    "ClipEmbeddings",
+    "HeldOutProtocol",
+    "HeldOut",
+    "base_model_identity",
+    "clip_embeddings",
+    "heldout_protocol",
+    "heldout_logits",
+    "write_artifact",
+    "train_default",
+    "fit_recipe",
+    "build_recipe",
+]
 
 #: Up to this many speakers, the held-out figures are leave-one-speaker-out.
 LOSO_MAX_SPEAKERS = 12
@@ -96,8 +111,9 @@ class HeldOutProtocol:
     description: str
 
 
-def heldout_protocol(speakers: Sequence[str], y: np.ndarray, *, folds: int | None = None,
-                     seed: int = 0) -> HeldOutProtocol:
+def heldout_protocol(
+    speakers: Sequence[str], y: np.ndarray, *, folds: int | None = None, seed: int = 0
+) -> HeldOutProtocol:
     """Leave-one-speaker-out, speaker-disjoint folds, or (no speakers) folds over clips.
 
     Parameters
@@ -118,28 +134,42 @@ def heldout_protocol(speakers: Sequence[str], y: np.ndarray, *, folds: int | Non
         raise ConfigError(f"--folds {folds!r}: give 2 or more folds")
     if len(unique) >= 2:
         if folds is not None and folds > len(unique):
-            raise ConfigError(f"--folds {folds}: the data has only {len(unique)} speakers; "
-                              f"give at most {len(unique)} (or leave --folds out)")
+            raise ConfigError(
+                f"--folds {folds}: the data has only {len(unique)} speakers; "
+                f"give at most {len(unique)} (or leave --folds out)"
+            )
         if (folds is None and len(unique) <= LOSO_MAX_SPEAKERS) or folds == len(unique):
             return HeldOutProtocol(
-                "loso", tuple(leave_one_speaker_out(speakers)), True,
+                "loso",
+                tuple(leave_one_speaker_out(speakers)),
+                True,
                 f"leave-one-speaker-out over {len(unique)} speakers (each clip scored by a head fitted "
-                "without its speaker)")
+                "without its speaker)",
+            )
         k = int(folds or SPEAKER_FOLDS)
         return HeldOutProtocol(
-            "speaker-kfold", tuple(speaker_kfold(list(speakers), k=k, seed=seed, labels=list(y))), True,
+            "speaker-kfold",
+            tuple(speaker_kfold(list(speakers), k=k, seed=seed, labels=list(y))),
+            True,
             f"{k} speaker-disjoint folds over {len(unique)} speakers (each clip scored by a head fitted "
-            "without its speaker)")
+            "without its speaker)",
+        )
     k = int(folds or min(CLIP_FOLDS, len(y)))
     if k > len(y):
         raise ConfigError(f"--folds {k}: the data has only {len(y)} clips")
     only = unique[0] if unique else "?"
-    why = ("the data names no speakers (a folder: corpus has none; a csv: manifest's speaker column gives them)"
-           if only.rsplit("/", 1)[-1] in ("unknown", "") else f"every clip is of one speaker ({only!r})")
+    why = (
+        "the data names no speakers (a folder: corpus has none; a csv: manifest's speaker column gives them)"
+        if only.rsplit("/", 1)[-1] in ("unknown", "")
+        else f"every clip is of one speaker ({only!r})"
+    )
     return HeldOutProtocol(
-        "clip-kfold", tuple(stratified_kfold(list(y), k=k, seed=seed)), False,
+        "clip-kfold",
+        tuple(stratified_kfold(list(y), k=k, seed=seed)),
+        False,
         f"{k} folds over clips, NOT speaker-independent: {why}, so the same voice is on both sides of every "
-        "split; expect lower accuracy on speakers the model has not heard")
+        "split; expect lower accuracy on speakers the model has not heard",
+    )
 
 
 @dataclass(frozen=True)
@@ -150,9 +180,17 @@ class HeldOut:
     result: dict
 
 
-def heldout_logits(x: np.ndarray, y: np.ndarray, protocol: HeldOutProtocol, *, classes: Sequence[str],
-                   speakers: Sequence[str], records: Sequence | None = None, C: float | None = None,
-                   config: dict | None = None) -> HeldOut:
+def heldout_logits(
+    x: np.ndarray,
+    y: np.ndarray,
+    protocol: HeldOutProtocol,
+    *,
+    classes: Sequence[str],
+    speakers: Sequence[str],
+    records: Sequence | None = None,
+    C: float | None = None,
+    config: dict | None = None,
+) -> HeldOut:
     """Fit one head per split on the training clips and their copies; score the test clips and copies.
 
     Parameters
@@ -173,7 +211,8 @@ def heldout_logits(x: np.ndarray, y: np.ndarray, protocol: HeldOutProtocol, *, c
         calibration); ``logits`` the out-of-fold logits of every row.
     """
     from emovox.evaluation.experiment import FoldOutput, run_experiment
-    from emovox.recipes.robust import C as ROBUST_C, fit_robust_head
+    from emovox.recipes.robust import C as ROBUST_C
+    from emovox.recipes.robust import fit_robust_head
 
     x, y = np.asarray(x), np.asarray(y, np.int64)
     if x.ndim != 3 or len(x) != len(y):
@@ -188,8 +227,17 @@ def heldout_logits(x: np.ndarray, y: np.ndarray, protocol: HeldOutProtocol, *, c
         captured.append(logits)
         return FoldOutput(logits[:, 0].argmax(axis=1), info={"C": C, "rows": int(len(train.y) * x.shape[1])})
 
-    result = run_experiment(list(protocol.splits), fit_predict, y=y, classes=classes, speakers=speakers, X=x,
-                            records=records, protocol=protocol.name, config=config)
+    result = run_experiment(
+        list(protocol.splits),
+        fit_predict,
+        y=y,
+        classes=classes,
+        speakers=speakers,
+        X=x,
+        records=records,
+        protocol=protocol.name,
+        config=config,
+    )
     logits = np.zeros((len(y), x.shape[1], n_classes))
     for split, block in zip(protocol.splits, captured):
         logits[split.test_idx] = block
@@ -197,10 +245,20 @@ def heldout_logits(x: np.ndarray, y: np.ndarray, protocol: HeldOutProtocol, *, c
 
 
 # ---------------------------------------------------------------------- the whole recipe
-def train_default(records: Sequence, out_dir: str | os.PathLike, *, scheme: str = "native", copies: int = 0,
-                  folds: int | None = None, seed: int = 0, C: float | None = None,
-                  base: str | os.PathLike = BASE_MODEL, cache_dir: str | os.PathLike | None = None,
-                  num_threads: int | None = None, progress: Callable[[int, int], None] | None = None) -> dict:
+def train_default(
+    records: Sequence,
+    out_dir: str | os.PathLike,
+    *,
+    scheme: str = "native",
+    copies: int = 0,
+    folds: int | None = None,
+    seed: int = 0,
+    C: float | None = None,
+    base: str | os.PathLike = BASE_MODEL,
+    cache_dir: str | os.PathLike | None = None,
+    num_threads: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict:
     """Embed, evaluate on held-out speakers, calibrate, fit and write the model; returns the summary.
 
     Parameters
@@ -232,7 +290,8 @@ def train_default(records: Sequence, out_dir: str | os.PathLike, *, scheme: str 
     from emovox.evaluation.report import to_json, write_report
     from emovox.fileio import atomic_write_text
     from emovox.inference.calibration import calibrate, softmax
-    from emovox.recipes.robust import C as ROBUST_C, fit_robust_head
+    from emovox.recipes.robust import C as ROBUST_C
+    from emovox.recipes.robust import fit_robust_head
     from emovox.training.pipeline import data_card
 
     out_dir = Path(out_dir)
@@ -240,24 +299,51 @@ def train_default(records: Sequence, out_dir: str | os.PathLike, *, scheme: str 
     kept, y, classes = prepare_labels(list(records), scheme)
     counts = np.bincount(y, minlength=len(classes))
     if len(classes) < 2:
-        raise ConfigError(f"the data has one label ({classes[0]!r}) after scheme {scheme!r}: a model needs at "
-                          "least 2 labels")
+        raise ConfigError(
+            f"the data has one label ({classes[0]!r}) after scheme {scheme!r}: a model needs at least 2 labels"
+        )
     if counts.min() < 2:
         few = ", ".join(f"{c!r} ({n})" for c, n in zip(classes, counts) if n < 2)
-        raise ConfigError(f"label {few} has fewer than 2 clips: give at least 2 clips of each label "
-                          "(about 20 or more for useful figures)")
+        raise ConfigError(
+            f"label {few} has fewer than 2 clips: give at least 2 clips of each label "
+            "(about 20 or more for useful figures)"
+        )
     speakers = [r.speaker_key for r in kept]
     protocol = heldout_protocol(speakers, y, folds=folds, seed=seed)
     t0 = time.perf_counter()
-    embedded = clip_embeddings([r.path for r in kept], model=base, copies=copies, seed=seed,
-                               cache_dir=out_dir / CACHE_SUBDIR if cache_dir is None else cache_dir,
-                               num_threads=num_threads, progress=progress)
+    embedded = clip_embeddings(
+        [r.path for r in kept],
+        model=base,
+        copies=copies,
+        seed=seed,
+        cache_dir=out_dir / CACHE_SUBDIR if cache_dir is None else cache_dir,
+        num_threads=num_threads,
+        progress=progress,
+    )
     t1 = time.perf_counter()
-    settings = {"recipe": "default", "base_model": os.fspath(base), "scheme": scheme, "copies": int(copies),
-                "C": C, "seed": int(seed), "protocol": protocol.description}
-    held = heldout_logits(embedded.x, y, protocol, classes=classes, speakers=speakers, records=kept, C=C,
-                          config={"model": "default recipe (shipped encoder + softmax regression)",
-                                  "corpora": sorted({r.corpus for r in kept}), **settings})
+    settings = {
+        "recipe": "default",
+        "base_model": os.fspath(base),
+        "scheme": scheme,
+        "copies": int(copies),
+        "C": C,
+        "seed": int(seed),
+        "protocol": protocol.description,
+    }
+    held = heldout_logits(
+        embedded.x,
+        y,
+        protocol,
+        classes=classes,
+        speakers=speakers,
+        records=kept,
+        C=C,
+        config={
+            "model": "default recipe (shipped encoder + softmax regression)",
+            "corpora": sorted({r.corpus for r in kept}),
+            **settings,
+        },
+    )
     rows = held.logits.reshape(-1, len(classes))
     calibration = calibrate(rows, np.repeat(y, embedded.x.shape[1]))
     t = calibration.temperature
@@ -271,10 +357,15 @@ def train_default(records: Sequence, out_dir: str | os.PathLike, *, scheme: str 
     pooled, fold_summary = result["pooled"], result["summary"]
     _calibrated_scores(result, protocol, clean, classes)
     heldout = {
-        "protocol": protocol.description, "speaker_independent": protocol.speaker_independent,
-        "uar": pooled["uar"], "accuracy": pooled["accuracy"], "n": int(len(y)),
-        "speakers": len(set(speakers)), "classes": len(classes),
-        "fold_uar_mean": fold_summary["uar"]["mean"], "fold_uar_std": fold_summary["uar"]["std"],
+        "protocol": protocol.description,
+        "speaker_independent": protocol.speaker_independent,
+        "uar": pooled["uar"],
+        "accuracy": pooled["accuracy"],
+        "n": int(len(y)),
+        "speakers": len(set(speakers)),
+        "classes": len(classes),
+        "fold_uar_mean": fold_summary["uar"]["mean"],
+        "fold_uar_std": fold_summary["uar"]["std"],
         "n_folds": len(protocol.splits),
         "recall": {c: pooled["per_class"][c]["recall"] for c in classes},
         "class_counts": {c: int(n) for c, n in zip(classes, counts)},
@@ -286,33 +377,60 @@ def train_default(records: Sequence, out_dir: str | os.PathLike, *, scheme: str 
         from emovox.evaluation.metrics import compute_metrics
 
         degraded = compute_metrics(np.repeat(y, embedded.copies), copies_pred.reshape(-1), classes=classes)
-        heldout["degraded_copies"] = {"uar": degraded["uar"], "accuracy": degraded["accuracy"],
-                                      "n": degraded["n"]}
+        heldout["degraded_copies"] = {"uar": degraded["uar"], "accuracy": degraded["accuracy"], "n": degraded["n"]}
     figures_key = "speaker_independent" if protocol.speaker_independent else "same_speakers"
-    metrics = {"protocol": protocol.description, figures_key: {"all": {
-        k: heldout[k] for k in ("uar", "accuracy", "n", "speakers", "classes")}}, "heldout": heldout}
-    training = {"recipe": "default", "module": __name__, "scheme": scheme, "seed": int(seed),
-                "head": {"kind": "balanced softmax regression on the standardised embedding",
-                         "solver": "emovox.models.softmax_regression.fit_softmax_regression", "C": C,
-                         "copies": int(copies), "rows": int(embedded.x.shape[0] * embedded.x.shape[1])},
-                "data": data_card(kept, classes=classes, labels=y)}
+    metrics = {
+        "protocol": protocol.description,
+        figures_key: {"all": {k: heldout[k] for k in ("uar", "accuracy", "n", "speakers", "classes")}},
+        "heldout": heldout,
+    }
+    training = {
+        "recipe": "default",
+        "module": __name__,
+        "scheme": scheme,
+        "seed": int(seed),
+        "head": {
+            "kind": "balanced softmax regression on the standardised embedding",
+            "solver": "emovox.models.softmax_regression.fit_softmax_regression",
+            "C": C,
+            "copies": int(copies),
+            "rows": int(embedded.x.shape[0] * embedded.x.shape[1]),
+        },
+        "data": data_card(kept, classes=classes, labels=y),
+    }
     calibration_config = calibration.to_config()
     calibration_config["calibration"]["fitted_on"] = (
-        "out-of-fold logits, " + protocol.description + (
-            f", on the clips as recorded and {embedded.copies} degraded copies" if embedded.copies else ""))
-    artifact = write_artifact(out_dir / ARTIFACT_SUBDIR, final, classes=classes, calibration=calibration,
-                              base=base, training=training, metrics=metrics,
-                              model_card=model_card_text(classes, training, heldout, calibration),
-                              calibration_note=calibration_config["calibration"]["fitted_on"])
+        "out-of-fold logits, "
+        + protocol.description
+        + (f", on the clips as recorded and {embedded.copies} degraded copies" if embedded.copies else "")
+    )
+    artifact = write_artifact(
+        out_dir / ARTIFACT_SUBDIR,
+        final,
+        classes=classes,
+        calibration=calibration,
+        base=base,
+        training=training,
+        metrics=metrics,
+        model_card=model_card_text(classes, training, heldout, calibration),
+        calibration_note=calibration_config["calibration"]["fitted_on"],
+    )
     t3 = time.perf_counter()
 
     result["config"]["artifact"] = str(artifact)
     write_report(result, out_dir)
     summary = {
-        "artifact": str(artifact), "recipe": "default", "classes": list(classes), "n_clips": int(len(y)),
-        "n_speakers": len(set(speakers)), "copies": int(embedded.copies), "protocol": protocol.name,
-        "speaker_independent": protocol.speaker_independent, "heldout": heldout,
-        "calibration": calibration_config["calibration"], "threshold": calibration_config["threshold"],
+        "artifact": str(artifact),
+        "recipe": "default",
+        "classes": list(classes),
+        "n_clips": int(len(y)),
+        "n_speakers": len(set(speakers)),
+        "copies": int(embedded.copies),
+        "protocol": protocol.name,
+        "speaker_independent": protocol.speaker_independent,
+        "heldout": heldout,
+        "calibration": calibration_config["calibration"],
+        "threshold": calibration_config["threshold"],
         "embeddings": {"cached": embedded.n_cached, "computed": embedded.n_computed},
         "timings": {"embed_s": round(t1 - t0, 2), "fit_s": round(t2 - t1, 2), "write_s": round(t3 - t2, 2)},
         "report": str(out_dir / "report.md"),
@@ -342,8 +460,9 @@ def _lines(summary: dict, protocol: HeldOutProtocol, embedded: ClipEmbeddings, c
         "  recall: " + ", ".join(f"{c} {r:.2f}" for c, r in h["recall"].items() if r is not None),
     ]
     if not protocol.speaker_independent:
-        lines.append("  (not speaker-independent: give each clip its speaker, e.g. a 'speaker' column, for an "
-                     "honest figure)")
+        lines.append(
+            "  (not speaker-independent: give each clip its speaker, e.g. a 'speaker' column, for an honest figure)"
+        )
     if "degraded_copies" in h:
         d = h["degraded_copies"]
         lines.append(f"  degraded copies of the held-out clips: UAR {d['uar']:.3f}, accuracy {d['accuracy']:.3f}")
@@ -353,11 +472,14 @@ def _lines(summary: dict, protocol: HeldOutProtocol, embedded: ClipEmbeddings, c
         f"calibration on the out-of-fold predictions: temperature {calibration.temperature:.3f} (ECE "
         f"{calibration.ece_before:.3f} -> {calibration.ece_after:.3f}); 'unknown' under confidence "
         f"{calibration.threshold:.3f}: {share:.0%} of held-out clips answered"
-        + (f", accuracy {acc:.3f} on those" if acc is not None else ""))
+        + (f", accuracy {acc:.3f} on those" if acc is not None else "")
+    )
     fewest = min(summary["heldout"]["class_counts"].values())
     if fewest < FEW_CLIPS:
-        lines.append(f"note: a label has only {fewest} clips; figures, calibration and the threshold are rough "
-                     f"below about {FEW_CLIPS} clips per label")
+        lines.append(
+            f"note: a label has only {fewest} clips; figures, calibration and the threshold are rough "
+            f"below about {FEW_CLIPS} clips per label"
+        )
     lines.append(f"report: {summary['report']}")
     return lines
 
@@ -385,10 +507,17 @@ def fit_recipe(records: Sequence, *, out_dir: str | os.PathLike, scheme: str, se
     seed = _setting(settings, "seed", int, minimum=0) or 0
     threads = _setting(settings, "threads", int, minimum=1) or 2
     torch.set_num_threads(threads)
-    with clip_progress(len(records), enabled=bool(settings.get("progress", True)),
-                       desc="embedding clips") as progress:
-        return train_default(records, out_dir, scheme=scheme, copies=copies, folds=folds, seed=seed,
-                             num_threads=threads, progress=progress)
+    with clip_progress(len(records), enabled=bool(settings.get("progress", True)), desc="embedding clips") as progress:
+        return train_default(
+            records,
+            out_dir,
+            scheme=scheme,
+            copies=copies,
+            folds=folds,
+            seed=seed,
+            num_threads=threads,
+            progress=progress,
+        )
 
 
 def build_recipe():
@@ -396,10 +525,15 @@ def build_recipe():
     from emovox.training.recipes import Recipe
 
     return Recipe(
-        name="default", arch="whisper-linear", label_scheme="native", trim_silence=True, fit=fit_recipe,
+        name="default",
+        arch="whisper-linear",
+        label_scheme="native",
+        trim_silence=True,
+        fit=fit_recipe,
         settings={"copies": 0, "folds": None, "seed": 0, "threads": 2, "progress": True},
         description="the bundled model's encoder (no download) + a head fitted on your clips; held-out speaker "
-                    "figures, calibration, 'unknown' threshold (--copies N degraded copies, --folds K)")
+        "figures, calibration, 'unknown' threshold (--copies N degraded copies, --folds K)",
+    )
 
 
 def _register() -> None:

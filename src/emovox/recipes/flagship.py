@@ -27,8 +27,8 @@ from __future__ import annotations
 import copy
 import math
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -92,11 +92,15 @@ def _crop(x: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:
         x = np.tile(x, (1, reps))
         t = x.shape[1]
     start = int(rng.integers(0, t - length + 1))
-    return x[:, start:start + length]
+    return x[:, start : start + length]
 
 
-def augment_batch(logmels: Sequence[np.ndarray], recipe: FlagshipRecipe, rng: np.random.Generator,
-                  mel_weights: np.ndarray | None = None) -> torch.Tensor:
+def augment_batch(
+    logmels: Sequence[np.ndarray],
+    recipe: FlagshipRecipe,
+    rng: np.random.Generator,
+    mel_weights: np.ndarray | None = None,
+) -> torch.Tensor:
     """Crop, stretch, add noise and SpecAugment a batch of log-mel ``(n_mels, frames)`` arrays.
 
     Returns an un-normalised log-mel batch ``(batch, n_mels, crop_frames)``.
@@ -109,8 +113,9 @@ def augment_batch(logmels: Sequence[np.ndarray], recipe: FlagshipRecipe, rng: np
         src = max(8, int(round(n * factor)))
         c = _crop(x, src, rng)
         if src != n:
-            c = F.interpolate(torch.from_numpy(np.ascontiguousarray(c))[None], size=n, mode="linear",
-                              align_corners=False)[0].numpy()
+            c = F.interpolate(
+                torch.from_numpy(np.ascontiguousarray(c))[None], size=n, mode="linear", align_corners=False
+            )[0].numpy()
         if recipe.noise_p > 0 and rng.random() < recipe.noise_p:
             p = np.exp(c)
             level = p.mean() * 10 ** (-rng.uniform(*recipe.snr_db) / 10)
@@ -125,12 +130,12 @@ def augment_batch(logmels: Sequence[np.ndarray], recipe: FlagshipRecipe, rng: np
         w = rng.integers(0, recipe.freq_mask + 1, size=b)
         s = rng.integers(0, f, size=b)
         for i in range(b):
-            batch[i, s[i]:s[i] + w[i], :] = batch[i].mean()
+            batch[i, s[i] : s[i] + w[i], :] = batch[i].mean()
     for _ in range(recipe.n_time_masks):
         w = rng.integers(0, recipe.time_mask + 1, size=b)
         s = rng.integers(0, t, size=b)
         for i in range(b):
-            batch[i, :, s[i]:s[i] + w[i]] = batch[i].mean()
+            batch[i, :, s[i] : s[i] + w[i]] = batch[i].mean()
     return batch
 
 
@@ -192,8 +197,9 @@ def train_flagship(
     steps_per_epoch = len(labels) // recipe.batch_size
     total = steps_per_epoch * recipe.epochs
     opt = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=recipe.lr, total_steps=total,
-                                                pct_start=0.15, anneal_strategy="cos")
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=recipe.lr, total_steps=total, pct_start=0.15, anneal_strategy="cos"
+    )
     probs = None
     if sample_weights is not None:
         probs = np.asarray(sample_weights, np.float64)
@@ -208,7 +214,7 @@ def train_flagship(
             order = rng.choice(len(labels), size=len(labels), p=probs)
         run_loss = 0.0
         for k in range(steps_per_epoch):
-            idx = order[k * recipe.batch_size:(k + 1) * recipe.batch_size]
+            idx = order[k * recipe.batch_size : (k + 1) * recipe.batch_size]
             x = augment_batch([logmels[i] for i in idx], recipe, rng, mel_w)
             y = torch.from_numpy(labels[idx])
             x = model.norm(x)
@@ -235,8 +241,7 @@ def train_flagship(
                     for be, bm in zip(ema.buffers(), model.buffers()):
                         be.copy_(bm)
         if log is not None:
-            log(f"epoch {epoch + 1}/{recipe.epochs} loss {run_loss / steps_per_epoch:.4f} "
-                f"{time.time() - t0:.0f}s")
+            log(f"epoch {epoch + 1}/{recipe.epochs} loss {run_loss / steps_per_epoch:.4f} {time.time() - t0:.0f}s")
     out = ema if ema is not None else model
     if return_raw:
         return out.eval(), model.eval()
@@ -314,10 +319,21 @@ def flagship_engine_recipe():
         arch="flagship",
         arch_params={},
         train=TrainConfig(
-            epochs=r.epochs, batch_size=r.batch_size, optimizer="adamw", lr=r.lr,
-            weight_decay=r.weight_decay, class_weights="none", label_smoothing=r.label_smoothing,
-            scheduler="cosine", warmup_epochs=3, early_stop_patience=None, monitor="val_uar",
-            mixup_alpha=r.mixup_alpha, ema_decay=r.ema_decay, seed=r.seed, threads=2,
+            epochs=r.epochs,
+            batch_size=r.batch_size,
+            optimizer="adamw",
+            lr=r.lr,
+            weight_decay=r.weight_decay,
+            class_weights="none",
+            label_smoothing=r.label_smoothing,
+            scheduler="cosine",
+            warmup_epochs=3,
+            early_stop_patience=None,
+            monitor="val_uar",
+            mixup_alpha=r.mixup_alpha,
+            ema_decay=r.ema_decay,
+            seed=r.seed,
+            threads=2,
         ),
         label_scheme="native",
         sample_rate_hz=16000,

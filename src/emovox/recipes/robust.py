@@ -26,15 +26,26 @@ Measured against the head trained on clean clips only, same folds
 from __future__ import annotations
 
 import os
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from emovox.augment.synth import MUSIC_KINDS
 from emovox.errors import ConfigError
 
-__all__ = ["N_COPIES", "C", "copy_chain", "copy_factory", "copy_needs_banks", "train_banks", "synthetic_banks",
-           "training_embeddings", "fit_robust_head", "fold_heads", "fold_logits"]
+__all__ = [
+    "N_COPIES",
+    "C",
+    "copy_chain",
+    "copy_factory",
+    "copy_needs_banks",
+    "train_banks",
+    "synthetic_banks",
+    "training_embeddings",
+    "fit_robust_head",
+    "fold_heads",
+    "fold_logits",
+]
 
 #: Degraded copies per training clip.
 N_COPIES = 7
@@ -48,8 +59,9 @@ def train_banks(records, groups):
     """The training banks: babble per group, 64 rooms, 32 music/hum sounds."""
     from emovox.evaluation.robustness import TRAIN_SEED, build_banks
 
-    return build_banks(records, groups, seed=TRAIN_SEED, babble=True, rooms=TRAIN_ROOMS, sounds=TRAIN_SOUNDS,
-                       n_rooms=64)
+    return build_banks(
+        records, groups, seed=TRAIN_SEED, babble=True, rooms=TRAIN_ROOMS, sounds=TRAIN_SOUNDS, n_rooms=64
+    )
 
 
 def synthetic_banks(*, n_rooms: int = 32):
@@ -60,8 +72,9 @@ def synthetic_banks(*, n_rooms: int = 32):
     """
     from emovox.evaluation.robustness import TRAIN_SEED, build_banks
 
-    return build_banks([], np.zeros(0, np.int64), seed=TRAIN_SEED, rooms=TRAIN_ROOMS, sounds=TRAIN_SOUNDS,
-                       n_rooms=n_rooms)
+    return build_banks(
+        [], np.zeros(0, np.int64), seed=TRAIN_SEED, rooms=TRAIN_ROOMS, sounds=TRAIN_SOUNDS, n_rooms=n_rooms
+    )
 
 
 def copy_needs_banks(copy: int) -> bool:
@@ -100,31 +113,60 @@ def copy_factory(spec: dict, arg):
     return copy_chain(spec["copy"], babble=babble, sounds=banks.sounds["music"], rirs=banks.rooms["train"])
 
 
-def training_embeddings(paths: Sequence[str], groups: Sequence[int], *, cache_dir: str | os.PathLike,
-                        model: str = "default", workers: int = 2, copies: int = N_COPIES,
-                        log: Callable[[str], None] = print) -> list[np.ndarray]:
+def training_embeddings(
+    paths: Sequence[str],
+    groups: Sequence[int],
+    *,
+    cache_dir: str | os.PathLike,
+    model: str = "default",
+    workers: int = 2,
+    copies: int = N_COPIES,
+    log: Callable[[str], None] = print,
+) -> list[np.ndarray]:
     """Embeddings ``[(n, d)] * (1 + copies)``: the clips as recorded, then each degraded copy (cached)."""
     from emovox.evaluation.robustness import EVAL_SEED, TRAIN_SEED, embed_condition
 
-    out = [embed_condition(paths, groups, tag="clean", factory="emovox.evaluation.robustness.eval_factory",
-                           seed=EVAL_SEED, cache_dir=cache_dir, model=model, workers=workers,
-                           extra={"condition": "clean"}, log=log).embeddings]
+    out = [
+        embed_condition(
+            paths,
+            groups,
+            tag="clean",
+            factory="emovox.evaluation.robustness.eval_factory",
+            seed=EVAL_SEED,
+            cache_dir=cache_dir,
+            model=model,
+            workers=workers,
+            extra={"condition": "clean"},
+            log=log,
+        ).embeddings
+    ]
     for c in range(1, copies + 1):
-        out.append(embed_condition(paths, groups, tag=f"copy{c}", factory="emovox.recipes.robust.copy_factory",
-                                   seed=TRAIN_SEED, cache_dir=cache_dir, model=model, workers=workers,
-                                   extra={"copy": c}, log=log).embeddings)
+        out.append(
+            embed_condition(
+                paths,
+                groups,
+                tag=f"copy{c}",
+                factory="emovox.recipes.robust.copy_factory",
+                seed=TRAIN_SEED,
+                cache_dir=cache_dir,
+                model=model,
+                workers=workers,
+                extra={"copy": c},
+                log=log,
+            ).embeddings
+        )
     return out
 
 
-def fit_robust_head(embeddings: Sequence[np.ndarray], y: np.ndarray, mask: np.ndarray | None = None, *,
-                    C: float = C, n_classes: int = 7):
+def fit_robust_head(
+    embeddings: Sequence[np.ndarray], y: np.ndarray, mask: np.ndarray | None = None, *, C: float = C, n_classes: int = 7
+):
     """One head on the rows ``mask`` of every set in ``embeddings`` (clean, then copies): a ``LinearFit``."""
     from emovox.models.softmax_regression import fit_softmax_regression
 
     keep = np.ones(len(y), bool) if mask is None else np.asarray(mask, bool)
     x = np.concatenate([np.asarray(e)[keep] for e in embeddings])
-    return fit_softmax_regression(x, np.concatenate([np.asarray(y)[keep]] * len(embeddings)), C=C,
-                                  n_classes=n_classes)
+    return fit_softmax_regression(x, np.concatenate([np.asarray(y)[keep]] * len(embeddings)), C=C, n_classes=n_classes)
 
 
 def fold_heads(embeddings: Sequence[np.ndarray], y: np.ndarray, groups: np.ndarray, **options) -> list:

@@ -27,8 +27,15 @@ def mfcc_means(y: np.ndarray, *, sample_rate_hz: int, n_mfcc: int = 40) -> np.nd
     return m.mean(axis=1).astype(np.float32)
 
 
-def frame_features(y: np.ndarray, *, sample_rate_hz: int, n_mfcc: int = 20, frame_length: int = 2048,
-                   hop_length: int = 512, n_values: int | None = None) -> np.ndarray:
+def frame_features(
+    y: np.ndarray,
+    *,
+    sample_rate_hz: int,
+    n_mfcc: int = 20,
+    frame_length: int = 2048,
+    hop_length: int = 512,
+    n_values: int | None = None,
+) -> np.ndarray:
     """S1/S3: ``hstack(zcr frames, rms frames, ravel(mfcc.T))``, zero-padded/cut to ``n_values``.
 
     Returns ``(n_values,)`` float32 (or the natural length when ``n_values`` is None).
@@ -45,8 +52,9 @@ def frame_features(y: np.ndarray, *, sample_rate_hz: int, n_mfcc: int = 20, fram
     return out
 
 
-def mel_db(y: np.ndarray, *, sample_rate_hz: int, n_mels: int = 128, n_fft: int = 2048,
-           hop_length: int = 512) -> np.ndarray:
+def mel_db(
+    y: np.ndarray, *, sample_rate_hz: int, n_mels: int = 128, n_fft: int = 2048, hop_length: int = 512
+) -> np.ndarray:
     """Power mel spectrogram in dB (``power_to_db(ref=np.max)``) -> ``(n_mels, frames)`` float32."""
     import librosa
 
@@ -74,8 +82,15 @@ def normalize_array(x: np.ndarray) -> np.ndarray:
     return ((x - x.mean()) / (std if std > 1e-8 else 1.0)).astype(np.float32)
 
 
-def two_channel(y: np.ndarray, *, sample_rate_hz: int = 16000, n_mels: int = 32, n_fft: int = 1024,
-                hop_length: int = 512, shape: tuple[int, int] = (32, 94)) -> np.ndarray:
+def two_channel(
+    y: np.ndarray,
+    *,
+    sample_rate_hz: int = 16000,
+    n_mels: int = 32,
+    n_fft: int = 1024,
+    hop_length: int = 512,
+    shape: tuple[int, int] = (32, 94),
+) -> np.ndarray:
     """S4's two-channel image ``(2, 32, 94)`` (channels first; Keras had ``(32, 94, 2)``).
 
     Channel 0: mel (32 bands, n_fft 1024, hop 512) in dB, resized, normalised.
@@ -85,7 +100,7 @@ def two_channel(y: np.ndarray, *, sample_rate_hz: int = 16000, n_mels: int = 32,
     import librosa
 
     mel = mel_db(y, sample_rate_hz=sample_rate_hz, n_mels=n_mels, n_fft=n_fft, hop_length=hop_length)
-    kw = dict(sr=sample_rate_hz, n_fft=n_fft, hop_length=hop_length)
+    kw = {"sr": sample_rate_hz, "n_fft": n_fft, "hop_length": hop_length}
     mfcc = librosa.feature.mfcc(y=y, n_mfcc=13, **kw)
     chroma = librosa.feature.chroma_stft(y=y, **kw)
     contrast = librosa.feature.spectral_contrast(y=y, **kw)
@@ -95,8 +110,9 @@ def two_channel(y: np.ndarray, *, sample_rate_hz: int = 16000, n_mels: int = 32,
         delta = librosa.feature.delta(block, width=max(width, 3)) if block.shape[1] >= 3 else np.zeros_like(block)
         rows += [block, delta]
     feats = np.concatenate(rows, axis=0)
-    return np.stack([normalize_array(resize_array(mel, shape)),
-                     normalize_array(resize_array(feats, shape))]).astype(np.float32)
+    return np.stack([normalize_array(resize_array(mel, shape)), normalize_array(resize_array(feats, shape))]).astype(
+        np.float32
+    )
 
 
 # --------------------------------------------------------------------------- input pipeline

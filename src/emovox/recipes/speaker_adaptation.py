@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -46,9 +47,19 @@ def _uar(y: np.ndarray, pred: np.ndarray, n_classes: int) -> float:
     return compute_metrics(y, pred, classes=[str(c) for c in range(n_classes)])["uar"]
 
 
-def fit_speaker_adaptation(embeddings: np.ndarray, y: np.ndarray, speakers: Sequence[str], *, n_classes: int,
-                           splits: Sequence[Any], C: float = 1e-3, k: int = RECOMMENDED_CLIPS, draws: int = 3,
-                           groups: Sequence[str] | None = None, seed: int = 0) -> AdaptationFit:
+def fit_speaker_adaptation(
+    embeddings: np.ndarray,
+    y: np.ndarray,
+    speakers: Sequence[str],
+    *,
+    n_classes: int,
+    splits: Sequence[Any],
+    C: float = 1e-3,
+    k: int = RECOMMENDED_CLIPS,
+    draws: int = 3,
+    groups: Sequence[str] | None = None,
+    seed: int = 0,
+) -> AdaptationFit:
     """Fit the adapted head on every row, calibrated and measured on speaker-disjoint ``splits``.
 
     Parameters
@@ -97,29 +108,50 @@ def fit_speaker_adaptation(embeddings: np.ndarray, y: np.ndarray, speakers: Sequ
         raise ConfigError("the folds must test every row once (out-of-fold calibration)")
     calibration = calibrate(oof[0], y)
     preds = oof.argmax(axis=2)
-    figures = {"uar": float(np.mean([_uar(y, p, n_classes) for p in preds])),
-               "accuracy": float(np.mean(preds == y[None]))}
+    figures = {
+        "uar": float(np.mean([_uar(y, p, n_classes) for p in preds])),
+        "accuracy": float(np.mean(preds == y[None])),
+    }
     if groups is not None:
         groups = np.asarray([str(g) for g in groups])
-        figures["per_group"] = {g: float(np.mean([_uar(y[groups == g], p[groups == g], n_classes) for p in preds]))
-                                for g in sorted(set(groups))}
+        figures["per_group"] = {
+            g: float(np.mean([_uar(y[groups == g], p[groups == g], n_classes) for p in preds]))
+            for g in sorted(set(groups))
+        }
     mean, scale, coef, intercept = _fit(centred, y, C, n_classes)
     section = {
-        "file": ADAPT_FILE, "temperature": float(calibration.temperature),
-        "threshold": float(calibration.threshold), "C": float(C), "recommended_clips": RECOMMENDED_CLIPS,
+        "file": ADAPT_FILE,
+        "temperature": float(calibration.temperature),
+        "threshold": float(calibration.threshold),
+        "C": float(C),
+        "recommended_clips": RECOMMENDED_CLIPS,
         "min_clips": MIN_CLIPS,
         "method": "balanced logistic regression on standardised speaker-centred embeddings (each training "
-                  "speaker's rows minus that speaker's mean); a new speaker is centred with the mean embedding "
-                  "of a few unlabelled clips of theirs",
-        "calibration": {"ece_before": calibration.ece_before, "ece_after": calibration.ece_after,
-                        "n_heldout": calibration.n_heldout, "keep_fraction": calibration.keep_fraction},
-        "heldout": {"protocol": f"{len(splits)} speaker-disjoint folds, each held-out speaker centred with "
-                                f"{k} random clips of their own (mean of {draws} draws)", "k": int(k),
-                    "draws": int(draws), **figures},
-        "n_train": int(len(y)), "n_speakers": int(len(set(speakers))),
+        "speaker's rows minus that speaker's mean); a new speaker is centred with the mean embedding "
+        "of a few unlabelled clips of theirs",
+        "calibration": {
+            "ece_before": calibration.ece_before,
+            "ece_after": calibration.ece_after,
+            "n_heldout": calibration.n_heldout,
+            "keep_fraction": calibration.keep_fraction,
+        },
+        "heldout": {
+            "protocol": f"{len(splits)} speaker-disjoint folds, each held-out speaker centred with "
+            f"{k} random clips of their own (mean of {draws} draws)",
+            "k": int(k),
+            "draws": int(draws),
+            **figures,
+        },
+        "n_train": int(len(y)),
+        "n_speakers": int(len(set(speakers))),
     }
-    return AdaptationFit(mean.astype(np.float32), scale.astype(np.float32), coef.astype(np.float32),
-                         intercept.astype(np.float32), section)
+    return AdaptationFit(
+        mean.astype(np.float32),
+        scale.astype(np.float32),
+        coef.astype(np.float32),
+        intercept.astype(np.float32),
+        section,
+    )
 
 
 def add_adaptation(model_dir: str | os.PathLike, fit: AdaptationFit) -> Path:

@@ -19,8 +19,8 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -29,9 +29,17 @@ from emovox.errors import ConfigError, EmovoxError
 from emovox.models.whisper_classifier import C_GRID, HeadFit, WhisperEmotionClassifier, pool_hidden_states
 from emovox.models.whisper_encoder import WEIGHTS_NAME, WhisperLogMel, load_whisper_encoder
 
-__all__ = ["encoder_id", "pooled_features", "build_classifier", "fit_head", "train_whisper_model", "augment_transforms",
-           "adapt_to_speaker",
-           "PREPROCESSING", "HEADS"]
+__all__ = [
+    "encoder_id",
+    "pooled_features",
+    "build_classifier",
+    "fit_head",
+    "train_whisper_model",
+    "augment_transforms",
+    "adapt_to_speaker",
+    "PREPROCESSING",
+    "HEADS",
+]
 
 SAMPLE_RATE_HZ = 16000
 #: The artifact's preprocessing: full clip (up to 30 s), the model silence trim, no normalisation.
@@ -47,9 +55,15 @@ def encoder_id(encoder_dir: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-def pooled_features(records: Sequence, encoder_dir: str | os.PathLike, *,
-                    cache_dir: str | os.PathLike | None = None, augment=None, seed: int = 0,
-                    progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+def pooled_features(
+    records: Sequence,
+    encoder_dir: str | os.PathLike,
+    *,
+    cache_dir: str | os.PathLike | None = None,
+    augment=None,
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
     """Pooled hidden states of every record: ``(n, n_layers + 1, 2, d_model)`` float32.
 
     Clips longer than 30 s are cut to their first 30 s (the encoder's limit).
@@ -65,8 +79,12 @@ def pooled_features(records: Sequence, encoder_dir: str | os.PathLike, *,
     encoder = load_whisper_encoder(encoder_dir)
     frontend = WhisperLogMel(encoder.config.n_mels)
     cache = FeatureCache(cache_dir) if cache_dir is not None else None
-    config = {"whisper_encoder": encoder_id(encoder_dir) if cache else None, "preprocessing": PREPROCESSING,
-              "pooling": "mean+std per hidden state", "max_s": 30.0}
+    config = {
+        "whisper_encoder": encoder_id(encoder_dir) if cache else None,
+        "preprocessing": PREPROCESSING,
+        "pooling": "mean+std per hidden state",
+        "max_s": 30.0,
+    }
     if augment is not None:
         config["augment"] = {"transform": augment.to_dict(), "seed": seed}
     rows = []
@@ -117,10 +135,20 @@ def augment_transforms(n: int) -> list:
     return [GaussianNoise(snr_db=(10.0, 30.0)), PitchShift(semitones=(-2.0, 2.0))][: int(n)]
 
 
-def fit_head(pooled: np.ndarray, y: np.ndarray, speakers: Sequence[str], *, n_classes: int, head: str = "linear",
-             layers: Sequence[int] | None = None, head_options: dict | None = None,
-             augmented: Sequence[np.ndarray] = (), extra: tuple[np.ndarray, np.ndarray] | None = None,
-             inner_cv: bool = True, seed: int = 0):
+def fit_head(
+    pooled: np.ndarray,
+    y: np.ndarray,
+    speakers: Sequence[str],
+    *,
+    n_classes: int,
+    head: str = "linear",
+    layers: Sequence[int] | None = None,
+    head_options: dict | None = None,
+    augmented: Sequence[np.ndarray] = (),
+    extra: tuple[np.ndarray, np.ndarray] | None = None,
+    inner_cv: bool = True,
+    seed: int = 0,
+):
     """Fit one of :data:`HEADS` on pooled rows; the result has ``layers``, ``inner_uar``, ``oof_logits``, ``logits()``.
 
     ``pooled`` ``(n, n_states, 2, d_model)``, ``y`` ``(n,)``, ``speakers`` ``(n,)``.
@@ -137,8 +165,18 @@ def fit_head(pooled: np.ndarray, y: np.ndarray, speakers: Sequence[str], *, n_cl
         raise ConfigError(f"head={head!r} is not one of {', '.join(HEADS)}")
     options = dict(head_options or {})
     if head != "linear":
-        return fit_pooled_head(pooled, y, speakers, n_classes=n_classes, kind=head, layers=layers, seed=seed,
-                               augmented=augmented, extra=extra, **options)
+        return fit_pooled_head(
+            pooled,
+            y,
+            speakers,
+            n_classes=n_classes,
+            kind=head,
+            layers=layers,
+            seed=seed,
+            augmented=augmented,
+            extra=extra,
+            **options,
+        )
     Cs = tuple(options.pop("Cs", C_GRID))
     if options:
         raise ConfigError(f"head_options {sorted(options)} do not apply to the linear head (it takes Cs)")
@@ -149,19 +187,44 @@ def fit_head(pooled: np.ndarray, y: np.ndarray, speakers: Sequence[str], *, n_cl
             rows.append(flatten_layers(extra[0], layers))
             ys.append(np.asarray(extra[1]))
         mean, scale, coef, intercept = _fit(np.concatenate(rows), np.concatenate(ys), Cs[0], n_classes)
-        return HeadFit(layers=tuple(int(i) for i in layers), C=Cs[0], mean=mean.astype(np.float32),
-                       scale=scale.astype(np.float32), coef=coef.astype(np.float32),
-                       intercept=intercept.astype(np.float32), inner_uar=float("nan"))
-    return fit_linear_head(pooled, y, speakers, n_classes=n_classes, seed=seed, Cs=Cs, extra=extra,
-                           layer_sets=None if layers is None else [tuple(layers)], augmented=augmented)
+        return HeadFit(
+            layers=tuple(int(i) for i in layers),
+            C=Cs[0],
+            mean=mean.astype(np.float32),
+            scale=scale.astype(np.float32),
+            coef=coef.astype(np.float32),
+            intercept=intercept.astype(np.float32),
+            inner_uar=float("nan"),
+        )
+    return fit_linear_head(
+        pooled,
+        y,
+        speakers,
+        n_classes=n_classes,
+        seed=seed,
+        Cs=Cs,
+        extra=extra,
+        layer_sets=None if layers is None else [tuple(layers)],
+        augmented=augmented,
+    )
 
 
-def train_whisper_model(records: Sequence, encoder_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
-                        scheme: str = "native", head: str = "linear", layers: Sequence[int] | None = None,
-                        head_options: dict | None = None, augment: int = 0, adapt: bool = False,
-                        features_encoder_dir: str | os.PathLike | None = None,
-                        cache_dir: str | os.PathLike | None = None,
-                        seed: int = 0, progress: Callable[[int, int], None] | None = None) -> dict:
+def train_whisper_model(
+    records: Sequence,
+    encoder_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    scheme: str = "native",
+    head: str = "linear",
+    layers: Sequence[int] | None = None,
+    head_options: dict | None = None,
+    augment: int = 0,
+    adapt: bool = False,
+    features_encoder_dir: str | os.PathLike | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict:
     """Fit the head on ``records`` and save a calibrated artifact in ``out_dir``; returns a summary.
 
     Parameters
@@ -223,8 +286,10 @@ def train_whisper_model(records: Sequence, encoder_dir: str | os.PathLike, out_d
     n_states = encoder.config.n_layers + 1
     source = features_encoder_dir or encoder_dir
     pooled = pooled_features(kept, source, cache_dir=cache_dir, progress=progress)[:, :n_states]
-    copies = [pooled_features(kept, source, cache_dir=cache_dir, augment=t, seed=seed)[:, :n_states]
-              for t in augment_transforms(augment)]
+    copies = [
+        pooled_features(kept, source, cache_dir=cache_dir, augment=t, seed=seed)[:, :n_states]
+        for t in augment_transforms(augment)
+    ]
     speakers = [r.speaker_key for r in kept]
     if adapt:
         pooled = speaker_centred(pooled, speakers)
@@ -233,8 +298,17 @@ def train_whisper_model(records: Sequence, encoder_dir: str | os.PathLike, out_d
     if not allowed or any(not 0 <= i < n_states for i in allowed):
         raise ConfigError(f"layers={list(allowed)}: this encoder has hidden states 0..{n_states - 1}")
     t1 = time.perf_counter()
-    fit = fit_head(pooled, y, speakers, n_classes=len(classes), head=head,
-                   layers=None if layers is None else allowed, head_options=options, augmented=copies, seed=seed)
+    fit = fit_head(
+        pooled,
+        y,
+        speakers,
+        n_classes=len(classes),
+        head=head,
+        layers=None if layers is None else allowed,
+        head_options=options,
+        augmented=copies,
+        seed=seed,
+    )
     if head == "linear":
         choice = {"C": fit.C}
         settings = {"kind": "linear"}
@@ -258,23 +332,52 @@ def train_whisper_model(records: Sequence, encoder_dir: str | os.PathLike, out_d
     spec = TaskSpec(labels=tuple(classes), sample_rate_hz=SAMPLE_RATE_HZ, clip_s=3.0, input_kind="waveform")
     recipe = "whisper-linear" if arch == "whisper-linear" else f"whisper-{head}"
     config = make_config(
-        spec, arch, params,
+        spec,
+        arch,
+        params,
         preprocessing=dict(PREPROCESSING),
-        training={"recipe": recipe, "head": head, "scheme": scheme, **choice, "layers": list(fit.layers),
-                  "depth": depth, "head_settings": settings, "augment": [t.to_dict() for t in augment_transforms(augment)],
-                  "adapt": bool(adapt), "inner_cv_uar": fit.inner_uar,
-                  "encoder": {**enc_config, "sha256": encoder_id(encoder_dir)},
-                  "data": data_card(kept, classes=classes, labels=y), "seed": seed},
-        metrics={"inner_cv": {"uar": fit.inner_uar, "protocol": "4-fold speaker k-fold inside the training data"
-                              + (" (speaker-centred features: --adapt)" if adapt else "")}},
+        training={
+            "recipe": recipe,
+            "head": head,
+            "scheme": scheme,
+            **choice,
+            "layers": list(fit.layers),
+            "depth": depth,
+            "head_settings": settings,
+            "augment": [t.to_dict() for t in augment_transforms(augment)],
+            "adapt": bool(adapt),
+            "inner_cv_uar": fit.inner_uar,
+            "encoder": {**enc_config, "sha256": encoder_id(encoder_dir)},
+            "data": data_card(kept, classes=classes, labels=y),
+            "seed": seed,
+        },
+        metrics={
+            "inner_cv": {
+                "uar": fit.inner_uar,
+                "protocol": "4-fold speaker k-fold inside the training data"
+                + (" (speaker-centred features: --adapt)" if adapt else ""),
+            }
+        },
         **calibration.to_config(),
     )
     artifact = save_artifact(out_dir, model, config)
-    return {"artifact": str(artifact), "architecture": arch, "head": head, "classes": list(classes),
-            "layers": list(fit.layers), "depth": depth, **choice, "inner_cv_uar": fit.inner_uar,
-            "temperature": calibration.temperature, "threshold": calibration.threshold, "n_train": len(kept),
-            "n_augmented": len(copies) * len(kept), "adapt": bool(adapt),
-            "features_s": round(t1 - t0, 2), "fit_s": round(time.perf_counter() - t1, 2)}
+    return {
+        "artifact": str(artifact),
+        "architecture": arch,
+        "head": head,
+        "classes": list(classes),
+        "layers": list(fit.layers),
+        "depth": depth,
+        **choice,
+        "inner_cv_uar": fit.inner_uar,
+        "temperature": calibration.temperature,
+        "threshold": calibration.threshold,
+        "n_train": len(kept),
+        "n_augmented": len(copies) * len(kept),
+        "adapt": bool(adapt),
+        "features_s": round(t1 - t0, 2),
+        "fit_s": round(time.perf_counter() - t1, 2),
+    }
 
 
 def adapt_to_speaker(model, paths: Sequence[str | os.PathLike] | None) -> int:
@@ -287,13 +390,16 @@ def adapt_to_speaker(model, paths: Sequence[str | os.PathLike] | None) -> int:
     from emovox.audio import load_audio, trim_for_model
 
     if not getattr(model, "adapt", False):
-        raise ConfigError("this model was not trained with adapt=True (speaker-centred features); "
-                          "train it with train_whisper_model(..., adapt=True) to use --adapt")
+        raise ConfigError(
+            "this model was not trained with adapt=True (speaker-centred features); "
+            "train it with train_whisper_model(..., adapt=True) to use --adapt"
+        )
     clips = []
     for path in paths or ():
         try:
-            y = trim_for_model(load_audio(os.fspath(path), sample_rate_hz=SAMPLE_RATE_HZ),
-                               sample_rate_hz=SAMPLE_RATE_HZ)
+            y = trim_for_model(
+                load_audio(os.fspath(path), sample_rate_hz=SAMPLE_RATE_HZ), sample_rate_hz=SAMPLE_RATE_HZ
+            )
         except EmovoxError as error:
             raise type(error)(f"{path}: {error}") from error
         clips.append(torch.from_numpy(np.ascontiguousarray(y[: 30 * SAMPLE_RATE_HZ], dtype=np.float32)))
@@ -309,17 +415,26 @@ def fit_recipe(records: Sequence, *, out_dir: str | os.PathLike, scheme: str, se
     from emovox.recipes.default_embeddings import clip_progress
 
     if not settings.get("backbone"):
-        raise ConfigError("--recipe whisper-linear needs --backbone DIR (a Whisper encoder folder written by "
-                          "scripts/import_whisper_ct2.py); --recipe default uses the encoder shipped with emovox")
+        raise ConfigError(
+            "--recipe whisper-linear needs --backbone DIR (a Whisper encoder folder written by "
+            "scripts/import_whisper_ct2.py); --recipe default uses the encoder shipped with emovox"
+        )
     torch.set_num_threads(int(settings.get("threads") or 2))
-    with clip_progress(len(records), enabled=bool(settings.get("progress", True)),
-                       desc="encoder features") as progress:
-        summary = train_whisper_model(records, settings["backbone"], Path(out_dir) / "model", scheme=scheme,
-                                      cache_dir=default_cache_dir(), seed=int(settings.get("seed") or 0),
-                                      progress=progress)
-    summary["lines"] = [f"trained whisper-linear on {summary['n_train']} clips: layers {summary['layers']}, "
-                        f"C {summary['C']:g}; inner speaker-CV UAR {summary['inner_cv_uar']:.3f}; "
-                        f"temperature {summary['temperature']:.3f}"]
+    with clip_progress(len(records), enabled=bool(settings.get("progress", True)), desc="encoder features") as progress:
+        summary = train_whisper_model(
+            records,
+            settings["backbone"],
+            Path(out_dir) / "model",
+            scheme=scheme,
+            cache_dir=default_cache_dir(),
+            seed=int(settings.get("seed") or 0),
+            progress=progress,
+        )
+    summary["lines"] = [
+        f"trained whisper-linear on {summary['n_train']} clips: layers {summary['layers']}, "
+        f"C {summary['C']:g}; inner speaker-CV UAR {summary['inner_cv_uar']:.3f}; "
+        f"temperature {summary['temperature']:.3f}"
+    ]
     return summary
 
 
@@ -327,10 +442,16 @@ def build_recipe():
     """The registered ``whisper-linear`` recipe (closed form: :func:`fit_recipe`)."""
     from emovox.training.recipes import Recipe
 
-    return Recipe(name="whisper-linear", arch="whisper-linear", label_scheme="native", trim_silence=True,
-                  fit=fit_recipe, settings={"backbone": None, "seed": 0, "threads": 2, "progress": True},
-                  description="frozen Whisper encoder (--backbone DIR), pooled hidden states, logistic-regression "
-                              "head chosen by inner speaker CV")
+    return Recipe(
+        name="whisper-linear",
+        arch="whisper-linear",
+        label_scheme="native",
+        trim_silence=True,
+        fit=fit_recipe,
+        settings={"backbone": None, "seed": 0, "threads": 2, "progress": True},
+        description="frozen Whisper encoder (--backbone DIR), pooled hidden states, logistic-regression "
+        "head chosen by inner speaker CV",
+    )
 
 
 def _register() -> None:

@@ -32,7 +32,7 @@ import re
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 from urllib.parse import quote
 
 from emovox.errors import ConfigError, EmovoxError
@@ -46,8 +46,7 @@ try:  # route signatures need these names at module level (FastAPI reads the ann
     from starlette.requests import ClientDisconnect
     from starlette.staticfiles import StaticFiles
 except ImportError as _error:  # pragma: no cover - depends on the environment
-    raise ConfigError(f"the service needs FastAPI ({_error.name} is missing): "
-                      "pip install 'emovox[service]'") from None
+    raise ConfigError(f"the service needs FastAPI ({_error.name} is missing): pip install 'emovox[service]'") from None
 from emovox.service import ndjson
 from emovox.service.auth import ApiKeys, authorize_http
 from emovox.service.errors import ServiceError, error_body, install_error_handlers, status_of
@@ -66,9 +65,13 @@ _RAW_BODY_DOC = {
         "required": True,
         "description": "the audio: multipart field `file`, or the file's bytes as the raw body",
         "content": {
-            "multipart/form-data": {"schema": {
-                "type": "object", "required": ["file"],
-                "properties": {"file": {"type": "string", "format": "binary"}}}},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                }
+            },
             "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
         },
     }
@@ -77,10 +80,17 @@ _BATCH_BODY_DOC = {
     "requestBody": {
         "required": True,
         "description": "several audio files as multipart fields (any field name, e.g. `files`)",
-        "content": {"multipart/form-data": {"schema": {
-            "type": "object", "required": ["files"],
-            "properties": {"files": {"type": "array", "minItems": 1,
-                                   "items": {"type": "string", "format": "binary"}}}}}},
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["files"],
+                    "properties": {
+                        "files": {"type": "array", "minItems": 1, "items": {"type": "string", "format": "binary"}}
+                    },
+                }
+            }
+        },
     }
 }
 
@@ -110,28 +120,39 @@ class ServiceState:
     draining: bool = field(init=False, default=False)
     memory: MemoryReturner = field(init=False, default_factory=MemoryReturner)
     _drain_future: Any = field(init=False, default=None)
-    _timeline_pool: "queue.SimpleQueue" = field(init=False, default_factory=queue.SimpleQueue)
+    _timeline_pool: queue.SimpleQueue = field(init=False, default_factory=queue.SimpleQueue)
     _upload_limiter: Any = field(init=False, default=None)
 
     def __post_init__(self) -> None:
-        self.requests_gate = CapacityGate(self.limits.max_concurrent_requests, what="prediction requests",
-                                          code="busy", retry_after_s=self.limits.retry_after_s)
-        self.streams_gate = CapacityGate(self.limits.max_streams, what="streams",
-                                         code="too_many_streams", retry_after_s=self.limits.retry_after_s)
+        self.requests_gate = CapacityGate(
+            self.limits.max_concurrent_requests,
+            what="prediction requests",
+            code="busy",
+            retry_after_s=self.limits.retry_after_s,
+        )
+        self.streams_gate = CapacityGate(
+            self.limits.max_streams, what="streams", code="too_many_streams", retry_after_s=self.limits.retry_after_s
+        )
 
     def ready_predictor(self):
         if self.predictor is None:
-            message = ("the model could not be loaded; see the server log" if self.load_error
-                       else "the model is still loading: retry shortly")
-            raise ServiceError(503, "not_ready", message,
-                               headers={"Retry-After": str(self.limits.retry_after_s)})
+            message = (
+                "the model could not be loaded; see the server log"
+                if self.load_error
+                else "the model is still loading: retry shortly"
+            )
+            raise ServiceError(503, "not_ready", message, headers={"Retry-After": str(self.limits.retry_after_s)})
         return self.predictor
 
     def refuse_if_draining(self) -> None:
         """503 ``draining`` once the server is shutting down (SIGTERM): new work goes elsewhere."""
         if self.draining:
-            raise ServiceError(503, "draining", "the server is shutting down: retry, another instance will answer",
-                               headers={"Retry-After": str(self.limits.retry_after_s), "Connection": "close"})
+            raise ServiceError(
+                503,
+                "draining",
+                "the server is shutting down: retry, another instance will answer",
+                headers={"Retry-After": str(self.limits.retry_after_s), "Connection": "close"},
+            )
 
     def begin_drain(self) -> None:
         """Refuse new work from now on and wake the streams in progress (they end with their last events)."""
@@ -162,8 +183,7 @@ class ServiceState:
 
         if self._upload_limiter is None:  # created inside the event loop
             self._upload_limiter = anyio.CapacityLimiter(max(1, os.cpu_count() or 1))
-        return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs),
-                                              limiter=self._upload_limiter)
+        return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs), limiter=self._upload_limiter)
 
     def timeline_predict(self, source, **kwargs):
         """``predict_timeline`` on a predictor of its own (its VAD is not shared across threads).
@@ -177,8 +197,14 @@ class ServiceState:
         try:
             p = self._timeline_pool.get_nowait()
         except queue.Empty:  # a clone sharing the (thread-safe) backend
-            p = Predictor(base.backend, base.info, min_confidence=base.threshold, batch_size=base.batch_size,
-                          adaptation=base.adaptation, gate=base.gate or False)
+            p = Predictor(
+                base.backend,
+                base.info,
+                min_confidence=base.threshold,
+                batch_size=base.batch_size,
+                adaptation=base.adaptation,
+                gate=base.gate or False,
+            )
         try:
             return p.predict_timeline(source, **kwargs)
         finally:
@@ -222,14 +248,25 @@ def _check_duration(state: ServiceState, data: bytes, name: str) -> float:
     duration_s = audio_duration_s(_named_bytes(data, name))
     limit = state.limits.max_audio_s
     if duration_s > limit:
-        raise ServiceError(413, "audio_too_long",
-                           f"{name!r} lasts {duration_s:.1f} s, longer than the limit of {limit:g} s: "
-                           "cut it into shorter parts or use `emovox predict` locally")
+        raise ServiceError(
+            413,
+            "audio_too_long",
+            f"{name!r} lasts {duration_s:.1f} s, longer than the limit of {limit:g} s: "
+            "cut it into shorter parts or use `emovox predict` locally",
+        )
     return duration_s
 
 
-def predict_bytes(state: ServiceState, data: bytes, name: str, *, timeline: bool, checked: bool = False,
-                  progress=None, on_segment=None) -> dict:
+def predict_bytes(
+    state: ServiceState,
+    data: bytes,
+    name: str,
+    *,
+    timeline: bool,
+    checked: bool = False,
+    progress=None,
+    on_segment=None,
+) -> dict:
     """One file's prediction dict (runs on a worker thread).
 
     ``{file, model, model_version, **Prediction.to_dict()}``, plus ``timeline``
@@ -259,15 +296,19 @@ def predict_bytes(state: ServiceState, data: bytes, name: str, *, timeline: bool
 ExportFormat = Literal[tuple(FORMATS)]  # type: ignore[valid-type]
 #: The 200 answers of ``/v1/predict`` besides JSON, for the published schema.
 _EXPORT_CONTENT = {f"{fmt.media_type}": {"schema": {"type": "string"}} for fmt in FORMATS.values()}
-_EXPORT_CONTENT[ndjson.MEDIA_TYPE] = {"schema": {
-    "type": "string", "description": "with stream=true: one JSON object per line, `type` start, then progress "
-                                     "and segment lines, then result (the JSON answer) or error"}}
+_EXPORT_CONTENT[ndjson.MEDIA_TYPE] = {
+    "schema": {
+        "type": "string",
+        "description": "with stream=true: one JSON object per line, `type` start, then progress "
+        "and segment lines, then result (the JSON answer) or error",
+    }
+}
 
 
 def content_disposition(filename: str) -> str:
     """``attachment`` with ``filename`` as ASCII (others replaced) and as RFC 5987 UTF-8 (``filename*``)."""
     ascii_name = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in filename)
-    return f'attachment; filename="{ascii_name}"; filename*=UTF-8\'\'{quote(filename, safe="")}'
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 def export_bytes(state: ServiceState, data: bytes, name: str, *, fmt: str) -> tuple[str, str, str]:
@@ -317,16 +358,25 @@ async def _files_of(request, body: bytes, *, max_files: int) -> list[tuple[str, 
     finally:
         await form.close()
     if len(files) > max_files:
-        raise ServiceError(413, "too_many_files",
-                           f"{len(files)} files in one request, more than the limit of {max_files}: "
-                           "split the batch")
+        raise ServiceError(
+            413,
+            "too_many_files",
+            f"{len(files)} files in one request, more than the limit of {max_files}: split the batch",
+        )
     return [(name, data) for _, name, data in files]
 
 
 # ---------------------------------------------------------------------- the app
-def create_app(predictor=None, *, model_dir: str | None = None, backend: str = "auto",
-               limits: Limits | None = None, api_keys: ApiKeys | None = None,
-               stream: StreamDefaults | None = None, num_threads: int | None = None):
+def create_app(
+    predictor=None,
+    *,
+    model_dir: str | None = None,
+    backend: str = "auto",
+    limits: Limits | None = None,
+    api_keys: ApiKeys | None = None,
+    stream: StreamDefaults | None = None,
+    num_threads: int | None = None,
+):
     """Build the service.
 
     Parameters
@@ -348,8 +398,13 @@ def create_app(predictor=None, *, model_dir: str | None = None, backend: str = "
     from emovox.service import schemas
     from emovox.service.stream_session import run_stream
 
-    state = ServiceState(limits=limits or Limits(), metrics=Metrics(), api_keys=api_keys,
-                         stream=stream or StreamDefaults(), predictor=predictor)
+    state = ServiceState(
+        limits=limits or Limits(),
+        metrics=Metrics(),
+        api_keys=api_keys,
+        stream=stream or StreamDefaults(),
+        predictor=predictor,
+    )
     if predictor is not None:
         state.backend_name = getattr(predictor.backend, "name", type(predictor.backend).__name__)
 
@@ -360,7 +415,8 @@ def create_app(predictor=None, *, model_dir: str | None = None, backend: str = "
 
             try:
                 state.predictor = await run_in_threadpool(
-                    load_model, model_dir, backend=backend, num_threads=num_threads)
+                    load_model, model_dir, backend=backend, num_threads=num_threads
+                )
                 state.backend_name = getattr(state.predictor.backend, "name", backend)
             except EmovoxError as error:
                 state.load_error = str(error)
@@ -368,10 +424,13 @@ def create_app(predictor=None, *, model_dir: str | None = None, backend: str = "
         yield
 
     app = FastAPI(
-        title="emovox", version=__version__, lifespan=lifespan,
+        title="emovox",
+        version=__version__,
+        lifespan=lifespan,
         description="Speech emotion recognition: predict files, stream live audio. "
-                    "Every error is `{\"error\": {\"code\", \"message\"}}`.",
-        docs_url=None, redoc_url=None,  # their pages load scripts from a CDN: the service works offline
+        'Every error is `{"error": {"code", "message"}}`.',
+        docs_url=None,
+        redoc_url=None,  # their pages load scripts from a CDN: the service works offline
     )
     app.state.emovox = state
     install_error_handlers(app)
@@ -403,33 +462,54 @@ def create_app(predictor=None, *, model_dir: str | None = None, backend: str = "
         return {"status": "ok"}
 
     @app.head("/readyz", include_in_schema=False)
-    @app.get("/readyz", response_model=schemas.ReadyOut, summary="readiness: the model is loaded",
-             responses={503: {"model": schemas.ErrorBody,
-                              "description": "model not loaded (yet), or the server is draining"}})
+    @app.get(
+        "/readyz",
+        response_model=schemas.ReadyOut,
+        summary="readiness: the model is loaded",
+        responses={
+            503: {"model": schemas.ErrorBody, "description": "model not loaded (yet), or the server is draining"}
+        },
+    )
     async def readyz():
         state.ready_predictor()
         state.refuse_if_draining()
         return {"status": "ready", **model_head(state.predictor)}
 
-    @app.get("/metrics", summary="Prometheus metrics", response_class=Response,
-             responses={200: {"content": {"text/plain": {}}}})
+    @app.get(
+        "/metrics",
+        summary="Prometheus metrics",
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {}}}},
+    )
     async def metrics():
         body, ctype = state.metrics.render()
         return Response(body, media_type=ctype)
 
-    @app.get("/v1/model", response_model=schemas.ModelOut, summary="the served model",
-             responses={401: schemas.ERROR_RESPONSES[401], 503: schemas.ERROR_RESPONSES[503]})
+    @app.get(
+        "/v1/model",
+        response_model=schemas.ModelOut,
+        summary="the served model",
+        responses={401: schemas.ERROR_RESPONSES[401], 503: schemas.ERROR_RESPONSES[503]},
+    )
     async def model_info():
         p = state.ready_predictor()
         config = p.info.config
         gate = getattr(p, "gate", None)
         return {
-            "name": p.model_name, "version": p.model_version, "palette": palette_for(p.labels),
-            "labels": list(p.labels), "sample_rate_hz": p.sample_rate_hz, "threshold": p.threshold,
-            "temperature": p.temperature, "backend": state.backend_name, "emovox_version": __version__,
+            "name": p.model_name,
+            "version": p.model_version,
+            "palette": palette_for(p.labels),
+            "labels": list(p.labels),
+            "sample_rate_hz": p.sample_rate_hz,
+            "threshold": p.threshold,
+            "temperature": p.temperature,
+            "backend": state.backend_name,
+            "emovox_version": __version__,
             "architecture": model_name(p),
-            "created_utc": config.get("created_utc"), "calibration": config.get("calibration") or {},
-            "metrics": config.get("metrics") or {}, "model_card": config.get("model_card"),
+            "created_utc": config.get("created_utc"),
+            "calibration": config.get("calibration") or {},
+            "metrics": config.get("metrics") or {},
+            "model_card": config.get("model_card"),
             "gate": {"no_speech_s": gate.no_speech_s, "min_emotion_s": gate.min_emotion_s} if gate else None,
             "stream": {"window_s": state.stream.window_s, "hop_s": state.stream.hop_s, "vad": state.stream.vad},
             "limits": state.limits.to_dict(),
@@ -438,35 +518,54 @@ def create_app(predictor=None, *, model_dir: str | None = None, backend: str = "
     # ------------------------------------------------------------------ predictions
     async def _body(request: Request) -> bytes:
         try:
-            return await read_body(request, max_bytes=state.limits.max_upload_bytes,
-                                   timeout_s=state.limits.body_timeout_s)
+            return await read_body(
+                request, max_bytes=state.limits.max_upload_bytes, timeout_s=state.limits.body_timeout_s
+            )
         except ClientDisconnect:
             raise ServiceError(400, "client_disconnected", "the client closed the connection mid-upload") from None
 
-    @app.post("/v1/predict", response_model=schemas.PredictionOut, openapi_extra=_RAW_BODY_DOC,
-              response_model_exclude_unset=True,
-              summary="emotion of one recording",
-              responses={200: {"content": _EXPORT_CONTENT,
-                               "description": "the prediction as JSON, or with format= the timeline as text"},
-                         **schemas.ERROR_RESPONSES})
-    async def predict(request: Request,
-                      timeline: bool = Query(False, description="analyse as a timeline of speech segments"),
-                      format: Optional[ExportFormat] = Query(  # noqa: A002 - the query parameter's name
-                          None, description="with timeline=true: the timeline as srt (SubRip), vtt (WebVTT), "
-                                            "audacity (label track) or elan (EAF 3.0) text instead of JSON"),
-                      stream: bool = Query(False, description="with timeline=true: answer application/x-ndjson, "
-                                                              "one JSON line per progress step and segment as it "
-                                                              "is computed, then the JSON answer as the last line")):
+    @app.post(
+        "/v1/predict",
+        response_model=schemas.PredictionOut,
+        openapi_extra=_RAW_BODY_DOC,
+        response_model_exclude_unset=True,
+        summary="emotion of one recording",
+        responses={
+            200: {
+                "content": _EXPORT_CONTENT,
+                "description": "the prediction as JSON, or with format= the timeline as text",
+            },
+            **schemas.ERROR_RESPONSES,
+        },
+    )
+    async def predict(
+        request: Request,
+        timeline: bool = Query(False, description="analyse as a timeline of speech segments"),
+        format: ExportFormat | None = Query(  # noqa: A002 - the query parameter's name
+            None,
+            description="with timeline=true: the timeline as srt (SubRip), vtt (WebVTT), "
+            "audacity (label track) or elan (EAF 3.0) text instead of JSON",
+        ),
+        stream: bool = Query(
+            False,
+            description="with timeline=true: answer application/x-ndjson, "
+            "one JSON line per progress step and segment as it "
+            "is computed, then the JSON answer as the last line",
+        ),
+    ):
         state.refuse_if_draining()
         if format is not None and not timeline:
-            raise ServiceError(422, "invalid_parameter",
-                               f"format={format} exports a timeline: add timeline=true")
+            raise ServiceError(422, "invalid_parameter", f"format={format} exports a timeline: add timeline=true")
         if stream and not timeline:
-            raise ServiceError(422, "invalid_parameter",
-                               "stream=true sends a timeline's segments as they are computed: add timeline=true")
+            raise ServiceError(
+                422,
+                "invalid_parameter",
+                "stream=true sends a timeline's segments as they are computed: add timeline=true",
+            )
         if stream and format is not None:
-            raise ServiceError(422, "invalid_parameter",
-                               f"stream=true answers JSON lines and format={format} a text file: choose one")
+            raise ServiceError(
+                422, "invalid_parameter", f"stream=true answers JSON lines and format={format} a text file: choose one"
+            )
         gate = state.requests_gate
         if not gate.try_acquire():
             raise gate.busy_error()
@@ -476,8 +575,9 @@ def create_app(predictor=None, *, model_dir: str | None = None, backend: str = "
             body = await _body(request)
             files = await _files_of(request, body, max_files=1)
             if not files:
-                raise ServiceError(422, "missing_file", "no audio: send it as multipart field 'file' "
-                                   "or as the raw request body")
+                raise ServiceError(
+                    422, "missing_file", "no audio: send it as multipart field 'file' or as the raw request body"
+                )
             name, data = files[0]
             try:
                 if stream:
@@ -485,10 +585,10 @@ def create_app(predictor=None, *, model_dir: str | None = None, backend: str = "
                     streaming = True
                     return result
                 if format is not None:
-                    text, media_type, filename = await state.run_prediction(export_bytes, state, data, name,
-                                                                            fmt=format)
-                    result = Response(text, media_type=media_type,
-                                      headers={"Content-Disposition": content_disposition(filename)})
+                    text, media_type, filename = await state.run_prediction(export_bytes, state, data, name, fmt=format)
+                    result = Response(
+                        text, media_type=media_type, headers={"Content-Disposition": content_disposition(filename)}
+                    )
                 else:
                     result = await state.run_prediction(predict_bytes, state, data, name, timeline=timeline)
             except EmovoxError:
@@ -524,25 +624,35 @@ def create_app(predictor=None, *, model_dir: str | None = None, backend: str = "
             state.metrics.predictions.labels(outcome).inc()
             state.memory.activity_ended()
 
-        start = ndjson.start_line(file=name, duration_s=duration_s, labels=predictor.labels,
-                                  **model_head(predictor))
-        return ndjson.NdjsonResponse(ndjson.timeline_lines(start=start, work=work, run_work=run_work,
-                                                           on_end=on_end), on_end=on_end)
+        start = ndjson.start_line(file=name, duration_s=duration_s, labels=predictor.labels, **model_head(predictor))
+        return ndjson.NdjsonResponse(
+            ndjson.timeline_lines(start=start, work=work, run_work=run_work, on_end=on_end), on_end=on_end
+        )
 
-    @app.post("/v1/predict/batch", response_model=schemas.BatchOut, openapi_extra=_BATCH_BODY_DOC,
-              response_model_exclude_unset=True,
-              summary="emotion of several recordings (a result or an error per file)",
-              responses={**schemas.ERROR_RESPONSES,
-                         415: {"model": schemas.ErrorBody, "description": "the body is not multipart/form-data"}})
-    async def predict_batch(request: Request,
-                            timeline: bool = Query(False, description="analyse each file as a timeline")):
+    @app.post(
+        "/v1/predict/batch",
+        response_model=schemas.BatchOut,
+        openapi_extra=_BATCH_BODY_DOC,
+        response_model_exclude_unset=True,
+        summary="emotion of several recordings (a result or an error per file)",
+        responses={
+            **schemas.ERROR_RESPONSES,
+            415: {"model": schemas.ErrorBody, "description": "the body is not multipart/form-data"},
+        },
+    )
+    async def predict_batch(
+        request: Request, timeline: bool = Query(False, description="analyse each file as a timeline")
+    ):
         state.refuse_if_draining()
         with state.requests_gate.slot():
             state.ready_predictor()
             body = await _body(request)
             if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
-                raise ServiceError(415, "unsupported_media_type",
-                                   "send the files as multipart/form-data fields (e.g. files=@a.wav files=@b.wav)")
+                raise ServiceError(
+                    415,
+                    "unsupported_media_type",
+                    "send the files as multipart/form-data fields (e.g. files=@a.wav files=@b.wav)",
+                )
             files = await _files_of(request, body, max_files=state.limits.max_batch_files)
             if not files:
                 raise ServiceError(422, "missing_file", "the multipart body holds no file: add file fields")

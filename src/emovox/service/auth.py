@@ -35,8 +35,16 @@ from urllib.parse import parse_qs, urlsplit
 from emovox.errors import ConfigError
 
 __all__ = [
-    "ApiKeys", "load_api_keys", "PUBLIC_PATHS", "SESSION_COOKIE", "SESSION_MAX_AGE_S", "authorize_http",
-    "is_public", "session_token", "RedactKeys", "redact_keys_in_logs",
+    "ApiKeys",
+    "load_api_keys",
+    "PUBLIC_PATHS",
+    "SESSION_COOKIE",
+    "SESSION_MAX_AGE_S",
+    "authorize_http",
+    "is_public",
+    "session_token",
+    "RedactKeys",
+    "redact_keys_in_logs",
 ]
 
 #: Paths served without a key: the liveness probe only (it says nothing but "ok").
@@ -51,7 +59,7 @@ _UNAUTHORIZED_MESSAGE = "a valid API key is required: send 'Authorization: Beare
 _SIGN_IN_PAGE = Path(__file__).parent / "static" / "signin.html"
 
 
-def load_api_keys(path: str | os.PathLike) -> "ApiKeys":
+def load_api_keys(path: str | os.PathLike) -> ApiKeys:
     """Read keys from a file, one per line (blank lines and ``#`` comments skipped).
 
     Raises
@@ -187,11 +195,18 @@ def _unauthorized(request, *, wrong_key: bool = False):
     if request.url.path == "/" and _wants_html(request):
         note = "That key is not valid." if wrong_key else ""
         page = _SIGN_IN_PAGE.read_text(encoding="utf-8").replace("{{note}}", note)
-        return HTMLResponse(page, status_code=401, headers={
-            # same-origin, not no-referrer: under no-referrer the form's POST carries "Origin: null"
-            **headers, "Referrer-Policy": "same-origin", "X-Frame-Options": "DENY",
-            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
-                                       "form-action 'self'; frame-ancestors 'none'"})
+        return HTMLResponse(
+            page,
+            status_code=401,
+            headers={
+                # same-origin, not no-referrer: under no-referrer the form's POST carries "Origin: null"
+                **headers,
+                "Referrer-Policy": "same-origin",
+                "X-Frame-Options": "DENY",
+                "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+                "form-action 'self'; frame-ancestors 'none'",
+            },
+        )
     return error_response(401, "unauthorized", _UNAUTHORIZED_MESSAGE, headers)
 
 
@@ -199,10 +214,18 @@ def _signed_in(request, key: str):
     """303 to ``/`` setting the session cookie of ``key``."""
     from starlette.responses import RedirectResponse
 
-    response = RedirectResponse("/", status_code=303,
-                                headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
-    response.set_cookie(SESSION_COOKIE, session_token(key), max_age=SESSION_MAX_AGE_S, path="/",
-                        httponly=True, samesite="strict", secure=request.url.scheme == "https")
+    response = RedirectResponse(
+        "/", status_code=303, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+    )
+    response.set_cookie(
+        SESSION_COOKIE,
+        session_token(key),
+        max_age=SESSION_MAX_AGE_S,
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
     return response
 
 

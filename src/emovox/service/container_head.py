@@ -66,7 +66,7 @@ def _vint(data: bytes, pos: int, *, keep_marker: bool) -> tuple[int, int] | None
     if pos + length > len(data):
         return None
     value = first if keep_marker else first & ((1 << (8 - length)) - 1)
-    for b in data[pos + 1:pos + length]:
+    for b in data[pos + 1 : pos + length]:
         value = (value << 8) | b
     return value, pos + length
 
@@ -88,7 +88,7 @@ class ContainerHead:
     def feed(self, data: bytes) -> None:
         if self.done or not data:
             return
-        self._buf += bytes(data[:70000 - len(self._buf)])
+        self._buf += bytes(data[: 70000 - len(self._buf)])
         if self.format == "ogg":
             self._check_ogg()
         else:
@@ -99,7 +99,8 @@ class ContainerHead:
     def _refuse(self, why: str) -> None:
         raise UnsupportedAudioError(
             f"the {self.format} stream is not valid {self.format} ({why}): send the recorder's chunks "
-            "exactly as MediaRecorder produces them, from the first one")
+            "exactly as MediaRecorder produces them, from the first one"
+        )
 
     def _check_ogg(self) -> None:
         b = self._buf
@@ -116,13 +117,13 @@ class ContainerHead:
         n_segments = b[26]
         if len(b) < 27 + n_segments:
             return
-        size = 27 + n_segments + sum(b[27:27 + n_segments])
+        size = 27 + n_segments + sum(b[27 : 27 + n_segments])
         if len(b) < size:
             return
         page = b[:size]
         if ogg_crc32(page) != int.from_bytes(page[22:26], "little"):
             self._refuse("the first page's checksum is wrong")
-        if not page[27 + n_segments:].startswith(_OGG_CODEC_HEADS):
+        if not page[27 + n_segments :].startswith(_OGG_CODEC_HEADS):
             self._refuse("the first page carries no Opus, Vorbis, FLAC or Speex header")
         self.done = True
 
@@ -147,7 +148,7 @@ class ContainerHead:
                 if not length or length[1] + length[0] > end:
                     self._refuse("a malformed EBML header")
                 if element[0] == _EBML_DOCTYPE_ID:
-                    doctype = b[length[1]:length[1] + length[0]].rstrip(b"\x00")
+                    doctype = b[length[1] : length[1] + length[0]].rstrip(b"\x00")
                 pos = length[1] + length[0]
         except ValueError as error:
             self._refuse(str(error))

@@ -18,10 +18,19 @@ log = logging.getLogger("emovox.service")
 
 #: HTTP status -> default error code.
 _CODES = {
-    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-    405: "method_not_allowed", 408: "request_timeout", 411: "length_required",
-    413: "payload_too_large", 415: "unsupported_media_type", 422: "invalid_input",
-    429: "too_many_requests", 500: "internal_error", 503: "unavailable",
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    408: "request_timeout",
+    411: "length_required",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_input",
+    429: "too_many_requests",
+    500: "internal_error",
+    503: "unavailable",
 }
 
 
@@ -110,5 +119,4 @@ def install_error_handlers(app) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request, exc: Exception):
         log.exception("unexpected error serving %s %s", request.method, request.url.path)
-        return error_response(500, "internal_error",
-                              "the server failed unexpectedly; the error was logged")
+        return error_response(500, "internal_error", "the server failed unexpectedly; the error was logged")

@@ -151,8 +151,7 @@ def _error_response(status: int, code: str, message: str, *, default_headers=(),
     body = json.dumps({"error": {"code": code, "message": message}}).encode()
     lines = [f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}".encode()]
     lines += [name + b": " + value for name, value in default_headers]
-    lines += [b"content-type: application/json", b"content-length: " + str(len(body)).encode(),
-              b"connection: close"]
+    lines += [b"content-type: application/json", b"content-length: " + str(len(body)).encode(), b"connection: close"]
     if retry_after_s is not None:
         lines.append(b"retry-after: " + str(int(retry_after_s)).encode())
     return b"\r\n".join(lines) + b"\r\n\r\n" + body
@@ -193,9 +192,13 @@ def guarded_http_protocol(settings: GuardSettings):
             guard = self.guard
             if len(self.connections) > settings.max_connections and not guard.evict_oldest_idle(self):
                 guard.note("refused", self.loop, self.client)
-                self._refuse(503, "too_many_connections",
-                             f"the server is at its limit of {settings.max_connections} open connections: "
-                             f"retry in {settings.retry_after_s} s", retry_after_s=settings.retry_after_s)
+                self._refuse(
+                    503,
+                    "too_many_connections",
+                    f"the server is at its limit of {settings.max_connections} open connections: "
+                    f"retry in {settings.retry_after_s} s",
+                    retry_after_s=settings.retry_after_s,
+                )
                 return
             if len(self.connections) > settings.max_connections:
                 guard.note("evicted", self.loop, self.client)
@@ -234,9 +237,12 @@ def guarded_http_protocol(settings: GuardSettings):
                 return
             if self._awaiting_headers:  # the budget is spent and the headers go on
                 self.guard.note("headers_too_large", self.loop, self.client)
-                self._refuse(431, "headers_too_large",
-                             f"the request line and headers are longer than the limit of "
-                             f"{settings.max_header_bytes} bytes: send shorter headers (cookies, URLs)")
+                self._refuse(
+                    431,
+                    "headers_too_large",
+                    f"the request line and headers are longer than the limit of "
+                    f"{settings.max_header_bytes} bytes: send shorter headers (cookies, URLs)",
+                )
                 return
             super().data_received(rest)
 
@@ -291,15 +297,25 @@ def guarded_http_protocol(settings: GuardSettings):
                 self.guard.mark_busy(self)
                 self.transport.close()
                 return
-            self._refuse(408, "request_timeout",
-                         f"the request headers took longer than {settings.header_timeout_s:g} s to arrive")
+            self._refuse(
+                408,
+                "request_timeout",
+                f"the request headers took longer than {settings.header_timeout_s:g} s to arrive",
+            )
 
         def _refuse(self, status: int, code: str, message: str, *, retry_after_s=None) -> None:
             """Answer one JSON error, close the write side and drop what still comes for a moment."""
             self._cancel_header_timer()
             self._awaiting_headers = False
-            self.transport.write(_error_response(status, code, message, retry_after_s=retry_after_s,
-                                                 default_headers=self.server_state.default_headers))
+            self.transport.write(
+                _error_response(
+                    status,
+                    code,
+                    message,
+                    retry_after_s=retry_after_s,
+                    default_headers=self.server_state.default_headers,
+                )
+            )
             self._lingering = True
             self.guard.mark_idle(self)  # nothing in progress: first to go at the cap
             try:
@@ -345,8 +361,9 @@ def frame_limit_websocket_protocol():
                 size = getattr(exc, "size", None)
                 limit = getattr(exc, "max_size", None) or self.config.ws_max_size
                 what = f"a frame of {size} bytes" if size else "a message"
-                text = json.dumps(error_message(
-                    "frame_too_large", f"{what} exceeds the limit of {limit} bytes: send smaller chunks"))
+                text = json.dumps(
+                    error_message("frame_too_large", f"{what} exceeds the limit of {limit} bytes: send smaller chunks")
+                )
                 # before the close frame the parser queued (uncompressed: allowed with permessage-deflate)
                 self.transport.write(Frame(Opcode.TEXT, text.encode()).serialize(mask=False))
             super().handle_parser_exception()

@@ -75,11 +75,9 @@ class Limits:
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
-            if isinstance(value, bool) or not isinstance(value, (int, float)) \
-                    or not math.isfinite(value) or value <= 0:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
                 raise ConfigError(f"limit {name}={value!r} must be a positive number")
-        for name in ("max_batch_files", "max_concurrent_requests", "max_streams", "retry_after_s",
-                     "max_connections"):
+        for name in ("max_batch_files", "max_concurrent_requests", "max_streams", "retry_after_s", "max_connections"):
             if int(getattr(self, name)) != getattr(self, name):
                 raise ConfigError(f"limit {name}={getattr(self, name)!r} must be a whole number")
 
@@ -124,13 +122,13 @@ class CapacityGate:
 
     def busy_error(self) -> ServiceError:
         return ServiceError(
-            503, self.code,
-            f"the server is at its limit of {self.capacity} concurrent {self.what}: retry in "
-            f"{self.retry_after_s} s",
+            503,
+            self.code,
+            f"the server is at its limit of {self.capacity} concurrent {self.what}: retry in {self.retry_after_s} s",
             headers={"Retry-After": str(self.retry_after_s)},
         )
 
-    def slot(self) -> "_Slot":
+    def slot(self) -> _Slot:
         return _Slot(self)
 
 
@@ -138,7 +136,7 @@ class _Slot:
     def __init__(self, gate: CapacityGate) -> None:
         self.gate = gate
 
-    def __enter__(self) -> "_Slot":
+    def __enter__(self) -> _Slot:
         if not self.gate.try_acquire():
             raise self.gate.busy_error()
         return self
@@ -149,7 +147,8 @@ class _Slot:
 
 def _too_large(limit: int) -> ServiceError:
     return ServiceError(
-        413, "payload_too_large",
+        413,
+        "payload_too_large",
         f"the request body is larger than the limit of {limit / 1048576:g} MiB: send a smaller or "
         "shorter file (the server's --max-upload-mb sets the limit)",
     )
@@ -182,15 +181,15 @@ async def read_body(request, *, max_bytes: int, timeout_s: float) -> bytes:
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise ServiceError(408, "request_timeout",
-                               f"the request body took longer than {timeout_s:g} s to arrive")
+            raise ServiceError(408, "request_timeout", f"the request body took longer than {timeout_s:g} s to arrive")
         try:
             chunk = await asyncio.wait_for(stream.__anext__(), remaining)
         except StopAsyncIteration:
             break
         except asyncio.TimeoutError:
-            raise ServiceError(408, "request_timeout",
-                               f"the request body took longer than {timeout_s:g} s to arrive") from None
+            raise ServiceError(
+                408, "request_timeout", f"the request body took longer than {timeout_s:g} s to arrive"
+            ) from None
         total += len(chunk)
         if total > max_bytes:
             raise _too_large(max_bytes)

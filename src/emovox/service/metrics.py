@@ -29,16 +29,21 @@ class Metrics:
 
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.requests = Counter("emovox_http_requests", "HTTP requests by route and status",
-                                ("method", "route", "status"), registry=r)
-        self.latency = Histogram("emovox_http_request_duration_seconds", "HTTP request latency",
-                                 ("method", "route"), buckets=_BUCKETS, registry=r)
+        self.requests = Counter(
+            "emovox_http_requests", "HTTP requests by route and status", ("method", "route", "status"), registry=r
+        )
+        self.latency = Histogram(
+            "emovox_http_request_duration_seconds",
+            "HTTP request latency",
+            ("method", "route"),
+            buckets=_BUCKETS,
+            registry=r,
+        )
         self.streams_active = Gauge("emovox_streams_active", "WebSocket streams open now", registry=r)
         self.streams = Counter("emovox_streams", "WebSocket streams by outcome", ("outcome",), registry=r)
         self.stream_events = Counter("emovox_stream_events", "Events sent on streams", registry=r)
         self.stream_audio = Counter("emovox_stream_audio_seconds", "Audio received on streams, s", registry=r)
-        self.predictions = Counter("emovox_predictions", "Files predicted, by outcome", ("outcome",),
-                                   registry=r)
+        self.predictions = Counter("emovox_predictions", "Files predicted, by outcome", ("outcome",), registry=r)
 
     def render(self) -> tuple[bytes, str]:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest

@@ -30,15 +30,25 @@ import json
 import logging
 import threading
 import time
-from typing import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from starlette.responses import StreamingResponse
 
 from emovox.errors import EmovoxError
 from emovox.service.errors import ServiceError, status_of
 
-__all__ = ["MEDIA_TYPE", "PROGRESS_INTERVAL_S", "NdjsonResponse", "timeline_lines", "once", "start_line",
-           "progress_line", "segment_line", "result_line", "error_line"]
+__all__ = [
+    "MEDIA_TYPE",
+    "PROGRESS_INTERVAL_S",
+    "NdjsonResponse",
+    "timeline_lines",
+    "once",
+    "start_line",
+    "progress_line",
+    "segment_line",
+    "result_line",
+    "error_line",
+]
 
 log = logging.getLogger("emovox.service")
 
@@ -48,13 +58,22 @@ PROGRESS_INTERVAL_S = 0.5
 
 
 def start_line(*, file: str, model: str, model_version: str, duration_s: float, labels) -> dict:
-    return {"type": "start", "file": file, "model": model, "model_version": model_version,
-            "duration_s": round(float(duration_s), 3), "labels": list(labels)}
+    return {
+        "type": "start",
+        "file": file,
+        "model": model,
+        "model_version": model_version,
+        "duration_s": round(float(duration_s), 3),
+        "labels": list(labels),
+    }
 
 
 def progress_line(done_s: float, total_s: float | None) -> dict:
-    return {"type": "progress", "done_s": round(float(done_s), 3),
-            "total_s": None if total_s is None else round(float(total_s), 3)}
+    return {
+        "type": "progress",
+        "done_s": round(float(done_s), 3),
+        "total_s": None if total_s is None else round(float(total_s), 3),
+    }
 
 
 def segment_line(index: int, segment) -> dict:
@@ -114,12 +133,13 @@ def once(fn: Callable[[str], None]) -> Callable[[str], None]:
         if not done:
             done = True
             fn(outcome)
+
     return call
 
 
-async def timeline_lines(*, start: dict, work: Callable[..., dict],
-                         run_work: Callable[..., Awaitable[dict]],
-                         on_end: Callable[[str], None]) -> AsyncIterator[bytes]:
+async def timeline_lines(
+    *, start: dict, work: Callable[..., dict], run_work: Callable[..., Awaitable[dict]], on_end: Callable[[str], None]
+) -> AsyncIterator[bytes]:
     """The lines of a streamed timeline (see the module docstring).
 
     Parameters

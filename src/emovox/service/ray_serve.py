@@ -49,8 +49,16 @@ from dataclasses import asdict, dataclass, field, replace
 
 from emovox.errors import ConfigError
 
-__all__ = ["ReplicaSpec", "Scaling", "EmovoxReplica", "DrainSignal", "serve_on_ray", "model_reference",
-           "SERVE_HINT", "APP_NAME"]
+__all__ = [
+    "ReplicaSpec",
+    "Scaling",
+    "EmovoxReplica",
+    "DrainSignal",
+    "serve_on_ray",
+    "model_reference",
+    "SERVE_HINT",
+    "APP_NAME",
+]
 
 log = logging.getLogger("emovox.service")
 
@@ -127,8 +135,11 @@ class Scaling:
         autoscaling = self.min_replicas is not None or self.max_replicas is not None
         if autoscaling and self.replicas is not None:
             raise ConfigError("give either --replicas N or --min-replicas/--max-replicas, not both")
-        for flag, value in (("--replicas", self.replicas), ("--min-replicas", self.min_replicas),
-                            ("--max-replicas", self.max_replicas)):
+        for flag, value in (
+            ("--replicas", self.replicas),
+            ("--min-replicas", self.min_replicas),
+            ("--max-replicas", self.max_replicas),
+        ):
             if value is not None and int(value) < 1:
                 raise ConfigError(f"{flag} {value}: must be at least 1")
         if not autoscaling and self.replicas is None:
@@ -154,8 +165,9 @@ class Scaling:
     def deployment_options(self) -> dict:
         if self.replicas is not None:
             return {"num_replicas": int(self.replicas)}
-        return {"autoscaling_config": {"min_replicas": self.low, "max_replicas": self.high,
-                                       "initial_replicas": self.low}}
+        return {
+            "autoscaling_config": {"min_replicas": self.low, "max_replicas": self.high, "initial_replicas": self.low}
+        }
 
 
 class DrainSignal:
@@ -191,8 +203,9 @@ class EmovoxReplica:
         self.spec = ReplicaSpec(**spec)
         self.state = None
         self._draining = False
-        self.predictor = await asyncio.to_thread(load_model, self.spec.model, backend=self.spec.backend,
-                                                 num_threads=self.spec.threads)
+        self.predictor = await asyncio.to_thread(
+            load_model, self.spec.model, backend=self.spec.backend, num_threads=self.spec.threads
+        )
         if self.spec.drain_signal:
             self._watch = asyncio.get_running_loop().create_task(self._wait_for_drain())
 
@@ -202,8 +215,9 @@ class EmovoxReplica:
         from emovox.service.limits import Limits
 
         keys = load_api_keys(self.spec.api_key_file) if self.spec.api_key_file else None
-        app = create_app(self.predictor, limits=Limits(**self.spec.limits), api_keys=keys,
-                         stream=StreamDefaults(**self.spec.stream))
+        app = create_app(
+            self.predictor, limits=Limits(**self.spec.limits), api_keys=keys, stream=StreamDefaults(**self.spec.stream)
+        )
         self.state = app.state.emovox
         if self._draining:
             self.state.begin_drain()
@@ -249,11 +263,16 @@ def _application(spec: ReplicaSpec, scaling: Scaling):
     limits = spec.limits
     ongoing = int(limits["max_concurrent_requests"]) + int(limits["max_streams"]) + EXTRA_ONGOING
     deployment = serve.deployment(
-        serve.ingress()(EmovoxReplica), name=APP_NAME, ray_actor_options={"num_cpus": spec.threads},
-        max_ongoing_requests=ongoing, max_queued_requests=ongoing,
+        serve.ingress()(EmovoxReplica),
+        name=APP_NAME,
+        ray_actor_options={"num_cpus": spec.threads},
+        max_ongoing_requests=ongoing,
+        max_queued_requests=ongoing,
         backpressure_config={"status_code": 503, "retry_after_s": int(limits["retry_after_s"])},
-        graceful_shutdown_timeout_s=float(limits["drain_s"]), graceful_shutdown_wait_loop_s=DRAIN_POLL_S,
-        max_constructor_retry_count=3, logging_config={"log_level": spec.log_level.upper()},
+        graceful_shutdown_timeout_s=float(limits["drain_s"]),
+        graceful_shutdown_wait_loop_s=DRAIN_POLL_S,
+        max_constructor_retry_count=3,
+        logging_config={"log_level": spec.log_level.upper()},
         **scaling.deployment_options(),
     )
     return deployment.bind(asdict(spec))
@@ -292,8 +311,9 @@ def _deploy(application, *, timeout_s: float, stop: threading.Event) -> None:
     """
     serve = _import_serve()
     try:
-        serve.run_many([serve.RunTarget(application, name=APP_NAME, route_prefix="/")],
-                       wait_for_applications_running=False)
+        serve.run_many(
+            [serve.RunTarget(application, name=APP_NAME, route_prefix="/")], wait_for_applications_running=False
+        )
     except Exception as error:  # noqa: BLE001 - Ray's errors vary: one line
         raise ConfigError(f"Ray Serve could not deploy emovox ({_first_line(error, last=True)})") from None
     deadline = time.monotonic() + timeout_s
@@ -303,13 +323,17 @@ def _deploy(application, *, timeout_s: float, stop: threading.Event) -> None:
         if status == "RUNNING":
             return
         if status == "DEPLOY_FAILED":
-            raise ConfigError(f"Ray Serve could not start the replicas ({_status_line() or status}): "
-                              "see the replica logs under /tmp/ray/session_latest/logs/serve/")
+            raise ConfigError(
+                f"Ray Serve could not start the replicas ({_status_line() or status}): "
+                "see the replica logs under /tmp/ray/session_latest/logs/serve/"
+            )
         if stop.is_set():
             raise KeyboardInterrupt
         if time.monotonic() > deadline:
-            raise ConfigError(f"the Ray Serve replicas did not start within {timeout_s:g} s "
-                              f"({_status_line() or status}): check the cluster's free CPUs")
+            raise ConfigError(
+                f"the Ray Serve replicas did not start within {timeout_s:g} s "
+                f"({_status_line() or status}): check the cluster's free CPUs"
+            )
         stop.wait(0.25)
 
 
@@ -325,12 +349,15 @@ def _check_http_config(host: str, port: int) -> None:
         return
     config = running.http_config
     if (config.host, int(config.port)) != (host, int(port)):
-        raise ConfigError(f"Ray Serve already runs on this cluster with its HTTP proxy on {config.host}:{config.port}: "
-                          f"pass --host {config.host} --port {config.port}, or stop it first (serve shutdown)")
+        raise ConfigError(
+            f"Ray Serve already runs on this cluster with its HTTP proxy on {config.host}:{config.port}: "
+            f"pass --host {config.host} --port {config.port}, or stop it first (serve shutdown)"
+        )
 
 
-def serve_on_ray(spec: ReplicaSpec, scaling: Scaling, *, host: str, port: int, address: str | None,
-                 on_ready=None) -> int:
+def serve_on_ray(
+    spec: ReplicaSpec, scaling: Scaling, *, host: str, port: int, address: str | None, on_ready=None
+) -> int:
     """Serve the app on Ray Serve until SIGTERM (drain) or SIGINT (stop); returns the exit status.
 
     Parameters
@@ -370,8 +397,12 @@ def serve_on_ray(spec: ReplicaSpec, scaling: Scaling, *, host: str, port: int, a
     started = False
     try:
         try:
-            start_ray(address=address, num_cpus=max(os.cpu_count() or 1, scaling.high * spec.threads),
-                      data=False, hint=SERVE_HINT)
+            start_ray(
+                address=address,
+                num_cpus=max(os.cpu_count() or 1, scaling.high * spec.threads),
+                data=False,
+                hint=SERVE_HINT,
+            )
         except SystemExit:  # SIGTERM while ray.init ran: Ray's own handler for the driver exits
             on_signal(signal.SIGTERM, None)
         for sig in signals:  # ray.init replaced the SIGTERM handler with its own
@@ -387,12 +418,19 @@ def serve_on_ray(spec: ReplicaSpec, scaling: Scaling, *, host: str, port: int, a
         drain = ray.remote(num_cpus=0)(DrainSignal).options(name=spec.drain_signal, namespace=NAMESPACE).remote()
         request_timeout_s = float(spec.limits["stream_max_duration_s"]) + REQUEST_MARGIN_S
         try:
-            serve.start(http_options={"host": host, "port": port, "keep_alive_timeout_s": KEEP_ALIVE_S,
-                                      "request_timeout_s": request_timeout_s},
-                        logging_config={"log_level": spec.log_level.upper()})
+            serve.start(
+                http_options={
+                    "host": host,
+                    "port": port,
+                    "keep_alive_timeout_s": KEEP_ALIVE_S,
+                    "request_timeout_s": request_timeout_s,
+                },
+                logging_config={"log_level": spec.log_level.upper()},
+            )
         except Exception as error:  # noqa: BLE001 - Ray's errors vary: one line
-            raise ConfigError(f"Ray Serve could not start its HTTP proxy on {host}:{port} "
-                              f"({_first_line(error)})") from None
+            raise ConfigError(
+                f"Ray Serve could not start its HTTP proxy on {host}:{port} ({_first_line(error)})"
+            ) from None
         started = True
         _deploy(_application(spec, scaling), timeout_s=START_TIMEOUT_S, stop=stop)
         if on_ready is not None:
@@ -400,8 +438,9 @@ def serve_on_ray(spec: ReplicaSpec, scaling: Scaling, *, host: str, port: int, a
         while not stop.wait(0.5):
             pass
         if received[0] == signal.SIGTERM:
-            log.warning("emovox: SIGTERM: draining the replicas (in-flight work gets at most %g s)",
-                        spec.limits["drain_s"])
+            log.warning(
+                "emovox: SIGTERM: draining the replicas (in-flight work gets at most %g s)", spec.limits["drain_s"]
+            )
             try:
                 ray.get(drain.set.remote(), timeout=10)
                 time.sleep(DRAIN_NOTICE_S)

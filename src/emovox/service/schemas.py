@@ -13,24 +13,42 @@ Reason codes and quality flags are enumerated from their sources
 
 from __future__ import annotations
 
-from typing import Dict, List, Literal, Optional, Union
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from emovox.audio.quality import FLAG_NAMES
 from emovox.inference.results import REASONS
 
-__all__ = ["ErrorBody", "QualityOut", "Segment", "SummaryOut", "TimelineOut", "PredictionOut", "BatchOut",
-           "StreamEventOut", "ModelOut", "HealthOut", "ReadyOut", "ERROR_RESPONSES", "StreamStartLine",
-           "StreamProgressLine", "StreamSegmentLine", "StreamResultLine", "StreamErrorLine"]
+__all__ = [
+    "ErrorBody",
+    "QualityOut",
+    "Segment",
+    "SummaryOut",
+    "TimelineOut",
+    "PredictionOut",
+    "BatchOut",
+    "StreamEventOut",
+    "ModelOut",
+    "HealthOut",
+    "ReadyOut",
+    "ERROR_RESPONSES",
+    "StreamStartLine",
+    "StreamProgressLine",
+    "StreamSegmentLine",
+    "StreamResultLine",
+    "StreamErrorLine",
+]
 
 #: A reason code (why there is no emotion), as an enum in the schema.
 Reason = Literal[tuple(REASONS)]  # type: ignore[valid-type]
 #: A quality flag name.
 Flag = Literal[FLAG_NAMES]  # type: ignore[valid-type]
 
-_LABEL = ("top class; or a non-answer: 'no_speech' (no speech found: confidence 0, scores empty) or 'unknown' "
-          "(too little speech, or confidence under the model's threshold; see reason)")
+_LABEL = (
+    "top class; or a non-answer: 'no_speech' (no speech found: confidence 0, scores empty) or 'unknown' "
+    "(too little speech, or confidence under the model's threshold; see reason)"
+)
 _REASON = "why there is no emotion (null when label is one): " + "; ".join(f"{k}: {v}" for k, v in REASONS.items())
 _WARNINGS = "one sentence per way the input lies outside what the model was measured on"
 
@@ -47,12 +65,13 @@ class ErrorBody(BaseModel):
 class QualityOut(BaseModel):
     """Measured input quality (``Quality.to_dict()``)."""
 
-    flags: List[Flag] = Field(description="raised flags: narrowband (telephone band), clipping, "
-                                          "low_snr (noisy), low_level (very quiet)")
-    bandwidth_hz: Optional[float] = Field(description="effective bandwidth; null for digital silence")
+    flags: list[Flag] = Field(
+        description="raised flags: narrowband (telephone band), clipping, low_snr (noisy), low_level (very quiet)"
+    )
+    bandwidth_hz: float | None = Field(description="effective bandwidth; null for digital silence")
     clipped_share: float = Field(description="share of samples on clipped flat tops, in [0, 1]")
-    snr_db: Optional[float] = Field(description="estimated speech-to-noise ratio; null without speech")
-    level_dbfs: Optional[float] = Field(description="RMS level of the speech in dBFS; null for digital silence")
+    snr_db: float | None = Field(description="estimated speech-to-noise ratio; null without speech")
+    level_dbfs: float | None = Field(description="RMS level of the speech in dBFS; null for digital silence")
 
 
 class Segment(BaseModel):
@@ -62,11 +81,11 @@ class Segment(BaseModel):
     end_s: float
     label: str = Field(description=_LABEL)
     confidence: float = Field(description="calibrated probability of the top class (0 for no_speech)")
-    scores: Dict[str, float] = Field(description="calibrated probability of every class (empty for no_speech)")
+    scores: dict[str, float] = Field(description="calibrated probability of every class (empty for no_speech)")
     speech_s: float = Field(description="seconds of speech the answer rests on")
-    reason: Optional[Reason] = Field(description=_REASON)
-    quality: Optional[QualityOut] = Field(description="input quality (null where it was not measured)")
-    warnings: List[str] = Field(description=_WARNINGS)
+    reason: Reason | None = Field(description=_REASON)
+    quality: QualityOut | None = Field(description="input quality (null where it was not measured)")
+    warnings: list[str] = Field(description=_WARNINGS)
 
 
 class MergedSegment(BaseModel):
@@ -82,47 +101,50 @@ class MergedSegment(BaseModel):
 class SummaryOut(BaseModel):
     """A long recording described by shares of its speech time (``results.summarize``)."""
 
-    label: str = Field(description="the dominant emotion, or 'mixed', 'unknown' (no confident speech) "
-                                   "or 'no_speech'")
+    label: str = Field(description="the dominant emotion, or 'mixed', 'unknown' (no confident speech) or 'no_speech'")
     dominant: str = Field(description="the same as label")
-    reason: Optional[Reason] = Field(description=_REASON)
+    reason: Reason | None = Field(description=_REASON)
     detail: str = Field(description="one sentence saying what the label rests on")
-    emotion_share: Dict[str, float] = Field(description="share of the confidently classified speech time per "
-                                                        "emotion, largest first (sums to 1 when there is any)")
+    emotion_share: dict[str, float] = Field(
+        description="share of the confidently classified speech time per "
+        "emotion, largest first (sums to 1 when there is any)"
+    )
     confident_share: float = Field(description="share of the speech time answered with an emotion")
     unknown_share: float = Field(description="share of the speech time answered 'unknown'")
     no_speech_share: float = Field(description="share of the recording without speech")
     speech_s: float
     confident_s: float
     duration_s: float
-    distribution: Dict[str, float] = Field(description="speech-time-weighted mean probability per class")
+    distribution: dict[str, float] = Field(description="speech-time-weighted mean probability per class")
 
 
 class TimelineOut(BaseModel):
     duration_s: float
     summary: SummaryOut
-    quality: Optional[QualityOut] = Field(description="quality of the whole recording")
-    warnings: List[str] = Field(description=_WARNINGS)
-    segments: List[Segment] = Field(description="one prediction per analysed window of speech")
-    merged: List[MergedSegment] = Field(description="adjacent segments that agree, merged for display")
+    quality: QualityOut | None = Field(description="quality of the whole recording")
+    warnings: list[str] = Field(description=_WARNINGS)
+    segments: list[Segment] = Field(description="one prediction per analysed window of speech")
+    merged: list[MergedSegment] = Field(description="adjacent segments that agree, merged for display")
 
 
 _MODEL = "name of the model that answered ('default', 'cnn' or its artifact folder's name; name of GET /v1/model)"
-_MODEL_VERSION = ("version of the model that answered: the day it was built and a fingerprint of its config, "
-                  "e.g. '2026-12-03+1a2b3c4d' (version of GET /v1/model)")
+_MODEL_VERSION = (
+    "version of the model that answered: the day it was built and a fingerprint of its config, "
+    "e.g. '2026-12-03+1a2b3c4d' (version of GET /v1/model)"
+)
 
 
 class _Upload(BaseModel):
     file: str = Field(description="the uploaded file's name ('upload' for a raw body)")
-    model: Optional[str] = Field(None, description=_MODEL)
-    model_version: Optional[str] = Field(None, description=_MODEL_VERSION)
+    model: str | None = Field(None, description=_MODEL)
+    model_version: str | None = Field(None, description=_MODEL_VERSION)
 
 
 class PredictionOut(Segment, _Upload):
     """A recording's prediction: ``{file, model, model_version}`` and a :class:`Segment` spanning the recording."""
 
     label: str = Field(description=_LABEL + "; with ?timeline=true the summary's label (also 'mixed')")
-    timeline: Optional[TimelineOut] = Field(None, description="present with ?timeline=true")
+    timeline: TimelineOut | None = Field(None, description="present with ?timeline=true")
 
 
 class FileError(BaseModel):
@@ -138,7 +160,7 @@ class StreamStartLine(BaseModel):
     model: str = Field(description=_MODEL)
     model_version: str = Field(description=_MODEL_VERSION)
     duration_s: float = Field(description="the recording's length from its header")
-    labels: List[str]
+    labels: list[str]
 
 
 class StreamProgressLine(BaseModel):
@@ -146,8 +168,9 @@ class StreamProgressLine(BaseModel):
 
     type: Literal["progress"]
     done_s: float = Field(description="seconds of the recording analysed so far (never decreases)")
-    total_s: Optional[float] = Field(description="the recording's length (the last progress line has done_s == "
-                                                 "total_s, the length as decoded)")
+    total_s: float | None = Field(
+        description="the recording's length (the last progress line has done_s == total_s, the length as decoded)"
+    )
 
 
 class StreamSegmentLine(Segment):
@@ -170,8 +193,9 @@ class StreamErrorLine(ErrorBody):
 
 
 class BatchOut(BaseModel):
-    results: List[Union[PredictionOut, FileError]] = Field(
-        description="one entry per uploaded file, in order: a prediction or an error")
+    results: list[PredictionOut | FileError] = Field(
+        description="one entry per uploaded file, in order: a prediction or an error"
+    )
 
 
 class StreamEventOut(BaseModel):
@@ -184,32 +208,36 @@ class StreamEventOut(BaseModel):
     speech: bool = Field(description="whether the window holds any speech (false: label 'no_speech')")
     label: str = Field(description="smoothed top class, 'unknown' or 'no_speech'")
     confidence: float
-    scores: Dict[str, float]
+    scores: dict[str, float]
     speech_s: float = Field(description="seconds of speech in the window")
-    reason: Optional[Reason] = Field(description=_REASON)
-    quality: Optional[QualityOut] = Field(description="the window's quality (null when the VAD is off)")
+    reason: Reason | None = Field(description=_REASON)
+    quality: QualityOut | None = Field(description="the window's quality (null when the VAD is off)")
 
 
 class ModelOut(BaseModel):
-    name: Optional[str] = Field(None, description=_MODEL)
-    version: Optional[str] = Field(None, description=_MODEL_VERSION)
-    palette: Dict[str, str] = Field(
-        {}, description="'#RRGGBB' colour of each label and of unknown, mixed and no_speech (emovox.palette: "
-                        "Okabe-Ito, colour-blind safe), the colours of the timeline PNG")
-    labels: List[str]
+    name: str | None = Field(None, description=_MODEL)
+    version: str | None = Field(None, description=_MODEL_VERSION)
+    palette: dict[str, str] = Field(
+        {},
+        description="'#RRGGBB' colour of each label and of unknown, mixed and no_speech (emovox.palette: "
+        "Okabe-Ito, colour-blind safe), the colours of the timeline PNG",
+    )
+    labels: list[str]
     sample_rate_hz: int
     threshold: float
     temperature: float
     backend: str
     emovox_version: str
-    architecture: Optional[str] = None
-    created_utc: Optional[str] = None
+    architecture: str | None = None
+    created_utc: str | None = None
     calibration: dict = {}
     metrics: dict = {}
-    model_card: Optional[str] = None
-    gate: Optional[Dict[str, float]] = Field(
-        None, description="the speech gate: no_speech_s (less speech is no_speech), min_emotion_s (less is "
-                          "unknown, too_little_speech); null when the gate is off")
+    model_card: str | None = None
+    gate: dict[str, float] | None = Field(
+        None,
+        description="the speech gate: no_speech_s (less speech is no_speech), min_emotion_s (less is "
+        "unknown, too_little_speech); null when the gate is off",
+    )
     stream: dict = Field({}, description="default window_s, hop_s and VAD of /v1/stream")
     limits: dict = {}
 
@@ -220,8 +248,8 @@ class HealthOut(BaseModel):
 
 class ReadyOut(BaseModel):
     status: str
-    model: Optional[str] = Field(None, description=_MODEL)
-    model_version: Optional[str] = Field(None, description=_MODEL_VERSION)
+    model: str | None = Field(None, description=_MODEL)
+    model_version: str | None = Field(None, description=_MODEL_VERSION)
 
 
 def _err(description: str) -> dict:

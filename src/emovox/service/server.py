@@ -72,9 +72,14 @@ def connection_cap(limits: Limits) -> int:
     soft = raise_fd_limit(limits.max_connections + FD_RESERVE)
     cap = max(1, min(limits.max_connections, soft - FD_RESERVE))
     if cap < limits.max_connections:
-        log.warning("emovox: at most %d connections (the process may open %d files; %d are kept for the "
-                    "server itself): raise the limit (ulimit -n) to allow %d", cap, soft, FD_RESERVE,
-                    limits.max_connections)
+        log.warning(
+            "emovox: at most %d connections (the process may open %d files; %d are kept for the "
+            "server itself): raise the limit (ulimit -n) to allow %d",
+            cap,
+            soft,
+            FD_RESERVE,
+            limits.max_connections,
+        )
     return cap
 
 
@@ -98,11 +103,21 @@ def server_config(app, *, limits: Limits | None = None, log_level: str = "info",
     if limits is None:
         state = getattr(getattr(app, "state", None), "emovox", None)
         limits = state.limits if state is not None else Limits()
-    guard = GuardSettings(max_header_bytes=limits.max_header_bytes, header_timeout_s=limits.header_timeout_s,
-                          max_connections=connection_cap(limits), retry_after_s=limits.retry_after_s)
-    options = dict(http=guarded_http_protocol(guard), ws=frame_limit_websocket_protocol(),
-                   ws_max_size=limits.max_frame_bytes, log_level=log_level, timeout_keep_alive=KEEP_ALIVE_S,
-                   timeout_graceful_shutdown=5, server_header=False)
+    guard = GuardSettings(
+        max_header_bytes=limits.max_header_bytes,
+        header_timeout_s=limits.header_timeout_s,
+        max_connections=connection_cap(limits),
+        retry_after_s=limits.retry_after_s,
+    )
+    options = {
+        "http": guarded_http_protocol(guard),
+        "ws": frame_limit_websocket_protocol(),
+        "ws_max_size": limits.max_frame_bytes,
+        "log_level": log_level,
+        "timeout_keep_alive": KEEP_ALIVE_S,
+        "timeout_graceful_shutdown": 5,
+        "server_header": False,
+    }
     options.update(kwargs)
     return uvicorn.Config(app, **options)
 
@@ -149,9 +164,12 @@ class EmovoxServer(_server_base()):
                 self.config.timeout_graceful_shutdown = 1  # only idle connections are left
                 return True
             if time.monotonic() >= self._drain_deadline:
-                log.warning("emovox: drain time of %g s is over: cutting %d request(s) and %d stream(s)",
-                            self.state.limits.drain_s, self.state.requests_gate.active,
-                            self.state.streams_gate.active)
+                log.warning(
+                    "emovox: drain time of %g s is over: cutting %d request(s) and %d stream(s)",
+                    self.state.limits.drain_s,
+                    self.state.requests_gate.active,
+                    self.state.streams_gate.active,
+                )
                 self.config.timeout_graceful_shutdown = 1  # the drain time was the grace
                 return True
         return await super().on_tick(counter)
@@ -160,9 +178,13 @@ class EmovoxServer(_server_base()):
         state = self.state
         self._drain_deadline = time.monotonic() + state.limits.drain_s
         state.begin_drain()
-        log.warning("emovox: SIGTERM: draining (not ready, new work refused); waiting up to %g s for %d "
-                    "request(s) and %d stream(s)", state.limits.drain_s, state.requests_gate.active,
-                    state.streams_gate.active)
+        log.warning(
+            "emovox: SIGTERM: draining (not ready, new work refused); waiting up to %g s for %d "
+            "request(s) and %d stream(s)",
+            state.limits.drain_s,
+            state.requests_gate.active,
+            state.streams_gate.active,
+        )
 
     def _drained(self) -> bool:
         return self.state.requests_gate.active == 0 and self.state.streams_gate.active == 0

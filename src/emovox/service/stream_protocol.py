@@ -39,11 +39,27 @@ from typing import Any
 import numpy as np
 
 __all__ = [
-    "CLOSE_NORMAL", "CLOSE_GOING_AWAY", "CLOSE_PROTOCOL", "CLOSE_UNSUPPORTED", "CLOSE_INVALID_DATA",
-    "CLOSE_POLICY", "CLOSE_TOO_BIG", "CLOSE_INTERNAL", "CLOSE_TRY_AGAIN",
-    "RAW_FORMATS", "CONTAINER_FORMATS", "FORMATS", "ProtocolError", "StreamStart",
-    "parse_start_message", "parse_control_message", "decode_samples",
-    "ready_message", "event_message", "error_message", "end_message",
+    "CLOSE_NORMAL",
+    "CLOSE_GOING_AWAY",
+    "CLOSE_PROTOCOL",
+    "CLOSE_UNSUPPORTED",
+    "CLOSE_INVALID_DATA",
+    "CLOSE_POLICY",
+    "CLOSE_TOO_BIG",
+    "CLOSE_INTERNAL",
+    "CLOSE_TRY_AGAIN",
+    "RAW_FORMATS",
+    "CONTAINER_FORMATS",
+    "FORMATS",
+    "ProtocolError",
+    "StreamStart",
+    "parse_start_message",
+    "parse_control_message",
+    "decode_samples",
+    "ready_message",
+    "event_message",
+    "error_message",
+    "end_message",
 ]
 
 # WebSocket close codes (RFC 6455, section 7.4.1).
@@ -129,7 +145,8 @@ def _json_object(text: Any, what: str, code: str = "bad_start") -> dict:
     bad = _bad_start if code == "bad_start" else (lambda message: ProtocolError(code, message))
     if isinstance(text, (bytes, bytearray, memoryview)):
         raise ProtocolError(
-            "expected_text", f"the {what} must be a JSON text frame, got a binary frame: "
+            "expected_text",
+            f"the {what} must be a JSON text frame, got a binary frame: "
             'send e.g. {"format": "pcm16", "sample_rate_hz": 16000} as text first',
             close_code=CLOSE_UNSUPPORTED,
         )
@@ -181,8 +198,10 @@ def parse_start_message(text: Any) -> StreamStart:
     msg = _json_object(text, "start message")
     unknown = sorted(set(map(str, msg)) - _START_KEYS)
     if unknown:
-        raise _bad_start(f"unknown key(s) {', '.join(map(repr, unknown))} in the start message: "
-                         f"allowed are {', '.join(sorted(_START_KEYS))}")
+        raise _bad_start(
+            f"unknown key(s) {', '.join(map(repr, unknown))} in the start message: "
+            f"allowed are {', '.join(sorted(_START_KEYS))}"
+        )
     if msg.get("type", "start") != "start":
         raise _bad_start(f"the first message must be a start message, got type {msg.get('type')!r}")
     fmt = msg.get("format")
@@ -190,8 +209,13 @@ def parse_start_message(text: Any) -> StreamStart:
         raise _bad_start(f"format {fmt!r} is not supported: use one of {', '.join(FORMATS)}")
     rate = msg.get("sample_rate_hz")
     if fmt in RAW_FORMATS:
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate != rate or \
-                rate in (math.inf, -math.inf) or int(rate) != rate:
+        if (
+            isinstance(rate, bool)
+            or not isinstance(rate, (int, float))
+            or rate != rate
+            or rate in (math.inf, -math.inf)
+            or int(rate) != rate
+        ):
             raise _bad_start(f"format {fmt!r} needs an integer sample_rate_hz, got {rate!r}: e.g. 16000")
         rate = int(rate)
         if not MIN_RATE_HZ <= rate <= MAX_RATE_HZ:
@@ -211,8 +235,10 @@ def parse_control_message(text: Any) -> str:
     kind = msg.get("type")
     if kind != "end":
         raise ProtocolError(
-            "bad_message", f'unknown control message type {kind!r}: after the start send binary audio '
-            'frames, and {"type": "end"} to finish', close_code=CLOSE_POLICY,
+            "bad_message",
+            f"unknown control message type {kind!r}: after the start send binary audio "
+            'frames, and {"type": "end"} to finish',
+            close_code=CLOSE_POLICY,
         )
     return kind
 
@@ -231,27 +257,48 @@ def decode_samples(data: bytes, start: StreamStart) -> np.ndarray:
         raise ValueError(f"format {start.format!r} is a container: feed it to the container decoder")
     if len(data) % size:
         raise ProtocolError(
-            "bad_frame", f"a {start.format} frame must hold whole {size}-byte samples, got {len(data)} bytes",
+            "bad_frame",
+            f"a {start.format} frame must hold whole {size}-byte samples, got {len(data)} bytes",
             close_code=CLOSE_INVALID_DATA,
         )
     y = np.frombuffer(data, dtype=RAW_FORMATS[start.format])
     if y.dtype.kind == "f" and y.size and not np.isfinite(y).all():
-        raise ProtocolError("bad_frame", "the f32 frame contains NaN or infinite samples",
-                            close_code=CLOSE_INVALID_DATA)
+        raise ProtocolError(
+            "bad_frame", "the f32 frame contains NaN or infinite samples", close_code=CLOSE_INVALID_DATA
+        )
     return y
 
 
 # ---------------------------------------------------------------------- server messages
-def ready_message(start: StreamStart, *, window_s: float, hop_s: float, labels, threshold: float,
-                  idle_timeout_s: float, max_duration_s: float, max_frame_bytes: int,
-                  model: str | None = None, model_version: str | None = None) -> dict:
+def ready_message(
+    start: StreamStart,
+    *,
+    window_s: float,
+    hop_s: float,
+    labels,
+    threshold: float,
+    idle_timeout_s: float,
+    max_duration_s: float,
+    max_frame_bytes: int,
+    model: str | None = None,
+    model_version: str | None = None,
+) -> dict:
     """The server's answer to a valid start message; it names the model every event of the stream comes from."""
     return {
-        "type": "ready", "format": start.format, "sample_rate_hz": start.sample_rate_hz,
-        "window_s": window_s, "hop_s": hop_s, "labels": list(labels), "threshold": round(float(threshold), 4),
-        "model": model, "model_version": model_version,
-        "limits": {"idle_timeout_s": idle_timeout_s, "max_duration_s": max_duration_s,
-                   "max_frame_bytes": max_frame_bytes},
+        "type": "ready",
+        "format": start.format,
+        "sample_rate_hz": start.sample_rate_hz,
+        "window_s": window_s,
+        "hop_s": hop_s,
+        "labels": list(labels),
+        "threshold": round(float(threshold), 4),
+        "model": model,
+        "model_version": model_version,
+        "limits": {
+            "idle_timeout_s": idle_timeout_s,
+            "max_duration_s": max_duration_s,
+            "max_frame_bytes": max_frame_bytes,
+        },
     }
 
 

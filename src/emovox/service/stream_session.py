@@ -18,10 +18,22 @@ import time
 from emovox.errors import AudioError, ConfigError, EmovoxError, UnsupportedAudioError
 from emovox.service.container_head import ContainerHead
 from emovox.service.stream_protocol import (
-    CLOSE_GOING_AWAY, CLOSE_INTERNAL, CLOSE_INVALID_DATA, CLOSE_NORMAL, CLOSE_POLICY, CLOSE_TOO_BIG,
+    CLOSE_GOING_AWAY,
+    CLOSE_INTERNAL,
+    CLOSE_INVALID_DATA,
+    CLOSE_NORMAL,
+    CLOSE_POLICY,
+    CLOSE_TOO_BIG,
     CLOSE_TRY_AGAIN,
-    ProtocolError, StreamStart, decode_samples, end_message, error_message, event_message,
-    parse_control_message, parse_start_message, ready_message,
+    ProtocolError,
+    StreamStart,
+    decode_samples,
+    end_message,
+    error_message,
+    event_message,
+    parse_control_message,
+    parse_start_message,
+    ready_message,
 )
 
 __all__ = ["run_stream"]
@@ -68,7 +80,8 @@ class _Session:
             if self.decoder.samples_out == 0 and self.decoder.bytes_in + len(data) > MAX_CONTAINER_BYTES_WITHOUT_AUDIO:
                 raise UnsupportedAudioError(
                     f"{self.decoder.bytes_in + len(data)} bytes of {self.start.format} without any audio: send "
-                    "the recorder's chunks exactly as MediaRecorder produces them")
+                    "the recorder's chunks exactly as MediaRecorder produces them"
+                )
             for y, rate in self.decoder.feed(data):
                 self.audio_s += y.size / rate
                 events += self.engine.feed(y, rate)
@@ -96,8 +109,12 @@ def _make_session(state, start: StreamStart) -> _Session:
 
     d = state.stream
     try:
-        engine = StreamEngine(state.predictor, window_s=start.window_s or d.window_s,
-                              hop_s=start.hop_s or min(d.hop_s, start.window_s or d.hop_s), vad=d.vad)
+        engine = StreamEngine(
+            state.predictor,
+            window_s=start.window_s or d.window_s,
+            hop_s=start.hop_s or min(d.hop_s, start.window_s or d.hop_s),
+            vad=d.vad,
+        )
     except ConfigError as error:
         raise ProtocolError("bad_start", str(error)) from None
     decoder = ContainerStreamDecoder(format=start.format) if start.is_container else None
@@ -148,13 +165,18 @@ async def run_stream(websocket, state) -> None:
     await websocket.accept()
     if state.api_keys is not None and not state.api_keys.authenticates(websocket.headers, websocket.query_params):
         metrics.streams.labels("unauthorized").inc()
-        await _fail(websocket, "unauthorized", "a valid API key is required: send it as ?api_key=KEY, "
-                    "'Authorization: Bearer KEY' or 'X-API-Key: KEY'", CLOSE_POLICY)
+        await _fail(
+            websocket,
+            "unauthorized",
+            "a valid API key is required: send it as ?api_key=KEY, 'Authorization: Bearer KEY' or 'X-API-Key: KEY'",
+            CLOSE_POLICY,
+        )
         return
     if state.draining:
         metrics.streams.labels("draining").inc()
-        await _fail(websocket, "draining", "the server is shutting down: retry, another instance will answer",
-                    CLOSE_TRY_AGAIN)
+        await _fail(
+            websocket, "draining", "the server is shutting down: retry, another instance will answer", CLOSE_TRY_AGAIN
+        )
         return
     if state.predictor is None:
         metrics.streams.labels("not_ready").inc()
@@ -162,9 +184,13 @@ async def run_stream(websocket, state) -> None:
         return
     if not state.streams_gate.try_acquire():
         metrics.streams.labels("busy").inc()
-        await _fail(websocket, "too_many_streams",
-                    f"the server is at its limit of {state.streams_gate.capacity} concurrent streams: "
-                    f"retry in {limits.retry_after_s} s", CLOSE_TRY_AGAIN)
+        await _fail(
+            websocket,
+            "too_many_streams",
+            f"the server is at its limit of {state.streams_gate.capacity} concurrent streams: "
+            f"retry in {limits.retry_after_s} s",
+            CLOSE_TRY_AGAIN,
+        )
         return
     metrics.streams_active.inc()
     session: _Session | None = None
@@ -180,21 +206,35 @@ async def run_stream(websocket, state) -> None:
             return await _receive(websocket, max(0.0, timeout), drain)
         except asyncio.TimeoutError:
             if remaining <= limits.stream_idle_timeout_s:
-                raise ProtocolError("stream_too_long", f"the stream reached its limit of "
-                                    f"{limits.stream_max_duration_s:g} s: start a new one") from None
-            raise ProtocolError("idle_timeout", f"no message for {limits.stream_idle_timeout_s:g} s: "
-                                "send audio continuously, or {\"type\": \"end\"} to finish") from None
+                raise ProtocolError(
+                    "stream_too_long",
+                    f"the stream reached its limit of {limits.stream_max_duration_s:g} s: start a new one",
+                ) from None
+            raise ProtocolError(
+                "idle_timeout",
+                f"no message for {limits.stream_idle_timeout_s:g} s: "
+                'send audio continuously, or {"type": "end"} to finish',
+            ) from None
 
     try:
         first = await next_message()
         start = parse_start_message(first["text"] if first.get("text") is not None else first.get("bytes"))
         session = await run_in_threadpool(_make_session, state, start)
-        await _send(websocket, ready_message(
-            start, window_s=session.engine.window_s, hop_s=session.engine.hop_s,
-            labels=state.predictor.labels, threshold=state.predictor.threshold,
-            model=state.predictor.model_name, model_version=state.predictor.model_version,
-            idle_timeout_s=limits.stream_idle_timeout_s, max_duration_s=limits.stream_max_duration_s,
-            max_frame_bytes=limits.max_frame_bytes))
+        await _send(
+            websocket,
+            ready_message(
+                start,
+                window_s=session.engine.window_s,
+                hop_s=session.engine.hop_s,
+                labels=state.predictor.labels,
+                threshold=state.predictor.threshold,
+                model=state.predictor.model_name,
+                model_version=state.predictor.model_version,
+                idle_timeout_s=limits.stream_idle_timeout_s,
+                max_duration_s=limits.stream_max_duration_s,
+                max_frame_bytes=limits.max_frame_bytes,
+            ),
+        )
         while True:
             message = await next_message()
             data = message.get("bytes")
@@ -208,8 +248,12 @@ async def run_stream(websocket, state) -> None:
                 outcome = "ok"
                 break
             if len(data) > limits.max_frame_bytes:
-                raise ProtocolError("frame_too_large", f"a frame of {len(data)} bytes exceeds the limit of "
-                                    f"{limits.max_frame_bytes} bytes: send smaller chunks", close_code=CLOSE_TOO_BIG)
+                raise ProtocolError(
+                    "frame_too_large",
+                    f"a frame of {len(data)} bytes exceeds the limit of "
+                    f"{limits.max_frame_bytes} bytes: send smaller chunks",
+                    close_code=CLOSE_TOO_BIG,
+                )
             before = session.audio_s
             events = await run_in_threadpool(session.feed, data)
             metrics.stream_audio.inc(session.audio_s - before)
@@ -233,8 +277,7 @@ async def run_stream(websocket, state) -> None:
     except Exception:  # noqa: BLE001 -- never a traceback to the client
         log.exception("unexpected error in a stream")
         outcome = "internal_error"
-        await _fail(websocket, "internal_error", "the server failed unexpectedly; the error was logged",
-                    CLOSE_INTERNAL)
+        await _fail(websocket, "internal_error", "the server failed unexpectedly; the error was logged", CLOSE_INTERNAL)
     finally:
         if session is not None and outcome not in ("ok", "drained"):
             await run_in_threadpool(session.abort)
@@ -249,8 +292,9 @@ async def _end_for_shutdown(websocket, session: _Session | None) -> str:
     from starlette.concurrency import run_in_threadpool
 
     if session is None:  # not started yet: nothing to finish
-        await _fail(websocket, "draining", "the server is shutting down: retry, another instance will answer",
-                    CLOSE_TRY_AGAIN)
+        await _fail(
+            websocket, "draining", "the server is shutting down: retry, another instance will answer", CLOSE_TRY_AGAIN
+        )
         return "draining"
     try:
         events = await run_in_threadpool(session.finish)
@@ -260,8 +304,7 @@ async def _end_for_shutdown(websocket, session: _Session | None) -> str:
     try:
         for event in events:
             await _send(websocket, event_message(event))
-        await _send(websocket, end_message(audio_s=session.audio_s, events=session.events,
-                                           reason="server_shutdown"))
+        await _send(websocket, end_message(audio_s=session.audio_s, events=session.events, reason="server_shutdown"))
         await websocket.close(code=CLOSE_GOING_AWAY, reason="server_shutdown")
     except _Closed:
         return "client_closed"

@@ -10,10 +10,17 @@ import contextlib
 import socket
 import threading
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
-__all__ = ["serve_in_thread", "free_port", "raw_request", "healthz_latency_s", "send_huge_header",
-           "open_slow_connections", "closed_by_server"]
+__all__ = [
+    "serve_in_thread",
+    "free_port",
+    "raw_request",
+    "healthz_latency_s",
+    "send_huge_header",
+    "open_slow_connections",
+    "closed_by_server",
+]
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -23,8 +30,9 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 @contextlib.contextmanager
-def serve_in_thread(app, *, host: str = "127.0.0.1", ws_max_size: int | None = None,
-                    log_level: str = "warning", timeout_s: float = 30.0) -> Iterator[str]:
+def serve_in_thread(
+    app, *, host: str = "127.0.0.1", ws_max_size: int | None = None, log_level: str = "warning", timeout_s: float = 30.0
+) -> Iterator[str]:
     """Serve ``app`` with uvicorn on a background thread; yields ``http://host:port``.
 
     The server listens on a free port of ``host`` (loopback by default),
@@ -88,15 +96,17 @@ def healthz_latency_s(port: int, *, host: str = "127.0.0.1", timeout_s: float = 
     """Seconds for ``GET /healthz`` on a new connection to answer 200; None if it failed or timed out."""
     start = time.monotonic()
     try:
-        status, _ = raw_request(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-                                host=host, timeout_s=timeout_s)
+        status, _ = raw_request(
+            port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", host=host, timeout_s=timeout_s
+        )
     except OSError:
         return None
     return time.monotonic() - start if status == 200 else None
 
 
-def send_huge_header(port: int, header_bytes: int, *, host: str = "127.0.0.1", chunk_bytes: int = 1 << 20,
-                     timeout_s: float = 60.0) -> dict:
+def send_huge_header(
+    port: int, header_bytes: int, *, host: str = "127.0.0.1", chunk_bytes: int = 1 << 20, timeout_s: float = 60.0
+) -> dict:
     """One request whose ``X-Big`` header is ``header_bytes`` long: ``{status, sent, elapsed_s}``.
 
     ``status`` is the server's answer (0: none, the connection was reset or closed).
@@ -124,8 +134,9 @@ def send_huge_header(port: int, header_bytes: int, *, host: str = "127.0.0.1", c
     return {"status": status, "sent": sent, "elapsed_s": time.monotonic() - start}
 
 
-def open_slow_connections(port: int, n: int, *, host: str = "127.0.0.1",
-                          partial: bytes = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ") -> list:
+def open_slow_connections(
+    port: int, n: int, *, host: str = "127.0.0.1", partial: bytes = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: "
+) -> list:
     """``n`` connections that each send ``partial`` (headers never finished) and then nothing."""
     socks = []
     for _ in range(n):

@@ -86,8 +86,10 @@ def run_workers(target, args, sock, *, n: int, drain_s: float) -> int:
                 quick = time.monotonic() - p.started_at < QUICK_EXIT_S
                 quick_exits = quick_exits + 1 if quick else 0
                 if quick_exits >= MAX_QUICK_EXITS:
-                    _say(f"worker {i} exited {MAX_QUICK_EXITS} times right after starting (last exit code "
-                         f"{p.exitcode}): stopping; see the messages above")
+                    _say(
+                        f"worker {i} exited {MAX_QUICK_EXITS} times right after starting (last exit code "
+                        f"{p.exitcode}): stopping; see the messages above"
+                    )
                     received.append(signal.SIGTERM)
                     status = 1
                     break

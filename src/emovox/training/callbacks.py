@@ -42,8 +42,13 @@ class TqdmProgress(Callback):
     def on_epoch_start(self, epoch: int, *, n_batches: int) -> None:
         from tqdm.auto import tqdm
 
-        self._bar = tqdm(total=n_batches, desc=f"epoch {epoch + 1}/{self._epochs}",
-                         disable=self.disable, leave=self.leave, unit="batch")
+        self._bar = tqdm(
+            total=n_batches,
+            desc=f"epoch {epoch + 1}/{self._epochs}",
+            disable=self.disable,
+            leave=self.leave,
+            unit="batch",
+        )
 
     def on_batch_end(self, epoch: int, batch: int, *, loss: float) -> None:
         if self._bar is not None:
@@ -52,8 +57,6 @@ class TqdmProgress(Callback):
 
     def on_epoch_end(self, epoch: int, record: dict) -> None:
         if self._bar is not None:
-            self._bar.set_postfix(
-                loss=f"{record['train_loss']:.3f}", val_uar=f"{record['val_uar']:.3f}", refresh=True
-            )
+            self._bar.set_postfix(loss=f"{record['train_loss']:.3f}", val_uar=f"{record['val_uar']:.3f}", refresh=True)
             self._bar.close()
             self._bar = None

@@ -20,8 +20,9 @@ from __future__ import annotations
 import json
 import os
 import random
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,8 +36,6 @@ from emovox.fileio import atomic_write_bytes, atomic_write_text, fsync_dir  # no
 META_KEY = "emovox_checkpoint"
 #: Bumped when the layout of a checkpoint changes incompatibly.
 CHECKPOINT_VERSION = 1
-
-
 
 
 # --------------------------------------------------------------------------- state trees
@@ -66,11 +65,7 @@ def tree_to_json(obj: Any, tensors: dict[str, torch.Tensor], prefix: str) -> Any
         items = list(obj.items())
         if all(isinstance(k, str) for k, _ in items) and "__tensor__" not in obj:
             return {k: tree_to_json(v, tensors, f"{prefix}.{k}") for k, v in items}
-        return {
-            "__items__": [
-                [_key_to_json(k), tree_to_json(v, tensors, f"{prefix}.{k}")] for k, v in items
-            ]
-        }
+        return {"__items__": [[_key_to_json(k), tree_to_json(v, tensors, f"{prefix}.{k}")] for k, v in items]}
     if isinstance(obj, tuple):
         return {"__tuple__": [tree_to_json(v, tensors, f"{prefix}.{i}") for i, v in enumerate(obj)]}
     if isinstance(obj, list):
@@ -100,9 +95,7 @@ def tree_from_json(obj: Any, tensors: Mapping[str, torch.Tensor]) -> Any:
             try:
                 return tensors[obj["__tensor__"]]
             except KeyError:
-                raise ModelError(
-                    f"checkpoint is corrupt: tensor {obj['__tensor__']!r} is missing"
-                ) from None
+                raise ModelError(f"checkpoint is corrupt: tensor {obj['__tensor__']!r} is missing") from None
         if "__items__" in obj and len(obj) == 1:
             return {k: tree_from_json(v, tensors) for k, v in obj["__items__"]}
         if "__tuple__" in obj and len(obj) == 1:
@@ -115,7 +108,9 @@ def tree_from_json(obj: Any, tensors: Mapping[str, torch.Tensor]) -> Any:
 
 # --------------------------------------------------------------------------- random states
 def capture_rng_state(
-    *, numpy_generator: np.random.Generator | None, sampler_generator: torch.Generator | None,
+    *,
+    numpy_generator: np.random.Generator | None,
+    sampler_generator: torch.Generator | None,
     tensors: dict[str, torch.Tensor],
 ) -> dict:
     """Snapshot every random state that influences training.
@@ -134,8 +129,11 @@ def capture_rng_state(
 
 
 def restore_rng_state(
-    state: Mapping, tensors: Mapping[str, torch.Tensor], *,
-    numpy_generator: np.random.Generator | None, sampler_generator: torch.Generator | None,
+    state: Mapping,
+    tensors: Mapping[str, torch.Tensor],
+    *,
+    numpy_generator: np.random.Generator | None,
+    sampler_generator: torch.Generator | None,
 ) -> None:
     """Invert :func:`capture_rng_state` in place."""
     torch.set_rng_state(tensors["rng.torch"])
@@ -153,12 +151,16 @@ def capture_process_rng_state(numpy_generator: np.random.Generator) -> dict:
     does not); the writer gathers every process's copy into its checkpoint.
     Restore with :func:`restore_process_rng_state`.
     """
-    return {"torch": torch.get_rng_state(), "python": _python_state_to_json(random.getstate()),
-            "numpy": numpy_generator.bit_generator.state}
+    return {
+        "torch": torch.get_rng_state(),
+        "python": _python_state_to_json(random.getstate()),
+        "numpy": numpy_generator.bit_generator.state,
+    }
 
 
-def restore_process_rng_state(state: Mapping, torch_state: torch.Tensor, *,
-                              numpy_generator: np.random.Generator) -> None:
+def restore_process_rng_state(
+    state: Mapping, torch_state: torch.Tensor, *, numpy_generator: np.random.Generator
+) -> None:
     """Invert :func:`capture_process_rng_state` (its ``"torch"`` entry given as ``torch_state``)."""
     torch.set_rng_state(torch_state)
     random.setstate(_python_state_from_json(state["python"]))
@@ -216,9 +218,7 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
             header = handle.metadata() or {}
             tensors = {key: handle.get_tensor(key) for key in handle.keys()}
     except Exception as error:  # safetensors raises several private types
-        raise ModelError(
-            f"checkpoint {str(path)!r} is unreadable ({error}); delete it to restart the run"
-        ) from None
+        raise ModelError(f"checkpoint {str(path)!r} is unreadable ({error}); delete it to restart the run") from None
     if META_KEY not in header:
         raise ModelError(f"{str(path)!r} is a safetensors file but not an emovox checkpoint")
     try:

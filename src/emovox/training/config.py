@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from emovox.errors import ConfigError
 
@@ -106,7 +107,7 @@ class TrainConfig:
         self.validate()
 
     # ------------------------------------------------------------------ validation
-    def validate(self) -> "TrainConfig":
+    def validate(self) -> TrainConfig:
         """Raise :class:`ConfigError` naming the first invalid field."""
         _positive_int("epochs", self.epochs)
         _positive_int("batch_size", self.batch_size)
@@ -123,7 +124,9 @@ class TrainConfig:
         _nonneg_int("plateau_patience", self.plateau_patience)
         if not (isinstance(self.label_smoothing, (int, float)) and 0 <= self.label_smoothing < 1):
             raise ConfigError(f"label_smoothing={self.label_smoothing!r} must be in [0, 1)")
-        if isinstance(self.ema_decay, bool) or not (isinstance(self.ema_decay, (int, float)) and 0 <= self.ema_decay < 1):
+        if isinstance(self.ema_decay, bool) or not (
+            isinstance(self.ema_decay, (int, float)) and 0 <= self.ema_decay < 1
+        ):
             raise ConfigError(f"ema_decay={self.ema_decay!r} must be in [0, 1) (0 turns the weight average off)")
         if not (isinstance(self.plateau_factor, (int, float)) and 0 < self.plateau_factor < 1):
             raise ConfigError(f"plateau_factor={self.plateau_factor!r} must be in (0, 1)")
@@ -143,13 +146,9 @@ class TrainConfig:
                 raise ConfigError(f"class_weights={list(cw)!r} must be positive numbers, one per class")
             self.class_weights = [float(w) for w in cw]
         else:
-            raise ConfigError(
-                f"class_weights={cw!r} must be 'none', 'balanced' or a list of per-class weights"
-            )
+            raise ConfigError(f"class_weights={cw!r} must be 'none', 'balanced' or a list of per-class weights")
         if self.scheduler == "cosine" and self.warmup_epochs >= self.epochs:
-            raise ConfigError(
-                f"warmup_epochs={self.warmup_epochs} must be smaller than epochs={self.epochs}"
-            )
+            raise ConfigError(f"warmup_epochs={self.warmup_epochs} must be smaller than epochs={self.epochs}")
         return self
 
     # ------------------------------------------------------------------ serialisation
@@ -163,7 +162,7 @@ class TrainConfig:
         return text
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "TrainConfig":
+    def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
         """Build from a mapping; unknown keys raise :class:`ConfigError` listing the valid ones."""
         if not isinstance(data, Mapping):
             raise ConfigError(f"training config must be a JSON object, got {type(data).__name__}")
@@ -174,7 +173,7 @@ class TrainConfig:
         return cls(**dict(data))
 
     @classmethod
-    def from_json(cls, path: str | Path) -> "TrainConfig":
+    def from_json(cls, path: str | Path) -> TrainConfig:
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -183,7 +182,7 @@ class TrainConfig:
             raise ConfigError(f"training config {str(path)!r} is not valid JSON ({error})") from None
         return cls.from_dict(data)
 
-    def replace(self, **changes: Any) -> "TrainConfig":
+    def replace(self, **changes: Any) -> TrainConfig:
         """A validated copy with some fields changed."""
         data = self.to_dict()
         data.update(changes)

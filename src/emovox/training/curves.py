@@ -5,14 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from emovox.training.checkpoint import atomic_write_bytes, atomic_write_text
 
 #: Columns of ``log.csv``, in order; records may carry more keys (kept in JSON).
-LOG_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "val_uar",
-               "lr", "best", "time_s")
+LOG_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "val_uar", "lr", "best", "time_s")
 
 
 def write_logs(history: Sequence[dict], out_dir: str | Path) -> tuple[Path, Path]:

@@ -8,7 +8,7 @@ batch is the same whether an epoch runs straight through or after a resume.
 
 from __future__ import annotations
 
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -19,8 +19,9 @@ from emovox.errors import ConfigError
 CROPS = ("center", "random", "start")
 
 
-def fix_length(x: np.ndarray, length: int, *, crop: str = "center",
-               rng: np.random.Generator | None = None) -> np.ndarray:
+def fix_length(
+    x: np.ndarray, length: int, *, crop: str = "center", rng: np.random.Generator | None = None
+) -> np.ndarray:
     """Crop or zero-pad the last axis of ``x`` to ``length``.
 
     Parameters
@@ -51,7 +52,7 @@ def fix_length(x: np.ndarray, length: int, *, crop: str = "center",
             if rng is None:
                 raise ConfigError("crop='random' needs a numpy Generator")
             start = int(rng.integers(0, n - length + 1))
-        return x[..., start:start + length]
+        return x[..., start : start + length]
     pad = length - n
     before = pad // 2 if crop == "center" else 0
     widths = [(0, 0)] * (x.ndim - 1) + [(before, pad - before)]
@@ -77,8 +78,15 @@ class ArrayDataset(Dataset):
         Seeds random crops together with the epoch and the index.
     """
 
-    def __init__(self, inputs: Sequence[np.ndarray] | np.ndarray, labels: Sequence[int], *,
-                 length: int | None = None, crop: str = "center", seed: int = 0) -> None:
+    def __init__(
+        self,
+        inputs: Sequence[np.ndarray] | np.ndarray,
+        labels: Sequence[int],
+        *,
+        length: int | None = None,
+        crop: str = "center",
+        seed: int = 0,
+    ) -> None:
         if len(inputs) != len(labels):
             raise ConfigError(f"{len(inputs)} inputs but {len(labels)} labels: give one label per input")
         if len(inputs) == 0:
@@ -96,9 +104,7 @@ class ArrayDataset(Dataset):
         if length is None:
             shapes = {x.shape for x in self.inputs}
             if len(shapes) != 1:
-                raise ConfigError(
-                    f"inputs have {len(shapes)} different shapes: pass length= to crop/pad them"
-                )
+                raise ConfigError(f"inputs have {len(shapes)} different shapes: pass length= to crop/pad them")
 
     def set_epoch(self, epoch: int) -> None:
         """Select the random crops of ``epoch`` (called by the engine)."""

@@ -38,8 +38,9 @@ import atexit
 import os
 import signal
 import sys
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -100,16 +101,21 @@ def context_from_env(environ: dict | None = None) -> DistContext:
         local_rank = int(env.get("LOCAL_RANK", str(rank)))
         local_world = int(env.get("LOCAL_WORLD_SIZE", str(world)))
     except ValueError:
-        raise ConfigError("RANK/WORLD_SIZE/LOCAL_RANK/LOCAL_WORLD_SIZE must be integers: "
-                          "start distributed training with torchrun") from None
+        raise ConfigError(
+            "RANK/WORLD_SIZE/LOCAL_RANK/LOCAL_WORLD_SIZE must be integers: start distributed training with torchrun"
+        ) from None
     if world < 1 or not 0 <= rank < world or not 0 <= local_rank < local_world:
-        raise ConfigError(f"RANK={rank} WORLD_SIZE={world} LOCAL_RANK={local_rank} LOCAL_WORLD_SIZE={local_world} "
-                          "are inconsistent: start distributed training with torchrun")
+        raise ConfigError(
+            f"RANK={rank} WORLD_SIZE={world} LOCAL_RANK={local_rank} LOCAL_WORLD_SIZE={local_world} "
+            "are inconsistent: start distributed training with torchrun"
+        )
     if world > 1:
         missing = [k for k in ("MASTER_ADDR", "MASTER_PORT") if not env.get(k)]
         if missing:
-            raise ConfigError(f"WORLD_SIZE={world} but {', '.join(missing)} unset: start distributed training "
-                              "with torchrun (e.g. torchrun --standalone --nproc_per_node=2 ...)")
+            raise ConfigError(
+                f"WORLD_SIZE={world} but {', '.join(missing)} unset: start distributed training "
+                "with torchrun (e.g. torchrun --standalone --nproc_per_node=2 ...)"
+            )
     return DistContext(rank=rank, world_size=world, local_rank=local_rank, local_world_size=local_world)
 
 
@@ -131,8 +137,10 @@ def init_distributed() -> DistContext:
         dist.init_process_group(backend=BACKEND)
         atexit.register(_shutdown)
     if dist.get_rank() != ctx.rank or dist.get_world_size() != ctx.world_size:
-        raise ConfigError(f"the process group (rank {dist.get_rank()} of {dist.get_world_size()}) does not match "
-                          f"RANK={ctx.rank} WORLD_SIZE={ctx.world_size}")
+        raise ConfigError(
+            f"the process group (rank {dist.get_rank()} of {dist.get_world_size()}) does not match "
+            f"RANK={ctx.rank} WORLD_SIZE={ctx.world_size}"
+        )
     return ctx
 
 
@@ -200,7 +208,8 @@ def per_rank_batch_size(batch_size: int, ctx: DistContext) -> int:
         raise ConfigError(
             f"batch_size={batch_size} is not a multiple of the {ctx.world_size} training processes: "
             f"choose a multiple (e.g. {ctx.world_size * max(1, round(batch_size / ctx.world_size))}) so the "
-            "global batch, and with it the learning-rate rule, stays the same")
+            "global batch, and with it the learning-rate rule, stays the same"
+        )
     return batch_size // ctx.world_size
 
 
@@ -275,9 +284,9 @@ class ShardedBatchSampler(Sampler[list[int]]):
         missing = -len(order) % self.world_size
         keys = order + [pad_key(order[j % len(order)]) for j in range(missing)]
         for start in range(0, len(keys), self.batch_size):
-            chunk = keys[start:start + self.batch_size]
+            chunk = keys[start : start + self.batch_size]
             share = len(chunk) // self.world_size
-            yield chunk[self.rank * share:(self.rank + 1) * share]
+            yield chunk[self.rank * share : (self.rank + 1) * share]
 
 
 class PaddedView(torch.utils.data.Dataset):
@@ -303,9 +312,17 @@ def collate_with_mask(items: Sequence[tuple[np.ndarray, int, bool]]) -> tuple[to
     return torch.from_numpy(xs), torch.from_numpy(ys), torch.from_numpy(real)
 
 
-def global_batch_loss(logits: torch.Tensor, y: torch.Tensor, real: torch.Tensor, *, ctx: DistContext,
-                      weights: torch.Tensor | None, label_smoothing: float, perm: torch.Tensor | None = None,
-                      lam: float = 1.0) -> tuple[torch.Tensor, float, float]:
+def global_batch_loss(
+    logits: torch.Tensor,
+    y: torch.Tensor,
+    real: torch.Tensor,
+    *,
+    ctx: DistContext,
+    weights: torch.Tensor | None,
+    label_smoothing: float,
+    perm: torch.Tensor | None = None,
+    lam: float = 1.0,
+) -> tuple[torch.Tensor, float, float]:
     """This process's part of the global batch's class-weighted (mixed-up) mean cross-entropy.
 
     Parameters
@@ -336,8 +353,7 @@ def global_batch_loss(logits: torch.Tensor, y: torch.Tensor, real: torch.Tensor,
         return mask if weights is None else weights[target] * mask
 
     def numerator(target: torch.Tensor) -> torch.Tensor:
-        per_example = F.cross_entropy(logits, target, weight=weights, label_smoothing=label_smoothing,
-                                      reduction="none")
+        per_example = F.cross_entropy(logits, target, weight=weights, label_smoothing=label_smoothing, reduction="none")
         return (per_example * mask).sum()
 
     y_mix = y[perm] if perm is not None else y
@@ -387,12 +403,12 @@ def gather_rows(local: torch.Tensor, *, n_total: int, n_cols: int, ctx: DistCont
     per = -(-n_total // ctx.world_size)
     padded = torch.zeros((per, n_cols), dtype=torch.float32)
     if len(local):
-        padded[:len(local)] = local.float()
+        padded[: len(local)] = local.float()
     parts = [torch.empty_like(padded) for _ in range(ctx.world_size)]
     dist.all_gather(parts, padded)
     rows = []
     for rank, part in enumerate(parts):
-        rows.append(part[:len(shard_range(n_total, DistContext(rank=rank, world_size=ctx.world_size)))])
+        rows.append(part[: len(shard_range(n_total, DistContext(rank=rank, world_size=ctx.world_size)))])
     return torch.cat(rows)
 
 

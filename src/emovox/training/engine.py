@@ -33,9 +33,9 @@ from __future__ import annotations
 import math
 import random
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -147,8 +147,7 @@ def uar_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[float, float]:
 
 
 @torch.no_grad()
-def predict_logits(model: torch.nn.Module, data: ArrayDataset | np.ndarray, *,
-                   batch_size: int = 64) -> np.ndarray:
+def predict_logits(model: torch.nn.Module, data: ArrayDataset | np.ndarray, *, batch_size: int = 64) -> np.ndarray:
     """Logits of ``model`` on a dataset (or an input array), ``(n, n_classes)`` float32."""
     was_training = model.training
     model.eval()
@@ -156,8 +155,9 @@ def predict_logits(model: torch.nn.Module, data: ArrayDataset | np.ndarray, *,
     try:
         if isinstance(data, np.ndarray):
             for start in range(0, len(data), batch_size):
-                outputs.append(model(torch.from_numpy(np.ascontiguousarray(
-                    data[start:start + batch_size], dtype=np.float32))))
+                outputs.append(
+                    model(torch.from_numpy(np.ascontiguousarray(data[start : start + batch_size], dtype=np.float32)))
+                )
         else:
             loader = DataLoader(data, batch_size=batch_size, shuffle=False, collate_fn=collate)
             for x, _ in loader:
@@ -229,8 +229,7 @@ def train_model(
         wave_augment = augment
     if spec_augment is not None and not (hasattr(model, "features") and hasattr(model, "classify")):
         raise ConfigError(
-            "spec_augment needs a model with features(x) and classify(f) methods; "
-            f"{type(model).__name__} has not"
+            f"spec_augment needs a model with features(x) and classify(f) methods; {type(model).__name__} has not"
         )
     if not isinstance(config, TrainConfig):
         raise ConfigError(f"config must be a TrainConfig, got {type(config).__name__}")
@@ -263,26 +262,43 @@ def train_model(
     else:
         sampler = RandomSampler(train_data, generator=sampler_gen)
     if ctx.enabled:
-        shards = ShardedBatchSampler(sampler, batch_size=config.batch_size, rank=ctx.rank,
-                                     world_size=ctx.world_size)
-        loader = DataLoader(PaddedView(train_data), batch_sampler=shards, collate_fn=collate_with_mask,
-                            num_workers=0, generator=sampler_gen)
+        shards = ShardedBatchSampler(sampler, batch_size=config.batch_size, rank=ctx.rank, world_size=ctx.world_size)
+        loader = DataLoader(
+            PaddedView(train_data),
+            batch_sampler=shards,
+            collate_fn=collate_with_mask,
+            num_workers=0,
+            generator=sampler_gen,
+        )
     else:
-        loader = DataLoader(train_data, batch_size=config.batch_size, sampler=sampler,
-                            collate_fn=collate, num_workers=0, generator=sampler_gen, drop_last=False)
+        loader = DataLoader(
+            train_data,
+            batch_size=config.batch_size,
+            sampler=sampler,
+            collate_fn=collate,
+            num_workers=0,
+            generator=sampler_gen,
+            drop_last=False,
+        )
 
     weights = _class_weights(config, np.asarray(train_data.labels), n_classes)
     optimizer = _make_optimizer(config, model)
     scheduler = _make_scheduler(config, optimizer)
     maximize = config.monitor != "val_loss"
 
-    state = {"epoch": 0, "best_metric": -math.inf if maximize else math.inf, "best_epoch": 0,
-             "bad_epochs": 0, "stopped_early": False, "finished": False, "history": []}
+    state = {
+        "epoch": 0,
+        "best_metric": -math.inf if maximize else math.inf,
+        "best_epoch": 0,
+        "bad_epochs": 0,
+        "stopped_early": False,
+        "finished": False,
+        "history": [],
+    }
     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     ema = WeightAverage(model, config.ema_decay) if config.ema_decay > 0 else None
     if resume:
-        best_state = _resume(ckpt_path, config, model, ema, optimizer, scheduler, state, rng, sampler_gen,
-                             ctx=ctx)
+        best_state = _resume(ckpt_path, config, model, ema, optimizer, scheduler, state, rng, sampler_gen, ctx=ctx)
     evaluated = ema.model if ema is not None else model  # what is validated, kept as best and returned
     forward = _TrainForward(model, spec_augment, rng)
     if ctx.enabled:  # after a resume: DDP starts every process from rank 0's (= the loaded) weights
@@ -292,8 +308,7 @@ def train_model(
         # the same every step, which static_graph lets DDP learn once. Buffers are not broadcast
         # before every forward (one collective less per step): rank 0's BatchNorm statistics only
         # ever see rank 0's slices either way, and they are copied to every rank after each epoch.
-        forward = DistributedDataParallel(forward, static_graph=spec_augment is not None,
-                                          broadcast_buffers=False)
+        forward = DistributedDataParallel(forward, static_graph=spec_augment is not None, broadcast_buffers=False)
 
     callbacks = list(callbacks) if ctx.is_writer else []
     if config.progress and ctx.is_writer:
@@ -308,8 +323,9 @@ def train_model(
             train_data.set_epoch(epoch)
         for cb in callbacks:
             cb.on_epoch_start(epoch, n_batches=len(loader))
-        train_loss, train_acc = _train_epoch(model, forward, loader, optimizer, config, weights, rng,
-                                             wave_augment, callbacks, epoch, ema, ctx)
+        train_loss, train_acc = _train_epoch(
+            model, forward, loader, optimizer, config, weights, rng, wave_augment, callbacks, epoch, ema, ctx
+        )
         if ctx.enabled:  # BatchNorm statistics: rank 0's on every rank, for validation and the checkpoint
             broadcast_buffers(model)
             if ema is not None:
@@ -330,9 +346,17 @@ def train_model(
             scheduler.step(metric)
         elif scheduler is not None:
             scheduler.step()
-        record = {"epoch": epoch + 1, "train_loss": train_loss, "train_accuracy": train_acc,
-                  "val_loss": val_loss, "val_accuracy": val_acc, "val_uar": val_uar, "lr": lr,
-                  "best": bool(improved), "time_s": round(time.perf_counter() - started, 3)}
+        record = {
+            "epoch": epoch + 1,
+            "train_loss": train_loss,
+            "train_accuracy": train_acc,
+            "val_loss": val_loss,
+            "val_accuracy": val_acc,
+            "val_uar": val_uar,
+            "lr": lr,
+            "best": bool(improved),
+            "time_s": round(time.perf_counter() - started, 3),
+        }
         state["history"].append(record)
         state["epoch"] = epoch + 1
         patience = config.early_stop_patience
@@ -345,8 +369,19 @@ def train_model(
         for cb in callbacks:
             cb.on_epoch_end(epoch, record)
         write_logs(state["history"], out_dir)
-        _save(ckpt_path, config, model, ema, best_state, optimizer, scheduler, state, rng, sampler_gen,
-              rank_states=rank_states)
+        _save(
+            ckpt_path,
+            config,
+            model,
+            ema,
+            best_state,
+            optimizer,
+            scheduler,
+            state,
+            rng,
+            sampler_gen,
+            rank_states=rank_states,
+        )
         for cb in callbacks:
             cb.on_checkpoint(epoch, ckpt_path)
 
@@ -355,9 +390,15 @@ def train_model(
         if plot and state["history"]:
             plot_curves(state["history"], out_dir / "curves.png")
     model.load_state_dict(best_state)
-    result = TrainResult(history=state["history"], best_epoch=state["best_epoch"],
-                         best_metric=state["best_metric"], monitor=config.monitor,
-                         stopped_early=state["stopped_early"], best_state=best_state, out_dir=out_dir)
+    result = TrainResult(
+        history=state["history"],
+        best_epoch=state["best_epoch"],
+        best_metric=state["best_metric"],
+        monitor=config.monitor,
+        stopped_early=state["stopped_early"],
+        best_state=best_state,
+        out_dir=out_dir,
+    )
     for cb in callbacks:
         cb.on_train_end(result)
     return result
@@ -384,9 +425,20 @@ class _TrainForward(torch.nn.Module):
         return self.model.classify(feats)
 
 
-def _train_epoch(model, forward, loader, optimizer, config, weights, rng, wave_augment,
-                 callbacks, epoch, ema: WeightAverage | None = None,
-                 ctx: DistContext | None = None) -> tuple[float, float]:
+def _train_epoch(
+    model,
+    forward,
+    loader,
+    optimizer,
+    config,
+    weights,
+    rng,
+    wave_augment,
+    callbacks,
+    epoch,
+    ema: WeightAverage | None = None,
+    ctx: DistContext | None = None,
+) -> tuple[float, float]:
     distributed = ctx is not None and ctx.enabled
     model.train()
     total_loss = 0.0
@@ -403,17 +455,24 @@ def _train_epoch(model, forward, loader, optimizer, config, weights, rng, wave_a
             x = lam * x + (1.0 - lam) * x[perm]
         logits = forward(x)
         if distributed:
-            loss, share, n_real = global_batch_loss(logits, y, batch[2], ctx=ctx, weights=weights,
-                                                     label_smoothing=config.label_smoothing, perm=perm, lam=lam)
+            loss, share, n_real = global_batch_loss(
+                logits,
+                y,
+                batch[2],
+                ctx=ctx,
+                weights=weights,
+                label_smoothing=config.label_smoothing,
+                perm=perm,
+                lam=lam,
+            )
         else:
             loss = F.cross_entropy(logits, y, weight=weights, label_smoothing=config.label_smoothing)
             if perm is not None:
                 loss = lam * loss + (1.0 - lam) * F.cross_entropy(
-                    logits, y[perm], weight=weights, label_smoothing=config.label_smoothing)
+                    logits, y[perm], weight=weights, label_smoothing=config.label_smoothing
+                )
         if not torch.isfinite(loss):
-            raise ModelError(
-                f"training diverged at epoch {epoch + 1} (loss {loss.item()}): lower the learning rate"
-            )
+            raise ModelError(f"training diverged at epoch {epoch + 1} (loss {loss.item()}): lower the learning rate")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if config.grad_clip is not None:
@@ -492,8 +551,12 @@ def _make_optimizer(config: TrainConfig, model: torch.nn.Module) -> torch.optim.
 def _make_scheduler(config: TrainConfig, optimizer):
     if config.scheduler == "plateau":
         return torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer, mode="min" if config.monitor == "val_loss" else "max",
-            factor=config.plateau_factor, patience=config.plateau_patience, min_lr=config.min_lr)
+            optimizer,
+            mode="min" if config.monitor == "val_loss" else "max",
+            factor=config.plateau_factor,
+            patience=config.plateau_patience,
+            min_lr=config.min_lr,
+        )
     if config.scheduler == "cosine":
         return torch.optim.lr_scheduler.LambdaLR(optimizer, cosine_factor(config))
     return None
@@ -520,13 +583,27 @@ def _start_mode(ckpt_path: Path, resume: bool) -> tuple[bool, str | None]:
     if resume and not ckpt_path.exists():
         return False, None  # killed before its first checkpoint: nothing to continue, start over
     if not resume and ckpt_path.exists():
-        return False, (f"{str(ckpt_path.parent)!r} already holds a run: pass resume=True (--resume) to "
-                       "continue it, or choose another output folder")
+        return False, (
+            f"{str(ckpt_path.parent)!r} already holds a run: pass resume=True (--resume) to "
+            "continue it, or choose another output folder"
+        )
     return resume, None
 
 
-def _save(path, config, model, ema, best_state, optimizer, scheduler, state, rng, sampler_gen, *,
-          rank_states: list | None = None) -> None:
+def _save(
+    path,
+    config,
+    model,
+    ema,
+    best_state,
+    optimizer,
+    scheduler,
+    state,
+    rng,
+    sampler_gen,
+    *,
+    rank_states: list | None = None,
+) -> None:
     tensors: dict[str, torch.Tensor] = {}
     for k, v in model.state_dict().items():
         tensors[f"model.{k}"] = v
@@ -552,8 +629,9 @@ def _save(path, config, model, ema, best_state, optimizer, scheduler, state, rng
     save_checkpoint(path, tensors, meta)
 
 
-def _resume(path, config, model, ema, optimizer, scheduler, state, rng, sampler_gen, *,
-            ctx: DistContext | None = None) -> dict:
+def _resume(
+    path, config, model, ema, optimizer, scheduler, state, rng, sampler_gen, *, ctx: DistContext | None = None
+) -> dict:
     tensors, meta = load_checkpoint(path)
     world = 1 if ctx is None else ctx.world_size
     saved_world = int(meta.get("world_size", 1))
@@ -572,12 +650,12 @@ def _resume(path, config, model, ema, optimizer, scheduler, state, rng, sampler_
             f"cannot resume {str(path)!r}: training options {diffs} differ from the interrupted run; "
             "use the same options or start a new run in another folder"
         )
-    model_state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
-    best_state = {k[len("best."):]: v for k, v in tensors.items() if k.startswith("best.")}
+    model_state = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
+    best_state = {k[len("best.") :]: v for k, v in tensors.items() if k.startswith("best.")}
     try:
         model.load_state_dict(model_state)
         if ema is not None:
-            ema.model.load_state_dict({k[len("ema."):]: v for k, v in tensors.items() if k.startswith("ema.")})
+            ema.model.load_state_dict({k[len("ema.") :]: v for k, v in tensors.items() if k.startswith("ema.")})
             ema.steps = int(meta["ema_steps"])
     except RuntimeError as error:
         raise ModelError(f"checkpoint {str(path)!r} does not fit this model: {str(error).splitlines()[0]}") from None
@@ -586,7 +664,8 @@ def _resume(path, config, model, ema, optimizer, scheduler, state, rng, sampler_
         scheduler.load_state_dict(tree_from_json(meta["scheduler"], tensors))
     restore_rng_state(meta["rng"], tensors, numpy_generator=rng, sampler_generator=sampler_gen)
     if ctx is not None and ctx.rank > 0:  # this process's own states (the sampler's is shared)
-        restore_process_rng_state(meta["rank_rng"][ctx.rank - 1], tensors[f"rng.rank{ctx.rank}.torch"],
-                                  numpy_generator=rng)
+        restore_process_rng_state(
+            meta["rank_rng"][ctx.rank - 1], tensors[f"rng.rank{ctx.rank}.torch"], numpy_generator=rng
+        )
     state.update(meta["state"])
     return best_state

@@ -12,7 +12,7 @@ the artifact's ``preprocessing`` section::
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -32,8 +32,14 @@ CORPUS_LICENCES: dict[str, str] = {
 }
 
 
-def load_waveforms(records: Sequence, *, sample_rate_hz: int, normalize: str | None = None,
-                   trim_silence: bool = False, progress: bool = False) -> list[np.ndarray]:
+def load_waveforms(
+    records: Sequence,
+    *,
+    sample_rate_hz: int,
+    normalize: str | None = None,
+    trim_silence: bool = False,
+    progress: bool = False,
+) -> list[np.ndarray]:
     """Load every record's audio as float32 mono at ``sample_rate_hz``.
 
     Parameters
@@ -74,9 +80,12 @@ def feature_inputs(waveforms: Sequence[np.ndarray], *, feature: str, sample_rate
     from emovox.features import extract_features
 
     _ensure_feature_set(feature)
-    rows = [np.asarray(extract_features(feature, np.asarray(y, dtype=np.float32), sample_rate_hz=sample_rate_hz),
-                       dtype=np.float32)
-            for y in waveforms]
+    rows = [
+        np.asarray(
+            extract_features(feature, np.asarray(y, dtype=np.float32), sample_rate_hz=sample_rate_hz), dtype=np.float32
+        )
+        for y in waveforms
+    ]
     shapes = {r.shape for r in rows}
     if len(shapes) != 1:
         raise FeatureError(f"feature set {feature!r} gave inputs of shapes {sorted(shapes)}: expected one shape")
@@ -106,8 +115,9 @@ def apply_normalization(x: np.ndarray, stats: Mapping | None) -> np.ndarray:
     mean = np.asarray(stats["mean"], dtype=np.float32)
     std = np.asarray(stats["std"], dtype=np.float32)
     if mean.shape != np.asarray(x).shape[1:]:
-        raise FeatureError(f"normalisation statistics of shape {mean.shape} do not fit inputs "
-                           f"of shape {np.asarray(x).shape[1:]}")
+        raise FeatureError(
+            f"normalisation statistics of shape {mean.shape} do not fit inputs of shape {np.asarray(x).shape[1:]}"
+        )
     return ((x - mean) / std).astype(np.float32)
 
 

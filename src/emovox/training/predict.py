@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -23,9 +23,15 @@ def softmax(logits: np.ndarray, *, temperature: float | None = None) -> np.ndarr
     return e / e.sum(axis=1, keepdims=True)
 
 
-def evaluate_artifact(artifact_dir: str | os.PathLike, records: Sequence, *, batch_size: int = 32,
-                      reject: bool = False, threads: int | None = None,
-                      progress: bool = False) -> list[dict]:
+def evaluate_artifact(
+    artifact_dir: str | os.PathLike,
+    records: Sequence,
+    *,
+    batch_size: int = 32,
+    reject: bool = False,
+    threads: int | None = None,
+    progress: bool = False,
+) -> list[dict]:
     """Predict every record with a saved model, preprocessing exactly as in training.
 
     Parameters
@@ -60,9 +66,14 @@ def evaluate_artifact(artifact_dir: str | os.PathLike, records: Sequence, *, bat
     sample_rate_hz = int(task["sample_rate_hz"])
     predictions: list[dict] = []
     for start in range(0, len(records), max(batch_size * 8, 1)):
-        chunk = records[start:start + max(batch_size * 8, 1)]
-        waves = load_waveforms(chunk, sample_rate_hz=sample_rate_hz, normalize=pre.get("normalize"),
-                               trim_silence=bool(pre.get("trim_silence", False)), progress=progress)
+        chunk = records[start : start + max(batch_size * 8, 1)]
+        waves = load_waveforms(
+            chunk,
+            sample_rate_hz=sample_rate_hz,
+            normalize=pre.get("normalize"),
+            trim_silence=bool(pre.get("trim_silence", False)),
+            progress=progress,
+        )
         if task["input_kind"] == "waveform" and pre.get("crop") == "none":
             # a model that pools over time: each clip at its full length, as the Predictor runs it
             logits = np.concatenate([predict_logits(model, y[None].astype(np.float32)) for y in waves])
@@ -75,14 +86,16 @@ def evaluate_artifact(artifact_dir: str | os.PathLike, records: Sequence, *, bat
             label = labels[best]
             if threshold is not None and confidence < float(threshold):
                 label = UNKNOWN
-            predictions.append({
-                "path": str(getattr(record, "path", record)),
-                "start_s": 0.0,
-                "end_s": len(y) / sample_rate_hz,
-                "label": label,
-                "confidence": confidence,
-                "scores": {name: float(v) for name, v in zip(labels, p)},
-            })
+            predictions.append(
+                {
+                    "path": str(getattr(record, "path", record)),
+                    "start_s": 0.0,
+                    "end_s": len(y) / sample_rate_hz,
+                    "label": label,
+                    "confidence": confidence,
+                    "scores": {name: float(v) for name, v in zip(labels, p)},
+                }
+            )
     return predictions
 
 
@@ -121,13 +134,23 @@ class ArtifactModel:
         # an artifact that does not list its training speakers never claims independence
         seen = set(data["speakers"]) if known else set(map(str, test.speakers))
         overlap = sorted(set(map(str, test.speakers)) & seen)
-        return FoldOutput(scores.argmax(axis=1), scores=scores,
-                          info={"artifact": self.artifact_dir, "speakers_seen_in_training": overlap,
-                                "training_speakers_listed": known})
+        return FoldOutput(
+            scores.argmax(axis=1),
+            scores=scores,
+            info={
+                "artifact": self.artifact_dir,
+                "speakers_seen_in_training": overlap,
+                "training_speakers_listed": known,
+            },
+        )
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "artifact": self.artifact_dir,
-                "architecture": self.config.get("architecture"), "task": self.config.get("task")}
+        return {
+            "name": self.name,
+            "artifact": self.artifact_dir,
+            "architecture": self.config.get("architecture"),
+            "task": self.config.get("task"),
+        }
 
 
 def artifact_resolver(model: str) -> ArtifactModel | None:

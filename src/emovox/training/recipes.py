@@ -15,8 +15,9 @@ frozen embeddings in one go (no epochs; their own :attr:`Recipe.settings`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Any
 
 from emovox.errors import ConfigError
 from emovox.registry import Registry
@@ -121,7 +122,7 @@ class Recipe:
     settings: dict = field(default_factory=dict)
     description: str = ""
 
-    def with_changes(self, **changes: Any) -> "Recipe":
+    def with_changes(self, **changes: Any) -> Recipe:
         return replace(self, **changes)
 
     @property

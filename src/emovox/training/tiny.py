@@ -23,6 +23,7 @@ from emovox.training.recipes import Recipe, register_recipe
 
 def _mel_filterbank(n_mels: int, n_fft: int, sample_rate_hz: int) -> np.ndarray:
     """HTK-scale triangular filters, ``(n_mels, n_fft // 2 + 1)``."""
+
     def hz_to_mel(f):
         return 2595.0 * np.log10(1.0 + np.asarray(f) / 700.0)
 
@@ -41,19 +42,30 @@ def _mel_filterbank(n_mels: int, n_fft: int, sample_rate_hz: int) -> np.ndarray:
 class TinyLogMel(nn.Module):
     """``(batch, n)`` waveform -> ``(batch, n_mels, frames)`` log-mel (fixed, no weights)."""
 
-    def __init__(self, sample_rate_hz: int, *, n_mels: int = 32, win_s: float = 0.025,
-                 hop_s: float = 0.010) -> None:
+    def __init__(self, sample_rate_hz: int, *, n_mels: int = 32, win_s: float = 0.025, hop_s: float = 0.010) -> None:
         super().__init__()
         self.n_fft = 2 ** math.ceil(math.log2(win_s * sample_rate_hz))
         self.win = int(round(win_s * sample_rate_hz))
         self.hop = int(round(hop_s * sample_rate_hz))
         self.register_buffer("window", torch.hann_window(self.win), persistent=False)
-        self.register_buffer("fb", torch.from_numpy(_mel_filterbank(n_mels, self.n_fft, sample_rate_hz)),
-                             persistent=False)
+        self.register_buffer(
+            "fb", torch.from_numpy(_mel_filterbank(n_mels, self.n_fft, sample_rate_hz)), persistent=False
+        )
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
-        spec = torch.stft(y, self.n_fft, hop_length=self.hop, win_length=self.win, window=self.window,
-                          center=True, return_complex=True).abs().pow(2)
+        spec = (
+            torch.stft(
+                y,
+                self.n_fft,
+                hop_length=self.hop,
+                win_length=self.win,
+                window=self.window,
+                center=True,
+                return_complex=True,
+            )
+            .abs()
+            .pow(2)
+        )
         return torch.log(torch.matmul(self.fb, spec) + 1e-6)
 
 
@@ -71,9 +83,16 @@ class TinyCNN(nn.Module):
             raise ConfigError("tiny-cnn takes waveforms: use tiny-mlp for feature inputs")
         self.frontend = TinyLogMel(spec.sample_rate_hz, n_mels=n_mels)
         self.body = nn.Sequential(
-            nn.Conv2d(1, channels, 3, padding=1), nn.BatchNorm2d(channels), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(channels, 2 * channels, 3, padding=1), nn.BatchNorm2d(2 * channels), nn.ReLU(),
-            nn.AdaptiveAvgPool2d((4, 1)), nn.Flatten(), nn.Dropout(dropout),
+            nn.Conv2d(1, channels, 3, padding=1),
+            nn.BatchNorm2d(channels),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(channels, 2 * channels, 3, padding=1),
+            nn.BatchNorm2d(2 * channels),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d((4, 1)),
+            nn.Flatten(),
+            nn.Dropout(dropout),
             nn.Linear(2 * channels * 4, spec.n_classes),
         )
 
@@ -95,8 +114,9 @@ class TinyMLP(nn.Module):
     def __init__(self, spec: TaskSpec, *, hidden: int = 32, dropout: float = 0.1) -> None:
         super().__init__()
         n_in = int(np.prod(spec.input_shape))
-        self.net = nn.Sequential(nn.Flatten(), nn.Linear(n_in, hidden), nn.ReLU(), nn.Dropout(dropout),
-                                 nn.Linear(hidden, spec.n_classes))
+        self.net = nn.Sequential(
+            nn.Flatten(), nn.Linear(n_in, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, spec.n_classes)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -119,8 +139,9 @@ def tiny_recipe() -> Recipe:
         name="tiny",
         arch="tiny-cnn",
         arch_params={"n_mels": 32, "channels": 8, "dropout": 0.1},
-        train=TrainConfig(epochs=3, batch_size=16, lr=3e-3, scheduler="plateau", early_stop_patience=None,
-                          eval_batch_size=32),
+        train=TrainConfig(
+            epochs=3, batch_size=16, lr=3e-3, scheduler="plateau", early_stop_patience=None, eval_batch_size=32
+        ),
         label_scheme="native",
         sample_rate_hz=16000,
         clip_s=1.0,
