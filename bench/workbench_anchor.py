@@ -1,9 +1,9 @@
 """The workbench's anchor: a fixed study on EMO-DB (LOSO) and RAVDESS (6 speaker folds), every figure with its interval.
 
-Runs ``bench/studies/anchor.toml`` — eGeMAPS and frozen Whisper-base
-embeddings, each under logistic regression, RBF-SVM, MLP and gradient-boosted
-trees (balanced class weights, scaling per training fold, fixed
-hyper-parameters), plus a mean-probability fusion of eGeMAPS+SVM with
+Runs ``bench/studies/anchor.toml`` — eGeMAPS under logistic regression,
+RBF-SVM, MLP and gradient-boosted trees, frozen Whisper-base embeddings under
+logistic regression and RBF-SVM (balanced class weights, scaling per training
+fold, fixed hyper-parameters), plus a mean-probability fusion of eGeMAPS+SVM with
 Whisper+linear — and prints one row per run: UAR and accuracy pooled over the
 test folds with 95 % speaker-bootstrap intervals, the fold mean ± std, and the
 seconds it took. ``docs/workbench.md`` sets the figures beside published ones.
@@ -13,7 +13,7 @@ Usage::
     .venv/bin/python bench/workbench_anchor.py [--out runs/anchor] [--json bench/results/workbench_anchor.json]
 
 Resumable (the study is): a second call reads finished runs back. First run:
-about 25 minutes on two cores (feature extraction, mostly Whisper).
+about 10 minutes on two cores from an empty feature cache (mostly Whisper).
 """
 
 from __future__ import annotations

@@ -210,6 +210,39 @@ def test_a_killed_study_resumes_where_it_stopped_with_the_same_table(tmp_path, c
         ),
         ('features = "egemaps\n', "not valid TOML"),
         (
+            'features = ["egemaps"]\nmodels = ["knn"]\n[[data]]\nname = "x"\ncorpora = ["emodbb"]\n',
+            "unknown corpus 'emodbb'",
+        ),
+        (
+            'features = ["egemaps"]\nmodels = ["knn"]\n[[data]]\nname = "x"\ncorpora = ["emodb"]\ntarget = "arousl"\n',
+            "unknown target 'arousl'",
+        ),
+        (
+            'features = ["egemaps"]\nmodels = ["knn"]\n[[data]]\nname = "x"\ncorpora = ["emodb"]\ntarget = "speaker"\n',
+            "speaker cannot be predicted",
+        ),
+        ('features = ["egemaps"]\nmodels = ["knn"]\n[[data]]\nname = ".."\ncorpora = ["emodb"]\n', "it names a folder"),
+        (
+            'features = ["egemaps"]\nmodels = ["knn"]\ncache_dir = 5\n[[data]]\nname = "x"\ncorpora = ["emodb"]\n',
+            "'cache_dir' must be a path",
+        ),
+        (
+            'features = ["egemaps"]\nmodels = ["linear"]\n[[data]]\nname = "x"\ncorpora = ["emodb"]\n'
+            '[explore]\nprojections = ["pca"]\ncolors = ["gender"]\n',
+            "unknown colouring 'gender'",
+        ),
+        (
+            'features = ["egemaps"]\nmodels = ["linear", "knn"]\n[[data]]\nname = "x"\ncorpora = ["emodb"]\n'
+            '[[fusion]]\nname = "f"\ndata = "x"\nmembers = ["egemaps/linear", "egemaps/knn"]\nmethod = "weighted"\n'
+            "weights = [1]\n",
+            "needs one weight per member (2)",
+        ),
+        (
+            'features = ["egemaps"]\nmodels = ["linear", "knn"]\n[[data]]\nname = "x"\ncorpora = ["ravdess"]\n'
+            'target = "intensity"\n[[fusion]]\nname = "f"\ndata = "x"\nmembers = ["egemaps/linear", "egemaps/knn"]\n',
+            "is regressed",
+        ),
+        (
             'features = ["egemaps"]\nmodels = ["knnn"]\n[[data]]\nname = "x"\ncorpora = ["emodb"]\n',
             "unknown model 'knnn'",
         ),
@@ -237,6 +270,57 @@ def test_missing_study_file_and_an_out_path_that_is_a_file(tmp_path, capsys):
     (tmp_path / "file").write_text("x")
     assert main(["run", str(study_file), "--out", str(tmp_path / "file")]) == 2
     assert "is a file" in capsys.readouterr().err
+
+
+def test_a_changed_features_file_is_run_again_not_read_back(tmp_path, corpus):
+    """Resume keys on the feature set's full description: a features file's SHA-256 is part of it."""
+    rows = corpus.read_text().splitlines()[1:]
+    features = tmp_path / "feats.csv"
+    rng = np.random.default_rng(0)
+
+    def write_features(shift: float) -> None:
+        lines = ["path,a,b"] + [
+            f"{r.split(',')[0]},{rng.normal() + shift * (i % 3)},{rng.normal()}" for i, r in enumerate(rows)
+        ]
+        features.write_text("\n".join(lines) + "\n")
+
+    write_features(1.0)
+    study_file = tmp_path / "study.toml"
+    study_file.write_text(
+        f'features = ["file:feats.csv"]\nmodels = ["linear"]\ncache_dir = "cache"\n'
+        f'[[data]]\nname = "mine"\ncorpora = ["csv:{corpus}"]\nprotocol = "loso"\n'
+    )
+    logs: list[str] = []
+    from emovox.evaluation.study import run_study
+
+    out = tmp_path / "out"
+    first = run_study(load_study(study_file), out, log=logs.append)
+    assert first["rows"][0]["run"] == "file-feats/linear/seed0"  # the path is relative to the study file
+    run_study(load_study(study_file), out, log=logs.append)
+    assert logs[-1].endswith("done before, read back")
+    write_features(3.0)
+    again = run_study(load_study(study_file), out, log=logs.append)
+    assert logs[-1].endswith("running") and again["rows"][0]["value"] != first["rows"][0]["value"]
+
+
+def test_compare_refuses_runs_whose_clips_have_other_speakers():
+    from emovox.evaluation.uncertainty import compare_results
+
+    truth = ["a", "b", "a", "b"]
+    r1 = _result(np.full((4, 2), 0.5), truth)
+    r2 = _result(np.full((4, 2), 0.5), truth)
+    for entry in r2["predictions"]:
+        entry["speaker"] = "someone-else"
+    with pytest.raises(ConfigError, match="different speakers"):
+        compare_results(r1, r2)
+
+
+def test_fusion_refuses_regression_results():
+    truth = ["a", "b", "a", "b"]
+    r = _result(np.full((4, 2), 0.5), truth)
+    regression = {**r, "task": "regression"}
+    with pytest.raises(ConfigError, match="fuses classification runs only"):
+        fuse_results([r, regression])
 
 
 def test_relative_corpora_root_is_relative_to_the_study_file(tmp_path):

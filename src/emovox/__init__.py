@@ -11,6 +11,9 @@ The package is layered (imports point down only)::
 
 from __future__ import annotations
 
+import os
+from typing import TYPE_CHECKING
+
 __version__ = "0.1.0"
 
 from emovox.errors import (  # noqa: E402
@@ -22,8 +25,19 @@ from emovox.errors import (  # noqa: E402
     ModelError,
 )
 
+if TYPE_CHECKING:
+    from emovox.inference.predictor import Predictor
 
-def load_model(path=None, **options):
+
+def load_model(
+    path: str | os.PathLike | None = None,
+    *,
+    backend: str = "auto",
+    min_confidence: float | None = None,
+    num_threads: int | None = None,
+    batch_size: int = 8,
+    gate: bool = True,
+) -> Predictor:
     """Load a model for prediction; with no ``path``, the bundled default model.
 
     A thin alias of :func:`emovox.inference.load_model` (see there for
@@ -32,7 +46,9 @@ def load_model(path=None, **options):
     """
     from emovox.inference import load_model as _load_model
 
-    return _load_model(path, **options)
+    return _load_model(
+        path, backend=backend, min_confidence=min_confidence, num_threads=num_threads, batch_size=batch_size, gate=gate
+    )
 
 
 __all__ = [

@@ -16,8 +16,12 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from emovox.errors import EmovoxError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = [
     "atomic_output",
@@ -111,7 +115,7 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def atomic_write_png(path: str | os.PathLike, fig, *, dpi: int = 100) -> Path:
+def atomic_write_png(path: str | os.PathLike, fig: Figure, *, dpi: int = 100) -> Path:
     """Render a matplotlib figure to PNG in memory, then write it atomically."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from emovox.errors import ConfigError
+
+_B = TypeVar("_B")
 
 
 def _same_definition(old: Any, new: Any) -> bool:
@@ -55,7 +57,13 @@ class Registry:
         self._entries = entries
         self._loaded = False
 
-    def register(self, name: str, builder: Any = None, *, replace: bool = False):
+    @overload
+    def register(self, name: str, builder: None = None, *, replace: bool = False) -> Callable[[_B], _B]: ...
+
+    @overload
+    def register(self, name: str, builder: _B, *, replace: bool = False) -> _B: ...
+
+    def register(self, name: str, builder: Any = None, *, replace: bool = False) -> Any:
         """Register ``builder`` under ``name``; usable as a decorator.
 
         Re-registering the same definition (same module and qualified name) is
@@ -65,7 +73,7 @@ class Registry:
         if not isinstance(name, str) or not name:
             raise ConfigError(f"{self.kind} name {name!r} must be a non-empty string")
 
-        def _register(fn: Any) -> Any:
+        def _register(fn: _B) -> _B:
             entries = self._entries()
             old = entries.get(name)
             if old is not None and old is not fn and not _same_definition(old, fn) and not replace:

@@ -16,10 +16,14 @@ input's sample rate and length. Nothing touches a file.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from emovox.errors import ConfigError
+
+if TYPE_CHECKING:
+    import av
 
 __all__ = ["CODECS", "CodecSpec", "codec_roundtrip", "telephone_band"]
 
@@ -144,7 +148,7 @@ def codec_roundtrip(y: np.ndarray, *, sample_rate_hz: int, codec: str, bitrate_b
     return _align(back, x, n)
 
 
-def _convert(frame, fmt: str):
+def _convert(frame: av.AudioFrame, fmt: str) -> av.AudioFrame:
     """``frame`` resampled to sample format ``fmt`` (e.g. planar for MP3)."""
     import av
 

@@ -302,14 +302,14 @@ def frame_to_array(frame: av.AudioFrame) -> np.ndarray:
     )
 
 
-def _audio_stream(container, src: AudioSource):
+def _audio_stream(container: av.container.InputContainer, src: AudioSource) -> av.audio.stream.AudioStream:
     """The first audio stream of an open PyAV container."""
     if not container.streams.audio:  # a video without sound says so; text or an image just "not audio"
         raise not_audio(src, "it holds no audio stream" if src.container is not None else None)
     return container.streams.audio[0]
 
 
-def _declared_duration_s(container, stream) -> float | None:
+def _declared_duration_s(container: av.container.InputContainer, stream: av.audio.stream.AudioStream) -> float | None:
     """Length in seconds the container header states, if any."""
     if stream.duration is not None and stream.time_base is not None and stream.duration > 0:
         return float(stream.duration * stream.time_base)

@@ -99,7 +99,7 @@ class Quality:
     def to_dict(self) -> dict:
         """JSON-ready: the raised ``flags`` and every measured figure (rounded)."""
 
-        def num(v, digits=1):
+        def num(v: float | None, digits: int = 1) -> float | None:
             return None if v is None or not np.isfinite(v) else round(float(v), digits)
 
         return {

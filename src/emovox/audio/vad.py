@@ -25,10 +25,16 @@ import importlib.util
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from emovox.errors import ConfigError
+
+if TYPE_CHECKING:
+    import onnxruntime
+
+    from emovox.inference.gate import VoiceDetector
 
 __all__ = [
     "SileroVAD",
@@ -67,7 +73,7 @@ _SESSIONS: dict = {}
 _SESSIONS_LOCK = threading.Lock()
 
 
-def _shared_session(path: str, num_threads: int):
+def _shared_session(path: str, num_threads: int) -> onnxruntime.InferenceSession:
     """One onnxruntime session per model file and thread count, shared by every :class:`SileroVAD`.
 
     ``InferenceSession.run`` is thread-safe and the recurrent state lives in
@@ -194,7 +200,7 @@ class WebRtcVAD:
         )
 
 
-def get_vad(name: str = "auto"):
+def get_vad(name: str = "auto") -> SileroVAD | WebRtcVAD:
     """A detector by name: ``"silero"``, ``"webrtc"`` or ``"auto"`` (Silero, else WebRTC)."""
     if name not in VAD_NAMES:
         raise ConfigError(f"vad={name!r} is unknown: expected one of {', '.join(VAD_NAMES)}")
@@ -255,7 +261,7 @@ class Segmenter:
         self._last_end = 0
 
     def _close(self, start: int, end: int) -> list[tuple[int, int]]:
-        out = []
+        out: list[tuple[int, int]] = []
         if end - start < self.min_speech:
             return out
         if self._pending is not None:
@@ -323,7 +329,7 @@ class StreamingVAD:
         self,
         *,
         sample_rate_hz: int = 16000,
-        vad: str | object = "auto",
+        vad: str | VoiceDetector = "auto",
         threshold: float = 0.5,
         min_speech_s: float = 0.25,
         min_silence_s: float = 0.1,
@@ -334,7 +340,7 @@ class StreamingVAD:
             raise ConfigError(
                 f"sample_rate_hz={sample_rate_hz!r}: voice activity detection runs at 16000 Hz; resample first"
             )
-        self.detector = get_vad(vad) if isinstance(vad, str) else vad
+        self.detector: VoiceDetector = get_vad(vad) if isinstance(vad, str) else vad
         self.detector.reset()
         self.segmenter = Segmenter(
             frame_samples=self.detector.frame_samples,
@@ -371,7 +377,7 @@ def iter_speech_segments(
     blocks: Iterable[np.ndarray],
     *,
     sample_rate_hz: int = 16000,
-    vad: str | object = "auto",
+    vad: str | VoiceDetector = "auto",
     threshold: float = 0.5,
     min_speech_s: float = 0.25,
     min_silence_s: float = 0.1,
@@ -410,7 +416,7 @@ def iter_speech_segments(
 
 
 def speech_segments(
-    y: np.ndarray, *, sample_rate_hz: int = 16000, block_s: float = 30.0, **options
+    y: np.ndarray, *, sample_rate_hz: int = 16000, block_s: float = 30.0, **options: Any
 ) -> list[tuple[float, float]]:
     """Speech segments ``(start_s, end_s)`` of an in-memory signal ``(n,)``.
 

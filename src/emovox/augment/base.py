@@ -324,9 +324,10 @@ def _uniform(rng: Any) -> float:
     try:
         import torch
     except ImportError:  # pragma: no cover
-        torch = None
-    if torch is not None and isinstance(rng, torch.Generator):
-        return float(torch.rand((), generator=rng))
+        pass
+    else:
+        if isinstance(rng, torch.Generator):
+            return float(torch.rand((), generator=rng))
     raise ConfigError(
         f"rng must be a numpy.random.Generator (or torch.Generator for tensor transforms), "
         f"got {type(rng).__name__}: pass rng=numpy.random.default_rng(seed)"
@@ -370,5 +371,6 @@ def engine_hook(transform: Transform, *, sample_rate_hz: int | None = None):
             out[i, n:] = 0.0
         return out
 
-    hook.name = transform.name  # recorded by emovox.training.recipes.Recipe.to_dict
+    # recorded by emovox.training.recipes.Recipe.to_dict; mypy knows no attributes set on a function
+    hook.name = transform.name  # type: ignore[attr-defined]
     return hook

@@ -42,6 +42,8 @@ class Channel(Transform):
     telephone_band : bool
         Band-pass 300-3400 Hz before the 8 kHz codecs.
 
+    Notes
+    -----
     Call: ``t(y, *, sample_rate_hz, rng) -> y`` (float32, same shape).
     """
 

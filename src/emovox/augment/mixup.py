@@ -35,6 +35,8 @@ class Mixup(Transform):
     per_example : bool
         One ``lam`` per example instead of one per batch.
 
+    Notes
+    -----
     Call: ``t(x, y, *, rng, n_classes=None) -> (x_mixed, y_soft)`` where ``x``
     is a numpy array or torch tensor ``(batch, ...)``, ``y`` either class ids
     ``(batch,)`` (then ``n_classes`` is required) or soft labels

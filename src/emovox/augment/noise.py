@@ -97,6 +97,8 @@ class GaussianNoise(Transform):
     snr_db : (low, high)
         SNR range in dB; ``low <= high``, within [-30, 100].
 
+    Notes
+    -----
     Call: ``t(y, *, sample_rate_hz, rng) -> y_noisy`` (float32, same shape).
     """
 

@@ -107,10 +107,10 @@ def drums(n: int, *, sample_rate_hz: int, rng: np.random.Generator) -> np.ndarra
 
 def music(n: int, *, sample_rate_hz: int, rng: np.random.Generator) -> np.ndarray:
     """A melody over chords, with drums half of the time."""
-    parts = [melody(n, sample_rate_hz=sample_rate_hz, rng=rng), 0.7 * chord(n, sample_rate_hz=sample_rate_hz, rng=rng)]
+    mix = melody(n, sample_rate_hz=sample_rate_hz, rng=rng) + 0.7 * chord(n, sample_rate_hz=sample_rate_hz, rng=rng)
     if rng.random() < 0.5:
-        parts.append(0.6 * drums(n, sample_rate_hz=sample_rate_hz, rng=rng))
-    return _level(sum(parts))
+        mix = mix + 0.6 * drums(n, sample_rate_hz=sample_rate_hz, rng=rng)
+    return _level(mix)
 
 
 def _colour(color: str) -> Generator:

@@ -108,7 +108,8 @@ def start_ray(
         os.environ["RAY_AUTH_MODE"] = "token"
         if imported_before:  # Ray read its config when imported: make it see the mode too
             try:
-                from ray._raylet import Config
+                # private: the compiled module has Config, its ray/_raylet.pyi stub does not list it
+                from ray._raylet import Config  # type: ignore[attr-defined]
 
                 Config.initialize("")
             except Exception:  # noqa: BLE001 - private API moved: Ray then only warns

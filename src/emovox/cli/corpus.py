@@ -119,8 +119,8 @@ def run_list(args: argparse.Namespace) -> int:
         print()
         return 0
     print(f"corpora root: {root}" + ("" if root.is_dir() else "  (missing: set $EMOVOX_CORPORA)"))
-    nw = max(len(r["name"]) for r in rows)
-    tw = max(len(r["title"]) for r in rows)
+    nw = max(len(name) for name in CORPORA)  # the rows' names and titles
+    tw = max(len(info.title) for info in CORPORA.values())
     for r in rows:
         where = r["default_dir"] or "(needs a path)"
         state = "present" if r["present"] else ("-" if r["default_dir"] is None else "missing")

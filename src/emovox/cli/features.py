@@ -22,8 +22,12 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from emovox.errors import ConfigError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 FRAME_SETS = ("logmel", "mfcc")
 
@@ -85,12 +89,14 @@ def handle(args: argparse.Namespace) -> int:
         raise ConfigError("no inputs: give audio files, folders or patterns, or --corpus NAME")
     paths = [item["path"] for item in items]
     started = time.perf_counter()
+    features: np.ndarray | list[np.ndarray]
     if args.set in FRAME_SETS:
-        features, config = _frame_features(paths, args)
+        frames, config = _frame_features(paths, args)
+        features, dim = frames, (frames[0].shape[0] if frames else 0)
     else:
         from emovox.features import features_config, featurize_records
 
-        features = featurize_records(
+        table = featurize_records(
             paths,
             args.set,
             sample_rate_hz=args.sample_rate,
@@ -98,6 +104,7 @@ def handle(args: argparse.Namespace) -> int:
             n_jobs=args.workers,
             progress=not args.quiet,
         )
+        features, dim = table, table.shape[1]
         config = features_config(args.set, sample_rate_hz=args.sample_rate)
     from emovox.features.store import write_features
 
@@ -106,7 +113,6 @@ def handle(args: argparse.Namespace) -> int:
     except OSError as error:
         raise ConfigError(f"cannot write {args.out!r}: {error.strerror or error}; choose a writable path") from None
     seconds = time.perf_counter() - started
-    dim = features.shape[1] if args.set not in FRAME_SETS else (features[0].shape[0] if features else 0)
     print(
         f"wrote {args.set} features of {len(items)} clips ({dim} per {'frame' if args.set in FRAME_SETS else 'clip'}) "
         f"to {out} in {seconds:.1f} s ({len(items) / max(seconds, 1e-9):.0f} clips/s)"
@@ -136,7 +142,7 @@ def _items(args: argparse.Namespace) -> list[dict]:
     return items
 
 
-def _frame_features(paths: list[str], args: argparse.Namespace) -> tuple[list, dict]:
+def _frame_features(paths: list[str], args: argparse.Namespace) -> tuple[list[np.ndarray], dict]:
     """``(dim, frames)`` per file from the fast front end, and its config."""
     import torch
     from tqdm import tqdm
@@ -145,6 +151,7 @@ def _frame_features(paths: list[str], args: argparse.Namespace) -> tuple[list, d
     from emovox.features.frontend import LogMelFrontend, MfccFrontend
 
     torch.set_num_threads(1)
+    frontend: LogMelFrontend | MfccFrontend
     if args.set == "mfcc":
         frontend = MfccFrontend(args.sample_rate, n_mfcc=args.n_mfcc, n_mels=args.n_mels)
     else:

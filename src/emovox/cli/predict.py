@@ -311,6 +311,7 @@ class _AtomicOutput:
 
     def commit(self) -> None:
         if self._tmp is not None:
+            assert self.path is not None  # a temporary file is made only for a path
             self.fh.close()
             try:
                 os.chmod(self._tmp, file_mode())
@@ -354,7 +355,13 @@ class _Writer:
     TABLE_HEADER = f"{'file':40}  {'start_s':>8}  {'end_s':>8}  {'speech_s':>8}  {'label':10}  {'conf':>5}  scores\n"
 
     def __init__(
-        self, fh: TextIO, labels: tuple[str, ...], *, mode: str, top_k: int | None, model: tuple[str, str] = ("", "")
+        self,
+        fh: _GuardedFile,
+        labels: tuple[str, ...],
+        *,
+        mode: str,
+        top_k: int | None,
+        model: tuple[str, str] = ("", ""),
     ) -> None:
         self.fh, self.labels, self.mode, self.top_k, self.model = fh, labels, mode, top_k, model
         self.first = True
@@ -447,7 +454,7 @@ class _ExportWriter:
     atomically once their timeline is complete, so a failed input leaves none.
     """
 
-    def __init__(self, fmt: str, fh: TextIO, *, path: str | None = None, folder: str | None = None) -> None:
+    def __init__(self, fmt: str, fh: _GuardedFile, *, path: str | None = None, folder: str | None = None) -> None:
         from emovox.export.timeline_formats import get_format
 
         self.format = get_format(fmt)
@@ -599,6 +606,7 @@ def handle(args: argparse.Namespace) -> int:
     if args.adapt:
         adapt_to_speaker(model, args.adapt, quiet=args.quiet)
     mode = "json" if args.json else "csv" if args.csv else "table"
+    writer: _ExportWriter | _Writer
     if args.export_format is not None:  # files are written per input; only stdout is kept open
         out = _AtomicOutput(None)
         writer = _ExportWriter(args.export_format, out.fh, path=export_file, folder=export_folder)

@@ -304,6 +304,7 @@ def _launch_torchrun(args: argparse.Namespace, *, nproc: int, batch_size: int, o
 def _argv_without_nproc(args: argparse.Namespace) -> list[str]:
     """The ``emovox train`` arguments that produced ``args``, minus ``--nproc``."""
     argv = ["train"]
+    assert _PARSER is not None  # set by register(), which builds the parser that dispatched here
     for action in _PARSER._actions:
         if not action.option_strings or action.dest in ("help", "nproc", "list_recipes"):
             continue

@@ -10,6 +10,7 @@ import io
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -17,8 +18,11 @@ from emovox.errors import CorpusError
 from emovox.fileio import atomic_write_bytes, atomic_write_text
 from emovox.labels import EMOTIONS
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
-def _figure(width: float, height: float):
+
+def _figure(width: float, height: float) -> Figure:
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -27,7 +31,7 @@ def _figure(width: float, height: float):
     return Figure(figsize=(width, height), dpi=100)
 
 
-def _save(fig, path: Path) -> Path:
+def _save(fig: Figure, path: Path) -> Path:
     buffer = io.BytesIO()
     fig.tight_layout()
     fig.savefig(buffer, format="png")
@@ -114,7 +118,9 @@ def explore_records(
     if not records:
         raise CorpusError(f"{name}: no records to explore")
     if load is None:
-        from emovox.audio import load_audio as load
+        from emovox.audio import load_audio
+
+        load = load_audio
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     counts = Counter(r.emotion for r in records)

@@ -95,8 +95,9 @@ def load_folder(
         relative = "/".join(parts[1:])
         speaker = _speaker(pattern, relative)
         if not speaker:
+            regex = None if pattern is None else pattern.pattern  # a regex there is: else UNKNOWN_SPEAKER
             raise CorpusError(
-                f"{corpus}: speaker regex {pattern.pattern!r} does not match {relative!r} "
+                f"{corpus}: speaker regex {regex!r} does not match {relative!r} "
                 f"of {str(path)!r}: fix the regex or the file name"
             )
         records.append(

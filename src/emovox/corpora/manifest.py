@@ -179,6 +179,7 @@ def _row_record(
     if not os.path.isfile(path):
         raise CorpusError(f"{where}: audio file {str(path)!r} does not exist")
     label = value("label")
+    emotion: str | None
     if value("emotion"):
         emotion = value("emotion")
         try:

@@ -50,7 +50,7 @@ def shared_classes(
     names = sorted(set(corpora))
     if len(names) < 2:
         raise ConfigError(f"leave one corpus out needs at least 2 corpora, got {names}")
-    per_corpus = {c: set() for c in names}
+    per_corpus: dict[str, set[str]] = {c: set() for c in names}
     for c, e in zip(corpora, emotions):
         per_corpus[c].add(_merged(e, merge))
     shared = set.intersection(*per_corpus.values())
@@ -76,12 +76,12 @@ def leave_one_corpus_out(corpora: Sequence[str]) -> list[Split]:
 
     Splits are named ``"emodb+emovo+turev->ravdess"``.
     """
-    corpora = np.asarray([str(c) for c in corpora], dtype=object)
-    names = sorted(set(corpora))
+    corpus_of = np.asarray([str(c) for c in corpora], dtype=object)
+    names = sorted(set(corpus_of))
     if len(names) < 2:
         raise ConfigError(f"leave one corpus out needs at least 2 corpora, got {names}")
-    index = np.arange(len(corpora))
+    index = np.arange(len(corpus_of))
     return [
-        Split(f"{'+'.join(c for c in names if c != held)}->{held}", index[corpora != held], index[corpora == held])
+        Split(f"{'+'.join(c for c in names if c != held)}->{held}", index[corpus_of != held], index[corpus_of == held])
         for held in names
     ]

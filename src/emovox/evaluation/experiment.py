@@ -33,7 +33,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -49,6 +49,9 @@ from emovox.evaluation.protocols import (
     random_stratified,
     speaker_kfold,
 )
+
+if TYPE_CHECKING:
+    from emovox.features import FeatureSet
 
 __all__ = [
     "EvaluationSpec",
@@ -125,8 +128,14 @@ FitPredict = Callable[[FoldData, FoldData], Any]
 
 
 class EvaluableModel(Protocol):
-    name: str
-    feature_set: str | None
+    """What :func:`resolve_model` returns: a named model that fits and predicts one fold."""
+
+    # Read-only members, so that a model whose ``feature_set`` is always a ``str`` conforms.
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def feature_set(self) -> str | None: ...
 
     def fit_predict(self, train: FoldData, test: FoldData) -> Any: ...
 
@@ -198,9 +207,9 @@ def run_experiment(
     """
     classes = tuple(str(c) for c in classes)
     y = np.asarray(y, dtype=np.int64)
-    speakers = np.asarray([str(s) for s in speakers], dtype=object)
+    speaker_keys = np.asarray([str(s) for s in speakers], dtype=object)
     n = len(y)
-    if len(speakers) != n or (X is not None and len(X) != n) or (records is not None and len(records) != n):
+    if len(speaker_keys) != n or (X is not None and len(X) != n) or (records is not None and len(records) != n):
         raise ConfigError("y, speakers, X and records must all have one entry per sample")
     if not splits:
         raise ConfigError("no splits to evaluate")
@@ -211,11 +220,14 @@ def run_experiment(
             X=None if X is None else X[idx],
             y=y[idx] if with_labels else None,
             records=None if records is None else tuple(records[i] for i in idx),
-            speakers=speakers[idx],
+            speakers=speaker_keys[idx],
             classes=classes,
         )
 
-    folds, predictions, all_true, all_pred = [], [], [], []
+    folds: list[dict[str, Any]] = []
+    predictions: list[dict[str, Any]] = []
+    all_true: list[np.ndarray] = []
+    all_pred: list[np.ndarray] = []
     for number, split in enumerate(splits, start=1):
         if len(split.test_idx) == 0 or len(split.train_idx) == 0:
             raise ConfigError(f"fold {split.name} has an empty training or test set")
@@ -232,10 +244,10 @@ def run_experiment(
                 "name": split.name,
                 "n_train": int(len(split.train_idx)),
                 "n_test": int(len(split.test_idx)),
-                "n_train_speakers": int(len(set(speakers[split.train_idx]))),
-                "test_speakers": sorted(set(speakers[split.test_idx])),
+                "n_train_speakers": int(len(set(speaker_keys[split.train_idx]))),
+                "test_speakers": sorted(set(speaker_keys[split.test_idx])),
                 "speaker_overlap": sorted(
-                    set(check_speaker_disjoint(split, speakers))
+                    set(check_speaker_disjoint(split, speaker_keys))
                     | set(map(str, output.info.get("speakers_seen_in_training", [])))
                 ),
                 "seconds": round(seconds, 3),
@@ -246,7 +258,7 @@ def run_experiment(
         for row, i in enumerate(split.test_idx):
             entry = {
                 "fold": split.name,
-                "speaker": speakers[i],
+                "speaker": speaker_keys[i],
                 "true": classes[truth[row]],
                 "predicted": classes[output.predicted[row]],
             }
@@ -533,7 +545,9 @@ def load_entries(spec: EvaluationSpec) -> tuple[list[tuple[str, list]], tuple[st
     return loaded, train, test
 
 
-def spec_features(records: Sequence, feature_set, spec: EvaluationSpec, *, progress_bars: bool = False) -> np.ndarray:
+def spec_features(
+    records: Sequence, feature_set: str | FeatureSet, spec: EvaluationSpec, *, progress_bars: bool = False
+) -> np.ndarray:
     """Features ``(n, d)`` of ``records`` through the spec's disk cache (16 kHz input)."""
     from emovox.features import featurize_records
 

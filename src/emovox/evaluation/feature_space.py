@@ -102,7 +102,7 @@ def write_feature_space(
     return atomic_write_text(out / "index.md", "\n".join(lines))
 
 
-def _class_distribution(emotions: list[str], classes, out: Path, title: str) -> list[str]:
+def _class_distribution(emotions: list[str], classes: Sequence[str], out: Path, title: str) -> list[str]:
     from emovox.corpora.explore import plot_class_distribution
 
     counts = Counter(emotions)
@@ -120,7 +120,14 @@ def _class_distribution(emotions: list[str], classes, out: Path, title: str) -> 
 
 
 def _projections(
-    X, labels: dict, methods: list[str], colors: list[str], out: Path, title: str, seed: int, log
+    X: np.ndarray,
+    labels: dict[str, list[str]],
+    methods: Sequence[str],
+    colors: Sequence[str],
+    out: Path,
+    title: str,
+    seed: int,
+    log: Callable[[str], None],
 ) -> list[str]:
     from emovox.evaluation.projection import plot_projection, project
 
@@ -155,11 +162,11 @@ def _projections(
 
 
 def _importance(
-    X,
-    y,
-    speakers,
-    classes,
-    names,
+    X: np.ndarray,
+    y: np.ndarray,
+    speakers: Sequence[str],
+    classes: Sequence[str],
+    names: Sequence[str] | None,
     features: str,
     model: str,
     *,
@@ -168,7 +175,7 @@ def _importance(
     seed: int,
     out: Path,
     title: str,
-    log,
+    log: Callable[[str], None],
 ) -> list[str]:
     from emovox.evaluation.importance import permutation_importance, plot_importance
 

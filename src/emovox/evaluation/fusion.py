@@ -100,6 +100,12 @@ def fuse_results(
         raise ConfigError(f"fusion weights must be non-negative with a positive sum, got {list(weights)}")
     w = w / w.sum()
 
+    for name, result in zip(names, results):
+        if result.get("task") == "regression" or "classes" not in result:
+            raise ConfigError(
+                f"run {name!r} is not a classification result: fusion averages class "
+                "probabilities, so it fuses classification runs only"
+            )
     first = results[0]
     classes = list(first["classes"])
     for name, result in zip(names, results):

@@ -180,17 +180,17 @@ def permutation_importance(
 
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.int64)
-    speakers = np.asarray([str(s) for s in speakers], dtype=object)
+    speaker_keys = np.asarray([str(s) for s in speakers], dtype=object)
     classes = tuple(str(c) for c in classes)
-    if X.ndim != 2 or len(X) != len(y) or len(y) != len(speakers):
-        raise ConfigError(f"X {X.shape}, y ({len(y)},) and speakers ({len(speakers)},) must agree in n")
+    if X.ndim != 2 or len(X) != len(y) or len(y) != len(speaker_keys):
+        raise ConfigError(f"X {X.shape}, y ({len(y)},) and speakers ({len(speaker_keys)},) must agree in n")
     n, d = X.shape
     names = [f"f{i}" for i in range(d)] if names is None else [str(v) for v in names]
     if len(names) != d:
         raise ConfigError(f"{len(names)} feature names for {d} columns")
     if n_repeats < 1:
         raise ConfigError(f"n_repeats must be at least 1, got {n_repeats}")
-    n_speakers = len(set(speakers))
+    n_speakers = len(set(speaker_keys))
     if n_speakers < 2:
         raise ConfigError("permutation importance needs at least 2 speakers (speaker-disjoint folds)")
     k = min(int(folds), n_speakers)
@@ -201,7 +201,7 @@ def permutation_importance(
             "importance needs a model on feature vectors"
         )
     keys, columns = _groups(names, group, d)
-    splits = speaker_kfold(speakers, k=k, seed=seed, labels=y)
+    splits = speaker_kfold(speaker_keys, k=k, seed=seed, labels=y)
     rng = np.random.default_rng(seed)
     drops = np.zeros((len(keys), k, n_repeats))
     fold_uar: list[float] = []
@@ -209,7 +209,7 @@ def permutation_importance(
     for f, split in enumerate(splits):
         if progress is not None:
             progress(f + 1, k, split.name)
-        train = FoldData(X[split.train_idx], y[split.train_idx], None, speakers[split.train_idx], classes)
+        train = FoldData(X[split.train_idx], y[split.train_idx], None, speaker_keys[split.train_idx], classes)
         X_test, y_test = X[split.test_idx], y[split.test_idx]
         n_test = len(X_test)
         jobs = [(g, r) for g in range(len(keys)) for r in range(n_repeats)]
@@ -221,12 +221,12 @@ def permutation_importance(
             stack = np.empty(((1 + len(block)) * n_test, d))
             stack[:n_test] = X_test
             for j, (g, _) in enumerate(block):
-                rows = slice((j + 1) * n_test, (j + 2) * n_test)
+                block_rows = slice((j + 1) * n_test, (j + 2) * n_test)
                 copy = X_test.copy()
                 cols = columns[g]
                 copy[:, cols] = X_test[perms[start + j]][:, cols]
-                stack[rows] = copy
-            test = FoldData(stack, None, None, np.tile(speakers[split.test_idx], 1 + len(block)), classes)
+                stack[block_rows] = copy
+            test = FoldData(stack, None, None, np.tile(speaker_keys[split.test_idx], 1 + len(block)), classes)
             predicted = _predicted(model.fit_predict(train, test))
             fits += 1
             if predicted.shape != (len(stack),):
@@ -238,7 +238,7 @@ def permutation_importance(
                 drops[g, f, r] = base - compute_metrics(y_test, part, classes=classes)["uar"]
         fold_uar.append(float(uars[0]))
     flat = drops.reshape(len(keys), -1)
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "feature": key,
             "n_columns": int(len(cols)),

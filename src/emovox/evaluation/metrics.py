@@ -27,6 +27,7 @@ import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from emovox.errors import ConfigError
 
@@ -52,7 +53,7 @@ SUMMARY_METRICS: tuple[str, ...] = (
 )
 
 
-def _check(y_true, y_pred, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+def _check(y_true: ArrayLike, y_pred: ArrayLike, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
     y_true = np.asarray(y_true)
     y_pred = np.asarray(y_pred)
     if y_true.shape != y_pred.shape or y_true.ndim != 1:
@@ -72,7 +73,7 @@ def _check(y_true, y_pred, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
     return y_true.astype(np.int64), y_pred.astype(np.int64)
 
 
-def confusion_matrix(y_true, y_pred, *, n_classes: int) -> np.ndarray:
+def confusion_matrix(y_true: ArrayLike, y_pred: ArrayLike, *, n_classes: int) -> np.ndarray:
     """Counts of (true class, predicted class).
 
     Parameters
@@ -102,7 +103,7 @@ def _fbeta(precision: np.ndarray, recall: np.ndarray, beta: float) -> np.ndarray
     return _ratio((1 + b2) * precision * recall, b2 * precision + recall)
 
 
-def compute_metrics(y_true, y_pred, *, classes: Sequence[str]) -> dict:
+def compute_metrics(y_true: ArrayLike, y_pred: ArrayLike, *, classes: Sequence[str]) -> dict:
     """Accuracy, UAR, macro/weighted precision, recall, F1, F2, per class, confusion.
 
     Parameters

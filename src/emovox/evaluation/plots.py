@@ -10,15 +10,20 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from emovox.fileio import atomic_write_png
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 __all__ = ["plot_confusion", "plot_metric_intervals", "plot_per_class_recall"]
 
 
-def _pyplot():
+def _pyplot() -> ModuleType:
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -27,7 +32,7 @@ def _pyplot():
     return plt
 
 
-def _save_atomic(fig, path: Path) -> Path:
+def _save_atomic(fig: Figure, path: Path) -> Path:
     return atomic_write_png(path, fig, dpi=120)
 
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any, TypeAlias
 
 import numpy as np
 
@@ -51,6 +52,9 @@ __all__ = [
 
 #: Protocol names understood by the experiment runner and the CLI.
 PROTOCOLS: tuple[str, ...] = ("loso", "speaker-kfold", "cross-corpus", "random")
+
+#: One value per sample (speaker keys, labels, corpus names): a sequence or a 1-D array.
+SampleValues: TypeAlias = "Sequence[Any] | np.ndarray"
 
 
 @dataclass(frozen=True)
@@ -79,11 +83,11 @@ class Split:
         return {"name": self.name, "train_idx": self.train_idx.tolist(), "test_idx": self.test_idx.tolist()}
 
 
-def _as_index(idx: Iterable[int]) -> np.ndarray:
+def _as_index(idx: Iterable[int] | np.ndarray) -> np.ndarray:
     return np.sort(np.asarray(list(idx) if not isinstance(idx, np.ndarray) else idx, dtype=np.int64))
 
 
-def _as_strings(values: Sequence, what: str) -> np.ndarray:
+def _as_strings(values: SampleValues, what: str) -> np.ndarray:
     array = np.asarray([str(v) for v in values], dtype=object)
     if array.size == 0:
         raise ConfigError(f"no {what} given: the protocol needs at least one sample")
@@ -94,14 +98,14 @@ def _rng(seed: int | np.random.Generator | None) -> np.random.Generator:
     return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
 
-def check_speaker_disjoint(split: Split, speakers: Sequence) -> list[str]:
+def check_speaker_disjoint(split: Split, speakers: SampleValues) -> list[str]:
     """Speakers present on both sides of ``split`` (empty when it is speaker-independent)."""
-    speakers = np.asarray([str(s) for s in speakers], dtype=object)
-    both = set(speakers[split.train_idx]) & set(speakers[split.test_idx])
+    keys = np.asarray([str(s) for s in speakers], dtype=object)
+    both = set(keys[split.train_idx]) & set(keys[split.test_idx])
     return sorted(both)
 
 
-def leave_one_speaker_out(speakers: Sequence) -> list[Split]:
+def leave_one_speaker_out(speakers: SampleValues) -> list[Split]:
     """One fold per speaker: test on that speaker, train on all the others.
 
     Parameters
@@ -115,24 +119,24 @@ def leave_one_speaker_out(speakers: Sequence) -> list[Split]:
         One split per distinct speaker, in sorted speaker order, named after
         the speaker.
     """
-    speakers = _as_strings(speakers, "speakers")
-    unique = sorted(set(speakers))
+    keys = _as_strings(speakers, "speakers")
+    unique = sorted(set(keys))
     if len(unique) < 2:
         raise ConfigError(
             f"leave-one-speaker-out needs at least 2 speakers, got {len(unique)} ({unique}): "
             "add a corpus or use --protocol random"
         )
-    index = np.arange(len(speakers))
-    return [Split(s, index[speakers != s], index[speakers == s]) for s in unique]
+    index = np.arange(len(keys))
+    return [Split(s, index[keys != s], index[keys == s]) for s in unique]
 
 
 def speaker_kfold(
-    speakers: Sequence,
+    speakers: SampleValues,
     *,
     k: int,
     seed: int | np.random.Generator | None = 0,
-    labels: Sequence | None = None,
-    strata: Sequence | None = None,
+    labels: SampleValues | None = None,
+    strata: SampleValues | None = None,
 ) -> list[Split]:
     """``k`` speaker-disjoint folds, balanced in speakers, stratified where possible.
 
@@ -164,9 +168,9 @@ def speaker_kfold(
         ``k`` splits named ``fold-1`` … ``fold-k``; every sample is in exactly
         one test set.
     """
-    speakers = _as_strings(speakers, "speakers")
-    n = len(speakers)
-    unique = sorted(set(speakers))
+    keys = _as_strings(speakers, "speakers")
+    n = len(keys)
+    unique = sorted(set(keys))
     if not isinstance(k, (int, np.integer)) or k < 2:
         raise ConfigError(f"speaker k-fold needs k >= 2 folds, got {k!r}")
     if k > len(unique):
@@ -184,7 +188,7 @@ def speaker_kfold(
     n_labels = int(label_ids.max()) + 1
     target = np.bincount(label_ids, minlength=n_labels) / n  # label distribution to keep
 
-    by_speaker = {s: np.flatnonzero(speakers == s) for s in unique}
+    by_speaker = {s: np.flatnonzero(keys == s) for s in unique}
     stratum_of = {s: (str(strata[idx[0]]) if strata is not None else "") for s, idx in by_speaker.items()}
     counts_of = {s: np.bincount(label_ids[idx], minlength=n_labels) for s, idx in by_speaker.items()}
 
@@ -210,13 +214,13 @@ def speaker_kfold(
     index = np.arange(n)
     splits = []
     for f, members in enumerate(fold_speakers):
-        test = np.isin(speakers, members)
+        test = np.isin(keys, members)
         splits.append(Split(f"fold-{f + 1}", index[~test], index[test]))
     return splits
 
 
 def cross_corpus(
-    corpora: Sequence,
+    corpora: SampleValues,
     *,
     train: Sequence[str] | str,
     test: Sequence[str] | str,
@@ -237,7 +241,7 @@ def cross_corpus(
     -------
     list of Split
     """
-    corpora = _as_strings(corpora, "corpora")
+    names = _as_strings(corpora, "corpora")
     train = (train,) if isinstance(train, str) else tuple(train)
     test = (test,) if isinstance(test, str) else tuple(test)
     if not train or not test:
@@ -248,19 +252,19 @@ def cross_corpus(
             f"cross-corpus: {', '.join(overlap)} is both a training and a test corpus; "
             "a corpus is either trained on or tested on"
         )
-    present = set(corpora)
+    present = set(names)
     missing = [c for c in (*train, *test) if c not in present]
     if missing:
         raise ConfigError(
             f"cross-corpus: no samples of corpus {', '.join(missing)}; samples come from {', '.join(sorted(present))}"
         )
-    index = np.arange(len(corpora))
-    train_idx = index[np.isin(corpora, train)]
-    return [Split(f"{'+'.join(train)}->{name}", train_idx, index[corpora == name]) for name in test]
+    index = np.arange(len(names))
+    train_idx = index[np.isin(names, train)]
+    return [Split(f"{'+'.join(train)}->{name}", train_idx, index[names == name]) for name in test]
 
 
 def random_stratified(
-    labels: Sequence,
+    labels: SampleValues,
     *,
     test_fraction: float = 0.2,
     seed: int | np.random.Generator | None = 0,
@@ -286,25 +290,25 @@ def random_stratified(
     list of Split
         A single split named ``"random"``.
     """
-    labels = _as_strings(labels, "labels")
+    classes = _as_strings(labels, "labels")
     if not 0.0 < float(test_fraction) < 1.0:
         raise ConfigError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
     rng = _rng(seed)
     test: list[np.ndarray] = []
-    for value in sorted(set(labels)):
-        members = rng.permutation(np.flatnonzero(labels == value))
+    for value in sorted(set(classes)):
+        members = rng.permutation(np.flatnonzero(classes == value))
         n_test = int(round(test_fraction * len(members)))
         if len(members) >= 2:
             n_test = min(max(n_test, 1), len(members) - 1)
         test.append(members[:n_test])
     test_idx = np.concatenate(test)
-    mask = np.zeros(len(labels), dtype=bool)
+    mask = np.zeros(len(classes), dtype=bool)
     mask[test_idx] = True
-    index = np.arange(len(labels))
+    index = np.arange(len(classes))
     return [Split("random", index[~mask], index[mask])]
 
 
-def stratified_kfold(labels: Sequence, *, k: int, seed: int | np.random.Generator | None = 0) -> list[Split]:
+def stratified_kfold(labels: SampleValues, *, k: int, seed: int | np.random.Generator | None = 0) -> list[Split]:
     """``k`` folds over samples, each class dealt round the folds in a random order; speakers ignored.
 
     .. warning:: Not speaker-independent: a speaker's samples land in several
@@ -324,27 +328,27 @@ def stratified_kfold(labels: Sequence, *, k: int, seed: int | np.random.Generato
         ``k`` splits named ``fold-1`` … ``fold-k``; every sample is in exactly
         one test set; class counts per fold differ by at most one.
     """
-    labels = _as_strings(labels, "labels")
-    if not isinstance(k, (int, np.integer)) or not 2 <= k <= len(labels):
-        raise ConfigError(f"stratified k-fold needs 2 <= k <= {len(labels)} (the samples), got {k!r}")
+    classes = _as_strings(labels, "labels")
+    if not isinstance(k, (int, np.integer)) or not 2 <= k <= len(classes):
+        raise ConfigError(f"stratified k-fold needs 2 <= k <= {len(classes)} (the samples), got {k!r}")
     rng = _rng(seed)
-    fold_of = np.empty(len(labels), dtype=np.int64)
+    fold_of = np.empty(len(classes), dtype=np.int64)
     offset = 0
-    for value in sorted(set(labels)):
-        members = rng.permutation(np.flatnonzero(labels == value))
+    for value in sorted(set(classes)):
+        members = rng.permutation(np.flatnonzero(classes == value))
         fold_of[members] = (offset + np.arange(members.size)) % k
         offset += members.size  # the next class starts where this one stopped: fold sizes stay even
-    index = np.arange(len(labels))
+    index = np.arange(len(classes))
     return [Split(f"fold-{f + 1}", index[fold_of != f], index[fold_of == f]) for f in range(k)]
 
 
 def speaker_validation_split(
-    speakers: Sequence,
-    train_idx: Sequence[int],
+    speakers: SampleValues,
+    train_idx: Sequence[int] | np.ndarray,
     *,
     fraction: float = 0.2,
     seed: int | np.random.Generator | None = 0,
-    labels: Sequence | None = None,
+    labels: SampleValues | None = None,
 ) -> Split:
     """Carve a validation set out of the training speakers of a split.
 
@@ -371,15 +375,15 @@ def speaker_validation_split(
         both are subsets of the given ``train_idx`` (indices into the full
         list).
     """
-    speakers = _as_strings(speakers, "speakers")
-    train_idx = _as_index(train_idx)
+    keys = _as_strings(speakers, "speakers")
+    outer_train = _as_index(train_idx)
     if not 0.0 < float(fraction) < 1.0:
         raise ConfigError(f"validation fraction must be in (0, 1), got {fraction!r}")
-    inner = speakers[train_idx]
+    inner = keys[outer_train]
     n_speakers = len(set(inner))
     if n_speakers < 2:
         raise ConfigError(f"a speaker-disjoint validation split needs at least 2 training speakers, got {n_speakers}")
     k = min(n_speakers, max(2, int(round(1.0 / float(fraction)))))
-    inner_labels = None if labels is None else [labels[i] for i in train_idx]
+    inner_labels = None if labels is None else [labels[i] for i in outer_train]
     fold = speaker_kfold(inner, k=k, seed=seed, labels=inner_labels)[0]
-    return Split("validation", train_idx[fold.train_idx], train_idx[fold.test_idx])
+    return Split("validation", outer_train[fold.train_idx], outer_train[fold.test_idx])

@@ -37,7 +37,7 @@ from emovox.evaluation.regression_metrics import (
 __all__ = ["regression_intervals", "run_regression", "target_bins"]
 
 
-def target_bins(y: Sequence[float], n_bins: int = 4) -> np.ndarray:
+def target_bins(y: Sequence[float] | np.ndarray, n_bins: int = 4) -> np.ndarray:
     """Integer bins of a numeric target, for stratified splitting.
 
     Parameters
@@ -54,12 +54,12 @@ def target_bins(y: Sequence[float], n_bins: int = 4) -> np.ndarray:
         intensity 1/2/3) keeps one bin per value; otherwise bins are split at
         the target's quantiles.
     """
-    y = np.asarray(y, dtype=np.float64)
-    values, inverse = np.unique(y, return_inverse=True)
+    target = np.asarray(y, dtype=np.float64)
+    values, inverse = np.unique(target, return_inverse=True)
     if len(values) <= n_bins:
         return inverse.astype(np.int64)
-    edges = np.unique(np.quantile(y, np.linspace(0.0, 1.0, n_bins + 1)[1:-1]))
-    return np.searchsorted(edges, y, side="right").astype(np.int64)
+    edges = np.unique(np.quantile(target, np.linspace(0.0, 1.0, n_bins + 1)[1:-1]))
+    return np.searchsorted(edges, target, side="right").astype(np.int64)
 
 
 def regression_intervals(result: Mapping, *, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> dict:
@@ -154,9 +154,9 @@ def run_regression(
     from emovox.evaluation.experiment import FoldData
 
     y = np.asarray(y, dtype=np.float64)
-    speakers = np.asarray([str(s) for s in speakers], dtype=object)
+    speaker_keys = np.asarray([str(s) for s in speakers], dtype=object)
     n = len(y)
-    if len(speakers) != n or (X is not None and len(X) != n) or (records is not None and len(records) != n):
+    if len(speaker_keys) != n or (X is not None and len(X) != n) or (records is not None and len(records) != n):
         raise ConfigError("y, speakers, X and records must all have one entry per sample")
     if not np.isfinite(y).all():
         raise ConfigError("the target holds non-finite values: drop those samples first")
@@ -169,11 +169,14 @@ def run_regression(
             X=None if X is None else X[idx],
             y=y[idx] if with_target else None,
             records=None if records is None else tuple(records[i] for i in idx),
-            speakers=speakers[idx],
+            speakers=speaker_keys[idx],
             classes=(),
         )
 
-    folds, predictions, all_true, all_pred = [], [], [], []
+    folds: list[dict[str, Any]] = []
+    predictions: list[dict[str, Any]] = []
+    all_true: list[np.ndarray] = []
+    all_pred: list[np.ndarray] = []
     for number, split in enumerate(splits, start=1):
         if len(split.test_idx) == 0 or len(split.train_idx) == 0:
             raise ConfigError(f"fold {split.name} has an empty training or test set")
@@ -188,10 +191,10 @@ def run_regression(
                 "name": split.name,
                 "n_train": int(len(split.train_idx)),
                 "n_test": int(len(split.test_idx)),
-                "n_train_speakers": int(len(set(speakers[split.train_idx]))),
-                "test_speakers": sorted(set(speakers[split.test_idx])),
+                "n_train_speakers": int(len(set(speaker_keys[split.train_idx]))),
+                "test_speakers": sorted(set(speaker_keys[split.test_idx])),
                 "speaker_overlap": sorted(
-                    set(check_speaker_disjoint(split, speakers))
+                    set(check_speaker_disjoint(split, speaker_keys))
                     | set(map(str, info.get("speakers_seen_in_training", [])))
                 ),
                 "seconds": round(time.perf_counter() - started, 3),
@@ -202,7 +205,7 @@ def run_regression(
         for row, i in enumerate(split.test_idx):
             entry = {
                 "fold": split.name,
-                "speaker": speakers[i],
+                "speaker": speaker_keys[i],
                 "true": float(truth[row]),
                 "predicted": float(predicted[row]),
             }

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from emovox.errors import ConfigError
 
@@ -39,7 +40,7 @@ __all__ = [
 REGRESSION_METRICS: tuple[str, ...] = ("ccc", "mae", "rmse", "pearson_r")
 
 
-def _check(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
+def _check(y_true: ArrayLike, y_pred: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     t = np.asarray(y_true, dtype=np.float64)
     p = np.asarray(y_pred, dtype=np.float64)
     if t.shape != p.shape or t.ndim != 1:
@@ -51,7 +52,7 @@ def _check(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
     return t, p
 
 
-def ccc(y_true, y_pred) -> float:
+def ccc(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     """Lin's concordance correlation coefficient, in [-1, 1].
 
     Parameters
@@ -74,19 +75,19 @@ def ccc(y_true, y_pred) -> float:
     return 2.0 * cov / denominator
 
 
-def mae(y_true, y_pred) -> float:
+def mae(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     """Mean absolute error, in the target's unit."""
     t, p = _check(y_true, y_pred)
     return float(np.mean(np.abs(p - t)))
 
 
-def rmse(y_true, y_pred) -> float:
+def rmse(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     """Root mean squared error, in the target's unit."""
     t, p = _check(y_true, y_pred)
     return float(np.sqrt(np.mean((p - t) ** 2)))
 
 
-def pearson_r(y_true, y_pred) -> float:
+def pearson_r(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     """Pearson correlation; ``nan`` when either series is constant."""
     t, p = _check(y_true, y_pred)
     st, sp = t.std(), p.std()
@@ -95,7 +96,7 @@ def pearson_r(y_true, y_pred) -> float:
     return float(np.mean((t - t.mean()) * (p - p.mean())) / (st * sp))
 
 
-def compute_regression_metrics(y_true, y_pred) -> dict:
+def compute_regression_metrics(y_true: ArrayLike, y_pred: ArrayLike) -> dict:
     """CCC, MAE, RMSE, Pearson r and the moments behind them.
 
     Parameters

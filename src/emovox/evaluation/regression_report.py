@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from emovox.errors import ConfigError
 from emovox.evaluation.report import run_title, to_json
@@ -41,7 +42,7 @@ _LEAK_NOTE = (
 _FEW_LEVELS = 10
 
 
-def _f(value, digits: int = 3) -> str:
+def _f(value: float | None, digits: int = 3) -> str:
     return "n/a" if value is None or (isinstance(value, float) and not math.isfinite(value)) else f"{value:.{digits}f}"
 
 
@@ -154,7 +155,13 @@ def _markdown(result: Mapping, scatter: str) -> str:
 
 
 def plot_predicted_vs_true(
-    truth, predicted, path: str | os.PathLike, *, title: str = "", target: str = "target", seed: int = 0
+    truth: ArrayLike,
+    predicted: ArrayLike,
+    path: str | os.PathLike,
+    *,
+    title: str = "",
+    target: str = "target",
+    seed: int = 0,
 ) -> Path:
     """Scatter of predictions against true values with the identity line.
 
@@ -239,6 +246,6 @@ def write_report(result: Mapping, out_dir: str | os.PathLike) -> dict[str, Path]
             seed=int(result.get("config", {}).get("seed", 0) or 0),
         )
     }
-    paths["json"] = atomic_write_text(out / "result.json", to_json(result))
     paths["markdown"] = atomic_write_text(out / "report.md", _markdown(result, "predicted_vs_true.png"))
+    paths["json"] = atomic_write_text(out / "result.json", to_json(result))  # last: it marks the report complete
     return paths

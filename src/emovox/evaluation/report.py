@@ -47,7 +47,7 @@ _LEAK_NOTE = (
 )
 
 
-def _clean(value):
+def _clean(value: object) -> object:
     """Make ``value`` strict-JSON-serialisable (NumPy scalars, arrays, NaN -> None)."""
     if isinstance(value, Mapping):
         return {str(k): _clean(v) for k, v in value.items()}
@@ -335,6 +335,7 @@ def write_report(result: Mapping, out_dir: str | os.PathLike) -> dict[str, Path]
             level=uar["level"],
         )
         figures["intervals"] = "uar_intervals.png"
-    paths["json"] = write_atomic(out / "result.json", to_json(result))
     paths["markdown"] = write_atomic(out / "report.md", _markdown(result, figures, intervals, groups))
+    # result.json last: a study resumes a run whose result.json exists, so it must mean "report complete".
+    paths["json"] = write_atomic(out / "result.json", to_json(result))
     return paths

@@ -36,10 +36,16 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from emovox.errors import ConfigError
+
+if TYPE_CHECKING:
+    from emovox.augment.base import Transform
+    from emovox.corpora.records import Record
+    from emovox.evaluation.protocols import Split
 
 __all__ = [
     "CONDITIONS",
@@ -78,7 +84,9 @@ CONDITIONS: dict[str, str] = {
 }
 
 
-def corpus_clips(corpora: Sequence[str] = CORPORA, scheme: str = SCHEME):
+def corpus_clips(
+    corpora: Sequence[str] = CORPORA, scheme: str = SCHEME
+) -> tuple[list[Record], np.ndarray, tuple[str, ...]]:
     """``(records, y, classes)``: every clip of ``corpora`` the scheme keeps, class ids and class names."""
     from emovox.corpora import load_corpus
     from emovox.evaluation.experiment import prepare_labels
@@ -86,7 +94,7 @@ def corpus_clips(corpora: Sequence[str] = CORPORA, scheme: str = SCHEME):
     return prepare_labels([r for name in corpora for r in load_corpus(name)], scheme)
 
 
-def speaker_folds(records, y):
+def speaker_folds(records: Sequence[Record], y: np.ndarray) -> list[Split]:
     """The model card's 3 speaker-disjoint folds (speakers stratified by corpus, seed 0)."""
     from emovox.evaluation import speaker_kfold
 
@@ -95,7 +103,7 @@ def speaker_folds(records, y):
     )
 
 
-def speaker_groups(records, y) -> np.ndarray:
+def speaker_groups(records: Sequence[Record], y: np.ndarray) -> np.ndarray:
     """Group of each clip ``(n,)`` int: the fold in which its speaker is held out."""
     groups = np.full(len(records), -1, np.int64)
     for k, split in enumerate(speaker_folds(records, y)):
@@ -132,7 +140,7 @@ def _seeded(seed: int, name: str) -> np.random.Generator:
 
 
 def build_banks(
-    records,
+    records: Sequence[Record],
     groups: np.ndarray,
     *,
     seed: int,
@@ -151,7 +159,7 @@ def build_banks(
     """
     from emovox.augment.degrade import babble_bank, rir_bank, sound_bank
 
-    babble_banks = {}
+    babble_banks: dict[int, list[np.ndarray]] = {}
     if babble:
         for g in sorted({int(v) for v in groups}):
             rng = _seeded(seed, f"babble-{g}")
@@ -172,7 +180,7 @@ def build_banks(
 EVAL_ROOMS = {"reverb_0.3": ((0.3, 0.3), 0.1), "reverb_0.8": ((0.8, 0.8), 0.1)}
 
 
-def eval_banks(records, groups, condition: str | None = None) -> Banks:
+def eval_banks(records: Sequence[Record], groups: np.ndarray, condition: str | None = None) -> Banks:
     """The evaluation banks (:data:`EVAL_SEED`) ``condition`` needs (all of them for ``None``).
 
     Test-group babble, RT60 0.3 / 0.8 rooms, road noise.
@@ -182,13 +190,13 @@ def eval_banks(records, groups, condition: str | None = None) -> Banks:
         records,
         groups,
         seed=EVAL_SEED,
-        babble=every or condition.startswith("babble_"),
+        babble=condition is None or condition.startswith("babble_"),  # `every`, spelt out for the type checker
         rooms={k: v for k, v in EVAL_ROOMS.items() if every or k == condition},
         sounds={"traffic": ("traffic",)} if every or condition == "traffic_10db" else None,
     )
 
 
-def condition_transform(name: str, banks: Banks | None, group: int):
+def condition_transform(name: str, banks: Banks | None, group: int) -> Transform | None:
     """The transform of condition ``name`` for a clip of ``group`` (``None`` for ``clean``)."""
     from emovox.augment import BackgroundNoise, Compose
     from emovox.augment.channel import Channel
@@ -379,7 +387,7 @@ def load_embedded(files: Sequence[str]) -> Embedded:
     return Embedded(np.concatenate(emb), vad, np.concatenate(dur))
 
 
-def eval_factory(spec: dict, arg):
+def eval_factory(spec: dict, arg: tuple[Banks | None, int] | None) -> Banks | Transform | None:
     """:func:`embed_condition` factory of the evaluation conditions (``spec["condition"]``)."""
     if arg is None:
         if spec["condition"] in ("clean", "telephone", "amr_nb", "g723_1") or spec.get("no_banks"):

@@ -29,7 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from emovox.errors import ConfigError
-from emovox.evaluation.study_file import DataSet, Study, StudyRun
+from emovox.evaluation.experiment import EvaluationSpec
+from emovox.evaluation.study_file import DataSet, Study, StudyRun, feature_label
 from emovox.fileio import atomic_write_text
 
 __all__ = ["run_study", "run_spec"]
@@ -57,9 +58,8 @@ CSV_COLUMNS = (
 )
 
 
-def run_spec(study: Study, run: StudyRun):
+def run_spec(study: Study, run: StudyRun) -> EvaluationSpec:
     """The :class:`~emovox.evaluation.experiment.EvaluationSpec` of one grid cell."""
-    from emovox.evaluation.experiment import EvaluationSpec
 
     data = run.data
     return EvaluationSpec(
@@ -80,9 +80,22 @@ def run_spec(study: Study, run: StudyRun):
     )
 
 
-def _same_settings(result: Mapping, spec) -> bool:
-    stored = result.get("config", {})
-    return all(stored.get(key) == value for key, value in json.loads(json.dumps(spec.to_dict())).items())
+def _fingerprint(spec: EvaluationSpec) -> dict:
+    """What makes a stored run reusable: its settings, the feature set's full description (a features
+    file's SHA-256 included), the model's configuration and the emovox version."""
+    from emovox import __version__
+    from emovox.evaluation.experiment import resolve_model
+    from emovox.features import get_feature_set
+
+    model = resolve_model(spec.model, seed=spec.seed, tune=spec.tune, features=spec.features)
+    assert spec.features is not None  # every study cell names its feature set
+    described = {
+        "settings": spec.to_dict(),
+        "features": get_feature_set(spec.features).config(),
+        "model": model.to_dict(),
+        "emovox": __version__,
+    }
+    return json.loads(json.dumps(described, default=str))
 
 
 def _read_result(path: Path) -> dict | None:
@@ -123,7 +136,12 @@ def _row(data: str, name: str, kind: str, result: Mapping, seconds: float | None
     return row
 
 
-def _fmt(value, digits: int = 3) -> str:
+def _best_first(row: Mapping) -> tuple:
+    """Sort key: rows with a figure first, highest first (a CCC of 0 above a negative one)."""
+    return (row["value"] is None, -(row["value"] or 0.0))
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
@@ -166,7 +184,7 @@ def _markdown(study: Study, rows: list[dict], comparisons: list[dict], maps: dic
         "",
     ]
     for data in study.data:
-        mine = sorted((r for r in rows if r["data"] == data.name), key=lambda r: -(r["value"] or -1))
+        mine = sorted((r for r in rows if r["data"] == data.name), key=_best_first)
         if not mine:
             continue
         first, second = mine[0]["metric"].upper(), mine[0]["second_metric"]
@@ -188,7 +206,8 @@ def _markdown(study: Study, rows: list[dict], comparisons: list[dict], maps: dic
             out.append(
                 f"Best two: **{c['b']}** − **{c['a']}** = {c['difference']:+.3f} {c['metric'].upper()} "
                 f"[{_fmt(c['low'])}, {_fmt(c['high'])}], paired permutation p = {c['p_value']:.3g} "
-                f"({c['n_clusters']} speakers)."
+                f"({c['n_clusters']} speakers). The two were picked as the best on these same test "
+                "folds, so read this as post hoc: the gap is an upper estimate and the p-value flatters it."
             )
             out.append("")
         out += [f"![{data.name}](comparison-{data.name}.png)", ""]
@@ -226,8 +245,9 @@ def run_study(
     for number, run in enumerate(runs, start=1):
         folder = out / "runs" / run.run_id
         spec = run_spec(study, run)
+        fingerprint = _fingerprint(spec)
         stored = _read_result(folder / "result.json")
-        if stored is not None and _same_settings(stored, spec):
+        if stored is not None and stored.get("study_fingerprint") == fingerprint:
             say(f"[{number}/{len(runs)}] {run.run_id}: done before, read back")
             result, seconds = stored, stored.get("study_seconds")
         else:
@@ -236,6 +256,7 @@ def run_study(
             result = evaluate(spec, progress=None, progress_bars=progress_bars)
             seconds = time.perf_counter() - started
             result["study_seconds"] = round(seconds, 1)
+            result["study_fingerprint"] = fingerprint
             write_report(result, folder)
         results[run.run_id] = result
         rows.append(_row(run.data.name, run.member, "run", result, seconds))
@@ -255,7 +276,7 @@ def run_study(
 
     comparisons = []
     for data in study.data:
-        mine = sorted((r for r in rows if r["data"] == data.name and r["value"] is not None), key=lambda r: -r["value"])
+        mine = sorted((r for r in rows if r["data"] == data.name and r["value"] is not None), key=_best_first)
         if len(mine) >= 2 and mine[0]["metric"] == "uar":
             a_key, b_key = (
                 f"{data.name}/{r['run']}" if r["kind"] == "run" else f"{data.name}/fusion/{r['run']}"
@@ -289,8 +310,8 @@ def run_study(
         for data in study.data:
             for features in study.features:
                 say(f"maps: {data.name} × {features}")
-                index = _explore(study, data, features, out / "explore" / data.name / features)
-                maps[f"{data.name}/{features}"] = str(index.relative_to(out))
+                index = _explore(study, data, features, out / "explore" / data.name / feature_label(features))
+                maps[f"{data.name}/{feature_label(features)}"] = str(index.relative_to(out))
 
     atomic_write_text(out / "results.csv", _csv(rows))
     atomic_write_text(out / "results.md", _markdown(study, rows, comparisons, maps))

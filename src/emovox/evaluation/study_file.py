@@ -45,6 +45,8 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +71,7 @@ _TOP_KEYS = (
     "jobs",
 )
 _GRID_KEYS = ("features", "models")
+_SAFE_NAME = re.compile(r"[A-Za-z0-9._+-]+")
 _DATA_KEYS = ("name", "corpora", "protocol", "folds", "scheme", "test_corpora", "max_speakers", "target")
 _FUSION_KEYS = ("name", "data", "members", "method", "weights")
 _EXPLORE_KEYS = ("projections", "colors")
@@ -99,8 +102,8 @@ class StudyRun:
 
     @property
     def member(self) -> str:
-        """``FEATURES/MODEL/seedN``: how fusion tables and result rows name the run."""
-        return f"{self.features}/{self.model}/seed{self.seed}"
+        """``FEATURES/MODEL/seedN``: how fusion tables and result rows name the run (a ``file:`` set as ``file-STEM``)."""
+        return f"{feature_label(self.features)}/{self.model}/seed{self.seed}"
 
     @property
     def run_id(self) -> str:
@@ -149,10 +152,13 @@ class Study:
 
     def find_run(self, data: str, member: str) -> StudyRun:
         """The run a fusion member names: ``FEATURES/MODEL`` (first seed) or ``FEATURES/MODEL/seedN``."""
-        parts = member.split("/")
-        if len(parts) == 2:
-            parts.append(f"seed{self.seeds[0]}")
-        wanted = "/".join(parts)
+        head, _, last = member.rpartition("/")
+        if re.fullmatch(r"seed\d+", last):
+            seed = last
+        else:
+            head, seed = member, f"seed{self.seeds[0]}"
+        features, _, model = head.rpartition("/")
+        wanted = f"{feature_label(features)}/{model}/{seed}"
         for run in self.runs():
             if run.data.name == data and run.member == wanted:
                 return run
@@ -166,6 +172,12 @@ class Study:
                 else f"; runs are FEATURES/MODEL[/seedN] from features × models, e.g. {known[0]!r}"
             )
         )
+
+
+def feature_label(features: str) -> str:
+    """How a feature set names runs and folders: its name, or ``file-STEM`` for ``file:PATH``."""
+    layout, sep, path = features.partition(":")
+    return f"{layout}-{Path(path).stem}" if sep else features
 
 
 def _unknown_keys(table: Mapping, allowed: tuple[str, ...], where: str) -> None:
@@ -196,14 +208,28 @@ def _integer(value: Any, key: str, where: str, *, minimum: int) -> int:
     return value
 
 
+def _optional_path(value: Any, key: str, where: str) -> str | None:
+    if value is not None and (not isinstance(value, str) or not value):
+        raise ConfigError(f"{where}: {key!r} must be a path (a string), got {value!r}")
+    return value
+
+
+def _folder_name(value: Any, key: str, where: str) -> str:
+    """A name that is also a folder under the output: letters, digits, '.', '_', '+', '-'; not '.' or '..'."""
+    if not isinstance(value, str) or not _SAFE_NAME.fullmatch(value) or value in (".", ".."):
+        raise ConfigError(
+            f"{where}: {key!r} must be a name of letters, digits, '.', '_', '+' or '-' "
+            f"(it names a folder), got {value!r}"
+        )
+    return value
+
+
 def _data_set(table: Any, index: int) -> DataSet:
     where = f"[[data]] #{index + 1}"
     if not isinstance(table, Mapping):
         raise ConfigError(f"{where} must be a table")
     _unknown_keys(table, _DATA_KEYS, where)
-    name = table.get("name")
-    if not isinstance(name, str) or not name or "/" in name:
-        raise ConfigError(f"{where}: 'name' must be a non-empty string without '/', got {name!r}")
+    name = _folder_name(table.get("name"), "name", where)
     return DataSet(
         name=name,
         corpora=_strings(table.get("corpora"), "corpora", where),
@@ -226,8 +252,7 @@ def _fusion(table: Any, index: int) -> FusionSpec:
         raise ConfigError(f"{where} must be a table")
     _unknown_keys(table, _FUSION_KEYS, where)
     for key in ("name", "data"):
-        if not isinstance(table.get(key), str) or not table[key] or "/" in table[key]:
-            raise ConfigError(f"{where}: {key!r} must be a non-empty string without '/'")
+        _folder_name(table.get(key), key, where)
     members = _strings(table.get("members"), "members", where)
     if len(members) < 2:
         raise ConfigError(f"{where}: fuse at least 2 members, got {list(members)}")
@@ -266,12 +291,28 @@ def _cells(data: Mapping, where: str) -> tuple[tuple[str, str], ...]:
 
 def _check_names(study: Study) -> None:
     """Fail on names the library does not know, before any corpus is read."""
+    from emovox.corpora import corpus_names
     from emovox.evaluation.fusion import FUSION_METHODS
-    from emovox.evaluation.projection import projection_names
+    from emovox.evaluation.projection import COLOR_KINDS, projection_names
     from emovox.evaluation.protocols import PROTOCOLS
+    from emovox.evaluation.targets import BUILTIN_TARGETS
     from emovox.labels import resolve_scheme
 
     for data in study.data:
+        for entry in (*data.corpora, *data.test_corpora):
+            name = entry.partition(":")[0]
+            if name not in corpus_names():
+                raise ConfigError(
+                    f"data set {data.name!r}: unknown corpus {entry!r}: expected one of "
+                    f"{', '.join(corpus_names())}, optionally as LAYOUT:PATH"
+                )
+        own_columns = any(e.startswith("csv:") for e in data.corpora)
+        if data.target == "speaker" or (data.target not in ("emotion", *BUILTIN_TARGETS) and not own_columns):
+            raise ConfigError(
+                f"data set {data.name!r}: unknown target {data.target!r}: expected one of "
+                f"emotion, {', '.join(t for t in BUILTIN_TARGETS if t != 'speaker')}, or a column "
+                "of a csv: corpus (speaker cannot be predicted across held-out speakers)"
+            )
         if data.protocol not in PROTOCOLS:
             raise ConfigError(
                 f"data set {data.name!r}: unknown protocol {data.protocol!r}: expected one of {', '.join(PROTOCOLS)}"
@@ -295,12 +336,26 @@ def _check_names(study: Study) -> None:
             )
         for member in fusion.members:
             study.find_run(fusion.data, member)
+        if fusion.method == "mean" and fusion.weights is not None:
+            raise ConfigError(f"fusion {fusion.name!r}: method 'mean' takes no weights; write method = \"weighted\"")
+        if fusion.method == "weighted" and (fusion.weights is None or len(fusion.weights) != len(fusion.members)):
+            raise ConfigError(
+                f"fusion {fusion.name!r}: method 'weighted' needs one weight per member ({len(fusion.members)})"
+            )
+        if next(d for d in study.data if d.name == fusion.data).target == "intensity":
+            raise ConfigError(
+                f"fusion {fusion.name!r}: data set {fusion.data!r} is regressed (intensity); "
+                "fusion averages class probabilities of classification runs"
+            )
     from emovox.evaluation.experiment import resolve_model
 
     for features, model in study.cells:
         resolve_model(model, features=features)  # an unknown model or feature set, or a bad features file
     if len({(f.data, f.name) for f in study.fusions}) != len(study.fusions):
         raise ConfigError("two [[fusion]] tables of one data set share a name")
+    for colour in study.colors:
+        if colour not in COLOR_KINDS:
+            raise ConfigError(f"[explore]: unknown colouring {colour!r}: expected one of {', '.join(COLOR_KINDS)}")
     for method in study.projections:
         if method not in projection_names():
             raise ConfigError(
@@ -344,8 +399,8 @@ def parse_study(data: Mapping, *, source: str | None = None, check: bool = True)
         fusions=tuple(_fusion(t, i) for i, t in enumerate(fusions)),
         projections=_strings(explore.get("projections"), "projections", f"{where} [explore]", required=False),
         colors=_strings(explore.get("colors", ["emotion", "speaker", "corpus"]), "colors", f"{where} [explore]"),
-        corpora_root=data.get("corpora_root"),
-        cache_dir=data.get("cache_dir"),
+        corpora_root=_optional_path(data.get("corpora_root"), "corpora_root", where),
+        cache_dir=_optional_path(data.get("cache_dir"), "cache_dir", where),
         jobs=_integer(data.get("jobs", 1), "jobs", where, minimum=1),
         source=source,
     )
@@ -356,9 +411,9 @@ def parse_study(data: Mapping, *, source: str | None = None, check: bool = True)
 
 def load_study(path: str | os.PathLike) -> Study:
     """Read and check a study file (TOML)."""
-    try:
+    if sys.version_info >= (3, 11):
         import tomllib
-    except ModuleNotFoundError:  # Python 3.10
+    else:  # Python 3.10
         import tomli as tomllib
 
     path = Path(path)
@@ -372,14 +427,30 @@ def load_study(path: str | os.PathLike) -> Study:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"study file {str(path)!r} is not valid TOML: {error}") from None
-    study = parse_study(data, source=str(path))
-    if study.corpora_root is not None and not os.path.isabs(study.corpora_root):
-        # Relative paths in the file are relative to the file, not to where the command runs.
-        study = _with(study, corpora_root=str((path.parent / study.corpora_root).resolve()))
+    study = _relative_to(parse_study(data, source=str(path), check=False), path.parent)
+    _check_names(study)
     return study
 
 
-def _with(study: Study, **changes) -> Study:
+def _relative_to(study: Study, folder: Path) -> Study:
+    """Relative paths in the file (corpora root, cache, ``LAYOUT:PATH`` corpora, ``file:`` features) made
+    relative to the file's folder, not to where the command runs."""
     from dataclasses import replace
 
-    return replace(study, **changes)
+    def absolute(path: str | None) -> str | None:
+        if path is None or os.path.isabs(os.path.expanduser(path)):
+            return path
+        return str((folder / path).resolve())
+
+    def entry(value: str) -> str:
+        layout, sep, path = value.partition(":")
+        return f"{layout}:{absolute(path)}" if sep and path else value
+
+    data = tuple(
+        replace(d, corpora=tuple(map(entry, d.corpora)), test_corpora=tuple(map(entry, d.test_corpora)))
+        for d in study.data
+    )
+    cells = tuple((entry(f) if f.startswith("file:") else f, m) for f, m in study.cells)
+    return replace(
+        study, data=data, cells=cells, corpora_root=absolute(study.corpora_root), cache_dir=absolute(study.cache_dir)
+    )

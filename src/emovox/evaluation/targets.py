@@ -35,11 +35,13 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Sequence
+from typing import cast
 
 import numpy as np
 
 from emovox.errors import ConfigError
 from emovox.evaluation.experiment import (
+    EvaluationSpec,
     evaluate,
     load_entries,
     make_splits,
@@ -49,6 +51,9 @@ from emovox.evaluation.experiment import (
 )
 
 __all__ = ["BUILTIN_TARGETS", "INTENSITY_LEVELS", "evaluate_target", "target_values"]
+
+#: ``progress(fold_number, n_folds, fold_name)``, called before each fold.
+Progress = Callable[[int, int, str], None]
 
 #: Record attributes usable as targets -> how they are predicted.
 BUILTIN_TARGETS: dict[str, str] = {
@@ -114,7 +119,7 @@ def target_values(target: str, loaded: Sequence[tuple[str, list]]) -> tuple[list
     if target in ("gender", "corpus", "language"):
         return [getattr(r, target) or None for _, records in loaded for r in records], False
     if target == "intensity":
-        values = []
+        values: list[float | None] = []
         for entry, records in loaded:
             for r in records:
                 text = (r.intensity or "").strip()
@@ -150,7 +155,7 @@ def target_values(target: str, loaded: Sequence[tuple[str, list]]) -> tuple[list
     return [None if c is None or c.lower() in MISSING else c for c in cells], False
 
 
-def _bars(progress, progress_bars: bool | None) -> bool:
+def _bars(progress: Progress | None, progress_bars: bool | None) -> bool:
     """Feature bars: as asked, else when fold progress is reported."""
     return progress is not None if progress_bars is None else progress_bars
 
@@ -160,7 +165,16 @@ def _constant_per_speaker(records: list, values: list) -> bool:
     return all(seen.setdefault(r.speaker_key, v) == v for r, v in zip(records, values))
 
 
-def _classification(spec, records, values, dropped, train_names, test_names, progress, progress_bars) -> dict:
+def _classification(
+    spec: EvaluationSpec,
+    records: list,
+    values: list,
+    dropped: int,
+    train_names: tuple[str, ...],
+    test_names: tuple[str, ...],
+    progress: Progress | None,
+    progress_bars: bool | None,
+) -> dict:
     classes = tuple(sorted(set(values)))
     if len(classes) < 2:
         raise ConfigError(
@@ -227,7 +241,16 @@ def _classification(spec, records, values, dropped, train_names, test_names, pro
     return {**result, "task": "classification", "target": spec.target}
 
 
-def _regression(spec, records, values, dropped, train_names, test_names, progress, progress_bars) -> dict:
+def _regression(
+    spec: EvaluationSpec,
+    records: list,
+    values: list,
+    dropped: int,
+    train_names: tuple[str, ...],
+    test_names: tuple[str, ...],
+    progress: Progress | None,
+    progress_bars: bool | None,
+) -> dict:
     from emovox.evaluation.regression import run_regression, target_bins
     from emovox.models.regressors import make_regressor
 
@@ -249,7 +272,8 @@ def _regression(spec, records, values, dropped, train_names, test_names, progres
         test_corpora=test_names,
         test_fraction=spec.test_fraction,
     )
-    X = spec_features(records, model.feature_set, spec, progress_bars=_bars(progress, progress_bars))
+    feature_set = cast(str, model.feature_set)  # make_regressor refuses a regressor without a feature set
+    X = spec_features(records, feature_set, spec, progress_bars=_bars(progress, progress_bars))
     config = {
         **spec.to_dict(),
         "task": "regression",
@@ -274,7 +298,7 @@ def _regression(spec, records, values, dropped, train_names, test_names, progres
 
 
 def evaluate_target(
-    spec, *, progress: Callable[[int, int, str], None] | None = None, progress_bars: bool | None = None
+    spec: EvaluationSpec, *, progress: Progress | None = None, progress_bars: bool | None = None
 ) -> dict:
     """Evaluate the prediction of ``spec.target`` (not emotion) under ``spec.protocol``.
 

@@ -27,9 +27,10 @@ float`` (e.g. CCC of a regression), evaluated once per resample.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from emovox.errors import ConfigError
 from emovox.evaluation.metrics import compute_metrics
@@ -72,7 +73,7 @@ def _check_level(level: float, n_boot: int) -> None:
         raise ConfigError(f"n_boot must be at least 1, got {n_boot}")
 
 
-def _codes(values: Sequence, name: str) -> tuple[np.ndarray, np.ndarray]:
+def _codes(values: ArrayLike, name: str) -> tuple[np.ndarray, np.ndarray]:
     """Integer codes of ``values`` and the sorted distinct values."""
     array = np.asarray(values)
     if array.ndim != 1 or array.size == 0:
@@ -81,18 +82,20 @@ def _codes(values: Sequence, name: str) -> tuple[np.ndarray, np.ndarray]:
     return codes.reshape(-1), uniques
 
 
-def _prepare(y_true, preds: Sequence, clusters) -> tuple[np.ndarray, list[np.ndarray], np.ndarray, int]:
+def _prepare(
+    y_true: ArrayLike, preds: Sequence[ArrayLike], clusters: ArrayLike
+) -> tuple[np.ndarray, list[np.ndarray], np.ndarray, int]:
     """Arrays of equal length; cluster codes ``(n,)`` and the number of clusters."""
     y_true = np.asarray(y_true)
-    preds = [np.asarray(p) for p in preds]
+    arrays = [np.asarray(p) for p in preds]
     cluster_codes, uniques = _codes(clusters, "clusters")
     n = len(cluster_codes)
-    if y_true.shape != (n,) or any(p.shape != (n,) for p in preds):
+    if y_true.shape != (n,) or any(p.shape != (n,) for p in arrays):
         raise ConfigError(
             f"y_true, predictions and clusters must be 1-D of one length; got {y_true.shape}, "
-            f"{[p.shape for p in preds]} and {n} clusters entries"
+            f"{[p.shape for p in arrays]} and {n} clusters entries"
         )
-    return y_true, preds, cluster_codes, len(uniques)
+    return y_true, arrays, cluster_codes, len(uniques)
 
 
 def _cluster_confusions(
@@ -151,11 +154,12 @@ def _replicates(
             summed = weights @ cm.reshape(n_clusters, -1)  # (n_boot, c*c): confusion of each resample
             out.append(fast(summed.reshape(len(weights), *cm.shape[1:])))
         return out
+    call = cast(Metric, metric)  # _resolve returns a function for every name (or raises): a callable here
     out = [np.empty(len(weights)) for _ in preds]
     for b, w in enumerate(weights.astype(np.int64)):
         rows = np.repeat(np.arange(len(clusters)), w[clusters])  # each drawn speaker's clips, w times
         for values, pred in zip(out, preds):
-            values[b] = float(metric(y_true[rows], pred[rows]))
+            values[b] = float(call(y_true[rows], pred[rows]))
     return out
 
 
@@ -183,7 +187,14 @@ def _interval(estimate: float, values: np.ndarray | None, level: float, n_boot: 
 
 
 def bootstrap_interval(
-    metric: str | Metric, y_true, y_pred, clusters, *, n_boot: int = 2000, level: float = 0.95, seed: int = 0
+    metric: str | Metric,
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    clusters: ArrayLike,
+    *,
+    n_boot: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
 ) -> dict:
     """Percentile interval of a metric by resampling clusters (speakers) with replacement.
 
@@ -230,7 +241,15 @@ def _swap_patterns(rng: np.random.Generator, n_perm: int, k: int) -> tuple[np.nd
     return rng.integers(0, 2, size=(n_perm, k)).astype(float), False
 
 
-def _permutation_stats(metric: str | Metric, y_true, pred_a, pred_b, clusters, k, swaps) -> np.ndarray:
+def _permutation_stats(
+    metric: str | Metric,
+    y_true: np.ndarray,
+    pred_a: np.ndarray,
+    pred_b: np.ndarray,
+    clusters: np.ndarray,
+    k: int,
+    swaps: np.ndarray,
+) -> np.ndarray:
     """``metric(B') - metric(A')`` for each swap pattern."""
     fast = _resolve(metric)
     if fast is not None:
@@ -242,20 +261,21 @@ def _permutation_stats(metric: str | Metric, y_true, pred_a, pred_b, clusters, k
         new_a = ((1 - swaps) @ ca + swaps @ cb).reshape(shape)
         new_b = (swaps @ ca + (1 - swaps) @ cb).reshape(shape)
         return fast(new_b) - fast(new_a)
+    call = cast(Metric, metric)  # _resolve returns a function for every name (or raises): a callable here
     stats = np.empty(len(swaps))
     for i, pattern in enumerate(swaps.astype(bool)):
         swap = pattern[clusters]
         new_a, new_b = np.where(swap, pred_b, pred_a), np.where(swap, pred_a, pred_b)
-        stats[i] = float(metric(y_true, new_b)) - float(metric(y_true, new_a))
+        stats[i] = float(call(y_true, new_b)) - float(call(y_true, new_a))
     return stats
 
 
 def paired_difference(
     metric: str | Metric,
-    y_true,
-    pred_a,
-    pred_b,
-    clusters,
+    y_true: ArrayLike,
+    pred_a: ArrayLike,
+    pred_b: ArrayLike,
+    clusters: ArrayLike,
     *,
     n_boot: int = 2000,
     level: float = 0.95,
@@ -479,7 +499,14 @@ def compare_results(
         predictions.append(result["predictions"])
     idx_a, idx_b, matched_by, left = _match(predictions[0], predictions[1], intersect)
     truth_a, pred_a, speakers = (a[idx_a] for a in _prediction_arrays(predictions[0]))
-    truth_b, pred_b, _ = (b[idx_b] for b in _prediction_arrays(predictions[1]))
+    truth_b, pred_b, speakers_b = (b[idx_b] for b in _prediction_arrays(predictions[1]))
+    moved = np.flatnonzero(speakers != speakers_b)
+    if moved.size:
+        i = int(moved[0])
+        raise ConfigError(
+            f"the runs give the same clip different speakers ({speakers[i]!r} in A, {speakers_b[i]!r} in B; "
+            f"{moved.size} clips, matched by {matched_by}): they are not runs on the same data"
+        )
     differ = np.flatnonzero(truth_a != truth_b)
     if differ.size:
         i = int(differ[0])

@@ -330,13 +330,13 @@ def share_weights(artifact_dir: str | os.PathLike, *, min_elements: int = 1024, 
             dims=list(tensors[name].shape),
             data_location=TensorProto.EXTERNAL,
         )
-        for key, value in (
+        for key, text in (
             ("location", weights_path.name),
             ("offset", str(base + start)),
             ("length", str(end - start)),
         ):
             entry = ref.external_data.add()
-            entry.key, entry.value = key, value
+            entry.key, entry.value = key, text
         kept.append(ref)
         shared += end - start
         if transposed:

@@ -19,6 +19,8 @@ are imported on first access.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from emovox.features.functionals import DEFAULT_STATS, functional_names, functionals
 from emovox.features.records import features_config, featurize_records
 from emovox.features.registry import (
@@ -33,10 +35,14 @@ from emovox.features.registry import (
 from emovox.features.scaling import StandardScaler
 from emovox.features.spectral import LogMelConfig
 
+if TYPE_CHECKING:  # imported on first use by __getattr__ (they need PyTorch)
+    from emovox.features.batched import frontend_features
+    from emovox.features.frontend import LogMelFrontend, MfccFrontend
+
 _TORCH_NAMES = {"LogMelFrontend": "frontend", "MfccFrontend": "frontend", "frontend_features": "batched"}
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> object:
     if name in _TORCH_NAMES:
         import importlib
 

@@ -30,12 +30,17 @@ import os
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import torch
 
 from emovox.audio import load_audio
 from emovox.errors import ConfigError, EmovoxError, FeatureError
+
+if TYPE_CHECKING:
+    from emovox.features.frontend import LogMelFrontend, MfccFrontend
+    from emovox.features.spectral import LogMelConfig
 
 __all__ = ["FrontendPool", "frontend_features", "pad_batch"]
 
@@ -45,7 +50,7 @@ READ_AHEAD = 4  # batches decoded ahead of the front end in the calling process
 
 def frontend_features(
     paths: Iterable[str | os.PathLike[str]],
-    frontend: torch.nn.Module,
+    frontend: LogMelFrontend | MfccFrontend,
     *,
     batch_size: int = 1,
     workers: int = 2,
@@ -101,7 +106,7 @@ class FrontendPool:
     ...         ...
     """
 
-    def __init__(self, frontend: torch.nn.Module, *, batch_size: int = 1, workers: int = 2) -> None:
+    def __init__(self, frontend: LogMelFrontend | MfccFrontend, *, batch_size: int = 1, workers: int = 2) -> None:
         for name, value in (("batch_size", batch_size), ("workers", workers)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name}={value!r} must be a positive integer")
@@ -148,12 +153,12 @@ class FrontendPool:
     def __enter__(self) -> FrontendPool:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 
 # -- the work, in the calling process or in a worker ------------------------------------
-_WORKER_FRONTEND: torch.nn.Module | None = None
+_WORKER_FRONTEND: LogMelFrontend | MfccFrontend | None = None
 
 
 def _start_worker(spec: tuple[str, dict]) -> None:
@@ -170,8 +175,9 @@ def _ping(_: int) -> int:
 
 
 def _run_in_worker(batches: Sequence[Sequence[str]]) -> list[np.ndarray]:
-    sample_rate_hz = _logmel_config(_WORKER_FRONTEND).sample_rate_hz
-    return [x for batch in batches for x in _transform(_WORKER_FRONTEND, _decode_batch(batch, sample_rate_hz))]
+    frontend = cast(torch.nn.Module, _WORKER_FRONTEND)  # set by _start_worker, the pool's initializer
+    sample_rate_hz = _logmel_config(frontend).sample_rate_hz
+    return [x for batch in batches for x in _transform(frontend, _decode_batch(batch, sample_rate_hz))]
 
 
 def _transform_reading_ahead(frontend: torch.nn.Module, batches: Iterable[list[str]]) -> Iterator[np.ndarray]:
@@ -226,7 +232,7 @@ def _decode(path: str, sample_rate_hz: int) -> np.ndarray:
         raise type(exc)(f"{path}: {exc}") from exc
 
 
-def _logmel_config(frontend: torch.nn.Module):
+def _logmel_config(frontend: torch.nn.Module) -> LogMelConfig:
     cfg = getattr(frontend, "cfg", None) or getattr(getattr(frontend, "logmel", None), "cfg", None)
     if cfg is None:
         raise FeatureError(f"{type(frontend).__name__} is not a LogMelFrontend or MfccFrontend (it has no .cfg)")

@@ -9,18 +9,23 @@ imported on first use, and a missing install raises
 from __future__ import annotations
 
 from functools import cache
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from emovox.errors import FeatureError
 from emovox.features.checks import check_finite, check_signal
 
+if TYPE_CHECKING:
+    import opensmile
+
 N_EGEMAPS = 88
 INSTALL_HINT = '{what} needs the optional openSMILE package; install it with: pip install "emovox[egemaps]"'
 MIN_DURATION_S = 0.1
 
 
-def _opensmile(what: str = "eGeMAPS"):
+def _opensmile(what: str = "eGeMAPS") -> ModuleType:
     try:
         import opensmile
     except ImportError as exc:
@@ -29,7 +34,7 @@ def _opensmile(what: str = "eGeMAPS"):
 
 
 @cache
-def smile(feature_set: str = "eGeMAPSv02", what: str = "eGeMAPS"):
+def smile(feature_set: str = "eGeMAPSv02", what: str = "eGeMAPS") -> opensmile.Smile:
     """The openSMILE extractor of a ``opensmile.FeatureSet`` name, at the functionals level (built once)."""
     opensmile = _opensmile(what)
     return opensmile.Smile(

@@ -31,6 +31,8 @@ stored as float32), so ``state_dict()`` carries them and the modules move with
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -70,6 +72,11 @@ class LogMelFrontend(nn.Module):
     >>> fe(torch.zeros(2, 16000)).shape
     torch.Size([2, 64, 101])
     """
+
+    # Buffers registered in __init__ (declared for the type checker).
+    dft_basis: torch.Tensor
+    window: torch.Tensor
+    mel_fb: torch.Tensor
 
     def __init__(
         self,
@@ -259,7 +266,9 @@ class MfccFrontend(nn.Module):
     input ``(batch, n)`` or ``(n,)`` -> output ``(batch, n_mfcc, frames)`` or ``(n_mfcc, frames)``.
     """
 
-    def __init__(self, sample_rate_hz: int = 16000, *, n_mfcc: int = 40, **logmel) -> None:
+    dct: torch.Tensor  # buffer registered in __init__ (declared for the type checker)
+
+    def __init__(self, sample_rate_hz: int = 16000, *, n_mfcc: int = 40, **logmel: Any) -> None:
         super().__init__()
         if logmel.get("log", "db") != "db":
             raise ConfigError(f"MfccFrontend needs log='db' (as librosa.feature.mfcc); got log={logmel['log']!r}")

@@ -58,7 +58,8 @@ class ImportedFeatures(FeatureSet):
     """
 
     paths: tuple[str, ...] = field(default=(), repr=False, compare=False)
-    matrix: np.ndarray = field(default=None, repr=False, compare=False)
+    # Empty by default, like ``paths`` (a default is needed after FeatureSet's defaulted fields).
+    matrix: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32), repr=False, compare=False)
     columns: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
     @property

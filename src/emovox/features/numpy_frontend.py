@@ -10,6 +10,7 @@ models and ONNX export.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any, Literal
 
 import numpy as np
 import scipy.fft
@@ -23,7 +24,7 @@ def _constants(cfg: LogMelConfig) -> tuple[np.ndarray, np.ndarray]:
     return cfg.window().astype(np.float32), cfg.mel_filterbank().astype(np.float32)
 
 
-def log_mel_batch(y: np.ndarray, config: LogMelConfig | None = None, **settings) -> np.ndarray:
+def log_mel_batch(y: np.ndarray, config: LogMelConfig | None = None, **settings: Any) -> np.ndarray:
     """Log-mel spectrograms of equal-length clips.
 
     Parameters
@@ -49,7 +50,9 @@ def log_mel_batch(y: np.ndarray, config: LogMelConfig | None = None, **settings)
     cfg.check_length(y2.shape[-1])
     window, mel_fb = _constants(cfg)
     pad = cfg.n_fft // 2
-    padded = np.pad(y2.astype(np.float32, copy=False), ((0, 0), (pad, pad)), mode=cfg.pad_mode)
+    # LogMelConfig checks pad_mode is one of PAD_MODES ("constant", "reflect").
+    mode: Literal["constant", "reflect"] = "reflect" if cfg.pad_mode == "reflect" else "constant"
+    padded = np.pad(y2.astype(np.float32, copy=False), ((0, 0), (pad, pad)), mode=mode)
     frames = np.lib.stride_tricks.sliding_window_view(padded, cfg.n_fft, axis=-1)[:, :: cfg.hop_length]
     spec = scipy.fft.rfft(frames * window, axis=-1)  # (batch, frames, n_freqs); scipy: ~2x numpy.fft here
     power = spec.real**2 + spec.imag**2
@@ -65,7 +68,7 @@ def log_mel_batch(y: np.ndarray, config: LogMelConfig | None = None, **settings)
     return out[0] if squeeze else out
 
 
-def mfcc_batch(y: np.ndarray, *, n_mfcc: int = 40, config: LogMelConfig | None = None, **settings) -> np.ndarray:
+def mfcc_batch(y: np.ndarray, *, n_mfcc: int = 40, config: LogMelConfig | None = None, **settings: Any) -> np.ndarray:
     """MFCC of equal-length clips, as ``librosa.feature.mfcc`` (DCT-II ortho of the dB mel spectrogram).
 
     Returns

@@ -11,6 +11,7 @@ import warnings
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
+from typing import TypeVar
 
 import numpy as np
 
@@ -51,7 +52,8 @@ def features_config(feature_set: str | FeatureSet, *, sample_rate_hz: int = 1600
 
 def _featurize_one(path: str, fs: FeatureSet, sample_rate_hz: int, cache_dir: str | None, config: dict) -> np.ndarray:
     try:
-        cache = key = None
+        cache: FeatureCache | None = None
+        key = ""  # set together with cache
         if cache_dir is not None:
             cache = FeatureCache(cache_dir)
             key = cache_key(file_fingerprint(path), config)
@@ -152,7 +154,10 @@ def _picklable(fs: FeatureSet) -> bool:
     return bool(getattr(fn, "__module__", None)) and "<" not in qualname
 
 
-def _progress(it, total: int, enabled: bool):
+_T = TypeVar("_T")
+
+
+def _progress(it: Iterable[_T], total: int, enabled: bool) -> Iterable[_T]:
     if not enabled:
         return it
     from tqdm.auto import tqdm

@@ -35,7 +35,7 @@ artifacts key on; ``with_params`` makes a variant.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,7 +61,7 @@ def _mfcc_functionals(
     n_mels: int = 128,
     n_fft: int = 2048,
     hop_length: int = 512,
-    stats=DEFAULT_STATS,
+    stats: Sequence[str] = DEFAULT_STATS,
 ) -> np.ndarray:
     m = mfcc(
         y, sample_rate_hz=sample_rate_hz, n_mfcc=n_mfcc, n_mels=n_mels, n_fft=n_fft, hop_length=hop_length, deltas=True
@@ -77,7 +77,7 @@ def _classic(
     n_mels: int = 128,
     n_fft: int = 2048,
     hop_length: int = 512,
-    stats=DEFAULT_STATS,
+    stats: Sequence[str] = DEFAULT_STATS,
 ) -> np.ndarray:
     frames = classic_frames(
         y, sample_rate_hz=sample_rate_hz, n_mfcc=n_mfcc, n_mels=n_mels, n_fft=n_fft, hop_length=hop_length
@@ -99,9 +99,9 @@ def _compare(y: np.ndarray, *, sample_rate_hz: int) -> np.ndarray:
 
 
 def _librosa_versions() -> dict[str, str]:
-    import librosa
+    from librosa.version import version as librosa_version  # librosa.__version__ (absent from its stubs)
 
-    return {"librosa": librosa.__version__, "numpy": np.__version__.split(".")[0]}
+    return {"librosa": librosa_version, "numpy": np.__version__.split(".")[0]}
 
 
 def _opensmile_versions() -> dict[str, str]:

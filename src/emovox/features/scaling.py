@@ -49,14 +49,14 @@ class StandardScaler:
 
     def transform(self, x: np.ndarray) -> np.ndarray:
         """Scale ``x`` ``(n, d)`` with the fitted statistics; returns float32 ``(n, d)``."""
-        self._check_fitted()
+        mean, scale = self._check_fitted()
         x = _check_matrix(x, "transform")
-        if x.shape[1] != self.mean_.shape[0]:
+        if x.shape[1] != mean.shape[0]:
             raise FeatureError(
-                f"features have {x.shape[1]} columns, the scaler was fitted on {self.mean_.shape[0]}; "
+                f"features have {x.shape[1]} columns, the scaler was fitted on {mean.shape[0]}; "
                 "use the same feature set for training and prediction"
             )
-        return ((x - self.mean_) / self.scale_).astype(np.float32)
+        return ((x - mean) / scale).astype(np.float32)
 
     def fit_transform(self, x: np.ndarray) -> np.ndarray:
         """:meth:`fit` then :meth:`transform` on the same (training) rows."""
@@ -64,17 +64,17 @@ class StandardScaler:
 
     def inverse_transform(self, z: np.ndarray) -> np.ndarray:
         """Undo :meth:`transform`."""
-        self._check_fitted()
+        mean, scale = self._check_fitted()
         z = _check_matrix(z, "inverse_transform")
-        return (z * self.scale_ + self.mean_).astype(np.float32)
+        return (z * scale + mean).astype(np.float32)
 
     def to_dict(self) -> dict:
         """JSON-able state: ``{"format", "mean", "scale", "n_samples_seen"}``."""
-        self._check_fitted()
+        mean, scale = self._check_fitted()
         return {
             "format": _FORMAT,
-            "mean": self.mean_.tolist(),
-            "scale": self.scale_.tolist(),
+            "mean": mean.tolist(),
+            "scale": scale.tolist(),
             "n_samples_seen": self.n_samples_seen_,
         }
 
@@ -100,9 +100,11 @@ class StandardScaler:
         out.n_samples_seen_ = int(data.get("n_samples_seen", 0))
         return out
 
-    def _check_fitted(self) -> None:
-        if self.mean_ is None:
+    def _check_fitted(self) -> tuple[np.ndarray, np.ndarray]:
+        """The fitted ``(mean_, scale_)``; raises when not fitted (both are set together)."""
+        if self.mean_ is None or self.scale_ is None:
             raise FeatureError("StandardScaler is not fitted; call fit(X_train) first")
+        return self.mean_, self.scale_
 
     def __repr__(self) -> str:
         d = "unfitted" if self.mean_ is None else f"d={self.mean_.shape[0]}, n={self.n_samples_seen_}"

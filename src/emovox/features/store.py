@@ -88,7 +88,7 @@ def write_features(
         kind = "utterance"
         if features.ndim != 2:
             raise FeatureError(f"utterance features must be (n_clips, dim), got shape {features.shape}")
-        tensors = {"features": np.ascontiguousarray(features, dtype=np.float32)}
+        tensors: dict[str, np.ndarray] = {"features": np.ascontiguousarray(features, dtype=np.float32)}
         n = len(features)
     else:
         kind = "frames"

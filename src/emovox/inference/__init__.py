@@ -9,13 +9,18 @@ import torch (only the torch backend does, when used).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from emovox.inference.predictor import Predictor, default_model_dir, load_model
 from emovox.inference.results import Prediction, Timeline
+
+if TYPE_CHECKING:
+    from emovox.inference.streaming import StreamEngine, StreamEvent
 
 __all__ = ["Prediction", "Timeline", "Predictor", "load_model", "default_model_dir", "StreamEngine", "StreamEvent"]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> type:
     # the streaming engine imports the audio layer (soxr): only on first use
     if name in ("StreamEngine", "StreamEvent"):
         from emovox.inference import streaming

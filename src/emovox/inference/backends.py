@@ -25,15 +25,18 @@ import hashlib
 import json
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import numpy as np
 
 from emovox.errors import ConfigError, ModelError
 from emovox.fileio import check_inside
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = [
     "Backend",
@@ -60,6 +63,15 @@ class Backend(Protocol):
     name: str
 
     def logits(self, waveforms: np.ndarray) -> np.ndarray: ...
+
+
+class EmbeddingBackend(Backend, Protocol):
+    """A backend that also gives the model's embeddings ``(batch, n_features)`` (Whisper-backed models)."""
+
+    @property
+    def has_embeddings(self) -> bool: ...
+
+    def embeddings(self, waveforms: np.ndarray) -> np.ndarray: ...
 
 
 #: Name of the ONNX graph's second output (see :mod:`emovox.export.onnx`).
@@ -281,7 +293,7 @@ class TorchBackend:
 
     name = "torch"
 
-    def __init__(self, module, *, num_threads: int | None = None) -> None:
+    def __init__(self, module: torch.nn.Module, *, num_threads: int | None = None) -> None:
         import torch
 
         if num_threads:
@@ -302,9 +314,11 @@ class TorchBackend:
         """The head's input ``(batch, n_features)`` (models with an ``embedding`` method only)."""
         if not self.has_embeddings:
             raise ModelError("this model has no embedding output (only Whisper-backed models have one)")
+        # has_embeddings checked that the module's embedding is callable (torch types it as Tensor | Module)
+        embedding = cast("Callable[[torch.Tensor], torch.Tensor]", self.module.embedding)
         x = self._torch.from_numpy(np.ascontiguousarray(waveforms, dtype=np.float32))
         with self._torch.inference_mode():
-            return self.module.embedding(x).float().numpy()
+            return embedding(x).float().numpy()
 
     @classmethod
     def from_artifact(cls, model_dir: str | os.PathLike, *, num_threads: int | None = None) -> TorchBackend:

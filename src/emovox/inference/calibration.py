@@ -19,8 +19,10 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, SupportsInt
 
 import numpy as np
 
@@ -239,8 +241,8 @@ def write_calibration(artifact_dir: str | os.PathLike, result: CalibrationResult
 
 def calibrate_artifact(
     artifact_dir: str | os.PathLike,
-    sources,
-    labels,
+    sources: Iterable[Any],
+    labels: Iterable[str | SupportsInt],
     *,
     keep_fraction: float = 0.90,
     backend: str = "auto",

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -53,6 +54,21 @@ FRAME_S = 512 / 16000
 NO_SPEECH_S = 0.10
 #: Less speech than this (s) is too little for an emotion (``unknown``).
 MIN_EMOTION_S = 0.25
+
+
+class VoiceDetector(Protocol):
+    """A stateful voice activity detector (:class:`~emovox.audio.vad.SileroVAD`, :class:`~emovox.audio.vad.WebRtcVAD`).
+
+    :meth:`reset` starts a new recording; :meth:`probabilities` takes its
+    consecutive blocks and returns the speech probability of each complete
+    frame of ``frame_samples`` samples at 16 kHz.
+    """
+
+    frame_samples: int
+
+    def reset(self) -> None: ...
+
+    def probabilities(self, y: np.ndarray, *, final: bool = False) -> np.ndarray: ...
 
 
 def speech_seconds(probs: np.ndarray, *, threshold: float = SPEECH_PROBABILITY) -> float:
@@ -110,8 +126,8 @@ class SpeechGate:
         self.min_emotion_s = float(min_emotion_s)
         self._local = threading.local()
 
-    def _detector(self):
-        detector = getattr(self._local, "detector", None)
+    def _detector(self) -> VoiceDetector:
+        detector: VoiceDetector | None = getattr(self._local, "detector", None)
         if detector is None:
             from emovox.audio.vad import get_vad
 

@@ -27,7 +27,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -36,6 +36,8 @@ from emovox.inference.adaptation import ADAPT_FILE, SEGMENT_S, AdaptationHead
 from emovox.inference.backends import (
     ONNX_FILE,
     WEIGHTS_FILE,
+    Backend,
+    EmbeddingBackend,
     ModelInfo,
     OnnxBackend,
     TorchBackend,
@@ -43,7 +45,7 @@ from emovox.inference.backends import (
     read_config,
 )
 from emovox.inference.calibration import softmax
-from emovox.inference.gate import SPEECH_PROBABILITY, SpeechCheck, SpeechGate, quality_warnings
+from emovox.inference.gate import SPEECH_PROBABILITY, SpeechCheck, SpeechGate, VoiceDetector, quality_warnings
 from emovox.inference.results import Prediction, Timeline, no_speech_prediction, prediction_from_probs
 from emovox.inference.timeline import window_spans, window_starts
 
@@ -211,7 +213,7 @@ class Predictor:
 
     def __init__(
         self,
-        backend,
+        backend: Backend,
         info: ModelInfo,
         *,
         min_confidence: float | None = None,
@@ -230,7 +232,7 @@ class Predictor:
         self.adaptation = adaptation
         self._speaker_offset: np.ndarray | None = None
         self._adapted_audio_s = 0.0
-        self._detectors: dict[str, object] = {}
+        self._detectors: dict[str, VoiceDetector] = {}
         self.gate = SpeechGate() if gate is True else (gate or None)
         #: What the model was measured on (the artifact's ``robustness.measured``), for the warnings.
         self.measured = dict((info.config.get("robustness") or {}).get("measured") or {})
@@ -265,15 +267,22 @@ class Predictor:
         return self._adapted_audio_s if self.adapted else 0.0
 
     @property
+    def _adapted_head(self) -> AdaptationHead | None:
+        """The adaptation head while predictions use it (after :meth:`adapt`), else ``None``."""
+        return self.adaptation if self.adapted else None
+
+    @property
     def temperature(self) -> float:
-        return self.adaptation.temperature if self.adapted else self.info.temperature
+        head = self._adapted_head
+        return head.temperature if head is not None else self.info.temperature
 
     @property
     def threshold(self) -> float:
         """Confidence under which a prediction is ``"unknown"`` (the adapted head has its own)."""
         if self._min_confidence is not None:
             return self._min_confidence
-        return self.adaptation.threshold if self.adapted else self.info.threshold
+        head = self._adapted_head
+        return head.threshold if head is not None else self.info.threshold
 
     # ------------------------------------------------------------------ core
     def logits(self, waveforms: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
@@ -307,9 +316,14 @@ class Predictor:
         return z
 
     def _batch_logits(self, x: np.ndarray) -> np.ndarray:
-        if self._speaker_offset is None:
+        head = self._adapted_head
+        if head is None or self._speaker_offset is None:
             return self.backend.logits(x)
-        return self.adaptation.logits(self.backend.embeddings(x), self._speaker_offset)
+        return head.logits(self._embeddings(x), self._speaker_offset)
+
+    def _embeddings(self, x: np.ndarray) -> np.ndarray:
+        # only reached once has_embeddings was checked (clip_embedding, adapt) or after adapt() succeeded
+        return cast(EmbeddingBackend, self.backend).embeddings(x)
 
     def probabilities(self, waveforms: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
         """Calibrated probabilities ``softmax(logits / T)`` of windows (see :meth:`logits`)."""
@@ -324,7 +338,7 @@ class Predictor:
         if not getattr(self.backend, "has_embeddings", False):
             raise ModelError("this model has no embedding output (only Whisper-backed models have one)")
         windows = self._clip_windows(self._prepare(self.load(source, sample_rate=sample_rate)))
-        return np.mean([self.backend.embeddings(w[None])[0] for w in windows], axis=0)
+        return np.mean([self._embeddings(w[None])[0] for w in windows], axis=0)
 
     def adapt(self, sources: Sequence[Any] | None, *, sample_rate: int | None = None) -> int:
         """``--adapt``: predict from now on with the head adapted to one speaker.
@@ -367,7 +381,7 @@ class Predictor:
             audible = [p for p in pieces if np.any(np.abs(p) >= SILENCE_PEAK)]
             clips += [self._fit(p) for p in audible]
             n_samples += sum(p.size for p in audible)
-        embeddings = [self.backend.embeddings(clip[None])[0] for clip in clips]
+        embeddings = [self._embeddings(clip[None])[0] for clip in clips]
         self._speaker_offset = self.adaptation.offset(
             np.stack(embeddings) if embeddings else np.zeros((0, self.adaptation.n_features))
         )
@@ -505,16 +519,18 @@ class Predictor:
         pending: list[tuple[Any, list | EmovoxError | None, float, SpeechCheck | None]] = []
         n_windows = 0
 
-        def flush():
+        def flush() -> Iterator[tuple[Any, Prediction | EmovoxError]]:
             good = [x for _, w, _, _ in pending if isinstance(w, list) for x in w]
             probs = self.probabilities(good) if good else None
             i = 0
             for src, w, dur, check in pending:
                 if isinstance(w, list):
+                    assert probs is not None  # a clip has at least one window, so good is not empty
                     p = probs[i : i + len(w)].mean(axis=0)
                     i += len(w)
                     yield src, self._answer(p, check, start_s=0.0, end_s=dur)
                 elif w is None:
+                    assert check is not None  # None stands for the gate's no_speech verdict
                     yield (
                         src,
                         no_speech_prediction(
@@ -531,6 +547,7 @@ class Predictor:
 
         for src in sources:
             check = None
+            item: list[np.ndarray] | EmovoxError | None
             try:
                 y = self.load(src, sample_rate=sample_rate)
                 dur = y.size / self.sample_rate_hz
@@ -589,7 +606,7 @@ class Predictor:
         hop_s: float | None = None,
         smoothing: int = 3,
         max_gap_s: float = 1.0,
-        vad: str | object = "auto",
+        vad: str | VoiceDetector = "auto",
         block_s: float = 30.0,
         progress: ProgressCallback | None = None,
         on_segment: Callable[[int, Prediction], None] | None = None,
@@ -642,6 +659,8 @@ class Predictor:
             results of a long recording. Exceptions propagate as for
             ``progress``.
 
+        Notes
+        -----
         Results do not depend on ``block_s``, ``progress`` or ``on_segment``.
         """
         from emovox.audio.vad import StreamingVAD
@@ -735,6 +754,7 @@ class Predictor:
     def _duration_for_progress(self, source: Any, sample_rate: int | None) -> float | None:
         """A recording's length in seconds before decoding it (``None`` for a file object that cannot seek)."""
         if _is_array(source):
+            assert sample_rate is not None  # _blocks() refused an array without its rate
             return float(np.asarray(source).reshape(-1).size / sample_rate)
         from emovox.audio import audio_duration_s
 
@@ -757,7 +777,7 @@ class _RecordingDetector:
     sees exactly the blocks it is fed, so frames line up with the recording.
     """
 
-    def __init__(self, detector) -> None:
+    def __init__(self, detector: VoiceDetector) -> None:
         from emovox.audio.quality import QualityMeter
 
         self.detector = detector
@@ -846,6 +866,7 @@ def load_model(
         except ImportError:
             has_onnx = False
         backend = "onnx" if has_onnx or not (model_dir / WEIGHTS_FILE).is_file() else "torch"
+    engine: OnnxBackend | TorchBackend
     if backend == "onnx":
         engine = OnnxBackend(model_dir / ONNX_FILE, num_threads=num_threads)
     else:

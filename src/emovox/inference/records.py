@@ -39,7 +39,10 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterable, Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from emovox.inference.results import Prediction, Timeline
 
 __all__ = [
     "KINDS",
@@ -89,7 +92,7 @@ def result_columns(labels: Sequence[str]) -> list[str]:
 
 
 def prediction_row(
-    p,
+    p: Prediction,
     *,
     labels: Sequence[str],
     file: str,
@@ -149,7 +152,7 @@ def error_row(
 
 
 def timeline_rows(
-    t, *, labels: Sequence[str], file: str, input_index: int | None, model: tuple[str, str]
+    t: Timeline, *, labels: Sequence[str], file: str, input_index: int | None, model: tuple[str, str]
 ) -> list[dict[str, Any]]:
     """A timeline's ``file`` row (:meth:`Timeline.overall`) and one ``segment`` row per segment.
 
@@ -183,6 +186,12 @@ def csv_cell(column: str, value: Any) -> str:
     return str(value)
 
 
+class TextSink(Protocol):
+    """Where text goes: a text file, or anything with its ``write(str)``."""
+
+    def write(self, text: str, /) -> object: ...
+
+
 class CsvRows:
     """Writes the header of :func:`result_columns`, then rows (dicts with those keys), as CSV.
 
@@ -190,7 +199,7 @@ class CsvRows:
     so their files share the header and the number format.
     """
 
-    def __init__(self, fh: TextIO, labels: Sequence[str]) -> None:
+    def __init__(self, fh: TextSink, labels: Sequence[str]) -> None:
         self.columns = result_columns(labels)
         self._writer = csv.writer(fh, lineterminator="\n")
         self._writer.writerow(self.columns)

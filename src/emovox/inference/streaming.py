@@ -46,13 +46,18 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from numbers import Real
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from emovox.audio.resample_stream import ChunkResampler
 from emovox.errors import ConfigError
-from emovox.inference.gate import MIN_EMOTION_S, NO_SPEECH_S, SPEECH_PROBABILITY
+from emovox.inference.gate import MIN_EMOTION_S, NO_SPEECH_S, SPEECH_PROBABILITY, VoiceDetector
 from emovox.inference.results import NO_SPEECH, prediction_from_probs
+
+if TYPE_CHECKING:
+    from emovox.audio.quality import Quality
+    from emovox.inference.predictor import Predictor
 
 __all__ = ["StreamEngine", "StreamEvent", "STREAM_VADS"]
 
@@ -108,7 +113,7 @@ class StreamEvent:
     scores: Mapping[str, float] = field(default_factory=dict)
     speech_s: float = 0.0
     reason: str | None = None
-    quality: object = None
+    quality: Quality | None = None
 
     def to_dict(self, *, digits: int = 4) -> dict:
         """JSON-ready ``{t, start_s, end_s, speech, label, confidence, scores, speech_s, reason, quality}``."""
@@ -185,7 +190,7 @@ class StreamEngine:
 
     def __init__(
         self,
-        predictor,
+        predictor: Predictor,
         *,
         window_s: float = 3.0,
         hop_s: float = 0.5,
@@ -209,24 +214,25 @@ class StreamEngine:
             raise ConfigError(f"vad_threshold={vad_threshold!r} must lie in (0, 1)")
         if vad not in STREAM_VADS:
             raise ConfigError(f"vad={vad!r} is unknown: expected one of {', '.join(STREAM_VADS)}")
-        self.predictor = predictor
-        self.sample_rate_hz = sr = int(predictor.sample_rate_hz)
+        self.predictor: Predictor = predictor
+        sr = int(predictor.sample_rate_hz)
+        self.sample_rate_hz: int = sr
         self.window_s, self.hop_s, self.max_buffer_s = window_s, hop_s, max_buffer_s
         self.smoothing, self.min_speech_s = smoothing, min_speech_s
-        self._window = int(round(window_s * sr))
-        self._hop = int(round(hop_s * sr))
-        self._min_speech = int(round(min_speech_s * sr))
-        self._no_speech = min(self._min_speech, int(round(NO_SPEECH_S * sr)))
-        self._resampler = ChunkResampler(target_hz=sr)
-        self._ring = np.zeros(max(self._window, int(round(max_buffer_s * sr))), np.float32)
-        self._n = 0  # samples (model rate) processed
-        self._next = self._hop  # sample where the next event is due
-        self._last_event = 0
+        self._window: int = int(round(window_s * sr))
+        self._hop: int = int(round(hop_s * sr))
+        self._min_speech: int = int(round(min_speech_s * sr))
+        self._no_speech: int = min(self._min_speech, int(round(NO_SPEECH_S * sr)))
+        self._resampler: ChunkResampler = ChunkResampler(target_hz=sr)
+        self._ring: np.ndarray = np.zeros(max(self._window, int(round(max_buffer_s * sr))), np.float32)
+        self._n: int = 0  # samples (model rate) processed
+        self._next: int = self._hop  # sample where the next event is due
+        self._last_event: int = 0
         self._history: deque[np.ndarray] = deque(maxlen=smoothing)
-        self._closed = False
-        self.events_emitted = 0
-        self.vad = vad
-        self._detector = None
+        self._closed: bool = False
+        self.events_emitted: int = 0
+        self.vad: str = vad
+        self._detector: VoiceDetector | None = None
         if vad != "off":
             if sr != 16000:
                 raise ConfigError(
@@ -238,11 +244,12 @@ class StreamEngine:
             self._detector.reset()
             self.vad = "silero" if type(self._detector).__name__ == "SileroVAD" else "webrtc"
             frame = self._detector.frame_samples
-            self._frame = frame
-            self._on, self._off = float(vad_threshold), max(0.01, float(vad_threshold) - _HYSTERESIS)
-            self._flags = np.zeros(self._window // frame + 3, bool)  # speech flag per frame, ring
-            self._frames = 0  # frames decided so far
-            self._speaking = False
+            self._frame: int = frame
+            self._on: float = float(vad_threshold)
+            self._off: float = max(0.01, float(vad_threshold) - _HYSTERESIS)
+            self._flags: np.ndarray = np.zeros(self._window // frame + 3, bool)  # speech flag per frame, ring
+            self._frames: int = 0  # frames decided so far
+            self._speaking: bool = False
 
     # ------------------------------------------------------------------ state
     @property
@@ -265,7 +272,7 @@ class StreamEngine:
         return self._closed
 
     # ------------------------------------------------------------------ input
-    def feed(self, samples, sample_rate_hz) -> list[StreamEvent]:
+    def feed(self, samples: np.ndarray, sample_rate_hz: float) -> list[StreamEvent]:
         """Push the next chunk; return the events now due (often none, or several for a long chunk).
 
         Parameters
@@ -336,6 +343,7 @@ class StreamEngine:
 
     # ------------------------------------------------------------------ VAD
     def _vad(self, piece: np.ndarray, *, final: bool = False) -> None:
+        assert self._detector is not None  # called only when there is a detector (vad != "off")
         probs = self._detector.probabilities(piece, final=final)
         flags = self._flags
         for p in probs:  # hysteresis, frame by frame (a few frames per call)

@@ -29,7 +29,7 @@ import shutil
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -293,6 +293,14 @@ def load_artifact(
     return model, config
 
 
+@overload
+def _build(
+    name: str, spec: TaskSpec, params: Mapping[str, Any], directory: Path, *, meta: Literal[False]
+) -> torch.nn.Module: ...
+@overload
+def _build(
+    name: str, spec: TaskSpec, params: Mapping[str, Any], directory: Path, *, meta: bool
+) -> torch.nn.Module | None: ...
 def _build(
     name: str, spec: TaskSpec, params: Mapping[str, Any], directory: Path, *, meta: bool
 ) -> torch.nn.Module | None:

@@ -452,6 +452,14 @@ class Classifier:
         if n_speakers < 2:
             raise ConfigError("tuning needs at least 2 training speakers per fold; drop --tune")
         inner = speaker_kfold(speakers, k=min(self.inner_folds, n_speakers), seed=self.seed, labels=y)
+        # An inner training side with one class cannot be fitted (e.g. a target constant per speaker
+        # and few speakers): such splits are left out, and all of them is a clear error.
+        inner = [s for s in inner if len(np.unique(y[s.train_idx])) >= 2]
+        if not inner:
+            raise ConfigError(
+                "tuning: every inner speaker split leaves a single class on its training side; "
+                "add speakers or drop --tune"
+            )
         classes = [str(i) for i in range(int(y.max()) + 1)]
         grid = self.spec.grid
         scaled = [impute_and_scale(X[s.train_idx], X[s.test_idx]) for s in inner]

@@ -213,7 +213,7 @@ class WorkbenchRegressor:
     seed: int = 0
 
     def to_dict(self) -> dict:
-        data = {
+        data: dict[str, Any] = {
             "name": self.name,
             "family": self.kind.name,
             "estimator": self.kind.estimator,

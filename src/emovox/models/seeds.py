@@ -36,12 +36,23 @@ statistics. S1: 4536 -avgpool(5, 3, same)-> 1512; flatten 1512 x 32 = 48,384.
 from __future__ import annotations
 
 import math
+from typing import TypedDict, TypeVar
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from emovox.errors import ConfigError
+
+_M = TypeVar("_M", bound=nn.Module)
+
+
+class _BatchNormArgs(TypedDict):
+    """Keras ``BatchNormalization`` defaults as PyTorch ``BatchNorm`` keyword arguments."""
+
+    eps: float
+    momentum: float
+
 
 __all__ = [
     "SamePool1d",
@@ -69,12 +80,17 @@ def keras_param_count(model: nn.Module) -> dict[str, int]:
     frozen = sum(p.numel() for p in model.parameters() if not p.requires_grad)
     moving = 0
     for m in model.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats:
+        if (
+            isinstance(m, nn.modules.batchnorm._BatchNorm)
+            and m.track_running_stats
+            and m.running_mean is not None
+            and m.running_var is not None
+        ):
             moving += m.running_mean.numel() + m.running_var.numel()
     return {"total": trainable + frozen + moving, "trainable": trainable, "non_trainable": frozen + moving}
 
 
-def keras_init(model: nn.Module) -> nn.Module:
+def keras_init(model: _M) -> _M:
     """Re-initialise ``model`` as Keras would have built it; returns ``model``.
 
     Conv and Dense (Linear) kernels: Glorot (Xavier) uniform; biases: zeros;
@@ -229,7 +245,7 @@ class S3Conv1D(nn.Module):
     def __init__(self, n_classes: int = 8, *, n_inputs: int = 2376) -> None:
         super().__init__()
         self.n_inputs = n_inputs
-        bn = {"eps": 1e-3, "momentum": 0.01}
+        bn: _BatchNormArgs = {"eps": 1e-3, "momentum": 0.01}
         layers: list[nn.Module] = []
         spec = [
             (1, 512, 5, 5, False),
@@ -317,7 +333,7 @@ class S4TwoChannelCNN(nn.Module):
     flattened ``(batch, 6016)`` as the ``seed-s4`` feature set gives it.
     """
 
-    def __init__(self, n_classes: int = 6, *, input_dims: tuple[int, int, int] = (2, 32, 94)) -> None:
+    def __init__(self, n_classes: int = 6, *, input_dims: tuple[int, ...] = (2, 32, 94)) -> None:
         super().__init__()
         self.input_dims = tuple(input_dims)
         c = self.input_dims[0]

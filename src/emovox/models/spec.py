@@ -116,9 +116,10 @@ class TaskSpec:
         if "labels" not in data:
             raise ModelError("task spec has no 'labels': the artifact does not say which classes it predicts")
         try:
-            return cls(
-                **{k: (tuple(v) if k in ("labels", "feature_dims") and v is not None else v) for k, v in data.items()}
-            )
+            kwargs: dict[str, Any] = {
+                k: (tuple(v) if k in ("labels", "feature_dims") and v is not None else v) for k, v in data.items()
+            }
+            return cls(**kwargs)
         except ConfigError as error:
             raise ModelError(f"invalid task spec: {error}") from None
         except TypeError as error:

@@ -56,8 +56,13 @@ class WhisperEmotionClassifier(nn.Module):
         Hidden states fed to the head (0 = after the positions, ``n_layers`` =
         the final LayerNorm output).
 
+    Notes
+    -----
     The clips of one batch must have equal length (no mask); 0.5 s to 30 s.
     """
+
+    feature_mean: torch.Tensor
+    feature_scale: torch.Tensor
 
     def __init__(self, n_classes: int, *, encoder: Mapping, layers: Sequence[int]) -> None:
         super().__init__()

@@ -191,6 +191,8 @@ class WhisperEncoder(nn.Module):
     output: tuple of ``n_layers + 1`` float tensors ``(batch, ceil(frames / 2), d_model)``.
     """
 
+    embed_positions: torch.Tensor
+
     def __init__(self, config: WhisperEncoderConfig) -> None:
         super().__init__()
         self.config = config

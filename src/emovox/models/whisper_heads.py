@@ -36,6 +36,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypedDict, cast
 
 import numpy as np
 import torch
@@ -59,6 +60,14 @@ __all__ = [
 HEAD_KINDS = ("linear", "weighted", "mlp")
 #: Candidate epoch counts scored by the inner CV of :func:`fit_pooled_head`.
 EPOCH_GRID = (10, 20, 40, 80)
+
+
+class _HeadSettings(TypedDict):
+    """:class:`PooledHead` keyword settings shared by every head :func:`fit_pooled_head` trains."""
+
+    kind: str
+    hidden: int
+    dropout: float
 
 
 class _Member(nn.Module):
@@ -99,6 +108,9 @@ class PooledHead(nn.Module):
     hold the training rows' statistics.
     """
 
+    feature_mean: torch.Tensor
+    feature_scale: torch.Tensor
+
     def __init__(
         self,
         n_layers_in: int,
@@ -135,17 +147,21 @@ class PooledHead(nn.Module):
         with torch.no_grad():
             head.feature_mean.copy_(torch.from_numpy(np.asarray(fit.mean, np.float32)).view(n_layers_in, 2, d_model))
             head.feature_scale.copy_(torch.from_numpy(np.asarray(fit.scale, np.float32)).view(n_layers_in, 2, d_model))
-            head.members[0].fc.weight.copy_(torch.from_numpy(np.asarray(fit.coef, np.float32)))
-            head.members[0].fc.bias.copy_(torch.from_numpy(np.asarray(fit.intercept, np.float32)))
+            fc = cast(nn.Linear, head.members[0].fc)  # kind="linear": one member, a single nn.Linear
+            fc.weight.copy_(torch.from_numpy(np.asarray(fit.coef, np.float32)))
+            fc.bias.copy_(torch.from_numpy(np.asarray(fit.intercept, np.float32)))
         return head.eval()
 
     def layer_weights(self) -> np.ndarray:
         """Softmax layer weights ``(n_members, n_layers_in)`` of a ``weighted`` head (empty for ``mlp``)."""
-        rows = [torch.softmax(m.layer_logits.detach(), 0).numpy() for m in self.members if m.kind == "weighted"]
+        members = cast(Sequence[_Member], self.members)  # built from _Member only
+        rows = [torch.softmax(m.layer_logits.detach(), 0).numpy() for m in members if m.kind == "weighted"]
         return np.array(rows)
 
 
-def speaker_centred(pooled: np.ndarray, speakers: Sequence[str], *, k: int | None = None, seed: int = 0) -> np.ndarray:
+def speaker_centred(
+    pooled: np.ndarray, speakers: Sequence[str] | np.ndarray, *, k: int | None = None, seed: int = 0
+) -> np.ndarray:
     """Subtract from each speaker's rows the mean of ``k`` of that speaker's rows (all of them if ``None``).
 
     ``pooled`` ``(n, ...)`` -> same shape, float32. The ``k`` reference rows
@@ -153,11 +169,11 @@ def speaker_centred(pooled: np.ndarray, speakers: Sequence[str], *, k: int | Non
     does with a few unlabelled clips of a new speaker.
     """
     pooled = np.asarray(pooled, dtype=np.float32)
-    speakers = np.asarray([str(s) for s in speakers])
+    speaker_ids = np.asarray([str(s) for s in speakers])
     out = np.empty_like(pooled)
     rng = np.random.default_rng(seed)
-    for s in sorted(set(speakers)):
-        idx = np.flatnonzero(speakers == s)
+    for s in sorted(set(speaker_ids)):
+        idx = np.flatnonzero(speaker_ids == s)
         ref = idx if k is None or k >= len(idx) else rng.choice(idx, size=k, replace=False)
         out[idx] = pooled[idx] - pooled[ref].mean(axis=0)
     return out
@@ -229,7 +245,8 @@ def _train(
     head.feature_scale.copy_(torch.from_numpy(scale))
     counts = np.bincount(y, minlength=n_classes).astype(np.float64)
     class_w = np.where(counts > 0, len(y) / (n_classes * np.maximum(counts, 1)), 0.0)
-    loss_fn = nn.CrossEntropyLoss(weight=torch.tensor(class_w, dtype=torch.float32), reduction="none")
+    class_wt = torch.tensor(class_w, dtype=torch.float32)
+    loss_fn = nn.CrossEntropyLoss(weight=class_wt, reduction="none")
     opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
     xt, yt = torch.from_numpy(np.ascontiguousarray(x, np.float32)), torch.from_numpy(y.astype(np.int64))
     wt = torch.ones(len(y)) if weights is None else torch.from_numpy(weights.astype(np.float32))
@@ -247,7 +264,7 @@ def _train(
         head.train()
         for b in np.array_split(rng.permutation(len(y)), max(1, int(np.ceil(len(y) / batch_size)))):
             bt = torch.from_numpy(b)
-            loss = (loss_fn(head(xt[bt]), yt[bt]) * wt[bt]).sum() / (wt[bt] * loss_fn.weight[yt[bt]]).sum()
+            loss = (loss_fn(head(xt[bt]), yt[bt]) * wt[bt]).sum() / (wt[bt] * class_wt[yt[bt]]).sum()
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -320,8 +337,7 @@ def fit_pooled_head(
         )
     layers = tuple(range(pooled.shape[1])) if layers is None else tuple(int(i) for i in layers)
     epoch_grid = tuple(sorted({int(e) for e in epoch_grid}))
-    settings = {"kind": kind, "hidden": int(hidden), "dropout": float(dropout)}
-    options = {"lr": lr, "weight_decay": weight_decay, "batch_size": batch_size}
+    settings: _HeadSettings = {"kind": kind, "hidden": int(hidden), "dropout": float(dropout)}
     x = pooled[:, list(layers)]
     xa = [np.asarray(a)[:, list(layers)] for a in augmented]
     xe = np.zeros((0, *x.shape[1:]), np.float32) if extra is None else np.asarray(extra[0])[:, list(layers)]
@@ -329,7 +345,7 @@ def fit_pooled_head(
     classes = [str(c) for c in range(n_classes)]
     inner = speaker_kfold(list(speakers), k=min(inner_folds, len(set(speakers))), seed=seed, labels=y)
     oof = {e: np.zeros((len(y), n_classes), np.float32) for e in epoch_grid}
-    uars = {e: [] for e in epoch_grid}
+    uars: dict[int, list[float]] = {e: [] for e in epoch_grid}
     for f, split in enumerate(inner):
         tr, te = split.train_idx, split.test_idx
         rows = np.concatenate([x[tr], *(a[tr] for a in xa), xe])
@@ -342,7 +358,9 @@ def fit_pooled_head(
             epochs=epoch_grid,
             seed=seed + f,
             val=x[te],
-            **options,
+            lr=lr,
+            weight_decay=weight_decay,
+            batch_size=batch_size,
         )
         for e in epoch_grid:
             oof[e][te] = val[e]
@@ -354,7 +372,15 @@ def fit_pooled_head(
     members = []
     for m in range(n_members):
         head, _ = _train(
-            rows, labels, n_classes, {**settings, "n_members": 1}, epochs=(best,), seed=seed + 1000 + m, **options
+            rows,
+            labels,
+            n_classes,
+            {**settings, "n_members": 1},
+            epochs=(best,),
+            seed=seed + 1000 + m,
+            lr=lr,
+            weight_decay=weight_decay,
+            batch_size=batch_size,
         )
         members.append(head)
     final = PooledHead(len(layers), x.shape[3], n_classes, **settings, n_members=n_members)
@@ -390,9 +416,13 @@ class WhisperHeadClassifier(nn.Module):
     head : Mapping
         :class:`PooledHead` settings (``kind``, ``hidden``, ``dropout``, ``n_members``).
 
+    Notes
+    -----
     Buffer ``speaker_offset`` ``(len(layers), 2, d_model)`` (zeros unless the
     model was trained with ``--adapt``) is subtracted from the pooled statistics.
     """
+
+    speaker_offset: torch.Tensor
 
     def __init__(
         self, n_classes: int, *, encoder: Mapping, layers: Sequence[int], head: Mapping, adapt: bool = False

@@ -16,6 +16,7 @@ import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -84,6 +85,8 @@ def write_artifact(
         the base model's own labels (a rebuild of the shipped model), never
         for other labels (a ``ConfigError``).
 
+    Notes
+    -----
     The folder is assembled beside ``out_dir`` and moved into place at the
     end, so a reader never sees half a model. The ONNX graph is exported (the
     exporter checks it against torch) and reads its float16 weights from
@@ -106,9 +109,10 @@ def write_artifact(
         )
     params = dict(config["architecture"]["params"])
     classes = tuple(str(c) for c in classes)
-    if head.coef.shape != (len(classes), model.head.in_features):
+    n_features = cast(WhisperEmotionClassifier, model).head.in_features  # a whisper-linear artifact builds one
+    if head.coef.shape != (len(classes), n_features):
         raise ConfigError(
-            f"head of shape {head.coef.shape} does not fit {len(classes)} classes on {model.head.in_features} features"
+            f"head of shape {head.coef.shape} does not fit {len(classes)} classes on {n_features} features"
         )
     if (carry_files or carry_config) and list(classes) != list(config["task"]["labels"]):
         raise ConfigError(

@@ -17,10 +17,14 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from emovox.errors import ConfigError, EmovoxError, ModelError
+
+if TYPE_CHECKING:
+    from emovox.augment import Compose
 
 __all__ = ["BASE_MODEL", "MAX_COPIES", "ClipEmbeddings", "clip_embeddings", "clip_progress"]
 
@@ -100,7 +104,7 @@ def clip_embeddings(
     rate = predictor.sample_rate_hz
     identity = {"embedding": embedding_id(os.fspath(folder)), "emovox": __version__, "rate_hz": rate}
     cache = FeatureCache(cache_dir) if cache_dir is not None else None
-    chains: dict[int, object] = {}
+    chains: dict[int, Compose] = {}
     banks = None
     out: np.ndarray | None = None
     n_cached = n_computed = 0

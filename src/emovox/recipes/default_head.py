@@ -485,7 +485,7 @@ def _lines(summary: dict, protocol: HeldOutProtocol, embedded: ClipEmbeddings, c
 
 
 # ---------------------------------------------------------------------- the registered recipe
-def _setting(settings: dict, key: str, kind: type, *, minimum: int | None = None):
+def _setting(settings: dict, key: str, kind: type[int] | type[float], *, minimum: int | None = None):
     value = settings.get(key)
     if value is None:
         return None

@@ -27,11 +27,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from emovox.augment.synth import MUSIC_KINDS
 from emovox.errors import ConfigError
+
+if TYPE_CHECKING:
+    from emovox.augment import Compose
 
 __all__ = [
     "N_COPIES",
@@ -52,7 +56,7 @@ N_COPIES = 7
 #: Inverse L2 strength of the head (the four-corpus inner CV chose 1e-3 for the clean head; 3e-3 was no better).
 C = 1e-3
 TRAIN_ROOMS = {"train": ((0.2, 1.0), None)}
-TRAIN_SOUNDS = {"music": (*MUSIC_KINDS, "hum")}
+TRAIN_SOUNDS: dict[str, Sequence[str]] = {"music": (*MUSIC_KINDS, "hum")}
 
 
 def train_banks(records, groups):
@@ -82,7 +86,7 @@ def copy_needs_banks(copy: int) -> bool:
     return (int(copy) - 1) % N_COPIES != 0
 
 
-def copy_chain(copy: int, *, babble=None, sounds=None, rirs=None):
+def copy_chain(copy: int, *, babble=None, sounds=None, rirs=None) -> Compose:
     """The degradation of training copy ``copy`` (1-based; after :data:`N_COPIES` the assignment repeats).
 
     Copy 1: a telephone call; 2-5: the full chain; 6-7: a noisy place

@@ -100,10 +100,10 @@ def two_channel(
     import librosa
 
     mel = mel_db(y, sample_rate_hz=sample_rate_hz, n_mels=n_mels, n_fft=n_fft, hop_length=hop_length)
-    kw = {"sr": sample_rate_hz, "n_fft": n_fft, "hop_length": hop_length}
-    mfcc = librosa.feature.mfcc(y=y, n_mfcc=13, **kw)
-    chroma = librosa.feature.chroma_stft(y=y, **kw)
-    contrast = librosa.feature.spectral_contrast(y=y, **kw)
+    sr = sample_rate_hz
+    mfcc = librosa.feature.mfcc(y=y, n_mfcc=13, sr=sr, n_fft=n_fft, hop_length=hop_length)
+    chroma = librosa.feature.chroma_stft(y=y, sr=sr, n_fft=n_fft, hop_length=hop_length)
+    contrast = librosa.feature.spectral_contrast(y=y, sr=sr, n_fft=n_fft, hop_length=hop_length)
     rows = []
     for block in (mfcc, chroma, contrast):
         width = min(9, block.shape[1] - (1 - block.shape[1] % 2))

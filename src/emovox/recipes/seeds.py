@@ -47,7 +47,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol, cast
 
 import numpy as np
 
@@ -91,6 +91,18 @@ __all__ = [
     "resize_array",
     "normalize_array",
 ]
+
+
+class _WaveformStep(Protocol):
+    """How a waveform :class:`~emovox.augment.Transform` is called."""
+
+    def __call__(self, y: np.ndarray, *, sample_rate_hz: int, rng: np.random.Generator) -> np.ndarray: ...
+
+
+class _FeatureStep(Protocol):
+    """How a spectrogram :class:`~emovox.augment.Transform` is called."""
+
+    def __call__(self, x: np.ndarray, *, rng: np.random.Generator) -> np.ndarray: ...
 
 
 # --------------------------------------------------------------------------- the recipe
@@ -186,9 +198,9 @@ class SeedRecipe:
     def make_datasets(
         self,
         train_waveforms: Sequence[np.ndarray],
-        train_labels: Sequence[int],
+        train_labels: Sequence[int] | np.ndarray,
         val_waveforms: Sequence[np.ndarray],
-        val_labels: Sequence[int],
+        val_labels: Sequence[int] | np.ndarray,
         *,
         seed: int = 0,
         train_features: np.ndarray | None = None,
@@ -328,7 +340,7 @@ class SeedTrainDataset:
         self,
         recipe: SeedRecipe,
         waveforms: Sequence[np.ndarray],
-        labels: Sequence[int],
+        labels: Sequence[int] | np.ndarray,
         *,
         features: np.ndarray | None = None,
         transform: Callable[[np.ndarray], np.ndarray] | None = None,
@@ -369,11 +381,13 @@ class SeedTrainDataset:
             rng = np.random.default_rng([self.seed, self.epoch, int(i)])
             y = self.waveforms[j]
             if self.recipe.augmentation is not None:
-                y_aug = self.recipe.augmentation(y, sample_rate_hz=self.recipe.input.sample_rate_hz, rng=rng)
+                wave_step = cast(_WaveformStep, self.recipe.augmentation)  # concrete transforms define __call__
+                y_aug = wave_step(y, sample_rate_hz=self.recipe.input.sample_rate_hz, rng=rng)
                 if y_aug is not y:  # some step fired (a no-op chain returns its input)
                     x = self.recipe.input.extract(y_aug)
             if self.recipe.feature_augmentation is not None:
-                x = self.recipe.feature_augmentation(x, rng=rng)
+                feature_step = cast(_FeatureStep, self.recipe.feature_augmentation)  # as above
+                x = feature_step(x, rng=rng)
         if self.transform is not None:
             x = self.transform(x)
         return np.asarray(x, dtype=np.float32), int(self.labels[i])
@@ -641,7 +655,7 @@ def register_seed_recipes() -> None:
     try:
         from emovox.features.registry import FEATURE_SETS, FeatureSet, register_feature_set
     except ImportError:  # pragma: no cover
-        FEATURE_SETS = None
+        FEATURE_SETS = None  # type: ignore[assignment]  # partial install: no feature registry
     if FEATURE_SETS is not None:
         for name in SEED_RECIPES:
             if f"seed-{name}" not in FEATURE_SETS:

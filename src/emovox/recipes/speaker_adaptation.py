@@ -86,20 +86,20 @@ def fit_speaker_adaptation(
     from emovox.models.whisper_heads import speaker_centred
 
     x, y = np.asarray(embeddings, dtype=np.float64), np.asarray(y, dtype=np.int64)
-    speakers = np.asarray([str(s) for s in speakers])
-    if x.ndim != 2 or len(x) != len(y) or len(speakers) != len(y):
-        raise ConfigError(f"embeddings {x.shape}, labels {y.shape} and {len(speakers)} speakers disagree")
+    speaker_ids = np.asarray([str(s) for s in speakers])
+    if x.ndim != 2 or len(x) != len(y) or len(speaker_ids) != len(y):
+        raise ConfigError(f"embeddings {x.shape}, labels {y.shape} and {len(speaker_ids)} speakers disagree")
     if k < MIN_CLIPS:
         raise ConfigError(f"k={k}: speaker adaptation needs at least {MIN_CLIPS} clips per speaker")
-    centred = speaker_centred(x, speakers).astype(np.float64)
+    centred = speaker_centred(x, speaker_ids).astype(np.float64)
     oof = np.zeros((draws, len(y), n_classes))
     for split in splits:
         tr, te = np.asarray(split.train_idx), np.asarray(split.test_idx)
-        if set(speakers[tr]) & set(speakers[te]):
+        if set(speaker_ids[tr]) & set(speaker_ids[te]):
             raise ConfigError("the folds share speakers: speaker adaptation is measured on unseen speakers only")
         mean, scale, coef, intercept = _fit(centred[tr], y[tr], C, n_classes)
         for d in range(draws):
-            xte = speaker_centred(x[te], speakers[te], k=k, seed=seed * 1000 + d).astype(np.float64)
+            xte = speaker_centred(x[te], speaker_ids[te], k=k, seed=seed * 1000 + d).astype(np.float64)
             oof[d, te] = (xte - mean) / scale @ coef.T + intercept
     tested = np.zeros(len(y), bool)
     for split in splits:
@@ -108,15 +108,15 @@ def fit_speaker_adaptation(
         raise ConfigError("the folds must test every row once (out-of-fold calibration)")
     calibration = calibrate(oof[0], y)
     preds = oof.argmax(axis=2)
-    figures = {
+    figures: dict[str, float | dict[str, float]] = {
         "uar": float(np.mean([_uar(y, p, n_classes) for p in preds])),
         "accuracy": float(np.mean(preds == y[None])),
     }
     if groups is not None:
-        groups = np.asarray([str(g) for g in groups])
+        group_ids = np.asarray([str(g) for g in groups])
         figures["per_group"] = {
-            g: float(np.mean([_uar(y[groups == g], p[groups == g], n_classes) for p in preds]))
-            for g in sorted(set(groups))
+            g: float(np.mean([_uar(y[group_ids == g], p[group_ids == g], n_classes) for p in preds]))
+            for g in sorted(set(group_ids))
         }
     mean, scale, coef, intercept = _fit(centred, y, C, n_classes)
     section = {
@@ -143,7 +143,7 @@ def fit_speaker_adaptation(
             **figures,
         },
         "n_train": int(len(y)),
-        "n_speakers": int(len(set(speakers))),
+        "n_speakers": int(len(set(speaker_ids))),
     }
     return AdaptationFit(
         mean.astype(np.float32),

@@ -21,6 +21,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -91,20 +92,21 @@ def pooled_features(
     for i, record in enumerate(records):
         path = os.fspath(getattr(record, "path", record))
         fingerprint = file_fingerprint(path) if (cache or augment is not None) else None
-        key = cache_key(fingerprint, config) if cache else None
-        row = cache.get(key) if cache else None
+        key = cache_key(fingerprint, config) if cache and fingerprint is not None else None
+        row = cache.get(key) if cache and key is not None else None
         if row is None:
             try:
                 y = trim_for_model(load_audio(path, sample_rate_hz=SAMPLE_RATE_HZ), sample_rate_hz=SAMPLE_RATE_HZ)
             except EmovoxError as error:
                 raise type(error)(f"{path}: {error}") from error
             if augment is not None:
+                assert fingerprint is not None  # computed whenever there is an augment
                 rng = np.random.default_rng([seed, int(fingerprint[:15], 16)])
                 y = np.asarray(augment(y, sample_rate_hz=SAMPLE_RATE_HZ, rng=rng), dtype=np.float32)
             with torch.inference_mode():
-                row = pool_hidden_states(encoder(frontend(torch.from_numpy(y[: 30 * SAMPLE_RATE_HZ])[None])))[0]
-            row = row.numpy().astype(np.float32)
-            if cache:
+                pooled = pool_hidden_states(encoder(frontend(torch.from_numpy(y[: 30 * SAMPLE_RATE_HZ])[None])))[0]
+            row = pooled.numpy().astype(np.float32)
+            if cache and key is not None:
                 cache.put(key, row)
         rows.append(row)
         if progress:
@@ -318,6 +320,8 @@ def train_whisper_model(
     calibration = calibrate(fit.oof_logits, y)
     enc_config = encoder.config.to_dict()
     depth = max(fit.layers)
+    params: dict[str, Any]
+    model: WhisperEmotionClassifier | WhisperHeadClassifier
     if head == "linear" and not adapt and layers is None:  # the original architecture, unchanged
         arch, params = "whisper-linear", {"encoder": enc_config, "layers": list(fit.layers)}
         model = build_classifier(encoder_dir, fit, len(classes))

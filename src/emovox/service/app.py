@@ -32,7 +32,7 @@ import re
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
 from emovox.errors import ConfigError, EmovoxError
@@ -293,7 +293,10 @@ def predict_bytes(
 
 
 #: ``format`` of ``/v1/predict``: a timeline export (:data:`emovox.export.timeline_formats.FORMATS`).
-ExportFormat = Literal[tuple(FORMATS)]  # type: ignore[valid-type]
+if TYPE_CHECKING:  # built from the formats at run time, which a type checker cannot follow: plain str
+    ExportFormat = str
+else:
+    ExportFormat = Literal[tuple(FORMATS)]
 #: The 200 answers of ``/v1/predict`` besides JSON, for the published schema.
 _EXPORT_CONTENT = {f"{fmt.media_type}": {"schema": {"type": "string"}} for fmt in FORMATS.values()}
 _EXPORT_CONTENT[ndjson.MEDIA_TYPE] = {
@@ -673,8 +676,8 @@ def create_app(
             return {"results": results}
 
     # ------------------------------------------------------------------ streaming
-    @app.websocket("/v1/stream")
-    async def stream(websocket: WebSocket):
+    @app.websocket("/v1/stream", name="stream")
+    async def stream_route(websocket: WebSocket):  # not "stream": that is create_app's parameter
         await run_stream(websocket, state)
 
     return app

@@ -260,7 +260,9 @@ async def authorize_http(request, api_keys: ApiKeys):
         return _signed_in(request, key) if api_keys.accepts(key) else _unauthorized(request, wrong_key=True)
     if path == "/" and request.method == "POST":
         key = await _form_key(request) if same_origin(request.headers) else None
-        return _signed_in(request, key) if api_keys.accepts(key) else _unauthorized(request, wrong_key=True)
+        if key is not None and api_keys.accepts(key):  # accepts() refuses None anyway
+            return _signed_in(request, key)
+        return _unauthorized(request, wrong_key=True)
     if api_keys.authenticates(request.headers):
         return None
     return _unauthorized(request)

@@ -21,6 +21,8 @@ start a valid stream. Nothing here decodes audio.
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 from emovox.errors import UnsupportedAudioError
 
 __all__ = ["ContainerHead", "ogg_crc32"]
@@ -96,7 +98,7 @@ class ContainerHead:
         if self.done:
             self._buf = b""
 
-    def _refuse(self, why: str) -> None:
+    def _refuse(self, why: str) -> NoReturn:
         raise UnsupportedAudioError(
             f"the {self.format} stream is not valid {self.format} ({why}): send the recorder's chunks "
             "exactly as MediaRecorder produces them, from the first one"
@@ -145,7 +147,7 @@ class ContainerHead:
             while pos < end:
                 element = _vint(b, pos, keep_marker=True)
                 length = element and _vint(b, element[1], keep_marker=False)
-                if not length or length[1] + length[0] > end:
+                if element is None or not length or length[1] + length[0] > end:
                     self._refuse("a malformed EBML header")
                 if element[0] == _EBML_DOCTYPE_ID:
                     doctype = b[length[1] : length[1] + length[0]].rstrip(b"\x00")

@@ -39,8 +39,12 @@ import json
 import logging
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from emovox.errors import ConfigError
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = ["GuardSettings", "ConnectionGuard", "guarded_http_protocol", "frame_limit_websocket_protocol"]
 
@@ -182,7 +186,7 @@ def guarded_http_protocol(settings: GuardSettings):
             super().__init__(*args, **kwargs)
             self._awaiting_headers = True  # between requests, or inside a request line / headers
             self._header_bytes = 0
-            self._header_timer = None
+            self._header_timer: asyncio.TimerHandle | None = None
             self._lingering = False
             self._linger_bytes = 0
 

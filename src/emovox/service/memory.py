@@ -17,6 +17,10 @@ import ctypes.util
 import logging
 import threading
 import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = ["malloc_trim", "MemoryReturner"]
 
@@ -66,8 +70,8 @@ class MemoryReturner:
         self.trims = 0
         self._first_pending: float | None = None
         self._last_ended = 0.0
-        self._handle = None
-        self._loop = None
+        self._handle: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._running = False
 
     def activity_ended(self) -> None:
@@ -91,6 +95,7 @@ class MemoryReturner:
 
         self._handle = None
         now = time.monotonic()
+        assert self._first_pending is not None  # set by activity_ended() before it scheduled this check
         due = min(self._last_ended + self.delay_s, self._first_pending + self.max_delay_s)
         if now < due - 1e-3 or self._running:
             self._handle = asyncio.get_running_loop().call_later(max(due - now, self.delay_s / 2), self._check)

@@ -155,7 +155,9 @@ class Scaling:
 
     @property
     def high(self) -> int:
-        return int(self.replicas if self.replicas is not None else self.max_replicas)
+        value = self.replicas if self.replicas is not None else self.max_replicas
+        assert value is not None  # __post_init__: autoscaling without --replicas needs --max-replicas
+        return int(value)
 
     def describe(self) -> str:
         if self.replicas is not None:
@@ -195,7 +197,7 @@ class EmovoxReplica:
         The fields of a :class:`ReplicaSpec`.
     """
 
-    async def __init__(self, spec: dict) -> None:
+    async def __init__(self, spec: dict) -> None:  # type: ignore[misc]  # Ray Serve awaits an async __init__
         import asyncio
 
         from emovox.inference import load_model
@@ -227,6 +229,8 @@ class EmovoxReplica:
         """Start draining when the driver sets its :class:`DrainSignal` (runs on the app's event loop)."""
         import ray
 
+        if self.spec.drain_signal is None:  # never started without a signal to wait for
+            return
         try:
             signal_actor = ray.get_actor(self.spec.drain_signal, namespace=NAMESPACE)
             await signal_actor.wait.remote()
@@ -442,7 +446,8 @@ def serve_on_ray(
                 "emovox: SIGTERM: draining the replicas (in-flight work gets at most %g s)", spec.limits["drain_s"]
             )
             try:
-                ray.get(drain.set.remote(), timeout=10)
+                # ray types an actor's method as the plain function; on the handle it has .remote()
+                ray.get(drain.set.remote(), timeout=10)  # type: ignore[union-attr]
                 time.sleep(DRAIN_NOTICE_S)
             except Exception as error:  # noqa: BLE001 - Ray itself is going (a signal to the whole group)
                 print(f"emovox: could not tell the replicas to drain ({_first_line(error)})", file=sys.stderr)

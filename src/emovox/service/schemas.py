@@ -13,7 +13,7 @@ Reason codes and quality flags are enumerated from their sources
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -40,10 +40,14 @@ __all__ = [
     "StreamErrorLine",
 ]
 
-#: A reason code (why there is no emotion), as an enum in the schema.
-Reason = Literal[tuple(REASONS)]  # type: ignore[valid-type]
-#: A quality flag name.
-Flag = Literal[FLAG_NAMES]  # type: ignore[valid-type]
+if TYPE_CHECKING:  # built from their sources at run time, which a type checker cannot follow: plain str
+    Reason = str
+    Flag = str
+else:
+    #: A reason code (why there is no emotion), as an enum in the schema.
+    Reason = Literal[tuple(REASONS)]
+    #: A quality flag name.
+    Flag = Literal[FLAG_NAMES]
 
 _LABEL = (
     "top class; or a non-answer: 'no_speech' (no speech found: confidence 0, scores empty) or 'unknown' "
@@ -252,12 +256,12 @@ class ReadyOut(BaseModel):
     model_version: str | None = Field(None, description=_MODEL_VERSION)
 
 
-def _err(description: str) -> dict:
+def _err(description: str) -> dict[str, Any]:
     return {"model": ErrorBody, "description": description}
 
 
 #: Error responses every prediction route documents.
-ERROR_RESPONSES = {
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: _err("malformed request (e.g. broken multipart body)"),
     401: _err("missing or wrong API key"),
     408: _err("the body took too long to arrive"),

@@ -27,9 +27,15 @@ from __future__ import annotations
 import logging
 import signal
 import time
+from typing import TYPE_CHECKING
 
 from emovox.service.http_guard import GuardSettings, frame_limit_websocket_protocol, guarded_http_protocol
 from emovox.service.limits import Limits
+
+if TYPE_CHECKING:
+    import uvicorn
+
+    from emovox.service.app import ServiceState
 
 __all__ = ["server_config", "EmovoxServer", "connection_cap", "raise_fd_limit"]
 
@@ -128,7 +134,13 @@ def _server_base():
     return uvicorn.Server
 
 
-class EmovoxServer(_server_base()):
+if TYPE_CHECKING:
+    from uvicorn import Server as _ServerBase
+else:
+    _ServerBase = _server_base()
+
+
+class EmovoxServer(_ServerBase):
     """``uvicorn.Server`` that drains on SIGTERM (see the module docstring).
 
     Parameters
@@ -139,9 +151,11 @@ class EmovoxServer(_server_base()):
         The app's state (``app.state.emovox``); ``None`` takes it from the config's app.
     """
 
-    def __init__(self, config, state=None) -> None:
+    def __init__(self, config: uvicorn.Config, state: ServiceState | None = None) -> None:
         super().__init__(config)
-        self.state = state if state is not None else getattr(getattr(config.app, "state", None), "emovox", None)
+        self.state: ServiceState | None = (
+            state if state is not None else getattr(getattr(config.app, "state", None), "emovox", None)
+        )
         self._drain_requested = False
         self._drain_deadline: float | None = None
 
@@ -158,25 +172,31 @@ class EmovoxServer(_server_base()):
     async def on_tick(self, counter: int) -> bool:
         if self._drain_requested and not self.should_exit:
             if self._drain_deadline is None:
-                self._start_drain()
+                self._drain_deadline = self._start_drain()
             if self._drained():
                 log.warning("emovox: drained; shutting down")
                 self.config.timeout_graceful_shutdown = 1  # only idle connections are left
                 return True
             if time.monotonic() >= self._drain_deadline:
+                state = self._draining_state()
                 log.warning(
                     "emovox: drain time of %g s is over: cutting %d request(s) and %d stream(s)",
-                    self.state.limits.drain_s,
-                    self.state.requests_gate.active,
-                    self.state.streams_gate.active,
+                    state.limits.drain_s,
+                    state.requests_gate.active,
+                    state.streams_gate.active,
                 )
                 self.config.timeout_graceful_shutdown = 1  # the drain time was the grace
                 return True
         return await super().on_tick(counter)
 
-    def _start_drain(self) -> None:
-        state = self.state
-        self._drain_deadline = time.monotonic() + state.limits.drain_s
+    def _draining_state(self) -> ServiceState:
+        assert self.state is not None  # a drain needs the app's state (handle_exit() checks it)
+        return self.state
+
+    def _start_drain(self) -> float:
+        """Begin the drain; returns its deadline."""
+        state = self._draining_state()
+        deadline = time.monotonic() + state.limits.drain_s
         state.begin_drain()
         log.warning(
             "emovox: SIGTERM: draining (not ready, new work refused); waiting up to %g s for %d "
@@ -185,9 +205,11 @@ class EmovoxServer(_server_base()):
             state.requests_gate.active,
             state.streams_gate.active,
         )
+        return deadline
 
     def _drained(self) -> bool:
-        return self.state.requests_gate.active == 0 and self.state.streams_gate.active == 0
+        state = self._draining_state()
+        return state.requests_gate.active == 0 and state.streams_gate.active == 0
 
     async def shutdown(self, sockets=None) -> None:
         await super().shutdown(sockets=sockets)

@@ -72,9 +72,11 @@ class _Session:
         events = []
         if self.decoder is None:
             y = decode_samples(data, self.start)
+            assert self.start.sample_rate_hz is not None  # a raw format needs its rate (parse_start checks)
             self.audio_s += y.size / self.start.sample_rate_hz
             events = self.engine.feed(y, self.start.sample_rate_hz)
         else:
+            assert self.head is not None  # there is a head whenever there is a decoder
             if not self.head.done:
                 self.head.feed(data)  # garbage after the magic is refused here, not waited on
             if self.decoder.samples_out == 0 and self.decoder.bytes_in + len(data) > MAX_CONTAINER_BYTES_WITHOUT_AUDIO:

@@ -46,8 +46,11 @@ def serve_in_thread(
     sock.bind((host, 0))
     sock.listen(1024)
     port = sock.getsockname()[1]
-    extra = {} if ws_max_size is None else {"ws_max_size": ws_max_size}
-    server = EmovoxServer(server_config(app, log_level=log_level, **extra))  # signals: main thread only
+    if ws_max_size is None:
+        config = server_config(app, log_level=log_level)
+    else:
+        config = server_config(app, log_level=log_level, ws_max_size=ws_max_size)
+    server = EmovoxServer(config)  # signals: main thread only
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout_s

@@ -69,10 +69,12 @@ def run_workers(target, args, sock, *, n: int, drain_s: float) -> int:
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
 
+    started_at: dict[int, float] = {}  # worker index -> when its current process started
+
     def start(i: int):
         p = ctx.Process(target=target, args=(args, sock), name=f"emovox-worker-{i}", daemon=False)
         p.start()
-        p.started_at = time.monotonic()
+        started_at[i] = time.monotonic()
         return p
 
     procs = [start(i) for i in range(n)]
@@ -83,7 +85,7 @@ def run_workers(target, args, sock, *, n: int, drain_s: float) -> int:
             for i, p in enumerate(procs):
                 if p.is_alive():
                     continue
-                quick = time.monotonic() - p.started_at < QUICK_EXIT_S
+                quick = time.monotonic() - started_at[i] < QUICK_EXIT_S
                 quick_exits = quick_exits + 1 if quick else 0
                 if quick_exits >= MAX_QUICK_EXITS:
                     _say(

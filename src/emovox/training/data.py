@@ -81,7 +81,7 @@ class ArrayDataset(Dataset):
     def __init__(
         self,
         inputs: Sequence[np.ndarray] | np.ndarray,
-        labels: Sequence[int],
+        labels: Sequence[int] | np.ndarray,
         *,
         length: int | None = None,
         crop: str = "center",
@@ -134,12 +134,12 @@ def collate(items: Sequence[tuple[np.ndarray, int]]) -> tuple[torch.Tensor, torc
     return torch.from_numpy(xs), torch.from_numpy(ys)
 
 
-def class_counts(labels: Sequence[int], n_classes: int) -> np.ndarray:
+def class_counts(labels: Sequence[int] | np.ndarray, n_classes: int) -> np.ndarray:
     """Examples per class, ``(n_classes,)`` int."""
     return np.bincount(np.asarray(labels, dtype=np.int64), minlength=n_classes)[:n_classes]
 
 
-def balanced_class_weights(labels: Sequence[int], n_classes: int) -> np.ndarray:
+def balanced_class_weights(labels: Sequence[int] | np.ndarray, n_classes: int) -> np.ndarray:
     """``n / (k * count_c)`` per class (sklearn's "balanced"); absent classes get 0."""
     counts = class_counts(labels, n_classes).astype(np.float64)
     present = counts > 0
@@ -157,7 +157,7 @@ class BalancedSampler(Sampler[int]):
     from ``generator``, whose state the engine checkpoints.
     """
 
-    def __init__(self, labels: Sequence[int], *, generator: torch.Generator) -> None:
+    def __init__(self, labels: Sequence[int] | np.ndarray, *, generator: torch.Generator) -> None:
         self.labels = np.asarray(labels, dtype=np.int64)
         self.generator = generator
         counts = np.bincount(self.labels)

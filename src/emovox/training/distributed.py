@@ -40,7 +40,7 @@ import signal
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -236,6 +236,14 @@ def split_key(key: int) -> tuple[int, bool]:
     return (key, True) if key >= 0 else (~key, False)
 
 
+class SizedIndexSampler(Protocol):
+    """A sampler of dataset indices that knows its length (``RandomSampler``, ``BalancedSampler``)."""
+
+    def __iter__(self) -> Iterator[int]: ...
+
+    def __len__(self) -> int: ...
+
+
 class ShardedBatchSampler(Sampler[list[int]]):
     """This process's slice of every global batch of an epoch.
 
@@ -260,7 +268,7 @@ class ShardedBatchSampler(Sampler[list[int]]):
     Every process yields the same number of batches, each non-empty.
     """
 
-    def __init__(self, sampler: Sampler[int], *, batch_size: int, rank: int, world_size: int) -> None:
+    def __init__(self, sampler: SizedIndexSampler, *, batch_size: int, rank: int, world_size: int) -> None:
         if world_size < 1 or not 0 <= rank < world_size:
             raise ConfigError(f"rank={rank} must be in 0..world_size-1 (world_size={world_size})")
         if batch_size < world_size or batch_size % world_size:

@@ -57,5 +57,5 @@ class WeightAverage:
         d = min(self.decay, (1 + self.steps) / (10 + self.steps))
         for avg, cur in zip(self.model.parameters(), model.parameters()):
             avg.mul_(d).add_(cur.detach(), alpha=1 - d)
-        for avg, cur in zip(self.model.buffers(), model.buffers()):
-            avg.copy_(cur)
+        for avg_buf, cur_buf in zip(self.model.buffers(), model.buffers()):
+            avg_buf.copy_(cur_buf)

@@ -36,11 +36,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol, TypedDict, cast
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, RandomSampler, Subset
+from torch.utils.data import DataLoader, Dataset, RandomSampler, Subset
 
 from emovox.errors import ConfigError, ModelError
 from emovox.training.callbacks import Callback, TqdmProgress
@@ -80,6 +81,26 @@ Augment = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 CHECKPOINT_NAME = "checkpoint.safetensors"
 #: Options that may differ between a run and its resumption (they do not change the result).
 RUNTIME_ONLY = ("progress",)
+
+
+class _LoopState(TypedDict):
+    """The loop's counters, checkpointed as the ``state`` entry of the metadata."""
+
+    epoch: int
+    best_metric: float
+    best_epoch: int
+    bad_epochs: int
+    stopped_early: bool
+    finished: bool
+    history: list[dict]
+
+
+class _SplitModel(Protocol):
+    """A model that ``spec_augment`` can cut in two: ``classify(features(x))`` gives the logits."""
+
+    def features(self, x: torch.Tensor) -> torch.Tensor: ...
+
+    def classify(self, feats: torch.Tensor) -> torch.Tensor: ...
 
 
 @dataclass
@@ -147,7 +168,7 @@ def uar_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[float, float]:
 
 
 @torch.no_grad()
-def predict_logits(model: torch.nn.Module, data: ArrayDataset | np.ndarray, *, batch_size: int = 64) -> np.ndarray:
+def predict_logits(model: torch.nn.Module, data: Dataset | np.ndarray, *, batch_size: int = 64) -> np.ndarray:
     """Logits of ``model`` on a dataset (or an input array), ``(n, n_classes)`` float32."""
     was_training = model.training
     model.eval()
@@ -257,6 +278,7 @@ def train_model(
     sampler_gen = torch.Generator().manual_seed(config.seed)
     train_data.seed = config.seed
 
+    sampler: BalancedSampler | RandomSampler
     if config.balanced_sampling:
         sampler = BalancedSampler(np.asarray(train_data.labels), generator=sampler_gen)
     else:
@@ -286,7 +308,7 @@ def train_model(
     scheduler = _make_scheduler(config, optimizer)
     maximize = config.monitor != "val_loss"
 
-    state = {
+    state: _LoopState = {
         "epoch": 0,
         "best_metric": -math.inf if maximize else math.inf,
         "best_epoch": 0,
@@ -300,7 +322,7 @@ def train_model(
     if resume:
         best_state = _resume(ckpt_path, config, model, ema, optimizer, scheduler, state, rng, sampler_gen, ctx=ctx)
     evaluated = ema.model if ema is not None else model  # what is validated, kept as best and returned
-    forward = _TrainForward(model, spec_augment, rng)
+    forward: torch.nn.Module = _TrainForward(model, spec_augment, rng)
     if ctx.enabled:  # after a resume: DDP starts every process from rank 0's (= the loaded) weights
         from torch.nn.parallel import DistributedDataParallel
 
@@ -338,7 +360,7 @@ def train_model(
         lr = float(optimizer.param_groups[0]["lr"])
         improved = (metric > state["best_metric"]) if maximize else (metric < state["best_metric"])
         if improved:
-            state.update(best_metric=metric, best_epoch=epoch + 1, bad_epochs=0)
+            state.update({"best_metric": metric, "best_epoch": epoch + 1, "bad_epochs": 0})
             best_state = {k: v.detach().clone() for k, v in evaluated.state_dict().items()}
         else:
             state["bad_epochs"] += 1
@@ -419,10 +441,11 @@ class _TrainForward(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.spec_augment is None:
             return self.model(x)
+        split = cast(_SplitModel, self.model)  # train_model checked it has features and classify
         with torch.no_grad():
-            feats = self.model.features(x)
+            feats = split.features(x)
         feats = _as_tensor(self.spec_augment(feats.numpy(), self.rng), "spec_augment", feats.shape)
-        return self.model.classify(feats)
+        return split.classify(feats)
 
 
 def _train_epoch(
@@ -455,6 +478,7 @@ def _train_epoch(
             x = lam * x + (1.0 - lam) * x[perm]
         logits = forward(x)
         if distributed:
+            assert ctx is not None  # distributed implies a context
             loss, share, n_real = global_batch_loss(
                 logits,
                 y,

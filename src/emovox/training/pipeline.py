@@ -149,7 +149,7 @@ def prepare_inputs(waveforms: Sequence[np.ndarray], task: Mapping, preprocessing
     return apply_normalization(x, preprocessing.get("normalization"))
 
 
-def data_card(records: Sequence, *, classes: Sequence[str], labels: Sequence[int]) -> dict:
+def data_card(records: Sequence, *, classes: Sequence[str], labels: Sequence[int] | np.ndarray) -> dict:
     """Describe training data for an artifact: corpora, speakers, counts, licences."""
     corpora = sorted({r.corpus for r in records})
     speakers = sorted({r.speaker_key for r in records})

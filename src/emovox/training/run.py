@@ -175,8 +175,9 @@ def run_recipe(
         dims = tuple(np.asarray(val_ds[0][0]).shape) if recipe.input_kind == "features" else None
         spec = _task_spec(recipe, classes, dims)
     elif recipe.input_kind == "features":
-        feats = feature_inputs([waves[i] for i in needed], feature=recipe.feature, sample_rate_hz=recipe.sample_rate_hz)
-        feats = dict(zip(needed.tolist(), feats))
+        assert recipe.feature  # a features recipe without one was refused above
+        rows = feature_inputs([waves[i] for i in needed], feature=recipe.feature, sample_rate_hz=recipe.sample_rate_hz)
+        feats = dict(zip(needed.tolist(), rows))
         stats = fit_normalization(np.stack([feats[i] for i in train_idx]))
         preprocessing["normalization"] = stats
 
@@ -269,6 +270,7 @@ def _run_closed_form(
     settings: dict | None,
 ) -> dict:
     """:attr:`Recipe.fit` with the recipe's settings updated by ``settings`` (unknown ones refused)."""
+    assert recipe.fit is not None  # run_recipe sends only recipes with a fit here
     merged = dict(recipe.settings)
     given = dict(settings or {})
     if folds is not None:

@@ -42,6 +42,9 @@ def _mel_filterbank(n_mels: int, n_fft: int, sample_rate_hz: int) -> np.ndarray:
 class TinyLogMel(nn.Module):
     """``(batch, n)`` waveform -> ``(batch, n_mels, frames)`` log-mel (fixed, no weights)."""
 
+    window: torch.Tensor
+    fb: torch.Tensor
+
     def __init__(self, sample_rate_hz: int, *, n_mels: int = 32, win_s: float = 0.025, hop_s: float = 0.010) -> None:
         super().__init__()
         self.n_fft = 2 ** math.ceil(math.log2(win_s * sample_rate_hz))
