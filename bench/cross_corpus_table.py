@@ -92,7 +92,7 @@ def features(records, args):
 
 def fit_predict(args, pooled, copies, y, speakers, train_idx, test_idx, n_classes, *, draw: int = 0):
     """Fit the head on ``train_idx`` (speaker-centred with ``--adapt``) and return test predictions."""
-    from emovox.models.whisper_heads import speaker_centred
+    from emovox.inference.adaptation import speaker_centred
     from emovox.recipes.whisper import fit_head
 
     x_train, aug = pooled[train_idx], [c[train_idx] for c in copies]

@@ -117,7 +117,7 @@ def _extra_rows(corpus: str, args):
 
 def _whisper_fold_trainer(corpus: str, records, args):
     """Pooled encoder features of every clip (cached), and a train/predict function over index arrays."""
-    from emovox.models.whisper_heads import speaker_centred
+    from emovox.inference.adaptation import speaker_centred
     from emovox.recipes.whisper import fit_head, pooled_features
 
     t0 = time.time()

@@ -27,7 +27,8 @@ Steps (embeddings cached in ``--cache``, shared with ``bench/robustness.py``):
    ``bench/results/robustness.json`` and ``bench/results/nonspeech.json``
    exist, their figures; for the shipped model, the card's sections.
 
-``scripts/build_whisper_default.py`` runs this as its step 5, before the
+The steps live in :mod:`emovox.recipes.shipped_robust`; ``scripts/build_models.py default``
+(through ``scripts/build_whisper_default.py``) runs them as its step 5, before the
 speaker-adaptation head. ``--card-only`` refreshes step 5 after the benchmarks.
 """
 
@@ -36,244 +37,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
-import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import add_speaker_adaptation as adaptation  # noqa: E402
-import build_whisper_default as build  # noqa: E402
-
-ROBUSTNESS_JSON = build.REPO / "bench" / "results" / "robustness.json"
-NONSPEECH_JSON = build.REPO / "bench" / "results" / "nonspeech.json"
-#: What the robustness benchmark measures; the answer warns outside it.
-MEASURED = {
-    "narrowband": True,
-    "min_snr_db": 5.0,
-    "max_rt60_s": 0.8,
-    "clipping": False,
-    "codecs": ["G.711 mu-law", "AMR-NB 5.9 kbit/s", "G.723.1 6.3 kbit/s"],
-}
-#: The input band of the shipped design (``docs/robustness.md``: why telephone band for every input).
-BAND_LIMIT_HZ = 8000
-CARD_HEADING = "## Real-world audio: speech gate, quality flags, channels and noise"
-
-
-def set_band_limit(artifact: Path) -> None:
-    """Step 0: the telephone-band design: ``preprocessing.band_limit_hz`` (every input through an 8 kHz channel).
-
-    Set before the embeddings are computed, since it changes them (the
-    embedding cache is keyed by it).
-    """
-    from emovox.fileio import atomic_write_text
-
-    config = json.loads((artifact / "config.json").read_text())
-    if config["preprocessing"].get("band_limit_hz") != BAND_LIMIT_HZ:
-        config["preprocessing"]["band_limit_hz"] = BAND_LIMIT_HZ
-        atomic_write_text(artifact / "config.json", json.dumps(config, indent=2, sort_keys=True) + "\n")
-
-
-def fit(artifact: Path, cache: Path, workers: int) -> tuple[dict, object, dict]:
-    """Steps 1-3: the final head, its calibration and the clean out-of-fold figures."""
-    from emovox.evaluation.robustness import corpus_clips, speaker_groups
-    from emovox.inference.calibration import calibrate
-    from emovox.recipes.robust import N_COPIES, C, fit_robust_head, fold_heads, fold_logits, training_embeddings
-
-    records, y, classes = corpus_clips()
-    groups = speaker_groups(records, y)
-    sets = training_embeddings(
-        [r.path for r in records], groups, cache_dir=cache, model=str(artifact), workers=workers, log=build.log
-    )
-    heads = fold_heads(sets, y, groups, n_classes=len(classes))
-    oof = [fold_logits(heads, groups, e) for e in sets]
-    calibration = calibrate(np.concatenate(oof), np.concatenate([y] * len(oof)))
-    figures = build.per_corpus(records, y, oof[0], classes)
-    build.log(
-        f"out-of-fold clean UAR {figures['all']['uar']:.3f}; calibration on clean + {N_COPIES} copies: "
-        f"T {calibration.temperature:.3f}, threshold {calibration.threshold:.3f}"
-    )
-    final = fit_robust_head(sets, y, n_classes=len(classes))
-    recipe = {
-        "recipe": "robust",
-        "module": "emovox.recipes.robust",
-        "C": C,
-        "copies": N_COPIES,
-        "rows": int(len(y) * len(sets)),
-        "copy_chains": {"1": "telephone_chain", "2-5": "degradation_chain", "6-7": "noise_chain"},
-    }
-    return {"figures": figures, "recipe": recipe, "calibration": calibration}, final, {"n": len(y)}
-
-
-def install(artifact: Path, result: dict, final) -> None:
-    """Step 4: the new head into the artifact (safetensors + shared-weight ONNX), checked against torch."""
-    from emovox.export.onnx import export_onnx, share_weights
-    from emovox.inference import load_model
-    from emovox.models.artifact import load_artifact, save_artifact
-    from emovox.models.whisper_classifier import HeadFit
-    from emovox.models.whisper_encoder import half_encoders
-
-    model, config = load_artifact(artifact)
-    layers = tuple(config["architecture"]["params"]["layers"])
-    model.set_head(
-        HeadFit(
-            layers=layers,
-            C=final.C,
-            mean=final.mean.astype(np.float32),
-            scale=final.scale.astype(np.float32),
-            coef=final.coef.astype(np.float32),
-            intercept=final.intercept.astype(np.float32),
-            inner_uar=float("nan"),
-        )
-    )
-    calibration = result["calibration"]
-    config["calibration"] = {
-        **calibration.to_config()["calibration"],
-        "fitted_on": "out-of-fold logits of the 3 fold models (held-out speakers), on the "
-        "clips as recorded and their degraded copies",
-    }
-    config["threshold"] = calibration.to_config()["threshold"]
-    config["metrics"]["speaker_independent"] = result["figures"]
-    for stale in ("speaker_independent_onnx_int8", "int8_vs_float32", "inner_cv"):
-        config["metrics"].pop(stale, None)
-    config["training"]["head_recipe"] = result["recipe"]
-    half_encoders(model)
-    with tempfile.TemporaryDirectory(dir=artifact.parent) as tmp:
-        staging = Path(tmp) / "artifact"
-        save_artifact(staging, model, config)
-        export_onnx(staging, staging, half_weights=True)
-        build.log(f"model.onnx shares {share_weights(staging) / 1e6:.1f} MB of weights with model.safetensors")
-        for extra in ("adapt.safetensors", "LICENSE-whisper.txt"):
-            if (artifact / extra).is_file():
-                shutil.copy2(artifact / extra, staging / extra)
-        records = build.records()[0]
-        sample = [records[i].path for i in np.linspace(0, len(records) - 1, 24).astype(int)]
-        a = load_model(staging, backend="torch", num_threads=1).probabilities([build.clip(p) for p in sample])
-        b = load_model(staging, backend="onnx", num_threads=1).probabilities([build.clip(p) for p in sample])
-        if float(np.abs(a - b).max()) > 1e-4:
-            raise SystemExit(f"the ONNX graph disagrees with torch by {np.abs(a - b).max():.2e}")
-        config = json.loads((staging / "config.json").read_text())
-        logits = [
-            load_model(staging, backend=kind, num_threads=1).logits([build.clip(p) for p in sample])
-            for kind in ("torch", "onnx")
-        ]
-        config["metrics"]["shipped_onnx_vs_torch"] = {
-            **build.agreement(*logits, temperature=calibration.temperature, threshold=calibration.threshold),
-            "max_prob_diff": round(float(np.abs(a - b).max()), 6),
-        }
-        config["files"] = {p.name: {"bytes": p.stat().st_size} for p in staging.iterdir() if p.name != "config.json"}
-        (staging / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-        backup = artifact.with_name(artifact.name + ".previous")
-        if backup.exists():
-            shutil.rmtree(backup)
-        os.replace(artifact, backup)
-        shutil.copytree(staging, artifact)
-        shutil.rmtree(backup)
-    for p in artifact.iterdir():
-        os.chmod(p, 0o644)
-
-
-def robustness_section(artifact: Path) -> dict:
-    """Step 5: ``config["robustness"]`` from the benchmarks' JSON (when present); the card's sections."""
-    from emovox.fileio import atomic_write_text
-    from emovox.inference.gate import MIN_EMOTION_S, NO_SPEECH_S, SPEECH_PROBABILITY
-
-    config = json.loads((artifact / "config.json").read_text())
-    section = {
-        "measured": MEASURED,
-        "gate": {"speech_probability": SPEECH_PROBABILITY, "no_speech_s": NO_SPEECH_S, "min_emotion_s": MIN_EMOTION_S},
-    }
-    if ROBUSTNESS_JSON.is_file():
-        bench = json.loads(ROBUSTNESS_JSON.read_text())
-        designs = bench["designs"]
-        section["conditions"] = {c: {**designs["shipped"][c], **bench["gate"][c]} for c in bench["conditions"]}
-        section["loco"] = designs["shipped"]["loco"]
-        section["other_designs"] = {
-            name: {c: designs[name][c]["uar"] for c in bench["conditions"]} for name in designs if name != "shipped"
-        }
-    if NONSPEECH_JSON.is_file():
-        section["nonspeech"] = json.loads(NONSPEECH_JSON.read_text())["models"].get("default")
-    config["robustness"] = section
-    atomic_write_text(artifact / "config.json", json.dumps(config, indent=2, sort_keys=True) + "\n")
-    if artifact.resolve() == build.OUT.resolve():
-        card = build.model_card(
-            config, config["task"]["labels"], config["architecture"]["params"]["encoder"]["n_layers"]
-        )
-        atomic_write_text(build.REPO / "docs" / "model_card.md", card)
-        if "adaptation" in config:
-            adaptation.write_card_section(
-                adaptation.card_section(config["adaptation"], config["metrics"]["speaker_independent"])
-            )
-        write_card_section(card_text(config))
-    return section
-
-
-def card_text(config: dict) -> str:
-    """The model card's section on real-world audio."""
-    section = config["robustness"]
-    gate = section["gate"]
-    rows = ""
-    if "conditions" in section:
-        others = section.get("other_designs", {})
-        rows = "\n".join(
-            f"| {c} | " + "".join(f"{others[n][c]:.3f} | " for n in others) + f"**{v['uar']:.3f}** | "
-            f"{v['class_changed']:.1%} | {v['no_speech']:.2%} |"
-            for c, v in section["conditions"].items()
-        )
-        rows = (
-            "| condition | " + "".join(f"UAR, {n} | " for n in others) + "UAR, this model | classes changed "
-            "vs clean | refused as no speech |\n|---|" + "---|" * len(others) + "---|---|---|\n" + rows + "\n"
-        )
-        loco = section["loco"]
-        rows += (
-            f"\nUnseen corpus (leave one corpus out, 4 shared classes, mean of 4): clean "
-            f"{loco['clean']['mean']:.3f}, telephone {loco['telephone']['mean']:.3f}.\n"
-        )
-    ns = section.get("nonspeech")
-    ns_text = (
-        f"On an evaluation set of synthetic non-speech (19 kinds, 5 never used for tuning) "
-        f"{ns['non_speech_given_an_emotion']:.1%} of clips get an emotion; of the 4,217 corpus clips "
-        f"{ns['speech_refused_as_no_speech']:.2%} are refused as no speech "
-        f"(`bench/nonspeech.py`).\n"
-        if ns
-        else ""
-    )
-    return f"""{CARD_HEADING}
-
-The model hears every input through a telephone band (resampled to 8 kHz
-and back: nothing above 4 kHz reaches the encoder), so a call and a studio
-recording of the same words reach it alike. Its head is trained on every clip
-as recorded and on {config["training"]["head_recipe"]["copies"]} degraded copies of it (`emovox.recipes.robust`:
-telephone calls through G.711, G.726 and AMR-NB; Opus and MP3 at low bit
-rates; babble of other training speakers, coloured noise and music at 0-25 dB
-SNR; simulated rooms with RT60 0.2-1.0 s; gain and clipping). "before" is the
-model before this work (full band, head trained on the clips as recorded);
-"robust, full band" the same recipe without the telephone band. Every input first passes a speech gate (Silero VAD,
-frames with speech probability >= {gate["speech_probability"]}): under {gate["no_speech_s"]} s of speech the answer
-is `no_speech`, under {gate["min_emotion_s"]} s `unknown` (too little speech). Every answer
-carries its speech seconds and quality flags (narrowband, clipping, low
-SNR, low level) and says when the input lies outside what was measured
-below (noisier than 5 dB SNR, clipped, very quiet).
-
-Held-out speakers, same 3 folds, 7-way UAR over all 4,217 clips; noise and
-rooms from banks and seeds never used in training (`bench/robustness.py`,
-`docs/robustness.md`):
-
-{rows}
-{ns_text}
-"""
-
-
-def write_card_section(text: str) -> None:
-    """Insert or replace this script's section of ``docs/model_card.md``."""
-    build.replace_card_section(CARD_HEADING, text)
+REPO = Path(__file__).resolve().parents[1]
+SHIPPED = REPO / "src" / "emovox" / "pretrained" / "default"
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--artifact", type=Path, default=build.OUT)
+    parser.add_argument("--artifact", type=Path, default=SHIPPED)
     parser.add_argument("--cache", type=Path, default=Path("/tmp/emovox-robustness"))
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--card-only", action="store_true", help="only step 5 (after the benchmarks)")
@@ -281,14 +54,17 @@ def main(argv=None) -> int:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import torch
 
+    from emovox.recipes import shipped_adaptation, shipped_robust
+
     torch.set_num_threads(2)
+    card = REPO / "docs" / "model_card.md" if args.artifact.resolve() == SHIPPED.resolve() else None
     if not args.card_only:
-        set_band_limit(args.artifact)
-        result, final, _ = fit(args.artifact, args.cache, args.workers)
-        install(args.artifact, result, final)
+        shipped_robust.set_band_limit(args.artifact)
+        result, final, _ = shipped_robust.fit(args.artifact, args.cache, args.workers)
+        shipped_robust.install(args.artifact, result, final)
         if (args.artifact / "adapt.safetensors").is_file():  # its embeddings changed with the band: refit it
-            adaptation.run(args.artifact, args.cache / "adapt")
-    section = robustness_section(args.artifact)
+            shipped_adaptation.run(args.artifact, args.cache / "adapt", card=card)
+    section = shipped_robust.robustness_section(args.artifact, bench_results=REPO / "bench" / "results", card=card)
     print(json.dumps({k: v for k, v in section.items() if k in ("measured", "gate")}, indent=1))
     return 0
 

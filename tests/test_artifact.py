@@ -13,6 +13,8 @@ from safetensors.torch import save_file
 
 from emovox import __version__
 from emovox.errors import ModelError
+from emovox.inference.predictor import load_model
+from emovox.inference.scores import softmax
 from emovox.models.artifact import (
     CONFIG_NAME,
     FORMAT_VERSION,
@@ -25,7 +27,7 @@ from emovox.models.artifact import (
 from emovox.models.registry import build_model
 from emovox.models.spec import TaskSpec
 from emovox.testing import speech_like, write_audio
-from emovox.training.predict import ArtifactModel, artifact_resolver, evaluate_artifact, softmax
+from emovox.training.predict import ArtifactModel, artifact_resolver
 
 SPEC = TaskSpec(labels=("neutral", "happy", "angry"), sample_rate_hz=16000, clip_s=0.5)
 
@@ -179,26 +181,32 @@ def test_save_refuses_incomplete_or_unserialisable_config(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_evaluate_artifact_predicts_records_with_calibration_and_threshold(artifact, tmp_path):
+def test_artifact_scores_are_the_predictors_with_its_calibration(artifact, tmp_path):
+    """``emovox evaluate --model DIR`` scores a clip as ``predict`` does, calibration temperature included."""
     paths = [
-        write_audio(tmp_path / f"clip{i}.wav", speech_like(0.3 + 0.2 * i, seed=i), sample_rate_hz=16000)
+        str(write_audio(tmp_path / f"clip{i}.wav", speech_like(0.6 + 0.4 * i, seed=i), sample_rate_hz=16000))
         for i in range(3)
     ]
-    predictions = evaluate_artifact(artifact, [str(p) for p in paths], batch_size=2)
-    assert [p["path"] for p in predictions] == [str(p) for p in paths]
-    for p, i in zip(predictions, range(3)):
-        assert p["label"] in SPEC.labels and set(p["scores"]) == set(SPEC.labels)
-        assert sum(p["scores"].values()) == pytest.approx(1.0)
-        assert p["confidence"] == max(p["scores"].values())
-        assert p["end_s"] == pytest.approx(0.3 + 0.2 * i, abs=1e-3)
-    # a huge temperature flattens scores; a threshold above them gives "unknown" only when rejecting
+    classes = list(reversed(SPEC.labels))  # the experiment's order, not the model's
+    scores, no_speech = ArtifactModel(artifact).scores(paths, classes)
+    assert no_speech == []  # speech-like clips pass the speech gate
+    predictor = load_model(artifact)
+    for row, path in zip(scores, paths):
+        answer = predictor.predict(path)
+        assert row == pytest.approx([answer.scores[c] for c in classes], abs=1e-6)
+        assert sum(row) == pytest.approx(1.0)
+        # the scores are the calibrated softmax of the clip's logits
+        z = predictor.clip_logits(path)
+        assert row == pytest.approx(
+            softmax(z, temperature=predictor.temperature)[[SPEC.labels.index(c) for c in classes]]
+        )
+    # a huge temperature flattens the scores of every clip with speech
     config = read_config(artifact)
     config.update(calibration={"temperature": 1e6}, threshold=0.9)
     model, _ = load_artifact(artifact)
     save_artifact(artifact, model, config)
-    flat = evaluate_artifact(artifact, [str(paths[0])])[0]
-    assert flat["confidence"] == pytest.approx(1 / 3, abs=1e-4) and flat["label"] != "unknown"
-    assert evaluate_artifact(artifact, [str(paths[0])], reject=True)[0]["label"] == "unknown"
+    flat, _ = ArtifactModel(artifact).scores(paths, classes)
+    assert flat == pytest.approx(np.full((3, 3), 1 / 3), abs=1e-4)
 
 
 def test_artifact_as_an_evaluation_model(artifact, tmp_path):

@@ -150,7 +150,7 @@ def test_unknown_type_and_option_in_config():
 def test_call_time_errors():
     with pytest.raises(ConfigError, match="rng must be a numpy.random.Generator"):
         GaussianNoise()(sine(100), sample_rate_hz=SR, rng=42)
-    with pytest.raises(ConfigError, match=r"waveform must be 1-D \(n,\)"):
+    with pytest.raises(ConfigError, match=r"must be mono samples of shape \(n,\), got shape \(2, 100\)"):
         Gain()(np.zeros((2, 100)), sample_rate_hz=SR, rng=np.random.default_rng(0))
     with pytest.raises(ConfigError, match="NaN or infinite"):
         Gain()(np.array([0.0, np.nan]), sample_rate_hz=SR, rng=np.random.default_rng(0))

@@ -3,22 +3,26 @@
 The job runs as a subprocess (in its own session, so the kill reaches the
 driver and the Ray processes it started in that group); it is killed once some
 but not all part files exist, then started again with the same command. The
-re-run must keep the parts that exist (same bytes), write the rest, and end
-with exactly one row per input, no temporary files, and no Ray process of the
-killed run left alive.
+last input is a named pipe nobody writes to (given as a ``file://`` URI), so the first run cannot finish
+however fast or slow the machine is: the kill always lands mid-job. Before the
+re-run the pipe is replaced by a real clip at the same path. The re-run must
+keep the parts that exist (same bytes), write the rest, and end with exactly
+one row per input, no temporary files, and no Ray process of the killed run
+left alive.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from waiting import wait_until
 
 pytest.importorskip("ray.data")
 psutil = pytest.importorskip("psutil")
@@ -63,6 +67,9 @@ def _alive(procs) -> list:
 
 def test_kill_9_then_resume_gives_exactly_one_row_per_input(tmp_path):
     paths = _inputs(tmp_path)
+    gate = tmp_path / f"gate{Path(paths[0]).suffix}"  # opening it blocks: the first run cannot end
+    os.mkfifo(gate)
+    paths[-1] = gate.as_uri()  # as a URI: a local input path must be a regular file
     listing = tmp_path / "inputs.txt"
     listing.write_text("\n".join(paths) + "\n")
     out = tmp_path / "scores"
@@ -87,21 +94,21 @@ def test_kill_9_then_resume_gives_exactly_one_row_per_input(tmp_path):
 
     first = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     tree: set = set()
-    deadline = time.monotonic() + 120  # Ray start-up on a loaded machine
-    done = 0
-    while time.monotonic() < deadline and first.poll() is None:
-        tree |= _descendants(first)
-        done = len(list(parts.glob("part-*.parquet"))) if parts.is_dir() else 0
-        if done >= 3:
-            break
-        time.sleep(0.01)
-    assert first.poll() is None, f"the job ended before the kill: {first.stderr.read().decode()[-500:]}"
+
+    def three_parts_written() -> bool:
+        tree.update(_descendants(first))
+        assert first.poll() is None, f"the job ended before the kill: {first.stderr.read().decode()[-500:]}"
+        return parts.is_dir() and len(list(parts.glob("part-*.parquet"))) >= 3
+
+    wait_until(three_parts_written, "the first run to write three part files", timeout_s=300)
     tree |= _descendants(first)
     os.killpg(first.pid, signal.SIGKILL)  # the whole process group, at once
     first.wait(timeout=10)
     first.stderr.close()
     kept = {p.name: p.read_bytes() for p in parts.glob("part-*.parquet")}
     assert 0 < len(kept) < n_shards, f"{len(kept)} of {n_shards} parts at the kill"
+    gate.unlink()
+    shutil.copyfile(paths[0], gate)  # the same path, now a real clip
 
     second = subprocess.run(cmd + ["-q"], env=env, capture_output=True, text=True, timeout=300)
     assert second.returncode == 0, second.stderr[-2000:]

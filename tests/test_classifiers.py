@@ -110,13 +110,13 @@ def test_legacy_names_and_feature_rules():
 
 
 def test_a_resolver_model_refuses_features(monkeypatch):
-    from emovox.evaluation import experiment
+    from emovox.evaluation import model_resolver
 
     class Own:
         name, feature_set = "own", None
 
-    monkeypatch.setattr(experiment, "_RESOLVERS", [])
-    experiment.register_model_resolver(lambda m: Own() if m == "own" else None)
+    monkeypatch.setattr(model_resolver, "_RESOLVERS", [])
+    model_resolver.register_model_resolver(lambda m: Own() if m == "own" else None)
     assert isinstance(resolve_model("own"), Own)
     with pytest.raises(ConfigError, match="reads its own input.*drop --features egemaps"):
         resolve_model("own", features="egemaps")

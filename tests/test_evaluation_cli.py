@@ -126,10 +126,10 @@ class MajorityModel:
 
 @pytest.fixture
 def majority_resolver(monkeypatch):
-    from emovox.evaluation import experiment
+    from emovox.evaluation import model_resolver
 
-    monkeypatch.setattr(experiment, "_RESOLVERS", [])
-    experiment.register_model_resolver(lambda model: MajorityModel() if model == "majority" else None)
+    monkeypatch.setattr(model_resolver, "_RESOLVERS", [])
+    model_resolver.register_model_resolver(lambda model: MajorityModel() if model == "majority" else None)
 
 
 @pytest.mark.corpora
@@ -245,3 +245,40 @@ def test_corpus_paths_errors_exit_2_with_one_line(tmp_path, capsys, corpus, mess
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and message in err, err
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.corpora
+@pytest.mark.skipif(
+    not (CORPORA / "emovo").is_dir() or not (CORPORA / "emodb").is_dir(), reason=f"no EMO-DB or EMOVO under {CORPORA}"
+)
+def test_leave_one_corpus_out_holds_each_corpus_out_on_the_shared_classes(tmp_path, capsys, cache_dir):
+    out = tmp_path / "loco"
+    argv = [
+        "evaluate",
+        "--corpus",
+        "emodb",
+        "--corpus",
+        "emovo",
+        "--max-speakers",
+        "2",
+        "--protocol",
+        "leave-one-corpus-out",
+        "--features",
+        "mfcc-functionals",
+        "--model",
+        "linear",
+        "--out",
+        str(out),
+        "--cache-dir",
+        str(cache_dir),
+        "--quiet",
+    ]
+    assert main(argv) == 0
+    result = json.loads((out / "result.json").read_text())
+    assert [f["name"] for f in result["folds"]] == ["emovo->emodb", "emodb->emovo"]
+    assert result["speaker_independent"] is True
+    # EMO-DB and EMOVO share six emotions (EMOVO has no boredom, EMO-DB no surprise).
+    assert result["classes"] == ["neutral", "happy", "sad", "angry", "fearful", "disgust"]
+    for fold in result["folds"]:
+        corpus = fold["name"].split("->")[1]
+        assert {p["corpus"] for p in result["predictions"] if p["fold"] == fold["name"]} == {corpus}

@@ -151,7 +151,7 @@ def test_feature_sets_finite_or_clear_error(sample_rate_hz, n, silent, seed):
         try:
             out = extract_features(name, y, sample_rate_hz=sample_rate_hz)
         except FeatureError as exc:
-            assert "needs at least" in str(exc) or "non-finite" in str(exc)
+            assert any(part in str(exc) for part in ("needs at least", "non-finite", "contains no samples"))
             assert n < 1025
         else:
             assert np.isfinite(out).all()

@@ -11,28 +11,9 @@ import soundfile as sf
 
 from emovox.errors import ConfigError, FeatureError
 from emovox.features import FeatureSet, features_config, featurize_records, get_feature_set
-from emovox.features import records as records_mod
 from emovox.features.cache import FeatureCache, cache_key, file_fingerprint
 
 SR = 16000
-
-try:  # the audio layer is built in parallel; fall back to soundfile+soxr in tests only
-    from emovox.audio import load_audio  # noqa: F401
-except ImportError:  # pragma: no cover
-    load_audio = None
-
-
-@pytest.fixture(autouse=True)
-def _audio_loader(monkeypatch):
-    if load_audio is None:  # pragma: no cover
-        import soxr
-
-        def fallback(path, sample_rate_hz):
-            y, sr = sf.read(path, dtype="float32", always_2d=True)
-            y = y.mean(axis=1)
-            return y if sr == sample_rate_hz else soxr.resample(y, sr, sample_rate_hz).astype(np.float32)
-
-        monkeypatch.setattr(records_mod, "_load_audio", fallback)
 
 
 def _write(path, seed: int, n: int = SR // 2, sr: int = SR) -> str:
@@ -126,8 +107,6 @@ def test_corrupt_entry_is_recomputed(tmp_path):
 
 def test_parallel_equals_serial(tmp_path):
     paths = [_write(tmp_path / f"{i}.wav", i) for i in range(4)]
-    if load_audio is None:  # pragma: no cover - the fallback is monkeypatched in this process only
-        pytest.skip("emovox.audio.load_audio not available")
     serial = featurize_records(paths, "mfcc-functionals")
     parallel = featurize_records(paths, "mfcc-functionals", n_jobs=2, cache_dir=tmp_path / "c")
     np.testing.assert_allclose(parallel, serial, rtol=1e-6)

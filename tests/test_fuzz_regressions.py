@@ -14,7 +14,6 @@ import os
 import resource
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -30,14 +29,6 @@ HARNESSES = ("audio", "artifact", "corpus_names", "labels", "stream_protocol")
 def _has_atheris() -> bool:
     try:
         import atheris  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def _has_stream_protocol() -> bool:
-    try:
-        import emovox.service.stream_protocol  # noqa: F401
     except ImportError:
         return False
     return True
@@ -173,12 +164,11 @@ def test_artifact_declaring_a_huge_model_is_refused_before_allocating(tmp_path):
     folder = _tiny_artifact(tmp_path / "huge")
     _edit_config(folder, lambda c: c["architecture"]["params"].update(channels=1 << 20))
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    started = time.perf_counter()
     with pytest.raises(ModelError, match="shape|match"):
         load_artifact(folder)
     grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    # the behaviour, not the speed: a model this size built for real would take gigabytes
     assert grown_mb < 200, f"peak memory grew {grown_mb:.0f} MB"
-    assert time.perf_counter() - started < 20
 
 
 @pytest.mark.parametrize(
@@ -241,8 +231,6 @@ def test_saved_crash_inputs_pass_their_harness():
 @pytest.mark.parametrize("harness", HARNESSES)
 def test_short_fuzz_pass(harness, tmp_path):
     """A few seconds of coverage-guided fuzzing per harness finds no crash, hang or memory blow-up."""
-    if harness == "stream_protocol" and not _has_stream_protocol():
-        pytest.skip("emovox.service.stream_protocol not built")
     seconds = int(os.environ.get("EMOVOX_FUZZ_SECONDS", "4"))
     proc = subprocess.run(
         [

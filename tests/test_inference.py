@@ -144,9 +144,9 @@ def test_artifact_temperature_and_threshold_are_applied(tmp_path, clip, model):
 
 
 def test_errors_are_emovox_errors(model, artifact, tmp_path, monkeypatch):
-    import emovox.inference.predictor as predictor_module
+    import emovox.inference.locate as locate_module
 
-    monkeypatch.setattr(predictor_module, "default_model_dir", lambda: tmp_path / "missing")
+    monkeypatch.setattr(locate_module, "default_model_dir", lambda: tmp_path / "missing")
     with pytest.raises(ModelError, match="no bundled model"):
         load_model()
     monkeypatch.undo()
@@ -308,19 +308,19 @@ def test_merged_segments_join_agreeing_neighbours():
 
 
 def test_timeline_keeps_only_a_block_and_a_turn_of_audio(model, tmp_path, monkeypatch):
-    from emovox.inference import predictor as predictor_module
+    from emovox.inference import long_audio
 
     y = np.concatenate([bursts(seed=s, n=4)[0] for s in range(3)])  # 75 s
     path = tmp_path / "long.flac"
     sf.write(path, y, SR)
     sizes = []
-    original = predictor_module._Buffer.append
+    original = long_audio._Buffer.append
 
     def spy(self, block):
         original(self, block)
         sizes.append(self.size)
 
-    monkeypatch.setattr(predictor_module._Buffer, "append", spy)
+    monkeypatch.setattr(long_audio._Buffer, "append", spy)
     t = model.predict_timeline(path, vad="webrtc", block_s=2.0)
     assert len(t.segments) >= 12
     # whole blocks are dropped: at most the longest turn (4.5 s) + two blocks + VAD lag

@@ -189,9 +189,9 @@ def test_long_file_becomes_a_timeline_with_png_and_atomic_output(model_dir, audi
 
 
 def test_usage_and_model_errors_exit_2_without_writing_output(audio, tmp_path, capsys, monkeypatch):
-    import emovox.inference.predictor as predictor_module
+    import emovox.inference.locate as locate_module
 
-    monkeypatch.setattr(predictor_module, "default_model_dir", lambda: tmp_path / "missing")
+    monkeypatch.setattr(locate_module, "default_model_dir", lambda: tmp_path / "missing")
     out_file = tmp_path / "never.json"
     rc, _, err = run(["predict", "--json", "-o", str(out_file), str(audio / "a.wav")], capsys)
     assert rc == 2 and "no bundled model" in err

@@ -10,16 +10,17 @@ command: it serves, and a port in use or a bad key file is one line, exit 2.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import threading
-import time
 
 import numpy as np
 import pytest
+from waiting import wait_until
 
 from emovox.corpora import default_corpora_root
 
@@ -44,6 +45,24 @@ def _serve(predictor, api_keys=None, **limits):
     from emovox.service.testing import serve_in_thread
 
     return serve_in_thread(create_app(predictor, limits=Limits(**limits), api_keys=api_keys))
+
+
+@contextlib.contextmanager
+def _serving(predictor, **limits):
+    """Like :func:`_serve`, yielding ``(url, state)``: the app's state shows what the server is doing."""
+    from emovox.service.app import create_app
+    from emovox.service.limits import Limits
+    from emovox.service.testing import serve_in_thread
+
+    app = create_app(predictor, limits=Limits(**limits))
+    with serve_in_thread(app) as url:
+        yield url, app.state.emovox
+
+
+def _answered(state, status: int) -> float:
+    """How many ``POST /v1/predict`` the server has answered with ``status`` (its own metrics)."""
+    labels = {"method": "POST", "route": "/v1/predict", "status": str(status)}
+    return state.metrics.registry.get_sample_value("emovox_http_requests_total", labels) or 0.0
 
 
 def _wav(seconds: float) -> bytes:
@@ -108,11 +127,11 @@ def test_too_many_batch_files(predictor):
 
 
 def test_slow_body_times_out_with_408(predictor):
-    with _serve(predictor, body_timeout_s=0.5) as url:
+    with _serving(predictor, body_timeout_s=0.5) as (url, state):
 
-        def slow():
+        def slow():  # the rest of the body comes only once the server has given up on it
             yield b"RIFF"
-            time.sleep(1.2)
+            wait_until(lambda: _answered(state, 408), "the server to answer 408 to the stalled body")
             yield b"...."
 
         r = httpx.post(url + "/v1/predict", content=slow(), timeout=10)
@@ -120,7 +139,7 @@ def test_slow_body_times_out_with_408(predictor):
 
 
 def test_concurrent_requests_over_the_limit_get_503_retry_after(predictor):
-    with _serve(predictor, max_concurrent_requests=1, retry_after_s=2) as url:
+    with _serving(predictor, max_concurrent_requests=1, retry_after_s=2) as (url, state):
         release = threading.Event()
         first = {}
 
@@ -133,7 +152,7 @@ def test_concurrent_requests_over_the_limit_get_503_retry_after(predictor):
             target=lambda: first.update(r=httpx.post(url + "/v1/predict", content=held_body(), timeout=20))
         )
         t.start()
-        time.sleep(0.5)  # the first request now holds the only slot while its body arrives
+        wait_until(lambda: state.requests_gate.active == 1, "the first request to hold the only slot")
         r = httpx.post(url + "/v1/predict", content=_wav(0.5))
         release.set()
         t.join(20)
@@ -287,15 +306,14 @@ def test_serve_command_serves_until_interrupted():
     try:
         line = proc.stderr.readline()
         assert f"serving on http://127.0.0.1:{port}/" in line
-        deadline = time.monotonic() + 30
-        while True:
+
+        def ready() -> bool:
             try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
-                    break
+                return httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200
             except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the server did not become ready"
-            time.sleep(0.2)
+                return False
+
+        wait_until(ready, "the server to become ready")
         with open(CLIP, "rb") as fh:
             r = httpx.post(f"http://127.0.0.1:{port}/v1/predict", files={"file": ("clip.flac", fh)}, timeout=30)
         assert r.status_code == 200 and r.json()["file"] == "clip.flac"
@@ -325,35 +343,43 @@ def test_serve_without_the_service_extra_gives_the_install_hint():
 
 
 @pytest.mark.skipif(not CLIP.is_file(), reason=f"corpus file {CLIP} is absent")
-def test_the_event_loop_answers_while_a_long_prediction_runs(predictor):
+def test_the_event_loop_answers_while_a_long_prediction_runs(predictor, monkeypatch):
+    """The timeline is held mid-prediction until /healthz has answered: on the event loop it never would."""
     import io
 
     import soundfile as sf
 
     from emovox.audio import load_audio
 
-    y = np.tile(load_audio(CLIP), 40)  # 80 s of speech: a timeline takes a while
+    y = np.tile(load_audio(CLIP), 40)  # 80 s of speech: a timeline
     buf = io.BytesIO()
     sf.write(buf, y, 16000, format="WAV", subtype="PCM_16")
-    with _serve(predictor) as url:
-        done = threading.Event()
+    with _serving(predictor) as (url, state):
+        running, release = threading.Event(), threading.Event()
+        timeline_predict = state.timeline_predict
+
+        def held(source, **kwargs):
+            running.set()
+            assert release.wait(120), "the test never let the prediction go on"
+            return timeline_predict(source, **kwargs)
+
+        monkeypatch.setattr(state, "timeline_predict", held)
         result = {}
 
         def long_request():
-            result["r"] = httpx.post(url + "/v1/predict?timeline=true", content=buf.getvalue(), timeout=120)
-            done.set()
+            result["r"] = httpx.post(url + "/v1/predict?timeline=true", content=buf.getvalue(), timeout=300)
 
         t = threading.Thread(target=long_request)
         t.start()
-        answered_during = 0
-        while not done.is_set():
-            if httpx.get(url + "/healthz", timeout=30).status_code == 200 and not done.is_set():
-                answered_during += 1
-            time.sleep(0.02)
-        t.join()
+        try:
+            assert running.wait(120), "the prediction did not start"
+            health = httpx.get(url + "/healthz", timeout=30)  # while the prediction is held
+        finally:
+            release.set()
+            t.join(300)
+    assert health.status_code == 200  # the model runs on a worker thread, not on the event loop
     assert result["r"].status_code == 200 and len(result["r"].json()["timeline"]["segments"]) > 10
     assert result["r"].json()["timeline"]["summary"]["speech_s"] > 60
-    assert answered_during >= 1  # the model ran on a worker thread, not on the event loop
 
 
 def test_serve_with_keys_never_logs_a_key(tmp_path):
@@ -381,14 +407,14 @@ def test_serve_with_keys_never_logs_a_key(tmp_path):
     try:
         assert "API keys required" in proc.stderr.readline()
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
+
+        def accepting() -> bool:
             try:
-                httpx.get(url + "/healthz")
-                break
+                return httpx.get(url + "/healthz").status_code == 200
             except httpx.TransportError:
-                assert time.monotonic() < deadline
-                time.sleep(0.2)
+                return False
+
+        wait_until(accepting, "the server to accept connections")
         assert httpx.get(url + f"/v1/model?api_key={KEY}", headers={"X-API-Key": KEY}).status_code == 200
         assert httpx.get(url + f"/?api_key={KEY}").status_code == 303  # the browser sign-in link
 

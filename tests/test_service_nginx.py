@@ -39,7 +39,7 @@ CLIP = default_corpora_root() / "emodb" / "wav" / "03a01Wa.flac"
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
 pytestmark = [
     pytest.mark.skipif(NGINX is None, reason="nginx is not installed (apt-get install nginx)"),
-    pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed"),
+    pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed (apt-get install openssl)"),
     pytest.mark.skipif(not CLIP.is_file(), reason=f"corpus file {CLIP} is absent"),
 ]
 

@@ -281,15 +281,39 @@ def test_cli_predict_and_listen_adapt(adapted_model, capsys):
 RAVDESS = default_corpora_root() / "ravdess"
 
 
+RAVDESS_EMOTIONS = {"01": "neutral", "03": "happy", "04": "sad", "05": "angry", "06": "fearful", "07": "disgust"}
+RAVDESS_EMOTIONS["08"] = "surprised"  # "02" (calm) is not one of the model's classes
+
+
 @pytest.mark.skipif(not RAVDESS.is_dir(), reason="needs the RAVDESS corpus in ../shared/corpora")
 def test_shipped_model_adapts_to_a_real_speaker():
-    predictor = load_model()
+    """Adapted to one actor from 20 of their clips, the shipped model's answers on other clips of that actor
+    change, and towards the truth: the true class gets more probability than without adaptation."""
+    predictor = load_model(num_threads=1)
     assert predictor.adaptation is not None and predictor.adaptation.info["heldout"]["k"] == 20
     files = sorted(p for p in RAVDESS.rglob("*.flac") if p.parent.name == "Actor_05")
     assert len(files) >= 25
     # RAVDESS names: modality-channel-emotion-...; emotion 05 = angry, 01 = neutral.
     angry = [p for p in files if p.name.split("-")[2] == "05"][:2]
-    assert predictor.adapt([p for p in files if p not in angry][::3][:20]) == 20
+    own = [p for p in files if p not in angry][::3][:20]
+    held_out = [p for p in files if p not in own and p.name.split("-")[2] in RAVDESS_EMOTIONS][::4][:10]
+    assert len(held_out) >= 8
+    truth = [RAVDESS_EMOTIONS[p.name.split("-")[2]] for p in held_out]
+
+    def answers(clips) -> np.ndarray:  # (clips, classes) scores
+        return np.array([[predictor.predict(p).scores[c] for c in predictor.labels] for p in clips])
+
+    unadapted = answers(held_out)
+    assert predictor.adapt(own) == 20
+    adapted = answers(held_out)
+    assert np.abs(adapted - unadapted).max(axis=1).min() > 1e-3  # every answer moved
+    true = [predictor.labels.index(t) for t in truth]
+    p_true_before = unadapted[np.arange(len(true)), true]
+    p_true_after = adapted[np.arange(len(true)), true]
+    assert p_true_after.mean() > p_true_before.mean() + 0.05  # measured: 0.66 -> 0.76
+    assert (adapted.argmax(1) == true).sum() >= (unadapted.argmax(1) == true).sum()
     for p in angry:
         prediction = predictor.predict(p)
         assert prediction.label == "angry" and abs(sum(prediction.scores.values()) - 1) < 1e-5
+    assert predictor.adapt(None) == 0
+    np.testing.assert_allclose(answers(held_out), unadapted, atol=1e-6)  # back to the unadapted model

@@ -44,12 +44,8 @@ def read(path) -> np.ndarray:
 
 
 def _load(name=None, **options):
-    from emovox.inference import predictor
-
-    resolve = getattr(predictor, "resolve_model_dir", None)
-    path = resolve(name) if resolve else default_model_dir()
-    backend = "onnx" if (path / "model.onnx").is_file() else "auto"
-    return load_model(path, backend=backend, num_threads=1, **options)
+    """A shipped model by name (``None``: the default), on one thread (onnx where it ships one)."""
+    return load_model(name, num_threads=1, **options)
 
 
 @pytest.fixture(scope="module")
@@ -60,10 +56,8 @@ def model():
 
 @pytest.fixture(scope="module")
 def fast():
-    """The small shipped CNN when there is one (plumbing tests), else the default model."""
-    from emovox.inference import predictor
-
-    return _load("cnn" if "cnn" in getattr(predictor, "shipped_models", lambda: ())() else None)
+    """The small shipped CNN (plumbing tests)."""
+    return _load("cnn")
 
 
 def run(model, y, sr=SR, chunks=None, **options) -> list[StreamEvent]:
@@ -346,10 +340,7 @@ def test_engines_on_threads_share_one_onnx_predictor(fast):
 @pytest.mark.corpora
 def test_engines_on_threads_share_one_torch_predictor():
     pytest.importorskip("torch")
-    from emovox.inference import predictor
-
-    shipped = getattr(predictor, "shipped_models", lambda: ())()
-    model = load_model("cnn" if "cnn" in shipped else None, backend="torch", num_threads=1)
+    model = load_model("cnn", backend="torch", num_threads=1)
     clips = [read(RAVDESS_CLIP), read(RAVDESS_SAD), read(EMODB_CLIP)]
     _threads_match_sequential(model, clips, {"vad": "webrtc"})
 

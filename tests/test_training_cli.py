@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -140,35 +139,84 @@ def _run_cli(args: list[str], **kwargs) -> subprocess.Popen:
     )
 
 
-def test_kill_9_then_resume_ends_bit_identical_to_an_uninterrupted_run(corpus, tmp_path):
-    """Kill a training process with SIGKILL after its second checkpoint, resume, compare bitwise."""
-    epochs = "16"
-    straight = tmp_path / "straight"
+#: Run ``emovox train`` (arguments after ``-c CODE``), sending itself SIGKILL at one exact point of
+#: its N-th checkpoint write: "written" = the temporary file is complete but not yet renamed into
+#: place; "renamed" = the checkpoint is in place, the next epoch not started. No timing involved.
+KILL_AT_CHECKPOINT = """
+import contextlib, os, signal, sys
+from pathlib import Path
+
+import emovox.fileio as fileio
+
+N, WHEN = int(os.environ["KILL_AT_CHECKPOINT"]), os.environ["KILL_WHEN"]
+real_atomic_output = fileio.atomic_output
+written = 0
+
+
+@contextlib.contextmanager
+def atomic_output(path):
+    global written
+    checkpoint = Path(path).name == "checkpoint.safetensors"
+    with real_atomic_output(path) as tmp:
+        yield tmp
+        if checkpoint and WHEN == "written" and written + 1 == N:
+            os.kill(os.getpid(), signal.SIGKILL)
+    if checkpoint:
+        written += 1
+        if WHEN == "renamed" and written == N:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+fileio.atomic_output = atomic_output
+from emovox.cli.main import main
+
+sys.exit(main(sys.argv[1:]))
+"""
+
+KILL_EPOCHS = "6"
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(corpus, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("straight") / "run"
+    reference = _run_cli(train_args(corpus, out, "--epochs", KILL_EPOCHS))
+    _, err = reference.communicate(timeout=600)
+    assert reference.returncode == 0, err.decode()
+    return out
+
+
+@pytest.mark.parametrize("checkpoint, when", [(2, "written"), (3, "renamed")])
+def test_kill_9_then_resume_ends_bit_identical_to_an_uninterrupted_run(
+    corpus, uninterrupted, tmp_path, checkpoint, when
+):
+    """SIGKILL a training process inside its 2nd checkpoint write (temporary file complete, not yet in
+    place) or right after its 3rd, resume, and compare bitwise with a run that was never interrupted."""
+    epochs = KILL_EPOCHS
+    straight = uninterrupted
     killed = tmp_path / "killed"
-    reference = _run_cli(train_args(corpus, straight, "--epochs", epochs))
-
-    victim = _run_cli(train_args(corpus, killed, "--epochs", epochs))
-    log = killed / "log.json"  # written atomically after every epoch, before the checkpoint
-    deadline = time.monotonic() + 120
-
-    def epochs_logged() -> int:
-        return len(json.loads(log.read_text())) if log.exists() else 0
-
-    while epochs_logged() < 2 and victim.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.005)
-    # Kill now: inside epoch 2's checkpoint write or a few epochs later (an epoch of this
-    # run takes tens of ms, so a fixed sleep could outlast the whole run on a fast machine).
-    assert victim.poll() is None, "the run ended before it could be killed: make it longer"
-    os.kill(victim.pid, signal.SIGKILL)
-    victim.wait()
-    assert victim.returncode == -signal.SIGKILL
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "PYTHONHASHSEED": "0",
+        "KILL_AT_CHECKPOINT": str(checkpoint),
+        "KILL_WHEN": when,
+    }
+    victim = subprocess.run(
+        [sys.executable, "-c", KILL_AT_CHECKPOINT, *train_args(corpus, killed, "--epochs", epochs)],
+        env=env,
+        capture_output=True,
+        timeout=600,
+    )
+    assert victim.returncode == -signal.SIGKILL, victim.stderr.decode()
     assert not (killed / "model").exists()
-    interrupted_at = len(json.loads((killed / "log.json").read_text()))
-    assert 1 <= interrupted_at < int(epochs)
+    interrupted_at = len(json.loads((killed / "log.json").read_text()))  # written before each checkpoint
+    assert interrupted_at == checkpoint
+    left_over = list(killed.glob(".checkpoint.safetensors.*.tmp"))
+    assert len(left_over) == (1 if when == "written" else 0)  # the kill came where it was meant to
 
     resumed = _run_cli(train_args(corpus, killed, "--epochs", epochs, "--resume"))
-    assert resumed.wait(timeout=300) == 0, resumed.stderr.read().decode()
-    assert reference.wait(timeout=300) == 0, reference.stderr.read().decode()
+    _, err = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, err.decode()
 
     a = load_file(str(straight / "model" / "model.safetensors"))
     b = load_file(str(killed / "model" / "model.safetensors"))
@@ -188,10 +236,11 @@ def test_kill_9_then_resume_ends_bit_identical_to_an_uninterrupted_run(corpus, t
 
 
 def test_feature_recipe_normalises_with_training_statistics_and_evaluates_identically(corpus, tmp_path):
-    """A "features" recipe: the artifact stores the scaler; evaluate_artifact reproduces the inputs."""
+    """A "features" recipe: the artifact stores the scaler; ``emovox evaluate --model`` reproduces the inputs."""
     from emovox.corpora import load_corpus
     from emovox.models.artifact import load_artifact
-    from emovox.training import TrainConfig, evaluate_artifact
+    from emovox.training import TrainConfig
+    from emovox.training.predict import ArtifactModel
     from emovox.training.recipes import Recipe
     from emovox.training.run import run_recipe
 
@@ -214,10 +263,9 @@ def test_feature_recipe_normalises_with_training_statistics_and_evaluates_identi
     assert len(stats["mean"]) == task["feature_dims"][0]
     test_speakers = set(summary["protocol"]["test_speakers"])
     test = [r for r in records if r.speaker_key in test_speakers]
-    predictions = evaluate_artifact(summary["artifact"], test)
     classes = task["labels"]
     y_true = np.array([classes.index(r.emotion) for r in test])
-    y_pred = np.array([classes.index(p["label"]) for p in predictions])
+    y_pred = ArtifactModel(summary["artifact"]).scores(test, classes)[0].argmax(axis=1)
     # the same inputs as in training -> the same test accuracy as the one saved at training time
     assert float(np.mean(y_true == y_pred)) == pytest.approx(summary["metrics"]["test"]["accuracy"])
 
@@ -247,8 +295,8 @@ def test_cli_trained_seed_replica_uses_its_own_scaling_and_augments_training_dra
     from emovox.corpora import load_corpus
     from emovox.labels import get_scheme
     from emovox.recipes import seeds
-    from emovox.training import evaluate_artifact
     from emovox.training.pipeline import load_waveforms
+    from emovox.training.predict import ArtifactModel
 
     original = seeds.seed_recipe(name)
     counter = None
@@ -314,8 +362,7 @@ def test_cli_trained_seed_replica_uses_its_own_scaling_and_augments_training_dra
     test_speakers = set(summary["protocol"]["test_speakers"])
     test = [r for r in records if r.speaker_key in test_speakers]
     assert len(test) == summary["n_test"]
-    predictions = evaluate_artifact(summary["artifact"], test)
     classes = task["labels"]
     y_true = np.array([classes.index(scheme.class_of(r.emotion)) for r in test])
-    y_pred = np.array([classes.index(p["label"]) for p in predictions])
+    y_pred = ArtifactModel(summary["artifact"]).scores(test, classes)[0].argmax(axis=1)
     assert float(np.mean(y_true == y_pred)) == pytest.approx(summary["metrics"]["test"]["accuracy"])

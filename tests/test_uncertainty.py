@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import sys
-import types
 from dataclasses import dataclass
 
 import numpy as np
@@ -266,16 +264,26 @@ def test_old_result_without_intervals_and_one_gender(tmp_path):
     assert "By gender" not in text and "By corpus" not in text  # a single group: no breakdown
 
 
-def test_regression_results_are_handed_to_regression_report(tmp_path, monkeypatch):
-    calls = []
-    module = types.ModuleType("emovox.evaluation.regression_report")
-    module.format_summary = lambda result: calls.append("summary") or "regression summary"
-    module.write_report = lambda result, out: calls.append(("report", out)) or {"markdown": out}
-    monkeypatch.setitem(sys.modules, "emovox.evaluation.regression_report", module)
-    result = {"task": "regression", "predictions": []}
-    assert format_summary(result) == "regression summary"
-    assert write_report(result, tmp_path) == {"markdown": tmp_path}
-    assert calls == ["summary", ("report", tmp_path)]
+def test_regression_results_get_the_regression_report(tmp_path):
+    """A regression result goes to the regression report (CCC first, a scatter plot), not the UAR one."""
+    from emovox.evaluation.protocols import leave_one_speaker_out
+    from emovox.evaluation.regression import run_regression
+
+    rng = np.random.default_rng(0)
+    speakers = np.repeat([f"s{i}" for i in range(4)], 10)
+    y = rng.normal(size=40)
+    result = run_regression(
+        leave_one_speaker_out(speakers),
+        lambda train, test: np.full(len(test), float(np.mean(train.y))) + rng.normal(scale=0.1, size=len(test)),
+        y=y,
+        speakers=speakers,
+        target="arousal",
+    )
+    summary = format_summary(result)
+    assert "CCC" in summary and "UAR" not in summary
+    paths = write_report(result, tmp_path)
+    assert (tmp_path / "predicted_vs_true.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "CCC" in paths["markdown"].read_text() and not (tmp_path / "confusion.png").exists()
 
 
 def test_plot_metric_intervals(tmp_path):

@@ -14,6 +14,7 @@ import torch
 
 from emovox.corpora import load_corpus
 from emovox.errors import ConfigError
+from emovox.inference.adaptation import speaker_centred
 from emovox.models.artifact import load_artifact
 from emovox.models.whisper_classifier import fit_linear_head, pool_hidden_states
 from emovox.models.whisper_encoder import WhisperEncoder, WhisperEncoderConfig, WhisperLogMel
@@ -21,7 +22,6 @@ from emovox.models.whisper_heads import (
     PooledHead,
     WhisperHeadClassifier,
     fit_pooled_head,
-    speaker_centred,
 )
 from emovox.recipes.whisper import adapt_to_speaker, pooled_features, train_whisper_model
 from emovox.testing import speech_like, write_audio, write_tiny_whisper_encoder

@@ -117,9 +117,7 @@ def test_train_predict_and_evaluate_through_the_product_path(encoder_dir, manife
     pooled = pooled_features([clip], encoder_dir)
     x = (torch.from_numpy(flatten_layers(pooled, module.layers)).float() - module.feature_mean) / module.feature_scale
     expected = module.head(x).detach().numpy()
-    np.testing.assert_allclose(
-        predictor.logits([predictor._prepare(predictor.load(clip))]), expected, rtol=1e-4, atol=1e-4
-    )
+    np.testing.assert_allclose(predictor.signal_logits(predictor.load(clip))[None], expected, rtol=1e-4, atol=1e-4)
 
     assert main(["predict", str(clip), "--model", str(out / "model"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)[0]["label"] in ("sad", "angry", "unknown")
@@ -129,12 +127,12 @@ def test_train_predict_and_evaluate_through_the_product_path(encoder_dir, manife
     onnx = load_model(out / "model", backend="onnx")
     np.testing.assert_allclose(onnx.predict(clip).scores["angry"], prediction.scores["angry"], atol=1e-4)
 
-    from emovox.training.predict import evaluate_artifact
+    from emovox.training.predict import ArtifactModel
 
-    rows = evaluate_artifact(out / "model", [clip, manifest.parent / "s1_sad_0.wav"])
-    assert [r["label"] in ("sad", "angry") for r in rows] == [True, True]
+    rows, _ = ArtifactModel(out / "model").scores([clip, manifest.parent / "s1_sad_0.wav"], ["sad", "angry"])
+    np.testing.assert_allclose(rows[0], [prediction.scores["sad"], prediction.scores["angry"]], atol=1e-4)
     np.testing.assert_allclose(
-        np.log(rows[0]["scores"]["angry"] / rows[0]["scores"]["sad"]),
+        np.log(rows[0][1] / rows[0][0]),
         (expected[0, 1] - expected[0, 0]) / config["calibration"]["temperature"],
         rtol=1e-3,
     )

@@ -4,7 +4,7 @@ Run ``bench/robustness.py`` first (it computes and caches the embeddings of
 the clips, their 7 training copies and the 10 evaluation conditions, for the
 full-band and the telephone-band model). Then, with nothing recomputed::
 
-    OMP_NUM_THREADS=2 .venv/bin/python experiments/robustness/head_variants.py [--cache /tmp/emovox-robustness]
+    OMP_NUM_THREADS=2 .venv/bin/python experiments/robustness/head_variants.py --cache CACHE_DIR
 
 prints held-out-speaker UAR and the share of predicted classes that change
 against the clean clip, per condition, for:
@@ -19,7 +19,10 @@ against the clean clip, per condition, for:
 - mixed-band training (full-band and telephone-band sets in one head);
 - the telephone-band model (shipped).
 
-Results are recorded in ``docs/robustness.md`` ("Designs measured").
+Results are recorded in ``docs/robustness.md`` ("Designs measured"); the
+figures of a run go to ``--out`` (default ``CACHE_DIR/head_variants.json``).
+Folds: :func:`emovox.evaluation.robustness.speaker_groups` (the model card's
+3 folds, :func:`emovox.evaluation.folds_all_corpora.all_corpora_folds`).
 """
 
 from __future__ import annotations
@@ -34,23 +37,32 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "bench"))
+from robustness import wideband_copy  # noqa: E402  (bench/robustness.py: the cache this script reads)
+
+from emovox.evaluation.metrics import compute_metrics  # noqa: E402
+from emovox.evaluation.robustness import (  # noqa: E402
+    CONDITIONS,
+    EVAL_SEED,
+    corpus_clips,
+    embed_condition,
+    speaker_groups,
+)
+from emovox.fileio import atomic_write_text  # noqa: E402
+from emovox.models.softmax_regression import fit_softmax_regression  # noqa: E402
+from emovox.recipes.robust import training_embeddings  # noqa: E402
+
 NARROWBAND = ("telephone", "amr_nb", "g723_1")
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--cache", default="/tmp/emovox-robustness")
+    ap.add_argument("--cache", required=True, help="the --cache folder bench/robustness.py wrote")
+    ap.add_argument("--out", default=None, help="JSON file of the figures (default CACHE/head_variants.json)")
     ap.add_argument("--threads", type=int, default=2)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     import torch
 
     torch.set_num_threads(args.threads)
-    from robustness import wideband_copy
-
-    from emovox.evaluation import compute_metrics
-    from emovox.evaluation.robustness import CONDITIONS, EVAL_SEED, corpus_clips, embed_condition, speaker_groups
-    from emovox.models.softmax_regression import fit_softmax_regression
-    from emovox.recipes.robust import training_embeddings
 
     records, y, classes = corpus_clips()
     groups = speaker_groups(records, y)
@@ -127,15 +139,16 @@ def main() -> int:
     results["narrowband head by flag"] = report("narrowband head by flag", flagged)
     run("mixed band (full + telephone sets)", wide_train + narrow_train, wide)
     run("telephone band (shipped)", narrow_train, narrow)
-    out = Path(args.cache) / "head_variants.json"
-    out.write_text(
+    out = Path(args.out) if args.out else Path(args.cache) / "head_variants.json"
+    atomic_write_text(
+        out,
         json.dumps(
             {
                 k: {c: {"uar": round(u, 4), "class_changed": round(ch, 4)} for c, (u, ch) in v.items()}
                 for k, v in results.items()
             },
             indent=1,
-        )
+        ),
     )
     print(f"figures: {out}")
     return 0

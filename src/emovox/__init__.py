@@ -14,9 +14,8 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
-
-from emovox.errors import (  # noqa: E402
+from emovox._version import __version__
+from emovox.errors import (
     AudioError,
     ConfigError,
     CorpusError,

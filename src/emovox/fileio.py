@@ -12,6 +12,7 @@ import errno
 import io
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = [
+    "atomic_folder",
     "atomic_output",
     "atomic_write_bytes",
     "atomic_write_text",
@@ -45,12 +47,14 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 
 
 @contextmanager
-def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_output(path: str | os.PathLike, *, durable: bool = True) -> Iterator[Path]:
     """Give a writer a temporary path beside ``path``; on success it replaces ``path`` atomically.
 
     For libraries that write files themselves (e.g. safetensors' ``save_file``),
     so large outputs need no copy in memory. On an exception the temporary
-    file is removed and ``path`` is left as it was.
+    file is removed and ``path`` is left as it was. ``durable=False`` skips
+    the fsyncs, for files that can be rebuilt (cache entries): still atomic,
+    but a power cut may lose the newest ones.
 
     >>> with atomic_output("out.bin") as tmp:   # doctest: +SKIP
     ...     save_file(tensors, str(tmp))
@@ -66,15 +70,17 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp
         os.chmod(tmp, file_mode())
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
+        if durable:
+            with open(tmp, "rb") as handle:
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException as error:
         tmp.unlink(missing_ok=True)
         if isinstance(error, OSError) or type(error).__name__ == "SafetensorError":
             raise _write_error(path, error) from None
         raise
-    fsync_dir(path.parent)
+    if durable:
+        fsync_dir(path.parent)
 
 
 class WriteError(EmovoxError, OSError):
@@ -120,6 +126,41 @@ def atomic_write_png(path: str | os.PathLike, fig: Figure, *, dpi: int = 100) ->
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
     return atomic_write_bytes(path, buffer.getvalue())
+
+
+@contextmanager
+def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
+    """Give a writer an empty staging folder beside ``path``; on success it replaces ``path`` as a whole.
+
+    For outputs that are several files read together (a model artifact:
+    weights, config, ONNX): a reader sees the old folder or the new one, never
+    a mix. The writer fsyncs its files; the swap is two renames (the old
+    folder aside, the new one in), and the old folder is restored if the
+    second fails. On an exception the staging folder is removed and ``path``
+    is left as it was.
+
+    >>> with atomic_folder("runs/model") as staging:   # doctest: +SKIP
+    ...     (staging / "config.json").write_text("{}")
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    root = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    staging, old = root / "new", root / "old"
+    try:
+        staging.mkdir()
+        yield staging
+        os.chmod(staging, file_mode(directory=True))
+        if path.exists():
+            os.replace(path, old)
+        try:
+            os.replace(staging, path)
+        except OSError:
+            if old.exists():
+                os.replace(old, path)
+            raise
+        fsync_dir(path.parent)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def fsync_dir(folder: str | os.PathLike) -> None:

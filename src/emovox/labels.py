@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from emovox.errors import ConfigError
+from emovox.registry import Registry
 
 #: Canonical emotions, in a fixed order. ``unknown`` is not an emotion: it is
 #: what a predictor answers when its confidence is under the threshold.
@@ -116,11 +117,12 @@ def _identity(emotions: Iterable[str]) -> dict[str, str]:
 
 
 _SCHEMES: dict[str, LabelScheme] = {}
+_REGISTRY = Registry("label scheme", lookup_error=ConfigError, modules=(), entries=lambda: _SCHEMES)
 
 
 def register_scheme(scheme: LabelScheme) -> LabelScheme:
-    _SCHEMES[scheme.name] = scheme
-    return scheme
+    """Make ``scheme`` known by its name (:func:`get_scheme`, ``--labels NAME``); replaces one of the same name."""
+    return _REGISTRY.register(scheme.name, scheme, replace=True)
 
 
 #: All canonical emotions as themselves: each corpus keeps its native classes.
@@ -173,14 +175,13 @@ EMOVOX7 = register_scheme(
 
 def get_scheme(name: str) -> LabelScheme:
     """Look up a registered scheme by name, with the list of names on a miss."""
-    try:
-        return _SCHEMES[name]
-    except KeyError:
-        raise ConfigError(f"unknown label scheme {name!r}: expected one of {', '.join(sorted(_SCHEMES))}") from None
+    scheme: LabelScheme = _REGISTRY.get(name)
+    return scheme
 
 
 def scheme_names() -> list[str]:
-    return sorted(_SCHEMES)
+    """Names of the registered schemes, sorted."""
+    return _REGISTRY.names()
 
 
 #: Common spellings of the canonical emotions in users' own data (lower case).

@@ -27,6 +27,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from emovox.fileio import atomic_output
+
 #: Format key -> (file suffix, soundfile format, soundfile subtype).
 SOUNDFILE_FORMATS: dict[str, tuple[str, str, str]] = {
     "wav-pcm8": (".wav", "WAV", "PCM_U8"),
@@ -174,7 +176,9 @@ def write_audio(path: str | os.PathLike, y: np.ndarray, *, sample_rate_hz: int, 
         )
         if format is None:
             raise ValueError(f"cannot infer an audio format from suffix {suffix!r}; pass format=")
-    path.write_bytes(encode_audio(y, sample_rate_hz=sample_rate_hz, format=format))
+    data = encode_audio(y, sample_rate_hz=sample_rate_hz, format=format)
+    with atomic_output(path, durable=False) as tmp:  # a test fixture: atomic, no fsync
+        tmp.write_bytes(data)
     return path
 
 

@@ -9,8 +9,9 @@ float32 samples, and every failure is an :mod:`emovox.errors` class:
 - :func:`stream_audio` -- the same as :func:`load_audio`, block by block, in
   bounded memory, for long recordings.
 - :func:`audio_duration_s` -- length from the header.
-- :func:`validate_signal` -- the one gate for waveforms (empty, NaN/inf,
-  too short, wrong shape or dtype).
+- :func:`validate_waveform` -- the one gate for waveforms (empty, NaN/inf,
+  too short, wrong shape or dtype); :func:`validate_signal` -- the same with a
+  sample rate and a minimum duration.
 - :func:`resample`, :func:`to_mono`, :func:`normalize_peak`,
   :func:`normalize_loudness`, :func:`loudness_lufs`, :func:`trim_silence`,
   :func:`spectral_gate` -- array-in, array-out effects.
@@ -32,7 +33,7 @@ from emovox.audio.effects import (
 from emovox.audio.load import NORMALIZE_MODES, load_audio
 from emovox.audio.source import Source, sniff_container
 from emovox.audio.stream import stream_audio
-from emovox.audio.validate import validate_signal
+from emovox.audio.validate import validate_signal, validate_waveform
 
 __all__ = [
     "NORMALIZE_MODES",
@@ -51,4 +52,5 @@ __all__ = [
     "trim_for_model",
     "trim_silence",
     "validate_signal",
+    "validate_waveform",
 ]

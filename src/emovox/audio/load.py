@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from emovox.audio import effects
+import emovox.audio.effects as effects
 from emovox.audio.decode import decode_audio
 from emovox.audio.denoise import spectral_gate
 from emovox.audio.source import Source

@@ -25,7 +25,7 @@ import importlib.util
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -34,9 +34,8 @@ from emovox.errors import ConfigError
 if TYPE_CHECKING:
     import onnxruntime
 
-    from emovox.inference.gate import VoiceDetector
-
 __all__ = [
+    "VoiceDetector",
     "SileroVAD",
     "WebRtcVAD",
     "Segmenter",
@@ -48,6 +47,21 @@ __all__ = [
 ]
 
 VAD_NAMES = ("auto", "silero", "webrtc")
+
+
+class VoiceDetector(Protocol):
+    """A stateful voice activity detector (:class:`~emovox.audio.vad.SileroVAD`, :class:`~emovox.audio.vad.WebRtcVAD`).
+
+    :meth:`reset` starts a new recording; :meth:`probabilities` takes its
+    consecutive blocks and returns the speech probability of each complete
+    frame of ``frame_samples`` samples at 16 kHz.
+    """
+
+    frame_samples: int
+
+    def reset(self) -> None: ...
+
+    def probabilities(self, y: np.ndarray, *, final: bool = False) -> np.ndarray: ...
 
 
 def silero_model_path() -> Path | None:

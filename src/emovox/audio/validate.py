@@ -1,9 +1,13 @@
 """The one validation gate for waveforms, and checks of audio parameters.
 
-Every decoded signal and every array handed to emovox's DSP passes
-:func:`validate_signal`; parameters pass :func:`check_sample_rate` and
-:func:`check_positive`. Errors are :mod:`emovox.errors` classes with one-line
-messages quoting the offending value.
+Every decoded signal and every array handed to emovox's DSP, feature layer,
+augmentations or Predictor passes :func:`validate_waveform` (directly, or
+through :func:`validate_signal`, which adds the sample rate and a minimum
+duration); parameters pass :func:`check_sample_rate` and
+:func:`check_positive`. The feature layer and the augmentations re-raise the
+gate's message as their own error type (:class:`~emovox.errors.FeatureError`,
+:class:`~emovox.errors.ConfigError`). Errors are :mod:`emovox.errors` classes
+with one-line messages quoting the offending value and saying what to do.
 """
 
 from __future__ import annotations
@@ -19,25 +23,36 @@ from emovox.errors import ConfigError, EmptyAudioError, InvalidSamplesError, Too
 MAX_CHANNELS = 64
 
 
-def validate_signal(
-    y: np.ndarray,
-    sample_rate_hz: float,
+def validate_waveform(
+    y: object,
     *,
-    min_duration_s: float = 0.05,
+    mono: bool = False,
+    min_samples: int = 1,
+    sample_rate_hz: float | None = None,
     name: str | None = None,
+    needed_by: str | None = None,
 ) -> np.ndarray:
-    """Check a waveform and return it as float32.
+    """The one waveform gate: check an array of samples, return it as float32.
+
+    Every place in emovox that accepts a waveform (decoding, the DSP, the
+    feature layer, augmentation, the Predictor) checks it here, so the same
+    bad array gets the same one-line message everywhere.
 
     Parameters
     ----------
     y : np.ndarray [shape=(n,) or (channels, n)]
         Floating-point samples, nominally in [-1, 1].
-    sample_rate_hz : float > 0
-        Sample rate of ``y``.
-    min_duration_s : float >= 0
-        Shortest clip accepted, in seconds.
+    mono : bool
+        Require shape ``(n,)``.
+    min_samples : int >= 1
+        Fewest samples accepted.
+    sample_rate_hz : float > 0, optional
+        Rate of ``y`` in Hz, only to quote the duration in messages.
     name : str, optional
-        Where the signal came from, quoted in error messages.
+        Where the signal came from (e.g. a file name), quoted in messages.
+    needed_by : str, optional
+        What needs ``min_samples`` samples (e.g. ``"feature set 'classic'"``),
+        quoted in messages.
 
     Returns
     -------
@@ -47,17 +62,14 @@ def validate_signal(
     Raises
     ------
     ConfigError
-        ``y`` is not a real floating-point 1-D or 2-D array, or the sample
-        rate or minimum duration is invalid.
+        ``y`` is not a real floating-point array of an accepted shape.
     EmptyAudioError
         ``y`` holds no samples.
     InvalidSamplesError
         ``y`` contains NaN or infinity.
     TooShortError
-        ``y`` is shorter than ``min_duration_s``.
+        ``y`` has fewer than ``min_samples`` samples.
     """
-    check_sample_rate(sample_rate_hz)
-    check_non_negative(min_duration_s, "min_duration_s")
     where = f" in {name!r}" if name else ""
     if not isinstance(y, np.ndarray):
         raise ConfigError(f"audio must be a numpy array, got {type(y).__name__}: convert it with np.asarray(y)")
@@ -65,6 +77,10 @@ def validate_signal(
         raise ConfigError(
             f"audio must be floating point, got dtype {y.dtype}: scale integer PCM, "
             "e.g. y.astype(np.float32) / 32768 for int16"
+        )
+    if mono and y.ndim != 1:
+        raise ConfigError(
+            f"audio{where} must be mono samples of shape (n,), got shape {y.shape}: mix down with emovox.audio.to_mono"
         )
     if y.ndim not in (1, 2):
         raise ConfigError(f"audio must have shape (n,) or (channels, n), got shape {y.shape}")
@@ -81,8 +97,64 @@ def validate_signal(
         raise InvalidSamplesError(
             f"audio{where} contains {bad} NaN or infinite samples: fix or re-export the recording"
         )
+    n = y.shape[-1]
+    if n < min_samples:
+        at = f" ({n / sample_rate_hz:.3f} s at {sample_rate_hz:g} Hz)" if sample_rate_hz else ""
+        raise TooShortError(
+            f"clip{where} has {n} samples{at}; {needed_by or 'this step'} needs at least {min_samples}: "
+            "pad the clip or drop it"
+        )
+    return y
+
+
+def validate_signal(
+    y: np.ndarray,
+    sample_rate_hz: float,
+    *,
+    min_duration_s: float = 0.05,
+    name: str | None = None,
+    mono: bool = False,
+) -> np.ndarray:
+    """Check a waveform and its sample rate and return it as float32.
+
+    :func:`validate_waveform` plus a minimum duration in seconds.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,) or (channels, n)]
+        Floating-point samples, nominally in [-1, 1].
+    sample_rate_hz : float > 0
+        Sample rate of ``y``.
+    min_duration_s : float >= 0
+        Shortest clip accepted, in seconds.
+    name : str, optional
+        Where the signal came from, quoted in error messages.
+    mono : bool
+        Require shape ``(n,)``.
+
+    Returns
+    -------
+    np.ndarray [shape=y.shape, dtype=float32]
+        ``y`` itself when it already is float32, else a float32 copy.
+
+    Raises
+    ------
+    ConfigError
+        ``y`` is not a real floating-point 1-D or 2-D array (1-D when
+        ``mono``), or the sample rate or minimum duration is invalid.
+    EmptyAudioError
+        ``y`` holds no samples.
+    InvalidSamplesError
+        ``y`` contains NaN or infinity.
+    TooShortError
+        ``y`` is shorter than ``min_duration_s``.
+    """
+    check_sample_rate(sample_rate_hz)
+    check_non_negative(min_duration_s, "min_duration_s")
+    y = validate_waveform(y, mono=mono, sample_rate_hz=sample_rate_hz, name=name)
     duration_s = y.shape[-1] / float(sample_rate_hz)
     if duration_s < min_duration_s:
+        where = f" in {name!r}" if name else ""
         raise TooShortError(
             f"audio{where} lasts {duration_s:.3f} s, shorter than the minimum {min_duration_s:g} s: "
             "pass a longer clip or lower min_duration_s"

@@ -30,16 +30,36 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from emovox.errors import ConfigError
+from emovox.audio.validate import validate_waveform
+from emovox.errors import AudioError, ConfigError
+from emovox.registry import Registry
 
-#: name -> transform class, filled by :func:`register_transform`.
+#: name -> transform class, filled by :func:`register_transform` (complete after the first lookup).
 TRANSFORMS: dict[str, type[Transform]] = {}
+#: Modules that define transforms, imported on the first lookup, so that a
+#: name never depends on what the caller happened to import.
+TRANSFORM_MODULES: tuple[str, ...] = (
+    "emovox.augment.channel",
+    "emovox.augment.mixup",
+    "emovox.augment.noise",
+    "emovox.augment.room",
+    "emovox.augment.spectral",
+    "emovox.augment.waveform",
+)
+_REGISTRY = Registry("augmentation", lookup_error=ConfigError, modules=TRANSFORM_MODULES, entries=lambda: TRANSFORMS)
 
 
 def register_transform(cls: type[Transform]) -> type[Transform]:
-    """Class decorator: make ``cls`` constructible from ``{"type": cls.name, ...}``."""
-    TRANSFORMS[cls.name] = cls
-    return cls
+    """Class decorator: make ``cls`` constructible from ``{"type": cls.name, ...}``.
+
+    A second, different class under a taken name is a :class:`ConfigError`.
+    """
+    return _REGISTRY.register(cls.name, cls)
+
+
+def transform_names() -> list[str]:
+    """Every augmentation name :func:`transform_from_dict` accepts, sorted."""
+    return _REGISTRY.names()
 
 
 # --------------------------------------------------------------------------- validation
@@ -107,16 +127,15 @@ def check_rng(rng: Any) -> np.random.Generator:
 
 
 def check_waveform(y: Any) -> np.ndarray:
-    """Accept a 1-D finite float waveform; return it as float32."""
-    y = np.asarray(y)
-    if y.ndim != 1:
-        raise ConfigError(f"waveform must be 1-D (n,), got shape {y.shape}: pass mono audio")
-    if y.size == 0:
-        raise ConfigError("waveform is empty: pass at least one sample")
-    y = y.astype(np.float32, copy=False)
-    if not np.all(np.isfinite(y)):
-        raise ConfigError("waveform contains NaN or infinite samples: clean or re-decode it")
-    return y
+    """Accept a mono finite float waveform ``(n,)``; return it as float32.
+
+    The checks are :func:`emovox.audio.validate.validate_waveform`'s; its
+    errors are re-raised as :class:`ConfigError` with the same message.
+    """
+    try:
+        return validate_waveform(np.asarray(y), mono=True)
+    except AudioError as error:  # the gate's message, as the augmentations' error type
+        raise ConfigError(str(error)) from error
 
 
 def check_snr_db(value: Any) -> tuple[float, float]:
@@ -172,9 +191,7 @@ def transform_from_dict(data: Mapping) -> Transform:
     if not isinstance(data, Mapping) or "type" not in data:
         raise ConfigError(f"augmentation config {data!r} has no 'type': give {{'type': name, ...}}")
     kind = data["type"]
-    if kind not in TRANSFORMS:
-        raise ConfigError(f"unknown augmentation {kind!r}: expected one of {', '.join(sorted(TRANSFORMS))}")
-    cls = TRANSFORMS[kind]
+    cls = _REGISTRY.get(kind)  # ConfigError listing the names
     params = {k: v for k, v in data.items() if k != "type"}
     if hasattr(cls, "_from_params"):
         return cls._from_params(params)

@@ -299,7 +299,7 @@ def run_batch(
             bar.add(result.n_files, result.n_failed)
 
         if pending:
-            from emovox.batch import ray_job
+            import emovox.batch.ray_job as ray_job
 
             started_here = not ray_job.ray_running()
             ray_start_s = ray_job.start_ray(address=address)

@@ -75,7 +75,8 @@ def register(subparsers) -> None:
         "--protocol",
         default="loso",
         metavar="NAME",
-        help="loso (default), speaker-kfold, cross-corpus, or random (speakers leak)",
+        help="loso (default), speaker-kfold, cross-corpus, leave-one-corpus-out (each --corpus held out in "
+        "turn; scheme native: the classes every corpus shares), or random (speakers leak)",
     )
     parser.add_argument("--folds", type=int, default=6, metavar="K", help="folds of speaker-kfold (default 6)")
     parser.add_argument(

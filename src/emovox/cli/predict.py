@@ -61,15 +61,14 @@ import glob
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
 from emovox.cli import add_model_choice
 from emovox.errors import ConfigError, EmovoxError
-from emovox.fileio import file_mode
+from emovox.fileio import atomic_output
 
 #: Extensions collected from folders (any format the audio layer decodes).
 AUDIO_EXTENSIONS = frozenset(
@@ -293,46 +292,56 @@ class _GuardedFile:
 
 
 class _AtomicOutput:
-    """stdout, or a temporary file renamed onto ``path`` only when complete."""
+    """stdout, or a temporary file from :func:`emovox.fileio.atomic_output`, renamed onto ``path`` only when complete."""
 
     def __init__(self, path: str | None) -> None:
         self.path = path
+        self._writer: AbstractContextManager[Path] | None = None
         if path is None:
             self.fh = _GuardedFile(sys.stdout, "<stdout>")
-            self._tmp = None
-        else:
-            target = Path(path)
-            try:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                fd, self._tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-            except OSError as error:
-                raise _output_error(path, error) from None
-            self.fh = _GuardedFile(os.fdopen(fd, "w", encoding="utf-8", newline=""), path)
+            return
+        writer = atomic_output(path)
+        try:
+            tmp = writer.__enter__()
+        except OSError as error:
+            raise _output_error(path, error) from None
+        try:
+            handle = open(tmp, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed by commit/abort
+        except OSError as error:
+            writer.__exit__(type(error), error, error.__traceback__)  # removes the temporary file
+            raise _output_error(path, error) from None
+        self._writer = writer
+        self.fh = _GuardedFile(handle, path)
 
     def commit(self) -> None:
-        if self._tmp is not None:
+        if self._writer is not None:
             assert self.path is not None  # a temporary file is made only for a path
-            self.fh.close()
+            writer, self._writer = self._writer, None
             try:
-                os.chmod(self._tmp, file_mode())
-                os.replace(self._tmp, self.path)
+                self.fh.close()
+            except BaseException as error:
+                writer.__exit__(type(error), error, error.__traceback__)
+                raise
+            try:
+                writer.__exit__(None, None, None)
             except OSError as error:
                 raise _output_error(self.path, error) from None
-            self._tmp = None
         else:
             self.fh.flush()
 
     def abort(self) -> None:
-        if self._tmp is not None:
+        if self._writer is not None:
+            writer, self._writer = self._writer, None
             try:
                 self.fh.close()
             except OutputError:
                 pass  # already failing; the temporary file goes either way
-            try:
-                os.unlink(self._tmp)
-            except FileNotFoundError:
-                pass
-            self._tmp = None
+            stop = _Aborted()
+            writer.__exit__(_Aborted, stop, None)  # removes the temporary file; `path` is left as it was
+
+
+class _Aborted(Exception):
+    """Thrown into :func:`~emovox.fileio.atomic_output` to drop an unfinished output."""
 
 
 def _error_text(name: str, error: Exception) -> str:

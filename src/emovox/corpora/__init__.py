@@ -17,6 +17,7 @@ from emovox.corpora.records import Record
 from emovox.corpora.registry import (
     CORPORA,
     CorpusInfo,
+    corpus_licence,
     corpus_names,
     default_corpora_root,
     default_corpus_dir,
@@ -29,6 +30,7 @@ __all__ = [
     "CORPORA",
     "CorpusInfo",
     "Record",
+    "corpus_licence",
     "corpus_names",
     "corpus_stats",
     "default_corpora_root",

@@ -18,6 +18,12 @@ from emovox.corpora.files import corpus_dir, find_audio, name_error, stem
 from emovox.corpora.records import Record
 from emovox.errors import CorpusError
 
+#: The terms the corpus is published under (the one place emovox lists them:
+#: :func:`emovox.corpora.corpus_licence`, data cards and model cards read it).
+LICENCE = "Open Database License (ODbL) 1.0"
+#: The publication to cite for the corpus.
+CITATION = "Cao et al. 2014"
+
 #: CREMA-D emotion code -> canonical emotion.
 LABELS: dict[str, str] = {
     "ANG": "angry",

@@ -16,6 +16,12 @@ from pathlib import Path
 from emovox.corpora.files import corpus_dir, find_audio, name_error, stem
 from emovox.corpora.records import Record
 
+#: The terms the corpus is published under (the one place emovox lists them:
+#: :func:`emovox.corpora.corpus_licence`, data cards and model cards read it).
+LICENCE = "free for research use"
+#: The publication to cite for the corpus.
+CITATION = "Burkhardt et al. 2005"
+
 #: EMO-DB emotion letter -> canonical emotion.
 LABELS: dict[str, str] = {
     "W": "angry",

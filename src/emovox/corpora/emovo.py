@@ -14,6 +14,12 @@ from pathlib import Path
 from emovox.corpora.files import corpus_dir, find_audio, name_error, stem
 from emovox.corpora.records import Record
 
+#: The terms the corpus is published under (the one place emovox lists them:
+#: :func:`emovox.corpora.corpus_licence`, data cards and model cards read it).
+LICENCE = "research use"
+#: The publication to cite for the corpus.
+CITATION = "Costantini et al. 2014"
+
 #: EMOVO emotion code -> canonical emotion.
 LABELS: dict[str, str] = {
     "dis": "disgust",  # disgusto

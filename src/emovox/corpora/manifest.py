@@ -32,6 +32,7 @@ from pathlib import Path
 
 from emovox.corpora.records import Record
 from emovox.errors import ConfigError, CorpusError
+from emovox.fileio import atomic_output
 from emovox.labels import EMOTIONS, canonical_emotion, check_emotion, load_mapping
 
 REQUIRED: tuple[str, ...] = ("path", "label", "speaker")
@@ -219,20 +220,16 @@ def write_manifest(records: Iterable[Record], path: os.PathLike | str) -> Path:
     Paths are written absolute; ``None`` becomes an empty cell.
     """
     out = Path(path)
-    tmp = out.with_name(f".{out.name}.tmp")
     try:
-        with open(tmp, "w", newline="", encoding="utf-8") as handle:
+        if not out.parent.is_dir():
+            raise FileNotFoundError(2, "No such file or directory")
+        with atomic_output(out) as tmp, open(tmp, "w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
             writer.writerow(COLUMNS)
             for record in records:
                 data = record.to_dict()
                 writer.writerow(["" if data[c] is None else data[c] for c in COLUMNS])
-        os.replace(tmp, out)  # never a half-written manifest under the real name
-    except OSError as error:
-        try:
-            tmp.unlink(missing_ok=True)
-        except OSError:
-            pass
+    except OSError as error:  # never a half-written manifest under the real name
         raise CorpusError(
             f"cannot write manifest {str(out)!r}: {error.strerror or error}: pass a writable path in an existing folder"
         ) from None

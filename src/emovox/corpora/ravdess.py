@@ -21,6 +21,12 @@ from emovox.corpora.files import corpus_dir, find_audio, name_error, stem
 from emovox.corpora.records import Record
 from emovox.errors import ConfigError, CorpusError
 
+#: The terms the corpus is published under (the one place emovox lists them:
+#: :func:`emovox.corpora.corpus_licence`, data cards and model cards read it).
+LICENCE = "CC BY-NC-SA 4.0"
+#: The publication to cite for the corpus.
+CITATION = "Livingstone & Russo 2018"
+
 #: RAVDESS emotion code -> canonical emotion.
 LABELS: dict[str, str] = {
     "01": "neutral",

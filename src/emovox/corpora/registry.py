@@ -13,22 +13,26 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-from emovox.corpora.crema_d import load_crema_d
-from emovox.corpora.emodb import load_emodb
-from emovox.corpora.emovo import load_emovo
+import emovox.corpora.crema_d as crema_d
+import emovox.corpora.emodb as emodb
+import emovox.corpora.emovo as emovo
+import emovox.corpora.ravdess as ravdess
+import emovox.corpora.savee as savee
+import emovox.corpora.tess as tess
+import emovox.corpora.turev as turev
 from emovox.corpora.files import stem
 from emovox.corpora.folder import load_folder
 from emovox.corpora.manifest import load_csv
-from emovox.corpora.ravdess import load_ravdess, load_ravdess_song
 from emovox.corpora.records import Record
-from emovox.corpora.savee import load_savee
-from emovox.corpora.tess import load_tess
-from emovox.corpora.turev import load_turev
 from emovox.errors import ConfigError, CorpusError
+from emovox.registry import Registry
 
 ENV_ROOT = "EMOVOX_CORPORA"
+#: What a data card says for a corpus emovox has no licence for.
+UNKNOWN_LICENCE = "see the corpus's own terms"
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,11 @@ class CorpusInfo:
     unique_names : bool
         Whether (speaker, file stem) identifies a recording, so that a second
         copy of a file (a nested duplicate folder) is an error.
+    licence : str or None
+        The terms the corpus is published under, read from its module's
+        ``LICENCE``; ``None`` for the generic loaders (the user's own data).
+    citation : str or None
+        The publication to cite, from the module's ``CITATION``.
     """
 
     name: str
@@ -55,6 +64,15 @@ class CorpusInfo:
     loader: Callable[..., list[Record]]
     default_dir: str | None
     unique_names: bool = True
+    licence: str | None = None
+    citation: str | None = None
+
+    @property
+    def licence_note(self) -> str:
+        """Licence and citation for data and model cards, e.g. ``"CC BY-NC-SA 4.0 (Livingstone & Russo 2018)"``."""
+        if self.licence is None:
+            return UNKNOWN_LICENCE
+        return f"{self.licence} ({self.citation})" if self.citation else self.licence
 
     def options(self) -> list[str]:
         """Keyword options the loader accepts."""
@@ -62,21 +80,31 @@ class CorpusInfo:
         return [p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY]
 
 
+def _corpus(
+    name: str, title: str, loader: Callable[..., list[Record]], default_dir: str, module: ModuleType
+) -> CorpusInfo:
+    """A published corpus: its licence and citation come from its module (``LICENCE``, ``CITATION``)."""
+    return CorpusInfo(name, title, loader, default_dir, licence=module.LICENCE, citation=module.CITATION)
+
+
 CORPORA: dict[str, CorpusInfo] = {
     info.name: info
     for info in (
-        CorpusInfo("ravdess", "RAVDESS speech, English", load_ravdess, "ravdess"),
-        CorpusInfo("ravdess-song", "RAVDESS song, English", load_ravdess_song, "ravdess-song-excerpt"),
-        CorpusInfo("crema-d", "CREMA-D, English", load_crema_d, "crema-d"),
-        CorpusInfo("tess", "TESS, English", load_tess, "tess"),
-        CorpusInfo("savee", "SAVEE, English", load_savee, "savee"),
-        CorpusInfo("emodb", "EMO-DB (Berlin), German", load_emodb, "emodb"),
-        CorpusInfo("emovo", "EMOVO, Italian", load_emovo, "emovo"),
-        CorpusInfo("turev", "TurEV-DB, Turkish", load_turev, "turev-db"),
+        _corpus("ravdess", "RAVDESS speech, English", ravdess.load_ravdess, "ravdess", ravdess),
+        _corpus("ravdess-song", "RAVDESS song, English", ravdess.load_ravdess_song, "ravdess-song-excerpt", ravdess),
+        _corpus("crema-d", "CREMA-D, English", crema_d.load_crema_d, "crema-d", crema_d),
+        _corpus("tess", "TESS, English", tess.load_tess, "tess", tess),
+        _corpus("savee", "SAVEE, English", savee.load_savee, "savee", savee),
+        _corpus("emodb", "EMO-DB (Berlin), German", emodb.load_emodb, "emodb", emodb),
+        _corpus("emovo", "EMOVO, Italian", emovo.load_emovo, "emovo", emovo),
+        _corpus("turev", "TurEV-DB, Turkish", turev.load_turev, "turev-db", turev),
         CorpusInfo("csv", "CSV manifest (path,label,speaker)", load_csv, None, False),
         CorpusInfo("folder", "one folder per label", load_folder, None, False),
     )
 }
+
+
+_REGISTRY = Registry("corpus", lookup_error=CorpusError, modules=(), entries=lambda: CORPORA)
 
 
 def corpus_names() -> list[str]:
@@ -86,10 +114,18 @@ def corpus_names() -> list[str]:
 
 def get_corpus_info(name: str) -> CorpusInfo:
     """The :class:`CorpusInfo` of ``name``, or :class:`CorpusError` listing the names."""
-    try:
-        return CORPORA[name]
-    except KeyError:
-        raise CorpusError(f"unknown corpus {name!r}: expected one of {', '.join(CORPORA)}") from None
+    info: CorpusInfo = _REGISTRY.get(name)
+    return info
+
+
+def corpus_licence(name: str) -> str:
+    """The licence of corpus ``name`` (its module's ``LICENCE``), for data cards.
+
+    A name emovox does not know (a user's ``csv``/``folder`` data, a corpus
+    label from a manifest) gives :data:`UNKNOWN_LICENCE` rather than an error.
+    """
+    info = CORPORA.get(name)
+    return UNKNOWN_LICENCE if info is None or info.licence is None else info.licence
 
 
 def default_corpora_root() -> Path:

@@ -17,6 +17,12 @@ from pathlib import Path
 from emovox.corpora.files import corpus_dir, find_audio, name_error, stem
 from emovox.corpora.records import Record
 
+#: The terms the corpus is published under (the one place emovox lists them:
+#: :func:`emovox.corpora.corpus_licence`, data cards and model cards read it).
+LICENCE = "CC BY-NC-ND 4.0"
+#: The publication to cite for the corpus.
+CITATION = "Dupuis & Pichora-Fuller 2010"
+
 #: TESS emotion code (lower case) -> canonical emotion.
 LABELS: dict[str, str] = {
     "angry": "angry",

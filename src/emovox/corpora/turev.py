@@ -16,6 +16,12 @@ from pathlib import Path
 from emovox.corpora.files import corpus_dir, find_audio, name_error, stem
 from emovox.corpora.records import Record
 
+#: The terms the corpus is published under (the one place emovox lists them:
+#: :func:`emovox.corpora.corpus_licence`, data cards and model cards read it).
+LICENCE = "CC BY-NC-ND 4.0"
+#: The publication to cite for the corpus.
+CITATION = "Canpolat et al. 2020"
+
 #: TurEV-DB label folder (matched case-insensitively) -> canonical emotion.
 LABELS: dict[str, str] = {"Angry": "angry", "Calm": "calm", "Happy": "happy", "Sad": "sad"}
 #: Emotion abbreviation in the file name -> label folder.

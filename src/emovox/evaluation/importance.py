@@ -100,7 +100,7 @@ def _resolve(model: Any, seed: int, features: str | None) -> Any:
         return model
     import inspect
 
-    from emovox.evaluation.experiment import resolve_model
+    from emovox.evaluation.model_resolver import resolve_model
 
     if features is not None and "features" in inspect.signature(resolve_model).parameters:
         return resolve_model(model, seed=seed, tune=False, features=features)
@@ -175,7 +175,7 @@ def permutation_importance(
     -------
     ImportanceResult
     """
-    from emovox.evaluation.experiment import FoldData
+    from emovox.evaluation.folds import FoldData
     from emovox.evaluation.protocols import speaker_kfold
 
     X = np.asarray(X, dtype=np.float64)

@@ -33,9 +33,11 @@ from emovox.errors import ConfigError
 
 __all__ = [
     "SUMMARY_METRICS",
+    "accuracy_of_confusion",
     "compute_metrics",
     "confusion_matrix",
     "summarize_folds",
+    "uar_of_confusion",
 ]
 
 #: Scalar metrics summarised as mean ± std over folds, headline first.
@@ -140,7 +142,7 @@ def compute_metrics(y_true: ArrayLike, y_pred: ArrayLike, *, classes: Sequence[s
     result: dict = {
         "n": int(support.sum()),
         "accuracy": float(tp.sum() / support.sum()),
-        "uar": float(recall[present].mean()),
+        "uar": float(uar_of_confusion(cm)),
     }
     for name, values in (("precision", precision), ("recall", recall), ("f1", f1), ("f2", f2)):
         result[f"macro_{name}"] = float(values[present].mean())
@@ -159,6 +161,32 @@ def compute_metrics(y_true: ArrayLike, y_pred: ArrayLike, *, classes: Sequence[s
     }
     result["confusion"] = cm.tolist()
     return result
+
+
+def uar_of_confusion(cm: np.ndarray) -> np.ndarray:
+    """Unweighted average recall of confusion counts: the one UAR formula of emovox.
+
+    Parameters
+    ----------
+    cm : np.ndarray [shape=(..., n_classes, n_classes)]
+        Counts of (true, predicted); leading axes are batches (e.g. bootstrap resamples).
+
+    Returns
+    -------
+    np.ndarray [shape=(...)]
+        Mean recall over the classes present in the truth (support > 0).
+    """
+    support = cm.sum(axis=-1)
+    hits = np.diagonal(cm, axis1=-2, axis2=-1)
+    present = support > 0
+    recall = np.divide(hits, support, out=np.zeros(hits.shape, dtype=float), where=present)
+    return recall.sum(axis=-1) / np.maximum(present.sum(axis=-1), 1)
+
+
+def accuracy_of_confusion(cm: np.ndarray) -> np.ndarray:
+    """Share of correct predictions of confusion counts ``(..., n_classes, n_classes)`` -> ``(...)``."""
+    total = cm.sum(axis=(-2, -1))
+    return np.diagonal(cm, axis1=-2, axis2=-1).sum(axis=-1) / np.maximum(total, 1)
 
 
 def summarize_folds(fold_metrics: Sequence[Mapping], names: Sequence[str] = SUMMARY_METRICS) -> dict:

@@ -51,7 +51,7 @@ __all__ = [
 ]
 
 #: Protocol names understood by the experiment runner and the CLI.
-PROTOCOLS: tuple[str, ...] = ("loso", "speaker-kfold", "cross-corpus", "random")
+PROTOCOLS: tuple[str, ...] = ("loso", "speaker-kfold", "cross-corpus", "leave-one-corpus-out", "random")
 
 #: One value per sample (speaker keys, labels, corpus names): a sequence or a 1-D array.
 SampleValues: TypeAlias = "Sequence[Any] | np.ndarray"

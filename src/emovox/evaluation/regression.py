@@ -17,16 +17,13 @@ distribution close to the whole without treating every value as a class.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
 
-from emovox import __version__
 from emovox.errors import ConfigError
-from emovox.evaluation.protocols import Split, check_speaker_disjoint
+from emovox.evaluation.protocols import Split
 from emovox.evaluation.regression_metrics import (
     ccc,
     compute_regression_metrics,
@@ -87,7 +84,7 @@ def regression_intervals(result: Mapping, *, n_boot: int = 2000, level: float = 
 
 
 def _predicted(raw: Any, n_test: int, fold: str) -> tuple[np.ndarray, dict]:
-    from emovox.evaluation.experiment import FoldOutput
+    from emovox.evaluation.folds import FoldOutput
 
     info: dict = {}
     if isinstance(raw, FoldOutput):
@@ -151,79 +148,29 @@ def run_regression(
         ``predictions`` (fold, path, corpus, speaker, true, predicted) and
         ``intervals`` (``ccc``, ``mae``).
     """
-    from emovox.evaluation.experiment import FoldData
+    from emovox.evaluation.folds import fit_predict_folds, result_header
 
     y = np.asarray(y, dtype=np.float64)
-    speaker_keys = np.asarray([str(s) for s in speakers], dtype=object)
-    n = len(y)
-    if len(speaker_keys) != n or (X is not None and len(X) != n) or (records is not None and len(records) != n):
-        raise ConfigError("y, speakers, X and records must all have one entry per sample")
     if not np.isfinite(y).all():
         raise ConfigError("the target holds non-finite values: drop those samples first")
-    if not splits:
-        raise ConfigError("no splits to evaluate")
-    records = tuple(records) if records is not None else None
-
-    def side(idx: np.ndarray, with_target: bool) -> FoldData:
-        return FoldData(
-            X=None if X is None else X[idx],
-            y=y[idx] if with_target else None,
-            records=None if records is None else tuple(records[i] for i in idx),
-            speakers=speaker_keys[idx],
-            classes=(),
-        )
-
     folds: list[dict[str, Any]] = []
     predictions: list[dict[str, Any]] = []
     all_true: list[np.ndarray] = []
     all_pred: list[np.ndarray] = []
-    for number, split in enumerate(splits, start=1):
-        if len(split.test_idx) == 0 or len(split.train_idx) == 0:
-            raise ConfigError(f"fold {split.name} has an empty training or test set")
-        if progress is not None:
-            progress(number, len(splits), split.name)
-        started = time.perf_counter()
-        raw = fit_predict(side(split.train_idx, True), side(split.test_idx, False))
-        predicted, info = _predicted(raw, len(split.test_idx), split.name)
+    for run in fit_predict_folds(splits, fit_predict, y=y, speakers=speakers, X=X, records=records, progress=progress):
+        split = run.split
+        predicted, info = _predicted(run.raw, len(split.test_idx), split.name)
         truth = y[split.test_idx]
-        folds.append(
-            {
-                "name": split.name,
-                "n_train": int(len(split.train_idx)),
-                "n_test": int(len(split.test_idx)),
-                "n_train_speakers": int(len(set(speaker_keys[split.train_idx]))),
-                "test_speakers": sorted(set(speaker_keys[split.test_idx])),
-                "speaker_overlap": sorted(
-                    set(check_speaker_disjoint(split, speaker_keys))
-                    | set(map(str, info.get("speakers_seen_in_training", [])))
-                ),
-                "seconds": round(time.perf_counter() - started, 3),
-                "model": info,
-                "metrics": compute_regression_metrics(truth, predicted),
-            }
-        )
-        for row, i in enumerate(split.test_idx):
-            entry = {
-                "fold": split.name,
-                "speaker": speaker_keys[i],
-                "true": float(truth[row]),
-                "predicted": float(predicted[row]),
-            }
-            if records is not None:
-                entry = {"path": str(records[i].path), "corpus": records[i].corpus, **entry}
-            predictions.append(entry)
+        folds.append(run.summary(info, compute_regression_metrics(truth, predicted)))
+        predictions += [run.sample(i, float(truth[row]), float(predicted[row])) for row, i in enumerate(split.test_idx)]
         all_true.append(truth)
         all_pred.append(predicted)
 
     result = {
-        "emovox_version": __version__,
-        "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "config": dict(config or {}),
-        "protocol": protocol,
-        "speaker_independent": all(not f["speaker_overlap"] for f in folds),
+        **result_header(config, protocol, folds),
         "task": "regression",
         "target": target,
-        "n_samples": int(n),
+        "n_samples": len(y),
         "folds": folds,
         "summary": summarize_regression_folds([f["metrics"] for f in folds]),
         "pooled": compute_regression_metrics(np.concatenate(all_true), np.concatenate(all_pred)),

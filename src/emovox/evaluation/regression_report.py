@@ -29,7 +29,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from emovox.errors import ConfigError
-from emovox.evaluation.report import run_title, to_json
+from emovox.evaluation.result_io import run_title, to_json
 from emovox.fileio import atomic_write_png, atomic_write_text
 
 __all__ = ["format_summary", "plot_predicted_vs_true", "write_report"]

@@ -29,47 +29,22 @@ A regression result (``"task": "regression"``) is handed to
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
 
-import numpy as np
-
 from emovox.errors import ConfigError
+from emovox.evaluation.regression_report import format_summary as regression_summary
+from emovox.evaluation.regression_report import write_report as write_regression_report
+from emovox.evaluation.result_io import json_ready, run_title, to_json
 from emovox.fileio import atomic_write_text
 
-__all__ = ["format_summary", "to_json", "write_atomic", "write_report"]
+__all__ = ["format_summary", "run_title", "to_json", "write_atomic", "write_report"]
 
 _LEAK_NOTE = (
     "**Not speaker-independent**: the same speakers are on both sides of the split, "
     "so this figure is inflated. Report it only beside a speaker-independent result."
 )
-
-
-def _clean(value: object) -> object:
-    """Make ``value`` strict-JSON-serialisable (NumPy scalars, arrays, NaN -> None)."""
-    if isinstance(value, Mapping):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _clean(value.tolist())
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        value = float(value)
-        return value if math.isfinite(value) else None
-    if isinstance(value, (np.bool_,)):
-        return bool(value)
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    return value
-
-
-def to_json(result: Mapping) -> str:
-    """The result as strict JSON text (NaN and infinities become ``null``)."""
-    return json.dumps(_clean(result), indent=2, allow_nan=False, ensure_ascii=False) + "\n"
 
 
 def write_atomic(path: str | os.PathLike, text: str) -> Path:
@@ -80,23 +55,6 @@ def write_atomic(path: str | os.PathLike, text: str) -> Path:
 def _pm(summary: Mapping, name: str) -> str:
     entry = summary[name]
     return f"{entry['mean']:.3f} ± {entry['std']:.3f}"
-
-
-def run_title(result: Mapping) -> str:
-    """One line naming a result: model, feature set, target, corpora and protocol."""
-    config = result.get("config", {})
-    corpora = "+".join(config.get("corpora", [])) or "?"
-    if config.get("test_corpus"):
-        corpora += " -> " + "+".join(config["test_corpus"])
-    model = config.get("model", "model")
-    features = config.get("features") or (config.get("model_config") or {}).get("feature_set")
-    if features:
-        model += f" on {features}"
-    target = result.get("target") or config.get("target") or "emotion"
-    what = "" if target == "emotion" else f" predicting {target}"
-    if result.get("task") == "regression":
-        what += " (regression)"
-    return f"{model}{what}, {corpora}, protocol {result.get('protocol', '?')}"
 
 
 def _intervals(result: Mapping) -> dict | None:
@@ -133,8 +91,6 @@ def _ci_line(intervals: Mapping) -> str:
 def format_summary(result: Mapping) -> str:
     """A short plain-text table: UAR first, accuracy beside; fold mean ± std, pooled and its 95 % CI."""
     if result.get("task") == "regression":
-        from emovox.evaluation.regression_report import format_summary as regression_summary
-
         return regression_summary(result)
     summary, pooled = result["summary"], result["pooled"]
     n_folds = summary["uar"]["n_folds"]
@@ -188,7 +144,7 @@ def _markdown(
         out.append(_LEAK_NOTE)
     out += ["", "## Configuration", ""]
     for key, value in config.items():
-        out.append(f"- **{key}**: `{json.dumps(_clean(value), ensure_ascii=False)}`")
+        out.append(f"- **{key}**: `{json.dumps(json_ready(value), ensure_ascii=False)}`")
     out += [
         f"- **classes**: {', '.join(classes)}",
         f"- **samples**: {result.get('n_samples', pooled['n'])}, tested: {pooled['n']}",
@@ -281,8 +237,6 @@ def write_report(result: Mapping, out_dir: str | os.PathLike) -> dict[str, Path]
         :func:`emovox.evaluation.regression_report.write_report` returns.
     """
     if result.get("task") == "regression":
-        from emovox.evaluation.regression_report import write_report as write_regression_report
-
         return write_regression_report(result, out_dir)
     from emovox.evaluation.plots import plot_confusion, plot_metric_intervals, plot_per_class_recall
 

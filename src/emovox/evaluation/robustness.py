@@ -89,18 +89,16 @@ def corpus_clips(
 ) -> tuple[list[Record], np.ndarray, tuple[str, ...]]:
     """``(records, y, classes)``: every clip of ``corpora`` the scheme keeps, class ids and class names."""
     from emovox.corpora import load_corpus
-    from emovox.evaluation.experiment import prepare_labels
+    from emovox.evaluation.data import prepare_labels
 
     return prepare_labels([r for name in corpora for r in load_corpus(name)], scheme)
 
 
 def speaker_folds(records: Sequence[Record], y: np.ndarray) -> list[Split]:
-    """The model card's 3 speaker-disjoint folds (speakers stratified by corpus, seed 0)."""
-    from emovox.evaluation import speaker_kfold
+    """The model card's 3 speaker-disjoint folds (:func:`emovox.evaluation.folds_all_corpora.all_corpora_folds`)."""
+    from emovox.evaluation.folds_all_corpora import all_corpora_folds
 
-    return speaker_kfold(
-        [r.speaker_key for r in records], k=N_FOLDS, seed=0, labels=list(y), strata=[r.corpus for r in records]
-    )
+    return all_corpora_folds(records, y, k=N_FOLDS)
 
 
 def speaker_groups(records: Sequence[Record], y: np.ndarray) -> np.ndarray:

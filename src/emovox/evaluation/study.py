@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from emovox.errors import ConfigError
-from emovox.evaluation.experiment import EvaluationSpec
+from emovox.evaluation.spec import EvaluationSpec
 from emovox.evaluation.study_file import DataSet, Study, StudyRun, feature_label
 from emovox.fileio import atomic_write_text
 
@@ -84,7 +84,7 @@ def _fingerprint(spec: EvaluationSpec) -> dict:
     """What makes a stored run reusable: its settings, the feature set's full description (a features
     file's SHA-256 included), the model's configuration and the emovox version."""
     from emovox import __version__
-    from emovox.evaluation.experiment import resolve_model
+    from emovox.evaluation.model_resolver import resolve_model
     from emovox.features import get_feature_set
 
     model = resolve_model(spec.model, seed=spec.seed, tune=spec.tune, features=spec.features)
@@ -152,7 +152,7 @@ def _interval_text(row: Mapping, prefix: str = "") -> str:
 
 def _explore(study: Study, data: DataSet, features: str, out: Path) -> Path:
     """The maps of one data set × feature set (:func:`~emovox.evaluation.feature_space.write_feature_space`)."""
-    from emovox.evaluation.experiment import load_entries, prepare_labels, spec_features
+    from emovox.evaluation.data import load_entries, prepare_labels, spec_features
     from emovox.evaluation.feature_space import write_feature_space
 
     spec = run_spec(study, StudyRun(data, features, "linear", study.seeds[0]))

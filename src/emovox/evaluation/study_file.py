@@ -347,7 +347,7 @@ def _check_names(study: Study) -> None:
                 f"fusion {fusion.name!r}: data set {fusion.data!r} is regressed (intensity); "
                 "fusion averages class probabilities of classification runs"
             )
-    from emovox.evaluation.experiment import resolve_model
+    from emovox.evaluation.model_resolver import resolve_model
 
     for features, model in study.cells:
         resolve_model(model, features=features)  # an unknown model or feature set, or a bad features file

@@ -40,15 +40,10 @@ from typing import cast
 import numpy as np
 
 from emovox.errors import ConfigError
-from emovox.evaluation.experiment import (
-    EvaluationSpec,
-    evaluate,
-    load_entries,
-    make_splits,
-    resolve_model,
-    run_experiment,
-    spec_features,
-)
+from emovox.evaluation.data import load_entries, make_splits, spec_features
+from emovox.evaluation.folds import run_experiment
+from emovox.evaluation.model_resolver import resolve_model
+from emovox.evaluation.spec import EvaluationSpec
 
 __all__ = ["BUILTIN_TARGETS", "INTENSITY_LEVELS", "evaluate_target", "target_values"]
 
@@ -331,8 +326,10 @@ def evaluate_target(
 
     target = spec.target.strip()
     spec = replace(spec, target=target)
-    if target == "emotion":
-        return evaluate(spec, progress=progress, progress_bars=progress_bars)
+    if target == "emotion":  # emovox.evaluation.experiment.evaluate runs emotion and calls this for the rest
+        raise ConfigError(
+            "evaluate_target is for targets other than emotion: use emovox.evaluation.experiment.evaluate"
+        )
     if target == "speaker":
         raise ConfigError(_SPEAKER_REASON)
     if spec.protocol == "cross-corpus" and not spec.test_corpus:

@@ -33,7 +33,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from emovox.errors import ConfigError
-from emovox.evaluation.metrics import compute_metrics
+from emovox.evaluation.metrics import accuracy_of_confusion, compute_metrics, uar_of_confusion
 from emovox.registry import Registry
 
 __all__ = ["FEW_SPEAKERS", "METRICS", "bootstrap_interval", "compare_results", "paired_difference", "result_intervals"]
@@ -50,20 +50,8 @@ _METRICS: dict[str, Callable[[np.ndarray], np.ndarray]] = {}
 METRICS = Registry("metric", lookup_error=ConfigError, modules=(), entries=lambda: _METRICS)
 
 
-@METRICS.register("uar")
-def _uar(cm: np.ndarray) -> np.ndarray:
-    """Mean recall over the classes with support > 0, as :func:`compute_metrics`."""
-    support = cm.sum(axis=-1)
-    hits = np.diagonal(cm, axis1=-2, axis2=-1)
-    present = support > 0
-    recall = np.divide(hits, support, out=np.zeros(hits.shape, dtype=float), where=present)
-    return recall.sum(axis=-1) / np.maximum(present.sum(axis=-1), 1)
-
-
-@METRICS.register("accuracy")
-def _accuracy(cm: np.ndarray) -> np.ndarray:
-    total = cm.sum(axis=(-2, -1))
-    return np.diagonal(cm, axis1=-2, axis2=-1).sum(axis=-1) / np.maximum(total, 1)
+METRICS.register("uar", uar_of_confusion)
+METRICS.register("accuracy", accuracy_of_confusion)
 
 
 def _check_level(level: float, n_boot: int) -> None:

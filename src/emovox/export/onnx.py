@@ -253,9 +253,8 @@ def export_onnx(
         if quantize:
             final = Path(tmp) / "int8.onnx"
             _quantize(fp32, final, exclude_prefix=_front_end_prefix(module))
-        staged = out_dir / f".{ONNX_FILE}.partial"
-        shutil.move(str(final), staged)
-        os.replace(staged, out_dir / ONNX_FILE)
+        with atomic_output(out_dir / ONNX_FILE) as staged:
+            shutil.move(str(final), str(staged))
     if out_dir.resolve() != artifact_dir.resolve():
         _atomic_copy(artifact_dir / CONFIG_FILE, out_dir / CONFIG_FILE)
     return out_dir / ONNX_FILE
@@ -355,9 +354,8 @@ def share_weights(artifact_dir: str | os.PathLike, *, min_elements: int = 1024, 
     x = (0.1 * np.random.default_rng(seed).standard_normal((1, 24000))).astype(np.float32)
     before = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
     want = before.run(None, {before.get_inputs()[0].name: x})[0]
-    staged = directory / f".{ONNX_FILE}.shared"
-    onnx.save(model, str(staged))
-    try:
+    with atomic_output(onnx_path) as staged:  # beside the weights it points at; dropped unless it agrees
+        onnx.save(model, str(staged))
         after = ort.InferenceSession(str(staged), options, providers=["CPUExecutionProvider"])
         got = after.run(None, {after.get_inputs()[0].name: x})[0]
         if not np.allclose(got, want, rtol=0, atol=1e-6):
@@ -365,11 +363,4 @@ def share_weights(artifact_dir: str | os.PathLike, *, min_elements: int = 1024, 
                 f"sharing weights changed the ONNX logits (max difference "
                 f"{float(np.abs(got - want).max()):.2e}): keeping the unshared model.onnx"
             )
-        from emovox.fileio import file_mode
-
-        os.chmod(staged, file_mode())
-        os.replace(staged, onnx_path)
-    finally:
-        if staged.exists():
-            staged.unlink()
     return shared

@@ -163,7 +163,7 @@ _WORKER_FRONTEND: LogMelFrontend | MfccFrontend | None = None
 
 def _start_worker(spec: tuple[str, dict]) -> None:
     global _WORKER_FRONTEND
-    from emovox.features import frontend as module
+    import emovox.features.frontend as module
 
     torch.set_num_threads(1)
     name, config = spec

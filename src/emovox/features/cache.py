@@ -15,8 +15,8 @@ decoding and feature extraction; path + size + mtime would be cheaper but
 misses in-place edits within the mtime resolution and any copy or move.
 
 Entries are ``.npy`` files (``allow_pickle=False``) under
-``cache_dir/<key[:2]>/<key>.npy``, written to a temporary file in the same
-folder and moved into place with ``os.replace`` (atomic: concurrent workers
+``cache_dir/<key[:2]>/<key>.npy``, written through
+:func:`emovox.fileio.atomic_output` (atomic: concurrent workers
 or a crash never leave a half-written entry under a real key). An unreadable
 entry counts as a miss and is rewritten.
 """
@@ -26,13 +26,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from emovox.errors import ConfigError, FeatureError
-from emovox.fileio import file_mode
+from emovox.fileio import atomic_output
 
 _CHUNK = 1 << 20
 
@@ -89,24 +88,13 @@ class FeatureCache:
         """Store ``value`` atomically under ``key``; returns the entry's path."""
         path = self.path_for(key)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{key[:8]}-", suffix=".tmp", dir=path.parent)
+            with atomic_output(path, durable=False) as tmp, open(tmp, "wb") as f:  # an entry can be rebuilt
+                np.save(f, np.ascontiguousarray(value), allow_pickle=False)
         except OSError as error:
             raise FeatureError(
                 f"cannot write the feature cache in {path.parent}: {error.strerror or error}; "
                 "give a writable folder with --cache-dir (or $EMOVOX_CACHE)"
             ) from None
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.save(f, np.ascontiguousarray(value), allow_pickle=False)
-            os.chmod(tmp, file_mode())  # mkstemp makes it owner-only
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
         return path
 
     def __repr__(self) -> str:

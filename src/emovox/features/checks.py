@@ -1,10 +1,15 @@
-"""The one input gate of the feature layer."""
+"""The feature layer's input checks.
+
+Waveforms go through the one gate, :func:`emovox.audio.validate.validate_waveform`;
+its errors are re-raised as :class:`FeatureError` with the same message.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
-from emovox.errors import FeatureError
+from emovox.audio.validate import validate_waveform
+from emovox.errors import AudioError, ConfigError, FeatureError
 
 
 def check_signal(y: object, sample_rate_hz: object, *, min_samples: int = 1, what: str = "features") -> np.ndarray:
@@ -24,30 +29,20 @@ def check_signal(y: object, sample_rate_hz: object, *, min_samples: int = 1, wha
     Raises
     ------
     FeatureError
-        Not a 1-D float array, non-finite samples, a bad sample rate, or fewer
-        than ``min_samples`` samples.
+        A bad sample rate, or anything :func:`~emovox.audio.validate.validate_waveform`
+        rejects (not a mono float array, no samples, non-finite samples, fewer
+        than ``min_samples`` samples), with the gate's message.
     """
     if isinstance(sample_rate_hz, bool) or not isinstance(sample_rate_hz, (int, np.integer)) or sample_rate_hz <= 0:
         raise FeatureError(
             f"sample_rate_hz={sample_rate_hz!r} is not a positive integer; pass e.g. sample_rate_hz=16000"
         )
-    if not isinstance(y, np.ndarray):
-        raise FeatureError(
-            f"expected a NumPy array of samples, got {type(y).__name__}; load audio with emovox.audio.load_audio"
+    try:
+        y = validate_waveform(
+            y, mono=True, min_samples=min_samples, sample_rate_hz=float(sample_rate_hz), needed_by=what
         )
-    if y.ndim != 1:
-        raise FeatureError(
-            f"expected mono samples of shape (n,), got shape {y.shape}; mix down with emovox.audio.to_mono"
-        )
-    if not np.issubdtype(y.dtype, np.floating):
-        raise FeatureError(f"expected float samples in [-1, 1], got dtype {y.dtype}; convert integers with y / 32768")
-    if y.shape[0] < min_samples:
-        raise FeatureError(
-            f"clip has {y.shape[0]} samples ({y.shape[0] / sample_rate_hz:.3f} s at {sample_rate_hz} Hz); "
-            f"{what} needs at least {min_samples}; pad the clip or drop it"
-        )
-    if not np.all(np.isfinite(y)):
-        raise FeatureError("samples contain NaN or infinite values; clean the signal (emovox.audio.validate_signal)")
+    except (AudioError, ConfigError) as error:  # the gate's message, as the feature layer's error type
+        raise FeatureError(str(error)) from error
     return np.ascontiguousarray(y, dtype=np.float32)
 
 

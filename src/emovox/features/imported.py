@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from emovox.errors import ConfigError
-from emovox.features.registry import FeatureSet
+from emovox.features.feature_set import FeatureSet
 
 __all__ = ["PREFIX", "ImportedFeatures", "imported_feature_set"]
 

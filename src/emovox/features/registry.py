@@ -35,22 +35,15 @@ artifacts key on; ``with_params`` makes a variant.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 
-from emovox.errors import ConfigError, FeatureError
-from emovox.features.checks import check_finite
+from emovox.errors import ConfigError
 from emovox.features.classic import classic_frames, mfcc
-from emovox.features.functionals import DEFAULT_STATS, check_stats, functionals
-
-#: Bump when a change to feature code changes any feature value: caches keyed
-#: on the old version are then ignored.
-FEATURES_VERSION = "1"
-
-Extractor = Callable[..., np.ndarray]
+from emovox.features.feature_set import FEATURES_VERSION, FeatureSet
+from emovox.features.functionals import DEFAULT_STATS, functionals
+from emovox.registry import Registry
 
 
 def _mfcc_functionals(
@@ -110,54 +103,6 @@ def _opensmile_versions() -> dict[str, str]:
     return {"opensmile": opensmile_version()}
 
 
-@dataclass(frozen=True)
-class FeatureSet:
-    """A named utterance-level feature extractor with fixed parameters.
-
-    Attributes
-    ----------
-    name : str
-        Registry name, e.g. ``"classic"``.
-    extractor : callable
-        ``extractor(y, *, sample_rate_hz, **params) -> np.ndarray (d,)``.
-    params : mapping
-        Keyword arguments passed to the extractor (JSON-able values).
-    description : str
-        One line for listings.
-    versions : callable
-        Returns the library versions the values depend on (part of :meth:`config`).
-    """
-
-    name: str
-    extractor: Extractor = field(repr=False, compare=False)
-    params: Mapping[str, Any] = field(default_factory=dict)
-    description: str = ""
-    versions: Callable[[], dict[str, str]] = field(default=dict, repr=False, compare=False)
-
-    def __call__(self, y: np.ndarray, *, sample_rate_hz: int) -> np.ndarray:
-        """Compute the ``(d,)`` float32 feature vector of one mono clip."""
-        out = np.asarray(self.extractor(y, sample_rate_hz=sample_rate_hz, **self.params), dtype=np.float32)
-        if out.ndim != 1:
-            raise FeatureError(f"feature set {self.name!r} returned shape {out.shape}, expected (d,)")
-        return check_finite(out, f"feature set {self.name!r}")
-
-    def with_params(self, **changes: Any) -> FeatureSet:
-        """A copy with some parameters changed; unknown names raise :class:`ConfigError`."""
-        unknown = sorted(set(changes) - set(self.params))
-        if unknown:
-            raise ConfigError(
-                f"feature set {self.name!r} has no parameter(s) {unknown}; its parameters are {sorted(self.params)}"
-            )
-        if "stats" in changes:
-            changes["stats"] = check_stats(changes["stats"])
-        return FeatureSet(self.name, self.extractor, {**self.params, **changes}, self.description, self.versions)
-
-    def config(self) -> dict:
-        """Everything the values depend on, JSON-able: name, params, feature and library versions."""
-        params = {k: list(v) if isinstance(v, tuple) else v for k, v in sorted(self.params.items())}
-        return {"name": self.name, "params": params, "features_version": FEATURES_VERSION, "libraries": self.versions()}
-
-
 FEATURE_SETS: dict[str, FeatureSet] = {
     fs.name: fs
     for fs in (
@@ -201,6 +146,24 @@ LAZY_FEATURE_SETS: dict[str, str] = {
 FILE_PREFIX = "file:"
 
 
+#: Modules above this layer that register feature sets when imported (the seed
+#: replicas' ``seed-s0`` ... ``seed-s4``): imported on the first unknown name, so
+#: that a lookup never depends on what the caller happened to import.
+REGISTERING_MODULES: tuple[str, ...] = ("emovox.recipes",)
+_REGISTERING = Registry(
+    "feature set", lookup_error=ConfigError, modules=REGISTERING_MODULES, entries=lambda: FEATURE_SETS
+)
+
+
+def _load_registering_modules() -> bool:
+    """Import :data:`REGISTERING_MODULES` once; ``False`` when they cannot be imported (a partial install)."""
+    try:
+        _REGISTERING.load_known()
+    except ImportError:
+        return False
+    return True
+
+
 def feature_set_names() -> list[str]:
     """Names of the registered feature sets, lazy ones included (``file:PATH`` is not listed)."""
     return sorted({*FEATURE_SETS, *LAZY_FEATURE_SETS})
@@ -233,6 +196,8 @@ def get_feature_set(name: str | FeatureSet) -> FeatureSet:
     except (KeyError, TypeError):
         if isinstance(name, str) and name in LAZY_FEATURE_SETS:
             return _load_lazy(name)
+        if isinstance(name, str) and _load_registering_modules() and name in FEATURE_SETS:
+            return FEATURE_SETS[name]
         text = str(name).lower()
         names = feature_set_names()
         close = [n for n in names if text and text in n] or difflib.get_close_matches(text, names, n=1)

@@ -10,6 +10,13 @@ later prediction subtracts it before the adapted head:
 
     logits = ((embedding - offset - mean) / scale) @ weight.T + bias
 
+This module is the one implementation of each step: :func:`speaker_offset`
+(a speaker's offset from their clips' embeddings), :func:`speaker_centred`
+(training rows and held-out speakers centred by it, as the fit in
+:mod:`emovox.recipes.speaker_adaptation` and the benchmarks do) and
+:meth:`AdaptationHead.logits` (the adapted head applied after it, as
+:meth:`emovox.inference.Predictor.adapt` does).
+
 ``embedding`` is the backend's ``embeddings()`` output ``(batch, n_features)``
 (the head's input before standardisation). The adapted head has its own
 calibration (temperature, rejection threshold) in ``config["adaptation"]``,
@@ -23,7 +30,7 @@ path stays torch-free.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +39,18 @@ import numpy as np
 
 from emovox.errors import ConfigError, ModelError
 
-__all__ = ["AdaptationHead", "ADAPT_FILE", "MIN_CLIPS", "RECOMMENDED_CLIPS", "SEGMENT_S", "write_adaptation"]
+__all__ = [
+    "AdaptationHead",
+    "ADAPT_FILE",
+    "MIN_CLIPS",
+    "RECOMMENDED_CLIPS",
+    "SEGMENT_S",
+    "SILENCE_PEAK",
+    "speaker_centred",
+    "speaker_offset",
+    "speaker_segments",
+    "write_adaptation",
+]
 
 ADAPT_FILE = "adapt.safetensors"
 #: Fewest clips accepted: the offset of fewer is mostly the emotions they happen to hold.
@@ -41,7 +59,58 @@ MIN_CLIPS = 5
 RECOMMENDED_CLIPS = 20
 #: Long adaptation recordings are cut into segments of this length (s), like the training clips.
 SEGMENT_S = 3.0
+#: A segment whose peak is under this (-60 dBFS) holds no audible sound: adaptation skips it.
+SILENCE_PEAK = 10 ** (-60 / 20)
 _TENSORS = ("mean", "scale", "weight", "bias")
+
+
+def speaker_offset(embeddings: np.ndarray) -> np.ndarray:
+    """A speaker's offset: the mean of their clips' embeddings.
+
+    Parameters
+    ----------
+    embeddings : np.ndarray [shape=(k, ...)]
+        One row per clip of the speaker (any trailing shape); the mean is taken in their dtype.
+
+    Returns
+    -------
+    np.ndarray [shape=(...)]
+        What centring subtracts from each of the speaker's rows.
+    """
+    return np.asarray(embeddings).mean(axis=0)
+
+
+def speaker_centred(
+    rows: np.ndarray, speakers: Sequence[str] | np.ndarray, *, k: int | None = None, seed: int = 0
+) -> np.ndarray:
+    """Subtract from each speaker's rows their :func:`speaker_offset` over ``k`` of their rows.
+
+    Parameters
+    ----------
+    rows : np.ndarray [shape=(n, ...)]
+        Embeddings (or pooled statistics), one row per clip.
+    speakers : sequence of str [length n]
+        The speaker of each row.
+    k : int, optional
+        Reference rows per speaker, drawn at random (``seed``) without labels:
+        what ``--adapt`` does with a few unlabelled clips of a new speaker.
+        All of the speaker's rows when ``None`` (or when they have at most ``k``).
+    seed : int
+        Seed of the draw.
+
+    Returns
+    -------
+    np.ndarray [shape=(n, ...)], float32
+    """
+    rows = np.asarray(rows, dtype=np.float32)
+    speaker_ids = np.asarray([str(s) for s in speakers])
+    out = np.empty_like(rows)
+    rng = np.random.default_rng(seed)
+    for s in sorted(set(speaker_ids)):
+        idx = np.flatnonzero(speaker_ids == s)
+        ref = idx if k is None or k >= len(idx) else rng.choice(idx, size=k, replace=False)
+        out[idx] = rows[idx] - speaker_offset(rows[ref])
+    return out
 
 
 @dataclass(frozen=True)
@@ -65,14 +134,14 @@ class AdaptationHead:
         return int(self.mean.size)
 
     def offset(self, embeddings: np.ndarray) -> np.ndarray:
-        """A speaker's offset ``(d,)``: the mean of their clips' embeddings ``(k, d)``."""
+        """A speaker's :func:`speaker_offset` ``(d,)`` from their clips' embeddings ``(k, d)`` (``k >= MIN_CLIPS``)."""
         e = self._check(embeddings)
         if len(e) < MIN_CLIPS:
             raise ConfigError(
                 f"speaker adaptation needs at least {MIN_CLIPS} clips of the speaker "
                 f"(got {len(e)}); about {RECOMMENDED_CLIPS} are recommended"
             )
-        return e.mean(axis=0)
+        return speaker_offset(e)
 
     def logits(self, embeddings: np.ndarray, offset: np.ndarray) -> np.ndarray:
         """Logits ``(batch, n_classes)`` of embeddings ``(batch, d)`` centred by ``offset`` ``(d,)``."""
@@ -128,6 +197,23 @@ class AdaptationHead:
                 f"config adaptation: temperature {temperature!r} must be > 0 and threshold {threshold!r} in [0, 1]"
             )
         return cls(mean, scale, weight, bias, temperature, threshold, dict(section))
+
+
+def speaker_segments(y: np.ndarray, *, sample_rate_hz: int) -> list[np.ndarray]:
+    """The audible segments of one prepared adaptation recording ``(n,)``.
+
+    A recording up to twice :data:`SEGMENT_S` is one segment; a longer one is
+    cut into segments of :data:`SEGMENT_S` (a shorter tail is dropped).
+    Segments whose peak is under :data:`SILENCE_PEAK` are skipped.
+
+    Returns
+    -------
+    list of np.ndarray [shape=(m,)]
+        Possibly empty.
+    """
+    segment = int(SEGMENT_S * sample_rate_hz)
+    pieces = [y] if y.size <= 2 * segment else [y[s : s + segment] for s in range(0, y.size - segment + 1, segment)]
+    return [p for p in pieces if np.any(np.abs(p) >= SILENCE_PEAK)]
 
 
 def write_adaptation(

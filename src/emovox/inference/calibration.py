@@ -28,6 +28,8 @@ import numpy as np
 
 from emovox.errors import ConfigError, ModelError
 from emovox.fileio import atomic_write_text
+from emovox.inference.predictor import load_model
+from emovox.inference.scores import softmax
 
 __all__ = [
     "softmax",
@@ -48,14 +50,6 @@ THRESHOLD_RULE = (
     "largest threshold keeping >= {keep:.0%} of the correct held-out predictions "
     "(the {q:.0%} quantile of their calibrated confidence)"
 )
-
-
-def softmax(logits: np.ndarray, *, temperature: float = 1.0) -> np.ndarray:
-    """Row-wise softmax of ``logits / temperature``; ``(n, c)`` -> ``(n, c)`` float64."""
-    z = np.asarray(logits, dtype=np.float64) / float(temperature)
-    z = z - z.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
 
 
 def _check(logits: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -250,10 +244,11 @@ def calibrate_artifact(
 ) -> CalibrationResult:
     """Calibrate a saved model on held-out clips through the inference path, and store the result.
 
-    The logits come from :class:`~emovox.inference.Predictor` exactly as
-    ``predict`` computes them (same decoding, trimming, cropping; a clip cut
-    into several windows gets the mean of its window logits), so the stored
-    temperature and threshold fit what users will see.
+    The logits come from :meth:`~emovox.inference.Predictor.clip_logits`,
+    exactly as ``predict`` computes them (same decoding, trimming, cropping,
+    windowing and pooling over a clip's windows), so the stored temperature
+    and threshold fit what users will see. The speech gate is off: every
+    held-out clip is scored.
 
     Parameters
     ----------
@@ -271,9 +266,7 @@ def calibrate_artifact(
     sample_rate : int or None
         Rate of array sources in Hz (required for arrays, as in :meth:`Predictor.predict`).
     """
-    from emovox.inference.predictor import load_model
-
-    model = load_model(artifact_dir, backend=backend, min_confidence=0.0)
+    model = load_model(artifact_dir, backend=backend, min_confidence=0.0, gate=False)
     y = []
     for label in labels:
         if isinstance(label, str):
@@ -285,12 +278,7 @@ def calibrate_artifact(
     sources = list(sources)
     if len(sources) != len(y):
         raise ConfigError(f"got {len(sources)} clips and {len(y)} labels: give one label per clip")
-    logits = np.stack(
-        [
-            model.logits(model._clip_windows(model._prepare(model.load(src, sample_rate=sample_rate)))).mean(axis=0)
-            for src in sources
-        ]
-    )
+    logits = np.stack([model.clip_logits(src, sample_rate=sample_rate) for src in sources])
     result = calibrate(logits, np.asarray(y, dtype=np.int64), keep_fraction=keep_fraction)
     write_calibration(artifact_dir, result)
     return result

@@ -28,11 +28,12 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 
 from emovox.audio.quality import Quality, assess_quality
+from emovox.audio.vad import VAD_NAMES, VoiceDetector, get_vad
+from emovox.errors import ConfigError
 
 __all__ = [
     "SpeechGate",
@@ -54,21 +55,6 @@ FRAME_S = 512 / 16000
 NO_SPEECH_S = 0.10
 #: Less speech than this (s) is too little for an emotion (``unknown``).
 MIN_EMOTION_S = 0.25
-
-
-class VoiceDetector(Protocol):
-    """A stateful voice activity detector (:class:`~emovox.audio.vad.SileroVAD`, :class:`~emovox.audio.vad.WebRtcVAD`).
-
-    :meth:`reset` starts a new recording; :meth:`probabilities` takes its
-    consecutive blocks and returns the speech probability of each complete
-    frame of ``frame_samples`` samples at 16 kHz.
-    """
-
-    frame_samples: int
-
-    def reset(self) -> None: ...
-
-    def probabilities(self, y: np.ndarray, *, final: bool = False) -> np.ndarray: ...
 
 
 def speech_seconds(probs: np.ndarray, *, threshold: float = SPEECH_PROBABILITY) -> float:
@@ -111,9 +97,6 @@ class SpeechGate:
     def __init__(
         self, *, vad: str = "auto", no_speech_s: float = NO_SPEECH_S, min_emotion_s: float = MIN_EMOTION_S
     ) -> None:
-        from emovox.audio.vad import VAD_NAMES
-        from emovox.errors import ConfigError
-
         if vad not in VAD_NAMES:
             raise ConfigError(f"vad={vad!r} is unknown: expected one of {', '.join(VAD_NAMES)}")
         if not 0 <= no_speech_s <= min_emotion_s:
@@ -129,8 +112,6 @@ class SpeechGate:
     def _detector(self) -> VoiceDetector:
         detector: VoiceDetector | None = getattr(self._local, "detector", None)
         if detector is None:
-            from emovox.audio.vad import get_vad
-
             detector = self._local.detector = get_vad(self.vad)
         return detector
 

@@ -51,9 +51,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from emovox.audio.resample_stream import ChunkResampler
+from emovox.audio.vad import VoiceDetector
 from emovox.errors import ConfigError
-from emovox.inference.gate import MIN_EMOTION_S, NO_SPEECH_S, SPEECH_PROBABILITY, VoiceDetector
+from emovox.inference.gate import MIN_EMOTION_S, NO_SPEECH_S, SPEECH_PROBABILITY
 from emovox.inference.results import NO_SPEECH, prediction_from_probs
+from emovox.inference.scores import softmax
 
 if TYPE_CHECKING:
     from emovox.audio.quality import Quality
@@ -420,5 +422,4 @@ class StreamEngine:
     def _probabilities(self, y: np.ndarray) -> np.ndarray:
         """Calibrated probabilities of one window, as :meth:`Predictor.predict` computes them."""
         model = self.predictor
-        windows = model._clip_windows(model._prepare(y))
-        return model.probabilities(windows).mean(axis=0)
+        return softmax(model.signal_logits(y), temperature=model.temperature)

@@ -25,8 +25,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, overload
@@ -35,9 +33,9 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from emovox import __version__
+from emovox._version import __version__
 from emovox.errors import ModelError
-from emovox.fileio import as_os_error, check_inside, file_mode
+from emovox.fileio import as_os_error, atomic_folder, check_inside, file_mode
 from emovox.models.registry import build_model
 from emovox.models.spec import TaskSpec
 
@@ -99,36 +97,24 @@ def save_artifact(directory: str | os.PathLike, model: torch.nn.Module, config: 
     config = _complete(config)
     text = json.dumps(config, indent=2, sort_keys=True, allow_nan=False)
     tensors = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".tmp", dir=directory.parent))
     try:
-        save_file(
-            tensors,
-            str(tmp / WEIGHTS_NAME),
-            metadata={"format": "pt", "emovox_format_version": config["format_version"]},
-        )
-        (tmp / CONFIG_NAME).write_text(text + "\n", encoding="utf-8")
-        for name in (WEIGHTS_NAME, CONFIG_NAME):
-            os.chmod(tmp / name, file_mode())  # safetensors writes 0o600: a service account could not read it
-            with open(tmp / name, "rb") as handle:
-                os.fsync(handle.fileno())
-        os.chmod(tmp, file_mode(directory=True))
-        if directory.exists():
-            old = directory.with_name(f".{directory.name}.old-{os.getpid()}")
-            os.replace(directory, old)
-            os.replace(tmp, directory)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, directory)
-    except BaseException as error:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(error, (OSError, SafetensorError)):  # e.g. a full disk: one line, the old artifact stays
-            reason = as_os_error(error)
-            raise ModelError(
-                f"cannot write the model artifact {str(directory)!r}: {reason.strerror or reason}; "
-                "free some space or choose another folder"
-            ) from None
-        raise
+        with atomic_folder(directory) as tmp:  # weights and config swapped in together
+            save_file(
+                tensors,
+                str(tmp / WEIGHTS_NAME),
+                metadata={"format": "pt", "emovox_format_version": config["format_version"]},
+            )
+            (tmp / CONFIG_NAME).write_text(text + "\n", encoding="utf-8")
+            for name in (WEIGHTS_NAME, CONFIG_NAME):
+                os.chmod(tmp / name, file_mode())  # safetensors writes 0o600: a service account could not read it
+                with open(tmp / name, "rb") as handle:
+                    os.fsync(handle.fileno())
+    except (OSError, SafetensorError) as error:  # e.g. a full disk: one line, the old artifact stays
+        reason = as_os_error(error)
+        raise ModelError(
+            f"cannot write the model artifact {str(directory)!r}: {reason.strerror or reason}; "
+            "free some space or choose another folder"
+        ) from None
     return directory
 
 

@@ -303,12 +303,6 @@ def impute_and_scale(X_train: np.ndarray, X_test: np.ndarray) -> tuple[np.ndarra
     return as64(X_train), as64(X_test)
 
 
-def _softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
 def _jsonable(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
@@ -428,7 +422,9 @@ class Classifier:
             decision = np.stack([-decision, decision], axis=1) / 2.0
         full = np.full((len(X), n_classes), -np.inf)
         full[:, known] = decision
-        return _softmax(full)
+        from scipy.special import softmax
+
+        return np.asarray(softmax(full, axis=1))
 
     def tune_on(self, X: np.ndarray, y: np.ndarray, speakers: np.ndarray) -> tuple[dict, float]:
         """Best grid point by inner speaker-disjoint k-fold over these (training) rows only.
@@ -485,7 +481,7 @@ class Classifier:
             probabilities ``(n_test, n_classes)`` and ``info``: the
             hyper-parameters used (with ``inner_uar`` and ``tuned`` when tuned).
         """
-        from emovox.evaluation.experiment import FoldOutput
+        from emovox.evaluation.folds import FoldOutput
 
         label = self.alias or self.name
         if train.X is None or test.X is None:

@@ -277,7 +277,7 @@ class WorkbenchRegressor:
             ``predicted`` float64 ``(n_test,)`` in the target's unit; ``info``
             holds the hyper-parameters used (and the inner CCC when tuned).
         """
-        from emovox.evaluation.experiment import FoldOutput
+        from emovox.evaluation.folds import FoldOutput
 
         if train.X is None or test.X is None:
             raise ConfigError(f"{self.name} needs feature vectors: give a feature set (--features NAME)")

@@ -26,21 +26,12 @@ from torch import nn
 
 from emovox.errors import ConfigError
 from emovox.models.whisper_encoder import WhisperEncoder, WhisperEncoderConfig, WhisperLogMel
+from emovox.models.whisper_pooling import pool_hidden_states
 
 __all__ = ["WhisperEmotionClassifier", "HeadFit", "fit_linear_head", "pool_hidden_states", "C_GRID"]
 
 #: Inverse regularisation strengths tried by :func:`fit_linear_head`.
 C_GRID = (1e-3, 1e-2, 1e-1, 1.0)
-
-
-def pool_hidden_states(states: Sequence[torch.Tensor]) -> torch.Tensor:
-    """Mean and std over frames of every hidden state.
-
-    ``states``: ``n_states`` tensors ``(batch, frames, d_model)`` ->
-    ``(batch, n_states, 2, d_model)`` (axis 2: mean, population std).
-    """
-    h = torch.stack(tuple(states), dim=1)  # (batch, n_states, frames, d_model)
-    return torch.stack([h.mean(dim=2), h.std(dim=2, unbiased=False)], dim=2)
 
 
 class WhisperEmotionClassifier(nn.Module):

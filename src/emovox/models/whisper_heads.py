@@ -13,7 +13,8 @@ standardises them with the training rows' mean and scale and maps them to logits
   logistic regression of :func:`~emovox.models.whisper_classifier.fit_linear_head`,
   loaded with :meth:`PooledHead.from_linear_fit`).
 
-:func:`fit_pooled_head` trains it with AdamW and class-balanced cross-entropy;
+:func:`fit_pooled_head` trains it with AdamW and class-balanced cross-entropy
+through the one training loop (:func:`emovox.training.engine.train_model`);
 the number of epochs is chosen by an inner speaker-disjoint k-fold on the
 training speakers (one run per inner fold, scored at every candidate epoch
 count), which also yields the out-of-fold logits used for calibration.
@@ -25,8 +26,10 @@ head on states 0..4 of Whisper base runs 4 of its 6 blocks), pooling, an
 optional per-speaker offset (``--adapt``, see :meth:`WhisperHeadClassifier.set_speaker_offset`)
 and the head. Pure torch; exports to ONNX like ``whisper-linear``.
 
-Speaker-adaptive normalisation (:func:`speaker_centred`): each speaker's pooled
-rows minus the mean of ``k`` unlabelled clips of that speaker. A model trained
+Speaker-adaptive normalisation
+(:func:`emovox.inference.adaptation.speaker_centred`, the one implementation of
+speaker centring): each speaker's pooled rows minus the mean of ``k`` unlabelled
+clips of that speaker. A model trained
 on centred rows needs such an offset for every new speaker, so it is a separate,
 explicitly labelled option, never the default.
 """
@@ -34,6 +37,7 @@ explicitly labelled option, never the default.
 from __future__ import annotations
 
 import dataclasses
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypedDict, cast
@@ -44,8 +48,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from emovox.errors import ConfigError
-from emovox.models.whisper_classifier import pool_hidden_states
 from emovox.models.whisper_encoder import WhisperEncoder, WhisperEncoderConfig, WhisperLogMel
+from emovox.models.whisper_pooling import pool_hidden_states
+from emovox.training.callbacks import Callback
 
 __all__ = [
     "HEAD_KINDS",
@@ -53,7 +58,6 @@ __all__ = [
     "PooledHeadFit",
     "WhisperHeadClassifier",
     "fit_pooled_head",
-    "speaker_centred",
     "EPOCH_GRID",
 ]
 
@@ -159,26 +163,6 @@ class PooledHead(nn.Module):
         return np.array(rows)
 
 
-def speaker_centred(
-    pooled: np.ndarray, speakers: Sequence[str] | np.ndarray, *, k: int | None = None, seed: int = 0
-) -> np.ndarray:
-    """Subtract from each speaker's rows the mean of ``k`` of that speaker's rows (all of them if ``None``).
-
-    ``pooled`` ``(n, ...)`` -> same shape, float32. The ``k`` reference rows
-    are drawn at random (``seed``) without labels: this is what ``--adapt``
-    does with a few unlabelled clips of a new speaker.
-    """
-    pooled = np.asarray(pooled, dtype=np.float32)
-    speaker_ids = np.asarray([str(s) for s in speakers])
-    out = np.empty_like(pooled)
-    rng = np.random.default_rng(seed)
-    for s in sorted(set(speaker_ids)):
-        idx = np.flatnonzero(speaker_ids == s)
-        ref = idx if k is None or k >= len(idx) else rng.choice(idx, size=k, replace=False)
-        out[idx] = pooled[idx] - pooled[ref].mean(axis=0)
-    return out
-
-
 @dataclass
 class PooledHeadFit:
     """A trained :class:`PooledHead` with its layer set, settings and inner-CV figures."""
@@ -222,6 +206,24 @@ def _standardiser(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean.astype(np.float32), scale.astype(np.float32)
 
 
+class _ValidationLogits(Callback):
+    """Engine callback: the head's logits of ``val`` after each epoch count in ``epochs``."""
+
+    def __init__(self, head: PooledHead, val: np.ndarray, epochs: Sequence[int]) -> None:
+        self.head = head
+        self.val = torch.from_numpy(np.ascontiguousarray(val, np.float32))
+        self.epochs = set(epochs)
+        self.logits: dict[int, np.ndarray] = {}
+
+    def on_epoch_end(self, epoch: int, record: dict) -> None:
+        if epoch + 1 in self.epochs:
+            was = self.head.training
+            self.head.eval()
+            with torch.inference_mode():
+                self.logits[epoch + 1] = self.head(self.val).numpy()
+            self.head.train(was)
+
+
 def _train(
     x: np.ndarray,
     y: np.ndarray,
@@ -234,46 +236,52 @@ def _train(
     weight_decay: float,
     batch_size: int,
     val: np.ndarray | None = None,
-    weights: np.ndarray | None = None,
 ) -> tuple[PooledHead, dict]:
-    """Train on rows ``x (n, L, 2, d)``; return the head after ``max(epochs)`` and validation logits per epoch count."""
+    """Train on rows ``x (n, L, 2, d)`` through the engine; the head after ``max(epochs)`` and validation logits per epoch count.
+
+    Engine options: AdamW, class-balanced cross-entropy, ``cosine_steps``
+    (linear warm-up over 10 % of the steps, cosine decay to 0), one
+    ``rng.permutation`` per epoch split into near-equal batches, no
+    validation-driven selection (the last weights).
+    """
+    from emovox.training.config import TrainConfig
+    from emovox.training.data import ArrayDataset
+    from emovox.training.engine import train_model
+
     torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
     head = PooledHead(x.shape[1], x.shape[3], n_classes, **settings)
     mean, scale = _standardiser(x)
     head.feature_mean.copy_(torch.from_numpy(mean))
     head.feature_scale.copy_(torch.from_numpy(scale))
-    counts = np.bincount(y, minlength=n_classes).astype(np.float64)
-    class_w = np.where(counts > 0, len(y) / (n_classes * np.maximum(counts, 1)), 0.0)
-    class_wt = torch.tensor(class_w, dtype=torch.float32)
-    loss_fn = nn.CrossEntropyLoss(weight=class_wt, reduction="none")
-    opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
-    xt, yt = torch.from_numpy(np.ascontiguousarray(x, np.float32)), torch.from_numpy(y.astype(np.int64))
-    wt = torch.ones(len(y)) if weights is None else torch.from_numpy(weights.astype(np.float32))
-    vt = None if val is None else torch.from_numpy(np.ascontiguousarray(val, np.float32))
-    out, total = {}, max(epochs)
-    steps = total * int(np.ceil(len(y) / batch_size))
-    warmup = max(1, steps // 10)  # linear warm-up over 10 % of the steps, then cosine decay to 0
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt,
-        lambda i: min(
-            (i + 1) / warmup, 0.5 * (1 + np.cos(np.pi * min(1.0, max(0, i + 1 - warmup) / max(1, steps - warmup))))
-        ),
+    config = TrainConfig(
+        epochs=max(epochs),
+        batch_size=batch_size,
+        optimizer="adamw",
+        lr=lr,
+        weight_decay=weight_decay,
+        class_weights="balanced",
+        scheduler="cosine_steps",
+        warmup_fraction=0.1,
+        early_stop_patience=None,
+        seed=seed,
+        threads=torch.get_num_threads(),
+        shuffle="numpy",
+        last_batch="spread",
+        progress=False,
     )
-    for epoch in range(1, total + 1):
-        head.train()
-        for b in np.array_split(rng.permutation(len(y)), max(1, int(np.ceil(len(y) / batch_size)))):
-            bt = torch.from_numpy(b)
-            loss = (loss_fn(head(xt[bt]), yt[bt]) * wt[bt]).sum() / (wt[bt] * class_wt[yt[bt]]).sum()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-        if vt is not None and epoch in epochs:
-            head.eval()
-            with torch.inference_mode():
-                out[epoch] = head(vt).numpy()
-    return head.eval(), out
+    watch = None if val is None else _ValidationLogits(head, val, epochs)
+    with tempfile.TemporaryDirectory(prefix="emovox-head-") as scratch:
+        train_model(
+            head,
+            ArrayDataset(np.ascontiguousarray(x, np.float32), y),
+            None,
+            config,
+            out_dir=scratch,
+            n_classes=n_classes,
+            callbacks=[] if watch is None else [watch],
+            plot=False,
+        )
+    return head.eval(), {} if watch is None else watch.logits
 
 
 def fit_pooled_head(

@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import cast
@@ -93,7 +92,7 @@ def write_artifact(
     ``model.safetensors``.
     """
     from emovox.export.onnx import export_onnx, share_weights
-    from emovox.fileio import atomic_write_text, file_mode
+    from emovox.fileio import atomic_folder, atomic_write_text, file_mode
     from emovox.inference.predictor import resolve_model_dir
     from emovox.models.artifact import load_artifact, make_config, save_artifact
     from emovox.models.spec import TaskSpec
@@ -168,9 +167,7 @@ def write_artifact(
         out["model_card"] = model_card
     target = Path(out_dir)
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging_root = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        staging = staging_root / "artifact"
+    with atomic_folder(target) as staging:  # weights, ONNX and config swapped in together
         save_artifact(staging, new, out)
         export_onnx(staging, staging, half_weights=True)
         share_weights(staging)
@@ -183,17 +180,6 @@ def write_artifact(
             p.name: {"bytes": p.stat().st_size} for p in sorted(staging.iterdir()) if p.name != "config.json"
         }
         atomic_write_text(staging / "config.json", json.dumps(written, indent=2, sort_keys=True) + "\n")
-        old = staging_root / "previous" if target.exists() else None
-        if old is not None:
-            os.replace(target, old)
-        try:
-            os.replace(staging, target)
-        except OSError:
-            if old is not None:
-                os.replace(old, target)
-            raise
-    finally:
-        shutil.rmtree(staging_root, ignore_errors=True)
     return target
 
 

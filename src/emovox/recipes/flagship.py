@@ -18,26 +18,46 @@ early stopping, so no validation data is needed and no test data is peeked
 at); an exponential moving average (EMA) of the weights is what is returned
 when ``ema_decay`` > 0.
 
+:func:`train_flagship` runs all of this through the one training loop,
+:func:`emovox.training.engine.train_model` (options in
+:func:`flagship_train_config`; the augmentation is
+:class:`emovox.augment.logmel.LogMelAugment`, the engine's ``batch_augment``
+hook; the EMA is :mod:`emovox.training.ema`), so it checkpoints every epoch
+and a killed run resumes (``out_dir=..., resume=True``).
+
 Inference (:func:`predict_logits`) runs each clip at full length, one at a
 time (the model pools over time, so lengths may differ).
 """
 
 from __future__ import annotations
 
-import copy
-import math
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
-from torch.nn import functional as F
+from torch import nn
 
+from emovox.augment.logmel import LogMelAugment
 from emovox.errors import ConfigError
 from emovox.models.flagship import FlagshipConfig, FlagshipNet
+from emovox.training.callbacks import Callback
+from emovox.training.checkpoint import load_checkpoint
+from emovox.training.config import TrainConfig
+from emovox.training.data import RaggedDataset
+from emovox.training.engine import CHECKPOINT_NAME, train_model
 
-__all__ = ["FlagshipRecipe", "augment_batch", "train_flagship", "predict_logits", "logmel_of"]
+__all__ = [
+    "FlagshipRecipe",
+    "augment_batch",
+    "flagship_train_config",
+    "logmel_of",
+    "predict_logits",
+    "train_flagship",
+]
 
 
 @dataclass(frozen=True)
@@ -85,14 +105,18 @@ def logmel_of(model: FlagshipNet, waves: Sequence[np.ndarray]) -> list[np.ndarra
     return out
 
 
-def _crop(x: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:
-    t = x.shape[1]
-    if t < length:
-        reps = int(math.ceil(length / t)) + 1
-        x = np.tile(x, (1, reps))
-        t = x.shape[1]
-    start = int(rng.integers(0, t - length + 1))
-    return x[:, start : start + length]
+def _augmenter(recipe: FlagshipRecipe, mel_weights: np.ndarray | None) -> LogMelAugment:
+    return LogMelAugment(
+        crop_frames=recipe.crop_frames,
+        stretch=(float(recipe.stretch[0]), float(recipe.stretch[1])),
+        noise_p=recipe.noise_p,
+        snr_db=(float(recipe.snr_db[0]), float(recipe.snr_db[1])),
+        n_freq_masks=recipe.n_freq_masks,
+        freq_mask=recipe.freq_mask,
+        n_time_masks=recipe.n_time_masks,
+        time_mask=recipe.time_mask,
+        mel_weights=None if mel_weights is None else tuple(float(w) for w in mel_weights),
+    )
 
 
 def augment_batch(
@@ -103,40 +127,10 @@ def augment_batch(
 ) -> torch.Tensor:
     """Crop, stretch, add noise and SpecAugment a batch of log-mel ``(n_mels, frames)`` arrays.
 
+    :class:`emovox.augment.logmel.LogMelAugment` with the recipe's settings.
     Returns an un-normalised log-mel batch ``(batch, n_mels, crop_frames)``.
     """
-    n = recipe.crop_frames
-    out = []
-    for x in logmels:
-        x = np.asarray(x, np.float32)
-        factor = rng.uniform(*recipe.stretch) if recipe.stretch[1] > recipe.stretch[0] else 1.0
-        src = max(8, int(round(n * factor)))
-        c = _crop(x, src, rng)
-        if src != n:
-            c = F.interpolate(
-                torch.from_numpy(np.ascontiguousarray(c))[None], size=n, mode="linear", align_corners=False
-            )[0].numpy()
-        if recipe.noise_p > 0 and rng.random() < recipe.noise_p:
-            p = np.exp(c)
-            level = p.mean() * 10 ** (-rng.uniform(*recipe.snr_db) / 10)
-            w = mel_weights if mel_weights is not None else np.ones(c.shape[0], np.float32)
-            # chi-square(2)-like fluctuation of a white noise mel power
-            noise = level * w[:, None] * rng.exponential(1.0, size=c.shape)
-            c = np.log(p + noise + 1e-6)
-        out.append(np.ascontiguousarray(c, np.float32))
-    batch = torch.from_numpy(np.stack(out))
-    b, f, t = batch.shape
-    for _ in range(recipe.n_freq_masks):
-        w = rng.integers(0, recipe.freq_mask + 1, size=b)
-        s = rng.integers(0, f, size=b)
-        for i in range(b):
-            batch[i, s[i] : s[i] + w[i], :] = batch[i].mean()
-    for _ in range(recipe.n_time_masks):
-        w = rng.integers(0, recipe.time_mask + 1, size=b)
-        s = rng.integers(0, t, size=b)
-        for i in range(b):
-            batch[i, :, s[i] : s[i] + w[i]] = batch[i].mean()
-    return batch
+    return _augmenter(recipe, mel_weights).batch(logmels, rng)
 
 
 def _mel_weights(model: FlagshipNet) -> np.ndarray:
@@ -145,18 +139,92 @@ def _mel_weights(model: FlagshipNet) -> np.ndarray:
     return (w / w.mean()).astype(np.float32)
 
 
+class _NormalisedInput(nn.Module):
+    """The module the engine trains: normalised log-mel ``(batch, n_mels, frames)`` -> logits of ``net``."""
+
+    def __init__(self, net: FlagshipNet) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net.forward_normalized(x)
+
+
+class _NormalisedBatch:
+    """Engine ``batch_augment`` hook: :class:`LogMelAugment`, then the model's per-utterance normalisation.
+
+    Mixup (the engine's) then mixes normalised inputs, as the recipe says.
+    """
+
+    def __init__(self, augment: LogMelAugment, norm: nn.Module) -> None:
+        self.augment = augment
+        self.norm = norm
+
+    def __call__(self, logmels: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
+        with torch.no_grad():
+            return self.norm(self.augment.batch(logmels, rng)).numpy()
+
+
+class _LogLines(Callback):
+    """``log("epoch e/n loss x.xxxx Ts")`` after every epoch."""
+
+    def __init__(self, log: Callable[[str], None]) -> None:
+        self.log = log
+        self.started = time.perf_counter()
+        self.epochs = 0
+
+    def on_train_start(self, *, start_epoch: int, epochs: int) -> None:
+        self.epochs = epochs
+
+    def on_epoch_end(self, epoch: int, record: dict) -> None:
+        seconds = time.perf_counter() - self.started
+        self.log(f"epoch {epoch + 1}/{self.epochs} loss {record['train_loss']:.4f} {seconds:.0f}s")
+
+
+def flagship_train_config(recipe: FlagshipRecipe, *, threads: int | None = None) -> TrainConfig:
+    """The engine options of the cached-log-mel recipe.
+
+    AdamW, one-cycle schedule per step (15 % warm-up), label smoothing,
+    mixup, weight EMA, a fixed number of epochs without validation, each
+    epoch's order ``rng.permutation`` (or class-balanced draws) of the loop's
+    generator, the last short batch dropped.
+    """
+    return TrainConfig(
+        epochs=recipe.epochs,
+        batch_size=recipe.batch_size,
+        optimizer="adamw",
+        lr=recipe.lr,
+        weight_decay=recipe.weight_decay,
+        class_weights="none",
+        label_smoothing=recipe.label_smoothing,
+        scheduler="onecycle",
+        warmup_fraction=0.15,
+        early_stop_patience=None,
+        mixup_alpha=recipe.mixup_alpha,
+        ema_decay=recipe.ema_decay,
+        seed=recipe.seed,
+        threads=threads or torch.get_num_threads(),
+        shuffle="numpy",
+        last_batch="drop",
+        progress=False,
+    )
+
+
 def train_flagship(
     logmels: Sequence[np.ndarray],
     labels: np.ndarray,
     n_classes: int,
     recipe: FlagshipRecipe | None = None,
     *,
-    sample_weights: np.ndarray | None = None,
+    balanced: bool = False,
     log: Callable[[str], None] | None = None,
     return_raw: bool = False,
     init_state: dict | None = None,
+    out_dir: str | Path | None = None,
+    resume: bool = False,
+    callbacks: Sequence[Callback] = (),
 ) -> FlagshipNet | tuple[FlagshipNet, FlagshipNet]:
-    """Train a flagship from cached log-mel arrays.
+    """Train a flagship from cached log-mel arrays, through :func:`emovox.training.engine.train_model`.
 
     Parameters
     ----------
@@ -166,14 +234,23 @@ def train_flagship(
         Class index of each clip.
     n_classes : int
         Output classes.
-    sample_weights : np.ndarray [shape=(n,)] or None
-        Sampling probabilities (unnormalised); ``None`` samples uniformly.
-
+    recipe : FlagshipRecipe, optional
+    balanced : bool
+        Draw each epoch's clips with replacement, class-balanced (what the
+        shipped ``cnn`` was trained with); ``False``: one permutation per epoch.
+    log : callable, optional
+        Receives one line per epoch.
     return_raw : bool
         Also return the last (non-averaged) weights, for ablations.
     init_state : dict or None
         A ``state_dict`` to start from (e.g. pre-trained on other corpora with
         the same ``n_classes``); ``None`` starts from a random initialisation.
+    out_dir : path-like, optional
+        Where the engine keeps its checkpoint and logs (a temporary folder if
+        ``None``); with ``resume=True`` a killed run continues from it.
+    resume : bool
+    callbacks : sequence of Callback
+        The engine's progress hooks.
 
     Returns
     -------
@@ -187,65 +264,36 @@ def train_flagship(
         raise ConfigError(
             f"got {len(logmels)} clips and {len(labels)} labels: need equal counts, at least batch_size={recipe.batch_size}"
         )
-    rng = np.random.default_rng(recipe.seed)
     torch.manual_seed(recipe.seed)
     model = FlagshipNet(FlagshipConfig(n_classes=n_classes, **recipe.model))
     if init_state is not None:
         model.load_state_dict(init_state)
-    mel_w = _mel_weights(model)
-    ema = copy.deepcopy(model) if recipe.ema_decay > 0 else None
-    steps_per_epoch = len(labels) // recipe.batch_size
-    total = steps_per_epoch * recipe.epochs
-    opt = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=recipe.lr, total_steps=total, pct_start=0.15, anneal_strategy="cos"
-    )
-    probs = None
-    if sample_weights is not None:
-        probs = np.asarray(sample_weights, np.float64)
-        probs = probs / probs.sum()
-    t0 = time.time()
-    step = 0
-    for epoch in range(recipe.epochs):
-        model.train()
-        if probs is None:
-            order = rng.permutation(len(labels))
-        else:
-            order = rng.choice(len(labels), size=len(labels), p=probs)
-        run_loss = 0.0
-        for k in range(steps_per_epoch):
-            idx = order[k * recipe.batch_size : (k + 1) * recipe.batch_size]
-            x = augment_batch([logmels[i] for i in idx], recipe, rng, mel_w)
-            y = torch.from_numpy(labels[idx])
-            x = model.norm(x)
-            target = F.one_hot(y, n_classes).float()
-            target = target * (1 - recipe.label_smoothing) + recipe.label_smoothing / n_classes
-            if recipe.mixup_alpha > 0:
-                lam = float(rng.beta(recipe.mixup_alpha, recipe.mixup_alpha))
-                perm = torch.from_numpy(rng.permutation(len(idx)))
-                x = lam * x + (1 - lam) * x[perm]
-                target = lam * target + (1 - lam) * target[perm]
-            logits = model.forward_normalized(x)
-            loss = -(target * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            step += 1
-            run_loss += float(loss.detach())
-            if ema is not None:
-                d = min(recipe.ema_decay, (1 + step) / (10 + step))
-                with torch.no_grad():
-                    for pe, pm in zip(ema.parameters(), model.parameters()):
-                        pe.mul_(d).add_(pm.detach(), alpha=1 - d)
-                    for be, bm in zip(ema.buffers(), model.buffers()):
-                        be.copy_(bm)
-        if log is not None:
-            log(f"epoch {epoch + 1}/{recipe.epochs} loss {run_loss / steps_per_epoch:.4f} {time.time() - t0:.0f}s")
-    out = ema if ema is not None else model
-    if return_raw:
-        return out.eval(), model.eval()
-    return out.eval()
+    trained = _NormalisedInput(model)
+    config = flagship_train_config(recipe).replace(balanced_sampling=bool(balanced))
+    hooks = [*callbacks, *([_LogLines(log)] if log is not None else [])]
+    with tempfile.TemporaryDirectory(prefix="emovox-flagship-") as scratch:
+        folder = Path(out_dir) if out_dir is not None else Path(scratch)
+        train_model(
+            trained,
+            RaggedDataset(logmels, labels),
+            None,
+            config,
+            out_dir=folder,
+            n_classes=n_classes,
+            batch_augment=_NormalisedBatch(_augmenter(recipe, _mel_weights(model)), model.norm),
+            callbacks=hooks,
+            resume=resume,
+            plot=False,
+        )
+        raw = None
+        if return_raw:
+            tensors, _ = load_checkpoint(folder / CHECKPOINT_NAME)
+            raw = FlagshipNet(model.config)
+            raw.load_state_dict({k[len("model.net.") :]: v for k, v in tensors.items() if k.startswith("model.net.")})
+    model.eval()  # train_model loaded the kept (averaged) weights into it
+    if raw is not None:
+        return model, raw.eval()
+    return model
 
 
 def predict_logits(model: FlagshipNet, logmels: Sequence[np.ndarray]) -> np.ndarray:
@@ -260,12 +308,12 @@ def predict_logits(model: FlagshipNet, logmels: Sequence[np.ndarray]) -> np.ndar
 
 # -- the same recipe through the shared training engine -----------------------------------
 #
-# ``emovox train --recipe flagship`` goes through :mod:`emovox.training.engine`
-# (waveform batches, front end run every step, validation on held-out training
-# speakers, checkpoints). The figures in docs/flagship_experiments.md come from
-# :func:`train_flagship` above, which trains on cached log-mel for speed on a
-# shared 2-core machine; the engine recipe mirrors its settings as far as the
-# engine's hooks allow (noise in the waveform, SpecAugment between
+# ``emovox train --recipe flagship`` trains on waveforms (front end run every
+# step, validation on held-out training speakers). The figures in
+# docs/flagship_experiments.md and the shipped ``cnn`` come from
+# :func:`train_flagship` above (the same engine, on cached log-mel for speed on
+# a shared 2-core machine); the waveform recipe mirrors its settings as far as
+# waveform hooks allow (noise in the waveform, SpecAugment between
 # ``model.features`` and ``model.classify``, mixup, label smoothing, AdamW,
 # cosine with warm-up, the weight EMA). Differences: no tempo perturbation,
 # and a per-epoch cosine instead of the per-step one-cycle schedule.

@@ -81,9 +81,9 @@ def fit_speaker_adaptation(
     groups : sequence of str, optional
         A group (e.g. corpus) per row: figures per group too.
     """
+    from emovox.inference.adaptation import speaker_centred
     from emovox.inference.calibration import calibrate
     from emovox.models.whisper_classifier import _fit
-    from emovox.models.whisper_heads import speaker_centred
 
     x, y = np.asarray(embeddings, dtype=np.float64), np.asarray(y, dtype=np.int64)
     speaker_ids = np.asarray([str(s) for s in speakers])

@@ -273,10 +273,11 @@ def train_whisper_model(
         ``head``, ``inner_cv_uar``, ``temperature``, ``threshold``, timings.
     """
     from emovox.evaluation.experiment import prepare_labels
+    from emovox.inference.adaptation import speaker_centred
     from emovox.inference.calibration import calibrate
     from emovox.models.artifact import make_config, save_artifact
     from emovox.models.spec import TaskSpec
-    from emovox.models.whisper_heads import PooledHead, WhisperHeadClassifier, speaker_centred
+    from emovox.models.whisper_heads import PooledHead, WhisperHeadClassifier
     from emovox.training.pipeline import data_card
 
     if head not in HEADS:

@@ -47,7 +47,7 @@ try:  # route signatures need these names at module level (FastAPI reads the ann
     from starlette.staticfiles import StaticFiles
 except ImportError as _error:  # pragma: no cover - depends on the environment
     raise ConfigError(f"the service needs FastAPI ({_error.name} is missing): pip install 'emovox[service]'") from None
-from emovox.service import ndjson
+import emovox.service.ndjson as ndjson
 from emovox.service.auth import ApiKeys, authorize_http
 from emovox.service.errors import ServiceError, error_body, install_error_handlers, status_of
 from emovox.service.limits import CapacityGate, Limits, read_body
@@ -397,8 +397,8 @@ def create_app(
     stream : StreamDefaults or None
         Default window, hop and VAD of streams.
     """
+    import emovox.service.schemas as schemas
     from emovox import __version__
-    from emovox.service import schemas
     from emovox.service.stream_session import run_stream
 
     state = ServiceState(

@@ -7,7 +7,6 @@ Main entry points::
     train_model(model, train, val, config, out_dir=..., resume=...) -> TrainResult
     register_recipe / get_recipe     # named input pipeline + arch + config bundles
     run_recipe(recipe, records, out_dir=...)   # what `emovox train` runs
-    evaluate_artifact(artifact_dir, records) -> predictions
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ from emovox.training.callbacks import Callback, TqdmProgress
 from emovox.training.config import TrainConfig
 from emovox.training.data import ArrayDataset, BalancedSampler, fix_length
 from emovox.training.engine import TrainResult, predict_logits, seed_everything, train_model
-from emovox.training.predict import evaluate_artifact
 from emovox.training.recipes import Recipe, get_recipe, recipe_names, register_recipe
 
 __all__ = [
@@ -27,7 +25,6 @@ __all__ = [
     "TqdmProgress",
     "TrainConfig",
     "TrainResult",
-    "evaluate_artifact",
     "fix_length",
     "get_recipe",
     "predict_logits",

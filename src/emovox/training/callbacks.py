@@ -57,6 +57,7 @@ class TqdmProgress(Callback):
 
     def on_epoch_end(self, epoch: int, record: dict) -> None:
         if self._bar is not None:
-            self._bar.set_postfix(loss=f"{record['train_loss']:.3f}", val_uar=f"{record['val_uar']:.3f}", refresh=True)
+            shown = {k: f"{record[k]:.3f}" for k in ("train_loss", "val_uar") if record.get(k) is not None}
+            self._bar.set_postfix(refresh=True, **shown)
             self._bar.close()
             self._bar = None

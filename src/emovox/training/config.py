@@ -16,9 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from emovox.errors import ConfigError
+from emovox.fileio import atomic_write_text
 
 OPTIMIZERS = ("adam", "adamw")
-SCHEDULERS = ("none", "plateau", "cosine")
+SCHEDULERS = ("none", "plateau", "cosine", "onecycle", "cosine_steps")
+SHUFFLES = ("torch", "numpy")
+LAST_BATCHES = ("keep", "drop", "spread")
 MONITORS = ("val_uar", "val_loss", "val_accuracy")
 
 
@@ -45,9 +48,15 @@ class TrainConfig:
         In ``[0, 1)``.
     scheduler : str
         ``"none"``, ``"plateau"`` (ReduceLROnPlateau on the monitored metric)
-        or ``"cosine"`` (per-epoch cosine decay to ``min_lr``).
+        ``"cosine"`` (per-epoch cosine decay to ``min_lr``), or, stepped after
+        every batch, ``"onecycle"`` (one-cycle: warm-up to ``lr``, cosine
+        annealing, momentum cycled) or ``"cosine_steps"`` (linear warm-up,
+        cosine decay to 0); see :mod:`emovox.training.schedules`.
     warmup_epochs : int
         Linear warm-up epochs before the cosine decay (``"cosine"`` only).
+    warmup_fraction : float
+        In ``[0, 1)``: the share of all steps spent warming up (``"onecycle"``,
+        ``"cosine_steps"`` only).
     plateau_factor, plateau_patience : float, int
         ReduceLROnPlateau settings.
     min_lr : float
@@ -61,7 +70,18 @@ class TrainConfig:
     mixup_alpha : float
         Beta(alpha, alpha) mixup of training inputs; ``0`` disables it.
     balanced_sampling : bool
-        Oversample classes under the median class count up to it (seeded).
+        Oversample classes under the median class count up to it (seeded);
+        with ``shuffle="numpy"``, draw each epoch's ``n`` examples with
+        replacement, with probabilities proportional to ``1 / count`` of their class.
+    shuffle : str
+        ``"torch"``: the order comes from a torch generator seeded with
+        ``seed`` (shared by torchrun processes); ``"numpy"``: each epoch's
+        order is ``rng.permutation(n)`` of the loop's NumPy generator, drawn
+        before the epoch's augmentation (one process only).
+    last_batch : str
+        ``"keep"`` a short last batch, ``"drop"`` it, or ``"spread"`` the
+        examples over ``ceil(n / batch_size)`` near-equal batches (``"numpy"``
+        shuffle only).
     grad_clip : float or None
         Clip the global gradient norm to this value.
     ema_decay : float
@@ -89,6 +109,7 @@ class TrainConfig:
     label_smoothing: float = 0.0
     scheduler: str = "plateau"
     warmup_epochs: int = 0
+    warmup_fraction: float = 0.1
     plateau_factor: float = 0.5
     plateau_patience: int = 3
     min_lr: float = 1e-6
@@ -96,6 +117,8 @@ class TrainConfig:
     monitor: str = "val_uar"
     mixup_alpha: float = 0.0
     balanced_sampling: bool = False
+    shuffle: str = "torch"
+    last_batch: str = "keep"
     grad_clip: float | None = None
     ema_decay: float = 0.0
     seed: int = 0
@@ -116,6 +139,12 @@ class TrainConfig:
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("scheduler", self.scheduler, SCHEDULERS)
         _choice("monitor", self.monitor, MONITORS)
+        _choice("shuffle", self.shuffle, SHUFFLES)
+        _choice("last_batch", self.last_batch, LAST_BATCHES)
+        if not (isinstance(self.warmup_fraction, (int, float)) and 0 <= self.warmup_fraction < 1):
+            raise ConfigError(f"warmup_fraction={self.warmup_fraction!r} must be in [0, 1)")
+        if self.last_batch == "spread" and self.shuffle != "numpy":
+            raise ConfigError("last_batch='spread' needs shuffle='numpy'")
         _positive_float("lr", self.lr)
         _nonneg_float("weight_decay", self.weight_decay)
         _nonneg_float("min_lr", self.min_lr)
@@ -158,7 +187,7 @@ class TrainConfig:
     def to_json(self, path: str | Path | None = None) -> str:
         text = json.dumps(self.to_dict(), indent=2, sort_keys=True)
         if path is not None:
-            Path(path).write_text(text + "\n", encoding="utf-8")
+            atomic_write_text(path, text + "\n")
         return text
 
     @classmethod

@@ -178,3 +178,95 @@ class BalancedSampler(Sampler[int]):
         order = torch.cat(parts)
         perm = torch.randperm(len(order), generator=self.generator)
         return iter(order[perm].tolist())
+
+
+class RaggedDataset(Dataset):
+    """``(input, label)`` pairs whose inputs keep their own lengths (e.g. cached log-mel of whole clips).
+
+    The engine turns a batch of them into one array with its ``batch_augment``
+    hook (random crops of a fixed length), never by stacking them as they are.
+
+    Parameters
+    ----------
+    inputs : sequence of np.ndarray [shape=(..., n_i)]
+    labels : sequence of int [shape=(N,)]
+    """
+
+    def __init__(self, inputs: Sequence[np.ndarray], labels: Sequence[int] | np.ndarray) -> None:
+        if len(inputs) != len(labels):
+            raise ConfigError(f"{len(inputs)} inputs but {len(labels)} labels: give one label per input")
+        if len(inputs) == 0:
+            raise ConfigError("a dataset needs at least one example")
+        self.inputs = [np.asarray(x, dtype=np.float32) for x in inputs]
+        self.labels = np.asarray(labels, dtype=np.int64)
+        if self.labels.ndim != 1 or (self.labels < 0).any():
+            raise ConfigError("labels must be a 1-D sequence of non-negative class indices")
+        self.seed = 0
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, int]:
+        return self.inputs[index], int(self.labels[index])
+
+
+class NumpyBatchSampler(Sampler[list[int]]):
+    """Batches of one ``rng.permutation(n)`` per epoch, drawn from the training loop's NumPy generator.
+
+    The permutation is drawn when an epoch's first batch is asked for, so it
+    comes before that epoch's augmentation draws from the same generator (and
+    after the state a checkpoint restores).
+
+    Parameters
+    ----------
+    n : int
+        Number of examples.
+    batch_size : int
+    rng : np.random.Generator
+        The loop's generator (shared with augmentation and mixup).
+    last_batch : {"keep", "drop", "spread"}
+        Keep a short last batch, drop it, or split the permutation into
+        ``ceil(n / batch_size)`` near-equal batches (:func:`numpy.array_split`).
+    balanced_labels : np.ndarray [shape=(n,)] or None
+        When given, each epoch draws ``n`` examples with replacement, with
+        probabilities proportional to ``1 / count`` of their class, instead
+        of a permutation.
+    """
+
+    def __init__(
+        self,
+        n: int,
+        batch_size: int,
+        rng: np.random.Generator,
+        *,
+        last_batch: str = "keep",
+        balanced_labels: np.ndarray | None = None,
+    ) -> None:
+        if last_batch not in ("keep", "drop", "spread"):
+            raise ConfigError(f"last_batch={last_batch!r}: expected keep, drop or spread")
+        self.n = int(n)
+        self.batch_size = int(batch_size)
+        self.rng = rng
+        self.last_batch = last_batch
+        self.probs: np.ndarray | None = None
+        if balanced_labels is not None:
+            labels = np.asarray(balanced_labels, dtype=np.int64)
+            weights = 1.0 / np.bincount(labels)[labels]
+            self.probs = weights / weights.sum()
+
+    def __len__(self) -> int:
+        if self.last_batch == "drop":
+            return self.n // self.batch_size
+        return max(1, -(-self.n // self.batch_size))
+
+    def __iter__(self) -> Iterator[list[int]]:
+        if self.probs is None:
+            order = self.rng.permutation(self.n)
+        else:
+            order = self.rng.choice(self.n, size=self.n, p=self.probs)
+        if self.last_batch == "spread":
+            batches = np.array_split(order, len(self))
+        else:
+            batches = [order[k * self.batch_size : (k + 1) * self.batch_size] for k in range(len(self))]
+        for batch in batches:
+            yield [int(i) for i in batch]

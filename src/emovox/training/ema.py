@@ -3,9 +3,9 @@
 The averaged model is what gets validated, kept as "best" and returned when
 ``TrainConfig.ema_decay > 0``. It is smoother than the last step's weights.
 On the acted corpora here it measured neutral (``docs/flagship_experiments.md``),
-but the engine offers it so that the flagship's engine recipe follows the same rule
-as its cached-log-mel trainer, :func:`emovox.recipes.flagship.train_flagship`
-(decay 0.995).
+but the flagship recipes use it (decay 0.995), both the waveform one and the
+cached-log-mel :func:`emovox.recipes.flagship.train_flagship`, which runs
+through the same engine.
 
 Update after optimiser step ``t`` (counted from 1)::
 

@@ -25,7 +25,29 @@ from the generator they are given (checkpointed by the engine):
   ``(batch, ...)`` float32 (waveforms for waveform models);
 - ``spec_augment(f, rng) -> f``: applied between ``model.features`` and
   ``model.classify``, which the model must then define. Frontends are treated
-  as fixed DSP: no gradient flows through this hook.
+  as fixed DSP: no gradient flows through this hook;
+- ``batch_augment(inputs, rng) -> x``: builds the batch ``(batch, ...)`` from
+  the examples' own inputs, which may differ in length (a
+  :class:`~emovox.training.data.RaggedDataset` of cached log-mel, cropped and
+  augmented by :class:`emovox.augment.logmel.LogMelAugment`).
+
+The per-step options that the flagship and the Whisper heads need are
+:class:`~emovox.training.config.TrainConfig` fields: ``scheduler="onecycle"``
+or ``"cosine_steps"`` (:mod:`emovox.training.schedules`), ``shuffle="numpy"``
+and ``last_batch``; without validation data (``val_data=None``) the loop
+trains a fixed number of epochs and keeps the last (averaged) weights.
+
+A trainer fitted in closed form (a logistic-regression head) runs through
+:func:`~emovox.training.closed_form.fit_closed_form` (re-exported here): one
+step that the same callbacks see as one epoch. The checkpoint written after
+every epoch and the resumption from it are :mod:`emovox.training.engine_state`.
+
+The loop's parts live beside it, one concept each: :mod:`~emovox.training.batches`
+(sampler, batch order, collation), :mod:`~emovox.training.epoch` (one epoch:
+forward pass, augmentation hooks, loss, steps), :mod:`~emovox.training.optim`
+(class weights, optimiser), :mod:`~emovox.training.validation` (logits, UAR and
+accuracy of a model on a dataset) and :mod:`~emovox.training.runtime` (seeds,
+threads). Their public names are importable from here too.
 """
 
 from __future__ import annotations
@@ -33,54 +55,54 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, TypedDict, cast
+from typing import TypedDict
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, Dataset, RandomSampler, Subset
 
 from emovox.errors import ConfigError, ModelError
+from emovox.training.batches import BatchAugment, make_train_loader
 from emovox.training.callbacks import Callback, TqdmProgress
-from emovox.training.checkpoint import (
-    capture_process_rng_state,
-    capture_rng_state,
-    load_checkpoint,
-    restore_process_rng_state,
-    restore_rng_state,
-    save_checkpoint,
-    tree_from_json,
-    tree_to_json,
-)
+from emovox.training.checkpoint import capture_process_rng_state
+from emovox.training.closed_form import fit_closed_form
 from emovox.training.config import TrainConfig
 from emovox.training.curves import plot_curves, write_logs
-from emovox.training.data import ArrayDataset, BalancedSampler, balanced_class_weights, collate
+from emovox.training.data import ArrayDataset, RaggedDataset, collate
 from emovox.training.distributed import (
     DistContext,
-    PaddedView,
-    ShardedBatchSampler,
-    all_reduce_sum,
     broadcast_buffers,
     broadcast_object,
-    collate_with_mask,
     gather_objects,
-    gather_rows,
-    global_batch_loss,
     init_distributed,
     per_rank_batch_size,
     rank_seed,
-    shard_range,
     threads_per_process,
 )
 from emovox.training.ema import WeightAverage
+from emovox.training.engine_state import RUNTIME_ONLY, resume_state, save_state, start_mode
+from emovox.training.epoch import Augment, TrainForward, train_epoch
+from emovox.training.optim import class_weights, make_optimizer
+from emovox.training.runtime import seed_everything, set_threads
+from emovox.training.schedules import PER_STEP, cosine_factor, make_scheduler
+from emovox.training.validation import predict_logits, uar_accuracy, validation_logits
 
-Augment = Callable[[np.ndarray, np.random.Generator], np.ndarray]
+__all__ = [
+    "TrainResult",
+    "cosine_factor",
+    "fit_closed_form",
+    "predict_logits",
+    "seed_everything",
+    "set_threads",
+    "train_model",
+    "uar_accuracy",
+    "RUNTIME_ONLY",
+]
+
 CHECKPOINT_NAME = "checkpoint.safetensors"
-#: Options that may differ between a run and its resumption (they do not change the result).
-RUNTIME_ONLY = ("progress",)
 
 
 class _LoopState(TypedDict):
@@ -93,14 +115,6 @@ class _LoopState(TypedDict):
     stopped_early: bool
     finished: bool
     history: list[dict]
-
-
-class _SplitModel(Protocol):
-    """A model that ``spec_augment`` can cut in two: ``classify(features(x))`` gives the logits."""
-
-    def features(self, x: torch.Tensor) -> torch.Tensor: ...
-
-    def classify(self, feats: torch.Tensor) -> torch.Tensor: ...
 
 
 @dataclass
@@ -135,66 +149,10 @@ class TrainResult:
         return self.history[self.best_epoch - 1]
 
 
-def seed_everything(seed: int, *, threads: int | None = None) -> None:
-    """Seed torch, Python ``random`` (and set torch's thread count).
-
-    Call it before building a model so the initial weights are reproducible.
-    NumPy randomness in emovox always goes through explicit generators.
-    """
-    if threads is not None:
-        set_threads(threads)
-    torch.manual_seed(seed)
-    random.seed(seed)
-
-
-def set_threads(threads: int) -> None:
-    """``torch.set_num_threads`` (inter-op threads too, where still allowed)."""
-    torch.set_num_threads(int(threads))
-    try:
-        torch.set_num_interop_threads(int(threads))
-    except RuntimeError:  # already set once in this process
-        pass
-
-
-# --------------------------------------------------------------------------- metrics
-def uar_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[float, float]:
-    """(unweighted average recall over classes present in ``y_true``, accuracy)."""
-    y_true = np.asarray(y_true)
-    y_pred = np.asarray(y_pred)
-    if len(y_true) == 0:
-        return float("nan"), float("nan")
-    recalls = [float(np.mean(y_pred[y_true == c] == c)) for c in np.unique(y_true)]
-    return float(np.mean(recalls)), float(np.mean(y_pred == y_true))
-
-
-@torch.no_grad()
-def predict_logits(model: torch.nn.Module, data: Dataset | np.ndarray, *, batch_size: int = 64) -> np.ndarray:
-    """Logits of ``model`` on a dataset (or an input array), ``(n, n_classes)`` float32."""
-    was_training = model.training
-    model.eval()
-    outputs = []
-    try:
-        if isinstance(data, np.ndarray):
-            for start in range(0, len(data), batch_size):
-                outputs.append(
-                    model(torch.from_numpy(np.ascontiguousarray(data[start : start + batch_size], dtype=np.float32)))
-                )
-        else:
-            loader = DataLoader(data, batch_size=batch_size, shuffle=False, collate_fn=collate)
-            for x, _ in loader:
-                outputs.append(model(x))
-    finally:
-        model.train(was_training)
-    if not outputs:
-        return np.zeros((0, 0), dtype=np.float32)
-    return torch.cat(outputs).float().numpy()
-
-
-# --------------------------------------------------------------------------- the loop
 def train_model(
     model: torch.nn.Module,
-    train_data: ArrayDataset,
-    val_data: ArrayDataset,
+    train_data: ArrayDataset | RaggedDataset,
+    val_data: ArrayDataset | None,
     config: TrainConfig,
     *,
     out_dir: str | Path,
@@ -202,6 +160,7 @@ def train_model(
     wave_augment: Augment | None = None,
     spec_augment: Augment | None = None,
     augment: Augment | None = None,
+    batch_augment: BatchAugment | None = None,
     callbacks: Sequence[Callback] = (),
     resume: bool = False,
     plot: bool = True,
@@ -217,7 +176,10 @@ def train_model(
         training speakers only; centre crops). Any dataset with ``labels``
         (int array), ``__len__``, ``__getitem__ -> (x, label)`` works;
         ``set_epoch(epoch)`` is called if present and ``seed`` is set to
-        ``config.seed``.
+        ``config.seed``. ``val_data=None`` trains ``config.epochs`` epochs
+        without validation (no plateau schedule, no early stopping) and keeps
+        the last weights (the averaged ones with EMA); its records' ``val_*``
+        entries are ``None``.
     config : TrainConfig
     out_dir : path-like
         Receives ``checkpoint.safetensors``, ``log.json``, ``log.csv`` and
@@ -227,6 +189,9 @@ def train_model(
     wave_augment, spec_augment : callable, optional
         Augmentation hooks (see the module docstring). ``augment`` is an alias
         of ``wave_augment``.
+    batch_augment : callable, optional
+        ``(inputs, rng) -> x``: builds each training batch from the examples'
+        inputs (a list of arrays, lengths may differ); one process only.
     callbacks : sequence of Callback
         Progress hooks; a tqdm bar is added when ``config.progress``. Under
         torchrun they are called on the writer process (rank 0) only.
@@ -255,18 +220,23 @@ def train_model(
     if not isinstance(config, TrainConfig):
         raise ConfigError(f"config must be a TrainConfig, got {type(config).__name__}")
     ctx = init_distributed()  # a single-process context outside torchrun
+    _check_options(config, val_data, batch_augment, ctx)
     out_dir = Path(out_dir)
     if ctx.is_writer:
         out_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path = out_dir / CHECKPOINT_NAME
     # The writer looks at the folder; every process follows its decision.
-    resume, problem = broadcast_object(_start_mode(ckpt_path, resume))
+    resume, problem = broadcast_object(start_mode(ckpt_path, resume))
     if problem:
         raise ConfigError(problem)
     per_rank_batch_size(config.batch_size, ctx)  # the global batch must split evenly
     set_threads(threads_per_process(config.threads, ctx))
     n_classes = int(n_classes or _infer_n_classes(model, train_data))
-    if int(np.max(train_data.labels)) >= n_classes or int(np.max(val_data.labels)) >= n_classes:
+    train_labels = np.asarray(train_data.labels)
+    top = (
+        int(np.max(train_labels)) if val_data is None else max(int(np.max(train_labels)), int(np.max(val_data.labels)))
+    )
+    if top >= n_classes:
         raise ConfigError(f"labels go beyond the model's {n_classes} classes")
 
     # Random state: everything derives from config.seed (dropout, augmentation and
@@ -278,34 +248,13 @@ def train_model(
     sampler_gen = torch.Generator().manual_seed(config.seed)
     train_data.seed = config.seed
 
-    sampler: BalancedSampler | RandomSampler
-    if config.balanced_sampling:
-        sampler = BalancedSampler(np.asarray(train_data.labels), generator=sampler_gen)
-    else:
-        sampler = RandomSampler(train_data, generator=sampler_gen)
-    if ctx.enabled:
-        shards = ShardedBatchSampler(sampler, batch_size=config.batch_size, rank=ctx.rank, world_size=ctx.world_size)
-        loader = DataLoader(
-            PaddedView(train_data),
-            batch_sampler=shards,
-            collate_fn=collate_with_mask,
-            num_workers=0,
-            generator=sampler_gen,
-        )
-    else:
-        loader = DataLoader(
-            train_data,
-            batch_size=config.batch_size,
-            sampler=sampler,
-            collate_fn=collate,
-            num_workers=0,
-            generator=sampler_gen,
-            drop_last=False,
-        )
-
-    weights = _class_weights(config, np.asarray(train_data.labels), n_classes)
-    optimizer = _make_optimizer(config, model)
-    scheduler = _make_scheduler(config, optimizer)
+    loader = make_train_loader(train_data, train_labels, config, ctx, rng, sampler_gen, batch_augment)
+    if len(loader) == 0:
+        raise ConfigError(f"{len(train_labels)} training examples make no batch of {config.batch_size}")
+    weights = class_weights(config, train_labels, n_classes)
+    optimizer = make_optimizer(config, model)
+    scheduler = make_scheduler(config, optimizer, steps_per_epoch=len(loader))
+    step_scheduler = scheduler if config.scheduler in PER_STEP else None
     maximize = config.monitor != "val_loss"
 
     state: _LoopState = {
@@ -320,9 +269,9 @@ def train_model(
     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     ema = WeightAverage(model, config.ema_decay) if config.ema_decay > 0 else None
     if resume:
-        best_state = _resume(ckpt_path, config, model, ema, optimizer, scheduler, state, rng, sampler_gen, ctx=ctx)
+        best_state = resume_state(ckpt_path, config, model, ema, optimizer, scheduler, state, rng, sampler_gen, ctx=ctx)
     evaluated = ema.model if ema is not None else model  # what is validated, kept as best and returned
-    forward: torch.nn.Module = _TrainForward(model, spec_augment, rng)
+    forward: torch.nn.Module = TrainForward(model, spec_augment, rng)
     if ctx.enabled:  # after a resume: DDP starts every process from rank 0's (= the loaded) weights
         from torch.nn.parallel import DistributedDataParallel
 
@@ -345,20 +294,39 @@ def train_model(
             train_data.set_epoch(epoch)
         for cb in callbacks:
             cb.on_epoch_start(epoch, n_batches=len(loader))
-        train_loss, train_acc = _train_epoch(
-            model, forward, loader, optimizer, config, weights, rng, wave_augment, callbacks, epoch, ema, ctx
+        train_loss, train_acc = train_epoch(
+            model,
+            forward,
+            loader,
+            optimizer,
+            config,
+            weights,
+            rng,
+            wave_augment,
+            callbacks,
+            epoch,
+            ema,
+            ctx,
+            step_scheduler=step_scheduler,
         )
         if ctx.enabled:  # BatchNorm statistics: rank 0's on every rank, for validation and the checkpoint
             broadcast_buffers(model)
             if ema is not None:
                 broadcast_buffers(ema.model)
-        val_logits = _validation_logits(evaluated, val_data, config, ctx, n_classes)
-        val_labels = np.asarray(val_data.labels, dtype=np.int64)
-        val_loss = float(F.cross_entropy(torch.from_numpy(val_logits), torch.from_numpy(val_labels)).item())
-        val_uar, val_acc = uar_accuracy(val_labels, val_logits.argmax(axis=1))
-        metric = {"val_uar": val_uar, "val_accuracy": val_acc, "val_loss": val_loss}[config.monitor]
         lr = float(optimizer.param_groups[0]["lr"])
-        improved = (metric > state["best_metric"]) if maximize else (metric < state["best_metric"])
+        val_loss: float | None = None
+        val_uar: float | None = None
+        val_acc: float | None = None
+        if val_data is None:  # no validation: the last weights are the ones kept
+            metric = math.nan
+            improved = True
+        else:
+            val_logits = validation_logits(evaluated, val_data, config, ctx, n_classes)
+            val_labels = np.asarray(val_data.labels, dtype=np.int64)
+            val_loss = float(F.cross_entropy(torch.from_numpy(val_logits), torch.from_numpy(val_labels)).item())
+            val_uar, val_acc = uar_accuracy(val_labels, val_logits.argmax(axis=1))
+            metric = {"val_uar": val_uar, "val_accuracy": val_acc, "val_loss": val_loss}[config.monitor]
+            improved = (metric > state["best_metric"]) if maximize else (metric < state["best_metric"])
         if improved:
             state.update({"best_metric": metric, "best_epoch": epoch + 1, "bad_epochs": 0})
             best_state = {k: v.detach().clone() for k, v in evaluated.state_dict().items()}
@@ -366,7 +334,7 @@ def train_model(
             state["bad_epochs"] += 1
         if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
             scheduler.step(metric)
-        elif scheduler is not None:
+        elif scheduler is not None and step_scheduler is None:
             scheduler.step()
         record = {
             "epoch": epoch + 1,
@@ -391,7 +359,7 @@ def train_model(
         for cb in callbacks:
             cb.on_epoch_end(epoch, record)
         write_logs(state["history"], out_dir)
-        _save(
+        save_state(
             ckpt_path,
             config,
             model,
@@ -426,122 +394,19 @@ def train_model(
     return result
 
 
-class _TrainForward(torch.nn.Module):
-    """The training forward pass: ``model(x)``, or features -> ``spec_augment`` -> classify.
-
-    One module so that DistributedDataParallel wraps the whole pass.
-    """
-
-    def __init__(self, model: torch.nn.Module, spec_augment: Augment | None, rng: np.random.Generator) -> None:
-        super().__init__()
-        self.model = model
-        self.spec_augment = spec_augment
-        self.rng = rng
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.spec_augment is None:
-            return self.model(x)
-        split = cast(_SplitModel, self.model)  # train_model checked it has features and classify
-        with torch.no_grad():
-            feats = split.features(x)
-        feats = _as_tensor(self.spec_augment(feats.numpy(), self.rng), "spec_augment", feats.shape)
-        return split.classify(feats)
+def _check_options(
+    config: TrainConfig, val_data: ArrayDataset | None, batch_augment: BatchAugment | None, ctx: DistContext
+) -> None:
+    """Refuse option combinations the loop cannot honour, in one line each."""
+    if val_data is None and (config.scheduler == "plateau" or config.early_stop_patience is not None):
+        raise ConfigError(
+            "training without validation data needs scheduler other than 'plateau' and early_stop_patience=None"
+        )
+    if ctx.enabled and (batch_augment is not None or config.shuffle == "numpy" or config.last_batch != "keep"):
+        raise ConfigError("batch_augment, shuffle='numpy' and last_batch run on one process: drop --nproc")
 
 
-def _train_epoch(
-    model,
-    forward,
-    loader,
-    optimizer,
-    config,
-    weights,
-    rng,
-    wave_augment,
-    callbacks,
-    epoch,
-    ema: WeightAverage | None = None,
-    ctx: DistContext | None = None,
-) -> tuple[float, float]:
-    distributed = ctx is not None and ctx.enabled
-    model.train()
-    total_loss = 0.0
-    correct = 0
-    seen = 0
-    for batch_index, batch in enumerate(loader):
-        x, y = batch[0], batch[1]
-        if wave_augment is not None:
-            x = _as_tensor(wave_augment(x.numpy(), rng), "wave_augment", x.shape)
-        perm, lam = None, 1.0
-        if config.mixup_alpha > 0:
-            lam = float(rng.beta(config.mixup_alpha, config.mixup_alpha))
-            perm = torch.from_numpy(rng.permutation(len(y)))
-            x = lam * x + (1.0 - lam) * x[perm]
-        logits = forward(x)
-        if distributed:
-            assert ctx is not None  # distributed implies a context
-            loss, share, n_real = global_batch_loss(
-                logits,
-                y,
-                batch[2],
-                ctx=ctx,
-                weights=weights,
-                label_smoothing=config.label_smoothing,
-                perm=perm,
-                lam=lam,
-            )
-        else:
-            loss = F.cross_entropy(logits, y, weight=weights, label_smoothing=config.label_smoothing)
-            if perm is not None:
-                loss = lam * loss + (1.0 - lam) * F.cross_entropy(
-                    logits, y[perm], weight=weights, label_smoothing=config.label_smoothing
-                )
-        if not torch.isfinite(loss):
-            raise ModelError(f"training diverged at epoch {epoch + 1} (loss {loss.item()}): lower the learning rate")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if config.grad_clip is not None:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        optimizer.step()
-        if ema is not None:
-            ema.update(model)
-        value = float(loss.item())
-        if distributed:  # sums of this process's share; added up over processes below
-            real = batch[2]
-            total_loss += share * n_real
-            correct += int(((logits.argmax(dim=1) == y) & real).sum())
-            seen += int(real.sum())
-        else:
-            total_loss += value * len(y)
-            correct += int((logits.argmax(dim=1) == y).sum())
-            seen += len(y)
-        for cb in callbacks:
-            cb.on_batch_end(epoch, batch_index, loss=value)
-    if distributed:
-        total_loss, correct, seen = all_reduce_sum([total_loss, correct, seen]).tolist()
-    return total_loss / max(seen, 1), correct / max(seen, 1)
-
-
-def _validation_logits(model, val_data, config, ctx: DistContext, n_classes: int) -> np.ndarray:
-    """Validation logits ``(n_val, n_classes)``: one pass, or a slice per process gathered on all."""
-    if not ctx.enabled:
-        return predict_logits(model, val_data, batch_size=config.eval_batch_size)
-    rows = shard_range(len(val_data), ctx)
-    local = np.zeros((0, n_classes), dtype=np.float32)
-    if len(rows):
-        local = predict_logits(model, Subset(val_data, list(rows)), batch_size=config.eval_batch_size)
-    return gather_rows(torch.from_numpy(local), n_total=len(val_data), n_cols=n_classes, ctx=ctx).numpy()
-
-
-def _as_tensor(array, hook: str, shape) -> torch.Tensor:
-    if isinstance(array, torch.Tensor):
-        array = array.detach().numpy()
-    array = np.asarray(array)
-    if array.shape != tuple(shape):
-        raise ConfigError(f"{hook} returned shape {array.shape}, expected {tuple(shape)}: keep the batch shape")
-    return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
-
-
-def _infer_n_classes(model: torch.nn.Module, data: ArrayDataset) -> int:
+def _infer_n_classes(model: torch.nn.Module, data: ArrayDataset | RaggedDataset) -> int:
     x, _ = collate([data[0]])
     with torch.no_grad():
         was = model.training
@@ -551,145 +416,3 @@ def _infer_n_classes(model: torch.nn.Module, data: ArrayDataset) -> int:
     if out.ndim != 2:
         raise ModelError(f"the model returned shape {tuple(out.shape)}: expected (batch, n_classes) logits")
     return int(out.shape[1])
-
-
-def _class_weights(config: TrainConfig, labels: np.ndarray, n_classes: int) -> torch.Tensor | None:
-    if config.class_weights == "none":
-        return None
-    if config.class_weights == "balanced":
-        return torch.from_numpy(balanced_class_weights(labels, n_classes))
-    weights = list(config.class_weights)
-    if len(weights) != n_classes:
-        raise ConfigError(f"class_weights has {len(weights)} values for {n_classes} classes")
-    return torch.tensor(weights, dtype=torch.float32)
-
-
-def _make_optimizer(config: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
-    params = [p for p in model.parameters() if p.requires_grad]
-    if not params:
-        raise ModelError(f"{type(model).__name__} has no trainable parameters")
-    cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
-    return cls(params, lr=config.lr, weight_decay=config.weight_decay)
-
-
-def _make_scheduler(config: TrainConfig, optimizer):
-    if config.scheduler == "plateau":
-        return torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer,
-            mode="min" if config.monitor == "val_loss" else "max",
-            factor=config.plateau_factor,
-            patience=config.plateau_patience,
-            min_lr=config.min_lr,
-        )
-    if config.scheduler == "cosine":
-        return torch.optim.lr_scheduler.LambdaLR(optimizer, cosine_factor(config))
-    return None
-
-
-def cosine_factor(config: TrainConfig) -> Callable[[int], float]:
-    """LR multiplier per epoch: linear warm-up, then cosine decay to ``min_lr``."""
-    floor = min(config.min_lr / config.lr, 1.0)
-    warm = config.warmup_epochs
-    span = max(config.epochs - warm, 1)
-
-    def factor(epoch: int) -> float:
-        if epoch < warm:
-            return (epoch + 1) / (warm + 1)
-        progress = min((epoch - warm) / span, 1.0)
-        return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-    return factor
-
-
-# --------------------------------------------------------------------------- checkpoints
-def _start_mode(ckpt_path: Path, resume: bool) -> tuple[bool, str | None]:
-    """``(resume, problem)``: whether to continue ``ckpt_path``, or why the run cannot start."""
-    if resume and not ckpt_path.exists():
-        return False, None  # killed before its first checkpoint: nothing to continue, start over
-    if not resume and ckpt_path.exists():
-        return False, (
-            f"{str(ckpt_path.parent)!r} already holds a run: pass resume=True (--resume) to "
-            "continue it, or choose another output folder"
-        )
-    return resume, None
-
-
-def _save(
-    path,
-    config,
-    model,
-    ema,
-    best_state,
-    optimizer,
-    scheduler,
-    state,
-    rng,
-    sampler_gen,
-    *,
-    rank_states: list | None = None,
-) -> None:
-    tensors: dict[str, torch.Tensor] = {}
-    for k, v in model.state_dict().items():
-        tensors[f"model.{k}"] = v
-    for k, v in best_state.items():
-        tensors[f"best.{k}"] = v
-    if ema is not None:
-        for k, v in ema.model.state_dict().items():
-            tensors[f"ema.{k}"] = v
-    meta = {
-        "state": state,
-        "ema_steps": None if ema is None else ema.steps,
-        "config": config.to_dict(),
-        "optimizer": tree_to_json(optimizer.state_dict(), tensors, "optimizer"),
-        "scheduler": None if scheduler is None else tree_to_json(scheduler.state_dict(), tensors, "scheduler"),
-        "rng": capture_rng_state(numpy_generator=rng, sampler_generator=sampler_gen, tensors=tensors),
-    }
-    if rank_states is not None:  # several processes: the others' own random states
-        meta["world_size"] = len(rank_states)
-        meta["rank_rng"] = []
-        for rank, own in enumerate(rank_states[1:], start=1):
-            tensors[f"rng.rank{rank}.torch"] = own["torch"]
-            meta["rank_rng"].append({"python": own["python"], "numpy": own["numpy"]})
-    save_checkpoint(path, tensors, meta)
-
-
-def _resume(
-    path, config, model, ema, optimizer, scheduler, state, rng, sampler_gen, *, ctx: DistContext | None = None
-) -> dict:
-    tensors, meta = load_checkpoint(path)
-    world = 1 if ctx is None else ctx.world_size
-    saved_world = int(meta.get("world_size", 1))
-    if saved_world != world:
-        raise ConfigError(
-            f"cannot resume {str(path)!r}: it was written by a run on {saved_world} process(es), this one has "
-            f"{world}; resume with the same number (emovox train --nproc {saved_world}, or "
-            f"torchrun --nproc_per_node={saved_world}), or start a new run in another folder"
-        )
-    defaults = TrainConfig().to_dict()  # options added since the checkpoint was written take their defaults
-    saved = {k: v for k, v in {**defaults, **meta["config"]}.items() if k not in RUNTIME_ONLY}
-    current = {k: v for k, v in config.to_dict().items() if k not in RUNTIME_ONLY}
-    if saved != current:
-        diffs = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
-        raise ConfigError(
-            f"cannot resume {str(path)!r}: training options {diffs} differ from the interrupted run; "
-            "use the same options or start a new run in another folder"
-        )
-    model_state = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
-    best_state = {k[len("best.") :]: v for k, v in tensors.items() if k.startswith("best.")}
-    try:
-        model.load_state_dict(model_state)
-        if ema is not None:
-            ema.model.load_state_dict({k[len("ema.") :]: v for k, v in tensors.items() if k.startswith("ema.")})
-            ema.steps = int(meta["ema_steps"])
-    except RuntimeError as error:
-        raise ModelError(f"checkpoint {str(path)!r} does not fit this model: {str(error).splitlines()[0]}") from None
-    optimizer.load_state_dict(tree_from_json(meta["optimizer"], tensors))
-    if scheduler is not None and meta["scheduler"] is not None:
-        scheduler.load_state_dict(tree_from_json(meta["scheduler"], tensors))
-    restore_rng_state(meta["rng"], tensors, numpy_generator=rng, sampler_generator=sampler_gen)
-    if ctx is not None and ctx.rank > 0:  # this process's own states (the sampler's is shared)
-        restore_process_rng_state(
-            meta["rank_rng"][ctx.rank - 1], tensors[f"rng.rank{ctx.rank}.torch"], numpy_generator=rng
-        )
-    state.update(meta["state"])
-    return best_state

@@ -1,7 +1,7 @@
 """The input pipeline shared by training and artifact evaluation.
 
-Training (``emovox train``) and evaluation of a saved artifact
-(:func:`emovox.training.predict.evaluate_artifact`) must turn a recording into
+Training (``emovox train``) and evaluation of a saved model over features
+(:class:`emovox.training.predict.ArtifactModel`) must turn a recording into
 a model input in exactly the same way; both go through this module, driven by
 the artifact's ``preprocessing`` section::
 
@@ -16,20 +16,9 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from emovox.corpora.registry import corpus_licence
 from emovox.errors import ConfigError, FeatureError
 from emovox.training.data import fix_length
-
-#: Licences of the corpora emovox knows (from the corpora README), for data cards.
-CORPUS_LICENCES: dict[str, str] = {
-    "ravdess": "CC BY-NC-SA 4.0",
-    "ravdess-song": "CC BY-NC-SA 4.0",
-    "crema-d": "Open Database License (ODbL) 1.0",
-    "tess": "CC BY-NC-ND 4.0",
-    "savee": "free for research use",
-    "emodb": "free for research use",
-    "emovo": "research use",
-    "turev": "CC BY-NC-ND 4.0",
-}
 
 
 def load_waveforms(
@@ -160,5 +149,5 @@ def data_card(records: Sequence, *, classes: Sequence[str], labels: Sequence[int
         "n_speakers": len(speakers),
         "n_clips": len(records),
         "class_counts": {c: int(n) for c, n in zip(classes, counts)},
-        "licences": {c: CORPUS_LICENCES.get(c, "see the corpus's own terms") for c in corpora},
+        "licences": {c: corpus_licence(c) for c in corpora},  # each corpus module's LICENCE
     }

@@ -1,112 +1,49 @@
-"""Evaluate a saved model artifact on corpus records (the hook of ``emovox evaluate --model DIR``)."""
+"""A saved model artifact as an evaluation model (the hook of ``emovox evaluate --model DIR``).
+
+A model that takes audio is scored through the one inference path,
+:meth:`emovox.inference.Predictor.iter_predict` (decoding, the speech gate,
+the model's preprocessing, windows pooled over the clip, ``softmax(logits /
+T)``), so an evaluated figure is what ``emovox predict`` answers for the same
+clips. A research model over features (``task.input_kind = "features"``),
+which the Predictor does not run from audio, is fed the inputs of its
+training pipeline (:func:`emovox.training.pipeline.prepare_inputs`).
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
-import torch
 
-from emovox.models.artifact import load_artifact
-from emovox.training.engine import predict_logits
-from emovox.training.pipeline import load_waveforms, prepare_inputs
-
-UNKNOWN = "unknown"
+from emovox.errors import ConfigError
 
 
-def softmax(logits: np.ndarray, *, temperature: float | None = None) -> np.ndarray:
-    """Row-wise softmax of ``(n, k)`` logits divided by ``temperature`` (``None`` = 1)."""
-    z = np.asarray(logits, dtype=np.float64) / float(temperature or 1.0)
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
-def evaluate_artifact(
-    artifact_dir: str | os.PathLike,
-    records: Sequence,
-    *,
-    batch_size: int = 32,
-    reject: bool = False,
-    threads: int | None = None,
-    progress: bool = False,
-) -> list[dict]:
-    """Predict every record with a saved model, preprocessing exactly as in training.
-
-    Parameters
-    ----------
-    artifact_dir : path-like
-        Folder written by :func:`emovox.models.artifact.save_artifact`.
-    records : sequence of emovox.corpora.Record (or audio paths)
-    batch_size : int
-    reject : bool
-        Apply the artifact's rejection threshold: predictions whose
-        (calibrated) confidence is below it get the label ``"unknown"``.
-        ``False`` (for accuracy/UAR) always returns the arg-max class.
-    threads : int, optional
-        ``torch.set_num_threads`` for the run.
-
-    Returns
-    -------
-    list of dict, one per record, in order::
-
-        {"path": str, "start_s": 0.0, "end_s": float, "label": str,
-         "confidence": float, "scores": {label: probability}}
-
-    Scores use the artifact's calibration temperature when it has one.
-    """
-    if threads is not None:
-        torch.set_num_threads(int(threads))
-    model, config = load_artifact(artifact_dir)
-    task, pre = config["task"], config["preprocessing"]
-    labels = list(task["labels"])
-    temperature = (config.get("calibration") or {}).get("temperature")
-    threshold = config.get("threshold") if reject else None
-    sample_rate_hz = int(task["sample_rate_hz"])
-    predictions: list[dict] = []
-    for start in range(0, len(records), max(batch_size * 8, 1)):
-        chunk = records[start : start + max(batch_size * 8, 1)]
-        waves = load_waveforms(
-            chunk,
-            sample_rate_hz=sample_rate_hz,
-            normalize=pre.get("normalize"),
-            trim_silence=bool(pre.get("trim_silence", False)),
-            progress=progress,
-        )
-        if task["input_kind"] == "waveform" and pre.get("crop") == "none":
-            # a model that pools over time: each clip at its full length, as the Predictor runs it
-            logits = np.concatenate([predict_logits(model, y[None].astype(np.float32)) for y in waves])
-        else:
-            logits = predict_logits(model, prepare_inputs(waves, task, pre), batch_size=batch_size)
-        probs = softmax(logits, temperature=temperature)
-        for record, y, p in zip(chunk, waves, probs):
-            best = int(p.argmax())
-            confidence = float(p[best])
-            label = labels[best]
-            if threshold is not None and confidence < float(threshold):
-                label = UNKNOWN
-            predictions.append(
-                {
-                    "path": str(getattr(record, "path", record)),
-                    "start_s": 0.0,
-                    "end_s": len(y) / sample_rate_hz,
-                    "label": label,
-                    "confidence": confidence,
-                    "scores": {name: float(v) for name, v in zip(labels, p)},
-                }
-            )
-    return predictions
+def _path(record: Any) -> str:
+    return str(getattr(record, "path", record))
 
 
 class ArtifactModel:
     """A saved artifact as an ``emovox.evaluation`` model (``emovox evaluate --model DIR``).
 
     ``fit_predict`` ignores the training side (the model is already trained)
-    and predicts the test side with :func:`evaluate_artifact`; the artifact's
-    labels are mapped onto the experiment's classes by name (a class the
-    artifact does not know scores 0). ``info`` lists test speakers the
-    artifact was trained on, since such figures are not speaker-independent.
+    and scores the test side: a waveform model with the artifact's
+    :class:`~emovox.inference.Predictor` (the scores of ``emovox predict``), a
+    model over features through its training pipeline. The artifact's labels
+    are mapped onto the experiment's classes by name (a class the artifact
+    does not know scores 0; so does every class for a clip the speech gate
+    finds without speech, which ``emovox predict`` answers ``no_speech``:
+    such clips are listed in ``info["no_speech"]``). ``info`` also lists test
+    speakers the artifact was trained on, since such figures are not
+    speaker-independent.
+
+    Parameters
+    ----------
+    artifact_dir : str or PathLike
+        Folder written by :func:`emovox.models.artifact.save_artifact`.
+    batch_size : int
+        Inputs per model call for a model over features (a waveform model runs as ``emovox predict`` does).
     """
 
     feature_set = None
@@ -119,16 +56,65 @@ class ArtifactModel:
         self.name = f"artifact:{os.path.basename(os.path.normpath(self.artifact_dir))}"
         self.batch_size = batch_size
 
-    def fit_predict(self, train, test):
+    def scores(self, records: Sequence[Any], classes: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+        """Class probabilities of ``records`` mapped onto ``classes``.
+
+        Parameters
+        ----------
+        records : sequence of emovox.corpora.Record or audio paths
+        classes : sequence of str
+            The experiment's classes.
+
+        Returns
+        -------
+        scores : np.ndarray [shape=(n_records, n_classes), dtype=float64]
+            The calibrated probability of each class (0 for a class the model does not know).
+        no_speech : list of str
+            Paths of the clips the speech gate found without speech (their rows are 0).
+        """
+        if (self.config.get("task") or {}).get("input_kind", "waveform") != "waveform":
+            return self._feature_scores(records, classes), []
+        from emovox.inference.predictor import load_model
+
+        model = load_model(self.artifact_dir)
+        rows, no_speech = [], []
+        for source, result in model.iter_predict([_path(r) for r in records]):
+            if isinstance(result, Exception):
+                raise result
+            if not result.scores:
+                no_speech.append(str(source))
+            rows.append([result.scores.get(c, 0.0) for c in classes])
+        return np.array(rows, dtype=np.float64).reshape(len(rows), len(classes)), no_speech
+
+    def _feature_scores(self, records: Sequence[Any], classes: Sequence[str]) -> np.ndarray:
+        """A model over features: its training pipeline's inputs, then the calibrated softmax."""
+        from emovox.inference.scores import softmax
+        from emovox.models.artifact import load_artifact
+        from emovox.training.engine import predict_logits
+        from emovox.training.pipeline import load_waveforms, prepare_inputs
+
+        model, config = load_artifact(self.artifact_dir)
+        task, pre = config["task"], config["preprocessing"]
+        waves = load_waveforms(
+            list(records),
+            sample_rate_hz=int(task["sample_rate_hz"]),
+            normalize=pre.get("normalize"),
+            trim_silence=bool(pre.get("trim_silence", False)),
+        )
+        logits = predict_logits(model, prepare_inputs(waves, task, pre), batch_size=self.batch_size)
+        temperature = (config.get("calibration") or {}).get("temperature") or 1.0
+        probs = softmax(logits, temperature=float(temperature))
+        index = {name: i for i, name in enumerate(task["labels"])}
+        return np.array(
+            [[p[index[c]] if c in index else 0.0 for c in classes] for p in probs], dtype=np.float64
+        ).reshape(len(probs), len(classes))
+
+    def fit_predict(self, train: Any, test: Any) -> Any:
         from emovox.evaluation import FoldOutput
 
         if test.records is None:
-            from emovox.errors import ConfigError
-
             raise ConfigError("evaluating a saved model needs the test records (audio paths)")
-        preds = evaluate_artifact(self.artifact_dir, list(test.records), batch_size=self.batch_size)
-        classes = list(test.classes)
-        scores = np.array([[p["scores"].get(c, 0.0) for c in classes] for p in preds], dtype=np.float64)
+        scores, no_speech = self.scores(list(test.records), list(test.classes))
         data = (self.config.get("training") or {}).get("data") or {}
         known = "speakers" in data
         # an artifact that does not list its training speakers never claims independence
@@ -141,6 +127,7 @@ class ArtifactModel:
                 "artifact": self.artifact_dir,
                 "speakers_seen_in_training": overlap,
                 "training_speakers_listed": known,
+                "no_speech": no_speech,
             },
         )
 

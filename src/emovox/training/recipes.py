@@ -81,7 +81,7 @@ class Recipe:
         validation clips with the final ``preprocessing``. ``preprocessing``
         is merged into the artifact's ``preprocessing`` section (at least
         ``"normalization"``: ``None`` or :func:`~emovox.training.pipeline.fit_normalization`
-        statistics), so test clips and ``evaluate_artifact`` get the same
+        statistics), so test clips and ``emovox evaluate --model`` get the same
         inputs. Not serialised; the artifact records its name.
     fit : callable or None
         A closed-form recipe (a head fitted in one go on a frozen encoder's

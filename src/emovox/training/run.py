@@ -18,7 +18,7 @@ seed replicas: their own features, scaling and on-the-fly augmentation of
 training draws), else from the generic pipeline (fixed-length waveforms, or a
 feature set standardised with training statistics). Either way test clips go
 through :func:`emovox.training.pipeline.prepare_inputs` with the artifact's
-``preprocessing`` section, as :func:`emovox.training.evaluate_artifact` does.
+``preprocessing`` section, as ``emovox evaluate --model DIR`` does for a model over features.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from emovox.training.callbacks import Callback
 from emovox.training.checkpoint import atomic_write_text
 from emovox.training.data import ArrayDataset
 from emovox.training.distributed import init_distributed, threads_per_process
-from emovox.training.engine import predict_logits, seed_everything, train_model
+from emovox.training.engine import fit_closed_form, predict_logits, seed_everything, train_model
 from emovox.training.pipeline import (
     apply_normalization,
     data_card,
@@ -69,9 +69,10 @@ def run_recipe(
     """Train ``recipe`` on ``records`` and save everything under ``out_dir``.
 
     A closed-form recipe (:attr:`Recipe.fit`, e.g. ``default``) is fitted by
-    its own ``fit`` with :attr:`Recipe.settings` updated by ``settings``; the
-    engine's options (``folds``/``fold``, ``resume``, ``callbacks``) do not
-    apply to it (its ``settings`` may have its own ``folds``).
+    its own ``fit``, run by :func:`emovox.training.engine.fit_closed_form` (one
+    epoch to the callbacks), with :attr:`Recipe.settings` updated by ``settings``;
+    ``fold`` and ``resume`` do not apply to it (its ``settings`` may have its
+    own ``folds``).
 
     Parameters
     ----------
@@ -278,13 +279,16 @@ def _run_closed_form(
     unknown = sorted(set(given) - set(merged))
     if unknown:
         raise ConfigError(f"recipe {recipe.name!r} takes the settings {sorted(merged) or 'none'}, not {unknown}")
-    if fold or resume or callbacks:
+    if fold or resume:
         raise ConfigError(
-            f"recipe {recipe.name!r} fits its head in closed form in one go: "
-            "no held-out --fold, --resume or epoch callbacks"
+            f"recipe {recipe.name!r} fits its head in closed form in one go: no held-out --fold or --resume"
         )
     merged.update(given)
-    summary = recipe.fit(list(records), out_dir=out_dir, scheme=scheme or recipe.label_scheme, settings=merged)
+    fit = recipe.fit
+    summary = fit_closed_form(
+        lambda: fit(list(records), out_dir=out_dir, scheme=scheme or recipe.label_scheme, settings=merged),
+        callbacks=callbacks,
+    )
     for key in ("artifact", "lines"):
         if key not in summary:
             raise ConfigError(f"recipe {recipe.name!r}: its fit returned no {key!r} (a bug in the recipe)")
