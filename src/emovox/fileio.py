@@ -146,6 +146,7 @@ def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     root = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     staging, old = root / "new", root / "old"
+    keep = False  # the old folder could not be put back: it stays in root, named in the error
     try:
         staging.mkdir()
         yield staging
@@ -154,13 +155,23 @@ def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
             os.replace(path, old)
         try:
             os.replace(staging, path)
-        except OSError:
+        except OSError as error:
             if old.exists():
-                os.replace(old, path)
+                try:
+                    os.replace(old, path)
+                except OSError:
+                    keep = True
+                    raise WriteError(
+                        error.errno,
+                        error.strerror or str(error),
+                        f"cannot replace {str(path)!r}: {error.strerror or error}; its previous contents are "
+                        f"in {str(old)!r}",
+                    ) from None
             raise
         fsync_dir(path.parent)
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(root, ignore_errors=True)
 
 
 def fsync_dir(folder: str | os.PathLike) -> None:

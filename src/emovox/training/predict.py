@@ -70,20 +70,32 @@ class ArtifactModel:
         scores : np.ndarray [shape=(n_records, n_classes), dtype=float64]
             The calibrated probability of each class (0 for a class the model does not know).
         no_speech : list of str
-            Paths of the clips the speech gate found without speech (their rows are 0).
+            Paths of the clips the speech gate found without speech. ``emovox predict``
+            answers ``no_speech`` for them; a labelled test clip still needs a class, so
+            they are scored as the same model scores them with the gate off (the whole
+            clip), and listed so the report can say how many there were.
         """
         if (self.config.get("task") or {}).get("input_kind", "waveform") != "waveform":
             return self._feature_scores(records, classes), []
         from emovox.inference.predictor import load_model
 
         model = load_model(self.artifact_dir)
-        rows, no_speech = [], []
+        rows: list[list[float]] = []
+        no_speech: list[str] = []
+        silent: list[int] = []
         for source, result in model.iter_predict([_path(r) for r in records]):
             if isinstance(result, Exception):
                 raise result
             if not result.scores:
                 no_speech.append(str(source))
+                silent.append(len(rows))
             rows.append([result.scores.get(c, 0.0) for c in classes])
+        if silent:
+            ungated = load_model(self.artifact_dir, gate=False)
+            for row, (_, result) in zip(silent, ungated.iter_predict(no_speech)):
+                if isinstance(result, Exception):
+                    raise result
+                rows[row] = [result.scores.get(c, 0.0) for c in classes]
         return np.array(rows, dtype=np.float64).reshape(len(rows), len(classes)), no_speech
 
     def _feature_scores(self, records: Sequence[Any], classes: Sequence[str]) -> np.ndarray:
