@@ -20,6 +20,7 @@ import math
 from pathlib import Path
 
 from emovox.errors import ConfigError
+from emovox.evaluation.result_io import interval_text
 
 
 def register(subparsers) -> None:
@@ -85,12 +86,6 @@ def _label(result: dict, path: Path) -> str:
     return f"{name} ({what}, {result.get('protocol', '?')})" if what else name
 
 
-def _ci(entry: dict) -> str:
-    if entry.get("low") is None:
-        return "[n/a]"
-    return f"[{entry['low']:.3f}, {entry['high']:.3f}]"
-
-
 def _text(answer: dict) -> str:
     from emovox.evaluation.uncertainty import FEW_SPEAKERS
 
@@ -98,9 +93,9 @@ def _text(answer: dict) -> str:
     diff = answer["difference"]
     level = f"{100 * diff['level']:g} %"
     lines = [
-        f"A  {name} {answer['a']['estimate']:.3f} {_ci(answer['a'])}  {answer['run_a']}",
-        f"B  {name} {answer['b']['estimate']:.3f} {_ci(answer['b'])}  {answer['run_b']}",
-        f"B - A  {diff['estimate']:+.3f} {_ci(diff)} {level} CI (paired speaker bootstrap, {diff['n_boot']} "
+        f"A  {name} {answer['a']['estimate']:.3f} {interval_text(answer['a'])}  {answer['run_a']}",
+        f"B  {name} {answer['b']['estimate']:.3f} {interval_text(answer['b'])}  {answer['run_b']}",
+        f"B - A  {diff['estimate']:+.3f} {interval_text(diff)} {level} CI (paired speaker bootstrap, {diff['n_boot']} "
         f"resamples); p = {diff['p_value']:.4g} (two-sided, {'exact ' if diff['exact'] else ''}speaker-level "
         f"permutation test, {diff['n_permutations']} permutations)",
         f"{answer['n_clips']} clips, {answer['n_speakers']} speakers; {level} CI, speaker bootstrap",
@@ -145,7 +140,7 @@ def handler(args: argparse.Namespace) -> int:
             (f"A: {_label(result_a, path_a)}", answer["a"]["estimate"], answer["a"]["low"], answer["a"]["high"]),
             (f"B: {_label(result_b, path_b)}", answer["b"]["estimate"], answer["b"]["low"], answer["b"]["high"]),
         ]
-        title = f"B - A = {diff['estimate']:+.3f} {_ci(diff)}, p = {diff['p_value']:.3g} ({answer['n_clips']} clips)"
+        title = f"B - A = {diff['estimate']:+.3f} {interval_text(diff)}, p = {diff['p_value']:.3g} ({answer['n_clips']} clips)"
         answer["plot"] = str(plot_metric_intervals(rows, args.plot, metric=args.metric, title=title, level=args.level))
     if args.json:
         print(to_json(answer), end="")

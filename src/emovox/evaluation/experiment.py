@@ -33,7 +33,6 @@ from emovox.evaluation.data import (
 )
 from emovox.evaluation.folds import EvaluableModel, FitPredict, FoldData, FoldOutput, run_experiment
 from emovox.evaluation.model_resolver import register_model_resolver, resolve_model
-from emovox.evaluation.protocols import PROTOCOLS
 from emovox.evaluation.spec import PROTOCOL_SETTINGS, EvaluationSpec
 from emovox.evaluation.targets import evaluate_target
 from emovox.labels import LabelScheme
@@ -69,14 +68,9 @@ def evaluate(
     (default: when ``progress`` is given). ``emovox evaluate`` turns the bars
     off when stderr is not a terminal, so logs hold no bar frames.
     """
-    if spec.protocol not in PROTOCOLS:
-        raise ConfigError(f"unknown protocol {spec.protocol!r}: expected one of {', '.join(PROTOCOLS)}")
+    spec.check_protocol()
     if spec.target != "emotion":
         return evaluate_target(spec, progress=progress, progress_bars=progress_bars)
-    if spec.protocol == "cross-corpus" and not spec.test_corpus:
-        raise ConfigError("--protocol cross-corpus needs --test-corpus NAME (the corpus to test on)")
-    if spec.protocol != "cross-corpus" and spec.test_corpus:
-        raise ConfigError(f"--test-corpus is only used with --protocol cross-corpus, not {spec.protocol!r}")
     from emovox.labels import resolve_scheme
 
     resolve_scheme(spec.scheme)  # fail on a bad scheme before any corpus is read

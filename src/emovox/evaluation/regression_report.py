@@ -29,7 +29,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from emovox.errors import ConfigError
-from emovox.evaluation.result_io import run_title, to_json
+from emovox.evaluation.result_io import interval_text, intervals_line, run_title, to_json
 from emovox.fileio import atomic_write_png, atomic_write_text
 
 __all__ = ["format_summary", "plot_predicted_vs_true", "write_report"]
@@ -51,24 +51,6 @@ def _pm(summary: Mapping, name: str) -> str:
     return "n/a" if not entry.get("n_folds") else f"{entry['mean']:.3f} ± {entry['std']:.3f}"
 
 
-def _ci(interval: Mapping | None) -> str:
-    if not interval or interval.get("low") is None or interval.get("high") is None:
-        return "n/a"
-    return f"[{interval['low']:.3f}, {interval['high']:.3f}]"
-
-
-def _ci_line(intervals: Mapping) -> str:
-    from emovox.evaluation.uncertainty import FEW_SPEAKERS
-
-    c, m = intervals["ccc"], intervals["mae"]
-    rough = "; few speakers, so the interval is rough" if c["n_clusters"] < FEW_SPEAKERS else ""
-    return (
-        f"CCC {c['estimate']:.3f} {_ci(c)}, MAE {m['estimate']:.3f} {_ci(m)} "
-        f"({100 * c['level']:g} % CI, speaker bootstrap; {c['n_clusters']} speakers, {c['n_boot']} resamples"
-        f"{rough})"
-    )
-
-
 def format_summary(result: Mapping) -> str:
     """A short plain-text table: CCC first, MAE beside; fold mean ± std, pooled and its 95 % CI."""
     summary, pooled = result["summary"], result["pooled"]
@@ -88,7 +70,7 @@ def format_summary(result: Mapping) -> str:
         + (f", {dropped} dropped without a value of {result.get('target', 'the target')}" if dropped else ""),
     ]
     if result.get("intervals"):
-        lines.append(f"pooled {_ci_line(result['intervals'])}")
+        lines.append(f"pooled {intervals_line(result['intervals'], ('ccc', 'CCC'), ('mae', 'MAE'))}")
     return "\n".join(lines)
 
 
@@ -121,10 +103,10 @@ def _markdown(result: Mapping, scatter: str) -> str:
     ]
     if intervals:
         out += [
-            f"| pooled, {100 * intervals['ccc']['level']:g} % CI (speaker bootstrap) | {_ci(intervals['ccc'])} | "
-            f"{_ci(intervals['mae'])} | | |",
+            f"| pooled, {100 * intervals['ccc']['level']:g} % CI (speaker bootstrap) | {interval_text(intervals['ccc'])} | "
+            f"{interval_text(intervals['mae'])} | | |",
             "",
-            f"Pooled {_ci_line(intervals)}. Speakers are resampled with replacement, all their clips with them.",
+            f"Pooled {intervals_line(intervals, ('ccc', 'CCC'), ('mae', 'MAE'))}. Speakers are resampled with replacement, all their clips with them.",
         ]
     out += [
         "",

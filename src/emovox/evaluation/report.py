@@ -36,7 +36,7 @@ from pathlib import Path
 from emovox.errors import ConfigError
 from emovox.evaluation.regression_report import format_summary as regression_summary
 from emovox.evaluation.regression_report import write_report as write_regression_report
-from emovox.evaluation.result_io import json_ready, run_title, to_json
+from emovox.evaluation.result_io import interval_text, intervals_line, json_ready, run_title, to_json
 from emovox.fileio import atomic_write_text
 
 __all__ = ["format_summary", "run_title", "to_json", "write_atomic", "write_report"]
@@ -68,26 +68,6 @@ def _intervals(result: Mapping) -> dict | None:
     return result_intervals(result)
 
 
-def _ci(interval: Mapping) -> str:
-    """``[0.581, 0.668]``, or ``n/a`` without an interval (one speaker)."""
-    if interval.get("low") is None or interval.get("high") is None:
-        return "n/a"
-    return f"[{interval['low']:.3f}, {interval['high']:.3f}]"
-
-
-def _ci_line(intervals: Mapping) -> str:
-    """``UAR 0.627 [0.581, 0.668], accuracy … (95 % CI, speaker bootstrap; N speakers, B resamples)``."""
-    from emovox.evaluation.uncertainty import FEW_SPEAKERS
-
-    uar, acc = intervals["uar"], intervals["accuracy"]
-    rough = "; few speakers, so the interval is rough" if uar["n_clusters"] < FEW_SPEAKERS else ""
-    return (
-        f"UAR {uar['estimate']:.3f} {_ci(uar)}, accuracy {acc['estimate']:.3f} {_ci(acc)} "
-        f"({100 * uar['level']:g} % CI, speaker bootstrap; {uar['n_clusters']} speakers, "
-        f"{uar['n_boot']} resamples{rough})"
-    )
-
-
 def format_summary(result: Mapping) -> str:
     """A short plain-text table: UAR first, accuracy beside; fold mean ± std, pooled and its 95 % CI."""
     if result.get("task") == "regression":
@@ -107,7 +87,7 @@ def format_summary(result: Mapping) -> str:
     ]
     intervals = _intervals(result)
     if intervals:
-        lines.append(f"pooled {_ci_line(intervals)}")
+        lines.append(f"pooled {intervals_line(intervals, ('uar', 'UAR'), ('accuracy', 'accuracy'))}")
     return "\n".join(lines)
 
 
@@ -124,7 +104,7 @@ def _group_section(by: str, rows: list[dict]) -> list[str]:
         iv = row["intervals"]
         out.append(
             f"| {row['group']} | {row['n_clips']} | {row['n_speakers']} | {row['uar']:.3f} "
-            f"{_ci(iv['uar'])} | {row['accuracy']:.3f} {_ci(iv['accuracy'])} |"
+            f"{interval_text(iv['uar'])} | {row['accuracy']:.3f} {interval_text(iv['accuracy'])} |"
         )
     return out
 
@@ -165,9 +145,9 @@ def _markdown(
     if intervals:
         out += [
             f"| pooled, {100 * intervals['uar']['level']:g} % CI (speaker bootstrap) | "
-            f"{_ci(intervals['uar'])} | {_ci(intervals['accuracy'])} | | | |",
+            f"{interval_text(intervals['uar'])} | {interval_text(intervals['accuracy'])} | | | |",
             "",
-            f"Pooled {_ci_line(intervals)}. Speakers are resampled with replacement, all their clips "
+            f"Pooled {intervals_line(intervals, ('uar', 'UAR'), ('accuracy', 'accuracy'))}. Speakers are resampled with replacement, all their clips "
             "with them, so the interval shows how much the figure depends on which speakers were tested.",
         ]
     for by, rows in (groups or {}).items():

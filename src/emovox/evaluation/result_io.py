@@ -9,7 +9,14 @@ from collections.abc import Mapping
 
 import numpy as np
 
-__all__ = ["json_ready", "run_title", "to_json"]
+__all__ = ["interval_text", "intervals_line", "json_ready", "run_title", "to_json"]
+
+
+def interval_text(interval: Mapping | None, *, missing: str = "n/a") -> str:
+    """``[0.581, 0.668]`` (3 decimals) of an interval dict with ``low`` and ``high``; ``missing`` without one."""
+    if not interval or interval.get("low") is None or interval.get("high") is None:
+        return missing
+    return f"[{interval['low']:.3f}, {interval['high']:.3f}]"
 
 
 def json_ready(value: object) -> object:
@@ -52,3 +59,20 @@ def run_title(result: Mapping) -> str:
     if result.get("task") == "regression":
         what += " (regression)"
     return f"{model}{what}, {corpora}, protocol {result.get('protocol', '?')}"
+
+
+def intervals_line(intervals: Mapping, first: tuple[str, str], second: tuple[str, str]) -> str:
+    """``UAR 0.627 [0.581, 0.668], accuracy … (95 % CI, speaker bootstrap; N speakers, B resamples)``.
+
+    ``first`` and ``second`` are (key in ``intervals``, label), e.g. ``("uar", "UAR")``;
+    below :data:`~emovox.evaluation.uncertainty.FEW_SPEAKERS` speakers the line says the interval is rough.
+    """
+    from emovox.evaluation.uncertainty import FEW_SPEAKERS
+
+    a, b = intervals[first[0]], intervals[second[0]]
+    rough = "; few speakers, so the interval is rough" if a["n_clusters"] < FEW_SPEAKERS else ""
+    return (
+        f"{first[1]} {a['estimate']:.3f} {interval_text(a)}, {second[1]} {b['estimate']:.3f} {interval_text(b)} "
+        f"({100 * a['level']:g} % CI, speaker bootstrap; {a['n_clusters']} speakers, {a['n_boot']} resamples"
+        f"{rough})"
+    )

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
+from emovox.errors import ConfigError
+
 if TYPE_CHECKING:
     pass
 
@@ -79,6 +81,17 @@ class EvaluationSpec:
     n_jobs: int = 1
     features: str | None = None
     target: str = "emotion"
+
+    def check_protocol(self) -> None:
+        """Raise :class:`ConfigError` for an unknown protocol or a ``test_corpus`` that does not go with it."""
+        from emovox.evaluation.protocols import PROTOCOLS
+
+        if self.protocol not in PROTOCOLS:
+            raise ConfigError(f"unknown protocol {self.protocol!r}: expected one of {', '.join(PROTOCOLS)}")
+        if self.protocol == "cross-corpus" and not self.test_corpus:
+            raise ConfigError("--protocol cross-corpus needs --test-corpus NAME (the corpus to test on)")
+        if self.protocol != "cross-corpus" and self.test_corpus:
+            raise ConfigError(f"--test-corpus is only used with --protocol cross-corpus, not {self.protocol!r}")
 
     def to_dict(self) -> dict:
         """The settings as JSON-ready values, without those the protocol does not use.

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from emovox.errors import ConfigError
+from emovox.evaluation.result_io import interval_text
 from emovox.evaluation.spec import EvaluationSpec
 from emovox.evaluation.study_file import DataSet, Study, StudyRun, feature_label
 from emovox.fileio import atomic_write_text
@@ -146,8 +147,9 @@ def _fmt(value: float | None, digits: int = 3) -> str:
 
 
 def _interval_text(row: Mapping, prefix: str = "") -> str:
-    value, low, high = row[f"{prefix}value"], row[f"{prefix}low"], row[f"{prefix}high"]
-    return f"{_fmt(value)} [{_fmt(low)}, {_fmt(high)}]" if low is not None else _fmt(value)
+    """A table cell: ``0.627 [0.581, 0.668]``, the figure alone without an interval."""
+    interval = {"low": row[f"{prefix}low"], "high": row[f"{prefix}high"]}
+    return f"{_fmt(row[f'{prefix}value'])} {interval_text(interval, missing='')}".rstrip()
 
 
 def _explore(study: Study, data: DataSet, features: str, out: Path) -> Path:

@@ -332,10 +332,7 @@ def evaluate_target(
         )
     if target == "speaker":
         raise ConfigError(_SPEAKER_REASON)
-    if spec.protocol == "cross-corpus" and not spec.test_corpus:
-        raise ConfigError("--protocol cross-corpus needs --test-corpus NAME (the corpus to test on)")
-    if spec.protocol != "cross-corpus" and spec.test_corpus:
-        raise ConfigError(f"--test-corpus is only used with --protocol cross-corpus, not {spec.protocol!r}")
+    spec.check_protocol()
 
     loaded, train_names, test_names = load_entries(spec)
     values, numeric = target_values(target, loaded)

@@ -3,7 +3,6 @@
 Run by ``scripts/add_robust_head.py`` and by the default model's build
 (``scripts/build_models.py default``). Steps:
 
-
 0. ``preprocessing.band_limit_hz = 8000``: every input reaches the encoder
    through a telephone band (the design ``docs/robustness.md`` chose).
 1. The embedding of every clip of the four corpora (``emovox7``) as recorded
