@@ -3,7 +3,7 @@
     OMP_NUM_THREADS=1 .venv/bin/python bench/default_model_depth.py 3 4 6 [--cache-dir /tmp/emovox-whisper/cache]
 
 For each K: the 3-fold speaker-disjoint split over the four corpora that
-``scripts/build_whisper_default.py`` (and the CNN's card) use, the linear head
+``emovox train --recipe shipped-default`` (and the CNN's card) use, the linear head
 of that build (standardised mean+std of hidden states ``0..K``, balanced
 logistic regression, ``C`` in {0.001, 0.01} by a 4-fold speaker CV inside the
 training speakers), scored on the held-out speakers' clips with the
@@ -17,13 +17,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
 
 def main() -> None:
@@ -35,11 +31,11 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
-    import build_whisper_default as build
-
     from emovox.evaluation import compute_metrics
-    from emovox.models.whisper_classifier import fit_linear_head
+    from emovox.recipes import build_default
+    from emovox.recipes import shipped_default as build
     from emovox.recipes.whisper import pooled_features
+    from emovox.training.whisper_fit import fit_linear_head
 
     kept, y, classes = build.records()
     x = pooled_features(kept, args.encoder, cache_dir=args.cache_dir)
@@ -56,7 +52,7 @@ def main() -> None:
                 [speakers[i] for i in tr],
                 n_classes=len(classes),
                 layer_sets=[tuple(range(k + 1))],
-                Cs=build.LINEAR_CS,
+                Cs=build_default.LINEAR_CS,
             )
             oof[split.test_idx] = fit.logits(x[split.test_idx])
         m = compute_metrics(y, oof.argmax(1), classes=list(classes))

@@ -7,7 +7,8 @@ import pytest
 
 from emovox.errors import ConfigError
 from emovox.evaluation import FoldData, leave_one_speaker_out, resolve_model, run_experiment
-from emovox.models.classifiers import LEGACY_MODELS, Classifier, make_classifier
+from emovox.evaluation.workbench_models import Classifier, make_classifier
+from emovox.models.classifiers import LEGACY_MODELS
 
 
 def make_classical(name, **options):

@@ -130,3 +130,27 @@ def test_calibrate_artifact_uses_the_inference_path_and_updates_the_config(tmp_p
     assert model.temperature == pytest.approx(result.temperature, rel=1e-5)
     with pytest.raises(ConfigError, match="not a class"):
         calibrate_artifact(art, clips[:1], ["bored"], backend="torch", sample_rate=16000)
+
+
+def test_calibrate_pooled_fits_the_temperature_the_pooled_scores_are_computed_at():
+    """Clips of several windows: their logits depend on T, so T is fitted to a fixed point (issue 17)."""
+    from emovox.inference.calibration import calibrate, calibrate_pooled
+    from emovox.inference.scores import pool_logits
+
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 4, size=300)
+    windows = []
+    for label in labels:
+        n = int(rng.integers(1, 6))
+        z = rng.normal(0.0, 1.0, size=(n, 4)) * 3.0  # over-confident windows, often wrong
+        z[:, label] += rng.normal(1.5, 1.0, size=n)
+        windows.append(z.astype(np.float32))
+    result = calibrate_pooled(windows, labels)
+    refit = calibrate(np.stack([pool_logits(w, temperature=result.temperature) for w in windows]), labels)
+    assert refit.temperature == pytest.approx(result.temperature, rel=1e-3)
+    naive = calibrate(np.stack([pool_logits(w, temperature=1.0) for w in windows]), labels)
+    assert abs(naive.temperature - result.temperature) > 0.01  # pooling at the wrong T fits another T
+    single = [w[:1] for w in windows]
+    assert calibrate_pooled(single, labels).temperature == pytest.approx(
+        calibrate(np.stack([w[0] for w in single]), labels).temperature
+    )

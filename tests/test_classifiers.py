@@ -13,12 +13,11 @@ from emovox.evaluation import (
     run_experiment,
     speaker_kfold,
 )
+from emovox.evaluation.workbench_models import Classifier, make_classifier
 from emovox.models.classifiers import (
     LEGACY_MODELS,
-    Classifier,
     classifier_names,
     get_classifier,
-    make_classifier,
 )
 
 CLASSES = ("angry", "happy", "neutral", "sad")

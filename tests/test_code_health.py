@@ -1,14 +1,18 @@
 """The code-health guards bite: ruff and mypy, run with the project's own configuration,
 fail on a throwaway file with a violation and pass where there is none; CI runs them
-before the tests and pre-commit runs the same checks without the network.
+before the tests and pre-commit runs the same checks without the network. The import
+graph of ``src/emovox`` has no circle, between packages or between modules, and its
+packages import only the layers below them (docs/design.md, "Layers").
 
 mypy over the whole package is CI's `make typecheck`, not this test (it takes a minute)."""
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -79,3 +83,133 @@ def test_pre_commit_hooks_need_no_network() -> None:
     assert {hook["language"] for hook in hooks} == {"system"}
     entries = " | ".join(hook["entry"] for hook in hooks)
     assert "ruff check" in entries and "ruff format --check" in entries and "mypy" in entries
+
+
+# ---------------------------------------------------------------------- the import graph
+SRC = REPO / "src"
+#: docs/design.md "Layers", bottom up: a package imports only packages of its rank or below
+#: (and never in a circle). The root package (``emovox/__init__.py``: ``load_model``) sits
+#: above ``inference``; ``testing`` (tests' helpers) above ``models``.
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("errors", "_version", "registry", "fileio", "labels", "palette"),
+    ("audio",),
+    ("corpora",),
+    ("features", "augment"),
+    ("models",),
+    ("inference", "testing"),
+    ("",),
+    ("evaluation",),
+    ("training",),
+    ("export",),
+    ("recipes",),
+    ("batch",),
+    ("service",),
+    ("cli",),
+)
+
+
+def _module_names() -> dict[str, Path]:
+    names = {}
+    for path in (SRC / "emovox").rglob("*.py"):
+        parts = path.relative_to(SRC).with_suffix("").parts
+        names[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return names
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _imported(nodes: Iterable[ast.AST], module: str, is_package: bool) -> list[str]:
+    """Every module name the import statements in or under ``nodes`` name (``if TYPE_CHECKING:`` bodies skipped)."""
+    found: list[str] = []
+    for node in nodes:
+        if isinstance(node, ast.If) and _is_type_checking(node.test):
+            found += _imported(node.orelse, module, is_package)
+        elif isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative: from the module's own package, one level up per extra dot
+                package = module.split(".") if is_package else module.split(".")[:-1]
+                base = ".".join([*package[: len(package) - node.level + 1], *([base] if base else [])])
+            found += [base, *(f"{base}.{alias.name}" for alias in node.names)]
+        else:
+            found += _imported(ast.iter_child_nodes(node), module, is_package)
+    return found
+
+
+def _import_graph(*, packages: bool) -> dict[str, set[str]]:
+    """``src/emovox``'s imports (function-level included), between modules or between packages."""
+    modules = _module_names()
+    graph: dict[str, set[str]] = {m: set() for m in modules}
+    for module, path in modules.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        targets = _imported([tree], module, path.name == "__init__.py")
+        graph[module] = {t for t in targets if t in modules and t != module}
+    if not packages:
+        return graph
+
+    def package(name: str) -> str:
+        return ".".join(name.split(".")[:2])
+
+    grouped: dict[str, set[str]] = {package(m): set() for m in graph}
+    for module, targets in graph.items():
+        grouped[package(module)] |= {package(t) for t in targets if package(t) != package(module)}
+    return grouped
+
+
+def _a_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import circle of ``graph`` as ``[a, b, ..., a]``, or ``None``."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for target in sorted(graph.get(node, ())):
+            if state.get(target) == 1:
+                return [*path[path.index(target) :], target]
+            if target not in state:
+                found = visit(target)
+                if found:
+                    return found
+        path.pop()
+        state[node] = 2
+        return None
+
+    for start in sorted(graph):
+        if start not in state:
+            found = visit(start)
+            if found:
+                return found
+    return None
+
+
+def test_the_import_graph_finds_what_it_should() -> None:
+    graph = _import_graph(packages=False)
+    assert "emovox.evaluation.metrics" in graph["emovox.evaluation.workbench_models"]
+    assert "emovox.inference.adaptation" in graph["emovox.recipes.whisper"]  # an import inside a function
+    assert "emovox.inference.predictor" not in graph["emovox"]  # only under `if TYPE_CHECKING:`
+    assert _a_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == ["a", "b", "c", "a"]
+    assert _a_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_no_import_circle_between_packages() -> None:
+    cycle = _a_cycle(_import_graph(packages=True))
+    assert cycle is None, "package import circle: " + " -> ".join(cycle or [])
+
+
+def test_no_import_circle_between_modules() -> None:
+    cycle = _a_cycle(_import_graph(packages=False))
+    assert cycle is None, "module import circle: " + " -> ".join(cycle or [])
+
+
+def test_packages_import_only_the_layers_below() -> None:
+    rank = {("emovox." + name).rstrip("."): i for i, layer in enumerate(LAYERS) for name in layer}
+    graph = _import_graph(packages=True)
+    assert set(graph) <= set(rank), f"packages missing from LAYERS: {sorted(set(graph) - set(rank))}"
+    upward = sorted(f"{a} -> {b}" for a, targets in graph.items() for b in targets if rank[b] > rank[a])
+    assert not upward, "imports pointing up a layer: " + "; ".join(upward)

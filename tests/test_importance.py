@@ -7,8 +7,8 @@ import pytest
 
 from emovox.errors import ConfigError
 from emovox.evaluation.importance import permutation_importance, plot_importance
+from emovox.evaluation.workbench_models import make_classifier
 from emovox.features.names import feature_groups, feature_names
-from emovox.models.classifiers import make_classifier
 
 CLASSES = ("neutral", "happy", "angry")
 

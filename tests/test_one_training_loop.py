@@ -104,8 +104,7 @@ def test_flagship_run_killed_and_resumed_ends_like_an_uninterrupted_run(tmp_path
 
 
 def test_whisper_head_trains_through_the_engine_and_learns(monkeypatch):
-    from emovox.models import whisper_heads
-    from emovox.training import engine
+    from emovox.training import engine, whisper_fit
 
     calls: list[int] = []
     real = engine.train_model
@@ -122,7 +121,7 @@ def test_whisper_head_trains_through_the_engine_and_learns(monkeypatch):
     pooled = rng.normal(0.0, 1.0, size=(n, 3, 2, 8)).astype(np.float32)
     pooled[np.arange(n), :, 0, y] += 3.0
     speakers = [f"s{i % 4}" for i in range(n)]
-    fit = whisper_heads.fit_pooled_head(
+    fit = whisper_fit.fit_pooled_head(
         pooled, y, speakers, n_classes=classes, kind="weighted", hidden=16, epoch_grid=(10, 30), lr=1e-2
     )
     assert calls == [30, 30, 30, 30, fit.epochs]  # 4 inner folds to the largest count, then the final head

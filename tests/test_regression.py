@@ -19,7 +19,8 @@ from emovox.evaluation.regression_metrics import (
     rmse,
     summarize_regression_folds,
 )
-from emovox.models.regressors import make_regressor, regressor_names
+from emovox.evaluation.workbench_models import make_regressor
+from emovox.models.regressors import regressor_names
 
 FAMILIES = ("linear", "svm-linear", "svm-rbf", "mlp", "gbt", "rf", "knn")
 

@@ -72,11 +72,11 @@ def test_adapted_head_removes_the_speaker_offset_and_is_calibrated():
     assert held["uar"] > 0.8 and held["k"] == MIN_CLIPS and set(held["per_group"]) == {"a", "b"}
     assert fit.section["temperature"] > 0 and 0 <= fit.section["threshold"] <= 1
     # The same data without centring: the speaker offsets drown the class signal.
-    from emovox.models.whisper_classifier import _fit
+    from emovox.models.whisper_classifier import fit_standardised_logistic
 
     plain = []
     for split in folds:
-        mean, scale, coef, b = _fit(x[split.train_idx], y[split.train_idx], 1.0, 2)
+        mean, scale, coef, b = fit_standardised_logistic(x[split.train_idx], y[split.train_idx], 1.0, 2)
         plain.append(((x[split.test_idx] - mean) / scale @ coef.T + b).argmax(1) == y[split.test_idx])
     assert np.mean(np.concatenate(plain)) < held["accuracy"] - 0.1
 

@@ -14,17 +14,14 @@ import torch
 
 from emovox.corpora import load_corpus
 from emovox.errors import ConfigError
-from emovox.inference.adaptation import speaker_centred
+from emovox.inference.adaptation import speaker_centred, speaker_offset
 from emovox.models.artifact import load_artifact
-from emovox.models.whisper_classifier import fit_linear_head, pool_hidden_states
+from emovox.models.whisper_classifier import pool_hidden_states
 from emovox.models.whisper_encoder import WhisperEncoder, WhisperEncoderConfig, WhisperLogMel
-from emovox.models.whisper_heads import (
-    PooledHead,
-    WhisperHeadClassifier,
-    fit_pooled_head,
-)
+from emovox.models.whisper_heads import PooledHead, WhisperHeadClassifier
 from emovox.recipes.whisper import adapt_to_speaker, pooled_features, train_whisper_model
 from emovox.testing import speech_like, write_audio, write_tiny_whisper_encoder
+from emovox.training.whisper_fit import fit_linear_head, fit_pooled_head
 
 torch.set_num_threads(1)
 TINY = WhisperEncoderConfig(n_mels=80, d_model=32, n_heads=2, n_layers=3, n_ctx=1500)
@@ -132,7 +129,9 @@ def test_truncated_model_reads_the_same_states_as_the_full_encoder(encoder_dir, 
 
 
 @pytest.mark.parametrize("head,adapt", [("weighted", False), ("linear", True), ("linear", False)])
-def test_train_whisper_model_saves_a_calibrated_truncated_artifact(encoder_dir, records, tmp_path, head, adapt):
+def test_train_whisper_model_saves_a_calibrated_truncated_artifact(
+    encoder_dir, records, tmp_path, head, adapt, monkeypatch
+):
     options = {"Cs": (0.1,)} if head == "linear" else {"hidden": 8, "epoch_grid": (5, 10)}
     layers = None if (head == "linear" and not adapt) else (0, 1)
     summary = train_whisper_model(
@@ -162,14 +161,24 @@ def test_train_whisper_model_saves_a_calibrated_truncated_artifact(encoder_dir, 
     assert logits.shape == (1, 2) and torch.isfinite(logits).all()
     if adapt:  # the offset is the mean pooled statistics of the reference clips
         from emovox.audio import load_audio, trim_for_model
+        from emovox.inference import adaptation
 
         clips = [trim_for_model(load_audio(r.path, sample_rate_hz=16000), sample_rate_hz=16000) for r in records[:3]]
-        model.set_speaker_offset([torch.from_numpy(c) for c in clips])
+        with torch.inference_mode():
+            rows = np.stack([model.pooled(torch.from_numpy(c))[0].numpy() for c in clips])
+        model.set_speaker_offset(torch.from_numpy(speaker_offset(rows)))
         np.testing.assert_allclose(model.speaker_offset.numpy(), pooled[:3, :2].mean(axis=0), atol=1e-4)
+        with pytest.raises(ConfigError, match="speaker offset of shape"):
+            model.set_speaker_offset(torch.zeros(2, 32))
         model.set_speaker_offset(None)
         assert float(model.speaker_offset.abs().sum()) == 0.0
+        # adapt_to_speaker computes the offset with the one implementation (inference.adaptation)
+        calls = []
+        monkeypatch.setattr(adaptation, "speaker_offset", lambda e: calls.append(len(e)) or speaker_offset(e))
         assert adapt_to_speaker(model, [r.path for r in records[:3]]) == 3
+        assert calls == [3]
         np.testing.assert_allclose(model.speaker_offset.numpy(), pooled[:3, :2].mean(axis=0), atol=1e-4)
+        assert adapt_to_speaker(model, None) == 0 and float(model.speaker_offset.abs().sum()) == 0.0
     else:
         with pytest.raises(ConfigError, match="not trained with adapt=True"):
             adapt_to_speaker(model, [records[0].path])

@@ -1,12 +1,18 @@
 """emovox: speech emotion recognition that works on real recordings.
 
-The package is layered (imports point down only)::
+The package is layered (imports point down only, inside functions too; see
+``docs/design.md``, "Layers")::
 
     cli · service · batch
-    inference
-    models · training · evaluation
+    recipes
+    export
+    training
+    evaluation
+    inference          (this root module's ``load_model`` sits just above it)
+    models
     features · augment
-    audio · corpora
+    corpora
+    audio
 """
 
 from __future__ import annotations

@@ -11,12 +11,13 @@ Examples::
     emovox train --recipe whisper-linear --backbone ~/whisper-base --corpus ravdess --out runs/wl
     emovox train --recipe tiny --corpus emodb --out runs/t2 --nproc 2      # 2 processes (torchrun, DDP)
     torchrun --standalone --nproc_per_node=2 -m emovox.cli.main train --recipe tiny --corpus emodb --out runs/t2
+    emovox train --recipe shipped-cnn --corpus ravdess --corpus emodb --corpus emovo --corpus turev --out build/cnn
 
 ``--config`` takes a JSON object whose keys are the long option names
 (``recipe``, ``corpus`` (string or list), ``corpora_root``, ``arch``,
 ``arch_params`` (object), ``scheme``, ``epochs``, ``batch_size``, ``lr``,
-``folds``, ``fold``, ``out``, ``seed``, ``threads``, ``clip_s``, ``limit``)
-plus ``train`` (an object of :class:`~emovox.training.config.TrainConfig`
+``folds``, ``fold``, ``out``, ``seed``, ``threads``, ``clip_s``, ``limit``,
+``settings`` (an object of a recipe's settings, as ``--set``)) plus ``train`` (an object of :class:`~emovox.training.config.TrainConfig`
 options). Options given on the command line win over the file.
 
 ``--nproc N`` (N > 1) starts ``torchrun --standalone --nproc_per_node=N`` on
@@ -28,6 +29,9 @@ on a frozen encoder, :attr:`emovox.training.recipes.Recipe.fit`) take their
 own settings (``--copies``, ``--folds``, ``--backbone``, ``--seed``,
 ``--threads``) and no epoch options; ``default`` writes ``OUT/model``,
 ``OUT/report.md`` and ``OUT/summary.json`` (``docs/your_own_data.md``).
+The shipped models are built by such recipes too, ``shipped-default`` and
+``shipped-cnn`` (``scripts/build_models.py`` runs them and installs the
+result); ``--set KEY=VALUE`` sets any of a recipe's settings.
 """
 
 from __future__ import annotations
@@ -63,6 +67,7 @@ CONFIG_KEYS = (
     "backbone",
     "copies",
     "nproc",
+    "settings",
 )
 #: Options of the engine's gradient training; a closed-form recipe refuses those it does not declare as settings.
 ENGINE_OPTIONS = ("arch", "arch_params", "epochs", "batch_size", "lr", "clip_s", "folds", "fold")
@@ -107,13 +112,24 @@ def register(subparsers) -> None:
     parser.add_argument("--fold", type=int, help="speaker k-fold: which fold to hold out (0-based)")
     parser.add_argument("--limit", type=int, metavar="N", help="use at most N clips (seeded pick; smoke tests)")
     parser.add_argument(
-        "--backbone", metavar="DIR", help="whisper-linear: Whisper encoder folder from scripts/import_whisper_ct2.py"
+        "--backbone",
+        metavar="DIR",
+        help="whisper-linear, shipped-default: Whisper encoder folder from scripts/import_whisper_ct2.py; "
+        "hf-linear: a Hugging Face model folder (or a name already in the local Hugging Face cache)",
     )
     parser.add_argument(
         "--copies",
         type=int,
         metavar="N",
         help="default: N degraded copies of each clip in training (telephone, noise, rooms; default 0)",
+    )
+    parser.add_argument(
+        "--set",
+        dest="settings",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a setting of a recipe with settings (repeatable; VALUE read as JSON, else text), "
+        "e.g. --recipe shipped-cnn --set parallel=1",
     )
     parser.add_argument("--out", metavar="DIR", help="output folder (artifact in DIR/model)")
     parser.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
@@ -205,6 +221,11 @@ def handler(args: argparse.Namespace) -> int:
         if options.get(key) is not None and key not in recipe.settings:
             owners = [name for name in recipe_names() if key in get_recipe(name).settings]
             raise ConfigError(f"--{key} is only used by --recipe {' or '.join(owners) or '(none)'}")
+    if options.get("settings") and not recipe.closed_form:
+        raise ConfigError(
+            f"--set is for recipes with settings (e.g. shipped-cnn); {recipe.name!r} is trained by the engine: "
+            "use its options (--epochs, --lr, ...)"
+        )
     if recipe.closed_form:
         return _train_closed_form(recipe, options, train_overrides, args, nproc=nproc)
     for key in ("epochs", "batch_size", "lr", "seed", "threads", "progress"):
@@ -260,6 +281,22 @@ def handler(args: argparse.Namespace) -> int:
     print(f"artifact: {summary['artifact']}")
     sys.stdout.flush()
     return 0
+
+
+def _parse_settings(items) -> dict:
+    """``--set KEY=VALUE`` items (or a ``settings`` object in --config) as a dict; VALUE as JSON, else text."""
+    if isinstance(items, dict):
+        return dict(items)
+    out: dict = {}
+    for item in items:
+        key, sep, value = str(item).partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item!r} must be KEY=VALUE (e.g. --set parallel=1)")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
 
 
 def _nproc(value) -> int:
@@ -333,6 +370,7 @@ def _train_closed_form(recipe, options: dict, train_overrides: dict, args: argpa
             f"--recipe {recipe.name} fits its head in closed form on all the given data; drop {', '.join(unused)}"
         )
     settings = {k: options[k] for k in recipe.settings if options.get(k) is not None}
+    settings.update(_parse_settings(options.get("settings") or []))
     records = _load_records(list(options["corpus"]), corpora_root=options.get("corpora_root"))
     if options.get("limit") is not None:
         records = _limit(records, int(options["limit"]), int(settings.get("seed") or 0))

@@ -2,8 +2,8 @@
 
 :func:`run_experiment` takes the splits and a ``fit_predict(train, test)``
 callable and knows nothing about models: anything that can be trained on one
-:class:`FoldData` and predict another plugs in (the classifiers of
-:mod:`emovox.models.classifiers`, a saved model artifact, ...). What
+:class:`FoldData` and predict another plugs in (the workbench classifiers of
+:mod:`emovox.evaluation.workbench_models`, a saved model artifact, ...). What
 ``emovox evaluate`` runs around it (corpora, labels, splits, features) is in
 :mod:`emovox.evaluation.data` and :mod:`emovox.evaluation.experiment`.
 """
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from emovox import __version__
+from emovox._version import __version__
 from emovox.errors import ConfigError
 from emovox.evaluation.metrics import compute_metrics, summarize_folds
 from emovox.evaluation.protocols import (

@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from emovox import __version__
+from emovox._version import __version__
 from emovox.errors import ConfigError
 from emovox.evaluation.metrics import compute_metrics, summarize_folds
 from emovox.evaluation.uncertainty import result_intervals

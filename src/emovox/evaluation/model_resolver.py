@@ -46,8 +46,8 @@ def resolve_model(model: str, *, seed: int = 0, tune: bool = False, features: st
     Parameters
     ----------
     model : str
-        A classifier of :mod:`emovox.models.classifiers` (``linear``/``logreg``,
-        ``svm-linear``, ``svm-rbf``, ``mlp``, ``gbt``, ``rf``, ``knn``), a legacy
+        A workbench classifier (:func:`~emovox.evaluation.workbench_models.make_classifier`:
+        ``linear``/``logreg``, ``svm-linear``, ``svm-rbf``, ``mlp``, ``gbt``, ``rf``, ``knn``), a legacy
         name (``svm-egemaps``, ``svm-mfcc``: ``svm-rbf`` on their own feature
         set), or anything a registered resolver accepts (a saved model folder).
     seed : int
@@ -63,7 +63,8 @@ def resolve_model(model: str, *, seed: int = 0, tune: bool = False, features: st
         Unknown model or feature set, a classifier without ``features``, or
         ``features`` given to a model that reads its own input.
     """
-    from emovox.models.classifiers import LEGACY_MODELS, classifier_names, is_classifier, make_classifier
+    from emovox.evaluation.workbench_models import make_classifier
+    from emovox.models.classifiers import LEGACY_MODELS, classifier_names, is_classifier
 
     if is_classifier(model):
         classifier = make_classifier(model, features=features, seed=seed, tune=tune)

@@ -84,7 +84,7 @@ def run_spec(study: Study, run: StudyRun) -> EvaluationSpec:
 def _fingerprint(spec: EvaluationSpec) -> dict:
     """What makes a stored run reusable: its settings, the feature set's full description (a features
     file's SHA-256 included), the model's configuration and the emovox version."""
-    from emovox import __version__
+    from emovox._version import __version__
     from emovox.evaluation.model_resolver import resolve_model
     from emovox.features import get_feature_set
 

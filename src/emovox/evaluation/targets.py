@@ -23,8 +23,8 @@ Records without a value (an empty cell, ``NA``, an unknown gender, CREMA-D's
 ``dropped_without_target``. Classification runs through
 :func:`~emovox.evaluation.experiment.run_experiment` with the workbench
 classifiers (:func:`~emovox.evaluation.experiment.resolve_model`); regression
-through :func:`~emovox.evaluation.regression.run_regression` with
-:mod:`emovox.models.regressors`. Both use the splits of
+through :func:`~emovox.evaluation.regression.run_regression` with the
+workbench regressors (:func:`~emovox.evaluation.workbench_models.make_regressor`). Both use the splits of
 :func:`~emovox.evaluation.experiment.make_splits`; for a numeric target,
 speaker k-fold stratifies by a few quantile bins of it
 (:func:`~emovox.evaluation.regression.target_bins`).
@@ -247,7 +247,7 @@ def _regression(
     progress_bars: bool | None,
 ) -> dict:
     from emovox.evaluation.regression import run_regression, target_bins
-    from emovox.models.regressors import make_regressor
+    from emovox.evaluation.workbench_models import make_regressor
 
     y = np.asarray(values, dtype=np.float64)
     if len(np.unique(y)) < 2:

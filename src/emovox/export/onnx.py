@@ -217,6 +217,8 @@ def export_onnx(
                     opset_version=opset,
                     dynamic_axes={"waveform": {0: "batch", 1: "samples"}, **{o: {0: "batch"} for o in outputs}},
                 )
+        except ModelError:  # the model refused itself, in one line that says why
+            raise
         except Exception as error:  # the exporter raises many types
             raise ModelError(
                 f"ONNX export of {artifact_dir} failed: {str(error).splitlines()[0]}; "

@@ -23,6 +23,11 @@ A :class:`FeatureSet` is a name, an extractor ``f(y, *, sample_rate_hz, **params
 ``"file:PATH"``
     Features a user computed elsewhere, looked up by clip path in a CSV or NPZ
     (:mod:`emovox.features.imported`).
+``"hf:PATH"``
+    A Hugging Face speech encoder in a local folder (wav2vec 2.0, HuBERT,
+    WavLM, data2vec-audio, Whisper): mean and std over frames of every hidden
+    state (needs transformers). Defined in :mod:`emovox.models.hf_features` and
+    listed by prefix in :data:`PREFIX_FEATURE_SETS`.
 
 Every name resolves through :func:`get_feature_set`, whatever was imported
 before (lazy entries are imported on first lookup).
@@ -144,6 +149,11 @@ LAZY_FEATURE_SETS: dict[str, str] = {
 }
 #: Prefix of the feature sets read from a user's file (``file:/data/feats.csv``).
 FILE_PREFIX = "file:"
+#: Feature sets named by a prefix and an argument, defined above this layer: prefix -> ``"module:function"``,
+#: the function taking the argument (``hf:/models/wavlm-base-plus`` -> ``"/models/wavlm-base-plus"``).
+PREFIX_FEATURE_SETS: dict[str, str] = {
+    "hf:": "emovox.models.hf_features:hf_feature_set",
+}
 
 
 #: Modules above this layer that register feature sets when imported (the seed
@@ -183,7 +193,8 @@ def _load_lazy(name: str) -> FeatureSet:
 def get_feature_set(name: str | FeatureSet) -> FeatureSet:
     """Look a feature set up by name (a :class:`FeatureSet` is returned as is).
 
-    ``"file:PATH"`` reads a user's features file (:func:`emovox.features.imported.imported_feature_set`).
+    ``"file:PATH"`` reads a user's features file (:func:`emovox.features.imported.imported_feature_set`);
+    a name with a prefix of :data:`PREFIX_FEATURE_SETS` (``"hf:DIR"``) is built by that entry's function.
     """
     if isinstance(name, FeatureSet):
         return name
@@ -191,6 +202,12 @@ def get_feature_set(name: str | FeatureSet) -> FeatureSet:
         from emovox.features.imported import imported_feature_set
 
         return imported_feature_set(name[len(FILE_PREFIX) :])
+    for prefix, target in PREFIX_FEATURE_SETS.items():
+        if isinstance(name, str) and name.startswith(prefix):
+            import importlib
+
+            module, _, function = target.partition(":")
+            return getattr(importlib.import_module(module), function)(name[len(prefix) :])
     try:
         return FEATURE_SETS[name]
     except (KeyError, TypeError):
@@ -204,7 +221,7 @@ def get_feature_set(name: str | FeatureSet) -> FeatureSet:
         hint = f"did you mean {close[0]!r}? " if close else ""
         raise ConfigError(
             f"unknown feature set {name!r}; {hint}known: {', '.join(names)}, "
-            f"or {FILE_PREFIX}PATH (a CSV/NPZ of your own)"
+            f"or {FILE_PREFIX}PATH (a CSV/NPZ of your own), hf:DIR (a Hugging Face speech encoder folder)"
         ) from None
 
 
@@ -246,6 +263,7 @@ __all__ = [
     "FEATURE_SETS",
     "FILE_PREFIX",
     "LAZY_FEATURE_SETS",
+    "PREFIX_FEATURE_SETS",
     "FeatureSet",
     "extract_features",
     "feature_set_names",

@@ -19,17 +19,17 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, SupportsInt
 
 import numpy as np
 
-from emovox.errors import ConfigError, ModelError
+from emovox.errors import ConfigError, EmovoxError, ModelError
 from emovox.fileio import atomic_write_text
 from emovox.inference.predictor import load_model
-from emovox.inference.scores import softmax
+from emovox.inference.scores import pool_logits, softmax
 
 __all__ = [
     "softmax",
@@ -41,6 +41,7 @@ __all__ = [
     "calibrate",
     "write_calibration",
     "calibrate_artifact",
+    "calibrate_pooled",
     "N_BINS",
     "THRESHOLD_RULE",
 ]
@@ -278,7 +279,38 @@ def calibrate_artifact(
     sources = list(sources)
     if len(sources) != len(y):
         raise ConfigError(f"got {len(sources)} clips and {len(y)} labels: give one label per clip")
-    logits = np.stack([model.clip_logits(src, sample_rate=sample_rate) for src in sources])
-    result = calibrate(logits, np.asarray(y, dtype=np.int64), keep_fraction=keep_fraction)
+    windows = []
+    for _, clip in model.iter_clip_logits(sources, sample_rate=sample_rate):
+        if isinstance(clip, EmovoxError):
+            raise clip
+        assert clip.window_logits is not None  # gate=False: every readable clip is scored
+        windows.append(clip.window_logits)
+    result = calibrate_pooled(windows, np.asarray(y, dtype=np.int64), keep_fraction=keep_fraction)
     write_calibration(artifact_dir, result)
+    return result
+
+
+def calibrate_pooled(
+    window_logits: Sequence[np.ndarray], labels: np.ndarray, *, keep_fraction: float = 0.90, max_rounds: int = 20
+) -> CalibrationResult:
+    """:func:`calibrate` on clips of several windows, whose pooled logits depend on the temperature.
+
+    A clip's logits are its windows' pooled at ``T`` (:func:`~emovox.inference.scores.pool_logits`),
+    so ``T`` is fitted to a fixed point: pool at ``T``, fit ``T'`` on the pooled logits, repeat
+    until ``T'`` equals ``T`` (one round when every clip has one window). The result then
+    describes exactly the scores ``predict`` gives at the stored ``T``.
+
+    Parameters
+    ----------
+    window_logits : sequence of np.ndarray [shape=(n_windows_i, n_classes)]
+        Raw window logits of each held-out clip.
+    labels : np.ndarray [shape=(n_clips,)], int
+    """
+    temperature = 1.0
+    for _ in range(max_rounds):
+        pooled = np.stack([pool_logits(w, temperature=temperature) for w in window_logits])
+        result = calibrate(pooled, labels, keep_fraction=keep_fraction)
+        if abs(result.temperature - temperature) <= 1e-4 * temperature:
+            return result
+        temperature = result.temperature
     return result

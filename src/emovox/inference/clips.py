@@ -38,11 +38,15 @@ class ClipLogits:
         The decoded clip's length in seconds (the prediction's ``end_s``).
     check : SpeechCheck or None
         The speech gate's findings (``None`` for a predictor without a gate).
+    window_logits : np.ndarray [shape=(n_windows, n_classes), dtype=float32] or None
+        The raw logits of the clip's windows, before pooling (``None`` with
+        ``logits``): what calibration needs, since pooling depends on ``T``.
     """
 
     logits: np.ndarray | None
     duration_s: float
     check: SpeechCheck | None
+    window_logits: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -100,7 +104,8 @@ def pool_clips(
             w = clip.windows
             if isinstance(w, list):
                 assert z is not None  # a clip has at least one window, so good is not empty
-                yield clip.source, ClipLogits(pool(z[i : i + len(w)]), clip.duration_s, clip.check)
+                window_logits = z[i : i + len(w)]
+                yield clip.source, ClipLogits(pool(window_logits), clip.duration_s, clip.check, window_logits)
                 i += len(w)
             elif w is None:
                 yield clip.source, ClipLogits(None, clip.duration_s, clip.check)

@@ -253,7 +253,7 @@ class Predictor:
         if self.adaptation is None or not getattr(self.backend, "has_embeddings", False):
             raise ModelError(
                 "this model has no speaker adaptation: --adapt works with the default model "
-                "(and artifacts written by scripts/add_speaker_adaptation.py)"
+                "(and artifacts built by emovox train --recipe shipped-default)"
             )
         clips: list[np.ndarray] = []
         n_samples = 0

@@ -18,7 +18,11 @@ name           estimator (scikit-learn)                        ``tune`` grid
 ``svm-egemaps`` and ``svm-mfcc`` stay aliases of ``svm-rbf`` on ``egemaps`` /
 ``mfcc-functionals``.
 
-Per fold, on the training side only:
+The workbench wrapper that refits one per fold (and tunes it) is
+:class:`emovox.evaluation.workbench_models.WorkbenchRegressor`
+(:func:`~emovox.evaluation.workbench_models.make_regressor`).
+
+Per fold, on the training side only (:func:`fit_predict_regressor`):
 
 1. non-finite feature values are replaced by the training mean of that feature;
 2. features are standardised with statistics of the training fold;
@@ -26,16 +30,15 @@ Per fold, on the training side only:
    ``epsilon`` and the MLP's scale mean the same for every target); predictions
    are mapped back to the target's unit.
 
-With ``tune=True`` each fold picks its hyper-parameters from the grid by an
-inner speaker-disjoint k-fold over its training speakers (criterion: mean CCC
-over the inner folds), then refits on the whole training fold. Nothing is
-chosen by looking at test speakers. Fitted models are not saved (nothing here
-pickles anything).
+With ``tune=True`` each fold picks its hyper-parameters from the family's
+``grid`` by an inner speaker-disjoint k-fold over its training speakers
+(criterion: mean CCC over the inner folds; in the evaluation layer), then
+refits on the whole training fold. Nothing is chosen by looking at test
+speakers. Fitted models are not saved (nothing here pickles anything).
 """
 
 from __future__ import annotations
 
-import itertools
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -50,8 +53,7 @@ __all__ = [
     "REGRESSORS",
     "REGRESSOR_ALIASES",
     "RegressorKind",
-    "WorkbenchRegressor",
-    "make_regressor",
+    "fit_predict_regressor",
     "regressor_names",
 ]
 
@@ -183,160 +185,43 @@ def regressor_names() -> list[str]:
     return [*REGRESSORS.names(), *sorted(REGRESSOR_ALIASES)]
 
 
-@dataclass
-class WorkbenchRegressor:
-    """A regressor family with fixed or tuned hyper-parameters, refitted per fold.
+def fit_predict_regressor(
+    kind: RegressorKind,
+    params: Mapping[str, Any],
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    X_test: np.ndarray,
+    *,
+    seed: int,
+) -> np.ndarray:
+    """Fit ``kind`` with ``params`` on the training rows and predict the test rows, in the target's unit.
 
-    Attributes
-    ----------
-    name : str
-        Family name (see :data:`REGRESSORS`), or the alias it was asked by.
-    kind : RegressorKind
-    feature_set : str or None
-        Feature set the runner extracts for ``X``.
-    params : dict
-        Hyper-parameters without ``tune`` (the family's defaults).
-    tune : bool
-        Pick hyper-parameters per fold by inner speaker-disjoint CV (CCC).
-    inner_folds : int
-        Folds of the inner CV (capped by the number of training speakers).
-    seed : int
-        Seeds the estimators and the inner split.
-    """
-
-    name: str
-    kind: RegressorKind
-    feature_set: str | None
-    params: dict = field(default_factory=dict)
-    tune: bool = False
-    inner_folds: int = 3
-    seed: int = 0
-
-    def to_dict(self) -> dict:
-        data: dict[str, Any] = {
-            "name": self.name,
-            "family": self.kind.name,
-            "estimator": self.kind.estimator,
-            "feature_set": self.feature_set,
-            "task": "regression",
-            "scaling": "features and target standardised on the training fold",
-            "tune": self.tune,
-            "params": dict(self.params),
-        }
-        if self.tune:
-            data.update(
-                inner_folds=self.inner_folds,
-                grid={k: list(v) for k, v in self.kind.grid.items()},
-                selection="inner speaker-disjoint k-fold on training speakers, by CCC",
-            )
-        return data
-
-    def _fit_predict_arrays(self, X_train, y_train, X_test, params: Mapping[str, Any]) -> np.ndarray:
-        from emovox.models.classifiers import impute_and_scale
-
-        X_fit, X_out = impute_and_scale(X_train, X_test)
-        y = np.asarray(y_train, dtype=np.float64)
-        centre, spread = float(y.mean()), float(y.std())
-        spread = spread if spread > 1e-12 else 1.0
-        model = self.kind.build(params, self.seed, X_fit.shape[1])
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # MLP / SVR convergence warnings: the fit is still used
-            model.fit(X_fit, (y - centre) / spread)
-            return np.asarray(model.predict(X_out), dtype=np.float64) * spread + centre
-
-    def _tune(self, X: np.ndarray, y: np.ndarray, speakers: np.ndarray) -> tuple[float, dict]:
-        from emovox.evaluation.protocols import speaker_kfold
-        from emovox.evaluation.regression import target_bins
-        from emovox.evaluation.regression_metrics import ccc
-
-        n_speakers = len(set(speakers))
-        if n_speakers < 2:
-            raise ConfigError("tuning needs at least 2 training speakers per fold; drop --tune")
-        inner = speaker_kfold(speakers, k=min(self.inner_folds, n_speakers), seed=self.seed, labels=target_bins(y))
-        names = list(self.kind.grid)
-        best: tuple[float, dict] = (-np.inf, dict(self.params))
-        for values in itertools.product(*(self.kind.grid[n] for n in names)):
-            params = {**self.params, **dict(zip(names, values))}
-            scores = [
-                ccc(y[s.test_idx], self._fit_predict_arrays(X[s.train_idx], y[s.train_idx], X[s.test_idx], params))
-                for s in inner
-            ]
-            score = float(np.mean(scores))
-            if score > best[0] + 1e-12:
-                best = (score, params)
-        return best
-
-    def fit_predict(self, train: Any, test: Any):
-        """Fit on ``train``, predict ``test`` (both :class:`~emovox.evaluation.experiment.FoldData`).
-
-        ``train.y`` holds the numeric target ``(n_train,)`` in its own unit.
-
-        Returns
-        -------
-        FoldOutput
-            ``predicted`` float64 ``(n_test,)`` in the target's unit; ``info``
-            holds the hyper-parameters used (and the inner CCC when tuned).
-        """
-        from emovox.evaluation.folds import FoldOutput
-
-        if train.X is None or test.X is None:
-            raise ConfigError(f"{self.name} needs feature vectors: give a feature set (--features NAME)")
-        X = np.asarray(train.X, dtype=np.float64)
-        y = np.asarray(train.y, dtype=np.float64)
-        info: dict = {}
-        params = dict(self.params)
-        if self.tune:
-            inner_ccc, params = self._tune(X, y, np.asarray(train.speakers))
-            info["inner_ccc"] = round(inner_ccc, 4)
-        predicted = self._fit_predict_arrays(X, y, test.X, params)
-        info["params"] = {k: params[k] for k in self.kind.grid} if self.tune else dict(params)
-        return FoldOutput(predicted=predicted, info=info)
-
-
-def make_regressor(
-    name: str, *, features: str | None = None, seed: int = 0, tune: bool = False, **params: Any
-) -> WorkbenchRegressor:
-    """A workbench regressor by model name.
+    Features: non-finite values -> training mean, standardised on the training
+    rows (:func:`~emovox.models.classifiers.impute_and_scale`); the target is
+    standardised with the training mean and std and predictions are mapped back.
 
     Parameters
     ----------
-    name : str
-        A family (``linear``, ``svm-linear``, ``svm-rbf``, ``mlp``, ``gbt``,
-        ``rf``, ``knn``) or an alias (``logreg``, ``svm-egemaps``, ``svm-mfcc``).
-    features : str or None
-        Feature set; ``None``: the alias's own (``svm-egemaps`` -> ``egemaps``).
+    kind : RegressorKind
+    params : mapping
+        Hyper-parameters (the family's defaults, overridden or tuned).
+    X_train : np.ndarray [shape=(n_train, d)]
+    y_train : np.ndarray [shape=(n_train,)]
+    X_test : np.ndarray [shape=(n_test, d)]
     seed : int
-    tune : bool
-    **params
-        Hyper-parameters overriding the family's defaults.
 
-    Raises
-    ------
-    ConfigError
-        Unknown name (the message lists the known ones), an unknown parameter,
-        or a family without a feature set of its own and no ``features``.
+    Returns
+    -------
+    np.ndarray [shape=(n_test,)], float64
     """
-    family, own = REGRESSOR_ALIASES.get(name, (name, None))
-    if own is not None and features is not None and features != own:
-        raise ConfigError(
-            f"model {name!r} reads {own!r}; for {features!r} write --model {family} --features {features}"
-        )
-    if family not in _REGRESSORS:
-        raise ConfigError(
-            f"unknown model {name!r} for a numeric target: expected one of {', '.join(regressor_names())}"
-        )
-    kind = REGRESSORS.get(family)
-    unknown = sorted(set(params) - set(kind.defaults))
-    if unknown:
-        raise ConfigError(
-            f"regressor {family!r} has no parameter(s) {unknown}; its parameters are {sorted(kind.defaults)}"
-        )
-    feature_set = features or own
-    if feature_set is None:
-        raise ConfigError(
-            f"model {name!r} needs a feature set: pass --features NAME "
-            "(e.g. egemaps, compare, mfcc-functionals, whisper-base, file:PATH)"
-        )
-    return WorkbenchRegressor(
-        name=name, kind=kind, feature_set=feature_set, params={**kind.defaults, **params}, tune=tune, seed=seed
-    )
+    from emovox.models.classifiers import impute_and_scale
+
+    X_fit, X_out = impute_and_scale(X_train, X_test)
+    y = np.asarray(y_train, dtype=np.float64)
+    centre, spread = float(y.mean()), float(y.std())
+    spread = spread if spread > 1e-12 else 1.0
+    model = kind.build(params, seed, X_fit.shape[1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # MLP / SVR convergence warnings: the fit is still used
+        model.fit(X_fit, (y - centre) / spread)
+        return np.asarray(model.predict(X_out), dtype=np.float64) * spread + centre

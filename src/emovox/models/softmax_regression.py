@@ -2,7 +2,7 @@
 
 The objective is scikit-learn's ``LogisticRegression(C=C, class_weight="balanced")``
 (mean class-weighted cross-entropy plus ``||W||^2 / (2 C n)``, intercept not
-penalised), so the solution is the one :func:`emovox.models.whisper_classifier.fit_linear_head`
+penalised), so the solution is the one :func:`emovox.training.whisper_fit.fit_linear_head`
 finds; computed in float32 on all CPU threads it is 5-10x faster on the
 tens of thousands of rows that augmented copies give (25,000 x 5,120 in
 about 40 s on 2 cores against 4 minutes).

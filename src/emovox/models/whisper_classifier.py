@@ -10,9 +10,11 @@ Per clip it computes, for each of the encoder's ``n_layers + 1`` hidden states
 (:class:`~emovox.models.whisper_encoder.WhisperEncoder`), the mean and the
 standard deviation over frames, keeps the states listed in ``layers``,
 standardises them with the training set's mean and scale, and applies a
-linear layer: multinomial logistic regression fitted by
-:func:`fit_linear_head`, which picks the layer set and the regularisation
-by an inner speaker-disjoint cross-validation on the training speakers only.
+linear layer: multinomial logistic regression (:class:`HeadFit`, loaded with
+:meth:`WhisperEmotionClassifier.set_head`). The head is fitted by
+:func:`emovox.training.whisper_fit.fit_linear_head`, which picks the layer set
+and the regularisation by an inner speaker-disjoint cross-validation on the
+training speakers only.
 """
 
 from __future__ import annotations
@@ -28,9 +30,9 @@ from emovox.errors import ConfigError
 from emovox.models.whisper_encoder import WhisperEncoder, WhisperEncoderConfig, WhisperLogMel
 from emovox.models.whisper_pooling import pool_hidden_states
 
-__all__ = ["WhisperEmotionClassifier", "HeadFit", "fit_linear_head", "pool_hidden_states", "C_GRID"]
+__all__ = ["WhisperEmotionClassifier", "HeadFit", "flatten_layers", "pool_hidden_states", "C_GRID"]
 
-#: Inverse regularisation strengths tried by :func:`fit_linear_head`.
+#: Inverse regularisation strengths tried by :func:`emovox.training.whisper_fit.fit_linear_head`.
 C_GRID = (1e-3, 1e-2, 1e-1, 1.0)
 
 
@@ -127,7 +129,14 @@ def flatten_layers(pooled: np.ndarray, layers: Sequence[int]) -> np.ndarray:
     return rows.reshape(len(pooled), int(np.prod(rows.shape[1:]))).astype(np.float64)
 
 
-def _fit(x: np.ndarray, y: np.ndarray, C: float, n_classes: int) -> tuple[np.ndarray, ...]:
+def fit_standardised_logistic(
+    x: np.ndarray, y: np.ndarray, C: float, n_classes: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Standardise ``x`` ``(n, d)`` and fit a balanced logistic regression of inverse strength ``C``.
+
+    Returns ``(mean (d,), scale (d,), coef (n_classes, d), intercept (n_classes,))``; a class
+    absent from ``y`` gets an intercept of -1e4, so it is never predicted.
+    """
     from sklearn.linear_model import LogisticRegression
 
     mean = x.mean(axis=0)
@@ -142,101 +151,6 @@ def _fit(x: np.ndarray, y: np.ndarray, C: float, n_classes: int) -> tuple[np.nda
     else:
         coef[clf.classes_], intercept[clf.classes_] = clf.coef_, clf.intercept_
     return mean, scale, coef, intercept
-
-
-def fit_linear_head(
-    pooled: np.ndarray,
-    y: np.ndarray,
-    speakers: Sequence[str],
-    *,
-    n_classes: int,
-    layer_sets: Sequence[Sequence[int]] | None = None,
-    Cs: Sequence[float] = C_GRID,
-    inner_folds: int = 4,
-    seed: int = 0,
-    extra: tuple[np.ndarray, np.ndarray] | None = None,
-    augmented: Sequence[np.ndarray] = (),
-) -> HeadFit:
-    """Choose (layer set, ``C``) by inner speaker k-fold on these rows, then fit on all of them.
-
-    Parameters
-    ----------
-    pooled : np.ndarray [shape=(n, n_states, 2, d_model)]
-        :func:`pool_hidden_states` of the training clips.
-    y : np.ndarray [shape=(n,)]
-        Class ids in ``0..n_classes - 1``.
-    speakers : sequence of str
-        Speaker of each row; inner folds never split a speaker.
-    layer_sets : sequence of sequences of int, optional
-        Candidates; default: each hidden state alone, and all of them.
-    Cs : sequence of float
-        Candidate inverse regularisation strengths.
-    extra : (pooled, y), optional
-        Rows from other corpora (already mapped to these classes) added to every
-        training set, inner ones included; inner validation stays on ``pooled``'s
-        speakers, so the choice is made for the target corpus.
-    augmented : sequence of np.ndarray [shape=(n, n_states, 2, d_model)]
-        Augmented copies aligned with ``pooled``'s rows: a row's copies join a
-        training set exactly when the row does (never an inner validation set).
-
-    Returns
-    -------
-    HeadFit, with the inner mean UAR and out-of-fold logits of the chosen pair.
-    """
-    from emovox.evaluation import compute_metrics, speaker_kfold
-
-    pooled, y = np.asarray(pooled), np.asarray(y)
-    if pooled.ndim != 4 or len(pooled) != len(y) or len(speakers) != len(y):
-        raise ConfigError(f"pooled features {pooled.shape}, labels {y.shape} and {len(speakers)} speakers disagree")
-    if len(set(speakers)) < 2:
-        raise ConfigError(
-            f"the head is chosen by a speaker-disjoint inner CV, which needs at least 2 training "
-            f"speakers (got {len(set(speakers))}); give each clip its speaker (e.g. a 'speaker' column)"
-        )
-    n_states = pooled.shape[1]
-    extra_x, extra_y = (np.zeros((0, *pooled.shape[1:])), np.zeros(0, np.int64)) if extra is None else extra
-    candidates = [tuple(s) for s in (layer_sets or [*([i] for i in range(n_states)), range(n_states)])]
-    inner = speaker_kfold(list(speakers), k=min(inner_folds, len(set(speakers))), seed=seed, labels=y)
-    best: tuple = (candidates[0], float(Cs[0]), None, None)
-    best_uar = -1.0
-    for layers in candidates:
-        x, xe = flatten_layers(pooled, layers), flatten_layers(extra_x, layers)
-        xa = [flatten_layers(a, layers) for a in augmented]
-        for C in Cs:
-            oof, uars = np.zeros((len(y), n_classes)), []
-            for split in inner:
-                tr = split.train_idx
-                mean, scale, coef, intercept = _fit(
-                    np.concatenate([x[tr], *(a[tr] for a in xa), xe]),
-                    np.concatenate([y[tr]] * (1 + len(xa)) + [extra_y]),
-                    C,
-                    n_classes,
-                )
-                oof[split.test_idx] = (x[split.test_idx] - mean) / scale @ coef.T + intercept
-                uars.append(
-                    compute_metrics(
-                        y[split.test_idx],
-                        oof[split.test_idx].argmax(axis=1),
-                        classes=[str(k) for k in range(n_classes)],
-                    )["uar"]
-                )
-            if np.mean(uars) > best_uar:
-                best_uar, best = float(np.mean(uars)), (layers, float(C), float(np.mean(uars)), oof)
-    layers, C, inner_uar, oof_logits = best
-    rows = [flatten_layers(a, layers) for a in (pooled, *augmented, extra_x)]
-    mean, scale, coef, intercept = _fit(
-        np.concatenate(rows), np.concatenate([y] * (1 + len(augmented)) + [extra_y]), C, n_classes
-    )
-    return HeadFit(
-        layers=tuple(layers),
-        C=C,
-        mean=mean.astype(np.float32),
-        scale=scale.astype(np.float32),
-        coef=coef.astype(np.float32),
-        intercept=intercept.astype(np.float32),
-        inner_uar=inner_uar,
-        oof_logits=oof_logits,
-    )
 
 
 def build_whisper_linear(spec, *, encoder: Mapping, layers: Sequence[int]) -> WhisperEmotionClassifier:

@@ -10,14 +10,12 @@ standardises them with the training rows' mean and scale and maps them to logits
 - ``kind="mlp"``: the same MLP on all layers' statistics concatenated
   (``n_layers_in * 2 * d_model`` inputs);
 - ``kind="linear"``: one linear layer on the concatenated statistics (the
-  logistic regression of :func:`~emovox.models.whisper_classifier.fit_linear_head`,
+  logistic regression of :func:`emovox.training.whisper_fit.fit_linear_head`,
   loaded with :meth:`PooledHead.from_linear_fit`).
 
-:func:`fit_pooled_head` trains it with AdamW and class-balanced cross-entropy
-through the one training loop (:func:`emovox.training.engine.train_model`);
-the number of epochs is chosen by an inner speaker-disjoint k-fold on the
-training speakers (one run per inner fold, scored at every candidate epoch
-count), which also yields the out-of-fold logits used for calibration.
+:func:`emovox.training.whisper_fit.fit_pooled_head` trains it (AdamW,
+class-balanced cross-entropy, the one training loop; epochs chosen by an inner
+speaker-disjoint k-fold) and returns a :class:`PooledHeadFit`.
 
 :class:`WhisperHeadClassifier` (architecture ``"whisper-head"``) is the whole
 waveform-to-logits module: Whisper log-mel, the encoder **truncated to the
@@ -27,20 +25,21 @@ optional per-speaker offset (``--adapt``, see :meth:`WhisperHeadClassifier.set_s
 and the head. Pure torch; exports to ONNX like ``whisper-linear``.
 
 Speaker-adaptive normalisation
-(:func:`emovox.inference.adaptation.speaker_centred`, the one implementation of
+(:func:`emovox.inference.adaptation.speaker_centred` and
+:func:`~emovox.inference.adaptation.speaker_offset`, the one implementation of
 speaker centring): each speaker's pooled rows minus the mean of ``k`` unlabelled
-clips of that speaker. A model trained
-on centred rows needs such an offset for every new speaker, so it is a separate,
+clips of that speaker. A model trained on centred rows needs such an offset for
+every new speaker (computed above this layer, e.g. by
+:func:`emovox.recipes.whisper.adapt_to_speaker`), so it is a separate,
 explicitly labelled option, never the default.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TypedDict, cast
+from typing import cast
 
 import numpy as np
 import torch
@@ -50,28 +49,18 @@ from torch.nn import functional as F
 from emovox.errors import ConfigError
 from emovox.models.whisper_encoder import WhisperEncoder, WhisperEncoderConfig, WhisperLogMel
 from emovox.models.whisper_pooling import pool_hidden_states
-from emovox.training.callbacks import Callback
 
 __all__ = [
     "HEAD_KINDS",
     "PooledHead",
     "PooledHeadFit",
     "WhisperHeadClassifier",
-    "fit_pooled_head",
     "EPOCH_GRID",
 ]
 
 HEAD_KINDS = ("linear", "weighted", "mlp")
-#: Candidate epoch counts scored by the inner CV of :func:`fit_pooled_head`.
+#: Candidate epoch counts scored by the inner CV of :func:`emovox.training.whisper_fit.fit_pooled_head`.
 EPOCH_GRID = (10, 20, 40, 80)
-
-
-class _HeadSettings(TypedDict):
-    """:class:`PooledHead` keyword settings shared by every head :func:`fit_pooled_head` trains."""
-
-    kind: str
-    hidden: int
-    dropout: float
 
 
 class _Member(nn.Module):
@@ -199,216 +188,6 @@ class PooledHeadFit:
             )
 
 
-def _standardiser(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    mean = x.mean(axis=0)
-    scale = x.std(axis=0)
-    scale[scale < 1e-6] = 1.0
-    return mean.astype(np.float32), scale.astype(np.float32)
-
-
-class _ValidationLogits(Callback):
-    """Engine callback: the head's logits of ``val`` after each epoch count in ``epochs``."""
-
-    def __init__(self, head: PooledHead, val: np.ndarray, epochs: Sequence[int]) -> None:
-        self.head = head
-        self.val = torch.from_numpy(np.ascontiguousarray(val, np.float32))
-        self.epochs = set(epochs)
-        self.logits: dict[int, np.ndarray] = {}
-
-    def on_epoch_end(self, epoch: int, record: dict) -> None:
-        if epoch + 1 in self.epochs:
-            was = self.head.training
-            self.head.eval()
-            with torch.inference_mode():
-                self.logits[epoch + 1] = self.head(self.val).numpy()
-            self.head.train(was)
-
-
-def _train(
-    x: np.ndarray,
-    y: np.ndarray,
-    n_classes: int,
-    settings: dict,
-    *,
-    epochs: Sequence[int],
-    seed: int,
-    lr: float,
-    weight_decay: float,
-    batch_size: int,
-    val: np.ndarray | None = None,
-) -> tuple[PooledHead, dict]:
-    """Train on rows ``x (n, L, 2, d)`` through the engine; the head after ``max(epochs)`` and validation logits per epoch count.
-
-    Engine options: AdamW, class-balanced cross-entropy, ``cosine_steps``
-    (linear warm-up over 10 % of the steps, cosine decay to 0), one
-    ``rng.permutation`` per epoch split into near-equal batches, no
-    validation-driven selection (the last weights).
-    """
-    from emovox.training.config import TrainConfig
-    from emovox.training.data import ArrayDataset
-    from emovox.training.engine import train_model
-
-    torch.manual_seed(seed)
-    head = PooledHead(x.shape[1], x.shape[3], n_classes, **settings)
-    mean, scale = _standardiser(x)
-    head.feature_mean.copy_(torch.from_numpy(mean))
-    head.feature_scale.copy_(torch.from_numpy(scale))
-    config = TrainConfig(
-        epochs=max(epochs),
-        batch_size=batch_size,
-        optimizer="adamw",
-        lr=lr,
-        weight_decay=weight_decay,
-        class_weights="balanced",
-        scheduler="cosine_steps",
-        warmup_fraction=0.1,
-        early_stop_patience=None,
-        seed=seed,
-        threads=torch.get_num_threads(),
-        shuffle="numpy",
-        last_batch="spread",
-        progress=False,
-    )
-    watch = None if val is None else _ValidationLogits(head, val, epochs)
-    with tempfile.TemporaryDirectory(prefix="emovox-head-") as scratch:
-        train_model(
-            head,
-            ArrayDataset(np.ascontiguousarray(x, np.float32), y),
-            None,
-            config,
-            out_dir=scratch,
-            n_classes=n_classes,
-            callbacks=[] if watch is None else [watch],
-            plot=False,
-        )
-    return head.eval(), {} if watch is None else watch.logits
-
-
-def fit_pooled_head(
-    pooled: np.ndarray,
-    y: np.ndarray,
-    speakers: Sequence[str],
-    *,
-    n_classes: int,
-    kind: str = "weighted",
-    layers: Sequence[int] | None = None,
-    hidden: int = 256,
-    dropout: float = 0.3,
-    n_members: int = 1,
-    epoch_grid: Sequence[int] = EPOCH_GRID,
-    lr: float = 1e-3,
-    weight_decay: float = 1e-2,
-    batch_size: int = 64,
-    inner_folds: int = 4,
-    seed: int = 0,
-    extra: tuple[np.ndarray, np.ndarray] | None = None,
-    augmented: Sequence[np.ndarray] = (),
-) -> PooledHeadFit:
-    """Choose the epoch count by inner speaker k-fold on these rows, then train on all of them.
-
-    Parameters
-    ----------
-    pooled : np.ndarray [shape=(n, n_states, 2, d_model)]
-        :func:`~emovox.models.whisper_classifier.pool_hidden_states` of the training clips.
-    y : np.ndarray [shape=(n,)]
-        Class ids in ``0..n_classes - 1``.
-    speakers : sequence of str
-        Speaker of each row; inner folds never split a speaker.
-    kind, hidden, dropout, n_members : head settings (see :class:`PooledHead`).
-    layers : sequence of int, optional
-        Hidden states read by the head (default: all).
-    epoch_grid : sequence of int
-        Candidate epoch counts; each inner fold trains once to the largest and
-        is scored at each.
-    extra : (pooled, y), optional
-        Rows of other corpora (mapped to these classes) added to every training
-        set, inner ones included; inner validation stays on ``pooled``'s speakers.
-    augmented : sequence of np.ndarray [shape=(n, n_states, 2, d_model)]
-        Augmented copies aligned with ``pooled``: a copy trains exactly when its row does.
-
-    Returns
-    -------
-    PooledHeadFit
-        The final head (trained on every row with the chosen epoch count; an
-        ensemble of ``n_members`` heads), the inner mean UAR per epoch count
-        and the chosen count's out-of-fold logits (single-member heads).
-    """
-    from emovox.evaluation import compute_metrics, speaker_kfold
-
-    pooled, y = np.asarray(pooled), np.asarray(y, dtype=np.int64)
-    if pooled.ndim != 4 or len(pooled) != len(y) or len(speakers) != len(y):
-        raise ConfigError(f"pooled features {pooled.shape}, labels {y.shape} and {len(speakers)} speakers disagree")
-    if len(set(speakers)) < 2:
-        raise ConfigError(
-            f"the head is chosen by a speaker-disjoint inner CV, which needs at least 2 training "
-            f"speakers (got {len(set(speakers))}); give each clip its speaker (e.g. a 'speaker' column)"
-        )
-    layers = tuple(range(pooled.shape[1])) if layers is None else tuple(int(i) for i in layers)
-    epoch_grid = tuple(sorted({int(e) for e in epoch_grid}))
-    settings: _HeadSettings = {"kind": kind, "hidden": int(hidden), "dropout": float(dropout)}
-    x = pooled[:, list(layers)]
-    xa = [np.asarray(a)[:, list(layers)] for a in augmented]
-    xe = np.zeros((0, *x.shape[1:]), np.float32) if extra is None else np.asarray(extra[0])[:, list(layers)]
-    ye = np.zeros(0, np.int64) if extra is None else np.asarray(extra[1], dtype=np.int64)
-    classes = [str(c) for c in range(n_classes)]
-    inner = speaker_kfold(list(speakers), k=min(inner_folds, len(set(speakers))), seed=seed, labels=y)
-    oof = {e: np.zeros((len(y), n_classes), np.float32) for e in epoch_grid}
-    uars: dict[int, list[float]] = {e: [] for e in epoch_grid}
-    for f, split in enumerate(inner):
-        tr, te = split.train_idx, split.test_idx
-        rows = np.concatenate([x[tr], *(a[tr] for a in xa), xe])
-        labels = np.concatenate([y[tr]] * (1 + len(xa)) + [ye])
-        _, val = _train(
-            rows,
-            labels,
-            n_classes,
-            {**settings, "n_members": 1},
-            epochs=epoch_grid,
-            seed=seed + f,
-            val=x[te],
-            lr=lr,
-            weight_decay=weight_decay,
-            batch_size=batch_size,
-        )
-        for e in epoch_grid:
-            oof[e][te] = val[e]
-            uars[e].append(compute_metrics(y[te], val[e].argmax(1), classes=classes)["uar"])
-    by_epochs = {e: float(np.mean(u)) for e, u in uars.items()}
-    best = max(epoch_grid, key=lambda e: (by_epochs[e], -e))
-    rows = np.concatenate([x, *xa, xe])
-    labels = np.concatenate([y] * (1 + len(xa)) + [ye])
-    members = []
-    for m in range(n_members):
-        head, _ = _train(
-            rows,
-            labels,
-            n_classes,
-            {**settings, "n_members": 1},
-            epochs=(best,),
-            seed=seed + 1000 + m,
-            lr=lr,
-            weight_decay=weight_decay,
-            batch_size=batch_size,
-        )
-        members.append(head)
-    final = PooledHead(len(layers), x.shape[3], n_classes, **settings, n_members=n_members)
-    final.feature_mean.copy_(members[0].feature_mean)
-    final.feature_scale.copy_(members[0].feature_scale)
-    for target, source in zip(final.members, members):
-        target.load_state_dict(source.members[0].state_dict())
-    state = {k: v.detach().clone() for k, v in final.state_dict().items()}
-    return PooledHeadFit(
-        layers=layers,
-        n_classes=n_classes,
-        settings={**settings, "n_members": n_members},
-        state=state,
-        epochs=best,
-        inner_uar=by_epochs[best],
-        inner_uar_by_epochs=by_epochs,
-        oof_logits=oof[best],
-    )
-
-
 class WhisperHeadClassifier(nn.Module):
     """Waveform ``(batch, n)`` at 16 kHz -> logits ``(batch, n_classes)`` through a truncated encoder and a pooled head.
 
@@ -426,8 +205,9 @@ class WhisperHeadClassifier(nn.Module):
 
     Notes
     -----
-    Buffer ``speaker_offset`` ``(len(layers), 2, d_model)`` (zeros unless the
-    model was trained with ``--adapt``) is subtracted from the pooled statistics.
+    Buffer ``speaker_offset`` ``(len(layers), 2, d_model)`` (zeros unless set by
+    :meth:`set_speaker_offset` for a model trained with ``--adapt``) is
+    subtracted from the pooled statistics.
     """
 
     speaker_offset: torch.Tensor
@@ -477,18 +257,25 @@ class WhisperHeadClassifier(nn.Module):
         return self.head(self.pooled(y) - self.speaker_offset)
 
     @torch.no_grad()
-    def set_speaker_offset(self, clips: Sequence[torch.Tensor] | None) -> None:
-        """``--adapt``: set the offset to the mean pooled statistics of a few unlabelled clips of one speaker.
+    def set_speaker_offset(self, offset: torch.Tensor | np.ndarray | None) -> None:
+        """``--adapt``: set the speaker offset subtracted from the pooled statistics.
 
-        ``clips``: waveforms ``(n,)`` at 16 kHz, silence-trimmed as for
-        prediction (``None`` resets the offset to zero). Only meaningful for a
-        model trained with ``adapt=True``.
+        ``offset``: ``(len(layers), 2, d_model)``, one speaker's
+        :func:`emovox.inference.adaptation.speaker_offset` of the :meth:`pooled`
+        rows of a few of their unlabelled clips (what
+        :func:`emovox.recipes.whisper.adapt_to_speaker` computes); ``None``
+        resets it to zero. Only meaningful for a model trained with ``adapt=True``.
         """
-        if clips is None or not len(clips):
+        if offset is None:
             self.speaker_offset.zero_()
             return
-        rows = [self.pooled(torch.as_tensor(c, dtype=torch.float32))[0] for c in clips]
-        self.speaker_offset.copy_(torch.stack(rows).mean(dim=0))
+        value = torch.as_tensor(offset, dtype=torch.float32)
+        if value.shape != self.speaker_offset.shape:
+            raise ConfigError(
+                f"speaker offset of shape {tuple(value.shape)}: this model needs "
+                f"{tuple(self.speaker_offset.shape)} (len(layers), 2, d_model)"
+            )
+        self.speaker_offset.copy_(value)
 
     def load_encoder(self, state: Mapping[str, torch.Tensor]) -> None:
         """Copy the needed tensors of an encoder's state dict (blocks beyond ``depth`` are ignored)."""

@@ -7,7 +7,10 @@ and their input pipelines as feature sets ``seed-s0`` ... ``seed-s4``
 (:mod:`emovox.recipes.flagship`), and the closed-form heads on a frozen
 Whisper encoder: ``default`` (the shipped encoder, your data:
 :mod:`emovox.recipes.default_head`) and ``whisper-linear`` (an encoder folder
-given by ``--backbone``: :mod:`emovox.recipes.whisper`); each registers itself on import.
+given by ``--backbone``: :mod:`emovox.recipes.whisper`); ``hf-linear`` (any
+Hugging Face speech encoder folder: :mod:`emovox.recipes.hf`); and the builds
+of the shipped models, ``shipped-default`` (:mod:`emovox.recipes.build_default`)
+and ``shipped-cnn`` (:mod:`emovox.recipes.build_cnn`). Each registers itself on import.
 """
 
 from __future__ import annotations
@@ -28,7 +31,14 @@ register_seed_recipes()
 def _import_recipes() -> None:
     import importlib
 
-    for name in ("emovox.recipes.flagship", "emovox.recipes.default_head", "emovox.recipes.whisper"):
+    for name in (
+        "emovox.recipes.flagship",
+        "emovox.recipes.default_head",
+        "emovox.recipes.whisper",
+        "emovox.recipes.build_cnn",
+        "emovox.recipes.build_default",
+        "emovox.recipes.hf",
+    ):
         try:
             importlib.import_module(name)
         except ModuleNotFoundError as error:  # partial install: the module is absent

@@ -1,8 +1,7 @@
 """The speaker-adaptation head (``--adapt``) of a Whisper-backed artifact, as build steps.
 
-Run by ``scripts/add_speaker_adaptation.py`` and by the default model's build
-(``scripts/build_models.py default``). Steps:
-
+Step 6 of the default model's build (recipe ``shipped-default``,
+:mod:`emovox.recipes.build_default`; ``scripts/build_models.py default``):
 
 1. If the artifact's ``model.onnx`` has no ``embedding`` output (exports made
    before speaker adaptation existed), re-export it (float16 weights read

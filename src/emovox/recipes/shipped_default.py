@@ -36,6 +36,31 @@ INT8_MAX_UAR_LOSS = 0.005
 SR = 16000
 
 
+def licence_note(corpus: str) -> str:
+    """A data card's licence for ``corpus``: its module's LICENCE and CITATION, or a note for a user's own data."""
+    from emovox.corpora import get_corpus_info
+    from emovox.errors import ConfigError
+
+    try:
+        return get_corpus_info(corpus).licence_note
+    except ConfigError:  # a user's own corpus (csv:, folder:)
+        return "your own data: check its terms"
+
+
+def training_data_section(rows: str) -> str:
+    """The model cards' "Training data" section, given its table rows (corpus, language, clips, speakers, licence)."""
+    return f"""## Training data (all non-commercial or research-only: so is this model)
+
+| corpus | language | clips | speakers | licence |
+|---|---|---|---|---|
+{rows}
+
+All acted speech. The model inherits the most restrictive terms above: use it
+for research and non-commercial purposes only (RAVDESS CC BY-NC-SA 4.0,
+TurEV-DB CC BY-NC-ND 4.0, EMO-DB and EMOVO research use).
+"""
+
+
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
@@ -65,13 +90,15 @@ def clip(path: str) -> np.ndarray:
 
 
 def per_corpus(kept, y, logits, classes) -> dict:
-    """UAR/accuracy per corpus, 7-way and restricted to the corpus's own classes (as the CNN's card)."""
+    """UAR/accuracy per corpus present (the shared ones first) and over all, 7-way and restricted to the
+    corpus's own classes (as the CNN's card)."""
     from emovox.evaluation import compute_metrics
 
     corpus = np.array([r.corpus for r in kept])
     pred = logits.argmax(axis=1)
     out = {}
-    for name in CORPORA + ("all",):
+    present_corpora = [c for c in CORPORA if c in corpus] + sorted(set(corpus) - set(CORPORA))
+    for name in [*present_corpora, "all"]:
         mask = np.ones(len(y), bool) if name == "all" else corpus == name
         m = compute_metrics(y[mask], pred[mask], classes=list(classes))
         present = np.unique(y[mask])
@@ -195,16 +222,7 @@ float16, computed in float32.
   `{tr["encoder_source"]["model_bin_sha256"]}`), imported by `scripts/import_whisper_ct2.py`.
 - The emotion head is trained on the corpora below and inherits their terms.
 
-## Training data (all non-commercial or research-only: so is this model)
-
-| corpus | language | clips | speakers | licence |
-|---|---|---|---|---|
-{data}
-
-All acted speech. The model inherits the most restrictive terms above: use it
-for research and non-commercial purposes only (RAVDESS CC BY-NC-SA 4.0,
-TurEV-DB CC BY-NC-ND 4.0, EMO-DB and EMOVO research use).
-
+{training_data_section(data)}
 ## Speaker-independent figures (same recipe, held-out speakers)
 
 {N_FOLDS}-fold speaker-disjoint cross-validation over all four corpora

@@ -1,7 +1,7 @@
 """The channel-robust head of the shipped default model (issue 16), as build steps.
 
-Run by ``scripts/add_robust_head.py`` and by the default model's build
-(``scripts/build_models.py default``). Steps:
+Step 5 of the default model's build (recipe ``shipped-default``,
+:mod:`emovox.recipes.build_default`; ``scripts/build_models.py default``):
 
 0. ``preprocessing.band_limit_hz = 8000``: every input reaches the encoder
    through a telephone band (the design ``docs/robustness.md`` chose).
@@ -16,8 +16,8 @@ Run by ``scripts/add_robust_head.py`` and by the default model's build
    per-corpus figures from the clean ones.
 4. The head fitted on every clip and copy replaces the artifact's linear head
    (the encoder and its float16 weights are unchanged; a speaker-adaptation
-   head is refitted afterwards on the band-limited embeddings by
-   ``scripts/add_speaker_adaptation.py``); the ONNX graph is re-exported reading its weights from
+   head is refitted afterwards on the band-limited embeddings,
+   :mod:`emovox.recipes.shipped_adaptation`); the ONNX graph is re-exported reading its weights from
    ``model.safetensors`` and checked against torch on corpus clips.
 5. ``config["robustness"]``: what the model was measured on (the warnings of
    :func:`emovox.inference.gate.quality_warnings` use it) and, when

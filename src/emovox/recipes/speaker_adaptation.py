@@ -83,7 +83,7 @@ def fit_speaker_adaptation(
     """
     from emovox.inference.adaptation import speaker_centred
     from emovox.inference.calibration import calibrate
-    from emovox.models.whisper_classifier import _fit
+    from emovox.models.whisper_classifier import fit_standardised_logistic
 
     x, y = np.asarray(embeddings, dtype=np.float64), np.asarray(y, dtype=np.int64)
     speaker_ids = np.asarray([str(s) for s in speakers])
@@ -97,7 +97,7 @@ def fit_speaker_adaptation(
         tr, te = np.asarray(split.train_idx), np.asarray(split.test_idx)
         if set(speaker_ids[tr]) & set(speaker_ids[te]):
             raise ConfigError("the folds share speakers: speaker adaptation is measured on unseen speakers only")
-        mean, scale, coef, intercept = _fit(centred[tr], y[tr], C, n_classes)
+        mean, scale, coef, intercept = fit_standardised_logistic(centred[tr], y[tr], C, n_classes)
         for d in range(draws):
             xte = speaker_centred(x[te], speaker_ids[te], k=k, seed=seed * 1000 + d).astype(np.float64)
             oof[d, te] = (xte - mean) / scale @ coef.T + intercept
@@ -118,7 +118,7 @@ def fit_speaker_adaptation(
             g: float(np.mean([_uar(y[group_ids == g], p[group_ids == g], n_classes) for p in preds]))
             for g in sorted(set(group_ids))
         }
-    mean, scale, coef, intercept = _fit(centred, y, C, n_classes)
+    mean, scale, coef, intercept = fit_standardised_logistic(centred, y, C, n_classes)
     section = {
         "file": ADAPT_FILE,
         "temperature": float(calibration.temperature),

@@ -4,7 +4,7 @@ The encoder is frozen, so training is: decode each clip through the product
 path (:func:`emovox.audio.load_audio`, :func:`emovox.audio.trim_for_model`),
 pool the encoder's hidden states once per clip (cached on disk, keyed by the
 file's bytes and the encoder's weights), then fit the head
-(:func:`emovox.models.whisper_classifier.fit_linear_head`; layer set and
+(:func:`emovox.training.whisper_fit.fit_linear_head`; layer set and
 ``C`` chosen by inner speaker-disjoint CV on the training speakers). The
 artifact holds the whole waveform-to-logits module, calibrated (temperature
 and rejection threshold) on the inner out-of-fold logits, so
@@ -160,8 +160,8 @@ def fit_head(
     fits once without the inner CV (no out-of-fold logits, ``inner_uar`` NaN):
     for evaluations, where nothing is chosen or calibrated.
     """
-    from emovox.models.whisper_classifier import HeadFit, _fit, fit_linear_head, flatten_layers
-    from emovox.models.whisper_heads import fit_pooled_head
+    from emovox.models.whisper_classifier import HeadFit, fit_standardised_logistic, flatten_layers
+    from emovox.training.whisper_fit import fit_linear_head, fit_pooled_head
 
     if head not in HEADS:
         raise ConfigError(f"head={head!r} is not one of {', '.join(HEADS)}")
@@ -188,7 +188,9 @@ def fit_head(
         if extra is not None:
             rows.append(flatten_layers(extra[0], layers))
             ys.append(np.asarray(extra[1]))
-        mean, scale, coef, intercept = _fit(np.concatenate(rows), np.concatenate(ys), Cs[0], n_classes)
+        mean, scale, coef, intercept = fit_standardised_logistic(
+            np.concatenate(rows), np.concatenate(ys), Cs[0], n_classes
+        )
         return HeadFit(
             layers=tuple(int(i) for i in layers),
             C=Cs[0],
@@ -243,7 +245,7 @@ def train_whisper_model(
         Label scheme (see :func:`emovox.labels.resolve_scheme`).
     head : {"linear", "weighted", "mlp"}
         ``linear``: standardised statistics -> logistic regression
-        (:func:`~emovox.models.whisper_classifier.fit_linear_head`, layer set
+        (:func:`~emovox.training.whisper_fit.fit_linear_head`, layer set
         and ``C`` by inner speaker CV); ``weighted`` / ``mlp``: the torch heads
         of :mod:`emovox.models.whisper_heads` (epochs by inner speaker CV).
     layers : sequence of int, optional
@@ -261,7 +263,8 @@ def train_whisper_model(
         Speaker-adaptive normalisation (``--adapt``): every speaker's pooled
         statistics are centred on that speaker's mean; the model then needs
         :meth:`~emovox.models.whisper_heads.WhisperHeadClassifier.set_speaker_offset`
-        with a few unlabelled clips of each new speaker. Off by default.
+        for each new speaker (:func:`adapt_to_speaker`, from a few unlabelled
+        clips). Off by default.
     features_encoder_dir : path-like, optional
         A (full) encoder whose hidden states ``0..n`` equal ``encoder_dir``'s, used
         for the pooled features instead (its feature cache is reused).
@@ -388,11 +391,15 @@ def train_whisper_model(
 def adapt_to_speaker(model, paths: Sequence[str | os.PathLike] | None) -> int:
     """``--adapt``: set a ``whisper-head`` model's speaker offset from a few unlabelled recordings of one speaker.
 
-    Each file is decoded and silence-trimmed as for prediction (first 30 s).
+    Each file is decoded and silence-trimmed as for prediction (first 30 s);
+    the offset is :func:`emovox.inference.adaptation.speaker_offset` (the one
+    implementation: the mean) of the clips' pooled statistics
+    (:meth:`~emovox.models.whisper_heads.WhisperHeadClassifier.pooled`).
     ``None`` or an empty list resets the offset. Returns the number of clips used.
     Raises :class:`ConfigError` when the model was not trained with ``adapt=True``.
     """
     from emovox.audio import load_audio, trim_for_model
+    from emovox.inference.adaptation import speaker_offset
 
     if not getattr(model, "adapt", False):
         raise ConfigError(
@@ -408,8 +415,12 @@ def adapt_to_speaker(model, paths: Sequence[str | os.PathLike] | None) -> int:
         except EmovoxError as error:
             raise type(error)(f"{path}: {error}") from error
         clips.append(torch.from_numpy(np.ascontiguousarray(y[: 30 * SAMPLE_RATE_HZ], dtype=np.float32)))
-    with torch.inference_mode():
-        model.set_speaker_offset(clips or None)
+    offset = None
+    if clips:
+        with torch.inference_mode():
+            rows = np.stack([model.pooled(clip)[0].numpy() for clip in clips])
+        offset = torch.from_numpy(speaker_offset(rows))
+    model.set_speaker_offset(offset)
     return len(clips)
 
 
