@@ -359,15 +359,20 @@ def _argv_without_nproc(args: argparse.Namespace) -> list[str]:
 
 
 def _train_closed_form(recipe, options: dict, train_overrides: dict, args: argparse.Namespace, *, nproc: int) -> int:
-    """A recipe fitted in closed form (``default``, ``whisper-linear``): its settings, its fit, its lines."""
+    """A recipe with its own ``fit`` and settings (closed-form heads such as ``default``; the ``shipped-*`` builds;
+    ``whisper-finetune``, which runs the engine itself and continues when re-run): its settings, its fit, its lines."""
     if nproc > 1:
-        raise ConfigError(f"--recipe {recipe.name} fits its head in closed form on one process: drop --nproc")
+        raise ConfigError(
+            f"--recipe {recipe.name} runs its own steps on one process: drop --nproc "
+            "(for distributed training start torchrun yourself, see docs/distributed.md)"
+        )
     unused = [k for k in ENGINE_OPTIONS if options.get(k) is not None and k not in recipe.settings]
     unused = ["--" + k.replace("_", "-") for k in unused + (["resume"] if args.resume else [])]
     unused += ["'train' in --config"] if train_overrides else []
     if unused:
         raise ConfigError(
-            f"--recipe {recipe.name} fits its head in closed form on all the given data; drop {', '.join(unused)}"
+            f"--recipe {recipe.name} takes its own settings (emovox train --list-recipes), not these options; "
+            f"drop {', '.join(unused)}"
         )
     settings = {k: options[k] for k in recipe.settings if options.get(k) is not None}
     settings.update(_parse_settings(options.get("settings") or []))

@@ -27,6 +27,7 @@ ARCHITECTURE_MODULES: tuple[str, ...] = (
     "emovox.models.seeds",
     "emovox.models.flagship",
     "emovox.models.whisper_classifier",
+    "emovox.models.whisper_finetune",
     "emovox.models.hf_head",
 )
 

@@ -10,7 +10,9 @@ Whisper encoder: ``default`` (the shipped encoder, your data:
 given by ``--backbone``: :mod:`emovox.recipes.whisper`); ``hf-linear`` (any
 Hugging Face speech encoder folder: :mod:`emovox.recipes.hf`); and the builds
 of the shipped models, ``shipped-default`` (:mod:`emovox.recipes.build_default`)
-and ``shipped-cnn`` (:mod:`emovox.recipes.build_cnn`). Each registers itself on import.
+and ``shipped-cnn`` (:mod:`emovox.recipes.build_cnn`); ``whisper-finetune`` (the top
+encoder blocks trained in the engine: :mod:`emovox.recipes.whisper_finetune`).
+Each registers itself on import.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ def _import_recipes() -> None:
         "emovox.recipes.build_cnn",
         "emovox.recipes.build_default",
         "emovox.recipes.hf",
+        "emovox.recipes.whisper_finetune",
     ):
         try:
             importlib.import_module(name)

@@ -84,6 +84,10 @@ class TrainConfig:
         shuffle only).
     grad_clip : float or None
         Clip the global gradient norm to this value.
+    encoder_lr_scale, layer_decay : float
+        Passed to a model's ``optimizer_groups`` (:func:`emovox.training.optim.make_optimizer`):
+        a pre-trained block ``i`` of ``K`` learns at ``lr * encoder_lr_scale * layer_decay ** (K - i)``;
+        ``1`` (default) for both, and no effect on models without ``optimizer_groups``.
     ema_decay : float
         Keep an exponential moving average of the weights with this decay per
         step (see :mod:`emovox.training.ema`); validation, the best checkpoint
@@ -121,6 +125,8 @@ class TrainConfig:
     last_batch: str = "keep"
     grad_clip: float | None = None
     ema_decay: float = 0.0
+    encoder_lr_scale: float = 1.0
+    layer_decay: float = 1.0
     seed: int = 0
     threads: int = 2
     eval_batch_size: int = 64
@@ -149,6 +155,8 @@ class TrainConfig:
         _nonneg_float("weight_decay", self.weight_decay)
         _nonneg_float("min_lr", self.min_lr)
         _nonneg_float("mixup_alpha", self.mixup_alpha)
+        _positive_float("encoder_lr_scale", self.encoder_lr_scale)
+        _positive_float("layer_decay", self.layer_decay)
         _nonneg_int("warmup_epochs", self.warmup_epochs)
         _nonneg_int("plateau_patience", self.plateau_patience)
         if not (isinstance(self.label_smoothing, (int, float)) and 0 <= self.label_smoothing < 1):

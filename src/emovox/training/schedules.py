@@ -8,7 +8,7 @@ Per-epoch schedules (stepped once after each epoch's validation):
 Per-step schedules (stepped after every optimiser step):
 
 - ``"onecycle"``: :class:`torch.optim.lr_scheduler.OneCycleLR` peaking at
-  ``lr`` after ``warmup_fraction`` of the steps, cosine annealing (momentum
+  ``lr`` (each parameter group at its own rate) after ``warmup_fraction`` of the steps, cosine annealing (momentum
   cycled too): the flagship recipe's schedule;
 - ``"cosine_steps"``: linear warm-up over ``warmup_fraction`` of the steps,
   then cosine decay to 0: the Whisper heads' schedule.
@@ -51,8 +51,9 @@ def make_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer, *, ste
         return torch.optim.lr_scheduler.LambdaLR(optimizer, cosine_factor(config))
     total = max(1, steps_per_epoch * config.epochs)
     if config.scheduler == "onecycle":
+        peaks = [float(group["lr"]) for group in optimizer.param_groups]  # each group peaks at its own rate
         return torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=config.lr, total_steps=total, pct_start=config.warmup_fraction, anneal_strategy="cos"
+            optimizer, max_lr=peaks, total_steps=total, pct_start=config.warmup_fraction, anneal_strategy="cos"
         )
     if config.scheduler == "cosine_steps":
         return torch.optim.lr_scheduler.LambdaLR(optimizer, cosine_steps_factor(total, config.warmup_fraction))
