@@ -45,6 +45,7 @@ __all__ = [
     "WhisperEncoderConfig",
     "WhisperLogMel",
     "WhisperEncoder",
+    "EncoderBlock",
     "sinusoids",
     "truncate_encoder",
     "half_encoders",
@@ -159,7 +160,7 @@ class _SelfAttention(nn.Module):
         return self.out_proj(F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, t, d))
 
 
-class _Block(nn.Module):
+class EncoderBlock(nn.Module):
     """Pre-LayerNorm residual block: self-attention, then a GELU MLP of width ``4 * d_model``."""
 
     def __init__(self, d_model: int, n_heads: int) -> None:
@@ -200,7 +201,7 @@ class WhisperEncoder(nn.Module):
         self.conv1 = nn.Conv1d(config.n_mels, d, kernel_size=3, padding=1)
         self.conv2 = nn.Conv1d(d, d, kernel_size=3, stride=2, padding=1)
         self.register_buffer("embed_positions", sinusoids(config.n_ctx, d))
-        self.layers = nn.ModuleList(_Block(d, config.n_heads) for _ in range(config.n_layers))
+        self.layers = nn.ModuleList(EncoderBlock(d, config.n_heads) for _ in range(config.n_layers))
         if config.final_layer_norm:
             self.layer_norm = nn.LayerNorm(d)
 

@@ -58,10 +58,10 @@ from emovox.errors import ConfigError, FeatureError
 from emovox.models.whisper_encoder import (
     HOP_LENGTH,
     SAMPLE_RATE_HZ,
+    EncoderBlock,
     WhisperEncoder,
     WhisperEncoderConfig,
     WhisperLogMel,
-    _Block,
 )
 from emovox.models.whisper_pooling import pool_hidden_states
 
@@ -132,7 +132,7 @@ class FinetuneTop(nn.Module):
         self.d_model = config.d_model
         self.pooling = pooling
         self.checkpointing = bool(checkpointing)
-        self.blocks = nn.ModuleList(_Block(config.d_model, config.n_heads) for _ in range(depth - split))
+        self.blocks = nn.ModuleList(EncoderBlock(config.d_model, config.n_heads) for _ in range(depth - split))
         self.final_norm = depth == config.n_layers and config.final_layer_norm
         if self.final_norm:
             self.layer_norm = nn.LayerNorm(config.d_model)
