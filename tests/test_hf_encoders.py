@@ -19,7 +19,7 @@ import torch
 
 from emovox.cli.main import main
 from emovox.errors import ConfigError, FeatureError, ModelError
-from emovox.testing import speech_like, write_audio
+from emovox.testing import speech_like, write_two_emotion_corpus
 
 torch.set_num_threads(1)
 FAMILIES = ("wav2vec2", "hubert", "wavlm", "data2vec-audio", "whisper")
@@ -106,21 +106,7 @@ def hf_recipe():
 @pytest.fixture(scope="module")
 def manifest(tmp_path_factory):
     """4 speakers x 2 emotions x 3 clips (0.6-1.1 s): 'angry' loud and high, 'sad' soft and low."""
-    root = tmp_path_factory.mktemp("hf-data")
-    rows = ["path,label,speaker"]
-    for speaker in range(4):
-        for k, label in enumerate(("sad", "angry")):
-            for take in range(3):
-                y = speech_like(
-                    0.6 + 0.1 * take + 0.1 * k,
-                    f0_hz=100 + 120 * k,
-                    seed=50 * speaker + 10 * k + take,
-                    amplitude=0.15 + 0.6 * k,
-                )
-                path = write_audio(root / f"s{speaker}_{label}_{take}.wav", y, sample_rate_hz=16000)
-                rows.append(f"{path},{label},spk{speaker}")
-    (root / "mine.csv").write_text("\n".join(rows) + "\n")
-    return root / "mine.csv"
+    return write_two_emotion_corpus(tmp_path_factory.mktemp("hf-data"), angry_extra_s=0.1)
 
 
 @pytest.mark.parametrize("family", FAMILIES)

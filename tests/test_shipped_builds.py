@@ -146,6 +146,9 @@ def test_unknown_setting_is_one_line_naming_the_settings(tmp_path, capsys) -> No
     )
     error = capsys.readouterr().err
     assert code == 2 and "'epochs', 'folds', 'parallel', 'seed'" in error
+    code = main(["train", "--recipe", "shipped-cnn", "--corpus", "emodb", "--set", "parallel", "--out", str(tmp_path)])
+    error = capsys.readouterr().err
+    assert code == 2 and "must be KEY=VALUE" in error and len(error.strip().splitlines()) == 1
     code = main(["train", "--recipe", "tiny", "--corpus", "emodb", "--set", "x=1", "--out", str(tmp_path)])
     assert code == 2 and "--set is for recipes with settings" in capsys.readouterr().err
 

@@ -20,7 +20,7 @@ from emovox.models.whisper_classifier import pool_hidden_states
 from emovox.models.whisper_encoder import WhisperEncoder, WhisperEncoderConfig, WhisperLogMel
 from emovox.models.whisper_heads import PooledHead, WhisperHeadClassifier
 from emovox.recipes.whisper import adapt_to_speaker, pooled_features, train_whisper_model
-from emovox.testing import speech_like, write_audio, write_tiny_whisper_encoder
+from emovox.testing import speech_like, write_tiny_whisper_encoder, write_two_emotion_corpus
 from emovox.training.whisper_fit import fit_linear_head, fit_pooled_head
 
 torch.set_num_threads(1)
@@ -35,18 +35,7 @@ def encoder_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def records(tmp_path_factory):
     """4 speakers x 2 emotions x 3 clips: 'angry' loud and high, 'sad' soft and low (CSV layout)."""
-    root = tmp_path_factory.mktemp("own-data")
-    rows = ["path,label,speaker"]
-    for speaker in range(4):
-        for k, label in enumerate(("sad", "angry")):
-            for take in range(3):
-                y = speech_like(
-                    0.6 + 0.1 * take, f0_hz=100 + 120 * k, seed=50 * speaker + 10 * k + take, amplitude=0.15 + 0.6 * k
-                )
-                path = write_audio(root / f"s{speaker}_{label}_{take}.wav", y, sample_rate_hz=16000)
-                rows.append(f"{path},{label},spk{speaker}")
-    (root / "mine.csv").write_text("\n".join(rows) + "\n")
-    return load_corpus("csv", root / "mine.csv")
+    return load_corpus("csv", write_two_emotion_corpus(tmp_path_factory.mktemp("own-data")))
 
 
 def _toy(n=96, n_states=3, d=4, seed=0):

@@ -16,7 +16,7 @@ from emovox.cli.main import main
 from emovox.errors import ConfigError, ModelError
 from emovox.models.whisper_classifier import flatten_layers
 from emovox.models.whisper_encoder import WhisperEncoderConfig
-from emovox.testing import speech_like, write_audio, write_tiny_whisper_encoder
+from emovox.testing import write_tiny_whisper_encoder, write_two_emotion_corpus
 from emovox.training.whisper_fit import fit_linear_head
 
 torch.set_num_threads(1)
@@ -31,21 +31,7 @@ def encoder_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def manifest(tmp_path_factory):
     """4 speakers x 2 emotions x 3 clips (0.6-1.1 s): 'angry' loud and high, 'sad' soft and low."""
-    root = tmp_path_factory.mktemp("own-data")
-    rows = ["path,label,speaker"]
-    for speaker in range(4):
-        for k, label in enumerate(("sad", "angry")):
-            for take in range(3):
-                y = speech_like(
-                    0.6 + 0.1 * take + 0.1 * k,
-                    f0_hz=100 + 120 * k,
-                    seed=50 * speaker + 10 * k + take,
-                    amplitude=0.15 + 0.6 * k,
-                )
-                path = write_audio(root / f"s{speaker}_{label}_{take}.wav", y, sample_rate_hz=16000)
-                rows.append(f"{path},{label},spk{speaker}")
-    (root / "mine.csv").write_text("\n".join(rows) + "\n")
-    return root / "mine.csv"
+    return write_two_emotion_corpus(tmp_path_factory.mktemp("own-data"), angry_extra_s=0.1)
 
 
 def test_head_selection_finds_the_informative_layer_and_keeps_out_of_fold_logits():
