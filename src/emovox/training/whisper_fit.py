@@ -41,6 +41,17 @@ from emovox.training.data import ArrayDataset
 __all__ = ["fit_linear_head", "fit_pooled_head"]
 
 
+def _check_rows(pooled: np.ndarray, y: np.ndarray, speakers: Sequence[str]) -> None:
+    """One-line errors for rows a head cannot be chosen on: shapes that disagree, fewer than 2 speakers."""
+    if pooled.ndim != 4 or len(pooled) != len(y) or len(speakers) != len(y):
+        raise ConfigError(f"pooled features {pooled.shape}, labels {y.shape} and {len(speakers)} speakers disagree")
+    if len(set(speakers)) < 2:
+        raise ConfigError(
+            f"the head is chosen by a speaker-disjoint inner CV, which needs at least 2 training "
+            f"speakers (got {len(set(speakers))}); give each clip its speaker (e.g. a 'speaker' column)"
+        )
+
+
 def fit_linear_head(
     pooled: np.ndarray,
     y: np.ndarray,
@@ -83,13 +94,7 @@ def fit_linear_head(
     from emovox.evaluation import compute_metrics, speaker_kfold
 
     pooled, y = np.asarray(pooled), np.asarray(y)
-    if pooled.ndim != 4 or len(pooled) != len(y) or len(speakers) != len(y):
-        raise ConfigError(f"pooled features {pooled.shape}, labels {y.shape} and {len(speakers)} speakers disagree")
-    if len(set(speakers)) < 2:
-        raise ConfigError(
-            f"the head is chosen by a speaker-disjoint inner CV, which needs at least 2 training "
-            f"speakers (got {len(set(speakers))}); give each clip its speaker (e.g. a 'speaker' column)"
-        )
+    _check_rows(pooled, y, speakers)
     n_states = pooled.shape[1]
     extra_x, extra_y = (np.zeros((0, *pooled.shape[1:])), np.zeros(0, np.int64)) if extra is None else extra
     candidates = [tuple(s) for s in (layer_sets or [*([i] for i in range(n_states)), range(n_states)])]
@@ -279,13 +284,7 @@ def fit_pooled_head(
     from emovox.evaluation import compute_metrics, speaker_kfold
 
     pooled, y = np.asarray(pooled), np.asarray(y, dtype=np.int64)
-    if pooled.ndim != 4 or len(pooled) != len(y) or len(speakers) != len(y):
-        raise ConfigError(f"pooled features {pooled.shape}, labels {y.shape} and {len(speakers)} speakers disagree")
-    if len(set(speakers)) < 2:
-        raise ConfigError(
-            f"the head is chosen by a speaker-disjoint inner CV, which needs at least 2 training "
-            f"speakers (got {len(set(speakers))}); give each clip its speaker (e.g. a 'speaker' column)"
-        )
+    _check_rows(pooled, y, speakers)
     layers = tuple(range(pooled.shape[1])) if layers is None else tuple(int(i) for i in layers)
     epoch_grid = tuple(sorted({int(e) for e in epoch_grid}))
     settings: _HeadSettings = {"kind": kind, "hidden": int(hidden), "dropout": float(dropout)}
